@@ -1,0 +1,64 @@
+/**
+ * One registry of every Linesight error code. A code is stable API: logs,
+ * events, HTTP answers and tests match on it, never on message text.
+ */
+export const ERROR_CODES = {
+  ERR_PROTOCOL_PAYLOAD: 'a message or document does not match its schema',
+  ERR_PROTOCOL_TOPIC: 'a topic is not a Linesight topic or names an invalid device id',
+  ERR_SIGNATURE_UNKNOWN_KEY: 'a manifest is signed by a key the verifier does not trust',
+  ERR_SIGNATURE_INVALID: 'a signature does not verify',
+  ERR_MANIFEST_EXPIRED: 'a manifest is past its expiry',
+  ERR_MODEL_CONTRACT: 'an ONNX model lacks a valid Linesight contract',
+  ERR_MODEL_LOAD: 'an ONNX model cannot be loaded',
+  ERR_MODEL_OUTPUT: 'an ONNX model produced an output that is not finite or of the declared shape',
+  ERR_IMAGE_DECODE: 'an image cannot be decoded',
+  ERR_AGENT_DOWNLOAD: 'a model artifact cannot be downloaded',
+  ERR_AGENT_MODEL_VERIFY: 'a downloaded artifact does not match its signed manifest',
+  ERR_AGENT_CONFIG: 'the agent configuration is invalid',
+  ERR_CAMERA: 'a camera source failed',
+  ERR_CLOUD_CONFIG: 'the cloud configuration is invalid',
+  ERR_CLOUD_NOT_FOUND: 'a requested resource does not exist',
+  ERR_CLOUD_CONFLICT: 'a resource already exists',
+  ERR_CLOUD_BAD_REQUEST: 'a request is malformed',
+  ERR_CLOUD_UNAUTHORIZED: 'a request lacks valid credentials',
+  ERR_CLOUD_PAYLOAD_TOO_LARGE: 'a request body is too large',
+  ERR_DATASET: 'a dataset is empty, unreadable or has only one class',
+  ERR_TRAINING: 'training failed',
+} as const;
+
+/** A code from the registry above. */
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** Options every Linesight error accepts. */
+export interface LinesightErrorOptions {
+  cause?: unknown;
+  details?: Record<string, unknown>;
+}
+
+/** Base class of every error Linesight throws on purpose; carries a registry code. */
+export class LinesightError extends Error {
+  readonly code: ErrorCode;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message: string, options: LinesightErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'LinesightError';
+    this.code = code;
+    this.details = options.details;
+  }
+}
+
+/** True when `err` is a LinesightError, optionally with the given code. */
+export function isLinesightError(err: unknown, code?: ErrorCode): err is LinesightError {
+  return err instanceof LinesightError && (code === undefined || err.code === code);
+}
+
+/** A short printable form of any thrown value: code and message, with causes. */
+export function describeError(err: unknown): string {
+  if (err instanceof Error) {
+    const code = (err as { code?: unknown }).code;
+    const head = typeof code === 'string' ? `${code}: ${err.message}` : err.message;
+    return err.cause === undefined ? head : `${head} (cause: ${describeError(err.cause)})`;
+  }
+  return String(err);
+}

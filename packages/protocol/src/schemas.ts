@@ -1,0 +1,263 @@
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+
+const Semver = Type.String({
+  pattern: '^(0|[1-9]\\d*)\\.(0|[1-9]\\d*)\\.(0|[1-9]\\d*)(?:-[0-9A-Za-z.-]+)?(?:\\+[0-9A-Za-z.-]+)?$',
+  description: 'semantic version, e.g. 1.2.0',
+});
+const ModelName = Type.String({
+  pattern: '^[a-z0-9][a-z0-9_.-]{0,63}$',
+  description: 'lower-case model name, 1-64 of a-z 0-9 _ . -',
+});
+const Sha256 = Type.String({ pattern: '^[0-9a-f]{64}$' });
+const IsoTime = Type.String({ format: 'date-time', minLength: 20, maxLength: 40 });
+const DeviceId = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$' });
+
+/** How a frame becomes the model's input tensor; the model carries it in its contract. */
+export const InputSpecSchema = Type.Object(
+  {
+    inputName: Type.String({ minLength: 1 }),
+    width: Type.Integer({ minimum: 8, maximum: 4096 }),
+    height: Type.Integer({ minimum: 8, maximum: 4096 }),
+    channels: Type.Union([Type.Literal(1), Type.Literal(3)]),
+    layout: Type.Literal('NCHW'),
+    resize: Type.Union([Type.Literal('fill'), Type.Literal('cover'), Type.Literal('contain')], {
+      description: 'sharp fit: fill stretches, cover crops, contain pads',
+    }),
+    scale: Type.Number({ exclusiveMinimum: 0, description: 'pixel value multiplier, e.g. 1/255' }),
+    mean: Type.Array(Type.Number(), { minItems: 1, maxItems: 3 }),
+    std: Type.Array(Type.Number({ exclusiveMinimum: 0 }), { minItems: 1, maxItems: 3 }),
+  },
+  { additionalProperties: false },
+);
+/** Input spec of a model. */
+export type InputSpec = Static<typeof InputSpecSchema>;
+
+/** Names of a model's outputs: a per-image score, optionally an anomaly map. */
+export const ModelOutputsSchema = Type.Object(
+  {
+    score: Type.String({ minLength: 1 }),
+    map: Type.Optional(Type.String({ minLength: 1 })),
+  },
+  { additionalProperties: false },
+);
+/** Output names of a model. */
+export type ModelOutputs = Static<typeof ModelOutputsSchema>;
+
+/** The signed description of one model version: what a device checks before loading it. */
+export const ManifestSchema = Type.Object(
+  {
+    schema: Type.Literal('linesight.manifest/v1'),
+    name: ModelName,
+    version: Semver,
+    sha256: Sha256,
+    sizeBytes: Type.Integer({ minimum: 1 }),
+    inputSpec: InputSpecSchema,
+    outputs: ModelOutputsSchema,
+    threshold: Type.Number(),
+    issuedAt: IsoTime,
+    expiresAt: Type.Optional(IsoTime),
+    keyId: Type.String({ pattern: '^[0-9a-f]{16}$' }),
+  },
+  { additionalProperties: false },
+);
+/** A model manifest. */
+export type Manifest = Static<typeof ManifestSchema>;
+
+/** A manifest with its Ed25519 signature over the manifest's canonical JSON. */
+export const SignedManifestSchema = Type.Object(
+  {
+    manifest: ManifestSchema,
+    signature: Type.String({ minLength: 80, maxLength: 100, description: 'base64 Ed25519 signature' }),
+  },
+  { additionalProperties: false },
+);
+/** A signed manifest. */
+export type SignedManifest = Static<typeof SignedManifestSchema>;
+
+/** A model a device should run: its signed manifest and where to fetch the artifact. */
+export const ModelAssignmentSchema = Type.Object(
+  {
+    signed: SignedManifestSchema,
+    artifactUrl: Type.String({ minLength: 1, description: 'absolute URL, or a path on the cloud URL' }),
+  },
+  { additionalProperties: false },
+);
+/** A model assignment in a desired-state document. */
+export type ModelAssignment = Static<typeof ModelAssignmentSchema>;
+
+/** Retained cloud -> device document: what the device should be running. */
+export const DesiredStateSchema = Type.Object(
+  {
+    schema: Type.Literal('linesight.desired/v1'),
+    deviceId: DeviceId,
+    revision: Type.Integer({ minimum: 1, description: 'increases with every change' }),
+    issuedAt: IsoTime,
+    model: Type.Union([ModelAssignmentSchema, Type.Null()]),
+    telemetryIntervalSec: Type.Optional(Type.Number({ minimum: 0.2, maximum: 3600 })),
+  },
+  { additionalProperties: false },
+);
+/** A desired-state document. */
+export type DesiredState = Static<typeof DesiredStateSchema>;
+
+/** Identity of a model version. */
+export const ModelRefSchema = Type.Object(
+  { name: ModelName, version: Semver, sha256: Type.Optional(Sha256) },
+  { additionalProperties: false },
+);
+/** A model reference. */
+export type ModelRef = Static<typeof ModelRefSchema>;
+
+/** Cumulative frame counters since the agent started. */
+export const FrameCountersSchema = Type.Object(
+  {
+    captured: Type.Integer({ minimum: 0, description: 'frames the camera delivered' }),
+    scored: Type.Integer({ minimum: 0, description: 'frames a model scored' }),
+    unknown: Type.Integer({ minimum: 0, description: 'frames published as unknown (no verdict)' }),
+    droppedOverload: Type.Integer({ minimum: 0, description: 'frames dropped because scoring lagged' }),
+    defects: Type.Integer({ minimum: 0, description: 'frames with a defect verdict' }),
+  },
+  { additionalProperties: false },
+);
+/** Frame counters. */
+export type FrameCounters = Static<typeof FrameCountersSchema>;
+
+/** A structured error as devices report it. */
+export const ReportedErrorSchema = Type.Object(
+  {
+    code: Type.String(),
+    message: Type.String(),
+    at: IsoTime,
+    model: Type.Optional(ModelRefSchema),
+  },
+  { additionalProperties: false },
+);
+/** A reported error. */
+export type ReportedError = Static<typeof ReportedErrorSchema>;
+
+/** Phases of an agent's model lifecycle. */
+export const AgentPhaseSchema = Type.Union([
+  Type.Literal('starting'),
+  Type.Literal('idle'),
+  Type.Literal('downloading'),
+  Type.Literal('verifying'),
+  Type.Literal('loading'),
+  Type.Literal('running'),
+]);
+/** An agent phase. */
+export type AgentPhase = Static<typeof AgentPhaseSchema>;
+
+/** Retained device -> cloud document: what the device is actually running. */
+export const ReportedStateSchema = Type.Object(
+  {
+    schema: Type.Literal('linesight.reported/v1'),
+    deviceId: DeviceId,
+    phase: AgentPhaseSchema,
+    desiredRevision: Type.Integer({ minimum: 0, description: 'last desired revision handled' }),
+    model: Type.Union([ModelRefSchema, Type.Null()]),
+    lastError: Type.Optional(ReportedErrorSchema),
+    frames: FrameCountersSchema,
+    framesByVersion: Type.Record(Type.String(), Type.Integer({ minimum: 0 })),
+    agentVersion: Type.String(),
+    updatedAt: IsoTime,
+  },
+  { additionalProperties: false },
+);
+/** A reported-state document. */
+export type ReportedState = Static<typeof ReportedStateSchema>;
+
+/** Periodic device -> cloud health and performance summary. */
+export const TelemetrySchema = Type.Object(
+  {
+    schema: Type.Literal('linesight.telemetry/v1'),
+    deviceId: DeviceId,
+    at: IsoTime,
+    intervalSec: Type.Number({ minimum: 0 }),
+    model: Type.Union([ModelRefSchema, Type.Null()]),
+    frames: FrameCountersSchema,
+    fps: Type.Number({ minimum: 0 }),
+    latencyMs: Type.Object(
+      { p50: Type.Number({ minimum: 0 }), p99: Type.Number({ minimum: 0 }), max: Type.Number({ minimum: 0 }) },
+      { additionalProperties: false },
+    ),
+    errors: Type.Integer({ minimum: 0 }),
+  },
+  { additionalProperties: false },
+);
+/** A telemetry message. */
+export type Telemetry = Static<typeof TelemetrySchema>;
+
+/** The verdict on one frame; `unknown` means a person must look. */
+export const VerdictSchema = Type.Union([
+  Type.Literal('good'),
+  Type.Literal('defect'),
+  Type.Literal('unknown'),
+]);
+/** A verdict. */
+export type Verdict = Static<typeof VerdictSchema>;
+
+/** Device -> line result of one frame. */
+export const FrameResultSchema = Type.Object(
+  {
+    schema: Type.Literal('linesight.result/v1'),
+    deviceId: DeviceId,
+    seq: Type.Integer({ minimum: 0, description: 'camera frame sequence number' }),
+    capturedAt: IsoTime,
+    verdict: VerdictSchema,
+    score: Type.Union([Type.Number(), Type.Null()]),
+    threshold: Type.Union([Type.Number(), Type.Null()]),
+    model: Type.Union([ModelRefSchema, Type.Null()]),
+    reason: Type.Optional(Type.String({ description: 'why the verdict is unknown' })),
+    latencyMs: Type.Object(
+      {
+        preprocess: Type.Number({ minimum: 0 }),
+        inference: Type.Number({ minimum: 0 }),
+        total: Type.Number({ minimum: 0 }),
+      },
+      { additionalProperties: false },
+    ),
+  },
+  { additionalProperties: false },
+);
+/** A frame result. */
+export type FrameResult = Static<typeof FrameResultSchema>;
+
+/** Device -> cloud notable event (model refused, activated, camera failure...). */
+export const DeviceEventSchema = Type.Object(
+  {
+    schema: Type.Literal('linesight.event/v1'),
+    deviceId: DeviceId,
+    at: IsoTime,
+    level: Type.Union([Type.Literal('info'), Type.Literal('warn'), Type.Literal('error')]),
+    type: Type.String({ pattern: '^[a-z]+(\\.[a-z_]+)+$', description: 'e.g. model.refused' }),
+    message: Type.String(),
+    code: Type.Optional(Type.String()),
+    model: Type.Optional(ModelRefSchema),
+  },
+  { additionalProperties: false },
+);
+/** A device event. */
+export type DeviceEvent = Static<typeof DeviceEventSchema>;
+
+/** Retained device presence, set online on connect and offline by the will message. */
+export const DeviceStatusSchema = Type.Object(
+  {
+    schema: Type.Literal('linesight.status/v1'),
+    deviceId: DeviceId,
+    online: Type.Boolean(),
+    at: IsoTime,
+  },
+  { additionalProperties: false },
+);
+/** A device status. */
+export type DeviceStatus = Static<typeof DeviceStatusSchema>;
+
+/** Every payload schema, by the channel it travels on. */
+export const CHANNEL_SCHEMAS = {
+  desired: DesiredStateSchema,
+  reported: ReportedStateSchema,
+  telemetry: TelemetrySchema,
+  events: DeviceEventSchema,
+  results: FrameResultSchema,
+  status: DeviceStatusSchema,
+} as const satisfies Record<string, TSchema>;

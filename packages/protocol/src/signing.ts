@@ -1,0 +1,88 @@
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  sign,
+  verify,
+  type KeyObject,
+} from 'node:crypto';
+import { canonicalJson } from './canonical-json.ts';
+import { assertSchema } from './codec.ts';
+import { LinesightError } from './errors.ts';
+import { ManifestSchema, type Manifest, type SignedManifest } from './schemas.ts';
+
+/** An Ed25519 signing key pair in PEM, with its key id. */
+export interface SigningKeyPair {
+  keyId: string;
+  privateKeyPem: string;
+  publicKeyPem: string;
+}
+
+/** A public key a device trusts, by key id. */
+export interface TrustedKey {
+  keyId: string;
+  publicKeyPem: string;
+}
+
+/** Makes a new Ed25519 key pair. */
+export function generateSigningKeyPair(): SigningKeyPair {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  return {
+    keyId: keyIdOf(publicKey),
+    privateKeyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+  };
+}
+
+/** The key id of a public key: the first 16 hex digits of the SHA-256 of its DER form. */
+export function keyIdOf(publicKey: KeyObject | string): string {
+  const key = typeof publicKey === 'string' ? createPublicKey(publicKey) : publicKey;
+  const der = key.export({ type: 'spki', format: 'der' });
+  return createHash('sha256').update(der).digest('hex').slice(0, 16);
+}
+
+/** Signs a manifest with an Ed25519 private key; the manifest's keyId must name that key. */
+export function signManifest(manifest: Manifest, keyPair: Pick<SigningKeyPair, 'privateKeyPem' | 'keyId'>): SignedManifest {
+  assertSchema(ManifestSchema, manifest, 'manifest');
+  if (manifest.keyId !== keyPair.keyId) {
+    throw new LinesightError('ERR_SIGNATURE_INVALID', `manifest names key ${manifest.keyId} but is signed with ${keyPair.keyId}`);
+  }
+  const signature = sign(null, Buffer.from(canonicalJson(manifest)), createPrivateKey(keyPair.privateKeyPem));
+  return { manifest, signature: signature.toString('base64') };
+}
+
+/**
+ * Verifies a signed manifest against trusted keys and its expiry. Returns the
+ * manifest; throws ERR_SIGNATURE_UNKNOWN_KEY, ERR_SIGNATURE_INVALID or
+ * ERR_MANIFEST_EXPIRED.
+ */
+export function verifySignedManifest(
+  signed: SignedManifest,
+  trusted: readonly TrustedKey[],
+  now: Date = new Date(),
+): Manifest {
+  const manifest = assertSchema(ManifestSchema, signed.manifest, 'manifest');
+  const key = trusted.find((k) => k.keyId === manifest.keyId);
+  if (key === undefined) {
+    throw new LinesightError('ERR_SIGNATURE_UNKNOWN_KEY', `manifest ${manifest.name}@${manifest.version} is signed by untrusted key ${manifest.keyId}`);
+  }
+  let ok: boolean;
+  try {
+    ok = verify(null, Buffer.from(canonicalJson(manifest)), createPublicKey(key.publicKeyPem), Buffer.from(signed.signature, 'base64'));
+  } catch (cause) {
+    throw new LinesightError('ERR_SIGNATURE_INVALID', `signature of ${manifest.name}@${manifest.version} cannot be checked`, { cause });
+  }
+  if (!ok) {
+    throw new LinesightError('ERR_SIGNATURE_INVALID', `signature of ${manifest.name}@${manifest.version} does not verify`);
+  }
+  if (manifest.expiresAt !== undefined && Date.parse(manifest.expiresAt) <= now.getTime()) {
+    throw new LinesightError('ERR_MANIFEST_EXPIRED', `manifest ${manifest.name}@${manifest.version} expired at ${manifest.expiresAt}`);
+  }
+  return manifest;
+}
+
+/** SHA-256 of bytes, lower-case hex. */
+export function sha256Hex(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
