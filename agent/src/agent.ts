@@ -1,0 +1,219 @@
+import pino, { type Logger } from 'pino';
+import { ModelSlot, type OnnxModel } from '@linesight/vision';
+import {
+  describeError,
+  isLinesightError,
+  type AgentPhase,
+  type DeviceEvent,
+  type Manifest,
+  type ReportedError,
+  type ReportedState,
+} from '@linesight/protocol';
+import type { Camera } from './camera/camera.ts';
+import { loadAgentConfig, type AgentConfig } from './config.ts';
+import { DeviceLink } from './device-link.ts';
+import { ModelStore } from './models/model-store.ts';
+import { ModelUpdater } from './models/model-updater.ts';
+import { FramePipeline, modelRefOf } from './pipeline/frame-pipeline.ts';
+
+/** The agent's version, reported to the cloud. */
+export const AGENT_VERSION = '0.1.0';
+
+/**
+ * A device agent: camera frames scored by the live model, desired state
+ * followed over MQTT, state, results, events and telemetry reported.
+ * Runs without the cloud (on its stored model) and catches up on reconnect.
+ */
+export class Agent {
+  readonly config: AgentConfig;
+  readonly log: Logger;
+  readonly #camera: Camera;
+  readonly #slot = new ModelSlot<OnnxModel, Manifest>();
+  readonly #pipeline: FramePipeline;
+  readonly #link: DeviceLink;
+  readonly #updater: ModelUpdater;
+  #phase: AgentPhase = 'starting';
+  #lastError: ReportedError | undefined;
+  #telemetryTimer: NodeJS.Timeout | undefined;
+  #telemetryIntervalSec: number;
+  #lastTelemetry = { at: Date.now(), scored: 0 };
+  #closing: Promise<void> | undefined;
+
+  constructor(config: Record<string, unknown> | AgentConfig, camera: Camera, logger?: Logger) {
+    this.config = loadAgentConfig(config as Record<string, unknown>);
+    this.log = logger ?? pino({ level: this.config.logLevel, base: { app: 'agent', deviceId: this.config.deviceId } });
+    this.#camera = camera;
+    this.#telemetryIntervalSec = this.config.telemetryIntervalSec;
+    const { deviceId } = this.config;
+    this.#link = new DeviceLink({
+      deviceId,
+      mqttUrl: this.config.mqttUrl,
+      username: this.config.username,
+      password: this.config.password,
+      logger: this.log.child({ component: 'link' }),
+      onDesired: (doc) => {
+        if (doc.deviceId !== deviceId) return;
+        if (doc.telemetryIntervalSec !== undefined && doc.telemetryIntervalSec !== this.#telemetryIntervalSec) {
+          this.#telemetryIntervalSec = doc.telemetryIntervalSec;
+          this.#scheduleTelemetry();
+        }
+        this.#updater.apply(doc);
+      },
+      onConnect: () => this.#report(),
+    });
+    this.#pipeline = new FramePipeline({
+      deviceId,
+      slot: this.#slot,
+      queueDepth: this.config.queueDepth,
+      publish: (result) => this.#link.publishResult(result),
+      onCameraError: (err) => this.#event('error', 'camera.error', describeError(err), { code: 'ERR_CAMERA' }),
+      logger: this.log.child({ component: 'pipeline' }),
+    });
+    this.#updater = new ModelUpdater({
+      cloudUrl: this.config.cloudUrl,
+      username: this.config.username,
+      password: this.config.password,
+      trustedKeys: this.config.trustedKeys,
+      store: new ModelStore(this.config.dataDir),
+      slot: this.#slot,
+      downloadTimeoutMs: this.config.downloadTimeoutMs,
+      logger: this.log.child({ component: 'updater' }),
+      hooks: {
+        phase: (phase) => {
+          this.#phase = phase;
+          this.#report();
+        },
+        activated: (manifest, source) => {
+          this.#lastError = undefined;
+          this.log.info({ model: modelRefOf(manifest), source }, 'model live');
+          this.#event('info', 'model.activated', `${manifest.name}@${manifest.version} is live (${source})`, { model: modelRefOf(manifest) });
+          this.#report();
+        },
+        refused: (manifest, err) => {
+          const code = isLinesightError(err) ? err.code : 'ERR_MODEL_LOAD';
+          this.#lastError = {
+            code,
+            message: describeError(err).slice(0, 1000),
+            at: new Date().toISOString(),
+            ...(manifest ? { model: { name: manifest.name, version: manifest.version, sha256: manifest.sha256 } } : {}),
+          };
+          this.#event('error', 'model.refused', this.#lastError.message, { code, ...(manifest ? { model: modelRefOf(manifest) } : {}) });
+          this.#report();
+        },
+        handled: () => this.#report(),
+      },
+    });
+  }
+
+  /** Frame counters and per-version counts (for tests and the sim). */
+  get frames() {
+    return { ...this.#pipeline.counters, byVersion: { ...this.#pipeline.framesByVersion } };
+  }
+
+  /** The live model's manifest, if any. */
+  get liveModel(): Manifest | undefined {
+    return this.#slot.info;
+  }
+
+  /** Restores the stored model, connects (in the background) and starts the camera. */
+  async start(): Promise<void> {
+    await this.#updater.restore();
+    this.#phase = this.#slot.hasModel ? 'running' : 'idle';
+    this.#link.start();
+    await this.#camera.start(this.#pipeline);
+    this.#scheduleTelemetry();
+    this.log.info({ camera: this.#camera.description, model: this.#slot.info ? modelRefOf(this.#slot.info) : null }, 'agent started');
+  }
+
+  /**
+   * Stops in order: camera (no new frames), frames in flight, updates,
+   * final state to the cloud, MQTT, then the model. Idempotent.
+   */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      clearInterval(this.#telemetryTimer);
+      const errors: unknown[] = [];
+      for (const step of [
+        () => this.#camera.close(),
+        () => this.#pipeline.drain(),
+        () => this.#updater.close(),
+        async () => {
+          this.#report();
+          this.#publishTelemetry();
+        },
+        () => this.#link.close(),
+        () => this.#slot.close(),
+      ]) {
+        try {
+          await step();
+        } catch (err) {
+          errors.push(err);
+        }
+      }
+      if (errors.length > 0) throw new AggregateError(errors, 'agent close failed');
+    })();
+    return this.#closing;
+  }
+
+  #scheduleTelemetry(): void {
+    clearInterval(this.#telemetryTimer);
+    this.#telemetryTimer = setInterval(() => {
+      this.#publishTelemetry();
+      this.#report();
+    }, this.#telemetryIntervalSec * 1000);
+    this.#telemetryTimer.unref();
+  }
+
+  #publishTelemetry(): void {
+    const now = Date.now();
+    const { counters } = this.#pipeline;
+    const elapsedSec = Math.max(0.001, (now - this.#lastTelemetry.at) / 1000);
+    const fps = Math.round(((counters.scored - this.#lastTelemetry.scored) / elapsedSec) * 100) / 100;
+    this.#lastTelemetry = { at: now, scored: counters.scored };
+    const live = this.#slot.info;
+    this.#link.publishTelemetry({
+      schema: 'linesight.telemetry/v1',
+      deviceId: this.config.deviceId,
+      at: new Date(now).toISOString(),
+      intervalSec: this.#telemetryIntervalSec,
+      model: live ? modelRefOf(live) : null,
+      frames: { ...counters },
+      fps,
+      latencyMs: this.#pipeline.latency.summary(),
+      errors: this.#pipeline.errors,
+    });
+  }
+
+  /** The current reported state. */
+  reportedState(): ReportedState {
+    const live = this.#slot.info;
+    return {
+      schema: 'linesight.reported/v1',
+      deviceId: this.config.deviceId,
+      phase: this.#phase,
+      desiredRevision: this.#updater.handledRevision,
+      model: live ? modelRefOf(live) : null,
+      ...(this.#lastError ? { lastError: this.#lastError } : {}),
+      frames: { ...this.#pipeline.counters },
+      framesByVersion: { ...this.#pipeline.framesByVersion },
+      agentVersion: AGENT_VERSION,
+      updatedAt: new Date().toISOString(),
+    };
+  }
+
+  #report(): void {
+    this.#link.publishReported(this.reportedState());
+  }
+
+  #event(level: DeviceEvent['level'], type: string, message: string, extra: Pick<DeviceEvent, 'code' | 'model'> = {}): void {
+    this.#link.publishEvent({
+      schema: 'linesight.event/v1',
+      deviceId: this.config.deviceId,
+      at: new Date().toISOString(),
+      level,
+      type,
+      message: message.slice(0, 2000),
+      ...extra,
+    });
+  }
+}

@@ -1,0 +1,143 @@
+import mqtt, { type MqttClient } from 'mqtt';
+import type { Logger } from 'pino';
+import {
+  CHANNEL_SCHEMAS,
+  decodePayload,
+  describeError,
+  deviceTopic,
+  encodePayload,
+  type DesiredState,
+  type DeviceEvent,
+  type FrameResult,
+  type ReportedState,
+  type Telemetry,
+} from '@linesight/protocol';
+
+/** Options of a device's MQTT connection. */
+export interface DeviceLinkOptions {
+  deviceId: string;
+  mqttUrl: string;
+  username: string;
+  password: string;
+  logger: Logger;
+  /** A valid desired-state document arrived. */
+  onDesired: (doc: DesiredState) => void;
+  /** The connection (re)established; republish retained state here. */
+  onConnect: () => void;
+}
+
+/**
+ * A device's MQTT session: presence with a will message, desired-state
+ * subscription, and publishers for results, telemetry, events and state.
+ * Reconnects by itself; publishing while offline never throws.
+ */
+export class DeviceLink {
+  readonly #o: DeviceLinkOptions;
+  #client: MqttClient | undefined;
+  #closing: Promise<void> | undefined;
+  invalidDesired = 0;
+
+  constructor(options: DeviceLinkOptions) {
+    this.#o = options;
+  }
+
+  /** True while connected to the broker. */
+  get connected(): boolean {
+    return this.#client?.connected ?? false;
+  }
+
+  /** Starts connecting; does not wait for the broker (the agent must run offline too). */
+  start(): void {
+    const { deviceId, logger } = this.#o;
+    const statusTopic = deviceTopic(deviceId, 'status');
+    const client = mqtt.connect(this.#o.mqttUrl, {
+      clientId: deviceId,
+      username: this.#o.username,
+      password: this.#o.password,
+      protocolVersion: 4,
+      clean: true,
+      keepalive: 15,
+      reconnectPeriod: 1000,
+      connectTimeout: 10_000,
+      // Results are live data: drop QoS 0 messages while offline rather than queue without bound.
+      queueQoSZero: false,
+      will: {
+        topic: statusTopic,
+        payload: this.#statusPayload(false),
+        qos: 1,
+        retain: true,
+      },
+    });
+    this.#client = client;
+    client.on('error', (err) => logger.warn({ err: err.message }, 'mqtt error'));
+    client.on('offline', () => logger.warn('mqtt offline; will reconnect'));
+    client.on('connect', () => {
+      logger.info({ mqttUrl: this.#o.mqttUrl }, 'mqtt connected');
+      void client.publishAsync(statusTopic, this.#statusPayload(true), { qos: 1, retain: true }).catch((err: unknown) => logger.warn({ err: describeError(err) }, 'status publish failed'));
+      client.subscribeAsync(deviceTopic(deviceId, 'desired'), { qos: 1 }).then(
+        (granted) => {
+          if (granted.some((g) => g.qos === 128)) logger.error('broker refused the desired-state subscription');
+        },
+        (err: unknown) => logger.warn({ err: describeError(err) }, 'subscribe failed'),
+      );
+      this.#o.onConnect();
+    });
+    client.on('message', (_topic, payload) => {
+      if (payload.length === 0) return;
+      try {
+        this.#o.onDesired(decodePayload(CHANNEL_SCHEMAS.desired, payload, 'desired state'));
+      } catch (err) {
+        this.invalidDesired++;
+        logger.warn({ err: describeError(err) }, 'ignored invalid desired state');
+      }
+    });
+  }
+
+  /** Publishes one frame result (QoS 0: the line wants the newest, not a backlog). */
+  publishResult(result: FrameResult): void {
+    this.#publish('results', encodePayload(CHANNEL_SCHEMAS.results, result, 'result'), 0, false);
+  }
+
+  /** Publishes telemetry. */
+  publishTelemetry(t: Telemetry): void {
+    this.#publish('telemetry', encodePayload(CHANNEL_SCHEMAS.telemetry, t, 'telemetry'), 0, false);
+  }
+
+  /** Publishes an event (QoS 1). */
+  publishEvent(e: DeviceEvent): void {
+    this.#publish('events', encodePayload(CHANNEL_SCHEMAS.events, e, 'event'), 1, false);
+  }
+
+  /** Publishes the reported state (QoS 1, retained). */
+  publishReported(r: ReportedState): void {
+    this.#publish('reported', encodePayload(CHANNEL_SCHEMAS.reported, r, 'reported state'), 1, true);
+  }
+
+  /** Publishes offline status and disconnects; idempotent. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      const client = this.#client;
+      if (client === undefined) return;
+      if (client.connected) {
+        await client
+          .publishAsync(deviceTopic(this.#o.deviceId, 'status'), this.#statusPayload(false), { qos: 1, retain: true })
+          .catch(() => undefined);
+      }
+      await client.endAsync(!client.connected);
+    })();
+    return this.#closing;
+  }
+
+  #publish(channel: 'results' | 'telemetry' | 'events' | 'reported', payload: Buffer, qos: 0 | 1, retain: boolean): void {
+    const client = this.#client;
+    if (client === undefined || this.#closing !== undefined) return;
+    if (qos === 0 && !client.connected) return;
+    client.publish(deviceTopic(this.#o.deviceId, channel), payload, { qos, retain }, (err) => {
+      if (err) this.#o.logger.debug({ channel, err: err.message }, 'publish failed');
+    });
+  }
+
+  #statusPayload(online: boolean): Buffer {
+    return encodePayload(CHANNEL_SCHEMAS.status, { schema: 'linesight.status/v1', deviceId: this.#o.deviceId, online, at: new Date().toISOString() }, 'status');
+  }
+}

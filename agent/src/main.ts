@@ -1,0 +1,62 @@
+import { join } from 'node:path';
+import pino from 'pino';
+import { Agent } from './agent.ts';
+import type { Camera } from './camera/camera.ts';
+import { readDeviceCredentials } from './device-credentials.ts';
+
+/** How the agent app entry is told what to run. */
+export interface RunAgentOptions {
+  deviceId: string;
+  cloudUrl?: string;
+  mqttUrl?: string;
+  dataDir: string;
+  /** Defaults to `<dataDir>/device.json`. */
+  credentialsPath?: string;
+  camera: Camera;
+  telemetryIntervalSec?: number;
+  logLevel?: string;
+  /** Install SIGTERM/SIGINT handlers (the standalone app does; a fleet does not). */
+  handleSignals?: boolean;
+}
+
+/**
+ * Builds an agent from its provisioning file plus overrides, starts it, and
+ * (optionally) shuts it down cleanly on SIGTERM/SIGINT.
+ */
+export async function runAgent(options: RunAgentOptions): Promise<Agent> {
+  const creds = await readDeviceCredentials(options.credentialsPath ?? join(options.dataDir, 'device.json'));
+  const logger = pino({ level: options.logLevel ?? 'info', base: { app: 'agent', deviceId: options.deviceId } });
+  const agent = new Agent(
+    {
+      deviceId: options.deviceId,
+      cloudUrl: options.cloudUrl ?? creds.cloudUrl,
+      mqttUrl: options.mqttUrl ?? creds.mqttUrl,
+      username: creds.username,
+      password: creds.password,
+      trustedKeys: creds.trustedKeys,
+      dataDir: options.dataDir,
+      telemetryIntervalSec: options.telemetryIntervalSec,
+      logLevel: options.logLevel,
+    },
+    options.camera,
+    logger,
+  );
+  await agent.start();
+  if (options.handleSignals !== false) {
+    const onSignal = (signal: NodeJS.Signals) => {
+      logger.info({ signal }, 'shutting down');
+      const force = setTimeout(() => process.exit(1), 10_000);
+      force.unref();
+      agent.close().then(
+        () => process.exit(0),
+        (err: unknown) => {
+          logger.error({ err }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
+    };
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+  }
+  return agent;
+}

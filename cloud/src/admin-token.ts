@@ -1,0 +1,30 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile, chmod } from 'node:fs/promises';
+import { join } from 'node:path';
+
+/** Where the admin token came from, so the operator can be told. */
+export interface AdminTokenSource {
+  token: string;
+  source: 'config' | 'file' | 'created';
+  path?: string;
+}
+
+/**
+ * Resolves the admin token: the configured one, else `<dataDir>/admin-token`,
+ * else a new random token written there with mode 0600.
+ */
+export async function resolveAdminToken(dataDir: string, configured?: string): Promise<AdminTokenSource> {
+  if (configured !== undefined) return { token: configured, source: 'config' };
+  const path = join(dataDir, 'admin-token');
+  try {
+    const token = (await readFile(path, 'utf8')).trim();
+    if (token.length >= 16) return { token, source: 'file', path };
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  await mkdir(dataDir, { recursive: true });
+  const token = `lsa_${randomBytes(24).toString('base64url')}`;
+  await writeFile(path, `${token}\n`, { mode: 0o600 });
+  await chmod(path, 0o600);
+  return { token, source: 'created', path };
+}

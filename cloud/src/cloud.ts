@@ -1,0 +1,181 @@
+import { randomBytes } from 'node:crypto';
+import { join, resolve } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import pino, { type Logger } from 'pino';
+import { LinesightError } from '@linesight/protocol';
+import { resolveAdminToken, type AdminTokenSource } from './admin-token.ts';
+import { LocalBlobStore } from './blob-store.ts';
+import { EmbeddedBroker } from './broker/embedded-broker.ts';
+import type { MqttIdentity } from './broker/acl.ts';
+import { loadCloudConfig, type CloudConfig, type CloudConfigInput } from './config.ts';
+import { FleetLink } from './fleet/fleet-link.ts';
+import { RolloutService } from './fleet/rollout-service.ts';
+import { buildHttpServer } from './http/server.ts';
+import type { MetricSample } from './metrics.ts';
+import { ModelService } from './models/model-service.ts';
+import { openRegistryDatabase, type RegistryDatabase } from './registry/database.ts';
+import { DeviceRegistry } from './registry/device-registry.ts';
+import { ModelRegistry } from './registry/model-registry.ts';
+import { RolloutStore } from './registry/rollout-store.ts';
+import { loadOrCreateSigningKey } from './signing-key-store.ts';
+
+/** Addresses of a running cloud. */
+export interface CloudUrls {
+  http: string;
+  mqtt: string;
+}
+
+const SERVICE_USER = 'linesight-cloud';
+const ADMIN_USER = 'admin';
+
+/**
+ * The control plane in one process: HTTP API, embedded MQTT broker, SQLite
+ * registry, local blob store and the fleet link. start() then close().
+ */
+export class Cloud {
+  readonly config: CloudConfig;
+  readonly log: Logger;
+  #db: RegistryDatabase | undefined;
+  #broker: EmbeddedBroker | undefined;
+  #link: FleetLink | undefined;
+  #http: FastifyInstance | undefined;
+  #urls: CloudUrls | undefined;
+  #adminToken: AdminTokenSource | undefined;
+  #closing: Promise<void> | undefined;
+
+  constructor(input: CloudConfigInput, logger?: Logger) {
+    this.config = loadCloudConfig(input);
+    this.log = logger ?? pino({ level: this.config.logLevel, base: { app: 'cloud' } });
+  }
+
+  /** Starts every component; on failure closes what started and rethrows. */
+  async start(): Promise<CloudUrls> {
+    try {
+      return await this.#start();
+    } catch (err) {
+      await this.close();
+      throw err;
+    }
+  }
+
+  async #start(): Promise<CloudUrls> {
+    const dataDir = resolve(this.config.dataDir);
+    this.#adminToken = await resolveAdminToken(dataDir, this.config.adminToken);
+    const signingKey = await loadOrCreateSigningKey(dataDir);
+    const db = openRegistryDatabase(join(dataDir, 'registry.sqlite'));
+    this.#db = db;
+    const models = new ModelRegistry(db);
+    const devices = new DeviceRegistry(db);
+    devices.markAllOffline();
+    const blobs = new LocalBlobStore(join(dataDir, 'blobs'));
+    const servicePassword = randomBytes(24).toString('base64url');
+    const adminToken = this.#adminToken.token;
+
+    const authenticate = (clientId: string, username: string, password: string): MqttIdentity | undefined => {
+      if (username === SERVICE_USER) return password === servicePassword ? { kind: 'service' } : undefined;
+      if (username === ADMIN_USER) return password === adminToken ? { kind: 'admin' } : undefined;
+      // A device must use its id as both username and client id, so no one can take over its session.
+      if (clientId === username && devices.checkSecret(username, password)) return { kind: 'device', deviceId: username };
+      return undefined;
+    };
+    this.#broker = new EmbeddedBroker({
+      host: this.config.host,
+      port: this.config.mqttPort,
+      authenticate,
+      logger: this.log.child({ component: 'broker' }),
+    });
+    const mqttPort = await this.#broker.start();
+    const mqttUrl = `mqtt://${this.config.host}:${mqttPort}`;
+
+    const link = new FleetLink({ mqttUrl, username: SERVICE_USER, password: servicePassword, devices, logger: this.log.child({ component: 'fleet-link' }) });
+    this.#link = link;
+    await link.start();
+    const rollouts = new RolloutService({ models, devices, rollouts: new RolloutStore(db), link });
+    await rollouts.republishAll();
+
+    const broker = this.#broker;
+    this.#http = await buildHttpServer({
+      adminToken,
+      logger: this.log,
+      services: {
+        models,
+        modelService: new ModelService({ registry: models, blobs, signingKey }),
+        devices,
+        rollouts,
+        blobs,
+        link,
+        signingKey,
+        maxModelBytes: this.config.maxModelBytes,
+        mqttUrl: () => mqttUrl,
+        metrics: () => collectMetrics(devices, models, link, broker),
+      },
+    });
+    await this.#http.listen({ host: this.config.host, port: this.config.httpPort });
+    const httpPort = (this.#http.server.address() as AddressInfo).port;
+    this.#urls = { http: `http://${this.config.host}:${httpPort}`, mqtt: mqttUrl };
+    return this.#urls;
+  }
+
+  /** Where the cloud listens; throws before start(). */
+  get urls(): CloudUrls {
+    if (this.#urls === undefined) throw new LinesightError('ERR_CLOUD_CONFIG', 'cloud is not started');
+    return this.#urls;
+  }
+
+  /** The admin token and where it came from; throws before start(). */
+  get adminToken(): AdminTokenSource {
+    if (this.#adminToken === undefined) throw new LinesightError('ERR_CLOUD_CONFIG', 'cloud is not started');
+    return this.#adminToken;
+  }
+
+  /**
+   * Shuts down in order: stop HTTP (no new requests), the fleet link, the
+   * broker (disconnects devices), then the database. Idempotent; collects errors.
+   */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      const errors: unknown[] = [];
+      const step = async (fn: () => Promise<void> | void) => {
+        try {
+          await fn();
+        } catch (err) {
+          errors.push(err);
+        }
+      };
+      await step(async () => this.#http?.close());
+      await step(async () => this.#link?.close());
+      await step(async () => this.#broker?.close());
+      await step(() => {
+        this.#db?.close();
+      });
+      if (errors.length > 0) throw new AggregateError(errors, 'cloud close failed');
+    })();
+    return this.#closing;
+  }
+}
+
+function collectMetrics(devices: DeviceRegistry, models: ModelRegistry, link: FleetLink, broker: EmbeddedBroker): MetricSample[] {
+  const all = devices.list();
+  const channelValues = (counts: Record<string, number>) =>
+    Object.entries(counts).map(([channel, value]) => ({ labels: { channel }, value }));
+  return [
+    { name: 'linesight_devices', help: 'Provisioned devices', type: 'gauge', values: [{ value: all.length }] },
+    { name: 'linesight_devices_online', help: 'Devices whose status is online', type: 'gauge', values: [{ value: all.filter((d) => d.online).length }] },
+    { name: 'linesight_model_versions', help: 'Registered model versions', type: 'gauge', values: [{ value: models.list().length }] },
+    {
+      name: 'linesight_device_frames_scored',
+      help: 'Frames scored, summed over devices (as last reported)',
+      type: 'gauge',
+      values: [{ value: all.reduce((n, d) => n + (d.telemetry?.frames.scored ?? d.reported?.frames.scored ?? 0), 0) }],
+    },
+    { name: 'linesight_mqtt_messages_received_total', help: 'Device messages received by channel', type: 'counter', values: channelValues(link.stats.received) },
+    { name: 'linesight_mqtt_messages_invalid_total', help: 'Device messages dropped as invalid, by channel', type: 'counter', values: channelValues(link.stats.invalid) },
+    { name: 'linesight_mqtt_connected_clients', help: 'Clients connected to the embedded broker', type: 'gauge', values: [{ value: broker.stats.connectedClients }] },
+    { name: 'linesight_mqtt_auth_failures_total', help: 'Rejected MQTT logins', type: 'counter', values: [{ value: broker.stats.authFailures }] },
+    { name: 'linesight_mqtt_denied_total', help: 'Publishes and subscribes denied by the ACL', type: 'counter', values: [
+      { labels: { action: 'publish' }, value: broker.stats.deniedPublishes },
+      { labels: { action: 'subscribe' }, value: broker.stats.deniedSubscribes },
+    ] },
+  ];
+}

@@ -1,0 +1,42 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+import { LinesightError } from '@linesight/protocol';
+
+/** Everything the cloud needs to start; defaults live in the schema. */
+export const CloudConfigSchema = Type.Object(
+  {
+    host: Type.String({ default: '127.0.0.1', description: 'address HTTP and MQTT listen on' }),
+    httpPort: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
+    mqttPort: Type.Integer({ minimum: 0, maximum: 65535, default: 1883 }),
+    dataDir: Type.String({ minLength: 1, default: './data' }),
+    adminToken: Type.Optional(Type.String({ minLength: 16, description: 'bearer token for admin routes' })),
+    maxModelBytes: Type.Integer({ minimum: 1024, default: 512 * 1024 * 1024 }),
+    logLevel: Type.Union(
+      [Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'), Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')],
+      { default: 'info' },
+    ),
+  },
+  { additionalProperties: false },
+);
+/** A validated cloud configuration. */
+export type CloudConfig = Static<typeof CloudConfigSchema>;
+/** Cloud configuration as given, before defaults. */
+export type CloudConfigInput = Partial<CloudConfig>;
+
+/** Applies defaults and validates; reports every problem at once as ERR_CLOUD_CONFIG. */
+export function loadCloudConfig(input: CloudConfigInput): CloudConfig {
+  const withDefaults = Value.Default(CloudConfigSchema, Value.Clone(dropUndefined(input)));
+  const problems = [...Value.Errors(CloudConfigSchema, withDefaults)].map(
+    (e) => `${e.path.slice(1) || 'config'}: ${e.message}`,
+  );
+  if (problems.length > 0) {
+    throw new LinesightError('ERR_CLOUD_CONFIG', `invalid cloud configuration:\n  ${problems.join('\n  ')}`, {
+      details: { problems },
+    });
+  }
+  return withDefaults as CloudConfig;
+}
+
+function dropUndefined<T extends object>(input: T): Partial<T> {
+  return Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

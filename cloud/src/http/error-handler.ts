@@ -1,0 +1,37 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { isLinesightError, type ErrorCode } from '@linesight/protocol';
+
+/** HTTP status of each error code the API can return; anything else is a 500. */
+const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
+  ERR_CLOUD_BAD_REQUEST: 400,
+  ERR_PROTOCOL_PAYLOAD: 400,
+  ERR_PROTOCOL_TOPIC: 400,
+  ERR_MODEL_CONTRACT: 400,
+  ERR_MODEL_LOAD: 400,
+  ERR_IMAGE_DECODE: 415,
+  ERR_CLOUD_UNAUTHORIZED: 401,
+  ERR_CLOUD_NOT_FOUND: 404,
+  ERR_CLOUD_CONFLICT: 409,
+  ERR_CLOUD_PAYLOAD_TOO_LARGE: 413,
+};
+
+/** The one place that turns thrown errors into HTTP answers. */
+export function errorHandler(err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  if (isLinesightError(err)) {
+    const status = STATUS_BY_CODE[err.code] ?? 500;
+    if (status >= 500) request.log.error({ err }, 'request failed');
+    void reply.status(status).send({ error: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) });
+    return;
+  }
+  if (err.validation !== undefined) {
+    void reply.status(400).send({ error: 'ERR_CLOUD_BAD_REQUEST', message: err.message });
+    return;
+  }
+  const status = err.statusCode ?? 500;
+  if (status >= 500) {
+    request.log.error({ err }, 'request failed');
+    void reply.status(500).send({ error: 'ERR_INTERNAL', message: 'internal error; see the cloud log' });
+    return;
+  }
+  void reply.status(status).send({ error: err.code ?? 'ERR_CLOUD_BAD_REQUEST', message: err.message });
+}

@@ -1,0 +1,51 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import multipart from '@fastify/multipart';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { Logger } from 'pino';
+import { makeAuthenticator } from './auth.ts';
+import { errorHandler } from './error-handler.ts';
+import type { CloudServices } from './services.ts';
+import { healthRoutes } from './routes/health-routes.ts';
+import { modelRoutes } from './routes/model-routes.ts';
+import { deviceRoutes } from './routes/device-routes.ts';
+import { rolloutRoutes } from './routes/rollout-routes.ts';
+
+/** Builds the cloud's HTTP API (not yet listening). */
+export async function buildHttpServer(options: {
+  services: CloudServices;
+  adminToken: string;
+  logger: Logger;
+}): Promise<FastifyInstance> {
+  // The fastify instance is typed with the base logger so routes stay logger-agnostic.
+  const { services } = options;
+  const app: FastifyInstance = Fastify({
+    // Per-request logs only at debug: the demo and dashboards poll often.
+    loggerInstance: options.logger.child({ component: 'http' }, { level: options.logger.level === 'debug' || options.logger.level === 'trace' ? options.logger.level : 'warn' }) as FastifyBaseLogger,
+    bodyLimit: 1024 * 1024,
+    forceCloseConnections: true,
+  });
+  app.decorateRequest('caller', null);
+  app.setErrorHandler(errorHandler);
+  app.addHook('onRequest', makeAuthenticator(options.adminToken, services.devices));
+  await app.register(multipart);
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'Linesight cloud API',
+        version: '1',
+        description: 'Model registry, device provisioning, rollouts and fleet state. Admin routes take "Authorization: Bearer <admin token>".',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' }, device: { type: 'http', scheme: 'basic' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list' } });
+  app.get('/openapi.json', { config: { auth: 'public' }, schema: { hide: true } }, async () => app.swagger());
+  await app.register(async (scope) => healthRoutes(scope, services));
+  await app.register(async (scope) => modelRoutes(scope, services));
+  await app.register(async (scope) => deviceRoutes(scope, services));
+  await app.register(async (scope) => rolloutRoutes(scope, services));
+  return app;
+}

@@ -1,0 +1,23 @@
+import type { SigningKeyPair } from '@linesight/protocol';
+import type { BlobStore } from '../blob-store.ts';
+import type { FleetLink } from '../fleet/fleet-link.ts';
+import type { RolloutService } from '../fleet/rollout-service.ts';
+import type { ModelService } from '../models/model-service.ts';
+import type { DeviceRegistry } from '../registry/device-registry.ts';
+import type { ModelRegistry } from '../registry/model-registry.ts';
+import type { MetricSample } from '../metrics.ts';
+
+/** What the HTTP routes may use; wired by the Cloud. */
+export interface CloudServices {
+  models: ModelRegistry;
+  modelService: ModelService;
+  devices: DeviceRegistry;
+  rollouts: RolloutService;
+  blobs: BlobStore;
+  link: FleetLink;
+  signingKey: SigningKeyPair;
+  maxModelBytes: number;
+  /** The MQTT URL devices should use, as far as the cloud knows it. */
+  mqttUrl: () => string;
+  metrics: () => MetricSample[];
+}

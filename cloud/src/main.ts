@@ -1,0 +1,50 @@
+import pino from 'pino';
+import { Cloud } from './cloud.ts';
+import type { CloudConfigInput } from './config.ts';
+
+/** How the app entry is told what to run. */
+export interface RunCloudOptions {
+  config: CloudConfigInput;
+  env: NodeJS.ProcessEnv;
+}
+
+/**
+ * The cloud app entry: reads LINESIGHT_ADMIN_TOKEN from the environment,
+ * starts the cloud, logs where it listens and shuts down on SIGTERM/SIGINT.
+ */
+export async function runCloud(options: RunCloudOptions): Promise<Cloud> {
+  const envToken = options.env.LINESIGHT_ADMIN_TOKEN;
+  const config: CloudConfigInput = { ...options.config, ...(envToken ? { adminToken: envToken } : {}) };
+  const logger = pino({ level: config.logLevel ?? 'info', base: { app: 'cloud' } });
+  const cloud = new Cloud(config, logger);
+  const urls = await cloud.start();
+  const token = cloud.adminToken;
+  logger.info(
+    { httpUrl: urls.http, mqttUrl: urls.mqtt, docsUrl: `${urls.http}/docs`, adminTokenSource: token.source, adminTokenPath: token.path },
+    token.source === 'config'
+      ? 'cloud ready; admin token from LINESIGHT_ADMIN_TOKEN'
+      : `cloud ready; admin token in ${token.path}`,
+  );
+  installShutdown(() => cloud.close(), logger);
+  return cloud;
+}
+
+function installShutdown(close: () => Promise<void>, logger: pino.Logger): void {
+  const onSignal = (signal: NodeJS.Signals) => {
+    logger.info({ signal }, 'shutting down');
+    const force = setTimeout(() => {
+      logger.error('shutdown took over 10 s; exiting');
+      process.exit(1);
+    }, 10_000);
+    force.unref();
+    close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+}

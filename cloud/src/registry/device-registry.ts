@@ -1,0 +1,150 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import {
+  LinesightError,
+  assertDeviceId,
+  type DesiredState,
+  type ReportedState,
+  type Telemetry,
+} from '@linesight/protocol';
+import type { RegistryDatabase } from './database.ts';
+
+/** A device as the API shows it. */
+export interface DeviceRecord {
+  id: string;
+  labels: Record<string, string>;
+  createdAt: string;
+  online: boolean;
+  lastSeen: string | null;
+  reported: ReportedState | null;
+  telemetry: Telemetry | null;
+  desired: DesiredState | null;
+}
+
+interface DeviceRow {
+  id: string;
+  labels: string;
+  created_at: string;
+  online: number;
+  last_seen: string | null;
+  reported: string | null;
+  telemetry: string | null;
+  document: string | null;
+}
+
+// Device secrets are 256 random bits, so a plain SHA-256 is a sound verifier
+// (no password stretching needed) and keeps MQTT CONNECT cheap for large fleets.
+function hashSecret(secret: string): string {
+  return createHash('sha256').update(secret).digest('hex');
+}
+
+/** Devices, their credentials, desired states and last reported states, in SQLite. */
+export class DeviceRegistry {
+  readonly #db: RegistryDatabase;
+
+  constructor(db: RegistryDatabase) {
+    this.#db = db;
+  }
+
+  /** Creates a device and returns its secret; the secret is never stored or shown again. */
+  provision(id: string, labels: Record<string, string> = {}): { id: string; secret: string } {
+    assertDeviceId(id);
+    const secret = `lsd_${randomBytes(32).toString('base64url')}`;
+    try {
+      this.#db
+        .prepare('INSERT INTO devices (id, secret_sha256, labels, created_at) VALUES (?, ?, ?, ?)')
+        .run(id, hashSecret(secret), JSON.stringify(labels), new Date().toISOString());
+    } catch (cause) {
+      if ((cause as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
+        throw new LinesightError('ERR_CLOUD_CONFLICT', `device ${id} is already provisioned`, { cause });
+      }
+      throw cause;
+    }
+    return { id, secret };
+  }
+
+  /** True when the id and secret match a provisioned device. */
+  checkSecret(id: string, secret: string): boolean {
+    const row = this.#db.prepare('SELECT secret_sha256 FROM devices WHERE id = ?').get(id) as { secret_sha256: string } | undefined;
+    if (row === undefined) return false;
+    const expected = Buffer.from(row.secret_sha256, 'hex');
+    const actual = Buffer.from(hashSecret(secret), 'hex');
+    return timingSafeEqual(expected, actual);
+  }
+
+  /** True when a device with this id exists. */
+  has(id: string): boolean {
+    return this.#db.prepare('SELECT 1 FROM devices WHERE id = ?').get(id) !== undefined;
+  }
+
+  /** One device; ERR_CLOUD_NOT_FOUND when absent. */
+  get(id: string): DeviceRecord {
+    const row = this.#db
+      .prepare('SELECT d.*, s.document FROM devices d LEFT JOIN desired_states s ON s.device_id = d.id WHERE d.id = ?')
+      .get(id) as DeviceRow | undefined;
+    if (row === undefined) throw new LinesightError('ERR_CLOUD_NOT_FOUND', `device ${id} is not provisioned`);
+    return fromRow(row);
+  }
+
+  /** Every device, by id. */
+  list(): DeviceRecord[] {
+    const rows = this.#db
+      .prepare('SELECT d.*, s.document FROM devices d LEFT JOIN desired_states s ON s.device_id = d.id ORDER BY d.id')
+      .all() as DeviceRow[];
+    return rows.map(fromRow);
+  }
+
+  /** Records presence from the device's status topic. */
+  setOnline(id: string, online: boolean, at: string): void {
+    this.#db.prepare('UPDATE devices SET online = ?, last_seen = ? WHERE id = ?').run(online ? 1 : 0, at, id);
+  }
+
+  /** Stores the device's latest reported state. */
+  setReported(id: string, reported: ReportedState): void {
+    this.#db.prepare('UPDATE devices SET reported = ?, last_seen = ? WHERE id = ?').run(JSON.stringify(reported), reported.updatedAt, id);
+  }
+
+  /** Stores the device's latest telemetry. */
+  setTelemetry(id: string, telemetry: Telemetry): void {
+    this.#db.prepare('UPDATE devices SET telemetry = ?, last_seen = ? WHERE id = ?').run(JSON.stringify(telemetry), telemetry.at, id);
+  }
+
+  /** The next desired-state revision for a device (1 for the first). */
+  nextRevision(id: string): number {
+    const row = this.#db.prepare('SELECT revision FROM desired_states WHERE device_id = ?').get(id) as { revision: number } | undefined;
+    return (row?.revision ?? 0) + 1;
+  }
+
+  /** Stores a device's desired state. */
+  setDesired(doc: DesiredState): void {
+    this.#db
+      .prepare(
+        `INSERT INTO desired_states (device_id, revision, document) VALUES (?, ?, ?)
+         ON CONFLICT(device_id) DO UPDATE SET revision = excluded.revision, document = excluded.document`,
+      )
+      .run(doc.deviceId, doc.revision, JSON.stringify(doc));
+  }
+
+  /** Every stored desired state, for republishing after a restart. */
+  allDesired(): DesiredState[] {
+    const rows = this.#db.prepare('SELECT document FROM desired_states').all() as { document: string }[];
+    return rows.map((r) => JSON.parse(r.document) as DesiredState);
+  }
+
+  /** Marks every device offline (on start, before the broker reports presence). */
+  markAllOffline(): void {
+    this.#db.prepare('UPDATE devices SET online = 0').run();
+  }
+}
+
+function fromRow(row: DeviceRow): DeviceRecord {
+  return {
+    id: row.id,
+    labels: JSON.parse(row.labels) as Record<string, string>,
+    createdAt: row.created_at,
+    online: row.online === 1,
+    lastSeen: row.last_seen,
+    reported: row.reported === null ? null : (JSON.parse(row.reported) as ReportedState),
+    telemetry: row.telemetry === null ? null : (JSON.parse(row.telemetry) as Telemetry),
+    desired: row.document === null ? null : (JSON.parse(row.document) as DesiredState),
+  };
+}

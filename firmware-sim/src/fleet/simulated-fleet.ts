@@ -1,0 +1,97 @@
+import { access } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { Agent, readDeviceCredentials, writeDeviceCredentials, type Camera, type DeviceCredentials } from '@linesight/agent';
+import { CloudApiClient } from '@linesight/api-client';
+
+/** Options of a simulated fleet. */
+export interface SimulatedFleetOptions {
+  cloudUrl: string;
+  /** MQTT URL devices connect to; defaults to the one the cloud hands out at provisioning. */
+  mqttUrl?: string;
+  adminToken: string;
+  devices: number;
+  /** Device ids are `<idPrefix>-001`, `<idPrefix>-002`, ... */
+  idPrefix?: string;
+  /** Each device keeps its credentials and models under `<dataDir>/<deviceId>/`. */
+  dataDir: string;
+  /** Makes the camera of device i (0-based). */
+  camera: (index: number, deviceId: string) => Camera;
+  labels?: Record<string, string>;
+  telemetryIntervalSec?: number;
+  logger: Logger;
+}
+
+/**
+ * N real agents in one process, each on its own simulated camera, talking to
+ * the cloud only over MQTT and HTTP as real devices do. Devices are
+ * provisioned through the REST API on first start and reuse their credentials after.
+ */
+export class SimulatedFleet {
+  readonly #o: SimulatedFleetOptions;
+  readonly agents: Agent[] = [];
+  #closing: Promise<void> | undefined;
+
+  constructor(options: SimulatedFleetOptions) {
+    this.#o = options;
+  }
+
+  /** The device ids of this fleet. */
+  get deviceIds(): string[] {
+    const prefix = this.#o.idPrefix ?? 'sim';
+    return Array.from({ length: this.#o.devices }, (_, i) => `${prefix}-${String(i + 1).padStart(3, '0')}`);
+  }
+
+  /** Provisions (or reuses) every device and starts its agent. */
+  async start(): Promise<void> {
+    const api = new CloudApiClient({ baseUrl: this.#o.cloudUrl, adminToken: this.#o.adminToken });
+    const ids = this.deviceIds;
+    for (const [index, deviceId] of ids.entries()) {
+      const dataDir = join(this.#o.dataDir, deviceId);
+      const credsPath = join(dataDir, 'device.json');
+      let creds: DeviceCredentials;
+      if (await exists(credsPath)) {
+        creds = await readDeviceCredentials(credsPath);
+      } else {
+        const provisioned = await api.provisionDevice(deviceId, { fleet: 'simulated', ...this.#o.labels });
+        creds = { ...provisioned, cloudUrl: this.#o.cloudUrl };
+        await writeDeviceCredentials(credsPath, creds);
+      }
+      const agent = new Agent(
+        {
+          deviceId,
+          cloudUrl: this.#o.cloudUrl,
+          mqttUrl: this.#o.mqttUrl ?? creds.mqttUrl,
+          username: creds.username,
+          password: creds.password,
+          trustedKeys: creds.trustedKeys,
+          dataDir,
+          telemetryIntervalSec: this.#o.telemetryIntervalSec,
+        },
+        this.#o.camera(index, deviceId),
+        this.#o.logger.child({ deviceId }),
+      );
+      this.agents.push(agent);
+      await agent.start();
+    }
+  }
+
+  /** Closes every agent; idempotent; collects errors. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      const results = await Promise.allSettled(this.agents.map((a) => a.close()));
+      const errors = results.filter((r) => r.status === 'rejected').map((r) => r.reason as unknown);
+      if (errors.length > 0) throw new AggregateError(errors, 'fleet close failed');
+    })();
+    return this.#closing;
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,138 @@
+import { LinesightError, type TrustedKey } from '@linesight/protocol';
+
+/** What provisioning a device returns (the password is shown only once). */
+export interface ProvisionedDevice {
+  deviceId: string;
+  username: string;
+  password: string;
+  mqttUrl: string;
+  trustedKeys: TrustedKey[];
+}
+
+/** A device as GET /v1/devices lists it. */
+export interface DeviceSummary {
+  id: string;
+  labels: Record<string, string>;
+  online: boolean;
+  lastSeen: string | null;
+  phase: string | null;
+  model: { name: string; version: string } | null;
+  desiredModel: { name: string; version: string } | null;
+  framesProcessed: number;
+  framesCaptured: number;
+  fps: number | null;
+  lastError: { code: string; message: string; model?: { name: string; version: string } } | null;
+}
+
+/** A model version as the registry lists it. */
+export interface ModelSummary {
+  name: string;
+  version: string;
+  sha256: string;
+  sizeBytes: number;
+  stage: string;
+  threshold: number;
+  kind: string;
+  createdAt: string;
+}
+
+/** A rollout with per-device progress. */
+export interface RolloutSummary {
+  id: string;
+  modelName: string;
+  modelVersion: string;
+  state: string;
+  counts: { pending: number; done: number; failed: number };
+  devices: { id: string; state: string; running: string | null; error?: string }[];
+}
+
+/** The error the client throws for a non-2xx answer; `status` and the API's `error` code. */
+export class CloudApiError extends LinesightError {
+  readonly status: number;
+  readonly apiCode: string;
+
+  constructor(status: number, apiCode: string, message: string) {
+    super(status === 401 ? 'ERR_CLOUD_UNAUTHORIZED' : status === 404 ? 'ERR_CLOUD_NOT_FOUND' : status === 409 ? 'ERR_CLOUD_CONFLICT' : 'ERR_CLOUD_BAD_REQUEST', message, {
+      details: { status, apiCode },
+    });
+    this.status = status;
+    this.apiCode = apiCode;
+  }
+}
+
+/** A small typed client of the cloud REST API, authenticated with the admin token. */
+export class CloudApiClient {
+  readonly baseUrl: string;
+  readonly #token: string;
+  readonly #timeoutMs: number;
+
+  constructor(options: { baseUrl: string; adminToken: string; timeoutMs?: number }) {
+    this.baseUrl = options.baseUrl.replace(/\/+$/, '');
+    this.#token = options.adminToken;
+    this.#timeoutMs = options.timeoutMs ?? 60_000;
+  }
+
+  /** Provisions a device; the answer holds its only copy of the password. */
+  provisionDevice(id: string, labels: Record<string, string> = {}): Promise<ProvisionedDevice> {
+    return this.#request('POST', '/v1/devices', { id, labels });
+  }
+
+  /** Lists devices. */
+  listDevices(): Promise<DeviceSummary[]> {
+    return this.#request('GET', '/v1/devices');
+  }
+
+  /** Lists model versions. */
+  listModels(): Promise<ModelSummary[]> {
+    return this.#request('GET', '/v1/models');
+  }
+
+  /** Uploads and registers a model version. */
+  publishModel(input: { name: string; version: string; onnx: Uint8Array; fileName?: string }): Promise<ModelSummary> {
+    const form = new FormData();
+    form.set('name', input.name);
+    form.set('version', input.version);
+    form.set('file', new Blob([input.onnx], { type: 'application/octet-stream' }), input.fileName ?? `${input.name}-${input.version}.onnx`);
+    return this.#request('POST', '/v1/models', form);
+  }
+
+  /** Starts a rollout of name@version (to every device when `devices` is omitted). */
+  createRollout(input: { model: string; version: string; devices?: string[] }): Promise<RolloutSummary> {
+    return this.#request('POST', '/v1/rollouts', input);
+  }
+
+  /** One rollout with progress. */
+  getRollout(id: string): Promise<RolloutSummary> {
+    return this.#request('GET', `/v1/rollouts/${encodeURIComponent(id)}`);
+  }
+
+  async #request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const headers: Record<string, string> = { authorization: `Bearer ${this.#token}` };
+    let payload: string | FormData | undefined;
+    if (body instanceof FormData) payload = body;
+    else if (body !== undefined) {
+      headers['content-type'] = 'application/json';
+      payload = JSON.stringify(body);
+    }
+    let response: Response;
+    try {
+      response = await fetch(`${this.baseUrl}${path}`, { method, headers, body: payload, signal: AbortSignal.timeout(this.#timeoutMs) });
+    } catch (cause) {
+      throw new LinesightError('ERR_CLOUD_BAD_REQUEST', `cannot reach the cloud at ${this.baseUrl}: ${(cause as Error).message}`, { cause });
+    }
+    const text = await response.text();
+    if (!response.ok) {
+      let apiCode = `HTTP_${response.status}`;
+      let message = text;
+      try {
+        const parsed = JSON.parse(text) as { error?: string; message?: string };
+        apiCode = parsed.error ?? apiCode;
+        message = parsed.message ?? text;
+      } catch {
+        // Not JSON: keep the raw text as the message.
+      }
+      throw new CloudApiError(response.status, apiCode, `${method} ${path} failed (${response.status}): ${message}`);
+    }
+    return (text === '' ? undefined : JSON.parse(text)) as T;
+  }
+}

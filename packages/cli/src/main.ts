@@ -1,0 +1,28 @@
+import { Command, CommanderError } from 'commander';
+import { describeError } from '@linesight/protocol';
+import { cloudCommand } from './commands/cloud-command.ts';
+import { agentCommand } from './commands/agent-command.ts';
+import { simCommand } from './commands/sim-command.ts';
+import { modelCommand } from './commands/model-command.ts';
+import { deviceCommand } from './commands/device-command.ts';
+import { demoCommand } from './commands/demo-command.ts';
+
+const program = new Command('linesight')
+  .description('Linesight: edge-AI visual defect detection for manufacturing lines')
+  .version('0.1.0')
+  .showHelpAfterError()
+  .addCommand(demoCommand())
+  .addCommand(cloudCommand())
+  .addCommand(agentCommand())
+  .addCommand(simCommand())
+  .addCommand(modelCommand())
+  .addCommand(deviceCommand());
+
+program.exitOverride();
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) process.exit(err.exitCode);
+  console.error(`linesight: ${describeError(err)}`);
+  process.exit(1);
+}
