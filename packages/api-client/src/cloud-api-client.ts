@@ -20,6 +20,7 @@ export interface DeviceSummary {
   desiredModel: { name: string; version: string } | null;
   framesProcessed: number;
   framesCaptured: number;
+  defects: number;
   fps: number | null;
   lastError: { code: string; message: string; model?: { name: string; version: string } } | null;
 }

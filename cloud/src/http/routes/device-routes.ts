@@ -15,6 +15,7 @@ const DeviceView = Type.Object({
   desiredModel: Type.Union([Type.Object({ name: Type.String(), version: Type.String() }), Type.Null()]),
   framesProcessed: Type.Integer(),
   framesCaptured: Type.Integer(),
+  defects: Type.Integer(),
   fps: Type.Union([Type.Number(), Type.Null()]),
   lastError: Type.Union([Type.Unknown(), Type.Null()]),
 });
@@ -41,6 +42,7 @@ function view(d: DeviceRecord) {
     desiredModel: desired ? { name: desired.name, version: desired.version } : null,
     framesProcessed: counters?.scored ?? 0,
     framesCaptured: counters?.captured ?? 0,
+    defects: counters?.defects ?? 0,
     fps: d.telemetry?.fps ?? null,
     lastError: reported?.lastError ?? null,
   };

@@ -1,0 +1,166 @@
+import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { Command } from 'commander';
+import pino from 'pino';
+import { Cloud } from '@linesight/cloud';
+import { CloudApiClient, type DeviceSummary } from '@linesight/api-client';
+import { SimulatedFleet, SyntheticCamera, syntheticSamples } from '@linesight/firmware-sim';
+import { trainFilterBankModel } from '@linesight/model';
+import { parsePort, parsePositiveInt, parsePositive } from '../options.ts';
+import { progressLine } from '../progress.ts';
+
+const DEMO_MODEL = 'surface-defects';
+const DEMO_VERSION = '1.0.0';
+
+interface DemoOptions {
+  httpPort: number;
+  mqttPort: number;
+  dataDir: string;
+  devices: number;
+  fps: number;
+  logLevel: string;
+}
+
+/** `linesight demo`: everything on one machine, what `npm start` runs. */
+export function demoCommand(): Command {
+  return new Command('demo')
+    .description('run everything on this machine: cloud, a default model, and a simulated fleet scoring synthetic frames')
+    .option('--http-port <port>', 'HTTP port (0 = any free port)', parsePort, 8080)
+    .option('--mqtt-port <port>', 'MQTT port (0 = any free port)', parsePort, 1883)
+    .option('--data-dir <dir>', 'where the demo keeps its cloud, model and devices', './data/demo')
+    .option('--devices <n>', 'simulated devices', parsePositiveInt, 4)
+    .option('--fps <n>', 'frames per second per device', parsePositive, 5)
+    .option('--log-level <level>', 'log level of the components', 'warn')
+    .action(runDemo);
+}
+
+async function runDemo(opts: DemoOptions): Promise<void> {
+  const dataDir = resolve(opts.dataDir);
+  const logger = pino({ level: opts.logLevel });
+  const cloud = new Cloud({ httpPort: opts.httpPort, mqttPort: opts.mqttPort, dataDir: join(dataDir, 'cloud'), logLevel: opts.logLevel as 'warn', ...(process.env.LINESIGHT_ADMIN_TOKEN ? { adminToken: process.env.LINESIGHT_ADMIN_TOKEN } : {}) }, logger.child({ app: 'cloud' }));
+  let fleet: SimulatedFleet | undefined;
+  let ticker: NodeJS.Timeout | undefined;
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    clearInterval(ticker);
+    progressLine('');
+    console.log(`\n${signal}: stopping the fleet and the cloud...`);
+    const force = setTimeout(() => {
+      console.error('shutdown took over 10 s; exiting');
+      process.exit(1);
+    }, 10_000);
+    force.unref();
+    const started = Date.now();
+    (async () => {
+      await fleet?.close();
+      await cloud.close();
+    })().then(
+      () => {
+        console.log(`stopped cleanly in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+        process.exit(0);
+      },
+      (err: unknown) => {
+        console.error(`shutdown failed: ${String(err)}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGINT', () => shutdown('SIGINT'));
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+
+  try {
+    await cloud.start();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      throw new Error(`a port is in use (${(err as Error).message}); pass --http-port 0 --mqtt-port 0 to pick free ones`);
+    }
+    throw err;
+  }
+  const urls = cloud.urls;
+  const api = new CloudApiClient({ baseUrl: urls.http, adminToken: cloud.adminToken.token });
+
+  const modelPath = join(dataDir, `${DEMO_MODEL}-${DEMO_VERSION}.onnx`);
+  const onnx = await demoModel(modelPath);
+  const registered = await api.listModels();
+  if (!registered.some((m) => m.name === DEMO_MODEL && m.version === DEMO_VERSION)) {
+    await api.publishModel({ name: DEMO_MODEL, version: DEMO_VERSION, onnx });
+    console.log(`registered ${DEMO_MODEL}@${DEMO_VERSION}`);
+  }
+
+  fleet = new SimulatedFleet({
+    cloudUrl: urls.http,
+    adminToken: cloud.adminToken.token,
+    devices: opts.devices,
+    idPrefix: 'demo',
+    dataDir: join(dataDir, 'fleet'),
+    camera: (i) => new SyntheticCamera({ seed: 1000 + i, fps: opts.fps, defectRate: 0.1 }),
+    telemetryIntervalSec: 2,
+    logger: logger.child({ app: 'sim' }),
+  });
+  await fleet.start();
+  const devices = await api.listDevices();
+  const behind = fleet.deviceIds.filter((id) => devices.find((d) => d.id === id)?.desiredModel?.version !== DEMO_VERSION);
+  if (behind.length > 0) {
+    const rollout = await api.createRollout({ model: DEMO_MODEL, version: DEMO_VERSION, devices: behind });
+    console.log(`rollout ${rollout.id}: ${DEMO_MODEL}@${DEMO_VERSION} -> ${behind.length} devices`);
+  }
+
+  console.log(
+    [
+      '',
+      'Linesight demo is running:',
+      `  REST API      ${urls.http}/v1   (docs ${urls.http}/docs)`,
+      `  health        ${urls.http}/healthz   metrics ${urls.http}/metrics`,
+      `  MQTT broker   ${urls.mqtt}`,
+      `  admin token   ${cloud.adminToken.path ?? 'from LINESIGHT_ADMIN_TOKEN'}`,
+      `  data          ${dataDir}`,
+      'Ctrl-C stops everything.',
+      '',
+    ].join('\n'),
+  );
+  const tick = () => {
+    api.listDevices().then(
+      (list) => progressLine(summary(list.filter((d) => fleet?.deviceIds.includes(d.id))), 5000),
+      (err: unknown) => progressLine(`cloud not answering: ${String(err)}`),
+    );
+  };
+  ticker = setInterval(tick, 1000);
+  tick();
+}
+
+/** Loads the demo model, training it from synthetic frames on first run. */
+async function demoModel(path: string): Promise<Uint8Array> {
+  try {
+    await access(path);
+    return await readFile(path);
+  } catch {
+    // Not trained yet: train below.
+  }
+  console.log('training the demo model on synthetic frames (first run only)...');
+  const started = Date.now();
+  const samples = await syntheticSamples({ seed: 1, count: 240, defectRate: 0.35 });
+  const trained = await trainFilterBankModel(samples, { seed: 1, name: DEMO_MODEL, onProgress: (p) => progressLine(`  ${p.step} ${p.done}/${p.total}`) });
+  progressLine('');
+  await mkdir(resolve(path, '..'), { recursive: true });
+  await writeFile(path, trained.onnx);
+  console.log(`trained in ${((Date.now() - started) / 1000).toFixed(1)} s: validation AUROC ${trained.metrics.auroc.toFixed(3)}, F1 ${trained.metrics.f1.toFixed(3)} -> ${path}`);
+  return trained.onnx;
+}
+
+/** The one-line fleet summary. */
+export function summary(devices: DeviceSummary[]): string {
+  const online = devices.filter((d) => d.online).length;
+  const fps = devices.reduce((n, d) => n + (d.fps ?? 0), 0);
+  const frames = devices.reduce((n, d) => n + d.framesProcessed, 0);
+  const defects = devices.reduce((n, d) => n + d.defects, 0);
+  const versions = new Map<string, number>();
+  for (const d of devices) {
+    const key = d.model ? `${d.model.name}@${d.model.version}` : 'no model';
+    versions.set(key, (versions.get(key) ?? 0) + 1);
+  }
+  const models = [...versions].map(([k, n]) => `${k} x${n}`).join(', ');
+  const pct = frames === 0 ? 0 : (100 * defects) / frames;
+  return `devices ${online}/${devices.length} online | ${fps.toFixed(1)} frames/s | ${frames} frames, ${defects} defects (${pct.toFixed(1)}%) | ${models}`;
+}

@@ -1,0 +1,89 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { Command, InvalidArgumentError } from 'commander';
+import { CloudApiClient } from '@linesight/api-client';
+import { evaluateModel, readImageFolder, trainFilterBankModel } from '@linesight/model';
+import { adminTokenFor } from '../admin-token.ts';
+import { progressLine } from '../progress.ts';
+
+function parseSeed(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number of at least 0');
+  return n;
+}
+
+/** `linesight model`: train, evaluate and publish models. */
+export function modelCommand(): Command {
+  const model = new Command('model').description('train, evaluate and publish defect-detection models');
+
+  model
+    .command('train')
+    .description('train an ONNX defect model from a folder of labelled images (one subfolder per class)')
+    .requiredOption('--data <dir>', 'dataset folder: <class>/*.jpg, masks as <stem>.png beside them')
+    .requiredOption('--out <file.onnx>', 'where to write the model')
+    .option('--good <class>', 'name of the defect-free class', 'good')
+    .option('--seed <n>', 'random seed (same data and seed give the same model bytes)', parseSeed, 1)
+    .option('--size <px>', 'model input side in pixels', parseSeed, 256)
+    .action(async (opts: { data: string; out: string; good: string; seed: number; size: number }) => {
+      const started = Date.now();
+      const dataset = await readImageFolder(opts.data, { goodClass: opts.good, onProgress: (done, total) => progressLine(`reading images ${done}/${total}`) });
+      progressLine('');
+      for (const s of dataset.skipped) console.error(`skipped ${s.path}: ${s.reason}`);
+      console.error(`dataset: ${Object.entries(dataset.classes).map(([c, n]) => `${c}=${n}`).join(' ')} (good class: ${opts.good})`);
+      const trained = await trainFilterBankModel(dataset.samples, {
+        seed: opts.seed,
+        width: opts.size,
+        height: opts.size,
+        name: basename(opts.out, '.onnx'),
+        onProgress: (p) => progressLine(`${p.step} ${p.done}/${p.total}`),
+      });
+      progressLine('');
+      await writeFile(opts.out, trained.onnx);
+      const m = trained.metrics;
+      console.error(
+        `trained in ${((Date.now() - started) / 1000).toFixed(1)} s -> ${opts.out} (${trained.onnx.byteLength} bytes)\n` +
+          `validation: images=${m.images} auroc=${fmt(m.auroc)} ap=${fmt(m.ap)} threshold=${fmt(m.threshold)} precision=${fmt(m.precision)} recall=${fmt(m.recall)} f1=${fmt(m.f1)}`,
+      );
+    });
+
+  model
+    .command('eval')
+    .description('evaluate an ONNX model on a labelled image folder')
+    .requiredOption('--model <file.onnx>', 'model to evaluate')
+    .requiredOption('--data <dir>', 'dataset folder, laid out as for train')
+    .option('--good <class>', 'name of the defect-free class', 'good')
+    .option('--json', 'print one JSON object on stdout')
+    .action(async (opts: { model: string; data: string; good: string; json?: boolean }) => {
+      const dataset = await readImageFolder(opts.data, { goodClass: opts.good });
+      for (const s of dataset.skipped) console.error(`skipped ${s.path}: ${s.reason}`);
+      const metrics = await evaluateModel(await readFile(opts.model), dataset.samples);
+      if (opts.json) {
+        console.log(JSON.stringify(metrics));
+      } else {
+        console.log(`images=${metrics.images} good=${metrics.good} defect=${metrics.defect}`);
+        console.log(`auroc=${fmt(metrics.auroc)} ap=${fmt(metrics.ap)} threshold=${fmt(metrics.threshold)} precision=${fmt(metrics.precision)} recall=${fmt(metrics.recall)} f1=${fmt(metrics.f1)}`);
+        for (const [cls, auroc] of Object.entries(metrics.perClass)) console.log(`  ${cls}: auroc=${fmt(auroc)}`);
+      }
+    });
+
+  model
+    .command('publish')
+    .description('register a model version in the cloud (the cloud signs its manifest)')
+    .argument('<file.onnx>', 'model file')
+    .requiredOption('--name <name>', 'model name: lower-case a-z 0-9 _ . -')
+    .requiredOption('--version <semver>', 'version, e.g. 1.0.0')
+    .requiredOption('--cloud <url>', 'cloud HTTP URL')
+    .option('--token <token>', 'admin token (default LINESIGHT_ADMIN_TOKEN or <data-dir>/admin-token)')
+    .option('--data-dir <dir>', "the cloud's data folder, to find its admin token", './data')
+    .action(async (file: string, opts: { name: string; version: string; cloud: string; token?: string; dataDir: string }) => {
+      const api = new CloudApiClient({ baseUrl: opts.cloud, adminToken: await adminTokenFor(opts) });
+      const published = await api.publishModel({ name: opts.name, version: opts.version, onnx: await readFile(file), fileName: basename(file) });
+      console.log(`published ${published.name}@${published.version} sha256=${published.sha256} threshold=${fmt(published.threshold)}`);
+    });
+
+  return model;
+}
+
+function fmt(n: number | null | undefined): string {
+  return n === null || n === undefined || Number.isNaN(n) ? 'n/a' : n.toFixed(4);
+}

@@ -1,0 +1,176 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import mqtt from 'mqtt';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CloudApiClient, type DeviceSummary } from '@linesight/api-client';
+import { writeDeviceCredentials } from '@linesight/agent';
+import { writeSyntheticDataset } from '@linesight/firmware-sim';
+import { deviceTopic, encodePayload, CHANNEL_SCHEMAS, type DesiredState, type SignedManifest } from '@linesight/protocol';
+import { LinesightProcess, eventually } from '../helpers/linesight-process.ts';
+import { FleetObserver } from '../helpers/observer.ts';
+
+const DEVICES = ['line-a', 'line-b', 'line-c'];
+const MODEL = 'surface-defects';
+const adminToken = `test-${randomBytes(16).toString('hex')}`;
+
+let dir: string;
+let cloud: LinesightProcess;
+let api: CloudApiClient;
+let mqttUrl: string;
+let httpUrl: string;
+const agents = new Map<string, LinesightProcess>();
+const observer = new FleetObserver();
+
+async function runCli(args: string[]): Promise<void> {
+  const p = new LinesightProcess(args, { LINESIGHT_ADMIN_TOKEN: adminToken });
+  const code = await p.exited;
+  if (code !== 0) throw new Error(`linesight ${args.join(' ')} exited ${code}:\n${p.text.slice(-20).join('\n')}`);
+}
+
+function devicesOn(version: string, devices: DeviceSummary[], ids = DEVICES): boolean {
+  return ids.every((id) => devices.find((d) => d.id === id)?.model?.version === version);
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'linesight-e2e-'));
+  cloud = new LinesightProcess(['cloud', '--http-port', '0', '--mqtt-port', '0', '--data-dir', join(dir, 'cloud')], { LINESIGHT_ADMIN_TOKEN: adminToken });
+  const ready = await cloud.waitForLog((l) => typeof l.httpUrl === 'string');
+  httpUrl = ready.httpUrl as string;
+  mqttUrl = ready.mqttUrl as string;
+  api = new CloudApiClient({ baseUrl: httpUrl, adminToken });
+  await observer.start(mqttUrl, adminToken);
+
+  // Two model versions trained by the real command on a synthetic dataset, with different seeds.
+  await writeSyntheticDataset(join(dir, 'dataset'), { seed: 7, count: 120, defectRate: 0.4, width: 192, height: 192 });
+  await Promise.all([
+    runCli(['model', 'train', '--data', join(dir, 'dataset'), '--out', join(dir, 'v1.onnx'), '--seed', '1']),
+    runCli(['model', 'train', '--data', join(dir, 'dataset'), '--out', join(dir, 'v2.onnx'), '--seed', '2']),
+  ]);
+
+  for (const [i, id] of DEVICES.entries()) {
+    const creds = await api.provisionDevice(id, { line: id });
+    const dataDir = join(dir, 'agents', id);
+    await writeDeviceCredentials(join(dataDir, 'device.json'), { ...creds, cloudUrl: httpUrl });
+    const agent = new LinesightProcess([
+      'agent', '--device-id', id, '--cloud', httpUrl, '--mqtt', mqttUrl,
+      '--camera', `synthetic:${100 + i}`, '--fps', '10', '--data-dir', dataDir, '--telemetry-interval', '1',
+    ]);
+    agents.set(id, agent);
+  }
+  await Promise.all([...agents.values()].map((a) => a.waitForLog((l) => l.msg === 'agent started')));
+}, 240_000);
+
+afterAll(async () => {
+  await Promise.all([...agents.values()].map((a) => a.stop()));
+  await observer.close();
+  await cloud?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('fleet end to end (cloud and three agents as processes)', () => {
+  it('rolls out 1.0.0, then swaps every agent to 1.1.0 without losing a frame', async () => {
+    await runCli(['model', 'publish', join(dir, 'v1.onnx'), '--name', MODEL, '--version', '1.0.0', '--cloud', httpUrl]);
+    const r1 = await api.createRollout({ model: MODEL, version: '1.0.0' });
+    expect(r1.devices.map((d) => d.id).sort()).toEqual(DEVICES);
+    await eventually('all devices on 1.0.0', async () => (devicesOn('1.0.0', await api.listDevices()) ? true : undefined));
+    await eventually('rollout 1.0.0 completed', async () => ((await api.getRollout(r1.id)).state === 'completed' ? true : undefined));
+    // Every device is scoring frames on 1.0.0.
+    await eventually('frames scored on 1.0.0', () => DEVICES.every((id) => (observer.reported.get(id)?.framesByVersion['1.0.0'] ?? 0) >= 10) || undefined);
+
+    await runCli(['model', 'publish', join(dir, 'v2.onnx'), '--name', MODEL, '--version', '1.1.0', '--cloud', httpUrl]);
+    const r2 = await api.createRollout({ model: MODEL, version: '1.1.0', devices: DEVICES });
+    await eventually('all devices on 1.1.0', async () => (devicesOn('1.1.0', await api.listDevices()) ? true : undefined));
+    await eventually('frames scored on 1.1.0', () => DEVICES.every((id) => (observer.reported.get(id)?.framesByVersion['1.1.0'] ?? 0) >= 10) || undefined);
+    expect((await api.getRollout(r2.id)).state).toBe('completed');
+
+    // Stop the agents cleanly: each drains its queue and reports final counters.
+    await Promise.all(DEVICES.map(async (id) => expect(await agents.get(id)!.stop()).toBe(0)));
+    await eventually('final reported states', () => DEVICES.every((id) => observer.reported.get(id)?.phase !== undefined && observer.reported.get(id)!.frames.captured > 0) || undefined);
+    await new Promise((r) => setTimeout(r, 500));
+
+    for (const id of DEVICES) {
+      const final = observer.reported.get(id)!;
+      const f = final.frames;
+      // Every frame the camera delivered is accounted for, and none was dropped.
+      expect(f.droppedOverload).toBe(0);
+      expect(f.scored + f.unknown).toBe(f.captured);
+      expect(final.framesByVersion['1.0.0']! + final.framesByVersion['1.1.0']!).toBe(f.scored);
+
+      // The results stream has every seq exactly once, in order, and switches version once.
+      const results = observer.results.get(id)!;
+      expect(results.map((r) => r.seq)).toEqual(Array.from({ length: f.captured }, (_, i) => i));
+      const versions = results.filter((r) => r.model !== null).map((r) => r.model!.version);
+      const firstV2 = versions.indexOf('1.1.0');
+      expect(firstV2).toBeGreaterThan(0);
+      expect(versions.slice(0, firstV2).every((v) => v === '1.0.0')).toBe(true);
+      expect(versions.slice(firstV2).every((v) => v === '1.1.0')).toBe(true);
+      // Unknown verdicts only before the first model arrived, never after.
+      const firstScored = results.findIndex((r) => r.model !== null);
+      expect(results.slice(firstScored).every((r) => r.verdict !== 'unknown')).toBe(true);
+      expect(results.slice(0, firstScored).every((r) => r.verdict === 'unknown' && r.reason === 'no model loaded')).toBe(true);
+    }
+  });
+
+  it('refuses an artifact changed after signing and keeps running the previous version', async () => {
+    const id = 'line-tamper';
+    const creds = await api.provisionDevice(id);
+    const dataDir = join(dir, 'agents', id);
+    await writeDeviceCredentials(join(dataDir, 'device.json'), { ...creds, cloudUrl: httpUrl });
+    const agent = new LinesightProcess(['agent', '--device-id', id, '--cloud', httpUrl, '--mqtt', mqttUrl, '--camera', 'synthetic:9', '--fps', '10', '--data-dir', dataDir, '--telemetry-interval', '1']);
+    agents.set(id, agent);
+    await api.createRollout({ model: MODEL, version: '1.1.0', devices: [id] });
+    await eventually('tamper device on 1.1.0', async () => (devicesOn('1.1.0', await api.listDevices(), [id]) ? true : undefined));
+
+    // Publish 1.2.0, then change its stored bytes behind the registry's back.
+    await runCli(['model', 'publish', join(dir, 'v1.onnx'), '--name', MODEL, '--version', '1.2.0', '--cloud', httpUrl]);
+    const blobDir = join(dir, 'cloud', 'blobs', 'models', MODEL, '1.2.0');
+    const [blobName] = await readdir(blobDir);
+    const blobPath = join(blobDir, blobName!);
+    const bytes = await readFile(blobPath);
+    bytes[bytes.length - 10] = bytes[bytes.length - 10]! ^ 0xff;
+    await writeFile(blobPath, bytes);
+
+    const rollout = await api.createRollout({ model: MODEL, version: '1.2.0', devices: [id] });
+    const device = await eventually('refusal reported', async () => {
+      const d = (await api.listDevices()).find((x) => x.id === id);
+      return d?.lastError?.model?.version === '1.2.0' ? d : undefined;
+    });
+    expect(device.lastError?.code).toBe('ERR_AGENT_MODEL_VERIFY');
+    expect(device.model?.version).toBe('1.1.0');
+    expect((await api.getRollout(rollout.id)).state).toBe('failed');
+
+    // Still scoring frames on 1.1.0.
+    const before = observer.reported.get(id)!.framesByVersion['1.1.0'] ?? 0;
+    await eventually('frames keep flowing on 1.1.0', () => ((observer.reported.get(id)?.framesByVersion['1.1.0'] ?? 0) > before + 5 ? true : undefined));
+    expect(observer.reported.get(id)!.framesByVersion['1.2.0']).toBeUndefined();
+    const events = (await (await fetch(`${httpUrl}/v1/devices/${id}/events`, { headers: { authorization: `Bearer ${adminToken}` } })).json()) as { type: string; code?: string }[];
+    expect(events.some((e) => e.type === 'model.refused' && e.code === 'ERR_AGENT_MODEL_VERIFY')).toBe(true);
+  });
+
+  it('refuses a desired state whose manifest was altered after signing', async () => {
+    const id = 'line-tamper';
+    const current = (await api.listDevices()).find((d) => d.id === id)!;
+    expect(current.model?.version).toBe('1.1.0');
+    // An attacker with broker access replays 1.1.0's signed manifest with a changed threshold and version.
+    const view = (await (await fetch(`${httpUrl}/v1/models/${MODEL}/1.1.0`, { headers: { authorization: `Bearer ${adminToken}` } })).json()) as { manifest: SignedManifest };
+    const signed = view.manifest;
+    const forged: DesiredState = {
+      schema: 'linesight.desired/v1',
+      deviceId: id,
+      revision: 1000,
+      issuedAt: new Date().toISOString(),
+      model: { signed: { ...signed, manifest: { ...signed.manifest, version: '9.9.9', threshold: 1e9 } }, artifactUrl: `/v1/models/${MODEL}/1.1.0/artifact` },
+    };
+    const admin = await mqtt.connectAsync(mqttUrl, { username: 'admin', password: adminToken, reconnectPeriod: 0 });
+    await admin.publishAsync(deviceTopic(id, 'desired'), encodePayload(CHANNEL_SCHEMAS.desired, forged, 'desired'), { qos: 1, retain: true });
+    await admin.endAsync();
+    const device = await eventually('forgery refused', async () => {
+      const d = (await api.listDevices()).find((x) => x.id === id);
+      return d?.lastError?.model?.version === '9.9.9' ? d : undefined;
+    });
+    expect(device.lastError?.code).toBe('ERR_SIGNATURE_INVALID');
+    expect(device.model?.version).toBe('1.1.0');
+  });
+});

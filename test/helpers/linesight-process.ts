@@ -1,0 +1,92 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+/** The repository root. */
+export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const BIN = fileURLToPath(new URL('../../packages/cli/bin/linesight.js', import.meta.url));
+
+/** One structured (pino) log line. */
+export type LogLine = Record<string, unknown> & { msg?: string; level?: number };
+
+/** A `linesight` child process whose JSON log lines can be awaited. */
+export class LinesightProcess {
+  readonly child: ChildProcess;
+  readonly lines: LogLine[] = [];
+  readonly text: string[] = [];
+  readonly #waiters: { match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
+  readonly exited: Promise<number | null>;
+
+  constructor(args: string[], env: NodeJS.ProcessEnv = {}) {
+    this.child = spawn(process.execPath, [BIN, ...args], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const onLine = (line: string) => {
+      this.text.push(line);
+      if (this.text.length > 5000) this.text.shift();
+      let parsed: LogLine;
+      try {
+        parsed = JSON.parse(line) as LogLine;
+      } catch {
+        return;
+      }
+      this.lines.push(parsed);
+      if (this.lines.length > 5000) this.lines.shift();
+      for (const w of [...this.#waiters]) {
+        if (w.match(parsed)) {
+          this.#waiters.splice(this.#waiters.indexOf(w), 1);
+          w.resolve(parsed);
+        }
+      }
+    };
+    createInterface({ input: this.child.stdout! }).on('line', onLine);
+    createInterface({ input: this.child.stderr! }).on('line', onLine);
+    this.exited = new Promise((resolve) => this.child.once('exit', (code) => resolve(code)));
+  }
+
+  /** Resolves with the first log line (past or future) that matches, or rejects after `timeoutMs`. */
+  waitForLog(match: (l: LogLine) => boolean, timeoutMs = 60_000): Promise<LogLine> {
+    const seen = this.lines.find(match);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no matching log line within ${timeoutMs} ms; last output:\n${this.text.slice(-15).join('\n')}`)), timeoutMs);
+      this.#waiters.push({ match, resolve: (l) => { clearTimeout(timer); resolve(l); } });
+      void this.exited.then((code) => {
+        clearTimeout(timer);
+        reject(new Error(`process exited (${code}) before the log line; last output:\n${this.text.slice(-15).join('\n')}`));
+      });
+    });
+  }
+
+  /** Sends SIGTERM and waits for exit (SIGKILL after `timeoutMs`); resolves with the exit code. */
+  async stop(timeoutMs = 15_000): Promise<number | null> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return this.child.exitCode;
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), timeoutMs);
+    try {
+      return await this.exited;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+/** Polls `check` until it returns a value other than undefined, or throws after `timeoutMs` with `what`. */
+export async function eventually<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 60_000, intervalMs = 200): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined) return value;
+    } catch (err) {
+      lastError = err;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${String(lastError)})` : ''}`);
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
