@@ -1,7 +1,13 @@
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { Agent, readDeviceCredentials, writeDeviceCredentials, type Camera, type DeviceCredentials } from '@linesight/agent';
+import {
+  Agent,
+  readDeviceCredentials,
+  writeDeviceCredentials,
+  type Camera,
+  type DeviceCredentials,
+} from '@linesight/agent';
 import { CloudApiClient } from '@linesight/api-client';
 
 /** Options of a simulated fleet. */
@@ -39,7 +45,10 @@ export class SimulatedFleet {
   /** The device ids of this fleet. */
   get deviceIds(): string[] {
     const prefix = this.#o.idPrefix ?? 'sim';
-    return Array.from({ length: this.#o.devices }, (_, i) => `${prefix}-${String(i + 1).padStart(3, '0')}`);
+    return Array.from(
+      { length: this.#o.devices },
+      (_, i) => `${prefix}-${String(i + 1).padStart(3, '0')}`,
+    );
   }
 
   /** Provisions (or reuses) every device and starts its agent. */
@@ -53,7 +62,10 @@ export class SimulatedFleet {
       if (await exists(credsPath)) {
         creds = await readDeviceCredentials(credsPath);
       } else {
-        const provisioned = await api.provisionDevice(deviceId, { fleet: 'simulated', ...this.#o.labels });
+        const provisioned = await api.provisionDevice(deviceId, {
+          fleet: 'simulated',
+          ...this.#o.labels,
+        });
         creds = { ...provisioned, cloudUrl: this.#o.cloudUrl };
         await writeDeviceCredentials(credsPath, creds);
       }

@@ -1,0 +1,15 @@
+export { renderSurface, type RenderSurfaceOptions, type RenderedSurface } from './render/surface.ts';
+export { DEFECT_KINDS, type DefectKind } from './render/defects.ts';
+export { frameDefect } from './frame-plan.ts';
+export { SyntheticCamera, type SyntheticCameraOptions } from './synthetic-camera.ts';
+export {
+  syntheticSamples,
+  writeSyntheticDataset,
+  SYNTHETIC_CLASS_NAMES,
+  type SyntheticSample,
+  type SyntheticClassName,
+  type SyntheticSamplesOptions,
+  type SyntheticDatasetOptions,
+  type SyntheticDatasetCounts,
+} from './synthetic-dataset.ts';
+export { SimulatedFleet, type SimulatedFleetOptions } from './fleet/simulated-fleet.ts';
