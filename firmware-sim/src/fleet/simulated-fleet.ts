@@ -55,11 +55,13 @@ export class SimulatedFleet {
   async start(): Promise<void> {
     const api = new CloudApiClient({ baseUrl: this.#o.cloudUrl, adminToken: this.#o.adminToken });
     const ids = this.deviceIds;
+    const known = new Set((await api.listDevices()).map((d) => d.id));
     for (const [index, deviceId] of ids.entries()) {
       const dataDir = join(this.#o.dataDir, deviceId);
       const credsPath = join(dataDir, 'device.json');
       let creds: DeviceCredentials;
-      if (await exists(credsPath)) {
+      // Reuse stored credentials only if the cloud still knows the device (its data may have been reset).
+      if (known.has(deviceId) && (await exists(credsPath))) {
         creds = await readDeviceCredentials(credsPath);
       } else {
         const provisioned = await api.provisionDevice(deviceId, {

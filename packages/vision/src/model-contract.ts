@@ -28,6 +28,7 @@ export const ModelContractSchema = Type.Object(
   {
     schema: Type.Literal('linesight.model/v1'),
     kind: Type.String({ description: 'how it was built, e.g. anomaly-filter-bank, cnn' }),
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'model name given at training' })),
     inputSpec: InputSpecSchema,
     outputs: ModelOutputsSchema,
     threshold: Type.Number({ description: 'score at or above which a frame is a defect' }),

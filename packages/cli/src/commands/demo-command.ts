@@ -38,13 +38,13 @@ async function runDemo(opts: DemoOptions): Promise<void> {
   const dataDir = resolve(opts.dataDir);
   const logger = pino({ level: opts.logLevel });
   const cloud = new Cloud({ httpPort: opts.httpPort, mqttPort: opts.mqttPort, dataDir: join(dataDir, 'cloud'), logLevel: opts.logLevel as 'warn', ...(process.env.LINESIGHT_ADMIN_TOKEN ? { adminToken: process.env.LINESIGHT_ADMIN_TOKEN } : {}) }, logger.child({ app: 'cloud' }));
-  let fleet: SimulatedFleet | undefined;
-  let ticker: NodeJS.Timeout | undefined;
+  // Filled in as parts start; shutdown closes whatever is there.
+  const running: { fleet?: SimulatedFleet; ticker?: NodeJS.Timeout } = {};
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    clearInterval(ticker);
+    clearInterval(running.ticker);
     progressLine('');
     console.log(`\n${signal}: stopping the fleet and the cloud...`);
     const force = setTimeout(() => {
@@ -54,7 +54,7 @@ async function runDemo(opts: DemoOptions): Promise<void> {
     force.unref();
     const started = Date.now();
     (async () => {
-      await fleet?.close();
+      await running.fleet?.close();
       await cloud.close();
     })().then(
       () => {
@@ -89,7 +89,7 @@ async function runDemo(opts: DemoOptions): Promise<void> {
     console.log(`registered ${DEMO_MODEL}@${DEMO_VERSION}`);
   }
 
-  fleet = new SimulatedFleet({
+  const fleet = new SimulatedFleet({
     cloudUrl: urls.http,
     adminToken: cloud.adminToken.token,
     devices: opts.devices,
@@ -99,6 +99,7 @@ async function runDemo(opts: DemoOptions): Promise<void> {
     telemetryIntervalSec: 2,
     logger: logger.child({ app: 'sim' }),
   });
+  running.fleet = fleet;
   await fleet.start();
   const devices = await api.listDevices();
   const behind = fleet.deviceIds.filter((id) => devices.find((d) => d.id === id)?.desiredModel?.version !== DEMO_VERSION);
@@ -122,11 +123,11 @@ async function runDemo(opts: DemoOptions): Promise<void> {
   );
   const tick = () => {
     api.listDevices().then(
-      (list) => progressLine(summary(list.filter((d) => fleet?.deviceIds.includes(d.id))), 5000),
+      (list) => progressLine(summary(list.filter((d) => fleet.deviceIds.includes(d.id))), 5000),
       (err: unknown) => progressLine(`cloud not answering: ${String(err)}`),
     );
   };
-  ticker = setInterval(tick, 1000);
+  running.ticker = setInterval(tick, 1000);
   tick();
 }
 
@@ -145,7 +146,7 @@ async function demoModel(path: string): Promise<Uint8Array> {
   progressLine('');
   await mkdir(resolve(path, '..'), { recursive: true });
   await writeFile(path, trained.onnx);
-  console.log(`trained in ${((Date.now() - started) / 1000).toFixed(1)} s: validation AUROC ${trained.metrics.auroc.toFixed(3)}, F1 ${trained.metrics.f1.toFixed(3)} -> ${path}`);
+  console.log(`trained in ${((Date.now() - started) / 1000).toFixed(1)} s: validation AUROC ${trained.metrics.auroc?.toFixed(3) ?? 'n/a'}, F1 ${trained.metrics.f1?.toFixed(3) ?? 'n/a'} -> ${path}`);
   return trained.onnx;
 }
 

@@ -1,0 +1,67 @@
+import { sha256Hex } from '@linesight/protocol';
+import { createRandom, shuffleInPlace } from './random.ts';
+import type { TrainingSample } from './training-sample.ts';
+
+/** Indices of a dataset's samples in each split. */
+export interface DatasetSplit {
+  train: number[];
+  validation: number[];
+}
+
+/**
+ * Splits samples into train and validation, stratified by label and class,
+ * deterministically for a seed and independent of input order (samples are
+ * ordered by content hash first). Each class of two or more samples keeps at
+ * least one on each side.
+ */
+export function splitDataset(
+  samples: readonly TrainingSample[],
+  options: { seed: number; validationShare: number; sha256?: readonly string[] },
+): DatasetSplit {
+  const hashes = options.sha256 ?? samples.map((s) => sha256Hex(s.image));
+  const keyOf = (i: number): string => `${samples[i]?.label}\u0000${samples[i]?.className}`;
+  const order = samples
+    .map((_, i) => i)
+    .sort(
+      (a, b) =>
+        compare(hashes[a] as string, hashes[b] as string) || compare(keyOf(a), keyOf(b)) || a - b,
+    );
+  const groups = new Map<string, number[]>();
+  for (const i of order) {
+    const key = keyOf(i);
+    const group = groups.get(key) ?? [];
+    group.push(i);
+    groups.set(key, group);
+  }
+  const random = createRandom(options.seed);
+  const split: DatasetSplit = { train: [], validation: [] };
+  for (const key of [...groups.keys()].sort(compare)) {
+    const group = shuffleInPlace(groups.get(key) as number[], random);
+    const n = group.length;
+    const wanted = Math.round(n * options.validationShare);
+    const take = options.validationShare > 0 && n >= 2 ? Math.min(n - 1, Math.max(1, wanted)) : 0;
+    split.validation.push(...group.slice(0, take));
+    split.train.push(...group.slice(take));
+  }
+  // Canonical (hash) order, so that sums over a split do not depend on input order.
+  const rank = new Map(order.map((index, position) => [index, position]));
+  const byRank = (a: number, b: number): number =>
+    (rank.get(a) as number) - (rank.get(b) as number);
+  split.train.sort(byRank);
+  split.validation.sort(byRank);
+  return split;
+}
+
+/** Identity of a labelled dataset: SHA-256 over the sorted "sha256 label" lines of its samples. */
+export function datasetFingerprint(
+  samples: readonly TrainingSample[],
+  sha256?: readonly string[],
+): string {
+  const hashes = sha256 ?? samples.map((s) => sha256Hex(s.image));
+  const lines = samples.map((s, i) => `${hashes[i]} ${s.label}`).sort(compare);
+  return sha256Hex(Buffer.from(lines.join('\n')));
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

@@ -1,0 +1,29 @@
+import type { Histogram } from '@linesight/vision';
+
+/**
+ * Counts values into `bins` equal bins between `min` and `max`. Values below
+ * `min` count in the first bin and values above `max` in the last, so live
+ * data binned the same way always sums to its count (what PSI needs).
+ */
+export function fixedHistogram(
+  values: readonly number[],
+  min: number,
+  max: number,
+  bins: number,
+): Histogram {
+  if (!(max > min) || !Number.isInteger(bins) || bins < 1)
+    throw new RangeError(`bad histogram range [${min}, ${max}] x ${bins}`);
+  const width = (max - min) / bins;
+  const edges = Array.from({ length: bins + 1 }, (_, i) => roundEdge(min + i * width));
+  const counts = new Array<number>(bins).fill(0);
+  for (const v of values) {
+    const bin = Math.min(bins - 1, Math.max(0, Math.floor((v - min) / width)));
+    counts[bin] = (counts[bin] as number) + 1;
+  }
+  return { edges, counts };
+}
+
+/** Edges with at most 6 significant digits, so contract JSON stays short and stable. */
+function roundEdge(value: number): number {
+  return Number(value.toPrecision(6));
+}

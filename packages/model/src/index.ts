@@ -1,0 +1,61 @@
+export type { TrainingSample } from './training-sample.ts';
+export {
+  readImageFolder,
+  type FolderSample,
+  type ImageFolderDataset,
+} from './image-folder-dataset.ts';
+export { splitDataset, datasetFingerprint, type DatasetSplit } from './dataset-split.ts';
+export { computeMetrics, auroc, averagePrecision, type EvalMetrics } from './metrics.ts';
+export {
+  chooseThreshold,
+  quantile,
+  GOOD_QUANTILE,
+  GOOD_QUANTILE_MARGIN,
+  type ThresholdChoice,
+  type ThresholdRule,
+} from './threshold.ts';
+export { fixedHistogram } from './histogram.ts';
+export {
+  ONNX_IR_VERSION,
+  ONNX_OPSET,
+  GraphBuilder,
+  encodeModel,
+  node,
+  tensorValueInfo,
+  floatTensor,
+  int64Tensor,
+  intAttr,
+  intsAttr,
+  floatAttr,
+  floatsAttr,
+  stringAttr,
+  type GraphSpec,
+} from './onnx-graph.ts';
+export {
+  defaultFilterBank,
+  DEFAULT_KERNEL_SIZE,
+  type FilterKernel,
+  type SeparableTerm,
+} from './filter-kernels.ts';
+export {
+  filterBankForward,
+  filterBankEnergies,
+  filterBankGeometry,
+  anomalyMapFromEnergies,
+  scoreFromMap,
+  type FilterBankParams,
+  type Grid,
+  type Energies,
+} from './filter-bank-reference.ts';
+export { exportFilterBankOnnx } from './filter-bank-graph.ts';
+export {
+  trainFilterBankModel,
+  ENERGY_POOL_SIZE,
+  ENERGY_POOL_STRIDE,
+  SCORE_POOL_SIZE,
+  type FilterBankTrainingOptions,
+  type TrainingProgress,
+  type TrainedModel,
+  type TrainedFilterBankModel,
+} from './filter-bank-model.ts';
+export { evaluateModel, type ModelEvaluation } from './evaluate.ts';

@@ -1,0 +1,19 @@
+export {
+  CONTRACT_METADATA_KEY,
+  HistogramSchema,
+  ModelContractSchema,
+  parseModelContract,
+  type Histogram,
+  type ModelContract,
+} from './model-contract.ts';
+export { decodeImagePixels, rawToTensor, preprocessImage } from './preprocess.ts';
+export { tensorStatistics, type ImageStatistics } from './image-statistics.ts';
+export { readModelContract, withModelContract } from './onnx-contract.ts';
+export {
+  OnnxModel,
+  type OnnxModelOptions,
+  type ModelOutput,
+  type AnomalyMap,
+  type ScoredImage,
+} from './onnx-model.ts';
+export { ModelSlot, type ModelLease, type Closeable } from './model-slot.ts';

@@ -1,0 +1,110 @@
+// Test support only (not exported): builds tiny ONNX models by hand so the
+// vision tests need no trained artifact.
+import onnxProto from 'onnx-proto';
+import type { ModelContract } from './model-contract.ts';
+import { CONTRACT_METADATA_KEY } from './model-contract.ts';
+import onnx = onnxProto.onnx;
+
+/** Options for a tiny model: score = mean (or log of the mean) of the input, map = channel mean. */
+export interface TinyModelOptions {
+  width: number;
+  height: number;
+  channels?: 1 | 3;
+  inputName?: string;
+  score?: 'mean' | 'log-mean' | 'all-values';
+  /** Stored as the contract when given; `null` stores none. */
+  contract?: ModelContract | null;
+  /** An operator name to put in the graph, e.g. to make it fail to load. */
+  extraOp?: string;
+}
+
+/** A contract for a tiny model of the given size. */
+export function tinyContract(width: number, height: number, channels: 1 | 3 = 1): ModelContract {
+  return {
+    schema: 'linesight.model/v1',
+    kind: 'test-mean',
+    inputSpec: {
+      inputName: 'image',
+      width,
+      height,
+      channels,
+      layout: 'NCHW',
+      resize: 'fill',
+      scale: 1 / 255,
+      mean: channels === 1 ? [0] : [0, 0, 0],
+      std: channels === 1 ? [1] : [1, 1, 1],
+    },
+    outputs: { score: 'score', map: 'map' },
+    threshold: 0.5,
+  };
+}
+
+/** Serialized ONNX bytes of a tiny model. */
+export function tinyOnnx(options: TinyModelOptions): Uint8Array {
+  const channels = options.channels ?? 1;
+  const inputName = options.inputName ?? 'image';
+  const contract =
+    options.contract === undefined
+      ? tinyContract(options.width, options.height, channels)
+      : options.contract;
+  const ints = (name: string, values: number[]): onnx.IAttributeProto => ({
+    name,
+    type: onnx.AttributeProto.AttributeType.INTS,
+    ints: values,
+  });
+  const int = (name: string, value: number): onnx.IAttributeProto => ({
+    name,
+    type: onnx.AttributeProto.AttributeType.INT,
+    i: value,
+  });
+  const nodes: onnx.INodeProto[] = [
+    {
+      opType: 'ReduceMean',
+      input: [inputName],
+      output: ['mean'],
+      attribute: [ints('axes', [1, 2, 3]), int('keepdims', 0)],
+    },
+    {
+      opType: 'ReduceMean',
+      input: [inputName],
+      output: ['map'],
+      attribute: [ints('axes', [1]), int('keepdims', 1)],
+    },
+  ];
+  const score = options.score ?? 'mean';
+  if (score === 'mean') nodes.push({ opType: 'Identity', input: ['mean'], output: ['score'] });
+  if (score === 'log-mean') nodes.push({ opType: 'Log', input: ['mean'], output: ['score'] });
+  if (score === 'all-values')
+    nodes.push({ opType: 'Identity', input: [inputName], output: ['score'] });
+  if (options.extraOp !== undefined)
+    nodes.push({ opType: options.extraOp, input: ['mean'], output: ['extra'] });
+  const valueInfo = (name: string, dims: number[]): onnx.IValueInfoProto => ({
+    name,
+    type: {
+      tensorType: {
+        elemType: onnx.TensorProto.DataType.FLOAT,
+        shape: { dim: dims.map((d) => ({ dimValue: d })) },
+      },
+    },
+  });
+  const model: onnx.IModelProto = {
+    irVersion: 7,
+    opsetImport: [{ domain: '', version: 13 }],
+    producerName: 'linesight-test',
+    graph: {
+      name: 'tiny',
+      node: nodes,
+      input: [valueInfo(inputName, [1, channels, options.height, options.width])],
+      output: [
+        valueInfo(
+          'score',
+          score === 'all-values' ? [1, channels, options.height, options.width] : [1],
+        ),
+        valueInfo('map', [1, 1, options.height, options.width]),
+      ],
+    },
+    metadataProps:
+      contract === null ? [] : [{ key: CONTRACT_METADATA_KEY, value: JSON.stringify(contract) }],
+  };
+  return onnx.ModelProto.encode(model).finish();
+}
