@@ -24,18 +24,31 @@ export interface DeviceLinkOptions {
   onDesired: (doc: DesiredState) => void;
   /** The connection (re)established; republish retained state here. */
   onConnect: () => void;
+  /** Messages kept while disconnected before the oldest is dropped (default 5000). */
+  offlineQueueMax?: number;
+}
+
+interface QueuedMessage {
+  channel: 'results' | 'telemetry' | 'events' | 'reported';
+  payload: Buffer;
+  qos: 0 | 1;
+  retain: boolean;
 }
 
 /**
  * A device's MQTT session: presence with a will message, desired-state
  * subscription, and publishers for results, telemetry, events and state.
- * Reconnects by itself; publishing while offline never throws.
+ * Reconnects by itself. While disconnected, messages wait in a bounded
+ * in-memory queue (oldest dropped and counted past the limit; only the newest
+ * retained state is kept) and go out in order on reconnect.
  */
 export class DeviceLink {
   readonly #o: DeviceLinkOptions;
   #client: MqttClient | undefined;
   #closing: Promise<void> | undefined;
+  readonly #offline: QueuedMessage[] = [];
   invalidDesired = 0;
+  droppedOffline = 0;
 
   constructor(options: DeviceLinkOptions) {
     this.#o = options;
@@ -80,6 +93,7 @@ export class DeviceLink {
         },
         (err: unknown) => logger.warn({ err: describeError(err) }, 'subscribe failed'),
       );
+      this.#flush(client);
       this.#o.onConnect();
     });
     client.on('message', (_topic, payload) => {
@@ -128,12 +142,36 @@ export class DeviceLink {
     return this.#closing;
   }
 
-  #publish(channel: 'results' | 'telemetry' | 'events' | 'reported', payload: Buffer, qos: 0 | 1, retain: boolean): void {
+  #publish(channel: QueuedMessage['channel'], payload: Buffer, qos: 0 | 1, retain: boolean): void {
     const client = this.#client;
     if (client === undefined || this.#closing !== undefined) return;
-    if (qos === 0 && !client.connected) return;
-    client.publish(deviceTopic(this.#o.deviceId, channel), payload, { qos, retain }, (err) => {
-      if (err) this.#o.logger.debug({ channel, err: err.message }, 'publish failed');
+    if (!client.connected) {
+      this.#enqueue({ channel, payload, qos, retain });
+      return;
+    }
+    this.#send(client, { channel, payload, qos, retain });
+  }
+
+  #enqueue(message: QueuedMessage): void {
+    if (message.retain) {
+      // Only the newest retained document matters.
+      const older = this.#offline.findIndex((m) => m.retain && m.channel === message.channel);
+      if (older >= 0) this.#offline.splice(older, 1);
+    }
+    this.#offline.push(message);
+    if (this.#offline.length > (this.#o.offlineQueueMax ?? 5000)) {
+      this.#offline.shift();
+      this.droppedOffline++;
+    }
+  }
+
+  #flush(client: MqttClient): void {
+    for (const message of this.#offline.splice(0)) this.#send(client, message);
+  }
+
+  #send(client: MqttClient, m: QueuedMessage): void {
+    client.publish(deviceTopic(this.#o.deviceId, m.channel), m.payload, { qos: m.qos, retain: m.retain }, (err) => {
+      if (err) this.#o.logger.debug({ channel: m.channel, err: err.message }, 'publish failed');
     });
   }
 

@@ -100,6 +100,9 @@ describe('fleet end to end (cloud and three agents as processes)', () => {
 
       // The results stream has every seq exactly once, in order, and switches version once.
       const results = observer.results.get(id)!;
+      const seqs = new Set(results.map((r) => r.seq));
+      const missing = Array.from({ length: f.captured }, (_, i) => i).filter((i) => !seqs.has(i));
+      expect(missing, `${id}: results missing for seq ${missing.join(',')} of ${f.captured}`).toEqual([]);
       expect(results.map((r) => r.seq)).toEqual(Array.from({ length: f.captured }, (_, i) => i));
       const versions = results.filter((r) => r.model !== null).map((r) => r.model!.version);
       const firstV2 = versions.indexOf('1.1.0');

@@ -10,6 +10,8 @@ import { demoCommand } from './commands/demo-command.ts';
 const program = new Command('linesight')
   .description('Linesight: edge-AI visual defect detection for manufacturing lines')
   .version('0.1.0')
+  // Root options only before the subcommand, so `model publish --version 1.0.0` reaches publish.
+  .enablePositionalOptions()
   .showHelpAfterError()
   .addCommand(demoCommand())
   .addCommand(cloudCommand())
