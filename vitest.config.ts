@@ -7,7 +7,12 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['packages/*/src/**/*.test.ts', 'cloud/src/**/*.test.ts', 'agent/src/**/*.test.ts', 'firmware-sim/src/**/*.test.ts'],
+          include: [
+            'packages/*/src/**/*.test.ts',
+            'cloud/src/**/*.test.ts',
+            'agent/src/**/*.test.ts',
+            'firmware-sim/src/**/*.test.ts',
+          ],
           testTimeout: 30_000,
         },
       },

@@ -41,7 +41,9 @@ export class Agent {
 
   constructor(config: Record<string, unknown> | AgentConfig, camera: Camera, logger?: Logger) {
     this.config = loadAgentConfig(config as Record<string, unknown>);
-    this.log = logger ?? pino({ level: this.config.logLevel, base: { app: 'agent', deviceId: this.config.deviceId } });
+    this.log =
+      logger ??
+      pino({ level: this.config.logLevel, base: { app: 'agent', deviceId: this.config.deviceId } });
     this.#camera = camera;
     this.#telemetryIntervalSec = this.config.telemetryIntervalSec;
     const { deviceId } = this.config;
@@ -53,7 +55,10 @@ export class Agent {
       logger: this.log.child({ component: 'link' }),
       onDesired: (doc) => {
         if (doc.deviceId !== deviceId) return;
-        if (doc.telemetryIntervalSec !== undefined && doc.telemetryIntervalSec !== this.#telemetryIntervalSec) {
+        if (
+          doc.telemetryIntervalSec !== undefined &&
+          doc.telemetryIntervalSec !== this.#telemetryIntervalSec
+        ) {
           this.#telemetryIntervalSec = doc.telemetryIntervalSec;
           this.#scheduleTelemetry();
         }
@@ -66,7 +71,8 @@ export class Agent {
       slot: this.#slot,
       queueDepth: this.config.queueDepth,
       publish: (result) => this.#link.publishResult(result),
-      onCameraError: (err) => this.#event('error', 'camera.error', describeError(err), { code: 'ERR_CAMERA' }),
+      onCameraError: (err) =>
+        this.#event('error', 'camera.error', describeError(err), { code: 'ERR_CAMERA' }),
       logger: this.log.child({ component: 'pipeline' }),
     });
     this.#updater = new ModelUpdater({
@@ -86,7 +92,12 @@ export class Agent {
         activated: (manifest, source) => {
           this.#lastError = undefined;
           this.log.info({ model: modelRefOf(manifest), source }, 'model live');
-          this.#event('info', 'model.activated', `${manifest.name}@${manifest.version} is live (${source})`, { model: modelRefOf(manifest) });
+          this.#event(
+            'info',
+            'model.activated',
+            `${manifest.name}@${manifest.version} is live (${source})`,
+            { model: modelRefOf(manifest) },
+          );
           this.#report();
         },
         refused: (manifest, err) => {
@@ -95,9 +106,20 @@ export class Agent {
             code,
             message: describeError(err).slice(0, 1000),
             at: new Date().toISOString(),
-            ...(manifest ? { model: { name: manifest.name, version: manifest.version, sha256: manifest.sha256 } } : {}),
+            ...(manifest
+              ? {
+                  model: {
+                    name: manifest.name,
+                    version: manifest.version,
+                    sha256: manifest.sha256,
+                  },
+                }
+              : {}),
           };
-          this.#event('error', 'model.refused', this.#lastError.message, { code, ...(manifest ? { model: modelRefOf(manifest) } : {}) });
+          this.#event('error', 'model.refused', this.#lastError.message, {
+            code,
+            ...(manifest ? { model: modelRefOf(manifest) } : {}),
+          });
           this.#report();
         },
         handled: () => this.#report(),
@@ -122,7 +144,13 @@ export class Agent {
     this.#link.start();
     await this.#camera.start(this.#pipeline);
     this.#scheduleTelemetry();
-    this.log.info({ camera: this.#camera.description, model: this.#slot.info ? modelRefOf(this.#slot.info) : null }, 'agent started');
+    this.log.info(
+      {
+        camera: this.#camera.description,
+        model: this.#slot.info ? modelRefOf(this.#slot.info) : null,
+      },
+      'agent started',
+    );
   }
 
   /**
@@ -168,7 +196,8 @@ export class Agent {
     const now = Date.now();
     const { counters } = this.#pipeline;
     const elapsedSec = Math.max(0.001, (now - this.#lastTelemetry.at) / 1000);
-    const fps = Math.round(((counters.scored - this.#lastTelemetry.scored) / elapsedSec) * 100) / 100;
+    const fps =
+      Math.round(((counters.scored - this.#lastTelemetry.scored) / elapsedSec) * 100) / 100;
     this.#lastTelemetry = { at: now, scored: counters.scored };
     const live = this.#slot.info;
     this.#link.publishTelemetry({
@@ -205,7 +234,12 @@ export class Agent {
     this.#link.publishReported(this.reportedState());
   }
 
-  #event(level: DeviceEvent['level'], type: string, message: string, extra: Pick<DeviceEvent, 'code' | 'model'> = {}): void {
+  #event(
+    level: DeviceEvent['level'],
+    type: string,
+    message: string,
+    extra: Pick<DeviceEvent, 'code' | 'model'> = {},
+  ): void {
     this.#link.publishEvent({
       schema: 'linesight.event/v1',
       deviceId: this.config.deviceId,

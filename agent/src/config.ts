@@ -12,10 +12,18 @@ export const AgentConfigSchema = Type.Object(
     mqttUrl: Type.String({ pattern: '^(mqtts?|wss?|tcp)://', description: 'MQTT broker URL' }),
     username: Type.String({ minLength: 1 }),
     password: Type.String({ minLength: 1 }),
-    trustedKeys: Type.Array(TrustedKeySchema, { minItems: 1, description: 'manifest signing keys this device trusts' }),
+    trustedKeys: Type.Array(TrustedKeySchema, {
+      minItems: 1,
+      description: 'manifest signing keys this device trusts',
+    }),
     dataDir: Type.String({ minLength: 1 }),
     telemetryIntervalSec: Type.Number({ minimum: 0.2, maximum: 3600, default: 5 }),
-    queueDepth: Type.Integer({ minimum: 1, maximum: 64, default: 2, description: 'frames waiting to be scored before the oldest is dropped' }),
+    queueDepth: Type.Integer({
+      minimum: 1,
+      maximum: 64,
+      default: 2,
+      description: 'frames waiting to be scored before the oldest is dropped',
+    }),
     downloadTimeoutMs: Type.Integer({ minimum: 1000, default: 120_000 }),
     logLevel: Type.String({ default: 'info' }),
   },
@@ -28,9 +36,15 @@ export type AgentConfig = Static<typeof AgentConfigSchema>;
 export function loadAgentConfig(input: Record<string, unknown>): AgentConfig {
   const defined = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
   const value = Value.Default(AgentConfigSchema, Value.Clone(defined));
-  const problems = [...Value.Errors(AgentConfigSchema, value)].map((e) => `${e.path.slice(1) || 'config'}: ${e.message}`);
+  const problems = [...Value.Errors(AgentConfigSchema, value)].map(
+    (e) => `${e.path.slice(1) || 'config'}: ${e.message}`,
+  );
   if (problems.length > 0) {
-    throw new LinesightError('ERR_AGENT_CONFIG', `invalid agent configuration:\n  ${problems.join('\n  ')}`, { details: { problems } });
+    throw new LinesightError(
+      'ERR_AGENT_CONFIG',
+      `invalid agent configuration:\n  ${problems.join('\n  ')}`,
+      { details: { problems } },
+    );
   }
   return value as AgentConfig;
 }

@@ -86,10 +86,13 @@ export class DeviceLink {
     client.on('offline', () => logger.warn('mqtt offline; will reconnect'));
     client.on('connect', () => {
       logger.info({ mqttUrl: this.#o.mqttUrl }, 'mqtt connected');
-      void client.publishAsync(statusTopic, this.#statusPayload(true), { qos: 1, retain: true }).catch((err: unknown) => logger.warn({ err: describeError(err) }, 'status publish failed'));
+      void client
+        .publishAsync(statusTopic, this.#statusPayload(true), { qos: 1, retain: true })
+        .catch((err: unknown) => logger.warn({ err: describeError(err) }, 'status publish failed'));
       client.subscribeAsync(deviceTopic(deviceId, 'desired'), { qos: 1 }).then(
         (granted) => {
-          if (granted.some((g) => g.qos === 128)) logger.error('broker refused the desired-state subscription');
+          if (granted.some((g) => g.qos === 128))
+            logger.error('broker refused the desired-state subscription');
         },
         (err: unknown) => logger.warn({ err: describeError(err) }, 'subscribe failed'),
       );
@@ -124,7 +127,12 @@ export class DeviceLink {
 
   /** Publishes the reported state (QoS 1, retained). */
   publishReported(r: ReportedState): void {
-    this.#publish('reported', encodePayload(CHANNEL_SCHEMAS.reported, r, 'reported state'), 1, true);
+    this.#publish(
+      'reported',
+      encodePayload(CHANNEL_SCHEMAS.reported, r, 'reported state'),
+      1,
+      true,
+    );
   }
 
   /** Publishes offline status and disconnects; idempotent. */
@@ -134,7 +142,10 @@ export class DeviceLink {
       if (client === undefined) return;
       if (client.connected) {
         await client
-          .publishAsync(deviceTopic(this.#o.deviceId, 'status'), this.#statusPayload(false), { qos: 1, retain: true })
+          .publishAsync(deviceTopic(this.#o.deviceId, 'status'), this.#statusPayload(false), {
+            qos: 1,
+            retain: true,
+          })
           .catch(() => undefined);
       }
       await client.endAsync(!client.connected);
@@ -170,12 +181,26 @@ export class DeviceLink {
   }
 
   #send(client: MqttClient, m: QueuedMessage): void {
-    client.publish(deviceTopic(this.#o.deviceId, m.channel), m.payload, { qos: m.qos, retain: m.retain }, (err) => {
-      if (err) this.#o.logger.debug({ channel: m.channel, err: err.message }, 'publish failed');
-    });
+    client.publish(
+      deviceTopic(this.#o.deviceId, m.channel),
+      m.payload,
+      { qos: m.qos, retain: m.retain },
+      (err) => {
+        if (err) this.#o.logger.debug({ channel: m.channel, err: err.message }, 'publish failed');
+      },
+    );
   }
 
   #statusPayload(online: boolean): Buffer {
-    return encodePayload(CHANNEL_SCHEMAS.status, { schema: 'linesight.status/v1', deviceId: this.#o.deviceId, online, at: new Date().toISOString() }, 'status');
+    return encodePayload(
+      CHANNEL_SCHEMAS.status,
+      {
+        schema: 'linesight.status/v1',
+        deviceId: this.#o.deviceId,
+        online,
+        at: new Date().toISOString(),
+      },
+      'status',
+    );
   }
 }

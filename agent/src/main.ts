@@ -24,8 +24,13 @@ export interface RunAgentOptions {
  * (optionally) shuts it down cleanly on SIGTERM/SIGINT.
  */
 export async function runAgent(options: RunAgentOptions): Promise<Agent> {
-  const creds = await readDeviceCredentials(options.credentialsPath ?? join(options.dataDir, 'device.json'));
-  const logger = pino({ level: options.logLevel ?? 'info', base: { app: 'agent', deviceId: options.deviceId } });
+  const creds = await readDeviceCredentials(
+    options.credentialsPath ?? join(options.dataDir, 'device.json'),
+  );
+  const logger = pino({
+    level: options.logLevel ?? 'info',
+    base: { app: 'agent', deviceId: options.deviceId },
+  });
   const agent = new Agent(
     {
       deviceId: options.deviceId,

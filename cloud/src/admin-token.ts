@@ -13,7 +13,10 @@ export interface AdminTokenSource {
  * Resolves the admin token: the configured one, else `<dataDir>/admin-token`,
  * else a new random token written there with mode 0600.
  */
-export async function resolveAdminToken(dataDir: string, configured?: string): Promise<AdminTokenSource> {
+export async function resolveAdminToken(
+  dataDir: string,
+  configured?: string,
+): Promise<AdminTokenSource> {
   if (configured !== undefined) return { token: configured, source: 'config' };
   const path = join(dataDir, 'admin-token');
   try {

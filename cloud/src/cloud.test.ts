@@ -15,7 +15,10 @@ const clients: MqttClient[] = [];
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'linesight-cloud-'));
-  cloud = new Cloud({ httpPort: 0, mqttPort: 0, dataDir: dir }, pino({ level: process.env.TEST_LOG ?? 'silent' }));
+  cloud = new Cloud(
+    { httpPort: 0, mqttPort: 0, dataDir: dir },
+    pino({ level: process.env.TEST_LOG ?? 'silent' }),
+  );
   const urls = await cloud.start();
   api = new CloudApiClient({ baseUrl: urls.http, adminToken: cloud.adminToken.token });
 });
@@ -27,14 +30,24 @@ afterAll(async () => {
 });
 
 async function connect(clientId: string, username: string, password: string): Promise<MqttClient> {
-  const client = await mqtt.connectAsync(cloud.urls.mqtt, { clientId, username, password, reconnectPeriod: 0, protocolVersion: 4 });
+  const client = await mqtt.connectAsync(cloud.urls.mqtt, {
+    clientId,
+    username,
+    password,
+    reconnectPeriod: 0,
+    protocolVersion: 4,
+  });
   clients.push(client);
   client.on('error', () => undefined);
   return client;
 }
 
 function statusPayload(deviceId: string) {
-  return encodePayload(CHANNEL_SCHEMAS.status, { schema: 'linesight.status/v1', deviceId, online: true, at: new Date().toISOString() }, 'status');
+  return encodePayload(
+    CHANNEL_SCHEMAS.status,
+    { schema: 'linesight.status/v1', deviceId, online: true, at: new Date().toISOString() },
+    'status',
+  );
 }
 
 describe('cloud', () => {
@@ -50,15 +63,22 @@ describe('cloud', () => {
     expect(((await health.json()) as { status: string }).status).toBe('ok');
     const metrics = await (await fetch(`${cloud.urls.http}/metrics`)).text();
     expect(metrics).toContain('# TYPE linesight_devices gauge');
-    const doc = (await (await fetch(`${cloud.urls.http}/openapi.json`)).json()) as { paths: Record<string, unknown> };
-    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/v1/models', '/v1/devices', '/v1/rollouts']));
+    const doc = (await (await fetch(`${cloud.urls.http}/openapi.json`)).json()) as {
+      paths: Record<string, unknown>;
+    };
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining(['/v1/models', '/v1/devices', '/v1/rollouts']),
+    );
     expect((await fetch(`${cloud.urls.http}/docs/`)).status).toBe(200);
   });
 
   it('refuses API calls without the admin token', async () => {
     const res = await fetch(`${cloud.urls.http}/v1/devices`);
     expect(res.status).toBe(401);
-    const wrong = new CloudApiClient({ baseUrl: cloud.urls.http, adminToken: 'not-the-token-at-all' });
+    const wrong = new CloudApiClient({
+      baseUrl: cloud.urls.http,
+      adminToken: 'not-the-token-at-all',
+    });
     await expect(wrong.listDevices()).rejects.toBeInstanceOf(CloudApiError);
   });
 
@@ -66,13 +86,20 @@ describe('cloud', () => {
     await expect(api.provisionDevice('bad/id')).rejects.toMatchObject({ status: 400 });
     const res = await fetch(`${cloud.urls.http}/v1/models`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${cloud.adminToken.token}`, 'content-type': 'application/json' },
+      headers: {
+        authorization: `Bearer ${cloud.adminToken.token}`,
+        'content-type': 'application/json',
+      },
       body: '{}',
     });
     expect(res.status).toBe(400);
     expect(((await res.json()) as { message: string }).message).toMatch(/multipart/);
-    await expect(api.publishModel({ name: 'm', version: '1.0.0', onnx: new Uint8Array([1, 2, 3]) })).rejects.toMatchObject({ status: 400 });
-    await expect(api.createRollout({ model: 'nope', version: '1.0.0' })).rejects.toMatchObject({ status: 404 });
+    await expect(
+      api.publishModel({ name: 'm', version: '1.0.0', onnx: new Uint8Array([1, 2, 3]) }),
+    ).rejects.toMatchObject({ status: 400 });
+    await expect(api.createRollout({ model: 'nope', version: '1.0.0' })).rejects.toMatchObject({
+      status: 404,
+    });
   });
 
   it('provisions a device once and refuses a duplicate', async () => {
@@ -86,8 +113,22 @@ describe('cloud', () => {
     const a = await api.listDevices().then(() => api.provisionDevice('acl-b'));
     const b = await api.provisionDevice('acl-c');
     // Wrong password and a foreign client id are refused outright.
-    await expect(mqtt.connectAsync(cloud.urls.mqtt, { clientId: 'acl-b', username: 'acl-b', password: 'wrong', reconnectPeriod: 0 })).rejects.toThrow();
-    await expect(mqtt.connectAsync(cloud.urls.mqtt, { clientId: 'acl-c', username: 'acl-b', password: a.password, reconnectPeriod: 0 })).rejects.toThrow();
+    await expect(
+      mqtt.connectAsync(cloud.urls.mqtt, {
+        clientId: 'acl-b',
+        username: 'acl-b',
+        password: 'wrong',
+        reconnectPeriod: 0,
+      }),
+    ).rejects.toThrow();
+    await expect(
+      mqtt.connectAsync(cloud.urls.mqtt, {
+        clientId: 'acl-c',
+        username: 'acl-b',
+        password: a.password,
+        reconnectPeriod: 0,
+      }),
+    ).rejects.toThrow();
 
     const observer = await connect('observer', 'admin', cloud.adminToken.token);
     const seen: string[] = [];
@@ -96,7 +137,9 @@ describe('cloud', () => {
 
     const devB = await connect('acl-b', 'acl-b', a.password);
     // The broker grants no subscription to another device's desired state (SUBACK 0x80).
-    await expect(devB.subscribeAsync(deviceTopic('acl-c', 'desired'), { qos: 1 })).rejects.toThrow(/Subscribe error/);
+    await expect(devB.subscribeAsync(deviceTopic('acl-c', 'desired'), { qos: 1 })).rejects.toThrow(
+      /Subscribe error/,
+    );
 
     // Its own topic goes through...
     await devB.publishAsync(deviceTopic('acl-b', 'status'), statusPayload('acl-b'), { qos: 1 });
@@ -109,7 +152,8 @@ describe('cloud', () => {
     const devC = await connect('acl-c', 'acl-c', b.password);
     await devC.publishAsync(deviceTopic('acl-c', 'status'), statusPayload('acl-c'), { qos: 1 });
     const deadline = Date.now() + 5000;
-    while (seen.filter((t) => t.includes('acl-c')).length < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    while (seen.filter((t) => t.includes('acl-c')).length < 1 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20));
     expect(seen.filter((t) => t === deviceTopic('acl-b', 'status'))).toHaveLength(1);
     expect(seen.filter((t) => t === deviceTopic('acl-c', 'status'))).toHaveLength(1);
     const metrics = await (await fetch(`${cloud.urls.http}/metrics`)).text();

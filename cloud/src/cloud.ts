@@ -72,11 +72,17 @@ export class Cloud {
     const servicePassword = randomBytes(24).toString('base64url');
     const adminToken = this.#adminToken.token;
 
-    const authenticate = (clientId: string, username: string, password: string): MqttIdentity | undefined => {
-      if (username === SERVICE_USER) return password === servicePassword ? { kind: 'service' } : undefined;
+    const authenticate = (
+      clientId: string,
+      username: string,
+      password: string,
+    ): MqttIdentity | undefined => {
+      if (username === SERVICE_USER)
+        return password === servicePassword ? { kind: 'service' } : undefined;
       if (username === ADMIN_USER) return password === adminToken ? { kind: 'admin' } : undefined;
       // A device must use its id as both username and client id, so no one can take over its session.
-      if (clientId === username && devices.checkSecret(username, password)) return { kind: 'device', deviceId: username };
+      if (clientId === username && devices.checkSecret(username, password))
+        return { kind: 'device', deviceId: username };
       return undefined;
     };
     this.#broker = new EmbeddedBroker({
@@ -88,7 +94,13 @@ export class Cloud {
     const mqttPort = await this.#broker.start();
     const mqttUrl = `mqtt://${this.config.host}:${mqttPort}`;
 
-    const link = new FleetLink({ mqttUrl, username: SERVICE_USER, password: servicePassword, devices, logger: this.log.child({ component: 'fleet-link' }) });
+    const link = new FleetLink({
+      mqttUrl,
+      username: SERVICE_USER,
+      password: servicePassword,
+      devices,
+      logger: this.log.child({ component: 'fleet-link' }),
+    });
     this.#link = link;
     await link.start();
     const rollouts = new RolloutService({ models, devices, rollouts: new RolloutStore(db), link });
@@ -119,13 +131,15 @@ export class Cloud {
 
   /** Where the cloud listens; throws before start(). */
   get urls(): CloudUrls {
-    if (this.#urls === undefined) throw new LinesightError('ERR_CLOUD_CONFIG', 'cloud is not started');
+    if (this.#urls === undefined)
+      throw new LinesightError('ERR_CLOUD_CONFIG', 'cloud is not started');
     return this.#urls;
   }
 
   /** The admin token and where it came from; throws before start(). */
   get adminToken(): AdminTokenSource {
-    if (this.#adminToken === undefined) throw new LinesightError('ERR_CLOUD_CONFIG', 'cloud is not started');
+    if (this.#adminToken === undefined)
+      throw new LinesightError('ERR_CLOUD_CONFIG', 'cloud is not started');
     return this.#adminToken;
   }
 
@@ -155,27 +169,79 @@ export class Cloud {
   }
 }
 
-function collectMetrics(devices: DeviceRegistry, models: ModelRegistry, link: FleetLink, broker: EmbeddedBroker): MetricSample[] {
+function collectMetrics(
+  devices: DeviceRegistry,
+  models: ModelRegistry,
+  link: FleetLink,
+  broker: EmbeddedBroker,
+): MetricSample[] {
   const all = devices.list();
   const channelValues = (counts: Record<string, number>) =>
     Object.entries(counts).map(([channel, value]) => ({ labels: { channel }, value }));
   return [
-    { name: 'linesight_devices', help: 'Provisioned devices', type: 'gauge', values: [{ value: all.length }] },
-    { name: 'linesight_devices_online', help: 'Devices whose status is online', type: 'gauge', values: [{ value: all.filter((d) => d.online).length }] },
-    { name: 'linesight_model_versions', help: 'Registered model versions', type: 'gauge', values: [{ value: models.list().length }] },
+    {
+      name: 'linesight_devices',
+      help: 'Provisioned devices',
+      type: 'gauge',
+      values: [{ value: all.length }],
+    },
+    {
+      name: 'linesight_devices_online',
+      help: 'Devices whose status is online',
+      type: 'gauge',
+      values: [{ value: all.filter((d) => d.online).length }],
+    },
+    {
+      name: 'linesight_model_versions',
+      help: 'Registered model versions',
+      type: 'gauge',
+      values: [{ value: models.list().length }],
+    },
     {
       name: 'linesight_device_frames_scored',
       help: 'Frames scored, summed over devices (as last reported)',
       type: 'gauge',
-      values: [{ value: all.reduce((n, d) => n + (d.telemetry?.frames.scored ?? d.reported?.frames.scored ?? 0), 0) }],
+      values: [
+        {
+          value: all.reduce(
+            (n, d) => n + (d.telemetry?.frames.scored ?? d.reported?.frames.scored ?? 0),
+            0,
+          ),
+        },
+      ],
     },
-    { name: 'linesight_mqtt_messages_received_total', help: 'Device messages received by channel', type: 'counter', values: channelValues(link.stats.received) },
-    { name: 'linesight_mqtt_messages_invalid_total', help: 'Device messages dropped as invalid, by channel', type: 'counter', values: channelValues(link.stats.invalid) },
-    { name: 'linesight_mqtt_connected_clients', help: 'Clients connected to the embedded broker', type: 'gauge', values: [{ value: broker.stats.connectedClients }] },
-    { name: 'linesight_mqtt_auth_failures_total', help: 'Rejected MQTT logins', type: 'counter', values: [{ value: broker.stats.authFailures }] },
-    { name: 'linesight_mqtt_denied_total', help: 'Publishes and subscribes denied by the ACL', type: 'counter', values: [
-      { labels: { action: 'publish' }, value: broker.stats.deniedPublishes },
-      { labels: { action: 'subscribe' }, value: broker.stats.deniedSubscribes },
-    ] },
+    {
+      name: 'linesight_mqtt_messages_received_total',
+      help: 'Device messages received by channel',
+      type: 'counter',
+      values: channelValues(link.stats.received),
+    },
+    {
+      name: 'linesight_mqtt_messages_invalid_total',
+      help: 'Device messages dropped as invalid, by channel',
+      type: 'counter',
+      values: channelValues(link.stats.invalid),
+    },
+    {
+      name: 'linesight_mqtt_connected_clients',
+      help: 'Clients connected to the embedded broker',
+      type: 'gauge',
+      values: [{ value: broker.stats.connectedClients }],
+    },
+    {
+      name: 'linesight_mqtt_auth_failures_total',
+      help: 'Rejected MQTT logins',
+      type: 'counter',
+      values: [{ value: broker.stats.authFailures }],
+    },
+    {
+      name: 'linesight_mqtt_denied_total',
+      help: 'Publishes and subscribes denied by the ACL',
+      type: 'counter',
+      values: [
+        { labels: { action: 'publish' }, value: broker.stats.deniedPublishes },
+        { labels: { action: 'subscribe' }, value: broker.stats.deniedSubscribes },
+      ],
+    },
   ];
 }

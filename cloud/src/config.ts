@@ -9,10 +9,20 @@ export const CloudConfigSchema = Type.Object(
     httpPort: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
     mqttPort: Type.Integer({ minimum: 0, maximum: 65535, default: 1883 }),
     dataDir: Type.String({ minLength: 1, default: './data' }),
-    adminToken: Type.Optional(Type.String({ minLength: 16, description: 'bearer token for admin routes' })),
+    adminToken: Type.Optional(
+      Type.String({ minLength: 16, description: 'bearer token for admin routes' }),
+    ),
     maxModelBytes: Type.Integer({ minimum: 1024, default: 512 * 1024 * 1024 }),
     logLevel: Type.Union(
-      [Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'), Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')],
+      [
+        Type.Literal('fatal'),
+        Type.Literal('error'),
+        Type.Literal('warn'),
+        Type.Literal('info'),
+        Type.Literal('debug'),
+        Type.Literal('trace'),
+        Type.Literal('silent'),
+      ],
       { default: 'info' },
     ),
   },
@@ -30,9 +40,13 @@ export function loadCloudConfig(input: CloudConfigInput): CloudConfig {
     (e) => `${e.path.slice(1) || 'config'}: ${e.message}`,
   );
   if (problems.length > 0) {
-    throw new LinesightError('ERR_CLOUD_CONFIG', `invalid cloud configuration:\n  ${problems.join('\n  ')}`, {
-      details: { problems },
-    });
+    throw new LinesightError(
+      'ERR_CLOUD_CONFIG',
+      `invalid cloud configuration:\n  ${problems.join('\n  ')}`,
+      {
+        details: { problems },
+      },
+    );
   }
   return withDefaults as CloudConfig;
 }

@@ -14,13 +14,22 @@ export interface RunCloudOptions {
  */
 export async function runCloud(options: RunCloudOptions): Promise<Cloud> {
   const envToken = options.env.LINESIGHT_ADMIN_TOKEN;
-  const config: CloudConfigInput = { ...options.config, ...(envToken ? { adminToken: envToken } : {}) };
+  const config: CloudConfigInput = {
+    ...options.config,
+    ...(envToken ? { adminToken: envToken } : {}),
+  };
   const logger = pino({ level: config.logLevel ?? 'info', base: { app: 'cloud' } });
   const cloud = new Cloud(config, logger);
   const urls = await cloud.start();
   const token = cloud.adminToken;
   logger.info(
-    { httpUrl: urls.http, mqttUrl: urls.mqtt, docsUrl: `${urls.http}/docs`, adminTokenSource: token.source, adminTokenPath: token.path },
+    {
+      httpUrl: urls.http,
+      mqttUrl: urls.mqtt,
+      docsUrl: `${urls.http}/docs`,
+      adminTokenSource: token.source,
+      adminTokenPath: token.path,
+    },
     token.source === 'config'
       ? 'cloud ready; admin token from LINESIGHT_ADMIN_TOKEN'
       : `cloud ready; admin token in ${token.path}`,

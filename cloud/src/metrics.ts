@@ -12,7 +12,12 @@ export function renderPrometheus(samples: readonly MetricSample[]): string {
   for (const s of samples) {
     lines.push(`# HELP ${s.name} ${s.help}`, `# TYPE ${s.name} ${s.type}`);
     for (const v of s.values) {
-      const labels = v.labels === undefined ? '' : `{${Object.entries(v.labels).map(([k, val]) => `${k}="${escapeLabel(val)}"`).join(',')}}`;
+      const labels =
+        v.labels === undefined
+          ? ''
+          : `{${Object.entries(v.labels)
+              .map(([k, val]) => `${k}="${escapeLabel(val)}"`)
+              .join(',')}}`;
       lines.push(`${s.name}${labels} ${Number.isFinite(v.value) ? v.value : 0}`);
     }
   }

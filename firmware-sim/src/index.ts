@@ -1,4 +1,8 @@
-export { renderSurface, type RenderSurfaceOptions, type RenderedSurface } from './render/surface.ts';
+export {
+  renderSurface,
+  type RenderSurfaceOptions,
+  type RenderedSurface,
+} from './render/surface.ts';
 export { DEFECT_KINDS, type DefectKind } from './render/defects.ts';
 export { frameDefect } from './frame-plan.ts';
 export { SyntheticCamera, type SyntheticCameraOptions } from './synthetic-camera.ts';

@@ -7,7 +7,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CloudApiClient, type DeviceSummary } from '@linesight/api-client';
 import { writeDeviceCredentials } from '@linesight/agent';
 import { writeSyntheticDataset } from '@linesight/firmware-sim';
-import { deviceTopic, encodePayload, CHANNEL_SCHEMAS, type DesiredState, type SignedManifest } from '@linesight/protocol';
+import {
+  deviceTopic,
+  encodePayload,
+  CHANNEL_SCHEMAS,
+  type DesiredState,
+  type SignedManifest,
+} from '@linesight/protocol';
 import { LinesightProcess, eventually } from '../helpers/linesight-process.ts';
 import { FleetObserver } from '../helpers/observer.ts';
 
@@ -26,7 +32,8 @@ const observer = new FleetObserver();
 async function runCli(args: string[]): Promise<void> {
   const p = new LinesightProcess(args, { LINESIGHT_ADMIN_TOKEN: adminToken });
   const code = await p.exited;
-  if (code !== 0) throw new Error(`linesight ${args.join(' ')} exited ${code}:\n${p.text.slice(-20).join('\n')}`);
+  if (code !== 0)
+    throw new Error(`linesight ${args.join(' ')} exited ${code}:\n${p.text.slice(-20).join('\n')}`);
 }
 
 function devicesOn(version: string, devices: DeviceSummary[], ids = DEVICES): boolean {
@@ -35,7 +42,10 @@ function devicesOn(version: string, devices: DeviceSummary[], ids = DEVICES): bo
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'linesight-e2e-'));
-  cloud = new LinesightProcess(['cloud', '--http-port', '0', '--mqtt-port', '0', '--data-dir', join(dir, 'cloud')], { LINESIGHT_ADMIN_TOKEN: adminToken });
+  cloud = new LinesightProcess(
+    ['cloud', '--http-port', '0', '--mqtt-port', '0', '--data-dir', join(dir, 'cloud')],
+    { LINESIGHT_ADMIN_TOKEN: adminToken },
+  );
   const ready = await cloud.waitForLog((l) => typeof l.httpUrl === 'string');
   httpUrl = ready.httpUrl as string;
   mqttUrl = ready.mqttUrl as string;
@@ -43,10 +53,34 @@ beforeAll(async () => {
   await observer.start(mqttUrl, adminToken);
 
   // Two model versions trained by the real command on a synthetic dataset, with different seeds.
-  await writeSyntheticDataset(join(dir, 'dataset'), { seed: 7, count: 120, defectRate: 0.4, width: 192, height: 192 });
+  await writeSyntheticDataset(join(dir, 'dataset'), {
+    seed: 7,
+    count: 120,
+    defectRate: 0.4,
+    width: 192,
+    height: 192,
+  });
   await Promise.all([
-    runCli(['model', 'train', '--data', join(dir, 'dataset'), '--out', join(dir, 'v1.onnx'), '--seed', '1']),
-    runCli(['model', 'train', '--data', join(dir, 'dataset'), '--out', join(dir, 'v2.onnx'), '--seed', '2']),
+    runCli([
+      'model',
+      'train',
+      '--data',
+      join(dir, 'dataset'),
+      '--out',
+      join(dir, 'v1.onnx'),
+      '--seed',
+      '1',
+    ]),
+    runCli([
+      'model',
+      'train',
+      '--data',
+      join(dir, 'dataset'),
+      '--out',
+      join(dir, 'v2.onnx'),
+      '--seed',
+      '2',
+    ]),
   ]);
 
   for (const [i, id] of DEVICES.entries()) {
@@ -54,12 +88,27 @@ beforeAll(async () => {
     const dataDir = join(dir, 'agents', id);
     await writeDeviceCredentials(join(dataDir, 'device.json'), { ...creds, cloudUrl: httpUrl });
     const agent = new LinesightProcess([
-      'agent', '--device-id', id, '--cloud', httpUrl, '--mqtt', mqttUrl,
-      '--camera', `synthetic:${100 + i}`, '--fps', '10', '--data-dir', dataDir, '--telemetry-interval', '1',
+      'agent',
+      '--device-id',
+      id,
+      '--cloud',
+      httpUrl,
+      '--mqtt',
+      mqttUrl,
+      '--camera',
+      `synthetic:${100 + i}`,
+      '--fps',
+      '10',
+      '--data-dir',
+      dataDir,
+      '--telemetry-interval',
+      '1',
     ]);
     agents.set(id, agent);
   }
-  await Promise.all([...agents.values()].map((a) => a.waitForLog((l) => l.msg === 'agent started')));
+  await Promise.all(
+    [...agents.values()].map((a) => a.waitForLog((l) => l.msg === 'agent started')),
+  );
 }, 240_000);
 
 afterAll(async () => {
@@ -71,23 +120,67 @@ afterAll(async () => {
 
 describe('fleet end to end (cloud and three agents as processes)', () => {
   it('rolls out 1.0.0, then swaps every agent to 1.1.0 without losing a frame', async () => {
-    await runCli(['model', 'publish', join(dir, 'v1.onnx'), '--name', MODEL, '--version', '1.0.0', '--cloud', httpUrl]);
+    await runCli([
+      'model',
+      'publish',
+      join(dir, 'v1.onnx'),
+      '--name',
+      MODEL,
+      '--version',
+      '1.0.0',
+      '--cloud',
+      httpUrl,
+    ]);
     const r1 = await api.createRollout({ model: MODEL, version: '1.0.0' });
     expect(r1.devices.map((d) => d.id).sort()).toEqual(DEVICES);
-    await eventually('all devices on 1.0.0', async () => (devicesOn('1.0.0', await api.listDevices()) ? true : undefined));
-    await eventually('rollout 1.0.0 completed', async () => ((await api.getRollout(r1.id)).state === 'completed' ? true : undefined));
+    await eventually('all devices on 1.0.0', async () =>
+      devicesOn('1.0.0', await api.listDevices()) ? true : undefined,
+    );
+    await eventually('rollout 1.0.0 completed', async () =>
+      (await api.getRollout(r1.id)).state === 'completed' ? true : undefined,
+    );
     // Every device is scoring frames on 1.0.0.
-    await eventually('frames scored on 1.0.0', () => DEVICES.every((id) => (observer.reported.get(id)?.framesByVersion['1.0.0'] ?? 0) >= 10) || undefined);
+    await eventually(
+      'frames scored on 1.0.0',
+      () =>
+        DEVICES.every((id) => (observer.reported.get(id)?.framesByVersion['1.0.0'] ?? 0) >= 10) ||
+        undefined,
+    );
 
-    await runCli(['model', 'publish', join(dir, 'v2.onnx'), '--name', MODEL, '--version', '1.1.0', '--cloud', httpUrl]);
+    await runCli([
+      'model',
+      'publish',
+      join(dir, 'v2.onnx'),
+      '--name',
+      MODEL,
+      '--version',
+      '1.1.0',
+      '--cloud',
+      httpUrl,
+    ]);
     const r2 = await api.createRollout({ model: MODEL, version: '1.1.0', devices: DEVICES });
-    await eventually('all devices on 1.1.0', async () => (devicesOn('1.1.0', await api.listDevices()) ? true : undefined));
-    await eventually('frames scored on 1.1.0', () => DEVICES.every((id) => (observer.reported.get(id)?.framesByVersion['1.1.0'] ?? 0) >= 10) || undefined);
+    await eventually('all devices on 1.1.0', async () =>
+      devicesOn('1.1.0', await api.listDevices()) ? true : undefined,
+    );
+    await eventually(
+      'frames scored on 1.1.0',
+      () =>
+        DEVICES.every((id) => (observer.reported.get(id)?.framesByVersion['1.1.0'] ?? 0) >= 10) ||
+        undefined,
+    );
     expect((await api.getRollout(r2.id)).state).toBe('completed');
 
     // Stop the agents cleanly: each drains its queue and reports final counters.
     await Promise.all(DEVICES.map(async (id) => expect(await agents.get(id)!.stop()).toBe(0)));
-    await eventually('final reported states', () => DEVICES.every((id) => observer.reported.get(id)?.phase !== undefined && observer.reported.get(id)!.frames.captured > 0) || undefined);
+    await eventually(
+      'final reported states',
+      () =>
+        DEVICES.every(
+          (id) =>
+            observer.reported.get(id)?.phase !== undefined &&
+            observer.reported.get(id)!.frames.captured > 0,
+        ) || undefined,
+    );
     await new Promise((r) => setTimeout(r, 500));
 
     for (const id of DEVICES) {
@@ -102,7 +195,10 @@ describe('fleet end to end (cloud and three agents as processes)', () => {
       const results = observer.results.get(id)!;
       const seqs = new Set(results.map((r) => r.seq));
       const missing = Array.from({ length: f.captured }, (_, i) => i).filter((i) => !seqs.has(i));
-      expect(missing, `${id}: results missing for seq ${missing.join(',')} of ${f.captured}`).toEqual([]);
+      expect(
+        missing,
+        `${id}: results missing for seq ${missing.join(',')} of ${f.captured}`,
+      ).toEqual([]);
       expect(results.map((r) => r.seq)).toEqual(Array.from({ length: f.captured }, (_, i) => i));
       const versions = results.filter((r) => r.model !== null).map((r) => r.model!.version);
       const firstV2 = versions.indexOf('1.1.0');
@@ -112,7 +208,11 @@ describe('fleet end to end (cloud and three agents as processes)', () => {
       // Unknown verdicts only before the first model arrived, never after.
       const firstScored = results.findIndex((r) => r.model !== null);
       expect(results.slice(firstScored).every((r) => r.verdict !== 'unknown')).toBe(true);
-      expect(results.slice(0, firstScored).every((r) => r.verdict === 'unknown' && r.reason === 'no model loaded')).toBe(true);
+      expect(
+        results
+          .slice(0, firstScored)
+          .every((r) => r.verdict === 'unknown' && r.reason === 'no model loaded'),
+      ).toBe(true);
     }
   });
 
@@ -121,13 +221,41 @@ describe('fleet end to end (cloud and three agents as processes)', () => {
     const creds = await api.provisionDevice(id);
     const dataDir = join(dir, 'agents', id);
     await writeDeviceCredentials(join(dataDir, 'device.json'), { ...creds, cloudUrl: httpUrl });
-    const agent = new LinesightProcess(['agent', '--device-id', id, '--cloud', httpUrl, '--mqtt', mqttUrl, '--camera', 'synthetic:9', '--fps', '10', '--data-dir', dataDir, '--telemetry-interval', '1']);
+    const agent = new LinesightProcess([
+      'agent',
+      '--device-id',
+      id,
+      '--cloud',
+      httpUrl,
+      '--mqtt',
+      mqttUrl,
+      '--camera',
+      'synthetic:9',
+      '--fps',
+      '10',
+      '--data-dir',
+      dataDir,
+      '--telemetry-interval',
+      '1',
+    ]);
     agents.set(id, agent);
     await api.createRollout({ model: MODEL, version: '1.1.0', devices: [id] });
-    await eventually('tamper device on 1.1.0', async () => (devicesOn('1.1.0', await api.listDevices(), [id]) ? true : undefined));
+    await eventually('tamper device on 1.1.0', async () =>
+      devicesOn('1.1.0', await api.listDevices(), [id]) ? true : undefined,
+    );
 
     // Publish 1.2.0, then change its stored bytes behind the registry's back.
-    await runCli(['model', 'publish', join(dir, 'v1.onnx'), '--name', MODEL, '--version', '1.2.0', '--cloud', httpUrl]);
+    await runCli([
+      'model',
+      'publish',
+      join(dir, 'v1.onnx'),
+      '--name',
+      MODEL,
+      '--version',
+      '1.2.0',
+      '--cloud',
+      httpUrl,
+    ]);
     const blobDir = join(dir, 'cloud', 'blobs', 'models', MODEL, '1.2.0');
     const [blobName] = await readdir(blobDir);
     const blobPath = join(blobDir, blobName!);
@@ -146,10 +274,18 @@ describe('fleet end to end (cloud and three agents as processes)', () => {
 
     // Still scoring frames on 1.1.0.
     const before = observer.reported.get(id)!.framesByVersion['1.1.0'] ?? 0;
-    await eventually('frames keep flowing on 1.1.0', () => ((observer.reported.get(id)?.framesByVersion['1.1.0'] ?? 0) > before + 5 ? true : undefined));
+    await eventually('frames keep flowing on 1.1.0', () =>
+      (observer.reported.get(id)?.framesByVersion['1.1.0'] ?? 0) > before + 5 ? true : undefined,
+    );
     expect(observer.reported.get(id)!.framesByVersion['1.2.0']).toBeUndefined();
-    const events = (await (await fetch(`${httpUrl}/v1/devices/${id}/events`, { headers: { authorization: `Bearer ${adminToken}` } })).json()) as { type: string; code?: string }[];
-    expect(events.some((e) => e.type === 'model.refused' && e.code === 'ERR_AGENT_MODEL_VERIFY')).toBe(true);
+    const events = (await (
+      await fetch(`${httpUrl}/v1/devices/${id}/events`, {
+        headers: { authorization: `Bearer ${adminToken}` },
+      })
+    ).json()) as { type: string; code?: string }[];
+    expect(
+      events.some((e) => e.type === 'model.refused' && e.code === 'ERR_AGENT_MODEL_VERIFY'),
+    ).toBe(true);
   });
 
   it('refuses a desired state whose manifest was altered after signing', async () => {
@@ -157,17 +293,32 @@ describe('fleet end to end (cloud and three agents as processes)', () => {
     const current = (await api.listDevices()).find((d) => d.id === id)!;
     expect(current.model?.version).toBe('1.1.0');
     // An attacker with broker access replays 1.1.0's signed manifest with a changed threshold and version.
-    const view = (await (await fetch(`${httpUrl}/v1/models/${MODEL}/1.1.0`, { headers: { authorization: `Bearer ${adminToken}` } })).json()) as { manifest: SignedManifest };
+    const view = (await (
+      await fetch(`${httpUrl}/v1/models/${MODEL}/1.1.0`, {
+        headers: { authorization: `Bearer ${adminToken}` },
+      })
+    ).json()) as { manifest: SignedManifest };
     const signed = view.manifest;
     const forged: DesiredState = {
       schema: 'linesight.desired/v1',
       deviceId: id,
       revision: 1000,
       issuedAt: new Date().toISOString(),
-      model: { signed: { ...signed, manifest: { ...signed.manifest, version: '9.9.9', threshold: 1e9 } }, artifactUrl: `/v1/models/${MODEL}/1.1.0/artifact` },
+      model: {
+        signed: { ...signed, manifest: { ...signed.manifest, version: '9.9.9', threshold: 1e9 } },
+        artifactUrl: `/v1/models/${MODEL}/1.1.0/artifact`,
+      },
     };
-    const admin = await mqtt.connectAsync(mqttUrl, { username: 'admin', password: adminToken, reconnectPeriod: 0 });
-    await admin.publishAsync(deviceTopic(id, 'desired'), encodePayload(CHANNEL_SCHEMAS.desired, forged, 'desired'), { qos: 1, retain: true });
+    const admin = await mqtt.connectAsync(mqttUrl, {
+      username: 'admin',
+      password: adminToken,
+      reconnectPeriod: 0,
+    });
+    await admin.publishAsync(
+      deviceTopic(id, 'desired'),
+      encodePayload(CHANNEL_SCHEMAS.desired, forged, 'desired'),
+      { qos: 1, retain: true },
+    );
     await admin.endAsync();
     const device = await eventually('forgery refused', async () => {
       const d = (await api.listDevices()).find((x) => x.id === id);

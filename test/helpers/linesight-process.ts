@@ -51,11 +51,29 @@ export class LinesightProcess {
     const seen = this.lines.find(match);
     if (seen) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no matching log line within ${timeoutMs} ms; last output:\n${this.text.slice(-15).join('\n')}`)), timeoutMs);
-      this.#waiters.push({ match, resolve: (l) => { clearTimeout(timer); resolve(l); } });
+      const timer = setTimeout(
+        () =>
+          reject(
+            new Error(
+              `no matching log line within ${timeoutMs} ms; last output:\n${this.text.slice(-15).join('\n')}`,
+            ),
+          ),
+        timeoutMs,
+      );
+      this.#waiters.push({
+        match,
+        resolve: (l) => {
+          clearTimeout(timer);
+          resolve(l);
+        },
+      });
       void this.exited.then((code) => {
         clearTimeout(timer);
-        reject(new Error(`process exited (${code}) before the log line; last output:\n${this.text.slice(-15).join('\n')}`));
+        reject(
+          new Error(
+            `process exited (${code}) before the log line; last output:\n${this.text.slice(-15).join('\n')}`,
+          ),
+        );
       });
     });
   }
@@ -74,7 +92,12 @@ export class LinesightProcess {
 }
 
 /** Polls `check` until it returns a value other than undefined, or throws after `timeoutMs` with `what`. */
-export async function eventually<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 60_000, intervalMs = 200): Promise<T> {
+export async function eventually<T>(
+  what: string,
+  check: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 60_000,
+  intervalMs = 200,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   for (;;) {
@@ -85,7 +108,9 @@ export async function eventually<T>(what: string, check: () => Promise<T | undef
       lastError = err;
     }
     if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${String(lastError)})` : ''}`);
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${String(lastError)})` : ''}`,
+      );
     }
     await new Promise((r) => setTimeout(r, intervalMs));
   }

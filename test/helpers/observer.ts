@@ -1,5 +1,11 @@
 import mqtt, { type MqttClient } from 'mqtt';
-import { decodePayload, CHANNEL_SCHEMAS, parseDeviceTopic, type FrameResult, type ReportedState } from '@linesight/protocol';
+import {
+  decodePayload,
+  CHANNEL_SCHEMAS,
+  parseDeviceTopic,
+  type FrameResult,
+  type ReportedState,
+} from '@linesight/protocol';
 
 /** An admin MQTT client that records every device's results and latest reported state. */
 export class FleetObserver {
@@ -9,7 +15,12 @@ export class FleetObserver {
   #client: MqttClient | undefined;
 
   async start(mqttUrl: string, adminToken: string): Promise<void> {
-    const client = await mqtt.connectAsync(mqttUrl, { clientId: `observer-${process.pid}`, username: 'admin', password: adminToken, reconnectPeriod: 0 });
+    const client = await mqtt.connectAsync(mqttUrl, {
+      clientId: `observer-${process.pid}`,
+      username: 'admin',
+      password: adminToken,
+      reconnectPeriod: 0,
+    });
     this.#client = client;
     client.on('message', (topic, payload) => {
       const parsed = parseDeviceTopic(topic);
@@ -21,13 +32,19 @@ export class FleetObserver {
           list.push(r);
           this.results.set(parsed.deviceId, list);
         } else if (parsed.channel === 'reported') {
-          this.reported.set(parsed.deviceId, decodePayload(CHANNEL_SCHEMAS.reported, payload, 'reported'));
+          this.reported.set(
+            parsed.deviceId,
+            decodePayload(CHANNEL_SCHEMAS.reported, payload, 'reported'),
+          );
         }
       } catch {
         this.invalid++;
       }
     });
-    await client.subscribeAsync(['linesight/v1/devices/+/results', 'linesight/v1/devices/+/reported'], { qos: 1 });
+    await client.subscribeAsync(
+      ['linesight/v1/devices/+/results', 'linesight/v1/devices/+/reported'],
+      { qos: 1 },
+    );
   }
 
   async close(): Promise<void> {

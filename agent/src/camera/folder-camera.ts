@@ -35,8 +35,11 @@ export class FolderCamera implements Camera {
   }
 
   async start(sink: FrameSink): Promise<void> {
-    const names = (await readdir(this.#o.dir)).filter((n) => IMAGE_EXTENSIONS.has(extname(n).toLowerCase())).sort();
-    if (names.length === 0) throw new LinesightError('ERR_CAMERA', `folder ${this.#o.dir} holds no images`);
+    const names = (await readdir(this.#o.dir))
+      .filter((n) => IMAGE_EXTENSIONS.has(extname(n).toLowerCase()))
+      .sort();
+    if (names.length === 0)
+      throw new LinesightError('ERR_CAMERA', `folder ${this.#o.dir} holds no images`);
     this.#files = names.map((n) => join(this.#o.dir, n));
     const startedAt = Date.now();
     const periodMs = 1000 / this.#o.fps;
@@ -45,19 +48,21 @@ export class FolderCamera implements Camera {
       const index = this.#seq;
       if (this.#o.loop === false && index >= this.#files.length) return;
       const path = this.#files[index % this.#files.length] as string;
-      this.#inFlight = readFile(path).then(
-        (image) => {
+      this.#inFlight = readFile(path)
+        .then(
+          (image) => {
+            if (this.#closed) return;
+            sink.frame({ seq: this.#seq++, capturedAt: new Date(), image });
+          },
+          (err: unknown) => {
+            sink.error(new LinesightError('ERR_CAMERA', `cannot read ${path}`, { cause: err }));
+          },
+        )
+        .finally(() => {
           if (this.#closed) return;
-          sink.frame({ seq: this.#seq++, capturedAt: new Date(), image });
-        },
-        (err: unknown) => {
-          sink.error(new LinesightError('ERR_CAMERA', `cannot read ${path}`, { cause: err }));
-        },
-      ).finally(() => {
-        if (this.#closed) return;
-        const due = startedAt + (index + 1) * periodMs;
-        this.#timer = setTimeout(tick, Math.max(0, due - Date.now()));
-      });
+          const due = startedAt + (index + 1) * periodMs;
+          this.#timer = setTimeout(tick, Math.max(0, due - Date.now()));
+        });
     };
     tick();
   }

@@ -37,7 +37,13 @@ afterAll(async () => {
 });
 
 const manifest = (overrides: Partial<Manifest> = {}) =>
-  ({ name: 'm', version: '1.0.0', sha256: sha256Hex(body), sizeBytes: body.length, ...overrides }) as Manifest;
+  ({
+    name: 'm',
+    version: '1.0.0',
+    sha256: sha256Hex(body),
+    sizeBytes: body.length,
+    ...overrides,
+  }) as Manifest;
 
 async function codeOf(p: Promise<unknown>): Promise<string> {
   try {
@@ -51,18 +57,71 @@ async function codeOf(p: Promise<unknown>): Promise<string> {
 describe('downloadArtifact', () => {
   it('downloads and verifies', async () => {
     const dest = join(dir, 'ok.onnx');
-    await downloadArtifact({ url: `${base}/ok`, manifest: manifest(), username: 'd1', password: 'secret', destPath: dest, timeoutMs: 5000 });
+    await downloadArtifact({
+      url: `${base}/ok`,
+      manifest: manifest(),
+      username: 'd1',
+      password: 'secret',
+      destPath: dest,
+      timeoutMs: 5000,
+    });
     expect(sha256Hex(await readFile(dest))).toBe(sha256Hex(body));
   });
 
   it('refuses wrong bytes, a wrong size, a truncated body and a refused login, leaving no file behind', async () => {
     const d = (name: string) => join(dir, 'bad', name);
     const common = { username: 'd1', password: 'secret', timeoutMs: 5000 };
-    expect(await codeOf(downloadArtifact({ ...common, url: `${base}/ok`, manifest: manifest({ sha256: 'f'.repeat(64) }), destPath: d('a') }))).toBe('ERR_AGENT_MODEL_VERIFY');
-    expect(await codeOf(downloadArtifact({ ...common, url: `${base}/ok`, manifest: manifest({ sizeBytes: 100 }), destPath: d('b') }))).toBe('ERR_AGENT_MODEL_VERIFY');
-    expect(await codeOf(downloadArtifact({ ...common, url: `${base}/ok`, manifest: manifest({ sizeBytes: body.length + 1 }), destPath: d('c') }))).toBe('ERR_AGENT_MODEL_VERIFY');
-    expect(await codeOf(downloadArtifact({ ...common, url: `${base}/truncated`, manifest: manifest(), destPath: d('d') }))).toBe('ERR_AGENT_DOWNLOAD');
-    expect(await codeOf(downloadArtifact({ ...common, password: 'nope', url: `${base}/ok`, manifest: manifest(), destPath: d('e') }))).toBe('ERR_AGENT_DOWNLOAD');
+    expect(
+      await codeOf(
+        downloadArtifact({
+          ...common,
+          url: `${base}/ok`,
+          manifest: manifest({ sha256: 'f'.repeat(64) }),
+          destPath: d('a'),
+        }),
+      ),
+    ).toBe('ERR_AGENT_MODEL_VERIFY');
+    expect(
+      await codeOf(
+        downloadArtifact({
+          ...common,
+          url: `${base}/ok`,
+          manifest: manifest({ sizeBytes: 100 }),
+          destPath: d('b'),
+        }),
+      ),
+    ).toBe('ERR_AGENT_MODEL_VERIFY');
+    expect(
+      await codeOf(
+        downloadArtifact({
+          ...common,
+          url: `${base}/ok`,
+          manifest: manifest({ sizeBytes: body.length + 1 }),
+          destPath: d('c'),
+        }),
+      ),
+    ).toBe('ERR_AGENT_MODEL_VERIFY');
+    expect(
+      await codeOf(
+        downloadArtifact({
+          ...common,
+          url: `${base}/truncated`,
+          manifest: manifest(),
+          destPath: d('d'),
+        }),
+      ),
+    ).toBe('ERR_AGENT_DOWNLOAD');
+    expect(
+      await codeOf(
+        downloadArtifact({
+          ...common,
+          password: 'nope',
+          url: `${base}/ok`,
+          manifest: manifest(),
+          destPath: d('e'),
+        }),
+      ),
+    ).toBe('ERR_AGENT_DOWNLOAD');
     expect(await readdir(join(dir, 'bad'))).toEqual([]);
   });
 });

@@ -26,14 +26,21 @@ export async function downloadArtifact(req: DownloadRequest): Promise<void> {
   let response: Response;
   try {
     response = await fetch(req.url, {
-      headers: { authorization: `Basic ${Buffer.from(`${req.username}:${req.password}`).toString('base64')}` },
+      headers: {
+        authorization: `Basic ${Buffer.from(`${req.username}:${req.password}`).toString('base64')}`,
+      },
       signal: AbortSignal.timeout(req.timeoutMs),
     });
   } catch (cause) {
-    throw new LinesightError('ERR_AGENT_DOWNLOAD', `download of ${label} from ${req.url} failed`, { cause });
+    throw new LinesightError('ERR_AGENT_DOWNLOAD', `download of ${label} from ${req.url} failed`, {
+      cause,
+    });
   }
   if (!response.ok || response.body === null) {
-    throw new LinesightError('ERR_AGENT_DOWNLOAD', `download of ${label} from ${req.url} answered HTTP ${response.status}`);
+    throw new LinesightError(
+      'ERR_AGENT_DOWNLOAD',
+      `download of ${label} from ${req.url} answered HTTP ${response.status}`,
+    );
   }
   await mkdir(dirname(req.destPath), { recursive: true });
   const tmp = `${req.destPath}.part`;
@@ -45,7 +52,10 @@ export async function downloadArtifact(req: DownloadRequest): Promise<void> {
       for await (const chunk of response.body) {
         size += chunk.byteLength;
         if (size > manifest.sizeBytes) {
-          throw new LinesightError('ERR_AGENT_MODEL_VERIFY', `artifact of ${label} is larger than the signed size ${manifest.sizeBytes}`);
+          throw new LinesightError(
+            'ERR_AGENT_MODEL_VERIFY',
+            `artifact of ${label} is larger than the signed size ${manifest.sizeBytes}`,
+          );
         }
         hash.update(chunk);
         await file.write(chunk);
@@ -55,17 +65,27 @@ export async function downloadArtifact(req: DownloadRequest): Promise<void> {
       await file.close();
     }
     if (size !== manifest.sizeBytes) {
-      throw new LinesightError('ERR_AGENT_MODEL_VERIFY', `artifact of ${label} has ${size} bytes; the signed manifest says ${manifest.sizeBytes}`);
+      throw new LinesightError(
+        'ERR_AGENT_MODEL_VERIFY',
+        `artifact of ${label} has ${size} bytes; the signed manifest says ${manifest.sizeBytes}`,
+      );
     }
     const digest = hash.digest('hex');
     if (digest !== manifest.sha256) {
-      throw new LinesightError('ERR_AGENT_MODEL_VERIFY', `artifact of ${label} has sha256 ${digest}; the signed manifest says ${manifest.sha256}`);
+      throw new LinesightError(
+        'ERR_AGENT_MODEL_VERIFY',
+        `artifact of ${label} has sha256 ${digest}; the signed manifest says ${manifest.sha256}`,
+      );
     }
     await rename(tmp, req.destPath);
     await syncDir(dirname(req.destPath));
   } catch (err) {
     await rm(tmp, { force: true });
     if (err instanceof LinesightError) throw err;
-    throw new LinesightError('ERR_AGENT_DOWNLOAD', `download of ${label} broke off after ${size} bytes`, { cause: err });
+    throw new LinesightError(
+      'ERR_AGENT_DOWNLOAD',
+      `download of ${label} broke off after ${size} bytes`,
+      { cause: err },
+    );
   }
 }

@@ -30,7 +30,8 @@ export class ModelStore {
     try {
       return JSON.parse(await readFile(join(this.dir, 'state.json'), 'utf8')) as ModelStoreState;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { active: null, lastKnownGood: null };
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+        return { active: null, lastKnownGood: null };
       throw err;
     }
   }
@@ -52,12 +53,16 @@ export class ModelStore {
     const previous = state.active;
     const next: ModelStoreState = {
       active: signed,
-      lastKnownGood: previous !== null && previous.manifest.sha256 !== signed.manifest.sha256 ? previous : state.lastKnownGood,
+      lastKnownGood:
+        previous !== null && previous.manifest.sha256 !== signed.manifest.sha256
+          ? previous
+          : state.lastKnownGood,
     };
     await writeFileAtomic(join(this.dir, 'state.json'), JSON.stringify(next, null, 2));
     const keep = new Set([next.active?.manifest.sha256, next.lastKnownGood?.manifest.sha256]);
     for (const old of [state.active, state.lastKnownGood]) {
-      if (old !== null && !keep.has(old.manifest.sha256)) await rm(this.artifactPath(old.manifest.sha256), { force: true });
+      if (old !== null && !keep.has(old.manifest.sha256))
+        await rm(this.artifactPath(old.manifest.sha256), { force: true });
     }
   }
 }

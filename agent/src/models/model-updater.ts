@@ -69,7 +69,11 @@ export class ModelUpdater {
       try {
         const manifest = verifySignedManifest(signed, this.#o.trustedKeys);
         const bytes = await this.#o.store.readVerified(manifest.sha256);
-        if (bytes === undefined) throw new LinesightError('ERR_AGENT_MODEL_VERIFY', `stored artifact of ${manifest.name}@${manifest.version} is missing or corrupt`);
+        if (bytes === undefined)
+          throw new LinesightError(
+            'ERR_AGENT_MODEL_VERIFY',
+            `stored artifact of ${manifest.name}@${manifest.version} is missing or corrupt`,
+          );
         await this.#loadAndSwap(bytes, manifest);
         this.#o.hooks.activated(manifest, 'restore');
         return;
@@ -140,14 +144,21 @@ export class ModelUpdater {
           timeoutMs: this.#o.downloadTimeoutMs,
         });
         bytes = await this.#o.store.readVerified(manifest.sha256);
-        if (bytes === undefined) throw new LinesightError('ERR_AGENT_MODEL_VERIFY', `artifact of ${manifest.name}@${manifest.version} changed on disk after download`);
+        if (bytes === undefined)
+          throw new LinesightError(
+            'ERR_AGENT_MODEL_VERIFY',
+            `artifact of ${manifest.name}@${manifest.version} changed on disk after download`,
+          );
       }
       hooks.phase('loading');
       await this.#loadAndSwap(bytes, manifest);
       await this.#o.store.activate(doc.model.signed as SignedManifest);
       hooks.activated(manifest, 'update');
     } catch (err) {
-      this.#o.logger.error({ err: describeError(err), model: manifest ? modelRefOf(manifest) : undefined }, 'model update refused');
+      this.#o.logger.error(
+        { err: describeError(err), model: manifest ? modelRefOf(manifest) : undefined },
+        'model update refused',
+      );
       hooks.refused(manifest ?? doc.model.signed.manifest, err);
     } finally {
       hooks.phase(this.#o.slot.hasModel ? 'running' : 'idle');
@@ -159,13 +170,19 @@ export class ModelUpdater {
     const model = await OnnxModel.load(bytes);
     try {
       if (canonicalJson(model.contract.inputSpec) !== canonicalJson(manifest.inputSpec)) {
-        throw new LinesightError('ERR_AGENT_MODEL_VERIFY', `${label}: the model's own input spec differs from its signed manifest`);
+        throw new LinesightError(
+          'ERR_AGENT_MODEL_VERIFY',
+          `${label}: the model's own input spec differs from its signed manifest`,
+        );
       }
       // Golden check: a neutral input must give a finite score of the declared shape.
       const { channels, height, width } = manifest.inputSpec;
       const golden = await model.run(new Float32Array(channels * height * width));
       if (!Number.isFinite(golden.score)) {
-        throw new LinesightError('ERR_MODEL_OUTPUT', `${label} gives a non-finite score on the golden input`);
+        throw new LinesightError(
+          'ERR_MODEL_OUTPUT',
+          `${label} gives a non-finite score on the golden input`,
+        );
       }
     } catch (err) {
       await model.close();
@@ -173,6 +190,8 @@ export class ModelUpdater {
     }
     // The swap is synchronous between frames; the old model closes after its in-flight frame.
     const retired = this.#o.slot.swap(model, manifest);
-    retired.catch((err: unknown) => this.#o.logger.warn({ err: describeError(err) }, 'closing the previous model failed'));
+    retired.catch((err: unknown) =>
+      this.#o.logger.warn({ err: describeError(err) }, 'closing the previous model failed'),
+    );
   }
 }

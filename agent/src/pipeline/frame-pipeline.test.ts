@@ -10,7 +10,17 @@ const manifest = (version: string): Manifest => ({
   version,
   sha256: version.replace(/\./g, '').padEnd(64, '0'),
   sizeBytes: 1,
-  inputSpec: { inputName: 'image', width: 8, height: 8, channels: 1, layout: 'NCHW', resize: 'fill', scale: 1 / 255, mean: [0], std: [1] },
+  inputSpec: {
+    inputName: 'image',
+    width: 8,
+    height: 8,
+    channels: 1,
+    layout: 'NCHW',
+    resize: 'fill',
+    scale: 1 / 255,
+    mean: [0],
+    std: [1],
+  },
   outputs: { score: 'score' },
   threshold: 0.5,
   issuedAt: '2026-11-23T10:00:00.000Z',
@@ -32,9 +42,17 @@ function fakeModel(opts: { fail?: boolean; gate?: Promise<void> } = {}): OnnxMod
 function setup(queueDepth = 2) {
   const slot = new ModelSlot<OnnxModel, Manifest>();
   const published: FrameResult[] = [];
-  const pipeline = new FramePipeline({ deviceId: 'd1', slot, queueDepth, publish: (r) => published.push(r), onCameraError: () => undefined, logger: pino({ level: 'silent' }) });
+  const pipeline = new FramePipeline({
+    deviceId: 'd1',
+    slot,
+    queueDepth,
+    publish: (r) => published.push(r),
+    onCameraError: () => undefined,
+    logger: pino({ level: 'silent' }),
+  });
   let seq = 0;
-  const push = (firstByte: number) => pipeline.frame({ seq: seq++, capturedAt: new Date(), image: Buffer.from([firstByte]) });
+  const push = (firstByte: number) =>
+    pipeline.frame({ seq: seq++, capturedAt: new Date(), image: Buffer.from([firstByte]) });
   return { slot, pipeline, published, push };
 }
 
@@ -43,7 +61,11 @@ describe('FramePipeline', () => {
     const { pipeline, published, push } = setup();
     push(10);
     await pipeline.drain();
-    expect(published[0]).toMatchObject({ verdict: 'unknown', reason: 'no model loaded', score: null });
+    expect(published[0]).toMatchObject({
+      verdict: 'unknown',
+      reason: 'no model loaded',
+      score: null,
+    });
     expect(pipeline.counters).toMatchObject({ captured: 1, unknown: 1, scored: 0 });
   });
 

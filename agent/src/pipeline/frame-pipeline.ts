@@ -1,7 +1,13 @@
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { OnnxModel, ModelSlot } from '@linesight/vision';
-import { describeError, type FrameCounters, type FrameResult, type Manifest, type ModelRef } from '@linesight/protocol';
+import {
+  describeError,
+  type FrameCounters,
+  type FrameResult,
+  type Manifest,
+  type ModelRef,
+} from '@linesight/protocol';
 import type { Frame, FrameSink } from '../camera/camera.ts';
 import { LatencyWindow } from './latency-window.ts';
 
@@ -35,7 +41,13 @@ export class FramePipeline implements FrameSink {
   readonly #queue: Frame[] = [];
   #running = false;
   #idle: (() => void)[] = [];
-  readonly counters: FrameCounters = { captured: 0, scored: 0, unknown: 0, droppedOverload: 0, defects: 0 };
+  readonly counters: FrameCounters = {
+    captured: 0,
+    scored: 0,
+    unknown: 0,
+    droppedOverload: 0,
+    defects: 0,
+  };
   readonly framesByVersion: Record<string, number> = {};
   readonly latency = new LatencyWindow();
   errors = 0;
@@ -82,11 +94,24 @@ export class FramePipeline implements FrameSink {
 
   async #score(frame: Frame): Promise<FrameResult> {
     const started = performance.now();
-    const base = { schema: 'linesight.result/v1' as const, deviceId: this.#o.deviceId, seq: frame.seq, capturedAt: frame.capturedAt.toISOString() };
+    const base = {
+      schema: 'linesight.result/v1' as const,
+      deviceId: this.#o.deviceId,
+      seq: frame.seq,
+      capturedAt: frame.capturedAt.toISOString(),
+    };
     const lease = this.#o.slot.acquire();
     if (lease === undefined) {
       this.counters.unknown++;
-      return { ...base, verdict: 'unknown', score: null, threshold: null, model: null, reason: 'no model loaded', latencyMs: { preprocess: 0, inference: 0, total: 0 } };
+      return {
+        ...base,
+        verdict: 'unknown',
+        score: null,
+        threshold: null,
+        model: null,
+        reason: 'no model loaded',
+        latencyMs: { preprocess: 0, inference: 0, total: 0 },
+      };
     }
     const manifest = lease.info;
     try {
@@ -103,7 +128,11 @@ export class FramePipeline implements FrameSink {
         score: out.score,
         threshold: manifest.threshold,
         model: modelRefOf(manifest),
-        latencyMs: { preprocess: round(out.preprocessMs), inference: round(out.inferenceMs), total: round(total) },
+        latencyMs: {
+          preprocess: round(out.preprocessMs),
+          inference: round(out.inferenceMs),
+          total: round(total),
+        },
       };
     } catch (err) {
       this.counters.unknown++;

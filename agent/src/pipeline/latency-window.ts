@@ -19,7 +19,8 @@ export class LatencyWindow {
   summary(): { p50: number; p99: number; max: number } {
     if (this.#samples.length === 0) return { p50: 0, p99: 0, max: 0 };
     const sorted = [...this.#samples].sort((a, b) => a - b);
-    const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number;
+    const at = (q: number) =>
+      sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number;
     return { p50: round(at(0.5)), p99: round(at(0.99)), max: round(sorted.at(-1) as number) };
   }
 }

@@ -8,9 +8,7 @@ import {
 
 /** Who an MQTT connection authenticated as. */
 export type MqttIdentity =
-  | { kind: 'device'; deviceId: string }
-  | { kind: 'service' }
-  | { kind: 'admin' };
+  { kind: 'device'; deviceId: string } | { kind: 'service' } | { kind: 'admin' };
 
 /** True when `identity` may publish to `topic`. Devices only to their own publish channels. */
 export function canPublish(identity: MqttIdentity, topic: string): boolean {

@@ -8,7 +8,11 @@ import type { Logger } from 'pino';
 import { canPublish, canSubscribe, type MqttIdentity } from './acl.ts';
 
 /** Decides who a CONNECT is; undefined rejects it. */
-export type MqttAuthenticator = (clientId: string, username: string, password: string) => MqttIdentity | undefined;
+export type MqttAuthenticator = (
+  clientId: string,
+  username: string,
+  password: string,
+) => MqttIdentity | undefined;
 
 /** Options of the embedded broker. */
 export interface EmbeddedBrokerOptions {
@@ -33,7 +37,12 @@ export class EmbeddedBroker {
   readonly #aedes: AedesBroker;
   readonly #server: Server;
   readonly #sockets = new Set<Socket>();
-  readonly stats: BrokerStats = { connectedClients: 0, authFailures: 0, deniedPublishes: 0, deniedSubscribes: 0 };
+  readonly stats: BrokerStats = {
+    connectedClients: 0,
+    authFailures: 0,
+    deniedPublishes: 0,
+    deniedSubscribes: 0,
+  };
   #closing: Promise<void> | undefined;
 
   constructor(options: EmbeddedBrokerOptions) {
@@ -41,7 +50,11 @@ export class EmbeddedBroker {
     const log = options.logger;
     this.#aedes = createAedes({
       authenticate: (client, username, password, done) => {
-        const identity = options.authenticate(client.id, username ?? '', password?.toString('utf8') ?? '');
+        const identity = options.authenticate(
+          client.id,
+          username ?? '',
+          password?.toString('utf8') ?? '',
+        );
         if (identity === undefined) {
           this.stats.authFailures++;
           log.warn({ clientId: client.id, username }, 'mqtt authentication failed');
@@ -70,10 +83,18 @@ export class EmbeddedBroker {
         done(null, null);
       },
     });
-    this.#aedes.on('clientError', (client, err) => log.debug({ clientId: client.id, err: err.message }, 'mqtt client error'));
-    this.#aedes.on('connectionError', (client, err) => log.debug({ clientId: client?.id, err: err.message }, 'mqtt connection error'));
-    this.#aedes.on('clientReady', () => { this.stats.connectedClients = this.#aedes.connectedClients; });
-    this.#aedes.on('clientDisconnect', () => { this.stats.connectedClients = this.#aedes.connectedClients; });
+    this.#aedes.on('clientError', (client, err) =>
+      log.debug({ clientId: client.id, err: err.message }, 'mqtt client error'),
+    );
+    this.#aedes.on('connectionError', (client, err) =>
+      log.debug({ clientId: client?.id, err: err.message }, 'mqtt connection error'),
+    );
+    this.#aedes.on('clientReady', () => {
+      this.stats.connectedClients = this.#aedes.connectedClients;
+    });
+    this.#aedes.on('clientDisconnect', () => {
+      this.stats.connectedClients = this.#aedes.connectedClients;
+    });
     this.#server = createServer((socket) => {
       this.#sockets.add(socket);
       socket.on('close', () => this.#sockets.delete(socket));

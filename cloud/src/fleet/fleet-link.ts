@@ -74,15 +74,21 @@ export class FleetLink {
   /** Publishes a desired state, retained, at QoS 1. */
   async publishDesired(doc: DesiredState): Promise<void> {
     const client = this.#requireClient();
-    await client.publishAsync(deviceTopic(doc.deviceId, 'desired'), encodePayload(DesiredStateSchema, doc, 'desired state'), {
-      qos: 1,
-      retain: true,
-    });
+    await client.publishAsync(
+      deviceTopic(doc.deviceId, 'desired'),
+      encodePayload(DesiredStateSchema, doc, 'desired state'),
+      {
+        qos: 1,
+        retain: true,
+      },
+    );
   }
 
   /** The latest device events, newest last. */
   recentEvents(deviceId?: string): DeviceEvent[] {
-    return deviceId === undefined ? [...this.#recentEvents] : this.#recentEvents.filter((e) => e.deviceId === deviceId);
+    return deviceId === undefined
+      ? [...this.#recentEvents]
+      : this.#recentEvents.filter((e) => e.deviceId === deviceId);
   }
 
   /** Disconnects; idempotent. */
@@ -129,7 +135,10 @@ export class FleetLink {
           this.#checkOwner(doc.deviceId, deviceId);
           this.#recentEvents.push(doc);
           if (this.#recentEvents.length > RECENT_EVENTS) this.#recentEvents.shift();
-          this.#log.info({ deviceId, type: doc.type, level: doc.level, code: doc.code }, doc.message);
+          this.#log.info(
+            { deviceId, type: doc.type, level: doc.level, code: doc.code },
+            doc.message,
+          );
           break;
         }
         case 'status': {
@@ -143,7 +152,10 @@ export class FleetLink {
       }
     } catch (err) {
       this.stats.invalid[channel] = (this.stats.invalid[channel] ?? 0) + 1;
-      this.#log.warn({ deviceId, channel, err: describeError(err) }, 'dropped invalid device message');
+      this.#log.warn(
+        { deviceId, channel, err: describeError(err) },
+        'dropped invalid device message',
+      );
     }
   }
 

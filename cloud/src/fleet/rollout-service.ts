@@ -30,7 +30,13 @@ export class RolloutService {
   readonly #link: FleetLink;
   readonly #telemetryIntervalSec: number | undefined;
 
-  constructor(deps: { models: ModelRegistry; devices: DeviceRegistry; rollouts: RolloutStore; link: FleetLink; telemetryIntervalSec?: number }) {
+  constructor(deps: {
+    models: ModelRegistry;
+    devices: DeviceRegistry;
+    rollouts: RolloutStore;
+    link: FleetLink;
+    telemetryIntervalSec?: number;
+  }) {
     this.#models = deps.models;
     this.#devices = deps.devices;
     this.#rollouts = deps.rollouts;
@@ -39,13 +45,21 @@ export class RolloutService {
   }
 
   /** Starts a rollout of name@version to the given devices (all devices when omitted). */
-  async create(input: { model: string; version: string; deviceIds?: string[]; actor: string }): Promise<RolloutStatus> {
+  async create(input: {
+    model: string;
+    version: string;
+    deviceIds?: string[];
+    actor: string;
+  }): Promise<RolloutStatus> {
     const model = this.#models.get(input.model, input.version);
     const deviceIds = input.deviceIds ?? this.#devices.list().map((d) => d.id);
-    if (deviceIds.length === 0) throw new LinesightError('ERR_CLOUD_BAD_REQUEST', 'a rollout needs at least one device');
+    if (deviceIds.length === 0)
+      throw new LinesightError('ERR_CLOUD_BAD_REQUEST', 'a rollout needs at least one device');
     const missing = deviceIds.filter((id) => !this.#devices.has(id));
     if (missing.length > 0) {
-      throw new LinesightError('ERR_CLOUD_NOT_FOUND', `unknown devices: ${missing.join(', ')}`, { details: { missing } });
+      throw new LinesightError('ERR_CLOUD_NOT_FOUND', `unknown devices: ${missing.join(', ')}`, {
+        details: { missing },
+      });
     }
     const record: RolloutRecord = {
       id: randomUUID(),
@@ -64,7 +78,9 @@ export class RolloutService {
         revision: this.#devices.nextRevision(deviceId),
         issuedAt: new Date().toISOString(),
         model: { signed: model.signed, artifactUrl: artifactPath(model.name, model.version) },
-        ...(this.#telemetryIntervalSec === undefined ? {} : { telemetryIntervalSec: this.#telemetryIntervalSec }),
+        ...(this.#telemetryIntervalSec === undefined
+          ? {}
+          : { telemetryIntervalSec: this.#telemetryIntervalSec }),
       };
       this.#devices.setDesired(doc);
       await this.#link.publishDesired(doc);
@@ -81,16 +97,23 @@ export class RolloutService {
       const running = reported?.model ? `${reported.model.name}@${reported.model.version}` : null;
       let state: DeviceRolloutState = 'pending';
       let error: string | undefined;
-      if (reported?.model?.name === record.modelName && reported.model.version === record.modelVersion) {
+      if (
+        reported?.model?.name === record.modelName &&
+        reported.model.version === record.modelVersion
+      ) {
         state = 'done';
-      } else if (reported?.lastError?.model?.name === record.modelName && reported.lastError.model.version === record.modelVersion) {
+      } else if (
+        reported?.lastError?.model?.name === record.modelName &&
+        reported.lastError.model.version === record.modelVersion
+      ) {
         state = 'failed';
         error = `${reported.lastError.code}: ${reported.lastError.message}`;
       }
       counts[state]++;
       return { id: deviceId, state, running, ...(error === undefined ? {} : { error }) };
     });
-    const state = counts.done === devices.length ? 'completed' : counts.pending === 0 ? 'failed' : record.state;
+    const state =
+      counts.done === devices.length ? 'completed' : counts.pending === 0 ? 'failed' : record.state;
     if (state !== record.state) this.#rollouts.setState(id, state);
     return { ...record, state, devices, counts };
   }

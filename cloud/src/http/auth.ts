@@ -7,7 +7,8 @@ import type { DeviceRegistry } from '../registry/device-registry.ts';
 export type RouteAuth = 'admin' | 'admin-or-device' | 'public';
 
 /** The caller a request authenticated as. */
-export type Caller = { kind: 'admin' } | { kind: 'device'; deviceId: string } | { kind: 'anonymous' };
+export type Caller =
+  { kind: 'admin' } | { kind: 'device'; deviceId: string } | { kind: 'anonymous' };
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -29,7 +30,8 @@ export function makeAuthenticator(adminToken: string, devices: DeviceRegistry) {
   return async function authenticate(request: FastifyRequest): Promise<void> {
     // Every /v1 route is admin-only unless it says otherwise; docs and health are open.
     const auth: RouteAuth =
-      request.routeOptions.config.auth ?? ((request.routeOptions.url ?? '').startsWith('/v1/') ? 'admin' : 'public');
+      request.routeOptions.config.auth ??
+      ((request.routeOptions.url ?? '').startsWith('/v1/') ? 'admin' : 'public');
     request.caller = { kind: 'anonymous' };
     if (auth === 'public') return;
     const header = request.headers.authorization ?? '';

@@ -16,11 +16,19 @@ const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
 };
 
 /** The one place that turns thrown errors into HTTP answers. */
-export function errorHandler(err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+export function errorHandler(
+  err: FastifyError,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): void {
   if (isLinesightError(err)) {
     const status = STATUS_BY_CODE[err.code] ?? 500;
     if (status >= 500) request.log.error({ err }, 'request failed');
-    void reply.status(status).send({ error: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) });
+    void reply.status(status).send({
+      error: err.code,
+      message: err.message,
+      ...(err.details ? { details: err.details } : {}),
+    });
     return;
   }
   if (err.validation !== undefined) {
@@ -30,8 +38,12 @@ export function errorHandler(err: FastifyError, request: FastifyRequest, reply: 
   const status = err.statusCode ?? 500;
   if (status >= 500) {
     request.log.error({ err }, 'request failed');
-    void reply.status(500).send({ error: 'ERR_INTERNAL', message: 'internal error; see the cloud log' });
+    void reply
+      .status(500)
+      .send({ error: 'ERR_INTERNAL', message: 'internal error; see the cloud log' });
     return;
   }
-  void reply.status(status).send({ error: err.code ?? 'ERR_CLOUD_BAD_REQUEST', message: err.message });
+  void reply
+    .status(status)
+    .send({ error: err.code ?? 'ERR_CLOUD_BAD_REQUEST', message: err.message });
 }

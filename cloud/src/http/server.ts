@@ -21,7 +21,15 @@ export async function buildHttpServer(options: {
   const { services } = options;
   const app: FastifyInstance = Fastify({
     // Per-request logs only at debug: the demo and dashboards poll often.
-    loggerInstance: options.logger.child({ component: 'http' }, { level: options.logger.level === 'debug' || options.logger.level === 'trace' ? options.logger.level : 'warn' }) as FastifyBaseLogger,
+    loggerInstance: options.logger.child(
+      { component: 'http' },
+      {
+        level:
+          options.logger.level === 'debug' || options.logger.level === 'trace'
+            ? options.logger.level
+            : 'warn',
+      },
+    ) as FastifyBaseLogger,
     bodyLimit: 1024 * 1024,
     forceCloseConnections: true,
   });
@@ -35,14 +43,22 @@ export async function buildHttpServer(options: {
       info: {
         title: 'Linesight cloud API',
         version: '1',
-        description: 'Model registry, device provisioning, rollouts and fleet state. Admin routes take "Authorization: Bearer <admin token>".',
+        description:
+          'Model registry, device provisioning, rollouts and fleet state. Admin routes take "Authorization: Bearer <admin token>".',
       },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' }, device: { type: 'http', scheme: 'basic' } } },
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer' },
+          device: { type: 'http', scheme: 'basic' },
+        },
+      },
       security: [{ bearer: [] }],
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list' } });
-  app.get('/openapi.json', { config: { auth: 'public' }, schema: { hide: true } }, async () => app.swagger());
+  app.get('/openapi.json', { config: { auth: 'public' }, schema: { hide: true } }, async () =>
+    app.swagger(),
+  );
   await app.register(async (scope) => healthRoutes(scope, services));
   await app.register(async (scope) => modelRoutes(scope, services));
   await app.register(async (scope) => deviceRoutes(scope, services));

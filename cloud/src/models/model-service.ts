@@ -10,7 +10,8 @@ import type { BlobStore } from '../blob-store.ts';
 import type { ModelRegistry, ModelVersion } from '../registry/model-registry.ts';
 
 const NAME = /^[a-z0-9][a-z0-9_.-]{0,63}$/;
-const SEMVER = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$/;
+const SEMVER =
+  /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$/;
 
 /** Registers model versions: validates the ONNX file, stores it, signs its manifest. */
 export class ModelService {
@@ -25,16 +26,30 @@ export class ModelService {
   }
 
   /** Validates, stores and signs a new model version. */
-  async register(input: { name: string; version: string; onnx: Uint8Array; actor: string }): Promise<ModelVersion> {
+  async register(input: {
+    name: string;
+    version: string;
+    onnx: Uint8Array;
+    actor: string;
+  }): Promise<ModelVersion> {
     const { name, version, onnx } = input;
     if (!NAME.test(name)) {
-      throw new LinesightError('ERR_CLOUD_BAD_REQUEST', `invalid model name ${JSON.stringify(name)}: use 1-64 of a-z 0-9 _ . - starting with a letter or digit`);
+      throw new LinesightError(
+        'ERR_CLOUD_BAD_REQUEST',
+        `invalid model name ${JSON.stringify(name)}: use 1-64 of a-z 0-9 _ . - starting with a letter or digit`,
+      );
     }
     if (!SEMVER.test(version)) {
-      throw new LinesightError('ERR_CLOUD_BAD_REQUEST', `invalid version ${JSON.stringify(version)}: use semantic versioning, e.g. 1.2.0`);
+      throw new LinesightError(
+        'ERR_CLOUD_BAD_REQUEST',
+        `invalid version ${JSON.stringify(version)}: use semantic versioning, e.g. 1.2.0`,
+      );
     }
     if (this.#registry.has(name, version)) {
-      throw new LinesightError('ERR_CLOUD_CONFLICT', `model ${name}@${version} is already registered; versions are immutable, publish a new version`);
+      throw new LinesightError(
+        'ERR_CLOUD_CONFLICT',
+        `model ${name}@${version} is already registered; versions are immutable, publish a new version`,
+      );
     }
     const contract = readModelContract(onnx);
     // Loading proves the file is a model onnxruntime can run with the declared input and outputs.

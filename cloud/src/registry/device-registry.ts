@@ -55,7 +55,9 @@ export class DeviceRegistry {
         .run(id, hashSecret(secret), JSON.stringify(labels), new Date().toISOString());
     } catch (cause) {
       if ((cause as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
-        throw new LinesightError('ERR_CLOUD_CONFLICT', `device ${id} is already provisioned`, { cause });
+        throw new LinesightError('ERR_CLOUD_CONFLICT', `device ${id} is already provisioned`, {
+          cause,
+        });
       }
       throw cause;
     }
@@ -64,7 +66,8 @@ export class DeviceRegistry {
 
   /** True when the id and secret match a provisioned device. */
   checkSecret(id: string, secret: string): boolean {
-    const row = this.#db.prepare('SELECT secret_sha256 FROM devices WHERE id = ?').get(id) as { secret_sha256: string } | undefined;
+    const row = this.#db.prepare('SELECT secret_sha256 FROM devices WHERE id = ?').get(id) as
+      { secret_sha256: string } | undefined;
     if (row === undefined) return false;
     const expected = Buffer.from(row.secret_sha256, 'hex');
     const actual = Buffer.from(hashSecret(secret), 'hex');
@@ -79,38 +82,51 @@ export class DeviceRegistry {
   /** One device; ERR_CLOUD_NOT_FOUND when absent. */
   get(id: string): DeviceRecord {
     const row = this.#db
-      .prepare('SELECT d.*, s.document FROM devices d LEFT JOIN desired_states s ON s.device_id = d.id WHERE d.id = ?')
+      .prepare(
+        'SELECT d.*, s.document FROM devices d LEFT JOIN desired_states s ON s.device_id = d.id WHERE d.id = ?',
+      )
       .get(id) as DeviceRow | undefined;
-    if (row === undefined) throw new LinesightError('ERR_CLOUD_NOT_FOUND', `device ${id} is not provisioned`);
+    if (row === undefined)
+      throw new LinesightError('ERR_CLOUD_NOT_FOUND', `device ${id} is not provisioned`);
     return fromRow(row);
   }
 
   /** Every device, by id. */
   list(): DeviceRecord[] {
     const rows = this.#db
-      .prepare('SELECT d.*, s.document FROM devices d LEFT JOIN desired_states s ON s.device_id = d.id ORDER BY d.id')
+      .prepare(
+        'SELECT d.*, s.document FROM devices d LEFT JOIN desired_states s ON s.device_id = d.id ORDER BY d.id',
+      )
       .all() as DeviceRow[];
     return rows.map(fromRow);
   }
 
   /** Records presence from the device's status topic. */
   setOnline(id: string, online: boolean, at: string): void {
-    this.#db.prepare('UPDATE devices SET online = ?, last_seen = ? WHERE id = ?').run(online ? 1 : 0, at, id);
+    this.#db
+      .prepare('UPDATE devices SET online = ?, last_seen = ? WHERE id = ?')
+      .run(online ? 1 : 0, at, id);
   }
 
   /** Stores the device's latest reported state. */
   setReported(id: string, reported: ReportedState): void {
-    this.#db.prepare('UPDATE devices SET reported = ?, last_seen = ? WHERE id = ?').run(JSON.stringify(reported), reported.updatedAt, id);
+    this.#db
+      .prepare('UPDATE devices SET reported = ?, last_seen = ? WHERE id = ?')
+      .run(JSON.stringify(reported), reported.updatedAt, id);
   }
 
   /** Stores the device's latest telemetry. */
   setTelemetry(id: string, telemetry: Telemetry): void {
-    this.#db.prepare('UPDATE devices SET telemetry = ?, last_seen = ? WHERE id = ?').run(JSON.stringify(telemetry), telemetry.at, id);
+    this.#db
+      .prepare('UPDATE devices SET telemetry = ?, last_seen = ? WHERE id = ?')
+      .run(JSON.stringify(telemetry), telemetry.at, id);
   }
 
   /** The next desired-state revision for a device (1 for the first). */
   nextRevision(id: string): number {
-    const row = this.#db.prepare('SELECT revision FROM desired_states WHERE device_id = ?').get(id) as { revision: number } | undefined;
+    const row = this.#db
+      .prepare('SELECT revision FROM desired_states WHERE device_id = ?')
+      .get(id) as { revision: number } | undefined;
     return (row?.revision ?? 0) + 1;
   }
 
@@ -126,7 +142,9 @@ export class DeviceRegistry {
 
   /** Every stored desired state, for republishing after a restart. */
   allDesired(): DesiredState[] {
-    const rows = this.#db.prepare('SELECT document FROM desired_states').all() as { document: string }[];
+    const rows = this.#db.prepare('SELECT document FROM desired_states').all() as {
+      document: string;
+    }[];
     return rows.map((r) => JSON.parse(r.document) as DesiredState);
   }
 

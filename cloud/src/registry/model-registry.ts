@@ -45,11 +45,25 @@ export class ModelRegistry {
           `INSERT INTO models (name, version, sha256, size_bytes, blob_key, stage, contract, signed_manifest, created_at, created_by)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
-        .run(model.name, model.version, model.sha256, model.sizeBytes, model.blobKey, model.stage,
-          JSON.stringify(model.contract), JSON.stringify(model.signed), model.createdAt, model.createdBy);
+        .run(
+          model.name,
+          model.version,
+          model.sha256,
+          model.sizeBytes,
+          model.blobKey,
+          model.stage,
+          JSON.stringify(model.contract),
+          JSON.stringify(model.signed),
+          model.createdAt,
+          model.createdBy,
+        );
     } catch (cause) {
       if ((cause as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
-        throw new LinesightError('ERR_CLOUD_CONFLICT', `model ${model.name}@${model.version} is already registered`, { cause });
+        throw new LinesightError(
+          'ERR_CLOUD_CONFLICT',
+          `model ${model.name}@${model.version} is already registered`,
+          { cause },
+        );
       }
       throw cause;
     }
@@ -57,19 +71,27 @@ export class ModelRegistry {
 
   /** True when name@version is registered. */
   has(name: string, version: string): boolean {
-    return this.#db.prepare('SELECT 1 FROM models WHERE name = ? AND version = ?').get(name, version) !== undefined;
+    return (
+      this.#db.prepare('SELECT 1 FROM models WHERE name = ? AND version = ?').get(name, version) !==
+      undefined
+    );
   }
 
   /** One version; ERR_CLOUD_NOT_FOUND when absent. */
   get(name: string, version: string): ModelVersion {
-    const row = this.#db.prepare('SELECT * FROM models WHERE name = ? AND version = ?').get(name, version) as ModelRow | undefined;
-    if (row === undefined) throw new LinesightError('ERR_CLOUD_NOT_FOUND', `model ${name}@${version} is not registered`);
+    const row = this.#db
+      .prepare('SELECT * FROM models WHERE name = ? AND version = ?')
+      .get(name, version) as ModelRow | undefined;
+    if (row === undefined)
+      throw new LinesightError('ERR_CLOUD_NOT_FOUND', `model ${name}@${version} is not registered`);
     return fromRow(row);
   }
 
   /** Every version, newest first. */
   list(): ModelVersion[] {
-    const rows = this.#db.prepare('SELECT * FROM models ORDER BY created_at DESC, name, version').all() as ModelRow[];
+    const rows = this.#db
+      .prepare('SELECT * FROM models ORDER BY created_at DESC, name, version')
+      .all() as ModelRow[];
     return rows.map(fromRow);
   }
 }

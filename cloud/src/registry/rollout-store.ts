@@ -33,20 +33,34 @@ export class RolloutStore {
   /** Inserts a rollout. */
   add(r: RolloutRecord): void {
     this.#db
-      .prepare('INSERT INTO rollouts (id, model_name, model_version, device_ids, state, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?)')
-      .run(r.id, r.modelName, r.modelVersion, JSON.stringify(r.deviceIds), r.state, r.createdAt, r.createdBy);
+      .prepare(
+        'INSERT INTO rollouts (id, model_name, model_version, device_ids, state, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      )
+      .run(
+        r.id,
+        r.modelName,
+        r.modelVersion,
+        JSON.stringify(r.deviceIds),
+        r.state,
+        r.createdAt,
+        r.createdBy,
+      );
   }
 
   /** One rollout; ERR_CLOUD_NOT_FOUND when absent. */
   get(id: string): RolloutRecord {
-    const row = this.#db.prepare('SELECT * FROM rollouts WHERE id = ?').get(id) as RolloutRow | undefined;
-    if (row === undefined) throw new LinesightError('ERR_CLOUD_NOT_FOUND', `rollout ${id} does not exist`);
+    const row = this.#db.prepare('SELECT * FROM rollouts WHERE id = ?').get(id) as
+      RolloutRow | undefined;
+    if (row === undefined)
+      throw new LinesightError('ERR_CLOUD_NOT_FOUND', `rollout ${id} does not exist`);
     return fromRow(row);
   }
 
   /** Every rollout, newest first. */
   list(): RolloutRecord[] {
-    return (this.#db.prepare('SELECT * FROM rollouts ORDER BY created_at DESC').all() as RolloutRow[]).map(fromRow);
+    return (
+      this.#db.prepare('SELECT * FROM rollouts ORDER BY created_at DESC').all() as RolloutRow[]
+    ).map(fromRow);
   }
 
   /** Sets a rollout's state. */

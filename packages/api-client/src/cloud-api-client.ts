@@ -53,9 +53,19 @@ export class CloudApiError extends LinesightError {
   readonly apiCode: string;
 
   constructor(status: number, apiCode: string, message: string) {
-    super(status === 401 ? 'ERR_CLOUD_UNAUTHORIZED' : status === 404 ? 'ERR_CLOUD_NOT_FOUND' : status === 409 ? 'ERR_CLOUD_CONFLICT' : 'ERR_CLOUD_BAD_REQUEST', message, {
-      details: { status, apiCode },
-    });
+    super(
+      status === 401
+        ? 'ERR_CLOUD_UNAUTHORIZED'
+        : status === 404
+          ? 'ERR_CLOUD_NOT_FOUND'
+          : status === 409
+            ? 'ERR_CLOUD_CONFLICT'
+            : 'ERR_CLOUD_BAD_REQUEST',
+      message,
+      {
+        details: { status, apiCode },
+      },
+    );
     this.status = status;
     this.apiCode = apiCode;
   }
@@ -89,16 +99,29 @@ export class CloudApiClient {
   }
 
   /** Uploads and registers a model version. */
-  publishModel(input: { name: string; version: string; onnx: Uint8Array; fileName?: string }): Promise<ModelSummary> {
+  publishModel(input: {
+    name: string;
+    version: string;
+    onnx: Uint8Array;
+    fileName?: string;
+  }): Promise<ModelSummary> {
     const form = new FormData();
     form.set('name', input.name);
     form.set('version', input.version);
-    form.set('file', new Blob([input.onnx], { type: 'application/octet-stream' }), input.fileName ?? `${input.name}-${input.version}.onnx`);
+    form.set(
+      'file',
+      new Blob([input.onnx], { type: 'application/octet-stream' }),
+      input.fileName ?? `${input.name}-${input.version}.onnx`,
+    );
     return this.#request('POST', '/v1/models', form);
   }
 
   /** Starts a rollout of name@version (to every device when `devices` is omitted). */
-  createRollout(input: { model: string; version: string; devices?: string[] }): Promise<RolloutSummary> {
+  createRollout(input: {
+    model: string;
+    version: string;
+    devices?: string[];
+  }): Promise<RolloutSummary> {
     return this.#request('POST', '/v1/rollouts', input);
   }
 
@@ -117,9 +140,18 @@ export class CloudApiClient {
     }
     let response: Response;
     try {
-      response = await fetch(`${this.baseUrl}${path}`, { method, headers, body: payload, signal: AbortSignal.timeout(this.#timeoutMs) });
+      response = await fetch(`${this.baseUrl}${path}`, {
+        method,
+        headers,
+        body: payload,
+        signal: AbortSignal.timeout(this.#timeoutMs),
+      });
     } catch (cause) {
-      throw new LinesightError('ERR_CLOUD_BAD_REQUEST', `cannot reach the cloud at ${this.baseUrl}: ${(cause as Error).message}`, { cause });
+      throw new LinesightError(
+        'ERR_CLOUD_BAD_REQUEST',
+        `cannot reach the cloud at ${this.baseUrl}: ${(cause as Error).message}`,
+        { cause },
+      );
     }
     const text = await response.text();
     if (!response.ok) {
@@ -132,7 +164,11 @@ export class CloudApiClient {
       } catch {
         // Not JSON: keep the raw text as the message.
       }
-      throw new CloudApiError(response.status, apiCode, `${method} ${path} failed (${response.status}): ${message}`);
+      throw new CloudApiError(
+        response.status,
+        apiCode,
+        `${method} ${path} failed (${response.status}): ${message}`,
+      );
     }
     return (text === '' ? undefined : JSON.parse(text)) as T;
   }

@@ -25,24 +25,83 @@ function problem(fn: () => unknown): string {
 
 describe('payload codec', () => {
   it('round-trips a valid payload', () => {
-    expect(decodePayload(FrameResultSchema, encodePayload(FrameResultSchema, result, 'result'), 'result')).toEqual(result);
+    expect(
+      decodePayload(
+        FrameResultSchema,
+        encodePayload(FrameResultSchema, result, 'result'),
+        'result',
+      ),
+    ).toEqual(result);
   });
 
   it('rejects malformed payloads with a clear error', () => {
-    expect(problem(() => decodePayload(FrameResultSchema, '{not json', 'result'))).toMatch(/ERR_PROTOCOL_PAYLOAD invalid result: not JSON/);
-    expect(problem(() => decodePayload(FrameResultSchema, JSON.stringify({ ...result, verdict: 'maybe' }), 'result'))).toMatch(/ERR_PROTOCOL_PAYLOAD.*\/verdict/);
-    expect(problem(() => decodePayload(FrameResultSchema, JSON.stringify({ ...result, seq: -1 }), 'result'))).toMatch(/\/seq/);
-    expect(problem(() => decodePayload(FrameResultSchema, JSON.stringify({ ...result, extra: 1 }), 'result'))).toMatch(/ERR_PROTOCOL_PAYLOAD/);
-    expect(problem(() => decodePayload(FrameResultSchema, JSON.stringify({ ...result, capturedAt: 'yesterday' }), 'result'))).toMatch(/capturedAt/);
-    expect(problem(() => decodePayload(FrameResultSchema, 'x'.repeat(MAX_PAYLOAD_BYTES + 1), 'result'))).toMatch(/exceeds/);
-    expect(problem(() => decodePayload(DesiredStateSchema, JSON.stringify({ schema: 'linesight.desired/v1', deviceId: 'a/b', revision: 1, issuedAt: '2026-11-23T10:00:00Z', model: null }), 'desired'))).toMatch(/deviceId/);
+    expect(problem(() => decodePayload(FrameResultSchema, '{not json', 'result'))).toMatch(
+      /ERR_PROTOCOL_PAYLOAD invalid result: not JSON/,
+    );
+    expect(
+      problem(() =>
+        decodePayload(FrameResultSchema, JSON.stringify({ ...result, verdict: 'maybe' }), 'result'),
+      ),
+    ).toMatch(/ERR_PROTOCOL_PAYLOAD.*\/verdict/);
+    expect(
+      problem(() =>
+        decodePayload(FrameResultSchema, JSON.stringify({ ...result, seq: -1 }), 'result'),
+      ),
+    ).toMatch(/\/seq/);
+    expect(
+      problem(() =>
+        decodePayload(FrameResultSchema, JSON.stringify({ ...result, extra: 1 }), 'result'),
+      ),
+    ).toMatch(/ERR_PROTOCOL_PAYLOAD/);
+    expect(
+      problem(() =>
+        decodePayload(
+          FrameResultSchema,
+          JSON.stringify({ ...result, capturedAt: 'yesterday' }),
+          'result',
+        ),
+      ),
+    ).toMatch(/capturedAt/);
+    expect(
+      problem(() => decodePayload(FrameResultSchema, 'x'.repeat(MAX_PAYLOAD_BYTES + 1), 'result')),
+    ).toMatch(/exceeds/);
+    expect(
+      problem(() =>
+        decodePayload(
+          DesiredStateSchema,
+          JSON.stringify({
+            schema: 'linesight.desired/v1',
+            deviceId: 'a/b',
+            revision: 1,
+            issuedAt: '2026-11-23T10:00:00Z',
+            model: null,
+          }),
+          'desired',
+        ),
+      ),
+    ).toMatch(/deviceId/);
   });
 
   it('refuses to send an invalid payload', () => {
-    expect(problem(() => encodePayload(FrameResultSchema, { ...result, score: Number.NaN } as typeof result, 'result'))).toMatch(/ERR_PROTOCOL_PAYLOAD/);
+    expect(
+      problem(() =>
+        encodePayload(
+          FrameResultSchema,
+          { ...result, score: Number.NaN } as typeof result,
+          'result',
+        ),
+      ),
+    ).toMatch(/ERR_PROTOCOL_PAYLOAD/);
   });
 
   it('has a schema for every channel', () => {
-    expect(Object.keys(CHANNEL_SCHEMAS).sort()).toEqual(['desired', 'events', 'reported', 'results', 'status', 'telemetry']);
+    expect(Object.keys(CHANNEL_SCHEMAS).sort()).toEqual([
+      'desired',
+      'events',
+      'reported',
+      'results',
+      'status',
+      'telemetry',
+    ]);
   });
 });

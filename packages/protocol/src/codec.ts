@@ -23,7 +23,11 @@ function checkerFor<T extends TSchema>(schema: T): TypeCheck<T> {
 export const MAX_PAYLOAD_BYTES = 256 * 1024;
 
 /** Checks a value against a schema; throws ERR_PROTOCOL_PAYLOAD listing every problem. */
-export function assertSchema<T extends TSchema>(schema: T, value: unknown, what: string): Static<T> {
+export function assertSchema<T extends TSchema>(
+  schema: T,
+  value: unknown,
+  what: string,
+): Static<T> {
   const check = checkerFor(schema);
   if (check.Check(value)) return value;
   const problems = [...check.Errors(value)]
@@ -42,11 +46,16 @@ export function decodePayload<T extends TSchema>(
 ): Static<T> {
   const size = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.byteLength;
   if (size > MAX_PAYLOAD_BYTES) {
-    throw new LinesightError('ERR_PROTOCOL_PAYLOAD', `invalid ${what}: ${size} bytes exceeds ${MAX_PAYLOAD_BYTES}`);
+    throw new LinesightError(
+      'ERR_PROTOCOL_PAYLOAD',
+      `invalid ${what}: ${size} bytes exceeds ${MAX_PAYLOAD_BYTES}`,
+    );
   }
   let value: unknown;
   try {
-    value = JSON.parse(typeof payload === 'string' ? payload : Buffer.from(payload).toString('utf8'));
+    value = JSON.parse(
+      typeof payload === 'string' ? payload : Buffer.from(payload).toString('utf8'),
+    );
   } catch (cause) {
     throw new LinesightError('ERR_PROTOCOL_PAYLOAD', `invalid ${what}: not JSON`, { cause });
   }
@@ -54,7 +63,11 @@ export function decodePayload<T extends TSchema>(
 }
 
 /** Validates then serializes a payload, so nothing invalid is ever sent. */
-export function encodePayload<T extends TSchema>(schema: T, value: Static<T>, what: string): Buffer {
+export function encodePayload<T extends TSchema>(
+  schema: T,
+  value: Static<T>,
+  what: string,
+): Buffer {
   assertSchema(schema, value, what);
   return Buffer.from(JSON.stringify(value));
 }

@@ -1,7 +1,8 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 
 const Semver = Type.String({
-  pattern: '^(0|[1-9]\\d*)\\.(0|[1-9]\\d*)\\.(0|[1-9]\\d*)(?:-[0-9A-Za-z.-]+)?(?:\\+[0-9A-Za-z.-]+)?$',
+  pattern:
+    '^(0|[1-9]\\d*)\\.(0|[1-9]\\d*)\\.(0|[1-9]\\d*)(?:-[0-9A-Za-z.-]+)?(?:\\+[0-9A-Za-z.-]+)?$',
   description: 'semantic version, e.g. 1.2.0',
 });
 const ModelName = Type.String({
@@ -67,7 +68,11 @@ export type Manifest = Static<typeof ManifestSchema>;
 export const SignedManifestSchema = Type.Object(
   {
     manifest: ManifestSchema,
-    signature: Type.String({ minLength: 80, maxLength: 100, description: 'base64 Ed25519 signature' }),
+    signature: Type.String({
+      minLength: 80,
+      maxLength: 100,
+      description: 'base64 Ed25519 signature',
+    }),
   },
   { additionalProperties: false },
 );
@@ -78,7 +83,10 @@ export type SignedManifest = Static<typeof SignedManifestSchema>;
 export const ModelAssignmentSchema = Type.Object(
   {
     signed: SignedManifestSchema,
-    artifactUrl: Type.String({ minLength: 1, description: 'absolute URL, or a path on the cloud URL' }),
+    artifactUrl: Type.String({
+      minLength: 1,
+      description: 'absolute URL, or a path on the cloud URL',
+    }),
   },
   { additionalProperties: false },
 );
@@ -114,7 +122,10 @@ export const FrameCountersSchema = Type.Object(
     captured: Type.Integer({ minimum: 0, description: 'frames the camera delivered' }),
     scored: Type.Integer({ minimum: 0, description: 'frames a model scored' }),
     unknown: Type.Integer({ minimum: 0, description: 'frames published as unknown (no verdict)' }),
-    droppedOverload: Type.Integer({ minimum: 0, description: 'frames dropped because scoring lagged' }),
+    droppedOverload: Type.Integer({
+      minimum: 0,
+      description: 'frames dropped because scoring lagged',
+    }),
     defects: Type.Integer({ minimum: 0, description: 'frames with a defect verdict' }),
   },
   { additionalProperties: false },
@@ -177,7 +188,11 @@ export const TelemetrySchema = Type.Object(
     frames: FrameCountersSchema,
     fps: Type.Number({ minimum: 0 }),
     latencyMs: Type.Object(
-      { p50: Type.Number({ minimum: 0 }), p99: Type.Number({ minimum: 0 }), max: Type.Number({ minimum: 0 }) },
+      {
+        p50: Type.Number({ minimum: 0 }),
+        p99: Type.Number({ minimum: 0 }),
+        max: Type.Number({ minimum: 0 }),
+      },
       { additionalProperties: false },
     ),
     errors: Type.Integer({ minimum: 0 }),

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { generateSigningKeyPair, keyIdOf, sha256Hex, signManifest, verifySignedManifest } from './signing.ts';
+import {
+  generateSigningKeyPair,
+  keyIdOf,
+  sha256Hex,
+  signManifest,
+  verifySignedManifest,
+} from './signing.ts';
 import { sampleManifest } from './test-fixtures.ts';
 import { isLinesightError } from './errors.ts';
 
@@ -24,18 +30,36 @@ describe('manifest signing', () => {
 
   it('does not depend on key order in the JSON', () => {
     const signed = signManifest(sampleManifest(key.keyId), key);
-    const reordered = JSON.parse(JSON.stringify({ signature: signed.signature, manifest: Object.fromEntries(Object.entries(signed.manifest).reverse()) }));
+    const reordered = JSON.parse(
+      JSON.stringify({
+        signature: signed.signature,
+        manifest: Object.fromEntries(Object.entries(signed.manifest).reverse()),
+      }),
+    );
     expect(verifySignedManifest(reordered, trusted).name).toBe('tile-defects');
   });
 
   it('rejects a tampered manifest', () => {
     const signed = signManifest(sampleManifest(key.keyId), key);
-    for (const change of [{ sha256: 'b'.repeat(64) }, { threshold: 0.99 }, { version: '1.0.1' }, { sizeBytes: 1235 }]) {
-      expect(codeOf(() => verifySignedManifest({ ...signed, manifest: { ...signed.manifest, ...change } }, trusted))).toBe('ERR_SIGNATURE_INVALID');
+    for (const change of [
+      { sha256: 'b'.repeat(64) },
+      { threshold: 0.99 },
+      { version: '1.0.1' },
+      { sizeBytes: 1235 },
+    ]) {
+      expect(
+        codeOf(() =>
+          verifySignedManifest({ ...signed, manifest: { ...signed.manifest, ...change } }, trusted),
+        ),
+      ).toBe('ERR_SIGNATURE_INVALID');
     }
     const flipped = Buffer.from(signed.signature, 'base64');
     flipped[0] = (flipped[0] as number) ^ 1;
-    expect(codeOf(() => verifySignedManifest({ ...signed, signature: flipped.toString('base64') }, trusted))).toBe('ERR_SIGNATURE_INVALID');
+    expect(
+      codeOf(() =>
+        verifySignedManifest({ ...signed, signature: flipped.toString('base64') }, trusted),
+      ),
+    ).toBe('ERR_SIGNATURE_INVALID');
   });
 
   it('rejects a manifest signed by an untrusted key, even one naming a trusted key id', () => {
@@ -48,16 +72,25 @@ describe('manifest signing', () => {
   });
 
   it('rejects an expired manifest', () => {
-    const signed = signManifest(sampleManifest(key.keyId, { expiresAt: '2026-01-01T00:00:00.000Z' }), key);
-    expect(codeOf(() => verifySignedManifest(signed, trusted, new Date('2026-06-01T00:00:00Z')))).toBe('ERR_MANIFEST_EXPIRED');
+    const signed = signManifest(
+      sampleManifest(key.keyId, { expiresAt: '2026-01-01T00:00:00.000Z' }),
+      key,
+    );
+    expect(
+      codeOf(() => verifySignedManifest(signed, trusted, new Date('2026-06-01T00:00:00Z'))),
+    ).toBe('ERR_MANIFEST_EXPIRED');
   });
 
   it('refuses to sign with a key the manifest does not name', () => {
     const other = generateSigningKeyPair();
-    expect(codeOf(() => signManifest(sampleManifest(key.keyId), other))).toBe('ERR_SIGNATURE_INVALID');
+    expect(codeOf(() => signManifest(sampleManifest(key.keyId), other))).toBe(
+      'ERR_SIGNATURE_INVALID',
+    );
   });
 
   it('hashes bytes as lower-case hex', () => {
-    expect(sha256Hex(Buffer.from('abc'))).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+    expect(sha256Hex(Buffer.from('abc'))).toBe(
+      'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad',
+    );
   });
 });

@@ -43,12 +43,22 @@ export function keyIdOf(publicKey: KeyObject | string): string {
 }
 
 /** Signs a manifest with an Ed25519 private key; the manifest's keyId must name that key. */
-export function signManifest(manifest: Manifest, keyPair: Pick<SigningKeyPair, 'privateKeyPem' | 'keyId'>): SignedManifest {
+export function signManifest(
+  manifest: Manifest,
+  keyPair: Pick<SigningKeyPair, 'privateKeyPem' | 'keyId'>,
+): SignedManifest {
   assertSchema(ManifestSchema, manifest, 'manifest');
   if (manifest.keyId !== keyPair.keyId) {
-    throw new LinesightError('ERR_SIGNATURE_INVALID', `manifest names key ${manifest.keyId} but is signed with ${keyPair.keyId}`);
+    throw new LinesightError(
+      'ERR_SIGNATURE_INVALID',
+      `manifest names key ${manifest.keyId} but is signed with ${keyPair.keyId}`,
+    );
   }
-  const signature = sign(null, Buffer.from(canonicalJson(manifest)), createPrivateKey(keyPair.privateKeyPem));
+  const signature = sign(
+    null,
+    Buffer.from(canonicalJson(manifest)),
+    createPrivateKey(keyPair.privateKeyPem),
+  );
   return { manifest, signature: signature.toString('base64') };
 }
 
@@ -65,19 +75,37 @@ export function verifySignedManifest(
   const manifest = assertSchema(ManifestSchema, signed.manifest, 'manifest');
   const key = trusted.find((k) => k.keyId === manifest.keyId);
   if (key === undefined) {
-    throw new LinesightError('ERR_SIGNATURE_UNKNOWN_KEY', `manifest ${manifest.name}@${manifest.version} is signed by untrusted key ${manifest.keyId}`);
+    throw new LinesightError(
+      'ERR_SIGNATURE_UNKNOWN_KEY',
+      `manifest ${manifest.name}@${manifest.version} is signed by untrusted key ${manifest.keyId}`,
+    );
   }
   let ok: boolean;
   try {
-    ok = verify(null, Buffer.from(canonicalJson(manifest)), createPublicKey(key.publicKeyPem), Buffer.from(signed.signature, 'base64'));
+    ok = verify(
+      null,
+      Buffer.from(canonicalJson(manifest)),
+      createPublicKey(key.publicKeyPem),
+      Buffer.from(signed.signature, 'base64'),
+    );
   } catch (cause) {
-    throw new LinesightError('ERR_SIGNATURE_INVALID', `signature of ${manifest.name}@${manifest.version} cannot be checked`, { cause });
+    throw new LinesightError(
+      'ERR_SIGNATURE_INVALID',
+      `signature of ${manifest.name}@${manifest.version} cannot be checked`,
+      { cause },
+    );
   }
   if (!ok) {
-    throw new LinesightError('ERR_SIGNATURE_INVALID', `signature of ${manifest.name}@${manifest.version} does not verify`);
+    throw new LinesightError(
+      'ERR_SIGNATURE_INVALID',
+      `signature of ${manifest.name}@${manifest.version} does not verify`,
+    );
   }
   if (manifest.expiresAt !== undefined && Date.parse(manifest.expiresAt) <= now.getTime()) {
-    throw new LinesightError('ERR_MANIFEST_EXPIRED', `manifest ${manifest.name}@${manifest.version} expired at ${manifest.expiresAt}`);
+    throw new LinesightError(
+      'ERR_MANIFEST_EXPIRED',
+      `manifest ${manifest.name}@${manifest.version} expired at ${manifest.expiresAt}`,
+    );
   }
   return manifest;
 }

@@ -1,9 +1,17 @@
 import { describe, expect, it } from 'vitest';
-import { allDevicesFilter, deviceTopic, isValidDeviceId, parseDeviceTopic, devicePrefix } from './topics.ts';
+import {
+  allDevicesFilter,
+  deviceTopic,
+  isValidDeviceId,
+  parseDeviceTopic,
+  devicePrefix,
+} from './topics.ts';
 
 describe('topics', () => {
   it('builds device topics under the versioned root', () => {
-    expect(deviceTopic('line-1.cam_2', 'desired')).toBe('linesight/v1/devices/line-1.cam_2/desired');
+    expect(deviceTopic('line-1.cam_2', 'desired')).toBe(
+      'linesight/v1/devices/line-1.cam_2/desired',
+    );
     expect(devicePrefix('d1')).toBe('linesight/v1/devices/d1');
     expect(allDevicesFilter('telemetry')).toBe('linesight/v1/devices/+/telemetry');
   });
@@ -16,7 +24,10 @@ describe('topics', () => {
   });
 
   it('parses its own topics and nothing else', () => {
-    expect(parseDeviceTopic('linesight/v1/devices/d1/results')).toEqual({ deviceId: 'd1', channel: 'results' });
+    expect(parseDeviceTopic('linesight/v1/devices/d1/results')).toEqual({
+      deviceId: 'd1',
+      channel: 'results',
+    });
     expect(parseDeviceTopic('linesight/v2/devices/d1/results')).toBeUndefined();
     expect(parseDeviceTopic('linesight/v1/devices/d1/bogus')).toBeUndefined();
     expect(parseDeviceTopic('linesight/v1/devices/d1/results/x')).toBeUndefined();

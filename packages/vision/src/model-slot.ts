@@ -67,7 +67,14 @@ export class ModelSlot<M extends Closeable, I> {
       throw new Error('model slot is closed');
     }
     const previous = this.#live;
-    this.#live = { model, info, leases: 0, retired: false, closed: undefined, onDrained: undefined };
+    this.#live = {
+      model,
+      info,
+      leases: 0,
+      retired: false,
+      closed: undefined,
+      onDrained: undefined,
+    };
     if (previous !== undefined) await retire(previous);
   }
 

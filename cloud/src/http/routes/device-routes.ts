@@ -12,7 +12,10 @@ const DeviceView = Type.Object({
   lastSeen: Type.Union([Type.String(), Type.Null()]),
   phase: Type.Union([Type.String(), Type.Null()]),
   model: Type.Union([Type.Object({ name: Type.String(), version: Type.String() }), Type.Null()]),
-  desiredModel: Type.Union([Type.Object({ name: Type.String(), version: Type.String() }), Type.Null()]),
+  desiredModel: Type.Union([
+    Type.Object({ name: Type.String(), version: Type.String() }),
+    Type.Null(),
+  ]),
   framesProcessed: Type.Integer(),
   framesCaptured: Type.Integer(),
   defects: Type.Integer(),
@@ -24,7 +27,8 @@ const DeviceView = Type.Object({
 function latestCounters(d: DeviceRecord) {
   const r = d.reported;
   const t = d.telemetry;
-  if (r !== null && t !== null) return Date.parse(r.updatedAt) >= Date.parse(t.at) ? r.frames : t.frames;
+  if (r !== null && t !== null)
+    return Date.parse(r.updatedAt) >= Date.parse(t.at) ? r.frames : t.frames;
   return (r ?? t)?.frames;
 }
 
@@ -50,53 +54,97 @@ function view(d: DeviceRecord) {
 
 /** Device routes: provisioning and fleet state. */
 export async function deviceRoutes(app: FastifyInstance, services: CloudServices): Promise<void> {
-  app.post<{ Body: { id: string; labels?: Record<string, string> } }>('/v1/devices', {
-    schema: {
-      tags: ['devices'],
-      summary: 'Provision a device; the answer holds its MQTT password, shown only this once',
-      body: Type.Object({
-        id: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$' }),
-        labels: Type.Optional(Type.Record(Type.String(), Type.String())),
-      }, { additionalProperties: false }),
-      response: {
-        201: Type.Object({
-          deviceId: Type.String(),
-          username: Type.String(),
-          password: Type.String(),
-          mqttUrl: Type.String(),
-          trustedKeys: Type.Array(TrustedKey),
-        }),
+  app.post<{ Body: { id: string; labels?: Record<string, string> } }>(
+    '/v1/devices',
+    {
+      schema: {
+        tags: ['devices'],
+        summary: 'Provision a device; the answer holds its MQTT password, shown only this once',
+        body: Type.Object(
+          {
+            id: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$' }),
+            labels: Type.Optional(Type.Record(Type.String(), Type.String())),
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          201: Type.Object({
+            deviceId: Type.String(),
+            username: Type.String(),
+            password: Type.String(),
+            mqttUrl: Type.String(),
+            trustedKeys: Type.Array(TrustedKey),
+          }),
+        },
       },
     },
-  }, async (request, reply) => {
-    const { id, secret } = services.devices.provision(request.body.id, request.body.labels ?? {});
-    void reply.status(201);
-    return {
-      deviceId: id,
-      username: id,
-      password: secret,
-      mqttUrl: services.mqttUrl(),
-      trustedKeys: [{ keyId: services.signingKey.keyId, publicKeyPem: services.signingKey.publicKeyPem }],
-    };
-  });
+    async (request, reply) => {
+      const { id, secret } = services.devices.provision(request.body.id, request.body.labels ?? {});
+      void reply.status(201);
+      return {
+        deviceId: id,
+        username: id,
+        password: secret,
+        mqttUrl: services.mqttUrl(),
+        trustedKeys: [
+          { keyId: services.signingKey.keyId, publicKeyPem: services.signingKey.publicKeyPem },
+        ],
+      };
+    },
+  );
 
-  app.get('/v1/devices', {
-    schema: { tags: ['devices'], summary: 'List devices with presence, model and frame counts', response: { 200: Type.Array(DeviceView) } },
-  }, async () => services.devices.list().map(view));
+  app.get(
+    '/v1/devices',
+    {
+      schema: {
+        tags: ['devices'],
+        summary: 'List devices with presence, model and frame counts',
+        response: { 200: Type.Array(DeviceView) },
+      },
+    },
+    async () => services.devices.list().map(view),
+  );
 
-  app.get<{ Params: { id: string } }>('/v1/devices/:id', {
-    schema: { tags: ['devices'], summary: 'Show one device', params: Type.Object({ id: Type.String() }), response: { 200: DeviceView } },
-  }, async (request) => view(services.devices.get(request.params.id)));
+  app.get<{ Params: { id: string } }>(
+    '/v1/devices/:id',
+    {
+      schema: {
+        tags: ['devices'],
+        summary: 'Show one device',
+        params: Type.Object({ id: Type.String() }),
+        response: { 200: DeviceView },
+      },
+    },
+    async (request) => view(services.devices.get(request.params.id)),
+  );
 
-  app.get<{ Params: { id: string } }>('/v1/devices/:id/events', {
-    schema: { tags: ['devices'], summary: 'Recent events a device reported (model refused, activated, camera errors)', params: Type.Object({ id: Type.String() }) },
-  }, async (request) => {
-    services.devices.get(request.params.id);
-    return services.link.recentEvents(request.params.id);
-  });
+  app.get<{ Params: { id: string } }>(
+    '/v1/devices/:id/events',
+    {
+      schema: {
+        tags: ['devices'],
+        summary: 'Recent events a device reported (model refused, activated, camera errors)',
+        params: Type.Object({ id: Type.String() }),
+      },
+    },
+    async (request) => {
+      services.devices.get(request.params.id);
+      return services.link.recentEvents(request.params.id);
+    },
+  );
 
-  app.get('/v1/keys', {
-    config: { auth: 'admin-or-device' },
-    schema: { tags: ['devices'], summary: 'Public keys devices should trust for manifests', response: { 200: Type.Array(TrustedKey) } },
-  }, async () => [{ keyId: services.signingKey.keyId, publicKeyPem: services.signingKey.publicKeyPem }]);
+  app.get(
+    '/v1/keys',
+    {
+      config: { auth: 'admin-or-device' },
+      schema: {
+        tags: ['devices'],
+        summary: 'Public keys devices should trust for manifests',
+        response: { 200: Type.Array(TrustedKey) },
+      },
+    },
+    async () => [
+      { keyId: services.signingKey.keyId, publicKeyPem: services.signingKey.publicKeyPem },
+    ],
+  );
 }

@@ -38,72 +38,115 @@ const NameVersion = Type.Object({ name: Type.String(), version: Type.String() })
 
 /** Model registry routes: upload, list, show, download. */
 export async function modelRoutes(app: FastifyInstance, services: CloudServices): Promise<void> {
-  app.post('/v1/models', {
-    schema: {
-      tags: ['models'],
-      summary: 'Register a model version: multipart with fields name, version and the .onnx file',
-      consumes: ['multipart/form-data'],
-      response: { 201: ModelView },
+  app.post(
+    '/v1/models',
+    {
+      schema: {
+        tags: ['models'],
+        summary: 'Register a model version: multipart with fields name, version and the .onnx file',
+        consumes: ['multipart/form-data'],
+        response: { 201: ModelView },
+      },
     },
-  }, async (request, reply) => {
-    if (!request.isMultipart()) {
-      throw new LinesightError('ERR_CLOUD_BAD_REQUEST', 'send multipart/form-data with fields name, version and a file part holding the .onnx model');
-    }
-    const fields: Record<string, string> = {};
-    let onnx: Buffer | undefined;
-    for await (const part of request.parts({ limits: { fileSize: services.maxModelBytes, files: 1, fields: 10 } })) {
-      if (part.type === 'file') {
-        onnx = await part.toBuffer();
-      } else if (typeof part.value === 'string') {
-        fields[part.fieldname] = part.value;
+    async (request, reply) => {
+      if (!request.isMultipart()) {
+        throw new LinesightError(
+          'ERR_CLOUD_BAD_REQUEST',
+          'send multipart/form-data with fields name, version and a file part holding the .onnx model',
+        );
       }
-    }
-    const missing = ['name', 'version'].filter((f) => !fields[f]);
-    if (onnx === undefined) missing.push('file');
-    if (missing.length > 0 || onnx === undefined) {
-      throw new LinesightError('ERR_CLOUD_BAD_REQUEST', `missing multipart fields: ${missing.join(', ')}`);
-    }
-    const model = await services.modelService.register({
-      name: fields.name as string,
-      version: fields.version as string,
-      onnx,
-      actor: 'admin',
-    });
-    void reply.status(201);
-    return view(model);
-  });
-
-  app.get('/v1/models', {
-    schema: { tags: ['models'], summary: 'List model versions, newest first', response: { 200: Type.Array(ModelView) } },
-  }, async () => services.models.list().map(view));
-
-  app.get<{ Params: { name: string; version: string } }>('/v1/models/:name/:version', {
-    schema: { tags: ['models'], summary: 'Show one model version', params: NameVersion, response: { 200: ModelView } },
-  }, async (request) => view(services.models.get(request.params.name, request.params.version)));
-
-  app.get<{ Params: { name: string; version: string } }>('/v1/models/:name/:version/artifact', {
-    config: { auth: 'admin-or-device' },
-    schema: {
-      tags: ['models'],
-      summary: 'Download the .onnx artifact; supports HTTP Range for resumed downloads',
-      params: NameVersion,
+      const fields: Record<string, string> = {};
+      let onnx: Buffer | undefined;
+      for await (const part of request.parts({
+        limits: { fileSize: services.maxModelBytes, files: 1, fields: 10 },
+      })) {
+        if (part.type === 'file') {
+          onnx = await part.toBuffer();
+        } else if (typeof part.value === 'string') {
+          fields[part.fieldname] = part.value;
+        }
+      }
+      const missing = ['name', 'version'].filter((f) => !fields[f]);
+      if (onnx === undefined) missing.push('file');
+      if (missing.length > 0 || onnx === undefined) {
+        throw new LinesightError(
+          'ERR_CLOUD_BAD_REQUEST',
+          `missing multipart fields: ${missing.join(', ')}`,
+        );
+      }
+      const model = await services.modelService.register({
+        name: fields.name as string,
+        version: fields.version as string,
+        onnx,
+        actor: 'admin',
+      });
+      void reply.status(201);
+      return view(model);
     },
-  }, async (request, reply) => {
-    const model = services.models.get(request.params.name, request.params.version);
-    const size = await services.blobs.size(model.blobKey);
-    if (size === undefined) throw new LinesightError('ERR_CLOUD_NOT_FOUND', `artifact of ${model.name}@${model.version} is missing from the blob store`);
-    void reply.header('accept-ranges', 'bytes').header('content-type', 'application/octet-stream').header('etag', `"${model.sha256}"`);
-    const range = /^bytes=(\d+)-(\d*)$/.exec(request.headers.range ?? '');
-    if (range !== null) {
-      const start = Number(range[1]);
-      const end = range[2] ? Math.min(Number(range[2]), size - 1) : size - 1;
-      if (start >= size || start > end) {
-        return reply.status(416).header('content-range', `bytes */${size}`).send();
+  );
+
+  app.get(
+    '/v1/models',
+    {
+      schema: {
+        tags: ['models'],
+        summary: 'List model versions, newest first',
+        response: { 200: Type.Array(ModelView) },
+      },
+    },
+    async () => services.models.list().map(view),
+  );
+
+  app.get<{ Params: { name: string; version: string } }>(
+    '/v1/models/:name/:version',
+    {
+      schema: {
+        tags: ['models'],
+        summary: 'Show one model version',
+        params: NameVersion,
+        response: { 200: ModelView },
+      },
+    },
+    async (request) => view(services.models.get(request.params.name, request.params.version)),
+  );
+
+  app.get<{ Params: { name: string; version: string } }>(
+    '/v1/models/:name/:version/artifact',
+    {
+      config: { auth: 'admin-or-device' },
+      schema: {
+        tags: ['models'],
+        summary: 'Download the .onnx artifact; supports HTTP Range for resumed downloads',
+        params: NameVersion,
+      },
+    },
+    async (request, reply) => {
+      const model = services.models.get(request.params.name, request.params.version);
+      const size = await services.blobs.size(model.blobKey);
+      if (size === undefined)
+        throw new LinesightError(
+          'ERR_CLOUD_NOT_FOUND',
+          `artifact of ${model.name}@${model.version} is missing from the blob store`,
+        );
+      void reply
+        .header('accept-ranges', 'bytes')
+        .header('content-type', 'application/octet-stream')
+        .header('etag', `"${model.sha256}"`);
+      const range = /^bytes=(\d+)-(\d*)$/.exec(request.headers.range ?? '');
+      if (range !== null) {
+        const start = Number(range[1]);
+        const end = range[2] ? Math.min(Number(range[2]), size - 1) : size - 1;
+        if (start >= size || start > end) {
+          return reply.status(416).header('content-range', `bytes */${size}`).send();
+        }
+        void reply
+          .status(206)
+          .header('content-range', `bytes ${start}-${end}/${size}`)
+          .header('content-length', end - start + 1);
+        return reply.send(services.blobs.read(model.blobKey, { start, end }));
       }
-      void reply.status(206).header('content-range', `bytes ${start}-${end}/${size}`).header('content-length', end - start + 1);
-      return reply.send(services.blobs.read(model.blobKey, { start, end }));
-    }
-    void reply.header('content-length', size);
-    return reply.send(services.blobs.read(model.blobKey));
-  });
+      void reply.header('content-length', size);
+      return reply.send(services.blobs.read(model.blobKey));
+    },
+  );
 }

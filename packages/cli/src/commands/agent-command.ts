@@ -12,22 +12,37 @@ export function agentCommand(): Command {
     .requiredOption('--mqtt <url>', 'MQTT broker URL, e.g. mqtt://127.0.0.1:1883')
     .requiredOption('--camera <source>', 'synthetic, synthetic:SEED or folder:DIR', parseCameraSpec)
     .option('--data-dir <dir>', 'where credentials and models live (default ./data/agent-<id>)')
-    .option('--credentials <file>', 'provisioning file (default <data-dir>/device.json; see `linesight device provision`)')
+    .option(
+      '--credentials <file>',
+      'provisioning file (default <data-dir>/device.json; see `linesight device provision`)',
+    )
     .option('--fps <n>', 'camera frame rate', parsePositive, 10)
     .option('--telemetry-interval <sec>', 'seconds between telemetry messages', parsePositive, 5)
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace', 'info')
-    .action(async (opts: { deviceId: string; cloud: string; mqtt: string; camera: CameraSpec; dataDir?: string; credentials?: string; fps: number; telemetryInterval: number; logLevel: string }) => {
-      await runAgent({
-        deviceId: opts.deviceId,
-        cloudUrl: opts.cloud,
-        mqttUrl: opts.mqtt,
-        dataDir: opts.dataDir ?? `./data/agent-${opts.deviceId}`,
-        ...(opts.credentials ? { credentialsPath: opts.credentials } : {}),
-        camera: makeCamera(opts.camera, { fps: opts.fps, seed: seedFromId(opts.deviceId) }),
-        telemetryIntervalSec: opts.telemetryInterval,
-        logLevel: opts.logLevel,
-      });
-    });
+    .action(
+      async (opts: {
+        deviceId: string;
+        cloud: string;
+        mqtt: string;
+        camera: CameraSpec;
+        dataDir?: string;
+        credentials?: string;
+        fps: number;
+        telemetryInterval: number;
+        logLevel: string;
+      }) => {
+        await runAgent({
+          deviceId: opts.deviceId,
+          cloudUrl: opts.cloud,
+          mqttUrl: opts.mqtt,
+          dataDir: opts.dataDir ?? `./data/agent-${opts.deviceId}`,
+          ...(opts.credentials ? { credentialsPath: opts.credentials } : {}),
+          camera: makeCamera(opts.camera, { fps: opts.fps, seed: seedFromId(opts.deviceId) }),
+          telemetryIntervalSec: opts.telemetryInterval,
+          logLevel: opts.logLevel,
+        });
+      },
+    );
 }
 
 /** A stable camera seed per device id, so each device sees its own frames. */

@@ -24,7 +24,9 @@ interface DemoOptions {
 /** `linesight demo`: everything on one machine, what `npm start` runs. */
 export function demoCommand(): Command {
   return new Command('demo')
-    .description('run everything on this machine: cloud, a default model, and a simulated fleet scoring synthetic frames')
+    .description(
+      'run everything on this machine: cloud, a default model, and a simulated fleet scoring synthetic frames',
+    )
     .option('--http-port <port>', 'HTTP port (0 = any free port)', parsePort, 8080)
     .option('--mqtt-port <port>', 'MQTT port (0 = any free port)', parsePort, 1883)
     .option('--data-dir <dir>', 'where the demo keeps its cloud, model and devices', './data/demo')
@@ -37,7 +39,18 @@ export function demoCommand(): Command {
 async function runDemo(opts: DemoOptions): Promise<void> {
   const dataDir = resolve(opts.dataDir);
   const logger = pino({ level: opts.logLevel });
-  const cloud = new Cloud({ httpPort: opts.httpPort, mqttPort: opts.mqttPort, dataDir: join(dataDir, 'cloud'), logLevel: opts.logLevel as 'warn', ...(process.env.LINESIGHT_ADMIN_TOKEN ? { adminToken: process.env.LINESIGHT_ADMIN_TOKEN } : {}) }, logger.child({ app: 'cloud' }));
+  const cloud = new Cloud(
+    {
+      httpPort: opts.httpPort,
+      mqttPort: opts.mqttPort,
+      dataDir: join(dataDir, 'cloud'),
+      logLevel: opts.logLevel as 'warn',
+      ...(process.env.LINESIGHT_ADMIN_TOKEN
+        ? { adminToken: process.env.LINESIGHT_ADMIN_TOKEN }
+        : {}),
+    },
+    logger.child({ app: 'cloud' }),
+  );
   // Filled in as parts start; shutdown closes whatever is there.
   const running: { fleet?: SimulatedFleet; ticker?: NodeJS.Timeout } = {};
   let stopping = false;
@@ -74,7 +87,9 @@ async function runDemo(opts: DemoOptions): Promise<void> {
     await cloud.start();
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-      throw new Error(`a port is in use (${(err as Error).message}); pass --http-port 0 --mqtt-port 0 to pick free ones`);
+      throw new Error(
+        `a port is in use (${(err as Error).message}); pass --http-port 0 --mqtt-port 0 to pick free ones`,
+      );
     }
     throw err;
   }
@@ -102,9 +117,15 @@ async function runDemo(opts: DemoOptions): Promise<void> {
   running.fleet = fleet;
   await fleet.start();
   const devices = await api.listDevices();
-  const behind = fleet.deviceIds.filter((id) => devices.find((d) => d.id === id)?.desiredModel?.version !== DEMO_VERSION);
+  const behind = fleet.deviceIds.filter(
+    (id) => devices.find((d) => d.id === id)?.desiredModel?.version !== DEMO_VERSION,
+  );
   if (behind.length > 0) {
-    const rollout = await api.createRollout({ model: DEMO_MODEL, version: DEMO_VERSION, devices: behind });
+    const rollout = await api.createRollout({
+      model: DEMO_MODEL,
+      version: DEMO_VERSION,
+      devices: behind,
+    });
     console.log(`rollout ${rollout.id}: ${DEMO_MODEL}@${DEMO_VERSION} -> ${behind.length} devices`);
   }
 
@@ -142,11 +163,17 @@ async function demoModel(path: string): Promise<Uint8Array> {
   console.log('training the demo model on synthetic frames (first run only)...');
   const started = Date.now();
   const samples = await syntheticSamples({ seed: 1, count: 240, defectRate: 0.35 });
-  const trained = await trainFilterBankModel(samples, { seed: 1, name: DEMO_MODEL, onProgress: (p) => progressLine(`  ${p.step} ${p.done}/${p.total}`) });
+  const trained = await trainFilterBankModel(samples, {
+    seed: 1,
+    name: DEMO_MODEL,
+    onProgress: (p) => progressLine(`  ${p.step} ${p.done}/${p.total}`),
+  });
   progressLine('');
   await mkdir(resolve(path, '..'), { recursive: true });
   await writeFile(path, trained.onnx);
-  console.log(`trained in ${((Date.now() - started) / 1000).toFixed(1)} s: validation AUROC ${trained.metrics.auroc?.toFixed(3) ?? 'n/a'}, F1 ${trained.metrics.f1?.toFixed(3) ?? 'n/a'} -> ${path}`);
+  console.log(
+    `trained in ${((Date.now() - started) / 1000).toFixed(1)} s: validation AUROC ${trained.metrics.auroc?.toFixed(3) ?? 'n/a'}, F1 ${trained.metrics.f1?.toFixed(3) ?? 'n/a'} -> ${path}`,
+  );
   return trained.onnx;
 }
 

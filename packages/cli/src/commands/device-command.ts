@@ -14,15 +14,32 @@ export function deviceCommand(): Command {
     .requiredOption('--cloud <url>', 'cloud HTTP URL')
     .option('--out <file>', 'credentials file to write (default ./data/agent-<id>/device.json)')
     .option('--label <key=value...>', 'labels for rollout selectors')
-    .option('--token <token>', 'admin token (default LINESIGHT_ADMIN_TOKEN or <data-dir>/admin-token)')
+    .option(
+      '--token <token>',
+      'admin token (default LINESIGHT_ADMIN_TOKEN or <data-dir>/admin-token)',
+    )
     .option('--data-dir <dir>', "the cloud's data folder, to find its admin token", './data')
-    .action(async (opts: { id: string; cloud: string; out?: string; label?: string[]; token?: string; dataDir: string }) => {
-      const api = new CloudApiClient({ baseUrl: opts.cloud, adminToken: await adminTokenFor(opts) });
-      const labels = Object.fromEntries((opts.label ?? []).map((l) => l.split('=', 2) as [string, string]));
-      const provisioned = await api.provisionDevice(opts.id, labels);
-      const out = opts.out ?? join('data', `agent-${opts.id}`, 'device.json');
-      await writeDeviceCredentials(out, { ...provisioned, cloudUrl: opts.cloud });
-      console.log(`provisioned ${opts.id}; credentials in ${out}`);
-    });
+    .action(
+      async (opts: {
+        id: string;
+        cloud: string;
+        out?: string;
+        label?: string[];
+        token?: string;
+        dataDir: string;
+      }) => {
+        const api = new CloudApiClient({
+          baseUrl: opts.cloud,
+          adminToken: await adminTokenFor(opts),
+        });
+        const labels = Object.fromEntries(
+          (opts.label ?? []).map((l) => l.split('=', 2) as [string, string]),
+        );
+        const provisioned = await api.provisionDevice(opts.id, labels);
+        const out = opts.out ?? join('data', `agent-${opts.id}`, 'device.json');
+        await writeDeviceCredentials(out, { ...provisioned, cloudUrl: opts.cloud });
+        console.log(`provisioned ${opts.id}; credentials in ${out}`);
+      },
+    );
   return device;
 }

@@ -8,34 +8,55 @@ import { parsePositive, parsePositiveInt } from '../options.ts';
 /** `linesight sim`: a simulated fleet of real agents on simulated cameras. */
 export function simCommand(): Command {
   return new Command('sim')
-    .description('run a simulated fleet: N real agents on synthetic or replayed cameras, provisioned through the REST API')
+    .description(
+      'run a simulated fleet: N real agents on synthetic or replayed cameras, provisioned through the REST API',
+    )
     .requiredOption('--devices <n>', 'number of devices', parsePositiveInt)
     .requiredOption('--cloud <url>', 'cloud HTTP URL')
-    .option('--camera <source>', 'synthetic or folder:DIR', parseCameraSpec, { kind: 'synthetic' } as CameraSpec)
+    .option('--camera <source>', 'synthetic or folder:DIR', parseCameraSpec, {
+      kind: 'synthetic',
+    } as CameraSpec)
     .option('--mqtt <url>', 'MQTT URL (default: the one the cloud hands out)')
     .option('--fps <n>', 'frames per second per device', parsePositive, 5)
     .option('--id-prefix <prefix>', 'device ids are <prefix>-001, <prefix>-002, ...', 'sim')
     .option('--data-dir <dir>', 'where device credentials and models live', './data/sim')
     .option('--token <token>', 'admin token (default LINESIGHT_ADMIN_TOKEN or ./data/admin-token)')
     .option('--log-level <level>', 'log level', 'warn')
-    .action(async (opts: { devices: number; cloud: string; camera: CameraSpec; mqtt?: string; fps: number; idPrefix: string; dataDir: string; token?: string; logLevel: string }) => {
-      const logger = pino({ level: opts.logLevel, base: { app: 'sim' } });
-      const fleet = new SimulatedFleet({
-        cloudUrl: opts.cloud,
-        ...(opts.mqtt ? { mqttUrl: opts.mqtt } : {}),
-        adminToken: await adminTokenFor({ ...(opts.token ? { token: opts.token } : {}) }),
-        devices: opts.devices,
-        idPrefix: opts.idPrefix,
-        dataDir: opts.dataDir,
-        camera: (i) => makeCamera(opts.camera, { fps: opts.fps, seed: 1000 + i }),
-        logger,
-      });
-      await fleet.start();
-      console.log(`simulated fleet running: ${fleet.deviceIds.length} devices (${fleet.deviceIds[0]} ... ${fleet.deviceIds.at(-1)}); Ctrl-C stops`);
-      const stop = () => {
-        fleet.close().then(() => process.exit(0), () => process.exit(1));
-      };
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-    });
+    .action(
+      async (opts: {
+        devices: number;
+        cloud: string;
+        camera: CameraSpec;
+        mqtt?: string;
+        fps: number;
+        idPrefix: string;
+        dataDir: string;
+        token?: string;
+        logLevel: string;
+      }) => {
+        const logger = pino({ level: opts.logLevel, base: { app: 'sim' } });
+        const fleet = new SimulatedFleet({
+          cloudUrl: opts.cloud,
+          ...(opts.mqtt ? { mqttUrl: opts.mqtt } : {}),
+          adminToken: await adminTokenFor({ ...(opts.token ? { token: opts.token } : {}) }),
+          devices: opts.devices,
+          idPrefix: opts.idPrefix,
+          dataDir: opts.dataDir,
+          camera: (i) => makeCamera(opts.camera, { fps: opts.fps, seed: 1000 + i }),
+          logger,
+        });
+        await fleet.start();
+        console.log(
+          `simulated fleet running: ${fleet.deviceIds.length} devices (${fleet.deviceIds[0]} ... ${fleet.deviceIds.at(-1)}); Ctrl-C stops`,
+        );
+        const stop = () => {
+          fleet.close().then(
+            () => process.exit(0),
+            () => process.exit(1),
+          );
+        };
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      },
+    );
 }
