@@ -13,7 +13,8 @@ export default defineConfig({
             'agent/src/**/*.test.ts',
             'firmware-sim/src/**/*.test.ts',
           ],
-          testTimeout: 30_000,
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
         },
       },
       {

@@ -9,11 +9,7 @@ export {
 export { decodeImagePixels, rawToTensor, preprocessImage } from './preprocess.ts';
 export { tensorStatistics, type ImageStatistics } from './image-statistics.ts';
 export { readModelContract, withModelContract } from './onnx-contract.ts';
-export {
-  OnnxModel,
-  type OnnxModelOptions,
-  type ModelOutput,
-  type AnomalyMap,
-  type ScoredImage,
-} from './onnx-model.ts';
+export { OnnxModel, type OnnxModelOptions } from './onnx-model.ts';
+export type { ModelOutput, AnomalyMap, ScoredImage, ScoringModel } from './scoring-model.ts';
+export { WorkerOnnxModel, type WorkerOnnxModelOptions } from './worker-onnx-model.ts';
 export { ModelSlot, type ModelLease, type Closeable } from './model-slot.ts';

@@ -16,6 +16,8 @@ export interface TinyModelOptions {
   contract?: ModelContract | null;
   /** An operator name to put in the graph, e.g. to make it fail to load. */
   extraOp?: string;
+  /** Make every run slow: a chain of `steps` NxN MatMuls that depends on the input but not the score. */
+  slow?: { size: number; steps: number };
 }
 
 /** A contract for a tiny model of the given size. */
@@ -71,8 +73,48 @@ export function tinyOnnx(options: TinyModelOptions): Uint8Array {
       attribute: [ints('axes', [1]), int('keepdims', 1)],
     },
   ];
+  const initializer: onnx.ITensorProto[] = [];
+  let meanName = 'mean';
+  if (options.slow !== undefined) {
+    const { size, steps } = options.slow;
+    initializer.push(
+      {
+        name: 'slow_shape',
+        dataType: onnx.TensorProto.DataType.INT64,
+        dims: [2],
+        int64Data: [size, size],
+      },
+      {
+        name: 'slow_scale',
+        dataType: onnx.TensorProto.DataType.FLOAT,
+        dims: [],
+        floatData: [1 / size],
+      },
+      { name: 'slow_zero', dataType: onnx.TensorProto.DataType.FLOAT, dims: [], floatData: [0] },
+    );
+    nodes.push({ opType: 'Expand', input: ['mean', 'slow_shape'], output: ['slow_0'] });
+    for (let i = 0; i < steps; i++) {
+      nodes.push({ opType: 'MatMul', input: [`slow_${i}`, 'slow_0'], output: [`slow_mm_${i}`] });
+      nodes.push({
+        opType: 'Mul',
+        input: [`slow_mm_${i}`, 'slow_scale'],
+        output: [`slow_${i + 1}`],
+      });
+    }
+    nodes.push(
+      {
+        opType: 'ReduceMean',
+        input: [`slow_${steps}`],
+        output: ['slow_mean'],
+        attribute: [ints('axes', [0, 1]), int('keepdims', 0)],
+      },
+      { opType: 'Mul', input: ['slow_mean', 'slow_zero'], output: ['slow_nothing'] },
+      { opType: 'Add', input: ['mean', 'slow_nothing'], output: ['mean_slow'] },
+    );
+    meanName = 'mean_slow';
+  }
   const score = options.score ?? 'mean';
-  if (score === 'mean') nodes.push({ opType: 'Identity', input: ['mean'], output: ['score'] });
+  if (score === 'mean') nodes.push({ opType: 'Identity', input: [meanName], output: ['score'] });
   if (score === 'log-mean') nodes.push({ opType: 'Log', input: ['mean'], output: ['score'] });
   if (score === 'all-values')
     nodes.push({ opType: 'Identity', input: [inputName], output: ['score'] });
@@ -94,6 +136,7 @@ export function tinyOnnx(options: TinyModelOptions): Uint8Array {
     graph: {
       name: 'tiny',
       node: nodes,
+      initializer,
       input: [valueInfo(inputName, [1, channels, options.height, options.width])],
       output: [
         valueInfo(

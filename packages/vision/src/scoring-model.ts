@@ -1,0 +1,34 @@
+import type { ModelContract } from './model-contract.ts';
+
+/** A per-cell anomaly map, row-major, `height` rows of `width` cells. */
+export interface AnomalyMap {
+  width: number;
+  height: number;
+  data: Float32Array;
+}
+
+/** What a model says about one input: a score and, if the model has one, an anomaly map. */
+export interface ModelOutput {
+  score: number;
+  map?: AnomalyMap;
+}
+
+/** A model output with how long preprocessing and inference took. */
+export interface ScoredImage extends ModelOutput {
+  preprocessMs: number;
+  inferenceMs: number;
+}
+
+/**
+ * A loaded model that scores images by its contract: in-process (OnnxModel)
+ * or in a worker thread (WorkerOnnxModel). The agent and the cloud depend on this.
+ */
+export interface ScoringModel {
+  readonly contract: ModelContract;
+  /** Runs the model on one NCHW float32 input; the input may be consumed. */
+  run(input: Float32Array): Promise<ModelOutput>;
+  /** Preprocesses an encoded image as the contract says and scores it. */
+  scoreImage(image: Uint8Array): Promise<ScoredImage>;
+  /** Waits for in-flight runs, then releases resources; idempotent. */
+  close(): Promise<void>;
+}

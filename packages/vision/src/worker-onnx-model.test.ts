@@ -1,0 +1,100 @@
+import sharp from 'sharp';
+import { describe, expect, it } from 'vitest';
+import { isLinesightError } from '@linesight/protocol';
+import { tinyOnnx } from './tiny-onnx-fixture.ts';
+import { WorkerOnnxModel } from './worker-onnx-model.ts';
+import { OnnxModel } from './onnx-model.ts';
+
+async function grey(value: number, size = 16): Promise<Buffer> {
+  return sharp({
+    create: {
+      width: size,
+      height: size,
+      channels: 3,
+      background: { r: value, g: value, b: value },
+    },
+  })
+    .png()
+    .toBuffer();
+}
+
+async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return 'ok';
+  } catch (err) {
+    return isLinesightError(err) ? err.code : `other: ${String(err)}`;
+  }
+}
+
+describe('WorkerOnnxModel', () => {
+  it('scores like the in-process model', async () => {
+    const bytes = tinyOnnx({ width: 16, height: 16 });
+    const worker = await WorkerOnnxModel.load(bytes);
+    const local = await OnnxModel.load(bytes);
+    try {
+      const image = await grey(128);
+      const a = await worker.scoreImage(image);
+      const b = await local.scoreImage(image);
+      expect(a.score).toBeCloseTo(128 / 255, 6);
+      expect(a.score).toBe(b.score);
+      expect(a.map?.data).toEqual(b.map?.data);
+    } finally {
+      await worker.close();
+      await local.close();
+    }
+  });
+
+  it('keeps the event loop free while a slow inference runs', async () => {
+    const model = await WorkerOnnxModel.load(
+      tinyOnnx({ width: 16, height: 16, slow: { size: 1024, steps: 6 } }),
+    );
+    try {
+      let ticks = 0;
+      const timer = setInterval(() => ticks++, 5);
+      const started = performance.now();
+      await model.scoreImage(await grey(100));
+      const elapsedMs = performance.now() - started;
+      clearInterval(timer);
+      // The timer kept firing during inference: at least a third of the ticks it could have had.
+      expect(ticks).toBeGreaterThan(elapsedMs / 5 / 3);
+    } finally {
+      await model.close();
+    }
+  });
+
+  it('abandons a run past the watchdog limit, then recovers on a fresh worker', async () => {
+    const model = await WorkerOnnxModel.load(
+      tinyOnnx({ width: 16, height: 16, slow: { size: 1024, steps: 16 } }),
+      { watchdogMs: 30 },
+    );
+    try {
+      expect(await codeOf(model.scoreImage(await grey(100)))).toBe('ERR_MODEL_OUTPUT');
+      expect(model.watchdogTrips).toBe(1);
+      // The next run is served by a fresh worker (and trips the watchdog again: the model is slow).
+      expect(await codeOf(model.scoreImage(await grey(100)))).toBe('ERR_MODEL_OUTPUT');
+      expect(model.watchdogTrips).toBe(2);
+    } finally {
+      await model.close();
+    }
+    const fast = await WorkerOnnxModel.load(tinyOnnx({ width: 16, height: 16 }), {
+      watchdogMs: 5000,
+    });
+    expect((await fast.scoreImage(await grey(50))).score).toBeCloseTo(50 / 255, 6);
+    await fast.close();
+  });
+
+  it('refuses non-finite outputs and models that fail to load', async () => {
+    const logZero = await WorkerOnnxModel.load(
+      tinyOnnx({ width: 16, height: 16, score: 'log-mean' }),
+    );
+    expect(await codeOf(logZero.scoreImage(await grey(0)))).toBe('ERR_MODEL_OUTPUT');
+    await logZero.close();
+    expect(
+      await codeOf(WorkerOnnxModel.load(tinyOnnx({ width: 16, height: 16, extraOp: 'NoSuchOp' }))),
+    ).toBe('ERR_MODEL_LOAD');
+    expect(
+      await codeOf(WorkerOnnxModel.load(tinyOnnx({ width: 16, height: 16, inputName: 'other' }))),
+    ).toBe('ERR_MODEL_CONTRACT');
+  });
+});

@@ -1,0 +1,200 @@
+import { LinesightError } from '@linesight/protocol';
+import { InferenceWorker, type SessionInfo } from './inference-worker.ts';
+import type { ModelContract } from './model-contract.ts';
+import { readModelContract } from './onnx-contract.ts';
+import { preprocessImage } from './preprocess.ts';
+import type { ModelOutput, ScoredImage, ScoringModel } from './scoring-model.ts';
+import { checkSessionAgainstContract, errorMessage, readMap, readScore } from './session-checks.ts';
+
+/** Options of a worker-hosted model. */
+export interface WorkerOnnxModelOptions {
+  /** Threads one inference may use (default 1). */
+  intraOpNumThreads?: number;
+  /**
+   * A run slower than this fails with ERR_MODEL_OUTPUT, and the worker is
+   * replaced by a fresh one with the same model; the slow thread is closed
+   * once its run returns (a run that never returns keeps its thread).
+   * Default: no limit.
+   */
+  watchdogMs?: number;
+}
+
+/**
+ * An ONNX model whose session lives in its own worker thread: inference never
+ * blocks the caller's event loop, and a hung inference can be abandoned.
+ */
+export class WorkerOnnxModel implements ScoringModel {
+  readonly contract: ModelContract;
+  readonly #bytes: Uint8Array;
+  readonly #options: WorkerOnnxModelOptions;
+  #worker: InferenceWorker;
+  #session: SessionInfo;
+  #restarting: Promise<void> | undefined;
+  readonly #retiring = new Set<Promise<void>>();
+  readonly #inFlight = new Set<Promise<unknown>>();
+  #closing: Promise<void> | undefined;
+  /** Runs abandoned by the watchdog so far. */
+  watchdogTrips = 0;
+
+  private constructor(
+    contract: ModelContract,
+    bytes: Uint8Array,
+    options: WorkerOnnxModelOptions,
+    worker: InferenceWorker,
+    session: SessionInfo,
+  ) {
+    this.contract = contract;
+    this.#bytes = bytes;
+    this.#options = options;
+    this.#worker = worker;
+    this.#session = session;
+  }
+
+  /** Reads the contract, starts a worker, creates the session there and checks it against the contract. */
+  static async load(
+    onnxBytes: Uint8Array,
+    options: WorkerOnnxModelOptions = {},
+  ): Promise<WorkerOnnxModel> {
+    const contract = readModelContract(onnxBytes);
+    const { worker, session } = await startSession(onnxBytes, contract, options);
+    return new WorkerOnnxModel(contract, onnxBytes, options, worker, session);
+  }
+
+  async run(input: Float32Array): Promise<ModelOutput> {
+    if (this.#closing !== undefined) throw new LinesightError('ERR_MODEL_LOAD', 'model is closed');
+    const { channels, height, width } = this.contract.inputSpec;
+    const dims = [1, channels, height, width];
+    const expected = channels * height * width;
+    if (input.length !== expected) {
+      throw new LinesightError(
+        'ERR_MODEL_CONTRACT',
+        `input has ${input.length} values, the model needs ${expected} (${dims.join('x')})`,
+      );
+    }
+    if (this.#restarting !== undefined) await this.#restarting;
+    const running = this.#runWithWatchdog(input, dims);
+    this.#inFlight.add(running);
+    try {
+      return await running;
+    } finally {
+      this.#inFlight.delete(running);
+    }
+  }
+
+  async scoreImage(image: Uint8Array): Promise<ScoredImage> {
+    const t0 = performance.now();
+    const input = await preprocessImage(image, this.contract.inputSpec);
+    const t1 = performance.now();
+    const output = await this.run(input);
+    const t2 = performance.now();
+    return { ...output, preprocessMs: t1 - t0, inferenceMs: t2 - t1 };
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      await Promise.allSettled([...this.#inFlight]);
+      await this.#restarting?.catch(() => undefined);
+      await this.#worker.release(this.#session.handle).catch(() => undefined);
+      await this.#worker.close();
+      await Promise.allSettled([...this.#retiring]);
+    })();
+    return this.#closing;
+  }
+
+  async #runWithWatchdog(input: Float32Array, dims: number[]): Promise<ModelOutput> {
+    const { inputSpec, outputs } = this.contract;
+    const fetches = outputs.map === undefined ? [outputs.score] : [outputs.score, outputs.map];
+    const worker = this.#worker;
+    const call = worker.run(this.#session.handle, inputSpec.inputName, input, dims, fetches);
+    let timer: NodeJS.Timeout | undefined;
+    const limitMs = this.#options.watchdogMs;
+    try {
+      const relayed =
+        limitMs === undefined
+          ? await call
+          : await Promise.race([
+              call,
+              new Promise<never>((_, reject) => {
+                timer = setTimeout(() => reject(new WatchdogTimeout(limitMs)), limitMs);
+              }),
+            ]);
+      const score = readScore(relayed[outputs.score], outputs.score);
+      if (outputs.map === undefined) return { score };
+      return { score, map: readMap(relayed[outputs.map], outputs.map) };
+    } catch (err) {
+      if (err instanceof WatchdogTimeout) {
+        this.watchdogTrips++;
+        call.catch(() => undefined);
+        this.#replaceWorker(worker);
+        throw new LinesightError(
+          'ERR_MODEL_OUTPUT',
+          `inference took longer than the ${limitMs} ms watchdog limit`,
+        );
+      }
+      if (err instanceof LinesightError) throw err;
+      throw new LinesightError('ERR_MODEL_OUTPUT', `inference failed: ${errorMessage(err)}`, {
+        cause: err,
+      });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #replaceWorker(stuck: InferenceWorker): void {
+    if (stuck !== this.#worker || this.#closing !== undefined) return;
+    // Terminating a thread inside native inference would abort the process, so the
+    // stuck thread is left to finish its run and is closed once it answers.
+    const stuckHandle = this.#session.handle;
+    const retired = stuck
+      .release(stuckHandle)
+      .catch(() => undefined)
+      .then(() => stuck.close())
+      .finally(() => this.#retiring.delete(retired));
+    this.#retiring.add(retired);
+    this.#restarting = (async () => {
+      const { worker, session } = await startSession(this.#bytes, this.contract, this.#options);
+      this.#worker = worker;
+      this.#session = session;
+    })().finally(() => {
+      this.#restarting = undefined;
+    });
+    this.#restarting.catch(() => undefined);
+  }
+}
+
+class WatchdogTimeout extends Error {
+  constructor(limitMs: number) {
+    super(`watchdog ${limitMs} ms`);
+  }
+}
+
+async function startSession(
+  bytes: Uint8Array,
+  contract: ModelContract,
+  options: WorkerOnnxModelOptions,
+): Promise<{ worker: InferenceWorker; session: SessionInfo }> {
+  const worker = new InferenceWorker();
+  let session: SessionInfo;
+  try {
+    session = await worker.load(bytes, {
+      intraOpNumThreads: options.intraOpNumThreads ?? 1,
+      interOpNumThreads: 1,
+      graphOptimizationLevel: 'all',
+      executionMode: 'sequential',
+    });
+  } catch (cause) {
+    await worker.close();
+    throw new LinesightError(
+      'ERR_MODEL_LOAD',
+      `ONNX Runtime cannot load the model: ${errorMessage(cause)}`,
+      { cause },
+    );
+  }
+  try {
+    checkSessionAgainstContract(session, contract);
+  } catch (err) {
+    await worker.close();
+    throw err;
+  }
+  return { worker, session };
+}
