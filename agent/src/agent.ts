@@ -1,5 +1,5 @@
 import pino, { type Logger } from 'pino';
-import { ModelSlot, type OnnxModel } from '@linesight/vision';
+import { ModelSlot, type ScoringModel } from '@linesight/vision';
 import {
   describeError,
   isLinesightError,
@@ -14,7 +14,8 @@ import { loadAgentConfig, type AgentConfig } from './config.ts';
 import { DeviceLink } from './device-link.ts';
 import { ModelStore } from './models/model-store.ts';
 import { ModelUpdater } from './models/model-updater.ts';
-import { FramePipeline, modelRefOf } from './pipeline/frame-pipeline.ts';
+import { FramePipeline, modelRefOf, type Stage } from './pipeline/frame-pipeline.ts';
+import { ShadowRunner } from './pipeline/shadow-runner.ts';
 
 /** The agent's version, reported to the cloud. */
 export const AGENT_VERSION = '0.1.0';
@@ -28,7 +29,10 @@ export class Agent {
   readonly config: AgentConfig;
   readonly log: Logger;
   readonly #camera: Camera;
-  readonly #slot = new ModelSlot<OnnxModel, Manifest>();
+  readonly #slot = new ModelSlot<ScoringModel, Manifest>();
+  readonly #shadow: ShadowRunner;
+  readonly #store: ModelStore;
+  #stableTimer: NodeJS.Timeout | undefined;
   readonly #pipeline: FramePipeline;
   readonly #link: DeviceLink;
   readonly #updater: ModelUpdater;
@@ -66,11 +70,17 @@ export class Agent {
       },
       onConnect: () => this.#report(),
     });
+    this.#shadow = new ShadowRunner(
+      new ModelSlot<ScoringModel, Manifest>(),
+      this.log.child({ component: 'shadow' }),
+    );
+    this.#store = new ModelStore(this.config.dataDir);
     this.#pipeline = new FramePipeline({
       deviceId,
       slot: this.#slot,
       queueDepth: this.config.queueDepth,
       publish: (result) => this.#link.publishResult(result),
+      onScored: (frame, result) => this.#shadow.offer(frame, result),
       onCameraError: (err) =>
         this.#event('error', 'camera.error', describeError(err), { code: 'ERR_CAMERA' }),
       logger: this.log.child({ component: 'pipeline' }),
@@ -80,8 +90,11 @@ export class Agent {
       username: this.config.username,
       password: this.config.password,
       trustedKeys: this.config.trustedKeys,
-      store: new ModelStore(this.config.dataDir),
+      store: this.#store,
       slot: this.#slot,
+      shadowSlot: this.#shadow.slot,
+      watchdogMs: this.config.watchdogMs,
+      crashLoopStarts: this.config.crashLoopStarts,
       downloadTimeoutMs: this.config.downloadTimeoutMs,
       logger: this.log.child({ component: 'updater' }),
       hooks: {
@@ -90,7 +103,10 @@ export class Agent {
           this.#report();
         },
         activated: (manifest, source) => {
-          this.#lastError = undefined;
+          if (source !== 'shadow') {
+            this.#lastError = undefined;
+            this.#watchStability(manifest);
+          }
           this.log.info({ model: modelRefOf(manifest), source }, 'model live');
           this.#event(
             'info',
@@ -160,10 +176,12 @@ export class Agent {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       clearInterval(this.#telemetryTimer);
+      clearTimeout(this.#stableTimer);
       const errors: unknown[] = [];
       for (const step of [
         () => this.#camera.close(),
         () => this.#pipeline.drain(),
+        () => this.#shadow.drain(),
         () => this.#updater.close(),
         async () => {
           this.#report();
@@ -171,6 +189,7 @@ export class Agent {
         },
         () => this.#link.close(),
         () => this.#slot.close(),
+        () => this.#shadow.slot.close(),
       ]) {
         try {
           await step();
@@ -181,6 +200,19 @@ export class Agent {
       if (errors.length > 0) throw new AggregateError(errors, 'agent close failed');
     })();
     return this.#closing;
+  }
+
+  /** Marks a new version stable once it has run `stableAfterSec` without the agent restarting. */
+  #watchStability(manifest: Manifest): void {
+    clearTimeout(this.#stableTimer);
+    this.#stableTimer = setTimeout(() => {
+      this.#store
+        .markStable(manifest.sha256)
+        .catch((err: unknown) =>
+          this.log.warn({ err: describeError(err) }, 'could not record a stable model'),
+        );
+    }, this.config.stableAfterSec * 1000);
+    this.#stableTimer.unref();
   }
 
   #scheduleTelemetry(): void {
@@ -200,6 +232,7 @@ export class Agent {
       Math.round(((counters.scored - this.#lastTelemetry.scored) / elapsedSec) * 100) / 100;
     this.#lastTelemetry = { at: now, scored: counters.scored };
     const live = this.#slot.info;
+    const shadow = this.#shadow.stats();
     this.#link.publishTelemetry({
       schema: 'linesight.telemetry/v1',
       deviceId: this.config.deviceId,
@@ -209,7 +242,12 @@ export class Agent {
       frames: { ...counters },
       fps,
       latencyMs: this.#pipeline.latency.summary(),
+      stageLatencyMs: Object.fromEntries(
+        Object.entries(this.#pipeline.stages).map(([stage, window]) => [stage, window.summary()]),
+      ) as Record<Stage, { p50: number; p99: number; max: number }>,
       errors: this.#pipeline.errors,
+      watchdogTrips: this.#pipeline.watchdogTrips,
+      ...(shadow ? { shadow } : {}),
     });
   }
 
@@ -222,6 +260,7 @@ export class Agent {
       phase: this.#phase,
       desiredRevision: this.#updater.handledRevision,
       model: live ? modelRefOf(live) : null,
+      shadowModel: this.#shadow.slot.info ? modelRefOf(this.#shadow.slot.info) : null,
       ...(this.#lastError ? { lastError: this.#lastError } : {}),
       frames: { ...this.#pipeline.counters },
       framesByVersion: { ...this.#pipeline.framesByVersion },

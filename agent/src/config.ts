@@ -24,7 +24,26 @@ export const AgentConfigSchema = Type.Object(
       default: 2,
       description: 'frames waiting to be scored before the oldest is dropped',
     }),
-    downloadTimeoutMs: Type.Integer({ minimum: 1000, default: 120_000 }),
+    downloadTimeoutMs: Type.Integer({
+      minimum: 1000,
+      default: 30_000,
+      description: 'a download with no progress for this long is retried',
+    }),
+    watchdogMs: Type.Integer({
+      minimum: 10,
+      default: 2000,
+      description: 'an inference slower than this is abandoned; its frame is published as unknown',
+    }),
+    crashLoopStarts: Type.Integer({
+      minimum: 2,
+      default: 3,
+      description: 'agent starts before a new, not yet stable version counts as crash-looping',
+    }),
+    stableAfterSec: Type.Number({
+      minimum: 1,
+      default: 60,
+      description: 'running this long after a swap makes a version stable',
+    }),
     logLevel: Type.String({ default: 'info' }),
   },
   { additionalProperties: false },

@@ -11,6 +11,7 @@ const body = Buffer.from(Array.from({ length: 50_000 }, (_, i) => i % 251));
 let server: Server;
 let base: string;
 let dir: string;
+const ranges: string[] = [];
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'linesight-dl-'));
@@ -19,11 +20,20 @@ beforeAll(async () => {
       res.writeHead(401).end();
       return;
     }
-    if (req.url === '/ok') res.end(body);
+    ranges.push(req.headers.range ?? '');
+    const range = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
+    if (req.url === '/ok' && range) {
+      const start = Number(range[1]);
+      res.writeHead(206, {
+        'content-range': `bytes ${start}-${body.length - 1}/${body.length}`,
+        'content-length': body.length - start,
+      });
+      res.end(body.subarray(start));
+    } else if (req.url === '/ok' || req.url === '/no-ranges') res.end(body);
     else if (req.url === '/truncated') {
       res.writeHead(200, { 'content-length': body.length });
-      res.write(body.subarray(0, 1000));
-      res.destroy();
+      // Send a part, let it reach the client, then break the connection.
+      res.write(body.subarray(0, 1000), () => setTimeout(() => res.destroy(), 50));
     } else res.writeHead(404).end();
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -68,7 +78,7 @@ describe('downloadArtifact', () => {
     expect(sha256Hex(await readFile(dest))).toBe(sha256Hex(body));
   });
 
-  it('refuses wrong bytes, a wrong size, a truncated body and a refused login, leaving no file behind', async () => {
+  it('refuses wrong bytes, a wrong size and a refused login, leaving no file behind', async () => {
     const d = (name: string) => join(dir, 'bad', name);
     const common = { username: 'd1', password: 'secret', timeoutMs: 5000 };
     expect(
@@ -105,16 +115,6 @@ describe('downloadArtifact', () => {
       await codeOf(
         downloadArtifact({
           ...common,
-          url: `${base}/truncated`,
-          manifest: manifest(),
-          destPath: d('d'),
-        }),
-      ),
-    ).toBe('ERR_AGENT_DOWNLOAD');
-    expect(
-      await codeOf(
-        downloadArtifact({
-          ...common,
           password: 'nope',
           url: `${base}/ok`,
           manifest: manifest(),
@@ -123,5 +123,42 @@ describe('downloadArtifact', () => {
       ),
     ).toBe('ERR_AGENT_DOWNLOAD');
     expect(await readdir(join(dir, 'bad'))).toEqual([]);
+  });
+
+  it('resumes a broken download with a Range request and never exposes the partial file', async () => {
+    const dest = join(dir, 'resume', 'm.onnx');
+    const common = {
+      username: 'd1',
+      password: 'secret',
+      timeoutMs: 5000,
+      manifest: manifest(),
+      destPath: dest,
+    };
+    expect(await codeOf(downloadArtifact({ ...common, url: `${base}/truncated` }))).toBe(
+      'ERR_AGENT_DOWNLOAD',
+    );
+    expect(await readdir(join(dir, 'resume'))).toEqual(['m.onnx.part']);
+    ranges.length = 0;
+    const report = await downloadArtifact({ ...common, url: `${base}/ok` });
+    expect(report.resumedFrom).toBeGreaterThan(0);
+    expect(ranges).toEqual([`bytes=${report.resumedFrom}-`]);
+    expect(sha256Hex(await readFile(dest))).toBe(sha256Hex(body));
+    expect(await readdir(join(dir, 'resume'))).toEqual(['m.onnx']);
+  });
+
+  it('starts over when the server ignores the range', async () => {
+    const dest = join(dir, 'norange', 'm.onnx');
+    const common = {
+      username: 'd1',
+      password: 'secret',
+      timeoutMs: 5000,
+      manifest: manifest(),
+      destPath: dest,
+    };
+    expect(await codeOf(downloadArtifact({ ...common, url: `${base}/truncated` }))).toBe(
+      'ERR_AGENT_DOWNLOAD',
+    );
+    await downloadArtifact({ ...common, url: `${base}/no-ranges` });
+    expect(sha256Hex(await readFile(dest))).toBe(sha256Hex(body));
   });
 });

@@ -7,11 +7,29 @@ import { writeFileAtomic } from '../atomic-file.ts';
 export interface ModelStoreState {
   active: SignedManifest | null;
   lastKnownGood: SignedManifest | null;
+  /** When `active` went live. */
+  activatedAt: string | null;
+  /** Agent starts since `active` went live; reset once it has run stably. */
+  startsSinceActivation: number;
+  /** `active` has run long enough without a crash to count as good. */
+  stable: boolean;
+  /** Artifacts (sha256) that made the agent crash-loop; never activated again. */
+  quarantined: string[];
 }
+
+const EMPTY: ModelStoreState = {
+  active: null,
+  lastKnownGood: null,
+  activatedAt: null,
+  startsSinceActivation: 0,
+  stable: true,
+  quarantined: [],
+};
 
 /**
  * Verified model artifacts on local disk, by sha256, plus which one is
- * active and which is last-known-good. Keeps only those two.
+ * active, which is last-known-good, and how the active one has fared.
+ * Keeps only those two artifacts (and a part file while downloading).
  */
 export class ModelStore {
   readonly dir: string;
@@ -28,12 +46,20 @@ export class ModelStore {
   /** The persisted state; empty when none was saved. */
   async readState(): Promise<ModelStoreState> {
     try {
-      return JSON.parse(await readFile(join(this.dir, 'state.json'), 'utf8')) as ModelStoreState;
+      return {
+        ...EMPTY,
+        ...(JSON.parse(
+          await readFile(join(this.dir, 'state.json'), 'utf8'),
+        ) as Partial<ModelStoreState>),
+      };
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT')
-        return { active: null, lastKnownGood: null };
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { ...EMPTY };
       throw err;
     }
+  }
+
+  async #write(state: ModelStoreState): Promise<void> {
+    await writeFileAtomic(join(this.dir, 'state.json'), JSON.stringify(state, null, 2));
   }
 
   /** Reads an artifact and returns it only if its bytes still hash to `sha256`. */
@@ -47,18 +73,52 @@ export class ModelStore {
     }
   }
 
+  /** Counts an agent start against an active version that has not proven stable; returns the new state. */
+  async recordStart(): Promise<ModelStoreState> {
+    const state = await this.readState();
+    if (state.active === null || state.stable) return state;
+    const next = { ...state, startsSinceActivation: state.startsSinceActivation + 1 };
+    await this.#write(next);
+    return next;
+  }
+
+  /** Marks the active version as stable (it ran long enough without a crash). */
+  async markStable(sha256: string): Promise<void> {
+    const state = await this.readState();
+    if (state.active?.manifest.sha256 !== sha256 || state.stable) return;
+    await this.#write({ ...state, stable: true, startsSinceActivation: 0 });
+  }
+
+  /** Quarantines the active version and makes last-known-good active again. */
+  async quarantineActive(): Promise<ModelStoreState> {
+    const state = await this.readState();
+    if (state.active === null) return state;
+    const next: ModelStoreState = {
+      active: state.lastKnownGood,
+      lastKnownGood: null,
+      activatedAt: new Date().toISOString(),
+      startsSinceActivation: 0,
+      stable: true,
+      quarantined: [...new Set([...state.quarantined, state.active.manifest.sha256])].slice(-20),
+    };
+    await this.#write(next);
+    return next;
+  }
+
   /** Records `signed` as active; the previous active becomes last-known-good; older files are removed. */
   async activate(signed: SignedManifest): Promise<void> {
     const state = await this.readState();
     const previous = state.active;
+    if (previous?.manifest.sha256 === signed.manifest.sha256) return;
     const next: ModelStoreState = {
+      ...state,
       active: signed,
-      lastKnownGood:
-        previous !== null && previous.manifest.sha256 !== signed.manifest.sha256
-          ? previous
-          : state.lastKnownGood,
+      lastKnownGood: previous ?? state.lastKnownGood,
+      activatedAt: new Date().toISOString(),
+      startsSinceActivation: 0,
+      stable: false,
     };
-    await writeFileAtomic(join(this.dir, 'state.json'), JSON.stringify(next, null, 2));
+    await this.#write(next);
     const keep = new Set([next.active?.manifest.sha256, next.lastKnownGood?.manifest.sha256]);
     for (const old of [state.active, state.lastKnownGood]) {
       if (old !== null && !keep.has(old.manifest.sha256))

@@ -1,26 +1,35 @@
 import type { Logger } from 'pino';
-import { OnnxModel } from '@linesight/vision';
+import {
+  WorkerOnnxModel,
+  goldenInputs,
+  withinGoldenTolerance,
+  type ModelSlot,
+  type ScoringModel,
+} from '@linesight/vision';
 import {
   LinesightError,
   canonicalJson,
   describeError,
+  isLinesightError,
   verifySignedManifest,
   type AgentPhase,
   type DesiredState,
   type Manifest,
-  type SignedManifest,
+  type ModelAssignment,
   type TrustedKey,
 } from '@linesight/protocol';
-import type { AgentModelSlot } from '../pipeline/frame-pipeline.ts';
-import { modelRefOf } from '../pipeline/frame-pipeline.ts';
+import { modelRefOf } from '../pipeline/model-ref.ts';
 import { downloadArtifact } from './artifact-downloader.ts';
 import type { ModelStore } from './model-store.ts';
+
+/** The slot type for models described by their signed manifests. */
+export type ManifestSlot = ModelSlot<ScoringModel, Manifest>;
 
 /** What the updater tells the rest of the agent. */
 export interface ModelUpdaterHooks {
   phase(phase: AgentPhase): void;
-  /** A version went live. */
-  activated(manifest: Manifest, source: 'update' | 'restore'): void;
+  /** A version went live (or into the shadow slot). */
+  activated(manifest: Manifest, source: 'update' | 'restore' | 'shadow' | 'last-known-good'): void;
   /** A version was refused; the live one (if any) keeps running. */
   refused(manifest: Manifest | undefined, err: unknown): void;
   /** The desired revision has been handled (successfully or not). */
@@ -34,22 +43,37 @@ export interface ModelUpdaterOptions {
   password: string;
   trustedKeys: TrustedKey[];
   store: ModelStore;
-  slot: AgentModelSlot;
+  slot: ManifestSlot;
+  shadowSlot: ManifestSlot;
+  /** A run slower than this is abandoned and its frame published as unknown. */
+  watchdogMs: number;
   downloadTimeoutMs: number;
+  /** Starts within which an unstable new version counts as crash-looping. */
+  crashLoopStarts: number;
   hooks: ModelUpdaterHooks;
   logger: Logger;
+  /** Retry delay after a failed download: attempt -> ms (capped exponential with jitter by default). */
+  retryDelayMs?: (attempt: number) => number;
+}
+
+function defaultRetryDelayMs(attempt: number): number {
+  const base = Math.min(60_000, 1000 * 2 ** Math.min(attempt, 6));
+  return base / 2 + Math.random() * (base / 2);
 }
 
 /**
- * Follows desired state: verify signature, download, verify hash, load beside
- * the live model, check it on a golden input, then swap. One update at a
- * time; if several desired states arrive meanwhile, only the newest is applied.
+ * Follows desired state: verify signature, download (resumably), verify hash,
+ * load in a new worker beside the live model, check the golden inputs, then
+ * swap between two frames. One update at a time; if several desired states
+ * arrive meanwhile, only the newest is applied. A failed download is retried
+ * with capped backoff until it works or newer desired state arrives.
  */
 export class ModelUpdater {
   readonly #o: ModelUpdaterOptions;
   #handledRevision = 0;
   #pending: DesiredState | undefined;
   #working: Promise<void> | undefined;
+  #wake: (() => void) | undefined;
   #closed = false;
 
   constructor(options: ModelUpdaterOptions) {
@@ -61,26 +85,65 @@ export class ModelUpdater {
     return this.#handledRevision;
   }
 
-  /** Loads the active (else last-known-good) version from disk, if any verifies. */
+  /**
+   * Loads the active (else last-known-good) version from disk, if any
+   * verifies. An active version that keeps crashing the agent soon after it
+   * went live is quarantined, and the last-known-good one runs instead.
+   */
   async restore(): Promise<void> {
-    const state = await this.#o.store.readState();
+    let state = await this.#o.store.recordStart();
+    if (
+      state.active !== null &&
+      !state.stable &&
+      state.startsSinceActivation >= this.#o.crashLoopStarts
+    ) {
+      const bad = state.active.manifest;
+      state = await this.#o.store.quarantineActive();
+      this.#o.hooks.refused(
+        bad,
+        new LinesightError(
+          'ERR_AGENT_CRASH_LOOP',
+          `${bad.name}@${bad.version} went live and the agent then restarted ${this.#o.crashLoopStarts} times before it ran stably; running the last-known-good version instead`,
+        ),
+      );
+      if (state.active !== null)
+        await this.#restoreOne(state.active.manifest, 'last-known-good', state.active);
+      return;
+    }
     for (const signed of [state.active, state.lastKnownGood]) {
       if (signed === null) continue;
-      try {
-        const manifest = verifySignedManifest(signed, this.#o.trustedKeys);
-        const bytes = await this.#o.store.readVerified(manifest.sha256);
-        if (bytes === undefined)
-          throw new LinesightError(
-            'ERR_AGENT_MODEL_VERIFY',
-            `stored artifact of ${manifest.name}@${manifest.version} is missing or corrupt`,
-          );
-        await this.#loadAndSwap(bytes, manifest);
-        this.#o.hooks.activated(manifest, 'restore');
+      if (
+        await this.#restoreOne(
+          signed.manifest,
+          signed === state.active ? 'restore' : 'last-known-good',
+          signed,
+        )
+      )
         return;
-      } catch (err) {
-        this.#o.logger.warn({ err: describeError(err) }, 'stored model could not be restored');
-        this.#o.hooks.refused(signed.manifest, err);
-      }
+    }
+  }
+
+  async #restoreOne(
+    claimed: Manifest,
+    source: 'restore' | 'last-known-good',
+    signed: ModelAssignment['signed'],
+  ): Promise<boolean> {
+    try {
+      const manifest = verifySignedManifest(signed, this.#o.trustedKeys);
+      const bytes = await this.#o.store.readVerified(manifest.sha256);
+      if (bytes === undefined)
+        throw new LinesightError(
+          'ERR_AGENT_MODEL_VERIFY',
+          `stored artifact of ${manifest.name}@${manifest.version} is missing or corrupt`,
+        );
+      const model = await this.#loadChecked(bytes, manifest);
+      this.#swap(this.#o.slot, model, manifest);
+      this.#o.hooks.activated(manifest, source);
+      return true;
+    } catch (err) {
+      this.#o.logger.warn({ err: describeError(err) }, 'stored model could not be restored');
+      this.#o.hooks.refused(claimed, err);
+      return false;
     }
   }
 
@@ -89,6 +152,7 @@ export class ModelUpdater {
     if (this.#closed || doc.revision <= this.#handledRevision) return;
     if (this.#pending !== undefined && this.#pending.revision >= doc.revision) return;
     this.#pending = doc;
+    this.#wake?.();
     this.#working ??= this.#drain().finally(() => {
       this.#working = undefined;
     });
@@ -103,14 +167,17 @@ export class ModelUpdater {
   async close(): Promise<void> {
     this.#closed = true;
     this.#pending = undefined;
+    this.#wake?.();
     await this.idle();
   }
 
   async #drain(): Promise<void> {
     for (let doc = this.#take(); doc !== undefined; doc = this.#take()) {
-      await this.#update(doc);
-      this.#handledRevision = doc.revision;
-      this.#o.hooks.handled(doc.revision);
+      const done = await this.#update(doc);
+      if (done) {
+        this.#handledRevision = doc.revision;
+        this.#o.hooks.handled(doc.revision);
+      }
     }
   }
 
@@ -120,54 +187,114 @@ export class ModelUpdater {
     return this.#closed ? undefined : doc;
   }
 
-  async #update(doc: DesiredState): Promise<void> {
+  /** Applies one document; false when it was superseded or the updater closed mid-way. */
+  async #update(doc: DesiredState): Promise<boolean> {
     const hooks = this.#o.hooks;
-    if (doc.model === null) return;
-    let manifest: Manifest | undefined;
     try {
-      hooks.phase('verifying');
-      manifest = verifySignedManifest(doc.model.signed, this.#o.trustedKeys);
-      if (this.#o.slot.info?.sha256 === manifest.sha256) {
-        hooks.phase('running');
-        return;
+      if (doc.model !== null) {
+        const live = await this.#prepare(doc.model, this.#o.slot);
+        if (live === 'superseded') return false;
+        if (live !== undefined) {
+          this.#swap(this.#o.slot, live.model, live.manifest);
+          await this.#o.store.activate(doc.model.signed);
+          hooks.activated(live.manifest, 'update');
+        }
       }
-      const path = this.#o.store.artifactPath(manifest.sha256);
-      let bytes = await this.#o.store.readVerified(manifest.sha256);
-      if (bytes === undefined) {
-        hooks.phase('downloading');
-        await downloadArtifact({
-          url: new URL(doc.model.artifactUrl, this.#o.cloudUrl).toString(),
-          manifest,
-          username: this.#o.username,
-          password: this.#o.password,
-          destPath: path,
-          timeoutMs: this.#o.downloadTimeoutMs,
-        });
-        bytes = await this.#o.store.readVerified(manifest.sha256);
-        if (bytes === undefined)
-          throw new LinesightError(
-            'ERR_AGENT_MODEL_VERIFY',
-            `artifact of ${manifest.name}@${manifest.version} changed on disk after download`,
-          );
+      if (doc.shadow === undefined || doc.shadow === null) {
+        await this.#o.shadowSlot.clear();
+      } else {
+        const shadow = await this.#prepare(doc.shadow, this.#o.shadowSlot);
+        if (shadow === 'superseded') return false;
+        if (shadow !== undefined) {
+          this.#swap(this.#o.shadowSlot, shadow.model, shadow.manifest);
+          hooks.activated(shadow.manifest, 'shadow');
+        }
       }
-      hooks.phase('loading');
-      await this.#loadAndSwap(bytes, manifest);
-      await this.#o.store.activate(doc.model.signed as SignedManifest);
-      hooks.activated(manifest, 'update');
-    } catch (err) {
-      this.#o.logger.error(
-        { err: describeError(err), model: manifest ? modelRefOf(manifest) : undefined },
-        'model update refused',
-      );
-      hooks.refused(manifest ?? doc.model.signed.manifest, err);
+      return true;
     } finally {
       hooks.phase(this.#o.slot.hasModel ? 'running' : 'idle');
     }
   }
 
-  async #loadAndSwap(bytes: Uint8Array, manifest: Manifest): Promise<void> {
+  /**
+   * Verifies, fetches and loads one assignment unless `slot` already runs it.
+   * Returns undefined when nothing is to be swapped (already running, or refused).
+   */
+  async #prepare(
+    assignment: ModelAssignment,
+    slot: ManifestSlot,
+  ): Promise<{ model: ScoringModel; manifest: Manifest } | undefined | 'superseded'> {
+    const hooks = this.#o.hooks;
+    let manifest: Manifest | undefined;
+    try {
+      hooks.phase('verifying');
+      manifest = verifySignedManifest(assignment.signed, this.#o.trustedKeys);
+      if (slot.info?.sha256 === manifest.sha256) return undefined;
+      const state = await this.#o.store.readState();
+      if (state.quarantined.includes(manifest.sha256)) {
+        throw new LinesightError(
+          'ERR_AGENT_CRASH_LOOP',
+          `${manifest.name}@${manifest.version} made this agent crash-loop before; it is not loaded again (publish a new version)`,
+        );
+      }
+      let bytes = await this.#o.store.readVerified(manifest.sha256);
+      for (let attempt = 0; bytes === undefined; attempt++) {
+        hooks.phase('downloading');
+        try {
+          await downloadArtifact({
+            url: new URL(assignment.artifactUrl, this.#o.cloudUrl).toString(),
+            manifest,
+            username: this.#o.username,
+            password: this.#o.password,
+            destPath: this.#o.store.artifactPath(manifest.sha256),
+            timeoutMs: this.#o.downloadTimeoutMs,
+          });
+          bytes = await this.#o.store.readVerified(manifest.sha256);
+          if (bytes === undefined)
+            throw new LinesightError(
+              'ERR_AGENT_MODEL_VERIFY',
+              `artifact of ${manifest.name}@${manifest.version} changed on disk after download`,
+            );
+        } catch (err) {
+          if (!isLinesightError(err, 'ERR_AGENT_DOWNLOAD')) throw err;
+          const delayMs = (this.#o.retryDelayMs ?? defaultRetryDelayMs)(attempt);
+          this.#o.logger.warn(
+            { err: describeError(err), retryInMs: Math.round(delayMs) },
+            'download failed; will retry',
+          );
+          hooks.refused(manifest, err);
+          if (await this.#sleepUnlessSuperseded(delayMs)) return 'superseded';
+        }
+      }
+      hooks.phase('loading');
+      return { model: await this.#loadChecked(bytes, manifest), manifest };
+    } catch (err) {
+      this.#o.logger.error(
+        { err: describeError(err), model: manifest ? modelRefOf(manifest) : undefined },
+        'model refused',
+      );
+      hooks.refused(manifest ?? assignment.signed.manifest, err);
+      return undefined;
+    }
+  }
+
+  /** Waits `ms`; true when newer desired state arrived or the updater closed meanwhile. */
+  async #sleepUnlessSuperseded(ms: number): Promise<boolean> {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.#wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    this.#wake = undefined;
+    return this.#closed || this.#pending !== undefined;
+  }
+
+  /** Loads a model in its own worker and checks it against its manifest and golden inputs. */
+  async #loadChecked(bytes: Uint8Array, manifest: Manifest): Promise<ScoringModel> {
     const label = `${manifest.name}@${manifest.version}`;
-    const model = await OnnxModel.load(bytes);
+    const model = await WorkerOnnxModel.load(bytes, { watchdogMs: this.#o.watchdogMs });
     try {
       if (canonicalJson(model.contract.inputSpec) !== canonicalJson(manifest.inputSpec)) {
         throw new LinesightError(
@@ -175,23 +302,38 @@ export class ModelUpdater {
           `${label}: the model's own input spec differs from its signed manifest`,
         );
       }
-      // Golden check: a neutral input must give a finite score of the declared shape.
-      const { channels, height, width } = manifest.inputSpec;
-      const golden = await model.run(new Float32Array(channels * height * width));
-      if (!Number.isFinite(golden.score)) {
-        throw new LinesightError(
-          'ERR_MODEL_OUTPUT',
-          `${label} gives a non-finite score on the golden input`,
-        );
+      // Golden check: each standard input must give a finite score of the declared
+      // shape, matching the reference the cloud signed when the manifest has one.
+      const inputs = goldenInputs(manifest.inputSpec);
+      for (const [i, input] of inputs.entries()) {
+        const { score } = await model.run(input);
+        const reference = manifest.golden?.scores[i];
+        if (
+          reference !== undefined &&
+          !withinGoldenTolerance(score, reference, manifest.golden!.tolerance)
+        ) {
+          throw new LinesightError(
+            'ERR_MODEL_OUTPUT',
+            `${label} scores golden input ${i} as ${score}; its manifest says ${reference}`,
+          );
+        }
       }
     } catch (err) {
       await model.close();
-      throw err;
+      if (isLinesightError(err)) throw err;
+      throw new LinesightError('ERR_MODEL_OUTPUT', `${label} failed its golden check`, {
+        cause: err,
+      });
     }
-    // The swap is synchronous between frames; the old model closes after its in-flight frame.
-    const retired = this.#o.slot.swap(model, manifest);
-    retired.catch((err: unknown) =>
-      this.#o.logger.warn({ err: describeError(err) }, 'closing the previous model failed'),
-    );
+    return model;
+  }
+
+  /** Swaps a model into a slot between two frames; the old one closes after its in-flight frame. */
+  #swap(slot: ManifestSlot, model: ScoringModel, manifest: Manifest): void {
+    slot
+      .swap(model, manifest)
+      .catch((err: unknown) =>
+        this.#o.logger.warn({ err: describeError(err) }, 'closing the previous model failed'),
+      );
   }
 }

@@ -1,7 +1,8 @@
+import sharp from 'sharp';
 import pino from 'pino';
-import { describe, expect, it } from 'vitest';
-import { ModelSlot, type OnnxModel } from '@linesight/vision';
-import type { FrameResult, Manifest } from '@linesight/protocol';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ModelSlot, type ScoringModel } from '@linesight/vision';
+import { LinesightError, type FrameResult, type Manifest } from '@linesight/protocol';
 import { FramePipeline } from './frame-pipeline.ts';
 
 const manifest = (version: string): Manifest => ({
@@ -27,20 +28,36 @@ const manifest = (version: string): Manifest => ({
   keyId: '0123456789abcdef',
 });
 
-/** A stand-in for OnnxModel: scores are the frame's first byte / 255, after an awaited delay. */
-function fakeModel(opts: { fail?: boolean; gate?: Promise<void> } = {}): OnnxModel {
+/** A stand-in model: the score is the first input value (the frame's grey level / 255), after an awaited gate. */
+function fakeModel(opts: { fail?: 'error' | 'watchdog'; gate?: Promise<void> } = {}): ScoringModel {
   return {
-    scoreImage: async (image: Buffer) => {
+    run: async (input: Float32Array) => {
       await (opts.gate ?? Promise.resolve());
-      if (opts.fail) throw new Error('inference exploded');
-      return { score: (image[0] ?? 0) / 255, preprocessMs: 1, inferenceMs: 1 };
+      if (opts.fail === 'error') throw new Error('inference exploded');
+      if (opts.fail === 'watchdog')
+        throw new LinesightError('ERR_MODEL_OUTPUT', 'too slow', { details: { watchdogMs: 5 } });
+      return { score: input[0] ?? 0 };
     },
     close: async () => undefined,
-  } as unknown as OnnxModel;
+  } as unknown as ScoringModel;
 }
 
+const images = new Map<number, Buffer>();
+beforeAll(async () => {
+  for (const v of [0, 1, 2, 3, 4, 5, 10, 250]) {
+    images.set(
+      v,
+      await sharp({
+        create: { width: 8, height: 8, channels: 3, background: { r: v, g: v, b: v } },
+      })
+        .png()
+        .toBuffer(),
+    );
+  }
+});
+
 function setup(queueDepth = 2) {
-  const slot = new ModelSlot<OnnxModel, Manifest>();
+  const slot = new ModelSlot<ScoringModel, Manifest>();
   const published: FrameResult[] = [];
   const pipeline = new FramePipeline({
     deviceId: 'd1',
@@ -51,8 +68,8 @@ function setup(queueDepth = 2) {
     logger: pino({ level: 'silent' }),
   });
   let seq = 0;
-  const push = (firstByte: number) =>
-    pipeline.frame({ seq: seq++, capturedAt: new Date(), image: Buffer.from([firstByte]) });
+  const push = (grey: number) =>
+    pipeline.frame({ seq: seq++, capturedAt: new Date(), image: images.get(grey)! });
   return { slot, pipeline, published, push };
 }
 
@@ -69,25 +86,41 @@ describe('FramePipeline', () => {
     expect(pipeline.counters).toMatchObject({ captured: 1, unknown: 1, scored: 0 });
   });
 
-  it('scores with the threshold of the live manifest and counts defects', async () => {
+  it('scores with the threshold of the live manifest, counts defects and times each stage', async () => {
     const { slot, pipeline, published, push } = setup();
     await slot.swap(fakeModel(), manifest('1.0.0'));
     push(10);
     push(250);
     await pipeline.drain();
     expect(published.map((r) => r.verdict)).toEqual(['good', 'defect']);
+    expect(published[1]?.score).toBeCloseTo(250 / 255, 6);
     expect(published[1]?.model).toMatchObject({ name: 'm', version: '1.0.0' });
+    expect(published[1]?.latencyMs.preprocess).toBeGreaterThan(0);
     expect(pipeline.counters).toMatchObject({ captured: 2, scored: 2, defects: 1 });
     expect(pipeline.framesByVersion).toEqual({ '1.0.0': 2 });
   });
 
-  it('publishes an inference failure as unknown', async () => {
+  it('publishes an inference failure and a watchdog trip as unknown', async () => {
     const { slot, pipeline, published, push } = setup();
-    await slot.swap(fakeModel({ fail: true }), manifest('1.0.0'));
+    await slot.swap(fakeModel({ fail: 'error' }), manifest('1.0.0'));
     push(250);
     await pipeline.drain();
-    expect(published[0]).toMatchObject({ verdict: 'unknown', score: null });
+    await slot.swap(fakeModel({ fail: 'watchdog' }), manifest('1.0.1'));
+    push(250);
+    await pipeline.drain();
+    expect(published.map((r) => r.verdict)).toEqual(['unknown', 'unknown']);
     expect(published[0]?.reason).toMatch(/inference exploded/);
+    expect(pipeline.watchdogTrips).toBe(1);
+  });
+
+  it('publishes a corrupt frame as unknown and goes on', async () => {
+    const { slot, pipeline, published } = setup();
+    await slot.swap(fakeModel(), manifest('1.0.0'));
+    pipeline.frame({ seq: 0, capturedAt: new Date(), image: Buffer.from('not an image') });
+    pipeline.frame({ seq: 1, capturedAt: new Date(), image: images.get(10)! });
+    await pipeline.drain();
+    expect(published.map((r) => r.verdict)).toEqual(['unknown', 'good']);
+    expect(published[0]?.reason).toMatch(/ERR_IMAGE_DECODE/);
   });
 
   it('drops the oldest waiting frame under overload and accounts for every frame', async () => {
@@ -96,13 +129,32 @@ describe('FramePipeline', () => {
     const gate = new Promise<void>((r) => (open = r));
     await slot.swap(fakeModel({ gate }), manifest('1.0.0'));
     for (let i = 0; i < 6; i++) push(i);
-    // Frame 0 is in flight; 1-5 arrived meanwhile; only the newest two (4, 5) wait.
+    // Frame 0 is being preprocessed; 1-5 arrived meanwhile; only the newest two (4, 5) wait.
     open();
     await pipeline.drain();
     expect(published.map((r) => r.seq)).toEqual([0, 4, 5]);
     const c = pipeline.counters;
     expect(c.droppedOverload).toBe(3);
     expect(c.scored + c.unknown + c.droppedOverload).toBe(c.captured);
+  });
+
+  it('preprocesses the next frame while the current one is in inference', async () => {
+    const { slot, pipeline, published, push } = setup(4);
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    await slot.swap(fakeModel({ gate }), manifest('1.0.0'));
+    push(1);
+    push(2);
+    // Wait until frame 0 is in inference and frame 1 has been preprocessed into the ready slot.
+    const deadline = Date.now() + 5000;
+    while (pipeline.inFlight !== 2 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 5));
+    expect(published).toHaveLength(0);
+    open();
+    await pipeline.drain();
+    expect(published.map((r) => r.seq)).toEqual([0, 1]);
+    // Frame 1 waited in the ready slot, not in the queue: its queue time is near zero.
+    expect(published[1]!.latencyMs.queue).toBeLessThan(published[1]!.latencyMs.total);
   });
 
   it('finishes an in-flight frame on the old model across a swap', async () => {

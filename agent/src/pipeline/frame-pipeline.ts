@@ -1,18 +1,28 @@
-import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import type { OnnxModel, ModelSlot } from '@linesight/vision';
+import {
+  preprocessImage,
+  type ModelLease,
+  type ModelSlot,
+  type ScoringModel,
+} from '@linesight/vision';
 import {
   describeError,
+  isLinesightError,
   type FrameCounters,
   type FrameResult,
   type Manifest,
-  type ModelRef,
 } from '@linesight/protocol';
 import type { Frame, FrameSink } from '../camera/camera.ts';
 import { LatencyWindow } from './latency-window.ts';
+import { modelRefOf } from './model-ref.ts';
 
-/** The slot type the agent runs: ONNX models described by their signed manifests. */
-export type AgentModelSlot = ModelSlot<OnnxModel, Manifest>;
+export { modelRefOf } from './model-ref.ts';
+
+/** The slot type the agent runs: scoring models described by their signed manifests. */
+export type AgentModelSlot = ModelSlot<ScoringModel, Manifest>;
+
+/** Pipeline stages whose latency is tracked. */
+export type Stage = 'capture' | 'queue' | 'preprocess' | 'inference' | 'publish';
 
 /** Options of the frame pipeline. */
 export interface FramePipelineOptions {
@@ -21,25 +31,42 @@ export interface FramePipelineOptions {
   /** Frames waiting beyond this are dropped oldest-first and counted. */
   queueDepth: number;
   publish: (result: FrameResult) => void;
+  /** Called after each live result, e.g. to feed a shadow model. */
+  onScored?: (frame: Frame, result: FrameResult) => void;
   onCameraError: (err: unknown) => void;
   logger: Logger;
 }
 
-/** The model ref of a manifest. */
-export function modelRefOf(m: Manifest): ModelRef {
-  return { name: m.name, version: m.version, sha256: m.sha256 };
+interface Arrived {
+  frame: Frame;
+  arrivedAt: number;
+}
+
+/** A frame between the two stages: preprocessed (or failed) and holding its model lease. */
+interface Prepared extends Arrived {
+  lease: ModelLease<ScoringModel, Manifest> | undefined;
+  tensor: Float32Array | undefined;
+  failure: string | undefined;
+  queueMs: number;
+  preprocessMs: number;
 }
 
 /**
- * Camera -> preprocess -> ONNX -> verdict -> publish, one frame at a time.
- * Each frame leases the live model, so a swap never splits a frame. A frame
- * with no model or a failed inference is published as `unknown`, never `good`.
- * Overload policy: keep at most `queueDepth` waiting frames, drop the oldest.
+ * Camera -> preprocess -> ONNX -> verdict -> publish, in two overlapping
+ * stages: while one frame is in inference (in a worker thread), the next is
+ * decoded and preprocessed (in libuv's pool). Results are published in frame
+ * order. Each frame leases the live model when its preprocessing starts and
+ * keeps it to the end, so a swap never splits a frame. A frame with no model,
+ * a failed decode or a failed or too slow inference is published as
+ * `unknown`, never `good`. Overload policy: at most `queueDepth` frames wait;
+ * beyond that the oldest waiting frame is dropped and counted.
  */
 export class FramePipeline implements FrameSink {
   readonly #o: FramePipelineOptions;
-  readonly #queue: Frame[] = [];
-  #running = false;
+  readonly #waiting: Arrived[] = [];
+  #ready: Prepared | undefined;
+  #preprocessing = false;
+  #inferring = false;
   #idle: (() => void)[] = [];
   readonly counters: FrameCounters = {
     captured: 0,
@@ -49,8 +76,18 @@ export class FramePipeline implements FrameSink {
     defects: 0,
   };
   readonly framesByVersion: Record<string, number> = {};
+  /** End-to-end latency: arrival at the agent to verdict. */
   readonly latency = new LatencyWindow();
+  readonly stages: Record<Stage, LatencyWindow> = {
+    capture: new LatencyWindow(),
+    queue: new LatencyWindow(),
+    preprocess: new LatencyWindow(),
+    inference: new LatencyWindow(),
+    publish: new LatencyWindow(),
+  };
   errors = 0;
+  /** Inferences abandoned for exceeding the watchdog limit. */
+  watchdogTrips = 0;
 
   constructor(options: FramePipelineOptions) {
     this.#o = options;
@@ -58,12 +95,12 @@ export class FramePipeline implements FrameSink {
 
   frame(frame: Frame): void {
     this.counters.captured++;
-    this.#queue.push(frame);
-    if (this.#queue.length > this.#o.queueDepth) {
-      this.#queue.shift();
+    this.#waiting.push({ frame, arrivedAt: performance.now() });
+    if (this.#waiting.length > this.#o.queueDepth) {
+      this.#waiting.shift();
       this.counters.droppedOverload++;
     }
-    if (!this.#running) void this.#run();
+    this.#pump();
   }
 
   error(err: unknown): void {
@@ -71,85 +108,135 @@ export class FramePipeline implements FrameSink {
     this.#o.onCameraError(err);
   }
 
-  /** Resolves when no frame is waiting or being scored. */
+  /** Frames accepted but not yet published. */
+  get inFlight(): number {
+    return (
+      this.#waiting.length +
+      (this.#ready ? 1 : 0) +
+      (this.#preprocessing ? 1 : 0) +
+      (this.#inferring ? 1 : 0)
+    );
+  }
+
+  /** Resolves when no frame is waiting or being processed. */
   drain(): Promise<void> {
-    if (!this.#running && this.#queue.length === 0) return Promise.resolve();
+    if (this.inFlight === 0) return Promise.resolve();
     return new Promise((resolve) => this.#idle.push(resolve));
   }
 
-  async #run(): Promise<void> {
-    this.#running = true;
-    try {
-      for (let frame = this.#queue.shift(); frame !== undefined; frame = this.#queue.shift()) {
-        const result = await this.#score(frame);
-        this.#o.publish(result);
-      }
-    } finally {
-      this.#running = false;
-      const waiters = this.#idle;
-      this.#idle = [];
-      for (const w of waiters) w();
+  #pump(): void {
+    if (!this.#preprocessing && this.#ready === undefined) {
+      const next = this.#waiting.shift();
+      if (next !== undefined) void this.#preprocess(next);
     }
+    if (!this.#inferring && this.#ready !== undefined) {
+      const item = this.#ready;
+      this.#ready = undefined;
+      void this.#infer(item);
+      // The ready slot is free again: start preprocessing the next frame now (overlap).
+      this.#pump();
+      return;
+    }
+    if (this.inFlight === 0) for (const w of this.#idle.splice(0)) w();
   }
 
-  async #score(frame: Frame): Promise<FrameResult> {
+  async #preprocess(item: Arrived): Promise<void> {
+    this.#preprocessing = true;
     const started = performance.now();
-    const base = {
-      schema: 'linesight.result/v1' as const,
+    const lease = this.#o.slot.acquire();
+    let tensor: Float32Array | undefined;
+    let failure: string | undefined;
+    if (lease === undefined) failure = 'no model loaded';
+    else {
+      try {
+        tensor = await preprocessImage(item.frame.image, lease.info.inputSpec);
+      } catch (err) {
+        failure = describeError(err).slice(0, 500);
+      }
+    }
+    this.#preprocessing = false;
+    this.#ready = {
+      ...item,
+      lease,
+      tensor,
+      failure,
+      queueMs: started - item.arrivedAt,
+      preprocessMs: performance.now() - started,
+    };
+    this.#pump();
+  }
+
+  async #infer(item: Prepared): Promise<void> {
+    this.#inferring = true;
+    const { frame, lease } = item;
+    const manifest = lease?.info;
+    let score: number | null = null;
+    let failure = item.failure;
+    let inferenceMs = 0;
+    if (lease !== undefined && item.tensor !== undefined) {
+      const started = performance.now();
+      try {
+        score = (await lease.model.run(item.tensor)).score;
+      } catch (err) {
+        failure = describeError(err).slice(0, 500);
+        if (isLinesightError(err, 'ERR_MODEL_OUTPUT') && err.details?.watchdogMs !== undefined)
+          this.watchdogTrips++;
+      }
+      inferenceMs = performance.now() - started;
+    }
+    lease?.release();
+    const totalMs = performance.now() - item.arrivedAt;
+    const captureMs = Math.max(0, Date.now() - frame.capturedAt.getTime() - totalMs);
+    let verdict: FrameResult['verdict'] = 'unknown';
+    if (score !== null && manifest !== undefined) {
+      verdict = score >= manifest.threshold ? 'defect' : 'good';
+      this.counters.scored++;
+      this.framesByVersion[manifest.version] = (this.framesByVersion[manifest.version] ?? 0) + 1;
+      if (verdict === 'defect') this.counters.defects++;
+      this.latency.add(totalMs);
+      this.stages.inference.add(inferenceMs);
+      this.stages.preprocess.add(item.preprocessMs);
+    } else {
+      this.counters.unknown++;
+      if (lease !== undefined) {
+        this.errors++;
+        this.#o.logger.warn({ seq: frame.seq, reason: failure }, 'frame could not be scored');
+      }
+    }
+    this.stages.capture.add(captureMs);
+    this.stages.queue.add(item.queueMs);
+    const result: FrameResult = {
+      schema: 'linesight.result/v1',
       deviceId: this.#o.deviceId,
       seq: frame.seq,
       capturedAt: frame.capturedAt.toISOString(),
+      verdict,
+      score,
+      threshold: manifest?.threshold ?? null,
+      model: manifest ? modelRefOf(manifest) : null,
+      ...(verdict === 'unknown' ? { reason: failure ?? 'unknown' } : {}),
+      latencyMs: {
+        capture: round(captureMs),
+        queue: round(item.queueMs),
+        preprocess: round(item.preprocessMs),
+        inference: round(inferenceMs),
+        total: round(totalMs),
+      },
     };
-    const lease = this.#o.slot.acquire();
-    if (lease === undefined) {
-      this.counters.unknown++;
-      return {
-        ...base,
-        verdict: 'unknown',
-        score: null,
-        threshold: null,
-        model: null,
-        reason: 'no model loaded',
-        latencyMs: { preprocess: 0, inference: 0, total: 0 },
-      };
-    }
-    const manifest = lease.info;
+    const publishStarted = performance.now();
     try {
-      const out = await lease.model.scoreImage(frame.image);
-      const total = performance.now() - started;
-      this.latency.add(total);
-      this.counters.scored++;
-      this.framesByVersion[manifest.version] = (this.framesByVersion[manifest.version] ?? 0) + 1;
-      const defect = out.score >= manifest.threshold;
-      if (defect) this.counters.defects++;
-      return {
-        ...base,
-        verdict: defect ? 'defect' : 'good',
-        score: out.score,
-        threshold: manifest.threshold,
-        model: modelRefOf(manifest),
-        latencyMs: {
-          preprocess: round(out.preprocessMs),
-          inference: round(out.inferenceMs),
-          total: round(total),
-        },
-      };
+      this.#o.publish(result);
     } catch (err) {
-      this.counters.unknown++;
       this.errors++;
-      this.#o.logger.warn({ seq: frame.seq, err: describeError(err) }, 'frame could not be scored');
-      return {
-        ...base,
-        verdict: 'unknown',
-        score: null,
-        threshold: manifest.threshold,
-        model: modelRefOf(manifest),
-        reason: describeError(err).slice(0, 500),
-        latencyMs: { preprocess: 0, inference: 0, total: round(performance.now() - started) },
-      };
-    } finally {
-      lease.release();
+      this.#o.logger.error(
+        { seq: frame.seq, err: describeError(err) },
+        'result could not be published',
+      );
     }
+    this.stages.publish.add(performance.now() - publishStarted);
+    this.#o.onScored?.(frame, result);
+    this.#inferring = false;
+    this.#pump();
   }
 }
 

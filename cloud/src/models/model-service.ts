@@ -1,4 +1,4 @@
-import { OnnxModel, readModelContract } from '@linesight/vision';
+import { OnnxModel, goldenInputs, readModelContract } from '@linesight/vision';
 import {
   LinesightError,
   sha256Hex,
@@ -9,6 +9,8 @@ import {
 import type { BlobStore } from '../blob-store.ts';
 import type { ModelRegistry, ModelVersion } from '../registry/model-registry.ts';
 
+// CPU kernels differ slightly across machines (SIMD widths); 1e-3 relative is far below any decision margin.
+const GOLDEN_TOLERANCE = 1e-3;
 const NAME = /^[a-z0-9][a-z0-9_.-]{0,63}$/;
 const SEMVER =
   /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$/;
@@ -52,9 +54,16 @@ export class ModelService {
       );
     }
     const contract = readModelContract(onnx);
-    // Loading proves the file is a model onnxruntime can run with the declared input and outputs.
+    // Loading proves the file is a model onnxruntime can run with the declared input and outputs;
+    // its scores on the standard golden inputs go into the manifest for devices to reproduce.
     const probe = await OnnxModel.load(onnx);
-    await probe.close();
+    const goldenScores: number[] = [];
+    try {
+      for (const input of goldenInputs(contract.inputSpec))
+        goldenScores.push((await probe.run(input)).score);
+    } finally {
+      await probe.close();
+    }
     const sha256 = sha256Hex(onnx);
     const blobKey = `models/${name}/${version}/${sha256}.onnx`;
     await this.#blobs.put(blobKey, onnx);
@@ -69,6 +78,7 @@ export class ModelService {
       threshold: contract.threshold,
       issuedAt: new Date().toISOString(),
       keyId: this.#key.keyId,
+      golden: { scores: goldenScores, tolerance: GOLDEN_TOLERANCE },
     };
     const model: ModelVersion = {
       name,

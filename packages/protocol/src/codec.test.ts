@@ -11,7 +11,7 @@ const result = {
   score: 0.9,
   threshold: 0.5,
   model: { name: 'tile', version: '1.0.0' },
-  latencyMs: { preprocess: 1, inference: 2, total: 3.5 },
+  latencyMs: { capture: 0.5, queue: 0, preprocess: 1, inference: 2, total: 3.5 },
 };
 
 function problem(fn: () => unknown): string {

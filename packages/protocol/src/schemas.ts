@@ -58,6 +58,22 @@ export const ManifestSchema = Type.Object(
     issuedAt: IsoTime,
     expiresAt: Type.Optional(IsoTime),
     keyId: Type.String({ pattern: '^[0-9a-f]{16}$' }),
+    golden: Type.Optional(
+      Type.Object(
+        {
+          scores: Type.Array(Type.Number(), {
+            minItems: 1,
+            maxItems: 16,
+            description: 'reference scores of the standard golden inputs (vision goldenInputs)',
+          }),
+          tolerance: Type.Number({
+            exclusiveMinimum: 0,
+            description: 'allowed |score - reference| / max(1, |reference|)',
+          }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
   },
   { additionalProperties: false },
 );
@@ -101,6 +117,12 @@ export const DesiredStateSchema = Type.Object(
     revision: Type.Integer({ minimum: 1, description: 'increases with every change' }),
     issuedAt: IsoTime,
     model: Type.Union([ModelAssignmentSchema, Type.Null()]),
+    shadow: Type.Optional(
+      Type.Union([ModelAssignmentSchema, Type.Null()], {
+        description:
+          'a candidate that scores the same frames off the critical path; never changes live verdicts',
+      }),
+    ),
     telemetryIntervalSec: Type.Optional(Type.Number({ minimum: 0.2, maximum: 3600 })),
   },
   { additionalProperties: false },
@@ -166,6 +188,7 @@ export const ReportedStateSchema = Type.Object(
     phase: AgentPhaseSchema,
     desiredRevision: Type.Integer({ minimum: 0, description: 'last desired revision handled' }),
     model: Type.Union([ModelRefSchema, Type.Null()]),
+    shadowModel: Type.Optional(Type.Union([ModelRefSchema, Type.Null()])),
     lastError: Type.Optional(ReportedErrorSchema),
     frames: FrameCountersSchema,
     framesByVersion: Type.Record(Type.String(), Type.Integer({ minimum: 0 })),
@@ -176,6 +199,34 @@ export const ReportedStateSchema = Type.Object(
 );
 /** A reported-state document. */
 export type ReportedState = Static<typeof ReportedStateSchema>;
+
+/** How a shadow model compares with the live one on the same frames (cumulative). */
+export const ShadowStatsSchema = Type.Object(
+  {
+    model: ModelRefSchema,
+    scored: Type.Integer({ minimum: 0, description: 'frames the shadow scored' }),
+    skipped: Type.Integer({
+      minimum: 0,
+      description: 'frames skipped because the shadow was still busy',
+    }),
+    errors: Type.Integer({ minimum: 0 }),
+    agreementRate: Type.Union([Type.Number({ minimum: 0, maximum: 1 }), Type.Null()], {
+      description: 'share of frames with the same verdict',
+    }),
+    meanAbsScoreDiff: Type.Union([Type.Number({ minimum: 0 }), Type.Null()]),
+    latencyMs: Type.Object(
+      {
+        p50: Type.Number({ minimum: 0 }),
+        p99: Type.Number({ minimum: 0 }),
+        max: Type.Number({ minimum: 0 }),
+      },
+      { additionalProperties: false },
+    ),
+  },
+  { additionalProperties: false },
+);
+/** Shadow comparison statistics. */
+export type ShadowStats = Static<typeof ShadowStatsSchema>;
 
 /** Periodic device -> cloud health and performance summary. */
 export const TelemetrySchema = Type.Object(
@@ -196,6 +247,31 @@ export const TelemetrySchema = Type.Object(
       { additionalProperties: false },
     ),
     errors: Type.Integer({ minimum: 0 }),
+    watchdogTrips: Type.Optional(Type.Integer({ minimum: 0 })),
+    stageLatencyMs: Type.Optional(
+      Type.Record(
+        Type.Union([
+          Type.Literal('capture'),
+          Type.Literal('queue'),
+          Type.Literal('preprocess'),
+          Type.Literal('inference'),
+          Type.Literal('publish'),
+        ]),
+        Type.Object(
+          {
+            p50: Type.Number({ minimum: 0 }),
+            p99: Type.Number({ minimum: 0 }),
+            max: Type.Number({ minimum: 0 }),
+          },
+          { additionalProperties: false },
+        ),
+        {
+          description:
+            'per-stage latency over the recent frames; publish = validating, encoding and handing a result to MQTT',
+        },
+      ),
+    ),
+    shadow: Type.Optional(ShadowStatsSchema),
   },
   { additionalProperties: false },
 );
@@ -225,9 +301,14 @@ export const FrameResultSchema = Type.Object(
     reason: Type.Optional(Type.String({ description: 'why the verdict is unknown' })),
     latencyMs: Type.Object(
       {
+        capture: Type.Number({
+          minimum: 0,
+          description: 'from capture until the agent had the frame',
+        }),
+        queue: Type.Number({ minimum: 0, description: 'waiting before preprocessing' }),
         preprocess: Type.Number({ minimum: 0 }),
         inference: Type.Number({ minimum: 0 }),
-        total: Type.Number({ minimum: 0 }),
+        total: Type.Number({ minimum: 0, description: 'from arrival at the agent to the verdict' }),
       },
       { additionalProperties: false },
     ),

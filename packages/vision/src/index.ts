@@ -13,3 +13,4 @@ export { OnnxModel, type OnnxModelOptions } from './onnx-model.ts';
 export type { ModelOutput, AnomalyMap, ScoredImage, ScoringModel } from './scoring-model.ts';
 export { WorkerOnnxModel, type WorkerOnnxModelOptions } from './worker-onnx-model.ts';
 export { ModelSlot, type ModelLease, type Closeable } from './model-slot.ts';
+export { goldenInputs, withinGoldenTolerance, GOLDEN_INPUT_COUNT } from './golden-inputs.ts';

@@ -78,6 +78,13 @@ export class ModelSlot<M extends Closeable, I> {
     if (previous !== undefined) await retire(previous);
   }
 
+  /** Retires the live model, if any (waits for its leases); the slot stays usable. */
+  async clear(): Promise<void> {
+    const live = this.#live;
+    this.#live = undefined;
+    if (live !== undefined) await retire(live);
+  }
+
   /** Retires the live model (waits for its leases) and refuses further swaps; idempotent. */
   async close(): Promise<void> {
     this.#closed = true;
