@@ -3,10 +3,9 @@ import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { CloudApiClient, type DeviceSummary } from '@linesight/api-client';
 import { writeDeviceCredentials } from '@linesight/agent';
-import { writeSyntheticDataset } from '@linesight/firmware-sim';
 import {
   deviceTopic,
   encodePayload,
@@ -14,11 +13,12 @@ import {
   type DesiredState,
   type SignedManifest,
 } from '@linesight/protocol';
-import { LinesightProcess, eventually } from '../helpers/linesight-process.ts';
+import { LinesightProcess, eventually, runLinesight } from '../helpers/linesight-process.ts';
 import { FleetObserver } from '../helpers/observer.ts';
 
 const DEVICES = ['line-a', 'line-b', 'line-c'];
 const MODEL = 'surface-defects';
+const models = inject('models');
 const adminToken = `test-${randomBytes(16).toString('hex')}`;
 
 let dir: string;
@@ -52,37 +52,7 @@ beforeAll(async () => {
   api = new CloudApiClient({ baseUrl: httpUrl, adminToken });
   await observer.start(mqttUrl, adminToken);
 
-  // Two model versions trained by the real command on a synthetic dataset, with different seeds.
-  await writeSyntheticDataset(join(dir, 'dataset'), {
-    seed: 7,
-    count: 120,
-    defectRate: 0.4,
-    width: 192,
-    height: 192,
-  });
-  await Promise.all([
-    runCli([
-      'model',
-      'train',
-      '--data',
-      join(dir, 'dataset'),
-      '--out',
-      join(dir, 'v1.onnx'),
-      '--seed',
-      '1',
-    ]),
-    runCli([
-      'model',
-      'train',
-      '--data',
-      join(dir, 'dataset'),
-      '--out',
-      join(dir, 'v2.onnx'),
-      '--seed',
-      '2',
-    ]),
-  ]);
-
+  // Two model versions trained by the real command (test/helpers/global-setup.ts).
   for (const [i, id] of DEVICES.entries()) {
     const creds = await api.provisionDevice(id, { line: id });
     const dataDir = join(dir, 'agents', id);
@@ -123,7 +93,7 @@ describe('fleet end to end (cloud and three agents as processes)', () => {
     await runCli([
       'model',
       'publish',
-      join(dir, 'v1.onnx'),
+      models.v1,
       '--name',
       MODEL,
       '--version',
@@ -150,7 +120,7 @@ describe('fleet end to end (cloud and three agents as processes)', () => {
     await runCli([
       'model',
       'publish',
-      join(dir, 'v2.onnx'),
+      models.v2,
       '--name',
       MODEL,
       '--version',
@@ -248,7 +218,7 @@ describe('fleet end to end (cloud and three agents as processes)', () => {
     await runCli([
       'model',
       'publish',
-      join(dir, 'v1.onnx'),
+      models.v1,
       '--name',
       MODEL,
       '--version',

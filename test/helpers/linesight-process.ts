@@ -115,3 +115,12 @@ export async function eventually<T>(
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
+
+/** Runs a `linesight` command to completion; rejects with its output when it fails. */
+export async function runLinesight(args: string[], env: NodeJS.ProcessEnv = {}): Promise<string[]> {
+  const p = new LinesightProcess(args, env);
+  const code = await p.exited;
+  if (code !== 0)
+    throw new Error(`linesight ${args.join(' ')} exited ${code}:\n${p.text.slice(-20).join('\n')}`);
+  return p.text;
+}
