@@ -30,10 +30,7 @@ const agents = new Map<string, LinesightProcess>();
 const observer = new FleetObserver();
 
 async function runCli(args: string[]): Promise<void> {
-  const p = new LinesightProcess(args, { LINESIGHT_ADMIN_TOKEN: adminToken });
-  const code = await p.exited;
-  if (code !== 0)
-    throw new Error(`linesight ${args.join(' ')} exited ${code}:\n${p.text.slice(-20).join('\n')}`);
+  await runLinesight(args, { LINESIGHT_ADMIN_TOKEN: adminToken });
 }
 
 function devicesOn(version: string, devices: DeviceSummary[], ids = DEVICES): boolean {
