@@ -62,7 +62,7 @@ export class InferenceWorker {
     this.#worker.on('exit', (code) =>
       this.#fail(new Error(`inference worker exited with code ${code}`)),
     );
-    // The worker must not keep the process alive on its own.
+    // An idle worker must not keep the process alive; one with calls in flight must.
     this.#worker.unref();
   }
 
@@ -126,6 +126,7 @@ export class InferenceWorker {
     }
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
+      if (this.#pending.size === 0) this.#worker.ref();
       this.#pending.set(id, { resolve, reject });
       this.#worker.postMessage({ ...message, id }, transfer);
     });
@@ -133,6 +134,7 @@ export class InferenceWorker {
 
   #fail(err: Error): void {
     this.#dead ??= err;
+    this.#worker.unref();
     for (const [id, p] of this.#pending) {
       this.#pending.delete(id);
       p.reject(err);

@@ -1,0 +1,58 @@
+import { access, readFile } from 'node:fs/promises';
+import { Command } from 'commander';
+import { runAgentBench } from '../bench/agent-bench.ts';
+import { parsePositive, parsePositiveInt } from '../options.ts';
+import { progressLine } from '../progress.ts';
+
+const DEFAULT_MODEL = './data/demo/surface-defects-1.0.0.onnx';
+
+/** `linesight bench agent`: the agent's frame path, stage by stage, end to end and across swaps. */
+export function benchAgentCommand(): Command {
+  return new Command('agent')
+    .description(
+      'benchmark the agent frame path: isolated stages, end to end, throughput, and hot swaps under a paced stream',
+    )
+    .option('--model <file.onnx>', `model to run (default ${DEFAULT_MODEL}, made by \`npm start\`)`)
+    .option('--frames <n>', 'frames per measurement', parsePositiveInt, 300)
+    .option('--width <px>', 'camera frame width', parsePositiveInt, 1280)
+    .option('--height <px>', 'camera frame height', parsePositiveInt, 1024)
+    .option(
+      '--swap-every <n>',
+      'also run a paced stream swapping models every N frames (0 = skip)',
+      (v) => Number(v),
+      0,
+    )
+    .option('--fps <n>', 'frame rate of the paced stream', parsePositive, 30)
+    .option('--json', 'print one JSON object on stdout')
+    .action(
+      async (opts: {
+        model?: string;
+        frames: number;
+        width: number;
+        height: number;
+        swapEvery: number;
+        fps: number;
+        json?: boolean;
+      }) => {
+        const path = opts.model ?? DEFAULT_MODEL;
+        try {
+          await access(path);
+        } catch {
+          throw new Error(
+            `no model at ${path}: pass --model FILE.onnx (train one with \`linesight model train\`, or run \`npm start\` once to make the demo model)`,
+          );
+        }
+        const result = await runAgentBench({
+          onnx: await readFile(path),
+          frames: opts.frames,
+          width: opts.width,
+          height: opts.height,
+          swapEvery: Number.isInteger(opts.swapEvery) && opts.swapEvery > 0 ? opts.swapEvery : 0,
+          fps: opts.fps,
+          progress: (text) => progressLine(text),
+        });
+        progressLine('');
+        console.log(opts.json ? JSON.stringify(result) : JSON.stringify(result, null, 2));
+      },
+    );
+}
