@@ -1,5 +1,25 @@
 export type { Camera, Frame, FrameSink } from './camera/camera.ts';
 export { FolderCamera, type FolderCameraOptions } from './camera/folder-camera.ts';
+export {
+  HttpSnapshotCamera,
+  DEFAULT_MAX_SNAPSHOT_BYTES,
+  type HttpSnapshotCameraOptions,
+  type HttpSnapshotCameraStats,
+} from './camera/http-snapshot-camera.ts';
+export {
+  MjpegExecCamera,
+  type MjpegExecCameraOptions,
+  type MjpegExecCameraStats,
+} from './camera/mjpeg-exec-camera.ts';
+export {
+  MjpegParser,
+  DEFAULT_MAX_MJPEG_FRAME_BYTES,
+  type MjpegDrop,
+  type MjpegDropReason,
+  type MjpegParserOptions,
+  type MjpegParserStats,
+} from './camera/mjpeg-parser.ts';
+export type { BackoffOptions } from './camera/backoff.ts';
 export { Agent, AGENT_VERSION } from './agent.ts';
 export { AgentConfigSchema, loadAgentConfig, type AgentConfig } from './config.ts';
 export {
@@ -8,3 +28,4 @@ export {
   type DeviceCredentials,
 } from './device-credentials.ts';
 export { runAgent, type RunAgentOptions } from './main.ts';
+export { FramePipeline, type FramePipelineOptions, type AgentModelSlot, type Stage } from './pipeline/frame-pipeline.ts';

@@ -2,28 +2,50 @@ import { readdir, readFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { LinesightError } from '@linesight/protocol';
 import type { Camera, FrameSink } from './camera.ts';
+import { deliverToSink, reportToSink } from './sink-guard.ts';
 
-const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff']);
+// Formats sharp decodes; BMP is left out because sharp cannot read it.
+const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp', '.tif', '.tiff']);
 
 /** Options of a folder camera. */
 export interface FolderCameraOptions {
   dir: string;
+  /** Frames per second, > 0. */
   fps: number;
   /** Loop over the folder forever (default) or stop after one pass. */
   loop?: boolean;
 }
 
-/** Replays the images of a folder in name order at a fixed rate, looping. */
+/**
+ * Replays the images of a folder in name order (by code point, so zero-pad
+ * numbered names) at a fixed rate, looping. A file that cannot be read is
+ * reported to the sink as ERR_CAMERA and skipped; its time slot stays empty.
+ */
 export class FolderCamera implements Camera {
   readonly #o: FolderCameraOptions;
+  readonly #periodMs: number;
   #files: string[] = [];
   #seq = 0;
+  // Index of the next file to read (counts up across loops).
+  #cursor = 0;
+  #sink: FrameSink | undefined;
   #timer: NodeJS.Timeout | undefined;
   #inFlight: Promise<void> | undefined;
   #closed = false;
+  #closing: Promise<void> | undefined;
+  // Slot `#anchorSlot` is due at `#anchorMs` (performance.now()); later slots
+  // follow at whole periods, so read time and timer lateness do not add up.
+  #anchorMs = 0;
+  #anchorSlot = 0;
+  #slot = 0;
 
+  /** Checks `fps` (throws ERR_CAMERA); does not touch the folder yet. */
   constructor(options: FolderCameraOptions) {
+    if (!(Number.isFinite(options.fps) && options.fps > 0)) {
+      throw new LinesightError('ERR_CAMERA', `folder camera fps must be > 0, got ${options.fps}`);
+    }
     this.#o = options;
+    this.#periodMs = 1000 / options.fps;
   }
 
   get description(): string {
@@ -34,42 +56,93 @@ export class FolderCamera implements Camera {
     return this.#seq;
   }
 
+  /** Lists the folder (rejects with ERR_CAMERA when it holds no images) and starts replaying at once. */
   async start(sink: FrameSink): Promise<void> {
-    const names = (await readdir(this.#o.dir))
-      .filter((n) => IMAGE_EXTENSIONS.has(extname(n).toLowerCase()))
-      .sort();
-    if (names.length === 0)
+    if (this.#closed) throw new LinesightError('ERR_CAMERA', 'folder camera is closed');
+    if (this.#sink !== undefined) {
+      throw new LinesightError('ERR_CAMERA', 'folder camera is already started');
+    }
+    this.#sink = sink;
+    let names: string[];
+    try {
+      names = await readdir(this.#o.dir);
+    } catch (cause) {
+      throw new LinesightError('ERR_CAMERA', `cannot list folder ${this.#o.dir}`, { cause });
+    }
+    // Code-point order, independent of the machine's locale.
+    names = names.filter((n) => IMAGE_EXTENSIONS.has(extname(n).toLowerCase())).sort();
+    if (names.length === 0) {
       throw new LinesightError('ERR_CAMERA', `folder ${this.#o.dir} holds no images`);
+    }
     this.#files = names.map((n) => join(this.#o.dir, n));
-    const startedAt = Date.now();
-    const periodMs = 1000 / this.#o.fps;
-    const tick = () => {
-      if (this.#closed) return;
-      const index = this.#seq;
-      if (this.#o.loop === false && index >= this.#files.length) return;
-      const path = this.#files[index % this.#files.length] as string;
-      this.#inFlight = readFile(path)
-        .then(
-          (image) => {
-            if (this.#closed) return;
-            sink.frame({ seq: this.#seq++, capturedAt: new Date(), image });
-          },
-          (err: unknown) => {
-            sink.error(new LinesightError('ERR_CAMERA', `cannot read ${path}`, { cause: err }));
-          },
-        )
-        .finally(() => {
-          if (this.#closed) return;
-          const due = startedAt + (index + 1) * periodMs;
-          this.#timer = setTimeout(tick, Math.max(0, due - Date.now()));
-        });
-    };
-    tick();
+    if (this.#closed) return;
+    this.#anchorMs = performance.now();
+    this.#anchorSlot = 0;
+    this.#scheduleNext();
   }
 
-  async close(): Promise<void> {
+  /** Stops the timer and waits for a file being read, which is then dropped; idempotent. */
+  close(): Promise<void> {
+    this.#closing ??= this.#shutdown();
+    return this.#closing;
+  }
+
+  async #shutdown(): Promise<void> {
     this.#closed = true;
     clearTimeout(this.#timer);
+    this.#timer = undefined;
     await this.#inFlight;
+  }
+
+  #scheduleNext(): void {
+    if (this.#closed) return;
+    if (this.#o.loop === false && this.#cursor >= this.#files.length) return;
+    const nowMs = performance.now();
+    let dueMs = this.#anchorMs + (this.#slot - this.#anchorSlot) * this.#periodMs;
+    // More than a period behind (a slow disk, a stalled loop): take the next
+    // frame now and keep the cadence from here rather than bursting to catch up.
+    if (nowMs - dueMs > this.#periodMs) {
+      this.#anchorMs = nowMs;
+      this.#anchorSlot = this.#slot;
+      dueMs = nowMs;
+    }
+    this.#timer = setTimeout(() => this.#onDue(), Math.max(0, dueMs - nowMs));
+  }
+
+  #onDue(): void {
+    this.#timer = undefined;
+    this.#slot += 1;
+    const read = this.#readNext();
+    this.#inFlight = read;
+    void read.finally(() => {
+      if (this.#inFlight === read) this.#inFlight = undefined;
+      this.#scheduleNext();
+    });
+  }
+
+  // Never rejects: read failures go to the sink.
+  async #readNext(): Promise<void> {
+    const path = this.#files[this.#cursor % this.#files.length] as string;
+    this.#cursor += 1;
+    const capturedAt = new Date();
+    let image: Buffer;
+    try {
+      image = await readFile(path);
+      if (image.length === 0) throw new Error('file is empty');
+    } catch (cause) {
+      if (!this.#closed) {
+        reportToSink(
+          this.#sink,
+          new LinesightError('ERR_CAMERA', `cannot read ${path}; skipped`, {
+            cause,
+            details: { path },
+          }),
+        );
+      }
+      return;
+    }
+    if (this.#closed) return;
+    const seq = this.#seq++;
+    deliverToSink(this.#sink, { seq, capturedAt, image });
   }
 }

@@ -10,7 +10,11 @@ export function agentCommand(): Command {
     .requiredOption('--device-id <id>', 'this device id (as provisioned)')
     .requiredOption('--cloud <url>', 'cloud HTTP URL, e.g. http://127.0.0.1:8080')
     .requiredOption('--mqtt <url>', 'MQTT broker URL, e.g. mqtt://127.0.0.1:1883')
-    .requiredOption('--camera <source>', 'synthetic, synthetic:SEED or folder:DIR', parseCameraSpec)
+    .requiredOption(
+      '--camera <source>',
+      "synthetic, synthetic:SEED, folder:DIR (images in name order, looping), http:URL (snapshot polled at --fps) or mjpeg-exec:COMMAND (MJPEG on the command's stdout, e.g. ffmpeg or rpicam-vid; --fps caps it)",
+      parseCameraSpec,
+    )
     .option('--data-dir <dir>', 'where credentials and models live (default ./data/agent-<id>)')
     .option(
       '--credentials <file>',

@@ -13,9 +13,14 @@ export function simCommand(): Command {
     )
     .requiredOption('--devices <n>', 'number of devices', parsePositiveInt)
     .requiredOption('--cloud <url>', 'cloud HTTP URL')
-    .option('--camera <source>', 'synthetic or folder:DIR', parseCameraSpec, {
-      kind: 'synthetic',
-    } as CameraSpec)
+    .option(
+      '--camera <source>',
+      'synthetic, folder:DIR, http:URL or mjpeg-exec:COMMAND (one command per device; --fps caps it)',
+      parseCameraSpec,
+      {
+        kind: 'synthetic',
+      } as CameraSpec,
+    )
     .option('--mqtt <url>', 'MQTT URL (default: the one the cloud hands out)')
     .option('--fps <n>', 'frames per second per device', parsePositive, 5)
     .option('--id-prefix <prefix>', 'device ids are <prefix>-001, <prefix>-002, ...', 'sim')
