@@ -4,6 +4,7 @@ import {
   describeError,
   isLinesightError,
   type AgentPhase,
+  type DesiredState,
   type DeviceEvent,
   type Manifest,
   type ReportedError,
@@ -11,6 +12,7 @@ import {
 } from '@linesight/protocol';
 import type { Camera } from './camera/camera.ts';
 import { loadAgentConfig, type AgentConfig } from './config.ts';
+import { DesiredGuard } from './desired-guard.ts';
 import { DeviceLink } from './device-link.ts';
 import { ModelStore } from './models/model-store.ts';
 import { ModelUpdater } from './models/model-updater.ts';
@@ -33,6 +35,9 @@ export class Agent {
   readonly #shadow: ShadowRunner;
   readonly #store: ModelStore;
   #stableTimer: NodeJS.Timeout | undefined;
+  #guard: DesiredGuard | undefined;
+  /** Desired documents are checked one at a time, in arrival order. */
+  #desiredChain: Promise<void> = Promise.resolve();
   readonly #pipeline: FramePipeline;
   readonly #link: DeviceLink;
   readonly #updater: ModelUpdater;
@@ -59,14 +64,7 @@ export class Agent {
       logger: this.log.child({ component: 'link' }),
       onDesired: (doc) => {
         if (doc.deviceId !== deviceId) return;
-        if (
-          doc.telemetryIntervalSec !== undefined &&
-          doc.telemetryIntervalSec !== this.#telemetryIntervalSec
-        ) {
-          this.#telemetryIntervalSec = doc.telemetryIntervalSec;
-          this.#scheduleTelemetry();
-        }
-        this.#updater.apply(doc);
+        this.#desiredChain = this.#desiredChain.then(() => this.#onDesired(doc));
       },
       onConnect: () => this.#report(),
     });
@@ -89,7 +87,7 @@ export class Agent {
       cloudUrl: this.config.cloudUrl,
       username: this.config.username,
       password: this.config.password,
-      trustedKeys: this.config.trustedKeys,
+      trustedKeys: () => this.#guard?.trustedKeys ?? this.config.trustedKeys,
       store: this.#store,
       slot: this.#slot,
       shadowSlot: this.#shadow.slot,
@@ -143,6 +141,33 @@ export class Agent {
     });
   }
 
+  async #onDesired(doc: DesiredState): Promise<void> {
+    const guard = this.#guard;
+    if (guard === undefined) return;
+    try {
+      await guard.check(doc);
+    } catch (err) {
+      const code = isLinesightError(err) ? err.code : 'ERR_PROTOCOL_PAYLOAD';
+      this.log.warn({ revision: doc.revision, err: describeError(err) }, 'desired state refused');
+      this.#lastError = {
+        code,
+        message: describeError(err).slice(0, 1000),
+        at: new Date().toISOString(),
+      };
+      this.#event('error', 'desired.rejected', this.#lastError.message, { code });
+      this.#report();
+      return;
+    }
+    if (
+      doc.telemetryIntervalSec !== undefined &&
+      doc.telemetryIntervalSec !== this.#telemetryIntervalSec
+    ) {
+      this.#telemetryIntervalSec = doc.telemetryIntervalSec;
+      this.#scheduleTelemetry();
+    }
+    this.#updater.apply(doc);
+  }
+
   /** Frame counters and per-version counts (for tests and the sim). */
   get frames() {
     return { ...this.#pipeline.counters, byVersion: { ...this.#pipeline.framesByVersion } };
@@ -155,6 +180,7 @@ export class Agent {
 
   /** Restores the stored model, connects (in the background) and starts the camera. */
   async start(): Promise<void> {
+    this.#guard = await DesiredGuard.open(this.config.dataDir, this.config.trustedKeys);
     await this.#updater.restore();
     this.#phase = this.#slot.hasModel ? 'running' : 'idle';
     this.#link.start();
@@ -182,6 +208,7 @@ export class Agent {
         () => this.#camera.close(),
         () => this.#pipeline.drain(),
         () => this.#shadow.drain(),
+        () => this.#desiredChain,
         () => this.#updater.close(),
         async () => {
           this.#report();

@@ -28,4 +28,9 @@ export {
   type DeviceCredentials,
 } from './device-credentials.ts';
 export { runAgent, type RunAgentOptions } from './main.ts';
-export { FramePipeline, type FramePipelineOptions, type AgentModelSlot, type Stage } from './pipeline/frame-pipeline.ts';
+export {
+  FramePipeline,
+  type FramePipelineOptions,
+  type AgentModelSlot,
+  type Stage,
+} from './pipeline/frame-pipeline.ts';

@@ -12,13 +12,18 @@ import { loadCloudConfig, type CloudConfig, type CloudConfigInput } from './conf
 import { FleetLink } from './fleet/fleet-link.ts';
 import { RolloutService } from './fleet/rollout-service.ts';
 import { buildHttpServer } from './http/server.ts';
+import { ModelServer } from './inference/model-server.ts';
 import type { MetricSample } from './metrics.ts';
 import { ModelService } from './models/model-service.ts';
 import { openRegistryDatabase, type RegistryDatabase } from './registry/database.ts';
 import { DeviceRegistry } from './registry/device-registry.ts';
 import { ModelRegistry } from './registry/model-registry.ts';
 import { RolloutStore } from './registry/rollout-store.ts';
-import { loadOrCreateSigningKey } from './signing-key-store.ts';
+import { KeyRing } from './signing/key-ring.ts';
+import { DesiredIssuer } from './signing/desired-issuer.ts';
+import { DesiredStateService } from './fleet/desired-state-service.ts';
+import { KeyRotation } from './fleet/key-rotation.ts';
+import cron, { type ScheduledTask } from 'node-cron';
 
 /** Addresses of a running cloud. */
 export interface CloudUrls {
@@ -40,9 +45,11 @@ export class Cloud {
   #broker: EmbeddedBroker | undefined;
   #link: FleetLink | undefined;
   #http: FastifyInstance | undefined;
+  #modelServer: ModelServer | undefined;
   #urls: CloudUrls | undefined;
   #adminToken: AdminTokenSource | undefined;
   #closing: Promise<void> | undefined;
+  #refreshTask: ScheduledTask | undefined;
 
   constructor(input: CloudConfigInput, logger?: Logger) {
     this.config = loadCloudConfig(input);
@@ -62,7 +69,7 @@ export class Cloud {
   async #start(): Promise<CloudUrls> {
     const dataDir = resolve(this.config.dataDir);
     this.#adminToken = await resolveAdminToken(dataDir, this.config.adminToken);
-    const signingKey = await loadOrCreateSigningKey(dataDir);
+    const keys = await KeyRing.open(dataDir);
     const db = openRegistryDatabase(join(dataDir, 'registry.sqlite'));
     this.#db = db;
     const models = new ModelRegistry(db);
@@ -103,22 +110,53 @@ export class Cloud {
     });
     this.#link = link;
     await link.start();
-    const rollouts = new RolloutService({ models, devices, rollouts: new RolloutStore(db), link });
-    await rollouts.republishAll();
+    const desired = new DesiredStateService({
+      devices,
+      issuer: new DesiredIssuer(keys, this.config.desiredTtlSec),
+      link,
+    });
+    const rollouts = new RolloutService({
+      models,
+      devices,
+      rollouts: new RolloutStore(db),
+      desired,
+    });
+    await desired.republishAll();
+    await desired.refresh();
+    // Re-issue desired state before it expires, so devices never hold a stale document.
+    this.#refreshTask = cron.schedule('*/10 * * * *', async () => {
+      try {
+        const count = await desired.refresh();
+        if (count > 0) this.log.info({ count }, 're-issued desired state before expiry');
+      } catch (err) {
+        this.log.error({ err }, 'desired state refresh failed');
+      }
+    });
+    const modelService = new ModelService({ registry: models, blobs, keys });
+    const keyRotation = new KeyRotation({ keys, models, modelService, desired });
 
     const broker = this.#broker;
+    const modelServer = new ModelServer({
+      models,
+      blobs,
+      logger: this.log.child({ component: 'inference' }),
+    });
+    this.#modelServer = modelServer;
     this.#http = await buildHttpServer({
       adminToken,
       logger: this.log,
       services: {
         models,
-        modelService: new ModelService({ registry: models, blobs, signingKey }),
+        modelService,
         devices,
         rollouts,
         blobs,
         link,
-        signingKey,
+        keys,
+        keyRotation,
         maxModelBytes: this.config.maxModelBytes,
+        modelServer,
+        maxPredictBytes: this.config.maxPredictBytes,
         mqttUrl: () => mqttUrl,
         metrics: () => collectMetrics(devices, models, link, broker),
       },
@@ -144,8 +182,9 @@ export class Cloud {
   }
 
   /**
-   * Shuts down in order: stop HTTP (no new requests), the fleet link, the
-   * broker (disconnects devices), then the database. Idempotent; collects errors.
+   * Shuts down in order: stop HTTP (no new requests), the model server (after
+   * in-flight predictions), the fleet link, the broker (disconnects devices),
+   * then the database. Idempotent; collects errors.
    */
   close(): Promise<void> {
     this.#closing ??= (async () => {
@@ -158,6 +197,8 @@ export class Cloud {
         }
       };
       await step(async () => this.#http?.close());
+      await step(async () => this.#refreshTask?.destroy());
+      await step(async () => this.#modelServer?.close());
       await step(async () => this.#link?.close());
       await step(async () => this.#broker?.close());
       await step(() => {

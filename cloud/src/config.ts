@@ -12,7 +12,18 @@ export const CloudConfigSchema = Type.Object(
     adminToken: Type.Optional(
       Type.String({ minLength: 16, description: 'bearer token for admin routes' }),
     ),
+    desiredTtlSec: Type.Integer({
+      minimum: 60,
+      default: 7 * 24 * 3600,
+      description:
+        'how long a signed desired-state document stays valid; the cloud re-issues documents at half that age',
+    }),
     maxModelBytes: Type.Integer({ minimum: 1024, default: 512 * 1024 * 1024 }),
+    maxPredictBytes: Type.Integer({
+      minimum: 1024,
+      default: 20 * 1024 * 1024,
+      description: 'largest image body POST /v1/predict accepts',
+    }),
     logLevel: Type.Union(
       [
         Type.Literal('fatal'),

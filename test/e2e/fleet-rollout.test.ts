@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { readModelContract, withModelContract } from '@linesight/vision';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
@@ -11,7 +12,6 @@ import {
   encodePayload,
   CHANNEL_SCHEMAS,
   type DesiredState,
-  type SignedManifest,
 } from '@linesight/protocol';
 import { LinesightProcess, eventually, runLinesight } from '../helpers/linesight-process.ts';
 import { FleetObserver } from '../helpers/observer.ts';
@@ -255,43 +255,138 @@ describe('fleet end to end (cloud and three agents as processes)', () => {
     ).toBe(true);
   });
 
-  it('refuses a desired state whose manifest was altered after signing', async () => {
+  it('refuses desired state that was altered after signing or replayed', async () => {
     const id = 'line-tamper';
-    const current = (await api.listDevices()).find((d) => d.id === id)!;
-    expect(current.model?.version).toBe('1.1.0');
-    // An attacker with broker access replays 1.1.0's signed manifest with a changed threshold and version.
-    const view = (await (
-      await fetch(`${httpUrl}/v1/models/${MODEL}/1.1.0`, {
-        headers: { authorization: `Bearer ${adminToken}` },
-      })
-    ).json()) as { manifest: SignedManifest };
-    const signed = view.manifest;
-    const forged: DesiredState = {
-      schema: 'linesight.desired/v1',
-      deviceId: id,
-      revision: 1000,
-      issuedAt: new Date().toISOString(),
-      model: {
-        signed: { ...signed, manifest: { ...signed.manifest, version: '9.9.9', threshold: 1e9 } },
-        artifactUrl: `/v1/models/${MODEL}/1.1.0/artifact`,
-      },
-    };
+    const history = observer.desired.get(id)!;
+    expect(history.length).toBeGreaterThanOrEqual(2);
+    const latest = history.at(-1)!;
     const admin = await mqtt.connectAsync(mqttUrl, {
       username: 'admin',
       password: adminToken,
       reconnectPeriod: 0,
     });
-    await admin.publishAsync(
-      deviceTopic(id, 'desired'),
-      encodePayload(CHANNEL_SCHEMAS.desired, forged, 'desired'),
-      { qos: 1, retain: true },
-    );
-    await admin.endAsync();
-    const device = await eventually('forgery refused', async () => {
-      const d = (await api.listDevices()).find((x) => x.id === id);
-      return d?.lastError?.model?.version === '9.9.9' ? d : undefined;
+    const publish = (doc: DesiredState) =>
+      admin.publishAsync(
+        deviceTopic(id, 'desired'),
+        encodePayload(CHANNEL_SCHEMAS.desired, doc, 'desired'),
+        { qos: 1, retain: true },
+      );
+    const lastErrorCode = async () =>
+      (await api.listDevices()).find((d) => d.id === id)?.lastError?.code;
+
+    // Someone with broker access points the device at another artifact: the signature no longer verifies.
+    await publish({
+      ...latest,
+      revision: latest.revision + 100,
+      model: { ...latest.model!, artifactUrl: '/elsewhere' },
     });
-    expect(device.lastError?.code).toBe('ERR_SIGNATURE_INVALID');
+    await eventually('altered document refused', async () =>
+      (await lastErrorCode()) === 'ERR_SIGNATURE_INVALID' ? true : undefined,
+    );
+
+    // A genuine but older document (a rollback to 1.2.0's failed attempt's predecessor) is a replay.
+    await publish(history[0]!);
+    await eventually('replay refused', async () =>
+      (await lastErrorCode()) === 'ERR_DESIRED_REPLAY' ? true : undefined,
+    );
+
+    // The current document re-delivered (as after a reconnect) is fine; the device never moved.
+    await publish(latest);
+    await admin.endAsync();
+    const device = (await api.listDevices()).find((d) => d.id === id)!;
     expect(device.model?.version).toBe('1.1.0');
+    const events = (await (
+      await fetch(`${httpUrl}/v1/devices/${id}/events`, {
+        headers: { authorization: `Bearer ${adminToken}` },
+      })
+    ).json()) as { type: string; code?: string }[];
+    expect(events.filter((e) => e.type === 'desired.rejected').map((e) => e.code)).toEqual([
+      'ERR_SIGNATURE_INVALID',
+      'ERR_DESIRED_REPLAY',
+    ]);
+  });
+
+  it('rotates the signing key without re-provisioning: devices accept the new key, then the old one is retired', async () => {
+    const ids = [...DEVICES.filter((id) => agents.get(id)!.child.exitCode === null), 'line-tamper'];
+    // The first test stopped the three line agents; start them again on their stored state.
+    for (const [i, id] of DEVICES.entries()) {
+      const agent = new LinesightProcess([
+        'agent',
+        '--device-id',
+        id,
+        '--cloud',
+        httpUrl,
+        '--mqtt',
+        mqttUrl,
+        '--camera',
+        `synthetic:${100 + i}`,
+        '--fps',
+        '5',
+        '--data-dir',
+        join(dir, 'agents', id),
+        '--telemetry-interval',
+        '1',
+      ]);
+      agents.set(id, agent);
+    }
+    const all = [...new Set([...ids, ...DEVICES])];
+    await eventually('all online on their models', async () => {
+      const list = await api.listDevices();
+      return all.every(
+        (id) =>
+          list.find((d) => d.id === id)?.online && list.find((d) => d.id === id)?.model !== null,
+      )
+        ? true
+        : undefined;
+    });
+    const auth = { authorization: `Bearer ${adminToken}` };
+    const before = (await (await fetch(`${httpUrl}/v1/keys`, { headers: auth })).json()) as {
+      keyId: string;
+    }[];
+    const rotated = (await (
+      await fetch(`${httpUrl}/v1/keys/rotate`, { method: 'POST', headers: auth })
+    ).json()) as { keyId: string };
+    expect(before.map((k) => k.keyId)).not.toContain(rotated.keyId);
+
+    // A version published now is signed by the new key (its bytes differ: contract note added).
+    const v1 = await readFile(models.v1);
+    const variant = withModelContract(v1, {
+      ...readModelContract(v1),
+      training: { note: 'signed after rotation' },
+    });
+    const variantPath = join(dir, 'v1-rotated.onnx');
+    await writeFile(variantPath, variant);
+    await runCli([
+      'model',
+      'publish',
+      variantPath,
+      '--name',
+      MODEL,
+      '--version',
+      '2.0.0',
+      '--cloud',
+      httpUrl,
+    ]);
+    await api.createRollout({ model: MODEL, version: '2.0.0', devices: all });
+    await eventually('all on 2.0.0 (new key)', async () =>
+      devicesOn('2.0.0', await api.listDevices(), all) ? true : undefined,
+    );
+
+    // Retire the old key: manifests it signed are re-signed, devices get new desired state and keep working.
+    const retired = (await (
+      await fetch(`${httpUrl}/v1/keys/${before[0]!.keyId}/retire`, {
+        method: 'POST',
+        headers: auth,
+      })
+    ).json()) as { manifests: number; devices: number };
+    expect(retired.manifests).toBeGreaterThanOrEqual(3);
+    expect(retired.devices).toBe(all.length);
+    await api.createRollout({ model: MODEL, version: '1.0.0', devices: all });
+    await eventually('all back on 1.0.0 (re-signed manifest)', async () =>
+      devicesOn('1.0.0', await api.listDevices(), all) ? true : undefined,
+    );
+    const list = await api.listDevices();
+    for (const id of all)
+      expect(list.find((d) => d.id === id)?.lastError?.code ?? 'none').not.toMatch(/SIGNATURE/);
   });
 });

@@ -3,6 +3,7 @@ import {
   decodePayload,
   CHANNEL_SCHEMAS,
   parseDeviceTopic,
+  type DesiredState,
   type FrameResult,
   type ReportedState,
 } from '@linesight/protocol';
@@ -11,6 +12,8 @@ import {
 export class FleetObserver {
   readonly results = new Map<string, FrameResult[]>();
   readonly reported = new Map<string, ReportedState>();
+  /** Every desired-state document seen, per device, oldest first. */
+  readonly desired = new Map<string, DesiredState[]>();
   invalid = 0;
   #client: MqttClient | undefined;
 
@@ -31,6 +34,10 @@ export class FleetObserver {
           const list = this.results.get(parsed.deviceId) ?? [];
           list.push(r);
           this.results.set(parsed.deviceId, list);
+        } else if (parsed.channel === 'desired') {
+          const list = this.desired.get(parsed.deviceId) ?? [];
+          list.push(decodePayload(CHANNEL_SCHEMAS.desired, payload, 'desired'));
+          this.desired.set(parsed.deviceId, list);
         } else if (parsed.channel === 'reported') {
           this.reported.set(
             parsed.deviceId,
@@ -42,7 +49,11 @@ export class FleetObserver {
       }
     });
     await client.subscribeAsync(
-      ['linesight/v1/devices/+/results', 'linesight/v1/devices/+/reported'],
+      [
+        'linesight/v1/devices/+/results',
+        'linesight/v1/devices/+/reported',
+        'linesight/v1/devices/+/desired',
+      ],
       { qos: 1 },
     );
   }

@@ -41,7 +41,8 @@ export interface ModelUpdaterOptions {
   cloudUrl: string;
   username: string;
   password: string;
-  trustedKeys: TrustedKey[];
+  /** The keys trusted right now (they change when the cloud rotates keys). */
+  trustedKeys: () => TrustedKey[];
   store: ModelStore;
   slot: ManifestSlot;
   shadowSlot: ManifestSlot;
@@ -129,7 +130,7 @@ export class ModelUpdater {
     signed: ModelAssignment['signed'],
   ): Promise<boolean> {
     try {
-      const manifest = verifySignedManifest(signed, this.#o.trustedKeys);
+      const manifest = verifySignedManifest(signed, this.#o.trustedKeys());
       const bytes = await this.#o.store.readVerified(manifest.sha256);
       if (bytes === undefined)
         throw new LinesightError(
@@ -228,7 +229,7 @@ export class ModelUpdater {
     let manifest: Manifest | undefined;
     try {
       hooks.phase('verifying');
-      manifest = verifySignedManifest(assignment.signed, this.#o.trustedKeys);
+      manifest = verifySignedManifest(assignment.signed, this.#o.trustedKeys());
       if (slot.info?.sha256 === manifest.sha256) return undefined;
       const state = await this.#o.store.readState();
       if (state.quarantined.includes(manifest.sha256)) {

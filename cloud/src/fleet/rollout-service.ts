@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { LinesightError, type DesiredState } from '@linesight/protocol';
+import { LinesightError } from '@linesight/protocol';
 import type { DeviceRegistry } from '../registry/device-registry.ts';
 import type { ModelRegistry } from '../registry/model-registry.ts';
 import type { RolloutRecord, RolloutStore } from '../registry/rollout-store.ts';
-import type { FleetLink } from './fleet-link.ts';
+import type { DesiredStateService } from './desired-state-service.ts';
 
 /** Where one device stands in a rollout. */
 export type DeviceRolloutState = 'pending' | 'done' | 'failed';
@@ -27,21 +27,18 @@ export class RolloutService {
   readonly #models: ModelRegistry;
   readonly #devices: DeviceRegistry;
   readonly #rollouts: RolloutStore;
-  readonly #link: FleetLink;
-  readonly #telemetryIntervalSec: number | undefined;
+  readonly #desired: DesiredStateService;
 
   constructor(deps: {
     models: ModelRegistry;
     devices: DeviceRegistry;
     rollouts: RolloutStore;
-    link: FleetLink;
-    telemetryIntervalSec?: number;
+    desired: DesiredStateService;
   }) {
     this.#models = deps.models;
     this.#devices = deps.devices;
     this.#rollouts = deps.rollouts;
-    this.#link = deps.link;
-    this.#telemetryIntervalSec = deps.telemetryIntervalSec;
+    this.#desired = deps.desired;
   }
 
   /** Starts a rollout of name@version to the given devices (all devices when omitted). */
@@ -72,18 +69,11 @@ export class RolloutService {
     };
     this.#rollouts.add(record);
     for (const deviceId of record.deviceIds) {
-      const doc: DesiredState = {
-        schema: 'linesight.desired/v1',
-        deviceId,
-        revision: this.#devices.nextRevision(deviceId),
-        issuedAt: new Date().toISOString(),
+      const current = this.#desired.current(deviceId);
+      await this.#desired.set(deviceId, {
+        ...current,
         model: { signed: model.signed, artifactUrl: artifactPath(model.name, model.version) },
-        ...(this.#telemetryIntervalSec === undefined
-          ? {}
-          : { telemetryIntervalSec: this.#telemetryIntervalSec }),
-      };
-      this.#devices.setDesired(doc);
-      await this.#link.publishDesired(doc);
+      });
     }
     return this.status(record.id);
   }
@@ -121,10 +111,5 @@ export class RolloutService {
   /** Every rollout with progress. */
   list(): RolloutStatus[] {
     return this.#rollouts.list().map((r) => this.status(r.id));
-  }
-
-  /** Republishes every stored desired state (after a restart, the broker may have lost them). */
-  async republishAll(): Promise<void> {
-    for (const doc of this.#devices.allDesired()) await this.#link.publishDesired(doc);
   }
 }

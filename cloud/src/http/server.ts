@@ -10,6 +10,8 @@ import { healthRoutes } from './routes/health-routes.ts';
 import { modelRoutes } from './routes/model-routes.ts';
 import { deviceRoutes } from './routes/device-routes.ts';
 import { rolloutRoutes } from './routes/rollout-routes.ts';
+import { keyRoutes } from './routes/key-routes.ts';
+import { predictRoutes } from './routes/predict-routes.ts';
 
 /** Builds the cloud's HTTP API (not yet listening). */
 export async function buildHttpServer(options: {
@@ -63,5 +65,7 @@ export async function buildHttpServer(options: {
   await app.register(async (scope) => modelRoutes(scope, services));
   await app.register(async (scope) => deviceRoutes(scope, services));
   await app.register(async (scope) => rolloutRoutes(scope, services));
+  await app.register(async (scope) => keyRoutes(scope, services));
+  await app.register(async (scope) => predictRoutes(scope, services));
   return app;
 }

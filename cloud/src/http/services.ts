@@ -1,6 +1,8 @@
-import type { SigningKeyPair } from '@linesight/protocol';
 import type { BlobStore } from '../blob-store.ts';
 import type { FleetLink } from '../fleet/fleet-link.ts';
+import type { KeyRotation } from '../fleet/key-rotation.ts';
+import type { KeyRing } from '../signing/key-ring.ts';
+import type { ModelServer } from '../inference/model-server.ts';
 import type { RolloutService } from '../fleet/rollout-service.ts';
 import type { ModelService } from '../models/model-service.ts';
 import type { DeviceRegistry } from '../registry/device-registry.ts';
@@ -15,8 +17,13 @@ export interface CloudServices {
   rollouts: RolloutService;
   blobs: BlobStore;
   link: FleetLink;
-  signingKey: SigningKeyPair;
+  keys: KeyRing;
+  keyRotation: KeyRotation;
   maxModelBytes: number;
+  /** Central inference over registered models. */
+  modelServer: ModelServer;
+  /** Largest image body POST /v1/predict accepts. */
+  maxPredictBytes: number;
   /** The MQTT URL devices should use, as far as the cloud knows it. */
   mqttUrl: () => string;
   metrics: () => MetricSample[];

@@ -1,11 +1,6 @@
 import { OnnxModel, goldenInputs, readModelContract } from '@linesight/vision';
-import {
-  LinesightError,
-  sha256Hex,
-  signManifest,
-  type Manifest,
-  type SigningKeyPair,
-} from '@linesight/protocol';
+import { LinesightError, sha256Hex, signManifest, type Manifest } from '@linesight/protocol';
+import type { KeyRing } from '../signing/key-ring.ts';
 import type { BlobStore } from '../blob-store.ts';
 import type { ModelRegistry, ModelVersion } from '../registry/model-registry.ts';
 
@@ -19,12 +14,32 @@ const SEMVER =
 export class ModelService {
   readonly #registry: ModelRegistry;
   readonly #blobs: BlobStore;
-  readonly #key: SigningKeyPair;
+  readonly #keys: KeyRing;
 
-  constructor(deps: { registry: ModelRegistry; blobs: BlobStore; signingKey: SigningKeyPair }) {
+  constructor(deps: { registry: ModelRegistry; blobs: BlobStore; keys: KeyRing }) {
     this.#registry = deps.registry;
     this.#blobs = deps.blobs;
-    this.#key = deps.signingKey;
+    this.#keys = deps.keys;
+  }
+
+  /**
+   * Re-signs, with the active key, every manifest whose key is no longer
+   * trusted (after a key is retired); returns how many were re-signed.
+   */
+  resignUntrusted(): number {
+    const trusted = new Set(this.#keys.trusted.map((k) => k.keyId));
+    const key = this.#keys.active;
+    let count = 0;
+    for (const model of this.#registry.list()) {
+      if (trusted.has(model.signed.manifest.keyId)) continue;
+      this.#registry.updateSigned(
+        model.name,
+        model.version,
+        signManifest({ ...model.signed.manifest, keyId: key.keyId }, key),
+      );
+      count++;
+    }
+    return count;
   }
 
   /** Validates, stores and signs a new model version. */
@@ -77,7 +92,7 @@ export class ModelService {
       outputs: contract.outputs,
       threshold: contract.threshold,
       issuedAt: new Date().toISOString(),
-      keyId: this.#key.keyId,
+      keyId: this.#keys.active.keyId,
       golden: { scores: goldenScores, tolerance: GOLDEN_TOLERANCE },
     };
     const model: ModelVersion = {
@@ -88,7 +103,7 @@ export class ModelService {
       blobKey,
       stage: 'candidate',
       contract,
-      signed: signManifest(manifest, this.#key),
+      signed: signManifest(manifest, this.#keys.active),
       createdAt: manifest.issuedAt,
       createdBy: input.actor,
     };

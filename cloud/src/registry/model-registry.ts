@@ -69,6 +69,13 @@ export class ModelRegistry {
     }
   }
 
+  /** Replaces a version's signed manifest (after a key rotation). */
+  updateSigned(name: string, version: string, signed: SignedManifest): void {
+    this.#db
+      .prepare('UPDATE models SET signed_manifest = ? WHERE name = ? AND version = ?')
+      .run(JSON.stringify(signed), name, version);
+  }
+
   /** True when name@version is registered. */
   has(name: string, version: string): boolean {
     return (

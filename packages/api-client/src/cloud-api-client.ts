@@ -47,6 +47,17 @@ export interface RolloutSummary {
   devices: { id: string; state: string; running: string | null; error?: string }[];
 }
 
+/** What POST /v1/predict answers. */
+export interface PredictResult {
+  score: number;
+  defect: boolean;
+  threshold: number;
+  model: { name: string; version: string };
+  latencyMs: number;
+  preprocessMs: number;
+  inferenceMs: number;
+}
+
 /** The error the client throws for a non-2xx answer; `status` and the API's `error` code. */
 export class CloudApiError extends LinesightError {
   readonly status: number;
@@ -130,11 +141,24 @@ export class CloudApiClient {
     return this.#request('GET', `/v1/rollouts/${encodeURIComponent(id)}`);
   }
 
+  /**
+   * Scores one JPEG or PNG with a registered model (`name@version`, or `name`
+   * for its production version; omit when one model name is registered).
+   */
+  predict(image: Uint8Array, options: { model?: string } = {}): Promise<PredictResult> {
+    const query = options.model === undefined ? '' : `?model=${encodeURIComponent(options.model)}`;
+    const contentType = image[0] === 0x89 ? 'image/png' : 'image/jpeg';
+    return this.#request('POST', `/v1/predict${query}`, new Blob([image], { type: contentType }));
+  }
+
   async #request<T>(method: string, path: string, body?: unknown): Promise<T> {
     const headers: Record<string, string> = { authorization: `Bearer ${this.#token}` };
-    let payload: string | FormData | undefined;
+    let payload: string | FormData | Blob | undefined;
     if (body instanceof FormData) payload = body;
-    else if (body !== undefined) {
+    else if (body instanceof Blob) {
+      headers['content-type'] = body.type;
+      payload = body;
+    } else if (body !== undefined) {
       headers['content-type'] = 'application/json';
       payload = JSON.stringify(body);
     }

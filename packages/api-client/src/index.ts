@@ -5,4 +5,5 @@ export {
   type DeviceSummary,
   type ModelSummary,
   type RolloutSummary,
+  type PredictResult,
 } from './cloud-api-client.ts';

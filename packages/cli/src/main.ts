@@ -6,6 +6,8 @@ import { simCommand } from './commands/sim-command.ts';
 import { modelCommand } from './commands/model-command.ts';
 import { deviceCommand } from './commands/device-command.ts';
 import { demoCommand } from './commands/demo-command.ts';
+import { benchCommand } from './commands/bench-command.ts';
+import { predictCommand } from './commands/predict-command.ts';
 
 const program = new Command('linesight')
   .description('Linesight: edge-AI visual defect detection for manufacturing lines')
@@ -18,7 +20,9 @@ const program = new Command('linesight')
   .addCommand(agentCommand())
   .addCommand(simCommand())
   .addCommand(modelCommand())
-  .addCommand(deviceCommand());
+  .addCommand(deviceCommand())
+  .addCommand(predictCommand())
+  .addCommand(benchCommand());
 
 program.exitOverride();
 try {

@@ -8,6 +8,10 @@ export const ERROR_CODES = {
   ERR_SIGNATURE_UNKNOWN_KEY: 'a manifest is signed by a key the verifier does not trust',
   ERR_SIGNATURE_INVALID: 'a signature does not verify',
   ERR_MANIFEST_EXPIRED: 'a manifest is past its expiry',
+  ERR_DESIRED_EXPIRED:
+    'a desired-state document is past its expiry (a freeze attack, or a cloud that stopped refreshing it)',
+  ERR_DESIRED_REPLAY:
+    'a desired-state document is not newer than one already accepted (a replay or rollback)',
   ERR_MODEL_CONTRACT: 'an ONNX model lacks a valid Linesight contract',
   ERR_MODEL_LOAD: 'an ONNX model cannot be loaded',
   ERR_MODEL_OUTPUT: 'an ONNX model produced an output that is not finite or of the declared shape',

@@ -11,6 +11,12 @@ const ModelName = Type.String({
 });
 const Sha256 = Type.String({ pattern: '^[0-9a-f]{64}$' });
 const IsoTime = Type.String({ format: 'date-time', minLength: 20, maxLength: 40 });
+const KeyId = Type.String({ pattern: '^[0-9a-f]{16}$' });
+const Signature = Type.String({
+  minLength: 80,
+  maxLength: 100,
+  description: 'base64 Ed25519 signature',
+});
 const DeviceId = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$' });
 
 /** How a frame becomes the model's input tensor; the model carries it in its contract. */
@@ -57,7 +63,7 @@ export const ManifestSchema = Type.Object(
     threshold: Type.Number(),
     issuedAt: IsoTime,
     expiresAt: Type.Optional(IsoTime),
-    keyId: Type.String({ pattern: '^[0-9a-f]{16}$' }),
+    keyId: KeyId,
     golden: Type.Optional(
       Type.Object(
         {
@@ -84,11 +90,7 @@ export type Manifest = Static<typeof ManifestSchema>;
 export const SignedManifestSchema = Type.Object(
   {
     manifest: ManifestSchema,
-    signature: Type.String({
-      minLength: 80,
-      maxLength: 100,
-      description: 'base64 Ed25519 signature',
-    }),
+    signature: Signature,
   },
   { additionalProperties: false },
 );
@@ -109,13 +111,49 @@ export const ModelAssignmentSchema = Type.Object(
 /** A model assignment in a desired-state document. */
 export type ModelAssignment = Static<typeof ModelAssignmentSchema>;
 
-/** Retained cloud -> device document: what the device should be running. */
+/** A public key a device trusts for manifests and desired state. */
+export const TrustedKeySchema = Type.Object(
+  { keyId: KeyId, publicKeyPem: Type.String({ minLength: 40, maxLength: 400 }) },
+  { additionalProperties: false },
+);
+
+/**
+ * The keys devices should trust, versioned, signed by a key the device already
+ * trusts: how a signing key is rotated without re-provisioning devices.
+ */
+export const TrustListSchema = Type.Object(
+  {
+    schema: Type.Literal('linesight.trust/v1'),
+    version: Type.Integer({
+      minimum: 1,
+      description: 'increases with every change of the key set',
+    }),
+    keys: Type.Array(TrustedKeySchema, { minItems: 1, maxItems: 8 }),
+    issuedAt: IsoTime,
+    keyId: KeyId,
+    signature: Signature,
+  },
+  { additionalProperties: false },
+);
+/** A signed trust list. */
+export type TrustList = Static<typeof TrustListSchema>;
+
+/**
+ * Retained cloud -> device document: what the device should be running. It is
+ * signed (over its canonical JSON without `signature`), carries a revision
+ * that only grows and an expiry, so a device rejects replayed, altered or
+ * stale documents.
+ */
 export const DesiredStateSchema = Type.Object(
   {
     schema: Type.Literal('linesight.desired/v1'),
     deviceId: DeviceId,
     revision: Type.Integer({ minimum: 1, description: 'increases with every change' }),
     issuedAt: IsoTime,
+    expiresAt: IsoTime,
+    keyId: KeyId,
+    signature: Signature,
+    trust: Type.Optional(TrustListSchema),
     model: Type.Union([ModelAssignmentSchema, Type.Null()]),
     shadow: Type.Optional(
       Type.Union([ModelAssignmentSchema, Type.Null()], {

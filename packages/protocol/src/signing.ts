@@ -114,3 +114,61 @@ export function verifySignedManifest(
 export function sha256Hex(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
+
+/** A document that carries its own signer's key id and signature. */
+export interface SelfSignedDocument {
+  keyId: string;
+  signature: string;
+}
+
+/**
+ * Signs a document in place of its `signature` field: Ed25519 over the
+ * canonical JSON of everything else (including `keyId`, which must name the key).
+ */
+export function signDocument<T extends SelfSignedDocument>(
+  unsigned: Omit<T, 'signature'>,
+  keyPair: Pick<SigningKeyPair, 'privateKeyPem' | 'keyId'>,
+): T {
+  if (unsigned.keyId !== keyPair.keyId) {
+    throw new LinesightError(
+      'ERR_SIGNATURE_INVALID',
+      `document names key ${unsigned.keyId} but is signed with ${keyPair.keyId}`,
+    );
+  }
+  const signature = sign(
+    null,
+    Buffer.from(canonicalJson(unsigned)),
+    createPrivateKey(keyPair.privateKeyPem),
+  );
+  return { ...unsigned, signature: signature.toString('base64') } as T;
+}
+
+/** Verifies a self-signed document against trusted keys; throws ERR_SIGNATURE_UNKNOWN_KEY or ERR_SIGNATURE_INVALID. */
+export function verifyDocument(
+  doc: SelfSignedDocument,
+  trusted: readonly TrustedKey[],
+  what: string,
+): void {
+  const key = trusted.find((k) => k.keyId === doc.keyId);
+  if (key === undefined)
+    throw new LinesightError(
+      'ERR_SIGNATURE_UNKNOWN_KEY',
+      `${what} is signed by untrusted key ${doc.keyId}`,
+    );
+  const { signature, ...unsigned } = doc;
+  let ok: boolean;
+  try {
+    ok = verify(
+      null,
+      Buffer.from(canonicalJson(unsigned)),
+      createPublicKey(key.publicKeyPem),
+      Buffer.from(signature, 'base64'),
+    );
+  } catch (cause) {
+    throw new LinesightError('ERR_SIGNATURE_INVALID', `signature of ${what} cannot be checked`, {
+      cause,
+    });
+  }
+  if (!ok)
+    throw new LinesightError('ERR_SIGNATURE_INVALID', `signature of ${what} does not verify`);
+}

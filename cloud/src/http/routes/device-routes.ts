@@ -86,9 +86,7 @@ export async function deviceRoutes(app: FastifyInstance, services: CloudServices
         username: id,
         password: secret,
         mqttUrl: services.mqttUrl(),
-        trustedKeys: [
-          { keyId: services.signingKey.keyId, publicKeyPem: services.signingKey.publicKeyPem },
-        ],
+        trustedKeys: services.keys.trusted,
       };
     },
   );
@@ -131,20 +129,5 @@ export async function deviceRoutes(app: FastifyInstance, services: CloudServices
       services.devices.get(request.params.id);
       return services.link.recentEvents(request.params.id);
     },
-  );
-
-  app.get(
-    '/v1/keys',
-    {
-      config: { auth: 'admin-or-device' },
-      schema: {
-        tags: ['devices'],
-        summary: 'Public keys devices should trust for manifests',
-        response: { 200: Type.Array(TrustedKey) },
-      },
-    },
-    async () => [
-      { keyId: services.signingKey.keyId, publicKeyPem: services.signingKey.publicKeyPem },
-    ],
   );
 }

@@ -1,0 +1,71 @@
+import type { DesiredState } from '@linesight/protocol';
+import type { DeviceRegistry } from '../registry/device-registry.ts';
+import type { DesiredContent, DesiredIssuer } from '../signing/desired-issuer.ts';
+import type { FleetLink } from './fleet-link.ts';
+
+/**
+ * Owns every device's desired state: issues signed documents with a new
+ * revision, stores them, publishes them retained, and re-issues them before
+ * they expire or when the trust list changes.
+ */
+export class DesiredStateService {
+  readonly #devices: DeviceRegistry;
+  readonly #issuer: DesiredIssuer;
+  readonly #link: FleetLink;
+
+  constructor(deps: { devices: DeviceRegistry; issuer: DesiredIssuer; link: FleetLink }) {
+    this.#devices = deps.devices;
+    this.#issuer = deps.issuer;
+    this.#link = deps.link;
+  }
+
+  /** Sets what a device should run; returns the published document. */
+  async set(deviceId: string, content: DesiredContent): Promise<DesiredState> {
+    const doc = this.#issuer.issue(deviceId, this.#devices.nextRevision(deviceId), content);
+    this.#devices.setDesired(doc);
+    await this.#link.publishDesired(doc);
+    return doc;
+  }
+
+  /** The content of a device's current desired state, if any. */
+  current(deviceId: string): DesiredContent | undefined {
+    const doc = this.#devices.get(deviceId).desired;
+    if (doc === null) return undefined;
+    return {
+      model: doc.model,
+      ...(doc.shadow !== undefined ? { shadow: doc.shadow } : {}),
+      ...(doc.telemetryIntervalSec !== undefined
+        ? { telemetryIntervalSec: doc.telemetryIntervalSec }
+        : {}),
+    };
+  }
+
+  /**
+   * Re-issues documents that expire within half their lifetime (or all, with
+   * `force`, e.g. after a key rotation); returns how many were re-issued.
+   */
+  async refresh(
+    options: {
+      force?: boolean;
+      now?: Date;
+      rewrite?: (content: DesiredContent) => DesiredContent;
+    } = {},
+  ): Promise<number> {
+    const now = options.now ?? new Date();
+    const horizonMs = now.getTime() + (this.#issuer.ttlSec * 1000) / 2;
+    let count = 0;
+    for (const doc of this.#devices.allDesired()) {
+      if (!options.force && Date.parse(doc.expiresAt) > horizonMs) continue;
+      const content = this.current(doc.deviceId);
+      if (content === undefined) continue;
+      await this.set(doc.deviceId, options.rewrite ? options.rewrite(content) : content);
+      count++;
+    }
+    return count;
+  }
+
+  /** Republishes every stored document as it is (after a restart the broker may have lost them). */
+  async republishAll(): Promise<void> {
+    for (const doc of this.#devices.allDesired()) await this.#link.publishDesired(doc);
+  }
+}

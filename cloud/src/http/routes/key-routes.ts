@@ -1,0 +1,54 @@
+import type { FastifyInstance } from 'fastify';
+import { Type } from '@sinclair/typebox';
+import type { CloudServices } from '../services.ts';
+
+const TrustedKey = Type.Object({ keyId: Type.String(), publicKeyPem: Type.String() });
+
+/** Signing-key routes: the trust list, rotation and retirement. */
+export async function keyRoutes(app: FastifyInstance, services: CloudServices): Promise<void> {
+  app.get(
+    '/v1/keys',
+    {
+      config: { auth: 'admin-or-device' },
+      schema: {
+        tags: ['keys'],
+        summary: 'Public keys devices should trust for manifests and desired state',
+        response: { 200: Type.Array(TrustedKey) },
+      },
+    },
+    async () => services.keys.trusted,
+  );
+
+  app.get(
+    '/v1/keys/ring',
+    {
+      schema: { tags: ['keys'], summary: 'Every signing key with its state (no private parts)' },
+    },
+    async () => services.keys.describe(),
+  );
+
+  app.post(
+    '/v1/keys/rotate',
+    {
+      schema: {
+        tags: ['keys'],
+        summary:
+          'Add a signing key and make it active; devices learn it through a trust list signed by a key they trust',
+      },
+    },
+    async () => services.keyRotation.rotate(),
+  );
+
+  app.post<{ Params: { keyId: string } }>(
+    '/v1/keys/:keyId/retire',
+    {
+      schema: {
+        tags: ['keys'],
+        summary:
+          'Stop trusting a key: manifests it signed are re-signed and devices get new desired state',
+        params: Type.Object({ keyId: Type.String({ pattern: '^[0-9a-f]{16}$' }) }),
+      },
+    },
+    async (request) => services.keyRotation.retire(request.params.keyId),
+  );
+}
