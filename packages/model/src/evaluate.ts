@@ -1,10 +1,31 @@
+import sharp from 'sharp';
 import { LinesightError } from '@linesight/protocol';
-import { OnnxModel } from '@linesight/vision';
+import { OnnxModel, type AnomalyMap } from '@linesight/vision';
 import { auroc, computeMetrics, type EvalMetrics } from './metrics.ts';
 import type { TrainingSample } from './training-sample.ts';
 
 /** Metrics of a model on a labelled set, with the AUROC of each defect class against the good images. */
-export type ModelEvaluation = EvalMetrics & { perClass: Record<string, number | null> };
+export type ModelEvaluation = EvalMetrics & {
+  perClass: Record<string, number | null>;
+  /**
+   * AUROC of the model's anomaly map against the defect masks, per map cell
+   * (a cell is a defect when at least a quarter of its pixels are); null when
+   * no sample has a mask or the model gives no map.
+   */
+  pixelAuroc: number | null;
+};
+
+/** Options of an evaluation. */
+export interface EvaluateOptions {
+  /** Encoded defect masks (white = defect), one per sample or undefined; the same fill resize as the image. */
+  masks?: readonly (Uint8Array | undefined)[];
+  /** Threads ONNX Runtime may use; 1 unless given. */
+  intraOpNumThreads?: number;
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** Share of a map cell's pixels that must be defect for the cell to count as one. */
+const CELL_DEFECT_SHARE = 0.25;
 
 /**
  * Scores every sample with the model exactly as a device would (its own
@@ -14,13 +35,19 @@ export type ModelEvaluation = EvalMetrics & { perClass: Record<string, number | 
 export async function evaluateModel(
   onnxBytes: Uint8Array,
   samples: readonly TrainingSample[],
+  options: EvaluateOptions = {},
 ): Promise<ModelEvaluation> {
-  const model = await OnnxModel.load(onnxBytes);
+  const model = await OnnxModel.load(onnxBytes, { intraOpNumThreads: options.intraOpNumThreads ?? 1 });
   try {
     const scores: number[] = [];
+    const cellScores: number[] = [];
+    const cellLabels: boolean[] = [];
     for (const [index, sample] of samples.entries()) {
+      let map: AnomalyMap | undefined;
       try {
-        scores.push((await model.scoreImage(sample.image)).score);
+        const scored = await model.scoreImage(sample.image);
+        scores.push(scored.score);
+        map = scored.map;
       } catch (cause) {
         if (cause instanceof LinesightError && cause.code === 'ERR_IMAGE_DECODE') {
           throw new LinesightError(
@@ -34,6 +61,17 @@ export async function evaluateModel(
         }
         throw cause;
       }
+      const mask = options.masks?.[index];
+      if (map !== undefined && mask !== undefined) {
+        const labels = await maskCells(mask, model.contract.inputSpec.width, model.contract.inputSpec.height, map);
+        if (labels !== undefined) {
+          for (let i = 0; i < labels.length; i++) {
+            cellScores.push(map.data[i] as number);
+            cellLabels.push(labels[i] as boolean);
+          }
+        }
+      }
+      options.onProgress?.(index + 1, samples.length);
     }
     const labels = samples.map((s) => s.label === 'defect');
     const perClass: Record<string, number | null> = {};
@@ -50,8 +88,49 @@ export async function evaluateModel(
         subset.map((i) => labels[i] as boolean),
       );
     }
-    return { ...computeMetrics(scores, labels, model.contract.threshold), perClass };
+    return {
+      ...computeMetrics(scores, labels, model.contract.threshold),
+      perClass,
+      pixelAuroc: cellScores.length === 0 ? null : auroc(cellScores, cellLabels),
+    };
   } finally {
     await model.close();
   }
+}
+
+/** Which cells of the map a mask marks as defect; undefined if the mask cannot be read. */
+async function maskCells(
+  mask: Uint8Array,
+  width: number,
+  height: number,
+  map: AnomalyMap,
+): Promise<boolean[] | undefined> {
+  let pixels: Buffer;
+  try {
+    pixels = await sharp(mask, { failOn: 'error' })
+      .greyscale()
+      .resize(width, height, { fit: 'fill', kernel: 'nearest' })
+      .raw()
+      .toBuffer();
+  } catch {
+    // A broken mask only costs its pixel labels; the image is still scored.
+    return undefined;
+  }
+  const cellW = width / map.width;
+  const cellH = height / map.height;
+  const out: boolean[] = [];
+  for (let cy = 0; cy < map.height; cy++) {
+    for (let cx = 0; cx < map.width; cx++) {
+      let hit = 0;
+      let count = 0;
+      for (let y = Math.floor(cy * cellH); y < Math.floor((cy + 1) * cellH); y++) {
+        for (let x = Math.floor(cx * cellW); x < Math.floor((cx + 1) * cellW); x++) {
+          count++;
+          if ((pixels[y * width + x] as number) >= 128) hit++;
+        }
+      }
+      out.push(count > 0 && hit / count >= CELL_DEFECT_SHARE);
+    }
+  }
+  return out;
 }

@@ -23,9 +23,16 @@ import type { TrainingSample } from './training-sample.ts';
 
 /** A step of training, reported as it advances. */
 export interface TrainingProgress {
-  step: 'decode' | 'fit' | 'validate' | 'export';
+  step: 'decode' | 'features' | 'fit' | 'validate' | 'export';
   done: number;
   total: number;
+  /** Current epoch (1-based) of a trainer that has epochs. */
+  epoch?: number;
+  epochs?: number;
+  /** Mean training loss of the last finished epoch. */
+  loss?: number;
+  /** Time spent in this step so far. */
+  elapsedMs?: number;
 }
 
 /** Options of the filter-bank trainer. */

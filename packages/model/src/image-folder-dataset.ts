@@ -61,8 +61,9 @@ export async function readImageFolder(root: string, options: { goodClass?: strin
     }
     try {
       const image = await readFile(path);
-      const meta = await sharp(image, { failOn: 'error' }).metadata();
-      if (!meta.width || !meta.height) throw new Error('no image dimensions');
+      // A full decode, not just the header: a truncated file must be skipped here, not fail training later.
+      const { info } = await sharp(image, { failOn: 'error' }).raw().toBuffer({ resolveWithObject: true });
+      if (!info.width || !info.height) throw new Error('no image dimensions');
       const maskPath = masks.get(path);
       samples.push({ path, image, className, label: className === goodClass ? 'good' : 'defect', ...(maskPath ? { maskPath } : {}) });
       classes[className] = (classes[className] ?? 0) + 1;

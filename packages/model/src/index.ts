@@ -58,4 +58,28 @@ export {
   type TrainedModel,
   type TrainedFilterBankModel,
 } from './filter-bank-model.ts';
-export { evaluateModel, type ModelEvaluation } from './evaluate.ts';
+export { evaluateModel, type ModelEvaluation, type EvaluateOptions } from './evaluate.ts';
+export {
+  trainDefectModel,
+  pyramidModelForward,
+  type DefectModelOptions,
+  type TrainedDefectModel,
+  type TrainingMode,
+} from './defect-model.ts';
+export { exportPyramidModelOnnx, type PyramidModelParams } from './pyramid-graph.ts';
+export {
+  pyramidFeatures,
+  pyramidKernels,
+  featureChannels,
+  featureNames,
+  gridSide,
+  type PyramidGeometry,
+  type PyramidKernel,
+  type CellFeatures,
+} from './pyramid-features.ts';
+export { trainCellHead, headCellLogits, logMeanExp, type CellHead } from './cell-head.ts';
+export {
+  paintSyntheticAnomaly,
+  SYNTHETIC_ANOMALY_KINDS,
+  type SyntheticAnomalyKind,
+} from './synthetic-anomalies.ts';

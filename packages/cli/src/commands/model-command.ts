@@ -1,8 +1,16 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { CloudApiClient } from '@linesight/api-client';
-import { evaluateModel, readImageFolder, trainFilterBankModel } from '@linesight/model';
+import {
+  evaluateModel,
+  readImageFolder,
+  trainDefectModel,
+  type FolderSample,
+  type ImageFolderDataset,
+  type TrainingMode,
+  type TrainingProgress,
+} from '@linesight/model';
 import { adminTokenFor } from '../admin-token.ts';
 import { progressLine } from '../progress.ts';
 
@@ -10,6 +18,42 @@ function parseSeed(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number of at least 0');
   return n;
+}
+
+/** Reads a dataset folder, listing skipped files and the classes on stderr. */
+export async function readDatasetVerbose(dir: string, goodClass: string): Promise<ImageFolderDataset> {
+  const dataset = await readImageFolder(dir, {
+    goodClass,
+    onProgress: (done, total) => progressLine(`reading images ${done}/${total}`),
+  });
+  progressLine('');
+  for (const s of dataset.skipped) console.error(`skipped ${s.path}: ${s.reason}`);
+  console.error(
+    `dataset: ${Object.entries(dataset.classes).map(([c, n]) => `${c}=${n}`).join(' ')} (good class: ${goodClass})` +
+      (dataset.skipped.length > 0 ? `, ${dataset.skipped.length} unreadable file(s) skipped` : ''),
+  );
+  return dataset;
+}
+
+/** Reads the mask files of folder samples (undefined where there is none or it cannot be read). */
+export async function readMasks(samples: readonly FolderSample[]): Promise<(Uint8Array | undefined)[]> {
+  return Promise.all(
+    samples.map(async (s) => (s.maskPath === undefined ? undefined : await readFile(s.maskPath).catch(() => undefined))),
+  );
+}
+
+/** A progress printer for training: step, epoch, loss and ETA of the slow step. */
+export function trainingProgressPrinter(): (p: TrainingProgress) => void {
+  return (p) => {
+    let text = `${p.step} ${p.done}/${p.total}`;
+    if (p.epoch !== undefined) text += ` epoch ${p.epoch}/${p.epochs ?? '?'}`;
+    if (p.loss !== undefined) text += ` loss ${p.loss.toFixed(4)}`;
+    if (p.elapsedMs !== undefined && p.done > 0) {
+      const etaSec = ((p.elapsedMs / p.done) * (p.total - p.done)) / 1000;
+      text += ` eta ${etaSec.toFixed(0)} s`;
+    }
+    progressLine(text);
+  };
 }
 
 /** `linesight model`: train, evaluate and publish models. */
@@ -22,29 +66,37 @@ export function modelCommand(): Command {
     .requiredOption('--data <dir>', 'dataset folder: <class>/*.jpg, masks as <stem>.png beside them')
     .requiredOption('--out <file.onnx>', 'where to write the model')
     .option('--good <class>', 'name of the defect-free class', 'good')
+    .addOption(
+      new Option('--mode <mode>', 'supervised (needs defect examples), anomaly (learns from good images only) or auto')
+        .choices(['supervised', 'anomaly', 'auto'])
+        .default('auto'),
+    )
     .option('--seed <n>', 'random seed (same data and seed give the same model bytes)', parseSeed, 1)
-    .option('--size <px>', 'model input side in pixels', parseSeed, 256)
-    .action(async (opts: { data: string; out: string; good: string; seed: number; size: number }) => {
-      const started = Date.now();
-      const dataset = await readImageFolder(opts.data, { goodClass: opts.good, onProgress: (done, total) => progressLine(`reading images ${done}/${total}`) });
-      progressLine('');
-      for (const s of dataset.skipped) console.error(`skipped ${s.path}: ${s.reason}`);
-      console.error(`dataset: ${Object.entries(dataset.classes).map(([c, n]) => `${c}=${n}`).join(' ')} (good class: ${opts.good})`);
-      const trained = await trainFilterBankModel(dataset.samples, {
-        seed: opts.seed,
-        width: opts.size,
-        height: opts.size,
-        name: basename(opts.out, '.onnx'),
-        onProgress: (p) => progressLine(`${p.step} ${p.done}/${p.total}`),
-      });
-      progressLine('');
-      await writeFile(opts.out, trained.onnx);
-      const m = trained.metrics;
-      console.error(
-        `trained in ${((Date.now() - started) / 1000).toFixed(1)} s -> ${opts.out} (${trained.onnx.byteLength} bytes)\n` +
-          `validation: images=${m.images} auroc=${fmt(m.auroc)} ap=${fmt(m.ap)} threshold=${fmt(m.threshold)} precision=${fmt(m.precision)} recall=${fmt(m.recall)} f1=${fmt(m.f1)}`,
-      );
-    });
+    .option('--size <px>', 'model input side in pixels (multiple of 8)', parseSeed, 256)
+    .option('--epochs <n>', 'training epochs of the cell classifier', parseSeed, 30)
+    .action(
+      async (opts: { data: string; out: string; good: string; mode: TrainingMode; seed: number; size: number; epochs: number }) => {
+        const started = Date.now();
+        const dataset = await readDatasetVerbose(opts.data, opts.good);
+        const trained = await trainDefectModel(dataset.samples, {
+          seed: opts.seed,
+          mode: opts.mode,
+          size: opts.size,
+          epochs: opts.epochs,
+          name: basename(opts.out, '.onnx').slice(0, 64) || 'defect-model',
+          onProgress: trainingProgressPrinter(),
+        });
+        progressLine('');
+        await writeFile(opts.out, trained.onnx);
+        const m = trained.metrics;
+        const t = trained.contract.training ?? {};
+        console.error(
+          `trained (${trained.mode}) in ${((Date.now() - started) / 1000).toFixed(1)} s -> ${opts.out} (${trained.onnx.byteLength} bytes)\n` +
+            `train: good=${String(t.trainGood)} defect=${String(t.trainDefect)} synthetic=${String(t.trainSynthetic)} final loss=${fmt(t.finalLoss as number | null)}\n` +
+            `validation: images=${m.images} good=${m.good} defect=${m.defect} auroc=${fmt(m.auroc)} ap=${fmt(m.ap)} threshold=${fmt(m.threshold)} (${String(t.thresholdRule)}) precision=${fmt(m.precision)} recall=${fmt(m.recall)} f1=${fmt(m.f1)}`,
+        );
+      },
+    );
 
   model
     .command('eval')
@@ -54,14 +106,20 @@ export function modelCommand(): Command {
     .option('--good <class>', 'name of the defect-free class', 'good')
     .option('--json', 'print one JSON object on stdout')
     .action(async (opts: { model: string; data: string; good: string; json?: boolean }) => {
-      const dataset = await readImageFolder(opts.data, { goodClass: opts.good });
-      for (const s of dataset.skipped) console.error(`skipped ${s.path}: ${s.reason}`);
-      const metrics = await evaluateModel(await readFile(opts.model), dataset.samples);
+      const dataset = await readDatasetVerbose(opts.data, opts.good);
+      const metrics = await evaluateModel(await readFile(opts.model), dataset.samples, {
+        masks: await readMasks(dataset.samples),
+        onProgress: (done, total) => progressLine(`scoring ${done}/${total}`),
+      });
+      progressLine('');
+      const result = { ...metrics, skipped: dataset.skipped.map((s) => s.path) };
       if (opts.json) {
-        console.log(JSON.stringify(metrics));
+        console.log(JSON.stringify(result));
       } else {
         console.log(`images=${metrics.images} good=${metrics.good} defect=${metrics.defect}`);
-        console.log(`auroc=${fmt(metrics.auroc)} ap=${fmt(metrics.ap)} threshold=${fmt(metrics.threshold)} precision=${fmt(metrics.precision)} recall=${fmt(metrics.recall)} f1=${fmt(metrics.f1)}`);
+        console.log(
+          `auroc=${fmt(metrics.auroc)} ap=${fmt(metrics.ap)} pixelAuroc=${fmt(metrics.pixelAuroc)} threshold=${fmt(metrics.threshold)} precision=${fmt(metrics.precision)} recall=${fmt(metrics.recall)} f1=${fmt(metrics.f1)}`,
+        );
         for (const [cls, auroc] of Object.entries(metrics.perClass)) console.log(`  ${cls}: auroc=${fmt(auroc)}`);
       }
     });

@@ -1,0 +1,195 @@
+import { createRandom, shuffleInPlace } from './random.ts';
+
+/**
+ * A small per-cell classifier: a 1x1-convolution MLP (D -> H, Relu, -> 1)
+ * over standardized cell features, whose cell logits are pooled into one
+ * image logit by a log-mean-exp (a soft maximum: one hot cell dominates, but
+ * every cell gets a gradient). Trained from image labels alone (multiple
+ * instance learning), so no masks are needed.
+ */
+export interface CellHead {
+  inputs: number;
+  hidden: number;
+  /** hidden x inputs, row-major. */
+  w1: Float32Array;
+  b1: Float32Array;
+  /** hidden. */
+  w2: Float32Array;
+  b2: number;
+}
+
+/** One training image for the head: standardized features (inputs planes of cells) and weight. */
+export interface HeadExample {
+  z: Float32Array;
+  defect: boolean;
+  /** Loss weight (class balancing). */
+  weight: number;
+}
+
+/** Options of head training. */
+export interface HeadTrainingOptions {
+  seed: number;
+  hidden: number;
+  epochs: number;
+  batchSize?: number;
+  learningRate?: number;
+  weightDecay?: number;
+  /** Called after each epoch with the mean weighted loss. */
+  onEpoch?: (epoch: number, loss: number) => void | Promise<void>;
+  /** Called after each mini-batch. */
+  onStep?: (step: number, steps: number) => void | Promise<void>;
+}
+
+/** Cell logits of one image (length cells) and, if asked, hidden activations (cells x hidden). */
+export function headCellLogits(
+  head: CellHead,
+  z: Float32Array,
+  cells: number,
+  hiddenOut?: Float32Array,
+): Float32Array {
+  const { inputs: d, hidden: h, w1, b1, w2 } = head;
+  const out = new Float32Array(cells);
+  const acc = new Float64Array(cells);
+  const act = new Float32Array(cells);
+  // Accumulate plane by plane: inner loops run over contiguous cells.
+  for (let k = 0; k < h; k++) {
+    acc.fill(b1[k] as number);
+    for (let c = 0; c < d; c++) {
+      const w = w1[k * d + c] as number;
+      const base = c * cells;
+      for (let i = 0; i < cells; i++) acc[i] = (acc[i] as number) + w * (z[base + i] as number);
+    }
+    for (let i = 0; i < cells; i++) {
+      const a = Math.fround(acc[i] as number);
+      act[i] = a > 0 ? a : 0;
+    }
+    if (hiddenOut !== undefined) hiddenOut.set(act, k * cells);
+    const wk = w2[k] as number;
+    for (let i = 0; i < cells; i++) out[i] = (out[i] as number) + wk * (act[i] as number);
+  }
+  for (let i = 0; i < cells; i++) out[i] = Math.fround((out[i] as number) + head.b2);
+  return out;
+}
+
+/** log(mean(exp(logits))), computed stably: the image logit. */
+export function logMeanExp(logits: Float32Array): number {
+  let max = -Infinity;
+  for (const v of logits) max = Math.max(max, v);
+  let sum = 0;
+  for (const v of logits) sum += Math.exp(v - max);
+  return max + Math.log(sum / logits.length);
+}
+
+/** Trains the head with Adam on weighted logistic loss; deterministic for a seed. Returns an exponential moving average of the weights. */
+export async function trainCellHead(
+  examples: readonly HeadExample[],
+  cells: number,
+  inputs: number,
+  options: HeadTrainingOptions,
+): Promise<CellHead> {
+  const random = createRandom(options.seed);
+  const hidden = options.hidden;
+  const batchSize = options.batchSize ?? 16;
+  const learningRate = options.learningRate ?? 0.003;
+  const weightDecay = options.weightDecay ?? 1e-4;
+  const scale1 = Math.sqrt(3 / inputs);
+  const scale2 = Math.sqrt(3 / hidden);
+  const head: CellHead = {
+    inputs,
+    hidden,
+    w1: new Float32Array(hidden * inputs).map(() => (random() * 2 - 1) * scale1),
+    b1: new Float32Array(hidden),
+    w2: new Float32Array(hidden).map(() => (random() * 2 - 1) * scale2),
+    b2: 0,
+  };
+  const b2 = new Float32Array(1);
+  const params = [head.w1, head.b1, head.w2, b2];
+  const ema = params.map((p) => Float32Array.from(p));
+  const moment1 = params.map((p) => new Float64Array(p.length));
+  const moment2 = params.map((p) => new Float64Array(p.length));
+  const grads = params.map((p) => new Float64Array(p.length));
+  const hiddenActs = new Float32Array(hidden * cells);
+  const order = examples.map((_, i) => i);
+  const steps = Math.ceil(examples.length / batchSize) * options.epochs;
+  let t = 0;
+  for (let epoch = 0; epoch < options.epochs; epoch++) {
+    shuffleInPlace(order, random);
+    let lossSum = 0;
+    let weightSum = 0;
+    for (let start = 0; start < order.length; start += batchSize) {
+      for (const g of grads) g.fill(0);
+      const [gw1, gb1, gw2, gb2] = grads as [Float64Array, Float64Array, Float64Array, Float64Array];
+      for (const index of order.slice(start, start + batchSize)) {
+        const example = examples[index] as HeadExample;
+        head.b2 = b2[0] as number;
+        const logits = headCellLogits(head, example.z, cells, hiddenActs);
+        const logit = logMeanExp(logits);
+        const y = example.defect ? 1 : 0;
+        const p = 1 / (1 + Math.exp(-logit));
+        lossSum += example.weight * -Math.log(Math.max(1e-12, y === 1 ? p : 1 - p));
+        weightSum += example.weight;
+        const dLogit = example.weight * (p - y);
+        // d(logMeanExp)/d(cell) is the softmax over cells.
+        let max = -Infinity;
+        for (const v of logits) max = Math.max(max, v);
+        let sum = 0;
+        const soft = new Float64Array(cells);
+        for (let i = 0; i < cells; i++) {
+          soft[i] = Math.exp((logits[i] as number) - max);
+          sum += soft[i] as number;
+        }
+        // Cells whose share of the gradient is negligible are skipped in the backward pass.
+        const active: number[] = [];
+        for (let i = 0; i < cells; i++) {
+          soft[i] = (dLogit * (soft[i] as number)) / sum;
+          if (Math.abs(soft[i] as number) > 1e-6 * Math.abs(dLogit)) active.push(i);
+        }
+        for (const i of active) gb2[0] = (gb2[0] as number) + (soft[i] as number);
+        for (let k = 0; k < hidden; k++) {
+          const wk = head.w2[k] as number;
+          let gwk = 0;
+          let gbk = 0;
+          const dAct = new Float64Array(active.length);
+          for (let j = 0; j < active.length; j++) {
+            const i = active[j] as number;
+            const a = hiddenActs[k * cells + i] as number;
+            if (a <= 0) continue;
+            const s = soft[i] as number;
+            gwk += s * a;
+            dAct[j] = s * wk;
+            gbk += dAct[j] as number;
+          }
+          gw2[k] = (gw2[k] as number) + gwk;
+          gb1[k] = (gb1[k] as number) + gbk;
+          for (let c = 0; c < inputs; c++) {
+            const base = c * cells;
+            let g = 0;
+            for (let j = 0; j < active.length; j++) g += (dAct[j] as number) * (example.z[base + (active[j] as number)] as number);
+            gw1[k * inputs + c] = (gw1[k * inputs + c] as number) + g;
+          }
+        }
+      }
+      t++;
+      for (let pi = 0; pi < params.length; pi++) {
+        const p = params[pi] as Float32Array;
+        const g = grads[pi] as Float64Array;
+        const m = moment1[pi] as Float64Array;
+        const v = moment2[pi] as Float64Array;
+        const e = ema[pi] as Float32Array;
+        const decay = pi === 0 ? weightDecay : 0;
+        for (let j = 0; j < p.length; j++) {
+          const gj = (g[j] as number) + decay * (p[j] as number);
+          m[j] = 0.9 * (m[j] as number) + 0.1 * gj;
+          v[j] = 0.999 * (v[j] as number) + 0.001 * gj * gj;
+          const step = (learningRate * ((m[j] as number) / (1 - 0.9 ** t))) / (Math.sqrt((v[j] as number) / (1 - 0.999 ** t)) + 1e-8);
+          p[j] = (p[j] as number) - step;
+          e[j] = 0.98 * (e[j] as number) + 0.02 * (p[j] as number);
+        }
+      }
+      await options.onStep?.(t, steps);
+    }
+    await options.onEpoch?.(epoch + 1, weightSum > 0 ? lossSum / weightSum : 0);
+  }
+  const [w1, b1, w2, eb2] = ema as [Float32Array, Float32Array, Float32Array, Float32Array];
+  return { inputs, hidden, w1, b1, w2, b2: eb2[0] as number };
+}

@@ -1,0 +1,169 @@
+import sharp from 'sharp';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { isLinesightError } from '@linesight/protocol';
+import { OnnxModel, decodeImagePixels, rawToTensor, readModelContract } from '@linesight/vision';
+import { pyramidModelForward, trainDefectModel, type TrainedDefectModel } from './defect-model.ts';
+import { evaluateModel } from './evaluate.ts';
+import type { TrainingProgress } from './filter-bank-model.ts';
+import { createRandom } from './random.ts';
+import { paintSyntheticAnomaly } from './synthetic-anomalies.ts';
+import { generateSyntheticSamples } from './synthetic-dataset.ts';
+import type { TrainingSample } from './training-sample.ts';
+
+async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (err) {
+    return err;
+  }
+  throw new Error('expected a rejection');
+}
+
+// Small and fast: 128 px textures at model size 128 (16 x 16 cells), few epochs.
+const FAST = { size: 128, epochs: 8, hidden: 8, minTrainingSteps: 200 } as const;
+
+describe('trainDefectModel', () => {
+  let train: TrainingSample[];
+  let test: TrainingSample[];
+  let trained: TrainedDefectModel;
+  const progress: TrainingProgress[] = [];
+
+  beforeAll(async () => {
+    train = await generateSyntheticSamples({ seed: 11, good: 60, defects: { spot: 15, scratch: 15 }, format: 'jpeg' });
+    test = await generateSyntheticSamples({ seed: 12, good: 40, defects: { spot: 20, scratch: 20 }, format: 'jpeg' });
+    trained = await trainDefectModel(train, { seed: 3, name: 'texture', ...FAST, onProgress: (p) => progress.push(p) });
+  });
+
+  it('separates defects from good images on a fresh test set (supervised)', async () => {
+    expect(trained.mode).toBe('supervised');
+    const evaluation = await evaluateModel(trained.onnx, test);
+    expect(evaluation.images).toBe(80);
+    expect(evaluation.auroc).toBeGreaterThan(0.9);
+    expect(evaluation.perClass.spot).toBeGreaterThan(0.85);
+    expect(evaluation.perClass.scratch).toBeGreaterThan(0.85);
+    expect(evaluation.pixelAuroc).toBeNull();
+  });
+
+  it('fills the contract and embeds it in the ONNX file', () => {
+    const { contract } = trained;
+    expect(readModelContract(trained.onnx)).toEqual(contract);
+    expect(contract).toMatchObject({
+      kind: 'pyramid-cell-classifier',
+      name: 'texture',
+      outputs: { score: 'score', map: 'map' },
+      inputSpec: { width: 128, height: 128, channels: 1, resize: 'fill', layout: 'NCHW', mean: [0], std: [1] },
+    });
+    expect(contract.training).toMatchObject({
+      mode: 'supervised',
+      seed: 3,
+      samples: 90,
+      trainGood: 48,
+      trainDefect: 24,
+      trainSynthetic: 24,
+      validationGood: 12,
+      validationDefect: 6,
+      thresholdRule: 'max-f1',
+      thresholdFrom: 'validation',
+    });
+    expect(contract.datasetFingerprint).toMatch(/^[0-9a-f]{64}$/);
+    const profile = contract.referenceProfile;
+    expect(profile?.score.counts.reduce((a, b) => a + b, 0)).toBe(12);
+    expect(profile?.meanIntensity?.counts.reduce((a, b) => a + b, 0)).toBe(12);
+    expect(profile?.contrast?.counts.reduce((a, b) => a + b, 0)).toBe(12);
+    expect(trained.metrics.images).toBe(18);
+    expect(new Set(progress.map((p) => p.step))).toEqual(new Set(['decode', 'features', 'fit', 'validate', 'export']));
+    const fit = progress.filter((p) => p.step === 'fit');
+    expect(fit.at(-1)?.epoch).toBe(fit.at(-1)?.epochs);
+    expect(fit.at(-1)?.epochs).toBeGreaterThanOrEqual(8);
+    expect(fit.at(-1)?.loss).toBeGreaterThan(0);
+  });
+
+  it('gives the same scores and maps through ONNX Runtime as the trainer (parity)', async () => {
+    const model = await OnnxModel.load(trained.onnx);
+    try {
+      let worstScore = 0;
+      let worstMap = 0;
+      for (const sample of [...test.slice(0, 8), ...test.slice(-8), ...train.slice(0, 4)]) {
+        const onnx = await model.scoreImage(sample.image);
+        const spec = model.contract.inputSpec;
+        const reference = pyramidModelForward(rawToTensor(await decodeImagePixels(sample.image, spec), spec), trained.params);
+        worstScore = Math.max(worstScore, Math.abs(onnx.score - reference.score));
+        expect(onnx.map?.width).toBe(16);
+        const map = onnx.map?.data ?? new Float32Array();
+        for (let i = 0; i < map.length; i++)
+          worstMap = Math.max(worstMap, Math.abs((map[i] as number) - (reference.map.data[i] as number)));
+      }
+      expect(worstScore).toBeLessThan(1e-4);
+      expect(worstMap).toBeLessThan(1e-3);
+    } finally {
+      await model.close();
+    }
+  });
+
+  it('learns from good images alone (anomaly mode, auto-selected) and reports pixel AUROC with masks', async () => {
+    const goodOnly = train.filter((s) => s.label === 'good');
+    const model = await trainDefectModel(goodOnly, { seed: 3, ...FAST });
+    expect(model.mode).toBe('anomaly');
+    expect(model.contract.training).toMatchObject({ mode: 'anomaly', trainDefect: 0, thresholdRule: 'good-quantile' });
+    expect(model.metrics.auroc).toBeNull();
+    // Test images with painted defects and their masks.
+    const random = createRandom(9);
+    const goods = test.filter((s) => s.label === 'good');
+    const images: TrainingSample[] = [];
+    const masks: Uint8Array[] = [];
+    for (const [k, sample] of goods.entries()) {
+      const spec = model.contract.inputSpec;
+      const pixels = Float32Array.from(await decodeImagePixels(sample.image, spec), (p) => p / 255);
+      const painted = k % 2 === 1 ? paintSyntheticAnomaly(pixels, pixels, 128, 'blob', random) : { image: pixels, mask: new Uint8Array(128 * 128) };
+      const raw = { raw: { width: 128, height: 128, channels: 1 as const } };
+      images.push({
+        image: await sharp(Uint8Array.from(painted.image, (v) => Math.round(v * 255)), raw).jpeg({ quality: 92 }).toBuffer(),
+        label: k % 2 === 1 ? 'defect' : 'good',
+        className: k % 2 === 1 ? 'blob' : 'good',
+      });
+      masks.push(await sharp(Uint8Array.from(painted.mask, (v) => v * 255), raw).png().toBuffer());
+    }
+    const result = await evaluateModel(model.onnx, [...images, ...test.filter((s) => s.label === 'defect')], { masks });
+    expect(result.auroc).toBeGreaterThan(0.85);
+    expect(result.pixelAuroc).toBeGreaterThan(0.8);
+  });
+});
+
+describe('trainDefectModel determinism and errors', () => {
+  let small: TrainingSample[];
+
+  beforeAll(async () => {
+    small = await generateSyntheticSamples({ seed: 5, good: 16, defects: { spot: 4, scratch: 4 }, size: 64 });
+  });
+
+  it('produces byte-identical ONNX for the same samples and seed, in any order', async () => {
+    const options = { seed: 3, size: 64, levels: 3, epochs: 2, hidden: 4, minTrainingSteps: 0 };
+    const a = await trainDefectModel(small, options);
+    const b = await trainDefectModel([...small].reverse(), options);
+    expect(Buffer.from(b.onnx).equals(Buffer.from(a.onnx))).toBe(true);
+    const c = await trainDefectModel(small, { ...options, seed: 4 });
+    expect(c.contract.datasetFingerprint).toBe(a.contract.datasetFingerprint);
+    expect(Buffer.from(c.onnx).equals(Buffer.from(a.onnx))).toBe(false);
+  });
+
+  it('rejects unusable datasets with ERR_DATASET and bad options with ERR_TRAINING', async () => {
+    const empty = await rejection(trainDefectModel([], { seed: 1 }));
+    expect(isLinesightError(empty, 'ERR_DATASET')).toBe(true);
+    expect((empty as Error).message).toMatch(/no samples/);
+    const defectsOnly = await rejection(trainDefectModel(small.filter((s) => s.label === 'defect'), { seed: 1 }));
+    expect(isLinesightError(defectsOnly, 'ERR_DATASET')).toBe(true);
+    expect((defectsOnly as Error).message).toMatch(/no good samples/);
+    const oneClass = await rejection(
+      trainDefectModel(small.filter((s) => s.label === 'good'), { seed: 1, mode: 'supervised' }),
+    );
+    expect(isLinesightError(oneClass, 'ERR_DATASET')).toBe(true);
+    expect((oneClass as Error).message).toMatch(/only one class/);
+    const corrupt = await rejection(
+      trainDefectModel([...small, { image: Buffer.from('not an image'), label: 'good', className: 'good' }], { seed: 1, size: 64, levels: 3, epochs: 1, minTrainingSteps: 0 }),
+    );
+    expect(isLinesightError(corrupt, 'ERR_DATASET')).toBe(true);
+    const badOptions = await rejection(trainDefectModel(small, { seed: 1.5, size: 100, epochs: 0 }));
+    expect(isLinesightError(badOptions, 'ERR_TRAINING')).toBe(true);
+    expect((isLinesightError(badOptions) && badOptions.details?.problems) as string[]).toHaveLength(3);
+  });
+});

@@ -1,0 +1,353 @@
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { LinesightError, sha256Hex, type InputSpec } from '@linesight/protocol';
+import { decodeImagePixels, rawToTensor, tensorStatistics, type ModelContract } from '@linesight/vision';
+import { headCellLogits, logMeanExp, trainCellHead, type HeadExample } from './cell-head.ts';
+import { datasetFingerprint, splitDataset } from './dataset-split.ts';
+import type { TrainedModel, TrainingProgress } from './filter-bank-model.ts';
+import { fixedHistogram } from './histogram.ts';
+import { mapConcurrent } from './map-concurrent.ts';
+import { computeMetrics } from './metrics.ts';
+import { exportPyramidModelOnnx, type PyramidModelParams } from './pyramid-graph.ts';
+import {
+  featureChannels,
+  featureNames,
+  gridSide,
+  pyramidFeatures,
+  pyramidKernels,
+  type PyramidGeometry,
+} from './pyramid-features.ts';
+import { createRandom } from './random.ts';
+import { SYNTHETIC_ANOMALY_KINDS, paintSyntheticAnomaly } from './synthetic-anomalies.ts';
+import { chooseThreshold, quantile } from './threshold.ts';
+import type { TrainingSample } from './training-sample.ts';
+
+/** How the model learns: from labelled defects, from good images alone, or whichever the data allows. */
+export type TrainingMode = 'supervised' | 'anomaly' | 'auto';
+
+/** Options of the defect-model trainer. */
+export interface DefectModelOptions {
+  /** Drives the split, synthetic defects and initialization; same samples and seed give identical bytes. */
+  seed: number;
+  /** 'auto' (default): supervised when defect examples exist, else anomaly. */
+  mode?: TrainingMode;
+  /** Model input side in pixels (square, 'fill' resize); a multiple of 8, 256 unless given. */
+  size?: number;
+  /** Pyramid levels; 4 unless given. */
+  levels?: number;
+  /** Hidden units of the cell classifier; 16 unless given. */
+  hidden?: number;
+  /** Training epochs of the cell classifier; 30 unless given (more on small datasets, see MIN_TRAINING_STEPS). */
+  epochs?: number;
+  /** Share of each class held out for validation and the threshold; 0.2 unless given. */
+  validationShare?: number;
+  /**
+   * Synthetic defects painted on good training images, per good training image:
+   * 1 in anomaly mode, 0.5 in supervised mode unless given.
+   */
+  syntheticPerGood?: number;
+  /** Mini-batches the classifier sees at least (small datasets get more epochs); 600 unless given. */
+  minTrainingSteps?: number;
+  /** Model name recorded in the contract. */
+  name?: string;
+  onProgress?: (progress: TrainingProgress) => void;
+}
+
+/** A trained pyramid defect model with its parameters (for the reference forward pass). */
+export interface TrainedDefectModel extends TrainedModel {
+  params: PyramidModelParams;
+  mode: 'supervised' | 'anomaly';
+}
+
+const TRAINER = 'linesight-pyramid/1';
+const DECODE_CONCURRENCY = 4;
+const SCORE_BINS = 20;
+/** Added to each cell's feature std: a channel flat on good images cannot blow up. */
+const STD_FLOOR = 0.05;
+/** Share of the loss weight given to synthetic defects in supervised mode. */
+const SYNTHETIC_LOSS_SHARE = 0.3;
+/** Small datasets get more epochs, so that the classifier sees at least this many mini-batches. */
+const MIN_TRAINING_STEPS = 600;
+const BATCH_SIZE = 16;
+
+/**
+ * Trains the Linesight defect model: multi-scale filter-bank cell features,
+ * standardized per cell position against good training images, then a small
+ * cell classifier trained from image labels (supervised: real defects plus
+ * synthetic ones; anomaly: synthetic defects painted on good images). The
+ * threshold comes from a validation split held out of training. Throws
+ * ERR_DATASET for an unusable dataset and ERR_TRAINING for bad options.
+ */
+export async function trainDefectModel(
+  samples: readonly TrainingSample[],
+  options: DefectModelOptions,
+): Promise<TrainedDefectModel> {
+  const started = performance.now();
+  const size = options.size ?? 256;
+  const levels = options.levels ?? 4;
+  const hidden = options.hidden ?? 16;
+  const epochs = options.epochs ?? 30;
+  const validationShare = options.validationShare ?? 0.2;
+  checkOptions({ ...options, size, levels, hidden, epochs, validationShare });
+  const report = options.onProgress ?? (() => undefined);
+  const geometry: PyramidGeometry = { size, levels, kernels: pyramidKernels() };
+
+  if (samples.length === 0) throw new LinesightError('ERR_DATASET', 'dataset has no samples');
+  const goodCount = samples.filter((s) => s.label === 'good').length;
+  const defectCount = samples.length - goodCount;
+  if (goodCount === 0) {
+    throw new LinesightError(
+      'ERR_DATASET',
+      `dataset has no good samples (of ${samples.length}); the model learns what good looks like first`,
+    );
+  }
+  const requested = options.mode ?? 'auto';
+  const mode = requested === 'auto' ? (defectCount > 0 ? 'supervised' : 'anomaly') : requested;
+  if (mode === 'supervised' && defectCount === 0) {
+    throw new LinesightError(
+      'ERR_DATASET',
+      `supervised training needs defect examples, but the dataset has only one class (${goodCount} good images); add defect folders or use --mode anomaly`,
+    );
+  }
+  if (goodCount < 2) {
+    throw new LinesightError('ERR_DATASET', `dataset has ${goodCount} good image; at least 2 are needed`);
+  }
+
+  const hashes = samples.map((s) => sha256Hex(s.image));
+  const split = splitDataset(samples, { seed: options.seed, validationShare, sha256: hashes });
+  const isDefect = (i: number): boolean => samples[i]?.label === 'defect';
+  const trainGood = split.train.filter((i) => !isDefect(i));
+  const trainDefect = mode === 'supervised' ? split.train.filter(isDefect) : [];
+  const validation = split.validation;
+
+  const inputSpec: InputSpec = {
+    inputName: 'image',
+    width: size,
+    height: size,
+    channels: 1,
+    layout: 'NCHW',
+    resize: 'fill',
+    scale: 1 / 255,
+    mean: [0],
+    std: [1],
+  };
+  const needed = [...trainGood, ...trainDefect, ...validation];
+  let decoded = 0;
+  const pixelList = await mapConcurrent(needed, DECODE_CONCURRENCY, async (index) => {
+    const pixels = await decodeSample(samples, index, inputSpec);
+    report({ step: 'decode', done: ++decoded, total: needed.length });
+    return pixels;
+  });
+  const tensors = new Map(needed.map((index, k) => [index, rawToTensor(pixelList[k] as Uint8Array, inputSpec)]));
+
+  // Synthetic defects, painted on good training images in the canonical split order.
+  const random = createRandom(options.seed ^ 0x5eed);
+  const perGood = options.syntheticPerGood ?? (mode === 'anomaly' ? 1 : 0.5);
+  const syntheticCount = Math.round(trainGood.length * perGood);
+  const featureJobs = needed.length + syntheticCount;
+  let featured = 0;
+  const featuresOf = async (input: Float32Array): Promise<Float32Array> => {
+    await yieldToEventLoop();
+    const out = pyramidFeatures(input, geometry).data;
+    report({ step: 'features', done: ++featured, total: featureJobs });
+    return out;
+  };
+  const trainFeatures: { features: Float32Array; defect: boolean; synthetic: boolean }[] = [];
+  for (const i of [...trainGood, ...trainDefect])
+    trainFeatures.push({ features: await featuresOf(tensors.get(i) as Float32Array), defect: isDefect(i), synthetic: false });
+  for (let n = 0; n < syntheticCount; n++) {
+    const base = tensors.get(trainGood[Math.floor(random() * trainGood.length)] as number) as Float32Array;
+    const donor = tensors.get(trainGood[Math.floor(random() * trainGood.length)] as number) as Float32Array;
+    const kind = SYNTHETIC_ANOMALY_KINDS[n % SYNTHETIC_ANOMALY_KINDS.length] as (typeof SYNTHETIC_ANOMALY_KINDS)[number];
+    const { image } = paintSyntheticAnomaly(base, donor, size, kind, random);
+    trainFeatures.push({ features: await featuresOf(image), defect: true, synthetic: true });
+  }
+  const validationFeatures: Float32Array[] = [];
+  for (const i of validation) validationFeatures.push(await featuresOf(tensors.get(i) as Float32Array));
+
+  const channels = featureChannels(geometry);
+  const grid = gridSide(geometry);
+  const cells = grid * grid;
+  const { mean: featureMean, invStd: featureInvStd } = cellStatistics(
+    trainFeatures.filter((t) => !t.defect).map((t) => t.features),
+    channels * cells,
+  );
+  const standardize = (f: Float32Array): Float32Array => {
+    const z = new Float32Array(f.length);
+    for (let j = 0; j < f.length; j++)
+      z[j] = Math.fround(Math.fround((f[j] as number) - (featureMean[j] as number)) * (featureInvStd[j] as number));
+    return z;
+  };
+
+  // Loss weights: good images carry half, defects the other half (real ones
+  // most of it when there are any), so class sizes do not matter.
+  const goods = trainFeatures.filter((t) => !t.defect).length;
+  const reals = trainFeatures.filter((t) => t.defect && !t.synthetic).length;
+  const synthetics = trainFeatures.filter((t) => t.synthetic).length;
+  const syntheticShare = reals === 0 ? 1 : synthetics === 0 ? 0 : SYNTHETIC_LOSS_SHARE;
+  const examples: HeadExample[] = trainFeatures.map((t) => ({
+    z: standardize(t.features),
+    defect: t.defect,
+    weight: !t.defect ? 0.5 / goods : t.synthetic ? (0.5 * syntheticShare) / synthetics : (0.5 * (1 - syntheticShare)) / reals,
+  }));
+  trainFeatures.length = 0;
+  const fitStarted = performance.now();
+  let lastLoss: number | undefined;
+  const stepsPerEpoch = Math.ceil(examples.length / BATCH_SIZE);
+  const effectiveEpochs = Math.max(epochs, Math.ceil((options.minTrainingSteps ?? MIN_TRAINING_STEPS) / stepsPerEpoch));
+  const head = await trainCellHead(examples, cells, channels, {
+    seed: options.seed,
+    hidden,
+    epochs: effectiveEpochs,
+    batchSize: BATCH_SIZE,
+    onStep: async (step, steps) => {
+      report({ step: 'fit', done: step, total: steps, epochs: effectiveEpochs, epoch: Math.ceil((step * effectiveEpochs) / steps), ...(lastLoss === undefined ? {} : { loss: lastLoss }), elapsedMs: performance.now() - fitStarted });
+      if (step % 4 === 0) await yieldToEventLoop();
+    },
+    onEpoch: (_epoch, loss) => {
+      lastLoss = loss;
+    },
+  });
+  const params: PyramidModelParams = { geometry, featureMean, featureInvStd, head };
+
+  const validationScores: number[] = [];
+  for (const [k, f] of validationFeatures.entries()) {
+    validationScores.push(logMeanExp(headCellLogits(head, standardize(f), cells)));
+    report({ step: 'validate', done: k + 1, total: validation.length });
+  }
+  const validationLabels = validation.map(isDefect);
+  const validationGood = validation.filter((i) => !isDefect(i));
+  const referenceScores = validationScores.filter((_, k) => !validationLabels[k]);
+  const choice = validationLabels.some(Boolean)
+    ? chooseThreshold(validationScores, validationLabels)
+    : goodQuantileThreshold(referenceScores);
+  const threshold = round6(choice.threshold);
+  const metrics = computeMetrics(validationScores, validationLabels, threshold);
+
+  const statistics = validationGood.map((i) => tensorStatistics(tensors.get(i) as Float32Array, inputSpec));
+  const low = Math.min(threshold, ...referenceScores);
+  const high = Math.max(threshold, ...referenceScores);
+  const margin = Math.max(1e-3, (high - low) * 0.25);
+  const contract: ModelContract = {
+    schema: 'linesight.model/v1',
+    kind: 'pyramid-cell-classifier',
+    name: options.name ?? 'defect-model',
+    inputSpec,
+    outputs: { score: 'score', map: 'map' },
+    threshold,
+    training: {
+      trainer: TRAINER,
+      mode,
+      requestedMode: requested,
+      seed: options.seed,
+      samples: samples.length,
+      trainGood: trainGood.length,
+      trainDefect: trainDefect.length,
+      trainSynthetic: synthetics,
+      validationGood: validationGood.length,
+      validationDefect: validation.length - validationGood.length,
+      validationShare,
+      size,
+      levels,
+      kernels: geometry.kernels.map((k) => k.name),
+      features: featureNames(geometry).length,
+      grid,
+      hidden,
+      epochs: effectiveEpochs,
+      finalLoss: lastLoss === undefined ? null : round6(lastLoss),
+      scoreUnit: 'logit (log-mean-exp of cell logits)',
+      thresholdRule: choice.rule,
+      thresholdFrom: 'validation',
+      validation: metrics,
+    },
+    datasetFingerprint: datasetFingerprint(samples, hashes),
+    referenceProfile: {
+      score: fixedHistogram(referenceScores, round6(low - margin), round6(high + margin), SCORE_BINS),
+      meanIntensity: fixedHistogram(statistics.map((s) => s.meanIntensity), 0, 256, 16),
+      contrast: fixedHistogram(statistics.map((s) => s.contrast), 0, 128, 16),
+    },
+  };
+  report({ step: 'export', done: 0, total: 1 });
+  const onnx = exportPyramidModelOnnx(params, contract);
+  report({ step: 'export', done: 1, total: 1 });
+  return { onnx, contract, metrics, referenceScores, trainingMs: performance.now() - started, params, mode };
+}
+
+/** The reference forward pass in TypeScript, mirroring the exported ONNX graph. */
+export function pyramidModelForward(
+  input: Float32Array,
+  params: PyramidModelParams,
+): { score: number; map: { width: number; height: number; data: Float32Array } } {
+  const f = pyramidFeatures(input, params.geometry).data;
+  const z = new Float32Array(f.length);
+  for (let j = 0; j < f.length; j++)
+    z[j] = Math.fround(Math.fround((f[j] as number) - (params.featureMean[j] as number)) * (params.featureInvStd[j] as number));
+  const grid = gridSide(params.geometry);
+  const map = headCellLogits(params.head, z, grid * grid);
+  return { score: Math.fround(logMeanExp(map)), map: { width: grid, height: grid, data: map } };
+}
+
+/** Without defect examples: the 99th percentile of good validation scores plus a tenth of their spread. */
+function goodQuantileThreshold(goodScores: readonly number[]): { threshold: number; rule: 'good-quantile' } {
+  const q99 = quantile(goodScores, 0.99);
+  const q50 = quantile(goodScores, 0.5);
+  return { threshold: q99 + 0.1 * Math.max(q99 - q50, 1e-3), rule: 'good-quantile' };
+}
+
+/** Per-element mean and 1/(std + floor) over good feature vectors, summed in float64. */
+function cellStatistics(features: readonly Float32Array[], length: number): { mean: Float32Array; invStd: Float32Array } {
+  const sums = new Float64Array(length);
+  const squares = new Float64Array(length);
+  for (const f of features) {
+    for (let j = 0; j < length; j++) {
+      const v = f[j] as number;
+      sums[j] = (sums[j] as number) + v;
+      squares[j] = (squares[j] as number) + v * v;
+    }
+  }
+  const n = features.length;
+  const mean = new Float32Array(length);
+  const invStd = new Float32Array(length);
+  for (let j = 0; j < length; j++) {
+    const m = (sums[j] as number) / n;
+    mean[j] = m;
+    invStd[j] = 1 / (Math.sqrt(Math.max(0, (squares[j] as number) / n - m * m)) + STD_FLOOR);
+  }
+  return { mean, invStd };
+}
+
+function checkOptions(o: DefectModelOptions & { size: number; levels: number; hidden: number; epochs: number; validationShare: number }): void {
+  const problems: string[] = [];
+  if (!Number.isSafeInteger(o.seed)) problems.push(`seed must be an integer, got ${o.seed}`);
+  if (o.mode !== undefined && !['supervised', 'anomaly', 'auto'].includes(o.mode))
+    problems.push(`mode must be supervised, anomaly or auto, got ${String(o.mode)}`);
+  if (!Number.isInteger(o.levels) || o.levels < 1 || o.levels > 5) problems.push(`levels must be an integer in 1..5, got ${o.levels}`);
+  const step = 2 ** Math.max(0, Math.min(5, Math.trunc(o.levels)) - 1);
+  if (!Number.isInteger(o.size) || o.size < 32 || o.size > 1024 || o.size % step !== 0 || o.size / step < 4)
+    problems.push(`size must be an integer in 32..1024 divisible by ${step}, got ${o.size}`);
+  if (!Number.isInteger(o.hidden) || o.hidden < 1 || o.hidden > 256) problems.push(`hidden must be an integer in 1..256, got ${o.hidden}`);
+  if (!Number.isInteger(o.epochs) || o.epochs < 1 || o.epochs > 1000) problems.push(`epochs must be an integer in 1..1000, got ${o.epochs}`);
+  if (!(o.validationShare > 0 && o.validationShare < 1)) problems.push(`validationShare must be in (0, 1), got ${o.validationShare}`);
+  if (o.syntheticPerGood !== undefined && !(o.syntheticPerGood >= 0 && o.syntheticPerGood <= 10))
+    problems.push(`syntheticPerGood must be in [0, 10], got ${o.syntheticPerGood}`);
+  if (o.minTrainingSteps !== undefined && !(Number.isInteger(o.minTrainingSteps) && o.minTrainingSteps >= 0 && o.minTrainingSteps <= 100_000))
+    problems.push(`minTrainingSteps must be an integer in 0..100000, got ${o.minTrainingSteps}`);
+  if (o.name !== undefined && (o.name.length < 1 || o.name.length > 64)) problems.push(`name must have 1-64 characters, got ${o.name.length}`);
+  if (problems.length > 0)
+    throw new LinesightError('ERR_TRAINING', `bad training options: ${problems.join('; ')}`, { details: { problems } });
+}
+
+async function decodeSample(samples: readonly TrainingSample[], index: number, spec: InputSpec): Promise<Uint8Array> {
+  const sample = samples[index] as TrainingSample;
+  try {
+    return await decodeImagePixels(sample.image, spec);
+  } catch (cause) {
+    throw new LinesightError('ERR_DATASET', `sample ${index} (${sample.label}/${sample.className}) is not a readable image`, {
+      cause,
+      details: { index, label: sample.label, className: sample.className },
+    });
+  }
+}
+
+function round6(value: number): number {
+  return Number(value.toPrecision(6));
+}

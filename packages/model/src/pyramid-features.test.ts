@@ -1,0 +1,88 @@
+import { describe, expect, it } from 'vitest';
+import { OnnxModel } from '@linesight/vision';
+import type { CellHead } from './cell-head.ts';
+import { pyramidModelForward } from './defect-model.ts';
+import {
+  checkGeometry,
+  featureChannels,
+  featureNames,
+  gridSide,
+  normalizeImage,
+  pyramidFeatures,
+  pyramidKernels,
+  type PyramidGeometry,
+} from './pyramid-features.ts';
+import { exportPyramidModelOnnx } from './pyramid-graph.ts';
+import { createRandom } from './random.ts';
+
+describe('pyramid features', () => {
+  it('has zero-sum 5x5 kernels and consistent channel names', () => {
+    const kernels = pyramidKernels();
+    expect(kernels).toHaveLength(8);
+    for (const k of kernels) {
+      expect(k.weights).toHaveLength(25);
+      expect(Math.abs(k.weights.reduce((a, b) => a + b, 0))).toBeLessThan(1e-6);
+    }
+    const geometry: PyramidGeometry = { size: 64, levels: 3, kernels, maxPoolLevels: 2 };
+    expect(gridSide(geometry)).toBe(16);
+    expect(featureChannels(geometry)).toBe(5 * 16 + 1);
+    expect(featureNames(geometry)).toHaveLength(featureChannels(geometry));
+    expect(() => checkGeometry({ size: 60, levels: 4, kernels })).toThrow(RangeError);
+  });
+
+  it('ignores brightness and gain changes (per-image normalization)', () => {
+    const random = createRandom(1);
+    const image = Float32Array.from({ length: 64 * 64 }, () => 0.3 + 0.2 * random());
+    const brighter = image.map((v) => 0.1 + 1.5 * v);
+    const geometry: PyramidGeometry = { size: 64, levels: 3, kernels: pyramidKernels(), maxPoolLevels: 1 };
+    const a = pyramidFeatures(image, geometry).data;
+    const b = pyramidFeatures(brighter, geometry).data;
+    let worst = 0;
+    for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs((a[i] as number) - (b[i] as number)));
+    // Not exact: the variance floor keeps flat frames finite.
+    expect(worst).toBeLessThan(0.02);
+    const n = normalizeImage(image);
+    expect(Math.abs(n.reduce((s, v) => s + v, 0) / n.length)).toBeLessThan(1e-5);
+  });
+
+  it('matches ONNX Runtime for a random head, with and without max-pooled levels', async () => {
+    for (const maxPoolLevels of [0, 2]) {
+      const geometry: PyramidGeometry = { size: 64, levels: 3, kernels: pyramidKernels(), maxPoolLevels };
+      const channels = featureChannels(geometry);
+      const cells = gridSide(geometry) ** 2;
+      const random = createRandom(maxPoolLevels + 2);
+      const hidden = 4;
+      const head: CellHead = {
+        inputs: channels,
+        hidden,
+        w1: Float32Array.from({ length: hidden * channels }, () => random() - 0.5),
+        b1: Float32Array.from({ length: hidden }, () => random() - 0.5),
+        w2: Float32Array.from({ length: hidden }, () => random() - 0.5),
+        b2: 0.1,
+      };
+      const params = {
+        geometry,
+        featureMean: Float32Array.from({ length: channels * cells }, () => random() - 0.5),
+        featureInvStd: Float32Array.from({ length: channels * cells }, () => 0.5 + random()),
+        head,
+      };
+      const onnx = exportPyramidModelOnnx(params, {
+        schema: 'linesight.model/v1',
+        kind: 'test',
+        inputSpec: { inputName: 'image', width: 64, height: 64, channels: 1, layout: 'NCHW', resize: 'fill', scale: 1 / 255, mean: [0], std: [1] },
+        outputs: { score: 'score', map: 'map' },
+        threshold: 0,
+      });
+      const model = await OnnxModel.load(onnx);
+      try {
+        const input = Float32Array.from({ length: 64 * 64 }, (_, i) => ((i % 64) + 3 * Math.floor(i / 64)) % 17 / 17 + 0.3 * random());
+        const out = await model.run(input);
+        const reference = pyramidModelForward(input, params);
+        expect(Math.abs(out.score - reference.score)).toBeLessThan(1e-4);
+        expect(out.map?.data).toHaveLength(cells);
+      } finally {
+        await model.close();
+      }
+    }
+  });
+});

@@ -1,0 +1,141 @@
+import type { ModelContract } from '@linesight/vision';
+import type { CellHead } from './cell-head.ts';
+import { GraphBuilder, encodeModel, intAttr, intsAttr, stringAttr } from './onnx-graph.ts';
+import {
+  ENERGY_EPSILON,
+  PYRAMID_KERNEL_SIZE,
+  VARIANCE_EPSILON,
+  checkGeometry,
+  featureChannels,
+  gridSide,
+  type PyramidGeometry,
+} from './pyramid-features.ts';
+
+/** Everything the exported pyramid defect model computes with. */
+export interface PyramidModelParams {
+  geometry: PyramidGeometry;
+  /** Per channel and cell mean of good training features (channels x cells). */
+  featureMean: Float32Array;
+  /** Per channel and cell 1/std of good training features. */
+  featureInvStd: Float32Array;
+  head: CellHead;
+}
+
+/**
+ * Exports the pyramid defect model as ONNX (opset 13), node for node what
+ * `pyramidModelForward` computes: per-image normalization -> pyramid of
+ * reflect-padded 5x5 filter banks -> signed energies pooled to cells -> log
+ * -> per-cell standardization -> 1x1 MLP = cell logit map; score =
+ * log-mean-exp of the map.
+ */
+export function exportPyramidModelOnnx(
+  params: PyramidModelParams,
+  contract: ModelContract,
+): Uint8Array {
+  const { geometry, head } = params;
+  checkGeometry(geometry);
+  const { size, levels, kernels } = geometry;
+  const grid = gridSide(geometry);
+  const channels = featureChannels(geometry);
+  const k = kernels.length;
+  const n = PYRAMID_KERNEL_SIZE;
+  const pad = (n - 1) / 2;
+  const { inputSpec, outputs } = contract;
+  if (inputSpec.channels !== 1 || inputSpec.width !== size || inputSpec.height !== size)
+    throw new RangeError('contract input spec does not match the model geometry');
+
+  const g = new GraphBuilder(contract.name ?? 'pyramid');
+  const image = g.input(inputSpec.inputName, [1, 1, size, size]);
+  const spatial = [intsAttr('axes', [2, 3]), intAttr('keepdims', 1)];
+  const mean = g.op('ReduceMean', [image], spatial, 'image_mean');
+  const centred = g.op('Sub', [image, mean], [], 'centred');
+  const variance = g.op('ReduceMean', [g.op('Mul', [centred, centred])], spatial, 'image_variance');
+  const std = g.op(
+    'Sqrt',
+    [g.op('Add', [variance, g.weight('variance_epsilon', [], Float32Array.of(VARIANCE_EPSILON))])],
+    [],
+    'image_std',
+  );
+  let level = g.op('Div', [centred, std], [], 'level_0');
+  const pads = g.int64s('reflect_pads', [8], [0, 0, pad, pad, 0, 0, pad, pad]);
+  const bank = new Float32Array(k * n * n);
+  kernels.forEach((kernel, i) => bank.set(kernel.weights, i * n * n));
+  const bankName = g.weight('bank', [k, 1, n, n], bank);
+  const epsilon = g.weight('energy_epsilon', [], Float32Array.of(ENERGY_EPSILON));
+  const energies: string[] = [];
+  const peaks: string[] = [];
+  const maxPoolLevels = Math.min(geometry.maxPoolLevels ?? 0, levels - 1);
+  for (let l = 0; l < levels; l++) {
+    if (l > 0) {
+      level = g.op(
+        'AveragePool',
+        [level],
+        [intsAttr('kernel_shape', [2, 2]), intsAttr('strides', [2, 2])],
+        `level_${l}`,
+      );
+    }
+    const padded = g.op('Pad', [level, pads], [stringAttr('mode', 'reflect')], `padded_${l}`);
+    const response = g.op('Conv', [padded, bankName], [intsAttr('kernel_shape', [n, n])], `response_${l}`);
+    const positive = g.op('Relu', [response], [], `positive_${l}`);
+    const negative = g.op('Sub', [positive, response], [], `negative_${l}`);
+    const signed = g.op('Concat', [positive, negative], [intAttr('axis', 1)], `signed_${l}`);
+    let energy = signed;
+    const factor = size / 2 ** l / grid;
+    if (l < maxPoolLevels) {
+      const peak = g.op(
+        'MaxPool',
+        [signed],
+        [intsAttr('kernel_shape', [factor, factor]), intsAttr('strides', [factor, factor])],
+        `peak_${l}`,
+      );
+      peaks.push(g.op('Log', [g.op('Add', [peak, epsilon])], [], `log_peak_${l}`));
+    }
+    if (factor > 1) {
+      energy = g.op(
+        'AveragePool',
+        [energy],
+        [intsAttr('kernel_shape', [factor, factor]), intsAttr('strides', [factor, factor])],
+        `energy_${l}`,
+      );
+    }
+    energies.push(g.op('Log', [g.op('Add', [energy, epsilon])], [], `log_energy_${l}`));
+  }
+  const features = g.op('Concat', [...energies, ...peaks, level], [intAttr('axis', 1)], 'features');
+  const z = g.op(
+    'Mul',
+    [
+      g.op('Sub', [features, g.weight('feature_mean', [1, channels, grid, grid], params.featureMean)]),
+      g.weight('feature_inv_std', [1, channels, grid, grid], params.featureInvStd),
+    ],
+    [],
+    'standardized',
+  );
+  const hidden = g.op(
+    'Relu',
+    [
+      g.op(
+        'Conv',
+        [z, g.weight('head_w1', [head.hidden, head.inputs, 1, 1], head.w1), g.weight('head_b1', [head.hidden], head.b1)],
+        [intsAttr('kernel_shape', [1, 1])],
+      ),
+    ],
+    [],
+    'head_hidden',
+  );
+  const map = g.op(
+    'Conv',
+    [hidden, g.weight('head_w2', [1, head.hidden, 1, 1], head.w2), g.weight('head_b2', [1], Float32Array.of(head.b2))],
+    [intsAttr('kernel_shape', [1, 1])],
+    outputs.map ?? 'map',
+  );
+  const lse = g.op('ReduceLogSumExp', [map], [intsAttr('axes', [1, 2, 3]), intAttr('keepdims', 0)], 'log_sum_exp');
+  const score = g.op(
+    'Sub',
+    [lse, g.weight('log_cells', [1], Float32Array.of(Math.log(grid * grid)))],
+    [],
+    outputs.score,
+  );
+  g.output(score, [1]);
+  if (outputs.map !== undefined) g.output(map, [1, 1, grid, grid]);
+  return encodeModel(g.build('Linesight pyramid defect model'), contract);
+}
