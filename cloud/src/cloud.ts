@@ -19,6 +19,8 @@ import { openRegistryDatabase, type RegistryDatabase } from './registry/database
 import { DeviceRegistry } from './registry/device-registry.ts';
 import { ModelRegistry } from './registry/model-registry.ts';
 import { RolloutStore } from './registry/rollout-store.ts';
+import { AuditLog } from './registry/audit-log.ts';
+import { ApiTokens } from './registry/api-tokens.ts';
 import { KeyRing } from './signing/key-ring.ts';
 import { DesiredIssuer } from './signing/desired-issuer.ts';
 import { DesiredStateService } from './fleet/desired-state-service.ts';
@@ -74,6 +76,8 @@ export class Cloud {
     this.#db = db;
     const models = new ModelRegistry(db);
     const devices = new DeviceRegistry(db);
+    const audit = new AuditLog(db);
+    const tokens = new ApiTokens(db);
     devices.markAllOffline();
     const blobs = new LocalBlobStore(join(dataDir, 'blobs'));
     const servicePassword = randomBytes(24).toString('base64url');
@@ -132,7 +136,7 @@ export class Cloud {
         this.log.error({ err }, 'desired state refresh failed');
       }
     });
-    const modelService = new ModelService({ registry: models, blobs, keys });
+    const modelService = new ModelService({ registry: models, blobs, keys, audit });
     const keyRotation = new KeyRotation({ keys, models, modelService, desired });
 
     const broker = this.#broker;
@@ -149,6 +153,8 @@ export class Cloud {
         models,
         modelService,
         devices,
+        audit,
+        tokens,
         rollouts,
         blobs,
         link,

@@ -11,6 +11,7 @@ import { modelRoutes } from './routes/model-routes.ts';
 import { deviceRoutes } from './routes/device-routes.ts';
 import { rolloutRoutes } from './routes/rollout-routes.ts';
 import { keyRoutes } from './routes/key-routes.ts';
+import { adminRoutes } from './routes/admin-routes.ts';
 import { predictRoutes } from './routes/predict-routes.ts';
 
 /** Builds the cloud's HTTP API (not yet listening). */
@@ -37,7 +38,10 @@ export async function buildHttpServer(options: {
   });
   app.decorateRequest('caller', null);
   app.setErrorHandler(errorHandler);
-  app.addHook('onRequest', makeAuthenticator(options.adminToken, services.devices));
+  app.addHook(
+    'onRequest',
+    makeAuthenticator(options.adminToken, services.devices, services.tokens),
+  );
   await app.register(multipart);
   await app.register(swagger, {
     openapi: {
@@ -66,6 +70,7 @@ export async function buildHttpServer(options: {
   await app.register(async (scope) => deviceRoutes(scope, services));
   await app.register(async (scope) => rolloutRoutes(scope, services));
   await app.register(async (scope) => keyRoutes(scope, services));
+  await app.register(async (scope) => adminRoutes(scope, services));
   await app.register(async (scope) => predictRoutes(scope, services));
   return app;
 }

@@ -8,12 +8,16 @@ import type { ModelService } from '../models/model-service.ts';
 import type { DeviceRegistry } from '../registry/device-registry.ts';
 import type { ModelRegistry } from '../registry/model-registry.ts';
 import type { MetricSample } from '../metrics.ts';
+import type { ApiTokens } from '../registry/api-tokens.ts';
+import type { AuditLog } from '../registry/audit-log.ts';
 
 /** What the HTTP routes may use; wired by the Cloud. */
 export interface CloudServices {
   models: ModelRegistry;
   modelService: ModelService;
   devices: DeviceRegistry;
+  audit: AuditLog;
+  tokens: ApiTokens;
   rollouts: RolloutService;
   blobs: BlobStore;
   link: FleetLink;

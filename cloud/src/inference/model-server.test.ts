@@ -5,6 +5,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isLinesightError } from '@linesight/protocol';
 import { KeyRing } from '../signing/key-ring.ts';
+import { AuditLog } from '../registry/audit-log.ts';
 import { LocalBlobStore } from '../blob-store.ts';
 import { ModelService } from '../models/model-service.ts';
 import { openRegistryDatabase, type RegistryDatabase } from '../registry/database.ts';
@@ -44,6 +45,7 @@ beforeAll(async () => {
     registry: models,
     blobs,
     keys: await KeyRing.open(dir),
+    audit: new AuditLog(db),
   });
   for (const [name, version, threshold] of [
     ['a', '1.0.0', 0.1],

@@ -2,7 +2,13 @@ import { OnnxModel, goldenInputs, readModelContract } from '@linesight/vision';
 import { LinesightError, sha256Hex, signManifest, type Manifest } from '@linesight/protocol';
 import type { KeyRing } from '../signing/key-ring.ts';
 import type { BlobStore } from '../blob-store.ts';
-import type { ModelRegistry, ModelVersion } from '../registry/model-registry.ts';
+import type { AuditLog } from '../registry/audit-log.ts';
+import {
+  MODEL_STAGES,
+  type ModelRegistry,
+  type ModelStage,
+  type ModelVersion,
+} from '../registry/model-registry.ts';
 
 // CPU kernels differ slightly across machines (SIMD widths); 1e-3 relative is far below any decision margin.
 const GOLDEN_TOLERANCE = 1e-3;
@@ -15,11 +21,69 @@ export class ModelService {
   readonly #registry: ModelRegistry;
   readonly #blobs: BlobStore;
   readonly #keys: KeyRing;
+  readonly #audit: AuditLog;
 
-  constructor(deps: { registry: ModelRegistry; blobs: BlobStore; keys: KeyRing }) {
+  constructor(deps: { registry: ModelRegistry; blobs: BlobStore; keys: KeyRing; audit: AuditLog }) {
     this.#registry = deps.registry;
     this.#blobs = deps.blobs;
     this.#keys = deps.keys;
+    this.#audit = deps.audit;
+  }
+
+  /**
+   * Records a second actor's approval for production. The actor who
+   * registered a version cannot approve it.
+   */
+  approve(name: string, version: string, actor: string): ModelVersion {
+    const model = this.#registry.get(name, version);
+    if (model.createdBy === actor) {
+      throw new LinesightError(
+        'ERR_CLOUD_FORBIDDEN',
+        `${actor} registered ${name}@${version} and cannot approve it; a second actor must`,
+      );
+    }
+    this.#registry.approve(name, version, actor);
+    this.#audit.record(actor, 'model.approve', `${name}@${version}`, {
+      registeredBy: model.createdBy,
+    });
+    return this.#registry.get(name, version);
+  }
+
+  /** Moves a version to a stage; production needs an approval first. */
+  setStage(name: string, version: string, stage: string, actor: string): ModelVersion {
+    if (!(MODEL_STAGES as readonly string[]).includes(stage)) {
+      throw new LinesightError(
+        'ERR_CLOUD_BAD_REQUEST',
+        `unknown stage ${JSON.stringify(stage)}: use ${MODEL_STAGES.join(', ')}`,
+      );
+    }
+    const model = this.#registry.get(name, version);
+    if (stage === 'production' && model.approvedBy === null) {
+      throw new LinesightError(
+        'ERR_CLOUD_FORBIDDEN',
+        `${name}@${version} needs an approval by an actor other than ${model.createdBy} before production (POST .../approve)`,
+      );
+    }
+    const replaced =
+      stage === 'production'
+        ? this.#registry
+            .list()
+            .filter((m) => m.name === name && m.stage === 'production' && m.version !== version)
+        : [];
+    this.#registry.setStage(name, version, stage as ModelStage);
+    this.#audit.record(actor, 'model.stage', `${name}@${version}`, {
+      from: model.stage,
+      to: stage,
+      approvedBy: model.approvedBy,
+    });
+    for (const old of replaced) {
+      this.#audit.record(actor, 'model.stage', `${name}@${old.version}`, {
+        from: 'production',
+        to: 'archived',
+        replacedBy: version,
+      });
+    }
+    return this.#registry.get(name, version);
   }
 
   /**
@@ -48,6 +112,7 @@ export class ModelService {
     version: string;
     onnx: Uint8Array;
     actor: string;
+    parentVersion?: string;
   }): Promise<ModelVersion> {
     const { name, version, onnx } = input;
     if (!NAME.test(name)) {
@@ -60,6 +125,12 @@ export class ModelService {
       throw new LinesightError(
         'ERR_CLOUD_BAD_REQUEST',
         `invalid version ${JSON.stringify(version)}: use semantic versioning, e.g. 1.2.0`,
+      );
+    }
+    if (input.parentVersion !== undefined && !this.#registry.has(name, input.parentVersion)) {
+      throw new LinesightError(
+        'ERR_CLOUD_BAD_REQUEST',
+        `parent version ${name}@${input.parentVersion} is not registered`,
       );
     }
     if (this.#registry.has(name, version)) {
@@ -106,8 +177,19 @@ export class ModelService {
       signed: signManifest(manifest, this.#keys.active),
       createdAt: manifest.issuedAt,
       createdBy: input.actor,
+      parentVersion: input.parentVersion ?? null,
+      approvedBy: null,
+      approvedAt: null,
+      stageChangedAt: null,
     };
     this.#registry.add(model);
+    this.#audit.record(input.actor, 'model.register', `${name}@${version}`, {
+      sha256,
+      sizeBytes: onnx.byteLength,
+      parentVersion: model.parentVersion,
+      datasetFingerprint: contract.datasetFingerprint ?? null,
+      kind: contract.kind,
+    });
     return model;
   }
 }

@@ -44,6 +44,28 @@ const MIGRATIONS: readonly string[] = [
      created_at TEXT NOT NULL,
      created_by TEXT NOT NULL
    );`,
+  `CREATE TABLE audit_log (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     at TEXT NOT NULL,
+     actor TEXT NOT NULL,
+     action TEXT NOT NULL,
+     subject TEXT NOT NULL,
+     details TEXT NOT NULL DEFAULT '{}'
+   );
+   CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+   CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+   CREATE TABLE api_tokens (
+     token_sha256 TEXT PRIMARY KEY,
+     actor TEXT NOT NULL UNIQUE,
+     created_at TEXT NOT NULL,
+     created_by TEXT NOT NULL
+   );
+   ALTER TABLE models ADD COLUMN parent_version TEXT;
+   ALTER TABLE models ADD COLUMN approved_by TEXT;
+   ALTER TABLE models ADD COLUMN approved_at TEXT;
+   ALTER TABLE models ADD COLUMN stage_changed_at TEXT;`,
 ];
 
 /** Opens (creating if needed) the registry database and brings its schema up to date. */

@@ -14,7 +14,16 @@ export interface ModelVersion {
   signed: SignedManifest;
   createdAt: string;
   createdBy: string;
+  parentVersion: string | null;
+  approvedBy: string | null;
+  approvedAt: string | null;
+  stageChangedAt: string | null;
 }
+
+/** Model lifecycle stages; `production` needs a second actor's approval. */
+export const MODEL_STAGES = ['candidate', 'staging', 'production', 'archived'] as const;
+/** A model stage. */
+export type ModelStage = (typeof MODEL_STAGES)[number];
 
 interface ModelRow {
   name: string;
@@ -27,6 +36,10 @@ interface ModelRow {
   signed_manifest: string;
   created_at: string;
   created_by: string;
+  parent_version: string | null;
+  approved_by: string | null;
+  approved_at: string | null;
+  stage_changed_at: string | null;
 }
 
 /** Model versions in SQLite; artifacts live in the blob store under `blobKey`. */
@@ -42,8 +55,8 @@ export class ModelRegistry {
     try {
       this.#db
         .prepare(
-          `INSERT INTO models (name, version, sha256, size_bytes, blob_key, stage, contract, signed_manifest, created_at, created_by)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          `INSERT INTO models (name, version, sha256, size_bytes, blob_key, stage, contract, signed_manifest, created_at, created_by, parent_version)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
         .run(
           model.name,
@@ -56,6 +69,7 @@ export class ModelRegistry {
           JSON.stringify(model.signed),
           model.createdAt,
           model.createdBy,
+          model.parentVersion,
         );
     } catch (cause) {
       if ((cause as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
@@ -67,6 +81,30 @@ export class ModelRegistry {
       }
       throw cause;
     }
+  }
+
+  /** Records a second actor's approval for production. */
+  approve(name: string, version: string, actor: string): void {
+    this.#db
+      .prepare('UPDATE models SET approved_by = ?, approved_at = ? WHERE name = ? AND version = ?')
+      .run(actor, new Date().toISOString(), name, version);
+  }
+
+  /** Sets a version's stage; moving one to production archives the previous production version of that name. */
+  setStage(name: string, version: string, stage: ModelStage): void {
+    const now = new Date().toISOString();
+    this.#db.transaction(() => {
+      if (stage === 'production') {
+        this.#db
+          .prepare(
+            `UPDATE models SET stage = 'archived', stage_changed_at = ? WHERE name = ? AND stage = 'production' AND version != ?`,
+          )
+          .run(now, name, version);
+      }
+      this.#db
+        .prepare('UPDATE models SET stage = ?, stage_changed_at = ? WHERE name = ? AND version = ?')
+        .run(stage, now, name, version);
+    })();
   }
 
   /** Replaces a version's signed manifest (after a key rotation). */
@@ -115,5 +153,9 @@ function fromRow(row: ModelRow): ModelVersion {
     signed: JSON.parse(row.signed_manifest) as SignedManifest,
     createdAt: row.created_at,
     createdBy: row.created_by,
+    parentVersion: row.parent_version,
+    approvedBy: row.approved_by,
+    approvedAt: row.approved_at,
+    stageChangedAt: row.stage_changed_at,
   };
 }

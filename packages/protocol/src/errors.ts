@@ -27,6 +27,7 @@ export const ERROR_CODES = {
   ERR_CLOUD_CONFLICT: 'a resource already exists',
   ERR_CLOUD_BAD_REQUEST: 'a request is malformed',
   ERR_CLOUD_UNAUTHORIZED: 'a request lacks valid credentials',
+  ERR_CLOUD_FORBIDDEN: 'the caller may not do this (e.g. approve its own model version)',
   ERR_CLOUD_PAYLOAD_TOO_LARGE: 'a request body is too large',
   ERR_DATASET: 'a dataset is empty, unreadable or has only one class',
   ERR_TRAINING: 'training failed',

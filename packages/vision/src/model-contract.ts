@@ -28,7 +28,9 @@ export const ModelContractSchema = Type.Object(
   {
     schema: Type.Literal('linesight.model/v1'),
     kind: Type.String({ description: 'how it was built, e.g. anomaly-filter-bank, cnn' }),
-    name: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'model name given at training' })),
+    name: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 64, description: 'model name given at training' }),
+    ),
     inputSpec: InputSpecSchema,
     outputs: ModelOutputsSchema,
     threshold: Type.Number({ description: 'score at or above which a frame is a defect' }),
@@ -60,12 +62,22 @@ export function parseModelContract(json: string): ModelContract {
   }
   try {
     const contract = assertSchema(ModelContractSchema, value, 'model contract');
-    if (contract.inputSpec.mean.length !== contract.inputSpec.channels || contract.inputSpec.std.length !== contract.inputSpec.channels) {
-      throw new LinesightError('ERR_MODEL_CONTRACT', 'model contract: mean and std need one value per channel');
+    if (
+      contract.inputSpec.mean.length !== contract.inputSpec.channels ||
+      contract.inputSpec.std.length !== contract.inputSpec.channels
+    ) {
+      throw new LinesightError(
+        'ERR_MODEL_CONTRACT',
+        'model contract: mean and std need one value per channel',
+      );
     }
     return contract;
   } catch (cause) {
     if (cause instanceof LinesightError && cause.code === 'ERR_MODEL_CONTRACT') throw cause;
-    throw new LinesightError('ERR_MODEL_CONTRACT', `model contract is invalid`, { cause });
+    throw new LinesightError(
+      'ERR_MODEL_CONTRACT',
+      `model contract is invalid: ${cause instanceof Error ? cause.message : String(cause)}`,
+      { cause },
+    );
   }
 }

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import type { CloudServices } from '../services.ts';
+import { actorOf } from '../auth.ts';
 import type { DeviceRecord } from '../../registry/device-registry.ts';
 
 const TrustedKey = Type.Object({ keyId: Type.String(), publicKeyPem: Type.String() });
@@ -80,6 +81,9 @@ export async function deviceRoutes(app: FastifyInstance, services: CloudServices
     },
     async (request, reply) => {
       const { id, secret } = services.devices.provision(request.body.id, request.body.labels ?? {});
+      services.audit.record(actorOf(request), 'device.provision', id, {
+        labels: request.body.labels ?? {},
+      });
       void reply.status(201);
       return {
         deviceId: id,

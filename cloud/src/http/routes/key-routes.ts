@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import type { CloudServices } from '../services.ts';
+import { actorOf } from '../auth.ts';
 
 const TrustedKey = Type.Object({ keyId: Type.String(), publicKeyPem: Type.String() });
 

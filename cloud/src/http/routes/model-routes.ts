@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { LinesightError } from '@linesight/protocol';
 import type { CloudServices } from '../services.ts';
+import { actorOf } from '../auth.ts';
 import type { ModelVersion } from '../../registry/model-registry.ts';
 
 const ModelView = Type.Object({
@@ -10,6 +11,11 @@ const ModelView = Type.Object({
   sha256: Type.String(),
   sizeBytes: Type.Integer(),
   stage: Type.String(),
+  parentVersion: Type.Union([Type.String(), Type.Null()]),
+  approvedBy: Type.Union([Type.String(), Type.Null()]),
+  approvedAt: Type.Union([Type.String(), Type.Null()]),
+  datasetFingerprint: Type.Union([Type.String(), Type.Null()]),
+  training: Type.Unknown(),
   threshold: Type.Number(),
   kind: Type.String(),
   inputSpec: Type.Unknown(),
@@ -25,6 +31,11 @@ function view(m: ModelVersion) {
     sha256: m.sha256,
     sizeBytes: m.sizeBytes,
     stage: m.stage,
+    parentVersion: m.parentVersion,
+    approvedBy: m.approvedBy,
+    approvedAt: m.approvedAt,
+    datasetFingerprint: m.contract.datasetFingerprint ?? null,
+    training: m.contract.training ?? null,
     threshold: m.contract.threshold,
     kind: m.contract.kind,
     inputSpec: m.contract.inputSpec,
@@ -78,7 +89,8 @@ export async function modelRoutes(app: FastifyInstance, services: CloudServices)
         name: fields.name as string,
         version: fields.version as string,
         onnx,
-        actor: 'admin',
+        actor: actorOf(request),
+        ...(fields.parent ? { parentVersion: fields.parent } : {}),
       });
       void reply.status(201);
       return view(model);
@@ -148,5 +160,47 @@ export async function modelRoutes(app: FastifyInstance, services: CloudServices)
       void reply.header('content-length', size);
       return reply.send(services.blobs.read(model.blobKey));
     },
+  );
+
+  app.post<{ Params: { name: string; version: string } }>(
+    '/v1/models/:name/:version/approve',
+    {
+      schema: {
+        tags: ['models'],
+        summary: 'Approve a version for production (by an actor other than its registrant)',
+        params: NameVersion,
+        response: { 200: ModelView },
+      },
+    },
+    async (request) =>
+      view(
+        services.modelService.approve(
+          request.params.name,
+          request.params.version,
+          actorOf(request),
+        ),
+      ),
+  );
+
+  app.post<{ Params: { name: string; version: string }; Body: { stage: string } }>(
+    '/v1/models/:name/:version/stage',
+    {
+      schema: {
+        tags: ['models'],
+        summary: 'Move a version to candidate, staging, production (needs approval) or archived',
+        params: NameVersion,
+        body: Type.Object({ stage: Type.String() }, { additionalProperties: false }),
+        response: { 200: ModelView },
+      },
+    },
+    async (request) =>
+      view(
+        services.modelService.setStage(
+          request.params.name,
+          request.params.version,
+          request.body.stage,
+          actorOf(request),
+        ),
+      ),
   );
 }

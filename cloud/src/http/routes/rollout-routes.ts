@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import type { CloudServices } from '../services.ts';
+import { actorOf } from '../auth.ts';
 
 /** Rollout routes: send a model version to devices and follow progress. */
 export async function rolloutRoutes(app: FastifyInstance, services: CloudServices): Promise<void> {
@@ -25,7 +26,7 @@ export async function rolloutRoutes(app: FastifyInstance, services: CloudService
         model: request.body.model,
         version: request.body.version,
         ...(request.body.devices ? { deviceIds: request.body.devices } : {}),
-        actor: 'admin',
+        actor: actorOf(request),
       });
       void reply.status(201);
       return status;

@@ -1,0 +1,55 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { LinesightError } from '@linesight/protocol';
+import type { RegistryDatabase } from './database.ts';
+
+const ACTOR = /^[a-z0-9][a-z0-9_.@-]{0,63}$/;
+
+function hash(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
+
+/**
+ * Named operator tokens, so changes carry who made them and a second person
+ * can approve a promotion. Tokens are 192 random bits, stored only as SHA-256.
+ */
+export class ApiTokens {
+  readonly #db: RegistryDatabase;
+
+  constructor(db: RegistryDatabase) {
+    this.#db = db;
+  }
+
+  /** Creates a token for an actor; the token is shown only this once. */
+  create(actor: string, createdBy: string): { actor: string; token: string } {
+    if (!ACTOR.test(actor) || actor === 'admin') {
+      throw new LinesightError(
+        'ERR_CLOUD_BAD_REQUEST',
+        `invalid actor ${JSON.stringify(actor)}: use 1-64 of a-z 0-9 _ . @ - (and not "admin")`,
+      );
+    }
+    const token = `lso_${randomBytes(24).toString('base64url')}`;
+    try {
+      this.#db
+        .prepare(
+          'INSERT INTO api_tokens (token_sha256, actor, created_at, created_by) VALUES (?, ?, ?, ?)',
+        )
+        .run(hash(token), actor, new Date().toISOString(), createdBy);
+    } catch (cause) {
+      if ((cause as { code?: string }).code?.startsWith('SQLITE_CONSTRAINT')) {
+        throw new LinesightError('ERR_CLOUD_CONFLICT', `actor ${actor} already has a token`, {
+          cause,
+        });
+      }
+      throw cause;
+    }
+    return { actor, token };
+  }
+
+  /** The actor a token belongs to, if any. */
+  actorOf(token: string): string | undefined {
+    const row = this.#db
+      .prepare('SELECT actor FROM api_tokens WHERE token_sha256 = ?')
+      .get(hash(token)) as { actor: string } | undefined;
+    return row?.actor;
+  }
+}

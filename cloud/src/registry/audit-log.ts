@@ -1,0 +1,70 @@
+import type { RegistryDatabase } from './database.ts';
+
+/** One audit entry. */
+export interface AuditEntry {
+  id: number;
+  at: string;
+  actor: string;
+  action: string;
+  subject: string;
+  details: Record<string, unknown>;
+}
+
+interface AuditRow {
+  id: number;
+  at: string;
+  actor: string;
+  action: string;
+  subject: string;
+  details: string;
+}
+
+/**
+ * Append-only record of every change: registrations, stage changes,
+ * approvals, rollout actions, provisioning, key rotation. SQLite triggers
+ * refuse UPDATE and DELETE on the table.
+ */
+export class AuditLog {
+  readonly #db: RegistryDatabase;
+
+  constructor(db: RegistryDatabase) {
+    this.#db = db;
+  }
+
+  /** Appends an entry; returns it. */
+  record(
+    actor: string,
+    action: string,
+    subject: string,
+    details: Record<string, unknown> = {},
+  ): AuditEntry {
+    const at = new Date().toISOString();
+    const info = this.#db
+      .prepare('INSERT INTO audit_log (at, actor, action, subject, details) VALUES (?, ?, ?, ?, ?)')
+      .run(at, actor, action, subject, JSON.stringify(details));
+    return { id: Number(info.lastInsertRowid), at, actor, action, subject, details };
+  }
+
+  /** Entries, newest first, optionally filtered, at most `limit`. */
+  list(
+    filter: {
+      action?: string;
+      subject?: string;
+      actor?: string;
+      limit?: number;
+      beforeId?: number;
+    } = {},
+  ): AuditEntry[] {
+    const where: string[] = [];
+    const args: (string | number)[] = [];
+    if (filter.action) where.push('action = ?') && args.push(filter.action);
+    if (filter.subject) where.push('subject = ?') && args.push(filter.subject);
+    if (filter.actor) where.push('actor = ?') && args.push(filter.actor);
+    if (filter.beforeId) where.push('id < ?') && args.push(filter.beforeId);
+    const sql = `SELECT * FROM audit_log ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`;
+    const rows = this.#db
+      .prepare(sql)
+      .all(...args, Math.min(filter.limit ?? 100, 1000)) as AuditRow[];
+    return rows.map((r) => ({ ...r, details: JSON.parse(r.details) as Record<string, unknown> }));
+  }
+}
