@@ -57,10 +57,15 @@ export class AuditLog {
   ): AuditEntry[] {
     const where: string[] = [];
     const args: (string | number)[] = [];
-    if (filter.action) where.push('action = ?') && args.push(filter.action);
-    if (filter.subject) where.push('subject = ?') && args.push(filter.subject);
-    if (filter.actor) where.push('actor = ?') && args.push(filter.actor);
-    if (filter.beforeId) where.push('id < ?') && args.push(filter.beforeId);
+    const add = (clause: string, value: string | number | undefined) => {
+      if (value === undefined || value === '') return;
+      where.push(clause);
+      args.push(value);
+    };
+    add('action = ?', filter.action);
+    add('subject = ?', filter.subject);
+    add('actor = ?', filter.actor);
+    add('id < ?', filter.beforeId);
     const sql = `SELECT * FROM audit_log ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`;
     const rows = this.#db
       .prepare(sql)

@@ -37,7 +37,13 @@ export async function keyRoutes(app: FastifyInstance, services: CloudServices): 
           'Add a signing key and make it active; devices learn it through a trust list signed by a key they trust',
       },
     },
-    async () => services.keyRotation.rotate(),
+    async (request) => {
+      const result = await services.keyRotation.rotate();
+      services.audit.record(actorOf(request), 'key.rotate', result.keyId, {
+        devices: result.devices,
+      });
+      return result;
+    },
   );
 
   app.post<{ Params: { keyId: string } }>(
@@ -50,6 +56,10 @@ export async function keyRoutes(app: FastifyInstance, services: CloudServices): 
         params: Type.Object({ keyId: Type.String({ pattern: '^[0-9a-f]{16}$' }) }),
       },
     },
-    async (request) => services.keyRotation.retire(request.params.keyId),
+    async (request) => {
+      const result = await services.keyRotation.retire(request.params.keyId);
+      services.audit.record(actorOf(request), 'key.retire', request.params.keyId, result);
+      return result;
+    },
   );
 }
