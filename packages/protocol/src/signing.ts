@@ -42,24 +42,64 @@ export function keyIdOf(publicKey: KeyObject | string): string {
   return createHash('sha256').update(der).digest('hex').slice(0, 16);
 }
 
+/** Ed25519 signature (base64) over a value's canonical JSON, refusing a key the value does not name. */
+function signCanonical(
+  value: unknown,
+  namedKeyId: string,
+  keyPair: Pick<SigningKeyPair, 'privateKeyPem' | 'keyId'>,
+  what: string,
+): string {
+  if (namedKeyId !== keyPair.keyId) {
+    throw new LinesightError(
+      'ERR_SIGNATURE_INVALID',
+      `${what} names key ${namedKeyId} but is signed with ${keyPair.keyId}`,
+    );
+  }
+  return sign(
+    null,
+    Buffer.from(canonicalJson(value)),
+    createPrivateKey(keyPair.privateKeyPem),
+  ).toString('base64');
+}
+
+/** Checks a signature over a value's canonical JSON with the trusted key it names. */
+function verifyCanonical(
+  value: unknown,
+  keyId: string,
+  signature: string,
+  trusted: readonly TrustedKey[],
+  what: string,
+): void {
+  const key = trusted.find((k) => k.keyId === keyId);
+  if (key === undefined)
+    throw new LinesightError(
+      'ERR_SIGNATURE_UNKNOWN_KEY',
+      `${what} is signed by untrusted key ${keyId}`,
+    );
+  let ok: boolean;
+  try {
+    ok = verify(
+      null,
+      Buffer.from(canonicalJson(value)),
+      createPublicKey(key.publicKeyPem),
+      Buffer.from(signature, 'base64'),
+    );
+  } catch (cause) {
+    throw new LinesightError('ERR_SIGNATURE_INVALID', `signature of ${what} cannot be checked`, {
+      cause,
+    });
+  }
+  if (!ok)
+    throw new LinesightError('ERR_SIGNATURE_INVALID', `signature of ${what} does not verify`);
+}
+
 /** Signs a manifest with an Ed25519 private key; the manifest's keyId must name that key. */
 export function signManifest(
   manifest: Manifest,
   keyPair: Pick<SigningKeyPair, 'privateKeyPem' | 'keyId'>,
 ): SignedManifest {
   assertSchema(ManifestSchema, manifest, 'manifest');
-  if (manifest.keyId !== keyPair.keyId) {
-    throw new LinesightError(
-      'ERR_SIGNATURE_INVALID',
-      `manifest names key ${manifest.keyId} but is signed with ${keyPair.keyId}`,
-    );
-  }
-  const signature = sign(
-    null,
-    Buffer.from(canonicalJson(manifest)),
-    createPrivateKey(keyPair.privateKeyPem),
-  );
-  return { manifest, signature: signature.toString('base64') };
+  return { manifest, signature: signCanonical(manifest, manifest.keyId, keyPair, 'manifest') };
 }
 
 /**
@@ -73,39 +113,10 @@ export function verifySignedManifest(
   now: Date = new Date(),
 ): Manifest {
   const manifest = assertSchema(ManifestSchema, signed.manifest, 'manifest');
-  const key = trusted.find((k) => k.keyId === manifest.keyId);
-  if (key === undefined) {
-    throw new LinesightError(
-      'ERR_SIGNATURE_UNKNOWN_KEY',
-      `manifest ${manifest.name}@${manifest.version} is signed by untrusted key ${manifest.keyId}`,
-    );
-  }
-  let ok: boolean;
-  try {
-    ok = verify(
-      null,
-      Buffer.from(canonicalJson(manifest)),
-      createPublicKey(key.publicKeyPem),
-      Buffer.from(signed.signature, 'base64'),
-    );
-  } catch (cause) {
-    throw new LinesightError(
-      'ERR_SIGNATURE_INVALID',
-      `signature of ${manifest.name}@${manifest.version} cannot be checked`,
-      { cause },
-    );
-  }
-  if (!ok) {
-    throw new LinesightError(
-      'ERR_SIGNATURE_INVALID',
-      `signature of ${manifest.name}@${manifest.version} does not verify`,
-    );
-  }
+  const label = `manifest ${manifest.name}@${manifest.version}`;
+  verifyCanonical(manifest, manifest.keyId, signed.signature, trusted, label);
   if (manifest.expiresAt !== undefined && Date.parse(manifest.expiresAt) <= now.getTime()) {
-    throw new LinesightError(
-      'ERR_MANIFEST_EXPIRED',
-      `manifest ${manifest.name}@${manifest.version} expired at ${manifest.expiresAt}`,
-    );
+    throw new LinesightError('ERR_MANIFEST_EXPIRED', `${label} expired at ${manifest.expiresAt}`);
   }
   return manifest;
 }
@@ -129,18 +140,10 @@ export function signDocument<T extends SelfSignedDocument>(
   unsigned: Omit<T, 'signature'>,
   keyPair: Pick<SigningKeyPair, 'privateKeyPem' | 'keyId'>,
 ): T {
-  if (unsigned.keyId !== keyPair.keyId) {
-    throw new LinesightError(
-      'ERR_SIGNATURE_INVALID',
-      `document names key ${unsigned.keyId} but is signed with ${keyPair.keyId}`,
-    );
-  }
-  const signature = sign(
-    null,
-    Buffer.from(canonicalJson(unsigned)),
-    createPrivateKey(keyPair.privateKeyPem),
-  );
-  return { ...unsigned, signature: signature.toString('base64') } as T;
+  return {
+    ...unsigned,
+    signature: signCanonical(unsigned, unsigned.keyId, keyPair, 'document'),
+  } as T;
 }
 
 /** Verifies a self-signed document against trusted keys; throws ERR_SIGNATURE_UNKNOWN_KEY or ERR_SIGNATURE_INVALID. */
@@ -149,26 +152,6 @@ export function verifyDocument(
   trusted: readonly TrustedKey[],
   what: string,
 ): void {
-  const key = trusted.find((k) => k.keyId === doc.keyId);
-  if (key === undefined)
-    throw new LinesightError(
-      'ERR_SIGNATURE_UNKNOWN_KEY',
-      `${what} is signed by untrusted key ${doc.keyId}`,
-    );
   const { signature, ...unsigned } = doc;
-  let ok: boolean;
-  try {
-    ok = verify(
-      null,
-      Buffer.from(canonicalJson(unsigned)),
-      createPublicKey(key.publicKeyPem),
-      Buffer.from(signature, 'base64'),
-    );
-  } catch (cause) {
-    throw new LinesightError('ERR_SIGNATURE_INVALID', `signature of ${what} cannot be checked`, {
-      cause,
-    });
-  }
-  if (!ok)
-    throw new LinesightError('ERR_SIGNATURE_INVALID', `signature of ${what} does not verify`);
+  verifyCanonical(unsigned, doc.keyId, signature, trusted, what);
 }

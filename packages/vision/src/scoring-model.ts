@@ -1,4 +1,5 @@
 import type { ModelContract } from './model-contract.ts';
+import { preprocessImage } from './preprocess.ts';
 
 /** A per-cell anomaly map, row-major, `height` rows of `width` cells. */
 export interface AnomalyMap {
@@ -31,4 +32,17 @@ export interface ScoringModel {
   scoreImage(image: Uint8Array): Promise<ScoredImage>;
   /** Waits for in-flight runs, then releases resources; idempotent. */
   close(): Promise<void>;
+}
+
+/** Preprocesses an image by a model's contract and runs it, timing both steps. */
+export async function scoreImageWith(
+  model: Pick<ScoringModel, 'contract' | 'run'>,
+  image: Uint8Array,
+): Promise<ScoredImage> {
+  const t0 = performance.now();
+  const input = await preprocessImage(image, model.contract.inputSpec);
+  const t1 = performance.now();
+  const output = await model.run(input);
+  const t2 = performance.now();
+  return { ...output, preprocessMs: t1 - t0, inferenceMs: t2 - t1 };
 }

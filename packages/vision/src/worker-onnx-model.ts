@@ -2,8 +2,12 @@ import { LinesightError } from '@linesight/protocol';
 import { InferenceWorker, type SessionInfo } from './inference-worker.ts';
 import type { ModelContract } from './model-contract.ts';
 import { readModelContract } from './onnx-contract.ts';
-import { preprocessImage } from './preprocess.ts';
-import type { ModelOutput, ScoredImage, ScoringModel } from './scoring-model.ts';
+import {
+  scoreImageWith,
+  type ModelOutput,
+  type ScoredImage,
+  type ScoringModel,
+} from './scoring-model.ts';
 import { checkSessionAgainstContract, errorMessage, readMap, readScore } from './session-checks.ts';
 
 /** Options of a worker-hosted model. */
@@ -81,13 +85,8 @@ export class WorkerOnnxModel implements ScoringModel {
     }
   }
 
-  async scoreImage(image: Uint8Array): Promise<ScoredImage> {
-    const t0 = performance.now();
-    const input = await preprocessImage(image, this.contract.inputSpec);
-    const t1 = performance.now();
-    const output = await this.run(input);
-    const t2 = performance.now();
-    return { ...output, preprocessMs: t1 - t0, inferenceMs: t2 - t1 };
+  scoreImage(image: Uint8Array): Promise<ScoredImage> {
+    return scoreImageWith(this, image);
   }
 
   close(): Promise<void> {
