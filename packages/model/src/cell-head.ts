@@ -193,3 +193,29 @@ export async function trainCellHead(
   const [w1, b1, w2, eb2] = ema as [Float32Array, Float32Array, Float32Array, Float32Array];
   return { inputs, hidden, w1, b1, w2, b2: eb2[0] as number };
 }
+
+/**
+ * Merges heads trained on the same inputs into one head whose cell logits
+ * are the mean of theirs: hidden units side by side, output weights divided
+ * by the number of heads.
+ */
+export function mergeHeads(heads: readonly CellHead[]): CellHead {
+  const first = heads[0];
+  if (first === undefined) throw new RangeError('no heads to merge');
+  if (heads.length === 1) return first;
+  if (heads.some((h) => h.inputs !== first.inputs)) throw new RangeError('heads have different inputs');
+  const hidden = heads.reduce((sum, h) => sum + h.hidden, 0);
+  const w1 = new Float32Array(hidden * first.inputs);
+  const b1 = new Float32Array(hidden);
+  const w2 = new Float32Array(hidden);
+  let offset = 0;
+  let b2 = 0;
+  for (const h of heads) {
+    w1.set(h.w1, offset * first.inputs);
+    b1.set(h.b1, offset);
+    for (let k = 0; k < h.hidden; k++) w2[offset + k] = (h.w2[k] as number) / heads.length;
+    b2 += h.b2 / heads.length;
+    offset += h.hidden;
+  }
+  return { inputs: first.inputs, hidden, w1, b1, w2, b2 };
+}

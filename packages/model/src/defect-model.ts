@@ -1,7 +1,7 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { LinesightError, sha256Hex, type InputSpec } from '@linesight/protocol';
 import { decodeImagePixels, rawToTensor, tensorStatistics, type ModelContract } from '@linesight/vision';
-import { headCellLogits, logMeanExp, trainCellHead, type HeadExample } from './cell-head.ts';
+import { headCellLogits, logMeanExp, mergeHeads, trainCellHead, type CellHead, type HeadExample } from './cell-head.ts';
 import { datasetFingerprint, splitDataset } from './dataset-split.ts';
 import type { TrainedModel, TrainingProgress } from './filter-bank-model.ts';
 import { fixedHistogram } from './histogram.ts';
@@ -36,6 +36,12 @@ export interface DefectModelOptions {
   levels?: number;
   /** Hidden units of the cell classifier; 16 unless given. */
   hidden?: number;
+  /**
+   * Cell classifiers trained with different seeds and averaged (merged into
+   * one wider classifier in the graph, so inference costs little more); 1 unless given.
+   * Each member adds its full training time.
+   */
+  members?: number;
   /** Training epochs of the cell classifier; 30 unless given (more on small datasets, see MIN_TRAINING_STEPS). */
   epochs?: number;
   /** Share of each class held out for validation and the threshold; 0.2 unless given. */
@@ -68,6 +74,8 @@ const SYNTHETIC_LOSS_SHARE = 0.3;
 /** Small datasets get more epochs, so that the classifier sees at least this many mini-batches. */
 const MIN_TRAINING_STEPS = 600;
 const BATCH_SIZE = 16;
+/** The two finest levels also get max-pooled energies: thin cracks vanish in an 8x8 average. */
+const MAX_POOL_LEVELS = 2;
 
 /**
  * Trains the Linesight defect model: multi-scale filter-bank cell features,
@@ -85,11 +93,12 @@ export async function trainDefectModel(
   const size = options.size ?? 256;
   const levels = options.levels ?? 4;
   const hidden = options.hidden ?? 16;
+  const members = options.members ?? 1;
   const epochs = options.epochs ?? 30;
   const validationShare = options.validationShare ?? 0.2;
-  checkOptions({ ...options, size, levels, hidden, epochs, validationShare });
+  checkOptions({ ...options, size, levels, hidden, epochs, validationShare, members });
   const report = options.onProgress ?? (() => undefined);
-  const geometry: PyramidGeometry = { size, levels, kernels: pyramidKernels() };
+  const geometry: PyramidGeometry = { size, levels, kernels: pyramidKernels(), maxPoolLevels: MAX_POOL_LEVELS };
 
   if (samples.length === 0) throw new LinesightError('ERR_DATASET', 'dataset has no samples');
   const goodCount = samples.filter((s) => s.label === 'good').length;
@@ -194,19 +203,35 @@ export async function trainDefectModel(
   let lastLoss: number | undefined;
   const stepsPerEpoch = Math.ceil(examples.length / BATCH_SIZE);
   const effectiveEpochs = Math.max(epochs, Math.ceil((options.minTrainingSteps ?? MIN_TRAINING_STEPS) / stepsPerEpoch));
-  const head = await trainCellHead(examples, cells, channels, {
-    seed: options.seed,
-    hidden,
-    epochs: effectiveEpochs,
-    batchSize: BATCH_SIZE,
-    onStep: async (step, steps) => {
-      report({ step: 'fit', done: step, total: steps, epochs: effectiveEpochs, epoch: Math.ceil((step * effectiveEpochs) / steps), ...(lastLoss === undefined ? {} : { loss: lastLoss }), elapsedMs: performance.now() - fitStarted });
-      if (step % 4 === 0) await yieldToEventLoop();
-    },
-    onEpoch: (_epoch, loss) => {
-      lastLoss = loss;
-    },
-  });
+  const heads: CellHead[] = [];
+  for (let member = 0; member < members; member++) {
+    heads.push(
+      await trainCellHead(examples, cells, channels, {
+        seed: options.seed * members + member,
+        hidden,
+        epochs: effectiveEpochs,
+        batchSize: BATCH_SIZE,
+        onStep: async (step, steps) => {
+          const done = member * steps + step;
+          const total = members * steps;
+          report({
+            step: 'fit',
+            done,
+            total,
+            epochs: effectiveEpochs * members,
+            epoch: Math.ceil((done * effectiveEpochs * members) / total),
+            ...(lastLoss === undefined ? {} : { loss: lastLoss }),
+            elapsedMs: performance.now() - fitStarted,
+          });
+          if (step % 4 === 0) await yieldToEventLoop();
+        },
+        onEpoch: (_epoch, loss) => {
+          lastLoss = loss;
+        },
+      }),
+    );
+  }
+  const head = mergeHeads(heads);
   const params: PyramidModelParams = { geometry, featureMean, featureInvStd, head };
 
   const validationScores: number[] = [];
@@ -248,10 +273,12 @@ export async function trainDefectModel(
       validationShare,
       size,
       levels,
+      maxPoolLevels: Math.min(MAX_POOL_LEVELS, levels - 1),
       kernels: geometry.kernels.map((k) => k.name),
       features: featureNames(geometry).length,
       grid,
       hidden,
+      members,
       epochs: effectiveEpochs,
       finalLoss: lastLoss === undefined ? null : round6(lastLoss),
       scoreUnit: 'logit (log-mean-exp of cell logits)',
@@ -315,8 +342,9 @@ function cellStatistics(features: readonly Float32Array[], length: number): { me
   return { mean, invStd };
 }
 
-function checkOptions(o: DefectModelOptions & { size: number; levels: number; hidden: number; epochs: number; validationShare: number }): void {
+function checkOptions(o: DefectModelOptions & { size: number; levels: number; hidden: number; epochs: number; validationShare: number; members: number }): void {
   const problems: string[] = [];
+  if (!Number.isInteger(o.members) || o.members < 1 || o.members > 8) problems.push(`members must be an integer in 1..8, got ${o.members}`);
   if (!Number.isSafeInteger(o.seed)) problems.push(`seed must be an integer, got ${o.seed}`);
   if (o.mode !== undefined && !['supervised', 'anomaly', 'auto'].includes(o.mode))
     problems.push(`mode must be supervised, anomaly or auto, got ${String(o.mode)}`);

@@ -125,9 +125,11 @@ export class WorkerOnnxModel implements ScoringModel {
         this.watchdogTrips++;
         call.catch(() => undefined);
         this.#replaceWorker(worker);
+        // details.watchdogMs tells callers (the agent's frame pipeline counts watchdogTrips) a trip from a failure.
         throw new LinesightError(
           'ERR_MODEL_OUTPUT',
           `inference took longer than the ${limitMs} ms watchdog limit`,
+          { details: { watchdogMs: limitMs } },
         );
       }
       if (err instanceof LinesightError) throw err;
