@@ -12,6 +12,9 @@ declare module 'vitest' {
   }
 }
 
+// Small and quick: the e2e tests need real, distinct models, not the best ones.
+const QUICK = ['--size', '128', '--epochs', '10'];
+
 let dir: string | undefined;
 
 /** Trains the e2e tests' models once for the whole run. */
@@ -28,8 +31,8 @@ export async function setup(project: TestProject): Promise<void> {
   const v1 = join(dir, 'v1.onnx');
   const v2 = join(dir, 'v2.onnx');
   await Promise.all([
-    runLinesight(['model', 'train', '--data', dataset, '--out', v1, '--seed', '1']),
-    runLinesight(['model', 'train', '--data', dataset, '--out', v2, '--seed', '2']),
+    runLinesight(['model', 'train', '--data', dataset, '--out', v1, '--seed', '1', ...QUICK]),
+    runLinesight(['model', 'train', '--data', dataset, '--out', v2, '--seed', '2', ...QUICK]),
   ]);
   project.provide('models', { v1, v2, dataset });
 }

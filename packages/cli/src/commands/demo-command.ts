@@ -5,7 +5,8 @@ import pino from 'pino';
 import { Cloud } from '@linesight/cloud';
 import { CloudApiClient, type DeviceSummary } from '@linesight/api-client';
 import { SimulatedFleet, SyntheticCamera, syntheticSamples } from '@linesight/firmware-sim';
-import { trainFilterBankModel } from '@linesight/model';
+import { trainDefectModel } from '@linesight/model';
+import { trainingProgressPrinter } from './model-command.ts';
 import { parsePort, parsePositiveInt, parsePositive } from '../options.ts';
 import { progressLine } from '../progress.ts';
 
@@ -163,10 +164,11 @@ async function demoModel(path: string): Promise<Uint8Array> {
   console.log('training the demo model on synthetic frames (first run only)...');
   const started = Date.now();
   const samples = await syntheticSamples({ seed: 1, count: 240, defectRate: 0.35 });
-  const trained = await trainFilterBankModel(samples, {
+  const trained = await trainDefectModel(samples, {
     seed: 1,
+    size: 192,
     name: DEMO_MODEL,
-    onProgress: (p) => progressLine(`  ${p.step} ${p.done}/${p.total}`),
+    onProgress: trainingProgressPrinter(),
   });
   progressLine('');
   await mkdir(resolve(path, '..'), { recursive: true });
