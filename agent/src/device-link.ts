@@ -155,8 +155,9 @@ export class DeviceLink {
 
   #publish(channel: QueuedMessage['channel'], payload: Buffer, qos: 0 | 1, retain: boolean): void {
     const client = this.#client;
-    if (client === undefined || this.#closing !== undefined) return;
-    if (!client.connected) {
+    if (this.#closing !== undefined) return;
+    // Before start() counts as disconnected: what the agent reports while restoring its model is kept.
+    if (client === undefined || !client.connected) {
       this.#enqueue({ channel, payload, qos, retain });
       return;
     }

@@ -1,5 +1,11 @@
 import { OnnxModel, goldenInputs, readModelContract } from '@linesight/vision';
-import { LinesightError, sha256Hex, signManifest, type Manifest } from '@linesight/protocol';
+import {
+  LinesightError,
+  isLinesightError,
+  sha256Hex,
+  signManifest,
+  type Manifest,
+} from '@linesight/protocol';
 import type { KeyRing } from '../signing/key-ring.ts';
 import type { BlobStore } from '../blob-store.ts';
 import type { AuditLog } from '../registry/audit-log.ts';
@@ -147,6 +153,14 @@ export class ModelService {
     try {
       for (const input of goldenInputs(contract.inputSpec))
         goldenScores.push((await probe.run(input)).score);
+    } catch (err) {
+      // Unusable output on the standard inputs (NaN, wrong shape) is a bad upload, not a server fault.
+      if (!isLinesightError(err, 'ERR_MODEL_OUTPUT')) throw err;
+      throw new LinesightError(
+        'ERR_CLOUD_BAD_REQUEST',
+        `${name}@${version} cannot be registered: on the standard golden inputs, ${err.message}`,
+        { cause: err },
+      );
     } finally {
       await probe.close();
     }

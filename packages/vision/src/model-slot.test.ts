@@ -37,6 +37,23 @@ describe('ModelSlot', () => {
     expect(b.closed).toBe(0);
   });
 
+  it('does not finish closing while a model it swapped out is still closing', async () => {
+    const slot = new ModelSlot<FakeModel, string>();
+    let finishOld: () => void = () => undefined;
+    const old = new FakeModel('old');
+    old.close = () => new Promise<void>((resolve) => (finishOld = resolve));
+    await slot.swap(old, 'v1');
+    const swapped = slot.swap(new FakeModel('new'), 'v2');
+    let closed = false;
+    const closing = slot.close().then(() => (closed = true));
+    await new Promise((r) => setImmediate(r));
+    // A process that exits now would tear down the old model's worker mid-inference.
+    expect(closed).toBe(false);
+    finishOld();
+    await Promise.all([swapped, closing]);
+    expect(closed).toBe(true);
+  });
+
   it('closes the live model on close and refuses later swaps', async () => {
     const slot = new ModelSlot<FakeModel, string>();
     const a = new FakeModel('a');

@@ -28,6 +28,8 @@ interface Entry<M, I> {
 export class ModelSlot<M extends Closeable, I> {
   #live: Entry<M, I> | undefined;
   #closed = false;
+  /** Models retired by swap() or clear() that are still draining or closing. */
+  readonly #retiring = new Set<Promise<void>>();
 
   /** The live model's info, if any. */
   get info(): I | undefined {
@@ -75,22 +77,36 @@ export class ModelSlot<M extends Closeable, I> {
       closed: undefined,
       onDrained: undefined,
     };
-    if (previous !== undefined) await retire(previous);
+    if (previous !== undefined) await this.#retire(previous);
   }
 
   /** Retires the live model, if any (waits for its leases); the slot stays usable. */
   async clear(): Promise<void> {
     const live = this.#live;
     this.#live = undefined;
-    if (live !== undefined) await retire(live);
+    if (live !== undefined) await this.#retire(live);
   }
 
-  /** Retires the live model (waits for its leases) and refuses further swaps; idempotent. */
+  /**
+   * Retires the live model (waits for its leases) and refuses further swaps;
+   * resolves only once every model this slot retired has closed. Idempotent.
+   */
   async close(): Promise<void> {
     this.#closed = true;
     const live = this.#live;
     this.#live = undefined;
-    if (live !== undefined) await retire(live);
+    const own = live === undefined ? undefined : this.#retire(live);
+    // Earlier retirements report their own errors to whoever swapped; here we only wait for them.
+    await Promise.allSettled([...this.#retiring]);
+    await own;
+  }
+
+  #retire(entry: Entry<M, I>): Promise<void> {
+    const closing = retire(entry);
+    this.#retiring.add(closing);
+    const forget = () => this.#retiring.delete(closing);
+    closing.then(forget, forget);
+    return closing;
   }
 }
 
