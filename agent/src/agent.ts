@@ -15,9 +15,15 @@ import { loadAgentConfig, type AgentConfig } from './config.ts';
 import { DesiredGuard } from './desired-guard.ts';
 import { DeviceLink } from './device-link.ts';
 import { ModelStore } from './models/model-store.ts';
-import { ModelUpdater } from './models/model-updater.ts';
+import { ModelUpdater, type ModelLoader } from './models/model-updater.ts';
 import { FramePipeline, modelRefOf, type Stage } from './pipeline/frame-pipeline.ts';
 import { ShadowRunner } from './pipeline/shadow-runner.ts';
+
+/** Optional collaborators of an agent (simulators inject these; real devices use the defaults). */
+export interface AgentDeps {
+  /** Loads verified model bytes; default: one worker thread per loaded model. */
+  loadModel?: ModelLoader;
+}
 
 /** The agent's version, reported to the cloud. */
 export const AGENT_VERSION = '0.1.0';
@@ -48,7 +54,12 @@ export class Agent {
   #lastTelemetry = { at: Date.now(), scored: 0 };
   #closing: Promise<void> | undefined;
 
-  constructor(config: Record<string, unknown> | AgentConfig, camera: Camera, logger?: Logger) {
+  constructor(
+    config: Record<string, unknown> | AgentConfig,
+    camera: Camera,
+    logger?: Logger,
+    deps: AgentDeps = {},
+  ) {
     this.config = loadAgentConfig(config as Record<string, unknown>);
     this.log =
       logger ??
@@ -94,6 +105,7 @@ export class Agent {
       watchdogMs: this.config.watchdogMs,
       crashLoopStarts: this.config.crashLoopStarts,
       downloadTimeoutMs: this.config.downloadTimeoutMs,
+      ...(deps.loadModel ? { loadModel: deps.loadModel } : {}),
       logger: this.log.child({ component: 'updater' }),
       hooks: {
         phase: (phase) => {
@@ -102,7 +114,8 @@ export class Agent {
         },
         activated: (manifest, source) => {
           if (source !== 'shadow') {
-            this.#lastError = undefined;
+            // Falling back to last-known-good keeps the error that explains why.
+            if (source !== 'last-known-good') this.#lastError = undefined;
             this.#watchStability(manifest);
           }
           this.log.info({ model: modelRefOf(manifest), source }, 'model live');

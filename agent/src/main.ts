@@ -15,6 +15,12 @@ export interface RunAgentOptions {
   camera: Camera;
   telemetryIntervalSec?: number;
   logLevel?: string;
+  /** Inference watchdog limit (config default when omitted). */
+  watchdogMs?: number;
+  /** Starts before an unstable new version counts as crash-looping (config default when omitted). */
+  crashLoopStarts?: number;
+  /** Seconds a new version must run before it counts as stable (config default when omitted). */
+  stableAfterSec?: number;
   /** Install SIGTERM/SIGINT handlers (the standalone app does; a fleet does not). */
   handleSignals?: boolean;
 }
@@ -42,6 +48,9 @@ export async function runAgent(options: RunAgentOptions): Promise<Agent> {
       dataDir: options.dataDir,
       telemetryIntervalSec: options.telemetryIntervalSec,
       logLevel: options.logLevel,
+      watchdogMs: options.watchdogMs,
+      crashLoopStarts: options.crashLoopStarts,
+      stableAfterSec: options.stableAfterSec,
     },
     options.camera,
     logger,

@@ -11,6 +11,8 @@ import type { MqttIdentity } from './broker/acl.ts';
 import { loadCloudConfig, type CloudConfig, type CloudConfigInput } from './config.ts';
 import { FleetLink } from './fleet/fleet-link.ts';
 import { RolloutService } from './fleet/rollout-service.ts';
+import { RolloutEngine } from './rollouts/rollout-engine.ts';
+import { ResultSampler } from './rollouts/result-sampler.ts';
 import { buildHttpServer } from './http/server.ts';
 import { ModelServer } from './inference/model-server.ts';
 import type { MetricSample } from './metrics.ts';
@@ -52,6 +54,8 @@ export class Cloud {
   #adminToken: AdminTokenSource | undefined;
   #closing: Promise<void> | undefined;
   #refreshTask: ScheduledTask | undefined;
+  #rolloutEngine: RolloutEngine | undefined;
+  #resultSampler: ResultSampler | undefined;
 
   constructor(input: CloudConfigInput, logger?: Logger) {
     this.config = loadCloudConfig(input);
@@ -119,11 +123,31 @@ export class Cloud {
       issuer: new DesiredIssuer(keys, this.config.desiredTtlSec),
       link,
     });
+    const rolloutStore = new RolloutStore(db);
+    const resultSampler = new ResultSampler({
+      mqttUrl,
+      username: SERVICE_USER,
+      password: servicePassword,
+      logger: this.log.child({ component: 'result-sampler' }),
+    });
+    this.#resultSampler = resultSampler;
+    await resultSampler.start();
+    const rolloutEngine = new RolloutEngine({
+      sampler: resultSampler,
+      store: rolloutStore,
+      devices,
+      desired,
+      models,
+      audit,
+      logger: this.log.child({ component: 'rollouts' }),
+    });
+    this.#rolloutEngine = rolloutEngine;
     const rollouts = new RolloutService({
       models,
       devices,
-      rollouts: new RolloutStore(db),
-      desired,
+      rollouts: rolloutStore,
+      engine: rolloutEngine,
+      audit,
     });
     await desired.republishAll();
     await desired.refresh();
@@ -168,6 +192,8 @@ export class Cloud {
       },
     });
     await this.#http.listen({ host: this.config.host, port: this.config.httpPort });
+    // Rollouts that were under way before a restart continue from their persisted state.
+    rolloutEngine.start();
     const httpPort = (this.#http.server.address() as AddressInfo).port;
     this.#urls = { http: `http://${this.config.host}:${httpPort}`, mqtt: mqttUrl };
     return this.#urls;
@@ -188,7 +214,8 @@ export class Cloud {
   }
 
   /**
-   * Shuts down in order: stop HTTP (no new requests), the model server (after
+   * Shuts down in order: stop HTTP (no new requests), the refresh task and
+   * the rollout engine (timers stopped, step in progress finished), the model server (after
    * in-flight predictions), the fleet link, the broker (disconnects devices),
    * then the database. Idempotent; collects errors.
    */
@@ -204,6 +231,8 @@ export class Cloud {
       };
       await step(async () => this.#http?.close());
       await step(async () => this.#refreshTask?.destroy());
+      await step(async () => this.#rolloutEngine?.close());
+      await step(async () => this.#resultSampler?.close());
       await step(async () => this.#modelServer?.close());
       await step(async () => this.#link?.close());
       await step(async () => this.#broker?.close());

@@ -17,3 +17,9 @@ export {
   type SyntheticDatasetCounts,
 } from './synthetic-dataset.ts';
 export { SimulatedFleet, type SimulatedFleetOptions } from './fleet/simulated-fleet.ts';
+export { SharedModelLoader, type ModelLoader } from './fleet/shared-model-loader.ts';
+export {
+  FramePoolCamera,
+  renderFramePool,
+  type FramePoolOptions,
+} from './fleet/frame-pool-camera.ts';

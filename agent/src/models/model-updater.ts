@@ -55,7 +55,15 @@ export interface ModelUpdaterOptions {
   logger: Logger;
   /** Retry delay after a failed download: attempt -> ms (capped exponential with jitter by default). */
   retryDelayMs?: (attempt: number) => number;
+  /** Loads verified model bytes (default: a new WorkerOnnxModel per load). */
+  loadModel?: ModelLoader;
 }
+
+/** Loads verified model bytes into a scoring model; simulators may share one model per sha256. */
+export type ModelLoader = (
+  bytes: Uint8Array,
+  options: { watchdogMs: number; sha256: string },
+) => Promise<ScoringModel>;
 
 function defaultRetryDelayMs(attempt: number): number {
   const base = Math.min(60_000, 1000 * 2 ** Math.min(attempt, 6));
@@ -295,7 +303,9 @@ export class ModelUpdater {
   /** Loads a model in its own worker and checks it against its manifest and golden inputs. */
   async #loadChecked(bytes: Uint8Array, manifest: Manifest): Promise<ScoringModel> {
     const label = `${manifest.name}@${manifest.version}`;
-    const model = await WorkerOnnxModel.load(bytes, { watchdogMs: this.#o.watchdogMs });
+    const model = this.#o.loadModel
+      ? await this.#o.loadModel(bytes, { watchdogMs: this.#o.watchdogMs, sha256: manifest.sha256 })
+      : await WorkerOnnxModel.load(bytes, { watchdogMs: this.#o.watchdogMs });
     try {
       if (canonicalJson(model.contract.inputSpec) !== canonicalJson(manifest.inputSpec)) {
         throw new LinesightError(

@@ -27,17 +27,33 @@ export class DesiredStateService {
     return doc;
   }
 
+  /**
+   * Sets many devices' desired state at once: signs each, stores all in one
+   * transaction, then publishes concurrently (a rollout wave of 1,000 devices
+   * would otherwise wait for 1,000 sequential commits and PUBACKs).
+   */
+  async setMany(changes: readonly [string, DesiredContent][]): Promise<DesiredState[]> {
+    const docs = changes.map(([deviceId, content]) =>
+      this.#issuer.issue(deviceId, this.#devices.nextRevision(deviceId), content),
+    );
+    this.#devices.setDesiredMany(docs);
+    await Promise.all(docs.map((doc) => this.#link.publishDesired(doc)));
+    return docs;
+  }
+
+  /** The content of many devices' current desired state, read in one query. */
+  currentMany(deviceIds: readonly string[]): Map<string, DesiredContent> {
+    const wanted = new Set(deviceIds);
+    const result = new Map<string, DesiredContent>();
+    for (const doc of this.#devices.allDesired())
+      if (wanted.has(doc.deviceId)) result.set(doc.deviceId, contentOf(doc));
+    return result;
+  }
+
   /** The content of a device's current desired state, if any. */
   current(deviceId: string): DesiredContent | undefined {
     const doc = this.#devices.get(deviceId).desired;
-    if (doc === null) return undefined;
-    return {
-      model: doc.model,
-      ...(doc.shadow !== undefined ? { shadow: doc.shadow } : {}),
-      ...(doc.telemetryIntervalSec !== undefined
-        ? { telemetryIntervalSec: doc.telemetryIntervalSec }
-        : {}),
-    };
+    return doc === null ? undefined : contentOf(doc);
   }
 
   /**
@@ -68,4 +84,14 @@ export class DesiredStateService {
   async republishAll(): Promise<void> {
     for (const doc of this.#devices.allDesired()) await this.#link.publishDesired(doc);
   }
+}
+
+function contentOf(doc: DesiredState): DesiredContent {
+  return {
+    model: doc.model,
+    ...(doc.shadow !== undefined ? { shadow: doc.shadow } : {}),
+    ...(doc.telemetryIntervalSec !== undefined
+      ? { telemetryIntervalSec: doc.telemetryIntervalSec }
+      : {}),
+  };
 }

@@ -1,115 +1,334 @@
 import { randomUUID } from 'node:crypto';
 import { LinesightError } from '@linesight/protocol';
-import type { DeviceRegistry } from '../registry/device-registry.ts';
+import type { AuditLog } from '../registry/audit-log.ts';
+import type { DeviceRecord, DeviceRegistry } from '../registry/device-registry.ts';
+
+type DeviceState = Omit<DeviceRecord, 'desired'>;
 import type { ModelRegistry } from '../registry/model-registry.ts';
 import type { RolloutRecord, RolloutStore } from '../registry/rollout-store.ts';
-import type { DesiredStateService } from './desired-state-service.ts';
+import {
+  refusal,
+  runningOf,
+  runsVersion,
+  type DeviceRolloutState,
+} from '../rollouts/device-progress.ts';
+import type { RolloutEngine } from '../rollouts/rollout-engine.ts';
+import { orderDevices, planWaves, selectDevices, validateWaves } from '../rollouts/rollout-plan.ts';
+import {
+  ACTIVE_STATES,
+  DEFAULT_GATES,
+  type DeviceSelector,
+  type GateLimits,
+  type RolloutProgress,
+  type RolloutSpec,
+  type WaveProgress,
+  type WaveSpec,
+} from '../rollouts/rollout-types.ts';
 
-/** Where one device stands in a rollout. */
-export type DeviceRolloutState = 'pending' | 'done' | 'failed';
+export { artifactPath } from '../rollouts/rollout-engine.ts';
+export type { DeviceRolloutState } from '../rollouts/device-progress.ts';
 
-/** A rollout with live per-device progress. */
-export interface RolloutStatus extends RolloutRecord {
-  devices: { id: string; state: DeviceRolloutState; running: string | null; error?: string }[];
+/** One device's progress in a rollout. */
+export interface DeviceProgress {
+  id: string;
+  wave: number;
+  state: DeviceRolloutState;
+  running: string | null;
+  online: boolean;
+  error?: string;
+}
+
+/** A rollout with live per-wave and per-device progress. */
+export interface RolloutStatus extends Omit<RolloutRecord, 'progress'> {
+  waves: (WaveProgress & { counts: Record<DeviceRolloutState, number> })[];
+  shadow: RolloutProgress['shadow'];
+  devices: DeviceProgress[];
   counts: Record<DeviceRolloutState, number>;
 }
 
-/** The URL path (on the cloud) of a model version's artifact. */
-export function artifactPath(name: string, version: string): string {
-  return `/v1/models/${encodeURIComponent(name)}/${encodeURIComponent(version)}/artifact`;
+/** What POST /v1/rollouts asks for. */
+export interface CreateRolloutInput {
+  model: string;
+  version: string;
+  selector?: DeviceSelector;
+  waves?: WaveSpec[];
+  gates?: Partial<GateLimits>;
+  shadow?: { durationSec: number; minAgreement?: number; maxLatencyRatio?: number };
+  waveTimeoutSec?: number;
+  actor: string;
+}
+
+const DEFAULT_WAVE_TIMEOUT_SEC = 600;
+
+function emptyCounts(): Record<DeviceRolloutState, number> {
+  return { waiting: 0, pending: 0, done: 0, failed: 0, rolled_back: 0 };
 }
 
 /**
- * Moves devices to a model version by publishing their desired state. This is
- * the all-at-once form; waves, gates and rollback build on it.
+ * Rollouts as operators see them: create (validate, select, plan waves,
+ * persist, audit), status, pause, resume, abort. The RolloutEngine moves them along.
  */
 export class RolloutService {
   readonly #models: ModelRegistry;
   readonly #devices: DeviceRegistry;
   readonly #rollouts: RolloutStore;
-  readonly #desired: DesiredStateService;
+  readonly #engine: RolloutEngine;
+  readonly #audit: AuditLog;
 
   constructor(deps: {
     models: ModelRegistry;
     devices: DeviceRegistry;
     rollouts: RolloutStore;
-    desired: DesiredStateService;
+    engine: RolloutEngine;
+    audit: AuditLog;
   }) {
     this.#models = deps.models;
     this.#devices = deps.devices;
     this.#rollouts = deps.rollouts;
-    this.#desired = deps.desired;
+    this.#engine = deps.engine;
+    this.#audit = deps.audit;
   }
 
-  /** Starts a rollout of name@version to the given devices (all devices when omitted). */
-  async create(input: {
-    model: string;
-    version: string;
-    deviceIds?: string[];
-    actor: string;
-  }): Promise<RolloutStatus> {
+  /**
+   * Starts a rollout of name@version. Without waves, gates or shadow it is the
+   * all-at-once form (every selected device at once, no gates). Answers once
+   * the first step (shadow or first wave) has been published.
+   */
+  async create(input: CreateRolloutInput): Promise<RolloutStatus> {
     const model = this.#models.get(input.model, input.version);
-    const deviceIds = input.deviceIds ?? this.#devices.list().map((d) => d.id);
-    if (deviceIds.length === 0)
-      throw new LinesightError('ERR_CLOUD_BAD_REQUEST', 'a rollout needs at least one device');
-    const missing = deviceIds.filter((id) => !this.#devices.has(id));
-    if (missing.length > 0) {
-      throw new LinesightError('ERR_CLOUD_NOT_FOUND', `unknown devices: ${missing.join(', ')}`, {
-        details: { missing },
-      });
+    const direct =
+      input.waves === undefined && input.gates === undefined && input.shadow === undefined;
+    const waves = input.waves ?? [{ percent: 100, soakSec: 0 }];
+    validateWaves(waves);
+    const shadow = input.shadow
+      ? {
+          durationSec: input.shadow.durationSec,
+          minAgreement: input.shadow.minAgreement ?? 0.9,
+          maxLatencyRatio: input.shadow.maxLatencyRatio ?? 2,
+        }
+      : null;
+    if (shadow !== null && !(shadow.durationSec > 0))
+      throw new LinesightError('ERR_CLOUD_BAD_REQUEST', 'shadow.durationSec must be above 0');
+    const selector = input.selector ?? {};
+    if (selector.ids !== undefined) {
+      const missing = [...new Set(selector.ids)].filter((id) => !this.#devices.has(id));
+      if (missing.length > 0) {
+        throw new LinesightError('ERR_CLOUD_NOT_FOUND', `unknown devices: ${missing.join(', ')}`, {
+          details: { missing },
+        });
+      }
     }
-    const record: RolloutRecord = {
-      id: randomUUID(),
-      modelName: model.name,
-      modelVersion: model.version,
-      deviceIds: [...new Set(deviceIds)],
-      state: 'in_progress',
-      createdAt: new Date().toISOString(),
-      createdBy: input.actor,
+    const spec: RolloutSpec = {
+      selector,
+      waves,
+      gates: { ...DEFAULT_GATES, ...input.gates },
+      shadow,
+      direct,
+      waveTimeoutSec: input.waveTimeoutSec ?? DEFAULT_WAVE_TIMEOUT_SEC,
     };
-    this.#rollouts.add(record);
-    for (const deviceId of record.deviceIds) {
-      const current = this.#desired.current(deviceId);
-      await this.#desired.set(deviceId, {
-        ...current,
-        model: { signed: model.signed, artifactUrl: artifactPath(model.name, model.version) },
+    const id = randomUUID();
+    await this.#engine.exclusive(async () => {
+      const selected = selectDevices(this.#devices.listReported(), selector);
+      if (selected.length === 0)
+        throw new LinesightError(
+          'ERR_CLOUD_BAD_REQUEST',
+          'a rollout needs at least one device: the selector matches none',
+        );
+      this.#resolveOverlaps(id, new Set(selected), input.actor);
+      const plan = planWaves(orderDevices(id, selected), waves);
+      const now = new Date();
+      const progress: RolloutProgress = {
+        phase: 'start',
+        waveIndex: 0,
+        phaseStartedAtMs: now.getTime(),
+        waves: waves.map((w, index) => ({
+          index,
+          percent: w.percent,
+          soakSec: w.soakSec,
+          size: plan[index]?.length ?? 0,
+          state: 'waiting',
+          startedAt: null,
+          soakStartedAt: null,
+          finishedAt: null,
+          gates: [],
+        })),
+        shadow:
+          shadow === null
+            ? null
+            : { state: 'waiting', startedAt: null, finishedAt: null, gates: [] },
+      };
+      this.#rollouts.add(
+        {
+          id,
+          modelName: model.name,
+          modelVersion: model.version,
+          deviceIds: selected,
+          state: 'pending',
+          createdAt: now.toISOString(),
+          createdBy: input.actor,
+          spec,
+          progress,
+          reason: null,
+          updatedAt: now.toISOString(),
+        },
+        plan,
+      );
+      this.#audit.record(input.actor, 'rollout.created', `rollout:${id}`, {
+        model: `${model.name}@${model.version}`,
+        devices: selected.length,
+        waves: plan.map((p) => p.length),
+        selector,
+        gates: direct ? null : spec.gates,
+        shadow,
       });
-    }
-    return this.status(record.id);
+    });
+    this.#engine.kick();
+    await this.#engine.idle();
+    return this.status(id);
   }
 
-  /** A rollout's state with per-device progress, from the devices' reported states. */
+  /** A rollout's state with per-wave and per-device progress. */
   status(id: string): RolloutStatus {
     const record = this.#rollouts.get(id);
-    const counts: Record<DeviceRolloutState, number> = { pending: 0, done: 0, failed: 0 };
-    const devices = record.deviceIds.map((deviceId) => {
-      const reported = this.#devices.get(deviceId).reported;
-      const running = reported?.model ? `${reported.model.name}@${reported.model.version}` : null;
-      let state: DeviceRolloutState = 'pending';
-      let error: string | undefined;
-      if (
-        reported?.model?.name === record.modelName &&
-        reported.model.version === record.modelVersion
-      ) {
-        state = 'done';
-      } else if (
-        reported?.lastError?.model?.name === record.modelName &&
-        reported.lastError.model.version === record.modelVersion
-      ) {
-        state = 'failed';
-        error = `${reported.lastError.code}: ${reported.lastError.message}`;
-      }
-      counts[state]++;
-      return { id: deviceId, state, running, ...(error === undefined ? {} : { error }) };
-    });
-    const state =
-      counts.done === devices.length ? 'completed' : counts.pending === 0 ? 'failed' : record.state;
-    if (state !== record.state) this.#rollouts.setState(id, state);
-    return { ...record, state, devices, counts };
+    return this.#statusOf(record, new Map(this.#devices.listReported().map((d) => [d.id, d])));
   }
 
-  /** Every rollout with progress. */
+  /** Every rollout with progress, newest first. */
   list(): RolloutStatus[] {
-    return this.#rollouts.list().map((r) => this.status(r.id));
+    const devices = new Map(this.#devices.listReported().map((d) => [d.id, d]));
+    return this.#rollouts.list().map((r) => this.#statusOf(r, devices));
+  }
+
+  /** Holds a rollout: no new wave starts and no gate is evaluated until resumed. */
+  async pause(id: string, actor: string): Promise<RolloutStatus> {
+    await this.#engine.exclusive(async () => {
+      const record = this.#rollouts.get(id);
+      if (!['pending', 'shadow', 'in_progress'].includes(record.state))
+        throw new LinesightError(
+          'ERR_CLOUD_CONFLICT',
+          `rollout ${id} is ${record.state}; only a running rollout can be paused`,
+        );
+      this.#rollouts.setState(id, 'paused');
+      this.#audit.record(actor, 'rollout.paused', `rollout:${id}`, { from: record.state });
+    });
+    return this.status(id);
+  }
+
+  /** Continues a paused rollout; a soak that was under way starts again. */
+  async resume(id: string, actor: string): Promise<RolloutStatus> {
+    await this.#engine.exclusive(async () => {
+      const record = this.#rollouts.get(id);
+      if (record.state !== 'paused')
+        throw new LinesightError(
+          'ERR_CLOUD_CONFLICT',
+          `rollout ${id} is ${record.state}, not paused`,
+        );
+      const phase = record.progress?.phase ?? 'start';
+      const state = phase === 'start' ? 'pending' : phase === 'shadow' ? 'shadow' : 'in_progress';
+      this.#engine.restartSoak(id);
+      this.#rollouts.setState(id, state);
+      this.#audit.record(actor, 'rollout.resumed', `rollout:${id}`, { to: state });
+    });
+    this.#engine.kick();
+    return this.status(id);
+  }
+
+  /** Stops a rollout and sends every device it moved back to what it ran before. */
+  async abort(id: string, actor: string): Promise<RolloutStatus> {
+    await this.#engine.exclusive(async () => {
+      const record = this.#rollouts.get(id);
+      if (!ACTIVE_STATES.has(record.state))
+        throw new LinesightError('ERR_CLOUD_CONFLICT', `rollout ${id} is already ${record.state}`);
+      const restored = await this.#engine.rollBack(record);
+      const progress = record.progress;
+      if (progress !== null) {
+        for (const w of progress.waves)
+          if (w.state === 'applying' || w.state === 'soaking' || w.state === 'passed') {
+            w.state = 'rolled_back';
+            w.finishedAt = new Date().toISOString();
+          }
+        if (progress.shadow?.state === 'running') progress.shadow.state = 'failed';
+        progress.phase = 'done';
+        this.#rollouts.saveProgress(id, progress, 'aborted', `aborted by ${actor}`);
+      } else this.#rollouts.setState(id, 'aborted', `aborted by ${actor}`);
+      this.#engine.restartSoak(id);
+      this.#audit.record(actor, 'rollout.aborted', `rollout:${id}`, { devicesRestored: restored });
+    });
+    return this.status(id);
+  }
+
+  /**
+   * A device is in one active rollout at a time: an all-at-once rollout is
+   * superseded by a newer one (its devices simply get the newer version); a
+   * staged one must be aborted or finish first.
+   */
+  #resolveOverlaps(newId: string, selected: ReadonlySet<string>, actor: string): void {
+    for (const other of this.#rollouts.listInStates([...ACTIVE_STATES])) {
+      const overlap = other.deviceIds.filter((d) => selected.has(d));
+      if (overlap.length === 0) continue;
+      if (other.spec === null || other.spec.direct) {
+        this.#rollouts.setState(other.id, 'aborted', `superseded by rollout ${newId}`);
+        this.#audit.record(actor, 'rollout.superseded', `rollout:${other.id}`, { by: newId });
+        continue;
+      }
+      throw new LinesightError(
+        'ERR_CLOUD_CONFLICT',
+        `${overlap.length} selected devices (e.g. ${overlap[0]}) are in active rollout ${other.id}; abort it or let it finish first`,
+        { details: { rollout: other.id, devices: overlap.slice(0, 20) } },
+      );
+    }
+  }
+
+  #statusOf(record: RolloutRecord, devices: Map<string, DeviceState>): RolloutStatus {
+    const waves = this.#rollouts.waves(record.id);
+    const plan = waves.length > 0 ? waves : [record.deviceIds];
+    const progress = record.progress;
+    const counts = emptyCounts();
+    const waveCounts = plan.map(() => emptyCounts());
+    const deviceList: DeviceProgress[] = [];
+    for (const [w, ids] of plan.entries()) {
+      const wave = progress?.waves[w];
+      const sinceMs = wave?.startedAt ? Date.parse(wave.startedAt) : 0;
+      for (const id of ids) {
+        const d = devices.get(id);
+        let state: DeviceRolloutState;
+        let error: string | undefined;
+        if (wave !== undefined && wave.state === 'waiting') state = 'waiting';
+        else if (wave?.state === 'rolled_back') state = 'rolled_back';
+        else if (runsVersion(d, record.modelName, record.modelVersion)) state = 'done';
+        else if ((error = refusal(d, record.modelName, record.modelVersion, sinceMs)) !== undefined)
+          state = 'failed';
+        else state = 'pending';
+        counts[state]++;
+        (waveCounts[w] as Record<DeviceRolloutState, number>)[state]++;
+        deviceList.push({
+          id,
+          wave: w + 1,
+          state,
+          running: runningOf(d),
+          online: d?.online ?? false,
+          ...(error === undefined ? {} : { error }),
+        });
+      }
+    }
+    return {
+      id: record.id,
+      modelName: record.modelName,
+      modelVersion: record.modelVersion,
+      deviceIds: record.deviceIds,
+      state: record.state,
+      createdAt: record.createdAt,
+      createdBy: record.createdBy,
+      spec: record.spec,
+      reason: record.reason,
+      updatedAt: record.updatedAt,
+      waves: (progress?.waves ?? []).map((w, i) => ({
+        ...w,
+        counts: waveCounts[i] ?? emptyCounts(),
+      })),
+      shadow: progress?.shadow ?? null,
+      devices: deviceList,
+      counts,
+    };
   }
 }

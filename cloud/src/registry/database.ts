@@ -66,6 +66,18 @@ const MIGRATIONS: readonly string[] = [
    ALTER TABLE models ADD COLUMN approved_by TEXT;
    ALTER TABLE models ADD COLUMN approved_at TEXT;
    ALTER TABLE models ADD COLUMN stage_changed_at TEXT;`,
+  `ALTER TABLE rollouts ADD COLUMN spec TEXT;
+   ALTER TABLE rollouts ADD COLUMN progress TEXT;
+   ALTER TABLE rollouts ADD COLUMN reason TEXT;
+   ALTER TABLE rollouts ADD COLUMN updated_at TEXT;
+   CREATE TABLE rollout_devices (
+     rollout_id TEXT NOT NULL REFERENCES rollouts(id),
+     device_id TEXT NOT NULL,
+     wave INTEGER NOT NULL,
+     previous TEXT,
+     PRIMARY KEY (rollout_id, device_id)
+   );
+   CREATE INDEX rollouts_state ON rollouts(state);`,
 ];
 
 /** Opens (creating if needed) the registry database and brings its schema up to date. */

@@ -6,6 +6,7 @@ import {
   type ReportedState,
   type Telemetry,
 } from '@linesight/protocol';
+import type Database from 'better-sqlite3';
 import type { RegistryDatabase } from './database.ts';
 
 /** A device as the API shows it. */
@@ -40,9 +41,20 @@ function hashSecret(secret: string): string {
 /** Devices, their credentials, desired states and last reported states, in SQLite. */
 export class DeviceRegistry {
   readonly #db: RegistryDatabase;
+  // Prepared once: a fleet's reported state and telemetry arrive thousands of times a minute.
+  readonly #statements = new Map<string, Database.Statement>();
 
   constructor(db: RegistryDatabase) {
     this.#db = db;
+  }
+
+  #prepare(sql: string): Database.Statement {
+    let stmt = this.#statements.get(sql);
+    if (stmt === undefined) {
+      stmt = this.#db.prepare(sql);
+      this.#statements.set(sql, stmt);
+    }
+    return stmt;
   }
 
   /** Creates a device and returns its secret; the secret is never stored or shown again. */
@@ -50,9 +62,9 @@ export class DeviceRegistry {
     assertDeviceId(id);
     const secret = `lsd_${randomBytes(32).toString('base64url')}`;
     try {
-      this.#db
-        .prepare('INSERT INTO devices (id, secret_sha256, labels, created_at) VALUES (?, ?, ?, ?)')
-        .run(id, hashSecret(secret), JSON.stringify(labels), new Date().toISOString());
+      this.#prepare(
+        'INSERT INTO devices (id, secret_sha256, labels, created_at) VALUES (?, ?, ?, ?)',
+      ).run(id, hashSecret(secret), JSON.stringify(labels), new Date().toISOString());
     } catch (cause) {
       if ((cause as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
         throw new LinesightError('ERR_CLOUD_CONFLICT', `device ${id} is already provisioned`, {
@@ -66,7 +78,7 @@ export class DeviceRegistry {
 
   /** True when the id and secret match a provisioned device. */
   checkSecret(id: string, secret: string): boolean {
-    const row = this.#db.prepare('SELECT secret_sha256 FROM devices WHERE id = ?').get(id) as
+    const row = this.#prepare('SELECT secret_sha256 FROM devices WHERE id = ?').get(id) as
       { secret_sha256: string } | undefined;
     if (row === undefined) return false;
     const expected = Buffer.from(row.secret_sha256, 'hex');
@@ -76,16 +88,14 @@ export class DeviceRegistry {
 
   /** True when a device with this id exists. */
   has(id: string): boolean {
-    return this.#db.prepare('SELECT 1 FROM devices WHERE id = ?').get(id) !== undefined;
+    return this.#prepare('SELECT 1 FROM devices WHERE id = ?').get(id) !== undefined;
   }
 
   /** One device; ERR_CLOUD_NOT_FOUND when absent. */
   get(id: string): DeviceRecord {
-    const row = this.#db
-      .prepare(
-        'SELECT d.*, s.document FROM devices d LEFT JOIN desired_states s ON s.device_id = d.id WHERE d.id = ?',
-      )
-      .get(id) as DeviceRow | undefined;
+    const row = this.#prepare(
+      'SELECT d.*, s.document FROM devices d LEFT JOIN desired_states s ON s.device_id = d.id WHERE d.id = ?',
+    ).get(id) as DeviceRow | undefined;
     if (row === undefined)
       throw new LinesightError('ERR_CLOUD_NOT_FOUND', `device ${id} is not provisioned`);
     return fromRow(row);
@@ -93,56 +103,79 @@ export class DeviceRegistry {
 
   /** Every device, by id. */
   list(): DeviceRecord[] {
-    const rows = this.#db
-      .prepare(
-        'SELECT d.*, s.document FROM devices d LEFT JOIN desired_states s ON s.device_id = d.id ORDER BY d.id',
-      )
-      .all() as DeviceRow[];
+    const rows = this.#prepare(
+      'SELECT d.*, s.document FROM devices d LEFT JOIN desired_states s ON s.device_id = d.id ORDER BY d.id',
+    ).all() as DeviceRow[];
     return rows.map(fromRow);
+  }
+
+  /**
+   * Every device without its desired-state document (the bulky part), for
+   * code that only needs what devices report, such as the rollout engine.
+   */
+  listReported(): Omit<DeviceRecord, 'desired'>[] {
+    const rows = this.#prepare(
+      'SELECT id, labels, created_at, online, last_seen, reported, telemetry, NULL AS document FROM devices ORDER BY id',
+    ).all() as DeviceRow[];
+    return rows.map((row) => {
+      const record: Partial<DeviceRecord> = fromRow(row);
+      delete record.desired;
+      return record as Omit<DeviceRecord, 'desired'>;
+    });
   }
 
   /** Records presence from the device's status topic. */
   setOnline(id: string, online: boolean, at: string): void {
-    this.#db
-      .prepare('UPDATE devices SET online = ?, last_seen = ? WHERE id = ?')
-      .run(online ? 1 : 0, at, id);
+    this.#prepare('UPDATE devices SET online = ?, last_seen = ? WHERE id = ?').run(
+      online ? 1 : 0,
+      at,
+      id,
+    );
   }
 
   /** Stores the device's latest reported state. */
   setReported(id: string, reported: ReportedState): void {
-    this.#db
-      .prepare('UPDATE devices SET reported = ?, last_seen = ? WHERE id = ?')
-      .run(JSON.stringify(reported), reported.updatedAt, id);
+    this.#prepare('UPDATE devices SET reported = ?, last_seen = ? WHERE id = ?').run(
+      JSON.stringify(reported),
+      reported.updatedAt,
+      id,
+    );
   }
 
   /** Stores the device's latest telemetry. */
   setTelemetry(id: string, telemetry: Telemetry): void {
-    this.#db
-      .prepare('UPDATE devices SET telemetry = ?, last_seen = ? WHERE id = ?')
-      .run(JSON.stringify(telemetry), telemetry.at, id);
+    this.#prepare('UPDATE devices SET telemetry = ?, last_seen = ? WHERE id = ?').run(
+      JSON.stringify(telemetry),
+      telemetry.at,
+      id,
+    );
   }
 
   /** The next desired-state revision for a device (1 for the first). */
   nextRevision(id: string): number {
-    const row = this.#db
-      .prepare('SELECT revision FROM desired_states WHERE device_id = ?')
-      .get(id) as { revision: number } | undefined;
+    const row = this.#prepare('SELECT revision FROM desired_states WHERE device_id = ?').get(id) as
+      { revision: number } | undefined;
     return (row?.revision ?? 0) + 1;
   }
 
   /** Stores a device's desired state. */
   setDesired(doc: DesiredState): void {
-    this.#db
-      .prepare(
-        `INSERT INTO desired_states (device_id, revision, document) VALUES (?, ?, ?)
+    this.#prepare(
+      `INSERT INTO desired_states (device_id, revision, document) VALUES (?, ?, ?)
          ON CONFLICT(device_id) DO UPDATE SET revision = excluded.revision, document = excluded.document`,
-      )
-      .run(doc.deviceId, doc.revision, JSON.stringify(doc));
+    ).run(doc.deviceId, doc.revision, JSON.stringify(doc));
+  }
+
+  /** Stores many desired states in one transaction. */
+  setDesiredMany(docs: readonly DesiredState[]): void {
+    this.#db.transaction(() => {
+      for (const doc of docs) this.setDesired(doc);
+    })();
   }
 
   /** Every stored desired state, for republishing after a restart. */
   allDesired(): DesiredState[] {
-    const rows = this.#db.prepare('SELECT document FROM desired_states').all() as {
+    const rows = this.#prepare('SELECT document FROM desired_states').all() as {
       document: string;
     }[];
     return rows.map((r) => JSON.parse(r.document) as DesiredState);
@@ -150,7 +183,7 @@ export class DeviceRegistry {
 
   /** Marks every device offline (on start, before the broker reports presence). */
   markAllOffline(): void {
-    this.#db.prepare('UPDATE devices SET online = 0').run();
+    this.#prepare('UPDATE devices SET online = 0').run();
   }
 }
 

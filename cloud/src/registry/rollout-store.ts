@@ -1,7 +1,8 @@
-import { LinesightError } from '@linesight/protocol';
+import { LinesightError, type ModelAssignment } from '@linesight/protocol';
 import type { RegistryDatabase } from './database.ts';
+import type { RolloutProgress, RolloutSpec } from '../rollouts/rollout-types.ts';
 
-/** A rollout as stored. Waves and gates come with the rollout issue. */
+/** A rollout as stored. */
 export interface RolloutRecord {
   id: string;
   modelName: string;
@@ -10,6 +11,18 @@ export interface RolloutRecord {
   state: string;
   createdAt: string;
   createdBy: string;
+  /** What was asked (null for rollouts stored before waves existed: all-at-once). */
+  spec: RolloutSpec | null;
+  progress: RolloutProgress | null;
+  /** Why the rollout ended as it did (rolled back, aborted, failed). */
+  reason: string | null;
+  updatedAt: string | null;
+}
+
+/** What a device ran before a rollout touched it: restored on rollback. */
+export interface PreviousAssignment {
+  model: ModelAssignment | null;
+  shadow: ModelAssignment | null;
 }
 
 interface RolloutRow {
@@ -20,9 +33,13 @@ interface RolloutRow {
   state: string;
   created_at: string;
   created_by: string;
+  spec: string | null;
+  progress: string | null;
+  reason: string | null;
+  updated_at: string | null;
 }
 
-/** Rollouts in SQLite. */
+/** Rollouts, their wave plan and each device's pre-rollout assignment, in SQLite. */
 export class RolloutStore {
   readonly #db: RegistryDatabase;
 
@@ -30,21 +47,33 @@ export class RolloutStore {
     this.#db = db;
   }
 
-  /** Inserts a rollout. */
-  add(r: RolloutRecord): void {
-    this.#db
-      .prepare(
-        'INSERT INTO rollouts (id, model_name, model_version, device_ids, state, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?)',
-      )
-      .run(
-        r.id,
-        r.modelName,
-        r.modelVersion,
-        JSON.stringify(r.deviceIds),
-        r.state,
-        r.createdAt,
-        r.createdBy,
-      );
+  /** Inserts a rollout and its wave plan (one transaction). */
+  add(r: RolloutRecord, waves: readonly string[][] = [r.deviceIds]): void {
+    const insertDevice = this.#db.prepare(
+      'INSERT INTO rollout_devices (rollout_id, device_id, wave) VALUES (?, ?, ?)',
+    );
+    this.#db.transaction(() => {
+      this.#db
+        .prepare(
+          `INSERT INTO rollouts (id, model_name, model_version, device_ids, state, created_at, created_by, spec, progress, reason, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(
+          r.id,
+          r.modelName,
+          r.modelVersion,
+          JSON.stringify(r.deviceIds),
+          r.state,
+          r.createdAt,
+          r.createdBy,
+          r.spec === null ? null : JSON.stringify(r.spec),
+          r.progress === null ? null : JSON.stringify(r.progress),
+          r.reason,
+          r.updatedAt,
+        );
+      for (const [wave, ids] of waves.entries())
+        for (const id of ids) insertDevice.run(r.id, id, wave);
+    })();
   }
 
   /** One rollout; ERR_CLOUD_NOT_FOUND when absent. */
@@ -63,9 +92,63 @@ export class RolloutStore {
     ).map(fromRow);
   }
 
-  /** Sets a rollout's state. */
-  setState(id: string, state: string): void {
-    this.#db.prepare('UPDATE rollouts SET state = ? WHERE id = ?').run(state, id);
+  /** Rollouts in one of the given states, oldest first. */
+  listInStates(states: readonly string[]): RolloutRecord[] {
+    const marks = states.map(() => '?').join(', ');
+    return (
+      this.#db
+        .prepare(`SELECT * FROM rollouts WHERE state IN (${marks}) ORDER BY created_at`)
+        .all(...states) as RolloutRow[]
+    ).map(fromRow);
+  }
+
+  /** Sets a rollout's state (and optionally its reason). */
+  setState(id: string, state: string, reason?: string): void {
+    this.#db
+      .prepare(
+        'UPDATE rollouts SET state = ?, reason = COALESCE(?, reason), updated_at = ? WHERE id = ?',
+      )
+      .run(state, reason ?? null, new Date().toISOString(), id);
+  }
+
+  /** Saves the engine's progress (and optionally a new state and reason) in one statement. */
+  saveProgress(id: string, progress: RolloutProgress, state?: string, reason?: string): void {
+    this.#db
+      .prepare(
+        `UPDATE rollouts SET progress = ?, state = COALESCE(?, state), reason = COALESCE(?, reason), updated_at = ? WHERE id = ?`,
+      )
+      .run(JSON.stringify(progress), state ?? null, reason ?? null, new Date().toISOString(), id);
+  }
+
+  /** The device ids of each wave, in wave order. */
+  waves(id: string): string[][] {
+    const rows = this.#db
+      .prepare('SELECT device_id, wave FROM rollout_devices WHERE rollout_id = ? ORDER BY rowid')
+      .all(id) as { device_id: string; wave: number }[];
+    const waves: string[][] = [];
+    for (const row of rows) (waves[row.wave] ??= []).push(row.device_id);
+    for (let i = 0; i < waves.length; i++) waves[i] ??= [];
+    return waves;
+  }
+
+  /** Records what devices ran before the rollout first touched them (kept if already recorded). */
+  recordPrevious(id: string, previous: ReadonlyMap<string, PreviousAssignment>): void {
+    const stmt = this.#db.prepare(
+      'UPDATE rollout_devices SET previous = ? WHERE rollout_id = ? AND device_id = ? AND previous IS NULL',
+    );
+    this.#db.transaction(() => {
+      for (const [deviceId, p] of previous) stmt.run(JSON.stringify(p), id, deviceId);
+    })();
+  }
+
+  /** What each touched device ran before the rollout. */
+  previous(id: string): Map<string, PreviousAssignment> {
+    const rows = this.#db
+      .prepare(
+        'SELECT device_id, previous FROM rollout_devices WHERE rollout_id = ? AND previous IS NOT NULL',
+      )
+      .all(id) as { device_id: string; previous: string }[];
+    return new Map(rows.map((r) => [r.device_id, JSON.parse(r.previous) as PreviousAssignment]));
   }
 }
 
@@ -78,5 +161,9 @@ function fromRow(row: RolloutRow): RolloutRecord {
     state: row.state,
     createdAt: row.created_at,
     createdBy: row.created_by,
+    spec: row.spec === null ? null : (JSON.parse(row.spec) as RolloutSpec),
+    progress: row.progress === null ? null : (JSON.parse(row.progress) as RolloutProgress),
+    reason: row.reason,
+    updatedAt: row.updated_at,
   };
 }

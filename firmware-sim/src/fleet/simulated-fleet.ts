@@ -9,6 +9,7 @@ import {
   type DeviceCredentials,
 } from '@linesight/agent';
 import { CloudApiClient } from '@linesight/api-client';
+import { SharedModelLoader } from './shared-model-loader.ts';
 
 /** Options of a simulated fleet. */
 export interface SimulatedFleetOptions {
@@ -26,6 +27,16 @@ export interface SimulatedFleetOptions {
   labels?: Record<string, string>;
   telemetryIntervalSec?: number;
   logger: Logger;
+  /**
+   * Load each model version once for the whole fleet (by sha256) instead of
+   * one worker thread per device: for large fleets. Devices then share that
+   * model's thread, so their latencies include waiting for each other.
+   */
+  shareModels?: boolean;
+  /** More agent settings (e.g. watchdogMs, queueDepth), applied to every device. */
+  agentConfig?: Record<string, unknown>;
+  /** Devices provisioned and started at a time (default 1). */
+  startConcurrency?: number;
 }
 
 /**
@@ -36,10 +47,13 @@ export interface SimulatedFleetOptions {
 export class SimulatedFleet {
   readonly #o: SimulatedFleetOptions;
   readonly agents: Agent[] = [];
+  /** The fleet's shared model loader, when `shareModels` is set. */
+  readonly sharedModels: SharedModelLoader | undefined;
   #closing: Promise<void> | undefined;
 
   constructor(options: SimulatedFleetOptions) {
     this.#o = options;
+    this.sharedModels = options.shareModels ? new SharedModelLoader() : undefined;
   }
 
   /** The device ids of this fleet. */
@@ -56,7 +70,7 @@ export class SimulatedFleet {
     const api = new CloudApiClient({ baseUrl: this.#o.cloudUrl, adminToken: this.#o.adminToken });
     const ids = this.deviceIds;
     const known = new Set((await api.listDevices()).map((d) => d.id));
-    for (const [index, deviceId] of ids.entries()) {
+    const startOne = async (index: number, deviceId: string): Promise<void> => {
       const dataDir = join(this.#o.dataDir, deviceId);
       const credsPath = join(dataDir, 'device.json');
       let creds: DeviceCredentials;
@@ -73,6 +87,7 @@ export class SimulatedFleet {
       }
       const agent = new Agent(
         {
+          ...this.#o.agentConfig,
           deviceId,
           cloudUrl: this.#o.cloudUrl,
           mqttUrl: this.#o.mqttUrl ?? creds.mqttUrl,
@@ -84,17 +99,30 @@ export class SimulatedFleet {
         },
         this.#o.camera(index, deviceId),
         this.#o.logger.child({ deviceId }),
+        this.sharedModels ? { loadModel: this.sharedModels.load } : {},
       );
-      this.agents.push(agent);
+      this.agents[index] = agent;
       await agent.start();
-    }
+    };
+    const concurrency = Math.max(1, this.#o.startConcurrency ?? 1);
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: Math.min(concurrency, ids.length) }, async () => {
+        for (let i = next++; i < ids.length; i = next++) await startOne(i, ids[i] as string);
+      }),
+    );
   }
 
   /** Closes every agent; idempotent; collects errors. */
   close(): Promise<void> {
     this.#closing ??= (async () => {
-      const results = await Promise.allSettled(this.agents.map((a) => a.close()));
+      const results = await Promise.allSettled(this.agents.filter(Boolean).map((a) => a.close()));
       const errors = results.filter((r) => r.status === 'rejected').map((r) => r.reason as unknown);
+      try {
+        await this.sharedModels?.close();
+      } catch (err) {
+        errors.push(err);
+      }
       if (errors.length > 0) throw new AggregateError(errors, 'fleet close failed');
     })();
     return this.#closing;

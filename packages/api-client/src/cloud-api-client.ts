@@ -37,14 +37,80 @@ export interface ModelSummary {
   createdAt: string;
 }
 
-/** A rollout with per-device progress. */
+/** Per-device rollout states. */
+export type RolloutDeviceState = 'waiting' | 'pending' | 'done' | 'failed' | 'rolled_back';
+
+/** One health gate's verdict. */
+export interface RolloutGateResult {
+  gate: string;
+  passed: boolean;
+  value: number | null;
+  limit: number;
+  detail: string;
+}
+
+/** One wave of a rollout with its progress. */
+export interface RolloutWave {
+  index: number;
+  percent: number;
+  soakSec: number;
+  size: number;
+  state: string;
+  startedAt: string | null;
+  soakStartedAt: string | null;
+  finishedAt: string | null;
+  gates: RolloutGateResult[];
+  counts: Record<RolloutDeviceState, number>;
+}
+
+/** A rollout with per-wave and per-device progress. */
 export interface RolloutSummary {
   id: string;
   modelName: string;
   modelVersion: string;
+  /** pending, shadow, in_progress, paused, completed, rolled_back, aborted or failed. */
   state: string;
-  counts: { pending: number; done: number; failed: number };
-  devices: { id: string; state: string; running: string | null; error?: string }[];
+  reason: string | null;
+  createdAt: string;
+  createdBy: string;
+  updatedAt: string | null;
+  deviceIds: string[];
+  counts: Record<RolloutDeviceState, number>;
+  waves: RolloutWave[];
+  shadow: {
+    state: string;
+    startedAt: string | null;
+    finishedAt: string | null;
+    gates: RolloutGateResult[];
+  } | null;
+  devices: {
+    id: string;
+    wave: number;
+    state: RolloutDeviceState;
+    running: string | null;
+    online: boolean;
+    error?: string;
+  }[];
+}
+
+/** What POST /v1/rollouts takes. */
+export interface CreateRolloutInput {
+  model: string;
+  version: string;
+  /** Shorthand for `selector.ids`. */
+  devices?: string[];
+  selector?: { ids?: string[]; labels?: Record<string, string> };
+  /** Cumulative percent of the selected devices per wave, with a soak time each. */
+  waves?: { percent: number; soakSec: number }[];
+  gates?: {
+    maxErrorRate?: number;
+    maxP99LatencyRatio?: number;
+    maxP50LatencyRatio?: number;
+    maxDefectRateChange?: number;
+    maxRefusedOrCrashed?: number;
+  };
+  shadow?: { durationSec: number; minAgreement?: number; maxLatencyRatio?: number };
+  waveTimeoutSec?: number;
 }
 
 /** What POST /v1/predict answers. */
@@ -127,18 +193,37 @@ export class CloudApiClient {
     return this.#request('POST', '/v1/models', form);
   }
 
-  /** Starts a rollout of name@version (to every device when `devices` is omitted). */
-  createRollout(input: {
-    model: string;
-    version: string;
-    devices?: string[];
-  }): Promise<RolloutSummary> {
+  /**
+   * Starts a rollout of name@version (to every device when no devices or
+   * selector are given; all at once unless waves, gates or shadow are given).
+   */
+  createRollout(input: CreateRolloutInput): Promise<RolloutSummary> {
     return this.#request('POST', '/v1/rollouts', input);
   }
 
   /** One rollout with progress. */
   getRollout(id: string): Promise<RolloutSummary> {
     return this.#request('GET', `/v1/rollouts/${encodeURIComponent(id)}`);
+  }
+
+  /** Every rollout, newest first. */
+  listRollouts(): Promise<RolloutSummary[]> {
+    return this.#request('GET', '/v1/rollouts');
+  }
+
+  /** Holds a running rollout. */
+  pauseRollout(id: string): Promise<RolloutSummary> {
+    return this.#request('POST', `/v1/rollouts/${encodeURIComponent(id)}/pause`);
+  }
+
+  /** Continues a paused rollout. */
+  resumeRollout(id: string): Promise<RolloutSummary> {
+    return this.#request('POST', `/v1/rollouts/${encodeURIComponent(id)}/resume`);
+  }
+
+  /** Stops a rollout and sends the devices it moved back to their previous version. */
+  abortRollout(id: string): Promise<RolloutSummary> {
+    return this.#request('POST', `/v1/rollouts/${encodeURIComponent(id)}/abort`);
   }
 
   /**

@@ -8,6 +8,7 @@ import { deviceCommand } from './commands/device-command.ts';
 import { demoCommand } from './commands/demo-command.ts';
 import { benchCommand } from './commands/bench-command.ts';
 import { predictCommand } from './commands/predict-command.ts';
+import { rolloutCommand } from './commands/rollout-command.ts';
 
 const program = new Command('linesight')
   .description('Linesight: edge-AI visual defect detection for manufacturing lines')
@@ -22,6 +23,7 @@ const program = new Command('linesight')
   .addCommand(modelCommand())
   .addCommand(deviceCommand())
   .addCommand(predictCommand())
+  .addCommand(rolloutCommand())
   .addCommand(benchCommand());
 
 program.exitOverride();

@@ -42,6 +42,20 @@ export function keyIdOf(publicKey: KeyObject | string): string {
   return createHash('sha256').update(der).digest('hex').slice(0, 16);
 }
 
+// Parsing a PEM private key costs more than the Ed25519 signature itself; a
+// cloud signing desired state for a thousand devices parses its key once.
+const privateKeys = new Map<string, KeyObject>();
+
+function privateKeyOf(pem: string): KeyObject {
+  let key = privateKeys.get(pem);
+  if (key === undefined) {
+    key = createPrivateKey(pem);
+    if (privateKeys.size >= 16) privateKeys.clear();
+    privateKeys.set(pem, key);
+  }
+  return key;
+}
+
 /** Ed25519 signature (base64) over a value's canonical JSON, refusing a key the value does not name. */
 function signCanonical(
   value: unknown,
@@ -58,7 +72,7 @@ function signCanonical(
   return sign(
     null,
     Buffer.from(canonicalJson(value)),
-    createPrivateKey(keyPair.privateKeyPem),
+    privateKeyOf(keyPair.privateKeyPem),
   ).toString('base64');
 }
 

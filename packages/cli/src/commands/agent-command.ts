@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { runAgent } from '@linesight/agent';
 import { makeCamera, parseCameraSpec, type CameraSpec } from '../camera-spec.ts';
-import { parsePositive } from '../options.ts';
+import { parsePositive, parsePositiveInt } from '../options.ts';
 
 /** `linesight agent`: one device agent. */
 export function agentCommand(): Command {
@@ -23,6 +23,21 @@ export function agentCommand(): Command {
     .option('--fps <n>', 'camera frame rate', parsePositive, 10)
     .option('--telemetry-interval <sec>', 'seconds between telemetry messages', parsePositive, 5)
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace', 'info')
+    .option(
+      '--watchdog-ms <ms>',
+      'abandon an inference slower than this and publish its frame as unknown (default 2000)',
+      parsePositiveInt,
+    )
+    .option(
+      '--crash-loop-starts <n>',
+      'agent starts after a swap, before the version ran stably, that quarantine it (default 3)',
+      parsePositiveInt,
+    )
+    .option(
+      '--stable-after <sec>',
+      'seconds a new version must run without a restart to count as stable (default 60)',
+      parsePositive,
+    )
     .action(
       async (opts: {
         deviceId: string;
@@ -34,6 +49,9 @@ export function agentCommand(): Command {
         fps: number;
         telemetryInterval: number;
         logLevel: string;
+        watchdogMs?: number;
+        crashLoopStarts?: number;
+        stableAfter?: number;
       }) => {
         await runAgent({
           deviceId: opts.deviceId,
@@ -44,6 +62,9 @@ export function agentCommand(): Command {
           camera: makeCamera(opts.camera, { fps: opts.fps, seed: seedFromId(opts.deviceId) }),
           telemetryIntervalSec: opts.telemetryInterval,
           logLevel: opts.logLevel,
+          watchdogMs: opts.watchdogMs,
+          crashLoopStarts: opts.crashLoopStarts,
+          stableAfterSec: opts.stableAfter,
         });
       },
     );

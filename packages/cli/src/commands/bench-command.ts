@@ -10,11 +10,13 @@ import { OnnxModel, decodeImagePixels, rawToTensor } from '@linesight/vision';
 import { progressLine } from '../progress.ts';
 import { benchAgentCommand } from './bench-agent.ts';
 import { benchPredictCommand } from './bench-predict.ts';
+import { benchRolloutCommand } from './bench-rollout.ts';
 import { readDatasetVerbose, readMasks, trainingProgressPrinter } from './model-command.ts';
 
 function parseCount(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number of at least 0');
+  if (!Number.isInteger(n) || n < 0)
+    throw new InvalidArgumentError('expected a whole number of at least 0');
   return n;
 }
 
@@ -24,23 +26,45 @@ export function benchCommand(): Command {
   bench.addCommand(modelBenchCommand());
   bench.addCommand(benchAgentCommand());
   bench.addCommand(benchPredictCommand());
+  bench.addCommand(benchRolloutCommand());
   return bench;
 }
 
 function modelBenchCommand(): Command {
   return new Command('model')
-    .description('train on part of a labelled folder, evaluate on the held-out rest, time inference')
+    .description(
+      'train on part of a labelled folder, evaluate on the held-out rest, time inference',
+    )
     .requiredOption('--data <dir>', 'dataset folder, laid out as for `model train`')
     .option('--good <class>', 'name of the defect-free class', 'good')
-    .addOption(new Option('--mode <mode>', 'training mode').choices(['supervised', 'anomaly', 'auto']).default('auto'))
+    .addOption(
+      new Option('--mode <mode>', 'training mode')
+        .choices(['supervised', 'anomaly', 'auto'])
+        .default('auto'),
+    )
     .option('--seed <n>', 'seed of the held-out split and of training', parseCount, 1)
-    .option('--repeats <n>', 'repeat with seeds seed..seed+n-1 and report mean and spread', parseCount, 1)
+    .option(
+      '--repeats <n>',
+      'repeat with seeds seed..seed+n-1 and report mean and spread',
+      parseCount,
+      1,
+    )
     .option('--test-share <x>', 'share of each class held out for testing', Number, 0.25)
     .option('--epochs <n>', 'training epochs of the cell classifier', parseCount, 30)
     .option('--frames <n>', 'frames timed per thread count', parseCount, 200)
     .action(
-      async (opts: { data: string; good: string; mode: TrainingMode; seed: number; repeats: number; testShare: number; epochs: number; frames: number }) => {
-        if (!(opts.testShare > 0 && opts.testShare < 1)) throw new InvalidArgumentError('--test-share must be in (0, 1)');
+      async (opts: {
+        data: string;
+        good: string;
+        mode: TrainingMode;
+        seed: number;
+        repeats: number;
+        testShare: number;
+        epochs: number;
+        frames: number;
+      }) => {
+        if (!(opts.testShare > 0 && opts.testShare < 1))
+          throw new InvalidArgumentError('--test-share must be in (0, 1)');
         const dataset = await readDatasetVerbose(opts.data, opts.good);
         const runs = [];
         for (let r = 0; r < Math.max(1, opts.repeats); r++) {
@@ -83,11 +107,19 @@ async function benchOnce(
   opts: { seed: number; mode: TrainingMode; testShare: number; epochs: number; frames: number },
 ): Promise<BenchRun> {
   // The held-out test split is disjoint from everything the trainer sees (it splits validation off its own part).
-  const split = splitDataset(samples, { seed: opts.seed + 1_000_003, validationShare: opts.testShare });
+  const split = splitDataset(samples, {
+    seed: opts.seed + 1_000_003,
+    validationShare: opts.testShare,
+  });
   const train = split.train.map((i) => samples[i] as FolderSample);
   const test = split.validation.map((i) => samples[i] as FolderSample);
   const started = performance.now();
-  const trained = await trainDefectModel(train, { seed: opts.seed, mode: opts.mode, epochs: opts.epochs, onProgress: trainingProgressPrinter() });
+  const trained = await trainDefectModel(train, {
+    seed: opts.seed,
+    mode: opts.mode,
+    epochs: opts.epochs,
+    onProgress: trainingProgressPrinter(),
+  });
   const trainingSeconds = (performance.now() - started) / 1000;
   progressLine('');
   const evaluation = await evaluateModel(trained.onnx, test, {
@@ -118,7 +150,12 @@ async function benchOnce(
 }
 
 /** Mean ONNX Runtime time per frame of an already preprocessed input at model size, after a warm-up. */
-async function timeInference(onnx: Uint8Array, image: Uint8Array | undefined, threads: number, frames: number): Promise<number> {
+async function timeInference(
+  onnx: Uint8Array,
+  image: Uint8Array | undefined,
+  threads: number,
+  frames: number,
+): Promise<number> {
   const model = await OnnxModel.load(onnx, { intraOpNumThreads: threads });
   try {
     const spec = model.contract.inputSpec;

@@ -16,12 +16,16 @@ import { progressLine } from '../progress.ts';
 
 function parseSeed(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number of at least 0');
+  if (!Number.isInteger(n) || n < 0)
+    throw new InvalidArgumentError('expected a whole number of at least 0');
   return n;
 }
 
 /** Reads a dataset folder, listing skipped files and the classes on stderr. */
-export async function readDatasetVerbose(dir: string, goodClass: string): Promise<ImageFolderDataset> {
+export async function readDatasetVerbose(
+  dir: string,
+  goodClass: string,
+): Promise<ImageFolderDataset> {
   const dataset = await readImageFolder(dir, {
     goodClass,
     onProgress: (done, total) => progressLine(`reading images ${done}/${total}`),
@@ -29,16 +33,22 @@ export async function readDatasetVerbose(dir: string, goodClass: string): Promis
   progressLine('');
   for (const s of dataset.skipped) console.error(`skipped ${s.path}: ${s.reason}`);
   console.error(
-    `dataset: ${Object.entries(dataset.classes).map(([c, n]) => `${c}=${n}`).join(' ')} (good class: ${goodClass})` +
+    `dataset: ${Object.entries(dataset.classes)
+      .map(([c, n]) => `${c}=${n}`)
+      .join(' ')} (good class: ${goodClass})` +
       (dataset.skipped.length > 0 ? `, ${dataset.skipped.length} unreadable file(s) skipped` : ''),
   );
   return dataset;
 }
 
 /** Reads the mask files of folder samples (undefined where there is none or it cannot be read). */
-export async function readMasks(samples: readonly FolderSample[]): Promise<(Uint8Array | undefined)[]> {
+export async function readMasks(
+  samples: readonly FolderSample[],
+): Promise<(Uint8Array | undefined)[]> {
   return Promise.all(
-    samples.map(async (s) => (s.maskPath === undefined ? undefined : await readFile(s.maskPath).catch(() => undefined))),
+    samples.map(async (s) =>
+      s.maskPath === undefined ? undefined : await readFile(s.maskPath).catch(() => undefined),
+    ),
   );
 }
 
@@ -58,24 +68,54 @@ export function trainingProgressPrinter(): (p: TrainingProgress) => void {
 
 /** `linesight model`: train, evaluate and publish models. */
 export function modelCommand(): Command {
-  const model = new Command('model').description('train, evaluate and publish defect-detection models');
+  const model = new Command('model').description(
+    'train, evaluate and publish defect-detection models',
+  );
 
   model
     .command('train')
-    .description('train an ONNX defect model from a folder of labelled images (one subfolder per class)')
-    .requiredOption('--data <dir>', 'dataset folder: <class>/*.jpg, masks as <stem>.png beside them')
+    .description(
+      'train an ONNX defect model from a folder of labelled images (one subfolder per class)',
+    )
+    .requiredOption(
+      '--data <dir>',
+      'dataset folder: <class>/*.jpg, masks as <stem>.png beside them',
+    )
     .requiredOption('--out <file.onnx>', 'where to write the model')
     .option('--good <class>', 'name of the defect-free class', 'good')
     .addOption(
-      new Option('--mode <mode>', 'supervised (needs defect examples), anomaly (learns from good images only) or auto')
+      new Option(
+        '--mode <mode>',
+        'supervised (needs defect examples), anomaly (learns from good images only) or auto',
+      )
         .choices(['supervised', 'anomaly', 'auto'])
         .default('auto'),
     )
-    .option('--seed <n>', 'random seed (same data and seed give the same model bytes)', parseSeed, 1)
+    .option(
+      '--seed <n>',
+      'random seed (same data and seed give the same model bytes)',
+      parseSeed,
+      1,
+    )
     .option('--size <px>', 'model input side in pixels (multiple of 8)', parseSeed, 256)
     .option('--epochs <n>', 'training epochs of the cell classifier', parseSeed, 30)
+    .option(
+      '--members <n>',
+      'classifiers averaged in the model (each adds its training time)',
+      parseSeed,
+      1,
+    )
     .action(
-      async (opts: { data: string; out: string; good: string; mode: TrainingMode; seed: number; size: number; epochs: number }) => {
+      async (opts: {
+        data: string;
+        out: string;
+        good: string;
+        mode: TrainingMode;
+        seed: number;
+        size: number;
+        epochs: number;
+        members: number;
+      }) => {
         const started = Date.now();
         const dataset = await readDatasetVerbose(opts.data, opts.good);
         const trained = await trainDefectModel(dataset.samples, {
@@ -83,6 +123,7 @@ export function modelCommand(): Command {
           mode: opts.mode,
           size: opts.size,
           epochs: opts.epochs,
+          members: opts.members,
           name: basename(opts.out, '.onnx').slice(0, 64) || 'defect-model',
           onProgress: trainingProgressPrinter(),
         });
@@ -120,7 +161,8 @@ export function modelCommand(): Command {
         console.log(
           `auroc=${fmt(metrics.auroc)} ap=${fmt(metrics.ap)} pixelAuroc=${fmt(metrics.pixelAuroc)} threshold=${fmt(metrics.threshold)} precision=${fmt(metrics.precision)} recall=${fmt(metrics.recall)} f1=${fmt(metrics.f1)}`,
         );
-        for (const [cls, auroc] of Object.entries(metrics.perClass)) console.log(`  ${cls}: auroc=${fmt(auroc)}`);
+        for (const [cls, auroc] of Object.entries(metrics.perClass))
+          console.log(`  ${cls}: auroc=${fmt(auroc)}`);
       }
     });
 
@@ -131,13 +173,31 @@ export function modelCommand(): Command {
     .requiredOption('--name <name>', 'model name: lower-case a-z 0-9 _ . -')
     .requiredOption('--version <semver>', 'version, e.g. 1.0.0')
     .requiredOption('--cloud <url>', 'cloud HTTP URL')
-    .option('--token <token>', 'admin token (default LINESIGHT_ADMIN_TOKEN or <data-dir>/admin-token)')
+    .option(
+      '--token <token>',
+      'admin token (default LINESIGHT_ADMIN_TOKEN or <data-dir>/admin-token)',
+    )
     .option('--data-dir <dir>', "the cloud's data folder, to find its admin token", './data')
-    .action(async (file: string, opts: { name: string; version: string; cloud: string; token?: string; dataDir: string }) => {
-      const api = new CloudApiClient({ baseUrl: opts.cloud, adminToken: await adminTokenFor(opts) });
-      const published = await api.publishModel({ name: opts.name, version: opts.version, onnx: await readFile(file), fileName: basename(file) });
-      console.log(`published ${published.name}@${published.version} sha256=${published.sha256} threshold=${fmt(published.threshold)}`);
-    });
+    .action(
+      async (
+        file: string,
+        opts: { name: string; version: string; cloud: string; token?: string; dataDir: string },
+      ) => {
+        const api = new CloudApiClient({
+          baseUrl: opts.cloud,
+          adminToken: await adminTokenFor(opts),
+        });
+        const published = await api.publishModel({
+          name: opts.name,
+          version: opts.version,
+          onnx: await readFile(file),
+          fileName: basename(file),
+        });
+        console.log(
+          `published ${published.name}@${published.version} sha256=${published.sha256} threshold=${fmt(published.threshold)}`,
+        );
+      },
+    );
 
   return model;
 }

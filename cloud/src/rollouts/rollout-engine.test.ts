@@ -1,0 +1,428 @@
+import pino from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { ModelAssignment, SignedManifest } from '@linesight/protocol';
+import { RolloutService } from '../fleet/rollout-service.ts';
+import { AuditLog } from '../registry/audit-log.ts';
+import { openRegistryDatabase, type RegistryDatabase } from '../registry/database.ts';
+import { DeviceRegistry } from '../registry/device-registry.ts';
+import { ModelRegistry, type ModelVersion } from '../registry/model-registry.ts';
+import { RolloutStore } from '../registry/rollout-store.ts';
+import type { DesiredContent } from '../signing/desired-issuer.ts';
+import type { Clock } from './clock.ts';
+import { RolloutEngine, type DesiredWriter } from './rollout-engine.ts';
+
+const N = 20;
+const ids = Array.from({ length: N }, (_, i) => `dev-${String(i).padStart(2, '0')}`);
+
+/** A clock that only moves when the test says so; the engine's timer never fires. */
+class FakeClock implements Clock {
+  ms = Date.parse('2026-01-01T00:00:00Z');
+  now = () => this.ms;
+  setInterval = () => 1;
+  clearInterval = () => undefined;
+}
+
+/** Desired state in memory, with every assignment a device was ever given. */
+class FakeDesired implements DesiredWriter {
+  readonly docs = new Map<string, DesiredContent>();
+  readonly history = new Map<string, string[]>();
+  currentMany(ids: readonly string[]): Map<string, DesiredContent> {
+    const result = new Map<string, DesiredContent>();
+    for (const id of ids) {
+      const doc = this.docs.get(id);
+      if (doc !== undefined) result.set(id, doc);
+    }
+    return result;
+  }
+  async setMany(changes: readonly [string, DesiredContent][]) {
+    for (const [id, content] of changes) {
+      this.docs.set(id, content);
+      const h = this.history.get(id) ?? [];
+      h.push(versionOf(content.model) ?? 'none');
+      this.history.set(id, h);
+    }
+    return [];
+  }
+}
+
+const versionOf = (a: ModelAssignment | null | undefined) => a?.signed.manifest.version;
+
+function modelVersion(version: string): ModelVersion {
+  const signed = {
+    manifest: { name: 'm', version, sha256: version.replace(/\./g, '').padEnd(64, '0') },
+    signature: 'x',
+  } as unknown as SignedManifest;
+  return {
+    name: 'm',
+    version,
+    sha256: signed.manifest.sha256,
+    sizeBytes: 1,
+    blobKey: 'k',
+    stage: 'candidate',
+    contract: {} as ModelVersion['contract'],
+    signed,
+    createdAt: new Date().toISOString(),
+    createdBy: 'test',
+    parentVersion: null,
+    approvedBy: null,
+    approvedAt: null,
+    stageChangedAt: null,
+  };
+}
+
+let db: RegistryDatabase;
+let clock: FakeClock;
+let desired: FakeDesired;
+let devices: DeviceRegistry;
+let engine: RolloutEngine;
+let service: RolloutService;
+let audit: AuditLog;
+/** Per-device simulated counters; `bad` devices flag every frame, `slow` ones are 5x slower. */
+const counters = new Map<string, { captured: number; defects: number }>();
+
+function build(): void {
+  const store = new RolloutStore(db);
+  engine = new RolloutEngine({
+    store,
+    devices,
+    desired,
+    models: new ModelRegistry(db),
+    audit,
+    logger: pino({ level: 'silent' }),
+    clock,
+  });
+  service = new RolloutService({
+    models: new ModelRegistry(db),
+    devices,
+    rollouts: store,
+    engine,
+    audit,
+  });
+}
+
+beforeEach(async () => {
+  db = openRegistryDatabase(':memory:');
+  clock = new FakeClock();
+  desired = new FakeDesired();
+  devices = new DeviceRegistry(db);
+  audit = new AuditLog(db);
+  const models = new ModelRegistry(db);
+  for (const v of ['1.0.0', '2.0.0']) models.add(modelVersion(v));
+  counters.clear();
+  for (const [i, id] of ids.entries()) {
+    devices.provision(id, { line: i % 2 === 0 ? 'even' : 'odd' });
+    devices.setOnline(id, true, new Date(clock.ms).toISOString());
+    desired.docs.set(id, {
+      model: { signed: models.get('m', '1.0.0').signed, artifactUrl: '/a' },
+      telemetryIntervalSec: 1,
+    });
+  }
+  build();
+});
+
+afterEach(async () => {
+  await engine.close();
+  db.close();
+});
+
+/**
+ * One simulated second: every online device runs what its desired state says
+ * and scores 2 frames (10% defects; all defects on version `badVersion`).
+ */
+function simulateSecond(
+  options: {
+    badVersion?: string;
+    slowVersion?: string;
+    offline?: string[];
+    /** Agreement of a shadow model with the live one. */
+    shadowAgreement?: number;
+  } = {},
+) {
+  clock.ms += 1000;
+  const at = new Date(clock.ms).toISOString();
+  for (const id of ids) {
+    if (options.offline?.includes(id)) continue;
+    const version = versionOf(desired.docs.get(id)?.model) ?? '1.0.0';
+    const c = counters.get(id) ?? { captured: 0, defects: 0 };
+    c.captured += 2;
+    if (version === options.badVersion) c.defects += 2;
+    else if (c.captured % 20 === 0) c.defects += 2;
+    counters.set(id, c);
+    const model = { name: 'm', version };
+    const shadowVersion = versionOf(desired.docs.get(id)?.shadow);
+    const inference = version === options.slowVersion ? 25 : 5;
+    devices.setReported(id, {
+      schema: 'linesight.reported/v1',
+      deviceId: id,
+      phase: 'running',
+      desiredRevision: 1,
+      model,
+      frames: {
+        captured: c.captured,
+        scored: c.captured,
+        unknown: 0,
+        droppedOverload: 0,
+        defects: c.defects,
+      },
+      framesByVersion: {},
+      agentVersion: 'test',
+      updatedAt: at,
+    });
+    devices.setTelemetry(id, {
+      schema: 'linesight.telemetry/v1',
+      deviceId: id,
+      at,
+      intervalSec: 1,
+      model,
+      frames: {
+        captured: c.captured,
+        scored: c.captured,
+        unknown: 0,
+        droppedOverload: 0,
+        defects: c.defects,
+      },
+      fps: 2,
+      latencyMs: { p50: inference + 5, p99: inference + 10, max: inference + 20 },
+      stageLatencyMs: {
+        capture: { p50: 1, p99: 1, max: 1 },
+        queue: { p50: 1, p99: 2, max: 3 },
+        preprocess: { p50: 3, p99: 4, max: 5 },
+        inference: { p50: inference, p99: inference, max: inference },
+        publish: { p50: 0, p99: 0, max: 0 },
+      },
+      errors: 0,
+      ...(shadowVersion === undefined
+        ? {}
+        : {
+            shadow: {
+              model: { name: 'm', version: shadowVersion },
+              scored: c.captured,
+              skipped: 0,
+              errors: 0,
+              agreementRate: options.shadowAgreement ?? 1,
+              meanAbsScoreDiff: 0.01,
+              latencyMs: { p50: 5, p99: 6, max: 7 },
+            },
+          }),
+    });
+  }
+}
+
+async function run(seconds: number, options: Parameters<typeof simulateSecond>[0] = {}) {
+  for (let s = 0; s < seconds; s++) {
+    simulateSecond(options);
+    await engine.tick();
+  }
+}
+
+const WAVES = [1, 10, 50, 100].map((percent) => ({ percent, soakSec: 5 }));
+
+describe('RolloutEngine', () => {
+  it('moves a good version through 1/10/50/100% waves, one wave at a time', async () => {
+    await run(3);
+    const created = await service.create({
+      model: 'm',
+      version: '2.0.0',
+      waves: WAVES,
+      actor: 'alice',
+    });
+    expect(created.state).toBe('in_progress');
+    expect(created.waves.map((w) => w.size)).toEqual([1, 1, 8, 10]);
+    expect(created.counts).toMatchObject({ pending: 1, waiting: 19 });
+    // While wave 1 soaks, nobody else has the version.
+    await run(3);
+    expect([...desired.docs.values()].filter((d) => versionOf(d.model) === '2.0.0')).toHaveLength(
+      1,
+    );
+    await run(40);
+    const status = service.status(created.id);
+    expect(status.state).toBe('completed');
+    expect(status.counts.done).toBe(N);
+    expect(status.waves.every((w) => w.state === 'passed')).toBe(true);
+    expect(status.waves[0]!.gates.find((g) => g.gate === 'defectRateChange')?.value).not.toBeNull();
+    const actions = audit.list({ subject: `rollout:${created.id}` }).map((e) => e.action);
+    expect(actions).toContain('rollout.created');
+    expect(actions.filter((a) => a === 'rollout.wave_passed')).toHaveLength(4);
+    expect(actions).toContain('rollout.completed');
+  });
+
+  it('rolls back the first wave of a version that flags every frame, and no one else ever gets it', async () => {
+    await run(3);
+    const created = await service.create({
+      model: 'm',
+      version: '2.0.0',
+      waves: WAVES,
+      actor: 'alice',
+    });
+    await run(10, { badVersion: '2.0.0' });
+    const status = service.status(created.id);
+    expect(status.state).toBe('rolled_back');
+    expect(status.reason).toMatch(/wave 1 failed its gates: defectRateChange/);
+    const first = status.devices.find((d) => d.wave === 1)!;
+    expect(first.state).toBe('rolled_back');
+    expect(desired.history.get(first.id)).toEqual(['2.0.0', '1.0.0']);
+    for (const id of ids.filter((x) => x !== first.id))
+      expect(desired.history.get(id)).toBeUndefined();
+    expect(audit.list({ action: 'rollout.rolled_back' })).toHaveLength(1);
+  });
+
+  it('rolls back a 5x slower version on the latency gate', async () => {
+    await run(3);
+    const created = await service.create({
+      model: 'm',
+      version: '2.0.0',
+      waves: WAVES,
+      actor: 'a',
+    });
+    await run(10, { slowVersion: '2.0.0' });
+    const status = service.status(created.id);
+    expect(status.state).toBe('rolled_back');
+    expect(status.reason).toMatch(/p99LatencyRatio 5/);
+  });
+
+  it('fails a wave at once when a device refuses the version', async () => {
+    await run(3);
+    const created = await service.create({
+      model: 'm',
+      version: '2.0.0',
+      waves: WAVES,
+      actor: 'a',
+    });
+    const [first] = service.status(created.id).devices.filter((d) => d.state === 'pending');
+    const reported = devices.get(first!.id).reported!;
+    clock.ms += 1000;
+    devices.setReported(first!.id, {
+      ...reported,
+      lastError: {
+        code: 'ERR_AGENT_MODEL_VERIFY',
+        message: 'hash mismatch',
+        at: new Date(clock.ms).toISOString(),
+        model: { name: 'm', version: '2.0.0' },
+      },
+    });
+    await engine.tick();
+    const status = service.status(created.id);
+    expect(status.state).toBe('rolled_back');
+    expect(status.reason).toMatch(/refusedOrCrashed 1/);
+  });
+
+  it('keeps an offline device pending without holding up the wave', async () => {
+    await run(3);
+    const created = await service.create({
+      model: 'm',
+      version: '2.0.0',
+      waves: [
+        { percent: 50, soakSec: 2 },
+        { percent: 100, soakSec: 2 },
+      ],
+      actor: 'a',
+    });
+    const offline = service.status(created.id).devices.find((d) => d.wave === 1)!.id;
+    devices.setOnline(offline, false, new Date(clock.ms).toISOString());
+    await run(8, { offline: [offline] });
+    const status = service.status(created.id);
+    expect(status.waves[0]!.state).toBe('passed');
+    expect(status.devices.find((d) => d.id === offline)?.state).toBe('pending');
+    expect(versionOf(desired.docs.get(offline)?.model)).toBe('2.0.0');
+    await run(10);
+    expect(service.status(created.id).devices.find((d) => d.id === offline)?.state).toBe('done');
+  });
+
+  it('pauses, resumes and aborts with the actor in the audit log, restoring moved devices', async () => {
+    await run(3);
+    const created = await service.create({
+      model: 'm',
+      version: '2.0.0',
+      waves: WAVES,
+      actor: 'alice',
+    });
+    expect((await service.pause(created.id, 'bob')).state).toBe('paused');
+    await run(20);
+    expect(service.status(created.id).waves[1]!.state).toBe('waiting');
+    expect((await service.resume(created.id, 'bob')).state).toBe('in_progress');
+    await run(14);
+    const mid = service.status(created.id);
+    expect(mid.waves[1]!.state).not.toBe('waiting');
+    const aborted = await service.abort(created.id, 'carol');
+    expect(aborted.state).toBe('aborted');
+    expect(aborted.reason).toBe('aborted by carol');
+    for (const d of desired.docs.values()) expect(versionOf(d.model)).toBe('1.0.0');
+    const entries = audit.list({ subject: `rollout:${created.id}` });
+    expect(entries.find((e) => e.action === 'rollout.paused')?.actor).toBe('bob');
+    expect(entries.find((e) => e.action === 'rollout.aborted')?.actor).toBe('carol');
+    await expect(service.resume(created.id, 'bob')).rejects.toThrow(/not paused/);
+  });
+
+  it('resumes an in-progress rollout after a restart from its persisted state', async () => {
+    await run(3);
+    const created = await service.create({
+      model: 'm',
+      version: '2.0.0',
+      waves: WAVES,
+      actor: 'a',
+    });
+    await run(8);
+    expect(service.status(created.id).waves[0]!.state).toBe('passed');
+    await engine.close();
+    build(); // a new engine and service on the same database, as after a cloud restart
+    await run(40);
+    expect(service.status(created.id).state).toBe('completed');
+  });
+
+  it('selects by label, and refuses to overlap a staged rollout', async () => {
+    await run(2);
+    const created = await service.create({
+      model: 'm',
+      version: '2.0.0',
+      selector: { labels: { line: 'even' } },
+      waves: WAVES,
+      actor: 'a',
+    });
+    expect(created.devices).toHaveLength(N / 2);
+    await expect(
+      service.create({ model: 'm', version: '1.0.0', selector: { ids: ['dev-00'] }, actor: 'a' }),
+    ).rejects.toThrow(/active rollout/);
+    await service.abort(created.id, 'a');
+  });
+
+  it('runs the all-at-once form as before: every device at once, completed when all run it', async () => {
+    await run(2);
+    const created = await service.create({ model: 'm', version: '2.0.0', actor: 'a' });
+    expect(created.counts.pending).toBe(N);
+    await run(2);
+    expect(service.status(created.id).state).toBe('completed');
+  });
+
+  it('runs a shadow phase first, then goes live; a shadow that disagrees never goes live', async () => {
+    await run(2);
+    const good = await service.create({
+      model: 'm',
+      version: '2.0.0',
+      waves: [{ percent: 100, soakSec: 2 }],
+      shadow: { durationSec: 3 },
+      actor: 'a',
+    });
+    expect(good.state).toBe('shadow');
+    expect([...desired.docs.values()].every((d) => versionOf(d.shadow) === '2.0.0')).toBe(true);
+    expect([...desired.docs.values()].every((d) => versionOf(d.model) === '1.0.0')).toBe(true);
+    await run(4, { shadowAgreement: 0.97 });
+    const live = service.status(good.id);
+    expect(live.shadow).toMatchObject({ state: 'passed' });
+    expect([...desired.docs.values()].every((d) => d.shadow === null)).toBe(true);
+    await run(8);
+    expect(service.status(good.id).state).toBe('completed');
+
+    const bad = await service.create({
+      model: 'm',
+      version: '1.0.0',
+      shadow: { durationSec: 3, minAgreement: 0.95 },
+      actor: 'a',
+    });
+    await run(4, { shadowAgreement: 0.6 });
+    const status = service.status(bad.id);
+    expect(status.state).toBe('rolled_back');
+    expect(status.reason).toMatch(/shadow gate failed: shadowAgreement 0.6/);
+    expect([...desired.docs.values()].every((d) => versionOf(d.model) === '2.0.0')).toBe(true);
+    expect([...desired.docs.values()].every((d) => (d.shadow ?? null) === null)).toBe(true);
+  });
+});

@@ -1,0 +1,74 @@
+import { WorkerOnnxModel, type ScoringModel } from '@linesight/vision';
+import type { Agent } from '@linesight/agent';
+
+/** How an agent loads verified model bytes (the agent's injection point). */
+export type ModelLoader = NonNullable<
+  NonNullable<ConstructorParameters<typeof Agent>[3]>['loadModel']
+>;
+
+interface Entry {
+  model: Promise<ScoringModel>;
+  refs: number;
+}
+
+/**
+ * Loads each model version (by sha256) once for a whole simulated fleet and
+ * hands every device a handle to it; the model closes when its last handle
+ * does. It saves a worker thread and an ONNX session per device, so
+ * thousands of simulated devices fit in one process. Devices that share a
+ * model also share its thread: with many devices scoring at once, latencies
+ * include waiting for the others.
+ */
+export class SharedModelLoader {
+  readonly #entries = new Map<string, Entry>();
+
+  /** Models loaded right now. */
+  get loaded(): number {
+    return this.#entries.size;
+  }
+
+  /** The loader to give each agent. */
+  readonly load: ModelLoader = async (bytes, { watchdogMs, sha256 }) => {
+    let entry = this.#entries.get(sha256);
+    if (entry === undefined) {
+      const model = WorkerOnnxModel.load(bytes, { watchdogMs });
+      entry = { model, refs: 0 };
+      this.#entries.set(sha256, entry);
+      model.catch(() => this.#entries.delete(sha256));
+    }
+    entry.refs++;
+    let model: ScoringModel;
+    try {
+      model = await entry.model;
+    } catch (err) {
+      entry.refs--;
+      throw err;
+    }
+    return this.#handle(sha256, entry, model);
+  };
+
+  /** Closes every model still loaded; idempotent. */
+  async close(): Promise<void> {
+    const entries = [...this.#entries.values()];
+    this.#entries.clear();
+    await Promise.allSettled(entries.map(async (e) => (await e.model).close()));
+  }
+
+  #handle(sha256: string, entry: Entry, model: ScoringModel): ScoringModel {
+    let closed: Promise<void> | undefined;
+    return {
+      contract: model.contract,
+      run: (input) => model.run(input),
+      scoreImage: (image) => model.scoreImage(image),
+      close: () => {
+        closed ??= (async () => {
+          entry.refs--;
+          if (entry.refs > 0 || this.#entries.get(sha256) !== entry) return;
+          this.#entries.delete(sha256);
+          await model.close();
+        })();
+        return closed;
+      },
+    };
+  }
+}

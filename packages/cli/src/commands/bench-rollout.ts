@@ -1,0 +1,389 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Command, Option } from 'commander';
+import onnxProto from 'onnx-proto';
+import pino from 'pino';
+import { CloudApiClient } from '@linesight/api-client';
+import { Cloud } from '@linesight/cloud';
+import { FramePoolCamera, SimulatedFleet } from '@linesight/firmware-sim';
+import {
+  CONTRACT_METADATA_KEY,
+  readModelContract,
+  withModelContract,
+  type ModelContract,
+} from '@linesight/vision';
+import { parsePositiveInt } from '../options.ts';
+import { progressLine } from '../progress.ts';
+import onnx = onnxProto.onnx;
+
+const BIN = fileURLToPath(new URL('../../bin/linesight.js', import.meta.url));
+const MODEL = 'bench-rollout';
+
+/** Messages from the simulated fleet process to the bench. */
+type FleetMessage =
+  | { type: 'ready'; devices: number; startSeconds: number }
+  | { type: 'reached'; version: string; atMs: number[] }
+  | { type: 'error'; message: string };
+
+/** What one measured rollout took. */
+export interface RolloutTiming {
+  version: string;
+  /** From POST /v1/rollouts until 99% / 100% of the devices run the version (as the devices see it). */
+  secondsTo99: number | null;
+  secondsTo100: number | null;
+  /** Until the cloud's rollout state says completed (it learns from reported state). */
+  secondsToCompleted: number | null;
+  /** How long POST /v1/rollouts took to answer (desired state issued and published). */
+  createSeconds: number;
+  cloudCpuSeconds: number;
+  cloudPeakRssMb: number;
+}
+
+/** `linesight bench rollout`: time a one-wave rollout to many simulated devices. */
+export function benchRolloutCommand(): Command {
+  return new Command('rollout')
+    .description(
+      'time a one-wave, no-soak rollout from an in-process cloud to N simulated devices in a second process (real MQTT sessions, desired-state verification and artifact downloads; no cameras)',
+    )
+    .option('--devices <n>', 'simulated devices', parsePositiveInt, 1000)
+    .option('--model <file.onnx>', 'model to roll out (default: a tiny generated model)')
+    .option('--timeout <sec>', 'give up waiting after this long', parsePositiveInt, 120)
+    .option('--json', 'print one JSON object on stdout')
+    .addOption(new Option('--fleet-worker', 'internal: run the simulated fleet').hideHelp())
+    .action(
+      async (opts: {
+        devices: number;
+        model?: string;
+        timeout: number;
+        json?: boolean;
+        fleetWorker?: boolean;
+      }) => {
+        if (opts.fleetWorker) {
+          await runFleetWorker();
+          return;
+        }
+        const result = await runRolloutBench({
+          devices: opts.devices,
+          onnx: opts.model === undefined ? tinyModel() : await readFile(opts.model),
+          timeoutSec: opts.timeout,
+        });
+        progressLine('');
+        console.log(opts.json ? JSON.stringify(result) : JSON.stringify(result, null, 2));
+      },
+    );
+}
+
+/** Runs the benchmark: cloud here, fleet in a child process; two rollouts (install, then update). */
+export async function runRolloutBench(options: {
+  devices: number;
+  onnx: Uint8Array;
+  timeoutSec: number;
+}): Promise<Record<string, unknown>> {
+  const dir = await mkdtemp(join(tmpdir(), 'linesight-bench-rollout-'));
+  const cloud = new Cloud(
+    { httpPort: 0, mqttPort: 0, dataDir: join(dir, 'cloud') },
+    pino({ level: 'warn' }),
+  );
+  let child: ChildProcess | undefined;
+  try {
+    const urls = await cloud.start();
+    const token = cloud.adminToken.token;
+    const api = new CloudApiClient({ baseUrl: urls.http, adminToken: token });
+    const v1 = options.onnx;
+    const v2 = withModelContract(v1, {
+      ...readModelContract(v1),
+      training: { note: 'bench update' },
+    });
+    await api.publishModel({ name: MODEL, version: '1.0.0', onnx: v1 });
+    await api.publishModel({ name: MODEL, version: '1.1.0', onnx: v2 });
+
+    const fleetProcess = fork(BIN, ['bench', 'rollout', '--fleet-worker'], {
+      env: {
+        ...process.env,
+        LINESIGHT_BENCH_CLOUD: urls.http,
+        LINESIGHT_BENCH_TOKEN: token,
+        LINESIGHT_BENCH_DEVICES: String(options.devices),
+        LINESIGHT_BENCH_DIR: join(dir, 'fleet'),
+      },
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    });
+    child = fleetProcess;
+    const inbox = messages(fleetProcess);
+    progressLine(`starting ${options.devices} simulated devices`);
+    const ready = await inbox.next((m) => m.type === 'ready', 600_000);
+    await waitOnline(api, options.devices, 120_000);
+
+    const timings: RolloutTiming[] = [];
+    for (const version of ['1.0.0', '1.1.0']) {
+      progressLine(`rolling out ${version} to ${options.devices} devices`);
+      timings.push(
+        await measureRollout(
+          api,
+          fleetProcess,
+          inbox,
+          version,
+          options.devices,
+          options.timeoutSec,
+        ),
+      );
+    }
+    const update = timings[1] as RolloutTiming;
+    return {
+      devices: options.devices,
+      secondsTo99: update.secondsTo99,
+      secondsTo100: update.secondsTo100,
+      secondsToCompleted: update.secondsToCompleted,
+      cloudPeakRssMb: update.cloudPeakRssMb,
+      cloudCpuSeconds: update.cloudCpuSeconds,
+      createSeconds: update.createSeconds,
+      modelBytes: v1.byteLength,
+      fleetStartSeconds: ready.type === 'ready' ? ready.startSeconds : null,
+      rollouts: timings,
+      simulated:
+        'devices in a second process, each with its own MQTT session and credentials, verifying signed desired state and manifest, downloading and hash-checking the artifact over HTTP, loading it (one shared ONNX worker per sha256) and running the golden check; no camera frames',
+    };
+  } finally {
+    child?.send({ type: 'stop' });
+    if (child !== undefined && child.exitCode === null)
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          child?.kill();
+          resolve();
+        }, 30_000);
+        child?.once('exit', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    await cloud.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function measureRollout(
+  api: CloudApiClient,
+  fleet: ChildProcess,
+  inbox: Inbox,
+  version: string,
+  devices: number,
+  timeoutSec: number,
+): Promise<RolloutTiming> {
+  fleet.send({ type: 'watch', version });
+  let peakRss = process.memoryUsage().rss;
+  const sampler = setInterval(() => {
+    peakRss = Math.max(peakRss, process.memoryUsage().rss);
+  }, 50);
+  const cpuBefore = process.cpuUsage();
+  const startedMs = Date.now();
+  try {
+    const created = await api.createRollout({
+      model: MODEL,
+      version,
+      waves: [{ percent: 100, soakSec: 0 }],
+    });
+    const createSeconds = (Date.now() - startedMs) / 1000;
+    const reached = inbox.next(
+      (m) => m.type === 'reached' && m.version === version,
+      timeoutSec * 1000,
+    );
+    let completedMs: number | undefined;
+    while (completedMs === undefined && Date.now() - startedMs < timeoutSec * 1000) {
+      const r = await api.getRollout(created.id);
+      if (r.state === 'completed') completedMs = Date.now();
+      else if (r.state !== 'in_progress' && r.state !== 'pending')
+        throw new Error(`rollout ended ${r.state}: ${r.reason ?? ''}`);
+      else await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    const msg = await reached;
+    const cpu = process.cpuUsage(cpuBefore);
+    const times =
+      msg.type === 'reached'
+        ? msg.atMs.map((t) => (t - startedMs) / 1000).sort((a, b) => a - b)
+        : [];
+    const at = (share: number) => {
+      const n = Math.ceil(share * devices);
+      return times.length >= n ? round((times[n - 1] as number) ?? 0) : null;
+    };
+    return {
+      version,
+      secondsTo99: at(0.99),
+      secondsTo100: at(1),
+      secondsToCompleted:
+        completedMs === undefined ? null : round((completedMs - startedMs) / 1000),
+      createSeconds: round(createSeconds),
+      cloudCpuSeconds: round((cpu.user + cpu.system) / 1e6),
+      cloudPeakRssMb: Math.round(peakRss / 1024 / 1024),
+    };
+  } finally {
+    clearInterval(sampler);
+  }
+}
+
+async function waitOnline(api: CloudApiClient, devices: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const online = (await api.listDevices()).filter((d) => d.online).length;
+    progressLine(`${online}/${devices} devices online`);
+    if (online >= devices) return;
+    if (Date.now() > deadline) throw new Error(`only ${online} of ${devices} devices came online`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+interface Inbox {
+  next(match: (m: FleetMessage) => boolean, timeoutMs: number): Promise<FleetMessage>;
+}
+
+function messages(child: ChildProcess): Inbox {
+  const seen: FleetMessage[] = [];
+  const waiters: { match: (m: FleetMessage) => boolean; resolve: (m: FleetMessage) => void }[] = [];
+  let failure: Error | undefined;
+  const fail = (err: Error) => {
+    failure = err;
+    for (const w of waiters.splice(0)) w.resolve({ type: 'error', message: err.message });
+  };
+  child.on('message', (raw) => {
+    const m = raw as FleetMessage;
+    if (m.type === 'error') return fail(new Error(`simulated fleet: ${m.message}`));
+    const i = waiters.findIndex((w) => w.match(m));
+    if (i >= 0) waiters.splice(i, 1)[0]?.resolve(m);
+    else seen.push(m);
+  });
+  child.once('exit', (code) => fail(new Error(`simulated fleet exited (${code})`)));
+  return {
+    next: (match, timeoutMs) =>
+      new Promise((resolve, reject) => {
+        const i = seen.findIndex(match);
+        if (i >= 0) return resolve(seen.splice(i, 1)[0] as FleetMessage);
+        if (failure) return reject(failure);
+        const timer = setTimeout(
+          () => reject(new Error('timed out waiting for the simulated fleet')),
+          timeoutMs,
+        );
+        waiters.push({
+          match,
+          resolve: (m) => {
+            clearTimeout(timer);
+            if (m.type === 'error') reject(new Error(m.message));
+            else resolve(m);
+          },
+        });
+      }),
+  };
+}
+
+/** The child process: provisions and runs the devices, reports when each runs a version. */
+async function runFleetWorker(): Promise<void> {
+  const send = (m: FleetMessage) => process.send?.(m);
+  const env = process.env;
+  const fleet = new SimulatedFleet({
+    cloudUrl: env.LINESIGHT_BENCH_CLOUD ?? '',
+    adminToken: env.LINESIGHT_BENCH_TOKEN ?? '',
+    devices: Number(env.LINESIGHT_BENCH_DEVICES ?? '1'),
+    idPrefix: 'bench',
+    dataDir: env.LINESIGHT_BENCH_DIR ?? join(tmpdir(), 'linesight-bench-fleet'),
+    camera: () => new FramePoolCamera({ frames: [], fps: 0 }),
+    telemetryIntervalSec: 30,
+    logger: pino({ level: 'error' }),
+    shareModels: true,
+    startConcurrency: 50,
+  });
+  let watcher: NodeJS.Timeout | undefined;
+  const stop = async () => {
+    clearInterval(watcher);
+    await fleet.close().catch(() => undefined);
+    process.exit(0);
+  };
+  process.on('message', (raw) => {
+    const m = raw as { type: string; version?: string };
+    if (m.type === 'stop') void stop();
+    if (m.type === 'watch' && m.version !== undefined) {
+      const version = m.version;
+      const atMs = fleet.agents.map(() => 0);
+      clearInterval(watcher);
+      watcher = setInterval(() => {
+        const now = Date.now();
+        let left = 0;
+        for (const [i, agent] of fleet.agents.entries()) {
+          if (atMs[i] === 0 && agent.liveModel?.version === version) atMs[i] = now;
+          if (atMs[i] === 0) left++;
+        }
+        if (left === 0) {
+          clearInterval(watcher);
+          send({ type: 'reached', version, atMs });
+        }
+      }, 20);
+    }
+  });
+  process.once('disconnect', () => void stop());
+  try {
+    const started = Date.now();
+    await fleet.start();
+    send({
+      type: 'ready',
+      devices: fleet.agents.length,
+      startSeconds: (Date.now() - started) / 1000,
+    });
+  } catch (err) {
+    send({ type: 'error', message: err instanceof Error ? err.message : String(err) });
+    await stop();
+  }
+}
+
+/** A tiny 1-channel 32x32 model scoring mean intensity: the artifact is a few hundred bytes. */
+function tinyModel(): Uint8Array {
+  const side = 32;
+  const contract: ModelContract = {
+    schema: 'linesight.model/v1',
+    kind: 'bench-mean',
+    inputSpec: {
+      inputName: 'image',
+      width: side,
+      height: side,
+      channels: 1,
+      layout: 'NCHW',
+      resize: 'fill',
+      scale: 1 / 255,
+      mean: [0],
+      std: [1],
+    },
+    outputs: { score: 'score' },
+    threshold: 0.5,
+  };
+  const dims = (d: number[]): onnx.IValueInfoProto['type'] => ({
+    tensorType: {
+      elemType: onnx.TensorProto.DataType.FLOAT,
+      shape: { dim: d.map((dimValue) => ({ dimValue })) },
+    },
+  });
+  return onnx.ModelProto.encode({
+    irVersion: 7,
+    opsetImport: [{ domain: '', version: 13 }],
+    producerName: 'linesight-bench',
+    graph: {
+      name: 'mean',
+      node: [
+        {
+          opType: 'ReduceMean',
+          input: ['image'],
+          output: ['mean'],
+          attribute: [
+            { name: 'axes', type: onnx.AttributeProto.AttributeType.INTS, ints: [1, 2, 3] },
+            { name: 'keepdims', type: onnx.AttributeProto.AttributeType.INT, i: 0 },
+          ],
+        },
+        { opType: 'Identity', input: ['mean'], output: ['score'] },
+      ],
+      input: [{ name: 'image', type: dims([1, 1, side, side]) }],
+      output: [{ name: 'score', type: dims([1]) }],
+    },
+    metadataProps: [{ key: CONTRACT_METADATA_KEY, value: JSON.stringify(contract) }],
+  }).finish();
+}
+
+function round(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}

@@ -1,0 +1,169 @@
+import { Command, InvalidArgumentError } from 'commander';
+import {
+  CloudApiClient,
+  type CreateRolloutInput,
+  type RolloutSummary,
+} from '@linesight/api-client';
+import { adminTokenFor } from '../admin-token.ts';
+import { parsePositive } from '../options.ts';
+
+interface CloudOptions {
+  cloud: string;
+  token?: string;
+  dataDir: string;
+  json?: boolean;
+}
+
+/** Parses `1,10,50,100` into cumulative wave percents. */
+export function parseWavePercents(value: string): number[] {
+  const percents = value.split(',').map((p) => Number(p.trim()));
+  if (percents.length === 0 || percents.some((p) => !(p > 0 && p <= 100)))
+    throw new InvalidArgumentError(
+      'expected comma-separated percents in (0, 100], e.g. 1,10,50,100',
+    );
+  return percents;
+}
+
+function parseSeconds(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError('expected seconds, at least 0');
+  return n;
+}
+
+function parseLabels(values: string[] | undefined): Record<string, string> | undefined {
+  if (values === undefined || values.length === 0) return undefined;
+  return Object.fromEntries(
+    values.map((l) => {
+      const eq = l.indexOf('=');
+      if (eq < 1) throw new InvalidArgumentError(`label "${l}" must be key=value`);
+      return [l.slice(0, eq), l.slice(eq + 1)];
+    }),
+  );
+}
+
+async function client(opts: CloudOptions): Promise<CloudApiClient> {
+  return new CloudApiClient({ baseUrl: opts.cloud, adminToken: await adminTokenFor(opts) });
+}
+
+/** A rollout as a few lines for a person. */
+export function formatRollout(r: RolloutSummary): string {
+  const lines = [
+    `rollout ${r.id}: ${r.modelName}@${r.modelVersion} ${r.state}${r.reason ? ` (${r.reason})` : ''}`,
+    `devices: ${Object.entries(r.counts)
+      .filter(([, n]) => n > 0)
+      .map(([s, n]) => `${n} ${s}`)
+      .join(', ')}`,
+  ];
+  if (r.shadow) lines.push(`shadow: ${r.shadow.state}`);
+  for (const w of r.waves) {
+    const failed = w.gates.filter((g) => !g.passed).map((g) => `${g.gate}: ${g.detail}`);
+    lines.push(
+      `wave ${w.index + 1} (${w.percent}%, ${w.size} devices, soak ${w.soakSec}s): ${w.state}${failed.length ? ` - ${failed.join('; ')}` : ''}`,
+    );
+  }
+  for (const d of r.devices.filter((x) => x.state === 'failed'))
+    lines.push(`  ${d.id}: ${d.error ?? 'failed'}`);
+  return lines.join('\n');
+}
+
+function print(r: RolloutSummary, json: boolean | undefined): void {
+  console.log(json ? JSON.stringify(r) : formatRollout(r));
+}
+
+function withCloudOptions(cmd: Command): Command {
+  return cmd
+    .requiredOption('--cloud <url>', 'cloud HTTP URL')
+    .option(
+      '--token <token>',
+      'admin or operator token (default LINESIGHT_ADMIN_TOKEN or <data-dir>/admin-token)',
+    )
+    .option('--data-dir <dir>', "the cloud's data folder, to find its admin token", './data')
+    .option('--json', 'print the rollout as JSON');
+}
+
+/** `linesight rollout`: create, follow and steer staged rollouts. */
+export function rolloutCommand(): Command {
+  const rollout = new Command('rollout').description('roll model versions out to devices in waves');
+  withCloudOptions(
+    rollout
+      .command('create')
+      .description('start a rollout; with --waves, --soak or --shadow it is staged and gated')
+      .requiredOption('--model <name>', 'model name')
+      .requiredOption('--version <v>', 'model version')
+      .option('--devices <ids>', 'comma-separated device ids (default all)', (v) =>
+        v
+          .split(',')
+          .map((x) => x.trim())
+          .filter((x) => x !== ''),
+      )
+      .option('--label <key=value...>', 'only devices with these labels')
+      .option('--waves <percents>', 'cumulative wave percents, e.g. 1,10,50,100', parseWavePercents)
+      .option('--soak <sec>', 'soak time of each wave before its gates', parseSeconds)
+      .option(
+        '--shadow <sec>',
+        'run the version in the shadow slot this long first',
+        parsePositive,
+      ),
+  ).action(
+    async (
+      opts: CloudOptions & {
+        model: string;
+        version: string;
+        devices?: string[];
+        label?: string[];
+        waves?: number[];
+        soak?: number;
+        shadow?: number;
+      },
+    ) => {
+      const labels = parseLabels(opts.label);
+      const staged = opts.waves !== undefined || opts.soak !== undefined;
+      const input: CreateRolloutInput = {
+        model: opts.model,
+        version: opts.version,
+        ...(opts.devices !== undefined || labels !== undefined
+          ? {
+              selector: {
+                ...(opts.devices ? { ids: opts.devices } : {}),
+                ...(labels ? { labels } : {}),
+              },
+            }
+          : {}),
+        ...(staged
+          ? {
+              waves: (opts.waves ?? [100]).map((percent) => ({ percent, soakSec: opts.soak ?? 0 })),
+            }
+          : {}),
+        ...(opts.shadow !== undefined ? { shadow: { durationSec: opts.shadow } } : {}),
+      };
+      print(await (await client(opts)).createRollout(input), opts.json);
+    },
+  );
+  withCloudOptions(
+    rollout
+      .command('status')
+      .description("show a rollout's waves and devices")
+      .argument('<id>', 'rollout id'),
+  ).action(async (id: string, opts: CloudOptions) => {
+    print(await (await client(opts)).getRollout(id), opts.json);
+  });
+  for (const [name, description] of [
+    ['pause', 'hold a rollout: no new wave starts'],
+    ['resume', 'continue a paused rollout'],
+    ['abort', 'stop a rollout and send moved devices back to their previous version'],
+  ] as const) {
+    withCloudOptions(
+      rollout.command(name).description(description).argument('<id>', 'rollout id'),
+    ).action(async (id: string, opts: CloudOptions) => {
+      const api = await client(opts);
+      const r =
+        name === 'pause'
+          ? await api.pauseRollout(id)
+          : name === 'resume'
+            ? await api.resumeRollout(id)
+            : await api.abortRollout(id);
+      print(r, opts.json);
+    });
+  }
+  return rollout;
+}

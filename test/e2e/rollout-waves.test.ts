@@ -1,0 +1,182 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { CloudApiClient, type RolloutSummary } from '@linesight/api-client';
+import { Cloud } from '@linesight/cloud';
+import { FramePoolCamera, SimulatedFleet, renderFramePool } from '@linesight/firmware-sim';
+import { eventually } from '../helpers/linesight-process.ts';
+import { alwaysDefect, slowerModel } from '../helpers/model-mutations.ts';
+import { FleetObserver } from '../helpers/observer.ts';
+
+const DEVICES = 50;
+const MODEL = 'surface';
+const WAVES = [1, 10, 50, 100].map((percent) => ({ percent, soakSec: 6 }));
+const models = inject('models');
+
+let dir: string;
+let cloud: Cloud;
+let api: CloudApiClient;
+let fleet: SimulatedFleet;
+const observer = new FleetObserver();
+
+/** Versions each device's published results were scored by. */
+function versionsScoredBy(deviceId: string): Set<string> {
+  return new Set(
+    (observer.results.get(deviceId) ?? []).flatMap((r) => (r.model ? [r.model.version] : [])),
+  );
+}
+
+/** Devices that ever scored a frame with `version`, or ever were told to run it. */
+function devicesThatEverHad(version: string): string[] {
+  return fleet.deviceIds.filter(
+    (id) =>
+      versionsScoredBy(id).has(version) ||
+      (observer.reported.get(id)?.framesByVersion[version] ?? 0) > 0 ||
+      (observer.desired.get(id) ?? []).some((d) => d.model?.signed.manifest.version === version),
+  );
+}
+
+async function allOn(version: string): Promise<boolean> {
+  const list = await api.listDevices();
+  return fleet.deviceIds.every((id) => list.find((d) => d.id === id)?.model?.version === version);
+}
+
+async function finished(id: string, timeoutMs = 90_000): Promise<RolloutSummary> {
+  let last: RolloutSummary | undefined;
+  try {
+    return await eventually(
+      `rollout ${id} finished`,
+      async () => {
+        last = await api.getRollout(id);
+        return ['completed', 'rolled_back', 'aborted', 'failed'].includes(last.state)
+          ? last
+          : undefined;
+      },
+      timeoutMs,
+      250,
+    );
+  } catch (err) {
+    const { devices, ...rest } = last ?? { devices: [] };
+    const active = devices.filter((d) => d.state !== 'waiting' && d.state !== 'done');
+    throw new Error(`${String(err)}; last status ${JSON.stringify({ ...rest, active })}`);
+  }
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'linesight-rollout-'));
+  cloud = new Cloud(
+    { httpPort: 0, mqttPort: 0, dataDir: join(dir, 'cloud') },
+    pino({ level: 'warn' }),
+  );
+  const urls = await cloud.start();
+  api = new CloudApiClient({ baseUrl: urls.http, adminToken: cloud.adminToken.token });
+  await observer.start(urls.mqtt, cloud.adminToken.token);
+  const v1 = await readFile(models.v1);
+  const v2 = await readFile(models.v2);
+  // 5x slower, and at least 10 ms per frame slower: the test models run in about 0.5 ms,
+  // and 5x that (2.5 ms) is inside this in-process fleet's scheduling noise (about
+  // 1.5 ms of worker messaging and event-loop delay per inference at p50).
+  const slow = await slowerModel(v2, 5, { minExtraMs: 10 });
+  console.error(
+    `slow variant: ${slow.baseMs.toFixed(2)} ms -> ${slow.slowMs.toFixed(2)} ms per run`,
+  );
+  await api.publishModel({ name: MODEL, version: '1.0.0', onnx: v1 });
+  await api.publishModel({ name: MODEL, version: '1.1.0', onnx: v2 });
+  await api.publishModel({ name: MODEL, version: '1.2.0', onnx: alwaysDefect(v2) });
+  await api.publishModel({ name: MODEL, version: '1.3.0', onnx: slow.bytes });
+
+  const frames = await renderFramePool({
+    seed: 11,
+    count: 64,
+    width: 192,
+    height: 192,
+    defectRate: 0.2,
+  });
+  fleet = new SimulatedFleet({
+    cloudUrl: urls.http,
+    adminToken: cloud.adminToken.token,
+    devices: DEVICES,
+    idPrefix: 'line',
+    dataDir: join(dir, 'fleet'),
+    // Real synthetic frames, rendered once and replayed: rendering 100 frames a
+    // second on the test's one JS thread would starve the agents.
+    camera: (index) => new FramePoolCamera({ frames, fps: 2, offset: index * 7 }),
+    telemetryIntervalSec: 1,
+    logger: pino({ level: 'warn' }),
+    startConcurrency: 10,
+    // One loaded model per version for the whole fleet: 50 ONNX worker threads on a
+    // 2-core runner make latencies noise. Each version still loads in its own worker.
+    shareModels: true,
+  });
+  await fleet.start();
+  // Everyone on 1.0.0 (the all-at-once form), then enough frames for a baseline.
+  await api.createRollout({ model: MODEL, version: '1.0.0' });
+  await eventually(
+    'all devices on 1.0.0',
+    () => allOn('1.0.0').then((ok) => ok || undefined),
+    90_000,
+    500,
+  );
+  await new Promise((r) => setTimeout(r, 3000));
+}, 180_000);
+
+afterAll(async () => {
+  await fleet?.close();
+  await observer.close();
+  await cloud?.close();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+describe(`staged rollouts on ${DEVICES} simulated devices`, () => {
+  for (const [version, kind, gate] of [
+    ['1.2.0', 'flags every frame as a defect', 'defectRateChange'],
+    // Scored during the soak, the slow version's typical (p50) latency shows it; the
+    // shared runner's p99 is dominated by scheduling noise.
+    ['1.3.0', 'is at least 5x slower', /p(50|99)LatencyRatio/],
+  ] as const) {
+    it(`rolls back the first wave of a version that ${kind}, and no other device ever runs it`, async () => {
+      const created = await api.createRollout({ model: MODEL, version, waves: WAVES });
+      expect(created.waves.map((w) => w.size)).toEqual([1, 4, 20, 25]);
+      const r = await finished(created.id);
+      expect(r.state).toBe('rolled_back');
+      expect(r.reason).toMatch(
+        new RegExp(`^wave 1 failed its gates: ${typeof gate === 'string' ? gate : gate.source}`),
+      );
+      expect(r.waves.slice(1).every((w) => w.state === 'waiting')).toBe(true);
+      const waveOne = r.devices.filter((d) => d.wave === 1).map((d) => d.id);
+      expect(waveOne).toHaveLength(1);
+      await eventually(
+        'wave 1 back on 1.0.0',
+        () => allOn('1.0.0').then((ok) => ok || undefined),
+        30_000,
+        250,
+      );
+      expect(devicesThatEverHad(version)).toEqual(waveOne);
+      expect(versionsScoredBy(waveOne[0]!).has(version)).toBe(true);
+      const audit = (await (
+        await fetch(`${api.baseUrl}/v1/audit?subject=rollout:${created.id}`, {
+          headers: { authorization: `Bearer ${cloud.adminToken.token}` },
+        })
+      ).json()) as { action: string; actor: string }[];
+      expect(audit.map((e) => e.action)).toEqual(
+        expect.arrayContaining(['rollout.created', 'rollout.wave_started', 'rollout.rolled_back']),
+      );
+    });
+  }
+
+  it('moves a good version through 1/10/50/100% waves until every device runs it', async () => {
+    const created = await api.createRollout({ model: MODEL, version: '1.1.0', waves: WAVES });
+    // Until wave 1 passes, only its device has the version.
+    await eventually('wave 1 soaking', async () =>
+      (await api.getRollout(created.id)).waves[0]?.state === 'soaking' ? true : undefined,
+    );
+    expect(devicesThatEverHad('1.1.0')).toHaveLength(1);
+    const r = await finished(created.id, 120_000);
+    expect(r.state).toBe('completed');
+    expect(r.waves.every((w) => w.state === 'passed')).toBe(true);
+    expect(r.counts.done).toBe(DEVICES);
+    expect(await allOn('1.1.0')).toBe(true);
+  });
+});
