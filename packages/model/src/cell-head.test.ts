@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { headCellLogits, logMeanExp, mergeHeads, trainCellHead, type HeadExample } from './cell-head.ts';
+import {
+  headCellLogits,
+  logMeanExp,
+  mergeHeads,
+  trainCellHead,
+  type HeadExample,
+} from './cell-head.ts';
 import { auroc } from './metrics.ts';
 import { createRandom } from './random.ts';
 
@@ -21,7 +27,12 @@ describe('cell head', () => {
     const again = await trainCellHead(examples, cells, inputs, options);
     expect(Buffer.from(again.w1.buffer).equals(Buffer.from(head.w1.buffer))).toBe(true);
     const scores = examples.map((e) => logMeanExp(headCellLogits(head, e.z, cells)));
-    expect(auroc(scores, examples.map((e) => e.defect))).toBeGreaterThan(0.95);
+    expect(
+      auroc(
+        scores,
+        examples.map((e) => e.defect),
+      ),
+    ).toBeGreaterThan(0.95);
   });
 
   it('merges heads into one whose cell logits are their mean', async () => {
@@ -33,6 +44,7 @@ describe('cell head', () => {
     const la = headCellLogits(a, z, cells);
     const lb = headCellLogits(b, z, cells);
     const lm = headCellLogits(merged, z, cells);
-    for (let i = 0; i < cells; i++) expect(lm[i]).toBeCloseTo(((la[i] as number) + (lb[i] as number)) / 2, 5);
+    for (let i = 0; i < cells; i++)
+      expect(lm[i]).toBeCloseTo(((la[i] as number) + (lb[i] as number)) / 2, 5);
   });
 });

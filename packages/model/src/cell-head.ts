@@ -118,7 +118,12 @@ export async function trainCellHead(
     let weightSum = 0;
     for (let start = 0; start < order.length; start += batchSize) {
       for (const g of grads) g.fill(0);
-      const [gw1, gb1, gw2, gb2] = grads as [Float64Array, Float64Array, Float64Array, Float64Array];
+      const [gw1, gb1, gw2, gb2] = grads as [
+        Float64Array,
+        Float64Array,
+        Float64Array,
+        Float64Array,
+      ];
       for (const index of order.slice(start, start + batchSize)) {
         const example = examples[index] as HeadExample;
         head.b2 = b2[0] as number;
@@ -164,7 +169,8 @@ export async function trainCellHead(
           for (let c = 0; c < inputs; c++) {
             const base = c * cells;
             let g = 0;
-            for (let j = 0; j < active.length; j++) g += (dAct[j] as number) * (example.z[base + (active[j] as number)] as number);
+            for (let j = 0; j < active.length; j++)
+              g += (dAct[j] as number) * (example.z[base + (active[j] as number)] as number);
             gw1[k * inputs + c] = (gw1[k * inputs + c] as number) + g;
           }
         }
@@ -181,7 +187,9 @@ export async function trainCellHead(
           const gj = (g[j] as number) + decay * (p[j] as number);
           m[j] = 0.9 * (m[j] as number) + 0.1 * gj;
           v[j] = 0.999 * (v[j] as number) + 0.001 * gj * gj;
-          const step = (learningRate * ((m[j] as number) / (1 - 0.9 ** t))) / (Math.sqrt((v[j] as number) / (1 - 0.999 ** t)) + 1e-8);
+          const step =
+            (learningRate * ((m[j] as number) / (1 - 0.9 ** t))) /
+            (Math.sqrt((v[j] as number) / (1 - 0.999 ** t)) + 1e-8);
           p[j] = (p[j] as number) - step;
           e[j] = 0.98 * (e[j] as number) + 0.02 * (p[j] as number);
         }
@@ -203,7 +211,8 @@ export function mergeHeads(heads: readonly CellHead[]): CellHead {
   const first = heads[0];
   if (first === undefined) throw new RangeError('no heads to merge');
   if (heads.length === 1) return first;
-  if (heads.some((h) => h.inputs !== first.inputs)) throw new RangeError('heads have different inputs');
+  if (heads.some((h) => h.inputs !== first.inputs))
+    throw new RangeError('heads have different inputs');
   const hidden = heads.reduce((sum, h) => sum + h.hidden, 0);
   const w1 = new Float32Array(hidden * first.inputs);
   const b1 = new Float32Array(hidden);

@@ -29,9 +29,24 @@ describe('trainDefectModel', () => {
   const progress: TrainingProgress[] = [];
 
   beforeAll(async () => {
-    train = await generateSyntheticSamples({ seed: 11, good: 60, defects: { spot: 15, scratch: 15 }, format: 'jpeg' });
-    test = await generateSyntheticSamples({ seed: 12, good: 40, defects: { spot: 20, scratch: 20 }, format: 'jpeg' });
-    trained = await trainDefectModel(train, { seed: 3, name: 'texture', ...FAST, onProgress: (p) => progress.push(p) });
+    train = await generateSyntheticSamples({
+      seed: 11,
+      good: 60,
+      defects: { spot: 15, scratch: 15 },
+      format: 'jpeg',
+    });
+    test = await generateSyntheticSamples({
+      seed: 12,
+      good: 40,
+      defects: { spot: 20, scratch: 20 },
+      format: 'jpeg',
+    });
+    trained = await trainDefectModel(train, {
+      seed: 3,
+      name: 'texture',
+      ...FAST,
+      onProgress: (p) => progress.push(p),
+    });
   });
 
   it('separates defects from good images on a fresh test set (supervised)', async () => {
@@ -51,7 +66,15 @@ describe('trainDefectModel', () => {
       kind: 'pyramid-cell-classifier',
       name: 'texture',
       outputs: { score: 'score', map: 'map' },
-      inputSpec: { width: 128, height: 128, channels: 1, resize: 'fill', layout: 'NCHW', mean: [0], std: [1] },
+      inputSpec: {
+        width: 128,
+        height: 128,
+        channels: 1,
+        resize: 'fill',
+        layout: 'NCHW',
+        mean: [0],
+        std: [1],
+      },
     });
     expect(contract.training).toMatchObject({
       mode: 'supervised',
@@ -71,7 +94,9 @@ describe('trainDefectModel', () => {
     expect(profile?.meanIntensity?.counts.reduce((a, b) => a + b, 0)).toBe(12);
     expect(profile?.contrast?.counts.reduce((a, b) => a + b, 0)).toBe(12);
     expect(trained.metrics.images).toBe(18);
-    expect(new Set(progress.map((p) => p.step))).toEqual(new Set(['decode', 'features', 'fit', 'validate', 'export']));
+    expect(new Set(progress.map((p) => p.step))).toEqual(
+      new Set(['decode', 'features', 'fit', 'validate', 'export']),
+    );
     const fit = progress.filter((p) => p.step === 'fit');
     expect(fit.at(-1)?.epoch).toBe(fit.at(-1)?.epochs);
     expect(fit.at(-1)?.epochs).toBeGreaterThanOrEqual(8);
@@ -86,12 +111,18 @@ describe('trainDefectModel', () => {
       for (const sample of [...test.slice(0, 8), ...test.slice(-8), ...train.slice(0, 4)]) {
         const onnx = await model.scoreImage(sample.image);
         const spec = model.contract.inputSpec;
-        const reference = pyramidModelForward(rawToTensor(await decodeImagePixels(sample.image, spec), spec), trained.params);
+        const reference = pyramidModelForward(
+          rawToTensor(await decodeImagePixels(sample.image, spec), spec),
+          trained.params,
+        );
         worstScore = Math.max(worstScore, Math.abs(onnx.score - reference.score));
         expect(onnx.map?.width).toBe(16);
         const map = onnx.map?.data ?? new Float32Array();
         for (let i = 0; i < map.length; i++)
-          worstMap = Math.max(worstMap, Math.abs((map[i] as number) - (reference.map.data[i] as number)));
+          worstMap = Math.max(
+            worstMap,
+            Math.abs((map[i] as number) - (reference.map.data[i] as number)),
+          );
       }
       expect(worstScore).toBeLessThan(1e-4);
       expect(worstMap).toBeLessThan(1e-3);
@@ -104,7 +135,11 @@ describe('trainDefectModel', () => {
     const goodOnly = train.filter((s) => s.label === 'good');
     const model = await trainDefectModel(goodOnly, { seed: 3, ...FAST });
     expect(model.mode).toBe('anomaly');
-    expect(model.contract.training).toMatchObject({ mode: 'anomaly', trainDefect: 0, thresholdRule: 'good-quantile' });
+    expect(model.contract.training).toMatchObject({
+      mode: 'anomaly',
+      trainDefect: 0,
+      thresholdRule: 'good-quantile',
+    });
     expect(model.metrics.auroc).toBeNull();
     // Test images with painted defects and their masks.
     const random = createRandom(9);
@@ -114,16 +149,35 @@ describe('trainDefectModel', () => {
     for (const [k, sample] of goods.entries()) {
       const spec = model.contract.inputSpec;
       const pixels = Float32Array.from(await decodeImagePixels(sample.image, spec), (p) => p / 255);
-      const painted = k % 2 === 1 ? paintSyntheticAnomaly(pixels, pixels, 128, 'blob', random) : { image: pixels, mask: new Uint8Array(128 * 128) };
+      const painted =
+        k % 2 === 1
+          ? paintSyntheticAnomaly(pixels, pixels, 128, 'blob', random)
+          : { image: pixels, mask: new Uint8Array(128 * 128) };
       const raw = { raw: { width: 128, height: 128, channels: 1 as const } };
       images.push({
-        image: await sharp(Uint8Array.from(painted.image, (v) => Math.round(v * 255)), raw).jpeg({ quality: 92 }).toBuffer(),
+        image: await sharp(
+          Uint8Array.from(painted.image, (v) => Math.round(v * 255)),
+          raw,
+        )
+          .jpeg({ quality: 92 })
+          .toBuffer(),
         label: k % 2 === 1 ? 'defect' : 'good',
         className: k % 2 === 1 ? 'blob' : 'good',
       });
-      masks.push(await sharp(Uint8Array.from(painted.mask, (v) => v * 255), raw).png().toBuffer());
+      masks.push(
+        await sharp(
+          Uint8Array.from(painted.mask, (v) => v * 255),
+          raw,
+        )
+          .png()
+          .toBuffer(),
+      );
     }
-    const result = await evaluateModel(model.onnx, [...images, ...test.filter((s) => s.label === 'defect')], { masks });
+    const result = await evaluateModel(
+      model.onnx,
+      [...images, ...test.filter((s) => s.label === 'defect')],
+      { masks },
+    );
     expect(result.auroc).toBeGreaterThan(0.85);
     expect(result.pixelAuroc).toBeGreaterThan(0.8);
   });
@@ -133,7 +187,12 @@ describe('trainDefectModel determinism and errors', () => {
   let small: TrainingSample[];
 
   beforeAll(async () => {
-    small = await generateSyntheticSamples({ seed: 5, good: 16, defects: { spot: 4, scratch: 4 }, size: 64 });
+    small = await generateSyntheticSamples({
+      seed: 5,
+      good: 16,
+      defects: { spot: 4, scratch: 4 },
+      size: 64,
+    });
   });
 
   it('produces byte-identical ONNX for the same samples and seed, in any order', async () => {
@@ -150,20 +209,35 @@ describe('trainDefectModel determinism and errors', () => {
     const empty = await rejection(trainDefectModel([], { seed: 1 }));
     expect(isLinesightError(empty, 'ERR_DATASET')).toBe(true);
     expect((empty as Error).message).toMatch(/no samples/);
-    const defectsOnly = await rejection(trainDefectModel(small.filter((s) => s.label === 'defect'), { seed: 1 }));
+    const defectsOnly = await rejection(
+      trainDefectModel(
+        small.filter((s) => s.label === 'defect'),
+        { seed: 1 },
+      ),
+    );
     expect(isLinesightError(defectsOnly, 'ERR_DATASET')).toBe(true);
     expect((defectsOnly as Error).message).toMatch(/no good samples/);
     const oneClass = await rejection(
-      trainDefectModel(small.filter((s) => s.label === 'good'), { seed: 1, mode: 'supervised' }),
+      trainDefectModel(
+        small.filter((s) => s.label === 'good'),
+        { seed: 1, mode: 'supervised' },
+      ),
     );
     expect(isLinesightError(oneClass, 'ERR_DATASET')).toBe(true);
     expect((oneClass as Error).message).toMatch(/only one class/);
     const corrupt = await rejection(
-      trainDefectModel([...small, { image: Buffer.from('not an image'), label: 'good', className: 'good' }], { seed: 1, size: 64, levels: 3, epochs: 1, minTrainingSteps: 0 }),
+      trainDefectModel(
+        [...small, { image: Buffer.from('not an image'), label: 'good', className: 'good' }],
+        { seed: 1, size: 64, levels: 3, epochs: 1, minTrainingSteps: 0 },
+      ),
     );
     expect(isLinesightError(corrupt, 'ERR_DATASET')).toBe(true);
-    const badOptions = await rejection(trainDefectModel(small, { seed: 1.5, size: 100, epochs: 0 }));
+    const badOptions = await rejection(
+      trainDefectModel(small, { seed: 1.5, size: 100, epochs: 0 }),
+    );
     expect(isLinesightError(badOptions, 'ERR_TRAINING')).toBe(true);
-    expect((isLinesightError(badOptions) && badOptions.details?.problems) as string[]).toHaveLength(3);
+    expect((isLinesightError(badOptions) && badOptions.details?.problems) as string[]).toHaveLength(
+      3,
+    );
   });
 });

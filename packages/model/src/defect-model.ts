@@ -1,7 +1,19 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { LinesightError, sha256Hex, type InputSpec } from '@linesight/protocol';
-import { decodeImagePixels, rawToTensor, tensorStatistics, type ModelContract } from '@linesight/vision';
-import { headCellLogits, logMeanExp, mergeHeads, trainCellHead, type CellHead, type HeadExample } from './cell-head.ts';
+import {
+  decodeImagePixels,
+  rawToTensor,
+  tensorStatistics,
+  type ModelContract,
+} from '@linesight/vision';
+import {
+  headCellLogits,
+  logMeanExp,
+  mergeHeads,
+  trainCellHead,
+  type CellHead,
+  type HeadExample,
+} from './cell-head.ts';
 import { datasetFingerprint, splitDataset } from './dataset-split.ts';
 import type { TrainedModel, TrainingProgress } from './filter-bank-model.ts';
 import { fixedHistogram } from './histogram.ts';
@@ -98,7 +110,12 @@ export async function trainDefectModel(
   const validationShare = options.validationShare ?? 0.2;
   checkOptions({ ...options, size, levels, hidden, epochs, validationShare, members });
   const report = options.onProgress ?? (() => undefined);
-  const geometry: PyramidGeometry = { size, levels, kernels: pyramidKernels(), maxPoolLevels: MAX_POOL_LEVELS };
+  const geometry: PyramidGeometry = {
+    size,
+    levels,
+    kernels: pyramidKernels(),
+    maxPoolLevels: MAX_POOL_LEVELS,
+  };
 
   if (samples.length === 0) throw new LinesightError('ERR_DATASET', 'dataset has no samples');
   const goodCount = samples.filter((s) => s.label === 'good').length;
@@ -118,7 +135,10 @@ export async function trainDefectModel(
     );
   }
   if (goodCount < 2) {
-    throw new LinesightError('ERR_DATASET', `dataset has ${goodCount} good image; at least 2 are needed`);
+    throw new LinesightError(
+      'ERR_DATASET',
+      `dataset has ${goodCount} good image; at least 2 are needed`,
+    );
   }
 
   const hashes = samples.map((s) => sha256Hex(s.image));
@@ -146,7 +166,9 @@ export async function trainDefectModel(
     report({ step: 'decode', done: ++decoded, total: needed.length });
     return pixels;
   });
-  const tensors = new Map(needed.map((index, k) => [index, rawToTensor(pixelList[k] as Uint8Array, inputSpec)]));
+  const tensors = new Map(
+    needed.map((index, k) => [index, rawToTensor(pixelList[k] as Uint8Array, inputSpec)]),
+  );
 
   // Synthetic defects, painted on good training images in the canonical split order.
   const random = createRandom(options.seed ^ 0x5eed);
@@ -162,16 +184,27 @@ export async function trainDefectModel(
   };
   const trainFeatures: { features: Float32Array; defect: boolean; synthetic: boolean }[] = [];
   for (const i of [...trainGood, ...trainDefect])
-    trainFeatures.push({ features: await featuresOf(tensors.get(i) as Float32Array), defect: isDefect(i), synthetic: false });
+    trainFeatures.push({
+      features: await featuresOf(tensors.get(i) as Float32Array),
+      defect: isDefect(i),
+      synthetic: false,
+    });
   for (let n = 0; n < syntheticCount; n++) {
-    const base = tensors.get(trainGood[Math.floor(random() * trainGood.length)] as number) as Float32Array;
-    const donor = tensors.get(trainGood[Math.floor(random() * trainGood.length)] as number) as Float32Array;
-    const kind = SYNTHETIC_ANOMALY_KINDS[n % SYNTHETIC_ANOMALY_KINDS.length] as (typeof SYNTHETIC_ANOMALY_KINDS)[number];
+    const base = tensors.get(
+      trainGood[Math.floor(random() * trainGood.length)] as number,
+    ) as Float32Array;
+    const donor = tensors.get(
+      trainGood[Math.floor(random() * trainGood.length)] as number,
+    ) as Float32Array;
+    const kind = SYNTHETIC_ANOMALY_KINDS[
+      n % SYNTHETIC_ANOMALY_KINDS.length
+    ] as (typeof SYNTHETIC_ANOMALY_KINDS)[number];
     const { image } = paintSyntheticAnomaly(base, donor, size, kind, random);
     trainFeatures.push({ features: await featuresOf(image), defect: true, synthetic: true });
   }
   const validationFeatures: Float32Array[] = [];
-  for (const i of validation) validationFeatures.push(await featuresOf(tensors.get(i) as Float32Array));
+  for (const i of validation)
+    validationFeatures.push(await featuresOf(tensors.get(i) as Float32Array));
 
   const channels = featureChannels(geometry);
   const grid = gridSide(geometry);
@@ -183,7 +216,9 @@ export async function trainDefectModel(
   const standardize = (f: Float32Array): Float32Array => {
     const z = new Float32Array(f.length);
     for (let j = 0; j < f.length; j++)
-      z[j] = Math.fround(Math.fround((f[j] as number) - (featureMean[j] as number)) * (featureInvStd[j] as number));
+      z[j] = Math.fround(
+        Math.fround((f[j] as number) - (featureMean[j] as number)) * (featureInvStd[j] as number),
+      );
     return z;
   };
 
@@ -196,13 +231,20 @@ export async function trainDefectModel(
   const examples: HeadExample[] = trainFeatures.map((t) => ({
     z: standardize(t.features),
     defect: t.defect,
-    weight: !t.defect ? 0.5 / goods : t.synthetic ? (0.5 * syntheticShare) / synthetics : (0.5 * (1 - syntheticShare)) / reals,
+    weight: !t.defect
+      ? 0.5 / goods
+      : t.synthetic
+        ? (0.5 * syntheticShare) / synthetics
+        : (0.5 * (1 - syntheticShare)) / reals,
   }));
   trainFeatures.length = 0;
   const fitStarted = performance.now();
   let lastLoss: number | undefined;
   const stepsPerEpoch = Math.ceil(examples.length / BATCH_SIZE);
-  const effectiveEpochs = Math.max(epochs, Math.ceil((options.minTrainingSteps ?? MIN_TRAINING_STEPS) / stepsPerEpoch));
+  const effectiveEpochs = Math.max(
+    epochs,
+    Math.ceil((options.minTrainingSteps ?? MIN_TRAINING_STEPS) / stepsPerEpoch),
+  );
   const heads: CellHead[] = [];
   for (let member = 0; member < members; member++) {
     heads.push(
@@ -248,7 +290,9 @@ export async function trainDefectModel(
   const threshold = round6(choice.threshold);
   const metrics = computeMetrics(validationScores, validationLabels, threshold);
 
-  const statistics = validationGood.map((i) => tensorStatistics(tensors.get(i) as Float32Array, inputSpec));
+  const statistics = validationGood.map((i) =>
+    tensorStatistics(tensors.get(i) as Float32Array, inputSpec),
+  );
   const low = Math.min(threshold, ...referenceScores);
   const high = Math.max(threshold, ...referenceScores);
   const margin = Math.max(1e-3, (high - low) * 0.25);
@@ -288,15 +332,38 @@ export async function trainDefectModel(
     },
     datasetFingerprint: datasetFingerprint(samples, hashes),
     referenceProfile: {
-      score: fixedHistogram(referenceScores, round6(low - margin), round6(high + margin), SCORE_BINS),
-      meanIntensity: fixedHistogram(statistics.map((s) => s.meanIntensity), 0, 256, 16),
-      contrast: fixedHistogram(statistics.map((s) => s.contrast), 0, 128, 16),
+      score: fixedHistogram(
+        referenceScores,
+        round6(low - margin),
+        round6(high + margin),
+        SCORE_BINS,
+      ),
+      meanIntensity: fixedHistogram(
+        statistics.map((s) => s.meanIntensity),
+        0,
+        256,
+        16,
+      ),
+      contrast: fixedHistogram(
+        statistics.map((s) => s.contrast),
+        0,
+        128,
+        16,
+      ),
     },
   };
   report({ step: 'export', done: 0, total: 1 });
   const onnx = exportPyramidModelOnnx(params, contract);
   report({ step: 'export', done: 1, total: 1 });
-  return { onnx, contract, metrics, referenceScores, trainingMs: performance.now() - started, params, mode };
+  return {
+    onnx,
+    contract,
+    metrics,
+    referenceScores,
+    trainingMs: performance.now() - started,
+    params,
+    mode,
+  };
 }
 
 /** The reference forward pass in TypeScript, mirroring the exported ONNX graph. */
@@ -307,21 +374,30 @@ export function pyramidModelForward(
   const f = pyramidFeatures(input, params.geometry).data;
   const z = new Float32Array(f.length);
   for (let j = 0; j < f.length; j++)
-    z[j] = Math.fround(Math.fround((f[j] as number) - (params.featureMean[j] as number)) * (params.featureInvStd[j] as number));
+    z[j] = Math.fround(
+      Math.fround((f[j] as number) - (params.featureMean[j] as number)) *
+        (params.featureInvStd[j] as number),
+    );
   const grid = gridSide(params.geometry);
   const map = headCellLogits(params.head, z, grid * grid);
   return { score: Math.fround(logMeanExp(map)), map: { width: grid, height: grid, data: map } };
 }
 
 /** Without defect examples: the 99th percentile of good validation scores plus a tenth of their spread. */
-function goodQuantileThreshold(goodScores: readonly number[]): { threshold: number; rule: 'good-quantile' } {
+function goodQuantileThreshold(goodScores: readonly number[]): {
+  threshold: number;
+  rule: 'good-quantile';
+} {
   const q99 = quantile(goodScores, 0.99);
   const q50 = quantile(goodScores, 0.5);
   return { threshold: q99 + 0.1 * Math.max(q99 - q50, 1e-3), rule: 'good-quantile' };
 }
 
 /** Per-element mean and 1/(std + floor) over good feature vectors, summed in float64. */
-function cellStatistics(features: readonly Float32Array[], length: number): { mean: Float32Array; invStd: Float32Array } {
+function cellStatistics(
+  features: readonly Float32Array[],
+  length: number,
+): { mean: Float32Array; invStd: Float32Array } {
   const sums = new Float64Array(length);
   const squares = new Float64Array(length);
   for (const f of features) {
@@ -342,37 +418,75 @@ function cellStatistics(features: readonly Float32Array[], length: number): { me
   return { mean, invStd };
 }
 
-function checkOptions(o: DefectModelOptions & { size: number; levels: number; hidden: number; epochs: number; validationShare: number; members: number }): void {
+function checkOptions(
+  o: DefectModelOptions & {
+    size: number;
+    levels: number;
+    hidden: number;
+    epochs: number;
+    validationShare: number;
+    members: number;
+  },
+): void {
   const problems: string[] = [];
-  if (!Number.isInteger(o.members) || o.members < 1 || o.members > 8) problems.push(`members must be an integer in 1..8, got ${o.members}`);
+  if (!Number.isInteger(o.members) || o.members < 1 || o.members > 8)
+    problems.push(`members must be an integer in 1..8, got ${o.members}`);
   if (!Number.isSafeInteger(o.seed)) problems.push(`seed must be an integer, got ${o.seed}`);
   if (o.mode !== undefined && !['supervised', 'anomaly', 'auto'].includes(o.mode))
     problems.push(`mode must be supervised, anomaly or auto, got ${String(o.mode)}`);
-  if (!Number.isInteger(o.levels) || o.levels < 1 || o.levels > 5) problems.push(`levels must be an integer in 1..5, got ${o.levels}`);
+  if (!Number.isInteger(o.levels) || o.levels < 1 || o.levels > 5)
+    problems.push(`levels must be an integer in 1..5, got ${o.levels}`);
   const step = 2 ** Math.max(0, Math.min(5, Math.trunc(o.levels)) - 1);
-  if (!Number.isInteger(o.size) || o.size < 32 || o.size > 1024 || o.size % step !== 0 || o.size / step < 4)
+  if (
+    !Number.isInteger(o.size) ||
+    o.size < 32 ||
+    o.size > 1024 ||
+    o.size % step !== 0 ||
+    o.size / step < 4
+  )
     problems.push(`size must be an integer in 32..1024 divisible by ${step}, got ${o.size}`);
-  if (!Number.isInteger(o.hidden) || o.hidden < 1 || o.hidden > 256) problems.push(`hidden must be an integer in 1..256, got ${o.hidden}`);
-  if (!Number.isInteger(o.epochs) || o.epochs < 1 || o.epochs > 1000) problems.push(`epochs must be an integer in 1..1000, got ${o.epochs}`);
-  if (!(o.validationShare > 0 && o.validationShare < 1)) problems.push(`validationShare must be in (0, 1), got ${o.validationShare}`);
+  if (!Number.isInteger(o.hidden) || o.hidden < 1 || o.hidden > 256)
+    problems.push(`hidden must be an integer in 1..256, got ${o.hidden}`);
+  if (!Number.isInteger(o.epochs) || o.epochs < 1 || o.epochs > 1000)
+    problems.push(`epochs must be an integer in 1..1000, got ${o.epochs}`);
+  if (!(o.validationShare > 0 && o.validationShare < 1))
+    problems.push(`validationShare must be in (0, 1), got ${o.validationShare}`);
   if (o.syntheticPerGood !== undefined && !(o.syntheticPerGood >= 0 && o.syntheticPerGood <= 10))
     problems.push(`syntheticPerGood must be in [0, 10], got ${o.syntheticPerGood}`);
-  if (o.minTrainingSteps !== undefined && !(Number.isInteger(o.minTrainingSteps) && o.minTrainingSteps >= 0 && o.minTrainingSteps <= 100_000))
+  if (
+    o.minTrainingSteps !== undefined &&
+    !(
+      Number.isInteger(o.minTrainingSteps) &&
+      o.minTrainingSteps >= 0 &&
+      o.minTrainingSteps <= 100_000
+    )
+  )
     problems.push(`minTrainingSteps must be an integer in 0..100000, got ${o.minTrainingSteps}`);
-  if (o.name !== undefined && (o.name.length < 1 || o.name.length > 64)) problems.push(`name must have 1-64 characters, got ${o.name.length}`);
+  if (o.name !== undefined && (o.name.length < 1 || o.name.length > 64))
+    problems.push(`name must have 1-64 characters, got ${o.name.length}`);
   if (problems.length > 0)
-    throw new LinesightError('ERR_TRAINING', `bad training options: ${problems.join('; ')}`, { details: { problems } });
+    throw new LinesightError('ERR_TRAINING', `bad training options: ${problems.join('; ')}`, {
+      details: { problems },
+    });
 }
 
-async function decodeSample(samples: readonly TrainingSample[], index: number, spec: InputSpec): Promise<Uint8Array> {
+async function decodeSample(
+  samples: readonly TrainingSample[],
+  index: number,
+  spec: InputSpec,
+): Promise<Uint8Array> {
   const sample = samples[index] as TrainingSample;
   try {
     return await decodeImagePixels(sample.image, spec);
   } catch (cause) {
-    throw new LinesightError('ERR_DATASET', `sample ${index} (${sample.label}/${sample.className}) is not a readable image`, {
-      cause,
-      details: { index, label: sample.label, className: sample.className },
-    });
+    throw new LinesightError(
+      'ERR_DATASET',
+      `sample ${index} (${sample.label}/${sample.className}) is not a readable image`,
+      {
+        cause,
+        details: { index, label: sample.label, className: sample.className },
+      },
+    );
   }
 }
 

@@ -37,7 +37,9 @@ export async function evaluateModel(
   samples: readonly TrainingSample[],
   options: EvaluateOptions = {},
 ): Promise<ModelEvaluation> {
-  const model = await OnnxModel.load(onnxBytes, { intraOpNumThreads: options.intraOpNumThreads ?? 1 });
+  const model = await OnnxModel.load(onnxBytes, {
+    intraOpNumThreads: options.intraOpNumThreads ?? 1,
+  });
   try {
     const scores: number[] = [];
     const cellScores: number[] = [];
@@ -63,7 +65,12 @@ export async function evaluateModel(
       }
       const mask = options.masks?.[index];
       if (map !== undefined && mask !== undefined) {
-        const labels = await maskCells(mask, model.contract.inputSpec.width, model.contract.inputSpec.height, map);
+        const labels = await maskCells(
+          mask,
+          model.contract.inputSpec.width,
+          model.contract.inputSpec.height,
+          map,
+        );
         if (labels !== undefined) {
           for (let i = 0; i < labels.length; i++) {
             cellScores.push(map.data[i] as number);

@@ -21,14 +21,24 @@ describe('readImageFolder', () => {
   beforeAll(async () => {
     root = await mkdtemp(join(tmpdir(), 'linesight-folder-'));
     const grey = (value: number) =>
-      sharp({ create: { width: 16, height: 16, channels: 3, background: { r: value, g: value, b: value } } });
+      sharp({
+        create: {
+          width: 16,
+          height: 16,
+          channels: 3,
+          background: { r: value, g: value, b: value },
+        },
+      });
     await mkdir(join(root, 'MT_Free', 'Imgs'), { recursive: true });
     await mkdir(join(root, 'crack'), { recursive: true });
     await writeFile(join(root, 'MT_Free', 'Imgs', 'a.jpg'), await grey(100).jpeg().toBuffer());
     await writeFile(join(root, 'MT_Free', 'Imgs', 'a.png'), await grey(0).png().toBuffer());
     const jpeg = await grey(120).jpeg().toBuffer();
     // A truncated JPEG: its header reads, its pixels do not.
-    await writeFile(join(root, 'MT_Free', 'Imgs', 'truncated.jpg'), jpeg.subarray(0, Math.floor(jpeg.length / 2)));
+    await writeFile(
+      join(root, 'MT_Free', 'Imgs', 'truncated.jpg'),
+      jpeg.subarray(0, Math.floor(jpeg.length / 2)),
+    );
     await writeFile(join(root, 'MT_Free', 'Imgs', 'garbage.jpg'), Buffer.from('not an image'));
     await writeFile(join(root, 'crack', 'b.jpg'), await grey(50).jpeg().toBuffer());
     await writeFile(join(root, 'crack', 'b.png'), await grey(255).png().toBuffer());
@@ -46,7 +56,10 @@ describe('readImageFolder', () => {
       ['MT_Free', 'good', true],
       ['crack', 'defect', true],
     ]);
-    expect(dataset.skipped.map((s) => s.path.split('/').at(-1)).sort()).toEqual(['garbage.jpg', 'truncated.jpg']);
+    expect(dataset.skipped.map((s) => s.path.split('/').at(-1)).sort()).toEqual([
+      'garbage.jpg',
+      'truncated.jpg',
+    ]);
   });
 
   it('fails clearly on an empty or missing folder', async () => {
@@ -55,7 +68,9 @@ describe('readImageFolder', () => {
       const err = await rejection(readImageFolder(empty));
       expect(isLinesightError(err, 'ERR_DATASET')).toBe(true);
       expect((err as Error).message).toMatch(/no readable images/);
-      expect(isLinesightError(await rejection(readImageFolder(join(empty, 'nope'))), 'ERR_DATASET')).toBe(true);
+      expect(
+        isLinesightError(await rejection(readImageFolder(join(empty, 'nope'))), 'ERR_DATASET'),
+      ).toBe(true);
     } finally {
       await rm(empty, { recursive: true, force: true });
     }

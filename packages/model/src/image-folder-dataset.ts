@@ -30,7 +30,10 @@ export interface ImageFolderDataset {
  * is defect-free, all others are defects. A `.png` beside a `.jpg`/`.jpeg`/`.bmp`
  * of the same stem is that image's mask. Unreadable files are skipped and listed.
  */
-export async function readImageFolder(root: string, options: { goodClass?: string; onProgress?: (done: number, total: number) => void } = {}): Promise<ImageFolderDataset> {
+export async function readImageFolder(
+  root: string,
+  options: { goodClass?: string; onProgress?: (done: number, total: number) => void } = {},
+): Promise<ImageFolderDataset> {
   const goodClass = options.goodClass ?? 'good';
   let files: string[];
   try {
@@ -40,7 +43,8 @@ export async function readImageFolder(root: string, options: { goodClass?: strin
   }
   const images = files.filter((f) => IMAGE_EXTENSIONS.has(extname(f).toLowerCase()));
   const stems = new Map<string, string>();
-  for (const f of images) if (MASK_PARTNERS.has(extname(f).toLowerCase())) stems.set(stemPath(f), f);
+  for (const f of images)
+    if (MASK_PARTNERS.has(extname(f).toLowerCase())) stems.set(stemPath(f), f);
   const masks = new Map<string, string>();
   const candidates: string[] = [];
   for (const f of images) {
@@ -62,17 +66,28 @@ export async function readImageFolder(root: string, options: { goodClass?: strin
     try {
       const image = await readFile(path);
       // A full decode, not just the header: a truncated file must be skipped here, not fail training later.
-      const { info } = await sharp(image, { failOn: 'error' }).raw().toBuffer({ resolveWithObject: true });
+      const { info } = await sharp(image, { failOn: 'error' })
+        .raw()
+        .toBuffer({ resolveWithObject: true });
       if (!info.width || !info.height) throw new Error('no image dimensions');
       const maskPath = masks.get(path);
-      samples.push({ path, image, className, label: className === goodClass ? 'good' : 'defect', ...(maskPath ? { maskPath } : {}) });
+      samples.push({
+        path,
+        image,
+        className,
+        label: className === goodClass ? 'good' : 'defect',
+        ...(maskPath ? { maskPath } : {}),
+      });
       classes[className] = (classes[className] ?? 0) + 1;
     } catch (err) {
       skipped.push({ path, reason: (err as Error).message });
     }
   }
   if (samples.length === 0) {
-    throw new LinesightError('ERR_DATASET', `no readable images under ${root}: put images in one folder per class, e.g. ${join(root, goodClass)}/ and ${join(root, 'scratch')}/`);
+    throw new LinesightError(
+      'ERR_DATASET',
+      `no readable images under ${root}: put images in one folder per class, e.g. ${join(root, goodClass)}/ and ${join(root, 'scratch')}/`,
+    );
   }
   return { samples, skipped, classes, goodClass };
 }

@@ -77,7 +77,13 @@ export {
   type PyramidKernel,
   type CellFeatures,
 } from './pyramid-features.ts';
-export { trainCellHead, headCellLogits, logMeanExp, mergeHeads, type CellHead } from './cell-head.ts';
+export {
+  trainCellHead,
+  headCellLogits,
+  logMeanExp,
+  mergeHeads,
+  type CellHead,
+} from './cell-head.ts';
 export {
   paintSyntheticAnomaly,
   SYNTHETIC_ANOMALY_KINDS,

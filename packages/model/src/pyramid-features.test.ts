@@ -34,11 +34,17 @@ describe('pyramid features', () => {
     const random = createRandom(1);
     const image = Float32Array.from({ length: 64 * 64 }, () => 0.3 + 0.2 * random());
     const brighter = image.map((v) => 0.1 + 1.5 * v);
-    const geometry: PyramidGeometry = { size: 64, levels: 3, kernels: pyramidKernels(), maxPoolLevels: 1 };
+    const geometry: PyramidGeometry = {
+      size: 64,
+      levels: 3,
+      kernels: pyramidKernels(),
+      maxPoolLevels: 1,
+    };
     const a = pyramidFeatures(image, geometry).data;
     const b = pyramidFeatures(brighter, geometry).data;
     let worst = 0;
-    for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs((a[i] as number) - (b[i] as number)));
+    for (let i = 0; i < a.length; i++)
+      worst = Math.max(worst, Math.abs((a[i] as number) - (b[i] as number)));
     // Not exact: the variance floor keeps flat frames finite.
     expect(worst).toBeLessThan(0.02);
     const n = normalizeImage(image);
@@ -47,7 +53,12 @@ describe('pyramid features', () => {
 
   it('matches ONNX Runtime for a random head, with and without max-pooled levels', async () => {
     for (const maxPoolLevels of [0, 2]) {
-      const geometry: PyramidGeometry = { size: 64, levels: 3, kernels: pyramidKernels(), maxPoolLevels };
+      const geometry: PyramidGeometry = {
+        size: 64,
+        levels: 3,
+        kernels: pyramidKernels(),
+        maxPoolLevels,
+      };
       const channels = featureChannels(geometry);
       const cells = gridSide(geometry) ** 2;
       const random = createRandom(maxPoolLevels + 2);
@@ -69,13 +80,26 @@ describe('pyramid features', () => {
       const onnx = exportPyramidModelOnnx(params, {
         schema: 'linesight.model/v1',
         kind: 'test',
-        inputSpec: { inputName: 'image', width: 64, height: 64, channels: 1, layout: 'NCHW', resize: 'fill', scale: 1 / 255, mean: [0], std: [1] },
+        inputSpec: {
+          inputName: 'image',
+          width: 64,
+          height: 64,
+          channels: 1,
+          layout: 'NCHW',
+          resize: 'fill',
+          scale: 1 / 255,
+          mean: [0],
+          std: [1],
+        },
         outputs: { score: 'score', map: 'map' },
         threshold: 0,
       });
       const model = await OnnxModel.load(onnx);
       try {
-        const input = Float32Array.from({ length: 64 * 64 }, (_, i) => ((i % 64) + 3 * Math.floor(i / 64)) % 17 / 17 + 0.3 * random());
+        const input = Float32Array.from(
+          { length: 64 * 64 },
+          (_, i) => (((i % 64) + 3 * Math.floor(i / 64)) % 17) / 17 + 0.3 * random(),
+        );
         const out = await model.run(input);
         const reference = pyramidModelForward(input, params);
         expect(Math.abs(out.score - reference.score)).toBeLessThan(1e-4);

@@ -54,7 +54,9 @@ export function gridSide(geometry: Pick<PyramidGeometry, 'size' | 'levels'>): nu
 }
 
 /** Number of feature channels: two signs per kernel per level, plus intensity. */
-export function featureChannels(geometry: Pick<PyramidGeometry, 'levels' | 'kernels' | 'maxPoolLevels'>): number {
+export function featureChannels(
+  geometry: Pick<PyramidGeometry, 'levels' | 'kernels' | 'maxPoolLevels'>,
+): number {
   return (geometry.levels + maxLevels(geometry)) * geometry.kernels.length * 2 + 1;
 }
 
@@ -63,13 +65,17 @@ function maxLevels(geometry: Pick<PyramidGeometry, 'levels' | 'maxPoolLevels'>):
 }
 
 /** Names of the feature channels, in order. */
-export function featureNames(geometry: Pick<PyramidGeometry, 'levels' | 'kernels' | 'maxPoolLevels'>): string[] {
+export function featureNames(
+  geometry: Pick<PyramidGeometry, 'levels' | 'kernels' | 'maxPoolLevels'>,
+): string[] {
   const names: string[] = [];
   for (let l = 0; l < geometry.levels; l++) {
-    for (const sign of ['+', '-']) for (const k of geometry.kernels) names.push(`L${l}${sign}${k.name}`);
+    for (const sign of ['+', '-'])
+      for (const k of geometry.kernels) names.push(`L${l}${sign}${k.name}`);
   }
   for (let l = 0; l < maxLevels(geometry); l++) {
-    for (const sign of ['+', '-']) for (const k of geometry.kernels) names.push(`L${l}${sign}${k.name}-max`);
+    for (const sign of ['+', '-'])
+      for (const k of geometry.kernels) names.push(`L${l}${sign}${k.name}-max`);
   }
   names.push('intensity');
   return names;
@@ -104,17 +110,24 @@ export function pyramidKernels(): PyramidKernel[] {
     for (let y = 0; y < n; y++) for (let x = 0; x < n; x++) weights[y * n + x] = f(y - 2, x - 2);
     return { name, weights: zeroSum(weights) };
   };
-  const box = (r: number) => (y: number, x: number) => (Math.abs(y) <= r && Math.abs(x) <= r ? 1 : 0);
+  const box = (r: number) => (y: number, x: number) =>
+    Math.abs(y) <= r && Math.abs(x) <= r ? 1 : 0;
   const line = (dy: number, dx: number) => (y: number, x: number) => {
     // Distance from the line through the centre with direction (dy, dx).
     const across = Math.abs(y * dx - x * dy) / Math.hypot(dx, dy);
     return across < 0.5 ? 1 : across >= 1.5 && across < 2.5 ? -1 : 0;
   };
   return [
-    kernel('laplacian', (y, x) => (y === 0 && x === 0 ? -4 : Math.abs(y) + Math.abs(x) === 1 ? 1 : 0)),
+    kernel('laplacian', (y, x) =>
+      y === 0 && x === 0 ? -4 : Math.abs(y) + Math.abs(x) === 1 ? 1 : 0,
+    ),
     kernel('centre-surround', (y, x) => box(0)(y, x) - box(2)(y, x) / 25),
-    kernel('sobel-x', (y, x) => (Math.abs(y) <= 1 && Math.abs(x) === 1 ? x * (y === 0 ? 2 : 1) / 4 : 0)),
-    kernel('sobel-y', (y, x) => (Math.abs(x) <= 1 && Math.abs(y) === 1 ? y * (x === 0 ? 2 : 1) / 4 : 0)),
+    kernel('sobel-x', (y, x) =>
+      Math.abs(y) <= 1 && Math.abs(x) === 1 ? (x * (y === 0 ? 2 : 1)) / 4 : 0,
+    ),
+    kernel('sobel-y', (y, x) =>
+      Math.abs(x) <= 1 && Math.abs(y) === 1 ? (y * (x === 0 ? 2 : 1)) / 4 : 0,
+    ),
     kernel('line-0', line(0, 1)),
     kernel('line-45', line(1, 1)),
     kernel('line-90', line(1, 0)),
@@ -145,7 +158,9 @@ export function normalizeImage(input: Float32Array): Float32Array {
     centred[i] = c;
     squares += c * c;
   }
-  const std = Math.fround(Math.sqrt(Math.fround(Math.fround(squares / input.length) + VARIANCE_EPSILON)));
+  const std = Math.fround(
+    Math.sqrt(Math.fround(Math.fround(squares / input.length) + VARIANCE_EPSILON)),
+  );
   for (let i = 0; i < centred.length; i++) centred[i] = (centred[i] as number) / std;
   return centred;
 }
@@ -221,7 +236,8 @@ export function pyramidFeatures(input: Float32Array, geometry: PyramidGeometry):
           for (let y = 0; y < side; y++) {
             const src = (y + ky) * pw + kx;
             const dst = y * side;
-            for (let x = 0; x < side; x++) acc[dst + x] = (acc[dst + x] as number) + wt * (padded[src + x] as number);
+            for (let x = 0; x < side; x++)
+              acc[dst + x] = (acc[dst + x] as number) + wt * (padded[src + x] as number);
           }
         }
       }

@@ -75,7 +75,12 @@ export function exportPyramidModelOnnx(
       );
     }
     const padded = g.op('Pad', [level, pads], [stringAttr('mode', 'reflect')], `padded_${l}`);
-    const response = g.op('Conv', [padded, bankName], [intsAttr('kernel_shape', [n, n])], `response_${l}`);
+    const response = g.op(
+      'Conv',
+      [padded, bankName],
+      [intsAttr('kernel_shape', [n, n])],
+      `response_${l}`,
+    );
     const positive = g.op('Relu', [response], [], `positive_${l}`);
     const negative = g.op('Sub', [positive, response], [], `negative_${l}`);
     const signed = g.op('Concat', [positive, negative], [intAttr('axis', 1)], `signed_${l}`);
@@ -104,7 +109,10 @@ export function exportPyramidModelOnnx(
   const z = g.op(
     'Mul',
     [
-      g.op('Sub', [features, g.weight('feature_mean', [1, channels, grid, grid], params.featureMean)]),
+      g.op('Sub', [
+        features,
+        g.weight('feature_mean', [1, channels, grid, grid], params.featureMean),
+      ]),
       g.weight('feature_inv_std', [1, channels, grid, grid], params.featureInvStd),
     ],
     [],
@@ -115,7 +123,11 @@ export function exportPyramidModelOnnx(
     [
       g.op(
         'Conv',
-        [z, g.weight('head_w1', [head.hidden, head.inputs, 1, 1], head.w1), g.weight('head_b1', [head.hidden], head.b1)],
+        [
+          z,
+          g.weight('head_w1', [head.hidden, head.inputs, 1, 1], head.w1),
+          g.weight('head_b1', [head.hidden], head.b1),
+        ],
         [intsAttr('kernel_shape', [1, 1])],
       ),
     ],
@@ -124,11 +136,20 @@ export function exportPyramidModelOnnx(
   );
   const map = g.op(
     'Conv',
-    [hidden, g.weight('head_w2', [1, head.hidden, 1, 1], head.w2), g.weight('head_b2', [1], Float32Array.of(head.b2))],
+    [
+      hidden,
+      g.weight('head_w2', [1, head.hidden, 1, 1], head.w2),
+      g.weight('head_b2', [1], Float32Array.of(head.b2)),
+    ],
     [intsAttr('kernel_shape', [1, 1])],
     outputs.map ?? 'map',
   );
-  const lse = g.op('ReduceLogSumExp', [map], [intsAttr('axes', [1, 2, 3]), intAttr('keepdims', 0)], 'log_sum_exp');
+  const lse = g.op(
+    'ReduceLogSumExp',
+    [map],
+    [intsAttr('axes', [1, 2, 3]), intAttr('keepdims', 0)],
+    'log_sum_exp',
+  );
   const score = g.op(
     'Sub',
     [lse, g.weight('log_cells', [1], Float32Array.of(Math.log(grid * grid)))],

@@ -86,10 +86,19 @@ export function paintSyntheticAnomaly(
       const blur = boxBlur(pixels, side, Math.max(1, Math.round(3 * s)));
       const shift = sign * contrast * random();
       const noisy = random() < 0.5;
-      paintEllipse(image, mask, side, cx, cy, r, r * (0.5 + random()), random() * Math.PI, (v, w, i) =>
-        noisy
-          ? v + w * (shift + (random() - 0.5) * contrast * 3)
-          : v * (1 - w) + w * ((blur[i] as number) + shift),
+      paintEllipse(
+        image,
+        mask,
+        side,
+        cx,
+        cy,
+        r,
+        r * (0.5 + random()),
+        random() * Math.PI,
+        (v, w, i) =>
+          noisy
+            ? v + w * (shift + (random() - 0.5) * contrast * 3)
+            : v * (1 - w) + w * ((blur[i] as number) + shift),
       );
       break;
     }
@@ -99,9 +108,25 @@ export function paintSyntheticAnomaly(
       const r = (5 + random() * 25) * s;
       const along = random() * side;
       const [cx, cy] =
-        edge === 0 ? [along, 0] : edge === 1 ? [along, side - 1] : edge === 2 ? [0, along] : [side - 1, along];
+        edge === 0
+          ? [along, 0]
+          : edge === 1
+            ? [along, side - 1]
+            : edge === 2
+              ? [0, along]
+              : [side - 1, along];
       const level = Math.max(0, mean - contrast * (2 + random() * 3));
-      paintEllipse(image, mask, side, cx, cy, r, r * (0.4 + random()), random() * Math.PI, (v, w) => v * (1 - w) + level * w);
+      paintEllipse(
+        image,
+        mask,
+        side,
+        cx,
+        cy,
+        r,
+        r * (0.4 + random()),
+        random() * Math.PI,
+        (v, w) => v * (1 - w) + level * w,
+      );
       break;
     }
   }
@@ -136,8 +161,16 @@ function paintEllipse(
   const reach = Math.ceil(Math.max(rx, ry) + 2);
   const cos = Math.cos(angle);
   const sin = Math.sin(angle);
-  for (let y = Math.max(0, Math.floor(cy - reach)); y <= Math.min(side - 1, Math.ceil(cy + reach)); y++) {
-    for (let x = Math.max(0, Math.floor(cx - reach)); x <= Math.min(side - 1, Math.ceil(cx + reach)); x++) {
+  for (
+    let y = Math.max(0, Math.floor(cy - reach));
+    y <= Math.min(side - 1, Math.ceil(cy + reach));
+    y++
+  ) {
+    for (
+      let x = Math.max(0, Math.floor(cx - reach));
+      x <= Math.min(side - 1, Math.ceil(cx + reach));
+      x++
+    ) {
       const dx = x - cx;
       const dy = y - cy;
       const u = (dx * cos + dy * sin) / rx;
@@ -161,14 +194,16 @@ function boxBlur(pixels: Float32Array, side: number, radius: number): Float32Arr
   for (let y = 0; y < side; y++) {
     for (let x = 0; x < side; x++) {
       let sum = 0;
-      for (let d = -radius; d <= radius; d++) sum += pixels[y * side + Math.min(side - 1, Math.max(0, x + d))] as number;
+      for (let d = -radius; d <= radius; d++)
+        sum += pixels[y * side + Math.min(side - 1, Math.max(0, x + d))] as number;
       tmp[y * side + x] = sum / n;
     }
   }
   for (let y = 0; y < side; y++) {
     for (let x = 0; x < side; x++) {
       let sum = 0;
-      for (let d = -radius; d <= radius; d++) sum += tmp[Math.min(side - 1, Math.max(0, y + d)) * side + x] as number;
+      for (let d = -radius; d <= radius; d++)
+        sum += tmp[Math.min(side - 1, Math.max(0, y + d)) * side + x] as number;
       out[y * side + x] = sum / n;
     }
   }
