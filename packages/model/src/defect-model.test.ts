@@ -4,7 +4,7 @@ import { isLinesightError } from '@linesight/protocol';
 import { OnnxModel, decodeImagePixels, rawToTensor, readModelContract } from '@linesight/vision';
 import { pyramidModelForward, trainDefectModel, type TrainedDefectModel } from './defect-model.ts';
 import { evaluateModel } from './evaluate.ts';
-import type { TrainingProgress } from './filter-bank-model.ts';
+import type { TrainingProgress } from './training-result.ts';
 import { createRandom } from './random.ts';
 import { paintSyntheticAnomaly } from './synthetic-anomalies.ts';
 import { generateSyntheticSamples } from './synthetic-dataset.ts';

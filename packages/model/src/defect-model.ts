@@ -15,7 +15,7 @@ import {
   type HeadExample,
 } from './cell-head.ts';
 import { datasetFingerprint, splitDataset } from './dataset-split.ts';
-import type { TrainedModel, TrainingProgress } from './filter-bank-model.ts';
+import type { TrainedModel, TrainingProgress } from './training-result.ts';
 import { fixedHistogram } from './histogram.ts';
 import { mapConcurrent } from './map-concurrent.ts';
 import { computeMetrics } from './metrics.ts';

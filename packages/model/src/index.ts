@@ -31,33 +31,7 @@ export {
   stringAttr,
   type GraphSpec,
 } from './onnx-graph.ts';
-export {
-  defaultFilterBank,
-  DEFAULT_KERNEL_SIZE,
-  type FilterKernel,
-  type SeparableTerm,
-} from './filter-kernels.ts';
-export {
-  filterBankForward,
-  filterBankEnergies,
-  filterBankGeometry,
-  anomalyMapFromEnergies,
-  scoreFromMap,
-  type FilterBankParams,
-  type Grid,
-  type Energies,
-} from './filter-bank-reference.ts';
-export { exportFilterBankOnnx } from './filter-bank-graph.ts';
-export {
-  trainFilterBankModel,
-  ENERGY_POOL_SIZE,
-  ENERGY_POOL_STRIDE,
-  SCORE_POOL_SIZE,
-  type FilterBankTrainingOptions,
-  type TrainingProgress,
-  type TrainedModel,
-  type TrainedFilterBankModel,
-} from './filter-bank-model.ts';
+export type { TrainingProgress, TrainedModel } from './training-result.ts';
 export { evaluateModel, type ModelEvaluation, type EvaluateOptions } from './evaluate.ts';
 export {
   trainDefectModel,

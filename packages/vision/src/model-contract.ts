@@ -27,7 +27,7 @@ export type Histogram = Static<typeof HistogramSchema>;
 export const ModelContractSchema = Type.Object(
   {
     schema: Type.Literal('linesight.model/v1'),
-    kind: Type.String({ description: 'how it was built, e.g. anomaly-filter-bank, cnn' }),
+    kind: Type.String({ description: 'how it was built, e.g. pyramid-cell-classifier' }),
     name: Type.Optional(
       Type.String({ minLength: 1, maxLength: 64, description: 'model name given at training' }),
     ),
