@@ -86,6 +86,8 @@ export class FramePipeline implements FrameSink {
     publish: new LatencyWindow(),
   };
   errors = 0;
+  /** The model whose frames the latency windows hold. */
+  #windowModel: string | undefined;
   /** Inferences abandoned for exceeding the watchdog limit. */
   watchdogTrips = 0;
 
@@ -188,6 +190,12 @@ export class FramePipeline implements FrameSink {
     const totalMs = performance.now() - item.arrivedAt;
     const captureMs = Math.max(0, Date.now() - frame.capturedAt.getTime() - totalMs);
     let verdict: FrameResult['verdict'] = 'unknown';
+    if (manifest !== undefined && manifest.sha256 !== this.#windowModel) {
+      // Latency figures describe the live model only: a swap starts them afresh.
+      this.#windowModel = manifest.sha256;
+      this.latency.reset();
+      for (const window of Object.values(this.stages)) window.reset();
+    }
     if (score !== null && manifest !== undefined) {
       verdict = score >= manifest.threshold ? 'defect' : 'good';
       this.counters.scored++;

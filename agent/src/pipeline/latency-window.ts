@@ -15,6 +15,12 @@ export class LatencyWindow {
     this.#next = (this.#next + 1) % this.#capacity;
   }
 
+  /** Forgets every sample (e.g. when a new model goes live). */
+  reset(): void {
+    this.#samples.length = 0;
+    this.#next = 0;
+  }
+
   /** p50, p99 and max of the window (zeros when empty). */
   summary(): { p50: number; p99: number; max: number } {
     if (this.#samples.length === 0) return { p50: 0, p99: 0, max: 0 };
