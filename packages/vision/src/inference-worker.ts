@@ -29,6 +29,9 @@ export interface WorkerSessionOptions {
   executionMode: 'sequential';
 }
 
+/** A spare worker starts this long after the last one was taken, off the swap's critical moment. */
+const SPARE_DELAY_MS = 150;
+
 interface Pending {
   resolve: (value: Record<string, unknown>) => void;
   reject: (err: Error) => void;
@@ -45,6 +48,34 @@ export class InferenceWorker {
   #nextId = 1;
   #dead: Error | undefined;
   #closing: Promise<void> | undefined;
+
+  /**
+   * A started worker, ready at once. Starting a thread and loading ONNX
+   * Runtime into it costs tens of milliseconds of CPU; one spare is kept warm
+   * (started when the previous one is taken, after a pause) so a hot swap does
+   * not pay that cost while frames are streaming.
+   */
+  static take(): InferenceWorker {
+    const spare = InferenceWorker.#spare;
+    InferenceWorker.#spare = undefined;
+    clearTimeout(InferenceWorker.#spareTimer);
+    InferenceWorker.#spareTimer = setTimeout(() => {
+      InferenceWorker.#spare ??= new InferenceWorker();
+    }, SPARE_DELAY_MS);
+    InferenceWorker.#spareTimer.unref();
+    return spare !== undefined && !spare.dead ? spare : new InferenceWorker();
+  }
+
+  /** Stops the warm spare, if any (tests and shutdown). */
+  static async closeSpare(): Promise<void> {
+    clearTimeout(InferenceWorker.#spareTimer);
+    const spare = InferenceWorker.#spare;
+    InferenceWorker.#spare = undefined;
+    await spare?.close();
+  }
+
+  static #spare: InferenceWorker | undefined;
+  static #spareTimer: NodeJS.Timeout | undefined;
 
   constructor() {
     this.#worker = new Worker(new URL('./inference-worker-thread.js', import.meta.url));

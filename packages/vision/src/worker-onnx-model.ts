@@ -174,7 +174,7 @@ async function startSession(
   contract: ModelContract,
   options: WorkerOnnxModelOptions,
 ): Promise<{ worker: InferenceWorker; session: SessionInfo }> {
-  const worker = new InferenceWorker();
+  const worker = InferenceWorker.take();
   let session: SessionInfo;
   try {
     session = await worker.load(bytes, {
