@@ -135,7 +135,9 @@ describe('fleet end to end (cloud and three agents as processes)', () => {
         DEVICES.every((id) => (observer.reported.get(id)?.framesByVersion['1.1.0'] ?? 0) >= 10) ||
         undefined,
     );
-    expect((await api.getRollout(r2.id)).state).toBe('completed');
+    await eventually('rollout 1.1.0 completed', async () =>
+      (await api.getRollout(r2.id)).state === 'completed' ? true : undefined,
+    );
 
     // Stop the agents cleanly: each drains its queue and reports final counters.
     await Promise.all(DEVICES.map(async (id) => expect(await agents.get(id)!.stop()).toBe(0)));
@@ -237,7 +239,10 @@ describe('fleet end to end (cloud and three agents as processes)', () => {
     });
     expect(device.lastError?.code).toBe('ERR_AGENT_MODEL_VERIFY');
     expect(device.model?.version).toBe('1.1.0');
-    expect((await api.getRollout(rollout.id)).state).toBe('failed');
+    // The rollout engine notices on its next step.
+    await eventually('rollout marked failed', async () =>
+      (await api.getRollout(rollout.id)).state === 'failed' ? true : undefined,
+    );
 
     // Still scoring frames on 1.1.0.
     const before = observer.reported.get(id)!.framesByVersion['1.1.0'] ?? 0;
