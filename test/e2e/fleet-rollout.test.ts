@@ -33,6 +33,36 @@ async function runCli(args: string[]): Promise<void> {
   await runLinesight(args, { LINESIGHT_ADMIN_TOKEN: adminToken });
 }
 
+/** Provisions a device through the API and writes its credentials where its agent looks. */
+async function provision(id: string, labels: Record<string, string> = {}): Promise<void> {
+  const creds = await api.provisionDevice(id, labels);
+  await writeDeviceCredentials(join(dir, 'agents', id, 'device.json'), {
+    ...creds,
+    cloudUrl: httpUrl,
+  });
+}
+
+/** Starts `linesight agent` for a provisioned device on a seeded synthetic camera. */
+function startAgent(id: string, seed: number, fps: number): LinesightProcess {
+  return new LinesightProcess([
+    'agent',
+    '--device-id',
+    id,
+    '--cloud',
+    httpUrl,
+    '--mqtt',
+    mqttUrl,
+    '--camera',
+    `synthetic:${seed}`,
+    '--fps',
+    String(fps),
+    '--data-dir',
+    join(dir, 'agents', id),
+    '--telemetry-interval',
+    '1',
+  ]);
+}
+
 function devicesOn(version: string, devices: DeviceSummary[], ids = DEVICES): boolean {
   return ids.every((id) => devices.find((d) => d.id === id)?.model?.version === version);
 }
@@ -51,27 +81,8 @@ beforeAll(async () => {
 
   // Two model versions trained by the real command (test/helpers/global-setup.ts).
   for (const [i, id] of DEVICES.entries()) {
-    const creds = await api.provisionDevice(id, { line: id });
-    const dataDir = join(dir, 'agents', id);
-    await writeDeviceCredentials(join(dataDir, 'device.json'), { ...creds, cloudUrl: httpUrl });
-    const agent = new LinesightProcess([
-      'agent',
-      '--device-id',
-      id,
-      '--cloud',
-      httpUrl,
-      '--mqtt',
-      mqttUrl,
-      '--camera',
-      `synthetic:${100 + i}`,
-      '--fps',
-      '10',
-      '--data-dir',
-      dataDir,
-      '--telemetry-interval',
-      '1',
-    ]);
-    agents.set(id, agent);
+    await provision(id, { line: id });
+    agents.set(id, startAgent(id, 100 + i, 10));
   }
   await Promise.all(
     [...agents.values()].map((a) => a.waitForLog((l) => l.msg === 'agent started')),
@@ -187,27 +198,8 @@ describe('fleet end to end (cloud and three agents as processes)', () => {
 
   it('refuses an artifact changed after signing and keeps running the previous version', async () => {
     const id = 'line-tamper';
-    const creds = await api.provisionDevice(id);
-    const dataDir = join(dir, 'agents', id);
-    await writeDeviceCredentials(join(dataDir, 'device.json'), { ...creds, cloudUrl: httpUrl });
-    const agent = new LinesightProcess([
-      'agent',
-      '--device-id',
-      id,
-      '--cloud',
-      httpUrl,
-      '--mqtt',
-      mqttUrl,
-      '--camera',
-      'synthetic:9',
-      '--fps',
-      '10',
-      '--data-dir',
-      dataDir,
-      '--telemetry-interval',
-      '1',
-    ]);
-    agents.set(id, agent);
+    await provision(id);
+    agents.set(id, startAgent(id, 9, 10));
     await api.createRollout({ model: MODEL, version: '1.1.0', devices: [id] });
     await eventually('tamper device on 1.1.0', async () =>
       devicesOn('1.1.0', await api.listDevices(), [id]) ? true : undefined,
@@ -315,24 +307,7 @@ describe('fleet end to end (cloud and three agents as processes)', () => {
     const ids = [...DEVICES.filter((id) => agents.get(id)!.child.exitCode === null), 'line-tamper'];
     // The first test stopped the three line agents; start them again on their stored state.
     for (const [i, id] of DEVICES.entries()) {
-      const agent = new LinesightProcess([
-        'agent',
-        '--device-id',
-        id,
-        '--cloud',
-        httpUrl,
-        '--mqtt',
-        mqttUrl,
-        '--camera',
-        `synthetic:${100 + i}`,
-        '--fps',
-        '5',
-        '--data-dir',
-        join(dir, 'agents', id),
-        '--telemetry-interval',
-        '1',
-      ]);
-      agents.set(id, agent);
+      agents.set(id, startAgent(id, 100 + i, 5));
     }
     const all = [...new Set([...ids, ...DEVICES])];
     await eventually('all online on their models', async () => {
