@@ -8,7 +8,13 @@ import {
   type ScoredImage,
   type ScoringModel,
 } from './scoring-model.ts';
-import { checkSessionAgainstContract, errorMessage, readMap, readScore } from './session-checks.ts';
+import {
+  checkInputLength,
+  checkSessionAgainstContract,
+  errorMessage,
+  readMap,
+  readScore,
+} from './session-checks.ts';
 
 /** Options for loading an ONNX model. */
 export interface OnnxModelOptions {
@@ -70,13 +76,7 @@ export class OnnxModel implements ScoringModel {
   /** Runs the model on one NCHW float32 input laid out as the contract's input spec says. */
   async run(input: Float32Array): Promise<ModelOutput> {
     if (this.#closing !== undefined) throw new LinesightError('ERR_MODEL_LOAD', 'model is closed');
-    const expected = this.#inputDims.reduce((a, b) => a * b, 1);
-    if (input.length !== expected) {
-      throw new LinesightError(
-        'ERR_MODEL_CONTRACT',
-        `input has ${input.length} values, the model needs ${expected} (${this.#inputDims.join('x')})`,
-      );
-    }
+    checkInputLength(this.contract, input);
     const running = this.#runSession(input);
     this.#inFlight.add(running);
     try {

@@ -117,3 +117,17 @@ function floatTensor(
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
+
+/** The NCHW dims of a contract's input; throws ERR_MODEL_CONTRACT when `input` has the wrong length. */
+export function checkInputLength(contract: ModelContract, input: Float32Array): number[] {
+  const { channels, height, width } = contract.inputSpec;
+  const dims = [1, channels, height, width];
+  const expected = channels * height * width;
+  if (input.length !== expected) {
+    throw new LinesightError(
+      'ERR_MODEL_CONTRACT',
+      `input has ${input.length} values, the model needs ${expected} (${dims.join('x')})`,
+    );
+  }
+  return dims;
+}

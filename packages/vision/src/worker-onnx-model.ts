@@ -8,7 +8,13 @@ import {
   type ScoredImage,
   type ScoringModel,
 } from './scoring-model.ts';
-import { checkSessionAgainstContract, errorMessage, readMap, readScore } from './session-checks.ts';
+import {
+  checkInputLength,
+  checkSessionAgainstContract,
+  errorMessage,
+  readMap,
+  readScore,
+} from './session-checks.ts';
 
 /** Options of a worker-hosted model. */
 export interface WorkerOnnxModelOptions {
@@ -66,15 +72,7 @@ export class WorkerOnnxModel implements ScoringModel {
 
   async run(input: Float32Array): Promise<ModelOutput> {
     if (this.#closing !== undefined) throw new LinesightError('ERR_MODEL_LOAD', 'model is closed');
-    const { channels, height, width } = this.contract.inputSpec;
-    const dims = [1, channels, height, width];
-    const expected = channels * height * width;
-    if (input.length !== expected) {
-      throw new LinesightError(
-        'ERR_MODEL_CONTRACT',
-        `input has ${input.length} values, the model needs ${expected} (${dims.join('x')})`,
-      );
-    }
+    const dims = checkInputLength(this.contract, input);
     if (this.#restarting !== undefined) await this.#restarting;
     const running = this.#runWithWatchdog(input, dims);
     this.#inFlight.add(running);
