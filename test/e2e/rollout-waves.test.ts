@@ -141,8 +141,9 @@ describe(`staged rollouts on ${DEVICES} simulated devices`, () => {
       expect(created.waves.map((w) => w.size)).toEqual([1, 4, 20, 25]);
       const r = await finished(created.id);
       expect(r.state).toBe('rolled_back');
+      // The reason lists every gate that failed; on a busy runner another may fail beside it.
       expect(r.reason).toMatch(
-        new RegExp(`^wave 1 failed its gates: ${typeof gate === 'string' ? gate : gate.source}`),
+        new RegExp(`^wave 1 failed its gates: .*${typeof gate === 'string' ? gate : gate.source}`),
       );
       expect(r.waves.slice(1).every((w) => w.state === 'waiting')).toBe(true);
       const waveOne = r.devices.filter((d) => d.wave === 1).map((d) => d.id);

@@ -1,6 +1,10 @@
 import { LinesightError, type ModelAssignment } from '@linesight/protocol';
 import type { RegistryDatabase } from './database.ts';
-import type { RolloutProgress, RolloutSpec } from '../rollouts/rollout-types.ts';
+import {
+  DEFAULT_GATES,
+  type RolloutProgress,
+  type RolloutSpec,
+} from '../rollouts/rollout-types.ts';
 
 /** A rollout as stored. */
 export interface RolloutRecord {
@@ -161,9 +165,14 @@ function fromRow(row: RolloutRow): RolloutRecord {
     state: row.state,
     createdAt: row.created_at,
     createdBy: row.created_by,
-    spec: row.spec === null ? null : (JSON.parse(row.spec) as RolloutSpec),
+    spec: row.spec === null ? null : withCurrentDefaults(JSON.parse(row.spec) as RolloutSpec),
     progress: row.progress === null ? null : (JSON.parse(row.progress) as RolloutProgress),
     reason: row.reason,
     updatedAt: row.updated_at,
   };
+}
+
+/** A spec stored before a gate limit existed gets that limit's default. */
+function withCurrentDefaults(spec: RolloutSpec): RolloutSpec {
+  return { ...spec, gates: { ...DEFAULT_GATES, ...spec.gates } };
 }

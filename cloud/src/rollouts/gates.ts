@@ -188,6 +188,11 @@ export function evaluateWaveGates(input: WaveGateInput): GateResult[] {
   return results;
 }
 
+/** A latency gate fails only when the wave is both `limit` times and `minIncreaseMs` slower. */
+function latencyWithin(ratio: number, limit: number, increaseMs: number, minIncreaseMs: number) {
+  return ratio <= limit || increaseMs < minIncreaseMs;
+}
+
 function latencyGates(input: WaveGateInput, baseline: WindowStats): GateResult[] {
   const { wave, limits, minFrames, frames } = input;
   if (
@@ -224,7 +229,7 @@ function latencyGates(input: WaveGateInput, baseline: WindowStats): GateResult[]
       const ratio = w / Math.max(0.5, b);
       return {
         gate: `${name}LatencyRatio`,
-        passed: ratio <= limit,
+        passed: latencyWithin(ratio, limit, w - b, limits.minLatencyIncreaseMs),
         value: round(ratio),
         limit,
         detail: `inference ${name} ${round(w)} ms over ${frames.wave.length} wave frames vs ${round(b)} ms over ${frames.baseline.length} frames on the previous version, during the soak`,
@@ -239,7 +244,12 @@ function latencyGates(input: WaveGateInput, baseline: WindowStats): GateResult[]
   return [
     {
       gate: 'p99LatencyRatio',
-      passed: ratio <= limits.maxP99LatencyRatio,
+      passed: latencyWithin(
+        ratio,
+        limits.maxP99LatencyRatio,
+        waveP99 - baseP99,
+        limits.minLatencyIncreaseMs,
+      ),
       value: round(ratio),
       limit: limits.maxP99LatencyRatio,
       detail: `${useInference ? 'inference' : 'end-to-end'} p99 ${waveP99} ms in the wave vs ${baseP99} ms on the previous version (telemetry windows)`,

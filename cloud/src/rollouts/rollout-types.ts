@@ -40,6 +40,12 @@ export interface GateLimits {
   maxP99LatencyRatio: number;
   /** Largest allowed wave median latency / baseline median latency (needs per-frame samples). */
   maxP50LatencyRatio: number;
+  /**
+   * A latency ratio over its limit fails only when the wave is also this many
+   * milliseconds slower: a 2 ms model that takes 4.5 ms for a few frames after
+   * loading is noise, not a regression a line would notice.
+   */
+  minLatencyIncreaseMs: number;
   /** Largest allowed (statistically significant) change of the defect rate, absolute share of frames. */
   maxDefectRateChange: number;
   /** Largest allowed number of wave devices that refused the version or crash-looped on it. */
@@ -51,6 +57,7 @@ export const DEFAULT_GATES: GateLimits = {
   maxErrorRate: 0.05,
   maxP99LatencyRatio: 2,
   maxP50LatencyRatio: 2,
+  minLatencyIncreaseMs: 5,
   maxDefectRateChange: 0.2,
   maxRefusedOrCrashed: 0,
 };

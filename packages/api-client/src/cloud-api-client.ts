@@ -106,6 +106,8 @@ export interface CreateRolloutInput {
     maxErrorRate?: number;
     maxP99LatencyRatio?: number;
     maxP50LatencyRatio?: number;
+    /** A latency gate fails only when the wave is also this many ms slower (default 5). */
+    minLatencyIncreaseMs?: number;
     maxDefectRateChange?: number;
     maxRefusedOrCrashed?: number;
   };

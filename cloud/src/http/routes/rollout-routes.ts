@@ -41,6 +41,7 @@ const CreateRolloutBody = Type.Object(
           maxErrorRate: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
           maxP99LatencyRatio: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
           maxP50LatencyRatio: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+          minLatencyIncreaseMs: Type.Optional(Type.Number({ minimum: 0 })),
           maxDefectRateChange: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
           maxRefusedOrCrashed: Type.Optional(Type.Integer({ minimum: 0 })),
         },
