@@ -92,6 +92,19 @@ export class Agent {
       onScored: (frame, result) => this.#shadow.offer(frame, result),
       onCameraError: (err) =>
         this.#event('error', 'camera.error', describeError(err), { code: 'ERR_CAMERA' }),
+      circuitBreaker: {
+        tripsToOpen: this.config.watchdogTrips,
+        onOpen: ({ manifest, trips, watchdogMs }) => {
+          this.#updater
+            .quarantineLive(manifest, {
+              code: 'ERR_AGENT_WATCHDOG',
+              message: `watchdog: ${trips} consecutive runs over ${watchdogMs} ms on ${manifest.name}@${manifest.version}`,
+            })
+            .catch((err: unknown) =>
+              this.log.error({ err: describeError(err) }, 'could not quarantine a hanging model'),
+            );
+        },
+      },
       logger: this.log.child({ component: 'pipeline' }),
     });
     this.#updater = new ModelUpdater({
@@ -287,6 +300,7 @@ export class Agent {
       ) as Record<Stage, { p50: number; p99: number; max: number }>,
       errors: this.#pipeline.errors,
       watchdogTrips: this.#pipeline.watchdogTrips,
+      circuitOpenFrames: this.#pipeline.circuitOpenFrames,
       ...(shadow ? { shadow } : {}),
     });
   }

@@ -34,6 +34,12 @@ export const AgentConfigSchema = Type.Object(
       default: 2000,
       description: 'an inference slower than this is abandoned; its frame is published as unknown',
     }),
+    watchdogTrips: Type.Integer({
+      minimum: 1,
+      default: 3,
+      description:
+        'consecutive watchdog trips on the live version that quarantine it and fall back to last-known-good',
+    }),
     crashLoopStarts: Type.Integer({
       minimum: 2,
       default: 3,

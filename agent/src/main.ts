@@ -17,6 +17,8 @@ export interface RunAgentOptions {
   logLevel?: string;
   /** Inference watchdog limit (config default when omitted). */
   watchdogMs?: number;
+  /** Consecutive watchdog trips that quarantine the live version (config default when omitted). */
+  watchdogTrips?: number;
   /** Starts before an unstable new version counts as crash-looping (config default when omitted). */
   crashLoopStarts?: number;
   /** Seconds a new version must run before it counts as stable (config default when omitted). */
@@ -49,6 +51,7 @@ export async function runAgent(options: RunAgentOptions): Promise<Agent> {
       telemetryIntervalSec: options.telemetryIntervalSec,
       logLevel: options.logLevel,
       watchdogMs: options.watchdogMs,
+      watchdogTrips: options.watchdogTrips,
       crashLoopStarts: options.crashLoopStarts,
       stableAfterSec: options.stableAfterSec,
     },

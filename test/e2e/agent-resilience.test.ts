@@ -1,6 +1,7 @@
 // End-to-end resilience of `linesight agent` processes: bad models are refused,
-// a model that hangs on real frames is contained by the watchdog, a shadow
-// model does not touch live verdicts, kill -9 during a download or a swap is
+// a model that hangs on real frames is contained by the watchdog and then its
+// circuit breaker (quarantined, the previous version back), a shadow model
+// does not touch live verdicts, kill -9 during a download or a swap is
 // survived, and a version that crash-loops the agent is quarantined.
 //
 // How models reach the agent here. The cloud refuses models that do not load
@@ -535,7 +536,7 @@ describe('agent resilience (linesight agent processes)', () => {
     expect(all.map((r) => r.seq)).toEqual(all.map((_, i) => i));
   });
 
-  it('contains a model that hangs on real frames: unknown within the watchdog limit, never a silent good', async () => {
+  it('contains a model that hangs on real frames: unknown within the watchdog limit, never a silent good; the breaker opens and the previous version takes over', async () => {
     // The slow branch is free on the golden inputs, so the cloud registers this file and the
     // device's golden check passes; on camera frames each run takes about a second.
     const slow = withSlowSideChain(v1, { size: 1024, steps: 100 });
@@ -556,55 +557,115 @@ describe('agent resilience (linesight agent processes)', () => {
 
     const id = 'hanger';
     const watchdogMs = 200;
+    const trips = 3;
     await provision(id);
     const agent = await startAgent(id, {
       seed: 12,
       fps: 2,
-      args: ['--watchdog-ms', String(watchdogMs)],
+      args: ['--watchdog-ms', String(watchdogMs), '--watchdog-trips', String(trips)],
     });
     await setDesired(id, { model: v1Assignment });
     await waitForFramesOn(id, '1.0.0', 3);
 
-    await setDesired(id, { model: await assignment('line', '1.0.2-hang', slow) });
-    await agent.waitForLog(modelLiveLog('1.0.2-hang'), 60_000);
-    const hung = await eventually(
-      '6 frames offered to the hanging model',
-      () => {
-        const r = results(id).filter((x) => x.model?.version === '1.0.2-hang');
-        return r.length >= 6 ? r : undefined;
-      },
+    const hang = await assignment('line', '1.0.2-hang', slow);
+    await setDesired(id, { model: hang });
+    const hangLive = await agent.waitForLog(modelLiveLog('1.0.2-hang'), 60_000);
+    // After `trips` consecutive trips the breaker opens, the version is quarantined, and the
+    // previous version (last-known-good) is live again, though desired state still names the hang.
+    const opened = await agent.waitForLog(
+      (l) => l.msg?.startsWith('circuit breaker open') === true,
       90_000,
-      50,
     );
-    // Back to a good version: the line recovers.
-    await setDesired(id, { model: v1Assignment });
+    const fallback = await agent.waitForLog(
+      (l) => modelLiveLog('1.0.0')(l) && l.source === 'last-known-good',
+      90_000,
+    );
+    const state = await eventually('watchdog quarantine reported', () => {
+      const r = reported(id);
+      return r?.lastError?.code === 'ERR_AGENT_WATCHDOG' && r.model?.version === '1.0.0'
+        ? r
+        : undefined;
+    });
+    expect(state.lastError?.model?.version).toBe('1.0.2-hang');
+    expect(state.lastError?.message).toMatch(
+      new RegExp(
+        `^ERR_AGENT_WATCHDOG: watchdog: ${trips} consecutive runs over ${watchdogMs} ms on line@1\\.0\\.2-hang; quarantined, falling back to the last-known-good version line@1\\.0\\.0`,
+      ),
+    );
+    const refusal = await eventually('watchdog event', () =>
+      (feed.events.get(id) ?? []).find(
+        (e) => e.type === 'model.refused' && e.code === 'ERR_AGENT_WATCHDOG',
+      ),
+    );
+    expect(refusal.model?.version).toBe('1.0.2-hang');
+    // The line recovers on the previous version.
     await waitForFramesOn(id, '1.0.0', 5);
+    const stored = await readState(id);
+    expect(stored.quarantined).toContain(hang.signed.manifest.sha256);
+    expect(stored.active?.manifest.version).toBe('1.0.0');
+
+    // Desired state naming the hanging version again is refused, as for a crash-looping version.
+    const again = await setDesired(id, { model: hang });
+    const refusedAgain = await eventually('hang refused again', () => {
+      const r = reported(id);
+      return r?.desiredRevision === again.revision ? r : undefined;
+    });
+    expect(refusedAgain.lastError?.code).toBe('ERR_AGENT_WATCHDOG');
+    expect(refusedAgain.lastError?.message).toMatch(/quarantined on this device/);
+    expect(refusedAgain.model?.version).toBe('1.0.0');
+    await waitForFramesOn(id, '1.0.0', 3);
+    expect(agent.lines.filter(modelLiveLog('1.0.2-hang'))).toHaveLength(1);
+
+    const fromHang = results(id).filter((x) => x.model?.version === '1.0.2-hang');
+    const circuitOpen = fromHang.filter((r) => r.reason?.startsWith('circuit-open') === true);
     const telemetry = await eventually(
-      'telemetry with watchdog trips',
+      'telemetry with watchdog trips and circuit-open frames',
       () => {
         const t = feed.telemetry.get(id)?.at(-1);
-        return t !== undefined && (t.watchdogTrips ?? 0) >= hung.length ? t : undefined;
+        return t !== undefined &&
+          (t.watchdogTrips ?? 0) >= trips &&
+          (t.circuitOpenFrames ?? 0) >= circuitOpen.length
+          ? t
+          : undefined;
       },
       30_000,
       50,
     );
     await stopCleanly(agent);
 
-    const fromHang = results(id).filter((x) => x.model?.version === '1.0.2-hang');
+    // Never a verdict from the hanging model: the first `trips` frames were abandoned by the
+    // watchdog, the rest (until the previous version was live) were not run at all.
     expect(fromHang.filter((r) => r.verdict !== 'unknown')).toEqual([]);
-    for (const r of fromHang) {
-      expect(r.score).toBeNull();
-      expect(r.reason).toMatch(/watchdog/);
+    expect(fromHang.every((r) => r.score === null)).toBe(true);
+    const watchdogFrames = fromHang.slice(0, trips);
+    expect(watchdogFrames).toHaveLength(trips);
+    for (const r of watchdogFrames) expect(r.reason).toMatch(/watchdog/);
+    expect(fromHang.slice(trips)).toEqual(circuitOpen);
+    for (const r of circuitOpen) {
+      expect(r.reason).toMatch(/^circuit-open: line@1\.0\.2-hang/);
+      expect(r.latencyMs.inference).toBe(0);
     }
     // The verdict never waited for the model: it came after the watchdog limit, well before the run's own time.
-    const inference = fromHang.map((r) => r.latencyMs.inference);
+    const inference = watchdogFrames.map((r) => r.latencyMs.inference);
     expect(Math.min(...inference)).toBeGreaterThanOrEqual(watchdogMs * 0.9);
     expect(median(inference)).toBeLessThan(Math.max(slowRunMs, 5 * watchdogMs));
-    expect(telemetry.watchdogTrips).toBeGreaterThanOrEqual(fromHang.length);
+    expect(telemetry.watchdogTrips).toBeGreaterThanOrEqual(watchdogFrames.length);
+    expect(telemetry.circuitOpenFrames).toBe(circuitOpen.length);
+    // Every frame after the hanging version's last one was scored by the previous version.
+    const all = results(id);
+    const lastHang = all.map((r) => r.model?.version).lastIndexOf('1.0.2-hang');
+    const after = all.slice(lastHang + 1);
+    expect(after.length).toBeGreaterThanOrEqual(5);
+    expect(after.filter((r) => r.verdict === 'unknown' || r.model?.version !== '1.0.0')).toEqual(
+      [],
+    );
+
+    const t = (l: LogLine) => Number(l.time);
     console.log(
-      `[hang] model run on a frame ${slowRunMs.toFixed(0)} ms; watchdog ${watchdogMs} ms; ` +
-        `unknown frames ${fromHang.length}; inference latency of those p50 ${median(inference).toFixed(0)} ms, ` +
-        `max ${Math.max(...inference).toFixed(0)} ms; telemetry watchdogTrips ${telemetry.watchdogTrips}`,
+      `[hang] model run on a frame ${slowRunMs.toFixed(0)} ms; watchdog ${watchdogMs} ms, breaker at ${trips} trips; ` +
+        `watchdog frames ${watchdogFrames.length} (inference p50 ${median(inference).toFixed(0)} ms, max ${Math.max(...inference).toFixed(0)} ms); ` +
+        `hang live -> breaker open ${t(opened) - t(hangLive)} ms, -> last-known-good live ${t(fallback) - t(hangLive)} ms; ` +
+        `circuit-open frames before the fallback ${circuitOpen.length}; telemetry watchdogTrips ${telemetry.watchdogTrips}, circuitOpenFrames ${telemetry.circuitOpenFrames}`,
     );
   });
 

@@ -1,6 +1,6 @@
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { sha256Hex, type SignedManifest } from '@linesight/protocol';
+import { sha256Hex, type ErrorCode, type SignedManifest } from '@linesight/protocol';
 import { writeFileAtomic } from '../atomic-file.ts';
 
 /** Which versions the device runs and falls back to, persisted across restarts. */
@@ -13,9 +13,21 @@ export interface ModelStoreState {
   startsSinceActivation: number;
   /** `active` has run long enough without a crash to count as good. */
   stable: boolean;
-  /** Artifacts (sha256) that made the agent crash-loop; never activated again. */
+  /** Artifacts (sha256) that made the agent crash-loop or hang; never activated again. */
   quarantined: string[];
+  /** Why each quarantined artifact was quarantined, by sha256 (absent in older state files). */
+  quarantineReasons: Record<string, QuarantineReason>;
 }
+
+/** Why a version was quarantined, kept to refuse it again with the same code. */
+export interface QuarantineReason {
+  code: ErrorCode;
+  message: string;
+  at: string;
+}
+
+/** Quarantined versions remembered (oldest forgotten first). */
+const MAX_QUARANTINED = 20;
 
 const EMPTY: ModelStoreState = {
   active: null,
@@ -24,15 +36,18 @@ const EMPTY: ModelStoreState = {
   startsSinceActivation: 0,
   stable: true,
   quarantined: [],
+  quarantineReasons: {},
 };
 
 /**
  * Verified model artifacts on local disk, by sha256, plus which one is
  * active, which is last-known-good, and how the active one has fared.
  * Keeps only those two artifacts (and a part file while downloading).
+ * State changes run one at a time, so concurrent ones are never lost.
  */
 export class ModelStore {
   readonly dir: string;
+  #mutations: Promise<unknown> = Promise.resolve();
 
   constructor(dataDir: string) {
     this.dir = join(dataDir, 'models');
@@ -62,6 +77,13 @@ export class ModelStore {
     await writeFileAtomic(join(this.dir, 'state.json'), JSON.stringify(state, null, 2));
   }
 
+  /** Runs a read-modify-write of the state after the ones before it. */
+  #mutate<T>(change: (state: ModelStoreState) => Promise<T>): Promise<T> {
+    const run = this.#mutations.then(async () => change(await this.readState()));
+    this.#mutations = run.catch(() => undefined);
+    return run;
+  }
+
   /** Reads an artifact and returns it only if its bytes still hash to `sha256`. */
   async readVerified(sha256: string): Promise<Uint8Array | undefined> {
     try {
@@ -74,55 +96,75 @@ export class ModelStore {
   }
 
   /** Counts an agent start against an active version that has not proven stable; returns the new state. */
-  async recordStart(): Promise<ModelStoreState> {
-    const state = await this.readState();
-    if (state.active === null || state.stable) return state;
-    const next = { ...state, startsSinceActivation: state.startsSinceActivation + 1 };
-    await this.#write(next);
-    return next;
+  recordStart(): Promise<ModelStoreState> {
+    return this.#mutate(async (state) => {
+      if (state.active === null || state.stable) return state;
+      const next = { ...state, startsSinceActivation: state.startsSinceActivation + 1 };
+      await this.#write(next);
+      return next;
+    });
   }
 
   /** Marks the active version as stable (it ran long enough without a crash). */
-  async markStable(sha256: string): Promise<void> {
-    const state = await this.readState();
-    if (state.active?.manifest.sha256 !== sha256 || state.stable) return;
-    await this.#write({ ...state, stable: true, startsSinceActivation: 0 });
+  markStable(sha256: string): Promise<void> {
+    return this.#mutate(async (state) => {
+      if (state.active?.manifest.sha256 !== sha256 || state.stable) return;
+      await this.#write({ ...state, stable: true, startsSinceActivation: 0 });
+    });
   }
 
-  /** Quarantines the active version and makes last-known-good active again. */
-  async quarantineActive(): Promise<ModelStoreState> {
-    const state = await this.readState();
-    if (state.active === null) return state;
-    const next: ModelStoreState = {
-      active: state.lastKnownGood,
-      lastKnownGood: null,
-      activatedAt: new Date().toISOString(),
-      startsSinceActivation: 0,
-      stable: true,
-      quarantined: [...new Set([...state.quarantined, state.active.manifest.sha256])].slice(-20),
-    };
-    await this.#write(next);
-    return next;
+  /**
+   * Quarantines a version for good; when it is the active one, last-known-good
+   * becomes active again (and there is no last-known-good any more). Returns
+   * the new state.
+   */
+  quarantine(sha256: string, reason: Omit<QuarantineReason, 'at'>): Promise<ModelStoreState> {
+    return this.#mutate(async (state) => {
+      const quarantined = [...state.quarantined.filter((q) => q !== sha256), sha256].slice(
+        -MAX_QUARANTINED,
+      );
+      const reasons: Record<string, QuarantineReason> = {};
+      for (const q of quarantined) {
+        const known = q === sha256 ? { ...reason, at: new Date().toISOString() } : undefined;
+        const kept = known ?? state.quarantineReasons[q];
+        if (kept !== undefined) reasons[q] = kept;
+      }
+      const next: ModelStoreState = { ...state, quarantined, quarantineReasons: reasons };
+      if (state.active?.manifest.sha256 === sha256) {
+        Object.assign(next, {
+          active: state.lastKnownGood,
+          lastKnownGood: null,
+          activatedAt: new Date().toISOString(),
+          startsSinceActivation: 0,
+          stable: true,
+        });
+      } else if (state.lastKnownGood?.manifest.sha256 === sha256) {
+        next.lastKnownGood = null;
+      }
+      await this.#write(next);
+      return next;
+    });
   }
 
   /** Records `signed` as active; the previous active becomes last-known-good; older files are removed. */
-  async activate(signed: SignedManifest): Promise<void> {
-    const state = await this.readState();
-    const previous = state.active;
-    if (previous?.manifest.sha256 === signed.manifest.sha256) return;
-    const next: ModelStoreState = {
-      ...state,
-      active: signed,
-      lastKnownGood: previous ?? state.lastKnownGood,
-      activatedAt: new Date().toISOString(),
-      startsSinceActivation: 0,
-      stable: false,
-    };
-    await this.#write(next);
-    const keep = new Set([next.active?.manifest.sha256, next.lastKnownGood?.manifest.sha256]);
-    for (const old of [state.active, state.lastKnownGood]) {
-      if (old !== null && !keep.has(old.manifest.sha256))
-        await rm(this.artifactPath(old.manifest.sha256), { force: true });
-    }
+  activate(signed: SignedManifest): Promise<void> {
+    return this.#mutate(async (state) => {
+      const previous = state.active;
+      if (previous?.manifest.sha256 === signed.manifest.sha256) return;
+      const next: ModelStoreState = {
+        ...state,
+        active: signed,
+        lastKnownGood: previous ?? state.lastKnownGood,
+        activatedAt: new Date().toISOString(),
+        startsSinceActivation: 0,
+        stable: false,
+      };
+      await this.#write(next);
+      const keep = new Set([next.active?.manifest.sha256, next.lastKnownGood?.manifest.sha256]);
+      for (const old of [state.active, state.lastKnownGood]) {
+        if (old !== null && !keep.has(old.manifest.sha256))
+          await rm(this.artifactPath(old.manifest.sha256), { force: true });
+      }
+    });
   }
 }

@@ -14,6 +14,7 @@ import {
   verifySignedManifest,
   type AgentPhase,
   type DesiredState,
+  type ErrorCode,
   type Manifest,
   type ModelAssignment,
   type TrustedKey,
@@ -84,6 +85,8 @@ export class ModelUpdater {
   #working: Promise<void> | undefined;
   #wake: (() => void) | undefined;
   #closed = false;
+  /** Quarantines of live versions, one at a time. */
+  #quarantines: Promise<void> = Promise.resolve();
 
   constructor(options: ModelUpdaterOptions) {
     this.#o = options;
@@ -107,12 +110,13 @@ export class ModelUpdater {
       state.startsSinceActivation >= this.#o.crashLoopStarts
     ) {
       const bad = state.active.manifest;
-      state = await this.#o.store.quarantineActive();
+      const message = `${bad.name}@${bad.version} went live and the agent then restarted ${this.#o.crashLoopStarts} times before it ran stably`;
+      state = await this.#o.store.quarantine(bad.sha256, { code: 'ERR_AGENT_CRASH_LOOP', message });
       this.#o.hooks.refused(
         bad,
         new LinesightError(
           'ERR_AGENT_CRASH_LOOP',
-          `${bad.name}@${bad.version} went live and the agent then restarted ${this.#o.crashLoopStarts} times before it ran stably; running the last-known-good version instead`,
+          `${message}; running the last-known-good version instead`,
         ),
       );
       if (state.active !== null)
@@ -132,10 +136,15 @@ export class ModelUpdater {
     }
   }
 
+  /**
+   * Verifies, loads and golden-checks a stored version and makes it live.
+   * With `replacing`, it swaps only if that version (sha256) is still live.
+   */
   async #restoreOne(
     claimed: Manifest,
     source: 'restore' | 'last-known-good',
     signed: ModelAssignment['signed'],
+    replacing?: string,
   ): Promise<boolean> {
     try {
       const manifest = verifySignedManifest(signed, this.#o.trustedKeys());
@@ -146,6 +155,11 @@ export class ModelUpdater {
           `stored artifact of ${manifest.name}@${manifest.version} is missing or corrupt`,
         );
       const model = await this.#loadChecked(bytes, manifest);
+      if (replacing !== undefined && this.#o.slot.info?.sha256 !== replacing) {
+        // An update swapped in a newer version meanwhile: it wins.
+        await model.close();
+        return false;
+      }
       this.#swap(this.#o.slot, model, manifest);
       this.#o.hooks.activated(manifest, source);
       return true;
@@ -154,6 +168,45 @@ export class ModelUpdater {
       this.#o.hooks.refused(claimed, err);
       return false;
     }
+  }
+
+  /**
+   * Quarantines `bad` (as a crash-looping version is: it is not loaded again
+   * whatever desired state says) and reports it; if `bad` is live, falls back
+   * to last-known-good through the golden-checked load, or else stops running
+   * it (frames are then published as unknown until another version goes live).
+   * Quarantines run one at a time.
+   */
+  quarantineLive(bad: Manifest, why: { code: ErrorCode; message: string }): Promise<void> {
+    const run = this.#quarantines.then(() => this.#quarantineLive(bad, why));
+    this.#quarantines = run.catch(() => undefined);
+    return run;
+  }
+
+  async #quarantineLive(bad: Manifest, why: { code: ErrorCode; message: string }): Promise<void> {
+    const { hooks, slot, store } = this.#o;
+    const state = await store.quarantine(bad.sha256, why);
+    const fallback = state.active?.manifest.sha256 === bad.sha256 ? null : state.active;
+    const next =
+      fallback === null
+        ? 'no last-known-good version to fall back to: frames are published as unknown until desired state names another version'
+        : `falling back to the last-known-good version ${fallback.manifest.name}@${fallback.manifest.version}`;
+    this.#o.logger.error({ model: modelRefOf(bad), reason: why.message }, 'model quarantined');
+    hooks.refused(bad, new LinesightError(why.code, `${why.message}; quarantined, ${next}`));
+    if (this.#closed || slot.info?.sha256 !== bad.sha256) return;
+    if (
+      fallback !== null &&
+      (await this.#restoreOne(fallback.manifest, 'last-known-good', fallback, bad.sha256))
+    )
+      return;
+    if (slot.info?.sha256 !== bad.sha256) return;
+    // Nothing (loadable) to fall back to: stop running the quarantined version.
+    slot
+      .clear()
+      .catch((err: unknown) =>
+        this.#o.logger.warn({ err: describeError(err) }, 'closing the quarantined model failed'),
+      );
+    if (this.#working === undefined) hooks.phase('idle');
   }
 
   /** Queues a desired state; older or already-handled revisions are ignored. */
@@ -178,6 +231,7 @@ export class ModelUpdater {
     this.#pending = undefined;
     this.#wake?.();
     await this.idle();
+    await this.#quarantines;
   }
 
   async #drain(): Promise<void> {
@@ -238,14 +292,16 @@ export class ModelUpdater {
     try {
       hooks.phase('verifying');
       manifest = verifySignedManifest(assignment.signed, this.#o.trustedKeys());
-      if (slot.info?.sha256 === manifest.sha256) return undefined;
+      // Checked before "already live": a quarantined version still live is about to be replaced.
       const state = await this.#o.store.readState();
       if (state.quarantined.includes(manifest.sha256)) {
+        const reason = state.quarantineReasons[manifest.sha256];
         throw new LinesightError(
-          'ERR_AGENT_CRASH_LOOP',
-          `${manifest.name}@${manifest.version} made this agent crash-loop before; it is not loaded again (publish a new version)`,
+          reason?.code ?? 'ERR_AGENT_CRASH_LOOP',
+          `${manifest.name}@${manifest.version} is quarantined on this device (${reason?.message ?? 'it made the agent crash-loop'}); it is not loaded again (publish a new version)`,
         );
       }
+      if (slot.info?.sha256 === manifest.sha256) return undefined;
       let bytes = await this.#o.store.readVerified(manifest.sha256);
       for (let attempt = 0; bytes === undefined; attempt++) {
         hooks.phase('downloading');

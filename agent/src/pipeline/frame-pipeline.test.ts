@@ -3,7 +3,7 @@ import pino from 'pino';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ModelSlot, type ScoringModel } from '@linesight/vision';
 import { LinesightError, type FrameResult, type Manifest } from '@linesight/protocol';
-import { FramePipeline } from './frame-pipeline.ts';
+import { FramePipeline, type CircuitOpened } from './frame-pipeline.ts';
 
 const manifest = (version: string): Manifest => ({
   schema: 'linesight.manifest/v1',
@@ -28,13 +28,26 @@ const manifest = (version: string): Manifest => ({
   keyId: '0123456789abcdef',
 });
 
-/** A stand-in model: the score is the first input value (the frame's grey level / 255), after an awaited gate. */
-function fakeModel(opts: { fail?: 'error' | 'watchdog'; gate?: Promise<void> } = {}): ScoringModel {
+/**
+ * A stand-in model: the score is the first input value (the frame's grey level / 255), after an
+ * awaited gate. `fail` may decide per run (0-based run count); `runs` counts the runs started.
+ */
+function fakeModel(
+  opts: {
+    fail?: 'error' | 'watchdog' | ((run: number) => 'error' | 'watchdog' | undefined);
+    gate?: Promise<void>;
+    runs?: { count: number };
+  } = {},
+): ScoringModel {
+  let runs = 0;
   return {
     run: async (input: Float32Array) => {
+      const fail = typeof opts.fail === 'function' ? opts.fail(runs) : opts.fail;
+      runs++;
+      if (opts.runs) opts.runs.count++;
       await (opts.gate ?? Promise.resolve());
-      if (opts.fail === 'error') throw new Error('inference exploded');
-      if (opts.fail === 'watchdog')
+      if (fail === 'error') throw new Error('inference exploded');
+      if (fail === 'watchdog')
         throw new LinesightError('ERR_MODEL_OUTPUT', 'too slow', { details: { watchdogMs: 5 } });
       return { score: input[0] ?? 0 };
     },
@@ -56,21 +69,25 @@ beforeAll(async () => {
   }
 });
 
-function setup(queueDepth = 2) {
+function setup(queueDepth = 2, tripsToOpen?: number) {
   const slot = new ModelSlot<ScoringModel, Manifest>();
   const published: FrameResult[] = [];
+  const opened: CircuitOpened[] = [];
   const pipeline = new FramePipeline({
     deviceId: 'd1',
     slot,
     queueDepth,
     publish: (r) => published.push(r),
     onCameraError: () => undefined,
+    ...(tripsToOpen === undefined
+      ? {}
+      : { circuitBreaker: { tripsToOpen, onOpen: (o: CircuitOpened) => opened.push(o) } }),
     logger: pino({ level: 'silent' }),
   });
   let seq = 0;
   const push = (grey: number) =>
     pipeline.frame({ seq: seq++, capturedAt: new Date(), image: images.get(grey)! });
-  return { slot, pipeline, published, push };
+  return { slot, pipeline, published, opened, push };
 }
 
 describe('FramePipeline', () => {
@@ -169,5 +186,85 @@ describe('FramePipeline', () => {
     await pipeline.drain();
     await swapped;
     expect(published.map((r) => `${r.seq}:${r.model?.version}`)).toEqual(['0:1.0.0', '1:1.1.0']);
+  });
+
+  it('opens the circuit after N consecutive watchdog trips: no more runs, unknown with circuit-open, told once', async () => {
+    const { slot, pipeline, published, opened, push } = setup(8, 3);
+    const runs = { count: 0 };
+    await slot.swap(fakeModel({ fail: 'watchdog', runs }), manifest('2.0.0'));
+    for (let i = 0; i < 5; i++) push(10);
+    await pipeline.drain();
+    expect(runs.count).toBe(3);
+    expect(published.map((r) => r.verdict)).toEqual(Array(5).fill('unknown'));
+    expect(published.slice(0, 3).map((r) => r.reason)).toEqual(
+      Array(3).fill('ERR_MODEL_OUTPUT: too slow'),
+    );
+    for (const r of published.slice(3)) {
+      expect(r.reason).toBe(
+        'circuit-open: m@2.0.0 is no longer run (watchdog: 3 consecutive runs over 5 ms)',
+      );
+      expect(r.model?.version).toBe('2.0.0');
+      expect(r.score).toBeNull();
+      expect(r.latencyMs.inference).toBe(0);
+    }
+    expect(opened).toHaveLength(1);
+    expect(opened[0]).toMatchObject({ trips: 3, watchdogMs: 5 });
+    expect(opened[0]?.manifest.version).toBe('2.0.0');
+    // Trips keep their meaning (runs abandoned); circuit-open frames are counted apart, not as errors.
+    expect(pipeline.watchdogTrips).toBe(3);
+    expect(pipeline.circuitOpenFrames).toBe(2);
+    expect(pipeline.errors).toBe(3);
+    expect(pipeline.counters).toMatchObject({ captured: 5, unknown: 5, scored: 0 });
+
+    // Nothing live after it: frames still say why, without a model.
+    await slot.clear();
+    push(10);
+    await pipeline.drain();
+    expect(published.at(-1)).toMatchObject({ verdict: 'unknown', model: null, score: null });
+    expect(published.at(-1)?.reason).toMatch(/^circuit-open: m@2\.0\.0/);
+    expect(pipeline.circuitOpenFrames).toBe(3);
+
+    // Another version goes live: scored normally; once it is gone, "no model" again.
+    await slot.swap(fakeModel(), manifest('1.0.0'));
+    push(10);
+    await pipeline.drain();
+    expect(published.at(-1)).toMatchObject({ verdict: 'good' });
+    await slot.clear();
+    push(10);
+    await pipeline.drain();
+    expect(published.at(-1)?.reason).toBe('no model loaded');
+    expect(opened).toHaveLength(1);
+  });
+
+  it('keeps the circuit closed while successful runs break the streak', async () => {
+    const { slot, pipeline, published, opened, push } = setup(8, 2);
+    // watchdog, ok, watchdog, ok, ...: never two in a row.
+    await slot.swap(
+      fakeModel({ fail: (run) => (run % 2 === 0 ? 'watchdog' : undefined) }),
+      manifest('1.0.0'),
+    );
+    for (let i = 0; i < 6; i++) push(10);
+    await pipeline.drain();
+    expect(opened).toEqual([]);
+    expect(published.map((r) => r.verdict)).toEqual([
+      'unknown',
+      'good',
+      'unknown',
+      'good',
+      'unknown',
+      'good',
+    ]);
+    expect(pipeline.watchdogTrips).toBe(3);
+    expect(pipeline.circuitOpenFrames).toBe(0);
+  });
+
+  it('never opens without a circuit breaker option', async () => {
+    const { slot, pipeline, published, push } = setup(8);
+    const runs = { count: 0 };
+    await slot.swap(fakeModel({ fail: 'watchdog', runs }), manifest('1.0.0'));
+    for (let i = 0; i < 5; i++) push(10);
+    await pipeline.drain();
+    expect(runs.count).toBe(5);
+    expect(published.map((r) => r.reason)).toEqual(Array(5).fill('ERR_MODEL_OUTPUT: too slow'));
   });
 });

@@ -13,6 +13,7 @@ import {
   type Manifest,
 } from '@linesight/protocol';
 import type { Frame, FrameSink } from '../camera/camera.ts';
+import { CircuitBreaker, type RunOutcome } from './circuit-breaker.ts';
 import { LatencyWindow } from './latency-window.ts';
 import { modelRefOf } from './model-ref.ts';
 
@@ -24,6 +25,15 @@ export type AgentModelSlot = ModelSlot<ScoringModel, Manifest>;
 /** Pipeline stages whose latency is tracked. */
 export type Stage = 'capture' | 'queue' | 'preprocess' | 'inference' | 'publish';
 
+/** What the pipeline tells when a version's circuit breaker opens. */
+export interface CircuitOpened {
+  manifest: Manifest;
+  /** Consecutive runs that exceeded the watchdog. */
+  trips: number;
+  /** The watchdog limit they exceeded. */
+  watchdogMs: number;
+}
+
 /** Options of the frame pipeline. */
 export interface FramePipelineOptions {
   deviceId: string;
@@ -34,6 +44,12 @@ export interface FramePipelineOptions {
   /** Called after each live result, e.g. to feed a shadow model. */
   onScored?: (frame: Frame, result: FrameResult) => void;
   onCameraError: (err: unknown) => void;
+  /**
+   * Stop running a version after `tripsToOpen` consecutive watchdog trips on
+   * it: its later frames are published as unknown (`circuit-open`) without a
+   * run, and `onOpen` is told once. Omitted: runs are never refused.
+   */
+  circuitBreaker?: { tripsToOpen: number; onOpen: (opened: CircuitOpened) => void };
   logger: Logger;
 }
 
@@ -58,8 +74,10 @@ interface Prepared extends Arrived {
  * order. Each frame leases the live model when its preprocessing starts and
  * keeps it to the end, so a swap never splits a frame. A frame with no model,
  * a failed decode or a failed or too slow inference is published as
- * `unknown`, never `good`. Overload policy: at most `queueDepth` frames wait;
- * beyond that the oldest waiting frame is dropped and counted.
+ * `unknown`, never `good`. A version that keeps exceeding the watchdog gets
+ * no more runs once its circuit breaker opens (see `circuitBreaker`).
+ * Overload policy: at most `queueDepth` frames wait; beyond that the oldest
+ * waiting frame is dropped and counted.
  */
 export class FramePipeline implements FrameSink {
   readonly #o: FramePipelineOptions;
@@ -90,9 +108,18 @@ export class FramePipeline implements FrameSink {
   #windowModel: string | undefined;
   /** Inferences abandoned for exceeding the watchdog limit. */
   watchdogTrips = 0;
+  /** Frames published as unknown without a run because their version's circuit breaker was open. */
+  circuitOpenFrames = 0;
+  readonly #breaker: CircuitBreaker | undefined;
+  /** Why each opened version is refused, by sha256. */
+  readonly #openReasons = new Map<string, string>();
+  /** The reason of the version opened last, until a frame finds another version live. */
+  #openedLast: string | undefined;
 
   constructor(options: FramePipelineOptions) {
     this.#o = options;
+    const tripsToOpen = options.circuitBreaker?.tripsToOpen;
+    this.#breaker = tripsToOpen === undefined ? undefined : new CircuitBreaker({ tripsToOpen });
   }
 
   frame(frame: Frame): void {
@@ -175,16 +202,33 @@ export class FramePipeline implements FrameSink {
     let score: number | null = null;
     let failure = item.failure;
     let inferenceMs = 0;
-    if (lease !== undefined && item.tensor !== undefined) {
+    // An opened version gets no more runs; with nothing live after it, frames say why.
+    const circuitOpen =
+      manifest === undefined ? this.#openedLast : this.#openReasons.get(manifest.sha256);
+    if (manifest !== undefined && circuitOpen === undefined) this.#openedLast = undefined;
+    if (circuitOpen !== undefined) {
+      failure = circuitOpen;
+      this.circuitOpenFrames++;
+    } else if (lease !== undefined && item.tensor !== undefined) {
       const started = performance.now();
+      let outcome: RunOutcome = 'ok';
+      let watchdogMs: unknown;
       try {
         score = (await lease.model.run(item.tensor)).score;
       } catch (err) {
         failure = describeError(err).slice(0, 500);
-        if (isLinesightError(err, 'ERR_MODEL_OUTPUT') && err.details?.watchdogMs !== undefined)
+        outcome = 'failed';
+        watchdogMs = isLinesightError(err, 'ERR_MODEL_OUTPUT')
+          ? err.details?.watchdogMs
+          : undefined;
+        if (watchdogMs !== undefined) {
           this.watchdogTrips++;
+          outcome = 'watchdog';
+        }
       }
       inferenceMs = performance.now() - started;
+      if (this.#breaker?.record(lease.info.sha256, outcome) === true)
+        this.#open(lease.info, Number(watchdogMs));
     }
     lease?.release();
     const totalMs = performance.now() - item.arrivedAt;
@@ -206,7 +250,8 @@ export class FramePipeline implements FrameSink {
       this.stages.preprocess.add(item.preprocessMs);
     } else {
       this.counters.unknown++;
-      if (lease !== undefined) {
+      // Circuit-open frames are counted on their own and were logged once, when it opened.
+      if (lease !== undefined && circuitOpen === undefined) {
         this.errors++;
         this.#o.logger.warn({ seq: frame.seq, reason: failure }, 'frame could not be scored');
       }
@@ -245,6 +290,22 @@ export class FramePipeline implements FrameSink {
     this.#o.onScored?.(frame, result);
     this.#inferring = false;
     this.#pump();
+  }
+
+  #open(manifest: Manifest, watchdogMs: number): void {
+    const trips = this.#breaker?.tripsToOpen ?? 0;
+    const reason = `circuit-open: ${manifest.name}@${manifest.version} is no longer run (watchdog: ${trips} consecutive runs over ${watchdogMs} ms)`;
+    this.#openReasons.set(manifest.sha256, reason);
+    this.#openedLast = reason;
+    this.#o.logger.error(
+      { model: modelRefOf(manifest), trips, watchdogMs },
+      'circuit breaker open: the model keeps exceeding the watchdog',
+    );
+    try {
+      this.#o.circuitBreaker?.onOpen({ manifest, trips, watchdogMs });
+    } catch (err) {
+      this.#o.logger.error({ err: describeError(err) }, 'circuit breaker listener failed');
+    }
   }
 }
 

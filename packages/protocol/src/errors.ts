@@ -21,6 +21,8 @@ export const ERROR_CODES = {
   ERR_AGENT_CONFIG: 'the agent configuration is invalid',
   ERR_AGENT_CRASH_LOOP:
     'the agent kept crashing soon after a model went live, so it went back to the last-known-good model',
+  ERR_AGENT_WATCHDOG:
+    'a live model kept exceeding the inference watchdog limit, so the agent quarantined it and went back to the last-known-good model',
   ERR_CAMERA: 'a camera source failed',
   ERR_CLOUD_CONFIG: 'the cloud configuration is invalid',
   ERR_CLOUD_NOT_FOUND: 'a requested resource does not exist',

@@ -286,6 +286,13 @@ export const TelemetrySchema = Type.Object(
     ),
     errors: Type.Integer({ minimum: 0 }),
     watchdogTrips: Type.Optional(Type.Integer({ minimum: 0 })),
+    circuitOpenFrames: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        description:
+          'frames published as unknown without a run because their model version kept exceeding the watchdog',
+      }),
+    ),
     stageLatencyMs: Type.Optional(
       Type.Record(
         Type.Union([

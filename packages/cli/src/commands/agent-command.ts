@@ -29,6 +29,11 @@ export function agentCommand(): Command {
       parsePositiveInt,
     )
     .option(
+      '--watchdog-trips <n>',
+      'quarantine the live version after this many consecutive watchdog trips and fall back to last-known-good; without one, its frames are published as unknown until another version is assigned (default 3)',
+      parsePositiveInt,
+    )
+    .option(
       '--crash-loop-starts <n>',
       'agent starts after a swap, before the version ran stably, that quarantine it (default 3)',
       parsePositiveInt,
@@ -50,6 +55,7 @@ export function agentCommand(): Command {
         telemetryInterval: number;
         logLevel: string;
         watchdogMs?: number;
+        watchdogTrips?: number;
         crashLoopStarts?: number;
         stableAfter?: number;
       }) => {
@@ -63,6 +69,7 @@ export function agentCommand(): Command {
           telemetryIntervalSec: opts.telemetryInterval,
           logLevel: opts.logLevel,
           watchdogMs: opts.watchdogMs,
+          watchdogTrips: opts.watchdogTrips,
           crashLoopStarts: opts.crashLoopStarts,
           stableAfterSec: opts.stableAfter,
         });
