@@ -1,5 +1,5 @@
 import pino from 'pino';
-import { FramePipeline, type Frame } from '@linesight/agent';
+import { AgentConfigSchema, FramePipeline, type Frame } from '@linesight/agent';
 import { renderSurface } from '@linesight/firmware-sim';
 import type { FrameResult, Manifest } from '@linesight/protocol';
 import {
@@ -7,15 +7,19 @@ import {
   OnnxModel,
   WorkerOnnxModel,
   preprocessImage,
+  readModelContract,
   type ScoringModel,
 } from '@linesight/vision';
 import sharp from 'sharp';
-import { percentiles, round } from './stats.ts';
+import { median, percentiles, round } from './stats.ts';
 
 /** Options of the agent benchmark. */
 export interface AgentBenchOptions {
   onnx: Uint8Array;
+  /** Frames per measurement (latency: pairs, split over `rounds`). */
   frames: number;
+  /** Interleaved rounds the latency pairs are split into; the ratio is their median. */
+  rounds: number;
   width: number;
   height: number;
   /** Swap models every N frames in the paced run (0 = no swap run). */
@@ -23,6 +27,30 @@ export interface AgentBenchOptions {
   /** Frame rate of the paced (swap) run. */
   fps: number;
   progress: (text: string) => void;
+}
+
+/** How the latency figures were taken, reported with them. */
+export interface LatencyMethod {
+  /** Each frame timed through the isolated stages and through the pipeline, back to back. */
+  sampling: 'paired-interleaved';
+  /** Which of the two goes first alternates from frame to frame. */
+  order: 'alternating';
+  /** Frames in the pipeline at once while latency is measured. */
+  framesInFlight: 1;
+  /** Frames (and isolated runs) start at most this often: half the 1-thread throughput. */
+  paceFps: number;
+  warmupPairs: number;
+  rounds: number;
+  pairsPerRound: number;
+  /** ONNX Runtime intra-op threads, the same for the in-process and the worker session. */
+  intraOpThreads: number;
+  /** libvips threads per image (sharp.concurrency()), process-wide, so the same for both. */
+  sharpConcurrency: number;
+  /** The agent's defaults, which the benchmarked pipeline runs with (and its circuit breaker). */
+  watchdogMs: number;
+  queueDepth: number;
+  /** End to end: from handing the frame to the pipeline to its publish callback. */
+  endToEnd: 'frame() to publish()';
 }
 
 /** What the agent benchmark measures (milliseconds unless named otherwise). */
@@ -35,7 +63,13 @@ export interface AgentBenchResult {
   inferenceP99Ms: number;
   endToEndMedianMs: number;
   endToEndP99Ms: number;
+  /** Median over pairs of end to end minus the isolated stages of the same frame. */
+  overheadMedianMs: number;
+  /** Median over rounds of: end-to-end median / (preprocess median + session.run median). */
   overheadRatio: number;
+  overheadRatioRounds: number[];
+  latencyMethod: LatencyMethod;
+  /** Frames per second with the pipeline kept full (no frame dropped), by inference threads. */
   fps: { threads1: number; threads2: number };
   swaps?: number;
   swapFps?: number;
@@ -54,10 +88,33 @@ const MANIFEST_BASE = {
   keyId: '0'.repeat(16),
 };
 
+/** The agent's own defaults, so the benchmarked pipeline is the one a device runs. */
+const AGENT = {
+  watchdogMs: Number(AgentConfigSchema.properties.watchdogMs.default),
+  queueDepth: Number(AgentConfigSchema.properties.queueDepth.default),
+  watchdogTrips: Number(AgentConfigSchema.properties.watchdogTrips.default),
+};
+const INTRA_OP_THREADS = 1;
+
+/** A frame pipeline set up as the agent sets up its own, publishing to `publish`. */
+function agentPipeline(slot: ModelSlot<ScoringModel, Manifest>, publish: (r: FrameResult) => void) {
+  return new FramePipeline({
+    deviceId: 'bench',
+    slot,
+    queueDepth: AGENT.queueDepth,
+    publish,
+    onCameraError: () => undefined,
+    circuitBreaker: { tripsToOpen: AGENT.watchdogTrips, onOpen: () => undefined },
+    logger: pino({ level: 'silent' }),
+  });
+}
+
 /**
- * Measures the agent's frame path on this machine: each stage alone, then the
- * real pipeline end to end flat out (1 and 2 inference threads), then a paced
- * stream with model swaps every N frames.
+ * Measures the agent's frame path on this machine: throughput with the
+ * pipeline kept full (1 and 2 inference threads); then latency, each frame
+ * timed through the isolated stages and end to end through the real pipeline
+ * in interleaved pairs paced below capacity; then, optionally, a paced stream
+ * with model swaps every N frames.
  */
 export async function runAgentBench(o: AgentBenchOptions): Promise<AgentBenchResult> {
   o.progress('rendering frames');
@@ -75,89 +132,126 @@ export async function runAgentBench(o: AgentBenchOptions): Promise<AgentBenchRes
         .toBuffer(),
     );
   }
-  const local = await OnnxModel.load(o.onnx);
-  const spec = local.contract.inputSpec;
+  const contract = readModelContract(o.onnx);
   const manifest = (version: string): Manifest => ({
     ...MANIFEST_BASE,
     version,
-    inputSpec: spec,
-    outputs: local.contract.outputs,
-    threshold: local.contract.threshold,
+    inputSpec: contract.inputSpec,
+    outputs: contract.outputs,
+    threshold: contract.threshold,
   });
-
-  // Stages in isolation.
   const warm = Math.min(20, o.frames);
-  const pre: number[] = [];
-  const inf: number[] = [];
-  const tensors: Float32Array[] = [];
-  for (let i = 0; i < o.frames + warm; i++) {
-    if (i % 50 === 0) o.progress(`isolated stages ${i}/${o.frames + warm}`);
-    const t0 = performance.now();
-    const tensor = await preprocessImage(images[i % images.length]!, spec);
-    const t1 = performance.now();
-    if (tensors.length < images.length) tensors.push(tensor.slice());
-    await local.run(tensor);
-    const t2 = performance.now();
-    if (i >= warm) {
-      pre.push(t1 - t0);
-      inf.push(t2 - t1);
-    }
-  }
-  await local.close();
 
-  // The real pipeline, frames offered as fast as it takes them.
+  // Throughput: frames offered as fast as the pipeline takes them without dropping one.
   const flatOut = async (threads: number) => {
     const slot = new ModelSlot<ScoringModel, Manifest>();
     await slot.swap(
-      await WorkerOnnxModel.load(o.onnx, { intraOpNumThreads: threads }),
+      await WorkerOnnxModel.load(o.onnx, {
+        intraOpNumThreads: threads,
+        watchdogMs: AGENT.watchdogMs,
+      }),
       manifest('1.0.0'),
     );
-    const results: FrameResult[] = [];
-    const pipeline = new FramePipeline({
-      deviceId: 'bench',
-      slot,
-      queueDepth: 1,
-      publish: (r) => results.push(r),
-      onCameraError: () => undefined,
-      logger: pino({ level: 'silent' }),
-    });
-    const started = performance.now();
+    let freed: (() => void) | undefined;
+    const pipeline = agentPipeline(slot, () => freed?.());
+    let started = 0;
     for (let i = 0; i < o.frames + warm; i++) {
       if (i % 50 === 0)
-        o.progress(`pipeline (${threads} thread${threads > 1 ? 's' : ''}) ${i}/${o.frames + warm}`);
+        o.progress(
+          `throughput (${threads} thread${threads > 1 ? 's' : ''}) ${i}/${o.frames + warm}`,
+        );
+      if (i === warm) {
+        await pipeline.drain();
+        started = performance.now();
+      }
       pipeline.frame({ seq: i, capturedAt: new Date(), image: images[i % images.length]! });
-      // Offer the next frame once the pipeline can take it without dropping one.
-      while (pipeline.inFlight >= 2) await new Promise((r) => setImmediate(r));
+      // One frame in inference and one in preprocessing keep both stages busy. Wait for a
+      // verdict rather than poll: polling would take a core from the stages on a 2-core machine.
+      while (pipeline.inFlight >= 2) await new Promise<void>((r) => (freed = r));
     }
     await pipeline.drain();
     const seconds = (performance.now() - started) / 1000;
     await slot.close();
-    return { results: results.slice(warm), fps: (o.frames + warm) / seconds };
+    assertAllScored(pipeline, 'throughput');
+    return o.frames / seconds;
   };
-  const one = await flatOut(1);
-  const two = await flatOut(2);
+  const fps1 = await flatOut(1);
+  const fps2 = await flatOut(2);
 
-  // End to end = one frame alone through the pipeline (no queueing behind another frame).
+  // Latency: isolated stages and end to end on the same frame, back to back, under the same load.
+  const local = await OnnxModel.load(o.onnx, { intraOpNumThreads: INTRA_OP_THREADS });
+  const slot = new ModelSlot<ScoringModel, Manifest>();
+  await slot.swap(
+    await WorkerOnnxModel.load(o.onnx, {
+      intraOpNumThreads: INTRA_OP_THREADS,
+      watchdogMs: AGENT.watchdogMs,
+    }),
+    manifest('1.0.0'),
+  );
+  let published: ((at: number) => void) | undefined;
+  const pipeline = agentPipeline(slot, () => published?.(performance.now()));
+  const spec = contract.inputSpec;
+  const isolated = async (image: Buffer) => {
+    const t0 = performance.now();
+    const tensor = await preprocessImage(image, spec);
+    const t1 = performance.now();
+    await local.run(tensor);
+    return { preprocessMs: t1 - t0, inferenceMs: performance.now() - t1 };
+  };
+  const endToEnd = async (seq: number, image: Buffer) => {
+    const done = new Promise<number>((resolve) => (published = resolve));
+    const t0 = performance.now();
+    pipeline.frame({ seq, capturedAt: new Date(), image });
+    const ms = (await done) - t0;
+    // The verdict is out; wait for the pipeline's own bookkeeping so the next frame finds it idle.
+    await pipeline.drain();
+    return ms;
+  };
+  const paceFps = fps1 / 2;
+  const periodMs = 1000 / paceFps;
+  let due = performance.now();
+  // Each run starts no earlier than one period after the previous one started.
+  const paced = async <T>(run: () => Promise<T>): Promise<T> => {
+    const wait = due - performance.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    due = performance.now() + periodMs;
+    return run();
+  };
+  const rounds = Math.min(o.rounds, o.frames);
+  const perRound = Math.ceil(o.frames / rounds);
+  const pre: number[] = [];
+  const inf: number[] = [];
   const e2e: number[] = [];
-  {
-    const slot = new ModelSlot<ScoringModel, Manifest>();
-    await slot.swap(await WorkerOnnxModel.load(o.onnx), manifest('1.0.0'));
-    const pipeline = new FramePipeline({
-      deviceId: 'bench',
-      slot,
-      queueDepth: 1,
-      publish: (r) => e2e.push(r.latencyMs.total),
-      onCameraError: () => undefined,
-      logger: pino({ level: 'silent' }),
-    });
-    for (let i = 0; i < o.frames + warm; i++) {
-      if (i % 50 === 0) o.progress(`end to end ${i}/${o.frames + warm}`);
-      pipeline.frame({ seq: i, capturedAt: new Date(), image: images[i % images.length]! });
-      await pipeline.drain();
+  const extra: number[] = [];
+  const roundRatios: number[] = [];
+  let seq = 0;
+  for (let pair = -warm; pair < rounds * perRound; pair++) {
+    if (pair % 50 === 0) o.progress(`latency ${Math.max(0, pair)}/${rounds * perRound} pairs`);
+    const image = images[(pair + warm) % images.length]!;
+    const stages = () => paced(() => isolated(image));
+    const whole = () => paced(() => endToEnd(seq++, image));
+    let s: { preprocessMs: number; inferenceMs: number };
+    let e: number;
+    if (pair % 2 === 0) {
+      s = await stages();
+      e = await whole();
+    } else {
+      e = await whole();
+      s = await stages();
     }
-    await slot.close();
-    e2e.splice(0, warm);
+    if (pair < 0) continue;
+    pre.push(s.preprocessMs);
+    inf.push(s.inferenceMs);
+    e2e.push(e);
+    extra.push(e - s.preprocessMs - s.inferenceMs);
+    if ((pair + 1) % perRound === 0) {
+      const from = pair + 1 - perRound;
+      roundRatios.push(overheadRatio(e2e.slice(from), pre.slice(from), inf.slice(from)));
+    }
   }
+  await slot.close();
+  await local.close();
+  assertAllScored(pipeline, 'latency');
 
   const p = percentiles(pre);
   const i = percentiles(inf);
@@ -171,11 +265,40 @@ export async function runAgentBench(o: AgentBenchOptions): Promise<AgentBenchRes
     inferenceP99Ms: i.p99,
     endToEndMedianMs: e.median,
     endToEndP99Ms: e.p99,
-    overheadRatio: round((e.median / (p.median + i.median)) * 100) / 100,
-    fps: { threads1: round(one.fps), threads2: round(two.fps) },
+    overheadMedianMs: round(median(extra)),
+    overheadRatio: Math.round(median(roundRatios) * 1000) / 1000,
+    overheadRatioRounds: roundRatios,
+    latencyMethod: {
+      sampling: 'paired-interleaved',
+      order: 'alternating',
+      framesInFlight: 1,
+      paceFps: round(paceFps),
+      warmupPairs: warm,
+      rounds,
+      pairsPerRound: perRound,
+      intraOpThreads: INTRA_OP_THREADS,
+      sharpConcurrency: sharp.concurrency(),
+      watchdogMs: AGENT.watchdogMs,
+      queueDepth: AGENT.queueDepth,
+      endToEnd: 'frame() to publish()',
+    },
+    fps: { threads1: round(fps1), threads2: round(fps2) },
   };
   if (o.swapEvery > 0) Object.assign(result, await pacedSwaps(o, images, manifest, warm));
   return result;
+}
+
+/** Fails the benchmark if a frame was dropped or not scored: its latency would mean nothing. */
+function assertAllScored(pipeline: FramePipeline, phase: string): void {
+  const { droppedOverload, unknown } = pipeline.counters;
+  if (droppedOverload > 0 || unknown > 0)
+    throw new Error(`${phase}: ${droppedOverload} frames dropped and ${unknown} not scored`);
+}
+
+/** End-to-end median over the sum of the isolated stages' medians, to 0.001. */
+function overheadRatio(e2e: number[], pre: number[], inf: number[]): number {
+  const stages = median(pre) + median(inf);
+  return stages === 0 ? 0 : Math.round((median(e2e) / stages) * 1000) / 1000;
 }
 
 /** A paced stream at `fps` with a swap (load in a new worker, golden run, swap) every N frames. */
@@ -186,16 +309,10 @@ async function pacedSwaps(
   warm: number,
 ) {
   const slot = new ModelSlot<ScoringModel, Manifest>();
-  await slot.swap(await WorkerOnnxModel.load(o.onnx), manifest('0'));
+  const load = () => WorkerOnnxModel.load(o.onnx, { watchdogMs: AGENT.watchdogMs });
+  await slot.swap(await load(), manifest('0'));
   const results: FrameResult[] = [];
-  const pipeline = new FramePipeline({
-    deviceId: 'bench',
-    slot,
-    queueDepth: 2,
-    publish: (r) => results.push(r),
-    onCameraError: () => undefined,
-    logger: pino({ level: 'silent' }),
-  });
+  const pipeline = agentPipeline(slot, (r) => results.push(r));
   const swapWindows: { fromSeq: number; toSeq: number }[] = [];
   let swapping: Promise<void> = Promise.resolve();
   let swaps = 0;
@@ -216,7 +333,7 @@ async function pacedSwaps(
       swapWindows.push(window);
       const version = String(++swaps);
       swapping = swapping.then(async () => {
-        const next = await WorkerOnnxModel.load(o.onnx);
+        const next = await load();
         await next.run(
           new Float32Array(
             next.contract.inputSpec.channels *

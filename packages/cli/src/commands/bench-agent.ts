@@ -10,10 +10,16 @@ const DEFAULT_MODEL = './data/demo/surface-defects-1.0.0.onnx';
 export function benchAgentCommand(): Command {
   return new Command('agent')
     .description(
-      'benchmark the agent frame path: isolated stages, end to end, throughput, and hot swaps under a paced stream',
+      'benchmark the agent frame path: throughput with the pipeline full; latency of the isolated stages and end to end, timed in interleaved pairs paced at half the throughput; and hot swaps under a paced stream',
     )
     .option('--model <file.onnx>', `model to run (default ${DEFAULT_MODEL}, made by \`npm start\`)`)
     .option('--frames <n>', 'frames per measurement', parsePositiveInt, 300)
+    .option(
+      '--rounds <n>',
+      'rounds the latency frames are split into (the overhead ratio is their median)',
+      parsePositiveInt,
+      6,
+    )
     .option('--width <px>', 'camera frame width', parsePositiveInt, 1280)
     .option('--height <px>', 'camera frame height', parsePositiveInt, 1024)
     .option(
@@ -28,6 +34,7 @@ export function benchAgentCommand(): Command {
       async (opts: {
         model?: string;
         frames: number;
+        rounds: number;
         width: number;
         height: number;
         swapEvery: number;
@@ -45,6 +52,7 @@ export function benchAgentCommand(): Command {
         const result = await runAgentBench({
           onnx: await readFile(path),
           frames: opts.frames,
+          rounds: opts.rounds,
           width: opts.width,
           height: opts.height,
           swapEvery: Number.isInteger(opts.swapEvery) && opts.swapEvery > 0 ? opts.swapEvery : 0,
