@@ -51,22 +51,52 @@ describe('pyramid features', () => {
     expect(Math.abs(n.reduce((s, v) => s + v, 0) / n.length)).toBeLessThan(1e-5);
   });
 
-  it('matches ONNX Runtime for a random head, with and without max-pooled levels', async () => {
-    for (const maxPoolLevels of [0, 2]) {
+  it('adds each channel relative to its mean over the part when asked', () => {
+    const random = createRandom(3);
+    const image = Float32Array.from({ length: 64 * 64 }, () => random());
+    const plain: PyramidGeometry = { size: 64, levels: 3, kernels: pyramidKernels() };
+    const relative: PyramidGeometry = { ...plain, relative: true };
+    const base = featureChannels(plain);
+    expect(featureChannels(relative)).toBe(2 * base);
+    expect(featureNames(relative).slice(base)).toEqual(featureNames(plain).map((n) => `${n}-rel`));
+    const a = pyramidFeatures(image, plain).data;
+    const b = pyramidFeatures(image, relative).data;
+    const cells = gridSide(plain) ** 2;
+    expect(b.subarray(0, a.length)).toEqual(a);
+    for (let c = 0; c < base; c++) {
+      const rel = b.subarray((base + c) * cells, (base + c + 1) * cells);
+      const mean = rel.reduce((s, v) => s + v, 0) / cells;
+      expect(Math.abs(mean)).toBeLessThan(1e-4);
+      // Same shape as the base channel, shifted by its mean.
+      const shift = (a[c * cells] as number) - (rel[0] as number);
+      expect(Math.abs((a[c * cells + 5] as number) - (rel[5] as number) - shift)).toBeLessThan(
+        1e-5,
+      );
+    }
+  });
+
+  it('matches ONNX Runtime for a random head, with and without max-pooled levels, relative channels and novelty', async () => {
+    for (const [maxPoolLevels, relativeFlag, novelty] of [
+      [0, false, false],
+      [2, false, false],
+      [2, true, true],
+    ] as const) {
       const geometry: PyramidGeometry = {
         size: 64,
         levels: 3,
         kernels: pyramidKernels(),
         maxPoolLevels,
+        relative: relativeFlag,
       };
       const channels = featureChannels(geometry);
       const cells = gridSide(geometry) ** 2;
       const random = createRandom(maxPoolLevels + 2);
       const hidden = 4;
+      const inputs = channels + (novelty ? 1 : 0);
       const head: CellHead = {
-        inputs: channels,
+        inputs,
         hidden,
-        w1: Float32Array.from({ length: hidden * channels }, () => random() - 0.5),
+        w1: Float32Array.from({ length: hidden * inputs }, () => random() - 0.5),
         b1: Float32Array.from({ length: hidden }, () => random() - 0.5),
         w2: Float32Array.from({ length: hidden }, () => random() - 0.5),
         b2: 0.1,
@@ -75,6 +105,7 @@ describe('pyramid features', () => {
         geometry,
         featureMean: Float32Array.from({ length: channels * cells }, () => random() - 0.5),
         featureInvStd: Float32Array.from({ length: channels * cells }, () => 0.5 + random()),
+        novelty,
         head,
       };
       const onnx = exportPyramidModelOnnx(params, {

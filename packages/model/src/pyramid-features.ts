@@ -39,6 +39,13 @@ export interface PyramidGeometry {
    * (thin, faint lines vanish in an average); 0 unless given.
    */
   maxPoolLevels?: number;
+  /**
+   * Also give every channel relative to the image's own mean over all cells
+   * (the base channels followed by as many relative ones): a cell that differs
+   * from the rest of its own part stands out even when the part is darker,
+   * rougher or placed differently than the training parts; false unless given.
+   */
+  relative?: boolean;
 }
 
 /** Cell features: `channels` planes of `grid` x `grid`, row-major. */
@@ -55,6 +62,13 @@ export function gridSide(geometry: Pick<PyramidGeometry, 'size' | 'levels'>): nu
 
 /** Number of feature channels: two signs per kernel per level, plus intensity. */
 export function featureChannels(
+  geometry: Pick<PyramidGeometry, 'levels' | 'kernels' | 'maxPoolLevels' | 'relative'>,
+): number {
+  return baseChannels(geometry) * (geometry.relative === true ? 2 : 1);
+}
+
+/** Channels before the relative copies: two signs per kernel per level (and max level), plus intensity. */
+export function baseChannels(
   geometry: Pick<PyramidGeometry, 'levels' | 'kernels' | 'maxPoolLevels'>,
 ): number {
   return (geometry.levels + maxLevels(geometry)) * geometry.kernels.length * 2 + 1;
@@ -66,7 +80,7 @@ function maxLevels(geometry: Pick<PyramidGeometry, 'levels' | 'maxPoolLevels'>):
 
 /** Names of the feature channels, in order. */
 export function featureNames(
-  geometry: Pick<PyramidGeometry, 'levels' | 'kernels' | 'maxPoolLevels'>,
+  geometry: Pick<PyramidGeometry, 'levels' | 'kernels' | 'maxPoolLevels' | 'relative'>,
 ): string[] {
   const names: string[] = [];
   for (let l = 0; l < geometry.levels; l++) {
@@ -78,6 +92,7 @@ export function featureNames(
       for (const k of geometry.kernels) names.push(`L${l}${sign}${k.name}-max`);
   }
   names.push('intensity');
+  if (geometry.relative === true) names.push(...names.map((name) => `${name}-rel`));
   return names;
 }
 
@@ -276,7 +291,9 @@ export function pyramidFeatures(input: Float32Array, geometry: PyramidGeometry):
       }
     }
   }
-  out.set(level.length === cells ? level : coarsen(level, side, grid), (channels - 1) * cells);
+  const base = baseChannels(geometry);
+  out.set(level.length === cells ? level : coarsen(level, side, grid), (base - 1) * cells);
+  if (geometry.relative === true) appendRelative(out, base, cells);
   return { channels, grid, data: out };
 }
 
@@ -288,4 +305,15 @@ function coarsen(plane: Float32Array, side: number, grid: number): Float32Array 
     s /= 2;
   }
   return p;
+}
+
+/** Writes channel c minus its mean over the cells into channel base + c (float32, as the graph). */
+function appendRelative(out: Float32Array, base: number, cells: number): void {
+  for (let c = 0; c < base; c++) {
+    let sum = 0;
+    for (let i = 0; i < cells; i++) sum += out[c * cells + i] as number;
+    const mean = Math.fround(sum / cells);
+    for (let i = 0; i < cells; i++)
+      out[(base + c) * cells + i] = Math.fround((out[c * cells + i] as number) - mean);
+  }
 }

@@ -18,6 +18,8 @@ export interface PyramidModelParams {
   featureMean: Float32Array;
   /** Per channel and cell 1/std of good training features. */
   featureInvStd: Float32Array;
+  /** The classifier also sees the novelty channel (see `standardize.ts`); false unless given. */
+  novelty?: boolean;
   head: CellHead;
 }
 
@@ -25,6 +27,7 @@ export interface PyramidModelParams {
  * Exports the pyramid defect model as ONNX (opset 13), node for node what
  * `pyramidModelForward` computes: per-image normalization -> pyramid of
  * reflect-padded 5x5 filter banks -> signed energies pooled to cells -> log
+ * (-> and each channel minus its mean over the part, when `relative`)
  * -> per-cell standardization -> 1x1 MLP = cell logit map; score =
  * log-mean-exp of the map.
  */
@@ -105,7 +108,21 @@ export function exportPyramidModelOnnx(
     }
     energies.push(g.op('Log', [g.op('Add', [energy, epsilon])], [], `log_energy_${l}`));
   }
-  const features = g.op('Concat', [...energies, ...peaks, level], [intAttr('axis', 1)], 'features');
+  const base = g.op(
+    'Concat',
+    [...energies, ...peaks, level],
+    [intAttr('axis', 1)],
+    geometry.relative === true ? 'base_features' : 'features',
+  );
+  const features =
+    geometry.relative === true
+      ? g.op(
+          'Concat',
+          [base, g.op('Sub', [base, g.op('ReduceMean', [base], spatial, 'part_mean')])],
+          [intAttr('axis', 1)],
+          'features',
+        )
+      : base;
   const z = g.op(
     'Mul',
     [
@@ -118,13 +135,39 @@ export function exportPyramidModelOnnx(
     [],
     'standardized',
   );
+  const headInput =
+    params.novelty === true
+      ? g.op(
+          'Concat',
+          [
+            z,
+            g.op(
+              'Log',
+              [
+                g.op('Add', [
+                  g.op(
+                    'ReduceMean',
+                    [g.op('Mul', [z, z])],
+                    [intsAttr('axes', [1]), intAttr('keepdims', 1)],
+                  ),
+                  g.weight('one', [], Float32Array.of(1)),
+                ]),
+              ],
+              [],
+              'novelty',
+            ),
+          ],
+          [intAttr('axis', 1)],
+          'head_input',
+        )
+      : z;
   const hidden = g.op(
     'Relu',
     [
       g.op(
         'Conv',
         [
-          z,
+          headInput,
           g.weight('head_w1', [head.hidden, head.inputs, 1, 1], head.w1),
           g.weight('head_b1', [head.hidden], head.b1),
         ],

@@ -51,7 +51,9 @@ function modelBenchCommand(): Command {
     )
     .option('--test-share <x>', 'share of each class held out for testing', Number, 0.25)
     .option('--epochs <n>', 'training epochs of the cell classifier', parseCount, 30)
+    .option('--members <n>', 'cell classifiers trained and averaged in one model', parseCount, 1)
     .option('--frames <n>', 'frames timed per thread count', parseCount, 200)
+    .option('--json', 'print one line of JSON (the default indents it)')
     .action(
       async (opts: {
         data: string;
@@ -61,7 +63,9 @@ function modelBenchCommand(): Command {
         repeats: number;
         testShare: number;
         epochs: number;
+        members: number;
         frames: number;
+        json?: boolean;
       }) => {
         if (!(opts.testShare > 0 && opts.testShare < 1))
           throw new InvalidArgumentError('--test-share must be in (0, 1)');
@@ -72,7 +76,12 @@ function modelBenchCommand(): Command {
           runs.push(await benchOnce(dataset.samples, { ...opts, seed }));
         }
         const first = runs[0] as BenchRun;
-        const summary: Record<string, unknown> = { ...first, dataset: opts.data, mode: opts.mode };
+        const summary: Record<string, unknown> = {
+          ...first,
+          dataset: opts.data,
+          mode: opts.mode,
+          members: opts.members,
+        };
         if (runs.length > 1) {
           summary.repeats = runs.length;
           summary.runs = runs;
@@ -83,7 +92,9 @@ function modelBenchCommand(): Command {
             summary[`${key}Min`] = round(Math.min(...values));
           }
         }
-        console.log(JSON.stringify(summary));
+        console.log(
+          opts.json === true ? JSON.stringify(summary) : JSON.stringify(summary, null, 2),
+        );
       },
     );
 }
@@ -104,7 +115,14 @@ interface BenchRun {
 
 async function benchOnce(
   samples: FolderSample[],
-  opts: { seed: number; mode: TrainingMode; testShare: number; epochs: number; frames: number },
+  opts: {
+    seed: number;
+    mode: TrainingMode;
+    testShare: number;
+    epochs: number;
+    members: number;
+    frames: number;
+  },
 ): Promise<BenchRun> {
   // The held-out test split is disjoint from everything the trainer sees (it splits validation off its own part).
   const split = splitDataset(samples, {
@@ -118,6 +136,7 @@ async function benchOnce(
     seed: opts.seed,
     mode: opts.mode,
     epochs: opts.epochs,
+    members: opts.members,
     onProgress: trainingProgressPrinter(),
   });
   const trainingSeconds = (performance.now() - started) / 1000;
