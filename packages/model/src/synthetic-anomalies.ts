@@ -1,7 +1,8 @@
 import type { Random } from './random.ts';
 
 /** Kinds of synthetic anomaly painted onto good images. */
-export type SyntheticAnomalyKind = 'blob' | 'crack' | 'cut-paste' | 'smudge' | 'edge-chip';
+export type SyntheticAnomalyKind =
+  'blob' | 'crack' | 'cut-paste' | 'smudge' | 'edge-chip' | 'shading';
 
 /** Every kind, in the order they are drawn in turn. */
 export const SYNTHETIC_ANOMALY_KINDS: readonly SyntheticAnomalyKind[] = [
@@ -10,12 +11,14 @@ export const SYNTHETIC_ANOMALY_KINDS: readonly SyntheticAnomalyKind[] = [
   'cut-paste',
   'smudge',
   'edge-chip',
+  'shading',
 ];
 
 /**
  * Paints one generic synthetic defect (CutPaste/DRAEM style) onto a copy of a
  * good image: a dark or bright blob, a thin crack, a patch cut from another
- * place or another good image, a blurred or noisy smudge, or a chipped edge.
+ * place or another good image, a blurred or noisy smudge, a chipped edge, or
+ * uneven shading (a large soft patch a little brighter or darker).
  * Strength is relative to the image's own contrast, so it works for any
  * product. `pixels` is a side x side plane with values in [0, 1]; `donor` is
  * another good image of the same size. Returns the image and its defect mask.
@@ -100,6 +103,29 @@ export function paintSyntheticAnomaly(
             ? v + w * (shift + (random() - 0.5) * contrast * 3)
             : v * (1 - w) + w * ((blur[i] as number) + shift),
       );
+      break;
+    }
+    case 'shading': {
+      // Uneven surface: a large, soft-edged patch a little brighter or darker than the rest.
+      const r = (20 + random() * 60) * s;
+      const ry = r * (0.5 + random());
+      const cx = random() * side;
+      const cy = random() * side;
+      const angle = random() * Math.PI;
+      const shift = sign * contrast * (0.6 + random() * 1.4);
+      const cos = Math.cos(angle);
+      const sin = Math.sin(angle);
+      for (let y = 0; y < side; y++) {
+        for (let x = 0; x < side; x++) {
+          const u = ((x - cx) * cos + (y - cy) * sin) / r;
+          const v = (-(x - cx) * sin + (y - cy) * cos) / ry;
+          const w = Math.exp(-2 * (u * u + v * v));
+          if (w < 0.05) continue;
+          const i = y * side + x;
+          image[i] = (image[i] as number) + shift * w;
+          if (w > 0.3) mask[i] = 1;
+        }
+      }
       break;
     }
     case 'edge-chip': {
