@@ -3,32 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { SignedManifest } from '@linesight/protocol';
+import { testManifest } from '../test-manifest.ts';
 import { ModelStore } from './model-store.ts';
 
 /** The store keeps signed manifests as given (they were verified before); the signature is a stand-in. */
 const signed = (version: string, fill: string): SignedManifest => ({
-  manifest: {
-    schema: 'linesight.manifest/v1',
-    name: 'm',
-    version,
-    sha256: fill.repeat(64),
-    sizeBytes: 1,
-    inputSpec: {
-      inputName: 'image',
-      width: 8,
-      height: 8,
-      channels: 1,
-      layout: 'NCHW',
-      resize: 'fill',
-      scale: 1 / 255,
-      mean: [0],
-      std: [1],
-    },
-    outputs: { score: 'score' },
-    threshold: 0.5,
-    issuedAt: '2026-11-23T10:00:00.000Z',
-    keyId: '0123456789abcdef',
-  },
+  manifest: testManifest(version, fill.repeat(64)),
   signature: 'stand-in',
 });
 const v1 = signed('1.0.0', '1');

@@ -3,30 +3,11 @@ import pino from 'pino';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ModelSlot, type ScoringModel } from '@linesight/vision';
 import { LinesightError, type FrameResult, type Manifest } from '@linesight/protocol';
+import { testManifest } from '../test-manifest.ts';
 import { FramePipeline, type CircuitOpened } from './frame-pipeline.ts';
 
-const manifest = (version: string): Manifest => ({
-  schema: 'linesight.manifest/v1',
-  name: 'm',
-  version,
-  sha256: version.replace(/\./g, '').padEnd(64, '0'),
-  sizeBytes: 1,
-  inputSpec: {
-    inputName: 'image',
-    width: 8,
-    height: 8,
-    channels: 1,
-    layout: 'NCHW',
-    resize: 'fill',
-    scale: 1 / 255,
-    mean: [0],
-    std: [1],
-  },
-  outputs: { score: 'score' },
-  threshold: 0.5,
-  issuedAt: '2026-11-23T10:00:00.000Z',
-  keyId: '0123456789abcdef',
-});
+const manifest = (version: string): Manifest =>
+  testManifest(version, version.replace(/\./g, '').padEnd(64, '0'));
 
 /**
  * A stand-in model: the score is the first input value (the frame's grey level / 255), after an
