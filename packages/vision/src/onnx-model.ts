@@ -2,6 +2,7 @@ import * as ort from 'onnxruntime-node';
 import { LinesightError } from '@linesight/protocol';
 import type { ModelContract } from './model-contract.ts';
 import { readModelContract } from './onnx-contract.ts';
+import { RunGate } from './run-gate.ts';
 import {
   scoreImageWith,
   type ModelOutput,
@@ -32,8 +33,7 @@ export class OnnxModel implements ScoringModel {
   readonly #session: ort.InferenceSession;
   readonly #inputDims: readonly number[];
   readonly #fetches: string[];
-  readonly #inFlight = new Set<Promise<unknown>>();
-  #closing: Promise<void> | undefined;
+  readonly #runs = new RunGate();
 
   private constructor(contract: ModelContract, session: ort.InferenceSession) {
     this.contract = contract;
@@ -75,15 +75,9 @@ export class OnnxModel implements ScoringModel {
 
   /** Runs the model on one NCHW float32 input laid out as the contract's input spec says. */
   async run(input: Float32Array): Promise<ModelOutput> {
-    if (this.#closing !== undefined) throw new LinesightError('ERR_MODEL_LOAD', 'model is closed');
+    this.#runs.checkOpen();
     checkInputLength(this.contract, input);
-    const running = this.#runSession(input);
-    this.#inFlight.add(running);
-    try {
-      return await running;
-    } finally {
-      this.#inFlight.delete(running);
-    }
+    return this.#runs.track(this.#runSession(input));
   }
 
   /** Preprocesses an encoded image as the contract says and scores it, timing both steps. */
@@ -93,13 +87,7 @@ export class OnnxModel implements ScoringModel {
 
   /** Waits for in-flight runs, then releases the session; safe to call more than once. */
   close(): Promise<void> {
-    this.#closing ??= this.#release();
-    return this.#closing;
-  }
-
-  async #release(): Promise<void> {
-    await Promise.allSettled([...this.#inFlight]);
-    await this.#session.release();
+    return this.#runs.close(() => this.#session.release());
   }
 
   async #runSession(input: Float32Array): Promise<ModelOutput> {

@@ -2,6 +2,7 @@ import { LinesightError } from '@linesight/protocol';
 import { InferenceWorker, type SessionInfo } from './inference-worker.ts';
 import type { ModelContract } from './model-contract.ts';
 import { readModelContract } from './onnx-contract.ts';
+import { RunGate } from './run-gate.ts';
 import {
   scoreImageWith,
   type ModelOutput,
@@ -41,8 +42,7 @@ export class WorkerOnnxModel implements ScoringModel {
   #session: SessionInfo;
   #restarting: Promise<void> | undefined;
   readonly #retiring = new Set<Promise<void>>();
-  readonly #inFlight = new Set<Promise<unknown>>();
-  #closing: Promise<void> | undefined;
+  readonly #runs = new RunGate();
   /** Runs abandoned by the watchdog so far. */
   watchdogTrips = 0;
 
@@ -71,16 +71,10 @@ export class WorkerOnnxModel implements ScoringModel {
   }
 
   async run(input: Float32Array): Promise<ModelOutput> {
-    if (this.#closing !== undefined) throw new LinesightError('ERR_MODEL_LOAD', 'model is closed');
+    this.#runs.checkOpen();
     const dims = checkInputLength(this.contract, input);
     if (this.#restarting !== undefined) await this.#restarting;
-    const running = this.#runWithWatchdog(input, dims);
-    this.#inFlight.add(running);
-    try {
-      return await running;
-    } finally {
-      this.#inFlight.delete(running);
-    }
+    return this.#runs.track(this.#runWithWatchdog(input, dims));
   }
 
   scoreImage(image: Uint8Array): Promise<ScoredImage> {
@@ -88,14 +82,12 @@ export class WorkerOnnxModel implements ScoringModel {
   }
 
   close(): Promise<void> {
-    this.#closing ??= (async () => {
-      await Promise.allSettled([...this.#inFlight]);
+    return this.#runs.close(async () => {
       await this.#restarting?.catch(() => undefined);
       await this.#worker.release(this.#session.handle).catch(() => undefined);
       await this.#worker.close();
       await Promise.allSettled([...this.#retiring]);
-    })();
-    return this.#closing;
+    });
   }
 
   async #runWithWatchdog(input: Float32Array, dims: number[]): Promise<ModelOutput> {
@@ -140,7 +132,7 @@ export class WorkerOnnxModel implements ScoringModel {
   }
 
   #replaceWorker(stuck: InferenceWorker): void {
-    if (stuck !== this.#worker || this.#closing !== undefined) return;
+    if (stuck !== this.#worker || this.#runs.closed) return;
     // Terminating a thread inside native inference would abort the process, so the
     // stuck thread is left to finish its run and is closed once it answers.
     const stuckHandle = this.#session.handle;
