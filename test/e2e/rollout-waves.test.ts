@@ -169,13 +169,14 @@ describe(`staged rollouts on ${DEVICES} simulated devices`, () => {
 
   it('moves a good version through 1/10/50/100% waves until every device runs it', async () => {
     const created = await api.createRollout({ model: MODEL, version: '1.1.0', waves: WAVES });
+    expect(created.spec?.gates).toMatchObject({ maxP99LatencyRatio: 2, minLatencyIncreaseMs: 5 });
     // Until wave 1 passes, only its device has the version.
     await eventually('wave 1 soaking', async () =>
       (await api.getRollout(created.id)).waves[0]?.state === 'soaking' ? true : undefined,
     );
     expect(devicesThatEverHad('1.1.0')).toHaveLength(1);
     const r = await finished(created.id, 120_000);
-    expect(r.state).toBe('completed');
+    expect(r.state, r.reason ?? '').toBe('completed');
     expect(r.waves.every((w) => w.state === 'passed')).toBe(true);
     expect(r.counts.done).toBe(DEVICES);
     expect(await allOn('1.1.0')).toBe(true);

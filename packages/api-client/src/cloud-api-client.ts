@@ -63,6 +63,17 @@ export interface RolloutWave {
   counts: Record<RolloutDeviceState, number>;
 }
 
+/** A rollout's request with defaults applied (see docs/rollouts.md for the gates). */
+export interface RolloutSpecSummary {
+  selector: { ids?: string[]; labels?: Record<string, string> };
+  waves: { percent: number; soakSec: number }[];
+  gates: Required<NonNullable<CreateRolloutInput['gates']>>;
+  shadow: { durationSec: number; minAgreement: number; maxLatencyRatio: number } | null;
+  /** All at once: no waves, gates or rollback. */
+  direct: boolean;
+  waveTimeoutSec: number;
+}
+
 /** A rollout with per-wave and per-device progress. */
 export interface RolloutSummary {
   id: string;
@@ -75,6 +86,8 @@ export interface RolloutSummary {
   createdBy: string;
   updatedAt: string | null;
   deviceIds: string[];
+  /** What the rollout was asked to do, with the cloud's defaults filled in. */
+  spec: RolloutSpecSummary | null;
   counts: Record<RolloutDeviceState, number>;
   waves: RolloutWave[];
   shadow: {

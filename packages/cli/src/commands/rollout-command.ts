@@ -41,6 +41,37 @@ function parseLabels(values: string[] | undefined): Record<string, string> | und
   );
 }
 
+type GateLimitsInput = NonNullable<CreateRolloutInput['gates']>;
+
+/** The gate limits `--gate` accepts (docs/rollouts.md describes each). */
+export const GATE_KEYS: readonly (keyof GateLimitsInput)[] = [
+  'maxErrorRate',
+  'maxP99LatencyRatio',
+  'maxP50LatencyRatio',
+  'minLatencyIncreaseMs',
+  'maxDefectRateChange',
+  'maxRefusedOrCrashed',
+];
+
+/** Parses `--gate maxP99LatencyRatio=1.5 --gate maxRefusedOrCrashed=1` into gate limits. */
+export function parseGates(values: string[] | undefined): GateLimitsInput | undefined {
+  if (values === undefined || values.length === 0) return undefined;
+  const gates: GateLimitsInput = {};
+  for (const v of values) {
+    const eq = v.indexOf('=');
+    const key = v.slice(0, Math.max(0, eq)) as keyof GateLimitsInput;
+    if (eq < 1 || !GATE_KEYS.includes(key))
+      throw new InvalidArgumentError(
+        `gate "${v}" must be KEY=NUMBER, KEY one of ${GATE_KEYS.join(', ')}`,
+      );
+    const n = Number(v.slice(eq + 1));
+    if (v.slice(eq + 1).trim() === '' || !Number.isFinite(n) || n < 0)
+      throw new InvalidArgumentError(`gate "${v}": the limit must be a number, at least 0`);
+    gates[key] = n;
+  }
+  return gates;
+}
+
 async function client(opts: CloudOptions): Promise<CloudApiClient> {
   return new CloudApiClient({ baseUrl: opts.cloud, adminToken: await adminTokenFor(opts) });
 }
@@ -54,6 +85,12 @@ export function formatRollout(r: RolloutSummary): string {
       .map(([s, n]) => `${n} ${s}`)
       .join(', ')}`,
   ];
+  if (r.spec !== null && !r.spec.direct)
+    lines.push(
+      `gates: ${Object.entries(r.spec.gates)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ')}`,
+    );
   if (r.shadow) lines.push(`shadow: ${r.shadow.state}`);
   for (const w of r.waves) {
     const failed = w.gates.filter((g) => !g.passed).map((g) => `${g.gate}: ${g.detail}`);
@@ -87,7 +124,9 @@ export function rolloutCommand(): Command {
   withCloudOptions(
     rollout
       .command('create')
-      .description('start a rollout; with --waves, --soak or --shadow it is staged and gated')
+      .description(
+        'start a rollout; with --waves, --soak, --gate or --shadow it is staged and gated',
+      )
       .requiredOption('--model <name>', 'model name')
       .requiredOption('--version <v>', 'model version')
       .option('--devices <ids>', 'comma-separated device ids (default all)', (v) =>
@@ -97,6 +136,10 @@ export function rolloutCommand(): Command {
           .filter((x) => x !== ''),
       )
       .option('--label <key=value...>', 'only devices with these labels')
+      .option(
+        '--gate <key=value...>',
+        `a gate limit, e.g. maxP99LatencyRatio=1.5 (${GATE_KEYS.join(', ')}; see docs/rollouts.md)`,
+      )
       .option('--waves <percents>', 'cumulative wave percents, e.g. 1,10,50,100', parseWavePercents)
       .option('--soak <sec>', 'soak time of each wave before its gates', parseSeconds)
       .option(
@@ -111,13 +154,15 @@ export function rolloutCommand(): Command {
         version: string;
         devices?: string[];
         label?: string[];
+        gate?: string[];
         waves?: number[];
         soak?: number;
         shadow?: number;
       },
     ) => {
       const labels = parseLabels(opts.label);
-      const staged = opts.waves !== undefined || opts.soak !== undefined;
+      const gates = parseGates(opts.gate);
+      const staged = opts.waves !== undefined || opts.soak !== undefined || gates !== undefined;
       const input: CreateRolloutInput = {
         model: opts.model,
         version: opts.version,
@@ -134,6 +179,7 @@ export function rolloutCommand(): Command {
               waves: (opts.waves ?? [100]).map((percent) => ({ percent, soakSec: opts.soak ?? 0 })),
             }
           : {}),
+        ...(gates !== undefined ? { gates } : {}),
         ...(opts.shadow !== undefined ? { shadow: { durationSec: opts.shadow } } : {}),
       };
       print(await (await client(opts)).createRollout(input), opts.json);
