@@ -180,6 +180,35 @@ describe('trainDefectModel', () => {
     );
     expect(result.auroc).toBeGreaterThan(0.85);
     expect(result.pixelAuroc).toBeGreaterThan(0.8);
+
+    // The PaDiM scorer: ONNX Runtime gives the trainer's scores and maps.
+    expect(model.contract.kind).toBe('pyramid-padim');
+    expect(model.params.kind).toBe('padim');
+    const onnx = await OnnxModel.load(model.onnx);
+    try {
+      let worstScore = 0;
+      let worstMap = 0;
+      for (const sample of [...images.slice(0, 6), ...test.slice(-4)]) {
+        const out = await onnx.scoreImage(sample.image);
+        const spec = onnx.contract.inputSpec;
+        const reference = pyramidModelForward(
+          rawToTensor(await decodeImagePixels(sample.image, spec), spec),
+          model.params,
+        );
+        worstScore = Math.max(worstScore, Math.abs(out.score - reference.score));
+        expect(out.map?.width).toBe(8);
+        const map = out.map?.data ?? new Float32Array();
+        for (let i = 0; i < map.length; i++)
+          worstMap = Math.max(
+            worstMap,
+            Math.abs((map[i] as number) - (reference.map.data[i] as number)),
+          );
+      }
+      expect(worstScore).toBeLessThan(1e-4);
+      expect(worstMap).toBeLessThan(1e-4);
+    } finally {
+      await onnx.close();
+    }
   });
 });
 
@@ -200,6 +229,11 @@ describe('trainDefectModel determinism and errors', () => {
     const a = await trainDefectModel(small, options);
     const b = await trainDefectModel([...small].reverse(), options);
     expect(Buffer.from(b.onnx).equals(Buffer.from(a.onnx))).toBe(true);
+    const goodOnly = small.filter((s) => s.label === 'good');
+    const anomalyA = await trainDefectModel(goodOnly, options);
+    const anomalyB = await trainDefectModel([...goodOnly].reverse(), options);
+    expect(anomalyA.mode).toBe('anomaly');
+    expect(Buffer.from(anomalyB.onnx).equals(Buffer.from(anomalyA.onnx))).toBe(true);
     const c = await trainDefectModel(small, { ...options, seed: 4 });
     expect(c.contract.datasetFingerprint).toBe(a.contract.datasetFingerprint);
     expect(Buffer.from(c.onnx).equals(Buffer.from(a.onnx))).toBe(false);

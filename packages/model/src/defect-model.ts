@@ -28,6 +28,14 @@ import {
   pyramidKernels,
   type PyramidGeometry,
 } from './pyramid-features.ts';
+import {
+  PADIM_MIN_SHRINKAGE,
+  fitPadim,
+  padimFeatures,
+  padimGrid,
+  padimMap,
+  padimScore,
+} from './padim.ts';
 import { createRandom } from './random.ts';
 import { SYNTHETIC_ANOMALY_KINDS, paintSyntheticAnomaly } from './synthetic-anomalies.ts';
 import { headInputs, standardizeCells } from './standardize.ts';
@@ -60,8 +68,8 @@ export interface DefectModelOptions {
   /** Share of each class held out for validation and the threshold; 0.2 unless given. */
   validationShare?: number;
   /**
-   * Synthetic defects painted on good training images, per good training image:
-   * 1 in anomaly mode, 0.5 in supervised mode unless given.
+   * Synthetic defects painted on good training images, per good training image,
+   * for the supervised classifier: 0.5 unless given (anomaly mode fits good images only).
    */
   syntheticPerGood?: number;
   /** Mini-batches the classifier sees at least (small datasets get more epochs); 600 unless given. */
@@ -93,12 +101,14 @@ const LEARNING_RATE = 0.01;
 const MAX_POOL_LEVELS = 2;
 
 /**
- * Trains the Linesight defect model: multi-scale filter-bank cell features,
- * standardized per cell position against good training images, then a small
- * cell classifier trained from image labels (supervised: real defects plus
- * synthetic ones; anomaly: synthetic defects painted on good images). The
- * threshold comes from a validation split held out of training. Throws
- * ERR_DATASET for an unusable dataset and ERR_TRAINING for bad options.
+ * Trains the Linesight defect model on multi-scale filter-bank cell features.
+ * Supervised: the features are standardized per cell position against good
+ * training images and a small cell classifier learns from image labels (real
+ * defects plus synthetic ones). Anomaly (good images only): a per-position
+ * Gaussian of the good parts' features scores cells by Mahalanobis distance
+ * (`padim.ts`). The threshold comes from a validation split held out of
+ * training. Throws ERR_DATASET for an unusable dataset and ERR_TRAINING for
+ * bad options.
  */
 export async function trainDefectModel(
   samples: readonly TrainingSample[],
@@ -113,13 +123,6 @@ export async function trainDefectModel(
   const validationShare = options.validationShare ?? 0.2;
   checkOptions({ ...options, size, levels, hidden, epochs, validationShare, members });
   const report = options.onProgress ?? (() => undefined);
-  const geometry: PyramidGeometry = {
-    size,
-    levels,
-    kernels: pyramidKernels(),
-    maxPoolLevels: MAX_POOL_LEVELS,
-    relative: true,
-  };
 
   if (samples.length === 0) throw new LinesightError('ERR_DATASET', 'dataset has no samples');
   const goodCount = samples.filter((s) => s.label === 'good').length;
@@ -145,6 +148,15 @@ export async function trainDefectModel(
     );
   }
 
+  // Anomaly mode scores base features with a per-position Gaussian (see padim.ts),
+  // which makes its pooled features relative itself; the classifier gets relative channels.
+  const geometry: PyramidGeometry = {
+    size,
+    levels,
+    kernels: pyramidKernels(),
+    maxPoolLevels: MAX_POOL_LEVELS,
+    ...(mode === 'supervised' ? { relative: true } : {}),
+  };
   const hashes = samples.map((s) => sha256Hex(s.image));
   const split = splitDataset(samples, { seed: options.seed, validationShare, sha256: hashes });
   const isDefect = (i: number): boolean => samples[i]?.label === 'defect';
@@ -176,7 +188,7 @@ export async function trainDefectModel(
 
   // Synthetic defects, painted on good training images in the canonical split order.
   const random = createRandom(options.seed ^ 0x5eed);
-  const perGood = options.syntheticPerGood ?? (mode === 'anomaly' ? 1 : 0.5);
+  const perGood = mode === 'anomaly' ? 0 : (options.syntheticPerGood ?? 0.5);
   const syntheticCount = Math.round(trainGood.length * perGood);
   const featureJobs = needed.length + syntheticCount;
   let featured = 0;
@@ -212,73 +224,23 @@ export async function trainDefectModel(
 
   const channels = featureChannels(geometry);
   const grid = gridSide(geometry);
-  const cells = grid * grid;
-  const { mean: featureMean, invStd: featureInvStd } = cellStatistics(
-    trainFeatures.filter((t) => !t.defect).map((t) => t.features),
-    channels * cells,
-  );
-  const standardization = { featureMean, featureInvStd, novelty: true };
-  const standardize = (f: Float32Array): Float32Array =>
-    standardizeCells(f, cells, standardization);
-
-  // Loss weights: good images carry half, defects the other half (real ones
-  // most of it when there are any), so class sizes do not matter.
-  const goods = trainFeatures.filter((t) => !t.defect).length;
-  const reals = trainFeatures.filter((t) => t.defect && !t.synthetic).length;
-  const synthetics = trainFeatures.filter((t) => t.synthetic).length;
-  const syntheticShare = reals === 0 ? 1 : synthetics === 0 ? 0 : SYNTHETIC_LOSS_SHARE;
-  const examples: HeadExample[] = trainFeatures.map((t) => ({
-    z: standardize(t.features),
-    defect: t.defect,
-    weight: !t.defect
-      ? 0.5 / goods
-      : t.synthetic
-        ? (0.5 * syntheticShare) / synthetics
-        : (0.5 * (1 - syntheticShare)) / reals,
-  }));
+  const scorer =
+    mode === 'anomaly'
+      ? fitPadimScorer(trainFeatures, geometry, channels, grid, report)
+      : await fitClassifier(trainFeatures, geometry, channels, grid, {
+          seed: options.seed,
+          hidden,
+          members,
+          epochs,
+          minTrainingSteps: options.minTrainingSteps ?? MIN_TRAINING_STEPS,
+          report,
+        });
   trainFeatures.length = 0;
-  const fitStarted = performance.now();
-  let lastLoss: number | undefined;
-  const stepsPerEpoch = Math.ceil(examples.length / BATCH_SIZE);
-  const effectiveEpochs = Math.max(
-    epochs,
-    Math.ceil((options.minTrainingSteps ?? MIN_TRAINING_STEPS) / stepsPerEpoch),
-  );
-  const heads: CellHead[] = [];
-  for (let member = 0; member < members; member++) {
-    heads.push(
-      await trainCellHead(examples, cells, headInputs(channels, standardization), {
-        seed: options.seed * members + member,
-        hidden,
-        epochs: effectiveEpochs,
-        batchSize: BATCH_SIZE,
-        learningRate: LEARNING_RATE,
-        onStep: async (step, steps) => {
-          const done = member * steps + step;
-          const total = members * steps;
-          report({
-            step: 'fit',
-            done,
-            total,
-            epochs: effectiveEpochs * members,
-            epoch: Math.ceil((done * effectiveEpochs * members) / total),
-            ...(lastLoss === undefined ? {} : { loss: lastLoss }),
-            elapsedMs: performance.now() - fitStarted,
-          });
-          if (step % 4 === 0) await yieldToEventLoop();
-        },
-        onEpoch: (_epoch, loss) => {
-          lastLoss = loss;
-        },
-      }),
-    );
-  }
-  const head = mergeHeads(heads);
-  const params: PyramidModelParams = { geometry, ...standardization, head };
+  const params = scorer.params;
 
   const validationScores: number[] = [];
   for (const [k, f] of validationFeatures.entries()) {
-    validationScores.push(logMeanExp(headCellLogits(head, standardize(f), cells)));
+    validationScores.push(scorer.scoreOf(f));
     report({ step: 'validate', done: k + 1, total: validation.length });
   }
   const validationLabels = validation.map(isDefect);
@@ -298,7 +260,7 @@ export async function trainDefectModel(
   const margin = Math.max(1e-3, (high - low) * 0.25);
   const contract: ModelContract = {
     schema: 'linesight.model/v1',
-    kind: 'pyramid-cell-classifier',
+    kind: scorer.kind,
     name: options.name ?? 'defect-model',
     inputSpec,
     outputs: { score: 'score', map: 'map' },
@@ -311,24 +273,17 @@ export async function trainDefectModel(
       samples: samples.length,
       trainGood: trainGood.length,
       trainDefect: trainDefect.length,
-      trainSynthetic: synthetics,
+      trainSynthetic: syntheticCount,
       validationGood: validationGood.length,
       validationDefect: validation.length - validationGood.length,
       validationShare,
       size,
       levels,
       maxPoolLevels: Math.min(MAX_POOL_LEVELS, levels - 1),
-      relativeFeatures: true,
-      noveltyChannel: true,
-      learningRate: LEARNING_RATE,
       kernels: geometry.kernels.map((k) => k.name),
       features: featureNames(geometry).length,
       grid,
-      hidden,
-      members,
-      epochs: effectiveEpochs,
-      finalLoss: lastLoss === undefined ? null : round6(lastLoss),
-      scoreUnit: 'logit (log-mean-exp of cell logits)',
+      ...scorer.summary,
       thresholdRule: choice.rule,
       thresholdFrom: 'validation',
       validation: metrics,
@@ -369,6 +324,146 @@ export async function trainDefectModel(
   };
 }
 
+/** A fitted scorer of cell features: its graph parameters, its score and its contract summary. */
+interface FittedScorer {
+  kind: 'pyramid-cell-classifier' | 'pyramid-padim';
+  params: PyramidModelParams;
+  /** The image score of features from `pyramidFeatures`, as the exported graph computes it. */
+  scoreOf: (features: Float32Array) => number;
+  summary: Record<string, unknown>;
+}
+
+/** A training image's cell features. */
+interface TrainFeatures {
+  features: Float32Array;
+  defect: boolean;
+  synthetic: boolean;
+}
+
+/** Anomaly mode: a per-position Gaussian of the good training parts (see padim.ts). */
+function fitPadimScorer(
+  trainFeatures: readonly TrainFeatures[],
+  geometry: PyramidGeometry,
+  channels: number,
+  grid: number,
+  report: (progress: TrainingProgress) => void,
+): FittedScorer {
+  const started = performance.now();
+  const pooled = trainFeatures
+    .filter((t) => !t.defect)
+    .map((t) => padimFeatures(t.features, channels, grid));
+  const padim = fitPadim(pooled, channels, padimGrid(grid), (done, total) => {
+    if (done % 16 === 0 || done === total)
+      report({ step: 'fit', done, total, elapsedMs: performance.now() - started });
+  });
+  return {
+    kind: 'pyramid-padim',
+    params: { kind: 'padim', geometry, padim },
+    scoreOf: (f) => padimScore(padimMap(padimFeatures(f, channels, grid), padim)),
+    summary: {
+      scorer: 'padim',
+      padimGrid: padim.grid,
+      padimMinShrinkage: PADIM_MIN_SHRINKAGE,
+      scoreUnit: 'Mahalanobis distance squared per channel (maximum over cells)',
+    },
+  };
+}
+
+/**
+ * Supervised mode: per-position standardization plus novelty channel, and a
+ * cell classifier trained from image labels (real and synthetic defects).
+ */
+async function fitClassifier(
+  trainFeatures: readonly TrainFeatures[],
+  geometry: PyramidGeometry,
+  channels: number,
+  grid: number,
+  o: {
+    seed: number;
+    hidden: number;
+    members: number;
+    epochs: number;
+    minTrainingSteps: number;
+    report: (progress: TrainingProgress) => void;
+  },
+): Promise<FittedScorer> {
+  const { hidden, members, epochs, report } = o;
+  const cells = grid * grid;
+  const { mean: featureMean, invStd: featureInvStd } = cellStatistics(
+    trainFeatures.filter((t) => !t.defect).map((t) => t.features),
+    channels * cells,
+  );
+  const standardization = { featureMean, featureInvStd, novelty: true };
+  const standardize = (f: Float32Array): Float32Array =>
+    standardizeCells(f, cells, standardization);
+
+  // Loss weights: good images carry half, defects the other half (real ones
+  // most of it when there are any), so class sizes do not matter.
+  const goods = trainFeatures.filter((t) => !t.defect).length;
+  const reals = trainFeatures.filter((t) => t.defect && !t.synthetic).length;
+  const synthetics = trainFeatures.filter((t) => t.synthetic).length;
+  const syntheticShare = reals === 0 ? 1 : synthetics === 0 ? 0 : SYNTHETIC_LOSS_SHARE;
+  const examples: HeadExample[] = trainFeatures.map((t) => ({
+    z: standardize(t.features),
+    defect: t.defect,
+    weight: !t.defect
+      ? 0.5 / goods
+      : t.synthetic
+        ? (0.5 * syntheticShare) / synthetics
+        : (0.5 * (1 - syntheticShare)) / reals,
+  }));
+  const fitStarted = performance.now();
+  let lastLoss: number | undefined;
+  const stepsPerEpoch = Math.ceil(examples.length / BATCH_SIZE);
+  const effectiveEpochs = Math.max(epochs, Math.ceil(o.minTrainingSteps / stepsPerEpoch));
+  const heads: CellHead[] = [];
+  for (let member = 0; member < members; member++) {
+    heads.push(
+      await trainCellHead(examples, cells, headInputs(channels, standardization), {
+        seed: o.seed * members + member,
+        hidden,
+        epochs: effectiveEpochs,
+        batchSize: BATCH_SIZE,
+        learningRate: LEARNING_RATE,
+        onStep: async (step, steps) => {
+          const done = member * steps + step;
+          const total = members * steps;
+          report({
+            step: 'fit',
+            done,
+            total,
+            epochs: effectiveEpochs * members,
+            epoch: Math.ceil((done * effectiveEpochs * members) / total),
+            ...(lastLoss === undefined ? {} : { loss: lastLoss }),
+            elapsedMs: performance.now() - fitStarted,
+          });
+          if (step % 4 === 0) await yieldToEventLoop();
+        },
+        onEpoch: (_epoch, loss) => {
+          lastLoss = loss;
+        },
+      }),
+    );
+  }
+  const head = mergeHeads(heads);
+  return {
+    kind: 'pyramid-cell-classifier',
+    params: { geometry, ...standardization, head },
+    scoreOf: (f) => logMeanExp(headCellLogits(head, standardize(f), cells)),
+    summary: {
+      scorer: 'cell-classifier',
+      relativeFeatures: true,
+      noveltyChannel: true,
+      learningRate: LEARNING_RATE,
+      hidden,
+      members,
+      epochs: effectiveEpochs,
+      finalLoss: lastLoss === undefined ? null : round6(lastLoss),
+      scoreUnit: 'logit (log-mean-exp of cell logits)',
+    },
+  };
+}
+
 /** The reference forward pass in TypeScript, mirroring the exported ONNX graph. */
 export function pyramidModelForward(
   input: Float32Array,
@@ -376,6 +471,12 @@ export function pyramidModelForward(
 ): { score: number; map: { width: number; height: number; data: Float32Array } } {
   const f = pyramidFeatures(input, params.geometry).data;
   const grid = gridSide(params.geometry);
+  if (params.kind === 'padim') {
+    const channels = featureChannels(params.geometry);
+    const map = padimMap(padimFeatures(f, channels, grid), params.padim);
+    const side = params.padim.grid;
+    return { score: padimScore(map), map: { width: side, height: side, data: map } };
+  }
   const z = standardizeCells(f, grid * grid, params);
   const map = headCellLogits(params.head, z, grid * grid);
   return { score: Math.fround(logMeanExp(map)), map: { width: grid, height: grid, data: map } };

@@ -1,6 +1,7 @@
 import type { ModelContract } from '@linesight/vision';
 import type { CellHead } from './cell-head.ts';
 import { GraphBuilder, encodeModel, intAttr, intsAttr, stringAttr } from './onnx-graph.ts';
+import { padimGrid, type PadimParams } from './padim.ts';
 import {
   ENERGY_EPSILON,
   PYRAMID_KERNEL_SIZE,
@@ -11,8 +12,20 @@ import {
   type PyramidGeometry,
 } from './pyramid-features.ts';
 
-/** Everything the exported pyramid defect model computes with. */
-export interface PyramidModelParams {
+/** Everything the exported pyramid defect model computes with: a cell classifier or a PaDiM scorer. */
+export type PyramidModelParams = CellClassifierParams | PadimModelParams;
+
+/** The pyramid features scored by a per-position Gaussian of good parts (anomaly mode). */
+export interface PadimModelParams {
+  kind: 'padim';
+  /** Base features only (`relative` unset): the scorer makes pooled features relative itself. */
+  geometry: PyramidGeometry;
+  padim: PadimParams;
+}
+
+/** The pyramid features standardized per cell and scored by a small cell classifier. */
+export interface CellClassifierParams {
+  kind?: 'cell-classifier';
   geometry: PyramidGeometry;
   /** Per channel and cell mean of good training features (channels x cells). */
   featureMean: Float32Array;
@@ -29,13 +42,15 @@ export interface PyramidModelParams {
  * reflect-padded 5x5 filter banks -> signed energies pooled to cells -> log
  * (-> and each channel minus its mean over the part, when `relative`)
  * -> per-cell standardization -> 1x1 MLP = cell logit map; score =
- * log-mean-exp of the map.
+ * log-mean-exp of the map. With PaDiM params the features are instead pooled
+ * 2x2, made relative, and the map is each cell's Mahalanobis distance squared
+ * (see `padim.ts`); score = the map's maximum.
  */
 export function exportPyramidModelOnnx(
   params: PyramidModelParams,
   contract: ModelContract,
 ): Uint8Array {
-  const { geometry, head } = params;
+  const { geometry } = params;
   checkGeometry(geometry);
   const { size, levels, kernels } = geometry;
   const grid = gridSide(geometry);
@@ -114,6 +129,11 @@ export function exportPyramidModelOnnx(
     [intAttr('axis', 1)],
     geometry.relative === true ? 'base_features' : 'features',
   );
+  if (params.kind === 'padim') {
+    padimScorer(g, base, params.padim, grid, outputs);
+    return encodeModel(g.build('Linesight pyramid anomaly model (PaDiM)'), contract);
+  }
+  const head = params.head;
   const features =
     geometry.relative === true
       ? g.op(
@@ -202,4 +222,83 @@ export function exportPyramidModelOnnx(
   g.output(score, [1]);
   if (outputs.map !== undefined) g.output(map, [1, 1, grid, grid]);
   return encodeModel(g.build('Linesight pyramid defect model'), contract);
+}
+
+/**
+ * Appends the PaDiM scorer to base features [1, C, G, G]: 2x2 average pool,
+ * minus the part's mean, minus the good mean per cell, whitened per cell by a
+ * batched MatMul; map = sum of squares, score = its maximum.
+ */
+function padimScorer(
+  g: GraphBuilder,
+  base: string,
+  padim: PadimParams,
+  featureGrid: number,
+  outputs: ModelContract['outputs'],
+): void {
+  const { channels, grid } = padim;
+  const cells = grid * grid;
+  if (padimGrid(featureGrid) !== grid)
+    throw new RangeError(`PaDiM grid ${grid} does not match feature grid ${featureGrid}`);
+  const pool = featureGrid / grid;
+  const pooled =
+    pool > 1
+      ? g.op(
+          'AveragePool',
+          [base],
+          [intsAttr('kernel_shape', [pool, pool]), intsAttr('strides', [pool, pool])],
+          'padim_pooled',
+        )
+      : base;
+  const spatial = [intsAttr('axes', [2, 3]), intAttr('keepdims', 1)];
+  const relative = g.op(
+    'Sub',
+    [pooled, g.op('ReduceMean', [pooled], spatial, 'padim_part_mean')],
+    [],
+    'padim_relative',
+  );
+  // [1, C, G, G] -> [C, cells] -> [cells, C] -> [cells, 1, C]
+  const flat = g.op('Reshape', [relative, g.int64s('padim_flat_shape', [2], [channels, cells])]);
+  const rows = g.op(
+    'Reshape',
+    [
+      g.op('Transpose', [flat], [intsAttr('perm', [1, 0])]),
+      g.int64s('padim_row_shape', [3], [cells, 1, channels]),
+    ],
+    [],
+    'padim_cells',
+  );
+  const centred = g.op(
+    'Sub',
+    [rows, g.weight('padim_mean', [cells, 1, channels], padim.mean)],
+    [],
+    'padim_centred',
+  );
+  const whitened = g.op(
+    'MatMul',
+    [centred, g.weight('padim_whitening', [cells, channels, channels], padim.whitening)],
+    [],
+    'padim_whitened',
+  );
+  const distance = g.op(
+    'ReduceSum',
+    [g.op('Mul', [whitened, whitened]), g.int64s('padim_sum_axes', [1], [2])],
+    [intAttr('keepdims', 0)],
+    'padim_distance',
+  );
+  const map = g.op(
+    'Reshape',
+    [distance, g.int64s('padim_map_shape', [4], [1, 1, grid, grid])],
+    [],
+    outputs.map ?? 'map',
+  );
+  const score = g.op(
+    'ReduceMax',
+    [map],
+    [intsAttr('axes', [1, 2, 3]), intAttr('keepdims', 0)],
+    'padim_max',
+  );
+  g.op('Reshape', [score, g.int64s('score_shape', [1], [1])], [], outputs.score);
+  g.output(outputs.score, [1]);
+  if (outputs.map !== undefined) g.output(map, [1, 1, grid, grid]);
 }

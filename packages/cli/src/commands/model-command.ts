@@ -86,7 +86,7 @@ export function modelCommand(): Command {
     .addOption(
       new Option(
         '--mode <mode>',
-        'supervised (needs defect examples), anomaly (learns from good images only) or auto',
+        'supervised (needs defect examples; a cell classifier), anomaly (good images only; a per-position Gaussian of good parts) or auto (supervised when defects exist)',
       )
         .choices(['supervised', 'anomaly', 'auto'])
         .default('auto'),
@@ -98,10 +98,15 @@ export function modelCommand(): Command {
       1,
     )
     .option('--size <px>', 'model input side in pixels (multiple of 8)', parseSeed, 256)
-    .option('--epochs <n>', 'training epochs of the cell classifier', parseSeed, 30)
+    .option(
+      '--epochs <n>',
+      'training epochs of the cell classifier (supervised mode)',
+      parseSeed,
+      30,
+    )
     .option(
       '--members <n>',
-      'classifiers averaged in the model (each adds its training time)',
+      'classifiers averaged in the model, supervised mode (each adds its training time)',
       parseSeed,
       1,
     )
