@@ -19,8 +19,14 @@ import type { TrainedModel, TrainingProgress } from './training-result.ts';
 import { fixedHistogram } from './histogram.ts';
 import { mapConcurrent } from './map-concurrent.ts';
 import { computeMetrics } from './metrics.ts';
-import { exportPyramidModelOnnx, type PyramidModelParams } from './pyramid-graph.ts';
 import {
+  exportPyramidModelOnnx,
+  fuseScores,
+  type PyramidModelParams,
+  type ScoreFusion,
+} from './pyramid-graph.ts';
+import {
+  baseChannels,
   featureChannels,
   featureNames,
   gridSide,
@@ -97,6 +103,12 @@ const MIN_TRAINING_STEPS = 600;
 const BATCH_SIZE = 16;
 /** Adam step size of the cell classifier (0.01 measured better than 0.003 on MTD with relative features). */
 const LEARNING_RATE = 0.01;
+/**
+ * Weight of PaDiM's normalized score next to the classifier's in supervised
+ * mode. On MTD (three held-out splits, cached features) weights 1, 0.5 and
+ * 0.25 all beat the classifier alone (mean +0.007, +0.014, +0.014).
+ */
+const PADIM_FUSION_WEIGHT = 0.5;
 /** The two finest levels also get max-pooled energies: thin cracks vanish in an 8x8 average. */
 const MAX_POOL_LEVELS = 2;
 
@@ -224,17 +236,23 @@ export async function trainDefectModel(
 
   const channels = featureChannels(geometry);
   const grid = gridSide(geometry);
+  // PaDiM reads the base channels only (the first ones when relative channels follow).
+  const padim = fitPadimScorer(trainFeatures, geometry, baseChannels(geometry), grid, report);
   const scorer =
     mode === 'anomaly'
-      ? fitPadimScorer(trainFeatures, geometry, channels, grid, report)
-      : await fitClassifier(trainFeatures, geometry, channels, grid, {
-          seed: options.seed,
-          hidden,
-          members,
-          epochs,
-          minTrainingSteps: options.minTrainingSteps ?? MIN_TRAINING_STEPS,
-          report,
-        });
+      ? padim
+      : fuseWithPadim(
+          await fitClassifier(trainFeatures, geometry, channels, grid, {
+            seed: options.seed,
+            hidden,
+            members,
+            epochs,
+            minTrainingSteps: options.minTrainingSteps ?? MIN_TRAINING_STEPS,
+            report,
+          }),
+          padim,
+          validationFeatures.filter((_, k) => !isDefect(validation[k] as number)),
+        );
   trainFeatures.length = 0;
   const params = scorer.params;
 
@@ -370,6 +388,47 @@ function fitPadimScorer(
 }
 
 /**
+ * Supervised mode adds PaDiM's score to the classifier's, each normalized by
+ * its mean and spread on good validation images, PaDiM at PADIM_FUSION_WEIGHT.
+ */
+function fuseWithPadim(
+  classifier: FittedScorer,
+  padim: FittedScorer,
+  validationGood: readonly Float32Array[],
+): FittedScorer {
+  if (classifier.params.kind === 'padim' || padim.params.kind !== 'padim')
+    throw new TypeError('fuseWithPadim needs a classifier and a PaDiM scorer');
+  const spread = (scores: number[]) => {
+    const mean = scores.reduce((a, v) => a + v, 0) / Math.max(1, scores.length);
+    const variance = scores.reduce((a, v) => a + (v - mean) ** 2, 0) / Math.max(1, scores.length);
+    return { mean: round6(mean), scale: 1 / Math.max(Math.sqrt(variance), 1e-3) };
+  };
+  const c = spread(validationGood.map(classifier.scoreOf));
+  const p = spread(validationGood.map(padim.scoreOf));
+  const fusion: ScoreFusion = {
+    padim: padim.params.padim,
+    classifierMean: c.mean,
+    classifierScale: round6(c.scale),
+    padimMean: p.mean,
+    padimScale: round6(PADIM_FUSION_WEIGHT * p.scale),
+  };
+  return {
+    kind: classifier.kind,
+    params: { ...classifier.params, fusion },
+    scoreOf: (f) => fuseScores(classifier.scoreOf(f), padim.scoreOf(f), fusion),
+    summary: {
+      ...classifier.summary,
+      scorer: 'cell-classifier+padim',
+      padimGrid: fusion.padim.grid,
+      padimMinShrinkage: PADIM_MIN_SHRINKAGE,
+      padimWeight: PADIM_FUSION_WEIGHT,
+      scoreUnit:
+        'classifier logit and PaDiM distance, each in standard deviations of good validation scores, summed (PaDiM weighted)',
+    },
+  };
+}
+
+/**
  * Supervised mode: per-position standardization plus novelty channel, and a
  * cell classifier trained from image labels (real and synthetic defects).
  */
@@ -449,7 +508,7 @@ async function fitClassifier(
   return {
     kind: 'pyramid-cell-classifier',
     params: { geometry, ...standardization, head },
-    scoreOf: (f) => logMeanExp(headCellLogits(head, standardize(f), cells)),
+    scoreOf: (f) => Math.fround(logMeanExp(headCellLogits(head, standardize(f), cells))),
     summary: {
       scorer: 'cell-classifier',
       relativeFeatures: true,
@@ -479,7 +538,17 @@ export function pyramidModelForward(
   }
   const z = standardizeCells(f, grid * grid, params);
   const map = headCellLogits(params.head, z, grid * grid);
-  return { score: Math.fround(logMeanExp(map)), map: { width: grid, height: grid, data: map } };
+  const classifier = Math.fround(logMeanExp(map));
+  const fusion = params.fusion;
+  const score =
+    fusion === undefined
+      ? classifier
+      : fuseScores(
+          classifier,
+          padimScore(padimMap(padimFeatures(f, baseChannels(params.geometry), grid), fusion.padim)),
+          fusion,
+        );
+  return { score, map: { width: grid, height: grid, data: map } };
 }
 
 /** Without defect examples: the 99th percentile of good validation scores plus a tenth of their spread. */

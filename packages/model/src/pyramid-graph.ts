@@ -34,6 +34,32 @@ export interface CellClassifierParams {
   /** The classifier also sees the novelty channel (see `standardize.ts`); false unless given. */
   novelty?: boolean;
   head: CellHead;
+  /** Also score with PaDiM and add the two normalized scores (see `fuseScores`). */
+  fusion?: ScoreFusion;
+}
+
+/**
+ * The sum of the classifier's and PaDiM's image scores, each minus its mean
+ * on good validation images and times a scale (1/std for the classifier,
+ * weight/std for PaDiM): the two see defects differently (like the defects
+ * shown vs unlike any good part), and their normalized sum ranks better than
+ * either.
+ */
+export interface ScoreFusion {
+  padim: PadimParams;
+  classifierMean: number;
+  classifierScale: number;
+  padimMean: number;
+  padimScale: number;
+}
+
+/** The fused score, in float32 steps as the graph computes it. */
+export function fuseScores(classifier: number, padim: number, f: ScoreFusion): number {
+  const term = (v: number, mean: number, scale: number) =>
+    Math.fround(Math.fround(v - Math.fround(mean)) * Math.fround(scale));
+  return Math.fround(
+    term(classifier, f.classifierMean, f.classifierScale) + term(padim, f.padimMean, f.padimScale),
+  );
 }
 
 /**
@@ -130,7 +156,12 @@ export function exportPyramidModelOnnx(
     geometry.relative === true ? 'base_features' : 'features',
   );
   if (params.kind === 'padim') {
-    padimScorer(g, base, params.padim, grid, outputs);
+    const padim = padimScorer(g, base, params.padim, grid, {
+      map: outputs.map ?? 'map',
+      score: outputs.score,
+    });
+    g.output(padim.score, [1]);
+    if (outputs.map !== undefined) g.output(padim.map, [1, 1, padim.grid, padim.grid]);
     return encodeModel(g.build('Linesight pyramid anomaly model (PaDiM)'), contract);
   }
   const head = params.head;
@@ -213,12 +244,35 @@ export function exportPyramidModelOnnx(
     [intsAttr('axes', [1, 2, 3]), intAttr('keepdims', 0)],
     'log_sum_exp',
   );
-  const score = g.op(
+  const fusion = params.fusion;
+  const classifierScore = g.op(
     'Sub',
     [lse, g.weight('log_cells', [1], Float32Array.of(Math.log(grid * grid)))],
     [],
-    outputs.score,
+    fusion === undefined ? outputs.score : 'classifier_score',
   );
+  let score = classifierScore;
+  if (fusion !== undefined) {
+    // (classifier - mean) * scale + (padim - mean) * scale, as fuseScores computes it.
+    const padim = padimScorer(g, base, fusion.padim, grid, {
+      map: 'padim_map',
+      score: 'padim_score',
+    });
+    const term = (value: string, name: string, mean: number, scale: number) =>
+      g.op('Mul', [
+        g.op('Sub', [value, g.weight(`fusion_${name}_mean`, [1], Float32Array.of(mean))]),
+        g.weight(`fusion_${name}_scale`, [1], Float32Array.of(scale)),
+      ]);
+    score = g.op(
+      'Add',
+      [
+        term(classifierScore, 'classifier', fusion.classifierMean, fusion.classifierScale),
+        term(padim.score, 'padim', fusion.padimMean, fusion.padimScale),
+      ],
+      [],
+      outputs.score,
+    );
+  }
   g.output(score, [1]);
   if (outputs.map !== undefined) g.output(map, [1, 1, grid, grid]);
   return encodeModel(g.build('Linesight pyramid defect model'), contract);
@@ -234,8 +288,8 @@ function padimScorer(
   base: string,
   padim: PadimParams,
   featureGrid: number,
-  outputs: ModelContract['outputs'],
-): void {
+  names: { map: string; score: string },
+): { map: string; score: string; grid: number } {
   const { channels, grid } = padim;
   const cells = grid * grid;
   if (padimGrid(featureGrid) !== grid)
@@ -290,15 +344,13 @@ function padimScorer(
     'Reshape',
     [distance, g.int64s('padim_map_shape', [4], [1, 1, grid, grid])],
     [],
-    outputs.map ?? 'map',
+    names.map,
   );
   const score = g.op(
     'ReduceMax',
     [map],
     [intsAttr('axes', [1, 2, 3]), intAttr('keepdims', 0)],
-    'padim_max',
+    names.score,
   );
-  g.op('Reshape', [score, g.int64s('score_shape', [1], [1])], [], outputs.score);
-  g.output(outputs.score, [1]);
-  if (outputs.map !== undefined) g.output(map, [1, 1, grid, grid]);
+  return { map, score, grid };
 }

@@ -2,10 +2,7 @@ import type { Random } from './random.ts';
 
 /** Kinds of synthetic anomaly painted onto good images. */
 export type SyntheticAnomalyKind =
-  'blob' | 'crack' | 'cut-paste' | 'smudge' | 'edge-chip' | 'shading' | 'region';
-
-/** The inward direction at the top, bottom, left and right edge. */
-const EDGE_INWARD = [Math.PI / 2, -Math.PI / 2, 0, Math.PI];
+  'blob' | 'crack' | 'cut-paste' | 'smudge' | 'edge-chip' | 'shading';
 
 /** Every kind, in the order they are drawn in turn. */
 export const SYNTHETIC_ANOMALY_KINDS: readonly SyntheticAnomalyKind[] = [
@@ -15,16 +12,13 @@ export const SYNTHETIC_ANOMALY_KINDS: readonly SyntheticAnomalyKind[] = [
   'smudge',
   'edge-chip',
   'shading',
-  'region',
 ];
 
 /**
  * Paints one generic synthetic defect (CutPaste/DRAEM style) onto a copy of a
  * good image: a dark or bright blob, a thin crack, a patch cut from another
  * place or another good image, a blurred or noisy smudge, a chipped edge, or
- * uneven shading (a large soft patch a little brighter or darker), or a
- * region (a large sharp-edged area whose surface comes from another part,
- * with its own gain: re-worked or differently finished surface).
+ * uneven shading (a large soft patch a little brighter or darker).
  * Strength is relative to the image's own contrast, so it works for any
  * product. `pixels` is a side x side plane with values in [0, 1]; `donor` is
  * another good image of the same size. Returns the image and its defect mask.
@@ -53,21 +47,15 @@ export function paintSyntheticAnomaly(
       break;
     }
     case 'crack': {
-      // Thin and often faint, wandering; half of them start at the part's edge.
-      const fromEdge = random() < 0.5;
-      const edge = Math.floor(random() * 4);
-      const along = random() * side;
-      let x = !fromEdge ? random() * side : edge < 2 ? along : edge === 2 ? 0 : side - 1;
-      let y = !fromEdge ? random() * side : edge >= 2 ? along : edge === 0 ? 0 : side - 1;
-      let angle = fromEdge
-        ? (EDGE_INWARD[edge] as number) + (random() - 0.5) * 1.2
-        : random() * Math.PI * 2;
-      const steps = Math.round((15 + random() * 90) * s);
-      const width = (0.5 + random() * 1.2) * s;
-      const depth = sign * contrast * (1 + random() * 3);
+      let x = random() * side;
+      let y = random() * side;
+      let angle = random() * Math.PI * 2;
+      const steps = Math.round((15 + random() * 60) * s);
+      const width = (0.6 + random() * 1.4) * s;
+      const depth = sign * contrast * (1.5 + random() * 2.5);
       for (let i = 0; i < steps; i++) {
         paintEllipse(image, mask, side, x, y, width, width, 0, (v, w) => v + depth * w, true);
-        angle += (random() - 0.5) * 0.3;
+        angle += (random() - 0.5) * 0.6;
         x += Math.cos(angle);
         y += Math.sin(angle);
       }
@@ -136,24 +124,6 @@ export function paintSyntheticAnomaly(
           const i = y * side + x;
           image[i] = (image[i] as number) + shift * w;
           if (w > 0.3) mask[i] = 1;
-        }
-      }
-      break;
-    }
-    case 'region': {
-      // A band or block with one straight border, the other part's surface in it.
-      const horizontal = random() < 0.5;
-      const along = Math.round(side * (0.4 + random() * 0.6));
-      const across = Math.round(side * (0.15 + random() * 0.35));
-      const a0 = Math.floor(random() * (side - along + 1));
-      const c0 = Math.floor(random() * (side - across + 1));
-      const gain = 0.8 + random() * 0.7;
-      const shift = sign * contrast * (0.3 + random() * 0.9);
-      for (let a = a0; a < a0 + along; a++) {
-        for (let c = c0; c < c0 + across; c++) {
-          const i = horizontal ? c * side + a : a * side + c;
-          image[i] = mean + ((donor[i] as number) - mean) * gain + shift;
-          mask[i] = 1;
         }
       }
       break;
