@@ -1,4 +1,4 @@
-import { mkdtemp, rename, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -133,8 +133,26 @@ describe('ModelServer', () => {
     const model = models.get('b', '1.0.0');
     const path = blobs.localPath(model.blobKey);
     await rename(path, `${path}.away`);
-    expect(await codeOf(s.predict(image, 'b@1.0.0'))).toBe('ERR_CLOUD_NOT_FOUND');
+    expect(await codeOf(s.predict(image, 'b@1.0.0'))).toBe('ERR_CLOUD_MODEL_UNAVAILABLE');
     await rename(`${path}.away`, path);
+    expect((await s.predict(image, 'b@1.0.0')).model.name).toBe('b');
+  });
+
+  it('reports a corrupt artifact as unavailable (a server fault), not as a bad request', async () => {
+    const s = server();
+    const model = models.get('b', '1.0.0');
+    const path = blobs.localPath(model.blobKey);
+    const original = await readFile(path);
+    await writeFile(path, original.subarray(0, original.length - 10));
+    try {
+      const err = await s.predict(image, 'b@1.0.0').catch((e: unknown) => e);
+      expect(isLinesightError(err, 'ERR_CLOUD_MODEL_UNAVAILABLE')).toBe(true);
+      expect((err as Error).message).toMatch(
+        /b@1\.0\.0 is registered but cannot be loaded.*sha256/,
+      );
+    } finally {
+      await writeFile(path, original);
+    }
     expect((await s.predict(image, 'b@1.0.0')).model.name).toBe('b');
   });
 });

@@ -286,13 +286,27 @@ export class ModelServer {
     entry.settleClosed(closing);
   }
 
+  /**
+   * Loads a registered version. Any failure here is the server's (the version
+   * was checked when it was registered), so it is reported as
+   * ERR_CLOUD_MODEL_UNAVAILABLE, a 500, whatever the underlying error.
+   */
   async #load(model: ModelVersion): Promise<ModelPool> {
     const started = performance.now();
-    const onnx = await this.#readArtifact(model);
-    const pool = await ModelPool.load(onnx, {
-      workers: this.#workers,
-      watchdogMs: this.#watchdogMs,
-    });
+    let pool: ModelPool;
+    try {
+      pool = await ModelPool.load(await this.#readArtifact(model), {
+        workers: this.#workers,
+        watchdogMs: this.#watchdogMs,
+      });
+    } catch (cause) {
+      this.#log.error({ err: cause, model: `${model.name}@${model.version}` }, 'model load failed');
+      throw new LinesightError(
+        'ERR_CLOUD_MODEL_UNAVAILABLE',
+        `${model.name}@${model.version} is registered but cannot be loaded for inference: ${(cause as Error).message}`,
+        { cause },
+      );
+    }
     this.#stats.loads++;
     this.#log.info(
       {

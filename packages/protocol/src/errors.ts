@@ -31,6 +31,8 @@ export const ERROR_CODES = {
   ERR_CLOUD_UNAUTHORIZED: 'a request lacks valid credentials',
   ERR_CLOUD_FORBIDDEN: 'the caller may not do this (e.g. approve its own model version)',
   ERR_CLOUD_PAYLOAD_TOO_LARGE: 'a request body is too large',
+  ERR_CLOUD_MODEL_UNAVAILABLE:
+    'a registered model version cannot be served: its artifact is missing, corrupt or does not load (a server fault, not the request)',
   ERR_DATASET: 'a dataset is empty, unreadable or has only one class',
   ERR_TRAINING: 'training failed',
 } as const;

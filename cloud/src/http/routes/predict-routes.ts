@@ -23,6 +23,13 @@ const PredictionView = Type.Object({
 });
 
 const ErrorView = Type.Object({ error: Type.String(), message: Type.String() });
+const ModelUnavailableView = Type.Object(
+  { error: Type.String(), message: Type.String() },
+  {
+    description:
+      'ERR_CLOUD_MODEL_UNAVAILABLE: the registered version cannot be loaded (artifact missing, corrupt or unloadable); a server fault',
+  },
+);
 
 const PredictQuery = Type.Object({
   model: Type.Optional(
@@ -184,6 +191,7 @@ export async function predictRoutes(app: FastifyInstance, services: CloudService
           404: ErrorView,
           413: ErrorView,
           415: ErrorView,
+          500: ModelUnavailableView,
         },
       },
     },
