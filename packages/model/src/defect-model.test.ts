@@ -19,6 +19,38 @@ async function rejection(promise: Promise<unknown>): Promise<unknown> {
   throw new Error('expected a rejection');
 }
 
+/** The largest score and map differences between ONNX Runtime and the trainer's reference pass. */
+async function parityGap(
+  trained: TrainedDefectModel,
+  samples: readonly TrainingSample[],
+): Promise<{ worstScore: number; worstMap: number; mapWidth: number | undefined }> {
+  const model = await OnnxModel.load(trained.onnx);
+  try {
+    let worstScore = 0;
+    let worstMap = 0;
+    let mapWidth: number | undefined;
+    for (const sample of samples) {
+      const onnx = await model.scoreImage(sample.image);
+      const spec = model.contract.inputSpec;
+      const reference = pyramidModelForward(
+        rawToTensor(await decodeImagePixels(sample.image, spec), spec),
+        trained.params,
+      );
+      worstScore = Math.max(worstScore, Math.abs(onnx.score - reference.score));
+      mapWidth = onnx.map?.width;
+      const map = onnx.map?.data ?? new Float32Array();
+      for (let i = 0; i < map.length; i++)
+        worstMap = Math.max(
+          worstMap,
+          Math.abs((map[i] as number) - (reference.map.data[i] as number)),
+        );
+    }
+    return { worstScore, worstMap, mapWidth };
+  } finally {
+    await model.close();
+  }
+}
+
 // Small and fast: 128 px textures at model size 128 (16 x 16 cells), few epochs.
 const FAST = { size: 128, epochs: 8, hidden: 8, minTrainingSteps: 200 } as const;
 
@@ -104,31 +136,14 @@ describe('trainDefectModel', () => {
   });
 
   it('gives the same scores and maps through ONNX Runtime as the trainer (parity)', async () => {
-    const model = await OnnxModel.load(trained.onnx);
-    try {
-      let worstScore = 0;
-      let worstMap = 0;
-      for (const sample of [...test.slice(0, 8), ...test.slice(-8), ...train.slice(0, 4)]) {
-        const onnx = await model.scoreImage(sample.image);
-        const spec = model.contract.inputSpec;
-        const reference = pyramidModelForward(
-          rawToTensor(await decodeImagePixels(sample.image, spec), spec),
-          trained.params,
-        );
-        worstScore = Math.max(worstScore, Math.abs(onnx.score - reference.score));
-        expect(onnx.map?.width).toBe(16);
-        const map = onnx.map?.data ?? new Float32Array();
-        for (let i = 0; i < map.length; i++)
-          worstMap = Math.max(
-            worstMap,
-            Math.abs((map[i] as number) - (reference.map.data[i] as number)),
-          );
-      }
-      expect(worstScore).toBeLessThan(1e-4);
-      expect(worstMap).toBeLessThan(1e-3);
-    } finally {
-      await model.close();
-    }
+    const gap = await parityGap(trained, [
+      ...test.slice(0, 8),
+      ...test.slice(-8),
+      ...train.slice(0, 4),
+    ]);
+    expect(gap.mapWidth).toBe(16);
+    expect(gap.worstScore).toBeLessThan(1e-4);
+    expect(gap.worstMap).toBeLessThan(1e-3);
   });
 
   it('learns from good images alone (anomaly mode, auto-selected) and reports pixel AUROC with masks', async () => {
@@ -184,31 +199,10 @@ describe('trainDefectModel', () => {
     // The PaDiM scorer: ONNX Runtime gives the trainer's scores and maps.
     expect(model.contract.kind).toBe('pyramid-padim');
     expect(model.params.kind).toBe('padim');
-    const onnx = await OnnxModel.load(model.onnx);
-    try {
-      let worstScore = 0;
-      let worstMap = 0;
-      for (const sample of [...images.slice(0, 6), ...test.slice(-4)]) {
-        const out = await onnx.scoreImage(sample.image);
-        const spec = onnx.contract.inputSpec;
-        const reference = pyramidModelForward(
-          rawToTensor(await decodeImagePixels(sample.image, spec), spec),
-          model.params,
-        );
-        worstScore = Math.max(worstScore, Math.abs(out.score - reference.score));
-        expect(out.map?.width).toBe(8);
-        const map = out.map?.data ?? new Float32Array();
-        for (let i = 0; i < map.length; i++)
-          worstMap = Math.max(
-            worstMap,
-            Math.abs((map[i] as number) - (reference.map.data[i] as number)),
-          );
-      }
-      expect(worstScore).toBeLessThan(1e-4);
-      expect(worstMap).toBeLessThan(1e-4);
-    } finally {
-      await onnx.close();
-    }
+    const gap = await parityGap(model, [...images.slice(0, 6), ...test.slice(-4)]);
+    expect(gap.mapWidth).toBe(8);
+    expect(gap.worstScore).toBeLessThan(1e-4);
+    expect(gap.worstMap).toBeLessThan(1e-4);
   });
 });
 

@@ -540,15 +540,21 @@ export function pyramidModelForward(
   const map = headCellLogits(params.head, z, grid * grid);
   const classifier = Math.fround(logMeanExp(map));
   const fusion = params.fusion;
-  const score =
-    fusion === undefined
-      ? classifier
-      : fuseScores(
-          classifier,
-          padimScore(padimMap(padimFeatures(f, baseChannels(params.geometry), grid), fusion.padim)),
-          fusion,
-        );
-  return { score, map: { width: grid, height: grid, data: map } };
+  if (fusion === undefined)
+    return { score: classifier, map: { width: grid, height: grid, data: map } };
+  // As the graph: the fused image score, and PaDiM's map at the classifier's grid.
+  const padim = padimMap(padimFeatures(f, baseChannels(params.geometry), grid), fusion.padim);
+  const factor = grid / fusion.padim.grid;
+  const upsampled = new Float32Array(map.length);
+  for (let y = 0; y < grid; y++)
+    for (let x = 0; x < grid; x++)
+      upsampled[y * grid + x] = padim[
+        Math.floor(y / factor) * fusion.padim.grid + Math.floor(x / factor)
+      ] as number;
+  return {
+    score: fuseScores(classifier, padimScore(padim), fusion),
+    map: { width: grid, height: grid, data: upsampled },
+  };
 }
 
 /** Without defect examples: the 99th percentile of good validation scores plus a tenth of their spread. */

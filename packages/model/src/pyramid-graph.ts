@@ -236,7 +236,7 @@ export function exportPyramidModelOnnx(
       g.weight('head_b2', [1], Float32Array.of(head.b2)),
     ],
     [intsAttr('kernel_shape', [1, 1])],
-    outputs.map ?? 'map',
+    params.fusion === undefined ? (outputs.map ?? 'map') : 'classifier_map',
   );
   const lse = g.op(
     'ReduceLogSumExp',
@@ -252,29 +252,34 @@ export function exportPyramidModelOnnx(
     fusion === undefined ? outputs.score : 'classifier_score',
   );
   let score = classifierScore;
+  let fusedMap = map;
   if (fusion !== undefined) {
     // (classifier - mean) * scale + (padim - mean) * scale, as fuseScores computes it.
     const padim = padimScorer(g, base, fusion.padim, grid, {
       map: 'padim_map',
       score: 'padim_score',
     });
-    const term = (value: string, name: string, mean: number, scale: number) =>
-      g.op('Mul', [
-        g.op('Sub', [value, g.weight(`fusion_${name}_mean`, [1], Float32Array.of(mean))]),
-        g.weight(`fusion_${name}_scale`, [1], Float32Array.of(scale)),
-      ]);
+    const constant = (name: string, value: number) =>
+      g.weight(`fusion_${name}`, [1], Float32Array.of(value));
+    const cm = constant('classifier_mean', fusion.classifierMean);
+    const cs = constant('classifier_scale', fusion.classifierScale);
+    const pm = constant('padim_mean', fusion.padimMean);
+    const ps = constant('padim_scale', fusion.padimScale);
     score = g.op(
       'Add',
       [
-        term(classifierScore, 'classifier', fusion.classifierMean, fusion.classifierScale),
-        term(padim.score, 'padim', fusion.padimMean, fusion.padimScale),
+        g.op('Mul', [g.op('Sub', [classifierScore, cm]), cs]),
+        g.op('Mul', [g.op('Sub', [padim.score, pm]), ps]),
       ],
       [],
       outputs.score,
     );
+    // The map is PaDiM's, at the classifier's grid: it localizes defects (MTD pixel
+    // AUROC 0.71-0.74) where the classifier's cell logits mostly rank images (0.51-0.55).
+    fusedMap = upsampleNearest(g, padim.map, padim.grid, grid, outputs.map ?? 'map');
   }
   g.output(score, [1]);
-  if (outputs.map !== undefined) g.output(map, [1, 1, grid, grid]);
+  if (outputs.map !== undefined) g.output(fusedMap, [1, 1, grid, grid]);
   return encodeModel(g.build('Linesight pyramid defect model'), contract);
 }
 
@@ -353,4 +358,24 @@ function padimScorer(
     names.score,
   );
   return { map, score, grid };
+}
+
+/** Nearest-neighbour upsampling of a [1, 1, from, from] map to [1, 1, to, to] (to a multiple of from). */
+function upsampleNearest(
+  g: GraphBuilder,
+  map: string,
+  from: number,
+  to: number,
+  name: string,
+): string {
+  const f = to / from;
+  if (f === 1) return g.op('Identity', [map], [], name);
+  const columns = g.op('Reshape', [map, g.int64s('upsample_split', [4], [from, 1, from, 1])]);
+  const spread = g.op('Expand', [columns, g.int64s('upsample_expand', [4], [from, f, from, f])]);
+  return g.op(
+    'Reshape',
+    [spread, g.int64s('upsample_shape', [4], [1, 1, to, to])],
+    [],
+    name,
+  );
 }
