@@ -134,6 +134,8 @@ function simulateSecond(
     badVersion?: string;
     slowVersion?: string;
     offline?: string[];
+    /** Online devices whose camera delivers no frames (their counters stand still). */
+    idle?: string[];
     /** Agreement of a shadow model with the live one. */
     shadowAgreement?: number;
   } = {},
@@ -144,9 +146,11 @@ function simulateSecond(
     if (options.offline?.includes(id)) continue;
     const version = versionOf(desired.docs.get(id)?.model) ?? '1.0.0';
     const c = counters.get(id) ?? { captured: 0, defects: 0 };
-    c.captured += 2;
-    if (version === options.badVersion) c.defects += 2;
-    else if (c.captured % 20 === 0) c.defects += 2;
+    if (!options.idle?.includes(id)) {
+      c.captured += 2;
+      if (version === options.badVersion) c.defects += 2;
+      else if (c.captured % 20 === 0) c.defects += 2;
+    }
     counters.set(id, c);
     const model = { name: 'm', version };
     const shadowVersion = versionOf(desired.docs.get(id)?.shadow);
@@ -326,6 +330,47 @@ describe('RolloutEngine', () => {
     expect(versionOf(desired.docs.get(offline)?.model)).toBe('2.0.0');
     await run(10);
     expect(service.status(created.id).devices.find((d) => d.id === offline)?.state).toBe('done');
+  });
+
+  it('soaks a wave on until it has scored enough frames, and never passes it on none', async () => {
+    await run(3);
+    const created = await service.create({
+      model: 'm',
+      version: '2.0.0',
+      waves: WAVES,
+      waveTimeoutSec: 20,
+      actor: 'alice',
+    });
+    const first = service.status(created.id).devices.find((d) => d.wave === 1)?.id as string;
+    // The wave-1 line stands still: its soak (5 s) is long over, but the wave waits.
+    await run(12, { idle: [first] });
+    let status = service.status(created.id);
+    expect(status.waves[0]?.state).toBe('soaking');
+    expect(status.counts.waiting).toBe(N - 1);
+    // The line runs again: enough frames, the gates pass, the rollout goes on.
+    await run(8);
+    status = service.status(created.id);
+    expect(status.waves[0]?.state).toBe('passed');
+    expect(status.waves[1]?.state).not.toBe('waiting');
+  });
+
+  it('fails a wave with soakFrames when its line never delivers frames', async () => {
+    await run(3);
+    const created = await service.create({
+      model: 'm',
+      version: '2.0.0',
+      waves: WAVES,
+      waveTimeoutSec: 10,
+      actor: 'alice',
+    });
+    const first = service.status(created.id).devices.find((d) => d.wave === 1)?.id as string;
+    await run(30, { idle: [first] });
+    const status = service.status(created.id);
+    expect(status.state).toBe('rolled_back');
+    expect(status.reason).toMatch(
+      /wave 1 failed its gates: soakFrames 0 \(limit 10\): the wave scored 0 frames/,
+    );
+    expect(desired.history.get(first)?.at(-1)).toBe('1.0.0');
   });
 
   it('pauses, resumes and aborts with the actor in the audit log, restoring moved devices', async () => {

@@ -349,7 +349,25 @@ export class RolloutEngine {
         }
         this.#refreshSoakStart(record, waves[progress.waveIndex] ?? [], devices);
         if (elapsedMs < wave.soakSec * 1000) return;
-        const gates = this.#evaluateWave(record, progress, waves, devices);
+        const evaluation = this.#evaluateWave(record, progress, waves, devices);
+        let gates = evaluation.gates;
+        // A soak asked for evidence: a wave with too few frames soaks on (up to the
+        // wave timeout more) rather than pass gates it could not evaluate.
+        const minFrames = this.#minFrames;
+        const framesSeen = Math.min(evaluation.waveScored, evaluation.waveSampled ?? Infinity);
+        if (wave.soakSec > 0 && framesSeen < minFrames && gates.every((g) => g.passed)) {
+          if (elapsedMs < (wave.soakSec + spec.waveTimeoutSec) * 1000) return;
+          gates = [
+            ...gates,
+            {
+              gate: 'soakFrames',
+              passed: false,
+              value: framesSeen,
+              limit: minFrames,
+              detail: `the wave scored ${framesSeen} frames in ${Math.round(elapsedMs / 1000)} s of soak, fewer than the ${minFrames} its gates need; is the line running?`,
+            },
+          ];
+        }
         await this.#d.sampler?.unwatch(record.id);
         const failed = gates.filter((g) => !g.passed);
         if (failed.length > 0) await this.#failWave(record, progress, waves, now, gates);
@@ -366,7 +384,7 @@ export class RolloutEngine {
     progress: RolloutProgress,
     waves: string[][],
     devices: Map<string, DeviceState>,
-  ): GateResult[] {
+  ): { gates: GateResult[]; waveScored: number; waveSampled: number | undefined } {
     const spec = record.spec as RolloutSpec;
     const snaps = this.#snapshots.get(record.id);
     const i = progress.waveIndex;
@@ -404,7 +422,7 @@ export class RolloutEngine {
       baselinePairs.push({ before: snaps?.soakStart.get(id), after });
     }
     let baseline: WindowStats | null = baselinePairs.length > 0 ? windowStats(baselinePairs) : null;
-    if (baseline === null || baseline.scored < (this.#d.minFrames ?? 10)) {
+    if (baseline === null || baseline.scored < this.#minFrames) {
       // Nobody left on the previous version (the last wave): compare with the
       // wave devices' own history before the wave, since their agents started.
       const own = ids.flatMap((id) => {
@@ -429,16 +447,26 @@ export class RolloutEngine {
         }
       }
       // Nobody left on the previous version (the last wave): its own devices' frames before the swap.
-      if (frames.baseline.length < (this.#d.minFrames ?? 10)) frames.baseline.push(...own);
+      if (frames.baseline.length < this.#minFrames) frames.baseline.push(...own);
     }
-    return evaluateWaveGates({
-      wave: windowStats(wavePairs),
-      baseline,
-      refusedOrCrashed: refused,
-      limits: spec.gates,
-      minFrames: this.#d.minFrames ?? 10,
-      ...(frames !== undefined ? { frames } : {}),
-    });
+    const waveStats = windowStats(wavePairs);
+    return {
+      gates: evaluateWaveGates({
+        wave: waveStats,
+        baseline,
+        refusedOrCrashed: refused,
+        limits: spec.gates,
+        minFrames: this.#minFrames,
+        ...(frames !== undefined ? { frames } : {}),
+      }),
+      waveScored: waveStats.scored,
+      waveSampled: frames?.wave.length,
+    };
+  }
+
+  /** Frames a wave (and its baseline) must have scored for the telemetry gates. */
+  get #minFrames(): number {
+    return this.#d.minFrames ?? 10;
   }
 
   /** Starts sampling frame results of (some of) the wave's devices and of devices not yet moved. */
