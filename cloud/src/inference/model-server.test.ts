@@ -147,9 +147,8 @@ describe('ModelServer', () => {
     try {
       const err = await s.predict(image, 'b@1.0.0').catch((e: unknown) => e);
       expect(isLinesightError(err, 'ERR_CLOUD_MODEL_UNAVAILABLE')).toBe(true);
-      expect((err as Error).message).toMatch(
-        /b@1\.0\.0 is registered but cannot be loaded.*sha256/,
-      );
+      expect((err as Error).message).toMatch(/b@1\.0\.0 is registered but cannot be loaded/);
+      expect(((err as Error).cause as Error).message).toMatch(/sha256/);
     } finally {
       await writeFile(path, original);
     }

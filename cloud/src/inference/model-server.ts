@@ -303,7 +303,7 @@ export class ModelServer {
       this.#log.error({ err: cause, model: `${model.name}@${model.version}` }, 'model load failed');
       throw new LinesightError(
         'ERR_CLOUD_MODEL_UNAVAILABLE',
-        `${model.name}@${model.version} is registered but cannot be loaded for inference: ${(cause as Error).message}`,
+        `${model.name}@${model.version} is registered but cannot be loaded for inference; the cloud log has the cause`,
         { cause },
       );
     }

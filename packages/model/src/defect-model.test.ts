@@ -253,6 +253,17 @@ describe('trainDefectModel determinism and errors', () => {
     );
     expect(isLinesightError(oneClass, 'ERR_DATASET')).toBe(true);
     expect((oneClass as Error).message).toMatch(/only one class/);
+    const twoGood = await rejection(
+      trainDefectModel(
+        [
+          ...small.filter((s) => s.label === 'good').slice(0, 2),
+          ...small.filter((s) => s.label === 'defect'),
+        ],
+        { seed: 1, size: 64, levels: 3, epochs: 1, minTrainingSteps: 0 },
+      ),
+    );
+    expect(isLinesightError(twoGood, 'ERR_DATASET')).toBe(true);
+    expect((twoGood as Error).message).toMatch(/only 1 of the 2 good images are left for training/);
     const corrupt = await rejection(
       trainDefectModel(
         [...small, { image: Buffer.from('not an image'), label: 'good', className: 'good' }],

@@ -175,6 +175,12 @@ export async function trainDefectModel(
   const trainGood = split.train.filter((i) => !isDefect(i));
   const trainDefect = mode === 'supervised' ? split.train.filter(isDefect) : [];
   const validation = split.validation;
+  if (trainGood.length < 2) {
+    throw new LinesightError(
+      'ERR_DATASET',
+      `only ${trainGood.length} of the ${goodCount} good images are left for training after holding out ${Math.round(validationShare * 100)} % for validation; the model needs at least 2 to learn what good looks like (add good images)`,
+    );
+  }
 
   const inputSpec: InputSpec = {
     inputName: 'image',
@@ -251,7 +257,10 @@ export async function trainDefectModel(
             report,
           }),
           padim,
-          validationFeatures.filter((_, k) => !isDefect(validation[k] as number)),
+          normalizationGoods(
+            validationFeatures.filter((_, k) => !isDefect(validation[k] as number)),
+            trainFeatures.filter((t) => !t.defect).map((t) => t.features),
+          ),
         );
   trainFeatures.length = 0;
   const params = scorer.params;
@@ -387,14 +396,32 @@ function fitPadimScorer(
   };
 }
 
+/** Fewer good validation images than this cannot give a score spread; training ones join them. */
+const MIN_NORMALIZATION_GOODS = 5;
+
+/**
+ * The good images whose scores normalize the fused score: the validation ones,
+ * or with fewer than MIN_NORMALIZATION_GOODS of those, all good images (the
+ * training ones score a little low on the classifier, but a spread of one
+ * image is none).
+ */
+function normalizationGoods(
+  validationGood: Float32Array[],
+  trainGood: Float32Array[],
+): { features: Float32Array[]; from: 'validation' | 'training+validation' } {
+  return validationGood.length >= MIN_NORMALIZATION_GOODS
+    ? { features: validationGood, from: 'validation' }
+    : { features: [...validationGood, ...trainGood], from: 'training+validation' };
+}
+
 /**
  * Supervised mode adds PaDiM's score to the classifier's, each normalized by
- * its mean and spread on good validation images, PaDiM at PADIM_FUSION_WEIGHT.
+ * its mean and spread on good images, PaDiM at PADIM_FUSION_WEIGHT.
  */
 function fuseWithPadim(
   classifier: FittedScorer,
   padim: FittedScorer,
-  validationGood: readonly Float32Array[],
+  goods: { features: Float32Array[]; from: string },
 ): FittedScorer {
   if (classifier.params.kind === 'padim' || padim.params.kind !== 'padim')
     throw new TypeError('fuseWithPadim needs a classifier and a PaDiM scorer');
@@ -403,8 +430,8 @@ function fuseWithPadim(
     const variance = scores.reduce((a, v) => a + (v - mean) ** 2, 0) / Math.max(1, scores.length);
     return { mean: round6(mean), scale: 1 / Math.max(Math.sqrt(variance), 1e-3) };
   };
-  const c = spread(validationGood.map(classifier.scoreOf));
-  const p = spread(validationGood.map(padim.scoreOf));
+  const c = spread(goods.features.map(classifier.scoreOf));
+  const p = spread(goods.features.map(padim.scoreOf));
   const fusion: ScoreFusion = {
     padim: padim.params.padim,
     classifierMean: c.mean,
@@ -422,8 +449,9 @@ function fuseWithPadim(
       padimGrid: fusion.padim.grid,
       padimMinShrinkage: PADIM_MIN_SHRINKAGE,
       padimWeight: PADIM_FUSION_WEIGHT,
+      fusionNormalizedOn: goods.from,
       scoreUnit:
-        'classifier logit and PaDiM distance, each in standard deviations of good validation scores, summed (PaDiM weighted)',
+        'classifier logit and PaDiM distance, each in standard deviations of its scores on good images, summed (PaDiM weighted)',
     },
   };
 }
@@ -531,8 +559,7 @@ export function pyramidModelForward(
   const f = pyramidFeatures(input, params.geometry).data;
   const grid = gridSide(params.geometry);
   if (params.kind === 'padim') {
-    const channels = featureChannels(params.geometry);
-    const map = padimMap(padimFeatures(f, channels, grid), params.padim);
+    const map = padimMap(padimFeatures(f, baseChannels(params.geometry), grid), params.padim);
     const side = params.padim.grid;
     return { score: padimScore(map), map: { width: side, height: side, data: map } };
   }

@@ -14,7 +14,8 @@
  * image AUROC 0.852 / 0.861 / 0.853, against 0.77-0.83 for the cell
  * classifier trained on synthetic defects and 0.72-0.78 for a diagonal
  * covariance. Supervised models add its score to the classifier's.
- * `pyramid-graph.ts` computes exactly `padimMap` in ONNX.
+ * `pyramid-graph.ts` computes `padimMap` in ONNX, in float32 where this file
+ * sums in float64 (the parity tests hold them within 1e-4).
  */
 
 /** Cells averaged per side before the Gaussian. */

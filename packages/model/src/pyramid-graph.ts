@@ -6,6 +6,7 @@ import {
   ENERGY_EPSILON,
   PYRAMID_KERNEL_SIZE,
   VARIANCE_EPSILON,
+  baseChannels,
   checkGeometry,
   featureChannels,
   gridSide,
@@ -156,7 +157,7 @@ export function exportPyramidModelOnnx(
     geometry.relative === true ? 'base_features' : 'features',
   );
   if (params.kind === 'padim') {
-    const padim = padimScorer(g, base, params.padim, grid, {
+    const padim = padimScorer(g, base, geometry, params.padim, grid, {
       map: outputs.map ?? 'map',
       score: outputs.score,
     });
@@ -255,7 +256,7 @@ export function exportPyramidModelOnnx(
   let fusedMap = map;
   if (fusion !== undefined) {
     // (classifier - mean) * scale + (padim - mean) * scale, as fuseScores computes it.
-    const padim = padimScorer(g, base, fusion.padim, grid, {
+    const padim = padimScorer(g, base, geometry, fusion.padim, grid, {
       map: 'padim_map',
       score: 'padim_score',
     });
@@ -291,6 +292,7 @@ export function exportPyramidModelOnnx(
 function padimScorer(
   g: GraphBuilder,
   base: string,
+  geometry: PyramidGeometry,
   padim: PadimParams,
   featureGrid: number,
   names: { map: string; score: string },
@@ -299,6 +301,10 @@ function padimScorer(
   const cells = grid * grid;
   if (padimGrid(featureGrid) !== grid)
     throw new RangeError(`PaDiM grid ${grid} does not match feature grid ${featureGrid}`);
+  if (channels !== baseChannels(geometry))
+    throw new RangeError(
+      `PaDiM has ${channels} channels, the geometry gives ${baseChannels(geometry)} base channels`,
+    );
   const pool = featureGrid / grid;
   const pooled =
     pool > 1
@@ -372,10 +378,5 @@ function upsampleNearest(
   if (f === 1) return g.op('Identity', [map], [], name);
   const columns = g.op('Reshape', [map, g.int64s('upsample_split', [4], [from, 1, from, 1])]);
   const spread = g.op('Expand', [columns, g.int64s('upsample_expand', [4], [from, f, from, f])]);
-  return g.op(
-    'Reshape',
-    [spread, g.int64s('upsample_shape', [4], [1, 1, to, to])],
-    [],
-    name,
-  );
+  return g.op('Reshape', [spread, g.int64s('upsample_shape', [4], [1, 1, to, to])], [], name);
 }
