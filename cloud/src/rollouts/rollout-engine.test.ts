@@ -221,6 +221,20 @@ async function run(seconds: number, options: Parameters<typeof simulateSecond>[0
 
 const WAVES = [1, 10, 50, 100].map((percent) => ({ percent, soakSec: 5 }));
 
+/** Starts the staged rollout of 2.0.0 after 3 s of baseline; returns it and its wave-1 device. */
+async function startWithWaveTimeout(waveTimeoutSec: number) {
+  await run(3);
+  const created = await service.create({
+    model: 'm',
+    version: '2.0.0',
+    waves: WAVES,
+    waveTimeoutSec,
+    actor: 'alice',
+  });
+  const first = service.status(created.id).devices.find((d) => d.wave === 1)?.id as string;
+  return { created, first };
+}
+
 describe('RolloutEngine', () => {
   it('moves a good version through 1/10/50/100% waves, one wave at a time', async () => {
     await run(3);
@@ -333,15 +347,7 @@ describe('RolloutEngine', () => {
   });
 
   it('soaks a wave on until it has scored enough frames, and never passes it on none', async () => {
-    await run(3);
-    const created = await service.create({
-      model: 'm',
-      version: '2.0.0',
-      waves: WAVES,
-      waveTimeoutSec: 20,
-      actor: 'alice',
-    });
-    const first = service.status(created.id).devices.find((d) => d.wave === 1)?.id as string;
+    const { created, first } = await startWithWaveTimeout(20);
     // The wave-1 line stands still: its soak (5 s) is long over, but the wave waits.
     await run(12, { idle: [first] });
     let status = service.status(created.id);
@@ -355,15 +361,7 @@ describe('RolloutEngine', () => {
   });
 
   it('fails a wave with soakFrames when its line never delivers frames', async () => {
-    await run(3);
-    const created = await service.create({
-      model: 'm',
-      version: '2.0.0',
-      waves: WAVES,
-      waveTimeoutSec: 10,
-      actor: 'alice',
-    });
-    const first = service.status(created.id).devices.find((d) => d.wave === 1)?.id as string;
+    const { created, first } = await startWithWaveTimeout(10);
     await run(30, { idle: [first] });
     const status = service.status(created.id);
     expect(status.state).toBe('rolled_back');
