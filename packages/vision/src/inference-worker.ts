@@ -85,6 +85,7 @@ export class InferenceWorker {
         const pending = this.#pending.get(msg.id);
         if (pending === undefined) return;
         this.#pending.delete(msg.id);
+        if (this.#pending.size === 0) this.#worker.unref();
         if (msg.ok) pending.resolve(msg);
         else pending.reject(new Error(msg.error ?? 'worker call failed'));
       },

@@ -1,3 +1,9 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { isLinesightError } from '@linesight/protocol';
@@ -96,5 +102,33 @@ describe('WorkerOnnxModel', () => {
     expect(
       await codeOf(WorkerOnnxModel.load(tinyOnnx({ width: 16, height: 16, inputName: 'other' }))),
     ).toBe('ERR_MODEL_CONTRACT');
+  });
+
+  it('does not keep the process alive once idle, even when never closed', async () => {
+    // A child process loads a model, scores one frame and returns from its script
+    // without closing: it must exit by itself (a ref'd worker would hold it forever).
+    const here = fileURLToPath(new URL('.', import.meta.url));
+    const dir = await mkdtemp(join(tmpdir(), 'linesight-worker-exit-'));
+    const script = join(dir, 'score-once.mts');
+    await writeFile(
+      script,
+      [
+        `import { WorkerOnnxModel } from '${here}worker-onnx-model.ts';`,
+        `import { tinyOnnx } from '${here}tiny-onnx-fixture.ts';`,
+        `const model = await WorkerOnnxModel.load(tinyOnnx({ width: 16, height: 16 }));`,
+        `const out = await model.run(new Float32Array(256).fill(0.5));`,
+        `console.log('scored', out.score);`,
+      ].join('\n'),
+    );
+    let stdout: string;
+    try {
+      ({ stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', script], {
+        timeout: 60_000,
+        cwd: here,
+      }));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+    expect(stdout).toMatch(/scored 0\.5/);
   });
 });
