@@ -138,7 +138,7 @@ export function modelCommand(): Command {
         const t = trained.contract.training ?? {};
         console.error(
           `trained (${trained.mode}) in ${((Date.now() - started) / 1000).toFixed(1)} s -> ${opts.out} (${trained.onnx.byteLength} bytes)\n` +
-            `train: good=${String(t.trainGood)} defect=${String(t.trainDefect)} synthetic=${String(t.trainSynthetic)} final loss=${fmt(t.finalLoss as number | null)}\n` +
+            `train: good=${String(t.trainGood)} defect=${String(t.trainDefect)} synthetic=${String(t.trainSynthetic)} scorer=${String(t.scorer)}${t.finalLoss === undefined ? '' : ` final loss=${fmt(t.finalLoss as number | null)}`}\n` +
             `validation: images=${m.images} good=${m.good} defect=${m.defect} auroc=${fmt(m.auroc)} ap=${fmt(m.ap)} threshold=${fmt(m.threshold)} (${String(t.thresholdRule)}) precision=${fmt(m.precision)} recall=${fmt(m.recall)} f1=${fmt(m.f1)}`,
         );
       },
