@@ -181,4 +181,54 @@ describe(`staged rollouts on ${DEVICES} simulated devices`, () => {
     expect(r.counts.done).toBe(DEVICES);
     expect(await allOn('1.1.0')).toBe(true);
   });
+
+  it('holds a paused rollout between waves, resumes it, and on abort sends every moved device back', async () => {
+    // After the test above every device runs 1.1.0; roll 1.0.0 out again, in waves.
+    expect(await allOn('1.1.0')).toBe(true);
+    const seenBefore = new Map(
+      fleet.deviceIds.map((id) => [id, observer.desired.get(id)?.length ?? 0]),
+    );
+    const created = await api.createRollout({ model: MODEL, version: '1.0.0', waves: WAVES });
+    await eventually('wave 1 soaking', async () =>
+      (await api.getRollout(created.id)).waves[0]?.state === 'soaking' ? true : undefined,
+    );
+    expect((await api.pauseRollout(created.id)).state).toBe('paused');
+    // Held: wave 1's soak time passes and no further wave starts.
+    await new Promise((r) => setTimeout(r, (WAVES[0]!.soakSec + 3) * 1000));
+    const held = await api.getRollout(created.id);
+    expect(held.state).toBe('paused');
+    expect(held.waves.slice(1).every((w) => w.state === 'waiting')).toBe(true);
+    expect((await api.resumeRollout(created.id)).state).toBe('in_progress');
+    await eventually(
+      'wave 2 soaking',
+      async () =>
+        (await api.getRollout(created.id)).waves[1]?.state === 'soaking' ? true : undefined,
+      60_000,
+    );
+    const aborted = await api.abortRollout(created.id);
+    expect(aborted.state).toBe('aborted');
+    const moved = aborted.devices.filter((d) => d.wave <= 2).map((d) => d.id);
+    expect(moved).toHaveLength(5);
+    await eventually(
+      'every device back on 1.1.0',
+      () => allOn('1.1.0').then((ok) => ok || undefined),
+      60_000,
+      250,
+    );
+    // Only waves 1 and 2 were ever told to run 1.0.0 by this rollout.
+    const told = fleet.deviceIds.filter((id) =>
+      (observer.desired.get(id) ?? [])
+        .slice(seenBefore.get(id))
+        .some((d) => d.model?.signed.manifest.version === '1.0.0'),
+    );
+    expect(told.sort()).toEqual([...moved].sort());
+    const audit = (await (
+      await fetch(`${api.baseUrl}/v1/audit?subject=rollout:${created.id}`, {
+        headers: { authorization: `Bearer ${cloud.adminToken.token}` },
+      })
+    ).json()) as { action: string }[];
+    expect(audit.map((e) => e.action)).toEqual(
+      expect.arrayContaining(['rollout.paused', 'rollout.resumed', 'rollout.aborted']),
+    );
+  });
 });
