@@ -43,6 +43,19 @@ async function allOn(version: string): Promise<boolean> {
   return fleet.deviceIds.every((id) => list.find((d) => d.id === id)?.model?.version === version);
 }
 
+/** Waits until every device reports `version`. */
+async function waitAllOn(version: string, what: string, timeoutMs: number): Promise<void> {
+  await eventually(what, () => allOn(version).then((ok) => ok || undefined), timeoutMs, 250);
+}
+
+/** The audit log's actions on a rollout. */
+async function auditActions(rolloutId: string): Promise<string[]> {
+  const res = await fetch(`${api.baseUrl}/v1/audit?subject=rollout:${rolloutId}`, {
+    headers: { authorization: `Bearer ${cloud.adminToken.token}` },
+  });
+  return ((await res.json()) as { action: string }[]).map((e) => e.action);
+}
+
 async function finished(id: string, timeoutMs = 90_000): Promise<RolloutSummary> {
   let last: RolloutSummary | undefined;
   try {
@@ -113,12 +126,7 @@ beforeAll(async () => {
   await fleet.start();
   // Everyone on 1.0.0 (the all-at-once form), then enough frames for a baseline.
   await api.createRollout({ model: MODEL, version: '1.0.0' });
-  await eventually(
-    'all devices on 1.0.0',
-    () => allOn('1.0.0').then((ok) => ok || undefined),
-    90_000,
-    500,
-  );
+  await waitAllOn('1.0.0', 'all devices on 1.0.0', 90_000);
   await new Promise((r) => setTimeout(r, 3000));
 }, 180_000);
 
@@ -148,20 +156,10 @@ describe(`staged rollouts on ${DEVICES} simulated devices`, () => {
       expect(r.waves.slice(1).every((w) => w.state === 'waiting')).toBe(true);
       const waveOne = r.devices.filter((d) => d.wave === 1).map((d) => d.id);
       expect(waveOne).toHaveLength(1);
-      await eventually(
-        'wave 1 back on 1.0.0',
-        () => allOn('1.0.0').then((ok) => ok || undefined),
-        30_000,
-        250,
-      );
+      await waitAllOn('1.0.0', 'wave 1 back on 1.0.0', 30_000);
       expect(devicesThatEverHad(version)).toEqual(waveOne);
       expect(versionsScoredBy(waveOne[0]!).has(version)).toBe(true);
-      const audit = (await (
-        await fetch(`${api.baseUrl}/v1/audit?subject=rollout:${created.id}`, {
-          headers: { authorization: `Bearer ${cloud.adminToken.token}` },
-        })
-      ).json()) as { action: string; actor: string }[];
-      expect(audit.map((e) => e.action)).toEqual(
+      expect(await auditActions(created.id)).toEqual(
         expect.arrayContaining(['rollout.created', 'rollout.wave_started', 'rollout.rolled_back']),
       );
     });
@@ -209,12 +207,7 @@ describe(`staged rollouts on ${DEVICES} simulated devices`, () => {
     expect(aborted.state).toBe('aborted');
     const moved = aborted.devices.filter((d) => d.wave <= 2).map((d) => d.id);
     expect(moved).toHaveLength(5);
-    await eventually(
-      'every device back on 1.1.0',
-      () => allOn('1.1.0').then((ok) => ok || undefined),
-      60_000,
-      250,
-    );
+    await waitAllOn('1.1.0', 'every device back on 1.1.0', 60_000);
     // Only waves 1 and 2 were ever told to run 1.0.0 by this rollout.
     const told = fleet.deviceIds.filter((id) =>
       (observer.desired.get(id) ?? [])
@@ -222,12 +215,7 @@ describe(`staged rollouts on ${DEVICES} simulated devices`, () => {
         .some((d) => d.model?.signed.manifest.version === '1.0.0'),
     );
     expect(told.sort()).toEqual([...moved].sort());
-    const audit = (await (
-      await fetch(`${api.baseUrl}/v1/audit?subject=rollout:${created.id}`, {
-        headers: { authorization: `Bearer ${cloud.adminToken.token}` },
-      })
-    ).json()) as { action: string }[];
-    expect(audit.map((e) => e.action)).toEqual(
+    expect(await auditActions(created.id)).toEqual(
       expect.arrayContaining(['rollout.paused', 'rollout.resumed', 'rollout.aborted']),
     );
   });
