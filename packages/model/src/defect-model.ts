@@ -22,6 +22,8 @@ import { computeMetrics } from './metrics.ts';
 import {
   exportPyramidModelOnnx,
   fuseScores,
+  type CellClassifierParams,
+  type PadimModelParams,
   type PyramidModelParams,
   type ScoreFusion,
 } from './pyramid-graph.ts';
@@ -216,7 +218,7 @@ export async function trainDefectModel(
     report({ step: 'features', done: ++featured, total: featureJobs });
     return out;
   };
-  const trainFeatures: { features: Float32Array; defect: boolean; synthetic: boolean }[] = [];
+  const trainFeatures: TrainFeatures[] = [];
   for (const i of [...trainGood, ...trainDefect])
     trainFeatures.push({
       features: await featuresOf(tensors.get(i) as Float32Array),
@@ -240,15 +242,12 @@ export async function trainDefectModel(
   for (const i of validation)
     validationFeatures.push(await featuresOf(tensors.get(i) as Float32Array));
 
-  const channels = featureChannels(geometry);
-  const grid = gridSide(geometry);
-  // PaDiM reads the base channels only (the first ones when relative channels follow).
-  const padim = fitPadimScorer(trainFeatures, geometry, baseChannels(geometry), grid, report);
-  const scorer =
+  const padim = fitPadimScorer(trainFeatures, geometry, report);
+  const scorer: FittedScorer =
     mode === 'anomaly'
       ? padim
       : fuseWithPadim(
-          await fitClassifier(trainFeatures, geometry, channels, grid, {
+          await fitClassifier(trainFeatures, geometry, {
             seed: options.seed,
             hidden,
             members,
@@ -266,8 +265,9 @@ export async function trainDefectModel(
   const params = scorer.params;
 
   const validationScores: number[] = [];
+  const score = scoreOf(params);
   for (const [k, f] of validationFeatures.entries()) {
-    validationScores.push(scorer.scoreOf(f));
+    validationScores.push(score(f));
     report({ step: 'validate', done: k + 1, total: validation.length });
   }
   const validationLabels = validation.map(isDefect);
@@ -287,7 +287,7 @@ export async function trainDefectModel(
   const margin = Math.max(1e-3, (high - low) * 0.25);
   const contract: ModelContract = {
     schema: 'linesight.model/v1',
-    kind: scorer.kind,
+    kind: params.kind === 'padim' ? 'pyramid-padim' : 'pyramid-cell-classifier',
     name: options.name ?? 'defect-model',
     inputSpec,
     outputs: { score: 'score', map: 'map' },
@@ -309,7 +309,7 @@ export async function trainDefectModel(
       maxPoolLevels: Math.min(MAX_POOL_LEVELS, levels - 1),
       kernels: geometry.kernels.map((k) => k.name),
       features: featureNames(geometry).length,
-      grid,
+      grid: gridSide(geometry),
       ...scorer.summary,
       thresholdRule: choice.rule,
       thresholdFrom: 'validation',
@@ -351,14 +351,14 @@ export async function trainDefectModel(
   };
 }
 
-/** A fitted scorer of cell features: its graph parameters, its score and its contract summary. */
-interface FittedScorer {
-  kind: 'pyramid-cell-classifier' | 'pyramid-padim';
-  params: PyramidModelParams;
-  /** The image score of features from `pyramidFeatures`, as the exported graph computes it. */
-  scoreOf: (features: Float32Array) => number;
+/** A fitted scorer of cell features: its graph parameters and its contract summary. */
+interface FittedScorer<P extends PyramidModelParams = PyramidModelParams> {
+  params: P;
   summary: Record<string, unknown>;
 }
+
+/** The image score of pyramid features under `params`, as the exported graph computes it. */
+const scoreOf = (params: PyramidModelParams) => (f: Float32Array) => scoreFeatures(f, params).score;
 
 /** A training image's cell features. */
 interface TrainFeatures {
@@ -371,11 +371,12 @@ interface TrainFeatures {
 function fitPadimScorer(
   trainFeatures: readonly TrainFeatures[],
   geometry: PyramidGeometry,
-  channels: number,
-  grid: number,
   report: (progress: TrainingProgress) => void,
-): FittedScorer {
+): FittedScorer<PadimModelParams> {
   const started = performance.now();
+  // PaDiM reads the base channels only (the first ones when relative channels follow).
+  const channels = baseChannels(geometry);
+  const grid = gridSide(geometry);
   const pooled = trainFeatures
     .filter((t) => !t.defect)
     .map((t) => padimFeatures(t.features, channels, grid));
@@ -384,9 +385,7 @@ function fitPadimScorer(
       report({ step: 'fit', done, total, elapsedMs: performance.now() - started });
   });
   return {
-    kind: 'pyramid-padim',
     params: { kind: 'padim', geometry, padim },
-    scoreOf: (f) => padimScore(padimMap(padimFeatures(f, channels, grid), padim)),
     summary: {
       scorer: 'padim',
       padimGrid: padim.grid,
@@ -419,19 +418,17 @@ function normalizationGoods(
  * its mean and spread on good images, PaDiM at PADIM_FUSION_WEIGHT.
  */
 function fuseWithPadim(
-  classifier: FittedScorer,
-  padim: FittedScorer,
+  classifier: FittedScorer<CellClassifierParams>,
+  padim: FittedScorer<PadimModelParams>,
   goods: { features: Float32Array[]; from: string },
-): FittedScorer {
-  if (classifier.params.kind === 'padim' || padim.params.kind !== 'padim')
-    throw new TypeError('fuseWithPadim needs a classifier and a PaDiM scorer');
+): FittedScorer<CellClassifierParams> {
   const spread = (scores: number[]) => {
     const mean = scores.reduce((a, v) => a + v, 0) / Math.max(1, scores.length);
     const variance = scores.reduce((a, v) => a + (v - mean) ** 2, 0) / Math.max(1, scores.length);
     return { mean: round6(mean), scale: 1 / Math.max(Math.sqrt(variance), 1e-3) };
   };
-  const c = spread(goods.features.map(classifier.scoreOf));
-  const p = spread(goods.features.map(padim.scoreOf));
+  const c = spread(goods.features.map(scoreOf(classifier.params)));
+  const p = spread(goods.features.map(scoreOf(padim.params)));
   const fusion: ScoreFusion = {
     padim: padim.params.padim,
     classifierMean: c.mean,
@@ -440,9 +437,7 @@ function fuseWithPadim(
     padimScale: round6(PADIM_FUSION_WEIGHT * p.scale),
   };
   return {
-    kind: classifier.kind,
     params: { ...classifier.params, fusion },
-    scoreOf: (f) => fuseScores(classifier.scoreOf(f), padim.scoreOf(f), fusion),
     summary: {
       ...classifier.summary,
       scorer: 'cell-classifier+padim',
@@ -463,8 +458,6 @@ function fuseWithPadim(
 async function fitClassifier(
   trainFeatures: readonly TrainFeatures[],
   geometry: PyramidGeometry,
-  channels: number,
-  grid: number,
   o: {
     seed: number;
     hidden: number;
@@ -473,9 +466,10 @@ async function fitClassifier(
     minTrainingSteps: number;
     report: (progress: TrainingProgress) => void;
   },
-): Promise<FittedScorer> {
+): Promise<FittedScorer<CellClassifierParams>> {
   const { hidden, members, epochs, report } = o;
-  const cells = grid * grid;
+  const channels = featureChannels(geometry);
+  const cells = gridSide(geometry) ** 2;
   const { mean: featureMean, invStd: featureInvStd } = cellStatistics(
     trainFeatures.filter((t) => !t.defect).map((t) => t.features),
     channels * cells,
@@ -534,9 +528,7 @@ async function fitClassifier(
   }
   const head = mergeHeads(heads);
   return {
-    kind: 'pyramid-cell-classifier',
-    params: { geometry, ...standardization, head },
-    scoreOf: (f) => Math.fround(logMeanExp(headCellLogits(head, standardize(f), cells))),
+    params: { kind: 'cell-classifier', geometry, ...standardization, head },
     summary: {
       scorer: 'cell-classifier',
       relativeFeatures: true,
@@ -552,11 +544,18 @@ async function fitClassifier(
 }
 
 /** The reference forward pass in TypeScript, mirroring the exported ONNX graph. */
-export function pyramidModelForward(
-  input: Float32Array,
-  params: PyramidModelParams,
-): { score: number; map: { width: number; height: number; data: Float32Array } } {
-  const f = pyramidFeatures(input, params.geometry).data;
+export function pyramidModelForward(input: Float32Array, params: PyramidModelParams): ScoredMap {
+  return scoreFeatures(pyramidFeatures(input, params.geometry).data, params);
+}
+
+/** A score and its anomaly map. */
+interface ScoredMap {
+  score: number;
+  map: { width: number; height: number; data: Float32Array };
+}
+
+/** The graph after the pyramid features: what the trainer scores validation images with. */
+function scoreFeatures(f: Float32Array, params: PyramidModelParams): ScoredMap {
   const grid = gridSide(params.geometry);
   if (params.kind === 'padim') {
     const map = padimMap(padimFeatures(f, baseChannels(params.geometry), grid), params.padim);
@@ -570,16 +569,16 @@ export function pyramidModelForward(
   if (fusion === undefined)
     return { score: classifier, map: { width: grid, height: grid, data: map } };
   // As the graph: the fused image score, and PaDiM's map at the classifier's grid.
-  const padim = padimMap(padimFeatures(f, baseChannels(params.geometry), grid), fusion.padim);
-  const factor = grid / fusion.padim.grid;
+  const padim = scoreFeatures(f, { kind: 'padim', geometry: params.geometry, padim: fusion.padim });
+  const factor = grid / padim.map.width;
   const upsampled = new Float32Array(map.length);
   for (let y = 0; y < grid; y++)
     for (let x = 0; x < grid; x++)
-      upsampled[y * grid + x] = padim[
-        Math.floor(y / factor) * fusion.padim.grid + Math.floor(x / factor)
+      upsampled[y * grid + x] = padim.map.data[
+        Math.floor(y / factor) * padim.map.width + Math.floor(x / factor)
       ] as number;
   return {
-    score: fuseScores(classifier, padimScore(padim), fusion),
+    score: fuseScores(classifier, padim.score, fusion),
     map: { width: grid, height: grid, data: upsampled },
   };
 }
