@@ -16,19 +16,9 @@ import {
 } from '@linesight/protocol';
 import { ModelStore, type ModelStoreState } from './model-store.ts';
 import { ModelUpdater } from './model-updater.ts';
+import { testManifest } from '../test-manifest.ts';
 
 const signer = generateSigningKeyPair();
-const inputSpec: Manifest['inputSpec'] = {
-  inputName: 'image',
-  width: 8,
-  height: 8,
-  channels: 1,
-  layout: 'NCHW',
-  resize: 'fill',
-  scale: 1 / 255,
-  mean: [0],
-  std: [1],
-};
 const WATCHDOG = {
   code: 'ERR_AGENT_WATCHDOG',
   message: 'watchdog: 3 consecutive runs over 200 ms on m@2.0.0',
@@ -57,14 +47,8 @@ const behaviour = new Map<string, { goldenFails?: boolean; loadGate?: Promise<vo
 async function version(v: string): Promise<Version> {
   const bytes = new TextEncoder().encode(`model ${v}`);
   const manifest: Manifest = {
-    schema: 'linesight.manifest/v1',
-    name: 'm',
-    version: v,
-    sha256: sha256Hex(bytes),
+    ...testManifest(v, sha256Hex(bytes)),
     sizeBytes: bytes.byteLength,
-    inputSpec,
-    outputs: { score: 'score' },
-    threshold: 0.5,
     issuedAt: new Date().toISOString(),
     keyId: signer.keyId,
   };
@@ -127,7 +111,7 @@ beforeEach(async () => {
       loads.push(v);
       await behaviour.get(v)?.loadGate;
       return {
-        contract: { inputSpec },
+        contract: { inputSpec: testManifest(v, '').inputSpec },
         run: async () => {
           if (behaviour.get(v)?.goldenFails) throw new Error(`${v} exploded`);
           return { score: 0.1 };

@@ -4,6 +4,7 @@
 import onnxProto from 'onnx-proto';
 import sharp from 'sharp';
 import { CONTRACT_METADATA_KEY, type ModelContract } from '@linesight/vision';
+import { greyInputSpec } from '@linesight/protocol';
 import onnx = onnxProto.onnx;
 
 /** A 1-channel model whose score is the mean intensity (0..1) of its input. */
@@ -17,17 +18,7 @@ export function meanScoreOnnx(options: {
   const contract: ModelContract = {
     schema: 'linesight.model/v1',
     kind: 'test-mean',
-    inputSpec: {
-      inputName: 'image',
-      width: side,
-      height: side,
-      channels: 1,
-      layout: 'NCHW',
-      resize: 'fill',
-      scale: 1 / 255,
-      mean: [0],
-      std: [1],
-    },
+    inputSpec: greyInputSpec(side),
     outputs: { score: 'score' },
     threshold: options.threshold,
   };

@@ -1,5 +1,5 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import { LinesightError, sha256Hex, type InputSpec } from '@linesight/protocol';
+import { LinesightError, greyInputSpec, sha256Hex, type InputSpec } from '@linesight/protocol';
 import {
   decodeImagePixels,
   rawToTensor,
@@ -184,17 +184,7 @@ export async function trainDefectModel(
     );
   }
 
-  const inputSpec: InputSpec = {
-    inputName: 'image',
-    width: size,
-    height: size,
-    channels: 1,
-    layout: 'NCHW',
-    resize: 'fill',
-    scale: 1 / 255,
-    mean: [0],
-    std: [1],
-  };
+  const inputSpec = greyInputSpec(size);
   const needed = [...trainGood, ...trainDefect, ...validation];
   let decoded = 0;
   const pixelList = await mapConcurrent(needed, DECODE_CONCURRENCY, async (index) => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { OnnxModel } from '@linesight/vision';
+import { greyInputSpec } from '@linesight/protocol';
 import type { CellHead } from './cell-head.ts';
 import { pyramidModelForward } from './defect-model.ts';
 import {
@@ -111,17 +112,7 @@ describe('pyramid features', () => {
       const onnx = exportPyramidModelOnnx(params, {
         schema: 'linesight.model/v1',
         kind: 'test',
-        inputSpec: {
-          inputName: 'image',
-          width: 64,
-          height: 64,
-          channels: 1,
-          layout: 'NCHW',
-          resize: 'fill',
-          scale: 1 / 255,
-          mean: [0],
-          std: [1],
-        },
+        inputSpec: greyInputSpec(64),
         outputs: { score: 'score', map: 'map' },
         threshold: 0,
       });

@@ -60,6 +60,7 @@ export {
   type DeviceEvent,
   type DeviceStatus,
 } from './schemas.ts';
+export { greyInputSpec } from './input-spec.ts';
 export { MAX_PAYLOAD_BYTES, assertSchema, decodePayload, encodePayload } from './codec.ts';
 export { canonicalJson } from './canonical-json.ts';
 export {

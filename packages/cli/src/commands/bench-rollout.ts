@@ -9,6 +9,7 @@ import pino from 'pino';
 import { CloudApiClient } from '@linesight/api-client';
 import { Cloud } from '@linesight/cloud';
 import { FramePoolCamera, SimulatedFleet } from '@linesight/firmware-sim';
+import { greyInputSpec } from '@linesight/protocol';
 import {
   CONTRACT_METADATA_KEY,
   readModelContract,
@@ -339,17 +340,7 @@ function tinyModel(): Uint8Array {
   const contract: ModelContract = {
     schema: 'linesight.model/v1',
     kind: 'bench-mean',
-    inputSpec: {
-      inputName: 'image',
-      width: side,
-      height: side,
-      channels: 1,
-      layout: 'NCHW',
-      resize: 'fill',
-      scale: 1 / 255,
-      mean: [0],
-      std: [1],
-    },
+    inputSpec: greyInputSpec(side),
     outputs: { score: 'score' },
     threshold: 0.5,
   };
