@@ -109,6 +109,23 @@ function agentPipeline(slot: ModelSlot<ScoringModel, Manifest>, publish: (r: Fra
   });
 }
 
+/** A model slot holding the model in a worker thread, with the agent's watchdog. */
+async function workerSlot(
+  onnxBytes: Uint8Array,
+  manifest: Manifest,
+  intraOpNumThreads?: number,
+): Promise<ModelSlot<ScoringModel, Manifest>> {
+  const slot = new ModelSlot<ScoringModel, Manifest>();
+  await slot.swap(
+    await WorkerOnnxModel.load(onnxBytes, {
+      ...(intraOpNumThreads === undefined ? {} : { intraOpNumThreads }),
+      watchdogMs: AGENT.watchdogMs,
+    }),
+    manifest,
+  );
+  return slot;
+}
+
 /**
  * Measures the agent's frame path on this machine: throughput with the
  * pipeline kept full (1 and 2 inference threads); then latency, each frame
@@ -144,14 +161,7 @@ export async function runAgentBench(o: AgentBenchOptions): Promise<AgentBenchRes
 
   // Throughput: frames offered as fast as the pipeline takes them without dropping one.
   const flatOut = async (threads: number) => {
-    const slot = new ModelSlot<ScoringModel, Manifest>();
-    await slot.swap(
-      await WorkerOnnxModel.load(o.onnx, {
-        intraOpNumThreads: threads,
-        watchdogMs: AGENT.watchdogMs,
-      }),
-      manifest('1.0.0'),
-    );
+    const slot = await workerSlot(o.onnx, manifest('1.0.0'), threads);
     let freed: (() => void) | undefined;
     const pipeline = agentPipeline(slot, () => freed?.());
     let started = 0;
@@ -180,14 +190,7 @@ export async function runAgentBench(o: AgentBenchOptions): Promise<AgentBenchRes
 
   // Latency: isolated stages and end to end on the same frame, back to back, under the same load.
   const local = await OnnxModel.load(o.onnx, { intraOpNumThreads: INTRA_OP_THREADS });
-  const slot = new ModelSlot<ScoringModel, Manifest>();
-  await slot.swap(
-    await WorkerOnnxModel.load(o.onnx, {
-      intraOpNumThreads: INTRA_OP_THREADS,
-      watchdogMs: AGENT.watchdogMs,
-    }),
-    manifest('1.0.0'),
-  );
+  const slot = await workerSlot(o.onnx, manifest('1.0.0'), INTRA_OP_THREADS);
   let published: ((at: number) => void) | undefined;
   const pipeline = agentPipeline(slot, () => published?.(performance.now()));
   const spec = contract.inputSpec;
@@ -308,9 +311,8 @@ async function pacedSwaps(
   manifest: (v: string) => Manifest,
   warm: number,
 ) {
-  const slot = new ModelSlot<ScoringModel, Manifest>();
+  const slot = await workerSlot(o.onnx, manifest('0'));
   const load = () => WorkerOnnxModel.load(o.onnx, { watchdogMs: AGENT.watchdogMs });
-  await slot.swap(await load(), manifest('0'));
   const results: FrameResult[] = [];
   const pipeline = agentPipeline(slot, (r) => results.push(r));
   const swapWindows: { fromSeq: number; toSeq: number }[] = [];
