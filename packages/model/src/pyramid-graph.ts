@@ -253,7 +253,7 @@ export function exportPyramidModelOnnx(
     fusion === undefined ? outputs.score : 'classifier_score',
   );
   let score = classifierScore;
-  let fusedMap = map;
+  let outputMap = map;
   if (fusion !== undefined) {
     // (classifier - mean) * scale + (padim - mean) * scale, as fuseScores computes it.
     const padim = padimScorer(g, base, geometry, fusion.padim, grid, {
@@ -277,10 +277,10 @@ export function exportPyramidModelOnnx(
     );
     // The map is PaDiM's, at the classifier's grid: it localizes defects (MTD pixel
     // AUROC 0.71-0.74) where the classifier's cell logits mostly rank images (0.51-0.55).
-    fusedMap = upsampleNearest(g, padim.map, padim.grid, grid, outputs.map ?? 'map');
+    outputMap = upsampleNearest(g, padim.map, padim.grid, grid, outputs.map ?? 'map');
   }
   g.output(score, [1]);
-  if (outputs.map !== undefined) g.output(fusedMap, [1, 1, grid, grid]);
+  if (outputs.map !== undefined) g.output(outputMap, [1, 1, grid, grid]);
   return encodeModel(g.build('Linesight pyramid defect model'), contract);
 }
 
