@@ -30,13 +30,19 @@ function parseSeconds(value: string): number {
   return n;
 }
 
+/** Splits `key=value` at its first `=`; null when there is no key before it. */
+function splitPair(text: string): [string, string] | null {
+  const eq = text.indexOf('=');
+  return eq < 1 ? null : [text.slice(0, eq), text.slice(eq + 1)];
+}
+
 function parseLabels(values: string[] | undefined): Record<string, string> | undefined {
   if (values === undefined || values.length === 0) return undefined;
   return Object.fromEntries(
     values.map((l) => {
-      const eq = l.indexOf('=');
-      if (eq < 1) throw new InvalidArgumentError(`label "${l}" must be key=value`);
-      return [l.slice(0, eq), l.slice(eq + 1)];
+      const pair = splitPair(l);
+      if (pair === null) throw new InvalidArgumentError(`label "${l}" must be key=value`);
+      return pair;
     }),
   );
 }
@@ -58,16 +64,15 @@ export function parseGates(values: string[] | undefined): GateLimitsInput | unde
   if (values === undefined || values.length === 0) return undefined;
   const gates: GateLimitsInput = {};
   for (const v of values) {
-    const eq = v.indexOf('=');
-    const key = v.slice(0, Math.max(0, eq)) as keyof GateLimitsInput;
-    if (eq < 1 || !GATE_KEYS.includes(key))
+    const [key, limit] = splitPair(v) ?? ['', ''];
+    if (!(GATE_KEYS as readonly string[]).includes(key))
       throw new InvalidArgumentError(
         `gate "${v}" must be KEY=NUMBER, KEY one of ${GATE_KEYS.join(', ')}`,
       );
-    const n = Number(v.slice(eq + 1));
-    if (v.slice(eq + 1).trim() === '' || !Number.isFinite(n) || n < 0)
+    const n = Number(limit);
+    if (limit.trim() === '' || !Number.isFinite(n) || n < 0)
       throw new InvalidArgumentError(`gate "${v}": the limit must be a number, at least 0`);
-    gates[key] = n;
+    gates[key as keyof GateLimitsInput] = n;
   }
   return gates;
 }
