@@ -34,3 +34,19 @@ export {
   type AgentModelSlot,
   type Stage,
 } from './pipeline/frame-pipeline.ts';
+export {
+  requestUploads,
+  MAX_UPLOADS_PER_REQUEST,
+  type RequestUploadsOptions,
+  type UploadCredentials,
+  type UploadObject,
+  type UploadTarget,
+} from './uploads/upload-client.ts';
+export {
+  putObject,
+  uploadObject,
+  type PutObjectOptions,
+  type PutObjectReport,
+  type UploadObjectOptions,
+  type UploadObjectReport,
+} from './uploads/put-object.ts';

@@ -5,7 +5,9 @@ import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { LinesightError } from '@linesight/protocol';
 import { resolveAdminToken, type AdminTokenSource } from './admin-token.ts';
-import { LocalBlobStore } from './blob-store.ts';
+import { LocalBlobStore } from './blobs/local-blob-store.ts';
+import { UrlSigner } from './blobs/url-signer.ts';
+import type { BlobStore } from './blobs/blob-store.ts';
 import { EmbeddedBroker } from './broker/embedded-broker.ts';
 import type { MqttIdentity } from './broker/acl.ts';
 import { loadCloudConfig, type CloudConfig, type CloudConfigInput } from './config.ts';
@@ -51,6 +53,7 @@ export class Cloud {
   #http: FastifyInstance | undefined;
   #modelServer: ModelServer | undefined;
   #urls: CloudUrls | undefined;
+  #blobs: BlobStore | undefined;
   #adminToken: AdminTokenSource | undefined;
   #closing: Promise<void> | undefined;
   #refreshTask: ScheduledTask | undefined;
@@ -83,7 +86,14 @@ export class Cloud {
     const audit = new AuditLog(db);
     const tokens = new ApiTokens(db);
     devices.markAllOffline();
-    const blobs = new LocalBlobStore(join(dataDir, 'blobs'));
+    const localBlobs = new LocalBlobStore({
+      root: join(dataDir, 'blobs'),
+      signer: await UrlSigner.open(join(dataDir, 'blob-url.key')),
+      publicUrl: () => this.config.publicUrl ?? this.urls.http,
+    });
+    await localBlobs.start();
+    const blobs = localBlobs;
+    this.#blobs = blobs;
     const servicePassword = randomBytes(24).toString('base64url');
     const adminToken = this.#adminToken.token;
 
@@ -181,6 +191,8 @@ export class Cloud {
         tokens,
         rollouts,
         blobs,
+        localBlobs,
+        uploadUrlTtlSec: this.config.uploadUrlTtlSec,
         link,
         keys,
         keyRotation,
@@ -204,6 +216,13 @@ export class Cloud {
     if (this.#urls === undefined)
       throw new LinesightError('ERR_CLOUD_CONFIG', 'cloud is not started');
     return this.#urls;
+  }
+
+  /** The object store of artifacts and uploads; throws before start(). */
+  get blobs(): BlobStore {
+    if (this.#blobs === undefined)
+      throw new LinesightError('ERR_CLOUD_CONFIG', 'cloud is not started');
+    return this.#blobs;
   }
 
   /** The admin token and where it came from; throws before start(). */

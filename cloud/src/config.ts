@@ -24,6 +24,19 @@ export const CloudConfigSchema = Type.Object(
       default: 20 * 1024 * 1024,
       description: 'largest image body POST /v1/predict accepts',
     }),
+    publicUrl: Type.Optional(
+      Type.String({
+        pattern: '^https?://',
+        description:
+          'base URL devices reach the cloud at, for signed upload and download URLs of the local blob store (default: the HTTP listen address)',
+      }),
+    ),
+    uploadUrlTtlSec: Type.Integer({
+      minimum: 10,
+      maximum: 7 * 24 * 3600,
+      default: 900,
+      description: 'lifetime of the upload URLs devices get for sampled images',
+    }),
     logLevel: Type.Union(
       [
         Type.Literal('fatal'),

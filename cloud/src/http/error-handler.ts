@@ -14,6 +14,9 @@ const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
   ERR_CLOUD_NOT_FOUND: 404,
   ERR_CLOUD_CONFLICT: 409,
   ERR_CLOUD_PAYLOAD_TOO_LARGE: 413,
+  ERR_CLOUD_UPLOAD_EXPIRED: 403,
+  ERR_CLOUD_UPLOAD_MISMATCH: 400,
+  ERR_CLOUD_STORAGE: 502,
 };
 
 /** The one place that turns thrown errors into HTTP answers. */

@@ -13,6 +13,8 @@ import { rolloutRoutes } from './routes/rollout-routes.ts';
 import { keyRoutes } from './routes/key-routes.ts';
 import { adminRoutes } from './routes/admin-routes.ts';
 import { predictRoutes } from './routes/predict-routes.ts';
+import { uploadRoutes } from './routes/upload-routes.ts';
+import { blobRoutes } from './routes/blob-routes.ts';
 
 /** Builds the cloud's HTTP API (not yet listening). */
 export async function buildHttpServer(options: {
@@ -72,5 +74,8 @@ export async function buildHttpServer(options: {
   await app.register(async (scope) => keyRoutes(scope, services));
   await app.register(async (scope) => adminRoutes(scope, services));
   await app.register(async (scope) => predictRoutes(scope, services));
+  await app.register(async (scope) => uploadRoutes(scope, services));
+  const localBlobs = services.localBlobs;
+  if (localBlobs !== undefined) await app.register(async (scope) => blobRoutes(scope, localBlobs));
   return app;
 }

@@ -1,4 +1,5 @@
-import type { BlobStore } from '../blob-store.ts';
+import type { BlobStore } from '../blobs/blob-store.ts';
+import type { LocalBlobStore } from '../blobs/local-blob-store.ts';
 import type { FleetLink } from '../fleet/fleet-link.ts';
 import type { KeyRotation } from '../fleet/key-rotation.ts';
 import type { KeyRing } from '../signing/key-ring.ts';
@@ -20,6 +21,10 @@ export interface CloudServices {
   tokens: ApiTokens;
   rollouts: RolloutService;
   blobs: BlobStore;
+  /** Set when blobs live in the cloud's own folder: it then serves the signed upload and download routes. */
+  localBlobs: LocalBlobStore | undefined;
+  /** Lifetime of upload URLs handed to devices. */
+  uploadUrlTtlSec: number;
   link: FleetLink;
   keys: KeyRing;
   keyRotation: KeyRotation;

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isLinesightError } from '@linesight/protocol';
 import { KeyRing } from '../signing/key-ring.ts';
 import { AuditLog } from '../registry/audit-log.ts';
-import { LocalBlobStore } from '../blob-store.ts';
+import { LocalBlobStore } from '../blobs/local-blob-store.ts';
 import { ModelService } from '../models/model-service.ts';
 import { openRegistryDatabase, type RegistryDatabase } from '../registry/database.ts';
 import { ModelRegistry } from '../registry/model-registry.ts';

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { LinesightError, sha256Hex } from '@linesight/protocol';
 import { preprocessImage } from '@linesight/vision';
-import type { BlobStore } from '../blob-store.ts';
+import type { BlobStore } from '../blobs/blob-store.ts';
 import type { ModelRegistry, ModelVersion } from '../registry/model-registry.ts';
 import { checkImageHeader } from './image-format.ts';
 import { ModelPool } from './model-pool.ts';
@@ -322,9 +322,10 @@ export class ModelServer {
   async #readArtifact(model: ModelVersion): Promise<Uint8Array> {
     const chunks: Buffer[] = [];
     try {
-      for await (const chunk of this.#blobs.read(model.blobKey)) chunks.push(chunk as Buffer);
+      for await (const chunk of await this.#blobs.read(model.blobKey)) chunks.push(chunk as Buffer);
     } catch (cause) {
-      if ((cause as NodeJS.ErrnoException).code === 'ENOENT') {
+      const code = (cause as { code?: unknown }).code;
+      if (code === 'ENOENT' || code === 'ERR_CLOUD_NOT_FOUND') {
         throw new LinesightError(
           'ERR_CLOUD_NOT_FOUND',
           `artifact of ${model.name}@${model.version} is missing from the blob store`,

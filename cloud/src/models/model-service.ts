@@ -7,7 +7,7 @@ import {
   type Manifest,
 } from '@linesight/protocol';
 import type { KeyRing } from '../signing/key-ring.ts';
-import type { BlobStore } from '../blob-store.ts';
+import type { BlobStore } from '../blobs/blob-store.ts';
 import type { AuditLog } from '../registry/audit-log.ts';
 import {
   MODEL_STAGES,

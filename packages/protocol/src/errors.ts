@@ -33,6 +33,12 @@ export const ERROR_CODES = {
   ERR_CLOUD_PAYLOAD_TOO_LARGE: 'a request body is too large',
   ERR_CLOUD_MODEL_UNAVAILABLE:
     'a registered model version cannot be served: its artifact is missing, corrupt or does not load (a server fault, not the request)',
+  ERR_CLOUD_UPLOAD_EXPIRED: 'a signed upload or download URL is past its expiry: request a new one',
+  ERR_CLOUD_UPLOAD_MISMATCH:
+    'an uploaded body differs from what its upload URL declared (size, sha256 or content type)',
+  ERR_CLOUD_STORAGE: 'the object store (S3) failed or cannot be reached',
+  ERR_AGENT_UPLOAD: 'an object cannot be uploaded to the cloud storage',
+  ERR_AGENT_UPLOAD_EXPIRED: 'an upload URL expired before the upload finished; ask for a new one',
   ERR_DATASET: 'a dataset is empty, unreadable or has only one class',
   ERR_TRAINING: 'training failed',
 } as const;

@@ -134,7 +134,7 @@ export async function modelRoutes(app: FastifyInstance, services: CloudServices)
     },
     async (request, reply) => {
       const model = services.models.get(request.params.name, request.params.version);
-      const size = await services.blobs.size(model.blobKey);
+      const size = (await services.blobs.stat(model.blobKey))?.bytes;
       if (size === undefined)
         throw new LinesightError(
           'ERR_CLOUD_NOT_FOUND',
@@ -155,10 +155,10 @@ export async function modelRoutes(app: FastifyInstance, services: CloudServices)
           .status(206)
           .header('content-range', `bytes ${start}-${end}/${size}`)
           .header('content-length', end - start + 1);
-        return reply.send(services.blobs.read(model.blobKey, { start, end }));
+        return reply.send(await services.blobs.read(model.blobKey, { start, end }));
       }
       void reply.header('content-length', size);
-      return reply.send(services.blobs.read(model.blobKey));
+      return reply.send(await services.blobs.read(model.blobKey));
     },
   );
 

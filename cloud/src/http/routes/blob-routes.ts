@@ -1,0 +1,75 @@
+import type { FastifyInstance } from 'fastify';
+import { Type } from '@sinclair/typebox';
+import {
+  LOCAL_DOWNLOAD_PATH,
+  LOCAL_UPLOAD_PATH,
+  type LocalBlobStore,
+} from '../../blobs/local-blob-store.ts';
+
+const SignedQuery = Type.Object(
+  {
+    key: Type.String(),
+    exp: Type.String(),
+    sig: Type.String(),
+    bytes: Type.Optional(Type.String()),
+    sha256: Type.Optional(Type.String()),
+    type: Type.Optional(Type.String()),
+  },
+  { additionalProperties: true },
+);
+
+/**
+ * The local blob store's signed routes: PUT an upload, GET a download. The
+ * signature in the URL is the credential (as with S3 presigned URLs), so they
+ * take no Authorization header.
+ */
+export async function blobRoutes(app: FastifyInstance, store: LocalBlobStore): Promise<void> {
+  // The body is streamed to disk by the handler; no parser may buffer it.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (_request, _payload, done) => {
+    done(null);
+  });
+
+  app.put<{ Querystring: Record<string, string> }>(
+    LOCAL_UPLOAD_PATH,
+    {
+      config: { auth: 'public' },
+      schema: {
+        tags: ['storage'],
+        summary: 'Receive an upload to a URL from POST /v1/devices/:deviceId/uploads (local store)',
+        security: [],
+        querystring: SignedQuery,
+      },
+    },
+    async (request) => {
+      const length = request.headers['content-length'];
+      const written = await store.acceptUpload({
+        query: request.query,
+        contentType: request.headers['content-type'],
+        contentLength: length === undefined ? undefined : Number(length),
+        body: request.raw,
+      });
+      return { key: written.key, bytes: written.bytes, sha256: written.sha256 };
+    },
+  );
+
+  app.get<{ Querystring: Record<string, string> }>(
+    LOCAL_DOWNLOAD_PATH,
+    {
+      config: { auth: 'public' },
+      schema: {
+        tags: ['storage'],
+        summary: 'Download an object through a signed, expiring URL (local store)',
+        security: [],
+        querystring: SignedQuery,
+      },
+    },
+    async (request, reply) => {
+      const object = await store.openDownload(request.query);
+      void reply
+        .header('content-type', 'application/octet-stream')
+        .header('content-length', object.bytes);
+      return reply.send(object.body);
+    },
+  );
+}

@@ -1,0 +1,101 @@
+import type { FastifyInstance } from 'fastify';
+import { Type, type Static } from '@sinclair/typebox';
+import { LinesightError } from '@linesight/protocol';
+import type { CloudServices } from '../services.ts';
+
+/** Content types a device may upload. */
+export const UPLOAD_CONTENT_TYPES = ['image/jpeg', 'image/png', 'application/json'] as const;
+
+/** Most objects one request may ask URLs for. */
+export const MAX_UPLOADS_PER_REQUEST = 100;
+
+const UploadObject = Type.Object(
+  {
+    name: Type.String({
+      pattern: '^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$',
+      description: '1-128 of [A-Za-z0-9_.-], no leading dot; the key is samples/<deviceId>/<name>',
+    }),
+    contentType: Type.Union(UPLOAD_CONTENT_TYPES.map((t) => Type.Literal(t))),
+    bytes: Type.Integer({ minimum: 0 }),
+    sha256: Type.String({ pattern: '^[0-9a-f]{64}$', description: 'lower-case hex' }),
+  },
+  { additionalProperties: false },
+);
+
+const UploadsBody = Type.Object(
+  { objects: Type.Array(UploadObject, { minItems: 1, maxItems: MAX_UPLOADS_PER_REQUEST }) },
+  { additionalProperties: false },
+);
+
+const UploadView = Type.Object({
+  key: Type.String(),
+  url: Type.Optional(Type.String()),
+  method: Type.Optional(Type.Literal('PUT')),
+  headers: Type.Optional(Type.Record(Type.String(), Type.String())),
+  expiresAt: Type.Optional(Type.String()),
+  alreadyStored: Type.Boolean(),
+});
+
+/** The object key of a device's upload. */
+export function sampleKey(deviceId: string, name: string): string {
+  return `samples/${deviceId}/${name}`;
+}
+
+/** POST /v1/devices/:deviceId/uploads: short-lived upload URLs, one per object. */
+export async function uploadRoutes(app: FastifyInstance, services: CloudServices): Promise<void> {
+  app.post<{ Params: { deviceId: string }; Body: Static<typeof UploadsBody> }>(
+    '/v1/devices/:deviceId/uploads',
+    {
+      config: { auth: 'admin-or-device' },
+      schema: {
+        tags: ['devices'],
+        summary:
+          'Upload URLs for sampled images: PUT each body to its url with exactly its method and headers',
+        description:
+          'A device may ask only for its own id. An object already stored under its key with the same sha256 ' +
+          'answers alreadyStored: true and no url (uploads are idempotent by key). The storage refuses an expired ' +
+          'or altered URL and a body whose size or sha256 differs from the declaration.',
+        security: [{ device: [] }, { bearer: [] }],
+        params: Type.Object({
+          deviceId: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$' }),
+        }),
+        body: UploadsBody,
+        response: { 200: Type.Object({ uploads: Type.Array(UploadView) }) },
+      },
+    },
+    async (request) => {
+      const { deviceId } = request.params;
+      const caller = request.caller;
+      if (caller?.kind === 'device' && caller.deviceId !== deviceId) {
+        throw new LinesightError(
+          'ERR_CLOUD_FORBIDDEN',
+          `device ${caller.deviceId} may ask for upload URLs only for itself`,
+        );
+      }
+      if (caller?.kind !== 'device' && !services.devices.has(deviceId)) {
+        throw new LinesightError('ERR_CLOUD_NOT_FOUND', `device ${deviceId} is not provisioned`);
+      }
+      const names = new Set<string>();
+      for (const o of request.body.objects) {
+        if (names.has(o.name))
+          throw new LinesightError('ERR_CLOUD_BAD_REQUEST', `object ${o.name} is listed twice`);
+        names.add(o.name);
+      }
+      const uploads = await Promise.all(
+        request.body.objects.map(async (o) => {
+          const key = sampleKey(deviceId, o.name);
+          if ((await services.blobs.verify(key, o)) === 'ok') return { key, alreadyStored: true };
+          const target = await services.blobs.createUploadUrl({
+            key,
+            contentType: o.contentType,
+            bytes: o.bytes,
+            sha256: o.sha256,
+            ttlSec: services.uploadUrlTtlSec,
+          });
+          return { key, ...target, alreadyStored: false };
+        }),
+      );
+      return { uploads };
+    },
+  );
+}
