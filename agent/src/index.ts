@@ -50,3 +50,8 @@ export {
   type UploadObjectOptions,
   type UploadObjectReport,
 } from './uploads/put-object.ts';
+export {
+  downloadArtifact,
+  type DownloadRequest,
+  type DownloadReport,
+} from './models/artifact-downloader.ts';

@@ -5,8 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { LinesightError } from '@linesight/protocol';
 import { resolveAdminToken, type AdminTokenSource } from './admin-token.ts';
-import { LocalBlobStore } from './blobs/local-blob-store.ts';
-import { UrlSigner } from './blobs/url-signer.ts';
+import { openBlobStore } from './blobs/open-blob-store.ts';
 import type { BlobStore } from './blobs/blob-store.ts';
 import { EmbeddedBroker } from './broker/embedded-broker.ts';
 import type { MqttIdentity } from './broker/acl.ts';
@@ -86,13 +85,11 @@ export class Cloud {
     const audit = new AuditLog(db);
     const tokens = new ApiTokens(db);
     devices.markAllOffline();
-    const localBlobs = new LocalBlobStore({
-      root: join(dataDir, 'blobs'),
-      signer: await UrlSigner.open(join(dataDir, 'blob-url.key')),
-      publicUrl: () => this.config.publicUrl ?? this.urls.http,
-    });
-    await localBlobs.start();
-    const blobs = localBlobs;
+    const { blobs, local: localBlobs } = await openBlobStore(
+      this.config,
+      dataDir,
+      () => this.config.publicUrl ?? this.urls.http,
+    );
     this.#blobs = blobs;
     const servicePassword = randomBytes(24).toString('base64url');
     const adminToken = this.#adminToken.token;
@@ -258,6 +255,7 @@ export class Cloud {
       await step(() => {
         this.#db?.close();
       });
+      await step(async () => this.#blobs?.close());
       if (errors.length > 0) throw new AggregateError(errors, 'cloud close failed');
     })();
     return this.#closing;

@@ -37,6 +37,39 @@ export const CloudConfigSchema = Type.Object(
       default: 900,
       description: 'lifetime of the upload URLs devices get for sampled images',
     }),
+    s3Bucket: Type.Optional(
+      Type.String({
+        minLength: 3,
+        maxLength: 63,
+        description: 'keep artifacts and uploads in this S3 bucket instead of <dataDir>/blobs',
+      }),
+    ),
+    s3Endpoint: Type.Optional(
+      Type.String({
+        pattern: '^https?://',
+        description: 'S3-compatible endpoint (MinIO, Ceph); AWS S3 when absent',
+      }),
+    ),
+    s3Region: Type.String({ minLength: 1, default: 'us-east-1' }),
+    s3ForcePathStyle: Type.Boolean({
+      default: false,
+      description:
+        'path-style bucket URLs (endpoint/bucket/key), as most S3-compatible servers need',
+    }),
+    s3Credentials: Type.Optional(
+      Type.Object(
+        {
+          accessKeyId: Type.String({ minLength: 1 }),
+          secretAccessKey: Type.String({ minLength: 1 }),
+          sessionToken: Type.Optional(Type.String()),
+        },
+        {
+          additionalProperties: false,
+          description:
+            'static S3 credentials (the app entry takes them from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY); without them the AWS SDK default chain applies',
+        },
+      ),
+    ),
     logLevel: Type.Union(
       [
         Type.Literal('fatal'),

@@ -9,14 +9,28 @@ export interface RunCloudOptions {
 }
 
 /**
- * The cloud app entry: reads LINESIGHT_ADMIN_TOKEN from the environment,
- * starts the cloud, logs where it listens and shuts down on SIGTERM/SIGINT.
+ * The cloud app entry: reads LINESIGHT_ADMIN_TOKEN and, when S3 is
+ * configured, the standard AWS variables from the environment, starts the
+ * cloud, logs where it listens and shuts down on SIGTERM/SIGINT.
  */
 export async function runCloud(options: RunCloudOptions): Promise<Cloud> {
-  const envToken = options.env.LINESIGHT_ADMIN_TOKEN;
+  const { env } = options;
+  const envToken = env.LINESIGHT_ADMIN_TOKEN;
+  const s3 = options.config.s3Bucket !== undefined;
+  const region = options.config.s3Region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
   const config: CloudConfigInput = {
     ...options.config,
     ...(envToken ? { adminToken: envToken } : {}),
+    ...(s3 && region ? { s3Region: region } : {}),
+    ...(s3 && env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY
+      ? {
+          s3Credentials: {
+            accessKeyId: env.AWS_ACCESS_KEY_ID,
+            secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
+            ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}),
+          },
+        }
+      : {}),
   };
   const logger = pino({ level: config.logLevel ?? 'info', base: { app: 'cloud' } });
   const cloud = new Cloud(config, logger);
@@ -29,6 +43,7 @@ export async function runCloud(options: RunCloudOptions): Promise<Cloud> {
       docsUrl: `${urls.http}/docs`,
       adminTokenSource: token.source,
       adminTokenPath: token.path,
+      blobStore: cloud.blobs.kind,
     },
     token.source === 'config'
       ? 'cloud ready; admin token from LINESIGHT_ADMIN_TOKEN'

@@ -17,9 +17,24 @@ export function cloudCommand(): Command {
       './data',
     )
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace', 'info')
+    .option(
+      '--public-url <url>',
+      'base URL devices reach this cloud at, for signed upload/download URLs (default: the listen address)',
+    )
+    .option('--s3-bucket <name>', 'keep artifacts and sampled images in this S3 bucket')
+    .option(
+      '--s3-endpoint <url>',
+      'S3-compatible endpoint, e.g. http://minio:9000 (AWS when absent)',
+    )
+    .option('--s3-region <region>', 'S3 region (default: AWS_REGION, else us-east-1)')
+    .option(
+      '--s3-force-path-style',
+      'path-style bucket URLs (MinIO and most S3-compatible servers)',
+    )
     .addHelpText(
       'after',
-      '\nThe admin token comes from LINESIGHT_ADMIN_TOKEN; without it one is created in <data-dir>/admin-token (mode 0600).',
+      '\nThe admin token comes from LINESIGHT_ADMIN_TOKEN; without it one is created in <data-dir>/admin-token (mode 0600).' +
+        '\nWith --s3-bucket, credentials come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (/ AWS_SESSION_TOKEN), else the AWS SDK default chain. See docs/storage.md.',
     )
     .action(
       async (opts: {
@@ -28,6 +43,11 @@ export function cloudCommand(): Command {
         host: string;
         dataDir: string;
         logLevel: string;
+        publicUrl?: string;
+        s3Bucket?: string;
+        s3Endpoint?: string;
+        s3Region?: string;
+        s3ForcePathStyle?: boolean;
       }) => {
         await runCloud({
           config: {
@@ -36,6 +56,11 @@ export function cloudCommand(): Command {
             host: opts.host,
             dataDir: opts.dataDir,
             logLevel: opts.logLevel as 'info',
+            publicUrl: opts.publicUrl,
+            s3Bucket: opts.s3Bucket,
+            s3Endpoint: opts.s3Endpoint,
+            s3Region: opts.s3Region,
+            s3ForcePathStyle: opts.s3ForcePathStyle,
           },
           env: process.env,
         });

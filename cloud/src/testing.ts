@@ -1,0 +1,2 @@
+// Test helpers of the cloud for other workspaces' tests; never imported by runtime code.
+export { startS3TestServer, type S3TestServer } from './blobs/s3-test-server.ts';
