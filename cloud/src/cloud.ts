@@ -6,6 +6,7 @@ import pino, { type Logger } from 'pino';
 import { LinesightError } from '@linesight/protocol';
 import { resolveAdminToken, type AdminTokenSource } from './admin-token.ts';
 import { openBlobStore } from './blobs/open-blob-store.ts';
+import { UploadSlots } from './http/upload-slots.ts';
 import type { BlobStore } from './blobs/blob-store.ts';
 import { EmbeddedBroker } from './broker/embedded-broker.ts';
 import type { MqttIdentity } from './broker/acl.ts';
@@ -85,11 +86,11 @@ export class Cloud {
     const audit = new AuditLog(db);
     const tokens = new ApiTokens(db);
     devices.markAllOffline();
-    const { blobs, local: localBlobs } = await openBlobStore(
-      this.config,
-      dataDir,
-      () => this.config.publicUrl ?? this.urls.http,
-    );
+    const {
+      blobs,
+      local: localBlobs,
+      tempFile,
+    } = await openBlobStore(this.config, dataDir, () => this.config.publicUrl ?? this.urls.http);
     this.#blobs = blobs;
     const servicePassword = randomBytes(24).toString('base64url');
     const adminToken = this.#adminToken.token;
@@ -194,6 +195,8 @@ export class Cloud {
         keys,
         keyRotation,
         maxModelBytes: this.config.maxModelBytes,
+        modelUploadSlots: new UploadSlots(this.config.maxConcurrentModelUploads),
+        tempFile,
         modelServer,
         maxPredictBytes: this.config.maxPredictBytes,
         mqttUrl: () => mqttUrl,

@@ -19,6 +19,11 @@ export const CloudConfigSchema = Type.Object(
         'how long a signed desired-state document stays valid; the cloud re-issues documents at half that age',
     }),
     maxModelBytes: Type.Integer({ minimum: 1024, default: 512 * 1024 * 1024 }),
+    maxConcurrentModelUploads: Type.Integer({
+      minimum: 1,
+      default: 2,
+      description: 'model uploads streamed and validated at once; more are refused with 503',
+    }),
     maxPredictBytes: Type.Integer({
       minimum: 1024,
       default: 20 * 1024 * 1024,

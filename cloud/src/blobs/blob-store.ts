@@ -31,7 +31,7 @@ export type VerifyResult = 'ok' | 'missing' | 'mismatch';
 
 /**
  * Object storage for artifacts and images: a local folder by default, S3 when
- * configured. Keys are `/`-separated paths of `[A-Za-z0-9_.@-]` segments.
+ * configured. Keys are `/`-separated paths of `[A-Za-z0-9_.@+-]` segments.
  */
 export interface BlobStore {
   /** `local` or `s3`, for logs and /healthz. */
@@ -65,8 +65,9 @@ export interface BlobStore {
   close(): Promise<void>;
 }
 
-// Segments never start with a dot, so no key names `..` or the local store's `.tmp` folder.
-const KEY = /^[A-Za-z0-9_-][A-Za-z0-9_.@-]*(?:\/[A-Za-z0-9_-][A-Za-z0-9_.@-]*)*$/;
+// Segments never start with a dot, so no key names `..` or the local store's `.tmp` folder;
+// `+` is allowed for semver build metadata in model keys.
+const KEY = /^[A-Za-z0-9_-][A-Za-z0-9_.@+-]*(?:\/[A-Za-z0-9_-][A-Za-z0-9_.@+-]*)*$/;
 
 /** Throws ERR_CLOUD_BAD_REQUEST unless `key` is a valid blob key (no `..`, no empty or dot-led segment). */
 export function checkBlobKey(key: string): void {

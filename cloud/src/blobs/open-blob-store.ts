@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CloudConfig } from '../config.ts';
 import type { BlobStore } from './blob-store.ts';
@@ -9,6 +11,8 @@ export interface OpenedBlobStore {
   blobs: BlobStore;
   /** Set for the local store: it also serves the signed upload and download routes. */
   local: LocalBlobStore | undefined;
+  /** A fresh path for a file that will be handed to `blobs.putFile` (same filesystem as the local store). */
+  tempFile: () => Promise<string>;
 }
 
 /**
@@ -35,7 +39,15 @@ export async function openBlobStore(
       await blobs.close();
       throw err;
     }
-    return { blobs, local: undefined };
+    // Uploads are staged on local disk before they are streamed to S3; leftovers of a crash go at start.
+    const tmp = join(dataDir, 'tmp');
+    await rm(tmp, { recursive: true, force: true });
+    await mkdir(tmp, { recursive: true, mode: 0o700 });
+    return {
+      blobs,
+      local: undefined,
+      tempFile: async () => join(tmp, randomBytes(12).toString('hex')),
+    };
   }
   const local = new LocalBlobStore({
     root: join(dataDir, 'blobs'),
@@ -43,5 +55,5 @@ export async function openBlobStore(
     publicUrl,
   });
   await local.start();
-  return { blobs: local, local };
+  return { blobs: local, local, tempFile: () => local.tempPath() };
 }

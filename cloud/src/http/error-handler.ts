@@ -17,6 +17,7 @@ const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
   ERR_CLOUD_UPLOAD_EXPIRED: 403,
   ERR_CLOUD_UPLOAD_MISMATCH: 400,
   ERR_CLOUD_STORAGE: 502,
+  ERR_CLOUD_BUSY: 503,
 };
 
 /** The one place that turns thrown errors into HTTP answers. */

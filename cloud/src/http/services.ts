@@ -1,5 +1,6 @@
 import type { BlobStore } from '../blobs/blob-store.ts';
 import type { LocalBlobStore } from '../blobs/local-blob-store.ts';
+import type { UploadSlots } from './upload-slots.ts';
 import type { FleetLink } from '../fleet/fleet-link.ts';
 import type { KeyRotation } from '../fleet/key-rotation.ts';
 import type { KeyRing } from '../signing/key-ring.ts';
@@ -29,6 +30,10 @@ export interface CloudServices {
   keys: KeyRing;
   keyRotation: KeyRotation;
   maxModelBytes: number;
+  /** Bounds concurrent model uploads. */
+  modelUploadSlots: UploadSlots;
+  /** A fresh temp path for a streamed upload, on the blob store's filesystem. */
+  tempFile: () => Promise<string>;
   /** Central inference over registered models. */
   modelServer: ModelServer;
   /** Largest image body POST /v1/predict accepts. */

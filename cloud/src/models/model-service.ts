@@ -1,4 +1,6 @@
+import { readFile } from 'node:fs/promises';
 import { OnnxModel, goldenInputs, readModelContract } from '@linesight/vision';
+import { readContractFromFile } from './onnx-file-contract.ts';
 import {
   LinesightError,
   isLinesightError,
@@ -112,7 +114,7 @@ export class ModelService {
     return count;
   }
 
-  /** Validates, stores and signs a new model version. */
+  /** Validates, stores and signs a new model version held in memory. */
   async register(input: {
     name: string;
     version: string;
@@ -120,7 +122,36 @@ export class ModelService {
     actor: string;
     parentVersion?: string;
   }): Promise<ModelVersion> {
-    const { name, version, onnx } = input;
+    this.#checkNew(input);
+    const { onnx } = input;
+    return this.#register(input, onnx, sha256Hex(onnx), (key) => this.#blobs.put(key, onnx));
+  }
+
+  /**
+   * Validates, stores and signs a new model version from a file on disk (a
+   * streamed upload). The contract is read from the file's headers first, so
+   * a bogus file is refused without being loaded; a valid one is loaded once
+   * for the golden check and then moved (local store) or streamed (S3) into
+   * the blob store. The caller removes the file if this throws.
+   */
+  async registerFile(input: {
+    name: string;
+    version: string;
+    path: string;
+    sha256: string;
+    actor: string;
+    parentVersion?: string;
+  }): Promise<ModelVersion> {
+    this.#checkNew(input);
+    await readContractFromFile(input.path);
+    const onnx = await readFile(input.path);
+    return this.#register(input, onnx, input.sha256, (key) =>
+      this.#blobs.putFile(key, input.path, { sha256: input.sha256 }),
+    );
+  }
+
+  #checkNew(input: { name: string; version: string; parentVersion?: string }): void {
+    const { name, version } = input;
     if (!NAME.test(name)) {
       throw new LinesightError(
         'ERR_CLOUD_BAD_REQUEST',
@@ -145,6 +176,15 @@ export class ModelService {
         `model ${name}@${version} is already registered; versions are immutable, publish a new version`,
       );
     }
+  }
+
+  async #register(
+    input: { name: string; version: string; actor: string; parentVersion?: string },
+    onnx: Uint8Array,
+    sha256: string,
+    store: (blobKey: string) => Promise<void>,
+  ): Promise<ModelVersion> {
+    const { name, version } = input;
     const contract = readModelContract(onnx);
     // Loading proves the file is a model onnxruntime can run with the declared input and outputs;
     // its scores on the standard golden inputs go into the manifest for devices to reproduce.
@@ -164,9 +204,8 @@ export class ModelService {
     } finally {
       await probe.close();
     }
-    const sha256 = sha256Hex(onnx);
     const blobKey = `models/${name}/${version}/${sha256}.onnx`;
-    await this.#blobs.put(blobKey, onnx);
+    await store(blobKey);
     const manifest: Manifest = {
       schema: 'linesight.manifest/v1',
       name,
@@ -196,7 +235,19 @@ export class ModelService {
       approvedAt: null,
       stageChangedAt: null,
     };
-    this.#registry.add(model);
+    try {
+      this.#registry.add(model);
+    } catch (err) {
+      // A concurrent upload of the same version won: remove this one's artifact unless
+      // the winner's is the very same object (same sha256, same key).
+      if (
+        !this.#registry.has(name, version) ||
+        this.#registry.get(name, version).blobKey !== blobKey
+      ) {
+        await this.#blobs.delete(blobKey).catch(() => undefined);
+      }
+      throw err;
+    }
     this.#audit.record(input.actor, 'model.register', `${name}@${version}`, {
       sha256,
       sizeBytes: onnx.byteLength,

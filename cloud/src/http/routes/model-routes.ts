@@ -2,7 +2,10 @@ import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { LinesightError } from '@linesight/protocol';
 import type { CloudServices } from '../services.ts';
+import { rm } from 'node:fs/promises';
 import { actorOf } from '../auth.ts';
+import { checkMultipartContentType, readMultipart } from '../multipart.ts';
+import { streamToFile } from '../../blobs/stream-to-file.ts';
 import type { ModelVersion } from '../../registry/model-registry.ts';
 
 const ModelView = Type.Object({
@@ -66,34 +69,49 @@ export async function modelRoutes(app: FastifyInstance, services: CloudServices)
           'send multipart/form-data with fields name, version and a file part holding the .onnx model',
         );
       }
-      const fields: Record<string, string> = {};
-      let onnx: Buffer | undefined;
-      for await (const part of request.parts({
-        limits: { fileSize: services.maxModelBytes, files: 1, fields: 10 },
-      })) {
-        if (part.type === 'file') {
-          onnx = await part.toBuffer();
-        } else if (typeof part.value === 'string') {
-          fields[part.fieldname] = part.value;
-        }
-      }
-      const missing = ['name', 'version'].filter((f) => !fields[f]);
-      if (onnx === undefined) missing.push('file');
-      if (missing.length > 0 || onnx === undefined) {
-        throw new LinesightError(
-          'ERR_CLOUD_BAD_REQUEST',
-          `missing multipart fields: ${missing.join(', ')}`,
+      checkMultipartContentType(request);
+      const release = services.modelUploadSlots.acquire('model uploads');
+      let tmp: string | undefined;
+      try {
+        // The file streams to a temp file as it arrives: an upload is never held in memory.
+        const { fields, file } = await readMultipart(
+          request,
+          {
+            maxFileBytes: services.maxModelBytes,
+            maxFields: 10,
+            tooLarge: () =>
+              new LinesightError(
+                'ERR_CLOUD_PAYLOAD_TOO_LARGE',
+                `the model is larger than the ${services.maxModelBytes}-byte limit (cloud config maxModelBytes)`,
+              ),
+          },
+          async (part) => {
+            tmp = await services.tempFile();
+            return streamToFile(part.file, tmp, services.maxModelBytes);
+          },
         );
+        const missing = ['name', 'version'].filter((f) => !fields[f]);
+        if (file === undefined || tmp === undefined) missing.push('file');
+        if (missing.length > 0 || file === undefined || tmp === undefined) {
+          throw new LinesightError(
+            'ERR_CLOUD_BAD_REQUEST',
+            `missing multipart fields: ${missing.join(', ')}`,
+          );
+        }
+        const model = await services.modelService.registerFile({
+          name: fields.name as string,
+          version: fields.version as string,
+          path: tmp,
+          sha256: file.sha256,
+          actor: actorOf(request),
+          ...(fields.parent ? { parentVersion: fields.parent } : {}),
+        });
+        void reply.status(201);
+        return view(model);
+      } finally {
+        if (tmp !== undefined) await rm(tmp, { force: true });
+        release();
       }
-      const model = await services.modelService.register({
-        name: fields.name as string,
-        version: fields.version as string,
-        onnx,
-        actor: actorOf(request),
-        ...(fields.parent ? { parentVersion: fields.parent } : {}),
-      });
-      void reply.status(201);
-      return view(model);
     },
   );
 

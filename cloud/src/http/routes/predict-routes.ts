@@ -9,6 +9,7 @@ import { Type, type TSchema } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { LinesightError } from '@linesight/protocol';
 import type { CloudServices } from '../services.ts';
+import { readMultipart } from '../multipart.ts';
 
 const IMAGE_TYPES = ['image/jpeg', 'image/png'];
 
@@ -121,20 +122,12 @@ function readBody(payload: IncomingMessage, limitBytes: number): Promise<Buffer>
 }
 
 async function multipartImage(request: FastifyRequest, limitBytes: number): Promise<Buffer> {
-  let image: Buffer | undefined;
-  try {
-    for await (const part of request.parts({
-      limits: { fileSize: limitBytes, files: 1, fields: 10 },
-    })) {
-      if (part.type === 'file') image = await part.toBuffer();
-    }
-  } catch (err) {
-    const code = (err as { code?: unknown }).code;
-    if (code === 'FST_REQ_FILE_TOO_LARGE') throw tooLarge(limitBytes);
-    if (code === 'FST_FILES_LIMIT')
-      throw new LinesightError('ERR_CLOUD_BAD_REQUEST', 'send exactly one file part');
-    throw err;
-  }
+  // An image is at most maxPredictBytes, so holding it in memory is bounded.
+  const { file: image } = await readMultipart(
+    request,
+    { maxFileBytes: limitBytes, maxFields: 10, tooLarge: () => tooLarge(limitBytes) },
+    (part) => part.toBuffer(),
+  );
   if (image === undefined) {
     throw new LinesightError(
       'ERR_CLOUD_BAD_REQUEST',
