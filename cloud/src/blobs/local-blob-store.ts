@@ -301,7 +301,7 @@ export class LocalBlobStore implements BlobStore {
   /** Opens the object a URL from createDownloadUrl names, after checking signature and expiry. */
   async openDownload(
     query: Record<string, string | undefined>,
-  ): Promise<{ key: string; bytes: number; body: Readable }> {
+  ): Promise<{ key: string; bytes: number; contentType: string; body: Readable }> {
     const { signer } = this.#signing();
     const key = query.key ?? '';
     const expiresAtSec = Number(query.exp);
@@ -319,7 +319,7 @@ export class LocalBlobStore implements BlobStore {
     }
     const s = await this.stat(key);
     if (s === undefined) throw blobMissing(key);
-    return { key, bytes: s.bytes, body: await this.read(key) };
+    return { key, bytes: s.bytes, contentType: contentTypeOf(key), body: await this.read(key) };
   }
 
   #signing(): { signer: UrlSigner; base: string } {
@@ -335,4 +335,13 @@ export class LocalBlobStore implements BlobStore {
   async close(): Promise<void> {
     // Nothing held open between calls.
   }
+}
+
+/** The content type a download answers with, from the key's extension. */
+function contentTypeOf(key: string): string {
+  const ext = key.slice(key.lastIndexOf('.') + 1).toLowerCase();
+  if (ext === 'jpg' || ext === 'jpeg') return 'image/jpeg';
+  if (ext === 'png') return 'image/png';
+  if (ext === 'json') return 'application/json';
+  return 'application/octet-stream';
 }

@@ -66,9 +66,7 @@ export async function blobRoutes(app: FastifyInstance, store: LocalBlobStore): P
     },
     async (request, reply) => {
       const object = await store.openDownload(request.query);
-      void reply
-        .header('content-type', 'application/octet-stream')
-        .header('content-length', object.bytes);
+      void reply.header('content-type', object.contentType).header('content-length', object.bytes);
       return reply.send(object.body);
     },
   );

@@ -112,6 +112,7 @@ describe('device uploads to the local blob store', () => {
     const downloadUrl = await blobs.createDownloadUrl(upload!.key, 60);
     const downloaded = await fetch(downloadUrl);
     expect(downloaded.status).toBe(200);
+    expect(downloaded.headers.get('content-type')).toBe('image/jpeg');
     expect(Buffer.from(await downloaded.arrayBuffer()).equals(body)).toBe(true);
     // A download URL for another key, or with an altered key, is refused.
     const altered = downloadUrl.replace('000001', '000002');
