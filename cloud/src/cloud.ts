@@ -191,6 +191,7 @@ export class Cloud {
         blobs,
         localBlobs,
         uploadUrlTtlSec: this.config.uploadUrlTtlSec,
+        maxUploadObjectBytes: this.config.maxUploadObjectBytes,
         link,
         keys,
         keyRotation,

@@ -75,6 +75,11 @@ export const CloudConfigSchema = Type.Object(
         },
       ),
     ),
+    maxUploadObjectBytes: Type.Integer({
+      minimum: 1024,
+      default: 32 * 1024 * 1024,
+      description: 'largest object a device may ask an upload URL for',
+    }),
     logLevel: Type.Union(
       [
         Type.Literal('fatal'),

@@ -281,7 +281,14 @@ export class LocalBlobStore implements BlobStore {
           'ERR_CLOUD_UPLOAD_MISMATCH',
           `body is larger than the ${bytes} bytes declared`,
         ),
-    );
+    ).catch((err: unknown) => {
+      // A client that stops mid-body is a bad request; a file-system error (ENOSPC) is ours.
+      if (err instanceof LinesightError || typeof (err as { errno?: unknown }).errno === 'number')
+        throw err;
+      throw new LinesightError('ERR_CLOUD_BAD_REQUEST', 'the upload body ended early', {
+        cause: err,
+      });
+    });
     try {
       if (written.bytes !== bytes || written.sha256 !== grant.sha256) {
         throw new LinesightError(

@@ -26,6 +26,8 @@ export interface CloudServices {
   localBlobs: LocalBlobStore | undefined;
   /** Lifetime of upload URLs handed to devices. */
   uploadUrlTtlSec: number;
+  /** Largest object a device may upload. */
+  maxUploadObjectBytes: number;
   link: FleetLink;
   keys: KeyRing;
   keyRotation: KeyRotation;

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -160,6 +161,10 @@ describe('device uploads to the local blob store', () => {
       expect(res.body.error).toBe('ERR_CLOUD_BAD_REQUEST');
     }
     expect((await ask('cam-a', 'cam-a', [declare('x'.repeat(128), body)])).status).toBe(200);
+    const huge = { ...declare('huge.jpg', body), bytes: 33 * 1024 * 1024 };
+    const tooLarge = await ask('cam-a', 'cam-a', [huge]);
+    expect(tooLarge.status).toBe(413);
+    expect(tooLarge.body.error).toBe('ERR_CLOUD_PAYLOAD_TOO_LARGE');
   });
 
   it('refuses tampered URLs: another device key, another size, a forged signature', async () => {
@@ -251,6 +256,28 @@ describe('device uploads to the local blob store', () => {
     expect(chunked.status).toBe(400);
     expect(await readdir(blobDir('samples', 'cam-a'))).not.toContain('m.jpg');
     expect(await tempFiles()).toEqual([]);
+    expect((await put(upload, body)).status).toBe(200);
+  });
+
+  it('leaves no file when the client stops mid-body', async () => {
+    const body = image(9, 200_000);
+    const upload = (await ask('cam-a', 'cam-a', [declare('cut.jpg', body)])).body.uploads[0]!;
+    const closed = new Promise<void>((resolve) => {
+      const req = httpRequest(upload.url!, {
+        method: 'PUT',
+        headers: { ...upload.headers, 'content-length': String(body.length) },
+      });
+      req.on('error', () => resolve());
+      req.on('close', () => resolve());
+      req.write(body.subarray(0, 50_000), () => req.destroy());
+    });
+    await closed;
+    const deadline = Date.now() + 10_000;
+    while ((await tempFiles()).length > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(await tempFiles()).toEqual([]);
+    expect(await readdir(blobDir('samples', 'cam-a'))).not.toContain('cut.jpg');
     expect((await put(upload, body)).status).toBe(200);
   });
 });

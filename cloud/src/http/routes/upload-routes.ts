@@ -77,6 +77,12 @@ export async function uploadRoutes(app: FastifyInstance, services: CloudServices
       }
       const names = new Set<string>();
       for (const o of request.body.objects) {
+        if (o.bytes > services.maxUploadObjectBytes) {
+          throw new LinesightError(
+            'ERR_CLOUD_PAYLOAD_TOO_LARGE',
+            `object ${o.name} is ${o.bytes} bytes; the most is ${services.maxUploadObjectBytes} (cloud config maxUploadObjectBytes)`,
+          );
+        }
         if (names.has(o.name))
           throw new LinesightError('ERR_CLOUD_BAD_REQUEST', `object ${o.name} is listed twice`);
         names.add(o.name);
