@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { LinesightError } from '@linesight/protocol';
@@ -160,25 +160,6 @@ export class LocalBlobStore implements BlobStore {
 
   async delete(key: string): Promise<void> {
     await rm(this.localPath(key), { force: true });
-  }
-
-  async list(prefix: string): Promise<string[]> {
-    const dir = this.localPath(prefix);
-    const names = await readdir(dir, { recursive: true, withFileTypes: true }).catch(
-      (err: unknown) => {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-        throw err;
-      },
-    );
-    return names
-      .filter((e) => e.isFile())
-      .map((e) =>
-        join(e.parentPath, e.name)
-          .slice(this.root.length + 1)
-          .split(sep)
-          .join('/'),
-      )
-      .sort();
   }
 
   async createUploadUrl(spec: UploadSpec): Promise<UploadTarget> {

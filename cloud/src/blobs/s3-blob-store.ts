@@ -149,17 +149,31 @@ export class S3BlobStore implements BlobStore {
   }
 
   async stat(key: string): Promise<BlobStat | undefined> {
+    const head = await this.#head(key);
+    if (head === undefined) return undefined;
+    const sha256 = head.checkedSha256 ?? head.declaredSha256;
+    return { bytes: head.bytes, ...(sha256 === undefined ? {} : { sha256 }) };
+  }
+
+  /** HEAD with the server's checksum (set only where the server verified it) and our metadata. */
+  async #head(
+    key: string,
+  ): Promise<{ bytes: number; checkedSha256?: string; declaredSha256?: string } | undefined> {
     checkBlobKey(key);
     try {
       const head = await this.#client.send(
         new HeadObjectCommand({ Bucket: this.bucket, Key: key, ChecksumMode: 'ENABLED' }),
       );
-      const fromServer =
+      const checked =
         head.ChecksumSHA256 !== undefined && !head.ChecksumSHA256.includes('-')
           ? Buffer.from(head.ChecksumSHA256, 'base64').toString('hex')
           : undefined;
-      const sha256 = fromServer ?? head.Metadata?.[SHA256_META];
-      return { bytes: head.ContentLength ?? 0, ...(sha256 === undefined ? {} : { sha256 }) };
+      const declared = head.Metadata?.[SHA256_META];
+      return {
+        bytes: head.ContentLength ?? 0,
+        ...(checked === undefined ? {} : { checkedSha256: checked }),
+        ...(declared === undefined ? {} : { declaredSha256: declared }),
+      };
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw storageError('stat', err);
@@ -187,10 +201,14 @@ export class S3BlobStore implements BlobStore {
   }
 
   async verify(key: string, expected: { bytes: number; sha256: string }): Promise<VerifyResult> {
-    const s = await this.stat(key);
-    if (s === undefined) return 'missing';
-    if (s.bytes !== expected.bytes) return 'mismatch';
-    // The metadata value is what the uploader declared, not proof: hash the bytes themselves.
+    const head = await this.#head(key);
+    if (head === undefined) return 'missing';
+    if (head.bytes !== expected.bytes) return 'mismatch';
+    // A checksum the server computed (AWS S3, MinIO) is proof; the metadata value is only what
+    // the uploader declared, so without the former the bytes themselves are hashed.
+    if (head.checkedSha256 !== undefined) {
+      return head.checkedSha256 === expected.sha256 ? 'ok' : 'mismatch';
+    }
     const hash = createHash('sha256');
     for await (const chunk of await this.read(key)) hash.update(chunk as Buffer);
     return hash.digest('hex') === expected.sha256 ? 'ok' : 'mismatch';
