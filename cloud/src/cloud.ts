@@ -7,6 +7,7 @@ import { LinesightError } from '@linesight/protocol';
 import { resolveAdminToken, type AdminTokenSource } from './admin-token.ts';
 import { openBlobStore } from './blobs/open-blob-store.ts';
 import { UploadSlots } from './http/upload-slots.ts';
+import { UploadStats } from './blobs/upload-stats.ts';
 import type { BlobStore } from './blobs/blob-store.ts';
 import { EmbeddedBroker } from './broker/embedded-broker.ts';
 import type { MqttIdentity } from './broker/acl.ts';
@@ -178,6 +179,8 @@ export class Cloud {
       logger: this.log.child({ component: 'inference' }),
     });
     this.#modelServer = modelServer;
+    const uploadStats = new UploadStats();
+    const modelUploadSlots = new UploadSlots(this.config.maxConcurrentModelUploads);
     this.#http = await buildHttpServer({
       adminToken,
       logger: this.log,
@@ -192,16 +195,20 @@ export class Cloud {
         localBlobs,
         uploadUrlTtlSec: this.config.uploadUrlTtlSec,
         maxUploadObjectBytes: this.config.maxUploadObjectBytes,
+        uploadStats,
         link,
         keys,
         keyRotation,
         maxModelBytes: this.config.maxModelBytes,
-        modelUploadSlots: new UploadSlots(this.config.maxConcurrentModelUploads),
+        modelUploadSlots,
         tempFile,
         modelServer,
         maxPredictBytes: this.config.maxPredictBytes,
         mqttUrl: () => mqttUrl,
-        metrics: () => collectMetrics(devices, models, link, broker),
+        metrics: () => [
+          ...collectMetrics(devices, models, link, broker),
+          ...uploadStats.metrics(modelUploadSlots),
+        ],
       },
     });
     await this.#http.listen({ host: this.config.host, port: this.config.httpPort });

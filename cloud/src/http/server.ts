@@ -76,6 +76,7 @@ export async function buildHttpServer(options: {
   await app.register(async (scope) => predictRoutes(scope, services));
   await app.register(async (scope) => uploadRoutes(scope, services));
   const localBlobs = services.localBlobs;
-  if (localBlobs !== undefined) await app.register(async (scope) => blobRoutes(scope, localBlobs));
+  if (localBlobs !== undefined)
+    await app.register(async (scope) => blobRoutes(scope, localBlobs, services.uploadStats));
   return app;
 }

@@ -1,6 +1,7 @@
 import type { BlobStore } from '../blobs/blob-store.ts';
 import type { LocalBlobStore } from '../blobs/local-blob-store.ts';
 import type { UploadSlots } from './upload-slots.ts';
+import type { UploadStats } from '../blobs/upload-stats.ts';
 import type { FleetLink } from '../fleet/fleet-link.ts';
 import type { KeyRotation } from '../fleet/key-rotation.ts';
 import type { KeyRing } from '../signing/key-ring.ts';
@@ -28,6 +29,7 @@ export interface CloudServices {
   uploadUrlTtlSec: number;
   /** Largest object a device may upload. */
   maxUploadObjectBytes: number;
+  uploadStats: UploadStats;
   link: FleetLink;
   keys: KeyRing;
   keyRotation: KeyRotation;

@@ -5,6 +5,7 @@ import {
   LOCAL_UPLOAD_PATH,
   type LocalBlobStore,
 } from '../../blobs/local-blob-store.ts';
+import type { UploadStats } from '../../blobs/upload-stats.ts';
 
 const SignedQuery = Type.Object(
   {
@@ -23,7 +24,11 @@ const SignedQuery = Type.Object(
  * signature in the URL is the credential (as with S3 presigned URLs), so they
  * take no Authorization header.
  */
-export async function blobRoutes(app: FastifyInstance, store: LocalBlobStore): Promise<void> {
+export async function blobRoutes(
+  app: FastifyInstance,
+  store: LocalBlobStore,
+  stats: UploadStats,
+): Promise<void> {
   // The body is streamed to disk by the handler; no parser may buffer it.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_request, _payload, done) => {
@@ -43,12 +48,18 @@ export async function blobRoutes(app: FastifyInstance, store: LocalBlobStore): P
     },
     async (request) => {
       const length = request.headers['content-length'];
-      const written = await store.acceptUpload({
-        query: request.query,
-        contentType: request.headers['content-type'],
-        contentLength: length === undefined ? undefined : Number(length),
-        body: request.raw,
-      });
+      const written = await store
+        .acceptUpload({
+          query: request.query,
+          contentType: request.headers['content-type'],
+          contentLength: length === undefined ? undefined : Number(length),
+          body: request.raw,
+        })
+        .catch((err: unknown) => {
+          stats.refuse((err as { code?: unknown }).code);
+          throw err;
+        });
+      stats.stored++;
       return { key: written.key, bytes: written.bytes, sha256: written.sha256 };
     },
   );

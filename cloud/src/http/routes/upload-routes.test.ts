@@ -280,4 +280,17 @@ describe('device uploads to the local blob store', () => {
     expect(await readdir(blobDir('samples', 'cam-a'))).not.toContain('cut.jpg');
     expect((await put(upload, body)).status).toBe(200);
   });
+
+  it('counts issued URLs, already-stored objects and refused uploads in /metrics', async () => {
+    const metrics = await (await fetch(`${cloud.urls.http}/metrics`)).text();
+    const value = (line: string) =>
+      Number(new RegExp(`^${line.replace(/[{}]/g, '\\$&')} (\\d+)$`, 'm').exec(metrics)?.[1]);
+    expect(value('linesight_upload_urls_total{outcome="issued"}')).toBeGreaterThan(5);
+    expect(value('linesight_upload_urls_total{outcome="already_stored"}')).toBe(1);
+    expect(value('linesight_local_uploads_total{result="stored"}')).toBeGreaterThan(3);
+    expect(value('linesight_local_uploads_total{result="forbidden"}')).toBe(7);
+    expect(value('linesight_local_uploads_total{result="expired"}')).toBe(1);
+    expect(value('linesight_local_uploads_total{result="mismatch"}')).toBeGreaterThanOrEqual(5);
+    expect(value('linesight_model_uploads_in_progress')).toBe(0);
+  });
 });

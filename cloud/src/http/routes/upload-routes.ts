@@ -90,7 +90,10 @@ export async function uploadRoutes(app: FastifyInstance, services: CloudServices
       const uploads = await Promise.all(
         request.body.objects.map(async (o) => {
           const key = sampleKey(deviceId, o.name);
-          if ((await services.blobs.verify(key, o)) === 'ok') return { key, alreadyStored: true };
+          if ((await services.blobs.verify(key, o)) === 'ok') {
+            services.uploadStats.alreadyStored++;
+            return { key, alreadyStored: true };
+          }
           const target = await services.blobs.createUploadUrl({
             key,
             contentType: o.contentType,
@@ -98,6 +101,7 @@ export async function uploadRoutes(app: FastifyInstance, services: CloudServices
             sha256: o.sha256,
             ttlSec: services.uploadUrlTtlSec,
           });
+          services.uploadStats.urlsIssued++;
           return { key, ...target, alreadyStored: false };
         }),
       );
