@@ -207,6 +207,8 @@ export class Agent {
   /** Restores the stored model, connects (in the background) and starts the camera. */
   async start(): Promise<void> {
     this.#guard = await DesiredGuard.open(this.config.dataDir, this.config.trustedKeys);
+    this.#guard.onDiskFull = (err) =>
+      this.log.warn({ err: describeError(err) }, 'desired state accepted but not persisted');
     await this.#updater.restore();
     this.#phase = this.#slot.hasModel ? 'running' : 'idle';
     this.#link.start();

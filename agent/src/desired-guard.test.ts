@@ -11,6 +11,7 @@ import {
   type TrustList,
 } from '@linesight/protocol';
 import { DesiredGuard } from './desired-guard.ts';
+import { fillDisk, smallDisk } from './models/small-disk.ts';
 
 const k1 = generateSigningKeyPair();
 const k2 = generateSigningKeyPair();
@@ -121,5 +122,24 @@ describe('DesiredGuard', () => {
       await codeOf(reopened.check(desired(4, rogue, { trust: trust(9, [rogue], rogue) }))),
     ).toBe('ERR_SIGNATURE_UNKNOWN_KEY');
     expect(reopened.trustedKeys.map((k) => k.keyId)).toEqual([k2.keyId]);
+  });
+});
+
+describe('DesiredGuard on a full disk', () => {
+  it('accepts a newer document it cannot persist (a rollback must not wait for disk space) and still refuses replays', async () => {
+    const disk = await smallDisk(64 * 1024);
+    try {
+      const guard = await DesiredGuard.open(disk.dir, [pub(k1)]);
+      await guard.check(desired(1, k1));
+      const failures: unknown[] = [];
+      guard.onDiskFull = (err) => failures.push(err);
+      if (disk.real) await fillDisk(join(disk.dir, 'filler'));
+      await guard.check(desired(2, k1));
+      if (disk.real) expect(failures).toHaveLength(1);
+      const replay = await guard.check(desired(1, k1)).catch((err: unknown) => err);
+      expect(isLinesightError(replay, 'ERR_DESIRED_REPLAY')).toBe(true);
+    } finally {
+      await disk.close();
+    }
   });
 });

@@ -7,6 +7,7 @@ import {
   type TrustedKey,
 } from '@linesight/protocol';
 import { writeFileAtomic } from './atomic-file.ts';
+import { isDiskFull } from './models/disk-space.ts';
 
 interface GuardState {
   trustVersion: number;
@@ -25,6 +26,8 @@ interface GuardState {
 export class DesiredGuard {
   readonly #path: string;
   #state: GuardState;
+  /** Told when the guard's state could not be written because the disk is full. */
+  onDiskFull: ((err: unknown) => void) | undefined;
 
   private constructor(path: string, state: GuardState) {
     this.#path = path;
@@ -86,7 +89,15 @@ export class DesiredGuard {
     }
     state = { ...state, acceptedRevision: doc.revision, acceptedSignature: doc.signature };
     if (state !== this.#state) {
-      await writeFileAtomic(this.#path, JSON.stringify(state, null, 2));
+      try {
+        await writeFileAtomic(this.#path, JSON.stringify(state, null, 2));
+      } catch (err) {
+        // A full disk must not block a rollback: the document is accepted and
+        // held in memory (replays stay refused while the agent runs), and the
+        // next accepted document writes the state again.
+        if (!isDiskFull(err)) throw err;
+        this.onDiskFull?.(err);
+      }
       this.#state = state;
     }
     return doc;

@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,6 +8,9 @@ import { sha256Hex, type Manifest } from '@linesight/protocol';
 import { downloadArtifact } from './artifact-downloader.ts';
 
 const body = Buffer.from(Array.from({ length: 50_000 }, (_, i) => i % 251));
+/** The same length with one byte changed near the end: what a tampered mirror serves. */
+const tampered = Buffer.from(body);
+tampered[body.length - 10] = (tampered[body.length - 10]! + 1) % 256;
 let server: Server;
 let base: string;
 let dir: string;
@@ -22,14 +25,16 @@ beforeAll(async () => {
     }
     ranges.push(req.headers.range ?? '');
     const range = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
-    if (req.url === '/ok' && range) {
+    const served = req.url === '/tampered' ? tampered : body;
+    if ((req.url === '/ok' || req.url === '/tampered') && range) {
       const start = Number(range[1]);
       res.writeHead(206, {
-        'content-range': `bytes ${start}-${body.length - 1}/${body.length}`,
-        'content-length': body.length - start,
+        'content-range': `bytes ${start}-${served.length - 1}/${served.length}`,
+        'content-length': served.length - start,
       });
-      res.end(body.subarray(start));
-    } else if (req.url === '/ok' || req.url === '/no-ranges') res.end(body);
+      res.end(served.subarray(start));
+    } else if (req.url === '/ok' || req.url === '/no-ranges' || req.url === '/tampered')
+      res.end(served);
     else if (req.url === '/truncated') {
       res.writeHead(200, { 'content-length': body.length });
       // Send a part, let it reach the client, then break the connection.
@@ -160,5 +165,66 @@ describe('downloadArtifact', () => {
     );
     await downloadArtifact({ ...common, url: `${base}/no-ranges` });
     expect(sha256Hex(await readFile(dest))).toBe(sha256Hex(body));
+  });
+
+  it('discards a corrupted partial file and downloads once more from zero', async () => {
+    const dest = join(dir, 'corrupt', 'm.onnx');
+    await mkdir(join(dir, 'corrupt'));
+    // Power loss left a part file whose tail is zeros instead of the bytes received.
+    const part = Buffer.from(body.subarray(0, 20_000));
+    part.fill(0, 10_000);
+    await writeFile(`${dest}.part`, part);
+    ranges.length = 0;
+    const report = await downloadArtifact({
+      url: `${base}/ok`,
+      manifest: manifest(),
+      username: 'd1',
+      password: 'secret',
+      destPath: dest,
+      timeoutMs: 5000,
+    });
+    expect(report).toMatchObject({ resumedFrom: 0, restarted: true, bytes: body.length });
+    expect(ranges).toEqual(['bytes=20000-', '']);
+    expect(sha256Hex(await readFile(dest))).toBe(sha256Hex(body));
+    expect(await readdir(join(dir, 'corrupt'))).toEqual(['m.onnx']);
+  });
+
+  it('refuses wrong bytes after that one fresh download, leaving no file behind', async () => {
+    const dest = join(dir, 'tampered', 'm.onnx');
+    await mkdir(join(dir, 'tampered'));
+    await writeFile(`${dest}.part`, body.subarray(0, 20_000));
+    ranges.length = 0;
+    const result = downloadArtifact({
+      url: `${base}/tampered`,
+      manifest: manifest(),
+      username: 'd1',
+      password: 'secret',
+      destPath: dest,
+      timeoutMs: 5000,
+    });
+    expect(await codeOf(result)).toBe('ERR_AGENT_MODEL_VERIFY');
+    expect(ranges).toEqual(['bytes=20000-', '']);
+    expect(await readdir(join(dir, 'tampered'))).toEqual([]);
+  });
+
+  it('refuses to start a download that does not fit on the disk with its margin', async () => {
+    const dest = join(dir, 'full', 'm.onnx');
+    await mkdir(join(dir, 'full'));
+    await writeFile(`${dest}.part`, body.subarray(0, 20_000));
+    ranges.length = 0;
+    const result = downloadArtifact({
+      url: `${base}/ok`,
+      manifest: manifest(),
+      username: 'd1',
+      password: 'secret',
+      destPath: dest,
+      timeoutMs: 5000,
+      marginBytes: 1000,
+      freeBytes: async () => 20_000,
+    });
+    expect(await codeOf(result)).toBe('ERR_AGENT_DISK_FULL');
+    expect(ranges).toEqual([]);
+    // The part file is dropped: it may be what filled the disk.
+    expect(await readdir(join(dir, 'full'))).toEqual([]);
   });
 });

@@ -1,9 +1,17 @@
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, rename, rm, stat, truncate } from 'node:fs/promises';
+import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { LinesightError, type Manifest } from '@linesight/protocol';
+import { LinesightError, isLinesightError, type Manifest } from '@linesight/protocol';
 import { syncDir } from '../atomic-file.ts';
+import {
+  DEFAULT_DISK_MARGIN_BYTES,
+  diskFullError,
+  formatBytes,
+  freeBytesAt,
+  isDiskFull,
+  type FreeBytesProbe,
+} from './disk-space.ts';
 
 /** How to fetch an artifact. */
 export interface DownloadRequest {
@@ -15,6 +23,10 @@ export interface DownloadRequest {
   destPath: string;
   /** Time allowed without progress before the attempt is abandoned. */
   timeoutMs: number;
+  /** Free space that must remain on the disk once the artifact is written (default 16 MiB). */
+  marginBytes?: number;
+  /** Measures free space (statfs by default; tests inject a full disk where they cannot mount one). */
+  freeBytes?: FreeBytesProbe;
 }
 
 /** What a download did, for logs and tests. */
@@ -22,6 +34,8 @@ export interface DownloadReport {
   bytes: number;
   /** Bytes already on disk from an earlier, interrupted attempt. */
   resumedFrom: number;
+  /** The resumed file failed verification, so it was discarded and fetched again from zero. */
+  restarted: boolean;
 }
 
 /**
@@ -29,20 +43,40 @@ export interface DownloadReport {
  * interrupted download leaves the part file, and the next call resumes it
  * with an HTTP Range request (starting over if the server ignores the range).
  * Size and sha256 are checked against the signed manifest before the rename
- * into place, so a partial or altered file is never loaded. Throws
- * ERR_AGENT_DOWNLOAD (worth retrying) or ERR_AGENT_MODEL_VERIFY (not).
+ * into place, so a partial or altered file is never loaded. When a resumed
+ * file fails that check (its earlier part was corrupted, e.g. by power loss),
+ * it is discarded and fetched once more from zero before being refused.
+ * Free space is checked first (the rest of the artifact plus a margin); a
+ * full disk removes the part file and throws ERR_AGENT_DISK_FULL.
+ * Throws ERR_AGENT_DOWNLOAD (worth retrying), ERR_AGENT_DISK_FULL or
+ * ERR_AGENT_MODEL_VERIFY.
  */
 export async function downloadArtifact(req: DownloadRequest): Promise<DownloadReport> {
+  await mkdir(dirname(req.destPath), { recursive: true });
+  try {
+    return await attempt(req);
+  } catch (err) {
+    const resumedFrom = isLinesightError(err, 'ERR_AGENT_MODEL_VERIFY')
+      ? Number(err.details?.resumedFrom ?? 0)
+      : 0;
+    if (resumedFrom === 0) throw err;
+    // attempt() removed the part file: this one starts from zero.
+    const report = await attempt(req);
+    return { ...report, restarted: true };
+  }
+}
+
+async function attempt(req: DownloadRequest): Promise<DownloadReport> {
   const { manifest } = req;
   const label = `${manifest.name}@${manifest.version}`;
   const part = `${req.destPath}.part`;
-  await mkdir(dirname(req.destPath), { recursive: true });
   let have = await sizeOf(part);
   if (have > manifest.sizeBytes) {
     await rm(part, { force: true });
     have = 0;
   }
-  const hash = createHash('sha256');
+  have = await ensureSpace(req, part, have);
+  let hash = createHash('sha256');
   if (have > 0) await hashFile(part, hash);
 
   const controller = new AbortController();
@@ -55,7 +89,7 @@ export async function downloadArtifact(req: DownloadRequest): Promise<DownloadRe
     );
   };
   armIdle();
-  const resumedFrom = have;
+  let resumedFrom = have;
   let size = have;
   try {
     let response: Response;
@@ -74,14 +108,17 @@ export async function downloadArtifact(req: DownloadRequest): Promise<DownloadRe
         { cause },
       );
     }
+    if (have > 0 && response.status === 200) {
+      // The server ignored the range: take its whole body from zero.
+      hash.destroy();
+      hash = createHash('sha256');
+      have = 0;
+      size = 0;
+      resumedFrom = 0;
+    }
     if (have > 0 && response.status === 416) {
       // The server has nothing past what we hold: verify it as the whole artifact.
       await response.body?.cancel();
-    } else if (have > 0 && response.status === 200) {
-      // The server ignored the range: start over.
-      await truncate(part, 0);
-      hash.destroy();
-      return await downloadArtifact(req);
     } else if (!(response.status === 206 && have > 0) && response.status !== 200) {
       await response.body?.cancel();
       throw new LinesightError(
@@ -99,8 +136,9 @@ export async function downloadArtifact(req: DownloadRequest): Promise<DownloadRe
           `download of ${label}: the server resumed at the wrong offset`,
         );
       }
-      const file = await open(part, have > 0 ? 'a' : 'w', 0o600);
+      let file: Awaited<ReturnType<typeof open>> | undefined;
       try {
+        file = await open(part, have > 0 ? 'a' : 'w', 0o600);
         for await (const chunk of response.body) {
           armIdle();
           size += chunk.byteLength;
@@ -109,6 +147,7 @@ export async function downloadArtifact(req: DownloadRequest): Promise<DownloadRe
             throw new LinesightError(
               'ERR_AGENT_MODEL_VERIFY',
               `artifact of ${label} is larger than the signed size ${manifest.sizeBytes}`,
+              { details: { resumedFrom } },
             );
           }
           hash.update(chunk);
@@ -117,13 +156,21 @@ export async function downloadArtifact(req: DownloadRequest): Promise<DownloadRe
         await file.sync();
       } catch (err) {
         if (err instanceof LinesightError) throw err;
+        if (isDiskFull(err)) {
+          // A part file that filled the disk would keep it full: drop it.
+          await rm(part, { force: true });
+          throw diskFullError(
+            `download of ${label} stopped after ${size} of ${manifest.sizeBytes} bytes`,
+            err,
+          );
+        }
         throw new LinesightError(
           'ERR_AGENT_DOWNLOAD',
           `download of ${label} broke off after ${size} of ${manifest.sizeBytes} bytes; it resumes from there`,
           { cause: err },
         );
       } finally {
-        await file.close();
+        await file?.close();
       }
     }
   } finally {
@@ -135,6 +182,7 @@ export async function downloadArtifact(req: DownloadRequest): Promise<DownloadRe
     throw new LinesightError(
       'ERR_AGENT_MODEL_VERIFY',
       `artifact of ${label} has ${size} bytes; the signed manifest says ${manifest.sizeBytes}`,
+      { details: { resumedFrom } },
     );
   }
   const digest = hash.digest('hex');
@@ -142,12 +190,34 @@ export async function downloadArtifact(req: DownloadRequest): Promise<DownloadRe
     await rm(part, { force: true });
     throw new LinesightError(
       'ERR_AGENT_MODEL_VERIFY',
-      `artifact of ${label} has sha256 ${digest}; the signed manifest says ${manifest.sha256}`,
+      `artifact of ${label} has sha256 ${digest}; the signed manifest says ${manifest.sha256}${resumedFrom > 0 ? ` (resumed at byte ${resumedFrom})` : ''}`,
+      { details: { resumedFrom } },
     );
   }
   await rename(part, req.destPath);
   await syncDir(dirname(req.destPath));
-  return { bytes: size, resumedFrom };
+  return { bytes: size, resumedFrom, restarted: false };
+}
+
+/**
+ * Checks that the rest of the artifact plus the margin fits on the disk;
+ * returns the bytes of the part file kept. When it does not fit, the part
+ * file is dropped (it may be what filled the disk) and, if a fresh start still
+ * does not fit, ERR_AGENT_DISK_FULL is thrown.
+ */
+async function ensureSpace(req: DownloadRequest, part: string, have: number): Promise<number> {
+  const probe = req.freeBytes ?? freeBytesAt;
+  const marginBytes = req.marginBytes ?? DEFAULT_DISK_MARGIN_BYTES;
+  const dir = dirname(req.destPath);
+  const { manifest } = req;
+  if ((await probe(dir)) >= manifest.sizeBytes - have + marginBytes) return have;
+  if (have > 0) await rm(part, { force: true });
+  const free = await probe(dir);
+  if (free >= manifest.sizeBytes + marginBytes) return 0;
+  throw diskFullError(
+    `${manifest.name}@${manifest.version} (${formatBytes(manifest.sizeBytes)}) not downloaded: ` +
+      `it needs ${formatBytes(manifest.sizeBytes + marginBytes)} free with the margin, ${formatBytes(free)} are`,
+  );
 }
 
 async function sizeOf(path: string): Promise<number> {
@@ -158,7 +228,7 @@ async function sizeOf(path: string): Promise<number> {
   }
 }
 
-async function hashFile(path: string, hash: ReturnType<typeof createHash>): Promise<void> {
+async function hashFile(path: string, hash: Hash): Promise<void> {
   for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
 }
 

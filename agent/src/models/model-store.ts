@@ -1,7 +1,19 @@
-import { readFile, rm } from 'node:fs/promises';
+import { readFile, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { sha256Hex, type ErrorCode, type SignedManifest } from '@linesight/protocol';
+import {
+  sha256Hex,
+  type ErrorCode,
+  type LinesightError,
+  type SignedManifest,
+} from '@linesight/protocol';
 import { writeFileAtomic } from '../atomic-file.ts';
+import {
+  DEFAULT_DISK_MARGIN_BYTES,
+  diskFullError,
+  freeBytesAt,
+  isDiskFull,
+  type FreeBytesProbe,
+} from './disk-space.ts';
 
 /** Which versions the device runs and falls back to, persisted across restarts. */
 export interface ModelStoreState {
@@ -39,18 +51,80 @@ const EMPTY: ModelStoreState = {
   quarantineReasons: {},
 };
 
+/** What start-up cleaning removed from the models folder. */
+export interface CleanReport {
+  removed: string[];
+  freeBytes: number;
+}
+
 /**
  * Verified model artifacts on local disk, by sha256, plus which one is
  * active, which is last-known-good, and how the active one has fared.
  * Keeps only those two artifacts (and a part file while downloading).
  * State changes run one at a time, so concurrent ones are never lost.
+ * When the disk is full a state change still takes effect in memory (the
+ * agent keeps running and can roll back), `onDiskFull` is told, and the
+ * next successful write persists it.
  */
 export class ModelStore {
   readonly dir: string;
   #mutations: Promise<unknown> = Promise.resolve();
+  /** State that could not be written (disk full); it wins over the file until written. */
+  #unsaved: ModelStoreState | undefined;
+  /** Told when a state write fails because the disk is full. */
+  onDiskFull: ((err: LinesightError) => void) | undefined;
 
   constructor(dataDir: string) {
     this.dir = join(dataDir, 'models');
+  }
+
+  /**
+   * Start-up repair of the models folder: removes temp files of interrupted
+   * state writes and every part file but the newest (an interrupted download
+   * resumes from it); when less than `marginBytes` is then free, removes that
+   * part file too and any artifact that is neither active nor last-known-good,
+   * so a disk filled by a download never keeps the agent from starting.
+   */
+  async clean(
+    options: { marginBytes?: number; freeBytes?: FreeBytesProbe } = {},
+  ): Promise<CleanReport> {
+    const probe = options.freeBytes ?? freeBytesAt;
+    const marginBytes = options.marginBytes ?? DEFAULT_DISK_MARGIN_BYTES;
+    let names: string[];
+    try {
+      names = await readdir(this.dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+        return { removed: [], freeBytes: Number.NaN };
+      throw err;
+    }
+    const removed: string[] = [];
+    const remove = async (name: string) => {
+      await rm(join(this.dir, name), { force: true });
+      removed.push(name);
+    };
+    for (const name of names.filter((n) => n.includes('.tmp-'))) await remove(name);
+    const parts = await Promise.all(
+      names
+        .filter((n) => n.endsWith('.part'))
+        .map(async (name) => ({ name, mtimeMs: (await stat(join(this.dir, name))).mtimeMs })),
+    );
+    parts.sort((a, b) => b.mtimeMs - a.mtimeMs);
+    for (const { name } of parts.slice(1)) await remove(name);
+    let freeBytes = await probe(this.dir);
+    if (freeBytes < marginBytes) {
+      const state = await this.readState();
+      const keep = new Set(
+        [state.active, state.lastKnownGood].map((s) => s && `${s.manifest.sha256}.onnx`),
+      );
+      for (const name of names) {
+        if ((name.endsWith('.part') && parts[0]?.name === name) || name.endsWith('.onnx')) {
+          if (!keep.has(name)) await remove(name);
+        }
+      }
+      freeBytes = await probe(this.dir);
+    }
+    return { removed, freeBytes };
   }
 
   /** Path of an artifact by its sha256. */
@@ -58,8 +132,9 @@ export class ModelStore {
     return join(this.dir, `${sha256}.onnx`);
   }
 
-  /** The persisted state; empty when none was saved. */
+  /** The persisted state (or the one a full disk kept from being written); empty when none was saved. */
   async readState(): Promise<ModelStoreState> {
+    if (this.#unsaved !== undefined) return structuredClone(this.#unsaved);
     try {
       return {
         ...EMPTY,
@@ -74,7 +149,14 @@ export class ModelStore {
   }
 
   async #write(state: ModelStoreState): Promise<void> {
-    await writeFileAtomic(join(this.dir, 'state.json'), JSON.stringify(state, null, 2));
+    try {
+      await writeFileAtomic(join(this.dir, 'state.json'), JSON.stringify(state, null, 2));
+      this.#unsaved = undefined;
+    } catch (err) {
+      if (!isDiskFull(err)) throw err;
+      this.#unsaved = structuredClone(state);
+      this.onDiskFull?.(diskFullError('the model state file could not be written', err));
+    }
   }
 
   /** Runs a read-modify-write of the state after the ones before it. */

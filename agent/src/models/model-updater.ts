@@ -21,6 +21,7 @@ import {
 } from '@linesight/protocol';
 import { modelRefOf } from '../pipeline/model-ref.ts';
 import { downloadArtifact } from './artifact-downloader.ts';
+import { DEFAULT_DISK_MARGIN_BYTES, type FreeBytesProbe } from './disk-space.ts';
 import type { ModelStore } from './model-store.ts';
 
 /** The slot type for models described by their signed manifests. */
@@ -58,6 +59,10 @@ export interface ModelUpdaterOptions {
   retryDelayMs?: (attempt: number) => number;
   /** Loads verified model bytes (default: a new WorkerOnnxModel per load). */
   loadModel?: ModelLoader;
+  /** Free space a download must leave on the data disk (default 16 MiB). */
+  diskMarginBytes?: number;
+  /** Measures free space (statfs by default; tests inject a full disk where they cannot mount one). */
+  freeBytes?: FreeBytesProbe;
 }
 
 /** Loads verified model bytes into a scoring model; simulators may share one model per sha256. */
@@ -90,6 +95,10 @@ export class ModelUpdater {
 
   constructor(options: ModelUpdaterOptions) {
     this.#o = options;
+    options.store.onDiskFull = (err) => {
+      options.logger.warn({ err: describeError(err) }, 'model state kept in memory only');
+      options.hooks.refused(undefined, err);
+    };
   }
 
   /** Last desired revision handled. */
@@ -103,6 +112,16 @@ export class ModelUpdater {
    * went live is quarantined, and the last-known-good one runs instead.
    */
   async restore(): Promise<void> {
+    try {
+      const cleaned = await this.#o.store.clean({
+        marginBytes: this.#o.diskMarginBytes ?? DEFAULT_DISK_MARGIN_BYTES,
+        ...(this.#o.freeBytes ? { freeBytes: this.#o.freeBytes } : {}),
+      });
+      if (cleaned.removed.length > 0)
+        this.#o.logger.warn(cleaned, 'removed leftovers of interrupted downloads and writes');
+    } catch (err) {
+      this.#o.logger.warn({ err: describeError(err) }, 'could not clean the models folder');
+    }
     let state = await this.#o.store.recordStart();
     if (
       state.active !== null &&
@@ -259,8 +278,9 @@ export class ModelUpdater {
         if (live === 'superseded') return false;
         if (live !== undefined) {
           this.#swap(this.#o.slot, live.model, live.manifest);
-          await this.#o.store.activate(doc.model.signed);
           hooks.activated(live.manifest, 'update');
+          // After the hook: a full disk reported while recording it stays the device's last error.
+          await this.#o.store.activate(doc.model.signed);
         }
       }
       if (doc.shadow === undefined || doc.shadow === null) {
@@ -313,6 +333,8 @@ export class ModelUpdater {
             password: this.#o.password,
             destPath: this.#o.store.artifactPath(manifest.sha256),
             timeoutMs: this.#o.downloadTimeoutMs,
+            marginBytes: this.#o.diskMarginBytes ?? DEFAULT_DISK_MARGIN_BYTES,
+            ...(this.#o.freeBytes ? { freeBytes: this.#o.freeBytes } : {}),
           });
           bytes = await this.#o.store.readVerified(manifest.sha256);
           if (bytes === undefined)

@@ -19,6 +19,8 @@ export const ERROR_CODES = {
   ERR_AGENT_DOWNLOAD: 'a model artifact cannot be downloaded',
   ERR_AGENT_MODEL_VERIFY: 'a downloaded artifact does not match its signed manifest',
   ERR_AGENT_CONFIG: 'the agent configuration is invalid',
+  ERR_AGENT_DISK_FULL:
+    'the agent data disk has too little free space for a model download or a state write; the live model keeps running',
   ERR_AGENT_CRASH_LOOP:
     'the agent kept crashing soon after a model went live, so it went back to the last-known-good model',
   ERR_AGENT_WATCHDOG:
