@@ -1,6 +1,7 @@
 import { readFile, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
+  canonicalJson,
   sha256Hex,
   type ErrorCode,
   type LinesightError,
@@ -228,11 +229,19 @@ export class ModelStore {
     });
   }
 
-  /** Records `signed` as active; the previous active becomes last-known-good; older files are removed. */
+  /**
+   * Records `signed` as active; the previous active becomes last-known-good;
+   * older files are removed. The same bytes under another manifest (a version
+   * republished unchanged) replace the active manifest and keep the rest.
+   */
   activate(signed: SignedManifest): Promise<void> {
     return this.#mutate(async (state) => {
       const previous = state.active;
-      if (previous?.manifest.sha256 === signed.manifest.sha256) return;
+      if (previous?.manifest.sha256 === signed.manifest.sha256) {
+        if (canonicalJson(previous) !== canonicalJson(signed))
+          await this.#write({ ...state, active: signed });
+        return;
+      }
       const next: ModelStoreState = {
         ...state,
         active: signed,

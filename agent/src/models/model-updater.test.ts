@@ -252,6 +252,28 @@ describe('ModelUpdater.quarantineLive', () => {
   });
 });
 
+describe('ModelUpdater with the same bytes under a new version', () => {
+  it('runs and records the version it was told to run, without a download', async () => {
+    const v1 = await version('1.0.0');
+    const v0 = await version('0.9.0');
+    await apply(v0);
+    await apply(v1);
+    const manifest: Manifest = { ...v1.manifest, version: '1.0.1' };
+    await apply({
+      manifest,
+      bytes: v1.bytes,
+      assignment: { signed: signManifest(manifest, signer), artifactUrl: '/unreachable' },
+    });
+    expect(slot.info?.version).toBe('1.0.1');
+    expect(activated.at(-1)).toEqual({ version: '1.0.1', source: 'update' });
+    expect(refused).toEqual([]);
+    const state = await stored();
+    expect(state.active?.manifest.version).toBe('1.0.1');
+    // The same bytes are not their own fallback: last-known-good stays the version before.
+    expect(state.lastKnownGood?.manifest.version).toBe('0.9.0');
+  });
+});
+
 /** Polls until `check` holds (5 s deadline). */
 async function eventually(check: () => boolean): Promise<void> {
   const deadline = Date.now() + 5000;

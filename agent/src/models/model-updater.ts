@@ -321,7 +321,14 @@ export class ModelUpdater {
           `${manifest.name}@${manifest.version} is quarantined on this device (${reason?.message ?? 'it made the agent crash-loop'}); it is not loaded again (publish a new version)`,
         );
       }
-      if (slot.info?.sha256 === manifest.sha256) return undefined;
+      // Same bytes under another name or version (republished unchanged) go live again below,
+      // from the stored file, so the device reports the version it was told to run.
+      if (
+        slot.info?.sha256 === manifest.sha256 &&
+        slot.info.name === manifest.name &&
+        slot.info.version === manifest.version
+      )
+        return undefined;
       let bytes = await this.#o.store.readVerified(manifest.sha256);
       for (let attempt = 0; bytes === undefined; attempt++) {
         hooks.phase('downloading');
