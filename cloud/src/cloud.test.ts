@@ -159,4 +159,26 @@ describe('cloud', () => {
     const metrics = await (await fetch(`${cloud.urls.http}/metrics`)).text();
     expect(metrics).toMatch(/linesight_mqtt_denied_total\{action="publish"\} [1-9]/);
   });
+
+  it('records a second login with a live device id in the audit log and counts it', async () => {
+    const d = await api.provisionDevice('clone-a');
+    const first = await connect('clone-a', 'clone-a', d.password);
+    const kicked = new Promise<void>((resolve) => first.once('close', () => resolve()));
+    await connect('clone-a', 'clone-a', d.password);
+    await kicked;
+    const audit = (await (
+      await fetch(`${cloud.urls.http}/v1/audit`, {
+        headers: { authorization: `Bearer ${cloud.adminToken.token}` },
+      })
+    ).json()) as { actor: string; action: string; subject: string }[];
+    expect(audit).toContainEqual(
+      expect.objectContaining({
+        actor: 'broker',
+        action: 'device.session_taken_over',
+        subject: 'clone-a',
+      }),
+    );
+    const metrics = await (await fetch(`${cloud.urls.http}/metrics`)).text();
+    expect(metrics).toMatch(/^linesight_mqtt_session_takeovers_total 1$/m);
+  });
 });

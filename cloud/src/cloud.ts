@@ -114,6 +114,14 @@ export class Cloud {
       port: this.config.mqttPort,
       authenticate,
       logger: this.log.child({ component: 'broker' }),
+      onSessionTakenOver: ({ clientId, identity, previousAddress, address, count }) => {
+        if (identity.kind === 'device')
+          audit.record('broker', 'device.session_taken_over', clientId, {
+            previousAddress: previousAddress ?? null,
+            address: address ?? null,
+            count,
+          });
+      },
     });
     const mqttPort = await this.#broker.start();
     const mqttUrl = `mqtt://${this.config.host}:${mqttPort}`;
@@ -346,6 +354,27 @@ function collectMetrics(
         { labels: { action: 'publish' }, value: broker.stats.deniedPublishes },
         { labels: { action: 'subscribe' }, value: broker.stats.deniedSubscribes },
       ],
+    },
+    {
+      name: 'linesight_mqtt_rejected_total',
+      help: 'MQTT packets refused by the broker: oversize (connection closed) or retain (flag dropped)',
+      type: 'counter',
+      values: [
+        { labels: { reason: 'oversize' }, value: broker.stats.oversizeRejected },
+        { labels: { reason: 'retain' }, value: broker.stats.retainDropped },
+      ],
+    },
+    {
+      name: 'linesight_mqtt_throttled_publishes_total',
+      help: 'Device publishes over the per-device rate limit (delayed by backpressure)',
+      type: 'counter',
+      values: [{ value: broker.stats.throttledPublishes }],
+    },
+    {
+      name: 'linesight_mqtt_session_takeovers_total',
+      help: 'Logins that took over a live session with the same client id (device.session_taken_over)',
+      type: 'counter',
+      values: [{ value: broker.stats.sessionTakeovers }],
     },
   ];
 }

@@ -1,5 +1,6 @@
 import {
   DEVICE_PUBLISH_CHANNELS,
+  DEVICE_RETAINED_CHANNELS,
   DEVICE_SUBSCRIBE_CHANNELS,
   TOPIC_ROOT,
   deviceTopic,
@@ -25,4 +26,11 @@ export function canPublish(identity: MqttIdentity, topic: string): boolean {
 export function canSubscribe(identity: MqttIdentity, filter: string): boolean {
   if (identity.kind !== 'device') return filter.startsWith(`${TOPIC_ROOT}/`);
   return DEVICE_SUBSCRIBE_CHANNELS.some((ch) => deviceTopic(identity.deviceId, ch) === filter);
+}
+
+/** True when a retained publish by `identity` to `topic` may stay retained: devices only on `reported` and `status`. */
+export function mayRetain(identity: MqttIdentity, topic: string): boolean {
+  if (identity.kind !== 'device') return true;
+  const channel = parseDeviceTopic(topic)?.channel;
+  return channel !== undefined && DEVICE_RETAINED_CHANNELS.includes(channel);
 }

@@ -5,7 +5,12 @@ import aedesModule, { type AedesOptions, type AuthenticateError, type Client } f
 type AedesBroker = ReturnType<typeof import('aedes').createBroker>;
 const createAedes = aedesModule as unknown as (options: AedesOptions) => AedesBroker;
 import type { Logger } from 'pino';
-import { canPublish, canSubscribe, type MqttIdentity } from './acl.ts';
+import { MAX_PAYLOAD_BYTES } from '@linesight/protocol';
+import { canPublish, canSubscribe, mayRetain, type MqttIdentity } from './acl.ts';
+import { GuardedConnection, TokenBucket } from './guarded-connection.ts';
+
+/** Room in a packet beyond its payload: fixed header, topic, packet id, MQTT 5 properties. */
+const PACKET_OVERHEAD_BYTES = 2048;
 
 /** Decides who a CONNECT is; undefined rejects it. */
 export type MqttAuthenticator = (
@@ -14,12 +19,34 @@ export type MqttAuthenticator = (
   password: string,
 ) => MqttIdentity | undefined;
 
+/** A login that replaced a live session with the same client id (MQTT requires the takeover). */
+export interface SessionTakeover {
+  clientId: string;
+  identity: MqttIdentity;
+  /** Remote address of the session that was closed, and of the one that replaced it. */
+  previousAddress: string | undefined;
+  address: string | undefined;
+  /** Takeovers of this client id since the last report (reports come at most once a minute per id). */
+  count: number;
+}
+
+/** Takeovers of one client id are reported at most this often (two clones fighting reconnect every second). */
+const TAKEOVER_REPORT_INTERVAL_MS = 60_000;
+
 /** Options of the embedded broker. */
 export interface EmbeddedBrokerOptions {
   host: string;
   port: number;
   authenticate: MqttAuthenticator;
   logger: Logger;
+  /** Largest payload accepted (default MAX_PAYLOAD_BYTES, 256 KiB); a larger packet closes the connection unread. */
+  maxPayloadBytes?: number;
+  /** Sustained PUBLISH rate allowed per device (default 200/s); beyond it reading pauses. */
+  deviceMessagesPerSec?: number;
+  /** Publishes a device may send at once above the rate (default 1000). */
+  deviceMessageBurst?: number;
+  /** Told when a login takes over a live session (a cloned credential, or a device restarting before its old session timed out). */
+  onSessionTakenOver?: (takeover: SessionTakeover) => void;
 }
 
 /** Counters the broker keeps for /metrics. */
@@ -28,6 +55,14 @@ export interface BrokerStats {
   authFailures: number;
   deniedPublishes: number;
   deniedSubscribes: number;
+  /** Connections closed for a packet over the size limit. */
+  oversizeRejected: number;
+  /** Device publishes whose retain flag was dropped (retained only on reported and status). */
+  retainDropped: number;
+  /** Device publishes that came over the rate limit (delayed by backpressure, not dropped). */
+  throttledPublishes: number;
+  /** Logins that took over a live session with the same client id. */
+  sessionTakeovers: number;
 }
 
 /** An aedes MQTT broker on TCP with per-device authentication and topic ACLs. */
@@ -42,12 +77,21 @@ export class EmbeddedBroker {
     authFailures: 0,
     deniedPublishes: 0,
     deniedSubscribes: 0,
+    oversizeRejected: 0,
+    retainDropped: 0,
+    throttledPublishes: 0,
+    sessionTakeovers: 0,
   };
+  /** One bucket per device, shared by its connections so reconnecting does not refill it; bounded by the fleet. */
+  readonly #buckets = new Map<string, TokenBucket>();
+  /** Per client id: when a takeover was last reported, and takeovers since. */
+  readonly #takeovers = new Map<string, { reportedAt: number; unreported: number }>();
   #closing: Promise<void> | undefined;
 
   constructor(options: EmbeddedBrokerOptions) {
     this.#options = options;
     const log = options.logger;
+    const maxPayloadBytes = options.maxPayloadBytes ?? MAX_PAYLOAD_BYTES;
     this.#aedes = createAedes({
       authenticate: (client, username, password, done) => {
         const identity = options.authenticate(
@@ -64,16 +108,39 @@ export class EmbeddedBroker {
           return;
         }
         this.#identities.set(client, identity);
+        const conn = client.conn as unknown;
+        if (identity.kind === 'device' && conn instanceof GuardedConnection)
+          conn.limit(this.#bucketOf(identity.deviceId));
+        const live = (this.#aedes as unknown as { clients: Record<string, Client> }).clients[
+          client.id
+        ];
+        if (live !== undefined) this.#takenOver(client, live, identity);
         done(null, true);
       },
       authorizePublish: (client, packet, done) => {
         // A null client is the broker itself (retained/will re-publication).
         if (client === null) return done(null);
         const identity = this.#identities.get(client);
-        if (identity !== undefined && canPublish(identity, packet.topic)) return done(null);
-        this.stats.deniedPublishes++;
-        log.warn({ clientId: client.id, topic: packet.topic }, 'mqtt publish denied');
-        done(new Error(`publish to ${packet.topic} denied`));
+        if (identity === undefined || !canPublish(identity, packet.topic)) {
+          this.stats.deniedPublishes++;
+          log.warn({ clientId: client.id, topic: packet.topic }, 'mqtt publish denied');
+          return done(new Error(`publish to ${packet.topic} denied`));
+        }
+        // The connection guard already refused packets far over the limit before reading them.
+        if (packet.payload.length > maxPayloadBytes) {
+          this.stats.oversizeRejected++;
+          log.warn(
+            { clientId: client.id, topic: packet.topic, bytes: packet.payload.length },
+            `mqtt payload over ${maxPayloadBytes} bytes refused; connection closed`,
+          );
+          return done(new Error(`payload of ${packet.payload.length} bytes is over the limit`));
+        }
+        if (packet.retain && !mayRetain(identity, packet.topic)) {
+          this.stats.retainDropped++;
+          log.debug({ clientId: client.id, topic: packet.topic }, 'mqtt retain flag dropped');
+          packet.retain = false;
+        }
+        done(null);
       },
       authorizeSubscribe: (client, sub, done) => {
         const identity = this.#identities.get(client);
@@ -99,9 +166,62 @@ export class EmbeddedBroker {
       this.#sockets.add(socket);
       socket.on('close', () => this.#sockets.delete(socket));
       socket.on('error', () => socket.destroy());
-      this.#aedes.handle(socket);
+      const conn = new GuardedConnection(socket, maxPayloadBytes + PACKET_OVERHEAD_BYTES, {
+        oversize: (declaredBytes) => {
+          this.stats.oversizeRejected++;
+          log.warn(
+            { address: socket.remoteAddress, declaredBytes },
+            `mqtt packet over ${maxPayloadBytes} bytes refused unread; connection closed`,
+          );
+        },
+        throttled: (over, waitMs) => {
+          this.stats.throttledPublishes += over;
+          log.debug({ address: socket.remoteAddress, over, waitMs }, 'mqtt publishes throttled');
+        },
+      });
+      conn.on('error', () => conn.destroy());
+      this.#aedes.handle(conn as unknown as Socket);
     });
     this.#server.on('error', (err) => log.error({ err }, 'mqtt server error'));
+  }
+
+  #bucketOf(deviceId: string): TokenBucket {
+    let bucket = this.#buckets.get(deviceId);
+    if (bucket === undefined) {
+      bucket = new TokenBucket(
+        this.#options.deviceMessagesPerSec ?? 200,
+        this.#options.deviceMessageBurst ?? 1000,
+      );
+      this.#buckets.set(deviceId, bucket);
+    }
+    return bucket;
+  }
+
+  #takenOver(client: Client, live: Client, identity: MqttIdentity): void {
+    this.stats.sessionTakeovers++;
+    const now = Date.now();
+    const seen = this.#takeovers.get(client.id) ?? { reportedAt: 0, unreported: 0 };
+    seen.unreported++;
+    this.#takeovers.set(client.id, seen);
+    if (now - seen.reportedAt < TAKEOVER_REPORT_INTERVAL_MS) return;
+    const takeover: SessionTakeover = {
+      clientId: client.id,
+      identity,
+      previousAddress: addressOf(live),
+      address: addressOf(client),
+      count: seen.unreported,
+    };
+    seen.reportedAt = now;
+    seen.unreported = 0;
+    this.#options.logger.warn(
+      { event: 'device.session_taken_over', ...takeover },
+      'a second login with this client id took over the live session (a cloned credential?)',
+    );
+    try {
+      this.#options.onSessionTakenOver?.(takeover);
+    } catch (err) {
+      this.#options.logger.error({ err }, 'session takeover hook failed');
+    }
   }
 
   /** Listens; resolves with the bound port (useful with port 0). */
@@ -131,4 +251,11 @@ export class EmbeddedBroker {
     })();
     return this.#closing;
   }
+}
+
+function addressOf(client: Client): string | undefined {
+  const conn = client.conn as unknown;
+  if (conn instanceof GuardedConnection)
+    return `${conn.socket.remoteAddress ?? '?'}:${conn.socket.remotePort ?? '?'}`;
+  return undefined;
 }

@@ -25,6 +25,9 @@ export const DEVICE_PUBLISH_CHANNELS: readonly DeviceChannel[] = [
   'status',
 ];
 
+/** Device channels whose messages are retained by the broker; a retain flag elsewhere is dropped. */
+export const DEVICE_RETAINED_CHANNELS: readonly DeviceChannel[] = ['reported', 'status'];
+
 /** Channels a device may subscribe to (all under its own prefix). */
 export const DEVICE_SUBSCRIBE_CHANNELS: readonly DeviceChannel[] = ['desired'];
 
