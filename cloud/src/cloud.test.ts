@@ -57,6 +57,12 @@ describe('cloud', () => {
     expect(s.mode & 0o777).toBe(0o600);
   });
 
+  it('keeps the registry database (with its WAL) and the signing keys readable by the owner only', async () => {
+    for (const file of ['registry.sqlite', 'registry.sqlite-wal', 'keys/ring.json'])
+      expect([file, (await stat(join(dir, file))).mode & 0o777]).toEqual([file, 0o600]);
+    expect((await stat(join(dir, 'keys'))).mode & 0o777).toBe(0o700);
+  });
+
   it('serves health, metrics and the OpenAPI document without a token', async () => {
     const health = await fetch(`${cloud.urls.http}/healthz`);
     expect(health.status).toBe(200);

@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 /** The registry's SQLite handle type. */
@@ -80,9 +80,24 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX rollouts_state ON rollouts(state);`,
 ];
 
+/**
+ * The registry holds credential hashes: the database file is created (or
+ * repaired) with mode 0600 before SQLite opens it, and SQLite gives its WAL
+ * and shared-memory files the database file's mode. Existing ones are
+ * repaired too.
+ */
+function restrictFileModes(path: string): void {
+  closeSync(openSync(path, 'a', 0o600));
+  for (const file of [path, `${path}-wal`, `${path}-shm`])
+    if (existsSync(file)) chmodSync(file, 0o600);
+}
+
 /** Opens (creating if needed) the registry database and brings its schema up to date. */
 export function openRegistryDatabase(path: string): RegistryDatabase {
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  if (path !== ':memory:') {
+    mkdirSync(dirname(path), { recursive: true });
+    restrictFileModes(path);
+  }
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');

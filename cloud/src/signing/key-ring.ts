@@ -1,5 +1,5 @@
-import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { chmod, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import {
   LinesightError,
   generateSigningKeyPair,
@@ -41,8 +41,11 @@ export class KeyRing {
     const dir = join(dataDir, 'keys');
     const path = join(dir, 'ring.json');
     await mkdir(dir, { recursive: true, mode: 0o700 });
+    // mkdir's mode applies only to a new folder: repair an existing one (and the file below).
+    await chmod(dir, 0o700);
     try {
       const ring = JSON.parse(await readFile(path, 'utf8')) as RingFile;
+      await chmod(path, 0o600);
       for (const k of ring.keys) k.keyId = keyIdOf(k.publicKeyPem);
       return new KeyRing(path, ring);
     } catch (err) {
@@ -131,10 +134,28 @@ export class KeyRing {
     return this.#ring.keys.filter((k) => k.retiredAt === undefined);
   }
 
+  /** Writes the ring so that a crash leaves the old or the new one: temp file (0600), fsync, rename, fsync of the folder. */
   async #save(): Promise<void> {
     const tmp = `${this.#path}.tmp`;
-    await writeFile(tmp, JSON.stringify(this.#ring, null, 2), { mode: 0o600 });
-    await chmod(tmp, 0o600);
-    await rename(tmp, this.#path);
+    try {
+      const file = await open(tmp, 'w', 0o600);
+      try {
+        await file.chmod(0o600);
+        await file.writeFile(JSON.stringify(this.#ring, null, 2));
+        await file.sync();
+      } finally {
+        await file.close();
+      }
+      await rename(tmp, this.#path);
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw err;
+    }
+    const dir = await open(dirname(this.#path), 'r');
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
+    }
   }
 }
