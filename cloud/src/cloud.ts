@@ -26,6 +26,7 @@ import { ModelRegistry } from './registry/model-registry.ts';
 import { RolloutStore } from './registry/rollout-store.ts';
 import { AuditLog } from './registry/audit-log.ts';
 import { ApiTokens } from './registry/api-tokens.ts';
+import { sameSecret } from './registry/same-secret.ts';
 import { KeyRing } from './signing/key-ring.ts';
 import { DesiredIssuer } from './signing/desired-issuer.ts';
 import { DesiredStateService } from './fleet/desired-state-service.ts';
@@ -102,8 +103,9 @@ export class Cloud {
       password: string,
     ): MqttIdentity | undefined => {
       if (username === SERVICE_USER)
-        return password === servicePassword ? { kind: 'service' } : undefined;
-      if (username === ADMIN_USER) return password === adminToken ? { kind: 'admin' } : undefined;
+        return sameSecret(password, servicePassword) ? { kind: 'service' } : undefined;
+      if (username === ADMIN_USER)
+        return sameSecret(password, adminToken) ? { kind: 'admin' } : undefined;
       // A device must use its id as both username and client id, so no one can take over its session.
       if (clientId === username && devices.checkSecret(username, password))
         return { kind: 'device', deviceId: username };

@@ -1,8 +1,8 @@
-import { timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import { LinesightError } from '@linesight/protocol';
 import type { ApiTokens } from '../registry/api-tokens.ts';
 import type { DeviceRegistry } from '../registry/device-registry.ts';
+import { sameSecret } from '../registry/same-secret.ts';
 
 /** Who may call a route: an operator (admin or named token), or also a device's own credentials, or anyone. */
 export type RouteAuth = 'admin' | 'admin-or-device' | 'public';
@@ -20,12 +20,6 @@ declare module 'fastify' {
   interface FastifyRequest {
     caller: Caller | null;
   }
-}
-
-function sameSecret(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
 }
 
 /** The operator who made a request (routes that change things record it in the audit log). */
