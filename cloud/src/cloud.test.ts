@@ -108,6 +108,14 @@ describe('cloud', () => {
     });
   });
 
+  it('refuses reserved device ids with 400 and says why', async () => {
+    for (const id of ['admin', 'linesight-cloud', 'linesight-rollouts-1'])
+      await expect(api.provisionDevice(id)).rejects.toMatchObject({
+        status: 400,
+        message: expect.stringMatching(/reserved/),
+      });
+  });
+
   it('provisions a device once and refuses a duplicate', async () => {
     const d = await api.provisionDevice('acl-a');
     expect(d.password.length).toBeGreaterThan(30);

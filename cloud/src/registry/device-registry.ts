@@ -38,6 +38,18 @@ function hashSecret(secret: string): string {
   return createHash('sha256').update(secret).digest('hex');
 }
 
+/**
+ * Ids a device may not take: the broker's own logins (`admin`, the cloud's
+ * `linesight-cloud`) and every `linesight-` id, the prefix of the cloud's
+ * own MQTT client ids (a device with such an id could take over their sessions).
+ */
+export function reservedDeviceIdReason(id: string): string | undefined {
+  if (id.toLowerCase() === 'admin') return `"${id}" is the operators' MQTT login`;
+  if (id.toLowerCase().startsWith('linesight-'))
+    return `ids starting with "linesight-" belong to the cloud's own MQTT clients`;
+  return undefined;
+}
+
 /** Devices, their credentials, desired states and last reported states, in SQLite. */
 export class DeviceRegistry {
   readonly #db: RegistryDatabase;
@@ -60,6 +72,12 @@ export class DeviceRegistry {
   /** Creates a device and returns its secret; the secret is never stored or shown again. */
   provision(id: string, labels: Record<string, string> = {}): { id: string; secret: string } {
     assertDeviceId(id);
+    const reserved = reservedDeviceIdReason(id);
+    if (reserved !== undefined)
+      throw new LinesightError(
+        'ERR_CLOUD_BAD_REQUEST',
+        `device id ${JSON.stringify(id)} is reserved: ${reserved}; choose another id`,
+      );
     const secret = `lsd_${randomBytes(32).toString('base64url')}`;
     try {
       this.#prepare(
