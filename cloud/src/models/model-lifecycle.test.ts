@@ -96,4 +96,30 @@ describe('model lifecycle, approvals and audit', () => {
       'bob:model.stage',
     ]);
   });
+
+  it('registers versions with build metadata and refuses malformed ones without naming storage', async () => {
+    const admin = cloud.adminToken.token;
+    const upload = (version: string) => {
+      const form = new FormData();
+      form.set('name', 'semver');
+      form.set('version', version);
+      form.set('file', new Blob([meanScoreOnnx({ side: 16, threshold: 0.5 })]), 'm.onnx');
+      return form;
+    };
+    const built = await call(admin, 'POST', '/v1/models', upload('1.0.1+build.7'));
+    expect(built.status, JSON.stringify(built.body)).toBe(201);
+    expect(built.body).toMatchObject({ version: '1.0.1+build.7' });
+    const artifact = await fetch(
+      `${cloud.urls.http}/v1/models/semver/${encodeURIComponent('1.0.1+build.7')}/artifact`,
+      { headers: { authorization: `Bearer ${admin}` } },
+    );
+    expect(artifact.status).toBe(200);
+    expect((await artifact.arrayBuffer()).byteLength).toBe(built.body.sizeBytes);
+    for (const bad of ['1.0.0-..', '1.0.0-01', '1.0.0+']) {
+      const refused = await call(admin, 'POST', '/v1/models', upload(bad));
+      expect([bad, refused.status]).toEqual([bad, 400]);
+      expect(refused.body.message).toMatch(/^invalid version .*: use semantic versioning/);
+      expect(refused.body.message).not.toMatch(/blob|models\//);
+    }
+  });
 });

@@ -4,6 +4,7 @@ import { readContractFromFile } from './onnx-file-contract.ts';
 import {
   LinesightError,
   isLinesightError,
+  isSemver,
   sha256Hex,
   signManifest,
   type Manifest,
@@ -21,8 +22,6 @@ import {
 // CPU kernels differ slightly across machines (SIMD widths); 1e-3 relative is far below any decision margin.
 const GOLDEN_TOLERANCE = 1e-3;
 const NAME = /^[a-z0-9][a-z0-9_.-]{0,63}$/;
-const SEMVER =
-  /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$/;
 
 /** Registers model versions: validates the ONNX file, stores it, signs its manifest. */
 export class ModelService {
@@ -158,10 +157,10 @@ export class ModelService {
         `invalid model name ${JSON.stringify(name)}: use 1-64 of a-z 0-9 _ . - starting with a letter or digit`,
       );
     }
-    if (!SEMVER.test(version)) {
+    if (!isSemver(version)) {
       throw new LinesightError(
         'ERR_CLOUD_BAD_REQUEST',
-        `invalid version ${JSON.stringify(version)}: use semantic versioning, e.g. 1.2.0`,
+        `invalid version ${JSON.stringify(version)}: use semantic versioning (semver.org, at most 64 characters), e.g. 1.2.0, 1.3.0-rc.1 or 1.2.0+build.7`,
       );
     }
     if (input.parentVersion !== undefined && !this.#registry.has(name, input.parentVersion)) {
@@ -204,7 +203,8 @@ export class ModelService {
     } finally {
       await probe.close();
     }
-    const blobKey = `models/${name}/${version}/${sha256}.onnx`;
+    // Blob keys take no "+": build metadata is spelled with "_", which a version never contains.
+    const blobKey = `models/${name}/${version.replace('+', '_')}/${sha256}.onnx`;
     await store(blobKey);
     const manifest: Manifest = {
       schema: 'linesight.manifest/v1',

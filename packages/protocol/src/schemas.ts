@@ -1,9 +1,28 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 
+// Semantic Versioning 2.0.0 (semver.org's own expression): pre-release and build identifiers are
+// dot-separated and never empty, and numeric pre-release identifiers have no leading zeros.
+const NUMERIC = '0|[1-9]\\d*';
+const PRERELEASE_ID = `(?:${NUMERIC}|\\d*[A-Za-z-][0-9A-Za-z-]*)`;
+const BUILD_ID = '[0-9A-Za-z-]+';
+/** The pattern of a semantic version (SemVer 2.0.0), build metadata included. */
+export const SEMVER_PATTERN =
+  `^(${NUMERIC})\\.(${NUMERIC})\\.(${NUMERIC})` +
+  `(?:-${PRERELEASE_ID}(?:\\.${PRERELEASE_ID})*)?` +
+  `(?:\\+${BUILD_ID}(?:\\.${BUILD_ID})*)?$`;
+/** Longest version accepted (it appears in URLs, logs and storage keys). */
+export const MAX_VERSION_LENGTH = 64;
+const SEMVER = new RegExp(SEMVER_PATTERN);
+
+/** True when `version` is a semantic version (SemVer 2.0.0) of at most 64 characters. */
+export function isSemver(version: string): boolean {
+  return version.length <= MAX_VERSION_LENGTH && SEMVER.test(version);
+}
+
 const Semver = Type.String({
-  pattern:
-    '^(0|[1-9]\\d*)\\.(0|[1-9]\\d*)\\.(0|[1-9]\\d*)(?:-[0-9A-Za-z.-]+)?(?:\\+[0-9A-Za-z.-]+)?$',
-  description: 'semantic version, e.g. 1.2.0',
+  pattern: SEMVER_PATTERN,
+  maxLength: MAX_VERSION_LENGTH,
+  description: 'semantic version (SemVer 2.0.0), e.g. 1.2.0, 1.3.0-rc.1 or 1.2.0+build.7',
 });
 const ModelName = Type.String({
   pattern: '^[a-z0-9][a-z0-9_.-]{0,63}$',
