@@ -140,6 +140,12 @@ class ArtifactServer {
   readonly requests: SeenRequest[] = [];
   /** Bytes per second for proxied artifact bodies; undefined = unthrottled. */
   throttleBytesPerSec: number | undefined;
+  /**
+   * Sent instead of the device's credentials on proxied requests: the cloud lets a
+   * device download only models the cloud itself assigned it, and here the test
+   * signs the desired state.
+   */
+  upstreamAuthorization: string | undefined;
   #server: Server | undefined;
   #upstream: URL | undefined;
 
@@ -176,7 +182,11 @@ class ArtifactServer {
         port: upstream.port,
         method: req.method,
         path: req.url,
-        headers: { ...req.headers, host: upstream.host },
+        headers: {
+          ...req.headers,
+          host: upstream.host,
+          ...(this.upstreamAuthorization ? { authorization: this.upstreamAuthorization } : {}),
+        },
       },
       (up) => {
         seen.status = up.statusCode;
@@ -442,6 +452,7 @@ beforeAll(async () => {
     password: cloud.adminToken.token,
     reconnectPeriod: 0,
   });
+  server.upstreamAuthorization = `Bearer ${cloud.adminToken.token}`;
   serverUrl = await server.start(urls.http);
   v1 = await readFile(models.v1);
   v2 = await readFile(models.v2);

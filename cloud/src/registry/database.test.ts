@@ -37,4 +37,34 @@ describe('openRegistryDatabase', () => {
     db.close();
     expect(await modeOf(path)).toBe(0o600);
   });
+
+  it('seeds the models devices may download from the desired states of an older database', async () => {
+    const path = join(dir, 'registry.sqlite');
+    const old = openRegistryDatabase(path);
+    // Back to the schema before device_assignments, holding one device with a desired state.
+    old.exec('DROP TABLE device_assignments');
+    old.pragma('user_version = 3');
+    old
+      .prepare("INSERT INTO devices (id, secret_sha256, created_at) VALUES ('d1', 'x', 't')")
+      .run();
+    const manifest = (version: string) => ({ signed: { manifest: { name: 'm', version } } });
+    old
+      .prepare('INSERT INTO desired_states (device_id, revision, document) VALUES (?, ?, ?)')
+      .run('d1', 7, JSON.stringify({ model: manifest('2.0.0'), shadow: manifest('3.0.0-rc.1') }));
+    old.close();
+    const db = openRegistryDatabase(path);
+    try {
+      expect(
+        db
+          .prepare('SELECT * FROM device_assignments ORDER BY model_version')
+          .all()
+          .map((r) => ({ ...(r as object) })),
+      ).toEqual([
+        { device_id: 'd1', model_name: 'm', model_version: '2.0.0', revision: 7 },
+        { device_id: 'd1', model_name: 'm', model_version: '3.0.0-rc.1', revision: 7 },
+      ]);
+    } finally {
+      db.close();
+    }
+  });
 });

@@ -78,6 +78,26 @@ const MIGRATIONS: readonly string[] = [
      PRIMARY KEY (rollout_id, device_id)
    );
    CREATE INDEX rollouts_state ON rollouts(state);`,
+  // The models each device was last assigned (live and shadow), by revision: a device may
+  // download only these artifacts. Seeded from current desired states and what rollouts replaced.
+  `CREATE TABLE device_assignments (
+     device_id TEXT NOT NULL REFERENCES devices(id),
+     model_name TEXT NOT NULL,
+     model_version TEXT NOT NULL,
+     revision INTEGER NOT NULL,
+     PRIMARY KEY (device_id, model_name, model_version)
+   );
+   INSERT OR IGNORE INTO device_assignments
+     SELECT s.device_id, json_extract(s.document, '$.' || slot || '.signed.manifest.name'),
+            json_extract(s.document, '$.' || slot || '.signed.manifest.version'), s.revision
+       FROM desired_states s, (SELECT 'model' AS slot UNION ALL SELECT 'shadow')
+      WHERE json_extract(s.document, '$.' || slot || '.signed.manifest.name') IS NOT NULL;
+   INSERT OR IGNORE INTO device_assignments
+     SELECT rd.device_id, json_extract(rd.previous, '$.' || slot || '.signed.manifest.name'),
+            json_extract(rd.previous, '$.' || slot || '.signed.manifest.version'), 0
+       FROM rollout_devices rd JOIN devices d ON d.id = rd.device_id,
+            (SELECT 'model' AS slot UNION ALL SELECT 'shadow')
+      WHERE json_extract(rd.previous, '$.' || slot || '.signed.manifest.name') IS NOT NULL;`,
 ];
 
 /**

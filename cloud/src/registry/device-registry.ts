@@ -32,6 +32,9 @@ interface DeviceRow {
   document: string | null;
 }
 
+// Live and shadow models of the current and the previous desired state: what a device may download.
+const REMEMBERED_ASSIGNMENTS = 4;
+
 // Device secrets are 256 random bits, so a plain SHA-256 is a sound verifier
 // (no password stretching needed) and keeps MQTT CONNECT cheap for large fleets.
 function hashSecret(secret: string): string {
@@ -176,12 +179,38 @@ export class DeviceRegistry {
     return (row?.revision ?? 0) + 1;
   }
 
-  /** Stores a device's desired state. */
+  /** Stores a device's desired state and remembers the models it names (see mayDownload). */
   setDesired(doc: DesiredState): void {
     this.#prepare(
       `INSERT INTO desired_states (device_id, revision, document) VALUES (?, ?, ?)
          ON CONFLICT(device_id) DO UPDATE SET revision = excluded.revision, document = excluded.document`,
     ).run(doc.deviceId, doc.revision, JSON.stringify(doc));
+    for (const assignment of [doc.model, doc.shadow]) {
+      if (assignment === null || assignment === undefined) continue;
+      const { name, version } = assignment.signed.manifest;
+      this.#prepare(
+        `INSERT INTO device_assignments (device_id, model_name, model_version, revision) VALUES (?, ?, ?, ?)
+           ON CONFLICT(device_id, model_name, model_version) DO UPDATE SET revision = excluded.revision`,
+      ).run(doc.deviceId, name, version, doc.revision);
+    }
+    this.#prepare(
+      `DELETE FROM device_assignments WHERE device_id = ? AND rowid NOT IN (
+         SELECT rowid FROM device_assignments WHERE device_id = ?
+          ORDER BY revision DESC LIMIT ${REMEMBERED_ASSIGNMENTS})`,
+    ).run(doc.deviceId, doc.deviceId);
+  }
+
+  /**
+   * True when a device may download name@version: its desired state names it
+   * (live or shadow), or it did recently (its last-known-good). The newest
+   * four models assigned to each device are remembered.
+   */
+  mayDownload(deviceId: string, name: string, version: string): boolean {
+    return (
+      this.#prepare(
+        'SELECT 1 FROM device_assignments WHERE device_id = ? AND model_name = ? AND model_version = ?',
+      ).get(deviceId, name, version) !== undefined
+    );
   }
 
   /** Stores many desired states in one transaction. */

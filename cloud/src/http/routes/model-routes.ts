@@ -151,7 +151,18 @@ export async function modelRoutes(app: FastifyInstance, services: CloudServices)
       },
     },
     async (request, reply) => {
-      const model = services.models.get(request.params.name, request.params.version);
+      const { caller } = request;
+      const { name, version } = request.params;
+      // Checked first, so a device cannot even learn which other models exist.
+      if (
+        caller?.kind === 'device' &&
+        !services.devices.mayDownload(caller.deviceId, name, version)
+      )
+        throw new LinesightError(
+          'ERR_CLOUD_FORBIDDEN',
+          `device ${caller.deviceId} may download only the models its desired state names (live, shadow) and its last-known-good; ${name}@${version} is none of them`,
+        );
+      const model = services.models.get(name, version);
       const size = (await services.blobs.stat(model.blobKey))?.bytes;
       if (size === undefined)
         throw new LinesightError(
