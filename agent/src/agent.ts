@@ -16,6 +16,7 @@ import { DesiredGuard } from './desired-guard.ts';
 import { DeviceLink } from './device-link.ts';
 import { ModelStore } from './models/model-store.ts';
 import { ModelUpdater, type ModelLoader } from './models/model-updater.ts';
+import { LocalOutputs } from './outputs/local-outputs.ts';
 import { FramePipeline, modelRefOf, type Stage } from './pipeline/frame-pipeline.ts';
 import { ShadowRunner } from './pipeline/shadow-runner.ts';
 
@@ -46,6 +47,10 @@ export class Agent {
   #desiredChain: Promise<void> = Promise.resolve();
   readonly #pipeline: FramePipeline;
   readonly #link: DeviceLink;
+  /** Verdicts to the line (PLC, plant broker, SSE...), independent of the cloud link. */
+  readonly #outputs: LocalOutputs;
+  #swaps = 0;
+  #cloudConnects = 0;
   readonly #updater: ModelUpdater;
   #phase: AgentPhase = 'starting';
   #lastError: ReportedError | undefined;
@@ -77,7 +82,28 @@ export class Agent {
         if (doc.deviceId !== deviceId) return;
         this.#desiredChain = this.#desiredChain.then(() => this.#onDesired(doc));
       },
-      onConnect: () => this.#report(),
+      onConnect: () => {
+        this.#cloudConnects++;
+        this.#report();
+      },
+    });
+    this.#outputs = new LocalOutputs({
+      deviceId,
+      outputs: this.config.outputs,
+      ...(this.config.http ? { http: this.config.http } : {}),
+      status: () => ({
+        deviceId,
+        phase: this.#phase,
+        model: this.#slot.info ? modelRefOf(this.#slot.info) : null,
+        cloudConnected: this.#link.connected,
+        cloudReconnects: Math.max(0, this.#cloudConnects - 1),
+        swaps: this.#swaps,
+        frames: { ...this.#pipeline.counters },
+        errors: this.#pipeline.errors,
+        watchdogTrips: this.#pipeline.watchdogTrips,
+        circuitOpenFrames: this.#pipeline.circuitOpenFrames,
+      }),
+      logger: this.log.child({ component: 'outputs' }),
     });
     this.#shadow = new ShadowRunner(
       new ModelSlot<ScoringModel, Manifest>(),
@@ -88,7 +114,11 @@ export class Agent {
       deviceId,
       slot: this.#slot,
       queueDepth: this.config.queueDepth,
-      publish: (result) => this.#link.publishResult(result),
+      publish: (result) => {
+        // The line first: local outputs only queue here, they never wait on the frame path.
+        this.#outputs.publish(result);
+        this.#link.publishResult(result);
+      },
       onScored: (frame, result) => this.#shadow.offer(frame, result),
       onCameraError: (err) =>
         this.#event('error', 'camera.error', describeError(err), { code: 'ERR_CAMERA' }),
@@ -127,6 +157,7 @@ export class Agent {
         },
         activated: (manifest, source) => {
           if (source !== 'shadow') {
+            this.#swaps++;
             // Falling back to last-known-good keeps the error that explains why.
             if (source !== 'last-known-good') this.#lastError = undefined;
             this.#watchStability(manifest);
@@ -199,6 +230,11 @@ export class Agent {
     return { ...this.#pipeline.counters, byVersion: { ...this.#pipeline.framesByVersion } };
   }
 
+  /** The local HTTP endpoint's URL, when it is on and started. */
+  get httpUrl(): string | undefined {
+    return this.#outputs.httpUrl;
+  }
+
   /** The live model's manifest, if any. */
   get liveModel(): Manifest | undefined {
     return this.#slot.info;
@@ -211,6 +247,7 @@ export class Agent {
       this.log.warn({ err: describeError(err) }, 'desired state accepted but not persisted');
     await this.#updater.restore();
     this.#phase = this.#slot.hasModel ? 'running' : 'idle';
+    await this.#outputs.start();
     this.#link.start();
     await this.#camera.start(this.#pipeline);
     this.#scheduleTelemetry();
@@ -236,6 +273,7 @@ export class Agent {
         () => this.#camera.close(),
         () => this.#pipeline.drain(),
         () => this.#shadow.drain(),
+        () => this.#outputs.close(),
         () => this.#desiredChain,
         () => this.#updater.close(),
         async () => {
@@ -288,6 +326,7 @@ export class Agent {
     this.#lastTelemetry = { at: now, scored: counters.scored };
     const live = this.#slot.info;
     const shadow = this.#shadow.stats();
+    const outputs = this.#outputs.telemetry();
     this.#link.publishTelemetry({
       schema: 'linesight.telemetry/v1',
       deviceId: this.config.deviceId,
@@ -304,6 +343,7 @@ export class Agent {
       watchdogTrips: this.#pipeline.watchdogTrips,
       circuitOpenFrames: this.#pipeline.circuitOpenFrames,
       ...(shadow ? { shadow } : {}),
+      ...(outputs ? { outputs } : {}),
     });
   }
 

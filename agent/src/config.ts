@@ -1,6 +1,11 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { LinesightError } from '@linesight/protocol';
+import {
+  HttpConfigSchema,
+  checkOutputConfigs,
+  type OutputConfig,
+} from './outputs/outputs-config.ts';
 
 const TrustedKeySchema = Type.Object({ keyId: Type.String(), publicKeyPem: Type.String() });
 
@@ -51,19 +56,32 @@ export const AgentConfigSchema = Type.Object(
       description: 'running this long after a swap makes a version stable',
     }),
     logLevel: Type.String({ default: 'info' }),
+    outputs: Type.Array(Type.Unknown(), {
+      default: [],
+      description:
+        'local outputs to the line (plant MQTT, Modbus, webhook, command); each entry is checked against the schema its kind names',
+    }),
+    http: Type.Optional(HttpConfigSchema),
   },
   { additionalProperties: false },
 );
 /** A validated agent configuration. */
-export type AgentConfig = Static<typeof AgentConfigSchema>;
+export type AgentConfig = Omit<Static<typeof AgentConfigSchema>, 'outputs'> & {
+  outputs: OutputConfig[];
+};
 
 /** Applies defaults and validates; reports every problem at once as ERR_AGENT_CONFIG. */
 export function loadAgentConfig(input: Record<string, unknown>): AgentConfig {
   const defined = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
-  const value = Value.Default(AgentConfigSchema, Value.Clone(defined));
+  const value = Value.Default(AgentConfigSchema, Value.Clone(defined)) as Record<string, unknown>;
   const problems = [...Value.Errors(AgentConfigSchema, value)].map(
     (e) => `${e.path.slice(1) || 'config'}: ${e.message}`,
   );
+  const outputs = Array.isArray(value.outputs) ? checkOutputConfigs(value.outputs) : undefined;
+  if (outputs !== undefined) {
+    problems.push(...outputs.problems);
+    value.outputs = outputs.outputs;
+  }
   if (problems.length > 0) {
     throw new LinesightError(
       'ERR_AGENT_CONFIG',

@@ -55,3 +55,22 @@ export {
   type DownloadRequest,
   type DownloadReport,
 } from './models/artifact-downloader.ts';
+export { readAgentConfigFile } from './config-file.ts';
+export {
+  checkOutputConfigs,
+  HttpConfigSchema,
+  OutputConfigSchema,
+  type HttpConfig,
+  type OutputConfig,
+  type OutputPolicy,
+} from './outputs/outputs-config.ts';
+export { LocalOutputs, createOutput, type LocalOutputsOptions } from './outputs/local-outputs.ts';
+export { OutputFanOut } from './outputs/fan-out.ts';
+export { OutputRunner, type OutputStats } from './outputs/output-runner.ts';
+export type { LineOutput, OutputKind, OutputVerdict, WriteOutcome } from './outputs/output.ts';
+export {
+  MODBUS_SCORE_UNKNOWN,
+  MODBUS_VERDICT_CODES,
+  modbusWritesFor,
+} from './outputs/modbus-output.ts';
+export type { AgentHttpStatus } from './http/agent-http-server.ts';

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { Agent } from './agent.ts';
 import type { Camera } from './camera/camera.ts';
+import { readAgentConfigFile } from './config-file.ts';
 import { readDeviceCredentials } from './device-credentials.ts';
 
 /** How the agent app entry is told what to run. */
@@ -23,6 +24,12 @@ export interface RunAgentOptions {
   crashLoopStarts?: number;
   /** Seconds a new version must run before it counts as stable (config default when omitted). */
   stableAfterSec?: number;
+  /** Local configuration file (YAML or JSON): outputs, http and tunables; options here win. */
+  configFile?: string;
+  /** Port of the local read-only HTTP endpoint (0 = any free port); omitted = the file's, else off. */
+  httpPort?: number;
+  /** Address it listens on (default 127.0.0.1). */
+  httpHost?: string;
   /** Install SIGTERM/SIGINT handlers (the standalone app does; a fleet does not). */
   handleSignals?: boolean;
 }
@@ -35,12 +42,24 @@ export async function runAgent(options: RunAgentOptions): Promise<Agent> {
   const creds = await readDeviceCredentials(
     options.credentialsPath ?? join(options.dataDir, 'device.json'),
   );
+  const file = options.configFile ? await readAgentConfigFile(options.configFile) : {};
   const logger = pino({
-    level: options.logLevel ?? 'info',
+    level: options.logLevel ?? (typeof file.logLevel === 'string' ? file.logLevel : 'info'),
     base: { app: 'agent', deviceId: options.deviceId },
   });
+  const fileHttp = (file.http ?? undefined) as Record<string, unknown> | undefined;
+  const http =
+    options.httpPort === undefined && options.httpHost === undefined
+      ? fileHttp
+      : {
+          ...fileHttp,
+          ...(options.httpPort === undefined ? {} : { port: options.httpPort }),
+          ...(options.httpHost === undefined ? {} : { host: options.httpHost }),
+        };
   const agent = new Agent(
     {
+      ...file,
+      ...(http === undefined ? {} : { http }),
       deviceId: options.deviceId,
       cloudUrl: options.cloudUrl ?? creds.cloudUrl,
       mqttUrl: options.mqttUrl ?? creds.mqttUrl,
@@ -48,12 +67,14 @@ export async function runAgent(options: RunAgentOptions): Promise<Agent> {
       password: creds.password,
       trustedKeys: creds.trustedKeys,
       dataDir: options.dataDir,
-      telemetryIntervalSec: options.telemetryIntervalSec,
-      logLevel: options.logLevel,
-      watchdogMs: options.watchdogMs,
-      watchdogTrips: options.watchdogTrips,
-      crashLoopStarts: options.crashLoopStarts,
-      stableAfterSec: options.stableAfterSec,
+      ...defined({
+        telemetryIntervalSec: options.telemetryIntervalSec,
+        logLevel: options.logLevel,
+        watchdogMs: options.watchdogMs,
+        watchdogTrips: options.watchdogTrips,
+        crashLoopStarts: options.crashLoopStarts,
+        stableAfterSec: options.stableAfterSec,
+      }),
     },
     options.camera,
     logger,
@@ -76,4 +97,9 @@ export async function runAgent(options: RunAgentOptions): Promise<Agent> {
     process.once('SIGINT', onSignal);
   }
   return agent;
+}
+
+/** The entries with a value, so an option left out does not hide the config file's setting. */
+function defined(values: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined));
 }

@@ -26,6 +26,8 @@ export const ERROR_CODES = {
   ERR_AGENT_WATCHDOG:
     'a live model kept exceeding the inference watchdog limit, so the agent quarantined it and went back to the last-known-good model',
   ERR_CAMERA: 'a camera source failed',
+  ERR_AGENT_OUTPUT:
+    'a local output (PLC over Modbus, plant MQTT broker, webhook, command) could not write a verdict',
   ERR_CLOUD_CONFIG: 'the cloud configuration is invalid',
   ERR_CLOUD_NOT_FOUND: 'a requested resource does not exist',
   ERR_CLOUD_CONFLICT: 'a resource already exists',

@@ -285,6 +285,35 @@ export const ShadowStatsSchema = Type.Object(
 /** Shadow comparison statistics. */
 export type ShadowStats = Static<typeof ShadowStatsSchema>;
 
+/** One local output of a device (plant MQTT, Modbus, webhook, command, SSE), cumulative since start. */
+export const OutputTelemetrySchema = Type.Object(
+  {
+    name: Type.String(),
+    kind: Type.String({ description: 'mqtt, modbus, webhook, command or sse' }),
+    up: Type.Boolean(),
+    written: Type.Integer({ minimum: 0 }),
+    skipped: Type.Integer({ minimum: 0, description: 'passed over on purpose (filter, rate limit)' }),
+    dropped: Type.Integer({ minimum: 0, description: 'dropped because the queue was full' }),
+    stale: Type.Integer({ minimum: 0, description: 'dropped because they waited too long' }),
+    failures: Type.Integer({ minimum: 0, description: 'failed write attempts' }),
+    outages: Type.Integer({ minimum: 0 }),
+    downMs: Type.Integer({ minimum: 0 }),
+    queued: Type.Integer({ minimum: 0 }),
+    reconnects: Type.Integer({ minimum: 0 }),
+    latencyMs: Type.Object(
+      {
+        p50: Type.Number({ minimum: 0 }),
+        p99: Type.Number({ minimum: 0 }),
+        max: Type.Number({ minimum: 0 }),
+      },
+      { additionalProperties: false, description: 'verdict to written' },
+    ),
+  },
+  { additionalProperties: false },
+);
+/** Telemetry of one local output. */
+export type OutputTelemetry = Static<typeof OutputTelemetrySchema>;
+
 /** Periodic device -> cloud health and performance summary. */
 export const TelemetrySchema = Type.Object(
   {
@@ -336,6 +365,11 @@ export const TelemetrySchema = Type.Object(
       ),
     ),
     shadow: Type.Optional(ShadowStatsSchema),
+    outputs: Type.Optional(
+      Type.Array(OutputTelemetrySchema, {
+        description: 'local outputs to the line, verdict-to-written latency and gaps',
+      }),
+    ),
   },
   { additionalProperties: false },
 );

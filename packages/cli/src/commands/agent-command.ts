@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { runAgent } from '@linesight/agent';
 import { makeCamera, parseCameraSpec, type CameraSpec } from '../camera-spec.ts';
-import { parsePositive, parsePositiveInt } from '../options.ts';
+import { parsePort, parsePositive, parsePositiveInt } from '../options.ts';
 
 /** `linesight agent`: one device agent. */
 export function agentCommand(): Command {
@@ -20,6 +20,16 @@ export function agentCommand(): Command {
       '--credentials <file>',
       'provisioning file (default <data-dir>/device.json; see `linesight device provision`)',
     )
+    .option(
+      '--config <file>',
+      'local configuration, YAML or JSON: outputs to the line (plant MQTT, Modbus, webhook, command), http, tunables (see docs/line-outputs.md); options given here win',
+    )
+    .option(
+      '--http-port <port>',
+      'serve /healthz, /metrics, /verdicts and /verdicts/stream (SSE) on this port (0 = any free port; default off)',
+      parsePort,
+    )
+    .option('--http-host <address>', 'address of the HTTP endpoint (default 127.0.0.1)')
     .option('--fps <n>', 'camera frame rate', parsePositive, 10)
     .option('--telemetry-interval <sec>', 'seconds between telemetry messages', parsePositive, 5)
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace', 'info')
@@ -58,6 +68,9 @@ export function agentCommand(): Command {
         watchdogTrips?: number;
         crashLoopStarts?: number;
         stableAfter?: number;
+        config?: string;
+        httpPort?: number;
+        httpHost?: string;
       }) => {
         await runAgent({
           deviceId: opts.deviceId,
@@ -72,6 +85,9 @@ export function agentCommand(): Command {
           watchdogTrips: opts.watchdogTrips,
           crashLoopStarts: opts.crashLoopStarts,
           stableAfterSec: opts.stableAfter,
+          ...(opts.config ? { configFile: opts.config } : {}),
+          ...(opts.httpPort === undefined ? {} : { httpPort: opts.httpPort }),
+          ...(opts.httpHost ? { httpHost: opts.httpHost } : {}),
         });
       },
     );

@@ -1,0 +1,149 @@
+import pino from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { FrameResult } from '@linesight/protocol';
+import { ModbusPlc } from '../../../test/helpers/modbus-plc.ts';
+import { MODBUS_SCORE_UNKNOWN, ModbusOutput, modbusWritesFor } from './modbus-output.ts';
+import type { ModbusOutputConfig } from './outputs-config.ts';
+
+const map = {
+  defectCoil: 0,
+  unknownCoil: 1,
+  scoreRegister: 100,
+  verdictRegister: 101,
+  sequenceRegister: 102,
+};
+
+function result(seq: number, verdict: FrameResult['verdict'], score: number | null): FrameResult {
+  return {
+    schema: 'linesight.result/v1',
+    deviceId: 'line-1',
+    seq,
+    capturedAt: new Date().toISOString(),
+    verdict,
+    score,
+    threshold: 0.5,
+    model: null,
+    latencyMs: { capture: 0, queue: 0, preprocess: 0, inference: 0, total: 0 },
+  };
+}
+
+function config(port: number, extra: Partial<ModbusOutputConfig> = {}): ModbusOutputConfig {
+  return {
+    kind: 'modbus',
+    name: 'plc',
+    host: '127.0.0.1',
+    port,
+    unitId: 1,
+    map,
+    pulseMs: 50,
+    unknownAction: 'reject',
+    queueMax: 64,
+    dropPolicy: 'drop-oldest',
+    maxAgeMs: 2000,
+    timeoutMs: 300,
+    retryBackoff: { initialMs: 10, maxMs: 100 },
+    ...extra,
+  };
+}
+
+const signal = new AbortController().signal;
+const cleanup: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanup.splice(0).reverse()) await c();
+});
+
+async function until(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+describe('modbusWritesFor', () => {
+  it('writes a contiguous map in one register run, sequence last; unknown rejects by default', () => {
+    expect(
+      modbusWritesFor(result(70000, 'good', 0.1234), { map, unknownAction: 'reject' }),
+    ).toEqual({
+      coilsOn: [],
+      registerRuns: [{ address: 100, values: [123, 0, 70000 % 65536] }],
+    });
+    expect(modbusWritesFor(result(1, 'unknown', null), { map, unknownAction: 'reject' })).toEqual({
+      coilsOn: [0, 1],
+      registerRuns: [{ address: 100, values: [MODBUS_SCORE_UNKNOWN, 2, 1] }],
+    });
+    expect(
+      modbusWritesFor(result(1, 'unknown', null), { map, unknownAction: 'hold' }).coilsOn,
+    ).toEqual([1]);
+  });
+
+  it('puts the run holding the sequence register last when the map is scattered', () => {
+    const scattered = { defectCoil: 0, unknownCoil: 1, sequenceRegister: 5, scoreRegister: 9 };
+    expect(
+      modbusWritesFor(result(3, 'defect', 99), { map: scattered, unknownAction: 'reject' }),
+    ).toEqual({
+      coilsOn: [0],
+      registerRuns: [
+        { address: 9, values: [65534] },
+        { address: 5, values: [3] },
+      ],
+    });
+  });
+});
+
+describe('ModbusOutput against a Modbus TCP server', () => {
+  it('writes each verdict, pulses the defect coil for pulseMs, and fails fast while the PLC is off', async () => {
+    const plc = new ModbusPlc(map);
+    const port = await plc.start();
+    cleanup.push(() => plc.close());
+    const out = new ModbusOutput(config(port), pino({ level: 'silent' }));
+    cleanup.push(() => out.close());
+    out.start();
+
+    await out.write([{ result: result(1, 'good', 0.2), verdictAtMs: 0 }], signal);
+    await out.write([{ result: result(2, 'defect', 0.9), verdictAtMs: 0 }], signal);
+    expect(plc.commits.map((c) => [c.seq, c.score, c.verdict, c.defectCoil])).toEqual([
+      [1, 200, 0, false],
+      [2, 900, 1, true],
+    ]);
+    // The pulse ends by itself.
+    await until('defect coil off', () => plc.coils.get(0) === false);
+    const on = plc.writes.find((w) => w.kind === 'coil' && w.value === 1)!;
+    const off = plc.writes.find((w) => w.kind === 'coil' && w.value === 0)!;
+    expect(off.atMs).toBeGreaterThan(on.atMs);
+
+    await out.write([{ result: result(3, 'unknown', null), verdictAtMs: 0 }], signal);
+    expect(plc.commits.at(-1)).toMatchObject({
+      seq: 3,
+      score: MODBUS_SCORE_UNKNOWN,
+      verdict: 2,
+      defectCoil: true,
+      unknownCoil: true,
+    });
+
+    await plc.close();
+    await expect(
+      out.write([{ result: result(4, 'good', 0.1), verdictAtMs: 0 }], signal),
+    ).rejects.toMatchObject({ code: 'ERR_AGENT_OUTPUT' });
+    await plc.start(port);
+    await out.write([{ result: result(5, 'good', 0.1), verdictAtMs: 0 }], signal);
+    expect(plc.commits.at(-1)).toMatchObject({ seq: 5 });
+    expect(out.reconnects).toBe(1);
+  });
+
+  it('a hanging PLC times the write out; it reconnects when the PLC answers again', async () => {
+    const plc = new ModbusPlc(map);
+    const port = await plc.start();
+    cleanup.push(() => plc.close());
+    const out = new ModbusOutput(config(port, { timeoutMs: 100 }), pino({ level: 'silent' }));
+    cleanup.push(() => out.close());
+    await out.write([{ result: result(1, 'good', 0.2), verdictAtMs: 0 }], signal);
+    plc.freeze();
+    await expect(
+      out.write([{ result: result(2, 'good', 0.2), verdictAtMs: 0 }], signal),
+    ).rejects.toMatchObject({ code: 'ERR_AGENT_OUTPUT' });
+    plc.thaw();
+    await out.write([{ result: result(3, 'good', 0.2), verdictAtMs: 0 }], signal);
+    expect(plc.commits.map((c) => c.seq)).toEqual([1, 3]);
+  });
+});

@@ -1,0 +1,212 @@
+import Modbus from 'modbus-serial';
+import type { Logger } from 'pino';
+import { LinesightError, describeError, type FrameResult } from '@linesight/protocol';
+import type { LineOutput, OutputVerdict, WriteOutcome } from './output.ts';
+import type { ModbusOutputConfig } from './outputs-config.ts';
+
+// The package's CommonJS export is the client class; its `default` points back at it.
+const ModbusClient = Modbus.default;
+type ModbusClient = InstanceType<typeof Modbus.default>;
+
+/** Score register value of an unknown verdict (a real score x1000 is clamped below it). */
+export const MODBUS_SCORE_UNKNOWN = 65535;
+/** Verdict register values. */
+export const MODBUS_VERDICT_CODES = { good: 0, defect: 1, unknown: 2 } as const;
+
+/** What one verdict writes to the PLC, in write order (see docs/line-outputs.md). */
+export interface ModbusVerdictWrites {
+  /** Coils turned on first (the reject must be fastest), each pulsed off later. */
+  coilsOn: number[];
+  /**
+   * Holding registers in runs of consecutive addresses, one write (FC16)
+   * per run; the run holding the sequence register comes last, so it commits
+   * the verdict. With a contiguous map (score, verdict, sequence) it is one write.
+   */
+  registerRuns: { address: number; values: number[] }[];
+}
+
+/** The coil and register writes of one verdict under an address map. */
+export function modbusWritesFor(
+  result: FrameResult,
+  config: Pick<ModbusOutputConfig, 'map' | 'unknownAction'>,
+): ModbusVerdictWrites {
+  const { map } = config;
+  const score =
+    result.verdict === 'unknown' || result.score === null
+      ? MODBUS_SCORE_UNKNOWN
+      : Math.min(MODBUS_SCORE_UNKNOWN - 1, Math.max(0, Math.round(result.score * 1000)));
+  const registers = new Map<number, number>([[map.scoreRegister, score]]);
+  if (map.verdictRegister !== undefined)
+    registers.set(map.verdictRegister, MODBUS_VERDICT_CODES[result.verdict]);
+  registers.set(map.sequenceRegister, result.seq % 65536);
+  const runs: { address: number; values: number[] }[] = [];
+  for (const address of [...registers.keys()].sort((a, b) => a - b)) {
+    const last = runs.at(-1);
+    const value = registers.get(address) as number;
+    if (last !== undefined && last.address + last.values.length === address)
+      last.values.push(value);
+    else runs.push({ address, values: [value] });
+  }
+  const commit = runs.findIndex(
+    (r) => map.sequenceRegister >= r.address && map.sequenceRegister < r.address + r.values.length,
+  );
+  runs.push(...runs.splice(commit, 1));
+  const coilsOn: number[] = [];
+  if (result.verdict === 'defect') coilsOn.push(map.defectCoil);
+  if (result.verdict === 'unknown') {
+    // Fail safe: a part nobody could judge is rejected unless the plant chose to hold instead.
+    if (config.unknownAction === 'reject') coilsOn.push(map.defectCoil);
+    coilsOn.push(map.unknownCoil);
+  }
+  return { coilsOn, registerRuns: runs };
+}
+
+/**
+ * Writes each verdict to a PLC over Modbus TCP: the defect/unknown coils on
+ * first, then the score, verdict and sequence holding registers, the
+ * sequence last, so a PLC that watches the counter reads a complete verdict
+ * (see modbusWritesFor). Each coil
+ * turned on is turned off `pulseMs` later (a new verdict during the pulse
+ * extends it); an off that could not be written is retried before the next
+ * verdict, so a coil is never left on. One transaction at a time; a failed or
+ * timed-out connection is dropped and opened again on the next write.
+ */
+export class ModbusOutput implements LineOutput {
+  readonly kind = 'modbus';
+  readonly #config: ModbusOutputConfig;
+  readonly #log: Logger;
+  #client: ModbusClient | undefined;
+  #connecting: Promise<ModbusClient> | undefined;
+  #connects = 0;
+  /** Everything that talks to the PLC runs in this chain, one transaction at a time. */
+  #chain: Promise<unknown> = Promise.resolve();
+  /** Coils on, with when they are due off (performance.now()). */
+  readonly #pulses = new Map<number, { offAt: number; timer: NodeJS.Timeout }>();
+  /** Coils whose off write failed; written before anything else. */
+  readonly #pendingOff = new Set<number>();
+  #closed = false;
+  #closing: Promise<void> | undefined;
+
+  constructor(config: ModbusOutputConfig, logger: Logger) {
+    this.#config = config;
+    this.#log = logger;
+  }
+
+  get reconnects(): number {
+    return Math.max(0, this.#connects - 1);
+  }
+
+  /** Connects lazily on the first write: a PLC that is off at start must not hold up the agent. */
+  start(): void {}
+
+  write(batch: readonly OutputVerdict[]): Promise<WriteOutcome> {
+    return this.#exclusive(async () => {
+      const client = await this.#connected();
+      await this.#flushOffs(client);
+      for (const { result } of batch) {
+        const w = modbusWritesFor(result, this.#config);
+        for (const coil of w.coilsOn) {
+          await client.writeCoil(coil, true);
+          this.#schedulePulseOff(coil);
+        }
+        for (const run of w.registerRuns) await client.writeRegisters(run.address, run.values);
+      }
+      return 'written' as const;
+    });
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      this.#closed = true;
+      for (const [coil, pulse] of this.#pulses) {
+        clearTimeout(pulse.timer);
+        this.#pendingOff.add(coil);
+      }
+      this.#pulses.clear();
+      // Leave no coil on: one last bounded attempt to turn the pulsed ones off.
+      if (this.#pendingOff.size > 0) {
+        await this.#exclusive(async () => this.#flushOffs(await this.#connected())).catch(
+          (err: unknown) =>
+            this.#log.warn(
+              { err: describeError(err), coils: [...this.#pendingOff] },
+              'could not turn the pulsed coils off while closing',
+            ),
+        );
+      }
+      await this.#chain.catch(() => undefined);
+      this.#drop();
+    })();
+    return this.#closing;
+  }
+
+  #exclusive<T>(run: () => Promise<T>): Promise<T> {
+    const next = this.#chain.then(run, run);
+    this.#chain = next.catch(() => undefined);
+    return next.catch((err: unknown) => {
+      // A failed transaction may have left the connection in any state: start afresh.
+      this.#drop();
+      throw new LinesightError(
+        'ERR_AGENT_OUTPUT',
+        `modbus ${this.#config.host}:${this.#config.port}: ${describeError(err)}`,
+        { cause: err },
+      );
+    });
+  }
+
+  async #connected(): Promise<ModbusClient> {
+    if (this.#client?.isOpen === true) return this.#client;
+    this.#drop();
+    this.#connecting ??= (async () => {
+      const client = new ModbusClient();
+      client.setTimeout(this.#config.timeoutMs);
+      client.setID(this.#config.unitId);
+      try {
+        await client.connectTCP(this.#config.host, { port: this.#config.port });
+      } catch (err) {
+        client.destroy(() => undefined);
+        throw err;
+      }
+      this.#connects++;
+      this.#log.info({ host: this.#config.host, port: this.#config.port }, 'modbus connected');
+      this.#client = client;
+      return client;
+    })().finally(() => (this.#connecting = undefined));
+    return this.#connecting;
+  }
+
+  #drop(): void {
+    const client = this.#client;
+    this.#client = undefined;
+    if (client !== undefined) client.destroy(() => undefined);
+  }
+
+  #schedulePulseOff(coil: number): void {
+    const previous = this.#pulses.get(coil);
+    if (previous !== undefined) clearTimeout(previous.timer);
+    this.#pendingOff.delete(coil);
+    const timer = setTimeout(() => {
+      this.#pulses.delete(coil);
+      this.#pendingOff.add(coil);
+      if (this.#closed) return;
+      this.#exclusive(async () => this.#flushOffs(await this.#connected())).catch((err: unknown) =>
+        this.#log.warn(
+          { coil, err: describeError(err) },
+          'pulse end not written; retried before the next verdict',
+        ),
+      );
+    }, this.#config.pulseMs);
+    this.#pulses.set(coil, { offAt: performance.now() + this.#config.pulseMs, timer });
+  }
+
+  async #flushOffs(client: ModbusClient): Promise<void> {
+    for (const coil of [...this.#pendingOff]) {
+      // A coil pulsed again since is still on by intent.
+      if (this.#pulses.has(coil)) {
+        this.#pendingOff.delete(coil);
+        continue;
+      }
+      await client.writeCoil(coil, false);
+      this.#pendingOff.delete(coil);
+    }
+  }
+}
