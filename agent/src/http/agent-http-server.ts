@@ -53,9 +53,12 @@ export class AgentHttpServer {
   constructor(options: AgentHttpServerOptions) {
     this.#o = options;
     this.#app = Fastify({
-      // Typed with the base logger so the routes stay logger-agnostic.
-      loggerInstance: options.logger as FastifyBaseLogger,
-      disableRequestLogging: true,
+      // Per-request logs (info) are off: screens and scrapers poll often. Typed with the base
+      // logger so the routes stay logger-agnostic.
+      loggerInstance: options.logger.child(
+        {},
+        { level: options.logger.isLevelEnabled('debug') ? options.logger.level : 'warn' },
+      ) as FastifyBaseLogger,
       // SSE streams stay open: closing must not wait for clients to hang up.
       forceCloseConnections: true,
     });

@@ -46,7 +46,6 @@ function config(port: number, extra: Partial<ModbusOutputConfig> = {}): ModbusOu
   };
 }
 
-const signal = new AbortController().signal;
 const cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const c of cleanup.splice(0).reverse()) await c();
@@ -100,8 +99,8 @@ describe('ModbusOutput against a Modbus TCP server', () => {
     cleanup.push(() => out.close());
     out.start();
 
-    await out.write([{ result: result(1, 'good', 0.2), verdictAtMs: 0 }], signal);
-    await out.write([{ result: result(2, 'defect', 0.9), verdictAtMs: 0 }], signal);
+    await out.write([{ result: result(1, 'good', 0.2), verdictAtMs: 0 }]);
+    await out.write([{ result: result(2, 'defect', 0.9), verdictAtMs: 0 }]);
     expect(plc.commits.map((c) => [c.seq, c.score, c.verdict, c.defectCoil])).toEqual([
       [1, 200, 0, false],
       [2, 900, 1, true],
@@ -112,7 +111,7 @@ describe('ModbusOutput against a Modbus TCP server', () => {
     const off = plc.writes.find((w) => w.kind === 'coil' && w.value === 0)!;
     expect(off.atMs).toBeGreaterThan(on.atMs);
 
-    await out.write([{ result: result(3, 'unknown', null), verdictAtMs: 0 }], signal);
+    await out.write([{ result: result(3, 'unknown', null), verdictAtMs: 0 }]);
     expect(plc.commits.at(-1)).toMatchObject({
       seq: 3,
       score: MODBUS_SCORE_UNKNOWN,
@@ -123,10 +122,10 @@ describe('ModbusOutput against a Modbus TCP server', () => {
 
     await plc.close();
     await expect(
-      out.write([{ result: result(4, 'good', 0.1), verdictAtMs: 0 }], signal),
+      out.write([{ result: result(4, 'good', 0.1), verdictAtMs: 0 }]),
     ).rejects.toMatchObject({ code: 'ERR_AGENT_OUTPUT' });
     await plc.start(port);
-    await out.write([{ result: result(5, 'good', 0.1), verdictAtMs: 0 }], signal);
+    await out.write([{ result: result(5, 'good', 0.1), verdictAtMs: 0 }]);
     expect(plc.commits.at(-1)).toMatchObject({ seq: 5 });
     expect(out.reconnects).toBe(1);
   });
@@ -137,13 +136,13 @@ describe('ModbusOutput against a Modbus TCP server', () => {
     cleanup.push(() => plc.close());
     const out = new ModbusOutput(config(port, { timeoutMs: 100 }), pino({ level: 'silent' }));
     cleanup.push(() => out.close());
-    await out.write([{ result: result(1, 'good', 0.2), verdictAtMs: 0 }], signal);
+    await out.write([{ result: result(1, 'good', 0.2), verdictAtMs: 0 }]);
     plc.freeze();
     await expect(
-      out.write([{ result: result(2, 'good', 0.2), verdictAtMs: 0 }], signal),
+      out.write([{ result: result(2, 'good', 0.2), verdictAtMs: 0 }]),
     ).rejects.toMatchObject({ code: 'ERR_AGENT_OUTPUT' });
     plc.thaw();
-    await out.write([{ result: result(3, 'good', 0.2), verdictAtMs: 0 }], signal);
+    await out.write([{ result: result(3, 'good', 0.2), verdictAtMs: 0 }]);
     expect(plc.commits.map((c) => c.seq)).toEqual([1, 3]);
   });
 });

@@ -292,7 +292,10 @@ export const OutputTelemetrySchema = Type.Object(
     kind: Type.String({ description: 'mqtt, modbus, webhook, command or sse' }),
     up: Type.Boolean(),
     written: Type.Integer({ minimum: 0 }),
-    skipped: Type.Integer({ minimum: 0, description: 'passed over on purpose (filter, rate limit)' }),
+    skipped: Type.Integer({
+      minimum: 0,
+      description: 'passed over on purpose (filter, rate limit)',
+    }),
     dropped: Type.Integer({ minimum: 0, description: 'dropped because the queue was full' }),
     stale: Type.Integer({ minimum: 0, description: 'dropped because they waited too long' }),
     failures: Type.Integer({ minimum: 0, description: 'failed write attempts' }),
