@@ -71,6 +71,7 @@ export type { LineOutput, OutputKind, OutputVerdict, WriteOutcome } from './outp
 export {
   MODBUS_SCORE_UNKNOWN,
   MODBUS_VERDICT_CODES,
+  modbusScoreValue,
   modbusWritesFor,
 } from './outputs/modbus-output.ts';
 export type { AgentHttpStatus } from './http/agent-http-server.ts';

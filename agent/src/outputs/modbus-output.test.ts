@@ -67,6 +67,11 @@ describe('modbusWritesFor', () => {
       coilsOn: [],
       registerRuns: [{ address: 100, values: [123, 0, 70000 % 65536] }],
     });
+    expect(
+      modbusWritesFor(result(2, 'good', -0.782), { map, unknownAction: 'reject' }),
+    ).toMatchObject({
+      registerRuns: [{ address: 100, values: [65536 - 782, 0, 2] }],
+    });
     expect(modbusWritesFor(result(1, 'unknown', null), { map, unknownAction: 'reject' })).toEqual({
       coilsOn: [0, 1],
       registerRuns: [{ address: 100, values: [MODBUS_SCORE_UNKNOWN, 2, 1] }],
@@ -83,7 +88,7 @@ describe('modbusWritesFor', () => {
     ).toEqual({
       coilsOn: [0],
       registerRuns: [
-        { address: 9, values: [65534] },
+        { address: 9, values: [32767] },
         { address: 5, values: [3] },
       ],
     });

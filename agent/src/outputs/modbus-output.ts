@@ -8,8 +8,19 @@ import type { ModbusOutputConfig } from './outputs-config.ts';
 const ModbusClient = Modbus.default;
 type ModbusClient = InstanceType<typeof Modbus.default>;
 
-/** Score register value of an unknown verdict (a real score x1000 is clamped below it). */
-export const MODBUS_SCORE_UNKNOWN = 65535;
+/**
+ * Score register value of an unknown verdict: 0x8000, which a PLC reading the
+ * register as a signed INT sees as -32768 (a real score x1000 is clamped to
+ * -32767..32767, as scores can be negative).
+ */
+export const MODBUS_SCORE_UNKNOWN = 0x8000;
+
+/** A score as the signed 16-bit register value (two's complement) of score x1000. */
+export function modbusScoreValue(score: number | null): number {
+  if (score === null || !Number.isFinite(score)) return MODBUS_SCORE_UNKNOWN;
+  const scaled = Math.min(32767, Math.max(-32767, Math.round(score * 1000)));
+  return scaled < 0 ? scaled + 65536 : scaled;
+}
 /** Verdict register values. */
 export const MODBUS_VERDICT_CODES = { good: 0, defect: 1, unknown: 2 } as const;
 
@@ -32,9 +43,7 @@ export function modbusWritesFor(
 ): ModbusVerdictWrites {
   const { map } = config;
   const score =
-    result.verdict === 'unknown' || result.score === null
-      ? MODBUS_SCORE_UNKNOWN
-      : Math.min(MODBUS_SCORE_UNKNOWN - 1, Math.max(0, Math.round(result.score * 1000)));
+    result.verdict === 'unknown' ? MODBUS_SCORE_UNKNOWN : modbusScoreValue(result.score);
   const registers = new Map<number, number>([[map.scoreRegister, score]]);
   if (map.verdictRegister !== undefined)
     registers.set(map.verdictRegister, MODBUS_VERDICT_CODES[result.verdict]);

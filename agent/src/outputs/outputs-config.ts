@@ -81,7 +81,8 @@ export const ModbusAddressMapSchema = Type.Object(
     scoreRegister: Type.Integer({
       minimum: 0,
       maximum: 65535,
-      description: 'score x1000 clamped to 0..65534; 65535 when unknown',
+      description:
+        'score x1000 as a signed 16-bit INT, clamped to -32767..32767; -32768 (0x8000) when unknown',
     }),
     verdictRegister: Type.Optional(
       Type.Integer({ minimum: 0, maximum: 65535, description: '0 good, 1 defect, 2 unknown' }),

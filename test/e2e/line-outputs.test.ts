@@ -1,0 +1,430 @@
+// End-to-end: verdicts reach the line without the cloud. `linesight agent`
+// processes score synthetic frames and write each verdict to a plant MQTT
+// broker (Debian's mosquitto on a free port; a standalone aedes broker where
+// mosquitto is missing, unless LINESIGHT_REQUIRE_MOSQUITTO=1), a PLC (a
+// Modbus TCP server on 127.0.0.1) and the agent's own SSE endpoint. The cloud
+// and its broker are stopped mid-stream; a PLC hangs mid-stream and comes
+// back; a device with no model sends `unknown` everywhere.
+import { request } from 'node:http';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import mqtt, { type MqttClient } from 'mqtt';
+import pino from 'pino';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { CloudApiClient } from '@linesight/api-client';
+import { writeDeviceCredentials } from '@linesight/agent';
+import { Cloud } from '@linesight/cloud';
+import { CHANNEL_SCHEMAS, decodePayload, type FrameResult } from '@linesight/protocol';
+import { LinesightProcess, eventually } from '../helpers/linesight-process.ts';
+import { ModbusPlc, type PlcMap } from '../helpers/modbus-plc.ts';
+import { startPlantBroker, type PlantBroker } from '../helpers/plant-broker.ts';
+
+const models = inject('models');
+/** A contiguous register block: one Modbus write per verdict (plus the coils). */
+const MAP: Required<PlcMap> = {
+  defectCoil: 0,
+  unknownCoil: 1,
+  scoreRegister: 100,
+  verdictRegister: 101,
+  sequenceRegister: 102,
+};
+const VERDICT_CODES: Record<FrameResult['verdict'], number> = { good: 0, defect: 1, unknown: 2 };
+
+let dir: string;
+let cloud: Cloud;
+let cloudUrls: { http: string; mqtt: string };
+let broker: PlantBroker;
+let plant: MqttClient;
+/** Verdicts received by the plant broker's subscriber, per device. */
+const plantVerdicts = new Map<string, FrameResult[]>();
+const running = new Set<LinesightProcess>();
+const cleanups: (() => Promise<void>)[] = [];
+
+/** An SSE client of the agent's /verdicts/stream, collecting verdicts. */
+class SseClient {
+  readonly verdicts: FrameResult[] = [];
+  #req: ReturnType<typeof request> | undefined;
+
+  constructor(url: string) {
+    this.#req = request(`${url}/verdicts/stream`, (res) => {
+      let buffer = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        buffer += chunk;
+        let end: number;
+        while ((end = buffer.indexOf('\n\n')) >= 0) {
+          const data = buffer
+            .slice(0, end)
+            .split('\n')
+            .find((l) => l.startsWith('data: '));
+          buffer = buffer.slice(end + 2);
+          if (data !== undefined)
+            this.verdicts.push(
+              decodePayload(CHANNEL_SCHEMAS.results, Buffer.from(data.slice(6)), 'sse verdict'),
+            );
+        }
+      });
+      res.on('error', () => undefined);
+    });
+    this.#req.on('error', () => undefined);
+    this.#req.end();
+  }
+
+  close(): void {
+    this.#req?.destroy();
+  }
+}
+
+async function startAgent(
+  deviceId: string,
+  config: { file: string; text: string },
+  fps: number,
+): Promise<{ agent: LinesightProcess; httpUrl: string }> {
+  const configFile = join(dir, config.file);
+  await writeFile(configFile, config.text);
+  const agent = new LinesightProcess([
+    'agent',
+    '--device-id',
+    deviceId,
+    '--cloud',
+    cloudUrls.http,
+    '--mqtt',
+    cloudUrls.mqtt,
+    '--camera',
+    `synthetic:${deviceId.length}`,
+    '--fps',
+    String(fps),
+    '--data-dir',
+    join(dir, 'agents', deviceId),
+    '--config',
+    configFile,
+    '--telemetry-interval',
+    '1',
+    // Restarts of the same device in this file must not count as a crash loop.
+    '--stable-after',
+    '1',
+    '--crash-loop-starts',
+    '50',
+  ]);
+  running.add(agent);
+  void agent.exited.then(() => running.delete(agent));
+  const listening = await agent.waitForLog(
+    (l) => l.msg === 'agent http endpoint listening',
+    90_000,
+  );
+  await agent.waitForLog((l) => l.msg === 'agent started', 90_000);
+  return { agent, httpUrl: String(listening.url) };
+}
+
+async function startPlc(): Promise<ModbusPlc> {
+  const plc = new ModbusPlc(MAP);
+  await plc.start();
+  cleanups.push(() => plc.close());
+  return plc;
+}
+
+function sseClient(httpUrl: string): SseClient {
+  const client = new SseClient(httpUrl);
+  cleanups.push(async () => client.close());
+  return client;
+}
+
+/** Output counters from the agent's /metrics, by output name. */
+async function outputMetrics(httpUrl: string, output: string): Promise<Record<string, number>> {
+  const text = await (await fetch(`${httpUrl}/metrics`)).text();
+  const values: Record<string, number> = {};
+  const pattern = new RegExp(
+    `^linesight_output_(\\w+?)(?:_total)?\\{output="${output}",kind="\\w+"\\} (\\S+)$`,
+    'gm',
+  );
+  for (const m of text.matchAll(pattern)) values[m[1]!] = Number(m[2]);
+  return values;
+}
+
+function plantOf(deviceId: string): FrameResult[] {
+  return plantVerdicts.get(deviceId) ?? [];
+}
+
+function seqsIn(list: readonly { seq: number }[], after: number, upTo: number): number[] {
+  return list.map((v) => v.seq).filter((s) => s > after && s <= upTo);
+}
+
+function expectIncreasing(seqs: number[], what: string): void {
+  for (let i = 1; i < seqs.length; i++)
+    expect(seqs[i]!, `${what}: ${seqs[i - 1]} then ${seqs[i]}`).toBeGreaterThan(seqs[i - 1]!);
+}
+
+function outputsYaml(plcPort: number, extraModbus = ''): string {
+  return `# agent config under test
+http:
+  port: 0
+outputs:
+  - kind: mqtt
+    url: ${broker.url}
+    qos: 1
+  - kind: modbus
+    host: 127.0.0.1
+    port: ${plcPort}
+    pulseMs: 50
+    timeoutMs: 300
+    map:
+      defectCoil: ${MAP.defectCoil}
+      unknownCoil: ${MAP.unknownCoil}
+      scoreRegister: ${MAP.scoreRegister}
+      verdictRegister: ${MAP.verdictRegister}
+      sequenceRegister: ${MAP.sequenceRegister}
+${extraModbus}`;
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'linesight-line-outputs-'));
+  broker = await startPlantBroker();
+  console.log(`plant broker: ${broker.kind} at ${broker.url}`);
+  plant = await mqtt.connectAsync(broker.url, {
+    clientId: `plant-observer-${process.pid}`,
+    reconnectPeriod: 0,
+  });
+  plant.on('message', (topic, payload) => {
+    const deviceId = topic.split('/')[2] ?? '';
+    const list = plantVerdicts.get(deviceId) ?? [];
+    list.push(decodePayload(CHANNEL_SCHEMAS.results, payload, 'plant verdict'));
+    plantVerdicts.set(deviceId, list);
+  });
+  await plant.subscribeAsync('linesight/line/+/verdicts', { qos: 1 });
+
+  cloud = new Cloud(
+    { httpPort: 0, mqttPort: 0, dataDir: join(dir, 'cloud') },
+    pino({ level: 'warn' }),
+  );
+  cloudUrls = await cloud.start();
+  const api = new CloudApiClient({ baseUrl: cloudUrls.http, adminToken: cloud.adminToken.token });
+  await api.publishModel({
+    name: 'line',
+    version: '1.0.0',
+    onnx: await readFile(models.v1),
+  });
+  for (const id of ['line-a', 'line-u']) {
+    const creds = await api.provisionDevice(id);
+    await writeDeviceCredentials(join(dir, 'agents', id, 'device.json'), creds);
+  }
+  await api.createRollout({ model: 'line', version: '1.0.0', devices: ['line-a'] });
+});
+
+afterEach(async () => {
+  await Promise.all([...running].map((a) => a.stop()));
+  // Sequence numbers start again with each agent process.
+  plantVerdicts.clear();
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+afterAll(async () => {
+  await Promise.all([...running].map((a) => a.stop()));
+  await plant?.endAsync(true);
+  await cloud?.close();
+  await broker?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('verdicts reach the line without the cloud', () => {
+  it('with the cloud and its broker stopped, every verdict reaches the plant broker, the PLC and SSE, in order, one per frame', async () => {
+    const plc = await startPlc();
+    const { agent, httpUrl } = await startAgent(
+      'line-a',
+      { file: 'line-a.yaml', text: outputsYaml(plc.port) },
+      10,
+    );
+    await agent.waitForLog((l) => l.msg === 'model live', 90_000);
+    const sse = sseClient(httpUrl);
+    await eventually(
+      'scored verdicts at all three outputs',
+      () =>
+        plantOf('line-a').some((v) => v.verdict !== 'unknown') &&
+        plc.commits.length >= 3 &&
+        sse.verdicts.length >= 3
+          ? true
+          : undefined,
+      60_000,
+      50,
+    );
+
+    await cloud.close();
+    await eventually(
+      'the agent to see the cloud gone',
+      async () => {
+        const health = (await (await fetch(`${httpUrl}/healthz`)).json()) as {
+          cloudConnected: boolean;
+        };
+        return health.cloudConnected ? undefined : true;
+      },
+      30_000,
+      50,
+    );
+    // Every verdict after this one was made with the cloud down.
+    const from = sse.verdicts.at(-1)!.seq;
+    const upTo = await eventually(
+      '30 verdicts on SSE after the cloud stopped',
+      () => sse.verdicts.filter((v) => v.seq > from)[29]?.seq,
+      60_000,
+      50,
+    );
+    await eventually(
+      'the plant broker and the PLC to catch up',
+      () =>
+        plantOf('line-a').some((v) => v.seq >= upTo) && plc.commits.some((c) => c.seq >= upTo)
+          ? true
+          : undefined,
+      30_000,
+      50,
+    );
+
+    const sseSeqs = seqsIn(sse.verdicts, from, upTo);
+    const plantSeqs = seqsIn(plantOf('line-a'), from, upTo);
+    const plcSeqs = seqsIn(plc.commits, from, upTo);
+    expect(sseSeqs).toHaveLength(30);
+    expectIncreasing(sseSeqs, 'sse');
+    expect(plantSeqs).toEqual(sseSeqs);
+    expect(plcSeqs).toEqual(sseSeqs);
+    // The same verdict everywhere, and scored by the stored model, not unknown.
+    const bySeq = new Map(sse.verdicts.map((v) => [v.seq, v]));
+    for (const v of plantOf('line-a').filter((x) => x.seq > from && x.seq <= upTo)) {
+      expect(v).toEqual(bySeq.get(v.seq));
+      expect(v.verdict).not.toBe('unknown');
+    }
+    for (const c of plc.commits.filter((x) => x.seq > from && x.seq <= upTo)) {
+      const v = bySeq.get(c.seq)!;
+      expect(c.verdict, `PLC verdict of frame ${c.seq}`).toBe(VERDICT_CODES[v.verdict]);
+      // Score x1000 as a signed 16-bit INT.
+      expect(c.score >= 0x8000 ? c.score - 0x10000 : c.score).toBe(Math.round(v.score! * 1000));
+      if (v.verdict === 'defect') expect(c.defectCoil, `reject coil of frame ${c.seq}`).toBe(true);
+    }
+    // The agent's own log of recent verdicts agrees.
+    const recent = (await (await fetch(`${httpUrl}/verdicts?limit=1000`)).json()) as {
+      verdicts: FrameResult[];
+    };
+    expect(seqsIn(recent.verdicts, from, upTo)).toEqual(sseSeqs);
+  });
+
+  it('a PLC that stops answering mid-stream: the other outputs get every verdict, writes resume when it answers, the gap is counted', async () => {
+    const plc = await startPlc();
+    const { httpUrl } = await startAgent(
+      'line-a',
+      {
+        file: 'line-a.json',
+        text: JSON.stringify({
+          http: { port: 0 },
+          outputs: [
+            { kind: 'mqtt', url: broker.url, qos: 1 },
+            {
+              kind: 'modbus',
+              host: '127.0.0.1',
+              port: plc.port,
+              map: MAP,
+              pulseMs: 50,
+              timeoutMs: 200,
+              maxAgeMs: 1000,
+              retryBackoff: { initialMs: 100, maxMs: 400 },
+            },
+          ],
+        }),
+      },
+      20,
+    );
+    const sse = sseClient(httpUrl);
+    await eventually(
+      'PLC commits',
+      () => (plc.commits.length >= 10 ? true : undefined),
+      60_000,
+      50,
+    );
+
+    plc.freeze();
+    await eventually(
+      'the agent to report the PLC down',
+      async () => ((await outputMetrics(httpUrl, 'modbus')).up === 0 ? true : undefined),
+      30_000,
+      50,
+    );
+    const frozenAfter = sse.verdicts.at(-1)!.seq;
+    const thawAt = await eventually(
+      '40 more verdicts on SSE while the PLC hangs',
+      () => sse.verdicts.filter((v) => v.seq > frozenAfter)[39]?.seq,
+      60_000,
+      50,
+    );
+    await eventually(
+      'the plant broker to have them too',
+      () => (plantOf('line-a').some((v) => v.seq >= thawAt) ? true : undefined),
+      30_000,
+      50,
+    );
+    const sseDuring = seqsIn(sse.verdicts, frozenAfter, thawAt);
+    expect(seqsIn(plantOf('line-a'), frozenAfter, thawAt)).toEqual(sseDuring);
+    expect(seqsIn(plc.commits, frozenAfter, thawAt)).toEqual([]);
+
+    plc.thaw();
+    await eventually(
+      'PLC writes to resume',
+      () => (plc.commits.some((c) => c.seq > thawAt) ? true : undefined),
+      30_000,
+      50,
+    );
+    // The gap in the PLC's sequence is exactly what the agent counted as stale or dropped.
+    const counted = await eventually(
+      'the counted gap to match the PLC',
+      async () => {
+        const m = await outputMetrics(httpUrl, 'modbus');
+        const commits = plc.commits.map((c) => c.seq);
+        const first = commits[0]!;
+        const last = commits.at(-1)!;
+        const offered = new Set(
+          sse.verdicts.map((v) => v.seq).filter((s) => s >= first && s <= last),
+        );
+        const missing = [...offered].filter((s) => !commits.includes(s)).length;
+        return m.up === 1 &&
+          m.written === commits.length &&
+          (m.stale ?? 0) + (m.dropped ?? 0) === missing
+          ? { outages: m.outages ?? 0, failures: m.failures ?? 0, missing }
+          : undefined;
+      },
+      30_000,
+      50,
+    );
+    expect(counted.missing).toBeGreaterThan(0);
+    expect(counted.outages).toBe(1);
+    expect(counted.failures).toBeGreaterThanOrEqual(1);
+    expectIncreasing(
+      plc.commits.map((c) => c.seq),
+      'PLC commits',
+    );
+    // The plant broker never went down.
+    expect((await outputMetrics(httpUrl, 'mqtt')).outages).toBe(0);
+  });
+
+  it('unknown verdicts (no model) reach every output as unknown, never as good', async () => {
+    const plc = await startPlc();
+    const { httpUrl } = await startAgent(
+      'line-u',
+      { file: 'line-u.yaml', text: outputsYaml(plc.port, '    unknownAction: reject\n') },
+      10,
+    );
+    const sse = sseClient(httpUrl);
+    await eventually(
+      '10 verdicts at every output',
+      () =>
+        plantOf('line-u').length >= 10 && plc.commits.length >= 10 && sse.verdicts.length >= 10
+          ? true
+          : undefined,
+      60_000,
+      50,
+    );
+    for (const v of [...plantOf('line-u'), ...sse.verdicts]) {
+      expect(v.verdict).toBe('unknown');
+      expect(v.score).toBeNull();
+      expect(v.reason).toBe('no model loaded');
+    }
+    for (const c of plc.commits) {
+      expect(c).toMatchObject({ verdict: 2, score: 0x8000, unknownCoil: true, defectCoil: true });
+    }
+  });
+});

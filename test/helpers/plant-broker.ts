@@ -1,0 +1,140 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import mqtt from 'mqtt';
+import { freePort } from './modbus-plc.ts';
+
+/** An MQTT broker standing in for the plant's, in its own process on 127.0.0.1. */
+export interface PlantBroker {
+  kind: 'mosquitto' | 'aedes';
+  url: string;
+  stop(): Promise<void>;
+}
+
+const AEDES_MAIN = fileURLToPath(new URL('./aedes-broker-main.ts', import.meta.url));
+
+/** The mosquitto binary, if installed (Debian puts it in /usr/sbin). */
+function findMosquitto(): string | undefined {
+  for (const candidate of ['mosquitto', '/usr/sbin/mosquitto', '/usr/local/sbin/mosquitto']) {
+    const probe = spawnSync(candidate, ['-h'], { stdio: 'ignore' });
+    if (probe.error === undefined) return candidate;
+  }
+  return undefined;
+}
+
+/**
+ * Starts Debian's mosquitto on a free port with a generated config
+ * (listener on 127.0.0.1 only, anonymous, no persistence). Without mosquitto
+ * it falls back to a standalone aedes broker in a child process, and says so
+ * on stderr, unless LINESIGHT_REQUIRE_MOSQUITTO=1 (CI), which makes it fail.
+ */
+export async function startPlantBroker(): Promise<PlantBroker> {
+  const binary = findMosquitto();
+  if (binary === undefined) {
+    if (process.env.LINESIGHT_REQUIRE_MOSQUITTO === '1') {
+      throw new Error(
+        'mosquitto is not installed but LINESIGHT_REQUIRE_MOSQUITTO=1: install it (apt-get install -y mosquitto) or unset the variable to fall back to aedes',
+      );
+    }
+    process.stderr.write(
+      'plant broker: mosquitto not found, falling back to a standalone aedes broker (install mosquitto to test against it)\n',
+    );
+    return startAedes();
+  }
+  let lastError: unknown;
+  // A free port can be taken between probing and listening: try a few.
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      return await startMosquitto(binary);
+    } catch (err) {
+      lastError = err;
+    }
+  }
+  throw lastError;
+}
+
+async function startMosquitto(binary: string): Promise<PlantBroker> {
+  const dir = await mkdtemp(join(tmpdir(), 'linesight-mosquitto-'));
+  const port = await freePort();
+  const config = join(dir, 'mosquitto.conf');
+  await writeFile(
+    config,
+    [
+      `listener ${port} 127.0.0.1`,
+      'allow_anonymous true',
+      'persistence false',
+      'log_dest stderr',
+      'log_type error',
+      'log_type warning',
+      '',
+    ].join('\n'),
+  );
+  const child = spawn(binary, ['-c', config], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const output: string[] = [];
+  const keep = (line: string) => output.push(line);
+  createInterface({ input: child.stdout! }).on('line', keep);
+  createInterface({ input: child.stderr! }).on('line', keep);
+  const url = `mqtt://127.0.0.1:${port}`;
+  const stop = async () => {
+    await stopChild(child);
+    await rm(dir, { recursive: true, force: true });
+  };
+  try {
+    await waitForBroker(url, child, output);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { kind: 'mosquitto', url, stop };
+}
+
+async function startAedes(): Promise<PlantBroker> {
+  const child = spawn(process.execPath, ['--import', 'tsx', AEDES_MAIN, '0'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const output: string[] = [];
+  const port = await new Promise<number>((resolve, reject) => {
+    createInterface({ input: child.stderr! }).on('line', (l) => output.push(l));
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      output.push(line);
+      const match = /^listening (\d+)$/.exec(line);
+      if (match) resolve(Number(match[1]));
+    });
+    child.once('exit', (code) =>
+      reject(new Error(`aedes broker exited (${code}): ${output.slice(-10).join('\n')}`)),
+    );
+  });
+  const url = `mqtt://127.0.0.1:${port}`;
+  await waitForBroker(url, child, output);
+  return { kind: 'aedes', url, stop: () => stopChild(child) };
+}
+
+/** Connects until the broker answers (or it exits, or 20 s pass). */
+async function waitForBroker(url: string, child: ChildProcess, output: string[]): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    if (child.exitCode !== null)
+      throw new Error(`broker exited (${child.exitCode}): ${output.slice(-10).join('\n')}`);
+    try {
+      const client = await mqtt.connectAsync(url, { reconnectPeriod: 0, connectTimeout: 1000 });
+      await client.endAsync(true);
+      return;
+    } catch (err) {
+      if (Date.now() > deadline)
+        throw new Error(`broker at ${url} did not answer: ${String(err)}\n${output.join('\n')}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(timer);
+}
