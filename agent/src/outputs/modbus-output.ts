@@ -114,9 +114,11 @@ export class ModbusOutput implements LineOutput {
       await this.#flushOffs(client);
       for (const { result } of batch) {
         const w = modbusWritesFor(result, this.#config);
-        for (const coil of w.coilsOn) {
-          await client.writeCoil(coil, true);
-          this.#schedulePulseOff(coil);
+        // Adjacent coils (defect and unknown side by side) go in one write (FC15).
+        for (const run of runsOf(w.coilsOn)) {
+          if (run.count === 1) await client.writeCoil(run.address, true);
+          else await client.writeCoils(run.address, Array<boolean>(run.count).fill(true));
+          for (let i = 0; i < run.count; i++) this.#schedulePulseOff(run.address + i);
         }
         for (const run of w.registerRuns) await client.writeRegisters(run.address, run.values);
       }
@@ -208,14 +210,23 @@ export class ModbusOutput implements LineOutput {
   }
 
   async #flushOffs(client: ModbusClient): Promise<void> {
-    for (const coil of [...this.#pendingOff]) {
-      // A coil pulsed again since is still on by intent.
-      if (this.#pulses.has(coil)) {
-        this.#pendingOff.delete(coil);
-        continue;
-      }
-      await client.writeCoil(coil, false);
-      this.#pendingOff.delete(coil);
+    // A coil pulsed again since is still on by intent.
+    for (const coil of this.#pendingOff) if (this.#pulses.has(coil)) this.#pendingOff.delete(coil);
+    for (const run of runsOf([...this.#pendingOff])) {
+      if (run.count === 1) await client.writeCoil(run.address, false);
+      else await client.writeCoils(run.address, Array<boolean>(run.count).fill(false));
+      for (let i = 0; i < run.count; i++) this.#pendingOff.delete(run.address + i);
     }
   }
+}
+
+/** Addresses grouped into runs of consecutive ones, ascending. */
+function runsOf(addresses: readonly number[]): { address: number; count: number }[] {
+  const runs: { address: number; count: number }[] = [];
+  for (const address of [...new Set(addresses)].sort((a, b) => a - b)) {
+    const last = runs.at(-1);
+    if (last !== undefined && last.address + last.count === address) last.count++;
+    else runs.push({ address, count: 1 });
+  }
+  return runs;
 }

@@ -97,7 +97,10 @@ const AGENT = {
 const INTRA_OP_THREADS = 1;
 
 /** A frame pipeline set up as the agent sets up its own, publishing to `publish`. */
-function agentPipeline(slot: ModelSlot<ScoringModel, Manifest>, publish: (r: FrameResult) => void) {
+export function agentPipeline(
+  slot: ModelSlot<ScoringModel, Manifest>,
+  publish: (r: FrameResult) => void,
+) {
   return new FramePipeline({
     deviceId: 'bench',
     slot,
@@ -110,7 +113,7 @@ function agentPipeline(slot: ModelSlot<ScoringModel, Manifest>, publish: (r: Fra
 }
 
 /** A model slot holding the model in a worker thread, with the agent's watchdog. */
-async function workerSlot(
+export async function workerSlot(
   onnxBytes: Uint8Array,
   manifest: Manifest,
   intraOpNumThreads?: number,

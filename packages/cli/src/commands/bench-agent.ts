@@ -1,6 +1,7 @@
 import { access, readFile } from 'node:fs/promises';
 import { Command } from 'commander';
 import { runAgentBench } from '../bench/agent-bench.ts';
+import { runOutputsBench } from '../bench/outputs-bench.ts';
 import { parsePositive, parsePositiveInt } from '../options.ts';
 import { progressLine } from '../progress.ts';
 
@@ -29,6 +30,20 @@ export function benchAgentCommand(): Command {
       0,
     )
     .option('--fps <n>', 'frame rate of the paced stream', parsePositive, 30)
+    .option(
+      '--outputs',
+      'instead: verdict-to-output latency of the local outputs (plant MQTT, Modbus TCP, SSE) with frames paced at --rates',
+    )
+    .option(
+      '--rates <list>',
+      'frame rates of --outputs, comma-separated',
+      (v) => v.split(',').map((x) => parsePositive(x.trim())),
+      [30, 100],
+    )
+    .option(
+      '--verdicts-only',
+      'with --outputs: make verdicts at exactly each rate without scoring frames (times the output path alone)',
+    )
     .option('--json', 'print one JSON object on stdout')
     .action(
       async (opts: {
@@ -39,6 +54,9 @@ export function benchAgentCommand(): Command {
         height: number;
         swapEvery: number;
         fps: number;
+        outputs?: boolean;
+        rates: number[];
+        verdictsOnly?: boolean;
         json?: boolean;
       }) => {
         const path = opts.model ?? DEFAULT_MODEL;
@@ -48,6 +66,20 @@ export function benchAgentCommand(): Command {
           throw new Error(
             `no model at ${path}: pass --model FILE.onnx (train one with \`linesight model train\`, or run \`npm start\` once to make the demo model)`,
           );
+        }
+        if (opts.outputs) {
+          const outputs = await runOutputsBench({
+            onnx: await readFile(path),
+            frames: opts.frames,
+            rates: opts.rates,
+            width: opts.width,
+            height: opts.height,
+            source: opts.verdictsOnly ? 'verdicts' : 'pipeline',
+            progress: (text) => progressLine(text),
+          });
+          progressLine('');
+          console.log(opts.json ? JSON.stringify(outputs) : JSON.stringify(outputs, null, 2));
+          return;
         }
         const result = await runAgentBench({
           onnx: await readFile(path),
