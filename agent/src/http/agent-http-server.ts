@@ -104,7 +104,11 @@ export class AgentHttpServer {
       {
         schema: {
           querystring: Type.Object({
-            limit: Type.Integer({ minimum: 1, maximum: this.#o.recentVerdicts, default: 100 }),
+            limit: Type.Integer({
+              minimum: 1,
+              maximum: this.#o.recentVerdicts,
+              default: Math.min(100, this.#o.recentVerdicts),
+            }),
           }),
         },
       },
