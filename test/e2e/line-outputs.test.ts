@@ -146,8 +146,15 @@ function plantOf(deviceId: string): FrameResult[] {
   return plantVerdicts.get(deviceId) ?? [];
 }
 
+/**
+ * Sequence numbers in (after, upTo], a repeat of the previous one dropped: a
+ * write the PLC took but answered too late for the agent is written again
+ * (at least once), and the PLC sees the same sequence number twice.
+ */
 function seqsIn(list: readonly { seq: number }[], after: number, upTo: number): number[] {
-  return list.map((v) => v.seq).filter((s) => s > after && s <= upTo);
+  return list
+    .map((v) => v.seq)
+    .filter((s, i, all) => s > after && s <= upTo && (i === 0 || all[i - 1] !== s));
 }
 
 function expectIncreasing(seqs: number[], what: string): void {
@@ -167,7 +174,7 @@ outputs:
     host: 127.0.0.1
     port: ${plcPort}
     pulseMs: 50
-    timeoutMs: 300
+    timeoutMs: 1000
     map:
       defectCoil: ${MAP.defectCoil}
       unknownCoil: ${MAP.unknownCoil}
@@ -282,7 +289,11 @@ describe('verdicts reach the line without the cloud', () => {
     const plantSeqs = seqsIn(plantOf('line-a'), from, upTo);
     const plcSeqs = seqsIn(plc.commits, from, upTo);
     expect(sseSeqs).toHaveLength(30);
-    expectIncreasing(sseSeqs, 'sse');
+    // SSE is written exactly once per verdict: no repeat even before the filter above.
+    expectIncreasing(
+      sse.verdicts.map((v) => v.seq).filter((q) => q > from && q <= upTo),
+      'sse',
+    );
     expect(plantSeqs).toEqual(sseSeqs);
     expect(plcSeqs).toEqual(sseSeqs);
     // The same verdict everywhere, and scored by the stored model, not unknown.
@@ -321,7 +332,7 @@ describe('verdicts reach the line without the cloud', () => {
               port: plc.port,
               map: MAP,
               pulseMs: 50,
-              timeoutMs: 200,
+              timeoutMs: 500,
               maxAgeMs: 1000,
               retryBackoff: { initialMs: 100, maxMs: 400 },
             },
@@ -374,7 +385,7 @@ describe('verdicts reach the line without the cloud', () => {
       'the counted gap to match the PLC',
       async () => {
         const m = await outputMetrics(httpUrl, 'modbus');
-        const commits = plc.commits.map((c) => c.seq);
+        const commits = seqsIn(plc.commits, -1, Number.POSITIVE_INFINITY);
         const first = commits[0]!;
         const last = commits.at(-1)!;
         const offered = new Set(
@@ -391,12 +402,10 @@ describe('verdicts reach the line without the cloud', () => {
       50,
     );
     expect(counted.missing).toBeGreaterThan(0);
-    expect(counted.outages).toBe(1);
+    // At least the freeze (a busy machine may add a timeout of its own).
+    expect(counted.outages).toBeGreaterThanOrEqual(1);
     expect(counted.failures).toBeGreaterThanOrEqual(1);
-    expectIncreasing(
-      plc.commits.map((c) => c.seq),
-      'PLC commits',
-    );
+    expectIncreasing(seqsIn(plc.commits, -1, Number.POSITIVE_INFINITY), 'PLC commits');
     // The plant broker never went down.
     expect((await outputMetrics(httpUrl, 'mqtt')).outages).toBe(0);
   });

@@ -1,7 +1,8 @@
 import { request } from 'node:http';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { FrameResult } from '@linesight/protocol';
+import { Value } from '@sinclair/typebox/value';
+import { OutputTelemetrySchema, type FrameResult } from '@linesight/protocol';
 import { LocalOutputs } from '../outputs/local-outputs.ts';
 import { checkOutputConfigs } from '../outputs/outputs-config.ts';
 
@@ -175,6 +176,9 @@ describe('agent HTTP endpoint', () => {
     const [webhook] = local.telemetry() ?? [];
     expect(webhook).toMatchObject({ name: 'webhook', up: false, written: 0, outages: 1 });
     expect(webhook!.failures).toBeGreaterThanOrEqual(1);
+    // What goes into telemetry matches the protocol schema (the link validates before publishing).
+    for (const entry of local.telemetry() ?? [])
+      expect(Value.Check(OutputTelemetrySchema, entry)).toBe(true);
   });
 });
 
