@@ -15,6 +15,7 @@ import { adminRoutes } from './routes/admin-routes.ts';
 import { predictRoutes } from './routes/predict-routes.ts';
 import { uploadRoutes } from './routes/upload-routes.ts';
 import { blobRoutes } from './routes/blob-routes.ts';
+import { dashboardPlugin } from '../dashboard/dashboard-plugin.ts';
 
 /** Builds the cloud's HTTP API (not yet listening). */
 export async function buildHttpServer(options: {
@@ -78,5 +79,6 @@ export async function buildHttpServer(options: {
   const localBlobs = services.localBlobs;
   if (localBlobs !== undefined)
     await app.register(async (scope) => blobRoutes(scope, localBlobs, services.uploadStats));
+  await app.register(async (scope) => dashboardPlugin(scope, services));
   return app;
 }
