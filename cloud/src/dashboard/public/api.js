@@ -36,7 +36,7 @@ async function failure(res) {
   }
   const err = new ApiError(
     res.status,
-    body.code ?? `HTTP_${res.status}`,
+    body.error ?? body.code ?? `HTTP_${res.status}`,
     body.message ?? `${res.status} ${res.statusText}`,
   );
   if (res.status === 401) for (const fn of unauthorizedListeners) fn(err);

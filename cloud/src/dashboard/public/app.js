@@ -56,6 +56,11 @@ const NAV = [
   ['rollouts', '#/rollouts', 'Rollouts'],
 ];
 
+// Started at once, beside loading the page's module, rather than one after the other.
+let initialSession = getToken() !== null ? api('/v1/dashboard/session') : null;
+initialSession?.catch(() => undefined);
+if (getToken() !== null) void PAGES[parseRoute(location.hash).page]().catch(() => undefined);
+
 function App() {
   const route = useRoute();
   const [session, setSession] = useState(null);
@@ -72,12 +77,14 @@ function App() {
   useEffect(() => onUnauthorized(() => signOut('The token was refused; sign in again.')), []);
   useEffect(() => {
     if (!checking) return;
-    api('/v1/dashboard/session').then(
+    (initialSession ?? api('/v1/dashboard/session')).then(
       (s) => {
+        initialSession = null;
         setSession(s);
         setChecking(false);
       },
       (err) => {
+        initialSession = null;
         setChecking(false);
         if (err.status !== 401) setNotice(err.message);
       },
@@ -114,4 +121,7 @@ function App() {
   `;
 }
 
-render(html`<${App} />`, document.getElementById('app'));
+const root = document.getElementById('app');
+// Replace the static "Loading" note: render() adds to what the container holds.
+root.replaceChildren();
+render(html`<${App} />`, root);

@@ -21,7 +21,10 @@ function Chart({ title, unit, points }) {
           scales: { x: { time: true } },
           legend: { show: false },
           series: [{}, { label: title, stroke: '#2563eb', width: 2, points: { show: false } }],
-          axes: [{}, { size: 50, values: (_u, ticks) => ticks.map((t) => `${t}${unit}`) }],
+          axes: [
+            {},
+            { size: 64, values: (_u, ticks) => ticks.map((t) => `${+t.toFixed(2)}${unit}`) },
+          ],
         },
         [points.map((p) => p[0]), points.map((p) => p[1])],
         box.current,

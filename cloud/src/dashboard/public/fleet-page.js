@@ -1,5 +1,5 @@
 // Fleet: every device, live from the stream; filter and sort; only the visible rows are rendered.
-import { useMemo, useState, useRef, useEffect } from 'preact/hooks';
+import { useMemo, useState, useEffect } from 'preact/hooks';
 import { useFleet } from './hooks.js';
 import { html, Loading, ErrorBox, Empty, Badge, pct, num, ago, labelPairs } from './ui.js';
 
@@ -45,10 +45,10 @@ function stateOf(row) {
 
 /** Renders the rows in view of a scrolling box, plus spacers for the rest. */
 function useWindow(count) {
-  const box = useRef(null);
+  // A callback ref: the box comes and goes (loading, no match), and each new one needs listeners.
+  const [el, box] = useState(null);
   const [view, setView] = useState({ top: 0, height: 600 });
   useEffect(() => {
-    const el = box.current;
     if (!el) return undefined;
     const update = () => setView({ top: el.scrollTop, height: el.clientHeight });
     update();
@@ -59,9 +59,11 @@ function useWindow(count) {
       el.removeEventListener('scroll', update);
       resize.disconnect();
     };
-  }, []);
-  const first = Math.max(0, Math.floor(view.top / ROW_HEIGHT_PX) - OVERSCAN_ROWS);
-  const last = Math.min(count, Math.ceil((view.top + view.height) / ROW_HEIGHT_PX) + OVERSCAN_ROWS);
+  }, [el]);
+  // A filter can shrink the table under a scrolled box before the browser reports the new scrollTop.
+  const top = Math.min(view.top, Math.max(0, count * ROW_HEIGHT_PX - view.height));
+  const first = Math.max(0, Math.floor(top / ROW_HEIGHT_PX) - OVERSCAN_ROWS);
+  const last = Math.min(count, Math.ceil((top + view.height) / ROW_HEIGHT_PX) + OVERSCAN_ROWS);
   return { box, first, last };
 }
 
@@ -110,8 +112,12 @@ export function FleetPage() {
     <div class="page-head">
       <h1 id="fleet-title">Fleet</h1>
       <p class="totals" data-testid="fleet-totals">
-        <strong>${totals.devices}</strong> devices · <strong>${totals.online}</strong> online ·
-        <strong>${totals.moving}</strong> moving · <strong>${totals.withErrors}</strong> with errors
+        ${[
+          [totals.devices, 'devices'],
+          [totals.online, 'online'],
+          [totals.moving, 'moving'],
+          [totals.withErrors, 'with errors'],
+        ].map(([n, what], k) => html`${k > 0 ? ' · ' : ''}<strong>${n}</strong> ${what}`)}
       </p>
       <p class=${`live live-${status.state}`} role="status" data-testid="live-state">
         ${status.state === 'live' ? 'Live' : status.state === 'reconnecting' ? 'Reconnecting…' : 'Connecting…'}
@@ -171,7 +177,7 @@ export function FleetPage() {
                           </button>
                         </th>`,
                     )}
-                    <th scope="col">Labels</th>
+                    <th scope="col" class="labels">Labels</th>
                   </tr>
                 </thead>
                 <tbody>

@@ -5,8 +5,11 @@ import { usePoll } from './hooks.js';
 import { html, Loading, ErrorBox, Empty, Badge, when } from './ui.js';
 import { StateBadge, isActive } from './rollout-state.js';
 
-function GateTable({ gates }) {
-  if (gates.length === 0) return html`<p class="muted">No gate evaluated yet.</p>`;
+function GateTable({ gates, active }) {
+  if (gates.length === 0)
+    return html`<p class="muted">
+      ${active ? 'No gate evaluated yet.' : 'No gate was evaluated.'}
+    </p>`;
   return html`<table class="gates">
     <thead>
       <tr>
@@ -67,6 +70,14 @@ function Controls({ rollout, onDone }) {
   </div>`;
 }
 
+/** "line=1 · ids a, b", or "all devices". */
+function describeSelector(selector) {
+  const parts = [];
+  for (const [k, v] of Object.entries(selector?.labels ?? {})) parts.push(`${k}=${v}`);
+  if (selector?.ids) parts.push(`ids ${selector.ids.join(', ')}`);
+  return parts.length > 0 ? parts.join(' · ') : 'all devices';
+}
+
 export function RolloutPage({ id, session }) {
   const poll = usePoll(() => api(`/v1/rollouts/${encodeURIComponent(id)}`), 1000, isActive, [id]);
   const r = poll.data;
@@ -109,7 +120,7 @@ export function RolloutPage({ id, session }) {
       </div>
       <div>
         <dt>Selector</dt>
-        <dd>${spec ? JSON.stringify(spec.selector) : 'all'}</dd>
+        <dd>${describeSelector(spec?.selector)}</dd>
       </div>
       <div>
         <dt>Wave timeout</dt>
@@ -120,7 +131,7 @@ export function RolloutPage({ id, session }) {
       r.shadow
         ? html`<section class="card">
             <h2>Shadow phase <${StateBadge} state=${r.shadow.state} /></h2>
-            <${GateTable} gates=${r.shadow.gates} />
+            <${GateTable} gates=${r.shadow.gates} active=${isActive(r)} />
           </section>`
         : null
     }
@@ -133,7 +144,8 @@ export function RolloutPage({ id, session }) {
               (w) =>
                 html`<li class="card wave" data-wave=${w.index} data-state=${w.state}>
                   <h3>
-                    Wave ${w.index + 1}: ${w.percent}% · ${w.size} devices · soak ${w.soakSec} s
+                    Wave ${w.index + 1}: ${w.percent}% · ${w.size}
+                    ${w.size === 1 ? 'device' : 'devices'} · soak ${w.soakSec} s
                     <${StateBadge} state=${w.state} />
                   </h3>
                   <p class="muted">
@@ -142,7 +154,7 @@ export function RolloutPage({ id, session }) {
                     ${w.startedAt ? ` · started ${when(w.startedAt)}` : ''}
                     ${w.finishedAt ? ` · finished ${when(w.finishedAt)}` : ''}
                   </p>
-                  <${GateTable} gates=${w.gates} />
+                  <${GateTable} gates=${w.gates} active=${isActive(r)} />
                 </li>`,
             )}
           </ol>`

@@ -53,7 +53,7 @@ export function RolloutsPage({ session }) {
                     <th scope="col">Model</th>
                     <th scope="col">State</th>
                     <th scope="col">Waves</th>
-                    <th scope="col">Devices done</th>
+                    <th scope="col">Devices</th>
                     <th scope="col">Started</th>
                     <th scope="col">By</th>
                   </tr>
@@ -69,7 +69,9 @@ export function RolloutsPage({ session }) {
                         <td>
                           ${r.waves.filter((w) => w.state === 'passed').length} / ${r.waves.length}
                         </td>
-                        <td class="n">${r.counts.done} / ${r.deviceIds.length}</td>
+                        <td class="n">
+                          ${isActive(r) ? `${r.counts.done} done of ${r.deviceIds.length}` : r.deviceIds.length}
+                        </td>
                         <td>${when(r.createdAt)}</td>
                         <td>${r.createdBy}</td>
                       </tr>`,
