@@ -144,8 +144,7 @@ export function RolloutPage({ id, session }) {
               (w) =>
                 html`<li class="card wave" data-wave=${w.index} data-state=${w.state}>
                   <h3>
-                    Wave ${w.index + 1}: ${w.percent}% · ${w.size}
-                    ${w.size === 1 ? 'device' : 'devices'} · soak ${w.soakSec} s
+                    ${`Wave ${w.index + 1}: ${w.percent}% · ${w.size} ${w.size === 1 ? 'device' : 'devices'} · soak ${w.soakSec} s`}
                     <${StateBadge} state=${w.state} />
                   </h3>
                   <p class="muted">
