@@ -9,6 +9,19 @@ export const CloudConfigSchema = Type.Object(
     httpPort: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
     mqttPort: Type.Integer({ minimum: 0, maximum: 65535, default: 1883 }),
     dataDir: Type.String({ minLength: 1, default: './data' }),
+    advertisedUrl: Type.Optional(
+      Type.String({
+        pattern: '^https?://[^/]+',
+        description:
+          'HTTP base URL devices and clients must use, when it is not the bound address (NAT, a load balancer, a container)',
+      }),
+    ),
+    advertisedMqttUrl: Type.Optional(
+      Type.String({
+        pattern: '^(mqtts?|wss?|tcp)://[^/]+',
+        description: 'MQTT URL handed to devices at provisioning, when it is not the bound address',
+      }),
+    ),
     adminToken: Type.Optional(
       Type.String({ minLength: 16, description: 'bearer token for admin routes' }),
     ),

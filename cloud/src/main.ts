@@ -40,6 +40,8 @@ export async function runCloud(options: RunCloudOptions): Promise<Cloud> {
     {
       httpUrl: urls.http,
       mqttUrl: urls.mqtt,
+      advertisedUrl: cloud.advertised.http,
+      advertisedMqttUrl: cloud.advertised.mqtt,
       docsUrl: `${urls.http}/docs`,
       adminTokenSource: token.source,
       adminTokenPath: token.path,

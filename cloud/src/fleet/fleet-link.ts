@@ -71,6 +71,11 @@ export class FleetLink {
     await client.subscribeAsync(filters, { qos: 1 });
   }
 
+  /** Whether the link's MQTT session to the broker is up now (readiness). */
+  get connected(): boolean {
+    return this.#client?.connected === true;
+  }
+
   /** Publishes a desired state, retained, at QoS 1. */
   async publishDesired(doc: DesiredState): Promise<void> {
     const client = this.#requireClient();

@@ -5,6 +5,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { Logger } from 'pino';
 import { makeAuthenticator } from './auth.ts';
 import { errorHandler } from './error-handler.ts';
+import { documentRoute, ErrorResponse, toOpenApi30Schemas } from './openapi.ts';
 import type { CloudServices } from './services.ts';
 import { healthRoutes } from './routes/health-routes.ts';
 import { modelRoutes } from './routes/model-routes.ts';
@@ -15,6 +16,7 @@ import { adminRoutes } from './routes/admin-routes.ts';
 import { predictRoutes } from './routes/predict-routes.ts';
 import { uploadRoutes } from './routes/upload-routes.ts';
 import { blobRoutes } from './routes/blob-routes.ts';
+import { connectionRoutes } from './routes/connection-routes.ts';
 
 /** Builds the cloud's HTTP API (not yet listening). */
 export async function buildHttpServer(options: {
@@ -45,6 +47,9 @@ export async function buildHttpServer(options: {
     makeAuthenticator(options.adminToken, services.devices, services.tokens),
   );
   await app.register(multipart);
+  app.addSchema(ErrorResponse);
+  // Before any route: completes each route's documentation (security, errors, operationId).
+  app.addHook('onRoute', documentRoute);
   await app.register(swagger, {
     openapi: {
       openapi: '3.0.3',
@@ -52,15 +57,38 @@ export async function buildHttpServer(options: {
         title: 'Linesight cloud API',
         version: '1',
         description:
-          'Model registry, device provisioning, rollouts and fleet state. Admin routes take "Authorization: Bearer <admin token>".',
+          'Model registry, device provisioning, rollouts and fleet state. Operator routes take "Authorization: Bearer <token>" (the admin token or a named token); the artifact, key and connection routes also take a device\'s HTTP Basic credentials (device id and secret); /healthz, /readyz and /metrics are open.',
+        license: { name: 'Apache-2.0', url: 'https://www.apache.org/licenses/LICENSE-2.0' },
       },
       components: {
         securitySchemes: {
-          bearer: { type: 'http', scheme: 'bearer' },
-          device: { type: 'http', scheme: 'basic' },
+          bearer: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'the admin token or a named operator token',
+          },
+          device: {
+            type: 'http',
+            scheme: 'basic',
+            description: 'a device id and the secret it was provisioned with',
+          },
         },
       },
       security: [{ bearer: [] }],
+    },
+    // Shared schemas appear under their own names in components.schemas.
+    refResolver: {
+      buildLocalReference: (json, _baseUri, _fragment, i) =>
+        typeof json.$id === 'string' ? json.$id : `def-${i}`,
+    },
+    // Built on the first request (after listen), so the advertised URL is known.
+    transformObject: (documentObject) => {
+      const doc = toOpenApi30Schemas(
+        'openapiObject' in documentObject
+          ? documentObject.openapiObject
+          : documentObject.swaggerObject,
+      );
+      return { ...doc, servers: [{ url: services.httpUrl() }] };
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list' } });
@@ -78,5 +106,6 @@ export async function buildHttpServer(options: {
   const localBlobs = services.localBlobs;
   if (localBlobs !== undefined)
     await app.register(async (scope) => blobRoutes(scope, localBlobs, services.uploadStats));
+  await app.register(async (scope) => connectionRoutes(scope, services));
   return app;
 }

@@ -9,6 +9,12 @@ export interface ProvisionedDevice {
   trustedKeys: TrustedKey[];
 }
 
+/** Where the cloud is reachable now, as GET /v1/connection answers. */
+export interface CloudConnection {
+  cloudUrl: string;
+  mqttUrl: string;
+}
+
 /** A device as GET /v1/devices lists it. */
 export interface DeviceSummary {
   id: string;
@@ -181,6 +187,11 @@ export class CloudApiClient {
   }
 
   /** Lists devices. */
+  /** Where the cloud is reachable now (advertised, else bound, URLs). */
+  connection(): Promise<CloudConnection> {
+    return this.#request('GET', '/v1/connection');
+  }
+
   listDevices(): Promise<DeviceSummary[]> {
     return this.#request('GET', '/v1/devices');
   }

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
+import { ReportedErrorSchema } from '@linesight/protocol';
 import type { CloudServices } from '../services.ts';
 import { actorOf } from '../auth.ts';
 import type { DeviceRecord } from '../../registry/device-registry.ts';
@@ -20,8 +21,10 @@ const DeviceView = Type.Object({
   framesProcessed: Type.Integer(),
   framesCaptured: Type.Integer(),
   defects: Type.Integer(),
-  fps: Type.Union([Type.Number(), Type.Null()]),
-  lastError: Type.Union([Type.Unknown(), Type.Null()]),
+  fps: Type.Union([Type.Number(), Type.Null()], {
+    description: 'frames/s of the latest telemetry window; null while the device is offline',
+  }),
+  lastError: Type.Union([ReportedErrorSchema, Type.Null()]),
 });
 
 // Telemetry and reported state both carry frame counters; the newer one wins.
@@ -48,7 +51,7 @@ function view(d: DeviceRecord) {
     framesProcessed: counters?.scored ?? 0,
     framesCaptured: counters?.captured ?? 0,
     defects: counters?.defects ?? 0,
-    fps: d.telemetry?.fps ?? null,
+    fps: d.online ? (d.telemetry?.fps ?? null) : null,
     lastError: reported?.lastError ?? null,
   };
 }
