@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import pino from 'pino';
+import { checkLogLevel } from '@linesight/protocol';
 import { Agent } from './agent.ts';
 import type { Camera } from './camera/camera.ts';
 import { readDeviceCredentials } from './device-credentials.ts';
@@ -32,11 +33,13 @@ export interface RunAgentOptions {
  * (optionally) shuts it down cleanly on SIGTERM/SIGINT.
  */
 export async function runAgent(options: RunAgentOptions): Promise<Agent> {
+  // Before pino sees it: pino's error for an unknown level names none of the valid ones.
+  const level = checkLogLevel(options.logLevel ?? 'info', 'ERR_AGENT_CONFIG');
   const creds = await readDeviceCredentials(
     options.credentialsPath ?? join(options.dataDir, 'device.json'),
   );
   const logger = pino({
-    level: options.logLevel ?? 'info',
+    level,
     base: { app: 'agent', deviceId: options.deviceId },
   });
   const agent = new Agent(

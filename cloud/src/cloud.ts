@@ -98,7 +98,7 @@ export class Cloud {
     this.#db = db;
     const models = new ModelRegistry(db);
     const devices = new DeviceRegistry(db);
-    const audit = new AuditLog(db);
+    const audit = new AuditLog(db, { logger: this.log.child({ component: 'audit' }) });
     const tokens = new ApiTokens(db);
     devices.markAllOffline();
     const {

@@ -117,7 +117,7 @@ export type CloudConfigInput = Partial<CloudConfig>;
 export function loadCloudConfig(input: CloudConfigInput): CloudConfig {
   const withDefaults = Value.Default(CloudConfigSchema, Value.Clone(dropUndefined(input)));
   const problems = [...Value.Errors(CloudConfigSchema, withDefaults)].map(
-    (e) => `${e.path.slice(1) || 'config'}: ${e.message}`,
+    (e) => `${e.path.slice(1) || 'config'}: ${allowedValues(e.schema) ?? e.message}`,
   );
   if (problems.length > 0) {
     throw new LinesightError(
@@ -133,4 +133,11 @@ export function loadCloudConfig(input: CloudConfigInput): CloudConfig {
 
 function dropUndefined<T extends object>(input: T): Partial<T> {
   return Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** "must be one of a, b, c" for a union of literals (TypeBox says only "Expected union value"). */
+function allowedValues(schema: unknown): string | undefined {
+  const anyOf = (schema as { anyOf?: { const?: unknown }[] }).anyOf;
+  if (!Array.isArray(anyOf) || !anyOf.every((s) => s.const !== undefined)) return undefined;
+  return `must be one of ${anyOf.map((s) => String(s.const)).join(', ')}`;
 }

@@ -140,9 +140,10 @@ export class FleetLink {
           this.#checkOwner(doc.deviceId, deviceId);
           this.#recentEvents.push(doc);
           if (this.#recentEvents.length > RECENT_EVENTS) this.#recentEvents.shift();
-          this.#log.info(
-            { deviceId, type: doc.type, level: doc.level, code: doc.code },
-            doc.message,
+          // At the event's own level; a `level` field would clash with pino's.
+          this.#log[doc.level](
+            { deviceId, eventType: doc.type, code: doc.code, at: doc.at },
+            `device event: ${doc.message}`,
           );
           break;
         }

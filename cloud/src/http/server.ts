@@ -1,9 +1,9 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { Logger } from 'pino';
-import { makeAuthenticator } from './auth.ts';
+import { actorOf, makeAuthenticator } from './auth.ts';
 import { errorHandler } from './error-handler.ts';
 import { documentRoute, ErrorResponse, toOpenApi30Schemas } from './openapi.ts';
 import type { CloudServices } from './services.ts';
@@ -18,6 +18,8 @@ import { uploadRoutes } from './routes/upload-routes.ts';
 import { blobRoutes } from './routes/blob-routes.ts';
 import { connectionRoutes } from './routes/connection-routes.ts';
 
+const PROBE_ROUTES = new Set(['/healthz', '/readyz', '/metrics']);
+
 /** Builds the cloud's HTTP API (not yet listening). */
 export async function buildHttpServer(options: {
   services: CloudServices;
@@ -27,7 +29,8 @@ export async function buildHttpServer(options: {
   // The fastify instance is typed with the base logger so routes stay logger-agnostic.
   const { services } = options;
   const app: FastifyInstance = Fastify({
-    // Per-request logs only at debug: the demo and dashboards poll often.
+    // Fastify's own lines (framework warnings, request errors) at warn unless debugging;
+    // requests go to the access log below.
     loggerInstance: options.logger.child(
       { component: 'http' },
       {
@@ -39,6 +42,25 @@ export async function buildHttpServer(options: {
     ) as FastifyBaseLogger,
     bodyLimit: 1024 * 1024,
     forceCloseConnections: true,
+    // The access log below replaces fastify's two lines per request.
+    logController: new LogController({ disableRequestLogging: true }),
+  });
+  // Access log: one line per request; the probes at debug, since orchestrators poll them.
+  const access = options.logger.child({ component: 'access' });
+  app.addHook('onResponse', async (request, reply) => {
+    const probe = PROBE_ROUTES.has(request.routeOptions.url ?? '');
+    access[probe ? 'debug' : 'info'](
+      {
+        reqId: request.id,
+        method: request.method,
+        url: request.url,
+        statusCode: reply.statusCode,
+        responseTimeMs: Math.round(reply.elapsedTime * 10) / 10,
+        actor: actorOf(request),
+        remoteAddress: request.ip,
+      },
+      'request',
+    );
   });
   app.decorateRequest('caller', null);
   app.setErrorHandler(errorHandler);

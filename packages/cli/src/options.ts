@@ -1,4 +1,10 @@
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, Option } from 'commander';
+import { LOG_LEVELS } from '@linesight/protocol';
+
+/** `--log-level <level>`: commander refuses an unknown level, listing the valid ones. */
+export function logLevelOption(defaultLevel: string, description = 'log level'): Option {
+  return new Option('--log-level <level>', description).choices(LOG_LEVELS).default(defaultLevel);
+}
 
 /** Parses a TCP port (0 = any free port). */
 export function parsePort(value: string): number {

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { runAgent } from '@linesight/agent';
 import { makeCamera, parseCameraSpec, type CameraSpec } from '../camera-spec.ts';
-import { parsePositive, parsePositiveInt } from '../options.ts';
+import { parsePositive, parsePositiveInt, logLevelOption } from '../options.ts';
 
 /** `linesight agent`: one device agent. */
 export function agentCommand(): Command {
@@ -22,7 +22,7 @@ export function agentCommand(): Command {
     )
     .option('--fps <n>', 'camera frame rate', parsePositive, 10)
     .option('--telemetry-interval <sec>', 'seconds between telemetry messages', parsePositive, 5)
-    .option('--log-level <level>', 'fatal, error, warn, info, debug or trace', 'info')
+    .addOption(logLevelOption('info'))
     .option(
       '--watchdog-ms <ms>',
       'abandon an inference slower than this and publish its frame as unknown (default 2000)',

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { runCloud } from '@linesight/cloud';
-import { parsePort } from '../options.ts';
+import { parsePort, logLevelOption } from '../options.ts';
 
 /** `linesight cloud`: the control plane with its embedded broker. */
 export function cloudCommand(): Command {
@@ -24,7 +24,7 @@ export function cloudCommand(): Command {
       '--advertised-mqtt-url <url>',
       'MQTT URL handed to devices at provisioning, when not the bound address',
     )
-    .option('--log-level <level>', 'fatal, error, warn, info, debug or trace', 'info')
+    .addOption(logLevelOption('info'))
     .option(
       '--public-url <url>',
       'base URL devices reach this cloud at, for signed upload/download URLs (default: the listen address)',

@@ -7,7 +7,7 @@ import { CloudApiClient, type DeviceSummary } from '@linesight/api-client';
 import { SimulatedFleet, SyntheticCamera, syntheticSamples } from '@linesight/firmware-sim';
 import { trainDefectModel } from '@linesight/model';
 import { trainingProgressPrinter } from './model-command.ts';
-import { parsePort, parsePositiveInt, parsePositive } from '../options.ts';
+import { parsePort, parsePositiveInt, parsePositive, logLevelOption } from '../options.ts';
 import { progressLine } from '../progress.ts';
 
 const DEMO_MODEL = 'surface-defects';
@@ -33,7 +33,7 @@ export function demoCommand(): Command {
     .option('--data-dir <dir>', 'where the demo keeps its cloud, model and devices', './data/demo')
     .option('--devices <n>', 'simulated devices', parsePositiveInt, 4)
     .option('--fps <n>', 'frames per second per device', parsePositive, 5)
-    .option('--log-level <level>', 'log level of the components', 'warn')
+    .addOption(logLevelOption('warn', 'log level of the components'))
     .action(runDemo);
 }
 

@@ -3,7 +3,7 @@ import pino from 'pino';
 import { SimulatedFleet } from '@linesight/firmware-sim';
 import { adminTokenFor } from '../admin-token.ts';
 import { makeCamera, parseCameraSpec, type CameraSpec } from '../camera-spec.ts';
-import { parsePositive, parsePositiveInt } from '../options.ts';
+import { parsePositive, parsePositiveInt, logLevelOption } from '../options.ts';
 
 /** `linesight sim`: a simulated fleet of real agents on simulated cameras. */
 export function simCommand(): Command {
@@ -26,7 +26,7 @@ export function simCommand(): Command {
     .option('--id-prefix <prefix>', 'device ids are <prefix>-001, <prefix>-002, ...', 'sim')
     .option('--data-dir <dir>', 'where device credentials and models live', './data/sim')
     .option('--token <token>', 'admin token (default LINESIGHT_ADMIN_TOKEN or ./data/admin-token)')
-    .option('--log-level <level>', 'log level', 'warn')
+    .addOption(logLevelOption('warn'))
     .action(
       async (opts: {
         devices: number;
