@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import pino from 'pino';
-import { checkLogLevel } from '@linesight/protocol';
+import { checkLogLevel, LinesightError } from '@linesight/protocol';
 import { Agent } from './agent.ts';
 import type { Camera } from './camera/camera.ts';
 import { readDeviceCredentials } from './device-credentials.ts';
@@ -35,9 +35,19 @@ export interface RunAgentOptions {
 export async function runAgent(options: RunAgentOptions): Promise<Agent> {
   // Before pino sees it: pino's error for an unknown level names none of the valid ones.
   const level = checkLogLevel(options.logLevel ?? 'info', 'ERR_AGENT_CONFIG');
-  const creds = await readDeviceCredentials(
-    options.credentialsPath ?? join(options.dataDir, 'device.json'),
-  );
+  const credentialsPath = options.credentialsPath ?? join(options.dataDir, 'device.json');
+  const creds = await readDeviceCredentials(credentialsPath);
+  const cloudUrl = options.cloudUrl ?? creds.cloudUrl;
+  const mqttUrl = options.mqttUrl ?? creds.mqttUrl;
+  const missing = [
+    ...(cloudUrl === undefined ? ['the cloud URL (--cloud)'] : []),
+    ...(mqttUrl === undefined ? ['the MQTT URL (--mqtt)'] : []),
+  ];
+  if (missing.length > 0)
+    throw new LinesightError(
+      'ERR_AGENT_CONFIG',
+      `${credentialsPath} does not name ${missing.join(' or ')}: pass it, or provision the device again (linesight device provision writes both)`,
+    );
   const logger = pino({
     level,
     base: { app: 'agent', deviceId: options.deviceId },
@@ -45,8 +55,8 @@ export async function runAgent(options: RunAgentOptions): Promise<Agent> {
   const agent = new Agent(
     {
       deviceId: options.deviceId,
-      cloudUrl: options.cloudUrl ?? creds.cloudUrl,
-      mqttUrl: options.mqttUrl ?? creds.mqttUrl,
+      cloudUrl,
+      mqttUrl,
       username: creds.username,
       password: creds.password,
       trustedKeys: creds.trustedKeys,

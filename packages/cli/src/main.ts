@@ -9,6 +9,7 @@ import { demoCommand } from './commands/demo-command.ts';
 import { benchCommand } from './commands/bench-command.ts';
 import { predictCommand } from './commands/predict-command.ts';
 import { rolloutCommand } from './commands/rollout-command.ts';
+import { markRequiredOptions } from './help.ts';
 
 const program = new Command('linesight')
   .description('Linesight: edge-AI visual defect detection for manufacturing lines')
@@ -25,6 +26,7 @@ const program = new Command('linesight')
   .addCommand(predictCommand())
   .addCommand(rolloutCommand())
   .addCommand(benchCommand());
+markRequiredOptions(program);
 
 program.exitOverride();
 try {

@@ -25,6 +25,8 @@ export const ERROR_CODES = {
     'a live model kept exceeding the inference watchdog limit, so the agent quarantined it and went back to the last-known-good model',
   ERR_CAMERA: 'a camera source failed',
   ERR_CLOUD_CONFIG: 'the cloud configuration is invalid',
+  ERR_CLI_CONFIG:
+    'the command line lacks a setting (cloud URL, token) or a CLI config file is invalid',
   ERR_CLOUD_NOT_FOUND: 'a requested resource does not exist',
   ERR_CLOUD_CONFLICT: 'a resource already exists',
   ERR_CLOUD_BAD_REQUEST: 'a request is malformed',

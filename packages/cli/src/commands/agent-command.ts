@@ -8,8 +8,14 @@ export function agentCommand(): Command {
   return new Command('agent')
     .description('run a device agent: score camera frames with the model the cloud assigns')
     .requiredOption('--device-id <id>', 'this device id (as provisioned)')
-    .requiredOption('--cloud <url>', 'cloud HTTP URL, e.g. http://127.0.0.1:8080')
-    .requiredOption('--mqtt <url>', 'MQTT broker URL, e.g. mqtt://127.0.0.1:1883')
+    .option(
+      '--cloud <url>',
+      'cloud HTTP URL, e.g. http://127.0.0.1:8080 (default: from device.json)',
+    )
+    .option(
+      '--mqtt <url>',
+      'MQTT broker URL, e.g. mqtt://127.0.0.1:1883 (default: from device.json)',
+    )
     .requiredOption(
       '--camera <source>',
       "synthetic, synthetic:SEED, folder:DIR (images in name order, looping), http:URL (snapshot polled at --fps) or mjpeg-exec:COMMAND (MJPEG on the command's stdout, e.g. ffmpeg or rpicam-vid; --fps caps it)",
@@ -46,8 +52,8 @@ export function agentCommand(): Command {
     .action(
       async (opts: {
         deviceId: string;
-        cloud: string;
-        mqtt: string;
+        cloud?: string;
+        mqtt?: string;
         camera: CameraSpec;
         dataDir?: string;
         credentials?: string;

@@ -1,7 +1,6 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { CloudApiClient } from '@linesight/api-client';
 import {
   evaluateModel,
   readImageFolder,
@@ -11,7 +10,7 @@ import {
   type TrainingMode,
   type TrainingProgress,
 } from '@linesight/model';
-import { adminTokenFor } from '../admin-token.ts';
+import { cloudClient, withCloudCall } from '../cloud-options.ts';
 import { progressLine } from '../progress.ts';
 
 function parseSeed(value: string): number {
@@ -171,38 +170,29 @@ export function modelCommand(): Command {
       }
     });
 
-  model
+  const publish = model
     .command('publish')
     .description('register a model version in the cloud (the cloud signs its manifest)')
     .argument('<file.onnx>', 'model file')
     .requiredOption('--name <name>', 'model name: lower-case a-z 0-9 _ . -')
-    .requiredOption('--version <semver>', 'version, e.g. 1.0.0')
-    .requiredOption('--cloud <url>', 'cloud HTTP URL')
-    .option(
-      '--token <token>',
-      'admin token (default LINESIGHT_ADMIN_TOKEN or <data-dir>/admin-token)',
-    )
-    .option('--data-dir <dir>', "the cloud's data folder, to find its admin token", './data')
-    .action(
-      async (
-        file: string,
-        opts: { name: string; version: string; cloud: string; token?: string; dataDir: string },
-      ) => {
-        const api = new CloudApiClient({
-          baseUrl: opts.cloud,
-          adminToken: await adminTokenFor(opts),
-        });
-        const published = await api.publishModel({
-          name: opts.name,
-          version: opts.version,
-          onnx: await readFile(file),
-          fileName: basename(file),
-        });
-        console.log(
-          `published ${published.name}@${published.version} sha256=${published.sha256} threshold=${fmt(published.threshold)}`,
-        );
-      },
-    );
+    .requiredOption('--version <semver>', 'version, e.g. 1.0.0');
+  withCloudCall(publish).action(
+    async (
+      file: string,
+      opts: { name: string; version: string; cloud?: string; token?: string; dataDir: string },
+    ) => {
+      const { api } = await cloudClient(opts);
+      const published = await api.publishModel({
+        name: opts.name,
+        version: opts.version,
+        onnx: await readFile(file),
+        fileName: basename(file),
+      });
+      console.log(
+        `published ${published.name}@${published.version} sha256=${published.sha256} threshold=${fmt(published.threshold)}`,
+      );
+    },
+  );
 
   return model;
 }

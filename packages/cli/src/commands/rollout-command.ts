@@ -1,14 +1,10 @@
 import { Command, InvalidArgumentError } from 'commander';
-import {
-  CloudApiClient,
-  type CreateRolloutInput,
-  type RolloutSummary,
-} from '@linesight/api-client';
-import { adminTokenFor } from '../admin-token.ts';
+import type { CloudApiClient, CreateRolloutInput, RolloutSummary } from '@linesight/api-client';
+import { cloudClient, withCloudCall } from '../cloud-options.ts';
 import { parsePositive } from '../options.ts';
 
 interface CloudOptions {
-  cloud: string;
+  cloud?: string;
   token?: string;
   dataDir: string;
   json?: boolean;
@@ -78,7 +74,7 @@ export function parseGates(values: string[] | undefined): GateLimitsInput | unde
 }
 
 async function client(opts: CloudOptions): Promise<CloudApiClient> {
-  return new CloudApiClient({ baseUrl: opts.cloud, adminToken: await adminTokenFor(opts) });
+  return (await cloudClient(opts)).api;
 }
 
 /** A rollout as a few lines for a person. */
@@ -113,14 +109,7 @@ function print(r: RolloutSummary, json: boolean | undefined): void {
 }
 
 function withCloudOptions(cmd: Command): Command {
-  return cmd
-    .requiredOption('--cloud <url>', 'cloud HTTP URL')
-    .option(
-      '--token <token>',
-      'admin or operator token (default LINESIGHT_ADMIN_TOKEN or <data-dir>/admin-token)',
-    )
-    .option('--data-dir <dir>', "the cloud's data folder, to find its admin token", './data')
-    .option('--json', 'print the rollout as JSON');
+  return withCloudCall(cmd).option('--json', 'print the rollout as JSON');
 }
 
 /** `linesight rollout`: create, follow and steer staged rollouts. */
