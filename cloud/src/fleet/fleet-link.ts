@@ -89,6 +89,35 @@ export class FleetLink {
     );
   }
 
+  /**
+   * Ends a device's live MQTT session, on any broker: connecting with the
+   * device's client id takes the session over (MQTT 3.1.1 3.1.4), so the broker
+   * drops the device's connection; its reconnect then meets the registry's
+   * current credentials.
+   */
+  async disconnectDevice(deviceId: string): Promise<void> {
+    const takeover = await mqtt.connectAsync(this.#options.mqttUrl, {
+      clientId: deviceId,
+      username: this.#options.username,
+      password: this.#options.password,
+      protocolVersion: 4,
+      clean: true,
+      reconnectPeriod: 0,
+      connectTimeout: 10_000,
+    });
+    await takeover.endAsync();
+  }
+
+  /** Clears a device's retained topics (desired, reported, status) with empty retained messages. */
+  async clearRetained(deviceId: string): Promise<void> {
+    const client = this.#requireClient();
+    for (const channel of ['desired', 'reported', 'status'] as const)
+      await client.publishAsync(deviceTopic(deviceId, channel), Buffer.alloc(0), {
+        qos: 1,
+        retain: true,
+      });
+  }
+
   /** The latest device events, newest last. */
   recentEvents(deviceId?: string): DeviceEvent[] {
     return deviceId === undefined
@@ -113,6 +142,8 @@ export class FleetLink {
     const parsed = parseDeviceTopic(topic);
     if (parsed === undefined) return;
     const { deviceId, channel } = parsed;
+    // An empty retained message clears a topic (decommissioning): nothing to ingest.
+    if (payload.length === 0) return;
     this.stats.received[channel] = (this.stats.received[channel] ?? 0) + 1;
     // An empty retained message clears a topic; nothing to ingest.
     if (payload.length === 0) return;

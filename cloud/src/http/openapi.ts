@@ -64,6 +64,7 @@ const EXTRA_ERRORS: Record<string, number[]> = {
   'POST /v1/keys/:keyId/retire': [409],
   'POST /v1/tokens': [403, 409],
   'GET /v1/models/:name/:version/artifact': [403],
+  'DELETE /v1/tokens/:actor': [403],
 };
 
 const ERROR_DESCRIPTIONS: Record<number, string> = {
