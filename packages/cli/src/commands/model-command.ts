@@ -10,7 +10,7 @@ import {
   type TrainingMode,
   type TrainingProgress,
 } from '@linesight/model';
-import { cloudClient, withCloudCall } from '../cloud-options.ts';
+import { cloudClient, withCloudCall, type CloudCallOptions } from '../cloud-options.ts';
 import { progressLine } from '../progress.ts';
 
 function parseSeed(value: string): number {
@@ -194,7 +194,69 @@ export function modelCommand(): Command {
     },
   );
 
+  withCloudCall(
+    model
+      .command('list')
+      .description('list registered model versions, newest first')
+      .option('--json', 'print JSON'),
+  ).action(async (opts: CloudCallOptions & { json?: boolean }) => {
+    const list = await (await cloudClient(opts)).api.listModels();
+    if (opts.json) console.log(JSON.stringify(list));
+    else if (list.length === 0) console.log('no model versions');
+    else
+      for (const m of list)
+        console.log(
+          `${m.name}@${m.version}  ${m.stage}  ${m.kind}  threshold ${fmt(m.threshold)}  ${m.sizeBytes} bytes  by ${m.createdBy}${m.approvedBy ? `, approved by ${m.approvedBy}` : ''}`,
+        );
+  });
+  withCloudCall(
+    model
+      .command('show')
+      .description('show one model version with its signed manifest')
+      .argument('<name@version>', 'e.g. tile@1.0.0')
+      .option('--json', 'print JSON on one line'),
+  ).action(async (ref: string, opts: CloudCallOptions & { json?: boolean }) => {
+    const [name, version] = parseModelRef(ref);
+    const m = await (await cloudClient(opts)).api.getModel(name, version);
+    console.log(opts.json ? JSON.stringify(m) : JSON.stringify(m, null, 2));
+  });
+  withCloudCall(
+    model
+      .command('stage')
+      .description(
+        'move a version to candidate, staging, production (needs an approval) or archived',
+      )
+      .argument('<name@version>', 'e.g. tile@1.0.0')
+      .argument('<stage>', 'candidate, staging, production or archived'),
+  ).action(async (ref: string, stage: string, opts: CloudCallOptions) => {
+    const [name, version] = parseModelRef(ref);
+    const m = await (await cloudClient(opts)).api.stageModel(name, version, stage);
+    console.log(`${m.name}@${m.version} is now ${m.stage}`);
+  });
+  withCloudCall(
+    model
+      .command('approve')
+      .description(
+        'approve a version for production (by another actor than the one who published it)',
+      )
+      .argument('<name@version>', 'e.g. tile@1.0.0'),
+  ).action(async (ref: string, opts: CloudCallOptions) => {
+    const [name, version] = parseModelRef(ref);
+    const m = await (await cloudClient(opts)).api.approveModel(name, version);
+    console.log(`${m.name}@${m.version} approved by ${m.approvedBy ?? '?'}`);
+  });
+
   return model;
+}
+
+/** Splits `name@version`. */
+export function parseModelRef(ref: string): [string, string] {
+  const at = ref.lastIndexOf('@');
+  if (at <= 0 || at === ref.length - 1)
+    throw new InvalidArgumentError(
+      `expected name@version, e.g. tile@1.0.0 (got ${JSON.stringify(ref)})`,
+    );
+  return [ref.slice(0, at), ref.slice(at + 1)];
 }
 
 function fmt(n: number | null | undefined): string {

@@ -179,6 +179,18 @@ export function rolloutCommand(): Command {
       print(await (await client(opts)).createRollout(input), opts.json);
     },
   );
+  withCloudOptions(rollout.command('list').description('list rollouts, newest first')).action(
+    async (opts: CloudOptions) => {
+      const list = await (await client(opts)).listRollouts();
+      if (opts.json) console.log(JSON.stringify(list));
+      else if (list.length === 0) console.log('no rollouts');
+      else
+        for (const r of list)
+          console.log(
+            `${r.id}  ${r.modelName}@${r.modelVersion}  ${r.state}  ${r.deviceIds.length} devices  ${r.createdAt} by ${r.createdBy}`,
+          );
+    },
+  );
   withCloudOptions(
     rollout
       .command('status')
