@@ -28,3 +28,13 @@ export function parsePositive(value: string): number {
   if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a number above 0');
   return n;
 }
+
+/** Parses `jpg,png` (dots optional) into lower-case extensions. */
+export function parseExtensions(value: string): string[] {
+  const list = value
+    .split(',')
+    .map((e) => e.trim().replace(/^\./, '').toLowerCase())
+    .filter(Boolean);
+  if (list.length === 0) throw new InvalidArgumentError('expected extensions, e.g. jpg,png');
+  return list;
+}

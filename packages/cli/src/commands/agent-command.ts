@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { runAgent } from '@linesight/agent';
 import { makeCamera, parseCameraSpec, type CameraSpec } from '../camera-spec.ts';
-import { parsePositive, parsePositiveInt, logLevelOption } from '../options.ts';
+import { parseExtensions, parsePositive, parsePositiveInt, logLevelOption } from '../options.ts';
 
 /** `linesight agent`: one device agent. */
 export function agentCommand(): Command {
@@ -27,6 +27,11 @@ export function agentCommand(): Command {
       'provisioning file (default <data-dir>/device.json; see `linesight device provision`)',
     )
     .option('--fps <n>', 'camera frame rate', parsePositive, 10)
+    .option(
+      '--ext <list>',
+      'folder camera: extensions to replay, comma-separated (default jpg,jpeg,png,webp,tif,tiff; a .png beside a .jpg of the same stem is a mask and never replayed)',
+      parseExtensions,
+    )
     .option('--telemetry-interval <sec>', 'seconds between telemetry messages', parsePositive, 5)
     .addOption(logLevelOption('info'))
     .option(
@@ -58,6 +63,7 @@ export function agentCommand(): Command {
         dataDir?: string;
         credentials?: string;
         fps: number;
+        ext?: string[];
         telemetryInterval: number;
         logLevel: string;
         watchdogMs?: number;
@@ -71,7 +77,11 @@ export function agentCommand(): Command {
           mqttUrl: opts.mqtt,
           dataDir: opts.dataDir ?? `./data/agent-${opts.deviceId}`,
           ...(opts.credentials ? { credentialsPath: opts.credentials } : {}),
-          camera: makeCamera(opts.camera, { fps: opts.fps, seed: seedFromId(opts.deviceId) }),
+          camera: makeCamera(opts.camera, {
+            fps: opts.fps,
+            seed: seedFromId(opts.deviceId),
+            ...(opts.ext ? { ext: opts.ext } : {}),
+          }),
           telemetryIntervalSec: opts.telemetryInterval,
           logLevel: opts.logLevel,
           watchdogMs: opts.watchdogMs,
