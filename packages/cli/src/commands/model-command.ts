@@ -1,7 +1,9 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { readModelContract } from '@linesight/vision';
 import {
+  datasetFingerprint,
   evaluateModel,
   readImageFolder,
   trainDefectModel,
@@ -9,6 +11,7 @@ import {
   type ImageFolderDataset,
   type TrainingMode,
   type TrainingProgress,
+  type TrainingSample,
 } from '@linesight/model';
 import { cloudClient, withCloudCall, type CloudCallOptions } from '../cloud-options.ts';
 import { progressLine } from '../progress.ts';
@@ -152,12 +155,19 @@ export function modelCommand(): Command {
     .option('--json', 'print one JSON object on stdout')
     .action(async (opts: { model: string; data: string; good: string; json?: boolean }) => {
       const dataset = await readDatasetVerbose(opts.data, opts.good);
-      const metrics = await evaluateModel(await readFile(opts.model), dataset.samples, {
+      const onnx = await readFile(opts.model);
+      const overlap = trainingOverlap(onnx, dataset.samples);
+      if (overlap !== undefined) console.error(`warning: ${overlap}`);
+      const metrics = await evaluateModel(onnx, dataset.samples, {
         masks: await readMasks(dataset.samples),
         onProgress: (done, total) => progressLine(`scoring ${done}/${total}`),
       });
       progressLine('');
-      const result = { ...metrics, skipped: dataset.skipped.map((s) => s.path) };
+      const result = {
+        ...metrics,
+        skipped: dataset.skipped.map((s) => s.path),
+        ...(overlap !== undefined ? { warnings: [overlap] } : {}),
+      };
       if (opts.json) {
         console.log(JSON.stringify(result));
       } else {
@@ -247,6 +257,25 @@ export function modelCommand(): Command {
   });
 
   return model;
+}
+
+/**
+ * Why these metrics say little about new images, when the evaluation set is
+ * the model's own training set: its recorded dataset fingerprint (content
+ * hashes and labels of every training image) equals this set's.
+ */
+export function trainingOverlap(
+  onnx: Uint8Array,
+  samples: readonly TrainingSample[],
+): string | undefined {
+  let fingerprint: string | undefined;
+  try {
+    fingerprint = readModelContract(onnx).datasetFingerprint;
+  } catch {
+    return undefined; // No contract: evaluateModel reports that.
+  }
+  if (fingerprint === undefined || fingerprint !== datasetFingerprint(samples)) return undefined;
+  return 'this is the dataset the model was trained on (same images and labels by content hash): the metrics measure fit, not how it does on new images; evaluate on images kept out of training';
 }
 
 /** Splits `name@version`. */
