@@ -42,10 +42,12 @@ export interface CloudUrls {
 /** The addresses devices and clients must use: the advertised ones, else the bound ones. */
 export function advertisedUrls(
   bound: CloudUrls,
-  config: Pick<CloudConfig, 'advertisedUrl' | 'advertisedMqttUrl'>,
+  config: Pick<CloudConfig, 'advertisedUrl' | 'advertisedMqttUrl' | 'publicUrl'>,
 ): CloudUrls {
+  // publicUrl (signed blob URLs) names the same address when advertisedUrl is not given.
+  const http = config.advertisedUrl ?? config.publicUrl;
   return {
-    http: config.advertisedUrl?.replace(/\/+$/, '') ?? bound.http,
+    http: http?.replace(/\/+$/, '') ?? bound.http,
     mqtt: config.advertisedMqttUrl ?? bound.mqtt,
   };
 }
@@ -105,7 +107,11 @@ export class Cloud {
       blobs,
       local: localBlobs,
       tempFile,
-    } = await openBlobStore(this.config, dataDir, () => this.config.publicUrl ?? this.urls.http);
+    } = await openBlobStore(
+      this.config,
+      dataDir,
+      () => this.config.publicUrl ?? this.advertised.http,
+    );
     this.#blobs = blobs;
     const servicePassword = randomBytes(24).toString('base64url');
     const adminToken = this.#adminToken.token;
