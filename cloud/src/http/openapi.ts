@@ -48,6 +48,9 @@ const OPERATION_IDS: Record<string, string> = {
   'DELETE /v1/tokens/:actor': 'revokeToken',
   'GET /v1/audit': 'listAuditEntries',
   'POST /v1/predict': 'predict',
+  'POST /v1/devices/:deviceId/uploads': 'createDeviceUploadUrls',
+  'PUT /v1/blobs/upload': 'uploadSignedBlob',
+  'GET /v1/blobs/download': 'downloadSignedBlob',
 };
 
 /** Answers beyond 400/401/404 that a route can give (status codes the error handler maps). */
@@ -65,6 +68,10 @@ const EXTRA_ERRORS: Record<string, number[]> = {
   'POST /v1/tokens': [403, 409],
   'GET /v1/models/:name/:version/artifact': [403],
   'DELETE /v1/tokens/:actor': [403],
+  // Open routes authenticated by their signed query (upload/download URLs).
+  'PUT /v1/blobs/upload': [400, 403, 413],
+  'GET /v1/blobs/download': [400, 403, 404],
+  'POST /v1/devices/:deviceId/uploads': [403],
 };
 
 const ERROR_DESCRIPTIONS: Record<number, string> = {
@@ -109,17 +116,21 @@ export function documentRoute(route: RouteOptions): void {
   schema.operationId ??= OPERATION_IDS[key] ?? derivedOperationId(method, route.url);
   schema.security ??=
     auth === 'public' ? [] : auth === 'admin' ? [{ bearer: [] }] : [{ bearer: [] }, { device: [] }];
-  if (auth === 'public') {
-    route.schema = schema;
-    return;
-  }
   const responses = { ...((schema.response ?? {}) as Record<string, unknown>) };
   // Declaring errors would hide the default 200: keep a success answer documented.
   // A schema without a type serializes as JSON.stringify does.
   if (!Object.keys(responses).some((code) => code.startsWith('2')))
     responses[200] = { description: 'Success' };
-  const codes = new Set<number>([400, 401, ...(EXTRA_ERRORS[key] ?? [])]);
-  if (route.url.includes(':')) codes.add(404);
+  // Open routes answer only the errors listed for them (the probes none).
+  const codes = new Set<number>(EXTRA_ERRORS[key] ?? []);
+  if (auth !== 'public') {
+    codes.add(400).add(401);
+    if (route.url.includes(':')) codes.add(404);
+  }
+  if (codes.size === 0) {
+    route.schema = schema;
+    return;
+  }
   for (const code of codes) {
     responses[code] ??= {
       description: ERROR_DESCRIPTIONS[code] ?? 'Error',
