@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import pino from 'pino';
+import { checkLogLevel, LinesightError } from '@linesight/protocol';
 import { Agent } from './agent.ts';
 import type { Camera } from './camera/camera.ts';
 import { readAgentConfigFile } from './config-file.ts';
@@ -39,12 +40,27 @@ export interface RunAgentOptions {
  * (optionally) shuts it down cleanly on SIGTERM/SIGINT.
  */
 export async function runAgent(options: RunAgentOptions): Promise<Agent> {
-  const creds = await readDeviceCredentials(
-    options.credentialsPath ?? join(options.dataDir, 'device.json'),
-  );
+  const credentialsPath = options.credentialsPath ?? join(options.dataDir, 'device.json');
+  const creds = await readDeviceCredentials(credentialsPath);
   const file = options.configFile ? await readAgentConfigFile(options.configFile) : {};
+  // Before pino sees it: pino's error for an unknown level names none of the valid ones.
+  const level = checkLogLevel(
+    options.logLevel ?? (typeof file.logLevel === 'string' ? file.logLevel : 'info'),
+    'ERR_AGENT_CONFIG',
+  );
+  const cloudUrl = options.cloudUrl ?? creds.cloudUrl;
+  const mqttUrl = options.mqttUrl ?? creds.mqttUrl;
+  const missing = [
+    ...(cloudUrl === undefined ? ['the cloud URL (--cloud)'] : []),
+    ...(mqttUrl === undefined ? ['the MQTT URL (--mqtt)'] : []),
+  ];
+  if (missing.length > 0)
+    throw new LinesightError(
+      'ERR_AGENT_CONFIG',
+      `${credentialsPath} does not name ${missing.join(' or ')}: pass it, or provision the device again (linesight device provision writes both)`,
+    );
   const logger = pino({
-    level: options.logLevel ?? (typeof file.logLevel === 'string' ? file.logLevel : 'info'),
+    level,
     base: { app: 'agent', deviceId: options.deviceId },
   });
   const fileHttp = (file.http ?? undefined) as Record<string, unknown> | undefined;
@@ -61,8 +77,8 @@ export async function runAgent(options: RunAgentOptions): Promise<Agent> {
       ...file,
       ...(http === undefined ? {} : { http }),
       deviceId: options.deviceId,
-      cloudUrl: options.cloudUrl ?? creds.cloudUrl,
-      mqttUrl: options.mqttUrl ?? creds.mqttUrl,
+      cloudUrl,
+      mqttUrl,
       username: creds.username,
       password: creds.password,
       trustedKeys: creds.trustedKeys,

@@ -19,6 +19,7 @@ import { ResultSampler } from './rollouts/result-sampler.ts';
 import { buildHttpServer } from './http/server.ts';
 import { ModelServer } from './inference/model-server.ts';
 import type { MetricSample } from './metrics.ts';
+import { checkReadiness } from './readiness.ts';
 import { ModelService } from './models/model-service.ts';
 import { openRegistryDatabase, type RegistryDatabase } from './registry/database.ts';
 import { DeviceRegistry } from './registry/device-registry.ts';
@@ -39,7 +40,21 @@ export interface CloudUrls {
   mqtt: string;
 }
 
+/** The addresses devices and clients must use: the advertised ones, else the bound ones. */
+export function advertisedUrls(
+  bound: CloudUrls,
+  config: Pick<CloudConfig, 'advertisedUrl' | 'advertisedMqttUrl' | 'publicUrl'>,
+): CloudUrls {
+  // publicUrl (signed blob URLs) names the same address when advertisedUrl is not given.
+  const http = config.advertisedUrl ?? config.publicUrl;
+  return {
+    http: http?.replace(/\/+$/, '') ?? bound.http,
+    mqtt: config.advertisedMqttUrl ?? bound.mqtt,
+  };
+}
+
 const SERVICE_USER = 'linesight-cloud';
+const READINESS_PROBE = new TextEncoder().encode('ok\n');
 const ADMIN_USER = 'admin';
 
 /**
@@ -56,6 +71,7 @@ export class Cloud {
   #modelServer: ModelServer | undefined;
   #urls: CloudUrls | undefined;
   #blobs: BlobStore | undefined;
+  #advertised: CloudUrls | undefined;
   #adminToken: AdminTokenSource | undefined;
   #closing: Promise<void> | undefined;
   #refreshTask: ScheduledTask | undefined;
@@ -85,14 +101,18 @@ export class Cloud {
     this.#db = db;
     const models = new ModelRegistry(db);
     const devices = new DeviceRegistry(db);
-    const audit = new AuditLog(db);
+    const audit = new AuditLog(db, { logger: this.log.child({ component: 'audit' }) });
     const tokens = new ApiTokens(db);
     devices.markAllOffline();
     const {
       blobs,
       local: localBlobs,
       tempFile,
-    } = await openBlobStore(this.config, dataDir, () => this.config.publicUrl ?? this.urls.http);
+    } = await openBlobStore(
+      this.config,
+      dataDir,
+      () => this.config.publicUrl ?? this.advertised.http,
+    );
     this.#blobs = blobs;
     const servicePassword = randomBytes(24).toString('base64url');
     const adminToken = this.#adminToken.token;
@@ -214,11 +234,26 @@ export class Cloud {
         tempFile,
         modelServer,
         maxPredictBytes: this.config.maxPredictBytes,
-        mqttUrl: () => mqttUrl,
+        mqttUrl: () => this.advertised.mqtt,
+        httpUrl: () => this.advertised.http,
         metrics: () => [
           ...collectMetrics(devices, models, link, broker),
           ...uploadStats.metrics(modelUploadSlots),
         ],
+        readiness: () =>
+          checkReadiness([
+            {
+              name: 'broker',
+              check: () => {
+                // The cloud's own MQTT session is up: the broker accepts and authenticates.
+                if (!link.connected)
+                  throw new Error('the fleet link is not connected to the broker');
+              },
+            },
+            { name: 'database', check: () => void db.prepare('SELECT 1').get() },
+            // A real write: the store can take artifacts (disk full, read-only mount, lost bucket).
+            { name: 'blobStore', check: () => blobs.put('readiness/probe', READINESS_PROBE) },
+          ]),
       },
     });
     await this.#http.listen({ host: this.config.host, port: this.config.httpPort });
@@ -226,6 +261,7 @@ export class Cloud {
     rolloutEngine.start();
     const httpPort = (this.#http.server.address() as AddressInfo).port;
     this.#urls = { http: `http://${this.config.host}:${httpPort}`, mqtt: mqttUrl };
+    this.#advertised = advertisedUrls(this.#urls, this.config);
     return this.#urls;
   }
 
@@ -241,6 +277,13 @@ export class Cloud {
     if (this.#blobs === undefined)
       throw new LinesightError('ERR_CLOUD_CONFIG', 'cloud is not started');
     return this.#blobs;
+  }
+
+  /** The addresses devices and clients must use (advertised, else bound); throws before start(). */
+  get advertised(): CloudUrls {
+    if (this.#advertised === undefined)
+      throw new LinesightError('ERR_CLOUD_CONFIG', 'cloud is not started');
+    return this.#advertised;
   }
 
   /** The admin token and where it came from; throws before start(). */

@@ -9,6 +9,19 @@ export const CloudConfigSchema = Type.Object(
     httpPort: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
     mqttPort: Type.Integer({ minimum: 0, maximum: 65535, default: 1883 }),
     dataDir: Type.String({ minLength: 1, default: './data' }),
+    advertisedUrl: Type.Optional(
+      Type.String({
+        pattern: '^https?://[^/]+',
+        description:
+          'HTTP base URL devices and clients must use, when it is not the bound address (NAT, a load balancer, a container)',
+      }),
+    ),
+    advertisedMqttUrl: Type.Optional(
+      Type.String({
+        pattern: '^(mqtts?|wss?|tcp)://[^/]+',
+        description: 'MQTT URL handed to devices at provisioning, when it is not the bound address',
+      }),
+    ),
     adminToken: Type.Optional(
       Type.String({ minLength: 16, description: 'bearer token for admin routes' }),
     ),
@@ -104,7 +117,7 @@ export type CloudConfigInput = Partial<CloudConfig>;
 export function loadCloudConfig(input: CloudConfigInput): CloudConfig {
   const withDefaults = Value.Default(CloudConfigSchema, Value.Clone(dropUndefined(input)));
   const problems = [...Value.Errors(CloudConfigSchema, withDefaults)].map(
-    (e) => `${e.path.slice(1) || 'config'}: ${e.message}`,
+    (e) => `${e.path.slice(1) || 'config'}: ${allowedValues(e.schema) ?? e.message}`,
   );
   if (problems.length > 0) {
     throw new LinesightError(
@@ -120,4 +133,11 @@ export function loadCloudConfig(input: CloudConfigInput): CloudConfig {
 
 function dropUndefined<T extends object>(input: T): Partial<T> {
   return Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** "must be one of a, b, c" for a union of literals (TypeBox says only "Expected union value"). */
+function allowedValues(schema: unknown): string | undefined {
+  const anyOf = (schema as { anyOf?: { const?: unknown }[] }).anyOf;
+  if (!Array.isArray(anyOf) || !anyOf.every((s) => s.const !== undefined)) return undefined;
+  return `must be one of ${anyOf.map((s) => String(s.const)).join(', ')}`;
 }

@@ -1,4 +1,5 @@
 import pino from 'pino';
+import { checkLogLevel } from '@linesight/protocol';
 import { Cloud } from './cloud.ts';
 import type { CloudConfigInput } from './config.ts';
 
@@ -32,7 +33,9 @@ export async function runCloud(options: RunCloudOptions): Promise<Cloud> {
         }
       : {}),
   };
-  const logger = pino({ level: config.logLevel ?? 'info', base: { app: 'cloud' } });
+  // Before pino sees it: pino's error for an unknown level names none of the valid ones.
+  const level = checkLogLevel(config.logLevel ?? 'info', 'ERR_CLOUD_CONFIG');
+  const logger = pino({ level, base: { app: 'cloud' } });
   const cloud = new Cloud(config, logger);
   const urls = await cloud.start();
   const token = cloud.adminToken;
@@ -40,6 +43,8 @@ export async function runCloud(options: RunCloudOptions): Promise<Cloud> {
     {
       httpUrl: urls.http,
       mqttUrl: urls.mqtt,
+      advertisedUrl: cloud.advertised.http,
+      advertisedMqttUrl: cloud.advertised.mqtt,
       docsUrl: `${urls.http}/docs`,
       adminTokenSource: token.source,
       adminTokenPath: token.path,

@@ -60,6 +60,38 @@ function fakeFolder(files: Record<string, Buffer | Error>): void {
 }
 
 describe('FolderCamera on a real folder', () => {
+  it('skips masks beside their images (the dataset layout) and honours ext', async () => {
+    const dir = await folder({
+      'a.jpg': JPEG('a'),
+      'a.png': JPEG('mask-a'), // The mask of a.jpg.
+      'b.jpg': JPEG('b'),
+      'b.png': JPEG('mask-b'),
+      'c.png': JPEG('c'), // No partner: a frame.
+      'd.webp': JPEG('d'),
+    });
+    const cam = camera({ dir, fps: 200 });
+    const sink = recordingSink();
+    await cam.start(sink);
+    await until(() => sink.frames.length >= 4);
+    await cam.close();
+    const tags = sink.frames.map((f) => f.image.subarray(3).toString());
+    expect(tags.slice(0, 4)).toEqual(['a', 'b', 'c', 'd']);
+
+    const jpgOnly = camera({ dir, fps: 200, ext: ['.JPG'] });
+    const sink2 = recordingSink();
+    await jpgOnly.start(sink2);
+    await until(() => sink2.frames.length >= 3);
+    await jpgOnly.close();
+    expect(sink2.frames.slice(0, 3).map((f) => f.image.subarray(3).toString())).toEqual([
+      'a',
+      'b',
+      'a',
+    ]);
+    await expect(camera({ dir, fps: 1, ext: ['bmp'] }).start(recordingSink())).rejects.toThrow(
+      /holds no images \(\.bmp; masks beside images do not count\)/,
+    );
+  });
+
   it('replays images in name order, looping, skipping what it cannot read', async () => {
     const dir = await folder({
       'c.png': JPEG('c'),

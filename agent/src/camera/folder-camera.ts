@@ -1,6 +1,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { LinesightError } from '@linesight/protocol';
+import { separateMasks } from '@linesight/vision';
 import type { Camera, FrameSink } from './camera.ts';
 import { deliverToSink, reportToSink } from './sink-guard.ts';
 
@@ -14,6 +15,11 @@ export interface FolderCameraOptions {
   fps: number;
   /** Loop over the folder forever (default) or stop after one pass. */
   loop?: boolean;
+  /**
+   * File extensions to replay, without dots (default jpg, jpeg, png, webp, tif,
+   * tiff). Masks (a .png beside a .jpg of the same stem) are never replayed.
+   */
+  ext?: string[];
 }
 
 /**
@@ -70,9 +76,18 @@ export class FolderCamera implements Camera {
       throw new LinesightError('ERR_CAMERA', `cannot list folder ${this.#o.dir}`, { cause });
     }
     // Code-point order, independent of the machine's locale.
-    names = names.filter((n) => IMAGE_EXTENSIONS.has(extname(n).toLowerCase())).sort();
+    const extensions = this.#o.ext
+      ? new Set(this.#o.ext.map((e) => `.${e.replace(/^\./, '').toLowerCase()}`))
+      : IMAGE_EXTENSIONS;
+    // Masks beside their images (the dataset layout) are not frames.
+    names = separateMasks(
+      names.filter((n) => extensions.has(extname(n).toLowerCase())),
+    ).images.sort();
     if (names.length === 0) {
-      throw new LinesightError('ERR_CAMERA', `folder ${this.#o.dir} holds no images`);
+      throw new LinesightError(
+        'ERR_CAMERA',
+        `folder ${this.#o.dir} holds no images (${[...extensions].join(', ')}; masks beside images do not count)`,
+      );
     }
     this.#files = names.map((n) => join(this.#o.dir, n));
     if (this.#closed) return;

@@ -1,14 +1,18 @@
-// Runs real processes: ffmpeg must be installed (CI installs it in .ci/run).
-// A missing ffmpeg fails these tests rather than skipping them.
+// Runs real processes: a real ffmpeg, the static binary that the dev dependency
+// @ffmpeg-installer/ffmpeg ships inside the package, so `npm install` is the only
+// step. A missing binary fails these tests rather than skipping them.
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, it, expect, beforeAll, afterEach } from 'vitest';
 import sharp from 'sharp';
+import ffmpegInstaller from '@ffmpeg-installer/ffmpeg';
 import { isLinesightError, type LinesightError } from '@linesight/protocol';
 import { MjpegExecCamera, type MjpegExecCameraOptions } from './mjpeg-exec-camera.ts';
 import { recordingSink, until } from './test-sink.ts';
 
-const FFMPEG = 'ffmpeg -hide_banner -loglevel error -nostdin -f lavfi';
+// Single-quoted for the shell: the path is under node_modules, which may hold spaces.
+const FFMPEG_BIN = `'${ffmpegInstaller.path.replaceAll("'", `'\\''`)}'`;
+const FFMPEG = `${FFMPEG_BIN} -hide_banner -loglevel error -nostdin -f lavfi`;
 const TESTSRC = `${FFMPEG} -i testsrc=size=160x120:rate=25 -f mjpeg -q:v 5 -`;
 // Backoff without jitter, so delays are exact.
 const BACKOFF = { initialMs: 50, maxMs: 200, random: () => 0 };
@@ -58,7 +62,7 @@ function camera(options: MjpegExecCameraOptions): MjpegExecCamera {
 
 beforeAll(() => {
   // Throws (failing the suite) when ffmpeg is missing.
-  execFileSync('ffmpeg', ['-hide_banner', '-version'], { stdio: 'ignore' });
+  execFileSync(ffmpegInstaller.path, ['-hide_banner', '-version'], { stdio: 'ignore' });
 });
 
 afterEach(async () => {

@@ -71,6 +71,11 @@ export class FleetLink {
     await client.subscribeAsync(filters, { qos: 1 });
   }
 
+  /** Whether the link's MQTT session to the broker is up now (readiness). */
+  get connected(): boolean {
+    return this.#client?.connected === true;
+  }
+
   /** Publishes a desired state, retained, at QoS 1. */
   async publishDesired(doc: DesiredState): Promise<void> {
     const client = this.#requireClient();
@@ -82,6 +87,35 @@ export class FleetLink {
         retain: true,
       },
     );
+  }
+
+  /**
+   * Ends a device's live MQTT session, on any broker: connecting with the
+   * device's client id takes the session over (MQTT 3.1.1 3.1.4), so the broker
+   * drops the device's connection; its reconnect then meets the registry's
+   * current credentials.
+   */
+  async disconnectDevice(deviceId: string): Promise<void> {
+    const takeover = await mqtt.connectAsync(this.#options.mqttUrl, {
+      clientId: deviceId,
+      username: this.#options.username,
+      password: this.#options.password,
+      protocolVersion: 4,
+      clean: true,
+      reconnectPeriod: 0,
+      connectTimeout: 10_000,
+    });
+    await takeover.endAsync();
+  }
+
+  /** Clears a device's retained topics (desired, reported, status) with empty retained messages. */
+  async clearRetained(deviceId: string): Promise<void> {
+    const client = this.#requireClient();
+    for (const channel of ['desired', 'reported', 'status'] as const)
+      await client.publishAsync(deviceTopic(deviceId, channel), Buffer.alloc(0), {
+        qos: 1,
+        retain: true,
+      });
   }
 
   /** The latest device events, newest last. */
@@ -108,6 +142,8 @@ export class FleetLink {
     const parsed = parseDeviceTopic(topic);
     if (parsed === undefined) return;
     const { deviceId, channel } = parsed;
+    // An empty retained message clears a topic (decommissioning): nothing to ingest.
+    if (payload.length === 0) return;
     this.stats.received[channel] = (this.stats.received[channel] ?? 0) + 1;
     // An empty retained message clears a topic; nothing to ingest.
     if (payload.length === 0) return;
@@ -135,9 +171,10 @@ export class FleetLink {
           this.#checkOwner(doc.deviceId, deviceId);
           this.#recentEvents.push(doc);
           if (this.#recentEvents.length > RECENT_EVENTS) this.#recentEvents.shift();
-          this.#log.info(
-            { deviceId, type: doc.type, level: doc.level, code: doc.code },
-            doc.message,
+          // At the event's own level; a `level` field would clash with pino's.
+          this.#log[doc.level](
+            { deviceId, eventType: doc.type, code: doc.code, at: doc.at },
+            `device event: ${doc.message}`,
           );
           break;
         }

@@ -1,10 +1,11 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { Logger } from 'pino';
-import { makeAuthenticator } from './auth.ts';
+import { actorOf, makeAuthenticator } from './auth.ts';
 import { errorHandler } from './error-handler.ts';
+import { documentRoute, ErrorResponse, toOpenApi30Schemas } from './openapi.ts';
 import type { CloudServices } from './services.ts';
 import { healthRoutes } from './routes/health-routes.ts';
 import { modelRoutes } from './routes/model-routes.ts';
@@ -16,6 +17,9 @@ import { predictRoutes } from './routes/predict-routes.ts';
 import { uploadRoutes } from './routes/upload-routes.ts';
 import { blobRoutes } from './routes/blob-routes.ts';
 import { dashboardPlugin } from '../dashboard/dashboard-plugin.ts';
+import { connectionRoutes } from './routes/connection-routes.ts';
+
+const PROBE_ROUTES = new Set(['/healthz', '/readyz', '/metrics']);
 
 /** Builds the cloud's HTTP API (not yet listening). */
 export async function buildHttpServer(options: {
@@ -26,7 +30,8 @@ export async function buildHttpServer(options: {
   // The fastify instance is typed with the base logger so routes stay logger-agnostic.
   const { services } = options;
   const app: FastifyInstance = Fastify({
-    // Per-request logs only at debug: the demo and dashboards poll often.
+    // Fastify's own lines (framework warnings, request errors) at warn unless debugging;
+    // requests go to the access log below.
     loggerInstance: options.logger.child(
       { component: 'http' },
       {
@@ -38,6 +43,25 @@ export async function buildHttpServer(options: {
     ) as FastifyBaseLogger,
     bodyLimit: 1024 * 1024,
     forceCloseConnections: true,
+    // The access log below replaces fastify's two lines per request.
+    logController: new LogController({ disableRequestLogging: true }),
+  });
+  // Access log: one line per request; the probes at debug, since orchestrators poll them.
+  const access = options.logger.child({ component: 'access' });
+  app.addHook('onResponse', async (request, reply) => {
+    const probe = PROBE_ROUTES.has(request.routeOptions.url ?? '');
+    access[probe ? 'debug' : 'info'](
+      {
+        reqId: request.id,
+        method: request.method,
+        url: request.url,
+        statusCode: reply.statusCode,
+        responseTimeMs: Math.round(reply.elapsedTime * 10) / 10,
+        actor: actorOf(request),
+        remoteAddress: request.ip,
+      },
+      'request',
+    );
   });
   app.decorateRequest('caller', null);
   app.setErrorHandler(errorHandler);
@@ -46,6 +70,9 @@ export async function buildHttpServer(options: {
     makeAuthenticator(options.adminToken, services.devices, services.tokens),
   );
   await app.register(multipart);
+  app.addSchema(ErrorResponse);
+  // Before any route: completes each route's documentation (security, errors, operationId).
+  app.addHook('onRoute', documentRoute);
   await app.register(swagger, {
     openapi: {
       openapi: '3.0.3',
@@ -53,15 +80,38 @@ export async function buildHttpServer(options: {
         title: 'Linesight cloud API',
         version: '1',
         description:
-          'Model registry, device provisioning, rollouts and fleet state. Admin routes take "Authorization: Bearer <admin token>".',
+          'Model registry, device provisioning, rollouts and fleet state. Operator routes take "Authorization: Bearer <token>" (the admin token or a named token); the artifact, key and connection routes also take a device\'s HTTP Basic credentials (device id and secret); /healthz, /readyz and /metrics are open.',
+        license: { name: 'Apache-2.0', url: 'https://www.apache.org/licenses/LICENSE-2.0' },
       },
       components: {
         securitySchemes: {
-          bearer: { type: 'http', scheme: 'bearer' },
-          device: { type: 'http', scheme: 'basic' },
+          bearer: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'the admin token or a named operator token',
+          },
+          device: {
+            type: 'http',
+            scheme: 'basic',
+            description: 'a device id and the secret it was provisioned with',
+          },
         },
       },
       security: [{ bearer: [] }],
+    },
+    // Shared schemas appear under their own names in components.schemas.
+    refResolver: {
+      buildLocalReference: (json, _baseUri, _fragment, i) =>
+        typeof json.$id === 'string' ? json.$id : `def-${i}`,
+    },
+    // Built on the first request (after listen), so the advertised URL is known.
+    transformObject: (documentObject) => {
+      const doc = toOpenApi30Schemas(
+        'openapiObject' in documentObject
+          ? documentObject.openapiObject
+          : documentObject.swaggerObject,
+      );
+      return { ...doc, servers: [{ url: services.httpUrl() }] };
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list' } });
@@ -80,5 +130,6 @@ export async function buildHttpServer(options: {
   if (localBlobs !== undefined)
     await app.register(async (scope) => blobRoutes(scope, localBlobs, services.uploadStats));
   await app.register(async (scope) => dashboardPlugin(scope, services));
+  await app.register(async (scope) => connectionRoutes(scope, services));
   return app;
 }

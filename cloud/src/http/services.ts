@@ -11,6 +11,7 @@ import type { ModelService } from '../models/model-service.ts';
 import type { DeviceRegistry } from '../registry/device-registry.ts';
 import type { ModelRegistry } from '../registry/model-registry.ts';
 import type { MetricSample } from '../metrics.ts';
+import type { ReadinessReport } from '../readiness.ts';
 import type { ApiTokens } from '../registry/api-tokens.ts';
 import type { AuditLog } from '../registry/audit-log.ts';
 
@@ -42,7 +43,11 @@ export interface CloudServices {
   modelServer: ModelServer;
   /** Largest image body POST /v1/predict accepts. */
   maxPredictBytes: number;
-  /** The MQTT URL devices should use, as far as the cloud knows it. */
+  /** The MQTT URL devices should use: the advertised one, else the bound one. */
   mqttUrl: () => string;
+  /** The HTTP base URL devices and clients should use: the advertised one, else the bound one. */
+  httpUrl: () => string;
   metrics: () => MetricSample[];
+  /** Whether the broker, database and blob store can serve now (GET /readyz). */
+  readiness: () => Promise<ReadinessReport>;
 }

@@ -45,6 +45,22 @@ export class ApiTokens {
     return { actor, token };
   }
 
+  /** Every named token's actor and who made it when (never the token). */
+  list(): { actor: string; createdAt: string; createdBy: string }[] {
+    return this.#db
+      .prepare(
+        'SELECT actor, created_at AS createdAt, created_by AS createdBy FROM api_tokens ORDER BY actor',
+      )
+      .all() as { actor: string; createdAt: string; createdBy: string }[];
+  }
+
+  /** Revokes an actor's token: it stops working at once. ERR_CLOUD_NOT_FOUND when there is none. */
+  revoke(actor: string): void {
+    const removed = this.#db.prepare('DELETE FROM api_tokens WHERE actor = ?').run(actor).changes;
+    if (removed === 0)
+      throw new LinesightError('ERR_CLOUD_NOT_FOUND', `actor ${actor} has no token`);
+  }
+
   /** The actor a token belongs to, if any. */
   actorOf(token: string): string | undefined {
     const row = this.#db

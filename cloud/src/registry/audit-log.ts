@@ -1,3 +1,4 @@
+import type { Logger } from 'pino';
 import type { RegistryDatabase } from './database.ts';
 
 /** One audit entry. */
@@ -26,9 +27,12 @@ interface AuditRow {
  */
 export class AuditLog {
   readonly #db: RegistryDatabase;
+  readonly #log: Logger | undefined;
 
-  constructor(db: RegistryDatabase) {
+  /** With a logger, every entry is also an info line (model published, device provisioned, rollout waves, ...). */
+  constructor(db: RegistryDatabase, options: { logger?: Logger } = {}) {
     this.#db = db;
+    this.#log = options.logger;
   }
 
   /** Appends an entry; returns it. */
@@ -42,7 +46,9 @@ export class AuditLog {
     const info = this.#db
       .prepare('INSERT INTO audit_log (at, actor, action, subject, details) VALUES (?, ?, ?, ?, ?)')
       .run(at, actor, action, subject, JSON.stringify(details));
-    return { id: Number(info.lastInsertRowid), at, actor, action, subject, details };
+    const entry = { id: Number(info.lastInsertRowid), at, actor, action, subject, details };
+    this.#log?.info({ auditId: entry.id, actor, action, subject, details }, `${action} ${subject}`);
+    return entry;
   }
 
   /** Entries, newest first, optionally filtered, at most `limit`. */

@@ -97,6 +97,31 @@ export class DeviceRegistry {
     return { id, secret };
   }
 
+  /** Replaces a device's secret (the old one stops working at once) and returns the new one. */
+  rotateSecret(id: string): { id: string; secret: string } {
+    const secret = `lsd_${randomBytes(32).toString('base64url')}`;
+    const changed = this.#prepare('UPDATE devices SET secret_sha256 = ? WHERE id = ?').run(
+      hashSecret(secret),
+      id,
+    ).changes;
+    if (changed === 0)
+      throw new LinesightError('ERR_CLOUD_NOT_FOUND', `device ${id} is not provisioned`);
+    return { id, secret };
+  }
+
+  /**
+   * Removes a device with its credentials and desired state (decommissioning);
+   * the audit log keeps the record. ERR_CLOUD_NOT_FOUND when absent.
+   */
+  remove(id: string): void {
+    const removed = this.#db.transaction(() => {
+      this.#prepare('DELETE FROM desired_states WHERE device_id = ?').run(id);
+      return this.#prepare('DELETE FROM devices WHERE id = ?').run(id).changes;
+    })();
+    if (removed === 0)
+      throw new LinesightError('ERR_CLOUD_NOT_FOUND', `device ${id} is not provisioned`);
+  }
+
   /** True when the id and secret match a provisioned device. */
   checkSecret(id: string, secret: string): boolean {
     const row = this.#prepare('SELECT secret_sha256 FROM devices WHERE id = ?').get(id) as

@@ -14,7 +14,7 @@ import { SharedModelLoader } from './shared-model-loader.ts';
 /** Options of a simulated fleet. */
 export interface SimulatedFleetOptions {
   cloudUrl: string;
-  /** MQTT URL devices connect to; defaults to the one the cloud hands out at provisioning. */
+  /** MQTT URL devices connect to; defaults to the one the running cloud hands out (GET /v1/connection). */
   mqttUrl?: string;
   adminToken: string;
   devices: number;
@@ -70,6 +70,9 @@ export class SimulatedFleet {
     const api = new CloudApiClient({ baseUrl: this.#o.cloudUrl, adminToken: this.#o.adminToken });
     const ids = this.deviceIds;
     const known = new Set((await api.listDevices()).map((d) => d.id));
+    // The running cloud's broker, not the one a stored device.json names: a cloud
+    // restarted on other ports would otherwise leave every reused device offline.
+    const mqttUrl = this.#o.mqttUrl ?? (await api.connection()).mqttUrl;
     const startOne = async (index: number, deviceId: string): Promise<void> => {
       const dataDir = join(this.#o.dataDir, deviceId);
       const credsPath = join(dataDir, 'device.json');
@@ -77,12 +80,20 @@ export class SimulatedFleet {
       // Reuse stored credentials only if the cloud still knows the device (its data may have been reset).
       if (known.has(deviceId) && (await exists(credsPath))) {
         creds = await readDeviceCredentials(credsPath);
+        if (creds.mqttUrl !== mqttUrl || creds.cloudUrl !== this.#o.cloudUrl) {
+          this.#o.logger.info(
+            { deviceId, was: { mqttUrl: creds.mqttUrl, cloudUrl: creds.cloudUrl } },
+            'device.json names another cloud address; updated to the running cloud',
+          );
+          creds = { ...creds, mqttUrl, cloudUrl: this.#o.cloudUrl };
+          await writeDeviceCredentials(credsPath, creds);
+        }
       } else {
         const provisioned = await api.provisionDevice(deviceId, {
           fleet: 'simulated',
           ...this.#o.labels,
         });
-        creds = { ...provisioned, cloudUrl: this.#o.cloudUrl };
+        creds = { ...provisioned, mqttUrl, cloudUrl: this.#o.cloudUrl };
         await writeDeviceCredentials(credsPath, creds);
       }
       const agent = new Agent(
@@ -90,7 +101,7 @@ export class SimulatedFleet {
           ...this.#o.agentConfig,
           deviceId,
           cloudUrl: this.#o.cloudUrl,
-          mqttUrl: this.#o.mqttUrl ?? creds.mqttUrl,
+          mqttUrl,
           username: creds.username,
           password: creds.password,
           trustedKeys: creds.trustedKeys,

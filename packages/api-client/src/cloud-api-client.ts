@@ -9,6 +9,12 @@ export interface ProvisionedDevice {
   trustedKeys: TrustedKey[];
 }
 
+/** Where the cloud is reachable now, as GET /v1/connection answers. */
+export interface CloudConnection {
+  cloudUrl: string;
+  mqttUrl: string;
+}
+
 /** A device as GET /v1/devices lists it. */
 export interface DeviceSummary {
   id: string;
@@ -35,6 +41,12 @@ export interface ModelSummary {
   threshold: number;
   kind: string;
   createdAt: string;
+  createdBy: string;
+  approvedBy: string | null;
+  approvedAt: string | null;
+  parentVersion: string | null;
+  /** Content hash of the training set, when the trainer recorded one. */
+  datasetFingerprint: string | null;
 }
 
 /** Per-device rollout states. */
@@ -181,11 +193,76 @@ export class CloudApiClient {
   }
 
   /** Lists devices. */
+  /** Where the cloud is reachable now (advertised, else bound, URLs). */
+  connection(): Promise<CloudConnection> {
+    return this.#request('GET', '/v1/connection');
+  }
+
   listDevices(): Promise<DeviceSummary[]> {
     return this.#request('GET', '/v1/devices');
   }
 
   /** Lists model versions. */
+  /** One device. */
+  getDevice(id: string): Promise<DeviceSummary> {
+    return this.#request('GET', `/v1/devices/${encodeURIComponent(id)}`);
+  }
+
+  /** New credentials for a device (the old secret stops working; its session is ended). */
+  rotateDeviceCredentials(id: string): Promise<ProvisionedDevice> {
+    return this.#request('POST', `/v1/devices/${encodeURIComponent(id)}/credentials`);
+  }
+
+  /** Decommissions a device: credentials revoked, session ended, retained topics cleared. */
+  decommissionDevice(id: string): Promise<{ deviceId: string; decommissioned: true }> {
+    return this.#request('DELETE', `/v1/devices/${encodeURIComponent(id)}`);
+  }
+
+  /** One model version. */
+  getModel(name: string, version: string): Promise<ModelSummary> {
+    return this.#request(
+      'GET',
+      `/v1/models/${encodeURIComponent(name)}/${encodeURIComponent(version)}`,
+    );
+  }
+
+  /** Moves a model version to a stage (candidate, staging, production, archived). */
+  stageModel(name: string, version: string, stage: string): Promise<ModelSummary> {
+    return this.#request(
+      'POST',
+      `/v1/models/${encodeURIComponent(name)}/${encodeURIComponent(version)}/stage`,
+      { stage },
+    );
+  }
+
+  /** Approves a model version for production (by another actor than its registrant). */
+  approveModel(name: string, version: string): Promise<ModelSummary> {
+    return this.#request(
+      'POST',
+      `/v1/models/${encodeURIComponent(name)}/${encodeURIComponent(version)}/approve`,
+    );
+  }
+
+  /** Creates a named operator token (admin only); the token is shown only once. */
+  createToken(actor: string): Promise<{ actor: string; token: string }> {
+    return this.#request('POST', '/v1/tokens', { actor });
+  }
+
+  /** Named operator tokens (never the tokens themselves). */
+  listTokens(): Promise<{ actor: string; createdAt: string; createdBy: string }[]> {
+    return this.#request('GET', '/v1/tokens');
+  }
+
+  /** Revokes an actor's token (admin only). */
+  revokeToken(actor: string): Promise<{ actor: string; revoked: true }> {
+    return this.#request('DELETE', `/v1/tokens/${encodeURIComponent(actor)}`);
+  }
+
+  /** Adds a signing key and makes it active. */
+  rotateKeys(): Promise<{ keyId: string; devices: number }> {
+    return this.#request('POST', '/v1/keys/rotate');
+  }
+
   listModels(): Promise<ModelSummary[]> {
     return this.#request('GET', '/v1/models');
   }

@@ -2,6 +2,7 @@ export {
   CloudApiClient,
   CloudApiError,
   type ProvisionedDevice,
+  type CloudConnection,
   type DeviceSummary,
   type ModelSummary,
   type RolloutSummary,

@@ -64,11 +64,15 @@ export function parseCameraSpec(value: string): CameraSpec {
  */
 export function makeCamera(
   spec: CameraSpec,
-  options: { fps: number; seed: number; width?: number; height?: number },
+  options: { fps: number; seed: number; width?: number; height?: number; ext?: string[] },
 ): Camera {
   switch (spec.kind) {
     case 'folder':
-      return new FolderCamera({ dir: spec.dir, fps: options.fps });
+      return new FolderCamera({
+        dir: spec.dir,
+        fps: options.fps,
+        ...(options.ext ? { ext: options.ext } : {}),
+      });
     case 'http':
       return new HttpSnapshotCamera({ url: spec.url, fps: options.fps });
     case 'mjpeg-exec':

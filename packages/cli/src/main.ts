@@ -9,6 +9,9 @@ import { demoCommand } from './commands/demo-command.ts';
 import { benchCommand } from './commands/bench-command.ts';
 import { predictCommand } from './commands/predict-command.ts';
 import { rolloutCommand } from './commands/rollout-command.ts';
+import { markRequiredOptions } from './help.ts';
+import { tokenCommand } from './commands/token-command.ts';
+import { keysCommand } from './commands/keys-command.ts';
 
 const program = new Command('linesight')
   .description('Linesight: edge-AI visual defect detection for manufacturing lines')
@@ -24,7 +27,10 @@ const program = new Command('linesight')
   .addCommand(deviceCommand())
   .addCommand(predictCommand())
   .addCommand(rolloutCommand())
+  .addCommand(tokenCommand())
+  .addCommand(keysCommand())
   .addCommand(benchCommand());
+markRequiredOptions(program);
 
 program.exitOverride();
 try {

@@ -2,10 +2,10 @@ import { readdir, readFile } from 'node:fs/promises';
 import { basename, extname, join, relative, sep } from 'node:path';
 import sharp from 'sharp';
 import { LinesightError } from '@linesight/protocol';
+import { separateMasks } from '@linesight/vision';
 import type { TrainingSample } from './training-sample.ts';
 
 const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff']);
-const MASK_PARTNERS = new Set(['.jpg', '.jpeg', '.bmp']);
 const TRANSPARENT_FOLDERS = new Set(['imgs', 'images']);
 
 /** A sample read from a folder, with where it came from and its mask if any. */
@@ -42,16 +42,8 @@ export async function readImageFolder(
     throw new LinesightError('ERR_DATASET', `cannot read dataset folder ${root}`, { cause });
   }
   const images = files.filter((f) => IMAGE_EXTENSIONS.has(extname(f).toLowerCase()));
-  const stems = new Map<string, string>();
-  for (const f of images)
-    if (MASK_PARTNERS.has(extname(f).toLowerCase())) stems.set(stemPath(f), f);
-  const masks = new Map<string, string>();
-  const candidates: string[] = [];
-  for (const f of images) {
-    const partner = extname(f).toLowerCase() === '.png' ? stems.get(stemPath(f)) : undefined;
-    if (partner !== undefined) masks.set(partner, f);
-    else candidates.push(f);
-  }
+  // The same rule the agent's folder camera and `predict` apply.
+  const { images: candidates, masks } = separateMasks(images);
   candidates.sort();
   const samples: FolderSample[] = [];
   const skipped: { path: string; reason: string }[] = [];
@@ -100,10 +92,6 @@ async function listFiles(dir: string): Promise<string[]> {
     else if (entry.isFile()) out.push(path);
   }
   return out;
-}
-
-function stemPath(path: string): string {
-  return path.slice(0, path.length - extname(path).length);
 }
 
 function classOf(root: string, path: string): string | undefined {

@@ -29,6 +29,8 @@ export const ERROR_CODES = {
   ERR_AGENT_OUTPUT:
     'a local output (PLC over Modbus, plant MQTT broker, webhook, command) could not write a verdict',
   ERR_CLOUD_CONFIG: 'the cloud configuration is invalid',
+  ERR_CLI_CONFIG:
+    'the command line lacks a setting (cloud URL, token) or a CLI config file is invalid',
   ERR_CLOUD_NOT_FOUND: 'a requested resource does not exist',
   ERR_CLOUD_CONFLICT: 'a resource already exists',
   ERR_CLOUD_BAD_REQUEST: 'a request is malformed',

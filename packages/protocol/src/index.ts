@@ -69,6 +69,7 @@ export {
 export { greyInputSpec } from './input-spec.ts';
 export { MAX_PAYLOAD_BYTES, assertSchema, decodePayload, encodePayload } from './codec.ts';
 export { canonicalJson } from './canonical-json.ts';
+export { LOG_LEVELS, checkLogLevel, isLogLevel, type LogLevel } from './log-level.ts';
 export {
   generateSigningKeyPair,
   keyIdOf,

@@ -7,6 +7,7 @@ export {
   type ModelContract,
 } from './model-contract.ts';
 export { decodeImagePixels, rawToTensor, preprocessImage } from './preprocess.ts';
+export { separateMasks } from './mask-files.ts';
 export { tensorStatistics, type ImageStatistics } from './image-statistics.ts';
 export { readModelContract, withModelContract } from './onnx-contract.ts';
 export { OnnxModel, type OnnxModelOptions } from './onnx-model.ts';

@@ -33,6 +33,46 @@ export async function adminRoutes(app: FastifyInstance, services: CloudServices)
     },
   );
 
+  app.get(
+    '/v1/tokens',
+    {
+      schema: {
+        tags: ['operators'],
+        summary: 'List named operator tokens (actor, created when and by whom; never the token)',
+        response: {
+          200: Type.Array(
+            Type.Object({
+              actor: Type.String(),
+              createdAt: Type.String(),
+              createdBy: Type.String(),
+            }),
+          ),
+        },
+      },
+    },
+    async () => services.tokens.list(),
+  );
+
+  app.delete<{ Params: { actor: string } }>(
+    '/v1/tokens/:actor',
+    {
+      schema: {
+        tags: ['operators'],
+        summary: "Revoke an actor's token (admin only); it stops working at once",
+        params: Type.Object({ actor: Type.String() }),
+        response: { 200: Type.Object({ actor: Type.String(), revoked: Type.Literal(true) }) },
+      },
+    },
+    async (request) => {
+      const by = actorOf(request);
+      if (by !== 'admin')
+        throw new LinesightError('ERR_CLOUD_FORBIDDEN', 'only the admin token can revoke tokens');
+      services.tokens.revoke(request.params.actor);
+      services.audit.record(by, 'token.revoke', request.params.actor);
+      return { actor: request.params.actor, revoked: true as const };
+    },
+  );
+
   app.get<{
     Querystring: {
       action?: string;

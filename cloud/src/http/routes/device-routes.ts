@@ -1,10 +1,19 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
+import { ReportedErrorSchema } from '@linesight/protocol';
 import type { CloudServices } from '../services.ts';
 import { actorOf } from '../auth.ts';
 import type { DeviceRecord } from '../../registry/device-registry.ts';
 
 const TrustedKey = Type.Object({ keyId: Type.String(), publicKeyPem: Type.String() });
+
+const ProvisionedView = Type.Object({
+  deviceId: Type.String(),
+  username: Type.String(),
+  password: Type.String(),
+  mqttUrl: Type.String(),
+  trustedKeys: Type.Array(TrustedKey),
+});
 
 const DeviceView = Type.Object({
   id: Type.String(),
@@ -20,8 +29,10 @@ const DeviceView = Type.Object({
   framesProcessed: Type.Integer(),
   framesCaptured: Type.Integer(),
   defects: Type.Integer(),
-  fps: Type.Union([Type.Number(), Type.Null()]),
-  lastError: Type.Union([Type.Unknown(), Type.Null()]),
+  fps: Type.Union([Type.Number(), Type.Null()], {
+    description: 'frames/s of the latest telemetry window; null while the device is offline',
+  }),
+  lastError: Type.Union([ReportedErrorSchema, Type.Null()]),
 });
 
 // Telemetry and reported state both carry frame counters; the newer one wins.
@@ -48,7 +59,7 @@ function view(d: DeviceRecord) {
     framesProcessed: counters?.scored ?? 0,
     framesCaptured: counters?.captured ?? 0,
     defects: counters?.defects ?? 0,
-    fps: d.telemetry?.fps ?? null,
+    fps: d.online ? (d.telemetry?.fps ?? null) : null,
     lastError: reported?.lastError ?? null,
   };
 }
@@ -68,15 +79,7 @@ export async function deviceRoutes(app: FastifyInstance, services: CloudServices
           },
           { additionalProperties: false },
         ),
-        response: {
-          201: Type.Object({
-            deviceId: Type.String(),
-            username: Type.String(),
-            password: Type.String(),
-            mqttUrl: Type.String(),
-            trustedKeys: Type.Array(TrustedKey),
-          }),
-        },
+        response: { 201: ProvisionedView },
       },
     },
     async (request, reply) => {
@@ -118,6 +121,60 @@ export async function deviceRoutes(app: FastifyInstance, services: CloudServices
       },
     },
     async (request) => view(services.devices.get(request.params.id)),
+  );
+
+  app.post<{ Params: { id: string } }>(
+    '/v1/devices/:id/credentials',
+    {
+      schema: {
+        tags: ['devices'],
+        summary:
+          "Rotate a device's credentials (re-provision): the old secret stops working and its live session is ended; the answer holds the new secret, shown only this once",
+        params: Type.Object({ id: Type.String() }),
+        response: { 200: ProvisionedView },
+      },
+    },
+    async (request) => {
+      const { id, secret } = services.devices.rotateSecret(request.params.id);
+      services.audit.record(actorOf(request), 'device.rotate_credentials', id);
+      await services.link.disconnectDevice(id);
+      return {
+        deviceId: id,
+        username: id,
+        password: secret,
+        mqttUrl: services.mqttUrl(),
+        trustedKeys: services.keys.trusted,
+      };
+    },
+  );
+
+  app.delete<{ Params: { id: string } }>(
+    '/v1/devices/:id',
+    {
+      schema: {
+        tags: ['devices'],
+        summary:
+          'Decommission a device: its credentials are revoked, its live session ended, its retained topics cleared; the audit log keeps the record',
+        params: Type.Object({ id: Type.String() }),
+        response: {
+          200: Type.Object({ deviceId: Type.String(), decommissioned: Type.Literal(true) }),
+        },
+      },
+    },
+    async (request) => {
+      const id = request.params.id;
+      const last = view(services.devices.get(id));
+      services.devices.remove(id);
+      services.audit.record(actorOf(request), 'device.decommission', id, {
+        labels: last.labels,
+        model: last.model,
+      });
+      // After the credentials are gone, so the device cannot come back; the
+      // retained topics last, so its will message does not outlive the clear.
+      await services.link.disconnectDevice(id);
+      await services.link.clearRetained(id);
+      return { deviceId: id, decommissioned: true as const };
+    },
   );
 
   app.get<{ Params: { id: string } }>(

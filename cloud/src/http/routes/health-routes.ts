@@ -5,7 +5,15 @@ import { renderPrometheus } from '../../metrics.ts';
 
 const startedAt = Date.now();
 
-/** /healthz and /metrics: open, for load balancers and Prometheus. */
+const ReadinessView = Type.Object({
+  status: Type.Union([Type.Literal('ready'), Type.Literal('not ready')]),
+  ready: Type.Boolean(),
+  checks: Type.Record(Type.String(), Type.String(), {
+    description: 'per dependency (broker, database, blobStore): "ok" or why it is not ready',
+  }),
+});
+
+/** /healthz, /readyz and /metrics: open, for load balancers, orchestrators and Prometheus. */
 export async function healthRoutes(app: FastifyInstance, services: CloudServices): Promise<void> {
   app.get(
     '/healthz',
@@ -24,10 +32,41 @@ export async function healthRoutes(app: FastifyInstance, services: CloudServices
   );
 
   app.get(
+    '/readyz',
+    {
+      config: { auth: 'public' },
+      schema: {
+        tags: ['health'],
+        summary:
+          'Readiness: 200 when the broker, database and blob store can serve, else 503 naming what is not ready',
+        response: {
+          200: ReadinessView,
+          503: ReadinessView,
+        },
+      },
+    },
+    async (_request, reply) => {
+      const report = await services.readiness();
+      void reply.status(report.ready ? 200 : 503);
+      return { status: report.ready ? ('ready' as const) : ('not ready' as const), ...report };
+    },
+  );
+
+  app.get(
     '/metrics',
     {
       config: { auth: 'public' },
-      schema: { tags: ['health'], summary: 'Prometheus metrics (text format 0.0.4)' },
+      schema: {
+        tags: ['health'],
+        summary: 'Prometheus metrics (text format 0.0.4)',
+        produces: ['text/plain'],
+        response: {
+          200: {
+            description: 'Metrics in the Prometheus text format',
+            content: { 'text/plain': { schema: { type: 'string' } } },
+          },
+        },
+      },
     },
     async (_request, reply) => {
       void reply.type('text/plain; version=0.0.4; charset=utf-8');

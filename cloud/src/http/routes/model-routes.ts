@@ -148,6 +148,20 @@ export async function modelRoutes(app: FastifyInstance, services: CloudServices)
         tags: ['models'],
         summary: 'Download the .onnx artifact; supports HTTP Range for resumed downloads',
         params: NameVersion,
+        response: {
+          200: {
+            description: 'The whole artifact',
+            content: {
+              'application/octet-stream': { schema: { type: 'string', format: 'binary' } },
+            },
+          },
+          206: {
+            description: 'The requested byte range',
+            content: {
+              'application/octet-stream': { schema: { type: 'string', format: 'binary' } },
+            },
+          },
+        },
       },
     },
     async (request, reply) => {

@@ -1,15 +1,27 @@
 import { Command } from 'commander';
 import { runAgent } from '@linesight/agent';
 import { makeCamera, parseCameraSpec, type CameraSpec } from '../camera-spec.ts';
-import { parsePort, parsePositive, parsePositiveInt } from '../options.ts';
+import {
+  parseExtensions,
+  parsePort,
+  parsePositive,
+  parsePositiveInt,
+  logLevelOption,
+} from '../options.ts';
 
 /** `linesight agent`: one device agent. */
 export function agentCommand(): Command {
   return new Command('agent')
     .description('run a device agent: score camera frames with the model the cloud assigns')
     .requiredOption('--device-id <id>', 'this device id (as provisioned)')
-    .requiredOption('--cloud <url>', 'cloud HTTP URL, e.g. http://127.0.0.1:8080')
-    .requiredOption('--mqtt <url>', 'MQTT broker URL, e.g. mqtt://127.0.0.1:1883')
+    .option(
+      '--cloud <url>',
+      'cloud HTTP URL, e.g. http://127.0.0.1:8080 (default: from device.json)',
+    )
+    .option(
+      '--mqtt <url>',
+      'MQTT broker URL, e.g. mqtt://127.0.0.1:1883 (default: from device.json)',
+    )
     .requiredOption(
       '--camera <source>',
       "synthetic, synthetic:SEED, folder:DIR (images in name order, looping), http:URL (snapshot polled at --fps) or mjpeg-exec:COMMAND (MJPEG on the command's stdout, e.g. ffmpeg or rpicam-vid; --fps caps it)",
@@ -31,8 +43,13 @@ export function agentCommand(): Command {
     )
     .option('--http-host <address>', 'address of the HTTP endpoint (default 127.0.0.1)')
     .option('--fps <n>', 'camera frame rate', parsePositive, 10)
+    .option(
+      '--ext <list>',
+      'folder camera: extensions to replay, comma-separated (default jpg,jpeg,png,webp,tif,tiff; a .png beside a .jpg of the same stem is a mask and never replayed)',
+      parseExtensions,
+    )
     .option('--telemetry-interval <sec>', 'seconds between telemetry messages', parsePositive, 5)
-    .option('--log-level <level>', 'fatal, error, warn, info, debug or trace', 'info')
+    .addOption(logLevelOption('info'))
     .option(
       '--watchdog-ms <ms>',
       'abandon an inference slower than this and publish its frame as unknown (default 2000)',
@@ -56,12 +73,13 @@ export function agentCommand(): Command {
     .action(
       async (opts: {
         deviceId: string;
-        cloud: string;
-        mqtt: string;
+        cloud?: string;
+        mqtt?: string;
         camera: CameraSpec;
         dataDir?: string;
         credentials?: string;
         fps: number;
+        ext?: string[];
         telemetryInterval: number;
         logLevel: string;
         watchdogMs?: number;
@@ -78,7 +96,11 @@ export function agentCommand(): Command {
           mqttUrl: opts.mqtt,
           dataDir: opts.dataDir ?? `./data/agent-${opts.deviceId}`,
           ...(opts.credentials ? { credentialsPath: opts.credentials } : {}),
-          camera: makeCamera(opts.camera, { fps: opts.fps, seed: seedFromId(opts.deviceId) }),
+          camera: makeCamera(opts.camera, {
+            fps: opts.fps,
+            seed: seedFromId(opts.deviceId),
+            ...(opts.ext ? { ext: opts.ext } : {}),
+          }),
           telemetryIntervalSec: opts.telemetryInterval,
           logLevel: opts.logLevel,
           watchdogMs: opts.watchdogMs,

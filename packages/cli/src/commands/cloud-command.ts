@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { runCloud } from '@linesight/cloud';
-import { parsePort } from '../options.ts';
+import { parsePort, logLevelOption } from '../options.ts';
 
 /** `linesight cloud`: the control plane with its embedded broker. */
 export function cloudCommand(): Command {
@@ -16,7 +16,15 @@ export function cloudCommand(): Command {
       'where the registry, keys, admin token and artifacts live',
       './data',
     )
-    .option('--log-level <level>', 'fatal, error, warn, info, debug or trace', 'info')
+    .option(
+      '--advertised-url <url>',
+      'HTTP base URL devices and clients must use, when not the bound address (NAT, load balancer, container)',
+    )
+    .option(
+      '--advertised-mqtt-url <url>',
+      'MQTT URL handed to devices at provisioning, when not the bound address',
+    )
+    .addOption(logLevelOption('info'))
     .option(
       '--public-url <url>',
       'base URL devices reach this cloud at, for signed upload/download URLs (default: the listen address)',
@@ -42,6 +50,8 @@ export function cloudCommand(): Command {
         mqttPort: number;
         host: string;
         dataDir: string;
+        advertisedUrl?: string;
+        advertisedMqttUrl?: string;
         logLevel: string;
         publicUrl?: string;
         s3Bucket?: string;
@@ -55,6 +65,8 @@ export function cloudCommand(): Command {
             mqttPort: opts.mqttPort,
             host: opts.host,
             dataDir: opts.dataDir,
+            advertisedUrl: opts.advertisedUrl,
+            advertisedMqttUrl: opts.advertisedMqttUrl,
             logLevel: opts.logLevel as 'info',
             publicUrl: opts.publicUrl,
             s3Bucket: opts.s3Bucket,

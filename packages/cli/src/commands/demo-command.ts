@@ -7,7 +7,7 @@ import { CloudApiClient, type DeviceSummary } from '@linesight/api-client';
 import { SimulatedFleet, SyntheticCamera, syntheticSamples } from '@linesight/firmware-sim';
 import { trainDefectModel } from '@linesight/model';
 import { trainingProgressPrinter } from './model-command.ts';
-import { parsePort, parsePositiveInt, parsePositive } from '../options.ts';
+import { parsePort, parsePositiveInt, parsePositive, logLevelOption } from '../options.ts';
 import { progressLine } from '../progress.ts';
 
 const DEMO_MODEL = 'surface-defects';
@@ -33,7 +33,7 @@ export function demoCommand(): Command {
     .option('--data-dir <dir>', 'where the demo keeps its cloud, model and devices', './data/demo')
     .option('--devices <n>', 'simulated devices', parsePositiveInt, 4)
     .option('--fps <n>', 'frames per second per device', parsePositive, 5)
-    .option('--log-level <level>', 'log level of the components', 'warn')
+    .addOption(logLevelOption('warn', 'log level of the components'))
     .action(runDemo);
 }
 
@@ -181,8 +181,9 @@ async function demoModel(path: string): Promise<Uint8Array> {
 
 /** The one-line fleet summary. */
 export function summary(devices: DeviceSummary[]): string {
-  const online = devices.filter((d) => d.online).length;
-  const fps = devices.reduce((n, d) => n + (d.fps ?? 0), 0);
+  const online = devices.filter((d) => d.online);
+  // An offline device scores nothing now, whatever its last telemetry said.
+  const fps = online.reduce((n, d) => n + (d.fps ?? 0), 0);
   const frames = devices.reduce((n, d) => n + d.framesProcessed, 0);
   const defects = devices.reduce((n, d) => n + d.defects, 0);
   const versions = new Map<string, number>();
@@ -192,5 +193,5 @@ export function summary(devices: DeviceSummary[]): string {
   }
   const models = [...versions].map(([k, n]) => `${k} x${n}`).join(', ');
   const pct = frames === 0 ? 0 : (100 * defects) / frames;
-  return `devices ${online}/${devices.length} online | ${fps.toFixed(1)} frames/s | ${frames} frames, ${defects} defects (${pct.toFixed(1)}%) | ${models}`;
+  return `devices ${online.length}/${devices.length} online | ${fps.toFixed(1)} frames/s | ${frames} frames, ${defects} defects (${pct.toFixed(1)}%) | ${models}`;
 }

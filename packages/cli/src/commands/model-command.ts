@@ -1,8 +1,9 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { CloudApiClient } from '@linesight/api-client';
+import { readModelContract } from '@linesight/vision';
 import {
+  datasetFingerprint,
   evaluateModel,
   readImageFolder,
   trainDefectModel,
@@ -10,8 +11,9 @@ import {
   type ImageFolderDataset,
   type TrainingMode,
   type TrainingProgress,
+  type TrainingSample,
 } from '@linesight/model';
-import { adminTokenFor } from '../admin-token.ts';
+import { cloudClient, withCloudCall, type CloudCallOptions } from '../cloud-options.ts';
 import { progressLine } from '../progress.ts';
 
 function parseSeed(value: string): number {
@@ -153,12 +155,19 @@ export function modelCommand(): Command {
     .option('--json', 'print one JSON object on stdout')
     .action(async (opts: { model: string; data: string; good: string; json?: boolean }) => {
       const dataset = await readDatasetVerbose(opts.data, opts.good);
-      const metrics = await evaluateModel(await readFile(opts.model), dataset.samples, {
+      const onnx = await readFile(opts.model);
+      const overlap = trainingOverlap(onnx, dataset.samples);
+      if (overlap !== undefined) console.error(`warning: ${overlap}`);
+      const metrics = await evaluateModel(onnx, dataset.samples, {
         masks: await readMasks(dataset.samples),
         onProgress: (done, total) => progressLine(`scoring ${done}/${total}`),
       });
       progressLine('');
-      const result = { ...metrics, skipped: dataset.skipped.map((s) => s.path) };
+      const result = {
+        ...metrics,
+        skipped: dataset.skipped.map((s) => s.path),
+        ...(overlap !== undefined ? { warnings: [overlap] } : {}),
+      };
       if (opts.json) {
         console.log(JSON.stringify(result));
       } else {
@@ -171,40 +180,112 @@ export function modelCommand(): Command {
       }
     });
 
-  model
+  const publish = model
     .command('publish')
     .description('register a model version in the cloud (the cloud signs its manifest)')
     .argument('<file.onnx>', 'model file')
     .requiredOption('--name <name>', 'model name: lower-case a-z 0-9 _ . -')
-    .requiredOption('--version <semver>', 'version, e.g. 1.0.0')
-    .requiredOption('--cloud <url>', 'cloud HTTP URL')
-    .option(
-      '--token <token>',
-      'admin token (default LINESIGHT_ADMIN_TOKEN or <data-dir>/admin-token)',
-    )
-    .option('--data-dir <dir>', "the cloud's data folder, to find its admin token", './data')
-    .action(
-      async (
-        file: string,
-        opts: { name: string; version: string; cloud: string; token?: string; dataDir: string },
-      ) => {
-        const api = new CloudApiClient({
-          baseUrl: opts.cloud,
-          adminToken: await adminTokenFor(opts),
-        });
-        const published = await api.publishModel({
-          name: opts.name,
-          version: opts.version,
-          onnx: await readFile(file),
-          fileName: basename(file),
-        });
+    .requiredOption('--version <semver>', 'version, e.g. 1.0.0');
+  withCloudCall(publish).action(
+    async (
+      file: string,
+      opts: { name: string; version: string; cloud?: string; token?: string; dataDir: string },
+    ) => {
+      const { api } = await cloudClient(opts);
+      const published = await api.publishModel({
+        name: opts.name,
+        version: opts.version,
+        onnx: await readFile(file),
+        fileName: basename(file),
+      });
+      console.log(
+        `published ${published.name}@${published.version} sha256=${published.sha256} threshold=${fmt(published.threshold)}`,
+      );
+    },
+  );
+
+  withCloudCall(
+    model
+      .command('list')
+      .description('list registered model versions, newest first')
+      .option('--json', 'print JSON'),
+  ).action(async (opts: CloudCallOptions & { json?: boolean }) => {
+    const list = await (await cloudClient(opts)).api.listModels();
+    if (opts.json) console.log(JSON.stringify(list));
+    else if (list.length === 0) console.log('no model versions');
+    else
+      for (const m of list)
         console.log(
-          `published ${published.name}@${published.version} sha256=${published.sha256} threshold=${fmt(published.threshold)}`,
+          `${m.name}@${m.version}  ${m.stage}  ${m.kind}  threshold ${fmt(m.threshold)}  ${m.sizeBytes} bytes  by ${m.createdBy}${m.approvedBy ? `, approved by ${m.approvedBy}` : ''}`,
         );
-      },
-    );
+  });
+  withCloudCall(
+    model
+      .command('show')
+      .description('show one model version with its signed manifest')
+      .argument('<name@version>', 'e.g. tile@1.0.0')
+      .option('--json', 'print JSON on one line'),
+  ).action(async (ref: string, opts: CloudCallOptions & { json?: boolean }) => {
+    const [name, version] = parseModelRef(ref);
+    const m = await (await cloudClient(opts)).api.getModel(name, version);
+    console.log(opts.json ? JSON.stringify(m) : JSON.stringify(m, null, 2));
+  });
+  withCloudCall(
+    model
+      .command('stage')
+      .description(
+        'move a version to candidate, staging, production (needs an approval) or archived',
+      )
+      .argument('<name@version>', 'e.g. tile@1.0.0')
+      .argument('<stage>', 'candidate, staging, production or archived'),
+  ).action(async (ref: string, stage: string, opts: CloudCallOptions) => {
+    const [name, version] = parseModelRef(ref);
+    const m = await (await cloudClient(opts)).api.stageModel(name, version, stage);
+    console.log(`${m.name}@${m.version} is now ${m.stage}`);
+  });
+  withCloudCall(
+    model
+      .command('approve')
+      .description(
+        'approve a version for production (by another actor than the one who published it)',
+      )
+      .argument('<name@version>', 'e.g. tile@1.0.0'),
+  ).action(async (ref: string, opts: CloudCallOptions) => {
+    const [name, version] = parseModelRef(ref);
+    const m = await (await cloudClient(opts)).api.approveModel(name, version);
+    console.log(`${m.name}@${m.version} approved by ${m.approvedBy ?? '?'}`);
+  });
 
   return model;
+}
+
+/**
+ * Why these metrics say little about new images, when the evaluation set is
+ * the model's own training set: its recorded dataset fingerprint (content
+ * hashes and labels of every training image) equals this set's.
+ */
+export function trainingOverlap(
+  onnx: Uint8Array,
+  samples: readonly TrainingSample[],
+): string | undefined {
+  let fingerprint: string | undefined;
+  try {
+    fingerprint = readModelContract(onnx).datasetFingerprint;
+  } catch {
+    return undefined; // No contract: evaluateModel reports that.
+  }
+  if (fingerprint === undefined || fingerprint !== datasetFingerprint(samples)) return undefined;
+  return 'this is the dataset the model was trained on (same images and labels by content hash): the metrics measure fit, not how it does on new images; evaluate on images kept out of training';
+}
+
+/** Splits `name@version`. */
+export function parseModelRef(ref: string): [string, string] {
+  const at = ref.lastIndexOf('@');
+  if (at <= 0 || at === ref.length - 1)
+    throw new InvalidArgumentError(
+      `expected name@version, e.g. tile@1.0.0 (got ${JSON.stringify(ref)})`,
+    );
+  return [ref.slice(0, at), ref.slice(at + 1)];
 }
 
 function fmt(n: number | null | undefined): string {

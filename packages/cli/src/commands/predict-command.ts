@@ -6,7 +6,7 @@ import type { Writable } from 'node:stream';
 import { once } from 'node:events';
 import { Command, InvalidArgumentError } from 'commander';
 import { describeError } from '@linesight/protocol';
-import { WorkerOnnxModel } from '@linesight/vision';
+import { WorkerOnnxModel, separateMasks } from '@linesight/vision';
 import { parsePositiveInt } from '../options.ts';
 import { progressLine } from '../progress.ts';
 
@@ -52,7 +52,7 @@ export function predictCommand(): Command {
     )
     .option(
       '--ext <list>',
-      'file extensions to score, comma-separated (masks saved as .png beside .jpg images match png: pass --ext jpg to skip them)',
+      'file extensions to score, comma-separated (a .png beside a .jpg of the same stem is a mask and is skipped)',
       parseExtensions,
       ['jpg', 'jpeg', 'png'],
     )
@@ -65,7 +65,7 @@ export function predictCommand(): Command {
     });
 }
 
-async function listImages(root: string, extensions: readonly string[]): Promise<string[]> {
+export async function listImages(root: string, extensions: readonly string[]): Promise<string[]> {
   const found: string[] = [];
   const walk = async (dir: string): Promise<void> => {
     for (const entry of await readdir(dir, { withFileTypes: true })) {
@@ -79,8 +79,10 @@ async function listImages(root: string, extensions: readonly string[]): Promise<
     }
   };
   await walk(root);
+  // Masks beside their images (the dataset layout) are not frames: the dataset reader's rule.
+  const frames = separateMasks(found).images;
   // Sorted by path relative to the root, byte-wise, so runs are reproducible.
-  return found.sort((a, b) => {
+  return frames.sort((a, b) => {
     const x = relative(root, a);
     const y = relative(root, b);
     return x < y ? -1 : x > y ? 1 : 0;

@@ -1,14 +1,10 @@
 import { Command, InvalidArgumentError } from 'commander';
-import {
-  CloudApiClient,
-  type CreateRolloutInput,
-  type RolloutSummary,
-} from '@linesight/api-client';
-import { adminTokenFor } from '../admin-token.ts';
+import type { CloudApiClient, CreateRolloutInput, RolloutSummary } from '@linesight/api-client';
+import { cloudClient, withCloudCall } from '../cloud-options.ts';
 import { parsePositive } from '../options.ts';
 
 interface CloudOptions {
-  cloud: string;
+  cloud?: string;
   token?: string;
   dataDir: string;
   json?: boolean;
@@ -78,7 +74,7 @@ export function parseGates(values: string[] | undefined): GateLimitsInput | unde
 }
 
 async function client(opts: CloudOptions): Promise<CloudApiClient> {
-  return new CloudApiClient({ baseUrl: opts.cloud, adminToken: await adminTokenFor(opts) });
+  return (await cloudClient(opts)).api;
 }
 
 /** A rollout as a few lines for a person. */
@@ -113,14 +109,7 @@ function print(r: RolloutSummary, json: boolean | undefined): void {
 }
 
 function withCloudOptions(cmd: Command): Command {
-  return cmd
-    .requiredOption('--cloud <url>', 'cloud HTTP URL')
-    .option(
-      '--token <token>',
-      'admin or operator token (default LINESIGHT_ADMIN_TOKEN or <data-dir>/admin-token)',
-    )
-    .option('--data-dir <dir>', "the cloud's data folder, to find its admin token", './data')
-    .option('--json', 'print the rollout as JSON');
+  return withCloudCall(cmd).option('--json', 'print the rollout as JSON');
 }
 
 /** `linesight rollout`: create, follow and steer staged rollouts. */
@@ -188,6 +177,18 @@ export function rolloutCommand(): Command {
         ...(opts.shadow !== undefined ? { shadow: { durationSec: opts.shadow } } : {}),
       };
       print(await (await client(opts)).createRollout(input), opts.json);
+    },
+  );
+  withCloudOptions(rollout.command('list').description('list rollouts, newest first')).action(
+    async (opts: CloudOptions) => {
+      const list = await (await client(opts)).listRollouts();
+      if (opts.json) console.log(JSON.stringify(list));
+      else if (list.length === 0) console.log('no rollouts');
+      else
+        for (const r of list)
+          console.log(
+            `${r.id}  ${r.modelName}@${r.modelVersion}  ${r.state}  ${r.deviceIds.length} devices  ${r.createdAt} by ${r.createdBy}`,
+          );
     },
   );
   withCloudOptions(

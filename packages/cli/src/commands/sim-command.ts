@@ -1,18 +1,17 @@
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import pino from 'pino';
 import { SimulatedFleet } from '@linesight/firmware-sim';
-import { adminTokenFor } from '../admin-token.ts';
+import { cloudClient } from '../cloud-options.ts';
 import { makeCamera, parseCameraSpec, type CameraSpec } from '../camera-spec.ts';
-import { parsePositive, parsePositiveInt } from '../options.ts';
+import { parsePositive, parsePositiveInt, logLevelOption } from '../options.ts';
 
 /** `linesight sim`: a simulated fleet of real agents on simulated cameras. */
 export function simCommand(): Command {
-  return new Command('sim')
+  const sim = new Command('sim')
     .description(
       'run a simulated fleet: N real agents on synthetic or replayed cameras, provisioned through the REST API',
     )
     .requiredOption('--devices <n>', 'number of devices', parsePositiveInt)
-    .requiredOption('--cloud <url>', 'cloud HTTP URL')
     .option(
       '--camera <source>',
       'synthetic, folder:DIR, http:URL or mjpeg-exec:COMMAND (one command per device; --fps caps it)',
@@ -25,43 +24,58 @@ export function simCommand(): Command {
     .option('--fps <n>', 'frames per second per device', parsePositive, 5)
     .option('--id-prefix <prefix>', 'device ids are <prefix>-001, <prefix>-002, ...', 'sim')
     .option('--data-dir <dir>', 'where device credentials and models live', './data/sim')
-    .option('--token <token>', 'admin token (default LINESIGHT_ADMIN_TOKEN or ./data/admin-token)')
-    .option('--log-level <level>', 'log level', 'warn')
-    .action(
-      async (opts: {
-        devices: number;
-        cloud: string;
-        camera: CameraSpec;
-        mqtt?: string;
-        fps: number;
-        idPrefix: string;
-        dataDir: string;
-        token?: string;
-        logLevel: string;
-      }) => {
-        const logger = pino({ level: opts.logLevel, base: { app: 'sim' } });
-        const fleet = new SimulatedFleet({
-          cloudUrl: opts.cloud,
-          ...(opts.mqtt ? { mqttUrl: opts.mqtt } : {}),
-          adminToken: await adminTokenFor({ ...(opts.token ? { token: opts.token } : {}) }),
-          devices: opts.devices,
-          idPrefix: opts.idPrefix,
-          dataDir: opts.dataDir,
-          camera: (i) => makeCamera(opts.camera, { fps: opts.fps, seed: 1000 + i }),
-          logger,
-        });
-        await fleet.start();
-        console.log(
-          `simulated fleet running: ${fleet.deviceIds.length} devices (${fleet.deviceIds[0]} ... ${fleet.deviceIds.at(-1)}); Ctrl-C stops`,
+    .addOption(
+      new Option(
+        '--cloud <url>',
+        'cloud HTTP URL (default LINESIGHT_CLOUD, else "cloud" in ./linesight.json or ~/.config/linesight/config.json)',
+      ),
+    )
+    .option(
+      '--token <token>',
+      'admin token (default LINESIGHT_ADMIN_TOKEN, else "token" in the config file, else ./data/admin-token)',
+    )
+    .addOption(logLevelOption('warn'));
+  return sim.action(
+    async (opts: {
+      devices: number;
+      cloud?: string;
+      camera: CameraSpec;
+      mqtt?: string;
+      fps: number;
+      idPrefix: string;
+      dataDir: string;
+      token?: string;
+      logLevel: string;
+    }) => {
+      const logger = pino({ level: opts.logLevel, base: { app: 'sim' } });
+      // --data-dir is the fleet's folder here: the admin token file is the default ./data one.
+      const { adminToken, cloudUrl } = await cloudClient({
+        ...(opts.cloud ? { cloud: opts.cloud } : {}),
+        ...(opts.token ? { token: opts.token } : {}),
+        dataDir: './data',
+      });
+      const fleet = new SimulatedFleet({
+        cloudUrl,
+        ...(opts.mqtt ? { mqttUrl: opts.mqtt } : {}),
+        adminToken,
+        devices: opts.devices,
+        idPrefix: opts.idPrefix,
+        dataDir: opts.dataDir,
+        camera: (i) => makeCamera(opts.camera, { fps: opts.fps, seed: 1000 + i }),
+        logger,
+      });
+      await fleet.start();
+      console.log(
+        `simulated fleet running: ${fleet.deviceIds.length} devices (${fleet.deviceIds[0]} ... ${fleet.deviceIds.at(-1)}); Ctrl-C stops`,
+      );
+      const stop = () => {
+        fleet.close().then(
+          () => process.exit(0),
+          () => process.exit(1),
         );
-        const stop = () => {
-          fleet.close().then(
-            () => process.exit(0),
-            () => process.exit(1),
-          );
-        };
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
-      },
-    );
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    },
+  );
 }

@@ -1,0 +1,100 @@
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runAgent, type Agent } from '@linesight/agent';
+import { CloudApiClient } from '@linesight/api-client';
+import { Cloud } from '@linesight/cloud';
+import { SyntheticCamera } from '@linesight/firmware-sim';
+import { isLinesightError } from '@linesight/protocol';
+import { deviceCommand } from './device-command.ts';
+
+let dir: string;
+let cloud: Cloud;
+const agents: Agent[] = [];
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'linesight-agent-cmd-'));
+  cloud = new Cloud(
+    { httpPort: 0, mqttPort: 0, dataDir: join(dir, 'cloud') },
+    pino({ level: 'silent' }),
+  );
+  await cloud.start();
+});
+
+afterAll(async () => {
+  await Promise.all(agents.map((a) => a.close()));
+  await cloud.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function until(check: () => Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('provision with LINESIGHT_CLOUD, then an agent with no --cloud or --mqtt', () => {
+  it('finds both in the device.json that provisioning wrote', async () => {
+    const out = join(dir, 'agent-a', 'device.json');
+    const before = process.env.LINESIGHT_CLOUD;
+    process.env.LINESIGHT_CLOUD = cloud.urls.http;
+    try {
+      await deviceCommand()
+        .exitOverride()
+        .parseAsync(
+          ['provision', '--id', 'cfg-a', '--out', out, '--token', cloud.adminToken.token],
+          { from: 'user' },
+        );
+    } finally {
+      if (before === undefined) delete process.env.LINESIGHT_CLOUD;
+      else process.env.LINESIGHT_CLOUD = before;
+    }
+    const creds = JSON.parse(await readFile(out, 'utf8')) as Record<string, string>;
+    expect(creds).toMatchObject({ cloudUrl: cloud.urls.http, mqttUrl: cloud.urls.mqtt });
+
+    const agent = await runAgent({
+      deviceId: 'cfg-a',
+      dataDir: join(dir, 'agent-a'),
+      camera: new SyntheticCamera({ seed: 1, fps: 2, width: 64, height: 64 }),
+      logLevel: 'silent',
+      handleSignals: false,
+    });
+    agents.push(agent);
+    const api = new CloudApiClient({
+      baseUrl: cloud.urls.http,
+      adminToken: cloud.adminToken.token,
+    });
+    await until(
+      async () => (await api.listDevices()).some((d) => d.id === 'cfg-a' && d.online),
+      'cfg-a online',
+    );
+  });
+
+  it('says what is missing when device.json names no MQTT URL and none is given', async () => {
+    const path = join(dir, 'agent-b', 'device.json');
+    await mkdir(join(dir, 'agent-b'), { recursive: true });
+    await writeFile(
+      path,
+      JSON.stringify({
+        deviceId: 'cfg-b',
+        username: 'cfg-b',
+        password: 'x',
+        trustedKeys: [],
+        cloudUrl: 'http://127.0.0.1:1',
+      }),
+    );
+    const err = await runAgent({
+      deviceId: 'cfg-b',
+      dataDir: join(dir, 'agent-b'),
+      camera: new SyntheticCamera({ seed: 1 }),
+      logLevel: 'silent',
+      handleSignals: false,
+    }).catch((e: unknown) => e);
+    expect(isLinesightError(err, 'ERR_AGENT_CONFIG')).toBe(true);
+    expect((err as Error).message).toContain('does not name the MQTT URL (--mqtt)');
+  });
+});
