@@ -13,7 +13,7 @@ import { EmbeddedBroker } from './broker/embedded-broker.ts';
 import type { MqttIdentity } from './broker/acl.ts';
 import { loadCloudConfig, type CloudConfig, type CloudConfigInput } from './config.ts';
 import { FleetLink } from './fleet/fleet-link.ts';
-import { RolloutService } from './fleet/rollout-service.ts';
+import { RolloutService } from './rollouts/rollout-service.ts';
 import { RolloutEngine } from './rollouts/rollout-engine.ts';
 import { ResultSampler } from './rollouts/result-sampler.ts';
 import { buildHttpServer } from './http/server.ts';
