@@ -43,13 +43,24 @@ async function allOn(version: string): Promise<boolean> {
   return fleet.deviceIds.every((id) => list.find((d) => d.id === id)?.model?.version === version);
 }
 
-/** Waits until every device reports `version`. */
+/** Waits until every device reports `version`; on timeout says what the others report. */
 async function waitAllOn(version: string, what: string, timeoutMs: number): Promise<void> {
-  await eventually(() => allOn(version).then((ok) => ok || undefined), {
-    what: what,
-    timeoutMs: timeoutMs,
-    intervalMs: 250,
-  });
+  try {
+    await eventually(() => allOn(version).then((ok) => ok || undefined), {
+      what,
+      timeoutMs,
+      intervalMs: 250,
+    });
+  } catch (err) {
+    const list = await api.listDevices();
+    const byState = new Map<string, number>();
+    for (const id of fleet.deviceIds) {
+      const d = list.find((x) => x.id === id);
+      const key = `${d?.online ? 'online' : 'offline'} ${d?.phase ?? '-'} ${d?.model?.version ?? 'no model'}${d?.lastError ? ` (${d.lastError.code})` : ''}`;
+      byState.set(key, (byState.get(key) ?? 0) + 1);
+    }
+    throw new Error(`${String(err)}; devices: ${JSON.stringify(Object.fromEntries(byState))}`);
+  }
 }
 
 /** The audit log's actions on a rollout. */
@@ -80,6 +91,9 @@ async function finished(id: string, timeoutMs = 90_000): Promise<RolloutSummary>
 }
 
 beforeAll(async () => {
+  const t0 = performance.now();
+  const mark = (what: string) =>
+    console.error(`[setup] ${what} after ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   dir = await mkdtemp(join(tmpdir(), 'linesight-rollout-'));
   cloud = new Cloud(
     { httpPort: 0, mqttPort: 0, dataDir: join(dir, 'cloud') },
@@ -125,10 +139,13 @@ beforeAll(async () => {
     // 2-core runner make latencies noise. Each version still loads in its own worker.
     shareModels: true,
   });
+  mark('models published and frames rendered');
   await fleet.start();
+  mark('fleet started');
   // Everyone on 1.0.0 (the all-at-once form), then enough frames for a baseline.
   await api.createRollout({ model: MODEL, version: '1.0.0' });
   await waitAllOn('1.0.0', 'all devices on 1.0.0', 90_000);
+  mark('all devices on 1.0.0');
   // The gates compare a wave with the devices still on 1.0.0: wait until every device's
   // telemetry shows frames scored on it, so the first soak has a baseline.
   await eventually(
