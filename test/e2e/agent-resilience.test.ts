@@ -466,6 +466,8 @@ beforeAll(async () => {
 afterEach(async () => {
   // A failed test must not leave an agent burning CPU under the next one.
   await Promise.all([...running].map((a) => a.stop()));
+  // Every message the agents published decoded against its schema.
+  expect(observer.invalid).toBe(0);
 });
 
 afterAll(async () => {
@@ -737,9 +739,11 @@ describe('agent resilience (linesight agent processes)', () => {
       .find((t) => t.shadow !== undefined)?.shadow;
     expect(shadow?.model.version).toBe('2.0.0');
     expect(shadow?.scored).toBeGreaterThan(0);
-    expect(shadow?.agreementRate).toBeGreaterThanOrEqual(0);
+    // Two trained versions of the same detector: they agree on most verdicts (0.94 measured),
+    // and their scores differ (a shadow that reported the live scores would agree on all).
+    expect(shadow?.agreementRate).toBeGreaterThan(0.5);
     expect(shadow?.agreementRate).toBeLessThanOrEqual(1);
-    expect(shadow?.meanAbsScoreDiff).toBeGreaterThanOrEqual(0);
+    expect(shadow?.meanAbsScoreDiff).toBeGreaterThan(0);
     expect(feed.telemetry.get('shadow-off')?.some((t) => t.shadow !== undefined)).toBe(false);
 
     const p50Off = median(off.map((r) => r.latencyMs.total));
@@ -749,8 +753,8 @@ describe('agent resilience (linesight agent processes)', () => {
         `(ratio ${(p50On / p50Off).toFixed(3)}); shadow scored ${shadow?.scored}, skipped ${shadow?.skipped}, ` +
         `agreement ${shadow?.agreementRate}, mean |score diff| ${shadow?.meanAbsScoreDiff?.toFixed(3)}`,
     );
-    // The issue's target is 10%; on a shared 2-core machine only a generous bound is stable.
-    expect(p50On).toBeLessThan(p50Off * 2 + 20);
+    // What the shadow costs the live path is a benchmark's number (`bench agent`), not a test's:
+    // here, every live verdict and score is identical with and without it (above).
   });
 
   it('survives kill -9 in the middle of a download (resumed with Range) and of a swap, and converges', async () => {
