@@ -232,7 +232,7 @@ export class Cloud {
   /** Where the cloud listens; throws before start(). */
   get urls(): CloudUrls {
     if (this.#urls === undefined)
-      throw new LinesightError('ERR_CLOUD_CONFIG', 'cloud is not started');
+      throw new LinesightError('ERR_CLOUD_NOT_STARTED', 'cloud is not started');
     return this.#urls;
   }
 
@@ -246,7 +246,7 @@ export class Cloud {
   /** The admin token and where it came from; throws before start(). */
   get adminToken(): AdminTokenSource {
     if (this.#adminToken === undefined)
-      throw new LinesightError('ERR_CLOUD_CONFIG', 'cloud is not started');
+      throw new LinesightError('ERR_CLOUD_NOT_STARTED', 'cloud is not started');
     return this.#adminToken;
   }
 

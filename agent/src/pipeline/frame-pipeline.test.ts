@@ -29,7 +29,7 @@ function fakeModel(
       await (opts.gate ?? Promise.resolve());
       if (fail === 'error') throw new Error('inference exploded');
       if (fail === 'watchdog')
-        throw new LinesightError('ERR_MODEL_OUTPUT', 'too slow', { details: { watchdogMs: 5 } });
+        throw new LinesightError('ERR_MODEL_WATCHDOG', 'too slow', { details: { watchdogMs: 5 } });
       return { score: input[0] ?? 0 };
     },
     close: async () => undefined,
@@ -184,7 +184,7 @@ describe('FramePipeline', () => {
     expect(runs.count).toBe(3);
     expect(published.map((r) => r.verdict)).toEqual(Array(5).fill('unknown'));
     expect(published.slice(0, 3).map((r) => r.reason)).toEqual(
-      Array(3).fill('ERR_MODEL_OUTPUT: too slow'),
+      Array(3).fill('ERR_MODEL_WATCHDOG: too slow'),
     );
     for (const r of published.slice(3)) {
       expect(r.reason).toBe(
@@ -252,6 +252,6 @@ describe('FramePipeline', () => {
     for (let i = 0; i < 5; i++) push(10);
     await pipeline.drain();
     expect(runs.count).toBe(5);
-    expect(published.map((r) => r.reason)).toEqual(Array(5).fill('ERR_MODEL_OUTPUT: too slow'));
+    expect(published.map((r) => r.reason)).toEqual(Array(5).fill('ERR_MODEL_WATCHDOG: too slow'));
   });
 });

@@ -80,7 +80,7 @@ describe('WorkerOnnxModel', () => {
     try {
       expect((await model.scoreImage(await grey(50))).score).toBeCloseTo(50 / 255, 6);
       expect(take).toHaveBeenCalledTimes(1);
-      expect(await codeOf(model.scoreImage(await grey(200)))).toBe('ERR_MODEL_OUTPUT');
+      expect(await codeOf(model.scoreImage(await grey(200)))).toBe('ERR_MODEL_WATCHDOG');
       expect(model.watchdogTrips).toBe(1);
       // The same model answers the next (fast) image at once from a fresh worker; queued
       // behind the abandoned run on the old one, it would trip the watchdog too.
