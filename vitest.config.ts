@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     maxWorkers: 2,
+    // hanging-process lists what keeps the process alive when a test leaves a handle open.
+    reporters: ['default', 'hanging-process'],
     projects: [
       {
         test: {

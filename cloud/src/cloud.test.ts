@@ -85,7 +85,9 @@ describe('cloud', () => {
       baseUrl: cloud.urls.http,
       adminToken: 'not-the-token-at-all',
     });
-    await expect(wrong.listDevices()).rejects.toBeInstanceOf(CloudApiError);
+    const refused = await wrong.listDevices().catch((err: unknown) => err);
+    expect(refused).toBeInstanceOf(CloudApiError);
+    expect(refused).toMatchObject({ status: 401, code: 'ERR_CLOUD_UNAUTHORIZED' });
   });
 
   it('answers bad input with 4xx and a message', async () => {

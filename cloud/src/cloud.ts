@@ -13,7 +13,7 @@ import { EmbeddedBroker } from './broker/embedded-broker.ts';
 import type { MqttIdentity } from './broker/acl.ts';
 import { loadCloudConfig, type CloudConfig, type CloudConfigInput } from './config.ts';
 import { FleetLink } from './fleet/fleet-link.ts';
-import { RolloutService } from './fleet/rollout-service.ts';
+import { RolloutService } from './rollouts/rollout-service.ts';
 import { RolloutEngine } from './rollouts/rollout-engine.ts';
 import { ResultSampler } from './rollouts/result-sampler.ts';
 import { buildHttpServer } from './http/server.ts';
@@ -268,7 +268,7 @@ export class Cloud {
   /** Where the cloud listens; throws before start(). */
   get urls(): CloudUrls {
     if (this.#urls === undefined)
-      throw new LinesightError('ERR_CLOUD_CONFIG', 'cloud is not started');
+      throw new LinesightError('ERR_CLOUD_NOT_STARTED', 'cloud is not started');
     return this.#urls;
   }
 
@@ -289,7 +289,7 @@ export class Cloud {
   /** The admin token and where it came from; throws before start(). */
   get adminToken(): AdminTokenSource {
     if (this.#adminToken === undefined)
-      throw new LinesightError('ERR_CLOUD_CONFIG', 'cloud is not started');
+      throw new LinesightError('ERR_CLOUD_NOT_STARTED', 'cloud is not started');
     return this.#adminToken;
   }
 

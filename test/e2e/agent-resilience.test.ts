@@ -56,7 +56,8 @@ import {
   preprocessImage,
   readModelContract,
 } from '@linesight/vision';
-import { LinesightProcess, eventually, type LogLine } from '../helpers/linesight-process.ts';
+import { eventually } from '../helpers/eventually.ts';
+import { LinesightProcess, type LogLine } from '../helpers/linesight-process.ts';
 import { FleetObserver } from '../helpers/observer.ts';
 import {
   withContractInputSize,
@@ -378,15 +379,17 @@ async function waitForFramesOn(deviceId: string, version: string, frames = 5): P
   const start = reported(deviceId)?.framesByVersion[version] ?? 0;
   try {
     await eventually(
-      `${deviceId} scoring ${frames} more frames on ${version}`,
       () => {
         const r = reported(deviceId);
         return r?.model?.version === version && (r.framesByVersion[version] ?? 0) >= start + frames
           ? true
           : undefined;
       },
-      90_000,
-      50,
+      {
+        what: `${deviceId} scoring ${frames} more frames on ${version}`,
+        timeoutMs: 90_000,
+        intervalMs: 50,
+      },
     );
   } catch (err) {
     const r = reported(deviceId);
@@ -463,6 +466,8 @@ beforeAll(async () => {
 afterEach(async () => {
   // A failed test must not leave an agent burning CPU under the next one.
   await Promise.all([...running].map((a) => a.stop()));
+  // Every message the agents published decoded against its schema.
+  expect(observer.invalid).toBe(0);
 });
 
 afterAll(async () => {
@@ -516,15 +521,13 @@ describe('agent resilience (linesight agent processes)', () => {
         model: await assignment('line', c.version, c.bytes, { golden: c.golden }),
       });
       const state = await eventually(
-        `${c.version} refused`,
         () => {
           const r = reported(id);
           return r?.desiredRevision === doc.revision && r.lastError?.model?.version === c.version
             ? r
             : undefined;
         },
-        60_000,
-        50,
+        { what: `${c.version} refused`, timeoutMs: 60_000, intervalMs: 50 },
       );
       expect(state.lastError?.code, `${c.version}: ${state.lastError?.message}`).toBe(c.code);
       expect(state.model?.version).toBe('1.0.0');
@@ -591,22 +594,27 @@ describe('agent resilience (linesight agent processes)', () => {
       (l) => modelLiveLog('1.0.0')(l) && l.source === 'last-known-good',
       90_000,
     );
-    const state = await eventually('watchdog quarantine reported', () => {
-      const r = reported(id);
-      return r?.lastError?.code === 'ERR_AGENT_WATCHDOG' && r.model?.version === '1.0.0'
-        ? r
-        : undefined;
-    });
+    const state = await eventually(
+      () => {
+        const r = reported(id);
+        return r?.lastError?.code === 'ERR_AGENT_WATCHDOG' && r.model?.version === '1.0.0'
+          ? r
+          : undefined;
+      },
+      { what: 'watchdog quarantine reported' },
+    );
     expect(state.lastError?.model?.version).toBe('1.0.2-hang');
     expect(state.lastError?.message).toMatch(
       new RegExp(
         `^ERR_AGENT_WATCHDOG: watchdog: ${trips} consecutive runs over ${watchdogMs} ms on line@1\\.0\\.2-hang; quarantined, falling back to the last-known-good version line@1\\.0\\.0`,
       ),
     );
-    const refusal = await eventually('watchdog event', () =>
-      (feed.events.get(id) ?? []).find(
-        (e) => e.type === 'model.refused' && e.code === 'ERR_AGENT_WATCHDOG',
-      ),
+    const refusal = await eventually(
+      () =>
+        (feed.events.get(id) ?? []).find(
+          (e) => e.type === 'model.refused' && e.code === 'ERR_AGENT_WATCHDOG',
+        ),
+      { what: 'watchdog event' },
     );
     expect(refusal.model?.version).toBe('1.0.2-hang');
     // The line recovers on the previous version.
@@ -617,10 +625,13 @@ describe('agent resilience (linesight agent processes)', () => {
 
     // Desired state naming the hanging version again is refused, as for a crash-looping version.
     const again = await setDesired(id, { model: hang });
-    const refusedAgain = await eventually('hang refused again', () => {
-      const r = reported(id);
-      return r?.desiredRevision === again.revision ? r : undefined;
-    });
+    const refusedAgain = await eventually(
+      () => {
+        const r = reported(id);
+        return r?.desiredRevision === again.revision ? r : undefined;
+      },
+      { what: 'hang refused again' },
+    );
     expect(refusedAgain.lastError?.code).toBe('ERR_AGENT_WATCHDOG');
     expect(refusedAgain.lastError?.message).toMatch(/quarantined on this device/);
     expect(refusedAgain.model?.version).toBe('1.0.0');
@@ -630,7 +641,6 @@ describe('agent resilience (linesight agent processes)', () => {
     const fromHang = results(id).filter((x) => x.model?.version === '1.0.2-hang');
     const circuitOpen = fromHang.filter((r) => r.reason?.startsWith('circuit-open') === true);
     const telemetry = await eventually(
-      'telemetry with watchdog trips and circuit-open frames',
       () => {
         const t = feed.telemetry.get(id)?.at(-1);
         return t !== undefined &&
@@ -639,8 +649,11 @@ describe('agent resilience (linesight agent processes)', () => {
           ? t
           : undefined;
       },
-      30_000,
-      50,
+      {
+        what: 'telemetry with watchdog trips and circuit-open frames',
+        timeoutMs: 30_000,
+        intervalMs: 50,
+      },
     );
     await stopCleanly(agent);
 
@@ -690,16 +703,16 @@ describe('agent resilience (linesight agent processes)', () => {
       await setDesired(id, { model: v1Assignment, shadow });
       await waitForFramesOn(id, '1.0.0', 1);
       if (shadow !== null)
-        await eventually('shadow loaded', () =>
-          reported(id)?.shadowModel?.version === '2.0.0' ? true : undefined,
+        await eventually(
+          () => (reported(id)?.shadowModel?.version === '2.0.0' ? true : undefined),
+          { what: 'shadow loaded' },
         );
       const from = results(id).length;
-      await eventually(
-        `${frames} frames on ${id}`,
-        () => (results(id).length >= from + frames ? true : undefined),
-        120_000,
-        100,
-      );
+      await eventually(() => (results(id).length >= from + frames ? true : undefined), {
+        what: `${frames} frames on ${id}`,
+        timeoutMs: 120_000,
+        intervalMs: 100,
+      });
       await stopCleanly(agent);
       return results(id).slice(from);
     };
@@ -726,9 +739,11 @@ describe('agent resilience (linesight agent processes)', () => {
       .find((t) => t.shadow !== undefined)?.shadow;
     expect(shadow?.model.version).toBe('2.0.0');
     expect(shadow?.scored).toBeGreaterThan(0);
-    expect(shadow?.agreementRate).toBeGreaterThanOrEqual(0);
+    // Two trained versions of the same detector: they agree on most verdicts (0.94 measured),
+    // and their scores differ (a shadow that reported the live scores would agree on all).
+    expect(shadow?.agreementRate).toBeGreaterThan(0.5);
     expect(shadow?.agreementRate).toBeLessThanOrEqual(1);
-    expect(shadow?.meanAbsScoreDiff).toBeGreaterThanOrEqual(0);
+    expect(shadow?.meanAbsScoreDiff).toBeGreaterThan(0);
     expect(feed.telemetry.get('shadow-off')?.some((t) => t.shadow !== undefined)).toBe(false);
 
     const p50Off = median(off.map((r) => r.latencyMs.total));
@@ -738,8 +753,8 @@ describe('agent resilience (linesight agent processes)', () => {
         `(ratio ${(p50On / p50Off).toFixed(3)}); shadow scored ${shadow?.scored}, skipped ${shadow?.skipped}, ` +
         `agreement ${shadow?.agreementRate}, mean |score diff| ${shadow?.meanAbsScoreDiff?.toFixed(3)}`,
     );
-    // The issue's target is 10%; on a shared 2-core machine only a generous bound is stable.
-    expect(p50On).toBeLessThan(p50Off * 2 + 20);
+    // What the shadow costs the live path is a benchmark's number (`bench agent`), not a test's:
+    // here, every live verdict and score is identical with and without it (above).
   });
 
   it('survives kill -9 in the middle of a download (resumed with Range) and of a swap, and converges', async () => {
@@ -761,14 +776,15 @@ describe('agent resilience (linesight agent processes)', () => {
     server.throttleBytesPerSec = 1.5 * 1024 * 1024;
     const downloadStarted = performance.now();
     await setDesired(id, { model: bigAssignment });
-    const firstRequest = await eventually('download started', () => artifactRequests()[0]);
+    const firstRequest = await eventually(() => artifactRequests()[0], {
+      what: 'download started',
+    });
     expect(firstRequest.range).toBeUndefined();
-    await eventually(
-      'half the artifact sent',
-      () => (firstRequest.bytesSent >= big.byteLength / 2 ? true : undefined),
-      60_000,
-      20,
-    );
+    await eventually(() => (firstRequest.bytesSent >= big.byteLength / 2 ? true : undefined), {
+      what: 'half the artifact sent',
+      timeoutMs: 60_000,
+      intervalMs: 20,
+    });
     await kill9(agent);
     const killedAfterMs = performance.now() - downloadStarted;
     const partBytes = (await sizeOf(part)) ?? 0;
@@ -799,12 +815,11 @@ describe('agent resilience (linesight agent processes)', () => {
     const slowLoad = withSlowSideChain(v1, { size: 1024, steps: 12, when: 'always' });
     const slowAssignment = await assignment('line', '4.0.0', slowLoad);
     await setDesired(id, { model: slowAssignment });
-    await eventually(
-      'loading phase',
-      () => (reported(id)?.phase === 'loading' ? true : undefined),
-      60_000,
-      1,
-    );
+    await eventually(() => (reported(id)?.phase === 'loading' ? true : undefined), {
+      what: 'loading phase',
+      timeoutMs: 60_000,
+      intervalMs: 1,
+    });
     await kill9(agent);
     const atKill = await readState(id);
     // The swap had not happened: the store still names the previous version.
@@ -828,7 +843,9 @@ describe('agent resilience (linesight agent processes)', () => {
     let agent = await startAgent(id, { seed: 14, fps: 5, args: ['--stable-after', '1'] });
     await setDesired(id, { model: v1Assignment });
     await waitForFramesOn(id, '1.0.0', 2);
-    await eventually('1.0.0 stable', async () => ((await readState(id)).stable ? true : undefined));
+    await eventually(async () => ((await readState(id)).stable ? true : undefined), {
+      what: '1.0.0 stable',
+    });
     await stopCleanly(agent);
 
     const args = ['--stable-after', '120', '--crash-loop-starts', '3'];
@@ -848,18 +865,23 @@ describe('agent resilience (linesight agent processes)', () => {
     agent = await startAgent(id, { seed: 14, fps: 5, args });
     const started = agent.lines.find((l) => l.msg === 'agent started');
     expect((started?.model as { version?: string } | null)?.version).toBe('1.0.0');
-    const state = await eventually('crash loop reported', () => {
-      const r = reported(id);
-      return r?.lastError?.code === 'ERR_AGENT_CRASH_LOOP' && r.model?.version === '1.0.0'
-        ? r
-        : undefined;
-    });
+    const state = await eventually(
+      () => {
+        const r = reported(id);
+        return r?.lastError?.code === 'ERR_AGENT_CRASH_LOOP' && r.model?.version === '1.0.0'
+          ? r
+          : undefined;
+      },
+      { what: 'crash loop reported' },
+    );
     expect(state.lastError?.model?.version).toBe('2.0.0');
     // The quarantine itself (decided while restoring, before MQTT is up) reaches the cloud as an event.
-    const quarantine = await eventually('crash-loop event from the restart', () =>
-      (feed.events.get(id) ?? []).find(
-        (e) => e.code === 'ERR_AGENT_CRASH_LOOP' && /restarted 3 times/.test(e.message),
-      ),
+    const quarantine = await eventually(
+      () =>
+        (feed.events.get(id) ?? []).find(
+          (e) => e.code === 'ERR_AGENT_CRASH_LOOP' && /restarted 3 times/.test(e.message),
+        ),
+      { what: 'crash-loop event from the restart' },
     );
     expect(quarantine.model?.version).toBe('2.0.0');
     await waitForFramesOn(id, '1.0.0', 5);

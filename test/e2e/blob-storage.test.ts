@@ -8,7 +8,7 @@ import { CloudApiClient } from '@linesight/api-client';
 import { downloadArtifact, requestUploads, uploadObject } from '@linesight/agent';
 import { Cloud, type CloudConfigInput } from '@linesight/cloud';
 import { startS3TestServer, type S3TestServer } from '@linesight/cloud/testing';
-import { eventually } from '../helpers/linesight-process.ts';
+import { eventually } from '../helpers/eventually.ts';
 import { isLinesightError, verifySignedManifest, type SignedManifest } from '@linesight/protocol';
 
 // The storage paths a device uses (artifact download, sample upload) against the cloud with
@@ -66,10 +66,12 @@ describe.each([
     expect(published.sha256).toBe(sha256(onnx));
     // A device may download only what the cloud assigned it: roll the model out to it.
     await api.createRollout({ model: 'tile', version: '1.0.0', devices: ['line-1'] });
-    await eventually('line-1 assigned tile@1.0.0', async () =>
-      (await api.listDevices()).find((d) => d.id === 'line-1')?.desiredModel?.version === '1.0.0'
-        ? true
-        : undefined,
+    await eventually(
+      async () =>
+        (await api.listDevices()).find((d) => d.id === 'line-1')?.desiredModel?.version === '1.0.0'
+          ? true
+          : undefined,
+      { what: 'line-1 assigned tile@1.0.0' },
     );
     const view = (await (
       await fetch(`${cloud.urls.http}/v1/models/tile/1.0.0`, {

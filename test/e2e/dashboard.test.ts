@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { CloudApiClient } from '@linesight/api-client';
 import { Cloud } from '@linesight/cloud';
 import { FramePoolCamera, SimulatedFleet, renderFramePool } from '@linesight/firmware-sim';
-import { eventually } from '../helpers/linesight-process.ts';
+import { eventually } from '../helpers/eventually.ts';
 
 // The dashboard in a real browser (Debian's chromium, driven by playwright-core)
 // against a real cloud and a small simulated fleet on two lines.
@@ -150,12 +150,11 @@ beforeAll(async () => {
   }
   deviceIds = deviceIds.sort();
   await api.createRollout({ model: MODEL, version: '1.0.0' });
-  await eventually(
-    'all devices on 1.0.0',
-    () => allOn('1.0.0').then((ok) => ok || undefined),
-    90_000,
-    250,
-  );
+  await eventually(() => allOn('1.0.0'), {
+    what: 'all devices on 1.0.0',
+    timeoutMs: 90_000,
+    intervalMs: 250,
+  });
 
   browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -206,9 +205,9 @@ describe('the fleet dashboard in chromium', () => {
       if (f === page.mainFrame()) navigations.push(f.url());
     });
     const rows = page.locator('tr[data-device]');
-    await eventually('all devices listed', async () =>
-      (await rows.count()) === deviceIds.length ? true : undefined,
-    );
+    await eventually(async () => (await rows.count()) === deviceIds.length, {
+      what: 'all devices listed',
+    });
     expect(
       await rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-device'))),
     ).toEqual(deviceIds);
@@ -229,7 +228,7 @@ describe('the fleet dashboard in chromium', () => {
 
     // Filter by label, then by state.
     await page.getByLabel('Label').selectOption('line=2');
-    await eventually('only line 2', async () => ((await rows.count()) === 3 ? true : undefined));
+    await eventually(async () => (await rows.count()) === 3, { what: 'only line 2' });
     expect(
       await rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-device'))),
     ).toEqual(deviceIds.filter((id) => id.startsWith('weld')));
@@ -301,12 +300,11 @@ describe('the fleet dashboard in chromium', () => {
     expect(await page.getByTestId('rollout-done').textContent()).toBe(String(deviceIds.length));
     await shot(page, '06-rollout-completed');
     expect((await api.getRollout(id)).state).toBe('completed');
-    await eventually(
-      'all devices on 1.1.0',
-      () => allOn('1.1.0').then((ok) => ok || undefined),
-      60_000,
-      250,
-    );
+    await eventually(() => allOn('1.1.0'), {
+      what: 'all devices on 1.1.0',
+      timeoutMs: 60_000,
+      intervalMs: 250,
+    });
   });
 
   it('aborts a rollout from its page', async () => {
@@ -330,12 +328,11 @@ describe('the fleet dashboard in chromium', () => {
     await page.getByRole('button', { name: 'Abort' }).waitFor({ state: 'detached' });
     await shot(page, '07-rollout-aborted');
     expect((await api.getRollout(id)).state).toBe('aborted');
-    await eventually(
-      'line 1 back on 1.1.0',
-      () => allOn('1.1.0').then((ok) => ok || undefined),
-      60_000,
-      250,
-    );
+    await eventually(() => allOn('1.1.0'), {
+      what: 'line 1 back on 1.1.0',
+      timeoutMs: 60_000,
+      intervalMs: 250,
+    });
 
     await page.click('nav a[href="#/rollouts"]');
     await page.locator(`tr[data-rollout="${id}"]`).waitFor();

@@ -15,7 +15,8 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { CloudApiClient } from '@linesight/api-client';
 import { writeDeviceCredentials } from '@linesight/agent';
 import { sha256Hex } from '@linesight/protocol';
-import { LinesightProcess, eventually } from '../helpers/linesight-process.ts';
+import { eventually } from '../helpers/eventually.ts';
+import { LinesightProcess } from '../helpers/linesight-process.ts';
 import { FleetObserver } from '../helpers/observer.ts';
 import { withPadding } from '../helpers/onnx-mutations.ts';
 
@@ -75,14 +76,13 @@ function startAgent(): LinesightProcess {
 async function scoring(version: string, more: number): Promise<void> {
   const from = observer.reported.get(ID)?.framesByVersion[version] ?? 0;
   await eventually(
-    `${ID} scoring ${more} more frames on ${version}`,
     () => {
       const r = observer.reported.get(ID);
       return r?.model?.version === version && (r.framesByVersion[version] ?? 0) >= from + more
         ? true
         : undefined;
     },
-    90_000,
+    { what: `${ID} scoring ${more} more frames on ${version}`, timeoutMs: 90_000 },
   );
 }
 
@@ -130,17 +130,23 @@ describe.runIf(mounted)('a device with a full data disk (a real 24 MiB tmpfs)', 
       devices: [ID],
       waves: [{ percent: 100, soakSec: 0 }],
     });
-    const shown = await eventually('the cloud showing the disk-full refusal', async () => {
-      const device = (await api.listDevices()).find((d) => d.id === ID);
-      return device?.lastError?.code === 'ERR_AGENT_DISK_FULL' ? device : undefined;
-    });
+    const shown = await eventually(
+      async () => {
+        const device = (await api.listDevices()).find((d) => d.id === ID);
+        return device?.lastError?.code === 'ERR_AGENT_DISK_FULL' ? device : undefined;
+      },
+      { what: 'the cloud showing the disk-full refusal' },
+    );
     expect(shown.lastError?.model).toMatchObject({ name: 'm', version: '2.0.0' });
     expect(shown.lastError?.message).toMatch(/needs .* free with the margin/);
     // The rollout does not wait in applying: the refusal fails the wave and rolls it back.
-    const ended = await eventually('the rollout to end', async () => {
-      const state = (await api.getRollout(rollout.id)).state;
-      return state === 'rolled_back' || state === 'failed' ? state : undefined;
-    });
+    const ended = await eventually(
+      async () => {
+        const state = (await api.getRollout(rollout.id)).state;
+        return state === 'rolled_back' || state === 'failed' ? state : undefined;
+      },
+      { what: 'the rollout to end' },
+    );
     expect(['rolled_back', 'failed']).toContain(ended);
     await scoring('1.0.0', 5);
     expect(observer.reported.get(ID)?.phase).toBe('running');

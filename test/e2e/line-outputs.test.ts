@@ -16,7 +16,8 @@ import { CloudApiClient } from '@linesight/api-client';
 import { writeDeviceCredentials } from '@linesight/agent';
 import { Cloud } from '@linesight/cloud';
 import { CHANNEL_SCHEMAS, decodePayload, type FrameResult } from '@linesight/protocol';
-import { LinesightProcess, eventually } from '../helpers/linesight-process.ts';
+import { eventually } from '../helpers/eventually.ts';
+import { LinesightProcess } from '../helpers/linesight-process.ts';
 import { ModbusPlc, type PlcMap } from '../helpers/modbus-plc.ts';
 import { startPlantBroker, type PlantBroker } from '../helpers/plant-broker.ts';
 
@@ -244,45 +245,38 @@ describe('verdicts reach the line without the cloud', () => {
     await agent.waitForLog((l) => l.msg === 'model live', 90_000);
     const sse = sseClient(httpUrl);
     await eventually(
-      'scored verdicts at all three outputs',
       () =>
         plantOf('line-a').some((v) => v.verdict !== 'unknown') &&
         plc.commits.length >= 3 &&
         sse.verdicts.length >= 3
           ? true
           : undefined,
-      60_000,
-      50,
+      { what: 'scored verdicts at all three outputs', timeoutMs: 60_000, intervalMs: 50 },
     );
 
     await cloud.close();
     await eventually(
-      'the agent to see the cloud gone',
       async () => {
         const health = (await (await fetch(`${httpUrl}/healthz`)).json()) as {
           cloudConnected: boolean;
         };
         return health.cloudConnected ? undefined : true;
       },
-      30_000,
-      50,
+      { what: 'the agent to see the cloud gone', timeoutMs: 30_000, intervalMs: 50 },
     );
     // Every verdict after this one was made with the cloud down.
     const from = sse.verdicts.at(-1)!.seq;
-    const upTo = await eventually(
-      '30 verdicts on SSE after the cloud stopped',
-      () => sse.verdicts.filter((v) => v.seq > from)[29]?.seq,
-      60_000,
-      50,
-    );
+    const upTo = await eventually(() => sse.verdicts.filter((v) => v.seq > from)[29]?.seq, {
+      what: '30 verdicts on SSE after the cloud stopped',
+      timeoutMs: 60_000,
+      intervalMs: 50,
+    });
     await eventually(
-      'the plant broker and the PLC to catch up',
       () =>
         plantOf('line-a').some((v) => v.seq >= upTo) && plc.commits.some((c) => c.seq >= upTo)
           ? true
           : undefined,
-      30_000,
-      50,
+      { what: 'the plant broker and the PLC to catch up', timeoutMs: 30_000, intervalMs: 50 },
     );
 
     const sseSeqs = seqsIn(sse.verdicts, from, upTo);
@@ -342,47 +336,39 @@ describe('verdicts reach the line without the cloud', () => {
       20,
     );
     const sse = sseClient(httpUrl);
-    await eventually(
-      'PLC commits',
-      () => (plc.commits.length >= 10 ? true : undefined),
-      60_000,
-      50,
-    );
+    await eventually(() => (plc.commits.length >= 10 ? true : undefined), {
+      what: 'PLC commits',
+      timeoutMs: 60_000,
+      intervalMs: 50,
+    });
 
     plc.freeze();
     await eventually(
-      'the agent to report the PLC down',
       async () => ((await outputMetrics(httpUrl, 'modbus')).up === 0 ? true : undefined),
-      30_000,
-      50,
+      { what: 'the agent to report the PLC down', timeoutMs: 30_000, intervalMs: 50 },
     );
     const frozenAfter = sse.verdicts.at(-1)!.seq;
     const thawAt = await eventually(
-      '40 more verdicts on SSE while the PLC hangs',
       () => sse.verdicts.filter((v) => v.seq > frozenAfter)[39]?.seq,
-      60_000,
-      50,
+      { what: '40 more verdicts on SSE while the PLC hangs', timeoutMs: 60_000, intervalMs: 50 },
     );
-    await eventually(
-      'the plant broker to have them too',
-      () => (plantOf('line-a').some((v) => v.seq >= thawAt) ? true : undefined),
-      30_000,
-      50,
-    );
+    await eventually(() => (plantOf('line-a').some((v) => v.seq >= thawAt) ? true : undefined), {
+      what: 'the plant broker to have them too',
+      timeoutMs: 30_000,
+      intervalMs: 50,
+    });
     const sseDuring = seqsIn(sse.verdicts, frozenAfter, thawAt);
     expect(seqsIn(plantOf('line-a'), frozenAfter, thawAt)).toEqual(sseDuring);
     expect(seqsIn(plc.commits, frozenAfter, thawAt)).toEqual([]);
 
     plc.thaw();
-    await eventually(
-      'PLC writes to resume',
-      () => (plc.commits.some((c) => c.seq > thawAt) ? true : undefined),
-      30_000,
-      50,
-    );
+    await eventually(() => (plc.commits.some((c) => c.seq > thawAt) ? true : undefined), {
+      what: 'PLC writes to resume',
+      timeoutMs: 30_000,
+      intervalMs: 50,
+    });
     // The gap in the PLC's sequence is exactly what the agent counted as stale or dropped.
     const counted = await eventually(
-      'the counted gap to match the PLC',
       async () => {
         const m = await outputMetrics(httpUrl, 'modbus');
         const commits = seqsIn(plc.commits, -1, Number.POSITIVE_INFINITY);
@@ -398,8 +384,7 @@ describe('verdicts reach the line without the cloud', () => {
           ? { outages: m.outages ?? 0, failures: m.failures ?? 0, missing }
           : undefined;
       },
-      30_000,
-      50,
+      { what: 'the counted gap to match the PLC', timeoutMs: 30_000, intervalMs: 50 },
     );
     expect(counted.missing).toBeGreaterThan(0);
     // At least the freeze (a busy machine may add a timeout of its own).
@@ -419,13 +404,11 @@ describe('verdicts reach the line without the cloud', () => {
     );
     const sse = sseClient(httpUrl);
     await eventually(
-      '10 verdicts at every output',
       () =>
         plantOf('line-u').length >= 10 && plc.commits.length >= 10 && sse.verdicts.length >= 10
           ? true
           : undefined,
-      60_000,
-      50,
+      { what: '10 verdicts at every output', timeoutMs: 60_000, intervalMs: 50 },
     );
     for (const v of [...plantOf('line-u'), ...sse.verdicts]) {
       expect(v.verdict).toBe('unknown');

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { CloudApiClient, type RolloutSummary } from '@linesight/api-client';
 import { Cloud } from '@linesight/cloud';
 import { FramePoolCamera, SimulatedFleet, renderFramePool } from '@linesight/firmware-sim';
-import { eventually } from '../helpers/linesight-process.ts';
+import { eventually } from '../helpers/eventually.ts';
 import { alwaysDefect, slowerModel } from '../helpers/model-mutations.ts';
 import { FleetObserver } from '../helpers/observer.ts';
 
@@ -43,9 +43,24 @@ async function allOn(version: string): Promise<boolean> {
   return fleet.deviceIds.every((id) => list.find((d) => d.id === id)?.model?.version === version);
 }
 
-/** Waits until every device reports `version`. */
+/** Waits until every device reports `version`; on timeout says what the others report. */
 async function waitAllOn(version: string, what: string, timeoutMs: number): Promise<void> {
-  await eventually(what, () => allOn(version).then((ok) => ok || undefined), timeoutMs, 250);
+  try {
+    await eventually(() => allOn(version).then((ok) => ok || undefined), {
+      what,
+      timeoutMs,
+      intervalMs: 250,
+    });
+  } catch (err) {
+    const list = await api.listDevices();
+    const byState = new Map<string, number>();
+    for (const id of fleet.deviceIds) {
+      const d = list.find((x) => x.id === id);
+      const key = `${d?.online ? 'online' : 'offline'} ${d?.phase ?? '-'} ${d?.model?.version ?? 'no model'}${d?.lastError ? ` (${d.lastError.code})` : ''}`;
+      byState.set(key, (byState.get(key) ?? 0) + 1);
+    }
+    throw new Error(`${String(err)}; devices: ${JSON.stringify(Object.fromEntries(byState))}`);
+  }
 }
 
 /** The audit log's actions on a rollout. */
@@ -60,15 +75,13 @@ async function finished(id: string, timeoutMs = 90_000): Promise<RolloutSummary>
   let last: RolloutSummary | undefined;
   try {
     return await eventually(
-      `rollout ${id} finished`,
       async () => {
         last = await api.getRollout(id);
         return ['completed', 'rolled_back', 'aborted', 'failed'].includes(last.state)
           ? last
           : undefined;
       },
-      timeoutMs,
-      250,
+      { what: `rollout ${id} finished`, timeoutMs: timeoutMs, intervalMs: 250 },
     );
   } catch (err) {
     const { devices, ...rest } = last ?? { devices: [] };
@@ -78,6 +91,9 @@ async function finished(id: string, timeoutMs = 90_000): Promise<RolloutSummary>
 }
 
 beforeAll(async () => {
+  const t0 = performance.now();
+  const mark = (what: string) =>
+    console.error(`[setup] ${what} after ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   dir = await mkdtemp(join(tmpdir(), 'linesight-rollout-'));
   cloud = new Cloud(
     { httpPort: 0, mqttPort: 0, dataDir: join(dir, 'cloud') },
@@ -123,11 +139,23 @@ beforeAll(async () => {
     // 2-core runner make latencies noise. Each version still loads in its own worker.
     shareModels: true,
   });
+  mark('models published and frames rendered');
   await fleet.start();
+  mark('fleet started');
   // Everyone on 1.0.0 (the all-at-once form), then enough frames for a baseline.
   await api.createRollout({ model: MODEL, version: '1.0.0' });
   await waitAllOn('1.0.0', 'all devices on 1.0.0', 90_000);
-  await new Promise((r) => setTimeout(r, 3000));
+  mark('all devices on 1.0.0');
+  // The gates compare a wave with the devices still on 1.0.0: wait until every device's
+  // telemetry shows frames scored on it, so the first soak has a baseline.
+  await eventually(
+    () =>
+      fleet.deviceIds.every((id) => {
+        const t = observer.telemetry.get(id);
+        return t?.model?.version === '1.0.0' && t.frames.scored >= 4;
+      }),
+    { what: 'telemetry on 1.0.0 from every device', timeoutMs: 60_000, intervalMs: 100 },
+  );
 }, 180_000);
 
 afterAll(async () => {
@@ -169,8 +197,10 @@ describe(`staged rollouts on ${DEVICES} simulated devices`, () => {
     const created = await api.createRollout({ model: MODEL, version: '1.1.0', waves: WAVES });
     expect(created.spec?.gates).toMatchObject({ maxP99LatencyRatio: 2, minLatencyIncreaseMs: 5 });
     // Until wave 1 passes, only its device has the version.
-    await eventually('wave 1 soaking', async () =>
-      (await api.getRollout(created.id)).waves[0]?.state === 'soaking' ? true : undefined,
+    await eventually(
+      async () =>
+        (await api.getRollout(created.id)).waves[0]?.state === 'soaking' ? true : undefined,
+      { what: 'wave 1 soaking' },
     );
     expect(devicesThatEverHad('1.1.0')).toHaveLength(1);
     const r = await finished(created.id, 120_000);
@@ -187,21 +217,27 @@ describe(`staged rollouts on ${DEVICES} simulated devices`, () => {
       fleet.deviceIds.map((id) => [id, observer.desired.get(id)?.length ?? 0]),
     );
     const created = await api.createRollout({ model: MODEL, version: '1.0.0', waves: WAVES });
-    await eventually('wave 1 soaking', async () =>
-      (await api.getRollout(created.id)).waves[0]?.state === 'soaking' ? true : undefined,
+    await eventually(
+      async () =>
+        (await api.getRollout(created.id)).waves[0]?.state === 'soaking' ? true : undefined,
+      { what: 'wave 1 soaking' },
     );
     expect((await api.pauseRollout(created.id)).state).toBe('paused');
-    // Held: wave 1's soak time passes and no further wave starts.
-    await new Promise((r) => setTimeout(r, (WAVES[0]!.soakSec + 3) * 1000));
-    const held = await api.getRollout(created.id);
+    // Held: wave 1's soak ends (by the rollout's own clock) while paused and no further
+    // wave starts; a running rollout would start wave 2 on the engine's next tick.
+    const soaking = await api.getRollout(created.id);
+    const soakEndMs = Date.parse(soaking.waves[0]!.soakStartedAt!) + WAVES[0]!.soakSec * 1000;
+    const held = await eventually(
+      async () => (Date.now() > soakEndMs + 2_000 ? await api.getRollout(created.id) : undefined),
+      { what: "wave 1's soak time to pass", timeoutMs: 60_000, intervalMs: 250 },
+    );
     expect(held.state).toBe('paused');
     expect(held.waves.slice(1).every((w) => w.state === 'waiting')).toBe(true);
     expect((await api.resumeRollout(created.id)).state).toBe('in_progress');
     await eventually(
-      'wave 2 soaking',
       async () =>
         (await api.getRollout(created.id)).waves[1]?.state === 'soaking' ? true : undefined,
-      60_000,
+      { what: 'wave 2 soaking', timeoutMs: 60_000 },
     );
     const aborted = await api.abortRollout(created.id);
     expect(aborted.state).toBe('aborted');

@@ -7,7 +7,8 @@ import { CloudApiClient } from '@linesight/api-client';
 import { downloadArtifact, requestUploads, uploadObject } from '@linesight/agent';
 import { startS3TestServer, type S3TestServer } from '@linesight/cloud/testing';
 import { verifySignedManifest, type SignedManifest } from '@linesight/protocol';
-import { LinesightProcess, eventually } from '../helpers/linesight-process.ts';
+import { eventually } from '../helpers/eventually.ts';
+import { LinesightProcess } from '../helpers/linesight-process.ts';
 
 // `linesight cloud` as its own process with --s3-* flags and credentials from the standard
 // AWS variables, s3rver as another: a device's artifact download and sample upload go
@@ -74,10 +75,13 @@ describe('linesight cloud with --s3-bucket', () => {
     const device = await api.provisionDevice('s3-line-1');
     // A device may download only what the cloud assigned it: roll the model out to it.
     await api.createRollout({ model: 'tile', version: '2.0.0', devices: ['s3-line-1'] });
-    await eventually('s3-line-1 assigned tile@2.0.0', async () =>
-      (await api.listDevices()).find((d) => d.id === 's3-line-1')?.desiredModel?.version === '2.0.0'
-        ? true
-        : undefined,
+    await eventually(
+      async () =>
+        (await api.listDevices()).find((d) => d.id === 's3-line-1')?.desiredModel?.version ===
+        '2.0.0'
+          ? true
+          : undefined,
+      { what: 's3-line-1 assigned tile@2.0.0' },
     );
     const view = (await (
       await fetch(`${httpUrl}/v1/models/tile/2.0.0`, {

@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { CloudApiClient } from '@linesight/api-client';
 import { writeDeviceCredentials } from '@linesight/agent';
 import { Cloud } from '@linesight/cloud';
-import { LinesightProcess, eventually } from '../helpers/linesight-process.ts';
+import { eventually } from '../helpers/eventually.ts';
+import { LinesightProcess } from '../helpers/linesight-process.ts';
 import { FleetObserver } from '../helpers/observer.ts';
 
 const SWAPS = 100;
@@ -70,32 +71,29 @@ function newestVersion(): string | undefined {
 describe('hot swap under load', () => {
   it(`swaps ${SWAPS} times at 30 frames/s, scoring every frame exactly once`, async () => {
     await api.createRollout({ model: 'swap', version: '1.0.0' });
-    await eventually(
-      'first model live',
-      () => (newestVersion() === '1.0.0' ? true : undefined),
-      60_000,
-      20,
-    );
+    await eventually(() => (newestVersion() === '1.0.0' ? true : undefined), {
+      what: 'first model live',
+      timeoutMs: 60_000,
+      intervalMs: 20,
+    });
     for (let i = 1; i <= SWAPS; i++) {
       const version = i % 2 === 1 ? '1.1.0' : '1.0.0';
       await api.createRollout({ model: 'swap', version, devices: [ID] });
       // The swap has happened when a frame scored by the new version reaches the line.
-      await eventually(
-        `swap ${i} to ${version}`,
-        () => (newestVersion() === version ? true : undefined),
-        30_000,
-        10,
-      );
+      await eventually(() => (newestVersion() === version ? true : undefined), {
+        what: `swap ${i} to ${version}`,
+        timeoutMs: 30_000,
+        intervalMs: 10,
+      });
     }
     expect(await agent.stop()).toBe(0);
-    await eventually(
-      'final reported state',
-      () => (observer.reported.get(ID)?.phase !== undefined ? true : undefined),
-      10_000,
-      50,
-    );
-    await new Promise((r) => setTimeout(r, 500));
-
+    // A stopping agent publishes its last results, then its final state, then its offline
+    // status, in that order on one connection: once the status is here, so is the rest.
+    await eventually(() => observer.status.get(ID)?.online === false, {
+      what: 'offline status after the final state',
+      timeoutMs: 10_000,
+      intervalMs: 20,
+    });
     const final = observer.reported.get(ID)!;
     const results = observer.results.get(ID)!;
     const seqs = results.map((r) => r.seq);

@@ -91,31 +91,6 @@ export class LinesightProcess {
   }
 }
 
-/** Polls `check` until it returns a value other than undefined, or throws after `timeoutMs` with `what`. */
-export async function eventually<T>(
-  what: string,
-  check: () => Promise<T | undefined> | T | undefined,
-  timeoutMs = 60_000,
-  intervalMs = 200,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (err) {
-      lastError = err;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(
-        `timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${String(lastError)})` : ''}`,
-      );
-    }
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
-}
-
 /** Runs a `linesight` command to completion; rejects with its output when it fails. */
 export async function runLinesight(args: string[], env: NodeJS.ProcessEnv = {}): Promise<string[]> {
   const p = new LinesightProcess(args, env);

@@ -1,17 +1,24 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import {
+  allDevicesFilter,
   decodePayload,
   CHANNEL_SCHEMAS,
   parseDeviceTopic,
   type DesiredState,
+  type DeviceStatus,
   type FrameResult,
   type ReportedState,
+  type Telemetry,
 } from '@linesight/protocol';
 
 /** An admin MQTT client that records every device's results and latest reported state. */
 export class FleetObserver {
   readonly results = new Map<string, FrameResult[]>();
   readonly reported = new Map<string, ReportedState>();
+  /** Each device's latest telemetry window. */
+  readonly telemetry = new Map<string, Telemetry>();
+  /** Each device's latest status (online/offline). */
+  readonly status = new Map<string, DeviceStatus>();
   /** Every desired-state document seen, per device, oldest first. */
   readonly desired = new Map<string, DesiredState[]>();
   invalid = 0;
@@ -38,6 +45,16 @@ export class FleetObserver {
           const list = this.desired.get(parsed.deviceId) ?? [];
           list.push(decodePayload(CHANNEL_SCHEMAS.desired, payload, 'desired'));
           this.desired.set(parsed.deviceId, list);
+        } else if (parsed.channel === 'status') {
+          this.status.set(
+            parsed.deviceId,
+            decodePayload(CHANNEL_SCHEMAS.status, payload, 'status'),
+          );
+        } else if (parsed.channel === 'telemetry') {
+          this.telemetry.set(
+            parsed.deviceId,
+            decodePayload(CHANNEL_SCHEMAS.telemetry, payload, 'telemetry'),
+          );
         } else if (parsed.channel === 'reported') {
           this.reported.set(
             parsed.deviceId,
@@ -49,11 +66,9 @@ export class FleetObserver {
       }
     });
     await client.subscribeAsync(
-      [
-        'linesight/v1/devices/+/results',
-        'linesight/v1/devices/+/reported',
-        'linesight/v1/devices/+/desired',
-      ],
+      (['results', 'reported', 'desired', 'telemetry', 'status'] as const).map((c) =>
+        allDevicesFilter(c),
+      ),
       { qos: 1 },
     );
   }

@@ -42,7 +42,10 @@ const refused: { version: string | undefined; code: string; message: string }[] 
 const activated: { version: string; source: string }[] = [];
 const phases: AgentPhase[] = [];
 /** Per version: golden runs fail, or loading waits for this promise. */
-const behaviour = new Map<string, { goldenFails?: boolean; loadGate?: Promise<void> }>();
+const behaviour = new Map<
+  string,
+  { goldenFails?: boolean; loadGate?: Promise<void>; inputWidth?: number }
+>();
 
 async function version(v: string): Promise<Version> {
   const bytes = new TextEncoder().encode(`model ${v}`);
@@ -111,7 +114,14 @@ beforeEach(async () => {
       loads.push(v);
       await behaviour.get(v)?.loadGate;
       return {
-        contract: { inputSpec: testManifest(v, '').inputSpec },
+        contract: {
+          inputSpec: {
+            ...testManifest(v, '').inputSpec,
+            ...(behaviour.get(v)?.inputWidth !== undefined
+              ? { width: behaviour.get(v)!.inputWidth }
+              : {}),
+          },
+        },
         run: async () => {
           if (behaviour.get(v)?.goldenFails) throw new Error(`${v} exploded`);
           return { score: 0.1 };
@@ -144,6 +154,27 @@ afterEach(async () => {
 async function stored(): Promise<ModelStoreState> {
   return JSON.parse(await readFile(join(store.dir, 'state.json'), 'utf8')) as ModelStoreState;
 }
+
+describe('ModelUpdater input-spec check', () => {
+  it("refuses a model whose own input spec differs from its signed manifest's, and keeps the live one", async () => {
+    const v1 = await version('1.0.0');
+    await apply(v1);
+    expect(slot.info?.version).toBe('1.0.0');
+    const v2 = await version('2.0.0');
+    behaviour.set('2.0.0', { inputWidth: testManifest('2.0.0', '').inputSpec.width + 1 });
+    await apply(v2);
+    expect(loads).toEqual(['1.0.0', '2.0.0']);
+    expect(refused).toEqual([
+      {
+        version: '2.0.0',
+        code: 'ERR_AGENT_MODEL_VERIFY',
+        message: "m@2.0.0: the model's own input spec differs from its signed manifest",
+      },
+    ]);
+    expect(closed).toContain('2.0.0');
+    expect(slot.info?.version).toBe('1.0.0');
+  });
+});
 
 describe('ModelUpdater.quarantineLive', () => {
   it('quarantines the live version, falls back to last-known-good through the golden check, and refuses it again', async () => {

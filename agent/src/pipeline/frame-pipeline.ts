@@ -218,10 +218,8 @@ export class FramePipeline implements FrameSink {
       } catch (err) {
         failure = describeError(err).slice(0, 500);
         outcome = 'failed';
-        watchdogMs = isLinesightError(err, 'ERR_MODEL_OUTPUT')
-          ? err.details?.watchdogMs
-          : undefined;
-        if (watchdogMs !== undefined) {
+        if (isLinesightError(err, 'ERR_MODEL_WATCHDOG')) {
+          watchdogMs = err.details?.watchdogMs;
           this.watchdogTrips++;
           outcome = 'watchdog';
         }

@@ -41,6 +41,26 @@ export class DesiredStateService {
     return docs;
   }
 
+  /**
+   * Changes part of many devices' desired state (keeping their other fields),
+   * reading every device's current state once. `beforePublish` sees the
+   * contents before the change and runs before anything is stored or
+   * published (a caller records what to roll back to there).
+   */
+  async patchMany(
+    changes: readonly [string, Partial<DesiredContent>][],
+    beforePublish?: (previous: ReadonlyMap<string, DesiredContent>) => void,
+  ): Promise<DesiredState[]> {
+    const previous = this.currentMany(changes.map(([deviceId]) => deviceId));
+    beforePublish?.(previous);
+    return this.setMany(
+      changes.map(([deviceId, change]) => [
+        deviceId,
+        { ...(previous.get(deviceId) ?? { model: null }), ...change },
+      ]),
+    );
+  }
+
   /** The content of many devices' current desired state, read in one query. */
   currentMany(deviceIds: readonly string[]): Map<string, DesiredContent> {
     const wanted = new Set(deviceIds);

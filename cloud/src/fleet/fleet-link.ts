@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import {
   CHANNEL_SCHEMAS,
   DesiredStateSchema,
+  LinesightError,
   allDevicesFilter,
   decodePayload,
   deviceTopic,
@@ -134,7 +135,8 @@ export class FleetLink {
   }
 
   #requireClient(): MqttClient {
-    if (this.#client === undefined) throw new Error('fleet link is not started');
+    if (this.#client === undefined)
+      throw new LinesightError('ERR_CLOUD_NOT_STARTED', 'fleet link is not started');
     return this.#client;
   }
 

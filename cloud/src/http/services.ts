@@ -6,7 +6,7 @@ import type { FleetLink } from '../fleet/fleet-link.ts';
 import type { KeyRotation } from '../fleet/key-rotation.ts';
 import type { KeyRing } from '../signing/key-ring.ts';
 import type { ModelServer } from '../inference/model-server.ts';
-import type { RolloutService } from '../fleet/rollout-service.ts';
+import type { RolloutService } from '../rollouts/rollout-service.ts';
 import type { ModelService } from '../models/model-service.ts';
 import type { DeviceRegistry } from '../registry/device-registry.ts';
 import type { ModelRegistry } from '../registry/model-registry.ts';

@@ -1,6 +1,7 @@
 import type { DeviceRecord } from '../registry/device-registry.ts';
 
-type DeviceState = Omit<DeviceRecord, 'desired'>;
+/** What rollouts read about a device (not its desired document). */
+export type DeviceState = Omit<DeviceRecord, 'desired'>;
 
 /** Where one device stands in a rollout. */
 export type DeviceRolloutState = 'waiting' | 'pending' | 'done' | 'failed' | 'rolled_back';

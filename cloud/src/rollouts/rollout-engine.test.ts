@@ -1,7 +1,7 @@
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ModelAssignment, SignedManifest } from '@linesight/protocol';
-import { RolloutService } from '../fleet/rollout-service.ts';
+import { RolloutService } from './rollout-service.ts';
 import { AuditLog } from '../registry/audit-log.ts';
 import { openRegistryDatabase, type RegistryDatabase } from '../registry/database.ts';
 import { DeviceRegistry } from '../registry/device-registry.ts';
@@ -9,6 +9,7 @@ import { ModelRegistry, type ModelVersion } from '../registry/model-registry.ts'
 import { RolloutStore } from '../registry/rollout-store.ts';
 import type { DesiredContent } from '../signing/desired-issuer.ts';
 import type { Clock } from './clock.ts';
+import type { FrameSample, LatencySampler } from './result-sampler.ts';
 import { RolloutEngine, type DesiredWriter } from './rollout-engine.ts';
 
 const N = 20;
@@ -33,6 +34,16 @@ class FakeDesired implements DesiredWriter {
       if (doc !== undefined) result.set(id, doc);
     }
     return result;
+  }
+  async patchMany(
+    changes: readonly [string, Partial<DesiredContent>][],
+    beforePublish?: (previous: ReadonlyMap<string, DesiredContent>) => void,
+  ) {
+    const previous = this.currentMany(changes.map(([id]) => id));
+    beforePublish?.(previous);
+    return this.setMany(
+      changes.map(([id, change]) => [id, { ...(previous.get(id) ?? { model: null }), ...change }]),
+    );
   }
   async setMany(changes: readonly [string, DesiredContent][]) {
     for (const [id, content] of changes) {
@@ -80,9 +91,24 @@ let audit: AuditLog;
 /** Per-device simulated counters; `bad` devices flag every frame, `slow` ones are 5x slower. */
 const counters = new Map<string, { captured: number; defects: number }>();
 
-function build(): void {
+/** A result sampler that records which rollouts it watches. */
+class FakeSampler implements LatencySampler {
+  readonly watching = new Set<string>();
+  async watch(key: string) {
+    this.watching.add(key);
+  }
+  samples() {
+    return new Map<string, FrameSample[]>();
+  }
+  async unwatch(key: string) {
+    this.watching.delete(key);
+  }
+}
+
+function build(sampler?: LatencySampler): void {
   const store = new RolloutStore(db);
   engine = new RolloutEngine({
+    ...(sampler !== undefined ? { sampler } : {}),
     store,
     devices,
     desired,
@@ -138,13 +164,17 @@ function simulateSecond(
     idle?: string[];
     /** Agreement of a shadow model with the live one. */
     shadowAgreement?: number;
+    /** Online devices that handle their desired state but keep reporting 1.0.0. */
+    stuck?: string[];
   } = {},
 ) {
   clock.ms += 1000;
   const at = new Date(clock.ms).toISOString();
   for (const id of ids) {
     if (options.offline?.includes(id)) continue;
-    const version = versionOf(desired.docs.get(id)?.model) ?? '1.0.0';
+    const version = options.stuck?.includes(id)
+      ? '1.0.0'
+      : (versionOf(desired.docs.get(id)?.model) ?? '1.0.0');
     const c = counters.get(id) ?? { captured: 0, defects: 0 };
     if (!options.idle?.includes(id)) {
       c.captured += 2;
@@ -467,5 +497,94 @@ describe('RolloutEngine', () => {
     expect(status.reason).toMatch(/shadow gate failed: shadowAgreement 0.6/);
     expect([...desired.docs.values()].every((d) => versionOf(d.model) === '2.0.0')).toBe(true);
     expect([...desired.docs.values()].every((d) => (d.shadow ?? null) === null)).toBe(true);
+  });
+  it('fails an all-at-once rollout at its deadline, naming the devices that never reported the version', async () => {
+    await run(2);
+    const stuck = ['dev-03', 'dev-07'];
+    const created = await service.create({
+      model: 'm',
+      version: '2.0.0',
+      waveTimeoutSec: 30,
+      actor: 'a',
+    });
+    await run(20, { stuck });
+    // Before its deadline the rollout waits, saying nothing yet.
+    expect(service.status(created.id).state).toBe('in_progress');
+    await run(15, { stuck });
+    const status = service.status(created.id);
+    expect(status.state).toBe('failed');
+    expect(status.reason).toMatch(/^2 of 20 devices did not reach the version within 30 s; late: /);
+    expect(status.reason).toContain('dev-03 (reports m@1.0.0 after handling desired revision 1)');
+    expect(status.waves[0]!.late?.map((d) => d.id).sort()).toEqual(stuck);
+    expect(
+      status.devices
+        .filter((d) => d.late !== undefined)
+        .map((d) => d.id)
+        .sort(),
+    ).toEqual(stuck);
+    const [entry] = audit.list({ action: 'rollout.deadline_passed' });
+    expect(entry?.details).toMatchObject({ phase: 'applying', action: 'fail', late: 2 });
+    // Once a late device gets there, its row no longer says it is late.
+    await run(1);
+    expect(service.status(created.id).devices.find((d) => d.id === 'dev-03')).toMatchObject({
+      state: 'done',
+    });
+    expect(service.status(created.id).devices.find((d) => d.id === 'dev-03')?.late).toBeUndefined();
+  });
+
+  it('pauses a staged rollout at its deadline when asked to, and gives the wave a new deadline on resume', async () => {
+    await run(3);
+    const created = await service.create({
+      model: 'm',
+      version: '2.0.0',
+      waves: WAVES,
+      waveTimeoutSec: 10,
+      onDeadline: 'pause',
+      actor: 'a',
+    });
+    expect(created.spec?.onDeadline).toBe('pause');
+    const first = created.devices.find((d) => d.wave === 1)!.id;
+    await run(12, { stuck: [first] });
+    let status = service.status(created.id);
+    expect(status.state).toBe('paused');
+    expect(status.reason).toMatch(
+      new RegExp(
+        `^paused: applying deadline of wave 1 passed: no device of the wave reached the version within 10 s; late: ${first} \\(reports m@1\\.0\\.0`,
+      ),
+    );
+    expect(status.waves[0]).toMatchObject({
+      state: 'applying',
+      late: [{ id: first, online: true }],
+    });
+    // Nothing was rolled back: the operator decides.
+    expect(versionOf(desired.docs.get(first)?.model)).toBe('2.0.0');
+    await run(20, { stuck: [first] });
+    expect(service.status(created.id).state).toBe('paused');
+    await service.resume(created.id, 'bob');
+    await run(5, { stuck: [first] });
+    expect(service.status(created.id).state).toBe('in_progress');
+    await run(3);
+    status = service.status(created.id);
+    expect(status.waves[0]!.state).toBe('soaking');
+    expect(audit.list({ action: 'rollout.deadline_passed' })).toHaveLength(1);
+  });
+
+  it('aborts through the engine: stops sampling and marks moved waves rolled back', async () => {
+    const sampler = new FakeSampler();
+    await engine.close();
+    build(sampler);
+    await run(3);
+    const created = await service.create({
+      model: 'm',
+      version: '2.0.0',
+      waves: WAVES,
+      actor: 'a',
+    });
+    await run(2);
+    expect(sampler.watching.has(created.id)).toBe(true);
+    const aborted = await service.abort(created.id, 'carol');
+    expect(aborted.state).toBe('aborted');
+    expect(aborted.waves[0]!.state).toBe('rolled_back');
+    expect(sampler.watching.has(created.id)).toBe(false);
   });
 });

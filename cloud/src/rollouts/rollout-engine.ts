@@ -1,41 +1,42 @@
 import type { Logger } from 'pino';
-import { describeError, type ModelAssignment } from '@linesight/protocol';
+import { LinesightError, describeError, type ModelAssignment } from '@linesight/protocol';
 import type { DesiredStateService } from '../fleet/desired-state-service.ts';
 import type { AuditLog } from '../registry/audit-log.ts';
-import type { DeviceRecord, DeviceRegistry } from '../registry/device-registry.ts';
-
-/** What the engine reads about a device (not its desired document). */
-type DeviceState = Omit<DeviceRecord, 'desired'>;
+import type { DeviceRegistry } from '../registry/device-registry.ts';
 import type { ModelRegistry } from '../registry/model-registry.ts';
 import type { PreviousAssignment, RolloutRecord, RolloutStore } from '../registry/rollout-store.ts';
+import type { DesiredContent } from '../signing/desired-issuer.ts';
 import { systemClock, type Clock } from './clock.ts';
-import { refusal, runsVersion } from './device-progress.ts';
+import type { DeviceState } from './device-progress.ts';
+import { evaluateShadowGates } from './gates.ts';
+import { assignmentOf } from './model-assignment.ts';
 import type { LatencySampler } from './result-sampler.ts';
-import {
-  evaluateShadowGates,
-  evaluateWaveGates,
-  sampleOf,
-  windowStats,
-  type TelemetrySample,
-  type WindowStats,
-} from './gates.ts';
+import { storedPlan } from './rollout-plan.ts';
 import {
   ACTIVE_STATES,
+  DEFAULT_ON_DEADLINE,
   type GateResult,
+  type LateDevice,
+  type MissedDeadline,
   type RolloutProgress,
   type RolloutSpec,
+  type WaveProgress,
 } from './rollout-types.ts';
+import {
+  refreshSoakStart,
+  shadowSamples,
+  tallyWave,
+  takeSnapshot,
+  waveEvidence,
+  type Snapshot,
+  type TargetModel,
+} from './wave-evidence.ts';
 
 /** The actor the engine's own decisions are recorded under in the audit log. */
 export const ENGINE_ACTOR = 'system:rollouts';
 
-/** The URL path (on the cloud) of a model version's artifact. */
-export function artifactPath(name: string, version: string): string {
-  return `/v1/models/${encodeURIComponent(name)}/${encodeURIComponent(version)}/artifact`;
-}
-
 /** The part of the desired-state service the engine uses. */
-export type DesiredWriter = Pick<DesiredStateService, 'currentMany' | 'setMany'>;
+export type DesiredWriter = Pick<DesiredStateService, 'patchMany'>;
 
 /** Collaborators of the rollout engine. */
 export interface RolloutEngineDeps {
@@ -58,18 +59,33 @@ export interface RolloutEngineDeps {
 const BASELINE_SAMPLE = 20;
 /** Wave devices whose frame results are sampled during a soak. */
 const WAVE_SAMPLE = 50;
+/** Late devices named in a reason, a log line or an audit entry (the API lists them all). */
+const LATE_NAMED = 10;
 
 /** Soak-window snapshots; kept in memory (a restart during a soak restarts the soak). */
 interface Snapshots {
-  waveStart: Map<string, TelemetrySample>;
-  soakStart: Map<string, TelemetrySample>;
+  waveStart: Snapshot;
+  soakStart: Snapshot;
+}
+
+/** One step of one rollout: the record, its spec and progress, and what the devices report now. */
+interface Step {
+  record: RolloutRecord;
+  spec: RolloutSpec;
+  progress: RolloutProgress;
+  waves: string[][];
+  target: TargetModel;
+  devices: Map<string, DeviceState>;
+  now: number;
 }
 
 /**
- * Drives rollouts through their state machine on a timer: shadow phase,
- * then wave by wave (publish desired state, wait for the devices, soak,
- * evaluate gates, roll back on failure). Every transition is persisted, so
- * a restarted cloud resumes where it was. start() then close().
+ * Drives rollouts through their state machine and makes every change of it:
+ * the timer moves them along (shadow phase, then wave by wave: publish
+ * desired state, wait for the devices, soak, evaluate gates, roll back on
+ * failure, act on missed deadlines), and operators pause, resume and abort
+ * through it. Every transition is persisted, so a restarted cloud resumes
+ * where it was. start() then close().
  */
 export class RolloutEngine {
   readonly #d: RolloutEngineDeps;
@@ -156,27 +172,75 @@ export class RolloutEngine {
     }
   }
 
-  /** Forgets in-memory soak snapshots of a rollout (its soak restarts on the next tick). */
-  restartSoak(id: string): void {
-    this.#snapshots.delete(id);
+  /** Holds a running rollout: no new wave starts and no gate is evaluated until resumed. */
+  async pause(id: string, actor: string): Promise<void> {
+    await this.exclusive(async () => {
+      const record = this.#d.store.get(id);
+      if (!['pending', 'shadow', 'in_progress'].includes(record.state))
+        throw new LinesightError(
+          'ERR_CLOUD_CONFLICT',
+          `rollout ${id} is ${record.state}; only a running rollout can be paused`,
+        );
+      this.#d.store.setState(id, 'paused');
+      this.#d.audit.record(actor, 'rollout.paused', `rollout:${id}`, { from: record.state });
+    });
   }
 
-  /** Sends every device the rollout touched back to what it ran before; returns how many. */
-  async rollBack(record: RolloutRecord, onlyIds?: readonly string[]): Promise<number> {
-    const previous = this.#d.store.previous(record.id);
-    const ids = onlyIds ?? [...previous.keys()];
-    const changes: [string, PreviousAssignment][] = [];
-    for (const id of ids) {
-      const p = previous.get(id);
-      if (p !== undefined) changes.push([id, p]);
-    }
-    await this.#publishMany(changes.map(([id, p]) => [id, { model: p.model, shadow: p.shadow }]));
-    return changes.length;
+  /**
+   * Continues a paused rollout: a soak that was under way starts again, and
+   * a phase paused by its deadline gets a new deadline.
+   */
+  async resume(id: string, actor: string): Promise<void> {
+    await this.exclusive(async () => {
+      const record = this.#d.store.get(id);
+      if (record.state !== 'paused')
+        throw new LinesightError(
+          'ERR_CLOUD_CONFLICT',
+          `rollout ${id} is ${record.state}, not paused`,
+        );
+      const progress = record.progress;
+      const phase = progress?.phase ?? 'start';
+      const state = phase === 'start' ? 'pending' : phase === 'shadow' ? 'shadow' : 'in_progress';
+      this.#snapshots.delete(id);
+      if (progress?.deadline?.action === 'pause' && progress.phase === progress.deadline.phase) {
+        progress.phaseStartedAtMs = this.#clock.now();
+        this.#d.store.saveProgress(id, progress, state);
+      } else this.#d.store.setState(id, state);
+      this.#d.audit.record(actor, 'rollout.resumed', `rollout:${id}`, { to: state });
+    });
+    this.kick();
+  }
+
+  /** Stops a rollout and sends every device it moved back to what it ran before. */
+  async abort(id: string, actor: string): Promise<void> {
+    await this.exclusive(async () => {
+      const record = this.#d.store.get(id);
+      if (!ACTIVE_STATES.has(record.state))
+        throw new LinesightError('ERR_CLOUD_CONFLICT', `rollout ${id} is already ${record.state}`);
+      const restored = await this.#rollBack(record);
+      await this.#d.sampler?.unwatch(id);
+      const reason = `aborted by ${actor}`;
+      const progress = record.progress;
+      if (progress !== null) {
+        const at = new Date(this.#clock.now()).toISOString();
+        for (const w of progress.waves)
+          if (w.state === 'applying' || w.state === 'soaking' || w.state === 'passed') {
+            w.state = 'rolled_back';
+            w.finishedAt = at;
+          }
+        if (progress.shadow?.state === 'running') progress.shadow.state = 'failed';
+        progress.phase = 'done';
+        this.#d.store.saveProgress(id, progress, 'aborted', reason);
+      } else this.#d.store.setState(id, 'aborted', reason);
+      this.#snapshots.delete(id);
+      this.#d.audit.record(actor, 'rollout.aborted', `rollout:${id}`, {
+        devicesRestored: restored,
+      });
+    });
   }
 
   async #advance(record: RolloutRecord, devices: Map<string, DeviceState>): Promise<void> {
-    const spec = record.spec;
-    const progress = record.progress;
+    const { spec, progress } = record;
     if (spec === null || progress === null) {
       // Stored by a cloud from before wave plans: nothing to resume from.
       this.#d.store.setState(
@@ -186,282 +250,300 @@ export class RolloutEngine {
       );
       return;
     }
-    const now = this.#clock.now();
-    const waves = this.#waves(record);
-    const target = this.#assignment(record);
-    const elapsedMs = now - progress.phaseStartedAtMs;
-
+    const step: Step = {
+      record,
+      spec,
+      progress,
+      waves: this.#waves(record),
+      target: { name: record.modelName, version: record.modelVersion },
+      devices,
+      now: this.#clock.now(),
+    };
     switch (progress.phase) {
-      case 'start': {
-        if (spec.shadow !== null) {
-          const ids = waves.flat();
-          this.#recordPrevious(record.id, ids);
-          await this.#publishMany(ids.map((id) => [id, { shadow: target }]));
-          progress.phase = 'shadow';
-          progress.phaseStartedAtMs = now;
-          progress.shadow = {
-            state: 'running',
-            startedAt: new Date(now).toISOString(),
-            finishedAt: null,
-            gates: [],
-          };
-          this.#d.store.saveProgress(record.id, progress, 'shadow');
-          this.#audit('rollout.shadow_started', record, { devices: ids.length });
-          return;
-        }
-        await this.#startWave(record, progress, waves, 0, devices);
-        return;
-      }
-      case 'shadow': {
-        if (spec.shadow === null || progress.shadow === null) return;
-        if (elapsedMs < spec.shadow.durationSec * 1000) return;
-        const ids = waves.flat();
-        const samples = ids.flatMap((id) => {
-          const t = devices.get(id)?.telemetry;
-          const s = t?.shadow;
-          if (t == null || s === undefined) return [];
-          if (s.model.name !== record.modelName || s.model.version !== record.modelVersion)
-            return [];
-          return [
-            {
-              scored: s.scored,
-              agreementRate: s.agreementRate,
-              shadowP99Ms: s.latencyMs.p99,
-              liveInferenceP99Ms: t.stageLatencyMs?.inference?.p99 ?? t.latencyMs.p99,
-            },
-          ];
-        });
-        const gates = evaluateShadowGates(samples, spec.shadow);
-        const failed = gates.filter((g) => !g.passed);
-        // Clear the shadow slot on every selected device, pass or fail.
-        const previous = this.#d.store.previous(record.id);
-        await this.#publishMany(
-          ids.map((id) => [id, { shadow: previous.get(id)?.shadow ?? null }]),
-        );
-        progress.shadow.gates = gates;
-        progress.shadow.finishedAt = new Date(now).toISOString();
-        if (failed.length > 0) {
-          progress.shadow.state = 'failed';
-          progress.phase = 'done';
-          const reason = `shadow gate failed: ${describeGates(failed)}`;
-          this.#d.store.saveProgress(record.id, progress, 'rolled_back', reason);
-          this.#audit('rollout.rolled_back', record, { phase: 'shadow', reason, gates });
-          return;
-        }
-        progress.shadow.state = 'passed';
-        this.#audit('rollout.shadow_passed', record, { gates });
-        await this.#startWave(record, progress, waves, 0, devices);
-        return;
-      }
-      case 'applying': {
-        const wave = progress.waves[progress.waveIndex];
-        const ids = waves[progress.waveIndex] ?? [];
-        if (wave === undefined) return;
-        const sinceMs = Date.parse(wave.startedAt ?? new Date(now).toISOString());
-        let done = 0;
-        let failed = 0;
-        let onlinePending = 0;
-        let pending = 0;
-        for (const id of ids) {
-          const d = devices.get(id);
-          if (runsVersion(d, record.modelName, record.modelVersion)) done++;
-          else if (refusal(d, record.modelName, record.modelVersion, sinceMs) !== undefined)
-            failed++;
-          else {
-            pending++;
-            if (d?.online) onlinePending++;
-          }
-        }
-        if (spec.direct) {
-          // The all-at-once form: no gates and no rollback, as before waves existed.
-          if (done === ids.length)
-            await this.#finishWave(record, progress, waves, [], true, now, devices);
-          else if (pending === 0) {
-            wave.state = 'failed';
-            wave.finishedAt = new Date(now).toISOString();
-            progress.phase = 'done';
-            const reason = `${failed} of ${ids.length} devices refused ${target.signed.manifest.name}@${target.signed.manifest.version}`;
-            this.#d.store.saveProgress(record.id, progress, 'failed', reason);
-            this.#audit('rollout.failed', record, { reason });
-          }
-          return;
-        }
-        const limit = spec.gates.maxRefusedOrCrashed;
-        if (failed > limit) {
-          await this.#failWave(record, progress, waves, now, [
-            {
-              gate: 'refusedOrCrashed',
-              passed: false,
-              value: failed,
-              limit,
-              detail: `${failed} of ${ids.length} wave devices refused or crashed on the version`,
-            },
-          ]);
-          return;
-        }
-        const timedOut = elapsedMs >= spec.waveTimeoutSec * 1000;
-        if (onlinePending > 0 && !timedOut) return;
-        if (done === 0) {
-          if (!timedOut) return;
-          await this.#failWave(record, progress, waves, now, [
-            {
-              gate: 'reached',
-              passed: false,
-              value: 0,
-              limit: 1,
-              detail: `no device of the wave reached the version within ${spec.waveTimeoutSec} s`,
-            },
-          ]);
-          return;
-        }
-        if (timedOut && failed + onlinePending > limit) {
-          await this.#failWave(record, progress, waves, now, [
-            {
-              gate: 'refusedOrCrashed',
-              passed: false,
-              value: failed + onlinePending,
-              limit,
-              detail: `${failed} refused and ${onlinePending} online devices did not reach the version within ${spec.waveTimeoutSec} s`,
-            },
-          ]);
-          return;
-        }
-        // Offline devices keep their retained desired state and stay pending; the soak starts.
-        wave.state = 'soaking';
-        wave.soakStartedAt = new Date(now).toISOString();
-        progress.phase = 'soaking';
-        progress.phaseStartedAtMs = now;
-        this.#takeSnapshot(record.id, devices, 'soakStart');
-        this.#d.store.saveProgress(record.id, progress);
-        return;
-      }
-      case 'soaking': {
-        const wave = progress.waves[progress.waveIndex];
-        if (wave === undefined) return;
-        if (this.#snapshots.get(record.id)?.soakStart === undefined) {
-          // Restarted (or resumed) mid-soak: the soak window starts again now.
-          this.#takeSnapshot(record.id, devices, 'soakStart');
-          await this.#sample(record, waves, progress.waveIndex, devices);
-          progress.phaseStartedAtMs = now;
-          wave.soakStartedAt = new Date(now).toISOString();
-          this.#d.store.saveProgress(record.id, progress);
-          return;
-        }
-        this.#refreshSoakStart(record, waves[progress.waveIndex] ?? [], devices);
-        if (elapsedMs < wave.soakSec * 1000) return;
-        const evaluation = this.#evaluateWave(record, progress, waves, devices);
-        let gates = evaluation.gates;
-        // A soak asked for evidence: a wave with too few frames soaks on (up to the
-        // wave timeout more) rather than pass gates it could not evaluate.
-        const minFrames = this.#minFrames;
-        const framesSeen = Math.min(evaluation.waveScored, evaluation.waveSampled ?? Infinity);
-        if (wave.soakSec > 0 && framesSeen < minFrames && gates.every((g) => g.passed)) {
-          if (elapsedMs < (wave.soakSec + spec.waveTimeoutSec) * 1000) return;
-          gates = [
-            ...gates,
-            {
-              gate: 'soakFrames',
-              passed: false,
-              value: framesSeen,
-              limit: minFrames,
-              detail: `the wave scored ${framesSeen} frames in ${Math.round(elapsedMs / 1000)} s of soak, fewer than the ${minFrames} its gates need; is the line running?`,
-            },
-          ];
-        }
-        await this.#d.sampler?.unwatch(record.id);
-        const failed = gates.filter((g) => !g.passed);
-        if (failed.length > 0) await this.#failWave(record, progress, waves, now, gates);
-        else await this.#finishWave(record, progress, waves, gates, false, now, devices);
-        return;
-      }
+      case 'start':
+        return this.#start(step);
+      case 'shadow':
+        return this.#shadow(step);
+      case 'applying':
+        return this.#applying(step);
+      case 'soaking':
+        return this.#soaking(step);
       case 'done':
         return;
     }
   }
 
-  #evaluateWave(
-    record: RolloutRecord,
-    progress: RolloutProgress,
-    waves: string[][],
-    devices: Map<string, DeviceState>,
-  ): { gates: GateResult[]; waveScored: number; waveSampled: number | undefined } {
-    const spec = record.spec as RolloutSpec;
-    const snaps = this.#snapshots.get(record.id);
-    const i = progress.waveIndex;
-    const ids = waves[i] ?? [];
-    const wave = progress.waves[i];
-    const sinceMs = Date.parse(wave?.startedAt ?? new Date(0).toISOString());
-    const targetRef = `${record.modelName}@${record.modelVersion}`;
-    let refused = 0;
-    const wavePairs: { before?: TelemetrySample; after: TelemetrySample }[] = [];
-    for (const id of ids) {
-      const d = devices.get(id);
-      if (refusal(d, record.modelName, record.modelVersion, sinceMs) !== undefined) refused++;
-      else if (
-        d?.online &&
-        !runsVersion(d, record.modelName, record.modelVersion) &&
-        snaps?.soakStart.get(id)?.model === targetRef
-      )
-        refused++; // It ran the version at soak start and no longer does: crashed back.
-      const t = d?.telemetry;
-      if (t == null) continue;
-      const after = sampleOf(t);
-      if (after.model !== targetRef) continue;
-      const before = snaps?.soakStart.get(id);
-      // Only the frames since the device's first telemetry on the version count.
-      if (before?.model === targetRef) wavePairs.push({ before, after });
-    }
-    const moved = new Set(waves.slice(0, i + 1).flat());
-    const baselinePairs: { before?: TelemetrySample; after: TelemetrySample }[] = [];
-    for (const id of waves.flat()) {
-      if (moved.has(id)) continue;
-      const d = devices.get(id);
-      if (!d?.online || d.telemetry == null) continue;
-      const after = sampleOf(d.telemetry);
-      if (after.model === null || after.model === targetRef) continue;
-      baselinePairs.push({ before: snaps?.soakStart.get(id), after });
-    }
-    let baseline: WindowStats | null = baselinePairs.length > 0 ? windowStats(baselinePairs) : null;
-    if (baseline === null || baseline.scored < this.#minFrames) {
-      // Nobody left on the previous version (the last wave): compare with the
-      // wave devices' own history before the wave, since their agents started.
-      const own = ids.flatMap((id) => {
-        const s = snaps?.waveStart.get(id);
-        return s && s.model !== null && s.model !== targetRef ? [{ after: s }] : [];
-      });
-      if (own.length > 0) baseline = windowStats(own);
-    }
-    let frames: { wave: number[]; baseline: number[] } | undefined;
-    if (this.#d.sampler !== undefined) {
-      frames = { wave: [], baseline: [] };
-      const own: number[] = [];
-      const waveSet = new Set(ids);
-      const soakStartMs = Date.parse(wave?.soakStartedAt ?? new Date(0).toISOString());
-      for (const [id, list] of this.#d.sampler.samples(record.id)) {
-        for (const f of list) {
-          if (!waveSet.has(id)) {
-            if (f.model !== targetRef) frames.baseline.push(f.inferenceMs);
-          } else if (f.model === targetRef) {
-            if (f.atMs >= soakStartMs) frames.wave.push(f.inferenceMs);
-          } else own.push(f.inferenceMs); // a wave device before its swap
-        }
-      }
-      // Nobody left on the previous version (the last wave): its own devices' frames before the swap.
-      if (frames.baseline.length < this.#minFrames) frames.baseline.push(...own);
-    }
-    const waveStats = windowStats(wavePairs);
-    return {
-      gates: evaluateWaveGates({
-        wave: waveStats,
-        baseline,
-        refusedOrCrashed: refused,
-        limits: spec.gates,
-        minFrames: this.#minFrames,
-        ...(frames !== undefined ? { frames } : {}),
-      }),
-      waveScored: waveStats.scored,
-      waveSampled: frames?.wave.length,
+  /** A new rollout: the shadow phase when asked for, else the first wave. */
+  async #start(step: Step): Promise<void> {
+    const { record, spec, progress, waves, now } = step;
+    if (spec.shadow === null) return this.#startWave(step, 0);
+    const ids = waves.flat();
+    const target = this.#assignment(record);
+    await this.#d.desired.patchMany(
+      ids.map((id) => [id, { shadow: target }]),
+      (previous) => this.#recordPrevious(record.id, ids, previous),
+    );
+    progress.phase = 'shadow';
+    progress.phaseStartedAtMs = now;
+    progress.shadow = {
+      state: 'running',
+      startedAt: new Date(now).toISOString(),
+      finishedAt: null,
+      gates: [],
     };
+    this.#d.store.saveProgress(record.id, progress, 'shadow');
+    this.#audit('rollout.shadow_started', record, { devices: ids.length });
+  }
+
+  /** The shadow phase ends after its duration (its deadline): gates, then live or rolled back. */
+  async #shadow(step: Step): Promise<void> {
+    const { record, spec, progress, waves, now } = step;
+    if (spec.shadow === null || progress.shadow === null) return;
+    if (now - progress.phaseStartedAtMs < spec.shadow.durationSec * 1000) return;
+    const ids = waves.flat();
+    const gates = evaluateShadowGates(shadowSamples(ids, step.devices, step.target), spec.shadow);
+    const failed = gates.filter((g) => !g.passed);
+    // Clear the shadow slot on every selected device, pass or fail.
+    const previous = this.#d.store.previous(record.id);
+    await this.#d.desired.patchMany(
+      ids.map((id) => [id, { shadow: previous.get(id)?.shadow ?? null }]),
+    );
+    progress.shadow.gates = gates;
+    progress.shadow.finishedAt = new Date(now).toISOString();
+    if (failed.length > 0) {
+      progress.shadow.state = 'failed';
+      progress.phase = 'done';
+      const reason = `shadow gate failed: ${describeGates(failed)}`;
+      this.#d.store.saveProgress(record.id, progress, 'rolled_back', reason);
+      this.#d.logger.info({ rollout: record.id, reason }, 'rollout rolled back after its shadow');
+      this.#audit('rollout.rolled_back', record, { phase: 'shadow', reason, gates });
+      return;
+    }
+    progress.shadow.state = 'passed';
+    this.#audit('rollout.shadow_passed', record, { gates });
+    await this.#startWave(step, 0);
+  }
+
+  /** A wave's devices were told to run the version: wait for them, up to the deadline. */
+  async #applying(step: Step): Promise<void> {
+    const { record, spec, progress, waves, now } = step;
+    const wave = progress.waves[progress.waveIndex];
+    if (wave === undefined) return;
+    const ids = waves[progress.waveIndex] ?? [];
+    const sinceMs = Date.parse(wave.startedAt ?? new Date(now).toISOString());
+    const tally = tallyWave(ids, step.devices, step.target, sinceMs);
+    const timedOut = now - progress.phaseStartedAtMs >= spec.waveTimeoutSec * 1000;
+    const within = `within ${spec.waveTimeoutSec} s`;
+    if (spec.direct) {
+      // The all-at-once form: no gates and no rollback, as before waves existed.
+      if (tally.done === ids.length) return this.#finishWave(step, [], true);
+      if (tally.pending === 0) {
+        wave.state = 'failed';
+        wave.finishedAt = new Date(now).toISOString();
+        progress.phase = 'done';
+        const reason = `${tally.failed} of ${ids.length} devices refused ${record.modelName}@${record.modelVersion}`;
+        this.#d.store.saveProgress(record.id, progress, 'failed', reason);
+        this.#d.logger.warn({ rollout: record.id, reason }, 'rollout failed');
+        this.#audit('rollout.failed', record, { reason });
+        return;
+      }
+      if (!timedOut) return;
+      return this.#missDeadline(
+        step,
+        'applying',
+        `${tally.pending} of ${ids.length} devices did not reach the version ${within}`,
+        tally.late,
+        [],
+      );
+    }
+    const limit = spec.gates.maxRefusedOrCrashed;
+    if (tally.failed > limit) {
+      return this.#failWave(step, [
+        {
+          gate: 'refusedOrCrashed',
+          passed: false,
+          value: tally.failed,
+          limit,
+          detail: `${tally.failed} of ${ids.length} wave devices refused or crashed on the version`,
+        },
+      ]);
+    }
+    if (tally.onlinePending > 0 && !timedOut) return;
+    if (tally.done === 0) {
+      if (!timedOut) return;
+      return this.#missDeadline(
+        step,
+        'applying',
+        `no device of the wave reached the version ${within}`,
+        tally.late,
+        [
+          {
+            gate: 'reached',
+            passed: false,
+            value: 0,
+            limit: 1,
+            detail: `no device of the wave reached the version ${within}`,
+          },
+        ],
+      );
+    }
+    if (timedOut && tally.failed + tally.onlinePending > limit) {
+      const detail = `${tally.failed} refused and ${tally.onlinePending} online devices did not reach the version ${within}`;
+      return this.#missDeadline(
+        step,
+        'applying',
+        detail,
+        tally.late.filter((d) => d.online),
+        [
+          {
+            gate: 'refusedOrCrashed',
+            passed: false,
+            value: tally.failed + tally.onlinePending,
+            limit,
+            detail,
+          },
+        ],
+      );
+    }
+    // Offline devices keep their retained desired state and stay pending; the soak starts.
+    if (tally.late.length > 0) wave.late = tally.late;
+    wave.state = 'soaking';
+    wave.soakStartedAt = new Date(now).toISOString();
+    progress.phase = 'soaking';
+    progress.phaseStartedAtMs = now;
+    this.#snapshotsOf(record.id).soakStart = takeSnapshot(step.devices);
+    this.#d.store.saveProgress(record.id, progress);
+  }
+
+  /** A wave soaks; after its soak time the gates decide (with too few frames, up to the deadline). */
+  async #soaking(step: Step): Promise<void> {
+    const { record, spec, progress, waves, now } = step;
+    const wave = progress.waves[progress.waveIndex];
+    if (wave === undefined) return;
+    const ids = waves[progress.waveIndex] ?? [];
+    const snaps = this.#snapshots.get(record.id);
+    if (snaps === undefined) {
+      // Restarted (or resumed) mid-soak: the soak window starts again now.
+      this.#snapshotsOf(record.id).soakStart = takeSnapshot(step.devices);
+      await this.#sample(record, waves, progress.waveIndex, step.devices);
+      progress.phaseStartedAtMs = now;
+      wave.soakStartedAt = new Date(now).toISOString();
+      this.#d.store.saveProgress(record.id, progress);
+      return;
+    }
+    refreshSoakStart(snaps.soakStart, ids, step.devices, step.target);
+    const elapsedMs = now - progress.phaseStartedAtMs;
+    if (elapsedMs < wave.soakSec * 1000) return;
+    const evidence = waveEvidence({
+      target: step.target,
+      waves,
+      index: progress.waveIndex,
+      devices: step.devices,
+      waveStart: snaps.waveStart,
+      soakStart: snaps.soakStart,
+      waveStartedAtMs: Date.parse(wave.startedAt ?? new Date(0).toISOString()),
+      soakStartedAtMs: Date.parse(wave.soakStartedAt ?? new Date(0).toISOString()),
+      frameSamples: this.#d.sampler?.samples(record.id),
+      limits: spec.gates,
+      minFrames: this.#minFrames,
+    });
+    const gates = evidence.gates;
+    // A soak asked for evidence: a wave with too few frames soaks on (up to the
+    // wave timeout more) rather than pass gates it could not evaluate.
+    const minFrames = this.#minFrames;
+    const framesSeen = Math.min(evidence.waveScored, evidence.waveSampled ?? Infinity);
+    if (wave.soakSec > 0 && framesSeen < minFrames && gates.every((g) => g.passed)) {
+      if (elapsedMs < (wave.soakSec + spec.waveTimeoutSec) * 1000) return;
+      const detail = `the wave scored ${framesSeen} frames in ${Math.round(elapsedMs / 1000)} s of soak, fewer than the ${minFrames} its gates need; is the line running?`;
+      const late = ids.flatMap((id): LateDevice[] => {
+        const d = step.devices.get(id);
+        const scored = d?.telemetry?.frames.scored;
+        return [
+          {
+            id,
+            online: d?.online ?? false,
+            reason: `${d?.online ? 'online' : 'offline'}; telemetry counts ${scored ?? 'no'} scored frames`,
+          },
+        ];
+      });
+      return this.#missDeadline(step, 'soaking', detail, late, [
+        ...gates,
+        { gate: 'soakFrames', passed: false, value: framesSeen, limit: minFrames, detail },
+      ]);
+    }
+    await this.#d.sampler?.unwatch(record.id);
+    if (gates.some((g) => !g.passed)) return this.#failWave(step, gates);
+    return this.#finishWave(step, gates, false);
+  }
+
+  /**
+   * A phase passed its deadline: says so (wave progress, audit entry, log
+   * line), then fails the wave (`gates` hold why) or pauses the rollout, as
+   * its spec says.
+   */
+  async #missDeadline(
+    step: Step,
+    phase: MissedDeadline['phase'],
+    detail: string,
+    late: LateDevice[],
+    gates: GateResult[],
+  ): Promise<void> {
+    const { record, spec, progress, now } = step;
+    const wave = progress.waves[progress.waveIndex] as WaveProgress;
+    const action = spec.onDeadline ?? DEFAULT_ON_DEADLINE;
+    const missed: MissedDeadline = {
+      phase,
+      wave: progress.waveIndex + 1,
+      at: new Date(now).toISOString(),
+      action,
+      detail,
+      late,
+    };
+    progress.deadline = missed;
+    wave.late = late;
+    const named = late
+      .slice(0, LATE_NAMED)
+      .map((d) => `${d.id} (${d.reason})`)
+      .join('; ');
+    const lateText =
+      late.length === 0
+        ? ''
+        : `; late: ${named}${late.length > LATE_NAMED ? `; and ${late.length - LATE_NAMED} more` : ''}`;
+    this.#d.logger.warn(
+      {
+        rollout: record.id,
+        phase,
+        wave: missed.wave,
+        action,
+        late: late.length,
+        lateDevices: late.slice(0, LATE_NAMED),
+      },
+      `rollout ${phase} deadline passed: ${detail}${lateText}`,
+    );
+    this.#audit('rollout.deadline_passed', record, {
+      phase,
+      wave: missed.wave,
+      action,
+      detail,
+      late: late.length,
+      lateDevices: late.slice(0, LATE_NAMED),
+    });
+    if (action === 'pause') {
+      const reason = `paused: ${phase} deadline of wave ${missed.wave} passed: ${detail}${lateText}`;
+      this.#d.store.saveProgress(record.id, progress, 'paused', reason);
+      this.#audit('rollout.paused', record, { from: record.state, reason });
+      return;
+    }
+    if (spec.direct) {
+      wave.state = 'failed';
+      wave.finishedAt = missed.at;
+      progress.phase = 'done';
+      const reason = `${detail}${lateText}`;
+      this.#d.store.saveProgress(record.id, progress, 'failed', reason);
+      this.#audit('rollout.failed', record, { reason });
+      return;
+    }
+    await this.#failWave(step, gates, lateText);
   }
 
   /** Frames a wave (and its baseline) must have scored for the telemetry gates. */
@@ -495,13 +577,8 @@ export class RolloutEngine {
     }
   }
 
-  async #startWave(
-    record: RolloutRecord,
-    progress: RolloutProgress,
-    waves: string[][],
-    index: number,
-    devices: Map<string, DeviceState>,
-  ): Promise<void> {
+  async #startWave(step: Step, index: number): Promise<void> {
+    const { record, progress, waves } = step;
     const now = this.#clock.now();
     const wave = progress.waves[index];
     if (wave === undefined) return;
@@ -511,15 +588,18 @@ export class RolloutEngine {
     progress.phaseStartedAtMs = now;
     wave.state = 'applying';
     wave.startedAt = new Date(now).toISOString();
-    this.#recordPrevious(record.id, ids);
-    this.#takeSnapshot(record.id, devices, 'waveStart');
-    this.#snapshots.get(record.id)?.soakStart.clear();
+    const snaps = this.#snapshotsOf(record.id);
+    snaps.waveStart = takeSnapshot(step.devices);
+    snaps.soakStart = new Map();
     // Persist before publishing: a crash in between re-publishes the same state, never skips it.
     this.#d.store.saveProgress(record.id, progress, 'in_progress');
     // Sample results from before the swap: the last wave's baseline is its own devices' old frames.
-    await this.#sample(record, waves, index, devices);
+    await this.#sample(record, waves, index, step.devices);
     const target = this.#assignment(record);
-    await this.#publishMany(ids.map((id) => [id, { model: target }]));
+    await this.#d.desired.patchMany(
+      ids.map((id) => [id, { model: target }]),
+      (previous) => this.#recordPrevious(record.id, ids, previous),
+    );
     this.#audit('rollout.wave_started', record, {
       wave: index + 1,
       devices: ids.length,
@@ -527,26 +607,21 @@ export class RolloutEngine {
     });
   }
 
-  async #finishWave(
-    record: RolloutRecord,
-    progress: RolloutProgress,
-    waves: string[][],
-    gates: GateResult[],
-    direct: boolean,
-    now: number,
-    devices: Map<string, DeviceState>,
-  ): Promise<void> {
+  async #finishWave(step: Step, gates: GateResult[], direct: boolean): Promise<void> {
+    const { record, progress, waves, now } = step;
     const wave = progress.waves[progress.waveIndex];
     if (wave === undefined) return;
     wave.state = 'passed';
     wave.gates = gates;
     wave.finishedAt = new Date(now).toISOString();
-    if (!direct)
+    if (!direct) {
+      this.#d.logger.info({ rollout: record.id, wave: progress.waveIndex + 1 }, 'wave passed');
       this.#audit('rollout.wave_passed', record, { wave: progress.waveIndex + 1, gates });
+    }
     let next = progress.waveIndex + 1;
     // Waves with no devices (a fleet smaller than the number of waves) pass at once.
     while (next < progress.waves.length && (waves[next] ?? []).length === 0) {
-      const empty = progress.waves[next] as (typeof progress.waves)[number];
+      const empty = progress.waves[next] as WaveProgress;
       empty.state = 'passed';
       empty.finishedAt = wave.finishedAt;
       next++;
@@ -555,30 +630,26 @@ export class RolloutEngine {
       progress.phase = 'done';
       this.#d.store.saveProgress(record.id, progress, 'completed');
       this.#snapshots.delete(record.id);
+      this.#d.logger.info({ rollout: record.id }, 'rollout completed');
       this.#audit('rollout.completed', record, { devices: waves.flat().length });
       return;
     }
-    await this.#startWave(record, progress, waves, next, devices);
+    await this.#startWave(step, next);
   }
 
-  async #failWave(
-    record: RolloutRecord,
-    progress: RolloutProgress,
-    waves: string[][],
-    now: number,
-    gates: GateResult[],
-  ): Promise<void> {
+  async #failWave(step: Step, gates: GateResult[], lateText = ''): Promise<void> {
+    const { record, progress, waves, now } = step;
     const wave = progress.waves[progress.waveIndex];
     if (wave === undefined) return;
     const ids = waves[progress.waveIndex] ?? [];
     const failed = gates.filter((g) => !g.passed);
-    const reason = `wave ${progress.waveIndex + 1} failed its gates: ${describeGates(failed)}`;
+    const reason = `wave ${progress.waveIndex + 1} failed its gates: ${describeGates(failed)}${lateText}`;
     wave.gates = gates;
     wave.state = 'rolled_back';
     wave.finishedAt = new Date(now).toISOString();
     progress.phase = 'done';
     // Roll back first, then record the end state: a crash in between rolls back again on resume.
-    await this.rollBack(record, ids);
+    await this.#rollBack(record, ids);
     await this.#d.sampler?.unwatch(record.id);
     this.#d.store.saveProgress(record.id, progress, 'rolled_back', reason);
     this.#snapshots.delete(record.id);
@@ -591,39 +662,35 @@ export class RolloutEngine {
     });
   }
 
-  /**
-   * A wave device's soak window starts at its first telemetry on the new
-   * version: the snapshot taken when the soak began may predate its swap.
-   */
-  #refreshSoakStart(
-    record: RolloutRecord,
-    ids: readonly string[],
-    devices: Map<string, DeviceState>,
-  ): void {
-    const soakStart = this.#snapshots.get(record.id)?.soakStart;
-    if (soakStart === undefined) return;
-    const targetRef = `${record.modelName}@${record.modelVersion}`;
+  /** Sends every device the rollout touched (or only `onlyIds`) back to what it ran before; returns how many. */
+  async #rollBack(record: RolloutRecord, onlyIds?: readonly string[]): Promise<number> {
+    const previous = this.#d.store.previous(record.id);
+    const ids = onlyIds ?? [...previous.keys()];
+    const changes: [string, Partial<DesiredContent>][] = [];
     for (const id of ids) {
-      if (soakStart.get(id)?.model === targetRef) continue;
-      const t = devices.get(id)?.telemetry;
-      if (t == null) continue;
-      const sample = sampleOf(t);
-      if (sample.model === targetRef) soakStart.set(id, sample);
-      else soakStart.delete(id);
+      const p = previous.get(id);
+      if (p !== undefined) changes.push([id, { model: p.model, shadow: p.shadow }]);
     }
+    await this.#d.desired.patchMany(changes);
+    return changes.length;
   }
 
-  #takeSnapshot(id: string, devices: Map<string, DeviceState>, which: keyof Snapshots): void {
-    const snaps = this.#snapshots.get(id) ?? { waveStart: new Map(), soakStart: new Map() };
-    this.#snapshots.set(id, snaps);
-    snaps[which].clear();
-    for (const [deviceId, d] of devices)
-      if (d.telemetry) snaps[which].set(deviceId, sampleOf(d.telemetry));
+  #snapshotsOf(id: string): Snapshots {
+    let snaps = this.#snapshots.get(id);
+    if (snaps === undefined) {
+      snaps = { waveStart: new Map(), soakStart: new Map() };
+      this.#snapshots.set(id, snaps);
+    }
+    return snaps;
   }
 
-  #recordPrevious(id: string, deviceIds: readonly string[]): void {
+  /** Stores what `deviceIds` ran before the rollout changed them (read once, with the change). */
+  #recordPrevious(
+    id: string,
+    deviceIds: readonly string[],
+    currents: ReadonlyMap<string, DesiredContent>,
+  ): void {
     const previous = new Map<string, PreviousAssignment>();
-    const currents = this.#d.desired.currentMany(deviceIds);
     for (const deviceId of deviceIds) {
       const current = currents.get(deviceId);
       previous.set(deviceId, { model: current?.model ?? null, shadow: current?.shadow ?? null });
@@ -631,36 +698,18 @@ export class RolloutEngine {
     this.#d.store.recordPrevious(id, previous);
   }
 
-  /** Sets part of many devices' desired state, keeping their other fields; publishes concurrently. */
-  async #publishMany(
-    changes: readonly [
-      string,
-      { model?: ModelAssignment | null; shadow?: ModelAssignment | null },
-    ][],
-  ): Promise<void> {
-    const currents = this.#d.desired.currentMany(changes.map(([deviceId]) => deviceId));
-    await this.#d.desired.setMany(
-      changes.map(([deviceId, change]) => {
-        const current = currents.get(deviceId) ?? { model: null };
-        return [deviceId, { ...current, ...change }];
-      }),
-    );
-  }
-
   #waves(record: RolloutRecord): string[][] {
     // A rollout's wave plan never changes after it is created.
     let waves = this.#plans.get(record.id);
     if (waves === undefined) {
-      const stored = this.#d.store.waves(record.id);
-      waves = stored.length > 0 ? stored : [record.deviceIds];
+      waves = storedPlan(this.#d.store.waves(record.id), record.deviceIds);
       this.#plans.set(record.id, waves);
     }
     return waves;
   }
 
   #assignment(record: RolloutRecord): ModelAssignment {
-    const model = this.#d.models.get(record.modelName, record.modelVersion);
-    return { signed: model.signed, artifactUrl: artifactPath(model.name, model.version) };
+    return assignmentOf(this.#d.models.get(record.modelName, record.modelVersion));
   }
 
   #audit(action: string, record: RolloutRecord, details: Record<string, unknown>): void {

@@ -69,3 +69,8 @@ export function planWaves(ordered: readonly string[], waves: readonly WaveSpec[]
   }
   return plan;
 }
+
+/** A stored rollout's wave plan; rollouts stored before wave plans are one wave of all their devices. */
+export function storedPlan(stored: string[][], deviceIds: string[]): string[][] {
+  return stored.length > 0 ? stored : [deviceIds];
+}

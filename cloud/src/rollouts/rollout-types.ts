@@ -82,8 +82,42 @@ export interface RolloutSpec {
    * gates and no rollback; it ends `completed`, or `failed` when devices refuse.
    */
   direct: boolean;
-  /** A wave whose online devices have not all reached the version (or failed) by then fails. */
+  /**
+   * The deadline of each phase that waits on devices: a wave's online devices
+   * must reach the version (or refuse it) within this long, and a soak that
+   * lacks frames may run on this long past its soak time.
+   */
   waveTimeoutSec: number;
+  /**
+   * What a missed deadline does: `fail` the wave (a staged wave rolls back; the
+   * all-at-once form ends `failed`) or `pause` the rollout for an operator.
+   * Absent in rollouts stored before it existed: `fail`.
+   */
+  onDeadline?: DeadlineAction;
+}
+
+/** What a rollout does when a phase misses its deadline. */
+export type DeadlineAction = 'fail' | 'pause';
+
+/** The default action on a missed deadline. */
+export const DEFAULT_ON_DEADLINE: DeadlineAction = 'fail';
+
+/** A device that had not reached the version when a deadline passed, and why. */
+export interface LateDevice {
+  id: string;
+  online: boolean;
+  reason: string;
+}
+
+/** A phase deadline that passed. */
+export interface MissedDeadline {
+  phase: 'applying' | 'soaking';
+  /** 1-based wave number. */
+  wave: number;
+  at: string;
+  action: DeadlineAction;
+  detail: string;
+  late: LateDevice[];
 }
 
 /** One gate's verdict. */
@@ -107,6 +141,8 @@ export interface WaveProgress {
   soakStartedAt: string | null;
   finishedAt: string | null;
   gates: GateResult[];
+  /** Devices that had not reached the version when the wave's deadline passed. */
+  late?: LateDevice[];
 }
 
 /** Where the shadow phase stands. */
@@ -126,4 +162,6 @@ export interface RolloutProgress {
   phaseStartedAtMs: number;
   waves: WaveProgress[];
   shadow: ShadowProgress | null;
+  /** The last phase deadline that passed, if any. */
+  deadline?: MissedDeadline;
 }

@@ -73,6 +73,8 @@ export interface RolloutWave {
   finishedAt: string | null;
   gates: RolloutGateResult[];
   counts: Record<RolloutDeviceState, number>;
+  /** Devices that had not reached the version when the wave's deadline passed, and why. */
+  late?: { id: string; online: boolean; reason: string }[];
 }
 
 /** A rollout's request with defaults applied (see docs/rollouts.md for the gates). */
@@ -84,6 +86,8 @@ export interface RolloutSpecSummary {
   /** All at once: no waves, gates or rollback. */
   direct: boolean;
   waveTimeoutSec: number;
+  /** What a missed phase deadline does (absent on rollouts from before it existed: fail). */
+  onDeadline?: 'fail' | 'pause';
 }
 
 /** A rollout with per-wave and per-device progress. */
@@ -115,6 +119,8 @@ export interface RolloutSummary {
     running: string | null;
     online: boolean;
     error?: string;
+    /** Why the device was late when its wave's deadline passed, while it still is. */
+    late?: string;
   }[];
 }
 
@@ -137,7 +143,10 @@ export interface CreateRolloutInput {
     maxRefusedOrCrashed?: number;
   };
   shadow?: { durationSec: number; minAgreement?: number; maxLatencyRatio?: number };
+  /** The deadline of each phase that waits on devices (default 600). */
   waveTimeoutSec?: number;
+  /** What a missed deadline does: fail the wave (default) or pause the rollout. */
+  onDeadline?: 'fail' | 'pause';
 }
 
 /** What POST /v1/predict answers. */

@@ -126,6 +126,12 @@ describe('pyramid features', () => {
         const reference = pyramidModelForward(input, params);
         expect(Math.abs(out.score - reference.score)).toBeLessThan(1e-4);
         expect(out.map?.data).toHaveLength(cells);
+        // The anomaly map too, cell by cell: a wrong map with the right maximum is a wrong model.
+        const map = Array.from(out.map!.data);
+        const ref = Array.from(reference.map.data);
+        expect(ref).toHaveLength(cells);
+        const worst = Math.max(...map.map((v, i) => Math.abs(v - ref[i]!)));
+        expect(worst).toBeLessThan(1e-4 * Math.max(1, ...ref.map(Math.abs)));
       } finally {
         await model.close();
       }

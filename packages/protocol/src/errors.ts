@@ -15,6 +15,8 @@ export const ERROR_CODES = {
   ERR_MODEL_CONTRACT: 'an ONNX model lacks a valid Linesight contract',
   ERR_MODEL_LOAD: 'an ONNX model cannot be loaded',
   ERR_MODEL_OUTPUT: 'an ONNX model produced an output that is not finite or of the declared shape',
+  ERR_MODEL_WATCHDOG:
+    'an ONNX model run took longer than its watchdog limit and was abandoned (details.watchdogMs)',
   ERR_IMAGE_DECODE: 'an image cannot be decoded',
   ERR_AGENT_DOWNLOAD: 'a model artifact cannot be downloaded',
   ERR_AGENT_MODEL_VERIFY: 'a downloaded artifact does not match its signed manifest',
@@ -31,6 +33,7 @@ export const ERROR_CODES = {
   ERR_CLOUD_CONFIG: 'the cloud configuration is invalid',
   ERR_CLI_CONFIG:
     'the command line lacks a setting (cloud URL, token) or a CLI config file is invalid',
+  ERR_CLOUD_NOT_STARTED: 'the cloud (or one of its parts) was used before start() or after close()',
   ERR_CLOUD_NOT_FOUND: 'a requested resource does not exist',
   ERR_CLOUD_CONFLICT: 'a resource already exists',
   ERR_CLOUD_BAD_REQUEST: 'a request is malformed',
@@ -49,6 +52,8 @@ export const ERROR_CODES = {
   ERR_AGENT_UPLOAD_EXPIRED: 'an upload URL expired before the upload finished; ask for a new one',
   ERR_DATASET: 'a dataset is empty, unreadable or has only one class',
   ERR_TRAINING: 'training failed',
+  ERR_INTERNAL:
+    'an unexpected failure (a bug): the log of the process that answered has the details',
 } as const;
 
 /** A code from the registry above. */

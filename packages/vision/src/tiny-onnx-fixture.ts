@@ -16,8 +16,12 @@ export interface TinyModelOptions {
   contract?: ModelContract | null;
   /** An operator name to put in the graph, e.g. to make it fail to load. */
   extraOp?: string;
-  /** Make every run slow: a chain of `steps` NxN MatMuls that depends on the input but not the score. */
-  slow?: { size: number; steps: number };
+  /**
+   * Make runs slow: a chain of `steps` NxN MatMuls that depends on the input but not the
+   * score; every run, or with `when: 'bright'` only runs on images of mean above 0.5 (others
+   * run the chain at 1x1).
+   */
+  slow?: { size: number; steps: number; when?: 'always' | 'bright' };
 }
 
 /** A contract for a tiny model of the given size. */
@@ -92,7 +96,41 @@ export function tinyOnnx(options: TinyModelOptions): Uint8Array {
       },
       { name: 'slow_zero', dataType: onnx.TensorProto.DataType.FLOAT, dims: [], floatData: [0] },
     );
-    nodes.push({ opType: 'Expand', input: ['mean', 'slow_shape'], output: ['slow_0'] });
+    if (options.slow.when === 'bright') {
+      initializer.push(
+        {
+          name: 'slow_half',
+          dataType: onnx.TensorProto.DataType.FLOAT,
+          dims: [],
+          floatData: [0.5],
+        },
+        {
+          name: 'slow_grow',
+          dataType: onnx.TensorProto.DataType.INT64,
+          dims: [1],
+          int64Data: [size - 1],
+        },
+        { name: 'slow_one', dataType: onnx.TensorProto.DataType.INT64, dims: [1], int64Data: [1] },
+      );
+      nodes.push(
+        { opType: 'Greater', input: ['mean', 'slow_half'], output: ['slow_bright'] },
+        {
+          opType: 'Cast',
+          input: ['slow_bright'],
+          output: ['slow_bright_i'],
+          attribute: [int('to', onnx.TensorProto.DataType.INT64)],
+        },
+        { opType: 'Mul', input: ['slow_bright_i', 'slow_grow'], output: ['slow_extra'] },
+        { opType: 'Add', input: ['slow_extra', 'slow_one'], output: ['slow_n'] },
+        {
+          opType: 'Concat',
+          input: ['slow_n', 'slow_n'],
+          output: ['slow_dyn_shape'],
+          attribute: [int('axis', 0)],
+        },
+        { opType: 'Expand', input: ['mean', 'slow_dyn_shape'], output: ['slow_0'] },
+      );
+    } else nodes.push({ opType: 'Expand', input: ['mean', 'slow_shape'], output: ['slow_0'] });
     for (let i = 0; i < steps; i++) {
       nodes.push({ opType: 'MatMul', input: [`slow_${i}`, 'slow_0'], output: [`slow_mm_${i}`] });
       nodes.push({

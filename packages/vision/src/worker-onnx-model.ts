@@ -22,7 +22,7 @@ export interface WorkerOnnxModelOptions {
   /** Threads one inference may use (default 1). */
   intraOpNumThreads?: number;
   /**
-   * A run slower than this fails with ERR_MODEL_OUTPUT, and the worker is
+   * A run slower than this fails with ERR_MODEL_WATCHDOG, and the worker is
    * replaced by a fresh one with the same model; the slow thread is closed
    * once its run returns (a run that never returns keeps its thread).
    * Default: no limit.
@@ -115,9 +115,9 @@ export class WorkerOnnxModel implements ScoringModel {
         this.watchdogTrips++;
         call.catch(() => undefined);
         this.#replaceWorker(worker);
-        // details.watchdogMs tells callers (the agent's frame pipeline counts watchdogTrips) a trip from a failure.
+        // Its own code tells callers (the agent's frame pipeline counts watchdogTrips) a trip from a failure.
         throw new LinesightError(
-          'ERR_MODEL_OUTPUT',
+          'ERR_MODEL_WATCHDOG',
           `inference took longer than the ${limitMs} ms watchdog limit`,
           { details: { watchdogMs: limitMs } },
         );

@@ -59,6 +59,12 @@ const CreateRolloutBody = Type.Object(
       ),
     ),
     waveTimeoutSec: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 86_400 })),
+    onDeadline: Type.Optional(
+      Type.Union([Type.Literal('fail'), Type.Literal('pause')], {
+        description:
+          'what a phase that passes its deadline (waveTimeoutSec) does: fail the wave (default) or pause the rollout',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -78,8 +84,17 @@ export async function rolloutRoutes(app: FastifyInstance, services: CloudService
       },
     },
     async (request, reply) => {
-      const { devices, selector, model, version, waves, gates, shadow, waveTimeoutSec } =
-        request.body;
+      const {
+        devices,
+        selector,
+        model,
+        version,
+        waves,
+        gates,
+        shadow,
+        waveTimeoutSec,
+        onDeadline,
+      } = request.body;
       if (devices !== undefined && selector?.ids !== undefined)
         throw new LinesightError(
           'ERR_CLOUD_BAD_REQUEST',
@@ -94,6 +109,7 @@ export async function rolloutRoutes(app: FastifyInstance, services: CloudService
         ...(gates !== undefined ? { gates } : {}),
         ...(shadow !== undefined ? { shadow } : {}),
         ...(waveTimeoutSec !== undefined ? { waveTimeoutSec } : {}),
+        ...(onDeadline !== undefined ? { onDeadline } : {}),
         actor: actorOf(request),
       });
       void reply.status(201);

@@ -3,12 +3,11 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import onnxProto from 'onnx-proto';
 import pino from 'pino';
 import { CloudApiClient } from '@linesight/api-client';
 import { Cloud } from '@linesight/cloud';
-import { FramePoolCamera, SimulatedFleet } from '@linesight/firmware-sim';
 import { greyInputSpec } from '@linesight/protocol';
 import {
   CONTRACT_METADATA_KEY,
@@ -17,17 +16,13 @@ import {
   type ModelContract,
 } from '@linesight/vision';
 import { parsePositiveInt } from '../options.ts';
+import { fleetWorkerArgs, type FleetMessage } from '../bench/rollout-fleet-worker.ts';
 import { progressLine } from '../progress.ts';
 import onnx = onnxProto.onnx;
 
-const BIN = fileURLToPath(new URL('../../bin/linesight.js', import.meta.url));
+/** The simulated fleet's own entry (a process of its own, so the cloud's CPU is measured alone). */
+const FLEET_WORKER = fileURLToPath(new URL('../../bin/bench-rollout-fleet.js', import.meta.url));
 const MODEL = 'bench-rollout';
-
-/** Messages from the simulated fleet process to the bench. */
-type FleetMessage =
-  | { type: 'ready'; devices: number; startSeconds: number }
-  | { type: 'reached'; version: string; atMs: number[] }
-  | { type: 'error'; message: string };
 
 /** What one measured rollout took. */
 export interface RolloutTiming {
@@ -53,28 +48,15 @@ export function benchRolloutCommand(): Command {
     .option('--model <file.onnx>', 'model to roll out (default: a tiny generated model)')
     .option('--timeout <sec>', 'give up waiting after this long', parsePositiveInt, 120)
     .option('--json', 'print one JSON object on stdout')
-    .addOption(new Option('--fleet-worker', 'internal: run the simulated fleet').hideHelp())
-    .action(
-      async (opts: {
-        devices: number;
-        model?: string;
-        timeout: number;
-        json?: boolean;
-        fleetWorker?: boolean;
-      }) => {
-        if (opts.fleetWorker) {
-          await runFleetWorker();
-          return;
-        }
-        const result = await runRolloutBench({
-          devices: opts.devices,
-          onnx: opts.model === undefined ? tinyModel() : await readFile(opts.model),
-          timeoutSec: opts.timeout,
-        });
-        progressLine('');
-        console.log(opts.json ? JSON.stringify(result) : JSON.stringify(result, null, 2));
-      },
-    );
+    .action(async (opts: { devices: number; model?: string; timeout: number; json?: boolean }) => {
+      const result = await runRolloutBench({
+        devices: opts.devices,
+        onnx: opts.model === undefined ? tinyModel() : await readFile(opts.model),
+        timeoutSec: opts.timeout,
+      });
+      progressLine('');
+      console.log(opts.json ? JSON.stringify(result) : JSON.stringify(result, null, 2));
+    });
 }
 
 /** Runs the benchmark: cloud here, fleet in a child process; two rollouts (install, then update). */
@@ -101,16 +83,19 @@ export async function runRolloutBench(options: {
     await api.publishModel({ name: MODEL, version: '1.0.0', onnx: v1 });
     await api.publishModel({ name: MODEL, version: '1.1.0', onnx: v2 });
 
-    const fleetProcess = fork(BIN, ['bench', 'rollout', '--fleet-worker'], {
-      env: {
-        ...process.env,
-        LINESIGHT_BENCH_CLOUD: urls.http,
-        LINESIGHT_BENCH_TOKEN: token,
-        LINESIGHT_BENCH_DEVICES: String(options.devices),
-        LINESIGHT_BENCH_DIR: join(dir, 'fleet'),
+    const fleetProcess = fork(
+      FLEET_WORKER,
+      fleetWorkerArgs({
+        cloudUrl: urls.http,
+        devices: options.devices,
+        dataDir: join(dir, 'fleet'),
+      }),
+      {
+        // The admin token is a secret: not on the command line, where `ps` shows it.
+        env: { ...process.env, LINESIGHT_ADMIN_TOKEN: token },
+        stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
       },
-      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-    });
+    );
     child = fleetProcess;
     const inbox = messages(fleetProcess);
     progressLine(`starting ${options.devices} simulated devices`);
@@ -274,64 +259,6 @@ function messages(child: ChildProcess): Inbox {
         });
       }),
   };
-}
-
-/** The child process: provisions and runs the devices, reports when each runs a version. */
-async function runFleetWorker(): Promise<void> {
-  const send = (m: FleetMessage) => process.send?.(m);
-  const env = process.env;
-  const fleet = new SimulatedFleet({
-    cloudUrl: env.LINESIGHT_BENCH_CLOUD ?? '',
-    adminToken: env.LINESIGHT_BENCH_TOKEN ?? '',
-    devices: Number(env.LINESIGHT_BENCH_DEVICES ?? '1'),
-    idPrefix: 'bench',
-    dataDir: env.LINESIGHT_BENCH_DIR ?? join(tmpdir(), 'linesight-bench-fleet'),
-    camera: () => new FramePoolCamera({ frames: [], fps: 0 }),
-    telemetryIntervalSec: 30,
-    logger: pino({ level: 'error' }),
-    shareModels: true,
-    startConcurrency: 50,
-  });
-  let watcher: NodeJS.Timeout | undefined;
-  const stop = async () => {
-    clearInterval(watcher);
-    await fleet.close().catch(() => undefined);
-    process.exit(0);
-  };
-  process.on('message', (raw) => {
-    const m = raw as { type: string; version?: string };
-    if (m.type === 'stop') void stop();
-    if (m.type === 'watch' && m.version !== undefined) {
-      const version = m.version;
-      const atMs = fleet.agents.map(() => 0);
-      clearInterval(watcher);
-      watcher = setInterval(() => {
-        const now = Date.now();
-        let left = 0;
-        for (const [i, agent] of fleet.agents.entries()) {
-          if (atMs[i] === 0 && agent.liveModel?.version === version) atMs[i] = now;
-          if (atMs[i] === 0) left++;
-        }
-        if (left === 0) {
-          clearInterval(watcher);
-          send({ type: 'reached', version, atMs });
-        }
-      }, 20);
-    }
-  });
-  process.once('disconnect', () => void stop());
-  try {
-    const started = Date.now();
-    await fleet.start();
-    send({
-      type: 'ready',
-      devices: fleet.agents.length,
-      startSeconds: (Date.now() - started) / 1000,
-    });
-  } catch (err) {
-    send({ type: 'error', message: err instanceof Error ? err.message : String(err) });
-    await stop();
-  }
 }
 
 /** A tiny 1-channel 32x32 model scoring mean intensity: the artifact is a few hundred bytes. */

@@ -93,4 +93,68 @@ describe('formatRollout', () => {
     const direct = { ...rollout, spec: { ...rollout.spec!, direct: true } };
     expect(formatRollout(direct)).not.toMatch(/gates:/);
   });
+
+  it('prints empty for a wave without devices and why a gate was not evaluated, never passed', () => {
+    const passedWave = rollout.waves[0]!;
+    const text = formatRollout({
+      ...rollout,
+      state: 'completed',
+      reason: null,
+      waves: [
+        {
+          ...passedWave,
+          state: 'passed',
+          gates: [
+            {
+              gate: 'errorRate',
+              passed: true,
+              value: null,
+              limit: 0.05,
+              detail: 'not evaluated: the wave scored 3 frames during the soak (fewer than 10)',
+            },
+            { gate: 'refusedOrCrashed', passed: true, value: 0, limit: 0, detail: '0 of 2' },
+          ],
+        },
+        { ...passedWave, index: 1, size: 0, state: 'passed', gates: [] },
+      ],
+    });
+    expect(text).toMatch(/wave 1 \(100%, 2 devices, soak 60s\): passed\n/);
+    expect(text).toContain(
+      '  errorRate not evaluated: the wave scored 3 frames during the soak (fewer than 10)',
+    );
+    expect(text).not.toMatch(/errorRate passed/);
+    expect(text).toContain('  refusedOrCrashed passed (0, limit 0): 0 of 2');
+    expect(text).toMatch(/wave 2 \(100%, 0 devices, soak 60s\): empty$/m);
+  });
+
+  it('shows one row per device, with why it failed or is late', () => {
+    const text = formatRollout({
+      ...rollout,
+      devices: [
+        { id: 'a', wave: 1, state: 'done', running: 'tile@1.1.0', online: true },
+        {
+          id: 'b',
+          wave: 1,
+          state: 'failed',
+          running: 'tile@1.0.0',
+          online: true,
+          error: 'ERR_AGENT_MODEL_VERIFY: bad hash',
+        },
+        {
+          id: 'c',
+          wave: 2,
+          state: 'pending',
+          running: null,
+          online: false,
+          late: 'offline since 2026-11-23T00:00:00.000Z',
+        },
+      ],
+    });
+    expect(text).toContain('\na  1  done  tile@1.1.0  online\n');
+    expect(text).toContain('\nb  1  failed  tile@1.0.0  online  ERR_AGENT_MODEL_VERIFY: bad hash');
+    expect(text).toContain(
+      '\nc  2  pending  -  offline  late: offline since 2026-11-23T00:00:00.000Z',
+    );
+    expect(text).toContain('deadline: 600 s per phase, then fail');
+  });
 });

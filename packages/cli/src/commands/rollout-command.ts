@@ -1,5 +1,11 @@
 import { Command, InvalidArgumentError } from 'commander';
-import type { CloudApiClient, CreateRolloutInput, RolloutSummary } from '@linesight/api-client';
+import type {
+  CloudApiClient,
+  CreateRolloutInput,
+  RolloutGateResult,
+  RolloutSummary,
+  RolloutWave,
+} from '@linesight/api-client';
 import { cloudClient, withCloudCall } from '../cloud-options.ts';
 import { parsePositive } from '../options.ts';
 
@@ -27,6 +33,11 @@ function parseSeconds(value: string): number {
 }
 
 /** Splits `key=value` at its first `=`; null when there is no key before it. */
+function parseDeadlineAction(value: string): 'fail' | 'pause' {
+  if (value === 'fail' || value === 'pause') return value;
+  throw new InvalidArgumentError('expected fail or pause');
+}
+
 function splitPair(text: string): [string, string] | null {
   const eq = text.indexOf('=');
   return eq < 1 ? null : [text.slice(0, eq), text.slice(eq + 1)];
@@ -77,7 +88,18 @@ async function client(opts: CloudOptions): Promise<CloudApiClient> {
   return (await cloudClient(opts)).api;
 }
 
-/** A rollout as a few lines for a person. */
+/** What a gate says to a person: passed, failed, or not evaluated (and why). */
+function gateText(g: RolloutGateResult): string {
+  if (g.detail.startsWith('not evaluated')) return `${g.gate} ${g.detail}`;
+  return `${g.gate} ${g.passed ? 'passed' : 'failed'}${g.value === null ? '' : ` (${g.value}, limit ${g.limit})`}: ${g.detail}`;
+}
+
+/** A wave's state as a person should read it: a wave without devices is `empty`, not `passed`. */
+function waveState(w: RolloutWave): string {
+  return w.size === 0 ? 'empty' : w.state;
+}
+
+/** A rollout as a few lines for a person, with one row per device. */
 export function formatRollout(r: RolloutSummary): string {
   const lines = [
     `rollout ${r.id}: ${r.modelName}@${r.modelVersion} ${r.state}${r.reason ? ` (${r.reason})` : ''}`,
@@ -92,15 +114,41 @@ export function formatRollout(r: RolloutSummary): string {
         .map(([k, v]) => `${k}=${v}`)
         .join(' ')}`,
     );
-  if (r.shadow) lines.push(`shadow: ${r.shadow.state}`);
+  if (r.spec !== null)
+    lines.push(
+      `deadline: ${r.spec.waveTimeoutSec} s per phase, then ${r.spec.onDeadline ?? 'fail'}`,
+    );
+  if (r.shadow) {
+    lines.push(`shadow: ${r.shadow.state}`);
+    for (const g of r.shadow.gates) lines.push(`  ${gateText(g)}`);
+  }
   for (const w of r.waves) {
     const failed = w.gates.filter((g) => !g.passed).map((g) => `${g.gate}: ${g.detail}`);
     lines.push(
-      `wave ${w.index + 1} (${w.percent}%, ${w.size} devices, soak ${w.soakSec}s): ${w.state}${failed.length ? ` - ${failed.join('; ')}` : ''}`,
+      `wave ${w.index + 1} (${w.percent}%, ${w.size} devices, soak ${w.soakSec}s): ${waveState(w)}${failed.length ? ` - ${failed.join('; ')}` : ''}`,
     );
+    for (const g of w.gates) lines.push(`  ${gateText(g)}`);
+    if (w.late !== undefined && w.late.length > 0)
+      lines.push(
+        `  late at the deadline: ${w.late.length} device${w.late.length === 1 ? '' : 's'}`,
+      );
   }
-  for (const d of r.devices.filter((x) => x.state === 'failed'))
-    lines.push(`  ${d.id}: ${d.error ?? 'failed'}`);
+  if (r.devices.length > 0) {
+    lines.push('device  wave  state  running  online  note');
+    for (const d of r.devices)
+      lines.push(
+        [
+          d.id,
+          d.wave,
+          d.state,
+          d.running ?? '-',
+          d.online ? 'online' : 'offline',
+          d.error ?? (d.late !== undefined ? `late: ${d.late}` : ''),
+        ]
+          .join('  ')
+          .trimEnd(),
+      );
+  }
   return lines.join('\n');
 }
 
@@ -136,10 +184,16 @@ export function rolloutCommand(): Command {
       )
       .option('--waves <percents>', 'cumulative wave percents, e.g. 1,10,50,100', parseWavePercents)
       .option('--soak <sec>', 'soak time of each wave before its gates', parseSeconds)
+      .option('--shadow <sec>', 'run the version in the shadow slot this long first', parsePositive)
       .option(
-        '--shadow <sec>',
-        'run the version in the shadow slot this long first',
+        '--deadline <sec>',
+        'deadline of each phase that waits on devices (default 600)',
         parsePositive,
+      )
+      .option(
+        '--on-deadline <action>',
+        'what a missed deadline does: fail (the wave; default) or pause (the rollout)',
+        parseDeadlineAction,
       ),
   ).action(
     async (
@@ -152,6 +206,8 @@ export function rolloutCommand(): Command {
         waves?: number[];
         soak?: number;
         shadow?: number;
+        deadline?: number;
+        onDeadline?: 'fail' | 'pause';
       },
     ) => {
       const labels = parseLabels(opts.label);
@@ -175,6 +231,8 @@ export function rolloutCommand(): Command {
           : {}),
         ...(gates !== undefined ? { gates } : {}),
         ...(opts.shadow !== undefined ? { shadow: { durationSec: opts.shadow } } : {}),
+        ...(opts.deadline !== undefined ? { waveTimeoutSec: opts.deadline } : {}),
+        ...(opts.onDeadline !== undefined ? { onDeadline: opts.onDeadline } : {}),
       };
       print(await (await client(opts)).createRollout(input), opts.json);
     },

@@ -1,9 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { LinesightError } from '@linesight/protocol';
 import type { AuditLog } from '../registry/audit-log.ts';
-import type { DeviceRecord, DeviceRegistry } from '../registry/device-registry.ts';
-
-type DeviceState = Omit<DeviceRecord, 'desired'>;
+import type { DeviceRegistry } from '../registry/device-registry.ts';
 import type { ModelRegistry } from '../registry/model-registry.ts';
 import type { RolloutRecord, RolloutStore } from '../registry/rollout-store.ts';
 import {
@@ -11,22 +9,30 @@ import {
   runningOf,
   runsVersion,
   type DeviceRolloutState,
-} from '../rollouts/device-progress.ts';
-import type { RolloutEngine } from '../rollouts/rollout-engine.ts';
-import { orderDevices, planWaves, selectDevices, validateWaves } from '../rollouts/rollout-plan.ts';
+  type DeviceState,
+} from './device-progress.ts';
+import type { RolloutEngine } from './rollout-engine.ts';
+import {
+  orderDevices,
+  planWaves,
+  selectDevices,
+  storedPlan,
+  validateWaves,
+} from './rollout-plan.ts';
 import {
   ACTIVE_STATES,
   DEFAULT_GATES,
+  DEFAULT_ON_DEADLINE,
+  type DeadlineAction,
   type DeviceSelector,
   type GateLimits,
   type RolloutProgress,
   type RolloutSpec,
   type WaveProgress,
   type WaveSpec,
-} from '../rollouts/rollout-types.ts';
+} from './rollout-types.ts';
 
-export { artifactPath } from '../rollouts/rollout-engine.ts';
-export type { DeviceRolloutState } from '../rollouts/device-progress.ts';
+export type { DeviceRolloutState } from './device-progress.ts';
 
 /** One device's progress in a rollout. */
 export interface DeviceProgress {
@@ -36,6 +42,8 @@ export interface DeviceProgress {
   running: string | null;
   online: boolean;
   error?: string;
+  /** Why the device was late when its wave's deadline passed (while it still is). */
+  late?: string;
 }
 
 /** A rollout with live per-wave and per-device progress. */
@@ -55,6 +63,7 @@ export interface CreateRolloutInput {
   gates?: Partial<GateLimits>;
   shadow?: { durationSec: number; minAgreement?: number; maxLatencyRatio?: number };
   waveTimeoutSec?: number;
+  onDeadline?: DeadlineAction;
   actor: string;
 }
 
@@ -125,6 +134,7 @@ export class RolloutService {
       shadow,
       direct,
       waveTimeoutSec: input.waveTimeoutSec ?? DEFAULT_WAVE_TIMEOUT_SEC,
+      onDeadline: input.onDeadline ?? DEFAULT_ON_DEADLINE,
     };
     const id = randomUUID();
     await this.#engine.exclusive(async () => {
@@ -201,59 +211,19 @@ export class RolloutService {
 
   /** Holds a rollout: no new wave starts and no gate is evaluated until resumed. */
   async pause(id: string, actor: string): Promise<RolloutStatus> {
-    await this.#engine.exclusive(async () => {
-      const record = this.#rollouts.get(id);
-      if (!['pending', 'shadow', 'in_progress'].includes(record.state))
-        throw new LinesightError(
-          'ERR_CLOUD_CONFLICT',
-          `rollout ${id} is ${record.state}; only a running rollout can be paused`,
-        );
-      this.#rollouts.setState(id, 'paused');
-      this.#audit.record(actor, 'rollout.paused', `rollout:${id}`, { from: record.state });
-    });
+    await this.#engine.pause(id, actor);
     return this.status(id);
   }
 
   /** Continues a paused rollout; a soak that was under way starts again. */
   async resume(id: string, actor: string): Promise<RolloutStatus> {
-    await this.#engine.exclusive(async () => {
-      const record = this.#rollouts.get(id);
-      if (record.state !== 'paused')
-        throw new LinesightError(
-          'ERR_CLOUD_CONFLICT',
-          `rollout ${id} is ${record.state}, not paused`,
-        );
-      const phase = record.progress?.phase ?? 'start';
-      const state = phase === 'start' ? 'pending' : phase === 'shadow' ? 'shadow' : 'in_progress';
-      this.#engine.restartSoak(id);
-      this.#rollouts.setState(id, state);
-      this.#audit.record(actor, 'rollout.resumed', `rollout:${id}`, { to: state });
-    });
-    this.#engine.kick();
+    await this.#engine.resume(id, actor);
     return this.status(id);
   }
 
   /** Stops a rollout and sends every device it moved back to what it ran before. */
   async abort(id: string, actor: string): Promise<RolloutStatus> {
-    await this.#engine.exclusive(async () => {
-      const record = this.#rollouts.get(id);
-      if (!ACTIVE_STATES.has(record.state))
-        throw new LinesightError('ERR_CLOUD_CONFLICT', `rollout ${id} is already ${record.state}`);
-      const restored = await this.#engine.rollBack(record);
-      const progress = record.progress;
-      if (progress !== null) {
-        for (const w of progress.waves)
-          if (w.state === 'applying' || w.state === 'soaking' || w.state === 'passed') {
-            w.state = 'rolled_back';
-            w.finishedAt = new Date().toISOString();
-          }
-        if (progress.shadow?.state === 'running') progress.shadow.state = 'failed';
-        progress.phase = 'done';
-        this.#rollouts.saveProgress(id, progress, 'aborted', `aborted by ${actor}`);
-      } else this.#rollouts.setState(id, 'aborted', `aborted by ${actor}`);
-      this.#engine.restartSoak(id);
-      this.#audit.record(actor, 'rollout.aborted', `rollout:${id}`, { devicesRestored: restored });
-    });
+    await this.#engine.abort(id, actor);
     return this.status(id);
   }
 
@@ -281,24 +251,29 @@ export class RolloutService {
 
   #statusOf(record: RolloutRecord, devices: Map<string, DeviceState>): RolloutStatus {
     const waves = this.#rollouts.waves(record.id);
-    const plan = waves.length > 0 ? waves : [record.deviceIds];
+    const plan = storedPlan(waves, record.deviceIds);
     const progress = record.progress;
     const counts = emptyCounts();
     const waveCounts = plan.map(() => emptyCounts());
     const deviceList: DeviceProgress[] = [];
     for (const [w, ids] of plan.entries()) {
       const wave = progress?.waves[w];
+      const late = new Map((wave?.late ?? []).map((d) => [d.id, d.reason]));
       const sinceMs = wave?.startedAt ? Date.parse(wave.startedAt) : 0;
       for (const id of ids) {
         const d = devices.get(id);
         let state: DeviceRolloutState;
         let error: string | undefined;
+        let lateReason: string | undefined;
         if (wave !== undefined && wave.state === 'waiting') state = 'waiting';
         else if (wave?.state === 'rolled_back') state = 'rolled_back';
         else if (runsVersion(d, record.modelName, record.modelVersion)) state = 'done';
         else if ((error = refusal(d, record.modelName, record.modelVersion, sinceMs)) !== undefined)
           state = 'failed';
-        else state = 'pending';
+        else {
+          state = 'pending';
+          lateReason = late.get(id);
+        }
         counts[state]++;
         (waveCounts[w] as Record<DeviceRolloutState, number>)[state]++;
         deviceList.push({
@@ -308,6 +283,7 @@ export class RolloutService {
           running: runningOf(d),
           online: d?.online ?? false,
           ...(error === undefined ? {} : { error }),
+          ...(lateReason === undefined ? {} : { late: lateReason }),
         });
       }
     }

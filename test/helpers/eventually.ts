@@ -1,0 +1,37 @@
+/** Options of {@link eventually}. */
+export interface EventuallyOptions {
+  /** Gives up after this long, with an error naming `what`. */
+  timeoutMs?: number;
+  /** Pause between two checks. */
+  intervalMs?: number;
+  /** What is awaited, for the timeout message. */
+  what?: string;
+}
+
+/**
+ * Polls `check` until it returns a value other than undefined (and not `false`),
+ * and resolves with it; throws after `timeoutMs` with `what` and the last error
+ * `check` threw. The one way tests wait for something they cannot subscribe to.
+ */
+export async function eventually<T>(
+  check: () => Promise<T | undefined | false> | T | undefined | false,
+  options: EventuallyOptions = {},
+): Promise<T> {
+  const { timeoutMs = 60_000, intervalMs = 200, what = 'a condition' } = options;
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined && value !== false) return value;
+    } catch (err) {
+      lastError = err;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${String(lastError)})` : ''}`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
