@@ -7,8 +7,10 @@ import type { ModelContract } from '@linesight/vision';
 const GRAPH_FIELD = 7;
 const METADATA_PROPS_FIELD = 14;
 const LENGTH_DELIMITED = 2;
-// A metadata entry is a short JSON contract; anything larger is not one of ours.
-const MAX_METADATA_ENTRY_BYTES = 1024 * 1024;
+// A metadata entry is a JSON contract: reference profile, golden outputs and
+// training notes can run to megabytes, as the bytes-based reader allows. The cap
+// only keeps a bogus length from pulling a whole large upload into memory.
+const MAX_METADATA_ENTRY_BYTES = 64 * 1024 * 1024;
 
 /**
  * Reads the Linesight contract of an ONNX file on disk without loading it:
