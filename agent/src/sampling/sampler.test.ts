@@ -75,7 +75,7 @@ describe('sampling', () => {
     expect(sampler.stats.sampled.defect).toBe(3);
     expect(sampler.stats.capped).toBe(2);
     const stored = store.pendingUploads(10);
-    expect(stored.map((s) => s.frameSeq)).toEqual([0, 1, 2]);
+    expect(stored.map((s) => s.frameSeq).sort()).toEqual([0, 1, 2]);
     const first = stored[0];
     const meta = await sharp(await readFile(first?.imagePath ?? '')).metadata();
     expect([meta.format, meta.width, meta.height]).toEqual(['jpeg', 200, 100]);

@@ -342,6 +342,7 @@ export class EdgeStore {
 
   /** Samples whose files still wait for an upload, defects first, oldest first. */
   pendingUploads(limit: number, exclude: ReadonlySet<number> = new Set()): StoredSample[] {
+    if (this.#closed) return [];
     const rows = this.#db
       .prepare(
         `SELECT * FROM samples WHERE state = 'stored'
@@ -387,6 +388,7 @@ export class EdgeStore {
   take(kind: 'events', limit: number): TakenBatch<EventRecord> | undefined;
   take(kind: 'samples', limit: number): TakenBatch<SampleRecord> | undefined;
   take(kind: StoreKind, limit: number): TakenBatch<unknown> | undefined {
+    if (this.#closed) return undefined;
     if (kind === 'samples') return this.#takeSamples(limit);
     const after = this.#cursor[kind];
     const rows = this.#db
@@ -416,6 +418,7 @@ export class EdgeStore {
 
   /** Forgets what was handed out (the link dropped): unacknowledged records are sent again. */
   rewind(): void {
+    if (this.#closed) return;
     this.#cursor.verdicts = 0;
     this.#cursor.minutes = 0;
     this.#cursor.windows = 0;
@@ -427,6 +430,7 @@ export class EdgeStore {
 
   /** Records waiting for the broker's acknowledgement, by kind. */
   backlog(): StoreState['backlog'] {
+    if (this.#closed) return { verdicts: 0, windows: 0, events: 0, samples: 0 };
     const count = (sql: string) => (this.#db.prepare(sql).get() as { n: number }).n;
     return {
       verdicts: count('SELECT COUNT(*) AS n FROM verdicts') + this.#buffer.length,
@@ -438,6 +442,7 @@ export class EdgeStore {
 
   /** Bytes used by the database's live pages, its WAL and the image folder. */
   usedBytes(): number {
+    if (this.#closed) return this.#imageBytes;
     const pageSize = this.#db.pragma('page_size', { simple: true }) as number;
     const pages = this.#db.pragma('page_count', { simple: true }) as number;
     const free = this.#db.pragma('freelist_count', { simple: true }) as number;

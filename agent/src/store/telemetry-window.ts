@@ -22,7 +22,6 @@ export class TelemetryWindowAggregator {
   readonly #brightness = new FixedHistogram(linearBounds(0, 255, 16));
   readonly #contrast = new FixedHistogram(linearBounds(0, 128, 16));
   readonly #sharpness = new FixedHistogram(exponentialBounds(0.5, 2, 10));
-  #samples = 0;
 
   constructor(now: () => number = Date.now) {
     this.#now = now;
@@ -50,13 +49,13 @@ export class TelemetryWindowAggregator {
     }
   }
 
-  /** Counts one stored sample. */
-  sampled(): void {
-    this.#samples++;
-  }
-
   /** Ends the window and starts the next. */
-  close(extra: { droppedFrames: number; errors: number; store?: StoreState }): WindowInput {
+  close(extra: {
+    droppedFrames: number;
+    errors: number;
+    samples?: number;
+    store?: StoreState;
+  }): WindowInput {
     const end = this.#now();
     const cpu = process.cpuUsage(this.#cpu);
     const elapsedUs = Math.max(1, (end - this.#start) * 1000);
@@ -75,13 +74,12 @@ export class TelemetryWindowAggregator {
       sharpness: this.#sharpness.snapshot(),
       cpuCores: Math.round(((cpu.user + cpu.system) / elapsedUs) * 1000) / 1000,
       rssMb: Math.round((process.memoryUsage.rss() / 1024 / 1024) * 10) / 10,
-      samples: this.#samples,
+      samples: extra.samples ?? 0,
       ...(extra.store !== undefined ? { store: extra.store } : {}),
     };
     this.#start = end;
     this.#cpu = process.cpuUsage();
     this.#counts = { good: 0, defect: 0, unknown: 0 };
-    this.#samples = 0;
     for (const h of [this.#latency, this.#score, this.#brightness, this.#contrast, this.#sharpness])
       h.reset();
     return window;
