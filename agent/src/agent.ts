@@ -24,6 +24,7 @@ import { FramePipeline, modelRefOf, type Stage } from './pipeline/frame-pipeline
 import { ShadowRunner } from './pipeline/shadow-runner.ts';
 import type { ScoredExtras } from './pipeline/frame-pipeline.ts';
 import { Forwarder, type SampleUploader } from './forwarding/forwarder.ts';
+import { HttpSampleUploader } from './forwarding/sample-uploader.ts';
 import { frameImageStats, type FrameImageStats } from './sampling/image-stats.ts';
 import { Sampler } from './sampling/sampler.ts';
 import { EdgeStore } from './store/edge-store.ts';
@@ -73,6 +74,7 @@ export class Agent {
   #edge: EdgeStore | undefined;
   #sampler: Sampler | undefined;
   #forwarder: Forwarder | undefined;
+  #uploader: HttpSampleUploader | undefined;
   readonly #window = new TelemetryWindowAggregator();
   #windowTimer: NodeJS.Timeout | undefined;
   #windowSec: number;
@@ -289,7 +291,7 @@ export class Agent {
       publish: (channel, payload) => this.#link.publishStored(channel, payload),
       connected: () => this.#link.connected,
       recordsPerSec: this.config.forwardRecordsPerSec,
-      ...(this.#deps.uploader ? { uploader: this.#deps.uploader } : {}),
+      uploader: this.#deps.uploader ?? this.#httpUploader(),
       logger: this.log.child({ component: 'forwarder' }),
     });
     this.#forwarder.start();
@@ -332,6 +334,7 @@ export class Agent {
           this.#publishTelemetry();
         },
         // Batches in flight get a moment for their PUBACK; what is not acknowledged stays stored.
+        () => this.#uploader?.close(),
         () => withTimeout(this.#forwarder?.close(), 3000),
         () => this.#link.close(),
         () => this.#edge?.close(),
@@ -360,6 +363,17 @@ export class Agent {
         );
     }, this.config.stableAfterSec * 1000);
     this.#stableTimer.unref();
+  }
+
+  #httpUploader(): HttpSampleUploader {
+    this.#uploader = new HttpSampleUploader({
+      cloudUrl: this.config.cloudUrl,
+      deviceId: this.config.deviceId,
+      username: this.config.username,
+      password: this.config.password,
+      logger: this.log.child({ component: 'uploader' }),
+    });
+    return this.#uploader;
   }
 
   #onScored(frame: Frame, result: FrameResult, extras: ScoredExtras): void {

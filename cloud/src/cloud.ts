@@ -173,6 +173,7 @@ export class Cloud {
       store: edgeStore,
       days: this.config.edgeRetentionDays,
       schedule: this.config.edgeRetentionCron,
+      deleteBlob: (key) => blobs.delete(key),
       logger: this.log.child({ component: 'retention' }),
     });
     this.#retention.start();
@@ -285,7 +286,13 @@ export class Cloud {
           ]),
       },
     });
-    await this.#http.register(async (scope) => edgeDataRoutes(scope, { store: edgeStore, ingest }));
+    await this.#http.register(async (scope) =>
+      edgeDataRoutes(scope, {
+        store: edgeStore,
+        ingest,
+        createDownloadUrl: (key, ttlSec) => blobs.createDownloadUrl(key, ttlSec),
+      }),
+    );
     await this.#http.listen({ host: this.config.host, port: this.config.httpPort });
     // Rollouts that were under way before a restart continue from their persisted state.
     rolloutEngine.start();

@@ -269,6 +269,14 @@ export class EdgeDataStore {
     };
   }
 
+  /** Object keys (images and maps) of samples older than `beforeMs`, at most `limit`. */
+  sampleKeysOlderThan(beforeMs: number, limit = 10_000): string[] {
+    const rows = this.#db
+      .prepare('SELECT object_key, map_key FROM samples WHERE at_ms < ? LIMIT ?')
+      .all(beforeMs, limit) as { object_key: string; map_key: string | null }[];
+    return rows.flatMap((r) => (r.map_key === null ? [r.object_key] : [r.object_key, r.map_key]));
+  }
+
   /** Deletes rows older than `beforeMs` from a table, in chunks; returns how many. */
   deleteOlderThan(table: EdgeTable, beforeMs: number): number {
     const column = {

@@ -12,6 +12,8 @@ export interface EdgeRetentionOptions {
   /** node-cron expression of when it runs (default: every hour at minute 17). */
   schedule?: string;
   logger: Logger;
+  /** Removes a sample's image from object storage before its index row goes. */
+  deleteBlob?: (key: string) => Promise<void>;
 }
 
 /** Deletes edge data past each table's retention on a node-cron schedule. */
@@ -25,13 +27,23 @@ export class EdgeRetention {
 
   /** Schedules the job. */
   start(): void {
-    this.#task = cron.schedule(this.#o.schedule ?? '17 * * * *', () => {
+    this.#task = cron.schedule(this.#o.schedule ?? '17 * * * *', async () => {
       try {
+        await this.deleteExpiredBlobs();
         this.enforce();
       } catch (err) {
         this.#o.logger.error({ err }, 'edge-data retention failed');
       }
     });
+  }
+
+  /** Removes from object storage the images of samples past retention (their rows go in enforce()). */
+  async deleteExpiredBlobs(nowMs = Date.now()): Promise<number> {
+    const deleteBlob = this.#o.deleteBlob;
+    if (deleteBlob === undefined) return 0;
+    const keys = this.#o.store.sampleKeysOlderThan(nowMs - this.#o.days.samples * 86_400_000);
+    for (const key of keys) await deleteBlob(key);
+    return keys.length;
   }
 
   /** Deletes what is past retention now; returns the rows deleted per table. */
