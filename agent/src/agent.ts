@@ -347,6 +347,10 @@ export class Agent {
           errors.push(err);
         }
       }
+      this.log.info(
+        { frames: { ...this.#pipeline.counters }, boot: this.#edge?.boot },
+        'agent stopped',
+      );
       if (errors.length > 0) throw new AggregateError(errors, 'agent close failed');
     })();
     return this.#closing;
