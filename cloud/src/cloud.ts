@@ -302,6 +302,11 @@ export class Cloud {
     return this.#urls;
   }
 
+  /** The edge-data ingest (counters, commit hook for benchmarks); undefined before start(). */
+  get edgeIngest(): EdgeIngest | undefined {
+    return this.#ingest;
+  }
+
   /** Where the cloud listens; throws before start(). */
   get urls(): CloudUrls {
     if (this.#urls === undefined)
