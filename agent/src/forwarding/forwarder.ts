@@ -193,7 +193,7 @@ export class Forwarder {
   #uploadSamples(): void {
     const uploader = this.#o.uploader;
     if (uploader === undefined || this.#uploading !== undefined) return;
-    const samples = this.#o.store.pendingUploads(8, this.#uploadingIds);
+    const samples = this.#o.store.pendingUploads(32, this.#uploadingIds);
     if (samples.length === 0) return;
     for (const s of samples) this.#uploadingIds.add(s.id);
     this.#uploading = uploader

@@ -102,10 +102,13 @@ async function runIngestBench(opts: {
   try {
     const urls = await cloud.start();
     const api = new CloudApiClient({ baseUrl: urls.http, adminToken: cloud.adminToken.token });
+    // Each phase's result also goes to stderr as it completes, so a long run shows progress.
     const ingest = await runIngestPhase(cloud, api, urls.mqtt, dir, opts);
+    console.error(`bench ingest phase: ${JSON.stringify(ingest)}`);
+    const loop = await runLoopPhase(dir, opts.loopFrames);
+    console.error(`bench store phase: ${JSON.stringify(loop)}`);
     const drain =
       opts.drainHours > 0 ? await runDrainPhase(cloud, api, urls, dir, opts) : undefined;
-    const loop = await runLoopPhase(dir, opts.loopFrames);
     return {
       ...ingest,
       ...(drain ?? {}),
@@ -360,7 +363,14 @@ async function runDrainPhase(
     );
   }
   const peakDiskMb = round(store.diskBytes() / 1024 / 1024);
-  const before = cloud.edgeIngest?.stats.stored ?? 0;
+  const storedRows = async () => {
+    const res = await fetch(`${urls.http}/v1/edge/ingest-stats`, {
+      headers: { authorization: `Bearer ${cloud.adminToken.token}` },
+    });
+    const body = (await res.json()) as { stored: Record<string, number> };
+    return Object.values(body.stored).reduce((a, b) => a + b, 0);
+  };
+  const before = await storedRows();
   const expected = frames + Math.floor(frames / windowEvery) + samples;
   const holder: { forwarder?: Forwarder } = {};
   const link = new DeviceLink({
@@ -395,9 +405,11 @@ async function runDrainPhase(
   forwarder.start();
   link.start();
   const deadline = started + 3_600_000;
-  while ((cloud.edgeIngest?.stats.stored ?? 0) - before < expected && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 200));
-    progressLine(`drained ${(cloud.edgeIngest?.stats.stored ?? 0) - before}/${expected}`);
+  let drained = 0;
+  while (drained < expected && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 500));
+    drained = (await storedRows()) - before;
+    progressLine(`drained ${drained}/${expected}`);
   }
   const drainSeconds = round((Date.now() - started) / 1000);
   uploader.close();
@@ -411,7 +423,7 @@ async function runDrainPhase(
     drainRecords: expected,
     drainSamples: samples,
     drainSeconds,
-    drainComplete: (cloud.edgeIngest?.stats.stored ?? 0) - before >= expected,
+    drainComplete: drained >= expected,
     peakDiskMb,
   };
 }
