@@ -42,7 +42,7 @@ export function benchIngestCommand(): Command {
     .option('--batch <n>', 'records per published batch', parsePositiveInt, 100)
     .option(
       '--drain-hours <h>',
-      'hours a device was offline (0 skips the drain)',
+      'hours a device was offline',
       parsePositive,
       24,
     )
