@@ -40,12 +40,7 @@ export function benchIngestCommand(): Command {
     )
     .option('--seconds <n>', 'how long the devices publish', parsePositiveInt, 20)
     .option('--batch <n>', 'records per published batch', parsePositiveInt, 100)
-    .option(
-      '--drain-hours <h>',
-      'hours a device was offline',
-      parsePositive,
-      24,
-    )
+    .option('--drain-hours <h>', 'hours a device was offline', parsePositive, 24)
     .option('--drain-fps <n>', 'its frame rate while offline', parsePositive, 10)
     .option(
       '--drain-rate <n>',
