@@ -284,9 +284,14 @@ describe('edge data', () => {
         ).samples.filter((s) => s.boot === 0);
         return list.length >= sampled ? list : undefined;
       },
-      30_000,
+      90_000,
     ).catch(async () => {
-      throw new Error(`samples indexed: ${JSON.stringify(await get('/v1/edge/ingest-stats'))}`);
+      throw new Error(
+        `samples indexed: ${JSON.stringify(await get('/v1/edge/ingest-stats'))}; agent: ${again.text
+          .filter((l) => l.includes('upload'))
+          .slice(-5)
+          .join('\n')}`,
+      );
     });
     expect(samples.length).toBe(sampled);
     for (const s of samples.slice(0, 5)) {
