@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
 import { ModelSlot, type ScoringModel } from '@linesight/vision';
 import {
@@ -6,11 +7,13 @@ import {
   type AgentPhase,
   type DesiredState,
   type DeviceEvent,
+  type EdgeDataReport,
+  type FrameResult,
   type Manifest,
   type ReportedError,
   type ReportedState,
 } from '@linesight/protocol';
-import type { Camera } from './camera/camera.ts';
+import type { Camera, Frame } from './camera/camera.ts';
 import { loadAgentConfig, type AgentConfig } from './config.ts';
 import { DesiredGuard } from './desired-guard.ts';
 import { DeviceLink } from './device-link.ts';
@@ -19,11 +22,20 @@ import { ModelUpdater, type ModelLoader } from './models/model-updater.ts';
 import { LocalOutputs } from './outputs/local-outputs.ts';
 import { FramePipeline, modelRefOf, type Stage } from './pipeline/frame-pipeline.ts';
 import { ShadowRunner } from './pipeline/shadow-runner.ts';
+import type { ScoredExtras } from './pipeline/frame-pipeline.ts';
+import { Forwarder, type SampleUploader } from './forwarding/forwarder.ts';
+import { HttpSampleUploader } from './forwarding/sample-uploader.ts';
+import { frameImageStats, type FrameImageStats } from './sampling/image-stats.ts';
+import { Sampler } from './sampling/sampler.ts';
+import { EdgeStore } from './store/edge-store.ts';
+import { TelemetryWindowAggregator } from './store/telemetry-window.ts';
 
 /** Optional collaborators of an agent (simulators inject these; real devices use the defaults). */
 export interface AgentDeps {
   /** Loads verified model bytes; default: one worker thread per loaded model. */
   loadModel?: ModelLoader;
+  /** Uploads sampled images to object storage; without one they stay on the device. */
+  uploader?: SampleUploader;
 }
 
 /** The agent's version, reported to the cloud. */
@@ -58,6 +70,15 @@ export class Agent {
   #telemetryIntervalSec: number;
   #lastTelemetry = { at: Date.now(), scored: 0 };
   #closing: Promise<void> | undefined;
+  readonly #deps: AgentDeps;
+  #edge: EdgeStore | undefined;
+  #sampler: Sampler | undefined;
+  #forwarder: Forwarder | undefined;
+  #uploader: HttpSampleUploader | undefined;
+  readonly #window = new TelemetryWindowAggregator();
+  #windowTimer: NodeJS.Timeout | undefined;
+  #windowSec: number;
+  #windowBase = { dropped: 0, errors: 0, samples: 0 };
 
   constructor(
     config: Record<string, unknown> | AgentConfig,
@@ -71,6 +92,8 @@ export class Agent {
       pino({ level: this.config.logLevel, base: { app: 'agent', deviceId: this.config.deviceId } });
     this.#camera = camera;
     this.#telemetryIntervalSec = this.config.telemetryIntervalSec;
+    this.#windowSec = this.config.windowSec;
+    this.#deps = deps;
     const { deviceId } = this.config;
     this.#link = new DeviceLink({
       deviceId,
@@ -85,7 +108,9 @@ export class Agent {
       onConnect: () => {
         this.#cloudConnects++;
         this.#report();
+        this.#forwarder?.tick();
       },
+      onDisconnect: () => this.#forwarder?.onDisconnect(),
     });
     this.#outputs = new LocalOutputs({
       deviceId,
@@ -119,7 +144,11 @@ export class Agent {
         this.#outputs.publish(result);
         this.#link.publishResult(result);
       },
-      onScored: (frame, result) => this.#shadow.offer(frame, result),
+      onScored: (frame, result, extras) => {
+        this.#shadow.offer(frame, result);
+        this.#onScored(frame, result, extras);
+      },
+      inspect: (tensor, spec) => frameImageStats(tensor, spec),
       onCameraError: (err) =>
         this.#event('error', 'camera.error', describeError(err), { code: 'ERR_CAMERA' }),
       circuitBreaker: {
@@ -222,6 +251,7 @@ export class Agent {
       this.#telemetryIntervalSec = doc.telemetryIntervalSec;
       this.#scheduleTelemetry();
     }
+    this.#applyEdgeData(doc);
     this.#updater.apply(doc);
   }
 
@@ -248,9 +278,28 @@ export class Agent {
     await this.#updater.restore();
     this.#phase = this.#slot.hasModel ? 'running' : 'idle';
     await this.#outputs.start();
+    const edge = await EdgeStore.open({
+      dir: join(this.config.dataDir, 'store'),
+      quotaBytes: this.config.storeQuotaBytes,
+      logger: this.log.child({ component: 'store' }),
+    });
+    this.#edge = edge;
+    this.#sampler = new Sampler({ store: edge, logger: this.log.child({ component: 'sampler' }) });
+    this.#forwarder = new Forwarder({
+      deviceId: this.config.deviceId,
+      store: edge,
+      publish: (channel, payload) => this.#link.publishStored(channel, payload),
+      connected: () => this.#link.connected,
+      recordsPerSec: this.config.forwardRecordsPerSec,
+      uploader: this.#deps.uploader ?? this.#httpUploader(),
+      logger: this.log.child({ component: 'forwarder' }),
+    });
+    this.#forwarder.start();
+    this.#event('info', 'agent.started', `agent started (boot ${edge.boot})`);
     this.#link.start();
     await this.#camera.start(this.#pipeline);
     this.#scheduleTelemetry();
+    this.#scheduleWindows();
     this.log.info(
       {
         camera: this.#camera.description,
@@ -267,6 +316,7 @@ export class Agent {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       clearInterval(this.#telemetryTimer);
+      clearInterval(this.#windowTimer);
       clearTimeout(this.#stableTimer);
       const errors: unknown[] = [];
       for (const step of [
@@ -274,13 +324,20 @@ export class Agent {
         () => this.#pipeline.drain(),
         () => this.#shadow.drain(),
         () => this.#outputs.close(),
+        () => this.#sampler?.drain(),
         () => this.#desiredChain,
         () => this.#updater.close(),
         async () => {
+          this.#closeWindow();
+          this.#edge?.flush();
           this.#report();
           this.#publishTelemetry();
         },
+        // Batches in flight get a moment for their PUBACK; what is not acknowledged stays stored.
+        () => this.#uploader?.close(),
+        () => withTimeout(this.#forwarder?.close(), 3000),
         () => this.#link.close(),
+        () => this.#edge?.close(),
         () => this.#slot.close(),
         () => this.#shadow.slot.close(),
       ]) {
@@ -290,6 +347,10 @@ export class Agent {
           errors.push(err);
         }
       }
+      this.log.info(
+        { frames: { ...this.#pipeline.counters }, boot: this.#edge?.boot },
+        'agent stopped',
+      );
       if (errors.length > 0) throw new AggregateError(errors, 'agent close failed');
     })();
     return this.#closing;
@@ -306,6 +367,85 @@ export class Agent {
         );
     }, this.config.stableAfterSec * 1000);
     this.#stableTimer.unref();
+  }
+
+  #httpUploader(): HttpSampleUploader {
+    this.#uploader = new HttpSampleUploader({
+      cloudUrl: this.config.cloudUrl,
+      deviceId: this.config.deviceId,
+      username: this.config.username,
+      password: this.config.password,
+      logger: this.log.child({ component: 'uploader' }),
+    });
+    return this.#uploader;
+  }
+
+  #onScored(frame: Frame, result: FrameResult, extras: ScoredExtras): void {
+    const stats = extras.inspected as FrameImageStats | undefined;
+    this.#window.add(result, stats);
+    this.#edge?.recordVerdict({
+      frameSeq: result.seq,
+      at: result.capturedAt,
+      modelName: result.model?.name ?? null,
+      modelVersion: result.model?.version ?? null,
+      score: result.score,
+      verdict: result.verdict,
+      ...(result.reason !== undefined ? { reason: result.reason.slice(0, 500) } : {}),
+      latencyMs: result.latencyMs.total,
+    });
+    this.#sampler?.offer(frame, result, extras.map);
+  }
+
+  #applyEdgeData(doc: DesiredState): void {
+    this.#sampler?.setPolicy(doc.edgeData?.sampling);
+    const windowSec = doc.edgeData?.windowSec ?? this.config.windowSec;
+    if (windowSec !== this.#windowSec) {
+      this.#windowSec = windowSec;
+      this.#closeWindow();
+      this.#scheduleWindows();
+    }
+  }
+
+  #scheduleWindows(): void {
+    clearInterval(this.#windowTimer);
+    this.#windowTimer = setInterval(() => this.#closeWindow(), this.#windowSec * 1000);
+    this.#windowTimer.unref();
+  }
+
+  /** Ends the current telemetry window and stores it. */
+  #closeWindow(): void {
+    const edge = this.#edge;
+    if (edge === undefined) return;
+    const { droppedOverload } = this.#pipeline.counters;
+    const errors = this.#pipeline.errors;
+    const sampled = this.#sampler?.stats.sampled;
+    const samples = sampled ? Object.values(sampled).reduce((a, b) => a + b, 0) : 0;
+    const window = this.#window.close({
+      droppedFrames: droppedOverload - this.#windowBase.dropped,
+      errors: errors - this.#windowBase.errors,
+      samples: samples - this.#windowBase.samples,
+      store: edge.state(),
+    });
+    this.#windowBase = { dropped: droppedOverload, errors, samples };
+    edge.addWindow(window);
+  }
+
+  /** The edge-data settings in force and the store's state. */
+  edgeDataReport(): EdgeDataReport | undefined {
+    const edge = this.#edge;
+    const sampler = this.#sampler;
+    if (edge === undefined || sampler === undefined) return undefined;
+    return { windowSec: this.#windowSec, sampling: { ...sampler.policy }, store: edge.state() };
+  }
+
+  /** Counters of the local store and the forwarder (for tests and the sim). */
+  get edgeData() {
+    return {
+      boot: this.#edge?.boot,
+      store: this.#edge?.state(),
+      forwarder: this.#forwarder ? { ...this.#forwarder.stats } : undefined,
+      sampler: this.#sampler ? { ...this.#sampler.stats } : undefined,
+    };
   }
 
   #scheduleTelemetry(): void {
@@ -350,6 +490,7 @@ export class Agent {
   /** The current reported state. */
   reportedState(): ReportedState {
     const live = this.#slot.info;
+    const edgeData = this.edgeDataReport();
     return {
       schema: 'linesight.reported/v1',
       deviceId: this.config.deviceId,
@@ -362,6 +503,7 @@ export class Agent {
       framesByVersion: { ...this.#pipeline.framesByVersion },
       agentVersion: AGENT_VERSION,
       updatedAt: new Date().toISOString(),
+      ...(edgeData ? { edgeData } : {}),
     };
   }
 
@@ -375,6 +517,13 @@ export class Agent {
     message: string,
     extra: Pick<DeviceEvent, 'code' | 'model'> = {},
   ): void {
+    this.#edge?.addEvent({
+      at: new Date().toISOString(),
+      level,
+      type,
+      message: message.slice(0, 2000),
+      ...(extra.code !== undefined ? { code: extra.code.slice(0, 64) } : {}),
+    });
     this.#link.publishEvent({
       schema: 'linesight.event/v1',
       deviceId: this.config.deviceId,
@@ -385,4 +534,16 @@ export class Agent {
       ...extra,
     });
   }
+}
+
+/** Waits for `promise`, but not longer than `ms`. */
+async function withTimeout(promise: Promise<void> | undefined, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    promise,
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, ms);
+    }),
+  ]);
+  clearTimeout(timer);
 }

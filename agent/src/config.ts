@@ -55,6 +55,23 @@ export const AgentConfigSchema = Type.Object(
       default: 60,
       description: 'running this long after a swap makes a version stable',
     }),
+    windowSec: Type.Number({
+      minimum: 0.2,
+      maximum: 3600,
+      default: 60,
+      description: 'telemetry window length kept in the store (desired state may change it)',
+    }),
+    storeQuotaBytes: Type.Integer({
+      minimum: 1024,
+      default: 2 * 1024 * 1024 * 1024,
+      description: 'disk quota of the local store and its image folder together',
+    }),
+    forwardRecordsPerSec: Type.Integer({
+      minimum: 1,
+      default: 2000,
+      description:
+        'stored records sent per second at most (drains a backlog without flooding the cloud)',
+    }),
     logLevel: Type.String({ default: 'info' }),
     outputs: Type.Array(Type.Unknown(), {
       default: [],

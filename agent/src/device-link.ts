@@ -8,6 +8,7 @@ import {
   encodePayload,
   type DesiredState,
   type DeviceEvent,
+  type EdgeChannel,
   type FrameResult,
   type ReportedState,
   type Telemetry,
@@ -24,8 +25,23 @@ export interface DeviceLinkOptions {
   onDesired: (doc: DesiredState) => void;
   /** The connection (re)established; republish retained state here. */
   onConnect: () => void;
+  /** The connection dropped (or an attempt failed); stored batches in flight are not acknowledged. */
+  onDisconnect?: () => void;
   /** Messages kept while disconnected before the oldest is dropped (default 5000). */
   offlineQueueMax?: number;
+  /** Reconnect backoff: first delay, doubling up to the cap, with jitter (defaults 1 s, 60 s). */
+  reconnectMinMs?: number;
+  reconnectMaxMs?: number;
+  /** A stored batch not acknowledged within this is failed (default 30 s). */
+  ackTimeoutMs?: number;
+}
+
+/** A stored batch could not be handed to the broker (not connected, or no PUBACK in time). */
+export class PublishNotAcknowledgedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PublishNotAcknowledgedError';
+  }
 }
 
 interface QueuedMessage {
@@ -37,8 +53,10 @@ interface QueuedMessage {
 
 /**
  * A device's MQTT session: presence with a will message, desired-state
- * subscription, and publishers for results, telemetry, events and state.
- * Reconnects by itself. While disconnected, messages wait in a bounded
+ * subscription, and publishers for results, telemetry, events and state,
+ * plus QoS 1 publishing of stored batches that resolves on the broker's
+ * PUBACK. Reconnects by itself with capped exponential backoff and jitter,
+ * logging one line per state change. While disconnected, messages wait in a bounded
  * in-memory queue (oldest dropped and counted past the limit; only the newest
  * retained state is kept) and go out in order on reconnect.
  */
@@ -46,6 +64,10 @@ export class DeviceLink {
   readonly #o: DeviceLinkOptions;
   #client: MqttClient | undefined;
   #closing: Promise<void> | undefined;
+  #reconnectTimer: NodeJS.Timeout | undefined;
+  #attempt = 0;
+  #state: 'connecting' | 'connected' | 'disconnected' = 'connecting';
+  #lastError: string | undefined;
   readonly #offline: QueuedMessage[] = [];
   invalidDesired = 0;
   droppedOffline = 0;
@@ -70,7 +92,8 @@ export class DeviceLink {
       protocolVersion: 4,
       clean: true,
       keepalive: 15,
-      reconnectPeriod: 1000,
+      // Reconnects are scheduled here with backoff; MQTT.js only knows a fixed period.
+      reconnectPeriod: 0,
       connectTimeout: 10_000,
       // Results are live data: drop QoS 0 messages while offline rather than queue without bound.
       queueQoSZero: false,
@@ -82,9 +105,16 @@ export class DeviceLink {
       },
     });
     this.#client = client;
-    client.on('error', (err) => logger.warn({ err: err.message }, 'mqtt error'));
-    client.on('offline', () => logger.warn('mqtt offline; will reconnect'));
+    client.on('error', (err) => {
+      this.#lastError = err.message;
+      logger.debug({ err: err.message }, 'mqtt error');
+    });
+    client.on('close', () => this.#onClose(client));
     client.on('connect', () => {
+      clearTimeout(this.#reconnectTimer);
+      this.#attempt = 0;
+      this.#state = 'connected';
+      this.#lastError = undefined;
       logger.info({ mqttUrl: this.#o.mqttUrl }, 'mqtt connected');
       void client
         .publishAsync(statusTopic, this.#statusPayload(true), { qos: 1, retain: true })
@@ -107,6 +137,29 @@ export class DeviceLink {
         this.invalidDesired++;
         logger.warn({ err: describeError(err) }, 'ignored invalid desired state');
       }
+    });
+  }
+
+  /**
+   * Publishes a stored batch at QoS 1; resolves when the broker acknowledged
+   * it (PUBACK), rejects when not connected, on failure, or after the ack timeout.
+   */
+  publishStored(channel: EdgeChannel, payload: Buffer): Promise<void> {
+    const client = this.#client;
+    if (client === undefined || !client.connected || this.#closing !== undefined)
+      return Promise.reject(new PublishNotAcknowledgedError('not connected'));
+    const timeoutMs = this.#o.ackTimeoutMs ?? 30_000;
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new PublishNotAcknowledgedError(`no PUBACK within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      timer.unref();
+      client.publish(deviceTopic(this.#o.deviceId, channel), payload, { qos: 1 }, (err) => {
+        clearTimeout(timer);
+        if (err) reject(new PublishNotAcknowledgedError(err.message));
+        else resolve();
+      });
     });
   }
 
@@ -138,6 +191,7 @@ export class DeviceLink {
   /** Publishes offline status and disconnects; idempotent. */
   close(): Promise<void> {
     this.#closing ??= (async () => {
+      clearTimeout(this.#reconnectTimer);
       const client = this.#client;
       if (client === undefined) return;
       if (client.connected) {
@@ -151,6 +205,39 @@ export class DeviceLink {
       await client.endAsync(!client.connected);
     })();
     return this.#closing;
+  }
+
+  /** Schedules the next attempt: 1 s doubling to the cap, each delay jittered to 50-100 %. */
+  #onClose(client: MqttClient): void {
+    if (this.#closing !== undefined) return;
+    const { logger } = this.#o;
+    const min = this.#o.reconnectMinMs ?? 1000;
+    const max = this.#o.reconnectMaxMs ?? 60_000;
+    const delayMs = reconnectDelayMs(this.#attempt, min, max, Math.random());
+    this.#attempt = Math.min(this.#attempt + 1, 30);
+    if (this.#state !== 'disconnected') {
+      logger.warn(
+        { err: this.#lastError, retryInMs: delayMs },
+        this.#state === 'connected'
+          ? 'mqtt connection lost; reconnecting with backoff'
+          : 'mqtt broker unreachable; retrying with backoff',
+      );
+      this.#state = 'disconnected';
+    }
+    try {
+      this.#o.onDisconnect?.();
+    } catch (err) {
+      logger.error({ err: describeError(err) }, 'disconnect listener failed');
+    }
+    clearTimeout(this.#reconnectTimer);
+    this.#reconnectTimer = setTimeout(() => {
+      // Keeping the stores lets MQTT.js resend QoS 1 packets that were in flight.
+      if (this.#closing === undefined && !client.connected)
+        client.reconnect({
+          incomingStore: client.incomingStore,
+          outgoingStore: client.outgoingStore,
+        });
+    }, delayMs);
   }
 
   #publish(channel: QueuedMessage['channel'], payload: Buffer, qos: 0 | 1, retain: boolean): void {
@@ -204,4 +291,14 @@ export class DeviceLink {
       'status',
     );
   }
+}
+
+/** Capped exponential backoff with jitter: `min * 2^attempt`, capped at `max`, scaled to 50-100 %. */
+export function reconnectDelayMs(
+  attempt: number,
+  minMs: number,
+  maxMs: number,
+  random: number,
+): number {
+  return Math.round(Math.min(maxMs, minMs * 2 ** attempt) * (0.5 + random / 2));
 }

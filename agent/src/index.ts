@@ -75,3 +75,16 @@ export {
   modbusWritesFor,
 } from './outputs/modbus-output.ts';
 export type { AgentHttpStatus } from './http/agent-http-server.ts';
+export { DeviceLink, type DeviceLinkOptions } from './device-link.ts';
+export {
+  EdgeStore,
+  type EdgeStoreOptions,
+  type SampleInput,
+  type StoredSample,
+  type VerdictInput,
+} from './store/edge-store.ts';
+export { TelemetryWindowAggregator } from './store/telemetry-window.ts';
+export { Forwarder, type ForwarderOptions, type SampleUploader } from './forwarding/forwarder.ts';
+export { HttpSampleUploader } from './forwarding/sample-uploader.ts';
+export { Sampler, type SamplerOptions } from './sampling/sampler.ts';
+export { DEFAULT_SAMPLING_POLICY, resolveSamplingPolicy } from './sampling/sampling-policy.ts';

@@ -31,6 +31,12 @@ export interface RunAgentOptions {
   httpPort?: number;
   /** Address it listens on (default 127.0.0.1). */
   httpHost?: string;
+  /** Telemetry window length in the store (config default when omitted). */
+  windowSec?: number;
+  /** Disk quota of the store and its images (config default when omitted). */
+  storeQuotaBytes?: number;
+  /** Stored records forwarded per second at most (config default when omitted). */
+  forwardRecordsPerSec?: number;
   /** Install SIGTERM/SIGINT handlers (the standalone app does; a fleet does not). */
   handleSignals?: boolean;
 }
@@ -90,6 +96,9 @@ export async function runAgent(options: RunAgentOptions): Promise<Agent> {
         watchdogTrips: options.watchdogTrips,
         crashLoopStarts: options.crashLoopStarts,
         stableAfterSec: options.stableAfterSec,
+        windowSec: options.windowSec,
+        storeQuotaBytes: options.storeQuotaBytes,
+        forwardRecordsPerSec: options.forwardRecordsPerSec,
       }),
     },
     options.camera,

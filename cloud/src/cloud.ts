@@ -33,6 +33,10 @@ import { DesiredIssuer } from './signing/desired-issuer.ts';
 import { DesiredStateService } from './fleet/desired-state-service.ts';
 import { KeyRotation } from './fleet/key-rotation.ts';
 import cron, { type ScheduledTask } from 'node-cron';
+import { EdgeDataStore } from './ingest/edge-data-store.ts';
+import { EdgeIngest } from './ingest/edge-ingest.ts';
+import { EdgeRetention } from './ingest/edge-retention.ts';
+import { edgeDataRoutes } from './ingest/edge-data-routes.ts';
 
 /** Addresses of a running cloud. */
 export interface CloudUrls {
@@ -77,6 +81,9 @@ export class Cloud {
   #refreshTask: ScheduledTask | undefined;
   #rolloutEngine: RolloutEngine | undefined;
   #resultSampler: ResultSampler | undefined;
+  #edgeStore: EdgeDataStore | undefined;
+  #ingest: EdgeIngest | undefined;
+  #retention: EdgeRetention | undefined;
 
   constructor(input: CloudConfigInput, logger?: Logger) {
     this.config = loadCloudConfig(input);
@@ -116,6 +123,10 @@ export class Cloud {
     this.#blobs = blobs;
     const servicePassword = randomBytes(24).toString('base64url');
     const adminToken = this.#adminToken.token;
+    const edgeStore = new EdgeDataStore(join(dataDir, 'edge-data.sqlite'));
+    this.#edgeStore = edgeStore;
+    // Devices are refused until the ingest listens, so no batch is acknowledged with no one to store it.
+    let acceptingDevices = false;
 
     const authenticate = (
       clientId: string,
@@ -127,7 +138,7 @@ export class Cloud {
       if (username === ADMIN_USER)
         return sameSecret(password, adminToken) ? { kind: 'admin' } : undefined;
       // A device must use its id as both username and client id, so no one can take over its session.
-      if (clientId === username && devices.checkSecret(username, password))
+      if (acceptingDevices && clientId === username && devices.checkSecret(username, password))
         return { kind: 'device', deviceId: username };
       return undefined;
     };
@@ -147,6 +158,25 @@ export class Cloud {
     });
     const mqttPort = await this.#broker.start();
     const mqttUrl = `mqtt://${this.config.host}:${mqttPort}`;
+    const ingest = new EdgeIngest({
+      mqttUrl,
+      username: SERVICE_USER,
+      password: servicePassword,
+      store: edgeStore,
+      knownDevice: (id) => devices.has(id),
+      logger: this.log.child({ component: 'ingest' }),
+    });
+    this.#ingest = ingest;
+    await ingest.start();
+    acceptingDevices = true;
+    this.#retention = new EdgeRetention({
+      store: edgeStore,
+      days: this.config.edgeRetentionDays,
+      schedule: this.config.edgeRetentionCron,
+      deleteBlob: (key) => blobs.delete(key),
+      logger: this.log.child({ component: 'retention' }),
+    });
+    this.#retention.start();
 
     const link = new FleetLink({
       mqttUrl,
@@ -256,6 +286,13 @@ export class Cloud {
           ]),
       },
     });
+    await this.#http.register(async (scope) =>
+      edgeDataRoutes(scope, {
+        store: edgeStore,
+        ingest,
+        createDownloadUrl: (key, ttlSec) => blobs.createDownloadUrl(key, ttlSec),
+      }),
+    );
     await this.#http.listen({ host: this.config.host, port: this.config.httpPort });
     // Rollouts that were under way before a restart continue from their persisted state.
     rolloutEngine.start();
@@ -263,6 +300,11 @@ export class Cloud {
     this.#urls = { http: `http://${this.config.host}:${httpPort}`, mqtt: mqttUrl };
     this.#advertised = advertisedUrls(this.#urls, this.config);
     return this.#urls;
+  }
+
+  /** The edge-data ingest (counters, commit hook for benchmarks); undefined before start(). */
+  get edgeIngest(): EdgeIngest | undefined {
+    return this.#ingest;
   }
 
   /** Where the cloud listens; throws before start(). */
@@ -314,12 +356,17 @@ export class Cloud {
       await step(async () => this.#rolloutEngine?.close());
       await step(async () => this.#resultSampler?.close());
       await step(async () => this.#modelServer?.close());
+      await step(async () => this.#retention?.close());
       await step(async () => this.#link?.close());
+      await step(async () => this.#ingest?.close());
       await step(async () => this.#broker?.close());
       await step(() => {
         this.#db?.close();
       });
       await step(async () => this.#blobs?.close());
+      await step(() => {
+        this.#edgeStore?.close();
+      });
       if (errors.length > 0) throw new AggregateError(errors, 'cloud close failed');
     })();
     return this.#closing;

@@ -93,6 +93,25 @@ export const CloudConfigSchema = Type.Object(
       default: 32 * 1024 * 1024,
       description: 'largest object a device may ask an upload URL for',
     }),
+    edgeRetentionDays: Type.Object(
+      {
+        verdicts: Type.Number({ minimum: 0.001, default: 90 }),
+        verdict_minutes: Type.Number({ minimum: 0.001, default: 365 }),
+        windows: Type.Number({ minimum: 0.001, default: 365 }),
+        events: Type.Number({ minimum: 0.001, default: 365 }),
+        samples: Type.Number({ minimum: 0.001, default: 365 }),
+      },
+      {
+        default: {},
+        additionalProperties: false,
+        description:
+          'days each edge-data table keeps its rows (verdict log, windows, events, sample index)',
+      },
+    ),
+    edgeRetentionCron: Type.String({
+      default: '17 * * * *',
+      description: 'node-cron schedule of the edge-data retention job',
+    }),
     logLevel: Type.Union(
       [
         Type.Literal('fatal'),

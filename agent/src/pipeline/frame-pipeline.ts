@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import {
   preprocessImage,
+  type AnomalyMap,
   type ModelLease,
   type ModelSlot,
   type ScoringModel,
@@ -10,6 +11,7 @@ import {
   isLinesightError,
   type FrameCounters,
   type FrameResult,
+  type InputSpec,
   type Manifest,
 } from '@linesight/protocol';
 import type { Frame, FrameSink } from '../camera/camera.ts';
@@ -41,8 +43,17 @@ export interface FramePipelineOptions {
   /** Frames waiting beyond this are dropped oldest-first and counted. */
   queueDepth: number;
   publish: (result: FrameResult) => void;
-  /** Called after each live result, e.g. to feed a shadow model. */
-  onScored?: (frame: Frame, result: FrameResult) => void;
+  /**
+   * Called after each live result, e.g. to feed a shadow model, the store or
+   * the sampler; `extras` holds the anomaly map (if the model has one) and
+   * what `inspect` computed.
+   */
+  onScored?: (frame: Frame, result: FrameResult, extras: ScoredExtras) => void;
+  /**
+   * Computes cheap statistics from the preprocessed tensor before the model
+   * may consume it (e.g. image statistics for telemetry); must not throw.
+   */
+  inspect?: (tensor: Float32Array, spec: InputSpec) => unknown;
   onCameraError: (err: unknown) => void;
   /**
    * Stop running a version after `tripsToOpen` consecutive watchdog trips on
@@ -51,6 +62,13 @@ export interface FramePipelineOptions {
    */
   circuitBreaker?: { tripsToOpen: number; onOpen: (opened: CircuitOpened) => void };
   logger: Logger;
+}
+
+/** What a scored frame carries besides its result. */
+export interface ScoredExtras {
+  map?: AnomalyMap;
+  /** What `inspect` returned for this frame's tensor. */
+  inspected?: unknown;
 }
 
 interface Arrived {
@@ -63,6 +81,7 @@ interface Prepared extends Arrived {
   lease: ModelLease<ScoringModel, Manifest> | undefined;
   tensor: Float32Array | undefined;
   failure: string | undefined;
+  inspected: unknown;
   queueMs: number;
   preprocessMs: number;
 }
@@ -175,12 +194,20 @@ export class FramePipeline implements FrameSink {
     const lease = this.#o.slot.acquire();
     let tensor: Float32Array | undefined;
     let failure: string | undefined;
+    let inspected: unknown;
     if (lease === undefined) failure = 'no model loaded';
     else {
       try {
         tensor = await preprocessImage(item.frame.image, lease.info.inputSpec);
       } catch (err) {
         failure = describeError(err).slice(0, 500);
+      }
+      if (tensor !== undefined && this.#o.inspect !== undefined) {
+        try {
+          inspected = this.#o.inspect(tensor, lease.info.inputSpec);
+        } catch (err) {
+          this.#o.logger.debug({ err: describeError(err) }, 'frame inspection failed');
+        }
       }
     }
     this.#preprocessing = false;
@@ -189,6 +216,7 @@ export class FramePipeline implements FrameSink {
       lease,
       tensor,
       failure,
+      inspected,
       queueMs: started - item.arrivedAt,
       preprocessMs: performance.now() - started,
     };
@@ -200,6 +228,7 @@ export class FramePipeline implements FrameSink {
     const { frame, lease } = item;
     const manifest = lease?.info;
     let score: number | null = null;
+    let map: AnomalyMap | undefined;
     let failure = item.failure;
     let inferenceMs = 0;
     // An opened version gets no more runs; with nothing live after it, frames say why.
@@ -214,7 +243,9 @@ export class FramePipeline implements FrameSink {
       let outcome: RunOutcome = 'ok';
       let watchdogMs: unknown;
       try {
-        score = (await lease.model.run(item.tensor)).score;
+        const output = await lease.model.run(item.tensor);
+        score = output.score;
+        map = output.map;
       } catch (err) {
         failure = describeError(err).slice(0, 500);
         outcome = 'failed';
@@ -285,7 +316,17 @@ export class FramePipeline implements FrameSink {
       );
     }
     this.stages.publish.add(performance.now() - publishStarted);
-    this.#o.onScored?.(frame, result);
+    try {
+      this.#o.onScored?.(frame, result, {
+        ...(map !== undefined && score !== null ? { map } : {}),
+        ...(item.inspected !== undefined ? { inspected: item.inspected } : {}),
+      });
+    } catch (err) {
+      this.#o.logger.error(
+        { seq: frame.seq, err: describeError(err) },
+        'scored-frame listener failed',
+      );
+    }
     this.#inferring = false;
     this.#pump();
   }

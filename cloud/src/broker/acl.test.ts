@@ -8,6 +8,10 @@ describe('broker ACL', () => {
   it('lets a device publish only to its own publish channels', () => {
     expect(canPublish(d1, deviceTopic('d1', 'reported'))).toBe(true);
     expect(canPublish(d1, deviceTopic('d1', 'results'))).toBe(true);
+    for (const channel of ['verdicts', 'windows', 'event-log', 'samples'] as const) {
+      expect(canPublish(d1, deviceTopic('d1', channel))).toBe(true);
+      expect(canPublish(d1, deviceTopic('d2', channel))).toBe(false);
+    }
     expect(canPublish(d1, deviceTopic('d1', 'desired'))).toBe(false);
     expect(canPublish(d1, deviceTopic('d2', 'reported'))).toBe(false);
     expect(canPublish(d1, 'linesight/v1/devices/d1/reported/extra')).toBe(false);

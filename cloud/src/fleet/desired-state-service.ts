@@ -113,5 +113,6 @@ function contentOf(doc: DesiredState): DesiredContent {
     ...(doc.telemetryIntervalSec !== undefined
       ? { telemetryIntervalSec: doc.telemetryIntervalSec }
       : {}),
+    ...(doc.edgeData !== undefined ? { edgeData: doc.edgeData } : {}),
   };
 }

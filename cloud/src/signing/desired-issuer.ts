@@ -1,4 +1,9 @@
-import { signDocument, type DesiredState, type ModelAssignment } from '@linesight/protocol';
+import {
+  signDocument,
+  type DesiredState,
+  type EdgeDataSettings,
+  type ModelAssignment,
+} from '@linesight/protocol';
 import type { KeyRing } from './key-ring.ts';
 
 /** What a desired-state document says, before revision, expiry and signature. */
@@ -6,6 +11,8 @@ export interface DesiredContent {
   model: ModelAssignment | null;
   shadow?: ModelAssignment | null;
   telemetryIntervalSec?: number;
+  /** Telemetry window length and sampling policy for the device's edge data. */
+  edgeData?: EdgeDataSettings;
 }
 
 /** Builds signed desired-state documents with the current trust list and an expiry. */
@@ -45,6 +52,7 @@ export class DesiredIssuer {
         ...(content.telemetryIntervalSec !== undefined
           ? { telemetryIntervalSec: content.telemetryIntervalSec }
           : {}),
+        ...(content.edgeData !== undefined ? { edgeData: content.edgeData } : {}),
       },
       key,
     );

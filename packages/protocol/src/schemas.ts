@@ -1,4 +1,5 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { EdgeDataReportSchema, EdgeDataSettingsSchema } from './edge-data.ts';
 
 // Semantic Versioning 2.0.0 (semver.org's own expression): pre-release and build identifiers are
 // dot-separated and never empty, and numeric pre-release identifiers have no leading zeros.
@@ -181,6 +182,7 @@ export const DesiredStateSchema = Type.Object(
       }),
     ),
     telemetryIntervalSec: Type.Optional(Type.Number({ minimum: 0.2, maximum: 3600 })),
+    edgeData: Type.Optional(EdgeDataSettingsSchema),
   },
   { additionalProperties: false },
 );
@@ -251,6 +253,7 @@ export const ReportedStateSchema = Type.Object(
     framesByVersion: Type.Record(Type.String(), Type.Integer({ minimum: 0 })),
     agentVersion: Type.String(),
     updatedAt: IsoTime,
+    edgeData: Type.Optional(EdgeDataReportSchema),
   },
   { additionalProperties: false },
 );

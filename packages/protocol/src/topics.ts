@@ -11,6 +11,10 @@ export const DEVICE_CHANNELS = [
   'events',
   'results',
   'status',
+  'verdicts',
+  'windows',
+  'event-log',
+  'samples',
 ] as const;
 
 /** One per-device channel. */
@@ -23,6 +27,10 @@ export const DEVICE_PUBLISH_CHANNELS: readonly DeviceChannel[] = [
   'events',
   'results',
   'status',
+  'verdicts',
+  'windows',
+  'event-log',
+  'samples',
 ];
 
 /** Device channels whose messages are retained by the broker; a retain flag elsewhere is dropped. */

@@ -70,6 +70,21 @@ export function agentCommand(): Command {
       'seconds a new version must run without a restart to count as stable (default 60)',
       parsePositive,
     )
+    .option(
+      '--window-sec <sec>',
+      'telemetry window length kept in the local store (default 60; desired state may change it)',
+      parsePositive,
+    )
+    .option(
+      '--store-quota-mb <mb>',
+      'disk quota of the local store and its sampled images together (default 2048)',
+      parsePositive,
+    )
+    .option(
+      '--forward-rate <n>',
+      'stored records sent per second at most after an outage (default 2000)',
+      parsePositiveInt,
+    )
     .action(
       async (opts: {
         deviceId: string;
@@ -89,6 +104,9 @@ export function agentCommand(): Command {
         config?: string;
         httpPort?: number;
         httpHost?: string;
+        windowSec?: number;
+        storeQuotaMb?: number;
+        forwardRate?: number;
       }) => {
         await runAgent({
           deviceId: opts.deviceId,
@@ -110,6 +128,11 @@ export function agentCommand(): Command {
           ...(opts.config ? { configFile: opts.config } : {}),
           ...(opts.httpPort === undefined ? {} : { httpPort: opts.httpPort }),
           ...(opts.httpHost ? { httpHost: opts.httpHost } : {}),
+          ...(opts.windowSec === undefined ? {} : { windowSec: opts.windowSec }),
+          ...(opts.storeQuotaMb === undefined
+            ? {}
+            : { storeQuotaBytes: Math.round(opts.storeQuotaMb * 1024 * 1024) }),
+          ...(opts.forwardRate === undefined ? {} : { forwardRecordsPerSec: opts.forwardRate }),
         });
       },
     );

@@ -9,6 +9,7 @@ import {
 import { OnnxModel, decodeImagePixels, rawToTensor } from '@linesight/vision';
 import { progressLine } from '../progress.ts';
 import { benchAgentCommand } from './bench-agent.ts';
+import { benchIngestCommand } from './bench-ingest.ts';
 import { benchPredictCommand } from './bench-predict.ts';
 import { benchRolloutCommand } from './bench-rollout.ts';
 import { readDatasetVerbose, readMasks, trainingProgressPrinter } from './model-command.ts';
@@ -27,6 +28,7 @@ export function benchCommand(): Command {
   bench.addCommand(benchAgentCommand());
   bench.addCommand(benchPredictCommand());
   bench.addCommand(benchRolloutCommand());
+  bench.addCommand(benchIngestCommand());
   return bench;
 }
 

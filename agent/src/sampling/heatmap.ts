@@ -1,0 +1,29 @@
+import sharp from 'sharp';
+import type { AnomalyMap } from '@linesight/vision';
+
+/**
+ * Renders an anomaly map as a small PNG heatmap (black -> red -> yellow ->
+ * white), scaled so `threshold` sits at the red-yellow turn; cells stay
+ * cells (nearest-neighbour upscaling to at least 64 px on the long side).
+ */
+export async function anomalyHeatmapPng(
+  map: AnomalyMap,
+  threshold: number | null,
+): Promise<Buffer> {
+  const { width, height, data } = map;
+  let max = 0;
+  for (const v of data) if (Number.isFinite(v) && v > max) max = v;
+  const scale = threshold !== null && threshold > 0 ? 2 * threshold : max > 0 ? max : 1;
+  const rgb = Buffer.alloc(width * height * 3);
+  for (let i = 0; i < width * height; i++) {
+    const t = Math.min(1, Math.max(0, (data[i] ?? 0) / scale));
+    rgb[i * 3] = Math.round(255 * Math.min(1, t * 3));
+    rgb[i * 3 + 1] = Math.round(255 * Math.min(1, Math.max(0, t * 3 - 1)));
+    rgb[i * 3 + 2] = Math.round(255 * Math.min(1, Math.max(0, t * 3 - 2)));
+  }
+  const factor = Math.max(1, Math.ceil(64 / Math.max(width, height)));
+  return sharp(rgb, { raw: { width, height, channels: 3 } })
+    .resize({ width: width * factor, height: height * factor, kernel: 'nearest' })
+    .png({ compressionLevel: 9 })
+    .toBuffer();
+}

@@ -1,0 +1,186 @@
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { EdgeStore, type SampleInput, type VerdictInput } from './edge-store.ts';
+
+const logger = pino({ level: 'silent' });
+const dirs: string[] = [];
+const stores: EdgeStore[] = [];
+
+async function open(quotaBytes = 64 * 1024 * 1024, dir?: string): Promise<EdgeStore> {
+  const where = dir ?? (await mkdtemp(join(tmpdir(), 'edge-store-')));
+  if (dir === undefined) dirs.push(where);
+  const store = await EdgeStore.open({ dir: where, quotaBytes, logger, quotaCheckMs: 60_000 });
+  stores.push(store);
+  return store;
+}
+
+function verdict(
+  frameSeq: number,
+  at = new Date(Date.UTC(2026, 0, 1, 0, 0, frameSeq % 120)),
+): VerdictInput {
+  return {
+    frameSeq,
+    at: at.toISOString(),
+    modelName: 'tile',
+    modelVersion: '1.0.0',
+    score: frameSeq % 10 === 0 ? 0.9 : 0.1,
+    verdict: frameSeq % 10 === 0 ? 'defect' : 'good',
+    latencyMs: 8,
+  };
+}
+
+function sample(cls: SampleInput['class'], frameSeq: number): SampleInput {
+  return {
+    frameSeq,
+    at: new Date().toISOString(),
+    class: cls,
+    modelName: 'tile',
+    modelVersion: '1.0.0',
+    score: 0.5,
+    verdict: cls === 'defect' ? 'defect' : 'good',
+  };
+}
+
+afterEach(async () => {
+  for (const s of stores.splice(0)) s.close();
+  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
+});
+
+describe('EdgeStore', () => {
+  it('keeps verdict rows with stable ids until they are acknowledged, across restarts', async () => {
+    const store = await open();
+    const dir = join(store.imagesDir, '..');
+    expect(store.boot).toBe(0);
+    for (let i = 0; i < 600; i++) store.recordVerdict(verdict(i));
+    store.flush();
+    const first = store.take('verdicts', 250);
+    expect(first?.records).toHaveLength(250);
+    expect(first?.records[0]).toMatchObject({ boot: 0, seq: 0, frameSeq: 0, verdict: 'defect' });
+    const second = store.take('verdicts', 250);
+    expect(second?.records[0]?.seq).toBe(250);
+    store.ack('verdicts', first?.firstId ?? 0, first?.lastId ?? 0);
+    // The link dropped before the second batch was acknowledged: it is handed out again.
+    store.rewind();
+    expect(store.take('verdicts', 1000)?.records.map((r) => r.seq)).toEqual(
+      Array.from({ length: 350 }, (_, i) => 250 + i),
+    );
+    store.close();
+    const again = await open(undefined, dir);
+    expect(again.boot).toBe(1);
+    expect(again.backlog().verdicts).toBe(350);
+    again.recordVerdict(verdict(0));
+    again.flush();
+    const all = [];
+    for (let b = again.take('verdicts', 200); b; b = again.take('verdicts', 200))
+      all.push(...b.records);
+    expect(all).toHaveLength(351);
+    expect(all.at(-1)).toMatchObject({ boot: 1, seq: 0 });
+    expect(new Set(all.map((r) => `${r.boot}/${r.seq}`)).size).toBe(351);
+  });
+
+  it('stores windows and events with their own ids', async () => {
+    const store = await open();
+    store.addEvent({
+      at: new Date().toISOString(),
+      level: 'info',
+      type: 'agent.started',
+      message: 'hi',
+    });
+    store.addEvent({
+      at: new Date().toISOString(),
+      level: 'warn',
+      type: 'camera.error',
+      message: 'x',
+    });
+    const events = store.take('events', 10);
+    expect(events?.records.map((e) => [e.boot, e.seq, e.type])).toEqual([
+      [0, 0, 'agent.started'],
+      [0, 1, 'camera.error'],
+    ]);
+  });
+
+  it('evicts random samples before uncertain ones before defects, newest kept, and counts it', async () => {
+    const image = Buffer.alloc(100_000, 7);
+    const probe = await open();
+    const base = probe.usedBytes();
+    // Room for the database and about ten images.
+    const store = await open(base + 10 * 100_000 + 64 * 1024);
+    // Lowest priority first: the quota bites while the defects arrive.
+    for (let i = 0; i < 6; i++) await store.addSample(sample('random', 200 + i), image);
+    for (let i = 0; i < 6; i++) await store.addSample(sample('uncertain', 100 + i), image);
+    for (let i = 0; i < 6; i++)
+      expect(await store.addSample(sample('defect', i), image)).toBe(true);
+    const left = store.pendingUploads(100);
+    const byClass = (c: string) => left.filter((s) => s.class === c).map((s) => s.frameSeq);
+    expect(byClass('defect')).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(byClass('random')).toEqual([]);
+    // The uncertain samples left are the newest ones.
+    const uncertain = byClass('uncertain');
+    expect(uncertain.length).toBeLessThan(6);
+    expect(uncertain).toEqual(
+      Array.from({ length: uncertain.length }, (_, i) => 106 - uncertain.length + i),
+    );
+    const { evictions, diskFull } = store.state();
+    expect(evictions.random).toBe(6);
+    expect(evictions.uncertain).toBeGreaterThan(0);
+    expect(evictions.defect).toBe(0);
+    expect(diskFull).toBe(false);
+    expect(store.usedBytes()).toBeLessThanOrEqual(base + 10 * 100_000 + 64 * 1024);
+    const files = await readdir(store.imagesDir);
+    expect(files).toHaveLength(left.length);
+  });
+
+  it('compacts unsent verdict rows into per-minute counts before evicting them', async () => {
+    const probe = await open();
+    const base = probe.usedBytes();
+    const store = await open(base + 200 * 1024);
+    for (let i = 0; i < 20_000; i++) store.recordVerdict(verdict(i));
+    store.flush();
+    store.enforceQuota();
+    const { evictions } = store.state();
+    expect(evictions.verdictRowsCompacted).toBeGreaterThan(0);
+    let rows = 0;
+    for (let b = store.take('verdicts', 5000); b; b = store.take('verdicts', 5000))
+      rows += b.records.length;
+    let counted = 0;
+    let defects = 0;
+    for (let b = store.take('minutes', 5000); b; b = store.take('minutes', 5000))
+      for (const m of b.records) {
+        counted += m.good + m.defect + m.unknown;
+        defects += m.defect;
+      }
+    // Every frame is either a row or in a per-minute count: nothing is lost.
+    expect(rows + counted).toBe(20_000);
+    expect(counted).toBe(evictions.verdictRowsCompacted);
+    expect(defects).toBeGreaterThan(0);
+  });
+
+  it('reports a quota below what it must keep as a full disk and keeps accepting frames', async () => {
+    const store = await open(1024);
+    for (let i = 0; i < 1000; i++) store.recordVerdict(verdict(i));
+    expect(() => store.flush()).not.toThrow();
+    store.enforceQuota();
+    expect(store.state().diskFull).toBe(true);
+    store.recordVerdict(verdict(1000));
+    store.flush();
+  });
+
+  it('removes orphan images and marks rows whose files are gone after a crash', async () => {
+    const store = await open();
+    const dir = join(store.imagesDir, '..');
+    await store.addSample(sample('defect', 1), Buffer.from('jpeg-1'), Buffer.from('png-1'));
+    await store.addSample(sample('defect', 2), Buffer.from('jpeg-2'));
+    store.close();
+    // A crash between the image write and its row, one mid-write, and a lost file.
+    await writeFile(join(dir, 'images', '0-9.jpg'), 'orphan');
+    await writeFile(join(dir, 'images', '0-10.jpg.tmp-abcdef'), 'half');
+    await rm(join(dir, 'images', '0-1.jpg'));
+    const again = await open(undefined, dir);
+    expect(again.recovered).toEqual({ orphansRemoved: 2, missingMarked: 1 });
+    expect((await readdir(again.imagesDir)).sort()).toEqual(['0-0-map.png', '0-0.jpg']);
+    expect(again.pendingUploads(10).map((s) => s.frameSeq)).toEqual([1]);
+  });
+});

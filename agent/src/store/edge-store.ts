@@ -1,0 +1,774 @@
+import { createHash } from 'node:crypto';
+import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import type { Logger } from 'pino';
+import {
+  describeError,
+  type EventRecord,
+  type EvictionCounts,
+  type SampleClass,
+  type SampleRecord,
+  type StoreState,
+  type TelemetryWindow,
+  type Verdict,
+  type VerdictMinute,
+  type VerdictRecord,
+} from '@linesight/protocol';
+import { syncDir, writeFileAtomic } from '../atomic-file.ts';
+
+/** Options of the device store. */
+export interface EdgeStoreOptions {
+  /** Folder of the store: `store.sqlite` and `images/` live here. */
+  dir: string;
+  /** Disk quota for the database and the image folder together. */
+  quotaBytes: number;
+  logger: Logger;
+  /** Buffered verdict rows are written at least this often (default 200 ms). */
+  flushIntervalMs?: number;
+  /** A flush is scheduled as soon as this many rows wait (default 256). */
+  flushRows?: number;
+  /** Rows waiting beyond this are dropped and counted as lost writes (default 50,000). */
+  maxBufferedRows?: number;
+  /** The quota is checked this often (default 1000 ms). */
+  quotaCheckMs?: number;
+}
+
+/** What the store forwards, each kind with its own queue. */
+export type StoreKind = 'verdicts' | 'minutes' | 'windows' | 'events' | 'samples';
+
+/** A verdict row before the store gives it its id. */
+export type VerdictInput = Omit<VerdictRecord, 'boot' | 'seq'>;
+/** A window before the store gives it its id. */
+export type WindowInput = Omit<TelemetryWindow, 'boot' | 'seq'>;
+/** An event before the store gives it its id. */
+export type EventInput = Omit<EventRecord, 'boot' | 'seq'>;
+
+/** A sampled frame's metadata before the store gives it its id. */
+export interface SampleInput {
+  frameSeq: number;
+  at: string;
+  class: SampleClass;
+  modelName: string | null;
+  modelVersion: string | null;
+  score: number | null;
+  verdict: Verdict;
+  reason?: string;
+}
+
+/** A stored sample waiting for its upload. */
+export interface StoredSample extends SampleInput {
+  id: number;
+  boot: number;
+  seq: number;
+  imagePath: string;
+  imageBytes: number;
+  imageSha256: string;
+  mapPath: string | undefined;
+  mapBytes: number;
+  mapSha256: string | undefined;
+}
+
+/** Records of one kind taken for sending, with the id range to acknowledge. */
+export interface TakenBatch<T> {
+  kind: StoreKind;
+  firstId: number;
+  lastId: number;
+  records: T[];
+}
+
+const HIGH_WATER = 1.0;
+const LOW_WATER = 0.9;
+
+const SCHEMA = `
+  CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+  CREATE TABLE IF NOT EXISTS verdicts (
+    id INTEGER PRIMARY KEY, boot INTEGER NOT NULL, seq INTEGER NOT NULL,
+    frame_seq INTEGER NOT NULL, at TEXT NOT NULL, model_name TEXT, model_version TEXT,
+    score REAL, verdict TEXT NOT NULL, reason TEXT, latency_ms REAL NOT NULL);
+  CREATE TABLE IF NOT EXISTS minutes (
+    id INTEGER PRIMARY KEY, boot INTEGER NOT NULL, seq INTEGER NOT NULL, minute TEXT NOT NULL,
+    model_name TEXT, model_version TEXT, good INTEGER NOT NULL, defect INTEGER NOT NULL,
+    unknown INTEGER NOT NULL);
+  CREATE TABLE IF NOT EXISTS windows (id INTEGER PRIMARY KEY, body TEXT NOT NULL);
+  CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY, body TEXT NOT NULL);
+  CREATE TABLE IF NOT EXISTS samples (
+    id INTEGER PRIMARY KEY, boot INTEGER NOT NULL, seq INTEGER NOT NULL, class TEXT NOT NULL,
+    state TEXT NOT NULL, meta TEXT NOT NULL, image_path TEXT NOT NULL, image_bytes INTEGER NOT NULL,
+    image_sha256 TEXT NOT NULL, map_path TEXT, map_bytes INTEGER NOT NULL DEFAULT 0,
+    map_sha256 TEXT, object_key TEXT, map_key TEXT);
+  CREATE INDEX IF NOT EXISTS samples_state ON samples(state, id);
+  CREATE INDEX IF NOT EXISTS samples_class ON samples(class, id);
+`;
+
+interface VerdictRow {
+  id: number;
+  boot: number;
+  seq: number;
+  frame_seq: number;
+  at: string;
+  model_name: string | null;
+  model_version: string | null;
+  score: number | null;
+  verdict: Verdict;
+  reason: string | null;
+  latency_ms: number;
+}
+
+interface SampleRow {
+  id: number;
+  boot: number;
+  seq: number;
+  class: SampleClass;
+  state: string;
+  meta: string;
+  image_path: string;
+  image_bytes: number;
+  image_sha256: string;
+  map_path: string | null;
+  map_bytes: number;
+  map_sha256: string | null;
+  object_key: string | null;
+  map_key: string | null;
+}
+
+/**
+ * The agent's one local store (SQLite in WAL mode plus an image folder):
+ * the verdict log, telemetry windows, events and samples, each with a stable
+ * id (boot, seq), kept until the broker acknowledges them, under a disk
+ * quota with eviction by priority. Verdict rows are buffered and written in
+ * batches off the frame path. A failing disk is a reported state
+ * (`diskFull`); no method called on the frame path throws.
+ */
+export class EdgeStore {
+  readonly boot: number;
+  readonly imagesDir: string;
+  readonly #db: Database.Database;
+  readonly #o: Required<Omit<EdgeStoreOptions, 'logger' | 'dir'>> & { logger: Logger };
+  readonly #dbPath: string;
+  readonly #buffer: unknown[][] = [];
+  readonly #seq: Record<'verdicts' | 'windows' | 'events' | 'samples', number> = {
+    verdicts: 0,
+    windows: 0,
+    events: 0,
+    samples: 0,
+  };
+  /** Highest id handed out for sending, per kind; rows above it are not in flight. */
+  readonly #cursor: Record<Exclude<StoreKind, 'samples'>, number> = {
+    verdicts: 0,
+    minutes: 0,
+    windows: 0,
+    events: 0,
+  };
+  readonly #evictions: EvictionCounts;
+  /** What the last open repaired. */
+  recovered = { orphansRemoved: 0, missingMarked: 0 };
+  #imageBytes = 0;
+  #diskFull = false;
+  #lostWritesSinceCheck = 0;
+  #lostWrites = 0;
+  #flushTimer: NodeJS.Timeout | undefined;
+  #flushScheduled = false;
+  #quotaTimer: NodeJS.Timeout | undefined;
+  #closed = false;
+  readonly #stmt: {
+    insertVerdict: Database.Statement;
+    insertWindow: Database.Statement;
+    insertEvent: Database.Statement;
+    insertSample: Database.Statement;
+    setMeta: Database.Statement;
+  };
+
+  private constructor(options: EdgeStoreOptions) {
+    this.#o = {
+      quotaBytes: options.quotaBytes,
+      logger: options.logger,
+      flushIntervalMs: options.flushIntervalMs ?? 200,
+      flushRows: options.flushRows ?? 256,
+      maxBufferedRows: options.maxBufferedRows ?? 50_000,
+      quotaCheckMs: options.quotaCheckMs ?? 1000,
+    };
+    mkdirSync(options.dir, { recursive: true });
+    this.imagesDir = join(options.dir, 'images');
+    mkdirSync(this.imagesDir, { recursive: true });
+    this.#dbPath = join(options.dir, 'store.sqlite');
+    const db = new Database(this.#dbPath);
+    this.#db = db;
+    // Set before the first table exists, so deleted pages return to the file system.
+    db.pragma('auto_vacuum = INCREMENTAL');
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma('busy_timeout = 2000');
+    db.exec(SCHEMA);
+    this.#stmt = {
+      insertVerdict: db.prepare(
+        `INSERT INTO verdicts (boot, seq, frame_seq, at, model_name, model_version, score, verdict, reason, latency_ms)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      insertWindow: db.prepare('INSERT INTO windows (body) VALUES (?)'),
+      insertEvent: db.prepare('INSERT INTO events (body) VALUES (?)'),
+      insertSample: db.prepare(
+        `INSERT INTO samples (boot, seq, class, state, meta, image_path, image_bytes, image_sha256, map_path, map_bytes, map_sha256)
+         VALUES (?, ?, ?, 'stored', ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      setMeta: db.prepare(
+        'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
+      ),
+    };
+    const boot = Number(this.#meta('boot') ?? '-1') + 1;
+    this.#stmt.setMeta.run('boot', String(boot));
+    this.boot = boot;
+    this.#evictions = {
+      defect: 0,
+      uncertain: 0,
+      random: 0,
+      unknown: 0,
+      verdictRowsCompacted: 0,
+      records: 0,
+      ...(JSON.parse(this.#meta('evictions') ?? '{}') as Partial<EvictionCounts>),
+    };
+    this.#imageBytes = (
+      db.prepare('SELECT COALESCE(SUM(image_bytes + map_bytes), 0) AS n FROM samples').get() as {
+        n: number;
+      }
+    ).n;
+  }
+
+  /**
+   * Opens the store (a new boot number each time), removes image files no
+   * row points at (a write cut short by a crash), marks rows whose files are
+   * gone, and starts the flush and quota timers.
+   */
+  static async open(options: EdgeStoreOptions): Promise<EdgeStore> {
+    const store = new EdgeStore(options);
+    await store.#recover();
+    store.#flushTimer = setInterval(() => store.flush(), store.#o.flushIntervalMs);
+    store.#flushTimer.unref();
+    store.#quotaTimer = setInterval(() => store.enforceQuota(), store.#o.quotaCheckMs);
+    store.#quotaTimer.unref();
+    store.enforceQuota();
+    return store;
+  }
+
+  /** Queues one verdict row; written with the next batch. Never throws. */
+  recordVerdict(v: VerdictInput): void {
+    if (this.#closed) return;
+    if (this.#buffer.length >= this.#o.maxBufferedRows) {
+      this.#lostWrites++;
+      return;
+    }
+    this.#buffer.push([
+      this.boot,
+      this.#seq.verdicts++,
+      v.frameSeq,
+      v.at,
+      v.modelName,
+      v.modelVersion,
+      v.score,
+      v.verdict,
+      v.reason ?? null,
+      v.latencyMs,
+    ]);
+    if (this.#buffer.length >= this.#o.flushRows && !this.#flushScheduled) {
+      this.#flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  /** Writes the buffered verdict rows in one transaction. */
+  flush(): void {
+    this.#flushScheduled = false;
+    if (this.#buffer.length === 0 || this.#closed) return;
+    const rows = this.#buffer.splice(0);
+    this.#write(rows.length, () =>
+      this.#db.transaction(() => {
+        for (const row of rows) this.#stmt.insertVerdict.run(...row);
+      })(),
+    );
+  }
+
+  /** Stores a telemetry window; returns its stable id. */
+  addWindow(w: WindowInput): { boot: number; seq: number } {
+    const id = { boot: this.boot, seq: this.#seq.windows++ };
+    this.#write(1, () => this.#stmt.insertWindow.run(JSON.stringify({ ...id, ...w })));
+    return id;
+  }
+
+  /** Stores an event; never throws. */
+  addEvent(e: EventInput): void {
+    if (this.#closed) return;
+    const id = { boot: this.boot, seq: this.#seq.events++ };
+    this.#write(1, () => this.#stmt.insertEvent.run(JSON.stringify({ ...id, ...e })));
+  }
+
+  /**
+   * Writes a sample's image (and anomaly map) atomically, then its row;
+   * false when the disk refused (counted, reported).
+   */
+  async addSample(meta: SampleInput, image: Buffer, map?: Buffer): Promise<boolean> {
+    if (this.#closed) return false;
+    const seq = this.#seq.samples++;
+    const base = `${this.boot}-${seq}`;
+    const imagePath = `${base}.jpg`;
+    const mapPath = map === undefined ? undefined : `${base}-map.png`;
+    try {
+      await writeFileAtomic(join(this.imagesDir, imagePath), image);
+      if (map !== undefined && mapPath !== undefined)
+        await writeFileAtomic(join(this.imagesDir, mapPath), map);
+    } catch (err) {
+      this.#onWriteFailure(1, err);
+      rmSync(join(this.imagesDir, imagePath), { force: true });
+      return false;
+    }
+    if (this.#closed) return false;
+    const ok = this.#write(1, () =>
+      this.#stmt.insertSample.run(
+        this.boot,
+        seq,
+        meta.class,
+        JSON.stringify(meta),
+        imagePath,
+        image.length,
+        sha256(image),
+        mapPath ?? null,
+        map?.length ?? 0,
+        map === undefined ? null : sha256(map),
+      ),
+    );
+    if (ok) this.#imageBytes += image.length + (map?.length ?? 0);
+    this.enforceQuota();
+    return ok;
+  }
+
+  /** Samples whose files still wait for an upload, defects first, oldest first. */
+  pendingUploads(limit: number, exclude: ReadonlySet<number> = new Set()): StoredSample[] {
+    if (this.#closed) return [];
+    const rows = this.#db
+      .prepare(
+        `SELECT * FROM samples WHERE state = 'stored'
+         ORDER BY CASE class WHEN 'defect' THEN 0 WHEN 'unknown' THEN 1 WHEN 'uncertain' THEN 2 ELSE 3 END, id
+         LIMIT ?`,
+      )
+      .all(limit + exclude.size) as SampleRow[];
+    return rows
+      .filter((r) => !exclude.has(r.id))
+      .slice(0, limit)
+      .map((r) => ({
+        ...(JSON.parse(r.meta) as SampleInput),
+        id: r.id,
+        boot: r.boot,
+        seq: r.seq,
+        imagePath: join(this.imagesDir, r.image_path),
+        imageBytes: r.image_bytes,
+        imageSha256: r.image_sha256,
+        mapPath: r.map_path === null ? undefined : join(this.imagesDir, r.map_path),
+        mapBytes: r.map_bytes,
+        mapSha256: r.map_sha256 ?? undefined,
+      }));
+  }
+
+  /** Records that a sample's files are in object storage under these keys. */
+  markUploaded(id: number, objectKey: string, mapKey: string | undefined): void {
+    this.#write(0, () =>
+      this.#db
+        .prepare(
+          "UPDATE samples SET state = 'uploaded', object_key = ?, map_key = ? WHERE id = ? AND state = 'stored'",
+        )
+        .run(objectKey, mapKey ?? null, id),
+    );
+  }
+
+  /**
+   * The oldest records of a kind not yet handed out for sending (at most
+   * `limit`); undefined when there are none. `rewind()` hands them out again.
+   */
+  take(kind: 'verdicts', limit: number): TakenBatch<VerdictRecord> | undefined;
+  take(kind: 'minutes', limit: number): TakenBatch<VerdictMinute> | undefined;
+  take(kind: 'windows', limit: number): TakenBatch<TelemetryWindow> | undefined;
+  take(kind: 'events', limit: number): TakenBatch<EventRecord> | undefined;
+  take(kind: 'samples', limit: number): TakenBatch<SampleRecord> | undefined;
+  take(kind: StoreKind, limit: number): TakenBatch<unknown> | undefined {
+    if (this.#closed) return undefined;
+    if (kind === 'samples') return this.#takeSamples(limit);
+    const after = this.#cursor[kind];
+    const rows = this.#db
+      .prepare(`SELECT * FROM ${kind} WHERE id > ? ORDER BY id LIMIT ?`)
+      .all(after, limit) as { id: number }[];
+    if (rows.length === 0) return undefined;
+    const firstId = rows[0]?.id as number;
+    const lastId = rows.at(-1)?.id as number;
+    this.#cursor[kind] = lastId;
+    return { kind, firstId, lastId, records: rows.map((r) => toRecord(kind, r)) };
+  }
+
+  /** The broker acknowledged a batch: its records are deleted (sample files too). */
+  ack(kind: StoreKind, firstId: number, lastId: number): void {
+    if (this.#closed) return;
+    if (kind !== 'samples') {
+      this.#write(0, () =>
+        this.#db.prepare(`DELETE FROM ${kind} WHERE id BETWEEN ? AND ?`).run(firstId, lastId),
+      );
+      return;
+    }
+    const rows = this.#db
+      .prepare("SELECT * FROM samples WHERE id BETWEEN ? AND ? AND state = 'indexing'")
+      .all(firstId, lastId) as SampleRow[];
+    this.#deleteSamples(rows);
+  }
+
+  /** Forgets what was handed out (the link dropped): unacknowledged records are sent again. */
+  rewind(): void {
+    if (this.#closed) return;
+    this.#cursor.verdicts = 0;
+    this.#cursor.minutes = 0;
+    this.#cursor.windows = 0;
+    this.#cursor.events = 0;
+    this.#write(0, () =>
+      this.#db.prepare("UPDATE samples SET state = 'uploaded' WHERE state = 'indexing'").run(),
+    );
+  }
+
+  /** Records waiting for the broker's acknowledgement, by kind. */
+  backlog(): StoreState['backlog'] {
+    if (this.#closed) return { verdicts: 0, windows: 0, events: 0, samples: 0 };
+    const count = (sql: string) => (this.#db.prepare(sql).get() as { n: number }).n;
+    return {
+      verdicts: count('SELECT COUNT(*) AS n FROM verdicts') + this.#buffer.length,
+      windows: count('SELECT COUNT(*) AS n FROM windows'),
+      events: count('SELECT COUNT(*) AS n FROM events'),
+      samples: count("SELECT COUNT(*) AS n FROM samples WHERE state != 'missing'"),
+    };
+  }
+
+  /** Bytes used by the database's live pages, its WAL and the image folder. */
+  usedBytes(): number {
+    if (this.#closed) return this.#imageBytes;
+    const pageSize = this.#db.pragma('page_size', { simple: true }) as number;
+    const pages = this.#db.pragma('page_count', { simple: true }) as number;
+    const free = this.#db.pragma('freelist_count', { simple: true }) as number;
+    let wal = 0;
+    try {
+      wal = statSync(`${this.#dbPath}-wal`).size;
+    } catch {
+      // No WAL file yet.
+    }
+    return (pages - free) * pageSize + wal + this.#imageBytes;
+  }
+
+  /** Bytes the store's files take on disk right now (database, WAL, images). */
+  diskBytes(): number {
+    let total = this.#imageBytes;
+    for (const suffix of ['', '-wal', '-shm']) {
+      try {
+        total += statSync(`${this.#dbPath}${suffix}`).size;
+      } catch {
+        // Not there.
+      }
+    }
+    return total;
+  }
+
+  /** The store's state for telemetry and the reported state. */
+  state(): StoreState {
+    return {
+      bytes: this.usedBytes(),
+      quotaBytes: this.#o.quotaBytes,
+      imageBytes: this.#imageBytes,
+      diskFull: this.#diskFull,
+      evictions: { ...this.#evictions },
+      backlog: this.backlog(),
+      lostWrites: this.#lostWrites,
+    };
+  }
+
+  /**
+   * Keeps the store under its quota by evicting in priority order: random,
+   * then uncertain samples; then the oldest unsent verdict rows are
+   * compacted into per-minute counts; then unknown, then defect samples;
+   * then the oldest windows, events and minute counts. Oldest first within
+   * each. Every eviction is counted.
+   */
+  enforceQuota(): void {
+    if (this.#closed) return;
+    const quota = this.#o.quotaBytes;
+    try {
+      if (this.usedBytes() <= quota * HIGH_WATER) {
+        if (this.#diskFull && this.#lostWritesSinceCheck === this.#lostWrites)
+          this.#setDiskFull(false);
+        this.#lostWritesSinceCheck = this.#lostWrites;
+        return;
+      }
+      const target = quota * LOW_WATER;
+      const steps: (() => boolean)[] = [
+        () => this.#evictSamples('random'),
+        () => this.#evictSamples('uncertain'),
+        () => this.#compactVerdicts(),
+        () => this.#evictSamples('unknown'),
+        () => this.#evictSamples('defect'),
+        () => this.#evictRecords('windows'),
+        () => this.#evictRecords('events'),
+        () => this.#evictRecords('minutes'),
+      ];
+      for (const step of steps) {
+        while (this.usedBytes() > target) {
+          if (!step()) break;
+          this.#vacuum();
+        }
+        if (this.usedBytes() <= target) break;
+      }
+      this.#stmt.setMeta.run('evictions', JSON.stringify(this.#evictions));
+      // What remains is what cannot be evicted: the disk is full for this quota.
+      this.#setDiskFull(this.usedBytes() > quota);
+    } catch (err) {
+      this.#onWriteFailure(0, err);
+    }
+  }
+
+  /** Flushes buffered rows, stops the timers and closes the database; idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    clearInterval(this.#flushTimer);
+    clearInterval(this.#quotaTimer);
+    this.flush();
+    this.#closed = true;
+    try {
+      this.#db.pragma('wal_checkpoint(TRUNCATE)');
+    } catch (err) {
+      this.#o.logger.warn({ err: describeError(err) }, 'store checkpoint failed');
+    }
+    this.#db.close();
+  }
+
+  #takeSamples(limit: number): TakenBatch<SampleRecord> | undefined {
+    const rows = this.#db
+      .prepare("SELECT * FROM samples WHERE state = 'uploaded' ORDER BY id LIMIT ?")
+      .all(limit) as SampleRow[];
+    if (rows.length === 0) return undefined;
+    const firstId = rows[0]?.id as number;
+    const lastId = rows.at(-1)?.id as number;
+    this.#db
+      .prepare(
+        "UPDATE samples SET state = 'indexing' WHERE id BETWEEN ? AND ? AND state = 'uploaded'",
+      )
+      .run(firstId, lastId);
+    return {
+      kind: 'samples',
+      firstId,
+      lastId,
+      records: rows.map((r) => {
+        const meta = JSON.parse(r.meta) as SampleInput;
+        return {
+          boot: r.boot,
+          seq: r.seq,
+          ...meta,
+          objectKey: r.object_key as string,
+          ...(r.map_key === null ? {} : { mapKey: r.map_key }),
+          bytes: r.image_bytes,
+          sha256: r.image_sha256,
+        };
+      }),
+    };
+  }
+
+  #evictSamples(cls: SampleClass): boolean {
+    const rows = this.#db
+      .prepare("SELECT * FROM samples WHERE class = ? AND state != 'indexing' ORDER BY id LIMIT 1")
+      .all(cls) as SampleRow[];
+    if (rows.length === 0) return false;
+    this.#deleteSamples(rows);
+    this.#evictions[cls] += rows.length;
+    return true;
+  }
+
+  #deleteSamples(rows: SampleRow[]): void {
+    if (rows.length === 0) return;
+    const del = this.#db.prepare('DELETE FROM samples WHERE id = ?');
+    this.#db.transaction(() => {
+      for (const r of rows) del.run(r.id);
+    })();
+    for (const r of rows) {
+      rmSync(join(this.imagesDir, r.image_path), { force: true });
+      if (r.map_path !== null) rmSync(join(this.imagesDir, r.map_path), { force: true });
+      this.#imageBytes -= r.image_bytes + r.map_bytes;
+    }
+  }
+
+  /** Compacts the oldest verdict rows that are not in flight into per-minute counts. */
+  #compactVerdicts(): boolean {
+    const rows = this.#db
+      .prepare('SELECT * FROM verdicts WHERE id > ? ORDER BY id LIMIT 20000')
+      .all(this.#cursor.verdicts) as VerdictRow[];
+    if (rows.length === 0) return false;
+    const groups = new Map<string, VerdictMinute>();
+    for (const r of rows) {
+      const minute = new Date(Math.floor(Date.parse(r.at) / 60_000) * 60_000).toISOString();
+      const key = `${minute}|${r.model_name}|${r.model_version}`;
+      let g = groups.get(key);
+      if (g === undefined) {
+        g = {
+          boot: r.boot,
+          seq: r.seq,
+          minute,
+          modelName: r.model_name,
+          modelVersion: r.model_version,
+          good: 0,
+          defect: 0,
+          unknown: 0,
+        };
+        groups.set(key, g);
+      }
+      g[r.verdict]++;
+    }
+    const insert = this.#db.prepare(
+      `INSERT INTO minutes (boot, seq, minute, model_name, model_version, good, defect, unknown)
+       VALUES (@boot, @seq, @minute, @modelName, @modelVersion, @good, @defect, @unknown)`,
+    );
+    this.#db.transaction(() => {
+      for (const g of groups.values()) insert.run(g);
+      this.#db
+        .prepare('DELETE FROM verdicts WHERE id BETWEEN ? AND ?')
+        .run(rows[0]?.id, rows.at(-1)?.id);
+    })();
+    this.#evictions.verdictRowsCompacted += rows.length;
+    this.#o.logger.warn(
+      { rows: rows.length, minutes: groups.size },
+      'disk quota: compacted verdict rows into per-minute counts',
+    );
+    return true;
+  }
+
+  #evictRecords(kind: 'windows' | 'events' | 'minutes'): boolean {
+    const after = this.#cursor[kind];
+    const result = this.#db
+      .prepare(
+        `DELETE FROM ${kind} WHERE id IN (SELECT id FROM ${kind} WHERE id > ? ORDER BY id LIMIT 256)`,
+      )
+      .run(after);
+    this.#evictions.records += result.changes;
+    return result.changes > 0;
+  }
+
+  #vacuum(): void {
+    this.#db.pragma('incremental_vacuum');
+    this.#db.pragma('wal_checkpoint(TRUNCATE)');
+  }
+
+  /** Runs a write; a failure is counted and reported, never thrown. */
+  #write(records: number, fn: () => unknown): boolean {
+    if (this.#closed) return false;
+    try {
+      fn();
+      return true;
+    } catch (err) {
+      this.#onWriteFailure(records, err);
+      return false;
+    }
+  }
+
+  #onWriteFailure(records: number, err: unknown): void {
+    this.#lostWrites += records;
+    this.#setDiskFull(true, err);
+  }
+
+  #setDiskFull(full: boolean, err?: unknown): void {
+    if (full === this.#diskFull) return;
+    this.#diskFull = full;
+    if (full)
+      this.#o.logger.error(
+        { err: err === undefined ? undefined : describeError(err), quotaBytes: this.#o.quotaBytes },
+        'store full: records are being dropped',
+      );
+    else this.#o.logger.info('store has room again');
+  }
+
+  async #recover(): Promise<void> {
+    const rows = this.#db
+      .prepare('SELECT id, image_path, map_path, state FROM samples')
+      .all() as Pick<SampleRow, 'id' | 'image_path' | 'map_path' | 'state'>[];
+    const referenced = new Set<string>();
+    const files = new Set(readdirSync(this.imagesDir));
+    const missing: number[] = [];
+    for (const r of rows) {
+      referenced.add(r.image_path);
+      if (r.map_path !== null) referenced.add(r.map_path);
+      const lost = !files.has(r.image_path) || (r.map_path !== null && !files.has(r.map_path));
+      if (lost && r.state !== 'missing') missing.push(r.id);
+    }
+    let removed = 0;
+    for (const f of files) {
+      if (referenced.has(f)) continue;
+      rmSync(join(this.imagesDir, f), { force: true });
+      removed++;
+    }
+    if (removed > 0) await syncDir(this.imagesDir);
+    if (missing.length > 0) {
+      const mark = this.#db.prepare("UPDATE samples SET state = 'missing' WHERE id = ?");
+      this.#db.transaction(() => {
+        for (const id of missing) mark.run(id);
+      })();
+    }
+    // In-flight sample indexes of the previous run were never acknowledged.
+    this.#db.prepare("UPDATE samples SET state = 'uploaded' WHERE state = 'indexing'").run();
+    if (removed > 0 || missing.length > 0)
+      this.#o.logger.warn(
+        { orphansRemoved: removed, missingMarked: missing.length },
+        'store repaired after an unclean stop',
+      );
+    this.recovered = { orphansRemoved: removed, missingMarked: missing.length };
+  }
+
+  #meta(key: string): string | undefined {
+    const row = this.#db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as
+      { value: string } | undefined;
+    return row?.value;
+  }
+}
+
+function toRecord(kind: Exclude<StoreKind, 'samples'>, row: { id: number }): unknown {
+  switch (kind) {
+    case 'windows':
+    case 'events':
+      return JSON.parse((row as unknown as { body: string }).body);
+    case 'verdicts': {
+      const r = row as VerdictRow;
+      return {
+        boot: r.boot,
+        seq: r.seq,
+        frameSeq: r.frame_seq,
+        at: r.at,
+        modelName: r.model_name,
+        modelVersion: r.model_version,
+        score: r.score,
+        verdict: r.verdict,
+        ...(r.reason === null ? {} : { reason: r.reason }),
+        latencyMs: r.latency_ms,
+      } satisfies VerdictRecord;
+    }
+    case 'minutes': {
+      const r = row as unknown as {
+        boot: number;
+        seq: number;
+        minute: string;
+        model_name: string | null;
+        model_version: string | null;
+        good: number;
+        defect: number;
+        unknown: number;
+      };
+      return {
+        boot: r.boot,
+        seq: r.seq,
+        minute: r.minute,
+        modelName: r.model_name,
+        modelVersion: r.model_version,
+        good: r.good,
+        defect: r.defect,
+        unknown: r.unknown,
+      } satisfies VerdictMinute;
+    }
+  }
+}
+
+function sha256(data: Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}

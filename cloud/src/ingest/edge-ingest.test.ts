@@ -1,0 +1,129 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  deviceTopic,
+  encodeEdgeBatch,
+  VerdictBatchSchema,
+  type VerdictBatch,
+} from '@linesight/protocol';
+import { EdgeDataStore } from './edge-data-store.ts';
+import { EdgeIngest } from './edge-ingest.ts';
+import { EdgeRetention } from './edge-retention.ts';
+
+const logger = pino({ level: 'silent' });
+let dir: string | undefined;
+let store: EdgeDataStore | undefined;
+
+afterEach(async () => {
+  store?.close();
+  if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+});
+
+function batch(deviceId: string, seqs: number[], at = '2026-01-01T00:00:30.000Z'): VerdictBatch {
+  return {
+    schema: 'linesight.verdicts/v1',
+    deviceId,
+    records: seqs.map((seq) => ({
+      boot: 0,
+      seq,
+      frameSeq: seq,
+      at,
+      modelName: 'tile',
+      modelVersion: '1.0.0',
+      score: seq % 2 === 0 ? 0.9 : 0.1,
+      verdict: seq % 2 === 0 ? 'defect' : 'good',
+      latencyMs: 3,
+    })),
+  };
+}
+
+describe('EdgeIngest', () => {
+  it('stores each record once and drops bad, foreign, unknown and replayed input, counting each', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ingest-'));
+    store = new EdgeDataStore(join(dir, 'edge.sqlite'));
+    const ingest = new EdgeIngest({
+      mqttUrl: 'mqtt://127.0.0.1:1',
+      username: 'x',
+      password: 'x',
+      store,
+      knownDevice: (id) => id !== 'ghost',
+      logger,
+    });
+    const topic = deviceTopic('d1', 'verdicts');
+    ingest.handle(topic, encodeEdgeBatch(VerdictBatchSchema, batch('d1', [0, 1, 2, 3]), 'v'));
+    // A resend after a lost PUBACK, and a replay of part of it with one new record.
+    ingest.handle(topic, encodeEdgeBatch(VerdictBatchSchema, batch('d1', [0, 1, 2, 3]), 'v'));
+    ingest.handle(topic, encodeEdgeBatch(VerdictBatchSchema, batch('d1', [3, 4]), 'v'));
+    // d2's payload on d1's topic, a wrong schema, not gzip, and an unprovisioned device.
+    ingest.handle(topic, encodeEdgeBatch(VerdictBatchSchema, batch('d2', [9]), 'v'));
+    ingest.handle(
+      topic,
+      encodeEdgeBatch(VerdictBatchSchema, { ...batch('d1', [7]) }, 'v').subarray(0, 10),
+    );
+    ingest.handle(topic, Buffer.from(JSON.stringify(batch('d1', [8]))));
+    ingest.handle(
+      deviceTopic('ghost', 'verdicts'),
+      encodeEdgeBatch(VerdictBatchSchema, batch('ghost', [0]), 'v'),
+    );
+    ingest.flush();
+    expect(ingest.stats).toMatchObject({
+      stored: 5,
+      duplicates: 5,
+      invalid: 2,
+      foreignDevice: 1,
+      unknownDevice: 1,
+    });
+    expect(store.counts().verdicts).toBe(5);
+    expect(store.verdicts({ deviceId: 'd1' }).map((r) => r.seq)).toEqual([0, 1, 2, 3, 4]);
+    await ingest.close();
+  });
+
+  it('counts verdicts per bucket over rows and compacted minutes, and enforces retention', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ingest-'));
+    store = new EdgeDataStore(join(dir, 'edge.sqlite'));
+    store.write([
+      { kind: 'verdicts', deviceId: 'd1', records: batch('d1', [0, 1, 2]).records },
+      {
+        kind: 'minutes',
+        deviceId: 'd1',
+        records: [
+          {
+            boot: 0,
+            seq: 100,
+            minute: '2026-01-01T00:01:00.000Z',
+            modelName: 'tile',
+            modelVersion: '1.0.0',
+            good: 50,
+            defect: 5,
+            unknown: 1,
+          },
+        ],
+      },
+    ]);
+    expect(store.verdictCounts({ deviceId: 'd1', bucketSec: 3600 })).toEqual([
+      {
+        deviceId: 'd1',
+        modelName: 'tile',
+        modelVersion: '1.0.0',
+        bucketStart: '2026-01-01T00:00:00.000Z',
+        good: 51,
+        defect: 7,
+        unknown: 1,
+      },
+    ]);
+    expect(store.verdictCounts({ modelVersion: '2.0.0', bucketSec: 3600 })).toEqual([]);
+    const retention = new EdgeRetention({
+      store,
+      logger,
+      days: { verdicts: 1, verdict_minutes: 1000, windows: 1, events: 1, samples: 1 },
+    });
+    const deleted = retention.enforce(Date.parse('2026-01-03T00:00:00.000Z'));
+    expect(deleted.verdicts).toBe(3);
+    expect(deleted.verdict_minutes).toBe(0);
+    expect(store.counts()).toMatchObject({ verdicts: 0, verdict_minutes: 1 });
+    await retention.close();
+  });
+});
