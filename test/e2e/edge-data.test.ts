@@ -21,7 +21,8 @@ import {
   type TelemetryWindow,
   type VerdictRecord,
 } from '@linesight/protocol';
-import { LinesightProcess, eventually } from '../helpers/linesight-process.ts';
+import { eventually } from '../helpers/eventually.ts';
+import { LinesightProcess } from '../helpers/linesight-process.ts';
 
 const models = inject('models');
 
@@ -200,31 +201,28 @@ describe('edge data', () => {
     const dataDir = await provision(id);
     const agent = startAgent(id, dataDir);
     await eventually(
-      'verdicts of the live model in the cloud',
       async () =>
         (await verdictsOf(id)).some((r) => r.modelVersion === '1.0.0') ? true : undefined,
-      90_000,
+      { what: 'verdicts of the live model in the cloud', timeoutMs: 90_000 },
     );
 
     await stopCloud();
     await agent.waitForLog((l) => l.msg === 'mqtt connection lost; reconnecting with backoff');
     // Several telemetry windows and many frames pile up in the store while nothing is reachable.
     await eventually(
-      'a backlog of frames and windows',
       () => {
         const b = storeBacklog(dataDir);
         return b.verdicts >= 60 && b.windows >= 4 ? b : undefined;
       },
-      60_000,
+      { what: 'a backlog of frames and windows', timeoutMs: 60_000 },
     );
     await startCloud();
     await eventually(
-      'the backlog drained',
       () => {
         const b = storeBacklog(dataDir);
         return b.verdicts < 20 && b.windows <= 1 && b.events === 0 ? true : undefined;
       },
-      90_000,
+      { what: 'the backlog drained', timeoutMs: 90_000 },
     );
 
     // A clean stop stores the last window; a second run forwards what the first left.
@@ -240,12 +238,11 @@ describe('edge data', () => {
     const again = startAgent(id, dataDir);
     await again.waitForLog((l) => l.msg === 'mqtt connected');
     const boot0 = await eventually(
-      'every verdict of the first run in the cloud',
       async () => {
         const rows = (await verdictsOf(id)).filter((r) => r.boot === 0);
         return rows.length >= stoppedAt.scored + stoppedAt.unknown ? rows : undefined;
       },
-      60_000,
+      { what: 'every verdict of the first run in the cloud', timeoutMs: 60_000 },
     );
 
     // Exactly once: one row per scored or unknown frame, sequence numbers without a gap.
@@ -275,7 +272,6 @@ describe('edge data', () => {
     // Samples: the index lists each sampled frame once, and each image's checksum matches.
     const sampled = windows.reduce((n, w) => n + w.samples, 0);
     const samples = await eventually(
-      'every sample of the first run indexed',
       async () => {
         const list = (
           await get<{ samples: { id: string; boot: number; sha256: string; bytes: number }[] }>(
@@ -284,7 +280,7 @@ describe('edge data', () => {
         ).samples.filter((s) => s.boot === 0);
         return list.length >= sampled ? list : undefined;
       },
-      90_000,
+      { what: 'every sample of the first run indexed', timeoutMs: 90_000 },
     ).catch(async () => {
       throw new Error(
         `samples indexed: ${JSON.stringify(await get('/v1/edge/ingest-stats'))}; agent: ${again.text
@@ -311,11 +307,10 @@ describe('edge data', () => {
     for (let round = 0; round < 3; round++) {
       const agent = startAgent(id, dataDir, extra);
       await agent.waitForLog((l) => l.msg === 'mqtt connected');
-      await eventually(
-        `round ${round}: records in flight`,
-        () => (storeBacklog(dataDir, round).verdicts >= 30 ? true : undefined),
-        60_000,
-      );
+      await eventually(() => (storeBacklog(dataDir, round).verdicts >= 30 ? true : undefined), {
+        what: `round ${round}: records in flight`,
+        timeoutMs: 60_000,
+      });
       agent.child.kill('SIGKILL');
       await agent.exited;
       running.delete(agent);
@@ -323,20 +318,18 @@ describe('edge data', () => {
     // A last run with the normal rate drains everything the killed runs stored.
     const last = startAgent(id, dataDir);
     await eventually(
-      'the backlog of the killed runs drained',
       () => {
         const b = storeBacklog(dataDir);
         return b.verdicts < 20 && b.events === 0 ? true : undefined;
       },
-      90_000,
+      { what: 'the backlog of the killed runs drained', timeoutMs: 90_000 },
     );
     const rows = await eventually(
-      'the killed runs in the cloud',
       async () => {
         const all = await verdictsOf(id);
         return [0, 1, 2].every((boot) => all.some((r) => r.boot === boot)) ? all : undefined;
       },
-      30_000,
+      { what: 'the killed runs in the cloud', timeoutMs: 30_000 },
     );
     await last.stop();
     for (const boot of [0, 1, 2]) {
