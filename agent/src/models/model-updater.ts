@@ -92,13 +92,28 @@ export class ModelUpdater {
   #closed = false;
   /** Quarantines of live versions, one at a time. */
   #quarantines: Promise<void> = Promise.resolve();
+  /** While set, disk-full reports of the model store are collected here instead of sent. */
+  #heldDiskFull: Error[] | undefined;
 
   constructor(options: ModelUpdaterOptions) {
     this.#o = options;
     options.store.onDiskFull = (err) => {
       options.logger.warn({ err: describeError(err) }, 'model state kept in memory only');
-      options.hooks.refused(undefined, err);
+      if (this.#heldDiskFull !== undefined) this.#heldDiskFull.push(err);
+      else options.hooks.refused(undefined, err);
     };
+  }
+
+  /** Runs `work`, holding back the disk-full reports it causes; returns them. */
+  async #holdingDiskFull(work: () => Promise<void>): Promise<Error[]> {
+    const held: Error[] = [];
+    this.#heldDiskFull = held;
+    try {
+      await work();
+    } finally {
+      this.#heldDiskFull = undefined;
+    }
+    return held;
   }
 
   /** Last desired revision handled. */
@@ -278,9 +293,14 @@ export class ModelUpdater {
         if (live === 'superseded') return false;
         if (live !== undefined) {
           this.#swap(this.#o.slot, live.model, live.manifest);
+          // Recorded before the agent says the version is live: a crash right after must
+          // count against this version at the next start (crash-loop detection).
+          const diskFull = await this.#holdingDiskFull(() =>
+            this.#o.store.activate(doc.model!.signed),
+          );
           hooks.activated(live.manifest, 'update');
-          // After the hook: a full disk reported while recording it stays the device's last error.
-          await this.#o.store.activate(doc.model.signed);
+          // After the hook, so a full disk met while recording stays the device's last error.
+          for (const err of diskFull) hooks.refused(undefined, err);
         }
       }
       if (doc.shadow === undefined || doc.shadow === null) {
