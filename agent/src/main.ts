@@ -46,14 +46,18 @@ export interface RunAgentOptions {
  * (optionally) shuts it down cleanly on SIGTERM/SIGINT.
  */
 export async function runAgent(options: RunAgentOptions): Promise<Agent> {
+  // Before anything is read, and before pino sees it: pino's error for an unknown
+  // level names none of the valid ones.
+  const levelOption =
+    options.logLevel === undefined
+      ? undefined
+      : checkLogLevel(options.logLevel, 'ERR_AGENT_CONFIG');
   const credentialsPath = options.credentialsPath ?? join(options.dataDir, 'device.json');
   const creds = await readDeviceCredentials(credentialsPath);
   const file = options.configFile ? await readAgentConfigFile(options.configFile) : {};
-  // Before pino sees it: pino's error for an unknown level names none of the valid ones.
-  const level = checkLogLevel(
-    options.logLevel ?? (typeof file.logLevel === 'string' ? file.logLevel : 'info'),
-    'ERR_AGENT_CONFIG',
-  );
+  const level =
+    levelOption ??
+    checkLogLevel(typeof file.logLevel === 'string' ? file.logLevel : 'info', 'ERR_AGENT_CONFIG');
   const cloudUrl = options.cloudUrl ?? creds.cloudUrl;
   const mqttUrl = options.mqttUrl ?? creds.mqttUrl;
   const missing = [
