@@ -340,15 +340,15 @@ export class EdgeStore {
     return ok;
   }
 
-  /** Samples whose files still wait for an upload, defects first, oldest first. */
+  /**
+   * Samples whose files still wait for an upload, oldest first. Not by class: a line
+   * that keeps finding defects would starve the older random and uncertain samples
+   * for ever (seen after an outage on a busy machine). Class decides only eviction.
+   */
   pendingUploads(limit: number, exclude: ReadonlySet<number> = new Set()): StoredSample[] {
     if (this.#closed) return [];
     const rows = this.#db
-      .prepare(
-        `SELECT * FROM samples WHERE state = 'stored'
-         ORDER BY CASE class WHEN 'defect' THEN 0 WHEN 'unknown' THEN 1 WHEN 'uncertain' THEN 2 ELSE 3 END, id
-         LIMIT ?`,
-      )
+      .prepare("SELECT * FROM samples WHERE state = 'stored' ORDER BY id LIMIT ?")
       .all(limit + exclude.size) as SampleRow[];
     return rows
       .filter((r) => !exclude.has(r.id))
