@@ -104,13 +104,13 @@ beforeAll(async () => {
   await observer.start(urls.mqtt, cloud.adminToken.token);
   const v1 = await readFile(models.v1);
   const v2 = await readFile(models.v2);
-  // 5x slower, and at least 150 ms per frame slower. The fleet shares one loaded model
+  // 5x slower, and at least 400 ms per frame slower. The fleet shares one loaded model
   // per version (shareModels), so the 49 devices left on 1.0.0 queue for one worker:
-  // on a busy 2-core runner their inference p50 reached 37 ms (p99 190 ms), while the
-  // one wave-1 device runs the new version in a worker of its own. A version only
-  // 12 ms slower then looks faster than its baseline and passes wave 1; 150 ms does
-  // not, and at 2 frames/s one device still keeps up.
-  const slow = await slowerModel(v2, 5, { minExtraMs: 150 });
+  // on a busy 2-core runner their inference p50 reached 37-88 ms (p99 190-206 ms),
+  // while the one wave-1 device runs the new version in a worker of its own. A version
+  // 12 ms or even 160 ms slower then stays under twice the baseline's p99 and passes
+  // wave 1; 400 ms does not, and at 2 frames/s one device still keeps up.
+  const slow = await slowerModel(v2, 5, { minExtraMs: 400 });
   console.error(
     `slow variant: ${slow.baseMs.toFixed(2)} ms -> ${slow.slowMs.toFixed(2)} ms per run`,
   );
