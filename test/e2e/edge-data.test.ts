@@ -125,24 +125,73 @@ function startAgent(id: string, dataDir: string, extra: string[] = []): Linesigh
   return agent;
 }
 
-/** Rows waiting in an agent's store, read from its SQLite file beside the running agent. */
+/** Rows waiting in an agent's store (of one boot, if given), read from its SQLite file beside the running agent. */
 function storeBacklog(
   dataDir: string,
   boot?: number,
-): { verdicts: number; windows: number; events: number } {
+): { verdicts: number; windows: number; events: number; samples: number } {
   const db = new Database(join(dataDir, 'store', 'store.sqlite'), {
     readonly: true,
     fileMustExist: true,
   });
   try {
-    const where = boot === undefined ? '' : ` WHERE boot = ${boot}`;
-    const n = (table: string) =>
+    const n = (table: string, bootColumn: string) =>
       (
         db
-          .prepare(`SELECT COUNT(*) AS n FROM ${table}${table === 'verdicts' ? where : ''}`)
+          .prepare(
+            `SELECT COUNT(*) AS n FROM ${table}${boot === undefined ? '' : ` WHERE ${bootColumn} = ${boot}`}`,
+          )
           .get() as { n: number }
       ).n;
-    return { verdicts: n('verdicts'), windows: n('windows'), events: n('events') };
+    return {
+      verdicts: n('verdicts', 'boot'),
+      windows: n('windows', "json_extract(body, '$.boot')"),
+      events: n('events', "json_extract(body, '$.boot')"),
+      samples: n('samples', 'boot'),
+    };
+  } finally {
+    db.close();
+  }
+}
+
+/** True once the broker acknowledged every verdict, window and event of these boots (the agent deletes a row on its PUBACK). */
+function acknowledged(dataDir: string, boots: number[]): boolean {
+  return boots.every((boot) => {
+    const b = storeBacklog(dataDir, boot);
+    return b.verdicts === 0 && b.windows === 0 && b.events === 0;
+  });
+}
+
+/** The highest row id of each forwarded table: rows up to these ids are the backlog at that moment. */
+function backlogMark(dataDir: string): Record<'verdicts' | 'windows' | 'events', number> {
+  const db = new Database(join(dataDir, 'store', 'store.sqlite'), {
+    readonly: true,
+    fileMustExist: true,
+  });
+  try {
+    const max = (table: string) =>
+      (db.prepare(`SELECT COALESCE(MAX(id), 0) AS m FROM ${table}`).get() as { m: number }).m;
+    return { verdicts: max('verdicts'), windows: max('windows'), events: max('events') };
+  } finally {
+    db.close();
+  }
+}
+
+/** Rows at or below a mark still waiting for their acknowledgement. */
+function leftOf(dataDir: string, mark: Record<'verdicts' | 'windows' | 'events', number>): number {
+  const db = new Database(join(dataDir, 'store', 'store.sqlite'), {
+    readonly: true,
+    fileMustExist: true,
+  });
+  try {
+    let left = 0;
+    for (const table of ['verdicts', 'windows', 'events'] as const)
+      left += (
+        db.prepare(`SELECT COUNT(*) AS n FROM ${table} WHERE id <= ?`).get(mark[table]) as {
+          n: number;
+        }
+      ).n;
+    return left;
   } finally {
     db.close();
   }
@@ -216,14 +265,14 @@ describe('edge data', () => {
       },
       { what: 'a backlog of frames and windows', timeoutMs: 60_000 },
     );
+    // The backlog is what the store held when the cloud came back; the live run keeps adding
+    // rows at 10 frames/s, so only those older rows must drain.
+    const mark = backlogMark(dataDir);
     await startCloud();
-    await eventually(
-      () => {
-        const b = storeBacklog(dataDir);
-        return b.verdicts < 20 && b.windows <= 1 && b.events === 0 ? true : undefined;
-      },
-      { what: 'the backlog drained', timeoutMs: 90_000 },
-    );
+    await eventually(() => (leftOf(dataDir, mark) === 0 ? true : undefined), {
+      what: 'the backlog drained',
+      timeoutMs: 90_000,
+    });
 
     // A clean stop stores the last window; a second run forwards what the first left.
     expect(await agent.stop()).toBe(0);
@@ -237,12 +286,23 @@ describe('edge data', () => {
     expect(feed.reported.get(id)?.edgeData?.sampling.defects).toBe(true);
     const again = startAgent(id, dataDir);
     await again.waitForLog((l) => l.msg === 'mqtt connected');
+    // The broker acknowledged every record of the first run, then the cloud holds all of them:
+    // each channel is forwarded on its own, so verdicts alone do not say windows are in.
+    await eventually(() => (acknowledged(dataDir, [0]) ? true : undefined), {
+      what: 'every record of the first run acknowledged',
+      timeoutMs: 90_000,
+    });
     const boot0 = await eventually(
       async () => {
         const rows = (await verdictsOf(id)).filter((r) => r.boot === 0);
-        return rows.length >= stoppedAt.scored + stoppedAt.unknown ? rows : undefined;
+        const counted = (await windowsOf(id))
+          .filter((w) => w.boot === 0)
+          .reduce((n, w) => n + w.counts.good + w.counts.defect + w.counts.unknown, 0);
+        return rows.length >= stoppedAt.scored + stoppedAt.unknown && counted >= rows.length
+          ? rows
+          : undefined;
       },
-      { what: 'every verdict of the first run in the cloud', timeoutMs: 60_000 },
+      { what: 'every verdict and window of the first run in the cloud', timeoutMs: 60_000 },
     );
 
     // Exactly once: one row per scored or unknown frame, sequence numbers without a gap.
@@ -319,17 +379,32 @@ describe('edge data', () => {
     const last = startAgent(id, dataDir);
     // The killed runs' rows, not the live run's: at 10 frames/s on a busy machine the
     // live run always has rows waiting for their acknowledgement.
-    await eventually(() => [0, 1, 2].every((boot) => storeBacklog(dataDir, boot).verdicts === 0), {
-      what: 'the backlog of the killed runs drained',
+    await eventually(() => (acknowledged(dataDir, [0, 1, 2]) ? true : undefined), {
+      what: 'the backlog of the killed runs acknowledged',
       timeoutMs: 90_000,
     });
-    const rows = await eventually(
+    // Acknowledged by the broker; the cloud's ingest stores them a moment later. A gap would
+    // never close, so this wait fails on a lost record as well as on a slow ingest.
+    const { rows, windows } = await eventually(
       async () => {
         const all = await verdictsOf(id);
-        return [0, 1, 2].every((boot) => all.some((r) => r.boot === boot)) ? all : undefined;
+        const win = await windowsOf(id);
+        const complete = [0, 1, 2].every((boot) => {
+          const seqs = all.filter((r) => r.boot === boot).map((r) => r.seq);
+          const windowSeqs = win.filter((w) => w.boot === boot).map((w) => w.seq);
+          return seqs.length >= 30 && contiguous(seqs) && contiguous(windowSeqs);
+        });
+        return complete ? { rows: all, windows: win } : undefined;
       },
-      { what: 'the killed runs in the cloud', timeoutMs: 30_000 },
-    );
+      { what: 'the killed runs in the cloud, without a gap', timeoutMs: 60_000 },
+    ).catch(async (err: unknown) => {
+      const all = await verdictsOf(id);
+      const summary = [0, 1, 2].map((boot) => {
+        const seqs = all.filter((r) => r.boot === boot).map((r) => r.seq);
+        return `boot ${boot}: ${seqs.length} verdicts, contiguous ${contiguous(seqs)}`;
+      });
+      throw new Error(`${String(err)}; ${summary.join('; ')}`);
+    });
     await last.stop();
     for (const boot of [0, 1, 2]) {
       const seqs = rows.filter((r) => r.boot === boot).map((r) => r.seq);
@@ -337,8 +412,8 @@ describe('edge data', () => {
       // (at most one flush interval) died with the process.
       expect(seqs.length).toBeGreaterThanOrEqual(30);
       expect(contiguous(seqs)).toBe(true);
+      expect(new Set(seqs).size).toBe(seqs.length);
     }
-    const windows = await windowsOf(id);
     for (const boot of [0, 1, 2])
       expect(contiguous(windows.filter((w) => w.boot === boot).map((w) => w.seq))).toBe(true);
   });
