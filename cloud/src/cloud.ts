@@ -35,6 +35,7 @@ import { KeyRotation } from './fleet/key-rotation.ts';
 import cron, { type ScheduledTask } from 'node-cron';
 import { EdgeDataStore } from './ingest/edge-data-store.ts';
 import { EdgeIngest } from './ingest/edge-ingest.ts';
+import { ingestMetrics } from './ingest/ingest-metrics.ts';
 import { EdgeRetention } from './ingest/edge-retention.ts';
 import { edgeDataRoutes } from './ingest/edge-data-routes.ts';
 
@@ -269,6 +270,7 @@ export class Cloud {
         metrics: () => [
           ...collectMetrics(devices, models, link, broker),
           ...uploadStats.metrics(modelUploadSlots),
+          ...ingestMetrics(ingest.stats, ingest.pendingRecords),
         ],
         readiness: () =>
           checkReadiness([

@@ -12,6 +12,8 @@ import {
 import { EdgeDataStore } from './edge-data-store.ts';
 import { EdgeIngest } from './edge-ingest.ts';
 import { EdgeRetention } from './edge-retention.ts';
+import { ingestMetrics } from './ingest-metrics.ts';
+import { renderPrometheus } from '../metrics.ts';
 
 const logger = pino({ level: 'silent' });
 let dir: string | undefined;
@@ -78,6 +80,14 @@ describe('EdgeIngest', () => {
     });
     expect(store.counts().verdicts).toBe(5);
     expect(store.verdicts({ deviceId: 'd1' }).map((r) => r.seq)).toEqual([0, 1, 2, 3, 4]);
+    // The same counters, as /metrics shows them.
+    const text = renderPrometheus(ingestMetrics(ingest.stats, ingest.pendingRecords));
+    expect(text).toContain('linesight_ingest_records_total{outcome="stored"} 5\n');
+    expect(text).toContain('linesight_ingest_records_total{outcome="duplicate"} 5\n');
+    expect(text).toContain('linesight_ingest_batches_dropped_total{reason="invalid"} 2\n');
+    expect(text).toContain('linesight_ingest_batches_dropped_total{reason="unknown_device"} 1\n');
+    expect(text).toContain('linesight_ingest_batches_total{channel="verdicts"} 7\n');
+    expect(text).toContain('linesight_ingest_pending_records 0\n');
     await ingest.close();
   });
 

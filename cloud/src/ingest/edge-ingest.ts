@@ -72,6 +72,11 @@ export class EdgeIngest {
     failedWrites: 0,
     failedRecords: 0,
   };
+  /** Records received and not yet committed. */
+  get pendingRecords(): number {
+    return this.#pendingRecords;
+  }
+
   /** Called after each commit with the records it wrote (benchmarks measure lag with it). */
   onCommit: ((writes: readonly EdgeWrite[], committedAtMs: number) => void) | undefined;
 
