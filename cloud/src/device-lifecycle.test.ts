@@ -165,3 +165,69 @@ describe('operator tokens', () => {
     expect(await api.listTokens()).toEqual([]);
   });
 });
+
+describe('token roles', () => {
+  async function call(token: string, method: string, path: string, body?: unknown) {
+    const response = await fetch(`${cloud.urls.http}${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+  }
+
+  it('lets a viewer read, an operator change models and rollouts, and only an admin manage devices and tokens', async () => {
+    const viewer = (await api.createToken('vic', 'viewer')).token;
+    const operator = (await api.createToken('ola', 'operator')).token;
+    const admin = (await api.createToken('ada', 'admin')).token;
+
+    // Reads: every role.
+    for (const token of [viewer, operator, admin])
+      expect((await call(token, 'GET', '/v1/devices')).status).toBe(200);
+    expect((await call(viewer, 'GET', '/v1/dashboard/session')).body).toMatchObject({
+      actor: 'vic',
+      role: 'viewer',
+      canWrite: false,
+    });
+    expect((await call(operator, 'GET', '/v1/dashboard/session')).body).toMatchObject({
+      role: 'operator',
+      canWrite: true,
+    });
+
+    // Changes: a viewer is refused with 403 naming the role it lacks, before its body is read.
+    const refused = await call(viewer, 'POST', '/v1/rollouts', {});
+    expect(refused.status).toBe(403);
+    expect(refused.body.message).toMatch(
+      /needs the operator role; the token of vic has the viewer role/,
+    );
+    // An operator gets past the role check (the empty body is then refused for what it is).
+    expect((await call(operator, 'POST', '/v1/rollouts', {})).status).toBe(400);
+    // Central inference is a read: a viewer may ask (no model is registered here).
+    expect((await call(viewer, 'POST', '/v1/predict', {})).status).not.toBe(403);
+
+    // Devices, keys and tokens: admin only.
+    expect((await call(operator, 'POST', '/v1/devices', { id: 'role-1' })).status).toBe(403);
+    expect((await call(operator, 'POST', '/v1/keys/rotate')).status).toBe(403);
+    expect((await call(operator, 'GET', '/v1/tokens')).status).toBe(403);
+    expect((await call(admin, 'POST', '/v1/devices', { id: 'role-1' })).status).toBe(201);
+    expect((await call(admin, 'POST', '/v1/tokens', { actor: 'zed', role: 'root' })).status).toBe(
+      400,
+    );
+    const made = await call(admin, 'POST', '/v1/tokens', { actor: 'zed', role: 'viewer' });
+    expect(made.status).toBe(201);
+    expect(made.body.role).toBe('viewer');
+    expect(await api.listTokens()).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ actor: 'vic', role: 'viewer' }),
+        expect.objectContaining({ actor: 'ola', role: 'operator' }),
+        expect.objectContaining({ actor: 'ada', role: 'admin' }),
+        expect.objectContaining({ actor: 'zed', role: 'viewer', createdBy: 'ada' }),
+      ]),
+    );
+    for (const actor of ['vic', 'ola', 'ada', 'zed']) await api.revokeToken(actor);
+    expect((await call(viewer, 'GET', '/v1/devices')).status).toBe(401);
+  });
+});

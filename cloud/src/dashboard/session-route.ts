@@ -1,15 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { DEFAULT_GATES } from '../rollouts/rollout-types.ts';
-import { actorOf } from '../http/auth.ts';
-
-/** What a signed-in page may offer: the API decides, the page only hides what would be refused. */
-export type DashboardRole = 'viewer' | 'operator' | 'admin';
-
-/** Every operator token may change things until tokens carry roles. */
-function roleOf(actor: string): DashboardRole {
-  return actor === 'admin' ? 'admin' : 'operator';
-}
+import { actorOf, roleOf } from '../http/auth.ts';
 
 const SessionView = Type.Object({
   actor: Type.String(),
@@ -20,8 +12,8 @@ const SessionView = Type.Object({
 
 /**
  * GET /v1/dashboard/session: who the token belongs to and what it may do,
- * plus the rollout gate defaults the create form shows. Every operator token
- * may change things today; the role names a viewer once tokens carry roles.
+ * plus the rollout gate defaults the create form shows. The API decides; the
+ * page only hides what the role would be refused.
  */
 export async function sessionRoute(app: FastifyInstance): Promise<void> {
   app.get(
@@ -35,7 +27,7 @@ export async function sessionRoute(app: FastifyInstance): Promise<void> {
     },
     async (request) => {
       const actor = actorOf(request);
-      const role = roleOf(actor);
+      const role = roleOf(request) ?? 'viewer';
       return { actor, role, canWrite: role !== 'viewer', gateDefaults: { ...DEFAULT_GATES } };
     },
   );

@@ -2,14 +2,18 @@ import type { FastifyRequest } from 'fastify';
 import { LinesightError } from '@linesight/protocol';
 import type { ApiTokens } from '../registry/api-tokens.ts';
 import type { DeviceRegistry } from '../registry/device-registry.ts';
+import { roleAllows, type Role } from '../registry/roles.ts';
 import { sameSecret } from '../registry/same-secret.ts';
 
-/** Who may call a route: an operator (admin or named token), or also a device's own credentials, or anyone. */
-export type RouteAuth = 'admin' | 'admin-or-device' | 'public';
+/**
+ * Who may call a route: a token holding at least a role; a token of at least
+ * `viewer` (reads) or `operator` (changes), or a device's own credentials; or anyone.
+ */
+export type RouteAuth = Role | 'token-or-device' | 'public';
 
 /** The caller a request authenticated as. */
 export type Caller =
-  | { kind: 'operator'; actor: string }
+  | { kind: 'operator'; actor: string; role: Role }
   | { kind: 'device'; deviceId: string }
   | { kind: 'anonymous' };
 
@@ -30,29 +34,67 @@ export function actorOf(request: FastifyRequest): string {
   return 'anonymous';
 }
 
+/** The role of the token that made a request; undefined for a device or no token. */
+export function roleOf(request: FastifyRequest): Role | undefined {
+  return request.caller?.kind === 'operator' ? request.caller.role : undefined;
+}
+
+const READS = new Set(['GET', 'HEAD']);
+
+/**
+ * The credentials a route takes: its own `auth`, else, for every /v1 route,
+ * a token of role `viewer` to read and `operator` to change; docs and health
+ * are open. The OpenAPI document states the same rule.
+ */
+export function routeAuthFor(
+  url: string,
+  method: string,
+  declared: RouteAuth | undefined,
+): RouteAuth {
+  if (declared !== undefined) return declared;
+  if (!url.startsWith('/v1/')) return 'public';
+  return READS.has(method) ? 'viewer' : 'operator';
+}
+
+/** The credentials the route of a request takes (see routeAuthFor). */
+export function routeAuthOf(request: FastifyRequest): RouteAuth {
+  return routeAuthFor(
+    request.routeOptions.url ?? '',
+    request.method,
+    request.routeOptions.config.auth,
+  );
+}
+
 /**
  * Builds the onRequest check: a bearer token (the bootstrap admin token is
- * actor "admin"; named operator tokens carry their actor), or, where a route
- * allows it, HTTP Basic device id and secret.
+ * actor "admin" with role admin; named tokens carry their actor and role),
+ * or, where a route allows it, HTTP Basic device id and secret. A token
+ * without the role a route needs gets 403, and the message says which.
  */
 export function makeAuthenticator(adminToken: string, devices: DeviceRegistry, tokens: ApiTokens) {
   return async function authenticate(request: FastifyRequest): Promise<void> {
-    // Every /v1 route is admin-only unless it says otherwise; docs and health are open.
-    const auth: RouteAuth =
-      request.routeOptions.config.auth ??
-      ((request.routeOptions.url ?? '').startsWith('/v1/') ? 'admin' : 'public');
+    const auth = routeAuthOf(request);
     request.caller = { kind: 'anonymous' };
     if (auth === 'public') return;
     const header = request.headers.authorization ?? '';
     const [scheme, value = ''] = header.split(' ', 2);
     if (scheme?.toLowerCase() === 'bearer') {
-      const actor = sameSecret(value, adminToken) ? 'admin' : tokens.actorOf(value);
-      if (actor !== undefined) {
-        request.caller = { kind: 'operator', actor };
+      const holder = sameSecret(value, adminToken)
+        ? { actor: 'admin', role: 'admin' as const }
+        : tokens.holderOf(value);
+      if (holder !== undefined) {
+        request.caller = { kind: 'operator', ...holder };
+        const needed: Role =
+          auth === 'token-or-device' ? (READS.has(request.method) ? 'viewer' : 'operator') : auth;
+        if (!roleAllows(holder.role, needed))
+          throw new LinesightError(
+            'ERR_CLOUD_FORBIDDEN',
+            `${request.method} ${request.routeOptions.url ?? request.url} needs the ${needed} role; the token of ${holder.actor} has the ${holder.role} role`,
+          );
         return;
       }
     }
-    if (auth === 'admin-or-device' && scheme?.toLowerCase() === 'basic') {
+    if (auth === 'token-or-device' && scheme?.toLowerCase() === 'basic') {
       const decoded = Buffer.from(value, 'base64').toString('utf8');
       const colon = decoded.indexOf(':');
       const id = decoded.slice(0, colon);
@@ -63,9 +105,9 @@ export function makeAuthenticator(adminToken: string, devices: DeviceRegistry, t
     }
     throw new LinesightError(
       'ERR_CLOUD_UNAUTHORIZED',
-      auth === 'admin'
-        ? 'this route needs an operator token: send "Authorization: Bearer <token>"'
-        : 'this route needs the admin token or device credentials (HTTP Basic device id and secret)',
+      auth === 'token-or-device'
+        ? 'this route needs an API token or device credentials (HTTP Basic device id and secret)'
+        : 'this route needs an API token: send "Authorization: Bearer <token>"',
     );
   };
 }

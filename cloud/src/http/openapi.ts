@@ -1,6 +1,6 @@
 import type { RouteOptions } from 'fastify';
 import { Type } from '@sinclair/typebox';
-import type { RouteAuth } from './auth.ts';
+import { routeAuthFor } from './auth.ts';
 
 /** What every error answer looks like (see error-handler.ts). */
 export const ErrorResponse = Type.Object(
@@ -95,11 +95,6 @@ function derivedOperationId(method: string, url: string): string {
     .join('');
 }
 
-/** Who may call a route: the route's own say, else admin under /v1 and public elsewhere (as auth.ts decides). */
-export function routeAuth(url: string, auth: RouteAuth | undefined): RouteAuth {
-  return auth ?? (url.startsWith('/v1/') ? 'admin' : 'public');
-}
-
 /**
  * onRoute hook: completes each documented route's schema from what the server
  * already knows, so the OpenAPI document says the truth: which credentials it
@@ -112,10 +107,23 @@ export function documentRoute(route: RouteOptions): void {
   if (methods.length !== 1 || methods[0] === 'HEAD') return;
   const method = String(methods[0]);
   const key = `${method} ${route.url}`;
-  const auth = routeAuth(route.url, route.config?.auth);
+  const auth = routeAuthFor(route.url, method, route.config?.auth);
   schema.operationId ??= OPERATION_IDS[key] ?? derivedOperationId(method, route.url);
   schema.security ??=
-    auth === 'public' ? [] : auth === 'admin' ? [{ bearer: [] }] : [{ bearer: [] }, { device: [] }];
+    auth === 'public'
+      ? []
+      : auth === 'token-or-device'
+        ? [{ bearer: [] }, { device: [] }]
+        : [{ bearer: [] }];
+  const role =
+    auth === 'public'
+      ? undefined
+      : auth === 'token-or-device'
+        ? `${method === 'GET' ? 'viewer' : 'operator'} role, or the device's own credentials`
+        : `${auth} role`;
+  if (role !== undefined && typeof schema.description === 'string')
+    schema.description = `${schema.description}\n\nNeeds a token with the ${role}.`;
+  else if (role !== undefined) schema.description = `Needs a token with the ${role}.`;
   const responses = { ...((schema.response ?? {}) as Record<string, unknown>) };
   // Declaring errors would hide the default 200: keep a success answer documented.
   // A schema without a type serializes as JSON.stringify does.
@@ -125,6 +133,8 @@ export function documentRoute(route: RouteOptions): void {
   const codes = new Set<number>(EXTRA_ERRORS[key] ?? []);
   if (auth !== 'public') {
     codes.add(400).add(401);
+    // A token without the role the route needs is refused.
+    if (auth !== 'viewer') codes.add(403);
     if (route.url.includes(':')) codes.add(404);
   }
   if (codes.size === 0) {

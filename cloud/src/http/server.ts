@@ -88,7 +88,8 @@ export async function buildHttpServer(options: {
           bearer: {
             type: 'http',
             scheme: 'bearer',
-            description: 'the admin token or a named operator token',
+            description:
+              'the admin token or a named API token; its role (viewer, operator, admin) decides which routes it may call',
           },
           device: {
             type: 'http',

@@ -1,6 +1,15 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { LinesightError } from '@linesight/protocol';
 import type { RegistryDatabase } from './database.ts';
+import { isRole, type Role } from './roles.ts';
+
+/** A named token as listed (never the token itself). */
+export interface ApiTokenInfo {
+  actor: string;
+  role: Role;
+  createdAt: string;
+  createdBy: string;
+}
 
 const ACTOR = /^[a-z0-9][a-z0-9_.@-]{0,63}$/;
 
@@ -19,21 +28,30 @@ export class ApiTokens {
     this.#db = db;
   }
 
-  /** Creates a token for an actor; the token is shown only this once. */
-  create(actor: string, createdBy: string): { actor: string; token: string } {
+  /** Creates a token for an actor with a role (default operator); the token is shown only this once. */
+  create(
+    actor: string,
+    createdBy: string,
+    role: Role = 'operator',
+  ): { actor: string; role: Role; token: string } {
     if (!ACTOR.test(actor) || actor === 'admin') {
       throw new LinesightError(
         'ERR_CLOUD_BAD_REQUEST',
         `invalid actor ${JSON.stringify(actor)}: use 1-64 of a-z 0-9 _ . @ - (and not "admin")`,
       );
     }
+    if (!isRole(role))
+      throw new LinesightError(
+        'ERR_CLOUD_BAD_REQUEST',
+        `invalid role ${JSON.stringify(role)}: use viewer, operator or admin`,
+      );
     const token = `lso_${randomBytes(24).toString('base64url')}`;
     try {
       this.#db
         .prepare(
-          'INSERT INTO api_tokens (token_sha256, actor, created_at, created_by) VALUES (?, ?, ?, ?)',
+          'INSERT INTO api_tokens (token_sha256, actor, role, created_at, created_by) VALUES (?, ?, ?, ?, ?)',
         )
-        .run(hash(token), actor, new Date().toISOString(), createdBy);
+        .run(hash(token), actor, role, new Date().toISOString(), createdBy);
     } catch (cause) {
       if ((cause as { code?: string }).code?.startsWith('SQLITE_CONSTRAINT')) {
         throw new LinesightError('ERR_CLOUD_CONFLICT', `actor ${actor} already has a token`, {
@@ -42,16 +60,16 @@ export class ApiTokens {
       }
       throw cause;
     }
-    return { actor, token };
+    return { actor, role, token };
   }
 
-  /** Every named token's actor and who made it when (never the token). */
-  list(): { actor: string; createdAt: string; createdBy: string }[] {
+  /** Every named token's actor, role and who made it when (never the token). */
+  list(): ApiTokenInfo[] {
     return this.#db
       .prepare(
-        'SELECT actor, created_at AS createdAt, created_by AS createdBy FROM api_tokens ORDER BY actor',
+        'SELECT actor, role, created_at AS createdAt, created_by AS createdBy FROM api_tokens ORDER BY actor',
       )
-      .all() as { actor: string; createdAt: string; createdBy: string }[];
+      .all() as ApiTokenInfo[];
   }
 
   /** Revokes an actor's token: it stops working at once. ERR_CLOUD_NOT_FOUND when there is none. */
@@ -61,11 +79,10 @@ export class ApiTokens {
       throw new LinesightError('ERR_CLOUD_NOT_FOUND', `actor ${actor} has no token`);
   }
 
-  /** The actor a token belongs to, if any. */
-  actorOf(token: string): string | undefined {
-    const row = this.#db
-      .prepare('SELECT actor FROM api_tokens WHERE token_sha256 = ?')
-      .get(hash(token)) as { actor: string } | undefined;
-    return row?.actor;
+  /** The actor a token belongs to and its role, if any. */
+  holderOf(token: string): { actor: string; role: Role } | undefined {
+    return this.#db
+      .prepare('SELECT actor, role FROM api_tokens WHERE token_sha256 = ?')
+      .get(hash(token)) as { actor: string; role: Role } | undefined;
   }
 }

@@ -42,7 +42,7 @@ describe('openRegistryDatabase', () => {
     const path = join(dir, 'registry.sqlite');
     const old = openRegistryDatabase(path);
     // Back to the schema before device_assignments, holding one device with a desired state.
-    old.exec('DROP TABLE device_assignments');
+    old.exec('DROP TABLE device_assignments; ALTER TABLE api_tokens DROP COLUMN role');
     old.pragma('user_version = 3');
     old
       .prepare("INSERT INTO devices (id, secret_sha256, created_at) VALUES ('d1', 'x', 't')")
@@ -63,6 +63,34 @@ describe('openRegistryDatabase', () => {
         { device_id: 'd1', model_name: 'm', model_version: '2.0.0', revision: 7 },
         { device_id: 'd1', model_name: 'm', model_version: '3.0.0-rc.1', revision: 7 },
       ]);
+    } finally {
+      db.close();
+    }
+  });
+
+  it('gives tokens made before roles the operator role', async () => {
+    const path = join(dir, 'registry.sqlite');
+    const old = openRegistryDatabase(path);
+    old.exec('ALTER TABLE api_tokens DROP COLUMN role');
+    old.pragma('user_version = 4');
+    old
+      .prepare(
+        "INSERT INTO api_tokens (token_sha256, actor, created_at, created_by) VALUES ('h', 'ann', 't', 'admin')",
+      )
+      .run();
+    old.close();
+    const db = openRegistryDatabase(path);
+    try {
+      expect(db.prepare('SELECT actor, role FROM api_tokens').all()).toEqual([
+        { actor: 'ann', role: 'operator' },
+      ]);
+      expect(() =>
+        db
+          .prepare(
+            "INSERT INTO api_tokens (token_sha256, actor, role, created_at, created_by) VALUES ('i', 'bo', 'root', 't', 'admin')",
+          )
+          .run(),
+      ).toThrow(/CHECK/);
     } finally {
       db.close();
     }

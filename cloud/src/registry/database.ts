@@ -98,6 +98,10 @@ const MIGRATIONS: readonly string[] = [
        FROM rollout_devices rd JOIN devices d ON d.id = rd.device_id,
             (SELECT 'model' AS slot UNION ALL SELECT 'shadow')
       WHERE json_extract(rd.previous, '$.' || slot || '.signed.manifest.name') IS NOT NULL;`,
+  // Named tokens carry a role: viewer (reads), operator (rollouts, models, labels) or admin
+  // (devices, keys, tokens). Tokens made before roles could do all but manage tokens: operator.
+  `ALTER TABLE api_tokens ADD COLUMN role TEXT NOT NULL DEFAULT 'operator'
+     CHECK (role IN ('viewer', 'operator', 'admin'));`,
 ];
 
 /**

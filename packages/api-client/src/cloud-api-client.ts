@@ -252,13 +252,16 @@ export class CloudApiClient {
     );
   }
 
-  /** Creates a named operator token (admin only); the token is shown only once. */
-  createToken(actor: string): Promise<{ actor: string; token: string }> {
-    return this.#request('POST', '/v1/tokens', { actor });
+  /** Creates a named API token (admin only) with a role (default operator); the token is shown only once. */
+  createToken(
+    actor: string,
+    role?: 'viewer' | 'operator' | 'admin',
+  ): Promise<{ actor: string; role: string; token: string }> {
+    return this.#request('POST', '/v1/tokens', role === undefined ? { actor } : { actor, role });
   }
 
-  /** Named operator tokens (never the tokens themselves). */
-  listTokens(): Promise<{ actor: string; createdAt: string; createdBy: string }[]> {
+  /** Named API tokens with their roles (never the tokens themselves). */
+  listTokens(): Promise<{ actor: string; role: string; createdAt: string; createdBy: string }[]> {
     return this.#request('GET', '/v1/tokens');
   }
 

@@ -1,33 +1,39 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
-import { LinesightError } from '@linesight/protocol';
 import { actorOf } from '../auth.ts';
 import type { CloudServices } from '../services.ts';
+import { ROLES, type Role } from '../../registry/roles.ts';
+
+const RoleSchema = Type.Union(ROLES.map((r) => Type.Literal(r)));
 
 /** Operator routes: named tokens and the audit log. */
 export async function adminRoutes(app: FastifyInstance, services: CloudServices): Promise<void> {
-  app.post<{ Body: { actor: string } }>(
+  app.post<{ Body: { actor: string; role?: Role } }>(
     '/v1/tokens',
     {
+      config: { auth: 'admin' },
       schema: {
         tags: ['operators'],
-        summary: 'Create a named operator token (admin only); the token is shown only once',
+        summary: 'Create a named API token with a role (admin only); the token is shown only once',
+        description:
+          'Roles include the ones before them: viewer reads (and may ask for central inference), ' +
+          'operator also changes models, rollouts and labels, admin also manages devices, keys and tokens.',
         body: Type.Object(
-          { actor: Type.String({ minLength: 1, maxLength: 64 }) },
+          {
+            actor: Type.String({ minLength: 1, maxLength: 64 }),
+            role: Type.Optional(RoleSchema),
+          },
           { additionalProperties: false },
         ),
-        response: { 201: Type.Object({ actor: Type.String(), token: Type.String() }) },
+        response: {
+          201: Type.Object({ actor: Type.String(), role: RoleSchema, token: Type.String() }),
+        },
       },
     },
     async (request, reply) => {
       const by = actorOf(request);
-      if (by !== 'admin')
-        throw new LinesightError(
-          'ERR_CLOUD_FORBIDDEN',
-          'only the admin token can create operator tokens',
-        );
-      const created = services.tokens.create(request.body.actor, by);
-      services.audit.record(by, 'token.create', request.body.actor);
+      const created = services.tokens.create(request.body.actor, by, request.body.role);
+      services.audit.record(by, 'token.create', request.body.actor, { role: created.role });
       void reply.status(201);
       return created;
     },
@@ -36,13 +42,15 @@ export async function adminRoutes(app: FastifyInstance, services: CloudServices)
   app.get(
     '/v1/tokens',
     {
+      config: { auth: 'admin' },
       schema: {
         tags: ['operators'],
-        summary: 'List named operator tokens (actor, created when and by whom; never the token)',
+        summary: 'List named API tokens (actor, role, created when and by whom; never the token)',
         response: {
           200: Type.Array(
             Type.Object({
               actor: Type.String(),
+              role: RoleSchema,
               createdAt: Type.String(),
               createdBy: Type.String(),
             }),
@@ -56,6 +64,7 @@ export async function adminRoutes(app: FastifyInstance, services: CloudServices)
   app.delete<{ Params: { actor: string } }>(
     '/v1/tokens/:actor',
     {
+      config: { auth: 'admin' },
       schema: {
         tags: ['operators'],
         summary: "Revoke an actor's token (admin only); it stops working at once",
@@ -65,8 +74,6 @@ export async function adminRoutes(app: FastifyInstance, services: CloudServices)
     },
     async (request) => {
       const by = actorOf(request);
-      if (by !== 'admin')
-        throw new LinesightError('ERR_CLOUD_FORBIDDEN', 'only the admin token can revoke tokens');
       services.tokens.revoke(request.params.actor);
       services.audit.record(by, 'token.revoke', request.params.actor);
       return { actor: request.params.actor, revoked: true as const };

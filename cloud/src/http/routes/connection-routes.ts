@@ -16,7 +16,7 @@ export async function connectionRoutes(
   app.get(
     '/v1/connection',
     {
-      config: { auth: 'admin-or-device' },
+      config: { auth: 'token-or-device' },
       schema: {
         tags: ['devices'],
         summary:

@@ -69,6 +69,7 @@ export async function deviceRoutes(app: FastifyInstance, services: CloudServices
   app.post<{ Body: { id: string; labels?: Record<string, string> } }>(
     '/v1/devices',
     {
+      config: { auth: 'admin' },
       schema: {
         tags: ['devices'],
         summary: 'Provision a device; the answer holds its MQTT password, shown only this once',
@@ -126,6 +127,7 @@ export async function deviceRoutes(app: FastifyInstance, services: CloudServices
   app.post<{ Params: { id: string } }>(
     '/v1/devices/:id/credentials',
     {
+      config: { auth: 'admin' },
       schema: {
         tags: ['devices'],
         summary:
@@ -151,6 +153,7 @@ export async function deviceRoutes(app: FastifyInstance, services: CloudServices
   app.delete<{ Params: { id: string } }>(
     '/v1/devices/:id',
     {
+      config: { auth: 'admin' },
       schema: {
         tags: ['devices'],
         summary:

@@ -10,7 +10,7 @@ export async function keyRoutes(app: FastifyInstance, services: CloudServices): 
   app.get(
     '/v1/keys',
     {
-      config: { auth: 'admin-or-device' },
+      config: { auth: 'token-or-device' },
       schema: {
         tags: ['keys'],
         summary: 'Public keys devices should trust for manifests and desired state',
@@ -31,6 +31,7 @@ export async function keyRoutes(app: FastifyInstance, services: CloudServices): 
   app.post(
     '/v1/keys/rotate',
     {
+      config: { auth: 'admin' },
       schema: {
         tags: ['keys'],
         summary:
@@ -49,6 +50,7 @@ export async function keyRoutes(app: FastifyInstance, services: CloudServices): 
   app.post<{ Params: { keyId: string } }>(
     '/v1/keys/:keyId/retire',
     {
+      config: { auth: 'admin' },
       schema: {
         tags: ['keys'],
         summary:

@@ -143,7 +143,7 @@ export async function modelRoutes(app: FastifyInstance, services: CloudServices)
   app.get<{ Params: { name: string; version: string } }>(
     '/v1/models/:name/:version/artifact',
     {
-      config: { auth: 'admin-or-device' },
+      config: { auth: 'token-or-device' },
       schema: {
         tags: ['models'],
         summary: 'Download the .onnx artifact; supports HTTP Range for resumed downloads',

@@ -154,6 +154,7 @@ export async function predictRoutes(app: FastifyInstance, services: CloudService
   app.post<{ Querystring: { model?: string } }>(
     '/v1/predict',
     {
+      config: { auth: 'viewer' },
       bodyLimit: limitBytes,
       validatorCompiler,
       schema: {

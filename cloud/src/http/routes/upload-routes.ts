@@ -46,7 +46,7 @@ export async function uploadRoutes(app: FastifyInstance, services: CloudServices
   app.post<{ Params: { deviceId: string }; Body: Static<typeof UploadsBody> }>(
     '/v1/devices/:deviceId/uploads',
     {
-      config: { auth: 'admin-or-device' },
+      config: { auth: 'token-or-device' },
       schema: {
         tags: ['devices'],
         summary:

@@ -96,10 +96,14 @@ describe('curl-only no more: device, model, token, keys and rollout verbs', () =
 
   it('token create, list and revoke', async () => {
     const created = await run(tokenCommand(), ['create', 'carol']);
-    expect(created[0]).toMatch(/^carol: lso_/);
-    expect((await run(tokenCommand(), ['list'])).join('\n')).toMatch(
-      /carol {2}created .* by admin/,
-    );
+    expect(created[0]).toMatch(/^carol \(operator\): lso_/);
+    const viewer = JSON.parse(
+      (await run(tokenCommand(), ['create', 'dave', '--role', 'viewer', '--json']))[0] ?? '',
+    ) as { role: string };
+    expect(viewer.role).toBe('viewer');
+    const listed = (await run(tokenCommand(), ['list'])).join('\n');
+    expect(listed).toMatch(/carol {2}operator {2}created .* by admin/);
+    expect(listed).toMatch(/dave {2}viewer {2}created .* by admin/);
     expect(await run(tokenCommand(), ['revoke', 'carol'])).toEqual(['revoked the token of carol']);
   });
 
