@@ -339,6 +339,34 @@ describe('the fleet dashboard in chromium', () => {
     await shot(page, '08-rollouts');
   });
 
+  it('offers a viewer token no control that would change anything, and the API refuses it anyway', async () => {
+    const made = await fetch(`${base}/v1/tokens`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ actor: 'vera', role: 'viewer' }),
+    });
+    const viewerToken = ((await made.json()) as { token: string }).token;
+    const ctx = await newContext(viewerToken);
+    const viewer = await ctx.newPage();
+    await viewer.goto(`${base}/#/models`);
+    await viewer.getByTestId('role').filter({ hasText: 'viewer' }).waitFor();
+    await viewer.locator('tr[data-version="1.0.0"]').waitFor();
+    // The admin's page offers Approve on the candidate row; the viewer's offers no button at all.
+    expect(await viewer.locator('main button, main select').count()).toBe(0);
+    await shot(viewer, '09-models-viewer');
+    await viewer.click('nav a[href="#/rollouts"]');
+    await viewer.locator('tr[data-rollout]').first().waitFor();
+    expect(await viewer.getByText('New rollout').count()).toBe(0);
+    expect(await viewer.locator('main button, main form').count()).toBe(0);
+    await ctx.close();
+    const refused = await fetch(`${base}/v1/rollouts`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${viewerToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: MODEL, version: '1.0.0', devices: deviceIds.slice(0, 1) }),
+    });
+    expect(refused.status).toBe(403);
+  });
+
   it('reports each page’s first-load weight and time to interactive', async () => {
     const pages: [string, string, string, string | undefined][] = [
       ['sign-in', '/', '#token', undefined],

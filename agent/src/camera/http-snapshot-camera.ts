@@ -222,9 +222,6 @@ export class HttpSnapshotCamera implements Camera {
       if (this.#closed) return;
       this.#failures += 1;
       const retryInMs = this.#backoff.next();
-      // The next poll is due after the backoff delay; then the cadence resumes.
-      this.#anchorMs = performance.now() + retryInMs;
-      this.#anchorSlot = this.#slot;
       const poll =
         err instanceof PollError
           ? err
@@ -246,6 +243,11 @@ export class HttpSnapshotCamera implements Camera {
           },
         ),
       );
+      // The next poll is due the backoff delay after the failure was reported (not
+      // before: building and reporting the error can take a while on a busy
+      // machine); then the cadence resumes.
+      this.#anchorMs = performance.now() + retryInMs;
+      this.#anchorSlot = this.#slot;
       return;
     }
     if (this.#closed) return;
