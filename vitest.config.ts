@@ -24,8 +24,10 @@ export default defineConfig({
           name: 'e2e',
           include: ['test/**/*.test.ts'],
           globalSetup: ['test/helpers/global-setup.ts'],
-          testTimeout: 180_000,
-          hookTimeout: 180_000,
+          // Generous: on a loaded 2-core runner a fleet or agent test can take minutes; each
+          // wait inside a test has its own deadline and message.
+          testTimeout: 420_000,
+          hookTimeout: 420_000,
         },
       },
     ],

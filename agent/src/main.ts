@@ -1,10 +1,18 @@
 import { join } from 'node:path';
 import pino from 'pino';
 import { checkLogLevel, LinesightError } from '@linesight/protocol';
+import { WorkerOnnxModel } from '@linesight/vision';
 import { Agent } from './agent.ts';
 import type { Camera } from './camera/camera.ts';
 import { readAgentConfigFile } from './config-file.ts';
 import { readDeviceCredentials } from './device-credentials.ts';
+
+/**
+ * How long a signal-initiated shutdown may take before the process exits
+ * with 1: flushing the store and closing models, including waiting for runs
+ * the watchdog abandoned (a slow model's run can take seconds on a busy box).
+ */
+const SHUTDOWN_LIMIT_MS = 30_000;
 
 /** How the agent app entry is told what to run. */
 export interface RunAgentOptions {
@@ -112,15 +120,34 @@ export async function runAgent(options: RunAgentOptions): Promise<Agent> {
   if (options.handleSignals !== false) {
     const onSignal = (signal: NodeJS.Signals) => {
       logger.info({ signal }, 'shutting down');
-      const force = setTimeout(() => process.exit(1), 10_000);
+      const force = setTimeout(() => {
+        logger.error(
+          { limitMs: SHUTDOWN_LIMIT_MS, abandonedRuns: WorkerOnnxModel.abandonedRuns },
+          'shutdown did not finish in time; exiting anyway',
+        );
+        process.exit(1);
+      }, SHUTDOWN_LIMIT_MS);
       force.unref();
-      agent.close().then(
-        () => process.exit(0),
-        (err: unknown) => {
-          logger.error({ err }, 'shutdown failed');
-          process.exit(1);
-        },
-      );
+      agent
+        .close()
+        .then(async () => {
+          // A run the watchdog abandoned keeps its thread in native code; exiting under it
+          // can abort the process, so wait for it (bounded by the limit above).
+          if (WorkerOnnxModel.abandonedRuns > 0) {
+            logger.info(
+              { abandonedRuns: WorkerOnnxModel.abandonedRuns },
+              'waiting for inference runs the watchdog abandoned to return before exiting',
+            );
+            await WorkerOnnxModel.waitForAbandonedRuns();
+          }
+        })
+        .then(
+          () => process.exit(0),
+          (err: unknown) => {
+            logger.error({ err }, 'shutdown failed');
+            process.exit(1);
+          },
+        );
     };
     process.once('SIGTERM', onSignal);
     process.once('SIGINT', onSignal);

@@ -269,9 +269,14 @@ describe('edge data', () => {
     // rows at 10 frames/s, so only those older rows must drain.
     const mark = backlogMark(dataDir);
     await startCloud();
+    // The agent reconnects with capped backoff (up to 60 s after a long outage), then drains.
     await eventually(() => (leftOf(dataDir, mark) === 0 ? true : undefined), {
       what: 'the backlog drained',
-      timeoutMs: 90_000,
+      timeoutMs: 180_000,
+    }).catch((err: unknown) => {
+      throw new Error(
+        `${String(err)}: ${leftOf(dataDir, mark)} rows left of the backlog, store ${JSON.stringify(storeBacklog(dataDir))}; agent:\n${agent.text.slice(-8).join('\n')}`,
+      );
     });
 
     // A clean stop stores the last window; a second run forwards what the first left.

@@ -30,6 +30,9 @@ export interface WorkerOnnxModelOptions {
   watchdogMs?: number;
 }
 
+/** Threads still inside a run the watchdog abandoned, over every model of the process. */
+const abandonedThreads = new Set<Promise<void>>();
+
 /**
  * An ONNX model whose session lives in its own worker thread: inference never
  * blocks the caller's event loop, and a hung inference can be abandoned.
@@ -45,6 +48,21 @@ export class WorkerOnnxModel implements ScoringModel {
   readonly #runs = new RunGate();
   /** Runs abandoned by the watchdog so far. */
   watchdogTrips = 0;
+
+  /**
+   * Runs the watchdog abandoned that have not returned yet, in every model of
+   * the process. Their threads cannot be stopped from outside while in native
+   * code, and a process that exits under them may abort: a clean shutdown
+   * waits for them (see `waitForAbandonedRuns`).
+   */
+  static get abandonedRuns(): number {
+    return abandonedThreads.size;
+  }
+
+  /** Resolves once every abandoned run has returned and its thread is closed. */
+  static async waitForAbandonedRuns(): Promise<void> {
+    while (abandonedThreads.size > 0) await Promise.allSettled([...abandonedThreads]);
+  }
 
   private constructor(
     contract: ModelContract,
@@ -140,8 +158,12 @@ export class WorkerOnnxModel implements ScoringModel {
       .release(stuckHandle)
       .catch(() => undefined)
       .then(() => stuck.close())
-      .finally(() => this.#retiring.delete(retired));
+      .finally(() => {
+        this.#retiring.delete(retired);
+        abandonedThreads.delete(retired);
+      });
     this.#retiring.add(retired);
+    abandonedThreads.add(retired);
     this.#restarting = (async () => {
       const { worker, session } = await startSession(this.#bytes, this.contract, this.#options);
       this.#worker = worker;
