@@ -172,7 +172,7 @@ beforeAll(async () => {
   context = await newContext();
   page = await context.newPage();
   page.on('dialog', (dialog) => void dialog.accept());
-}, 180_000);
+}, 420_000);
 
 afterAll(async () => {
   await context?.close();

@@ -101,7 +101,7 @@ beforeAll(async () => {
   await writeDeviceCredentials(join(agentDir, 'device.json'), { ...creds, cloudUrl: httpUrl });
   agent = startAgent();
   await agent.waitForLog((l) => l.msg === 'agent started', 90_000);
-}, 240_000);
+}, 420_000);
 
 afterAll(async () => {
   await agent?.stop();

@@ -88,7 +88,7 @@ beforeAll(async () => {
   await Promise.all(
     [...agents.values()].map((a) => a.waitForLog((l) => l.msg === 'agent started')),
   );
-}, 240_000);
+}, 420_000);
 
 afterAll(async () => {
   await Promise.all([...agents.values()].map((a) => a.stop()));

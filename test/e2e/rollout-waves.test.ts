@@ -159,7 +159,7 @@ beforeAll(async () => {
       }),
     { what: 'telemetry on 1.0.0 from every device', timeoutMs: 60_000, intervalMs: 100 },
   );
-}, 180_000);
+}, 420_000);
 
 afterAll(async () => {
   await fleet?.close();
