@@ -17,6 +17,7 @@ import { RolloutService } from './rollouts/rollout-service.ts';
 import { RolloutEngine } from './rollouts/rollout-engine.ts';
 import { ResultSampler } from './rollouts/result-sampler.ts';
 import { buildHttpServer } from './http/server.ts';
+import type { RateLimitStats } from './http/rate-limits.ts';
 import { ModelServer } from './inference/model-server.ts';
 import type { MetricSample } from './metrics.ts';
 import { checkReadiness } from './readiness.ts';
@@ -242,9 +243,12 @@ export class Cloud {
     this.#modelServer = modelServer;
     const uploadStats = new UploadStats();
     const modelUploadSlots = new UploadSlots(this.config.maxConcurrentModelUploads);
+    const rateLimitStats: RateLimitStats = { refused: { control: 0, predict: 0 } };
     this.#http = await buildHttpServer({
       adminToken,
       logger: this.log,
+      rateLimits: this.config.rateLimits,
+      rateLimitStats,
       services: {
         models,
         modelService,
@@ -271,6 +275,15 @@ export class Cloud {
           ...collectMetrics(devices, models, link, broker),
           ...uploadStats.metrics(modelUploadSlots),
           ...ingestMetrics(ingest.stats, ingest.pendingRecords),
+          {
+            name: 'linesight_http_rate_limited_total',
+            help: 'REST requests refused with 429 for going over their caller’s budget, by budget',
+            type: 'counter',
+            values: [
+              { labels: { budget: 'control' }, value: rateLimitStats.refused.control },
+              { labels: { budget: 'predict' }, value: rateLimitStats.refused.predict },
+            ],
+          },
         ],
         readiness: () =>
           checkReadiness([

@@ -42,6 +42,32 @@ export const CloudConfigSchema = Type.Object(
       default: 20 * 1024 * 1024,
       description: 'largest image body POST /v1/predict accepts',
     }),
+    rateLimits: Type.Union(
+      [
+        Type.Object(
+          {
+            perMinute: Type.Integer({
+              minimum: 1,
+              default: 3000,
+              description:
+                'control-plane requests per minute for each token or device (the rest get 429 and Retry-After)',
+            }),
+            predictPerMinute: Type.Integer({
+              minimum: 1,
+              default: 60_000,
+              description:
+                'POST /v1/predict requests per minute for each token, counted apart from the control plane',
+            }),
+          },
+          { additionalProperties: false },
+        ),
+        Type.Literal(false),
+      ],
+      {
+        default: { perMinute: 3000, predictPerMinute: 60_000 },
+        description: 'per-caller REST rate limits, or false for none',
+      },
+    ),
     publicUrl: Type.Optional(
       Type.String({
         pattern: '^https?://',

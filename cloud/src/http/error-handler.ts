@@ -18,6 +18,7 @@ const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
   ERR_CLOUD_UPLOAD_MISMATCH: 400,
   ERR_CLOUD_STORAGE: 502,
   ERR_CLOUD_BUSY: 503,
+  ERR_CLOUD_RATE_LIMITED: 429,
 };
 
 /** The one place that turns thrown errors into HTTP answers. */

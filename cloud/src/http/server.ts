@@ -5,6 +5,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { Logger } from 'pino';
 import { actorOf, makeAuthenticator } from './auth.ts';
 import { errorHandler } from './error-handler.ts';
+import { registerRateLimits, type RateLimits, type RateLimitStats } from './rate-limits.ts';
 import { documentRoute, ErrorResponse, toOpenApi30Schemas } from './openapi.ts';
 import type { CloudServices } from './services.ts';
 import { healthRoutes } from './routes/health-routes.ts';
@@ -26,6 +27,9 @@ export async function buildHttpServer(options: {
   services: CloudServices;
   adminToken: string;
   logger: Logger;
+  /** Per-caller request budgets (default: none), and where refusals are counted. */
+  rateLimits?: RateLimits | false;
+  rateLimitStats?: RateLimitStats;
 }): Promise<FastifyInstance> {
   // The fastify instance is typed with the base logger so routes stay logger-agnostic.
   const { services } = options;
@@ -68,6 +72,12 @@ export async function buildHttpServer(options: {
   app.addHook(
     'onRequest',
     makeAuthenticator(options.adminToken, services.devices, services.tokens),
+  );
+  // After authentication (it keys budgets by caller), before any route.
+  await registerRateLimits(
+    app,
+    options.rateLimits ?? false,
+    options.rateLimitStats ?? { refused: { control: 0, predict: 0 } },
   );
   await app.register(multipart);
   app.addSchema(ErrorResponse);

@@ -46,6 +46,8 @@ export const ERROR_CODES = {
   ERR_CLOUD_UPLOAD_MISMATCH:
     'an uploaded body differs from what its upload URL declared (size, sha256 or content type)',
   ERR_CLOUD_STORAGE: 'the object store (S3) failed or cannot be reached',
+  ERR_CLOUD_RATE_LIMITED:
+    'a caller sent more requests than its per-minute budget; the answer says when to retry (Retry-After)',
   ERR_CLOUD_BUSY:
     'the cloud is at its limit for this kind of request (e.g. concurrent model uploads); retry later',
   ERR_AGENT_UPLOAD: 'an object cannot be uploaded to the cloud storage',
