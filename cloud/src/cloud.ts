@@ -28,6 +28,7 @@ import { ModelRegistry } from './registry/model-registry.ts';
 import { RolloutStore } from './registry/rollout-store.ts';
 import { AuditLog } from './registry/audit-log.ts';
 import { ApiTokens } from './registry/api-tokens.ts';
+import { MqttReaders, READER_PREFIX } from './registry/mqtt-readers.ts';
 import { sameSecret } from './registry/same-secret.ts';
 import { KeyRing } from './signing/key-ring.ts';
 import { DesiredIssuer } from './signing/desired-issuer.ts';
@@ -112,6 +113,7 @@ export class Cloud {
     const devices = new DeviceRegistry(db);
     const audit = new AuditLog(db, { logger: this.log.child({ component: 'audit' }) });
     const tokens = new ApiTokens(db);
+    const readers = new MqttReaders(db);
     devices.markAllOffline();
     const {
       blobs,
@@ -139,6 +141,11 @@ export class Cloud {
         return sameSecret(password, servicePassword) ? { kind: 'service' } : undefined;
       if (username === ADMIN_USER)
         return sameSecret(password, adminToken) ? { kind: 'admin' } : undefined;
+      // A reader too: its username holds a colon, which no device id may, so it cannot take over a device.
+      if (username.startsWith(READER_PREFIX)) {
+        const reader = clientId === username ? readers.check(username, password) : undefined;
+        return reader === undefined ? undefined : { kind: 'reader', ...reader };
+      }
       // A device must use its id as both username and client id, so no one can take over its session.
       if (acceptingDevices && clientId === username && devices.checkSecret(username, password))
         return { kind: 'device', deviceId: username };
@@ -255,6 +262,7 @@ export class Cloud {
         devices,
         audit,
         tokens,
+        readers,
         rollouts,
         blobs,
         localBlobs,

@@ -97,8 +97,13 @@ export class FleetLink {
    * current credentials.
    */
   async disconnectDevice(deviceId: string): Promise<void> {
+    await this.disconnectClient(deviceId);
+  }
+
+  /** Ends the live MQTT session of any client id (a device, a reader) by taking it over. */
+  async disconnectClient(clientId: string): Promise<void> {
     const takeover = await mqtt.connectAsync(this.#options.mqttUrl, {
-      clientId: deviceId,
+      clientId,
       username: this.#options.username,
       password: this.#options.password,
       protocolVersion: 4,

@@ -46,6 +46,9 @@ const OPERATION_IDS: Record<string, string> = {
   'POST /v1/tokens': 'createToken',
   'GET /v1/tokens': 'listTokens',
   'DELETE /v1/tokens/:actor': 'revokeToken',
+  'POST /v1/mqtt-readers': 'createMqttReader',
+  'GET /v1/mqtt-readers': 'listMqttReaders',
+  'DELETE /v1/mqtt-readers/:name': 'revokeMqttReader',
   'GET /v1/audit': 'listAuditEntries',
   'POST /v1/predict': 'predict',
   'POST /v1/devices/:deviceId/uploads': 'createDeviceUploadUrls',
@@ -66,6 +69,7 @@ const EXTRA_ERRORS: Record<string, number[]> = {
   'POST /v1/keys/rotate': [409],
   'POST /v1/keys/:keyId/retire': [409],
   'POST /v1/tokens': [403, 409],
+  'POST /v1/mqtt-readers': [409],
   'GET /v1/models/:name/:version/artifact': [403],
   'DELETE /v1/tokens/:actor': [403],
   // Open routes authenticated by their signed query (upload/download URLs).

@@ -14,6 +14,7 @@ import { deviceRoutes } from './routes/device-routes.ts';
 import { rolloutRoutes } from './routes/rollout-routes.ts';
 import { keyRoutes } from './routes/key-routes.ts';
 import { adminRoutes } from './routes/admin-routes.ts';
+import { readerRoutes } from './routes/reader-routes.ts';
 import { predictRoutes } from './routes/predict-routes.ts';
 import { uploadRoutes } from './routes/upload-routes.ts';
 import { blobRoutes } from './routes/blob-routes.ts';
@@ -135,6 +136,7 @@ export async function buildHttpServer(options: {
   await app.register(async (scope) => rolloutRoutes(scope, services));
   await app.register(async (scope) => keyRoutes(scope, services));
   await app.register(async (scope) => adminRoutes(scope, services));
+  await app.register(async (scope) => readerRoutes(scope, services));
   await app.register(async (scope) => predictRoutes(scope, services));
   await app.register(async (scope) => uploadRoutes(scope, services));
   const localBlobs = services.localBlobs;

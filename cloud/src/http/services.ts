@@ -13,6 +13,7 @@ import type { ModelRegistry } from '../registry/model-registry.ts';
 import type { MetricSample } from '../metrics.ts';
 import type { ReadinessReport } from '../readiness.ts';
 import type { ApiTokens } from '../registry/api-tokens.ts';
+import type { MqttReaders } from '../registry/mqtt-readers.ts';
 import type { AuditLog } from '../registry/audit-log.ts';
 
 /** What the HTTP routes may use; wired by the Cloud. */
@@ -22,6 +23,8 @@ export interface CloudServices {
   devices: DeviceRegistry;
   audit: AuditLog;
   tokens: ApiTokens;
+  /** Read-only MQTT credentials. */
+  readers: MqttReaders;
   rollouts: RolloutService;
   blobs: BlobStore;
   /** Set when blobs live in the cloud's own folder: it then serves the signed upload and download routes. */

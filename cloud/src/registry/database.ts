@@ -102,6 +102,15 @@ const MIGRATIONS: readonly string[] = [
   // (devices, keys, tokens). Tokens made before roles could do all but manage tokens: operator.
   `ALTER TABLE api_tokens ADD COLUMN role TEXT NOT NULL DEFAULT 'operator'
      CHECK (role IN ('viewer', 'operator', 'admin'));`,
+  // Read-only MQTT credentials for line systems and MES: results and telemetry of granted
+  // devices (a JSON array of ids, or ["*"] for every device).
+  `CREATE TABLE mqtt_readers (
+     name TEXT PRIMARY KEY,
+     secret_sha256 TEXT NOT NULL,
+     devices TEXT NOT NULL,
+     created_at TEXT NOT NULL,
+     created_by TEXT NOT NULL
+   );`,
 ];
 
 /**

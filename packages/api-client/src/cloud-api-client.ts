@@ -270,6 +270,26 @@ export class CloudApiClient {
     return this.#request('DELETE', `/v1/tokens/${encodeURIComponent(actor)}`);
   }
 
+  /** Creates a read-only MQTT credential (admin only) for results and telemetry of these devices (["*"]: all). */
+  createMqttReader(
+    name: string,
+    devices: string[],
+  ): Promise<{ name: string; username: string; password: string; devices: string[] }> {
+    return this.#request('POST', '/v1/mqtt-readers', { name, devices });
+  }
+
+  /** Read-only MQTT credentials and their grants (never the passwords). */
+  listMqttReaders(): Promise<
+    { name: string; username: string; devices: string[]; createdAt: string; createdBy: string }[]
+  > {
+    return this.#request('GET', '/v1/mqtt-readers');
+  }
+
+  /** Revokes a read-only MQTT credential and ends its session. */
+  revokeMqttReader(name: string): Promise<{ name: string; revoked: true }> {
+    return this.#request('DELETE', `/v1/mqtt-readers/${encodeURIComponent(name)}`);
+  }
+
   /** Adds a signing key and makes it active. */
   rotateKeys(): Promise<{ keyId: string; devices: number }> {
     return this.#request('POST', '/v1/keys/rotate');

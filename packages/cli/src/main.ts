@@ -11,6 +11,7 @@ import { predictCommand } from './commands/predict-command.ts';
 import { rolloutCommand } from './commands/rollout-command.ts';
 import { markRequiredOptions } from './help.ts';
 import { tokenCommand } from './commands/token-command.ts';
+import { readerCommand } from './commands/reader-command.ts';
 import { keysCommand } from './commands/keys-command.ts';
 
 const program = new Command('linesight')
@@ -28,6 +29,7 @@ const program = new Command('linesight')
   .addCommand(predictCommand())
   .addCommand(rolloutCommand())
   .addCommand(tokenCommand())
+  .addCommand(readerCommand())
   .addCommand(keysCommand())
   .addCommand(benchCommand());
 markRequiredOptions(program);

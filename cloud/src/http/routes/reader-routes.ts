@@ -1,0 +1,90 @@
+import type { FastifyInstance } from 'fastify';
+import { Type } from '@sinclair/typebox';
+import { actorOf } from '../auth.ts';
+import type { CloudServices } from '../services.ts';
+
+const ReaderView = Type.Object({
+  name: Type.String(),
+  username: Type.String(),
+  devices: Type.Array(Type.String()),
+  createdAt: Type.String(),
+  createdBy: Type.String(),
+});
+
+/** Read-only MQTT credentials for line systems and MES (admin only). */
+export async function readerRoutes(app: FastifyInstance, services: CloudServices): Promise<void> {
+  app.post<{ Body: { name: string; devices: string[] } }>(
+    '/v1/mqtt-readers',
+    {
+      config: { auth: 'admin' },
+      schema: {
+        tags: ['operators'],
+        summary:
+          'Create a read-only MQTT credential: it may subscribe to the results and telemetry of the devices it is granted, nothing else; the password is shown only once',
+        description:
+          'Connect with client id and username both set to the answer\'s `username` ("reader:<name>"). ' +
+          'Filters: linesight/v1/devices/<id>/results and .../telemetry for a granted id, or + in place of the id when devices is ["*"].',
+        body: Type.Object(
+          {
+            name: Type.String({ minLength: 1, maxLength: 64 }),
+            devices: Type.Array(Type.String({ minLength: 1, maxLength: 64 }), {
+              minItems: 1,
+              maxItems: 10_000,
+              description: 'granted device ids, or ["*"] for every device',
+            }),
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          201: Type.Object({
+            name: Type.String(),
+            username: Type.String(),
+            password: Type.String(),
+            devices: Type.Array(Type.String()),
+          }),
+        },
+      },
+    },
+    async (request, reply) => {
+      const by = actorOf(request);
+      const created = services.readers.create(request.body.name, request.body.devices, by);
+      services.audit.record(by, 'mqtt_reader.create', created.name, { devices: created.devices });
+      void reply.status(201);
+      return created;
+    },
+  );
+
+  app.get(
+    '/v1/mqtt-readers',
+    {
+      config: { auth: 'admin' },
+      schema: {
+        tags: ['operators'],
+        summary: 'List read-only MQTT credentials and their grants (never the passwords)',
+        response: { 200: Type.Array(ReaderView) },
+      },
+    },
+    async () => services.readers.list(),
+  );
+
+  app.delete<{ Params: { name: string } }>(
+    '/v1/mqtt-readers/:name',
+    {
+      config: { auth: 'admin' },
+      schema: {
+        tags: ['operators'],
+        summary:
+          'Revoke a read-only MQTT credential: refused from now on, and its live session is ended',
+        params: Type.Object({ name: Type.String() }),
+        response: { 200: Type.Object({ name: Type.String(), revoked: Type.Literal(true) }) },
+      },
+    },
+    async (request) => {
+      const { name } = request.params;
+      services.readers.revoke(name);
+      await services.link.disconnectClient(`reader:${name}`);
+      services.audit.record(actorOf(request), 'mqtt_reader.revoke', name);
+      return { name, revoked: true as const };
+    },
+  );
+}
