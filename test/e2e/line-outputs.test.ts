@@ -4,7 +4,8 @@
 // mosquitto is missing, unless LINESIGHT_REQUIRE_MOSQUITTO=1), a PLC (a
 // Modbus TCP server on 127.0.0.1) and the agent's own SSE endpoint. The cloud
 // and its broker are stopped mid-stream; a PLC hangs mid-stream and comes
-// back; a device with no model sends `unknown` everywhere.
+// back; a device with no model, and one whose model hangs on camera frames,
+// send `unknown` everywhere.
 import { request } from 'node:http';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -19,6 +20,7 @@ import { CHANNEL_SCHEMAS, decodePayload, type FrameResult } from '@linesight/pro
 import { eventually } from '../helpers/eventually.ts';
 import { LinesightProcess } from '../helpers/linesight-process.ts';
 import { ModbusPlc, type PlcMap } from '../helpers/modbus-plc.ts';
+import { withSlowSideChain } from '../helpers/onnx-mutations.ts';
 import { startPlantBroker, type PlantBroker } from '../helpers/plant-broker.ts';
 
 const models = inject('models');
@@ -35,6 +37,7 @@ const VERDICT_CODES: Record<FrameResult['verdict'], number> = { good: 0, defect:
 let dir: string;
 let cloud: Cloud;
 let cloudUrls: { http: string; mqtt: string };
+let cloudDown = false;
 let broker: PlantBroker;
 let plant: MqttClient;
 /** Verdicts received by the plant broker's subscriber, per device. */
@@ -81,6 +84,7 @@ async function startAgent(
   deviceId: string,
   config: { file: string; text: string },
   fps: number,
+  extra: string[] = [],
 ): Promise<{ agent: LinesightProcess; httpUrl: string }> {
   const configFile = join(dir, config.file);
   await writeFile(configFile, config.text);
@@ -107,6 +111,7 @@ async function startAgent(
     '1',
     '--crash-loop-starts',
     '50',
+    ...extra,
   ]);
   running.add(agent);
   void agent.exited.then(() => running.delete(agent));
@@ -212,15 +217,36 @@ beforeAll(async () => {
     version: '1.0.0',
     onnx: await readFile(models.v1),
   });
-  for (const id of ['line-a', 'line-u']) {
+  // Free on the golden inputs (so it registers and passes the device's check), about half a
+  // second per run on camera frames: far over the watchdog limit the hanging device runs with.
+  await api.publishModel({
+    name: 'hang',
+    version: '1.0.0',
+    onnx: withSlowSideChain(await readFile(models.v1), { size: 1024, steps: 50 }),
+  });
+  for (const id of ['line-a', 'line-u', 'line-h']) {
     const creds = await api.provisionDevice(id);
     await writeDeviceCredentials(join(dir, 'agents', id, 'device.json'), creds);
   }
   await api.createRollout({ model: 'line', version: '1.0.0', devices: ['line-a'] });
+  await api.createRollout({ model: 'hang', version: '1.0.0', devices: ['line-h'] });
 });
 
 afterEach(async () => {
   await Promise.all([...running].map((a) => a.stop()));
+  // A test that stopped the cloud leaves it back on the same ports for the next one.
+  if (cloudDown) {
+    cloud = new Cloud(
+      {
+        httpPort: Number(new URL(cloudUrls.http).port),
+        mqttPort: Number(new URL(cloudUrls.mqtt).port),
+        dataDir: join(dir, 'cloud'),
+      },
+      pino({ level: 'warn' }),
+    );
+    await cloud.start();
+    cloudDown = false;
+  }
   // Sequence numbers start again with each agent process.
   plantVerdicts.clear();
   for (const c of cleanups.splice(0).reverse()) await c();
@@ -255,6 +281,7 @@ describe('verdicts reach the line without the cloud', () => {
     );
 
     await cloud.close();
+    cloudDown = true;
     await eventually(
       async () => {
         const health = (await (await fetch(`${httpUrl}/healthz`)).json()) as {
@@ -418,5 +445,37 @@ describe('verdicts reach the line without the cloud', () => {
     for (const c of plc.commits) {
       expect(c).toMatchObject({ verdict: 2, score: 0x8000, unknownCoil: true, defectCoil: true });
     }
+  });
+
+  it('a model that hangs on camera frames: every output gets unknown from the watchdog and the open breaker, never good', async () => {
+    const plc = await startPlc();
+    const { agent, httpUrl } = await startAgent(
+      'line-h',
+      { file: 'line-h.yaml', text: outputsYaml(plc.port, '    unknownAction: reject\n') },
+      2,
+      ['--watchdog-ms', '200'],
+    );
+    const sse = sseClient(httpUrl);
+    await agent.waitForLog((l) => l.msg === 'model live', 90_000);
+    // The breaker opens after its trips; the version is then quarantined.
+    await agent.waitForLog((l) => l.msg?.startsWith('circuit breaker open') === true, 90_000);
+    const watchdogAt = (list: FrameResult[]) =>
+      list.filter((v) => /watchdog/.test(v.reason ?? '')).length;
+    await eventually(
+      () =>
+        watchdogAt(plantOf('line-h')) >= 3 &&
+        watchdogAt(sse.verdicts) >= 3 &&
+        plc.commits.length >= 3
+          ? true
+          : undefined,
+      { what: 'the watchdog verdicts at the plant broker and SSE', timeoutMs: 60_000 },
+    );
+    for (const v of [...plantOf('line-h'), ...sse.verdicts]) {
+      expect(v.verdict).toBe('unknown');
+      expect(v.score).toBeNull();
+    }
+    // Every PLC write is an unknown with the reject coil set.
+    for (const c of plc.commits)
+      expect(c).toMatchObject({ verdict: 2, unknownCoil: true, defectCoil: true });
   });
 });
