@@ -90,6 +90,19 @@ function timeRange(q: { from?: string; to?: string }): { fromMs?: number; toMs?:
   return out;
 }
 
+/** Every field a label body may have; fastify strips unknown ones, so they are refused before. */
+const LABEL_FIELDS = new Set(Object.keys(LabelBody.properties));
+
+function refuseUnknownFields(body: unknown): void {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) return;
+  const unknown = Object.keys(body).filter((k) => !LABEL_FIELDS.has(k));
+  if (unknown.length > 0)
+    throw new LinesightError(
+      'ERR_CLOUD_BAD_REQUEST',
+      `unknown field${unknown.length === 1 ? '' : 's'} ${unknown.join(', ')} (known: ${[...LABEL_FIELDS].join(', ')})`,
+    );
+}
+
 function sampleKey(p: SampleParamsT): { deviceId: string; boot: number; seq: number } {
   const [boot, seq] = p.sampleId.split('-').map(Number) as [number, number];
   if (!Number.isSafeInteger(boot) || !Number.isSafeInteger(seq))
@@ -160,6 +173,8 @@ export async function reviewRoutes(app: FastifyInstance, deps: ReviewRouteDeps):
         params: SampleParams,
         body: LabelBody,
       },
+      // A misspelt field (defect_class) must not be dropped silently with the label stored.
+      preValidation: async (request) => refuseUnknownFields(request.body),
     },
     async (request, reply) => {
       const body = request.body;
