@@ -164,6 +164,11 @@ export class ReviewStore {
 
   /** A page of the queue and how many samples match in all. */
   queue(q: QueueQuery): { total: number; entries: QueueEntry[] } {
+    // One read transaction: the count and the page see the same snapshot while the ingest writes.
+    return this.#db.transaction(() => this.#queue(q))();
+  }
+
+  #queue(q: QueueQuery): { total: number; entries: QueueEntry[] } {
     const clauses: string[] = [
       q.labelled === true ? 'c.label_id IS NOT NULL' : 'c.label_id IS NULL',
     ];
