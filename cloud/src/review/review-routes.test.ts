@@ -179,4 +179,33 @@ describe('review routes', () => {
       'linesight_review_device_precision{model="tiny",version="1.0.0",device="line-1"} 0.5\n',
     );
   });
+
+  it('exports the labelled samples as a dataset manifest with a fingerprint', async () => {
+    const before = new Date().toISOString();
+    const res = await call('GET', '/v1/review/export?model=tiny&urls=true');
+    expect(res.status).toBe(200);
+    const manifest = res.body as {
+      count: number;
+      counts: { good: number; defect: number };
+      fingerprint: string;
+      items: { sampleId: string; label: string; className: string; imageUrl?: string }[];
+    };
+    expect(manifest.count).toBe(3);
+    expect(manifest.counts).toEqual({ good: 2, defect: 1 });
+    expect(manifest.fingerprint).toMatch(/^[0-9a-f]{64}$/);
+    expect(manifest.items.map((i) => [i.sampleId, i.label, i.className])).toEqual([
+      ['0-0', 'good', 'good'],
+      ['0-1', 'good', 'good'],
+      ['0-3', 'defect', 'scratch'],
+    ]);
+    const image = await fetch(manifest.items[2]?.imageUrl ?? '');
+    expect([...new Uint8Array(await image.arrayBuffer())]).toEqual([1, 2, 3]);
+    // A later correction changes the fingerprint; asOf reproduces the earlier export.
+    await api.labelSample('line-1', '0-1', { label: 'defect' });
+    const after = (await call('GET', '/v1/review/export?model=tiny')).body;
+    expect(after.fingerprint).not.toBe(manifest.fingerprint);
+    const again = (await call('GET', `/v1/review/export?model=tiny&asOf=${before}`)).body;
+    expect(again.fingerprint).toBe(manifest.fingerprint);
+    expect((await call('GET', '/v1/review/export?asOf=yesterday')).status).toBe(400);
+  });
 });

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import { LinesightError } from '@linesight/protocol';
 import { actorOf } from '../http/auth.ts';
+import { datasetManifest } from './review-export.ts';
 import { summarizeQuality } from './review-quality.ts';
 import { QUEUE_CLASSES, type QueueQuery, type ReviewStore } from './review-store.ts';
 
@@ -53,6 +54,23 @@ type QueueQuerystringT = Static<typeof QueueQuerystring>;
 
 const QualityQuerystring = Type.Object(Range, { additionalProperties: false });
 type QualityQuerystringT = Static<typeof QualityQuerystring>;
+
+const ExportQuerystring = Type.Object(
+  {
+    ...Range,
+    asOf: Type.Optional(
+      Type.String({
+        format: 'date-time',
+        description: 'only labels given before this time (reproduces an earlier export)',
+      }),
+    ),
+    urls: Type.Optional(
+      Type.Boolean({ default: false, description: 'add a short-lived imageUrl to each item' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+type ExportQuerystringT = Static<typeof ExportQuerystring>;
 
 const LabelBody = Type.Object(
   {
@@ -238,6 +256,42 @@ export async function reviewRoutes(app: FastifyInstance, deps: ReviewRouteDeps):
         ...(q.version !== undefined ? { modelVersion: q.version } : {}),
       });
       return { bucket: 'day', versions: summarizeQuality(rows) };
+    },
+  );
+
+  app.get<{ Querystring: ExportQuerystringT }>(
+    '/v1/review/export',
+    {
+      schema: {
+        tags: ['review'],
+        summary:
+          "Labelled samples as a dataset manifest (image keys, sha256, current label) with the trainer's dataset fingerprint",
+        querystring: ExportQuerystring,
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      const filter: Record<string, string> = {};
+      for (const key of ['deviceId', 'model', 'version', 'from', 'to'] as const) {
+        const value = q[key];
+        if (value !== undefined) filter[key] = value;
+      }
+      const asOfMs = q.asOf === undefined ? undefined : Date.parse(q.asOf);
+      const samples = deps.store.labelledSamples({
+        ...timeRange(q),
+        ...(q.deviceId !== undefined ? { deviceId: q.deviceId } : {}),
+        ...(q.model !== undefined ? { modelName: q.model } : {}),
+        ...(q.version !== undefined ? { modelVersion: q.version } : {}),
+        ...(asOfMs !== undefined ? { asOfMs } : {}),
+      });
+      const manifest = datasetManifest(samples, {
+        filter,
+        labelsAsOf: asOfMs === undefined ? null : new Date(asOfMs).toISOString(),
+      });
+      const create = deps.createDownloadUrl;
+      if (q.urls === true && create !== undefined)
+        for (const item of manifest.items) item.imageUrl = await create(item.objectKey, ttlSec);
+      return manifest;
     },
   );
 }

@@ -164,6 +164,47 @@ describe('ReviewStore labels', () => {
     expect(review.unlabelledCount()).toBe(2);
   });
 
+  it('exports each labelled sample with its newest label, or the newest before a time', () => {
+    edge.write([
+      {
+        kind: 'samples',
+        deviceId: 'd1',
+        records: [sample(0, 'defect', 0.9), sample(1, 'random', 0.1)],
+      },
+    ]);
+    const at = (t: string) => Date.parse(`2026-03-0${t}T00:00:00Z`);
+    const label = (seq: number, l: 'good' | 'defect', day: string) =>
+      review.addLabel({
+        deviceId: 'd1',
+        boot: 0,
+        seq,
+        label: l,
+        reviewer: 'r',
+        actor: 'r',
+        atMs: at(day),
+      });
+    label(0, 'good', '2');
+    label(1, 'good', '3');
+    label(0, 'defect', '4');
+    expect(review.labelledSamples({}).map((s) => [s.sampleId, s.label])).toEqual([
+      ['0-0', 'defect'],
+      ['0-1', 'good'],
+    ]);
+    expect(review.labelledSamples({ asOfMs: at('4') }).map((s) => [s.sampleId, s.label])).toEqual([
+      ['0-0', 'good'],
+      ['0-1', 'good'],
+    ]);
+    expect(review.labelledSamples({ asOfMs: at('3') }).map((s) => s.sampleId)).toEqual(['0-0']);
+    expect(review.labelledSamples({ modelVersion: '9' })).toEqual([]);
+    expect(review.labelledSamples({})[0]).toMatchObject({
+      objectKey: 'samples/d/0.jpg',
+      mapKey: 'samples/d/0.png',
+      sha256: sample(0, 'defect', 0.9).sha256,
+      verdict: 'defect',
+      sampleClass: 'defect',
+    });
+  });
+
   it('refuses a label for a sample the index does not hold', () => {
     expect(() =>
       review.addLabel({

@@ -110,6 +110,27 @@ export interface QualityQuery {
   toMs?: number;
 }
 
+/** A labelled sample as a dataset export lists it: its image and its label as of the export. */
+export interface LabelledSample {
+  deviceId: string;
+  sampleId: string;
+  label: Label;
+  defectClass: string | null;
+  objectKey: string;
+  mapKey: string | null;
+  sha256: string;
+  bytes: number;
+  capturedAt: string;
+  sampleClass: string;
+  modelName: string | null;
+  modelVersion: string | null;
+  score: number | null;
+  verdict: string;
+  labelId: number;
+  labelledAt: string;
+  reviewer: string;
+}
+
 /** The decision threshold of a model version, when it is registered. */
 export type ThresholdLookup = (name: string, version: string) => number | undefined;
 
@@ -340,6 +361,55 @@ export class ReviewStore {
       fn: r.fn as number,
       tn: r.tn as number,
       unscored: r.unscored as number,
+    }));
+  }
+
+  /**
+   * Each labelled sample with its newest label (given before `asOfMs`, when
+   * set, so an export can be reproduced later), in (device, boot, seq) order.
+   */
+  labelledSamples(q: QualityQuery & { asOfMs?: number }): LabelledSample[] {
+    const clauses: string[] = [];
+    const params: unknown[] = [];
+    const add = (clause: string, value: unknown) => {
+      clauses.push(clause);
+      params.push(value);
+    };
+    if (q.asOfMs === undefined) clauses.push('l.id IN (SELECT label_id FROM current_labels)');
+    else
+      add(
+        `l.id = (SELECT MAX(id) FROM labels n WHERE n.device_id = l.device_id AND n.boot = l.boot
+                   AND n.seq = l.seq AND n.at_ms < ?)`,
+        q.asOfMs,
+      );
+    if (q.deviceId !== undefined) add('l.device_id = ?', q.deviceId);
+    if (q.modelName !== undefined) add('l.model_name = ?', q.modelName);
+    if (q.modelVersion !== undefined) add('l.model_version = ?', q.modelVersion);
+    if (q.fromMs !== undefined) add('l.sample_at_ms >= ?', q.fromMs);
+    if (q.toMs !== undefined) add('l.sample_at_ms < ?', q.toMs);
+    const rows = this.#db
+      .prepare(
+        `SELECT * FROM labels l WHERE ${clauses.join(' AND ')} ORDER BY l.device_id, l.boot, l.seq`,
+      )
+      .all(...params) as Record<string, unknown>[];
+    return rows.map((r) => ({
+      deviceId: r.device_id as string,
+      sampleId: `${r.boot as number}-${r.seq as number}`,
+      label: r.label as Label,
+      defectClass: r.defect_class as string | null,
+      objectKey: r.object_key as string,
+      mapKey: r.map_key as string | null,
+      sha256: r.sha256 as string,
+      bytes: r.bytes as number,
+      capturedAt: new Date(r.sample_at_ms as number).toISOString(),
+      sampleClass: r.sample_class as string,
+      modelName: r.model_name as string | null,
+      modelVersion: r.model_version as string | null,
+      score: r.score as number | null,
+      verdict: r.verdict as string,
+      labelId: r.id as number,
+      labelledAt: new Date(r.at_ms as number).toISOString(),
+      reviewer: r.reviewer as string,
     }));
   }
 

@@ -259,6 +259,39 @@ export interface ReviewVersionQuality {
   }[];
 }
 
+/** Labelled samples as a dataset manifest (GET /v1/review/export). */
+export interface ReviewDatasetManifest {
+  schema: 'linesight.review-dataset/v1';
+  createdAt: string;
+  labelsAsOf: string | null;
+  filter: Record<string, string>;
+  count: number;
+  counts: { good: number; defect: number };
+  /** SHA-256 over the sorted "<image sha256> <label>" lines, as `linesight model train` records it. */
+  fingerprint: string;
+  items: {
+    deviceId: string;
+    sampleId: string;
+    label: 'good' | 'defect';
+    defectClass: string | null;
+    className: string;
+    objectKey: string;
+    mapKey: string | null;
+    sha256: string;
+    bytes: number;
+    capturedAt: string;
+    sampleClass: string;
+    modelName: string | null;
+    modelVersion: string | null;
+    score: number | null;
+    verdict: string;
+    labelId: number;
+    labelledAt: string;
+    reviewer: string;
+    imageUrl?: string;
+  }[];
+}
+
 /** The error the client throws for a non-2xx answer; `status` and the API's `error` code. */
 export class CloudApiError extends LinesightError {
   readonly status: number;
@@ -499,6 +532,13 @@ export class CloudApiClient {
     filter: ReviewFilter = {},
   ): Promise<{ bucket: 'day'; versions: ReviewVersionQuality[] }> {
     return this.#request('GET', `/v1/review/quality${queryString(filter)}`);
+  }
+
+  /** The labelled samples as a dataset manifest with its fingerprint (labels before `asOf`, when given). */
+  reviewExport(
+    filter: ReviewFilter & { asOf?: string; urls?: boolean } = {},
+  ): Promise<ReviewDatasetManifest> {
+    return this.#request('GET', `/v1/review/export${queryString(filter)}`);
   }
 
   async #request<T>(method: string, path: string, body?: unknown): Promise<T> {

@@ -19,4 +19,5 @@ export {
   type ReviewFilter,
   type ReviewQualityCounts,
   type ReviewVersionQuality,
+  type ReviewDatasetManifest,
 } from './cloud-api-client.ts';

@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -131,6 +131,16 @@ describe('linesight review', () => {
     const json = JSON.parse((await run(['quality', '--json']))[0] ?? '');
     expect(json.versions[0].total).toMatchObject({ tp: 1, fn: 1, precision: 1, recall: 0.5 });
     expect(await run(['quality', '--from', '2026-02-04'])).toEqual(['no labelled samples']);
+    const out = join(dir, 'dataset.json');
+    const [summary] = await run(['export', '--model', 'tiny', '--out', out]);
+    const manifest = JSON.parse(await readFile(out, 'utf8'));
+    expect(summary).toBe(
+      `2 labelled samples (0 good, 2 defect), fingerprint ${manifest.fingerprint} -> ${out}`,
+    );
+    expect(manifest.items.map((i: { className: string }) => i.className)).toEqual([
+      'defect',
+      'dent',
+    ]);
   });
 
   it('refuses bad arguments before calling the cloud, and reports the cloud 400', async () => {
@@ -148,7 +158,13 @@ describe('linesight review', () => {
 
   it('has help for every verb', () => {
     const cmd = reviewCommand();
-    expect(cmd.commands.map((c) => c.name())).toEqual(['queue', 'label', 'history', 'quality']);
+    expect(cmd.commands.map((c) => c.name())).toEqual([
+      'queue',
+      'label',
+      'history',
+      'quality',
+      'export',
+    ]);
     for (const c of cmd.commands) expect(c.helpInformation()).toMatch(/--json/);
   });
 });

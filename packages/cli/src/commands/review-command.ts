@@ -1,3 +1,4 @@
+import { writeFile } from 'node:fs/promises';
 import { Command, InvalidArgumentError } from 'commander';
 import type {
   ReviewFilter,
@@ -202,6 +203,32 @@ export function reviewCommand(): Command {
     const { api } = await cloudClient(opts);
     const q = await api.reviewQuality(filterOf(opts));
     console.log(opts.json ? JSON.stringify(q) : formatQuality(q.versions));
+  });
+  withFilters(
+    review
+      .command('export')
+      .description(
+        'the labelled samples as a dataset manifest (image keys, sha256, labels) with its fingerprint',
+      )
+      .option('--as-of <time>', 'only labels given before this time', parseTime)
+      .option('--urls', 'add a short-lived download URL to each image')
+      .option('--out <file>', 'write the manifest to this file instead of stdout'),
+  ).action(async (opts: FilterOptions & { asOf?: string; urls?: boolean; out?: string }) => {
+    const { api } = await cloudClient(opts);
+    const manifest = await api.reviewExport({
+      ...filterOf(opts),
+      ...(opts.asOf !== undefined ? { asOf: opts.asOf } : {}),
+      ...(opts.urls === true ? { urls: true } : {}),
+    });
+    const summary = `${manifest.count} labelled samples (${manifest.counts.good} good, ${manifest.counts.defect} defect), fingerprint ${manifest.fingerprint}`;
+    if (opts.out !== undefined) {
+      await writeFile(opts.out, `${JSON.stringify(manifest, null, 2)}\n`);
+      console.log(
+        opts.json
+          ? JSON.stringify({ out: opts.out, ...manifest, items: undefined })
+          : `${summary} -> ${opts.out}`,
+      );
+    } else console.log(opts.json ? JSON.stringify(manifest) : JSON.stringify(manifest, null, 2));
   });
   return review;
 }
