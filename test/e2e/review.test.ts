@@ -253,5 +253,18 @@ describe('review queue', () => {
       expect(metrics).toContain(
         `linesight_review_recall{model="edge",version="1.0.0"} ${want.recall}\n`,
       );
+
+    // The export lists exactly the labelled samples with their current labels; its fingerprint
+    // is the trainer's formula over the images as downloaded.
+    const manifest = await api.reviewExport({ deviceId: DEVICE, urls: true });
+    expect(manifest.count).toBe(6);
+    expect(new Map(manifest.items.map((i) => [i.sampleId, i.label]))).toEqual(truth);
+    const lines: string[] = [];
+    for (const item of manifest.items) {
+      const bytes = Buffer.from(await (await fetch(item.imageUrl ?? '')).arrayBuffer());
+      lines.push(`${createHash('sha256').update(bytes).digest('hex')} ${item.label}`);
+    }
+    lines.sort();
+    expect(manifest.fingerprint).toBe(createHash('sha256').update(lines.join('\n')).digest('hex'));
   });
 });
