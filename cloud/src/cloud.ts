@@ -136,8 +136,10 @@ export class Cloud {
     const review = new ReviewStore(
       join(dataDir, 'review.sqlite'),
       join(dataDir, 'edge-data.sqlite'),
-      (name, version) =>
-        models.has(name, version) ? models.get(name, version).contract.threshold : undefined,
+      () =>
+        models
+          .list()
+          .map((m) => ({ name: m.name, version: m.version, threshold: m.contract.threshold })),
     );
     this.#review = review;
     // Devices are refused until the ingest listens, so no batch is acknowledged with no one to store it.

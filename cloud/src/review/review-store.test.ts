@@ -40,9 +40,12 @@ function sample(
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'review-store-'));
   edge = new EdgeDataStore(join(dir, 'edge-data.sqlite'));
-  review = new ReviewStore(join(dir, 'review.sqlite'), join(dir, 'edge-data.sqlite'), (n, v) => {
-    return thresholds[`${n}@${v}`];
-  });
+  review = new ReviewStore(join(dir, 'review.sqlite'), join(dir, 'edge-data.sqlite'), () =>
+    Object.entries(thresholds).map(([key, threshold]) => {
+      const [name = '', version = ''] = key.split('@');
+      return { name, version, threshold };
+    }),
+  );
 });
 
 afterEach(async () => {
@@ -224,7 +227,7 @@ describe('ReviewStore labels', () => {
     review.addLabel({ deviceId: 'd1', boot: 0, seq: 0, label: 'good', reviewer: 'a', actor: 'a' });
     review.close();
     edge.deleteOlderThan('samples', Date.parse('2027-01-01T00:00:00Z'));
-    review = new ReviewStore(join(dir, 'review.sqlite'), join(dir, 'edge-data.sqlite'), () => 0.5);
+    review = new ReviewStore(join(dir, 'review.sqlite'), join(dir, 'edge-data.sqlite'), () => []);
     expect(review.history('d1', 0, 0)).toHaveLength(1);
     expect(review.hasSample('d1', 0, 0)).toBe(false);
     // Its verdict was kept with the label, so it still counts: a false positive.

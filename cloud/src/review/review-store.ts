@@ -21,7 +21,8 @@ const MIGRATIONS: readonly string[] = [
    CREATE TABLE current_labels (
      device_id TEXT NOT NULL, boot INTEGER NOT NULL, seq INTEGER NOT NULL,
      label_id INTEGER NOT NULL,
-     PRIMARY KEY (device_id, boot, seq)) WITHOUT ROWID;`,
+     PRIMARY KEY (device_id, boot, seq)) WITHOUT ROWID;
+   CREATE INDEX current_labels_label ON current_labels(label_id);`,
 ];
 
 /** The two labels an operator gives a sample. */
@@ -131,8 +132,8 @@ export interface LabelledSample {
   reviewer: string;
 }
 
-/** The decision threshold of a model version, when it is registered. */
-export type ThresholdLookup = (name: string, version: string) => number | undefined;
+/** The decision threshold of every registered model version. */
+export type ThresholdList = () => Iterable<{ name: string; version: string; threshold: number }>;
 
 const DAY_MS = 86_400_000;
 
@@ -144,14 +145,13 @@ const DAY_MS = 86_400_000;
  */
 export class ReviewStore {
   readonly #db: Database.Database;
-  readonly #thresholds = new Map<string, number>();
-  readonly #thresholdOf: ThresholdLookup;
+  readonly #thresholds: ThresholdList;
 
-  constructor(path: string, edgeDataPath: string, thresholdOf: ThresholdLookup) {
+  constructor(path: string, edgeDataPath: string, thresholds: ThresholdList) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     const db = new Database(path);
     this.#db = db;
-    this.#thresholdOf = thresholdOf;
+    this.#thresholds = thresholds;
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
     db.pragma('busy_timeout = 5000');
@@ -163,24 +163,6 @@ export class ReviewStore {
       })();
     }
     db.prepare('ATTACH DATABASE ? AS edge').run(edgeDataPath);
-    db.function('review_distance', (score, name, version) =>
-      distanceOf(
-        score as number | null,
-        this.#threshold(name as string | null, version as string | null),
-      ),
-    );
-  }
-
-  /** A model version's threshold, cached: a registered version's threshold never changes. */
-  #threshold(name: string | null, version: string | null): number | null {
-    if (name === null || version === null) return null;
-    const key = `${name}\u0000${version}`;
-    const cached = this.#thresholds.get(key);
-    if (cached !== undefined) return cached;
-    const t = this.#thresholdOf(name, version);
-    if (t === undefined) return null;
-    this.#thresholds.set(key, t);
-    return t;
   }
 
   /** A page of the queue and how many samples match in all. */
@@ -190,9 +172,8 @@ export class ReviewStore {
   }
 
   #queue(q: QueueQuery): { total: number; entries: QueueEntry[] } {
-    const clauses: string[] = [
-      q.labelled === true ? 'c.label_id IS NOT NULL' : 'c.label_id IS NULL',
-    ];
+    const labelled = q.labelled === true;
+    const clauses: string[] = [];
     const params: unknown[] = [];
     const add = (clause: string, value: unknown) => {
       clauses.push(clause);
@@ -204,31 +185,69 @@ export class ReviewStore {
     if (q.sampleClass !== undefined) add('s.class = ?', q.sampleClass);
     if (q.fromMs !== undefined) add('s.at_ms >= ?', q.fromMs);
     if (q.toMs !== undefined) add('s.at_ms < ?', q.toMs);
-    const from = `FROM edge.samples s LEFT JOIN current_labels c
-      ON c.device_id = s.device_id AND c.boot = s.boot AND c.seq = s.seq
-      WHERE ${clauses.join(' AND ')}`;
+    const where = clauses.length === 0 ? '' : `AND ${clauses.join(' AND ')}`;
+    // Labelled: walk current_labels (far fewer rows) newest label first. Unlabelled: every
+    // sample without a label, sorted on keys and sort columns only; full rows for the page.
+    const from = labelled
+      ? `FROM current_labels c JOIN edge.samples s
+           ON s.device_id = c.device_id AND s.boot = c.boot AND s.seq = c.seq WHERE 1 ${where}`
+      : `FROM edge.samples s WHERE NOT EXISTS (SELECT 1 FROM current_labels c
+           WHERE c.device_id = s.device_id AND c.boot = s.boot AND c.seq = s.seq) ${where}`;
     const total = (this.#db.prepare(`SELECT COUNT(*) AS n ${from}`).get(...params) as { n: number })
       .n;
-    const order =
-      q.labelled === true
-        ? 'ORDER BY c.label_id DESC'
-        : `ORDER BY CASE s.class WHEN 'uncertain' THEN 0 WHEN 'defect' THEN 1 WHEN 'random' THEN 2 ELSE 3 END,
-             distance IS NULL, distance, s.at_ms DESC, s.device_id, s.boot, s.seq`;
-    const rows = this.#db
-      .prepare(
-        `SELECT s.*, c.label_id AS current_label_id,
-                review_distance(s.score, s.model_name, s.model_version) AS distance
-         ${from} ${order} LIMIT ? OFFSET ?`,
-      )
-      .all(...params, q.limit ?? 50, q.offset ?? 0) as Record<string, unknown>[];
+    const thresholds = [...this.#thresholds()];
+    const byVersion = new Map(thresholds.map((t) => [`${t.name}\u0000${t.version}`, t.threshold]));
+    const thresholdOf = (name: string | null, version: string | null) =>
+      name === null || version === null ? null : (byVersion.get(`${name}\u0000${version}`) ?? null);
+    let keys: { device_id: string; boot: number; seq: number }[];
+    if (labelled) {
+      keys = this.#db
+        .prepare(
+          `SELECT s.device_id, s.boot, s.seq ${from} ORDER BY c.label_id DESC LIMIT ? OFFSET ?`,
+        )
+        .all(...params, q.limit ?? 50, q.offset ?? 0) as typeof keys;
+    } else {
+      // The registry's thresholds as a table, so the distance is computed by SQLite, not per row in JS.
+      const table =
+        thresholds.length === 0
+          ? 'SELECT NULL AS name, NULL AS version, NULL AS threshold WHERE 0'
+          : `VALUES ${thresholds.map(() => '(?, ?, ?)').join(', ')}`;
+      keys = this.#db
+        .prepare(
+          `WITH t(name, version, threshold) AS (${table})
+           SELECT s.device_id, s.boot, s.seq,
+                  CASE s.class WHEN 'uncertain' THEN 0 WHEN 'defect' THEN 1 WHEN 'random' THEN 2 ELSE 3 END AS rank,
+                  CASE WHEN s.score IS NULL OR t.threshold IS NULL THEN NULL
+                       WHEN t.threshold > 0 THEN ABS(s.score - t.threshold) / t.threshold
+                       ELSE ABS(s.score - t.threshold) END AS distance
+           FROM edge.samples s LEFT JOIN t ON t.name = s.model_name AND t.version = s.model_version
+           WHERE NOT EXISTS (SELECT 1 FROM current_labels c
+             WHERE c.device_id = s.device_id AND c.boot = s.boot AND c.seq = s.seq) ${where}
+           ORDER BY rank, distance IS NULL, distance, s.at_ms DESC, s.device_id, s.boot, s.seq
+           LIMIT ? OFFSET ?`,
+        )
+        .all(
+          ...thresholds.flatMap((t) => [t.name, t.version, t.threshold]),
+          ...params,
+          q.limit ?? 50,
+          q.offset ?? 0,
+        ) as typeof keys;
+    }
+    const sampleByKey = this.#db.prepare(
+      `SELECT s.*, c.label_id AS current_label_id FROM edge.samples s LEFT JOIN current_labels c
+         ON c.device_id = s.device_id AND c.boot = s.boot AND c.seq = s.seq
+       WHERE s.device_id = ? AND s.boot = ? AND s.seq = ?`,
+    );
     const labelById = this.#db.prepare('SELECT * FROM labels WHERE id = ?');
-    const entries = rows.map((r) => {
+    const entries = keys.map((k) => {
+      const r = sampleByKey.get(k.device_id, k.boot, k.seq) as Record<string, unknown>;
       const sample = sampleOf(r);
       const labelId = r.current_label_id as number | null;
+      const threshold = thresholdOf(sample.modelName, sample.modelVersion);
       return {
         sample,
-        threshold: this.#threshold(sample.modelName, sample.modelVersion),
-        distance: r.distance as number | null,
+        threshold,
+        distance: distanceOf(sample.score, threshold),
         label: labelId === null ? null : labelOf(labelById.get(labelId) as Record<string, unknown>),
       };
     });
@@ -240,9 +259,8 @@ export class ReviewStore {
     return (
       this.#db
         .prepare(
-          `SELECT COUNT(*) AS n FROM edge.samples s LEFT JOIN current_labels c
-             ON c.device_id = s.device_id AND c.boot = s.boot AND c.seq = s.seq
-           WHERE c.label_id IS NULL`,
+          `SELECT COUNT(*) AS n FROM edge.samples s WHERE NOT EXISTS (SELECT 1 FROM current_labels c
+             WHERE c.device_id = s.device_id AND c.boot = s.boot AND c.seq = s.seq)`,
         )
         .get() as { n: number }
     ).n;
