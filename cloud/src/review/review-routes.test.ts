@@ -131,7 +131,17 @@ describe('review routes', () => {
 
   it('records who labelled, keeps corrections in the history and counts quality', async () => {
     // A named token's actor is the reviewer unless the request names one.
-    const { token } = await api.createToken('ann');
+    const { token } = await api.createToken('ann', 'operator');
+    // A viewer may read the queue and the labels but not label.
+    const viewer = (await api.createToken('val', 'viewer')).token;
+    expect((await call('GET', '/v1/review/queue', undefined, viewer)).status).toBe(200);
+    const refused = await call(
+      'POST',
+      '/v1/review/samples/line-1/0-3/labels',
+      { label: 'good' },
+      viewer,
+    );
+    expect(refused).toMatchObject({ status: 403, body: { error: 'ERR_CLOUD_FORBIDDEN' } });
     const asAnn = new CloudApiClient({ baseUrl: cloud.urls.http, adminToken: token });
     const first = await asAnn.labelSample('line-1', '0-3', { label: 'good', note: 'glare' });
     expect(first).toMatchObject({ label: 'good', reviewer: 'ann', actor: 'ann', note: 'glare' });
