@@ -40,6 +40,9 @@ import { EdgeIngest } from './ingest/edge-ingest.ts';
 import { ingestMetrics } from './ingest/ingest-metrics.ts';
 import { EdgeRetention } from './ingest/edge-retention.ts';
 import { edgeDataRoutes } from './ingest/edge-data-routes.ts';
+import { ReviewStore } from './review/review-store.ts';
+import { reviewRoutes } from './review/review-routes.ts';
+import { reviewMetrics } from './review/review-metrics.ts';
 
 /** Addresses of a running cloud. */
 export interface CloudUrls {
@@ -87,6 +90,7 @@ export class Cloud {
   #edgeStore: EdgeDataStore | undefined;
   #ingest: EdgeIngest | undefined;
   #retention: EdgeRetention | undefined;
+  #review: ReviewStore | undefined;
 
   constructor(input: CloudConfigInput, logger?: Logger) {
     this.config = loadCloudConfig(input);
@@ -129,6 +133,15 @@ export class Cloud {
     const adminToken = this.#adminToken.token;
     const edgeStore = new EdgeDataStore(join(dataDir, 'edge-data.sqlite'));
     this.#edgeStore = edgeStore;
+    const review = new ReviewStore(
+      join(dataDir, 'review.sqlite'),
+      join(dataDir, 'edge-data.sqlite'),
+      () =>
+        models
+          .list()
+          .map((m) => ({ name: m.name, version: m.version, threshold: m.contract.threshold })),
+    );
+    this.#review = review;
     // Devices are refused until the ingest listens, so no batch is acknowledged with no one to store it.
     let acceptingDevices = false;
 
@@ -292,6 +305,7 @@ export class Cloud {
               { labels: { budget: 'predict' }, value: rateLimitStats.refused.predict },
             ],
           },
+          ...reviewMetrics(review, this.config.reviewQualityWindowDays),
         ],
         readiness: () =>
           checkReadiness([
@@ -313,6 +327,12 @@ export class Cloud {
       edgeDataRoutes(scope, {
         store: edgeStore,
         ingest,
+        createDownloadUrl: (key, ttlSec) => blobs.createDownloadUrl(key, ttlSec),
+      }),
+    );
+    await this.#http.register(async (scope) =>
+      reviewRoutes(scope, {
+        store: review,
         createDownloadUrl: (key, ttlSec) => blobs.createDownloadUrl(key, ttlSec),
       }),
     );
@@ -387,6 +407,9 @@ export class Cloud {
         this.#db?.close();
       });
       await step(async () => this.#blobs?.close());
+      await step(() => {
+        this.#review?.close();
+      });
       await step(() => {
         this.#edgeStore?.close();
       });

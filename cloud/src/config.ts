@@ -138,6 +138,13 @@ export const CloudConfigSchema = Type.Object(
       default: '17 * * * *',
       description: 'node-cron schedule of the edge-data retention job',
     }),
+    reviewQualityWindowDays: Type.Number({
+      minimum: 1,
+      maximum: 3650,
+      default: 30,
+      description:
+        'the review precision and recall gauges in /metrics count labelled samples captured in this many days',
+    }),
     logLevel: Type.Union(
       [
         Type.Literal('fatal'),

@@ -160,6 +160,138 @@ export interface PredictResult {
   inferenceMs: number;
 }
 
+/** A sampled image as the sample index lists it. */
+export interface SampleSummary {
+  deviceId: string;
+  /** `<boot>-<seq>`. */
+  id: string;
+  boot: number;
+  seq: number;
+  frameSeq: number;
+  at: string;
+  /** Why the device kept it: defect, uncertain, random or unknown. */
+  class: string;
+  modelName: string | null;
+  modelVersion: string | null;
+  score: number | null;
+  verdict: string;
+  reason?: string;
+  objectKey: string;
+  mapKey?: string;
+  bytes: number;
+  sha256: string;
+}
+
+/** One label of a sample. */
+export interface ReviewLabel {
+  labelId: number;
+  deviceId: string;
+  sampleId: string;
+  label: 'good' | 'defect';
+  defectClass: string | null;
+  note: string | null;
+  reviewer: string;
+  actor: string;
+  at: string;
+}
+
+/** A label to give: `good` or `defect`, with an optional defect class, note and reviewer name. */
+export interface NewReviewLabel {
+  label: 'good' | 'defect';
+  defectClass?: string;
+  note?: string;
+  reviewer?: string;
+}
+
+/** One entry of the review queue. */
+export interface ReviewQueueItem {
+  sample: SampleSummary;
+  threshold: number | null;
+  /** |score - threshold| / threshold; 0 is the most uncertain. */
+  distance: number | null;
+  label: ReviewLabel | null;
+  imageUrl: string | null;
+  mapUrl: string | null;
+}
+
+/** A page of the review queue. */
+export interface ReviewQueuePage {
+  total: number;
+  offset: number;
+  limit: number;
+  urlsExpireAt: string | null;
+  items: ReviewQueueItem[];
+}
+
+/** Filters of the review queue and quality routes. */
+export interface ReviewFilter {
+  deviceId?: string;
+  model?: string;
+  version?: string;
+  /** ISO time, inclusive (capture time). */
+  from?: string;
+  /** ISO time, exclusive. */
+  to?: string;
+}
+
+/** Confusion counts with precision and recall (null when 0/0). */
+export interface ReviewQualityCounts {
+  labelled: number;
+  tp: number;
+  fp: number;
+  fn: number;
+  tn: number;
+  unscored: number;
+  precision: number | null;
+  recall: number | null;
+}
+
+/** A model version's quality on labelled samples. */
+export interface ReviewVersionQuality {
+  modelName: string | null;
+  modelVersion: string | null;
+  total: ReviewQualityCounts;
+  daily: (ReviewQualityCounts & { day: string })[];
+  devices: {
+    deviceId: string;
+    total: ReviewQualityCounts;
+    daily: (ReviewQualityCounts & { day: string })[];
+  }[];
+}
+
+/** Labelled samples as a dataset manifest (GET /v1/review/export). */
+export interface ReviewDatasetManifest {
+  schema: 'linesight.review-dataset/v1';
+  createdAt: string;
+  labelsAsOf: string | null;
+  filter: Record<string, string>;
+  count: number;
+  counts: { good: number; defect: number };
+  /** SHA-256 over the sorted "<image sha256> <label>" lines, as `linesight model train` records it. */
+  fingerprint: string;
+  items: {
+    deviceId: string;
+    sampleId: string;
+    label: 'good' | 'defect';
+    defectClass: string | null;
+    className: string;
+    objectKey: string;
+    mapKey: string | null;
+    sha256: string;
+    bytes: number;
+    capturedAt: string;
+    sampleClass: string;
+    modelName: string | null;
+    modelVersion: string | null;
+    score: number | null;
+    verdict: string;
+    labelId: number;
+    labelledAt: string;
+    reviewer: string;
+    imageUrl?: string;
+  }[];
+}
+
 /** The error the client throws for a non-2xx answer; `status` and the API's `error` code. */
 export class CloudApiError extends LinesightError {
   readonly status: number;
@@ -360,6 +492,55 @@ export class CloudApiClient {
     return this.#request('POST', `/v1/predict${query}`, new Blob([image], { type: contentType }));
   }
 
+  /**
+   * A page of the review queue: unlabelled samples most uncertain first, then
+   * defects, then random (with `labelled: true`, labelled ones, newest label first).
+   */
+  reviewQueue(
+    filter: ReviewFilter & {
+      reason?: string;
+      labelled?: boolean;
+      limit?: number;
+      offset?: number;
+    } = {},
+  ): Promise<ReviewQueuePage> {
+    return this.#request('GET', `/v1/review/queue${queryString(filter)}`);
+  }
+
+  /** Labels a sample (`<boot>-<seq>` of a device); a new label corrects the previous one. */
+  labelSample(deviceId: string, sampleId: string, label: NewReviewLabel): Promise<ReviewLabel> {
+    return this.#request(
+      'POST',
+      `/v1/review/samples/${encodeURIComponent(deviceId)}/${encodeURIComponent(sampleId)}/labels`,
+      label,
+    );
+  }
+
+  /** A sample's labels, oldest first, and the current (newest) one. */
+  sampleLabels(
+    deviceId: string,
+    sampleId: string,
+  ): Promise<{ current: ReviewLabel | null; history: ReviewLabel[] }> {
+    return this.#request(
+      'GET',
+      `/v1/review/samples/${encodeURIComponent(deviceId)}/${encodeURIComponent(sampleId)}/labels`,
+    );
+  }
+
+  /** Precision and recall of each model version on labelled samples, per device and day. */
+  reviewQuality(
+    filter: ReviewFilter = {},
+  ): Promise<{ bucket: 'day'; versions: ReviewVersionQuality[] }> {
+    return this.#request('GET', `/v1/review/quality${queryString(filter)}`);
+  }
+
+  /** The labelled samples as a dataset manifest with its fingerprint (labels before `asOf`, when given). */
+  reviewExport(
+    filter: ReviewFilter & { asOf?: string; urls?: boolean } = {},
+  ): Promise<ReviewDatasetManifest> {
+    return this.#request('GET', `/v1/review/export${queryString(filter)}`);
+  }
+
   async #request<T>(method: string, path: string, body?: unknown): Promise<T> {
     const headers: Record<string, string> = { authorization: `Bearer ${this.#token}` };
     let payload: string | FormData | Blob | undefined;
@@ -405,4 +586,13 @@ export class CloudApiClient {
     }
     return (text === '' ? undefined : JSON.parse(text)) as T;
   }
+}
+
+/** `?a=1&b=x` of the defined values, or an empty string. */
+function queryString(params: object): string {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params) as [string, unknown][])
+    if (v !== undefined) q.set(k, String(v as string | number | boolean));
+  const text = q.toString();
+  return text === '' ? '' : `?${text}`;
 }

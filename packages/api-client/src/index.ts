@@ -11,4 +11,13 @@ export {
   type RolloutDeviceState,
   type CreateRolloutInput,
   type PredictResult,
+  type SampleSummary,
+  type ReviewLabel,
+  type NewReviewLabel,
+  type ReviewQueueItem,
+  type ReviewQueuePage,
+  type ReviewFilter,
+  type ReviewQualityCounts,
+  type ReviewVersionQuality,
+  type ReviewDatasetManifest,
 } from './cloud-api-client.ts';

@@ -9,6 +9,7 @@ import { demoCommand } from './commands/demo-command.ts';
 import { benchCommand } from './commands/bench-command.ts';
 import { predictCommand } from './commands/predict-command.ts';
 import { rolloutCommand } from './commands/rollout-command.ts';
+import { reviewCommand } from './commands/review-command.ts';
 import { markRequiredOptions } from './help.ts';
 import { tokenCommand } from './commands/token-command.ts';
 import { readerCommand } from './commands/reader-command.ts';
@@ -28,6 +29,7 @@ const program = new Command('linesight')
   .addCommand(deviceCommand())
   .addCommand(predictCommand())
   .addCommand(rolloutCommand())
+  .addCommand(reviewCommand())
   .addCommand(tokenCommand())
   .addCommand(readerCommand())
   .addCommand(keysCommand())

@@ -1,0 +1,297 @@
+import type { FastifyInstance } from 'fastify';
+import { Type, type Static } from '@sinclair/typebox';
+import { LinesightError } from '@linesight/protocol';
+import { actorOf } from '../http/auth.ts';
+import { datasetManifest } from './review-export.ts';
+import { summarizeQuality } from './review-quality.ts';
+import { QUEUE_CLASSES, type QueueQuery, type ReviewStore } from './review-store.ts';
+
+/** What the review routes use. */
+export interface ReviewRouteDeps {
+  store: ReviewStore;
+  /** A short-lived URL to read an object; undefined when the blob store cannot issue one. */
+  createDownloadUrl?: (key: string, ttlSec: number) => Promise<string>;
+  /** Lifetime of image and map download URLs (default 300 s). */
+  downloadTtlSec?: number;
+}
+
+const DeviceId = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$' });
+const SampleParams = Type.Object({
+  deviceId: DeviceId,
+  sampleId: Type.String({ pattern: '^[0-9]+-[0-9]+$', description: '<boot>-<seq>' }),
+});
+type SampleParamsT = Static<typeof SampleParams>;
+
+const Range = {
+  deviceId: Type.Optional(DeviceId),
+  model: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'model name' })),
+  version: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+  from: Type.Optional(Type.String({ format: 'date-time', description: 'capture time, inclusive' })),
+  to: Type.Optional(Type.String({ format: 'date-time', description: 'capture time, exclusive' })),
+};
+
+const QueueQuerystring = Type.Object(
+  {
+    ...Range,
+    reason: Type.Optional(
+      Type.Union(
+        QUEUE_CLASSES.map((c) => Type.Literal(c)),
+        { description: 'why the device kept the frame (the sample class)' },
+      ),
+    ),
+    labelled: Type.Optional(
+      Type.Boolean({
+        default: false,
+        description: 'false: samples waiting for a label; true: labelled ones, newest label first',
+      }),
+    ),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })),
+    offset: Type.Optional(Type.Integer({ minimum: 0, default: 0 })),
+  },
+  { additionalProperties: false },
+);
+type QueueQuerystringT = Static<typeof QueueQuerystring>;
+
+const QualityQuerystring = Type.Object(Range, { additionalProperties: false });
+type QualityQuerystringT = Static<typeof QualityQuerystring>;
+
+const ExportQuerystring = Type.Object(
+  {
+    ...Range,
+    asOf: Type.Optional(
+      Type.String({
+        format: 'date-time',
+        description: 'only labels given before this time (reproduces an earlier export)',
+      }),
+    ),
+    urls: Type.Optional(
+      Type.Boolean({ default: false, description: 'add a short-lived imageUrl to each item' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+type ExportQuerystringT = Static<typeof ExportQuerystring>;
+
+const LabelBody = Type.Object(
+  {
+    label: Type.Union([Type.Literal('good'), Type.Literal('defect')]),
+    defectClass: Type.Optional(
+      Type.String({
+        pattern: '^[A-Za-z0-9][A-Za-z0-9 _./-]{0,63}$',
+        description: 'kind of defect (only with label defect), e.g. "scratch"',
+      }),
+    ),
+    note: Type.Optional(Type.String({ maxLength: 2000, description: 'free text' })),
+    reviewer: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 128,
+        description:
+          'who looked at the image, when the token is shared (the admin token); default: the authenticated actor',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+type LabelBodyT = Static<typeof LabelBody>;
+
+/** Parses `from`/`to`; a range that ends before it starts is a 400. */
+function timeRange(q: { from?: string; to?: string }): { fromMs?: number; toMs?: number } {
+  const out: { fromMs?: number; toMs?: number } = {};
+  if (q.from !== undefined) out.fromMs = Date.parse(q.from);
+  if (q.to !== undefined) out.toMs = Date.parse(q.to);
+  if (out.fromMs !== undefined && out.toMs !== undefined && out.toMs < out.fromMs)
+    throw new LinesightError(
+      'ERR_CLOUD_BAD_REQUEST',
+      `"to" (${q.to}) is before "from" (${q.from})`,
+    );
+  return out;
+}
+
+/** Every field a label body may have; fastify strips unknown ones, so they are refused before. */
+const LABEL_FIELDS = new Set(Object.keys(LabelBody.properties));
+
+function refuseUnknownFields(body: unknown): void {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) return;
+  const unknown = Object.keys(body).filter((k) => !LABEL_FIELDS.has(k));
+  if (unknown.length > 0)
+    throw new LinesightError(
+      'ERR_CLOUD_BAD_REQUEST',
+      `unknown field${unknown.length === 1 ? '' : 's'} ${unknown.join(', ')} (known: ${[...LABEL_FIELDS].join(', ')})`,
+    );
+}
+
+function sampleKey(p: SampleParamsT): { deviceId: string; boot: number; seq: number } {
+  const [boot, seq] = p.sampleId.split('-').map(Number) as [number, number];
+  if (!Number.isSafeInteger(boot) || !Number.isSafeInteger(seq))
+    throw new LinesightError('ERR_CLOUD_BAD_REQUEST', `sample id ${p.sampleId} is out of range`);
+  return { deviceId: p.deviceId, boot, seq };
+}
+
+/**
+ * The review queue: sampled images waiting for a human label (most
+ * uncertain first, then defects, then random), labels with history, and the
+ * precision and recall the labels give each model version. Operator auth.
+ */
+export async function reviewRoutes(app: FastifyInstance, deps: ReviewRouteDeps): Promise<void> {
+  const ttlSec = deps.downloadTtlSec ?? 300;
+
+  app.get<{ Querystring: QueueQuerystringT }>(
+    '/v1/review/queue',
+    {
+      schema: {
+        tags: ['review'],
+        summary:
+          'Samples waiting for a label: uncertain (score closest to the threshold first), then defects, then random; with image and map download URLs',
+        querystring: QueueQuerystring,
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      const query: QueueQuery = {
+        ...timeRange(q),
+        labelled: q.labelled ?? false,
+        limit: q.limit ?? 50,
+        offset: q.offset ?? 0,
+      };
+      if (q.deviceId !== undefined) query.deviceId = q.deviceId;
+      if (q.model !== undefined) query.modelName = q.model;
+      if (q.version !== undefined) query.modelVersion = q.version;
+      if (q.reason !== undefined) query.sampleClass = q.reason;
+      const { total, entries } = deps.store.queue(query);
+      const create = deps.createDownloadUrl;
+      const items = await Promise.all(
+        entries.map(async (e) => ({
+          ...e,
+          imageUrl: create === undefined ? null : await create(e.sample.objectKey, ttlSec),
+          mapUrl:
+            create === undefined || e.sample.mapKey === undefined
+              ? null
+              : await create(e.sample.mapKey, ttlSec),
+        })),
+      );
+      return {
+        total,
+        offset: query.offset,
+        limit: query.limit,
+        urlsExpireAt:
+          create === undefined ? null : new Date(Date.now() + ttlSec * 1000).toISOString(),
+        items,
+      };
+    },
+  );
+
+  app.post<{ Params: SampleParamsT; Body: LabelBodyT }>(
+    '/v1/review/samples/:deviceId/:sampleId/labels',
+    {
+      schema: {
+        tags: ['review'],
+        summary:
+          'Label a sample good or defect; a second label corrects the first and both stay in the history',
+        params: SampleParams,
+        body: LabelBody,
+      },
+      // A misspelt field (defect_class) must not be dropped silently with the label stored.
+      preValidation: async (request) => refuseUnknownFields(request.body),
+    },
+    async (request, reply) => {
+      const body = request.body;
+      if (body.label === 'good' && body.defectClass !== undefined)
+        throw new LinesightError(
+          'ERR_CLOUD_BAD_REQUEST',
+          'defectClass is for label "defect" only; a good sample has no defect class',
+        );
+      const actor = actorOf(request);
+      const entry = deps.store.addLabel({
+        ...sampleKey(request.params),
+        label: body.label,
+        ...(body.defectClass !== undefined ? { defectClass: body.defectClass } : {}),
+        ...(body.note !== undefined ? { note: body.note } : {}),
+        reviewer: body.reviewer ?? actor,
+        actor,
+      });
+      void reply.status(201);
+      return entry;
+    },
+  );
+
+  app.get<{ Params: SampleParamsT }>(
+    '/v1/review/samples/:deviceId/:sampleId/labels',
+    {
+      schema: {
+        tags: ['review'],
+        summary: "A sample's labels, oldest first; the newest is the current one",
+        params: SampleParams,
+      },
+    },
+    async (request) => {
+      const key = sampleKey(request.params);
+      const history = deps.store.history(key.deviceId, key.boot, key.seq);
+      // Labels outlive the sample index's retention, so only a sample never seen is a 404.
+      if (history.length === 0 && !deps.store.hasSample(key.deviceId, key.boot, key.seq))
+        throw new LinesightError(
+          'ERR_CLOUD_NOT_FOUND',
+          `no sample ${request.params.sampleId} from device ${key.deviceId}`,
+        );
+      return { current: history.at(-1) ?? null, history };
+    },
+  );
+
+  app.get<{ Querystring: QualityQuerystringT }>(
+    '/v1/review/quality',
+    {
+      schema: {
+        tags: ['review'],
+        summary:
+          'Precision and recall of each model version on labelled samples, overall and per device, in daily buckets of capture time',
+        querystring: QualityQuerystring,
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      const rows = deps.store.labelCounts({
+        ...timeRange(q),
+        ...(q.deviceId !== undefined ? { deviceId: q.deviceId } : {}),
+        ...(q.model !== undefined ? { modelName: q.model } : {}),
+        ...(q.version !== undefined ? { modelVersion: q.version } : {}),
+      });
+      return { bucket: 'day', versions: summarizeQuality(rows) };
+    },
+  );
+
+  app.get<{ Querystring: ExportQuerystringT }>(
+    '/v1/review/export',
+    {
+      schema: {
+        tags: ['review'],
+        summary:
+          "Labelled samples as a dataset manifest (image keys, sha256, current label) with the trainer's dataset fingerprint",
+        querystring: ExportQuerystring,
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      const filter: Record<string, string> = {};
+      for (const key of ['deviceId', 'model', 'version', 'from', 'to'] as const) {
+        const value = q[key];
+        if (value !== undefined) filter[key] = value;
+      }
+      const asOfMs = q.asOf === undefined ? undefined : Date.parse(q.asOf);
+      const samples = deps.store.labelledSamples({
+        ...timeRange(q),
+        ...(q.deviceId !== undefined ? { deviceId: q.deviceId } : {}),
+        ...(q.model !== undefined ? { modelName: q.model } : {}),
+        ...(q.version !== undefined ? { modelVersion: q.version } : {}),
+        ...(asOfMs !== undefined ? { asOfMs } : {}),
+      });
+      const manifest = datasetManifest(samples, {
+        filter,
+        labelsAsOf: asOfMs === undefined ? null : new Date(asOfMs).toISOString(),
+      });
+      const create = deps.createDownloadUrl;
+      if (q.urls === true && create !== undefined)
+        for (const item of manifest.items) item.imageUrl = await create(item.objectKey, ttlSec);
+      return manifest;
+    },
+  );
+}
