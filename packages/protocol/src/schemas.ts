@@ -53,6 +53,22 @@ export const InputSpecSchema = Type.Object(
     scale: Type.Number({ exclusiveMinimum: 0, description: 'pixel value multiplier, e.g. 1/255' }),
     mean: Type.Array(Type.Number(), { minItems: 1, maxItems: 3 }),
     std: Type.Array(Type.Number({ exclusiveMinimum: 0 }), { minItems: 1, maxItems: 3 }),
+    resizeKernel: Type.Optional(
+      Type.Union(
+        [
+          Type.Literal('nearest'),
+          Type.Literal('linear'),
+          Type.Literal('cubic'),
+          Type.Literal('mitchell'),
+          Type.Literal('lanczos2'),
+          Type.Literal('lanczos3'),
+        ],
+        {
+          description:
+            'sharp resize kernel, colour conversion after the resize (at the input size). Absent: the pipeline models were trained with before it existed (lanczos3, conversion before the resize), kept exactly',
+        },
+      ),
+    ),
   },
   { additionalProperties: false },
 );
