@@ -1,7 +1,7 @@
 import pino from 'pino';
 import { AgentConfigSchema, FramePipeline, type Frame } from '@linesight/agent';
 import { renderSurface } from '@linesight/firmware-sim';
-import type { FrameResult, Manifest } from '@linesight/protocol';
+import type { FrameResult, InputSpec, Manifest } from '@linesight/protocol';
 import {
   ModelSlot,
   OnnxModel,
@@ -11,6 +11,7 @@ import {
   type ScoringModel,
 } from '@linesight/vision';
 import sharp from 'sharp';
+import { OpenCvPeer, type PeerAnswer } from './opencv-peer.ts';
 import { median, percentiles, round } from './stats.ts';
 
 /** Options of the agent benchmark. */
@@ -26,6 +27,10 @@ export interface AgentBenchOptions {
   swapEvery: number;
   /** Frame rate of the paced (swap) run. */
   fps: number;
+  /** Channels of the encoded camera frames: 1 (a grey camera, the default) or 3 (grey content in a colour JPEG). */
+  frameChannels?: 1 | 3;
+  /** Also time `scripts/opencv-peer.py` on the same frames, interleaved with ours. */
+  peer?: 'opencv';
   progress: (text: string) => void;
 }
 
@@ -77,7 +82,34 @@ export interface AgentBenchResult {
   steadyP99Ms?: number;
   swapP99Ms?: number;
   swapP99Ratio?: number;
+  /** With a peer: ours over the peer's median preprocess time, same frames, same run. */
+  peerPreprocessMedianMs?: number;
+  peerPreprocessRatio?: number;
+  peer?: PeerResult;
 }
+
+/** The interleaved comparison with a peer implementation of the preprocessing. */
+export type PeerResult =
+  | {
+      name: 'opencv';
+      opencv: string;
+      python: string;
+      frames: number;
+      rounds: number;
+      /** Our preprocess (decode, resize, normalize) median in this phase. */
+      preprocessMedianMs: number;
+      /** The peer's, timed by itself (decode, resize, normalize; its IPC excluded). */
+      peerPreprocessMedianMs: number;
+      peerDecodeMedianMs: number;
+      /** libjpeg's decode-time scale the peer used (IMREAD_REDUCED_GRAYSCALE_n). */
+      peerReduce: number;
+      /** Median over rounds of ours / peer median. */
+      peerPreprocessRatio: number;
+      peerPreprocessRatioRounds: number[];
+      /** Mean absolute difference of the mean grey level of both outputs (a sanity check). */
+      meanLevelDiff: number;
+    }
+  | { name: 'opencv'; skipped: string };
 
 const MANIFEST_BASE = {
   schema: 'linesight.manifest/v1' as const,
@@ -146,8 +178,11 @@ export async function runAgentBench(o: AgentBenchOptions): Promise<AgentBenchRes
       height: o.height,
       defect: i % 4 === 3 ? 'scratch' : 'none',
     });
+    // A grey camera writes one-channel JPEGs (as the simulated camera does); without
+    // 'b-w' sharp would widen the frame to a three-channel YCbCr JPEG.
+    const raw = sharp(surface.pixels, { raw: { width: o.width, height: o.height, channels: 1 } });
     images.push(
-      await sharp(surface.pixels, { raw: { width: o.width, height: o.height, channels: 1 } })
+      await (o.frameChannels === 3 ? raw : raw.toColourspace('b-w'))
         .jpeg({ quality: 90 })
         .toBuffer(),
     );
@@ -263,7 +298,7 @@ export async function runAgentBench(o: AgentBenchOptions): Promise<AgentBenchRes
   const i = percentiles(inf);
   const e = percentiles(e2e);
   const result: AgentBenchResult = {
-    frameSize: `${o.width}x${o.height} JPEG`,
+    frameSize: `${o.width}x${o.height} ${o.frameChannels === 3 ? 'colour' : 'grey'} JPEG`,
     frames: o.frames,
     preprocessMedianMs: p.median,
     preprocessP99Ms: p.p99,
@@ -291,7 +326,93 @@ export async function runAgentBench(o: AgentBenchOptions): Promise<AgentBenchRes
     fps: { threads1: round(fps1), threads2: round(fps2) },
   };
   if (o.swapEvery > 0) Object.assign(result, await pacedSwaps(o, images, manifest, warm));
+  if (o.peer === 'opencv') {
+    const peer = await peerPhase(o, images, spec, warm);
+    result.peer = peer;
+    if (!('skipped' in peer)) {
+      result.peerPreprocessMedianMs = peer.peerPreprocessMedianMs;
+      result.peerPreprocessRatio = peer.peerPreprocessRatio;
+    }
+  }
   return result;
+}
+
+/**
+ * Our preprocessing and the OpenCV peer's on the same frames, one frame each
+ * in turn (which goes first alternates), in `rounds` rounds.
+ */
+async function peerPhase(
+  o: AgentBenchOptions,
+  images: Buffer[],
+  spec: InputSpec,
+  warm: number,
+): Promise<PeerResult> {
+  o.progress('starting the OpenCV peer');
+  const peer = await OpenCvPeer.start(spec);
+  if ('skipped' in peer) return { name: 'opencv', skipped: peer.skipped };
+  try {
+    const ours: number[] = [];
+    const theirs: number[] = [];
+    const decode: number[] = [];
+    const levelDiff: number[] = [];
+    const ratios: number[] = [];
+    let reduce = 0;
+    const rounds = Math.min(o.rounds, o.frames);
+    const perRound = Math.ceil(o.frames / rounds);
+    for (let k = -warm; k < rounds * perRound; k++) {
+      if (k % 50 === 0) o.progress(`OpenCV peer ${Math.max(0, k)}/${rounds * perRound} frames`);
+      const image = images[(k + warm) % images.length]!;
+      const timeOurs = async () => {
+        const t0 = performance.now();
+        const tensor = await preprocessImage(image, spec);
+        return { ms: performance.now() - t0, tensor };
+      };
+      let a: { ms: number; tensor: Float32Array };
+      let b: PeerAnswer;
+      if (k % 2 === 0) {
+        a = await timeOurs();
+        b = await peer.preprocess(image);
+      } else {
+        b = await peer.preprocess(image);
+        a = await timeOurs();
+      }
+      if (k < 0) continue;
+      ours.push(a.ms);
+      theirs.push(b.ms);
+      decode.push(b.decodeMs);
+      reduce = b.reduce;
+      levelDiff.push(Math.abs(meanLevel(a.tensor, spec) - b.mean));
+      if ((k + 1) % perRound === 0) {
+        const from = k + 1 - perRound;
+        const m = median(theirs.slice(from));
+        ratios.push(m === 0 ? 0 : Math.round((median(ours.slice(from)) / m) * 1000) / 1000);
+      }
+    }
+    return {
+      name: 'opencv',
+      opencv: peer.info.opencv,
+      python: `${peer.info.python} (${peer.info.pythonPath})`,
+      frames: ours.length,
+      rounds,
+      preprocessMedianMs: round(median(ours)),
+      peerPreprocessMedianMs: round(median(theirs)),
+      peerDecodeMedianMs: round(median(decode)),
+      peerReduce: reduce,
+      peerPreprocessRatio: Math.round(median(ratios) * 1000) / 1000,
+      peerPreprocessRatioRounds: ratios,
+      meanLevelDiff: round(median(levelDiff)),
+    };
+  } finally {
+    await peer.close();
+  }
+}
+
+/** The mean grey level (0-255) of a one-channel tensor, undoing the spec's normalization. */
+function meanLevel(tensor: Float32Array, spec: InputSpec): number {
+  let sum = 0;
+  for (const v of tensor) sum += v;
+  const mean = sum / tensor.length;
+  return (mean * (spec.std[0] ?? 1) + (spec.mean[0] ?? 0)) / spec.scale;
 }
 
 /** Fails the benchmark if a frame was dropped or not scored: its latency would mean nothing. */

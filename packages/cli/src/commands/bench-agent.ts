@@ -1,5 +1,5 @@
 import { access, readFile } from 'node:fs/promises';
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import { runAgentBench } from '../bench/agent-bench.ts';
 import { runOutputsBench } from '../bench/outputs-bench.ts';
 import { parsePositive, parsePositiveInt } from '../options.ts';
@@ -44,6 +44,23 @@ export function benchAgentCommand(): Command {
       '--verdicts-only',
       'with --outputs: make verdicts at exactly each rate without scoring frames (times the output path alone)',
     )
+    .option(
+      '--frame-channels <n>',
+      'channels of the encoded camera frames: 1 (grey camera) or 3 (grey content in a colour JPEG)',
+      (v) => {
+        if (v !== '1' && v !== '3') throw new InvalidArgumentError('1 or 3');
+        return Number(v) as 1 | 3;
+      },
+      1,
+    )
+    .option(
+      '--peer <name>',
+      'also time a peer on the same frames, interleaved with ours: opencv (scripts/opencv-peer.py with python3-opencv; skipped with a message when missing)',
+      (v) => {
+        if (v !== 'opencv') throw new InvalidArgumentError('the only peer is opencv');
+        return v;
+      },
+    )
     .option('--json', 'print one JSON object on stdout')
     .action(
       async (opts: {
@@ -57,6 +74,8 @@ export function benchAgentCommand(): Command {
         outputs?: boolean;
         rates: number[];
         verdictsOnly?: boolean;
+        frameChannels: 1 | 3;
+        peer?: 'opencv';
         json?: boolean;
       }) => {
         const path = opts.model ?? DEFAULT_MODEL;
@@ -89,9 +108,13 @@ export function benchAgentCommand(): Command {
           height: opts.height,
           swapEvery: Number.isInteger(opts.swapEvery) && opts.swapEvery > 0 ? opts.swapEvery : 0,
           fps: opts.fps,
+          frameChannels: opts.frameChannels,
+          ...(opts.peer !== undefined ? { peer: opts.peer } : {}),
           progress: (text) => progressLine(text),
         });
         progressLine('');
+        if (result.peer !== undefined && 'skipped' in result.peer)
+          process.stderr.write(`OpenCV peer skipped: ${result.peer.skipped}\n`);
         console.log(opts.json ? JSON.stringify(result) : JSON.stringify(result, null, 2));
       },
     );
