@@ -133,6 +133,8 @@ export class Agent {
     this.#shadow = new ShadowRunner(
       new ModelSlot<ScoringModel, Manifest>(),
       this.log.child({ component: 'shadow' }),
+      // The shadow scores on idle capacity only: it yields whenever a live frame waits.
+      { liveBusy: () => this.#pipeline.inFlight > 0 },
     );
     this.#store = new ModelStore(this.config.dataDir);
     this.#pipeline = new FramePipeline({

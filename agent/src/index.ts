@@ -34,6 +34,7 @@ export {
   type AgentModelSlot,
   type Stage,
 } from './pipeline/frame-pipeline.ts';
+export { ShadowRunner, type ShadowRunnerOptions } from './pipeline/shadow-runner.ts';
 export {
   requestUploads,
   MAX_UPLOADS_PER_REQUEST,

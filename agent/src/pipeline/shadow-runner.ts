@@ -1,27 +1,56 @@
 import type { Logger } from 'pino';
-import type { ModelSlot, ScoringModel } from '@linesight/vision';
+import { preprocessImage, type ModelSlot, type ScoringModel } from '@linesight/vision';
 import { describeError, type Manifest, type ShadowStats, type Verdict } from '@linesight/protocol';
 import type { Frame } from '../camera/camera.ts';
 import { modelRefOf } from './model-ref.ts';
 import { LatencyWindow } from './latency-window.ts';
 
+/** Options of the shadow runner. */
+export interface ShadowRunnerOptions {
+  /**
+   * True while the live pipeline has a frame waiting or in work. The shadow
+   * scores only on idle capacity: it starts a frame only when this is false,
+   * and drops a frame it has preprocessed if a live frame arrived meanwhile.
+   * Omitted: the live pipeline is taken to be idle.
+   */
+  liveBusy?: () => boolean;
+  /** Defers the start of a shadow frame until the live pipeline's bookkeeping is done. */
+  defer?: (run: () => void) => void;
+}
+
 /**
- * Scores live frames with a candidate model off the critical path. It takes
- * a frame only when idle (so it never builds a backlog or delays the live
- * model) and compares its verdicts with the live ones.
+ * Scores live frames with a candidate model off the critical path, on idle
+ * capacity only: it takes a frame only when it is idle itself and the live
+ * pipeline is idle (so it never builds a backlog), and gives up a frame
+ * before its inference if a live frame arrived while it was preprocessing.
+ * Frames it did not score are counted as `skipped` (of which `yielded` gave
+ * way to a live frame). It compares its verdicts with the live ones.
  */
 export class ShadowRunner {
   readonly slot: ModelSlot<ScoringModel, Manifest>;
   readonly #log: Logger;
+  readonly #liveBusy: () => boolean;
+  readonly #defer: (run: () => void) => void;
   #busy = false;
   #stats = emptyStats();
   #statsFor: string | undefined;
   readonly #latency = new LatencyWindow(256);
   #idle: (() => void)[] = [];
 
-  constructor(slot: ModelSlot<ScoringModel, Manifest>, logger: Logger) {
+  constructor(
+    slot: ModelSlot<ScoringModel, Manifest>,
+    logger: Logger,
+    options: ShadowRunnerOptions = {},
+  ) {
     this.slot = slot;
     this.#log = logger;
+    this.#liveBusy = options.liveBusy ?? (() => false);
+    this.#defer = options.defer ?? ((run) => setImmediate(run));
+  }
+
+  /** Frames the shadow gave up because the live pipeline had work (also counted in `skipped`). */
+  get yielded(): number {
+    return this.#stats.yielded;
   }
 
   /** Offers a frame that the live model scored; returns at once. */
@@ -32,30 +61,57 @@ export class ShadowRunner {
       this.#stats.skipped++;
       return;
     }
-    const lease = this.slot.acquire();
-    if (lease === undefined) return;
     this.#busy = true;
-    const started = performance.now();
-    lease.model
-      .scoreImage(frame.image)
-      .then(
-        (out) => {
-          this.#latency.add(performance.now() - started);
-          const verdict: Verdict = out.score >= lease.info.threshold ? 'defect' : 'good';
-          this.#stats.scored++;
-          if (verdict === live.verdict) this.#stats.agreed++;
-          this.#stats.absDiffSum += Math.abs(out.score - (live.score as number));
-        },
-        (err: unknown) => {
-          this.#stats.errors++;
-          this.#log.debug({ err: describeError(err) }, 'shadow scoring failed');
-        },
-      )
-      .finally(() => {
-        lease.release();
-        this.#busy = false;
-        for (const w of this.#idle.splice(0)) w();
-      });
+    // The live pipeline calls this while it finishes a frame: look at it once that is done.
+    this.#defer(
+      () => void this.#score(frame, { verdict: live.verdict, score: live.score as number }),
+    );
+  }
+
+  async #score(frame: Frame, live: { verdict: Verdict; score: number }): Promise<void> {
+    const lease = this.#liveBusy() ? undefined : this.slot.acquire();
+    try {
+      if (lease === undefined) {
+        if (this.slot.hasModel) this.#yield();
+        return;
+      }
+      const started = performance.now();
+      let tensor: Float32Array;
+      try {
+        tensor = await preprocessImage(frame.image, lease.model.contract.inputSpec);
+      } catch (err) {
+        this.#failed(err);
+        return;
+      }
+      if (this.#liveBusy()) {
+        this.#yield();
+        return;
+      }
+      try {
+        const out = await lease.model.run(tensor);
+        this.#latency.add(performance.now() - started);
+        const verdict: Verdict = out.score >= lease.info.threshold ? 'defect' : 'good';
+        this.#stats.scored++;
+        if (verdict === live.verdict) this.#stats.agreed++;
+        this.#stats.absDiffSum += Math.abs(out.score - live.score);
+      } catch (err) {
+        this.#failed(err);
+      }
+    } finally {
+      lease?.release();
+      this.#busy = false;
+      for (const w of this.#idle.splice(0)) w();
+    }
+  }
+
+  #yield(): void {
+    this.#stats.skipped++;
+    this.#stats.yielded++;
+  }
+
+  #failed(err: unknown): void {
+    this.#stats.errors++;
+    this.#log.debug({ err: describeError(err) }, 'shadow scoring failed');
   }
 
   /** Statistics of the current shadow model, if there is one. */
@@ -90,5 +146,5 @@ export class ShadowRunner {
 }
 
 function emptyStats() {
-  return { scored: 0, skipped: 0, errors: 0, agreed: 0, absDiffSum: 0 };
+  return { scored: 0, skipped: 0, yielded: 0, errors: 0, agreed: 0, absDiffSum: 0 };
 }
