@@ -1,5 +1,5 @@
 import pino from 'pino';
-import { AgentConfigSchema, FramePipeline, type Frame } from '@linesight/agent';
+import { AgentConfigSchema, FramePipeline, ShadowRunner, type Frame } from '@linesight/agent';
 import { renderSurface } from '@linesight/firmware-sim';
 import type { FrameResult, InputSpec, Manifest } from '@linesight/protocol';
 import {
@@ -31,6 +31,12 @@ export interface AgentBenchOptions {
   frameChannels?: 1 | 3;
   /** Also time `scripts/opencv-peer.py` on the same frames, interleaved with ours. */
   peer?: 'opencv';
+  /**
+   * Also run a paced stream at `fps` in alternating blocks without and with a
+   * shadow model (this ONNX, or `shadowOnnx`) and compare the live latency.
+   */
+  shadow?: boolean;
+  shadowOnnx?: Uint8Array;
   progress: (text: string) => void;
 }
 
@@ -86,6 +92,30 @@ export interface AgentBenchResult {
   peerPreprocessMedianMs?: number;
   peerPreprocessRatio?: number;
   peer?: PeerResult;
+  /** With a shadow: live end-to-end p50 with the shadow over without it, blocks interleaved. */
+  shadowLiveP50Ratio?: number;
+  shadow?: ShadowResult;
+}
+
+/** Live latency with and without a shadow model, in interleaved blocks of a paced stream. */
+export interface ShadowResult {
+  fps: number;
+  blockFrames: number;
+  blocks: number;
+  liveP50OffMs: number;
+  liveP50OnMs: number;
+  liveP99OffMs: number;
+  liveP99OnMs: number;
+  /** Median over rounds (one block pair each) of on/off p50. */
+  shadowLiveP50Ratio: number;
+  shadowLiveP50RatioRounds: number[];
+  /** Frames offered to the shadow while it was on, and what became of them. */
+  shadowOffered: number;
+  shadowScored: number;
+  shadowSkipped: number;
+  /** Skipped because a live frame was waiting (part of shadowSkipped). */
+  shadowYielded: number;
+  framesLost: number;
 }
 
 /** The interleaved comparison with a peer implementation of the preprocessing. */
@@ -326,6 +356,11 @@ export async function runAgentBench(o: AgentBenchOptions): Promise<AgentBenchRes
     fps: { threads1: round(fps1), threads2: round(fps2) },
   };
   if (o.swapEvery > 0) Object.assign(result, await pacedSwaps(o, images, manifest, warm));
+  if (o.shadow === true) {
+    const shadow = await shadowPhase(o, images, manifest, warm);
+    result.shadow = shadow;
+    result.shadowLiveP50Ratio = shadow.shadowLiveP50Ratio;
+  }
   if (o.peer === 'opencv') {
     const peer = await peerPhase(o, images, spec, warm);
     result.peer = peer;
@@ -335,6 +370,102 @@ export async function runAgentBench(o: AgentBenchOptions): Promise<AgentBenchRes
     }
   }
   return result;
+}
+
+/**
+ * A paced stream at `fps` through the agent's pipeline, in blocks that
+ * alternate without and with a shadow model fed as the agent feeds it
+ * (offered every live verdict, yielding to live frames).
+ */
+async function shadowPhase(
+  o: AgentBenchOptions,
+  images: Buffer[],
+  manifest: (v: string) => Manifest,
+  warm: number,
+): Promise<ShadowResult> {
+  const slot = await workerSlot(o.onnx, manifest('1.0.0'), INTRA_OP_THREADS);
+  const shadowSlot = await workerSlot(o.shadowOnnx ?? o.onnx, manifest('2.0.0'), INTRA_OP_THREADS);
+  const blockFrames = 30;
+  const rounds = Math.max(1, Math.min(o.rounds, Math.floor(o.frames / blockFrames)));
+  const blocksPerRound = Math.max(2, 2 * Math.round(o.frames / blockFrames / rounds / 2));
+  const total = warm + rounds * blocksPerRound * blockFrames;
+  let shadowOn = false;
+  let offered = 0;
+  const latency = new Map<number, number>();
+  // eslint-disable-next-line prefer-const -- the pipeline and the runner refer to each other
+  let pipeline: FramePipeline;
+  const shadow = new ShadowRunner(shadowSlot, pino({ level: 'silent' }), {
+    liveBusy: () => pipeline.inFlight > 0,
+  });
+  pipeline = new FramePipeline({
+    deviceId: 'bench',
+    slot,
+    queueDepth: AGENT.queueDepth,
+    publish: (r) => latency.set(r.seq, r.latencyMs.total),
+    onScored: (frame, r) => {
+      if (!shadowOn) return;
+      offered++;
+      shadow.offer(frame, r);
+    },
+    onCameraError: () => undefined,
+    circuitBreaker: { tripsToOpen: AGENT.watchdogTrips, onOpen: () => undefined },
+    logger: pino({ level: 'silent' }),
+  });
+  const periodMs = 1000 / o.fps;
+  const blockOf = (seq: number) => Math.floor((seq - warm) / blockFrames);
+  // Blocks alternate off/on; which goes first alternates from round to round.
+  const isOn = (block: number) =>
+    (block % 2 === 1) !== (Math.floor(block / blocksPerRound) % 2 === 1);
+  const start = performance.now();
+  for (let seq = 0; seq < total; seq++) {
+    const wait = start + seq * periodMs - performance.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    if (seq % 30 === 0) o.progress(`shadow on/off blocks at ${o.fps} fps ${seq}/${total}`);
+    shadowOn = seq >= warm ? isOn(blockOf(seq)) : seq % 2 === 0;
+    pipeline.frame({ seq, capturedAt: new Date(), image: images[seq % images.length]! });
+  }
+  await pipeline.drain();
+  await shadow.drain();
+  const stats = shadow.stats();
+  const yielded = shadow.yielded;
+  await shadowSlot.close();
+  await slot.close();
+  const on: number[] = [];
+  const off: number[] = [];
+  const ratios: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const roundOn: number[] = [];
+    const roundOff: number[] = [];
+    for (let b = r * blocksPerRound; b < (r + 1) * blocksPerRound; b++) {
+      for (let k = 0; k < blockFrames; k++) {
+        const ms = latency.get(warm + b * blockFrames + k);
+        if (ms === undefined) continue;
+        (isOn(b) ? roundOn : roundOff).push(ms);
+      }
+    }
+    on.push(...roundOn);
+    off.push(...roundOff);
+    const m = median(roundOff);
+    ratios.push(m === 0 ? 0 : Math.round((median(roundOn) / m) * 1000) / 1000);
+  }
+  const pOn = percentiles(on);
+  const pOff = percentiles(off);
+  return {
+    fps: o.fps,
+    blockFrames,
+    blocks: rounds * blocksPerRound,
+    liveP50OffMs: pOff.median,
+    liveP50OnMs: pOn.median,
+    liveP99OffMs: pOff.p99,
+    liveP99OnMs: pOn.p99,
+    shadowLiveP50Ratio: Math.round(median(ratios) * 1000) / 1000,
+    shadowLiveP50RatioRounds: ratios,
+    shadowOffered: offered,
+    shadowScored: stats?.scored ?? 0,
+    shadowSkipped: stats?.skipped ?? 0,
+    shadowYielded: yielded,
+    framesLost: pipeline.counters.droppedOverload + pipeline.counters.unknown,
+  };
 }
 
 /**

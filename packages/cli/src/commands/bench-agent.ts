@@ -61,6 +61,11 @@ export function benchAgentCommand(): Command {
         return v;
       },
     )
+    .option(
+      '--shadow',
+      'also run a paced stream at --fps in alternating blocks without and with a shadow model, and report shadowLiveP50Ratio',
+    )
+    .option('--shadow-model <file.onnx>', 'the shadow model of --shadow (default: the live model)')
     .option('--json', 'print one JSON object on stdout')
     .action(
       async (opts: {
@@ -76,6 +81,8 @@ export function benchAgentCommand(): Command {
         verdictsOnly?: boolean;
         frameChannels: 1 | 3;
         peer?: 'opencv';
+        shadow?: boolean;
+        shadowModel?: string;
         json?: boolean;
       }) => {
         const path = opts.model ?? DEFAULT_MODEL;
@@ -110,6 +117,10 @@ export function benchAgentCommand(): Command {
           fps: opts.fps,
           frameChannels: opts.frameChannels,
           ...(opts.peer !== undefined ? { peer: opts.peer } : {}),
+          ...(opts.shadow === true ? { shadow: true } : {}),
+          ...(opts.shadowModel !== undefined
+            ? { shadowOnnx: await readFile(opts.shadowModel) }
+            : {}),
           progress: (text) => progressLine(text),
         });
         progressLine('');
