@@ -1,7 +1,7 @@
 import pino from 'pino';
 import { AgentConfigSchema, FramePipeline, ShadowRunner, type Frame } from '@linesight/agent';
 import { renderSurface } from '@linesight/firmware-sim';
-import type { FrameResult, InputSpec, Manifest } from '@linesight/protocol';
+import type { FrameResult, InputSpec, Manifest, ResizeKernel } from '@linesight/protocol';
 import {
   ModelSlot,
   OnnxModel,
@@ -37,6 +37,11 @@ export interface AgentBenchOptions {
    */
   shadow?: boolean;
   shadowOnnx?: Uint8Array;
+  /**
+   * Preprocess with this resize kernel instead of the model's own input spec
+   * (to measure what the kernel saves before training a model with it).
+   */
+  resizeKernel?: ResizeKernel;
   progress: (text: string) => void;
 }
 
@@ -67,6 +72,9 @@ export interface LatencyMethod {
 /** What the agent benchmark measures (milliseconds unless named otherwise). */
 export interface AgentBenchResult {
   frameSize: string;
+  /** The input spec the frames were preprocessed with, and whether the bench overrode the model's. */
+  inputSpec: InputSpec;
+  inputSpecOverridden: boolean;
   frames: number;
   preprocessMedianMs: number;
   preprocessP99Ms: number;
@@ -218,10 +226,14 @@ export async function runAgentBench(o: AgentBenchOptions): Promise<AgentBenchRes
     );
   }
   const contract = readModelContract(o.onnx);
+  const spec: InputSpec =
+    o.resizeKernel === undefined
+      ? contract.inputSpec
+      : { ...contract.inputSpec, resizeKernel: o.resizeKernel };
   const manifest = (version: string): Manifest => ({
     ...MANIFEST_BASE,
     version,
-    inputSpec: contract.inputSpec,
+    inputSpec: spec,
     outputs: contract.outputs,
     threshold: contract.threshold,
   });
@@ -261,7 +273,6 @@ export async function runAgentBench(o: AgentBenchOptions): Promise<AgentBenchRes
   const slot = await workerSlot(o.onnx, manifest('1.0.0'), INTRA_OP_THREADS);
   let published: ((at: number) => void) | undefined;
   const pipeline = agentPipeline(slot, () => published?.(performance.now()));
-  const spec = contract.inputSpec;
   const isolated = async (image: Buffer) => {
     const t0 = performance.now();
     const tensor = await preprocessImage(image, spec);
@@ -328,6 +339,8 @@ export async function runAgentBench(o: AgentBenchOptions): Promise<AgentBenchRes
   const i = percentiles(inf);
   const e = percentiles(e2e);
   const result: AgentBenchResult = {
+    inputSpec: spec,
+    inputSpecOverridden: o.resizeKernel !== undefined,
     frameSize: `${o.width}x${o.height} ${o.frameChannels === 3 ? 'colour' : 'grey'} JPEG`,
     frames: o.frames,
     preprocessMedianMs: p.median,

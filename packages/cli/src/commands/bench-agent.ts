@@ -1,11 +1,20 @@
 import { access, readFile } from 'node:fs/promises';
 import { Command, InvalidArgumentError } from 'commander';
+import type { ResizeKernel } from '@linesight/protocol';
 import { runAgentBench } from '../bench/agent-bench.ts';
 import { runOutputsBench } from '../bench/outputs-bench.ts';
 import { parsePositive, parsePositiveInt } from '../options.ts';
 import { progressLine } from '../progress.ts';
 
 const DEFAULT_MODEL = './data/demo/surface-defects-1.0.0.onnx';
+const KERNELS: readonly ResizeKernel[] = [
+  'nearest',
+  'linear',
+  'cubic',
+  'mitchell',
+  'lanczos2',
+  'lanczos3',
+];
 
 /** `linesight bench agent`: the agent's frame path, stage by stage, end to end and across swaps. */
 export function benchAgentCommand(): Command {
@@ -66,6 +75,15 @@ export function benchAgentCommand(): Command {
       'also run a paced stream at --fps in alternating blocks without and with a shadow model, and report shadowLiveP50Ratio',
     )
     .option('--shadow-model <file.onnx>', 'the shadow model of --shadow (default: the live model)')
+    .option(
+      '--resize-kernel <kernel>',
+      "preprocess with this sharp resize kernel instead of the model's input spec (nearest, linear, cubic, mitchell, lanczos2, lanczos3), to measure it",
+      (v) => {
+        if (!KERNELS.includes(v as ResizeKernel))
+          throw new InvalidArgumentError(`one of ${KERNELS.join(', ')}`);
+        return v as ResizeKernel;
+      },
+    )
     .option('--json', 'print one JSON object on stdout')
     .action(
       async (opts: {
@@ -83,6 +101,7 @@ export function benchAgentCommand(): Command {
         peer?: 'opencv';
         shadow?: boolean;
         shadowModel?: string;
+        resizeKernel?: ResizeKernel;
         json?: boolean;
       }) => {
         const path = opts.model ?? DEFAULT_MODEL;
@@ -118,6 +137,7 @@ export function benchAgentCommand(): Command {
           frameChannels: opts.frameChannels,
           ...(opts.peer !== undefined ? { peer: opts.peer } : {}),
           ...(opts.shadow === true ? { shadow: true } : {}),
+          ...(opts.resizeKernel !== undefined ? { resizeKernel: opts.resizeKernel } : {}),
           ...(opts.shadowModel !== undefined
             ? { shadowOnnx: await readFile(opts.shadowModel) }
             : {}),
