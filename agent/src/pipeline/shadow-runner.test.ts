@@ -108,6 +108,47 @@ describe('ShadowRunner', () => {
     await slot.close();
   });
 
+  it('starts a frame only if its run time fits before the next live frame, and samples one in N regardless', async () => {
+    let now = 0;
+    let costMs = 30;
+    const runs = { count: 0 };
+    // The stand-in model takes costMs of the fake clock.
+    const slot = await shadowSlot(runs, async () => {
+      now += costMs;
+    });
+    const shadow = new ShadowRunner(slot, silent, { now: () => now, sampleEvery: 4 });
+    const live = { verdict: 'good' as const, score: 0.1, latencyMs: { total: 10 } };
+    const offerAt = async (t: number) => {
+      now = t;
+      shadow.offer(frame(t), live);
+      await shadow.drain();
+    };
+    // Frames every 33 ms, live takes 10: a 23 ms gap. Without history the shadow runs (and learns 30 ms).
+    await offerAt(0);
+    await offerAt(33);
+    expect(runs.count).toBe(2);
+    // 30 ms does not fit in 23: offers 3, 4 and 5 yield; the 4th offer since the last start is sampled.
+    for (const t of [66, 99, 132]) await offerAt(t);
+    expect(runs.count).toBe(2);
+    expect(shadow.yielded).toBe(3);
+    await offerAt(165);
+    expect(runs.count).toBe(3);
+    expect(shadow.stats()).toMatchObject({ scored: 3, skipped: 3 });
+
+    // A candidate that fits in the gap scores every frame.
+    costMs = 5;
+    const cheap = new ShadowRunner(slot, silent, { now: () => now, sampleEvery: 4 });
+    const before = runs.count;
+    for (let k = 1; k <= 10; k++) {
+      now = 1000 + 33 * k;
+      cheap.offer(frame(k), live);
+      await cheap.drain();
+    }
+    expect(runs.count).toBe(before + 10);
+    expect(cheap.yielded).toBe(0);
+    await slot.close();
+  });
+
   it('with a real frame pipeline, gives way while live frames queue and scores when the line is idle', async () => {
     const liveSlot = new ModelSlot<ScoringModel, Manifest>();
     await liveSlot.swap(fakeModel(), manifest('1.0.0'));
@@ -116,7 +157,11 @@ describe('ShadowRunner', () => {
     const published: FrameResult[] = [];
     // eslint-disable-next-line prefer-const -- the pipeline and the runner refer to each other
     let pipeline: FramePipeline;
-    const shadow = new ShadowRunner(slot, silent, { liveBusy: () => pipeline.inFlight > 0 });
+    // sampleEvery 1: no forecast here, only the live-busy signal (the forecast is tested above).
+    const shadow = new ShadowRunner(slot, silent, {
+      liveBusy: () => pipeline.inFlight > 0,
+      sampleEvery: 1,
+    });
     pipeline = new FramePipeline({
       deviceId: 'd1',
       slot: liveSlot,

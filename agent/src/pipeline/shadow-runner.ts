@@ -16,21 +16,51 @@ export interface ShadowRunnerOptions {
   liveBusy?: () => boolean;
   /** Defers the start of a shadow frame until the live pipeline's bookkeeping is done. */
   defer?: (run: () => void) => void;
+  /**
+   * At least one of this many offered frames is scored even when the shadow
+   * is not forecast to finish before the next live frame, so a candidate
+   * slower than the gap between frames is still judged (default 8).
+   */
+  sampleEvery?: number;
+  /** Clock in milliseconds (tests). */
+  now?: () => number;
 }
+
+/** What the shadow is told about a live verdict. */
+export interface LiveVerdict {
+  verdict: Verdict;
+  score: number | null;
+  /** The live frame's latency; with it the shadow forecasts the idle time before the next frame. */
+  latencyMs?: { total: number };
+}
+
+const DEFAULT_SAMPLE_EVERY = 8;
+/** Intervals between live verdicts and shadow run times the forecast looks at. */
+const FORECAST_WINDOW = 16;
 
 /**
  * Scores live frames with a candidate model off the critical path, on idle
- * capacity only: it takes a frame only when it is idle itself and the live
- * pipeline is idle (so it never builds a backlog), and gives up a frame
- * before its inference if a live frame arrived while it was preprocessing.
- * Frames it did not score are counted as `skipped` (of which `yielded` gave
- * way to a live frame). It compares its verdicts with the live ones.
+ * capacity only: it takes a frame only when it is idle itself, the live
+ * pipeline is idle (so it never builds a backlog), and its recent run time
+ * fits in the gap before the next live frame (the median interval between
+ * live verdicts less this frame's live latency; one frame in `sampleEvery` is
+ * scored regardless); and it gives up a frame before its inference if a live
+ * frame arrived while it was preprocessing. Frames it did not score are
+ * counted as `skipped` (of which `yielded` gave way to the live model). It
+ * compares its verdicts with the live ones.
  */
 export class ShadowRunner {
   readonly slot: ModelSlot<ScoringModel, Manifest>;
   readonly #log: Logger;
   readonly #liveBusy: () => boolean;
   readonly #defer: (run: () => void) => void;
+  readonly #sampleEvery: number;
+  readonly #now: () => number;
+  /** Intervals between offered live verdicts, and the shadow's own run times. */
+  readonly #intervals = new LatencyWindow(FORECAST_WINDOW);
+  readonly #runTimes = new LatencyWindow(FORECAST_WINDOW);
+  #lastOfferAt: number | undefined;
+  #offersSinceStart = 0;
   #busy = false;
   #stats = emptyStats();
   #statsFor: string | undefined;
@@ -46,6 +76,8 @@ export class ShadowRunner {
     this.#log = logger;
     this.#liveBusy = options.liveBusy ?? (() => false);
     this.#defer = options.defer ?? ((run) => setImmediate(run));
+    this.#sampleEvery = Math.max(1, options.sampleEvery ?? DEFAULT_SAMPLE_EVERY);
+    this.#now = options.now ?? (() => performance.now());
   }
 
   /** Frames the shadow gave up because the live pipeline had work (also counted in `skipped`). */
@@ -54,18 +86,35 @@ export class ShadowRunner {
   }
 
   /** Offers a frame that the live model scored; returns at once. */
-  offer(frame: Frame, live: { verdict: Verdict; score: number | null }): void {
+  offer(frame: Frame, live: LiveVerdict): void {
+    const now = this.#now();
+    if (this.#lastOfferAt !== undefined) this.#intervals.add(now - this.#lastOfferAt);
+    this.#lastOfferAt = now;
     if (!this.slot.hasModel || live.score === null) return;
     this.#resetIfChanged();
     if (this.#busy) {
       this.#stats.skipped++;
       return;
     }
+    this.#offersSinceStart++;
+    if (this.#offersSinceStart < this.#sampleEvery && !this.#fitsBeforeNextFrame(live)) {
+      this.#yield();
+      return;
+    }
+    this.#offersSinceStart = 0;
     this.#busy = true;
     // The live pipeline calls this while it finishes a frame: look at it once that is done.
     this.#defer(
       () => void this.#score(frame, { verdict: live.verdict, score: live.score as number }),
     );
+  }
+
+  /** True until there is history to forecast with, then: the shadow's median run fits the gap. */
+  #fitsBeforeNextFrame(live: LiveVerdict): boolean {
+    const intervals = this.#intervals.size;
+    if (intervals < 2 || this.#runTimes.size === 0) return true;
+    const gapMs = this.#intervals.summary().p50 - (live.latencyMs?.total ?? 0);
+    return this.#runTimes.summary().p50 <= gapMs;
   }
 
   async #score(frame: Frame, live: { verdict: Verdict; score: number }): Promise<void> {
@@ -75,7 +124,7 @@ export class ShadowRunner {
         if (this.slot.hasModel) this.#yield();
         return;
       }
-      const started = performance.now();
+      const started = this.#now();
       let tensor: Float32Array;
       try {
         tensor = await preprocessImage(frame.image, lease.model.contract.inputSpec);
@@ -89,7 +138,9 @@ export class ShadowRunner {
       }
       try {
         const out = await lease.model.run(tensor);
-        this.#latency.add(performance.now() - started);
+        const ms = this.#now() - started;
+        this.#latency.add(ms);
+        this.#runTimes.add(ms);
         const verdict: Verdict = out.score >= lease.info.threshold ? 'defect' : 'good';
         this.#stats.scored++;
         if (verdict === live.verdict) this.#stats.agreed++;
@@ -141,6 +192,7 @@ export class ShadowRunner {
     if (sha !== this.#statsFor) {
       this.#statsFor = sha;
       this.#stats = emptyStats();
+      this.#runTimes.reset();
     }
   }
 }
