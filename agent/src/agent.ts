@@ -146,8 +146,9 @@ export class Agent {
         this.#outputs.publish(result);
         this.#link.publishResult(result);
       },
+      keepInput: () => this.#shadow.wantsInput(),
       onScored: (frame, result, extras) => {
-        this.#shadow.offer(frame, result);
+        this.#shadow.offer(frame, result, extras.input);
         this.#onScored(frame, result, extras);
       },
       inspect: (tensor, spec) => frameImageStats(tensor, spec),

@@ -149,6 +149,35 @@ describe('ShadowRunner', () => {
     await slot.close();
   });
 
+  it('scores the live input tensor when the input specs match, and decodes the frame when they differ', async () => {
+    const scores: number[] = [];
+    const slot = new ModelSlot<ScoringModel, Manifest>();
+    const model = fakeModel();
+    const run = model.run.bind(model);
+    model.run = async (input) => {
+      const out = await run(input);
+      scores.push(out.score);
+      return out;
+    };
+    await slot.swap(model, manifest('2.0.0'));
+    const shadow = new ShadowRunner(slot, silent);
+    const live = { verdict: 'good' as const, score: 0.1 };
+    // The frame decodes to 200/255; the tensor handed over says 0.25: the shadow scored the tensor.
+    shadow.offer(frame(1), live, {
+      tensor: new Float32Array(64).fill(0.25),
+      spec: greyInputSpec(8),
+    });
+    await shadow.drain();
+    shadow.offer(frame(2), live, {
+      tensor: new Float32Array(256).fill(0.25),
+      spec: greyInputSpec(16),
+    });
+    await shadow.drain();
+    expect(scores).toEqual([0.25, Math.fround(200 / 255)]);
+    expect(shadow.reusedInputs).toBe(1);
+    await slot.close();
+  });
+
   it('with a real frame pipeline, gives way while live frames queue and scores when the line is idle', async () => {
     const liveSlot = new ModelSlot<ScoringModel, Manifest>();
     await liveSlot.swap(fakeModel(), manifest('1.0.0'));
@@ -167,7 +196,8 @@ describe('ShadowRunner', () => {
       slot: liveSlot,
       queueDepth: 8,
       publish: (r) => published.push(r),
-      onScored: (f, r) => shadow.offer(f, r),
+      keepInput: () => shadow.wantsInput(),
+      onScored: (f, r, extras) => shadow.offer(f, r, extras.input),
       onCameraError: () => undefined,
       logger: silent,
     });
@@ -187,6 +217,8 @@ describe('ShadowRunner', () => {
       await shadow.drain();
     }
     expect(shadow.stats()?.scored).toBe((afterBurst?.scored ?? 0) + 3);
+    // Same input spec as the live model: the shadow never decoded a frame itself.
+    expect(shadow.reusedInputs).toBe(shadow.stats()?.scored);
     expect(published.every((r) => r.model?.version === '1.0.0' && r.verdict !== 'unknown')).toBe(
       true,
     );

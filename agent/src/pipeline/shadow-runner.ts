@@ -1,6 +1,13 @@
 import type { Logger } from 'pino';
 import { preprocessImage, type ModelSlot, type ScoringModel } from '@linesight/vision';
-import { describeError, type Manifest, type ShadowStats, type Verdict } from '@linesight/protocol';
+import { isDeepStrictEqual } from 'node:util';
+import {
+  describeError,
+  type InputSpec,
+  type Manifest,
+  type ShadowStats,
+  type Verdict,
+} from '@linesight/protocol';
 import type { Frame } from '../camera/camera.ts';
 import { modelRefOf } from './model-ref.ts';
 import { LatencyWindow } from './latency-window.ts';
@@ -85,8 +92,22 @@ export class ShadowRunner {
     return this.#stats.yielded;
   }
 
-  /** Offers a frame that the live model scored; returns at once. */
-  offer(frame: Frame, live: LiveVerdict): void {
+  /** Frames the shadow scored from the live input tensor instead of decoding them again. */
+  get reusedInputs(): number {
+    return this.#stats.reusedInputs;
+  }
+
+  /** True when an offer now could be scored: the pipeline then keeps a copy of the frame's input. */
+  wantsInput(): boolean {
+    return this.slot.hasModel && !this.#busy;
+  }
+
+  /**
+   * Offers a frame that the live model scored; returns at once. With `input`
+   * (the live input tensor and its spec) and a shadow of the same input spec,
+   * the frame is not decoded again.
+   */
+  offer(frame: Frame, live: LiveVerdict, input?: { tensor: Float32Array; spec: InputSpec }): void {
     const now = this.#now();
     if (this.#lastOfferAt !== undefined) this.#intervals.add(now - this.#lastOfferAt);
     this.#lastOfferAt = now;
@@ -105,7 +126,7 @@ export class ShadowRunner {
     this.#busy = true;
     // The live pipeline calls this while it finishes a frame: look at it once that is done.
     this.#defer(
-      () => void this.#score(frame, { verdict: live.verdict, score: live.score as number }),
+      () => void this.#score(frame, { verdict: live.verdict, score: live.score as number }, input),
     );
   }
 
@@ -117,7 +138,11 @@ export class ShadowRunner {
     return this.#runTimes.summary().p50 <= gapMs;
   }
 
-  async #score(frame: Frame, live: { verdict: Verdict; score: number }): Promise<void> {
+  async #score(
+    frame: Frame,
+    live: { verdict: Verdict; score: number },
+    input: { tensor: Float32Array; spec: InputSpec } | undefined,
+  ): Promise<void> {
     const lease = this.#liveBusy() ? undefined : this.slot.acquire();
     try {
       if (lease === undefined) {
@@ -126,11 +151,16 @@ export class ShadowRunner {
       }
       const started = this.#now();
       let tensor: Float32Array;
-      try {
-        tensor = await preprocessImage(frame.image, lease.model.contract.inputSpec);
-      } catch (err) {
-        this.#failed(err);
-        return;
+      if (input !== undefined && isDeepStrictEqual(input.spec, lease.info.inputSpec)) {
+        tensor = input.tensor;
+        this.#stats.reusedInputs++;
+      } else {
+        try {
+          tensor = await preprocessImage(frame.image, lease.info.inputSpec);
+        } catch (err) {
+          this.#failed(err);
+          return;
+        }
       }
       if (this.#liveBusy()) {
         this.#yield();
@@ -198,5 +228,13 @@ export class ShadowRunner {
 }
 
 function emptyStats() {
-  return { scored: 0, skipped: 0, yielded: 0, errors: 0, agreed: 0, absDiffSum: 0 };
+  return {
+    scored: 0,
+    skipped: 0,
+    yielded: 0,
+    reusedInputs: 0,
+    errors: 0,
+    agreed: 0,
+    absDiffSum: 0,
+  };
 }

@@ -121,8 +121,10 @@ export interface ShadowResult {
   shadowOffered: number;
   shadowScored: number;
   shadowSkipped: number;
-  /** Skipped because a live frame was waiting (part of shadowSkipped). */
+  /** Skipped to give way to the live model (part of shadowSkipped). */
   shadowYielded: number;
+  /** Scored from the live input tensor, not decoded again. */
+  shadowReusedInputs: number;
   framesLost: number;
 }
 
@@ -415,10 +417,11 @@ async function shadowPhase(
     slot,
     queueDepth: AGENT.queueDepth,
     publish: (r) => latency.set(r.seq, r.latencyMs.total),
-    onScored: (frame, r) => {
+    keepInput: () => shadowOn && shadow.wantsInput(),
+    onScored: (frame, r, extras) => {
       if (!shadowOn) return;
       offered++;
-      shadow.offer(frame, r);
+      shadow.offer(frame, r, extras.input);
     },
     onCameraError: () => undefined,
     circuitBreaker: { tripsToOpen: AGENT.watchdogTrips, onOpen: () => undefined },
@@ -441,6 +444,7 @@ async function shadowPhase(
   await shadow.drain();
   const stats = shadow.stats();
   const yielded = shadow.yielded;
+  const reusedInputs = shadow.reusedInputs;
   await shadowSlot.close();
   await slot.close();
   const on: number[] = [];
@@ -477,6 +481,7 @@ async function shadowPhase(
     shadowScored: stats?.scored ?? 0,
     shadowSkipped: stats?.skipped ?? 0,
     shadowYielded: yielded,
+    shadowReusedInputs: reusedInputs,
     framesLost: pipeline.counters.droppedOverload + pipeline.counters.unknown,
   };
 }
