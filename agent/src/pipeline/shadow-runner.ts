@@ -167,10 +167,13 @@ export class ShadowRunner {
         return;
       }
       try {
+        const inferenceStarted = this.#now();
         const out = await lease.model.run(tensor);
-        const ms = this.#now() - started;
-        this.#latency.add(ms);
-        this.#runTimes.add(ms);
+        const ended = this.#now();
+        // Telemetry reports inference alone (the rollout gate compares it with live inference);
+        // the forecast needs the whole run, decode included.
+        this.#latency.add(ended - inferenceStarted);
+        this.#runTimes.add(ended - started);
         const verdict: Verdict = out.score >= lease.info.threshold ? 'defect' : 'good';
         this.#stats.scored++;
         if (verdict === live.verdict) this.#stats.agreed++;

@@ -283,7 +283,8 @@ export const ShadowStatsSchema = Type.Object(
     scored: Type.Integer({ minimum: 0, description: 'frames the shadow scored' }),
     skipped: Type.Integer({
       minimum: 0,
-      description: 'frames skipped because the shadow was still busy',
+      description:
+        'frames not scored: the shadow was still busy, or it gave way to the live model (a live frame waiting, or no idle time before the next one)',
     }),
     errors: Type.Integer({ minimum: 0 }),
     agreementRate: Type.Union([Type.Number({ minimum: 0, maximum: 1 }), Type.Null()], {
@@ -296,7 +297,11 @@ export const ShadowStatsSchema = Type.Object(
         p99: Type.Number({ minimum: 0 }),
         max: Type.Number({ minimum: 0 }),
       },
-      { additionalProperties: false },
+      {
+        additionalProperties: false,
+        description:
+          "the shadow's inference time, decoding excluded (comparable with the live inference stage)",
+      },
     ),
   },
   { additionalProperties: false },
