@@ -1,5 +1,11 @@
 import pino from 'pino';
-import { AgentConfigSchema, FramePipeline, ShadowRunner, type Frame } from '@linesight/agent';
+import {
+  AgentConfigSchema,
+  FramePipeline,
+  SHADOW_THREAD_NICE,
+  ShadowRunner,
+  type Frame,
+} from '@linesight/agent';
 import { renderSurface } from '@linesight/firmware-sim';
 import type { FrameResult, InputSpec, Manifest, ResizeKernel } from '@linesight/protocol';
 import {
@@ -189,11 +195,13 @@ export async function workerSlot(
   onnxBytes: Uint8Array,
   manifest: Manifest,
   intraOpNumThreads?: number,
+  threadNice?: number,
 ): Promise<ModelSlot<ScoringModel, Manifest>> {
   const slot = new ModelSlot<ScoringModel, Manifest>();
   await slot.swap(
     await WorkerOnnxModel.load(onnxBytes, {
       ...(intraOpNumThreads === undefined ? {} : { intraOpNumThreads }),
+      ...(threadNice === undefined ? {} : { threadNice }),
       watchdogMs: AGENT.watchdogMs,
     }),
     manifest,
@@ -399,7 +407,13 @@ async function shadowPhase(
   warm: number,
 ): Promise<ShadowResult> {
   const slot = await workerSlot(o.onnx, manifest('1.0.0'), INTRA_OP_THREADS);
-  const shadowSlot = await workerSlot(o.shadowOnnx ?? o.onnx, manifest('2.0.0'), INTRA_OP_THREADS);
+  // As the agent loads a shadow model: its inference thread at a low priority.
+  const shadowSlot = await workerSlot(
+    o.shadowOnnx ?? o.onnx,
+    manifest('2.0.0'),
+    INTRA_OP_THREADS,
+    SHADOW_THREAD_NICE,
+  );
   const blockFrames = 30;
   const rounds = Math.max(1, Math.min(o.rounds, Math.floor(o.frames / blockFrames)));
   const blocksPerRound = Math.max(2, 2 * Math.round(o.frames / blockFrames / rounds / 2));
