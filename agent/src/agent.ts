@@ -133,6 +133,8 @@ export class Agent {
     this.#shadow = new ShadowRunner(
       new ModelSlot<ScoringModel, Manifest>(),
       this.log.child({ component: 'shadow' }),
+      // The shadow scores on idle capacity only: it yields whenever a live frame waits.
+      { liveBusy: () => this.#pipeline.inFlight > 0 },
     );
     this.#store = new ModelStore(this.config.dataDir);
     this.#pipeline = new FramePipeline({
@@ -144,8 +146,9 @@ export class Agent {
         this.#outputs.publish(result);
         this.#link.publishResult(result);
       },
+      keepInput: () => this.#shadow.wantsInput(),
       onScored: (frame, result, extras) => {
-        this.#shadow.offer(frame, result);
+        this.#shadow.offer(frame, result, extras.input);
         this.#onScored(frame, result, extras);
       },
       inspect: (tensor, spec) => frameImageStats(tensor, spec),

@@ -34,6 +34,8 @@ export {
   type AgentModelSlot,
   type Stage,
 } from './pipeline/frame-pipeline.ts';
+export { ShadowRunner, type ShadowRunnerOptions } from './pipeline/shadow-runner.ts';
+export { SHADOW_THREAD_NICE } from './models/model-updater.ts';
 export {
   requestUploads,
   MAX_UPLOADS_PER_REQUEST,

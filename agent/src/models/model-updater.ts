@@ -68,8 +68,11 @@ export interface ModelUpdaterOptions {
 /** Loads verified model bytes into a scoring model; simulators may share one model per sha256. */
 export type ModelLoader = (
   bytes: Uint8Array,
-  options: { watchdogMs: number; sha256: string },
+  options: { watchdogMs: number; sha256: string; threadNice?: number },
 ) => Promise<ScoringModel>;
+
+/** Nice value of a shadow model's inference thread: the live model's threads come first. */
+export const SHADOW_THREAD_NICE = 19;
 
 function defaultRetryDelayMs(attempt: number): number {
   const base = Math.min(60_000, 1000 * 2 ** Math.min(attempt, 6));
@@ -381,7 +384,10 @@ export class ModelUpdater {
         }
       }
       hooks.phase('loading');
-      return { model: await this.#loadChecked(bytes, manifest), manifest };
+      return {
+        model: await this.#loadChecked(bytes, manifest, slot === this.#o.shadowSlot),
+        manifest,
+      };
     } catch (err) {
       this.#o.logger.error(
         { err: describeError(err), model: manifest ? modelRefOf(manifest) : undefined },
@@ -406,11 +412,16 @@ export class ModelUpdater {
   }
 
   /** Loads a model in its own worker and checks it against its manifest and golden inputs. */
-  async #loadChecked(bytes: Uint8Array, manifest: Manifest): Promise<ScoringModel> {
+  async #loadChecked(bytes: Uint8Array, manifest: Manifest, shadow = false): Promise<ScoringModel> {
     const label = `${manifest.name}@${manifest.version}`;
+    const nice = shadow ? { threadNice: SHADOW_THREAD_NICE } : {};
     const model = this.#o.loadModel
-      ? await this.#o.loadModel(bytes, { watchdogMs: this.#o.watchdogMs, sha256: manifest.sha256 })
-      : await WorkerOnnxModel.load(bytes, { watchdogMs: this.#o.watchdogMs });
+      ? await this.#o.loadModel(bytes, {
+          watchdogMs: this.#o.watchdogMs,
+          sha256: manifest.sha256,
+          ...nice,
+        })
+      : await WorkerOnnxModel.load(bytes, { watchdogMs: this.#o.watchdogMs, ...nice });
     try {
       if (canonicalJson(model.contract.inputSpec) !== canonicalJson(manifest.inputSpec)) {
         throw new LinesightError(

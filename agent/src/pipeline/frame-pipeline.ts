@@ -54,6 +54,13 @@ export interface FramePipelineOptions {
    * may consume it (e.g. image statistics for telemetry); must not throw.
    */
   inspect?: (tensor: Float32Array, spec: InputSpec) => unknown;
+  /**
+   * Asked once a frame is preprocessed: when it returns true, a copy of the
+   * frame's input tensor is kept (the model may consume the original) and
+   * handed to `onScored` as `extras.input`, e.g. so a shadow model with the
+   * same input spec need not decode the frame again.
+   */
+  keepInput?: () => boolean;
   onCameraError: (err: unknown) => void;
   /**
    * Stop running a version after `tripsToOpen` consecutive watchdog trips on
@@ -69,6 +76,8 @@ export interface ScoredExtras {
   map?: AnomalyMap;
   /** What `inspect` returned for this frame's tensor. */
   inspected?: unknown;
+  /** A copy of the frame's input tensor and its spec, when `keepInput` asked for it. */
+  input?: { tensor: Float32Array; spec: InputSpec };
 }
 
 interface Arrived {
@@ -82,6 +91,7 @@ interface Prepared extends Arrived {
   tensor: Float32Array | undefined;
   failure: string | undefined;
   inspected: unknown;
+  input: { tensor: Float32Array; spec: InputSpec } | undefined;
   queueMs: number;
   preprocessMs: number;
 }
@@ -195,6 +205,7 @@ export class FramePipeline implements FrameSink {
     let tensor: Float32Array | undefined;
     let failure: string | undefined;
     let inspected: unknown;
+    let input: Prepared['input'];
     if (lease === undefined) failure = 'no model loaded';
     else {
       try {
@@ -209,6 +220,8 @@ export class FramePipeline implements FrameSink {
           this.#o.logger.debug({ err: describeError(err) }, 'frame inspection failed');
         }
       }
+      if (tensor !== undefined && this.#o.keepInput?.() === true)
+        input = { tensor: tensor.slice(), spec: lease.info.inputSpec };
     }
     this.#preprocessing = false;
     this.#ready = {
@@ -217,6 +230,7 @@ export class FramePipeline implements FrameSink {
       tensor,
       failure,
       inspected,
+      input,
       queueMs: started - item.arrivedAt,
       preprocessMs: performance.now() - started,
     };
@@ -320,6 +334,7 @@ export class FramePipeline implements FrameSink {
       this.#o.onScored?.(frame, result, {
         ...(map !== undefined && score !== null ? { map } : {}),
         ...(item.inspected !== undefined ? { inspected: item.inspected } : {}),
+        ...(item.input !== undefined && score !== null ? { input: item.input } : {}),
       });
     } catch (err) {
       this.#o.logger.error(

@@ -8,6 +8,11 @@ export class LatencyWindow {
     this.#capacity = capacity;
   }
 
+  /** Samples held. */
+  get size(): number {
+    return this.#samples.length;
+  }
+
   /** Adds one sample in milliseconds. */
   add(ms: number): void {
     if (this.#samples.length < this.#capacity) this.#samples.push(ms);

@@ -107,7 +107,7 @@ export {
   type EdgeDataReport,
   type EdgeChannel,
 } from './edge-data.ts';
-export { greyInputSpec } from './input-spec.ts';
+export { greyInputSpec, type ResizeKernel } from './input-spec.ts';
 export { MAX_PAYLOAD_BYTES, assertSchema, decodePayload, encodePayload } from './codec.ts';
 export { canonicalJson } from './canonical-json.ts';
 export { LOG_LEVELS, checkLogLevel, isLogLevel, type LogLevel } from './log-level.ts';

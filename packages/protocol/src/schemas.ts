@@ -53,6 +53,22 @@ export const InputSpecSchema = Type.Object(
     scale: Type.Number({ exclusiveMinimum: 0, description: 'pixel value multiplier, e.g. 1/255' }),
     mean: Type.Array(Type.Number(), { minItems: 1, maxItems: 3 }),
     std: Type.Array(Type.Number({ exclusiveMinimum: 0 }), { minItems: 1, maxItems: 3 }),
+    resizeKernel: Type.Optional(
+      Type.Union(
+        [
+          Type.Literal('nearest'),
+          Type.Literal('linear'),
+          Type.Literal('cubic'),
+          Type.Literal('mitchell'),
+          Type.Literal('lanczos2'),
+          Type.Literal('lanczos3'),
+        ],
+        {
+          description:
+            'sharp resize kernel, colour conversion after the resize (at the input size). Absent: the pipeline models were trained with before it existed (lanczos3, conversion before the resize), kept exactly',
+        },
+      ),
+    ),
   },
   { additionalProperties: false },
 );
@@ -267,7 +283,8 @@ export const ShadowStatsSchema = Type.Object(
     scored: Type.Integer({ minimum: 0, description: 'frames the shadow scored' }),
     skipped: Type.Integer({
       minimum: 0,
-      description: 'frames skipped because the shadow was still busy',
+      description:
+        'frames not scored: the shadow was still busy, or it gave way to the live model (a live frame waiting, or no idle time before the next one)',
     }),
     errors: Type.Integer({ minimum: 0 }),
     agreementRate: Type.Union([Type.Number({ minimum: 0, maximum: 1 }), Type.Null()], {
@@ -280,7 +297,11 @@ export const ShadowStatsSchema = Type.Object(
         p99: Type.Number({ minimum: 0 }),
         max: Type.Number({ minimum: 0 }),
       },
-      { additionalProperties: false },
+      {
+        additionalProperties: false,
+        description:
+          "the shadow's inference time, decoding excluded (comparable with the live inference stage)",
+      },
     ),
   },
   { additionalProperties: false },

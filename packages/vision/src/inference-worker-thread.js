@@ -2,6 +2,8 @@
 // blocks the main event loop. Plain JavaScript on purpose: worker threads do
 // not inherit the TypeScript loader, and this file only relays to ORT.
 // Protocol: see inference-worker.ts.
+import { readlinkSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 
@@ -12,14 +14,33 @@ function describe(err) {
   return err instanceof Error ? err.message : String(err);
 }
 
+/**
+ * Lowers this thread's CPU priority (Linux: a thread id is a valid
+ * setpriority target, and threads it starts inherit the value). Returns the
+ * nice value set, or null where that is not possible.
+ */
+function niceThisThread(nice) {
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    if (!Number.isInteger(tid) || tid <= 0) return null;
+    setPriority(tid, nice);
+    return nice;
+  } catch {
+    return null;
+  }
+}
+
 async function handle(msg) {
   switch (msg.op) {
     case 'load': {
+      // Before the session exists, so threads ORT starts for it inherit the priority.
+      const nice = typeof msg.nice === 'number' ? niceThisThread(msg.nice) : null;
       const session = await ort.InferenceSession.create(new Uint8Array(msg.bytes), msg.options);
       const handle = nextSession++;
       sessions.set(handle, session);
       return {
         handle,
+        nice,
         inputNames: session.inputNames,
         outputNames: session.outputNames,
         inputMetadata: session.inputMetadata.map((m) => ({

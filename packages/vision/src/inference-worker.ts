@@ -4,6 +4,8 @@ import { LinesightError } from '@linesight/protocol';
 /** Session metadata as ORT reports it, relayed from the worker. */
 export interface SessionInfo {
   handle: number;
+  /** The nice value the worker thread runs at, when it was asked to lower it and could. */
+  nice: number | null;
   inputNames: readonly string[];
   outputNames: readonly string[];
   inputMetadata: readonly {
@@ -103,13 +105,21 @@ export class InferenceWorker {
     return this.#dead !== undefined;
   }
 
-  /** Creates a session from model bytes (copied into the worker). */
-  async load(bytes: Uint8Array, options: WorkerSessionOptions): Promise<SessionInfo> {
+  /**
+   * Creates a session from model bytes (copied into the worker); with `nice`,
+   * the worker thread first lowers its CPU priority to that nice value.
+   */
+  async load(
+    bytes: Uint8Array,
+    options: WorkerSessionOptions,
+    nice?: number,
+  ): Promise<SessionInfo> {
     // Copy into an exact-size buffer (a Buffer may be a view into a larger pool).
     const copy = new Uint8Array(bytes).buffer;
-    return (await this.#call({ op: 'load', bytes: copy, options }, [
-      copy,
-    ])) as unknown as SessionInfo;
+    return (await this.#call(
+      { op: 'load', bytes: copy, options, ...(nice === undefined ? {} : { nice }) },
+      [copy],
+    )) as unknown as SessionInfo;
   }
 
   /** Runs a session; the input's buffer is transferred to the worker and unusable afterwards. */

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import * as os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -118,7 +118,7 @@ describe('WorkerOnnxModel', () => {
     // A child process loads a model, scores one frame and returns from its script
     // without closing: it must exit by itself (a ref'd worker would hold it forever).
     const here = fileURLToPath(new URL('.', import.meta.url));
-    const dir = await mkdtemp(join(tmpdir(), 'linesight-worker-exit-'));
+    const dir = await mkdtemp(join(os.tmpdir(), 'linesight-worker-exit-'));
     const script = join(dir, 'score-once.mts');
     await writeFile(
       script,
@@ -141,4 +141,40 @@ describe('WorkerOnnxModel', () => {
     }
     expect(stdout).toMatch(/scored 0\.5/);
   });
+
+  // Thread priorities are a Linux feature; elsewhere the option is ignored.
+  it.runIf(process.platform === 'linux')(
+    'runs its inference thread at the nice value asked for, and leaves other threads alone',
+    async () => {
+      const niceOfThreads = async () => {
+        const tasks = await readdir('/proc/self/task');
+        const nices: number[] = [];
+        for (const tid of tasks) {
+          try {
+            const stat = await readFile(`/proc/self/task/${tid}/stat`, 'utf8');
+            // Fields after the command name: state is field 3, nice field 19.
+            nices.push(Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]));
+          } catch {
+            // the thread ended meanwhile
+          }
+        }
+        return nices;
+      };
+      const bytes = tinyOnnx({ width: 16, height: 16 });
+      const before = (await niceOfThreads()).filter((n) => n === 13).length;
+      const low = await WorkerOnnxModel.load(bytes, { threadNice: 13 });
+      const normal = await WorkerOnnxModel.load(bytes);
+      try {
+        expect((await niceOfThreads()).filter((n) => n === 13).length).toBeGreaterThan(before);
+        // The calling (main) thread keeps its priority.
+        expect(os.getPriority()).not.toBe(13);
+        // Both still score.
+        const input = new Float32Array(16 * 16).fill(0.5);
+        expect((await low.run(input.slice())).score).toBe((await normal.run(input.slice())).score);
+      } finally {
+        await low.close();
+        await normal.close();
+      }
+    },
+  );
 });

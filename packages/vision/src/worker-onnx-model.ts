@@ -28,6 +28,12 @@ export interface WorkerOnnxModelOptions {
    * Default: no limit.
    */
   watchdogMs?: number;
+  /**
+   * Nice value (0-19) of the inference thread, e.g. 19 for a shadow model so
+   * that the live model's threads get the cores first. Linux only; ignored
+   * where a thread's priority cannot be set. Default: the process's.
+   */
+  threadNice?: number;
 }
 
 /** Threads still inside a run the watchdog abandoned, over every model of the process. */
@@ -189,12 +195,16 @@ async function startSession(
   const worker = InferenceWorker.take();
   let session: SessionInfo;
   try {
-    session = await worker.load(bytes, {
-      intraOpNumThreads: options.intraOpNumThreads ?? 1,
-      interOpNumThreads: 1,
-      graphOptimizationLevel: 'all',
-      executionMode: 'sequential',
-    });
+    session = await worker.load(
+      bytes,
+      {
+        intraOpNumThreads: options.intraOpNumThreads ?? 1,
+        interOpNumThreads: 1,
+        graphOptimizationLevel: 'all',
+        executionMode: 'sequential',
+      },
+      options.threadNice,
+    );
   } catch (cause) {
     await worker.close();
     throw new LinesightError(

@@ -1,7 +1,13 @@
 import pino from 'pino';
-import { AgentConfigSchema, FramePipeline, type Frame } from '@linesight/agent';
+import {
+  AgentConfigSchema,
+  FramePipeline,
+  SHADOW_THREAD_NICE,
+  ShadowRunner,
+  type Frame,
+} from '@linesight/agent';
 import { renderSurface } from '@linesight/firmware-sim';
-import type { FrameResult, Manifest } from '@linesight/protocol';
+import type { FrameResult, InputSpec, Manifest, ResizeKernel } from '@linesight/protocol';
 import {
   ModelSlot,
   OnnxModel,
@@ -11,6 +17,7 @@ import {
   type ScoringModel,
 } from '@linesight/vision';
 import sharp from 'sharp';
+import { OpenCvPeer, type PeerAnswer } from './opencv-peer.ts';
 import { median, percentiles, round } from './stats.ts';
 
 /** Options of the agent benchmark. */
@@ -26,6 +33,21 @@ export interface AgentBenchOptions {
   swapEvery: number;
   /** Frame rate of the paced (swap) run. */
   fps: number;
+  /** Channels of the encoded camera frames: 1 (a grey camera, the default) or 3 (grey content in a colour JPEG). */
+  frameChannels?: 1 | 3;
+  /** Also time `scripts/opencv-peer.py` on the same frames, interleaved with ours. */
+  peer?: 'opencv';
+  /**
+   * Also run a paced stream at `fps` in alternating blocks without and with a
+   * shadow model (this ONNX, or `shadowOnnx`) and compare the live latency.
+   */
+  shadow?: boolean;
+  shadowOnnx?: Uint8Array;
+  /**
+   * Preprocess with this resize kernel instead of the model's own input spec
+   * (to measure what the kernel saves before training a model with it).
+   */
+  resizeKernel?: ResizeKernel;
   progress: (text: string) => void;
 }
 
@@ -56,6 +78,9 @@ export interface LatencyMethod {
 /** What the agent benchmark measures (milliseconds unless named otherwise). */
 export interface AgentBenchResult {
   frameSize: string;
+  /** The input spec the frames were preprocessed with, and whether the bench overrode the model's. */
+  inputSpec: InputSpec;
+  inputSpecOverridden: boolean;
   frames: number;
   preprocessMedianMs: number;
   preprocessP99Ms: number;
@@ -77,7 +102,60 @@ export interface AgentBenchResult {
   steadyP99Ms?: number;
   swapP99Ms?: number;
   swapP99Ratio?: number;
+  /** With a peer: ours over the peer's median preprocess time, same frames, same run. */
+  peerPreprocessMedianMs?: number;
+  peerPreprocessRatio?: number;
+  peer?: PeerResult;
+  /** With a shadow: live end-to-end p50 with the shadow over without it, blocks interleaved. */
+  shadowLiveP50Ratio?: number;
+  shadow?: ShadowResult;
 }
+
+/** Live latency with and without a shadow model, in interleaved blocks of a paced stream. */
+export interface ShadowResult {
+  fps: number;
+  blockFrames: number;
+  blocks: number;
+  liveP50OffMs: number;
+  liveP50OnMs: number;
+  liveP99OffMs: number;
+  liveP99OnMs: number;
+  /** Median over rounds (one block pair each) of on/off p50. */
+  shadowLiveP50Ratio: number;
+  shadowLiveP50RatioRounds: number[];
+  /** Frames offered to the shadow while it was on, and what became of them. */
+  shadowOffered: number;
+  shadowScored: number;
+  shadowSkipped: number;
+  /** Skipped to give way to the live model (part of shadowSkipped). */
+  shadowYielded: number;
+  /** Scored from the live input tensor, not decoded again. */
+  shadowReusedInputs: number;
+  framesLost: number;
+}
+
+/** The interleaved comparison with a peer implementation of the preprocessing. */
+export type PeerResult =
+  | {
+      name: 'opencv';
+      opencv: string;
+      python: string;
+      frames: number;
+      rounds: number;
+      /** Our preprocess (decode, resize, normalize) median in this phase. */
+      preprocessMedianMs: number;
+      /** The peer's, timed by itself (decode, resize, normalize; its IPC excluded). */
+      peerPreprocessMedianMs: number;
+      peerDecodeMedianMs: number;
+      /** libjpeg's decode-time scale the peer used (IMREAD_REDUCED_GRAYSCALE_n). */
+      peerReduce: number;
+      /** Median over rounds of ours / peer median. */
+      peerPreprocessRatio: number;
+      peerPreprocessRatioRounds: number[];
+      /** Mean absolute difference of the mean grey level of both outputs (a sanity check). */
+      meanLevelDiff: number;
+    }
+  | { name: 'opencv'; skipped: string };
 
 const MANIFEST_BASE = {
   schema: 'linesight.manifest/v1' as const,
@@ -117,11 +195,13 @@ export async function workerSlot(
   onnxBytes: Uint8Array,
   manifest: Manifest,
   intraOpNumThreads?: number,
+  threadNice?: number,
 ): Promise<ModelSlot<ScoringModel, Manifest>> {
   const slot = new ModelSlot<ScoringModel, Manifest>();
   await slot.swap(
     await WorkerOnnxModel.load(onnxBytes, {
       ...(intraOpNumThreads === undefined ? {} : { intraOpNumThreads }),
+      ...(threadNice === undefined ? {} : { threadNice }),
       watchdogMs: AGENT.watchdogMs,
     }),
     manifest,
@@ -146,17 +226,24 @@ export async function runAgentBench(o: AgentBenchOptions): Promise<AgentBenchRes
       height: o.height,
       defect: i % 4 === 3 ? 'scratch' : 'none',
     });
+    // A grey camera writes one-channel JPEGs (as the simulated camera does); without
+    // 'b-w' sharp would widen the frame to a three-channel YCbCr JPEG.
+    const raw = sharp(surface.pixels, { raw: { width: o.width, height: o.height, channels: 1 } });
     images.push(
-      await sharp(surface.pixels, { raw: { width: o.width, height: o.height, channels: 1 } })
+      await (o.frameChannels === 3 ? raw : raw.toColourspace('b-w'))
         .jpeg({ quality: 90 })
         .toBuffer(),
     );
   }
   const contract = readModelContract(o.onnx);
+  const spec: InputSpec =
+    o.resizeKernel === undefined
+      ? contract.inputSpec
+      : { ...contract.inputSpec, resizeKernel: o.resizeKernel };
   const manifest = (version: string): Manifest => ({
     ...MANIFEST_BASE,
     version,
-    inputSpec: contract.inputSpec,
+    inputSpec: spec,
     outputs: contract.outputs,
     threshold: contract.threshold,
   });
@@ -196,7 +283,6 @@ export async function runAgentBench(o: AgentBenchOptions): Promise<AgentBenchRes
   const slot = await workerSlot(o.onnx, manifest('1.0.0'), INTRA_OP_THREADS);
   let published: ((at: number) => void) | undefined;
   const pipeline = agentPipeline(slot, () => published?.(performance.now()));
-  const spec = contract.inputSpec;
   const isolated = async (image: Buffer) => {
     const t0 = performance.now();
     const tensor = await preprocessImage(image, spec);
@@ -263,7 +349,9 @@ export async function runAgentBench(o: AgentBenchOptions): Promise<AgentBenchRes
   const i = percentiles(inf);
   const e = percentiles(e2e);
   const result: AgentBenchResult = {
-    frameSize: `${o.width}x${o.height} JPEG`,
+    inputSpec: spec,
+    inputSpecOverridden: o.resizeKernel !== undefined,
+    frameSize: `${o.width}x${o.height} ${o.frameChannels === 3 ? 'colour' : 'grey'} JPEG`,
     frames: o.frames,
     preprocessMedianMs: p.median,
     preprocessP99Ms: p.p99,
@@ -291,7 +379,203 @@ export async function runAgentBench(o: AgentBenchOptions): Promise<AgentBenchRes
     fps: { threads1: round(fps1), threads2: round(fps2) },
   };
   if (o.swapEvery > 0) Object.assign(result, await pacedSwaps(o, images, manifest, warm));
+  if (o.shadow === true) {
+    const shadow = await shadowPhase(o, images, manifest, warm);
+    result.shadow = shadow;
+    result.shadowLiveP50Ratio = shadow.shadowLiveP50Ratio;
+  }
+  if (o.peer === 'opencv') {
+    const peer = await peerPhase(o, images, spec, warm);
+    result.peer = peer;
+    if (!('skipped' in peer)) {
+      result.peerPreprocessMedianMs = peer.peerPreprocessMedianMs;
+      result.peerPreprocessRatio = peer.peerPreprocessRatio;
+    }
+  }
   return result;
+}
+
+/**
+ * A paced stream at `fps` through the agent's pipeline, in blocks that
+ * alternate without and with a shadow model fed as the agent feeds it
+ * (offered every live verdict, yielding to live frames).
+ */
+async function shadowPhase(
+  o: AgentBenchOptions,
+  images: Buffer[],
+  manifest: (v: string) => Manifest,
+  warm: number,
+): Promise<ShadowResult> {
+  const slot = await workerSlot(o.onnx, manifest('1.0.0'), INTRA_OP_THREADS);
+  // As the agent loads a shadow model: its inference thread at a low priority.
+  const shadowSlot = await workerSlot(
+    o.shadowOnnx ?? o.onnx,
+    manifest('2.0.0'),
+    INTRA_OP_THREADS,
+    SHADOW_THREAD_NICE,
+  );
+  const blockFrames = 30;
+  const rounds = Math.max(1, Math.min(o.rounds, Math.floor(o.frames / blockFrames)));
+  const blocksPerRound = Math.max(2, 2 * Math.round(o.frames / blockFrames / rounds / 2));
+  const total = warm + rounds * blocksPerRound * blockFrames;
+  let shadowOn = false;
+  let offered = 0;
+  const latency = new Map<number, number>();
+  // eslint-disable-next-line prefer-const -- the pipeline and the runner refer to each other
+  let pipeline: FramePipeline;
+  const shadow = new ShadowRunner(shadowSlot, pino({ level: 'silent' }), {
+    liveBusy: () => pipeline.inFlight > 0,
+  });
+  pipeline = new FramePipeline({
+    deviceId: 'bench',
+    slot,
+    queueDepth: AGENT.queueDepth,
+    publish: (r) => latency.set(r.seq, r.latencyMs.total),
+    keepInput: () => shadowOn && shadow.wantsInput(),
+    onScored: (frame, r, extras) => {
+      if (!shadowOn) return;
+      offered++;
+      shadow.offer(frame, r, extras.input);
+    },
+    onCameraError: () => undefined,
+    circuitBreaker: { tripsToOpen: AGENT.watchdogTrips, onOpen: () => undefined },
+    logger: pino({ level: 'silent' }),
+  });
+  const periodMs = 1000 / o.fps;
+  const blockOf = (seq: number) => Math.floor((seq - warm) / blockFrames);
+  // Blocks alternate off/on; which goes first alternates from round to round.
+  const isOn = (block: number) =>
+    (block % 2 === 1) !== (Math.floor(block / blocksPerRound) % 2 === 1);
+  const start = performance.now();
+  for (let seq = 0; seq < total; seq++) {
+    const wait = start + seq * periodMs - performance.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    if (seq % 30 === 0) o.progress(`shadow on/off blocks at ${o.fps} fps ${seq}/${total}`);
+    shadowOn = seq >= warm ? isOn(blockOf(seq)) : seq % 2 === 0;
+    pipeline.frame({ seq, capturedAt: new Date(), image: images[seq % images.length]! });
+  }
+  await pipeline.drain();
+  await shadow.drain();
+  const stats = shadow.stats();
+  const yielded = shadow.yielded;
+  const reusedInputs = shadow.reusedInputs;
+  await shadowSlot.close();
+  await slot.close();
+  const on: number[] = [];
+  const off: number[] = [];
+  const ratios: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const roundOn: number[] = [];
+    const roundOff: number[] = [];
+    for (let b = r * blocksPerRound; b < (r + 1) * blocksPerRound; b++) {
+      for (let k = 0; k < blockFrames; k++) {
+        const ms = latency.get(warm + b * blockFrames + k);
+        if (ms === undefined) continue;
+        (isOn(b) ? roundOn : roundOff).push(ms);
+      }
+    }
+    on.push(...roundOn);
+    off.push(...roundOff);
+    const m = median(roundOff);
+    ratios.push(m === 0 ? 0 : Math.round((median(roundOn) / m) * 1000) / 1000);
+  }
+  const pOn = percentiles(on);
+  const pOff = percentiles(off);
+  return {
+    fps: o.fps,
+    blockFrames,
+    blocks: rounds * blocksPerRound,
+    liveP50OffMs: pOff.median,
+    liveP50OnMs: pOn.median,
+    liveP99OffMs: pOff.p99,
+    liveP99OnMs: pOn.p99,
+    shadowLiveP50Ratio: Math.round(median(ratios) * 1000) / 1000,
+    shadowLiveP50RatioRounds: ratios,
+    shadowOffered: offered,
+    shadowScored: stats?.scored ?? 0,
+    shadowSkipped: stats?.skipped ?? 0,
+    shadowYielded: yielded,
+    shadowReusedInputs: reusedInputs,
+    framesLost: pipeline.counters.droppedOverload + pipeline.counters.unknown,
+  };
+}
+
+/**
+ * Our preprocessing and the OpenCV peer's on the same frames, one frame each
+ * in turn (which goes first alternates), in `rounds` rounds.
+ */
+async function peerPhase(
+  o: AgentBenchOptions,
+  images: Buffer[],
+  spec: InputSpec,
+  warm: number,
+): Promise<PeerResult> {
+  o.progress('starting the OpenCV peer');
+  const peer = await OpenCvPeer.start(spec);
+  if ('skipped' in peer) return { name: 'opencv', skipped: peer.skipped };
+  try {
+    const ours: number[] = [];
+    const theirs: number[] = [];
+    const decode: number[] = [];
+    const levelDiff: number[] = [];
+    const ratios: number[] = [];
+    let reduce = 0;
+    const rounds = Math.min(o.rounds, o.frames);
+    const perRound = Math.ceil(o.frames / rounds);
+    for (let k = -warm; k < rounds * perRound; k++) {
+      if (k % 50 === 0) o.progress(`OpenCV peer ${Math.max(0, k)}/${rounds * perRound} frames`);
+      const image = images[(k + warm) % images.length]!;
+      const timeOurs = async () => {
+        const t0 = performance.now();
+        const tensor = await preprocessImage(image, spec);
+        return { ms: performance.now() - t0, tensor };
+      };
+      let a: { ms: number; tensor: Float32Array };
+      let b: PeerAnswer;
+      if (k % 2 === 0) {
+        a = await timeOurs();
+        b = await peer.preprocess(image);
+      } else {
+        b = await peer.preprocess(image);
+        a = await timeOurs();
+      }
+      if (k < 0) continue;
+      ours.push(a.ms);
+      theirs.push(b.ms);
+      decode.push(b.decodeMs);
+      reduce = b.reduce;
+      levelDiff.push(Math.abs(meanLevel(a.tensor, spec) - b.mean));
+      if ((k + 1) % perRound === 0) {
+        const from = k + 1 - perRound;
+        const m = median(theirs.slice(from));
+        ratios.push(m === 0 ? 0 : Math.round((median(ours.slice(from)) / m) * 1000) / 1000);
+      }
+    }
+    return {
+      name: 'opencv',
+      opencv: peer.info.opencv,
+      python: `${peer.info.python} (${peer.info.pythonPath})`,
+      frames: ours.length,
+      rounds,
+      preprocessMedianMs: round(median(ours)),
+      peerPreprocessMedianMs: round(median(theirs)),
+      peerDecodeMedianMs: round(median(decode)),
+      peerReduce: reduce,
+      peerPreprocessRatio: Math.round(median(ratios) * 1000) / 1000,
+      peerPreprocessRatioRounds: ratios,
+      meanLevelDiff: round(median(levelDiff)),
+    };
+  } finally {
+    await peer.close();
+  }
+}
+
+/** The mean grey level (0-255) of a one-channel tensor, undoing the spec's normalization. */
+function meanLevel(tensor: Float32Array, spec: InputSpec): number {
+  let sum = 0;
+  for (const v of tensor) sum += v;
+  const mean = sum / tensor.length;
+  return (mean * (spec.std[0] ?? 1) + (spec.mean[0] ?? 0)) / spec.scale;
 }
 
 /** Fails the benchmark if a frame was dropped or not scored: its latency would mean nothing. */

@@ -1,11 +1,20 @@
 import { access, readFile } from 'node:fs/promises';
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
+import type { ResizeKernel } from '@linesight/protocol';
 import { runAgentBench } from '../bench/agent-bench.ts';
 import { runOutputsBench } from '../bench/outputs-bench.ts';
 import { parsePositive, parsePositiveInt } from '../options.ts';
 import { progressLine } from '../progress.ts';
 
 const DEFAULT_MODEL = './data/demo/surface-defects-1.0.0.onnx';
+const KERNELS: readonly ResizeKernel[] = [
+  'nearest',
+  'linear',
+  'cubic',
+  'mitchell',
+  'lanczos2',
+  'lanczos3',
+];
 
 /** `linesight bench agent`: the agent's frame path, stage by stage, end to end and across swaps. */
 export function benchAgentCommand(): Command {
@@ -44,6 +53,37 @@ export function benchAgentCommand(): Command {
       '--verdicts-only',
       'with --outputs: make verdicts at exactly each rate without scoring frames (times the output path alone)',
     )
+    .option(
+      '--frame-channels <n>',
+      'channels of the encoded camera frames: 1 (grey camera) or 3 (grey content in a colour JPEG)',
+      (v) => {
+        if (v !== '1' && v !== '3') throw new InvalidArgumentError('1 or 3');
+        return Number(v) as 1 | 3;
+      },
+      1,
+    )
+    .option(
+      '--peer <name>',
+      'also time a peer on the same frames, interleaved with ours: opencv (scripts/opencv-peer.py with python3-opencv; skipped with a message when missing)',
+      (v) => {
+        if (v !== 'opencv') throw new InvalidArgumentError('the only peer is opencv');
+        return v;
+      },
+    )
+    .option(
+      '--shadow',
+      'also run a paced stream at --fps in alternating blocks without and with a shadow model, and report shadowLiveP50Ratio',
+    )
+    .option('--shadow-model <file.onnx>', 'the shadow model of --shadow (default: the live model)')
+    .option(
+      '--resize-kernel <kernel>',
+      "preprocess with this sharp resize kernel instead of the model's input spec (nearest, linear, cubic, mitchell, lanczos2, lanczos3), to measure it",
+      (v) => {
+        if (!KERNELS.includes(v as ResizeKernel))
+          throw new InvalidArgumentError(`one of ${KERNELS.join(', ')}`);
+        return v as ResizeKernel;
+      },
+    )
     .option('--json', 'print one JSON object on stdout')
     .action(
       async (opts: {
@@ -57,6 +97,11 @@ export function benchAgentCommand(): Command {
         outputs?: boolean;
         rates: number[];
         verdictsOnly?: boolean;
+        frameChannels: 1 | 3;
+        peer?: 'opencv';
+        shadow?: boolean;
+        shadowModel?: string;
+        resizeKernel?: ResizeKernel;
         json?: boolean;
       }) => {
         const path = opts.model ?? DEFAULT_MODEL;
@@ -89,9 +134,18 @@ export function benchAgentCommand(): Command {
           height: opts.height,
           swapEvery: Number.isInteger(opts.swapEvery) && opts.swapEvery > 0 ? opts.swapEvery : 0,
           fps: opts.fps,
+          frameChannels: opts.frameChannels,
+          ...(opts.peer !== undefined ? { peer: opts.peer } : {}),
+          ...(opts.shadow === true ? { shadow: true } : {}),
+          ...(opts.resizeKernel !== undefined ? { resizeKernel: opts.resizeKernel } : {}),
+          ...(opts.shadowModel !== undefined
+            ? { shadowOnnx: await readFile(opts.shadowModel) }
+            : {}),
           progress: (text) => progressLine(text),
         });
         progressLine('');
+        if (result.peer !== undefined && 'skipped' in result.peer)
+          process.stderr.write(`OpenCV peer skipped: ${result.peer.skipped}\n`);
         console.log(opts.json ? JSON.stringify(result) : JSON.stringify(result, null, 2));
       },
     );

@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
 import { Command, InvalidArgumentError } from 'commander';
-import { syntheticSamples } from '@linesight/firmware-sim';
+import { renderSurface } from '@linesight/firmware-sim';
+import sharp from 'sharp';
 import { adminTokenFor } from '../admin-token.ts';
 import { parsePositive, parsePositiveInt } from '../options.ts';
 
@@ -78,7 +79,10 @@ export function benchPredictCommand(): Command {
       10,
     )
     .option('--model <selector>', 'name@version or name (default: the only registered model)')
-    .option('--image <file>', 'JPEG or PNG to send (default: a generated 256x256 JPEG)')
+    .option(
+      '--image <file>',
+      'JPEG or PNG to send (default: a generated 1280x1024 grey JPEG, a camera-sized frame)',
+    )
     .option('--max-requests <n>', 'stop after this many requests', parsePositiveInt, 1_000_000)
     .option('--json', 'print one JSON object on stdout')
     .action(async (opts: BenchOptions) => {
@@ -243,11 +247,16 @@ export async function benchPredict(opts: BenchOptions): Promise<PredictBenchResu
   }
 }
 
-/** A 256x256 synthetic surface as JPEG, the size the default model is trained at. */
+/** A camera-sized frame, what clients send: a synthetic 1280x1024 surface as a grey JPEG (quality 90). */
 async function testImage(): Promise<Buffer> {
-  const [sample] = await syntheticSamples({ seed: 1, count: 1, defectRate: 0, format: 'jpeg' });
-  if (sample === undefined) throw new Error('could not generate a test image');
-  return sample.image;
+  const width = 1280;
+  const height = 1024;
+  const surface = renderSurface({ seed: 1, width, height, defect: 'none' });
+  // 'b-w': a one-component JPEG, as a grey camera writes it (sharp would otherwise widen it to YCbCr).
+  return sharp(surface.pixels, { raw: { width, height, channels: 1 } })
+    .toColourspace('b-w')
+    .jpeg({ quality: 90 })
+    .toBuffer();
 }
 
 function percentile(sorted: readonly number[], q: number): number {
