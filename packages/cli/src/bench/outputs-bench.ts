@@ -267,7 +267,9 @@ async function renderFrames(width: number, height: number): Promise<Buffer[]> {
       defect: i % 4 === 3 ? 'scratch' : 'none',
     });
     images.push(
+      // One-component JPEGs, as a grey camera sends: without 'b-w' sharp widens to YCbCr.
       await sharp(surface.pixels, { raw: { width, height, channels: 1 } })
+        .toColourspace('b-w')
         .jpeg({ quality: 90 })
         .toBuffer(),
     );
