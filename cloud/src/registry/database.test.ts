@@ -42,7 +42,9 @@ describe('openRegistryDatabase', () => {
     const path = join(dir, 'registry.sqlite');
     const old = openRegistryDatabase(path);
     // Back to the schema before device_assignments, holding one device with a desired state.
-    old.exec('DROP TABLE device_assignments; ALTER TABLE api_tokens DROP COLUMN role');
+    old.exec(
+      'DROP TABLE device_assignments; ALTER TABLE api_tokens DROP COLUMN role; DROP TABLE mqtt_readers',
+    );
     old.pragma('user_version = 3');
     old
       .prepare("INSERT INTO devices (id, secret_sha256, created_at) VALUES ('d1', 'x', 't')")
@@ -71,7 +73,7 @@ describe('openRegistryDatabase', () => {
   it('gives tokens made before roles the operator role', async () => {
     const path = join(dir, 'registry.sqlite');
     const old = openRegistryDatabase(path);
-    old.exec('ALTER TABLE api_tokens DROP COLUMN role');
+    old.exec('ALTER TABLE api_tokens DROP COLUMN role; DROP TABLE mqtt_readers');
     old.pragma('user_version = 4');
     old
       .prepare(
