@@ -1,7 +1,8 @@
-import type { FrameResult, StoreState } from '@linesight/protocol';
+import { scoreBounds, WINDOW_BOUNDS, type FrameResult, type StoreState } from '@linesight/protocol';
+import { CameraHealthAccumulator } from '../sampling/camera-health.ts';
 import type { FrameImageStats } from '../sampling/image-stats.ts';
 import type { WindowInput } from './edge-store.ts';
-import { exponentialBounds, FixedHistogram, linearBounds } from './histogram.ts';
+import { FixedHistogram, linearBounds } from './histogram.ts';
 
 const LATENCY_BOUNDS_MS = [1, 2, 3, 5, 8, 12, 20, 30, 50, 80, 120, 200, 300, 500, 1000, 2000];
 
@@ -19,9 +20,11 @@ export class TelemetryWindowAggregator {
   #threshold: number | null = null;
   readonly #latency = new FixedHistogram(LATENCY_BOUNDS_MS);
   #score = new FixedHistogram(linearBounds(0, 1, 20));
-  readonly #brightness = new FixedHistogram(linearBounds(0, 255, 16));
-  readonly #contrast = new FixedHistogram(linearBounds(0, 128, 16));
-  readonly #sharpness = new FixedHistogram(exponentialBounds(0.5, 2, 10));
+  // Image bounds are shared with model reference profiles, so the cloud compares bin for bin.
+  readonly #brightness = new FixedHistogram(WINDOW_BOUNDS.brightness);
+  readonly #contrast = new FixedHistogram(WINDOW_BOUNDS.contrast);
+  readonly #sharpness = new FixedHistogram(WINDOW_BOUNDS.sharpness);
+  readonly #camera = new CameraHealthAccumulator();
 
   constructor(now: () => number = Date.now) {
     this.#now = now;
@@ -36,7 +39,7 @@ export class TelemetryWindowAggregator {
     if (result.threshold !== null && result.threshold !== this.#threshold && result.threshold > 0) {
       // Score buckets follow the model: 0 to twice its threshold.
       this.#threshold = result.threshold;
-      this.#score = new FixedHistogram(linearBounds(0, 2 * result.threshold, 20));
+      this.#score = new FixedHistogram(scoreBounds(result.threshold));
     }
     if (result.score !== null) {
       this.#latency.add(result.latencyMs.total);
@@ -46,6 +49,7 @@ export class TelemetryWindowAggregator {
       this.#brightness.add(stats.brightness);
       this.#contrast.add(stats.contrast);
       this.#sharpness.add(stats.sharpness);
+      this.#camera.add(stats);
     }
   }
 
@@ -59,6 +63,7 @@ export class TelemetryWindowAggregator {
     const end = this.#now();
     const cpu = process.cpuUsage(this.#cpu);
     const elapsedUs = Math.max(1, (end - this.#start) * 1000);
+    const camera = this.#camera.close();
     const window: WindowInput = {
       start: new Date(this.#start).toISOString(),
       end: new Date(end).toISOString(),
@@ -76,6 +81,7 @@ export class TelemetryWindowAggregator {
       rssMb: Math.round((process.memoryUsage.rss() / 1024 / 1024) * 10) / 10,
       samples: extra.samples ?? 0,
       ...(extra.store !== undefined ? { store: extra.store } : {}),
+      ...(camera !== undefined ? { camera } : {}),
     };
     this.#start = end;
     this.#cpu = process.cpuUsage();

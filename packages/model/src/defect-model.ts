@@ -17,6 +17,7 @@ import {
 import { datasetFingerprint, splitDataset } from './dataset-split.ts';
 import type { TrainedModel, TrainingProgress } from './training-result.ts';
 import { fixedHistogram } from './histogram.ts';
+import { windowReference } from './window-reference.ts';
 import { mapConcurrent } from './map-concurrent.ts';
 import { computeMetrics } from './metrics.ts';
 import {
@@ -325,6 +326,14 @@ export async function trainDefectModel(
         128,
         16,
       ),
+      // Device windows are compared with this bin for bin (cloud drift job).
+      window: windowReference({
+        tensors: tensors.values(),
+        inputSpec,
+        threshold,
+        goodScores: referenceScores,
+        validationScores,
+      }),
     },
   };
   report({ step: 'export', done: 0, total: 1 });

@@ -2,6 +2,7 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { assertSchema, MAX_PAYLOAD_BYTES } from './codec.ts';
 import { LinesightError } from './errors.ts';
+import { CameraHealthSchema } from './window-profile.ts';
 
 const IsoTime = Type.String({ format: 'date-time', minLength: 20, maxLength: 40 });
 const DeviceId = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$' });
@@ -152,6 +153,7 @@ export const TelemetryWindowSchema = Type.Object(
     rssMb: Type.Number({ minimum: 0 }),
     samples: Count,
     store: Type.Optional(StoreStateSchema),
+    camera: Type.Optional(CameraHealthSchema),
   },
   { additionalProperties: false },
 );

@@ -107,6 +107,19 @@ export {
   type EdgeDataReport,
   type EdgeChannel,
 } from './edge-data.ts';
+export {
+  WINDOW_BOUNDS,
+  MEAN_IMAGE_SIDE,
+  CameraHealthSchema,
+  WindowReferenceSchema,
+  scoreBounds,
+  linearBounds,
+  exponentialBounds,
+  binOf,
+  histogramOf,
+  type CameraHealth,
+  type WindowReference,
+} from './window-profile.ts';
 export { greyInputSpec, type ResizeKernel } from './input-spec.ts';
 export { MAX_PAYLOAD_BYTES, assertSchema, decodePayload, encodePayload } from './codec.ts';
 export { canonicalJson } from './canonical-json.ts';

@@ -9,6 +9,7 @@ export {
 export { decodeImagePixels, rawToTensor, preprocessImage } from './preprocess.ts';
 export { separateMasks } from './mask-files.ts';
 export { tensorStatistics, type ImageStatistics } from './image-statistics.ts';
+export { frameImageStats, type FrameImageStats } from './frame-statistics.ts';
 export { readModelContract, withModelContract } from './onnx-contract.ts';
 export { OnnxModel, type OnnxModelOptions } from './onnx-model.ts';
 export type { ModelOutput, AnomalyMap, ScoredImage, ScoringModel } from './scoring-model.ts';

@@ -2,6 +2,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import {
   InputSpecSchema,
   ModelOutputsSchema,
+  WindowReferenceSchema,
   assertSchema,
   LinesightError,
 } from '@linesight/protocol';
@@ -42,6 +43,7 @@ export const ModelContractSchema = Type.Object(
           score: HistogramSchema,
           meanIntensity: Type.Optional(HistogramSchema),
           contrast: Type.Optional(HistogramSchema),
+          window: Type.Optional(WindowReferenceSchema),
         },
         { additionalProperties: true },
       ),

@@ -457,7 +457,14 @@ async function runLoopPhase(dir: string, frames: number): Promise<Record<string,
         latencyMs: { capture: 0, queue: 0, preprocess: 1, inference: 1, total: 2 },
       };
       if (store !== undefined) {
-        windows.add(result, { brightness: 120, contrast: 30, sharpness: 4 });
+        windows.add(result, {
+          brightness: 120,
+          contrast: 30,
+          sharpness: 4,
+          clippedHigh: 0,
+          clippedLow: 0,
+          grid: new Float32Array(64).fill(120),
+        });
         store.recordVerdict({
           frameSeq: i,
           at: result.capturedAt,
