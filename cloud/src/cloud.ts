@@ -43,6 +43,7 @@ import { edgeDataRoutes } from './ingest/edge-data-routes.ts';
 import { ReviewStore } from './review/review-store.ts';
 import { reviewRoutes } from './review/review-routes.ts';
 import { reviewMetrics } from './review/review-metrics.ts';
+import { DriftService } from './drift/drift-service.ts';
 
 /** Addresses of a running cloud. */
 export interface CloudUrls {
@@ -91,6 +92,7 @@ export class Cloud {
   #ingest: EdgeIngest | undefined;
   #retention: EdgeRetention | undefined;
   #review: ReviewStore | undefined;
+  #drift: DriftService | undefined;
 
   constructor(input: CloudConfigInput, logger?: Logger) {
     this.config = loadCloudConfig(input);
@@ -199,6 +201,19 @@ export class Cloud {
       logger: this.log.child({ component: 'retention' }),
     });
     this.#retention.start();
+    const drift = new DriftService({
+      settings: this.config.drift,
+      path: join(dataDir, 'drift.sqlite'),
+      windows: (fromMs, toMs) =>
+        edgeStore.windows({ fromMs, toMs, limit: Number.MAX_SAFE_INTEGER }),
+      model: (name, version) => {
+        if (!models.has(name, version)) return undefined;
+        const { contract } = models.get(name, version);
+        return { threshold: contract.threshold, referenceProfile: contract.referenceProfile };
+      },
+      logger: this.log.child({ component: 'drift' }),
+    });
+    this.#drift = drift;
 
     const link = new FleetLink({
       mqttUrl,
@@ -306,6 +321,7 @@ export class Cloud {
             ],
           },
           ...reviewMetrics(review, this.config.reviewQualityWindowDays),
+          ...drift.metrics(),
         ],
         readiness: () =>
           checkReadiness([
@@ -336,9 +352,11 @@ export class Cloud {
         createDownloadUrl: (key, ttlSec) => blobs.createDownloadUrl(key, ttlSec),
       }),
     );
+    await this.#http.register(async (scope) => drift.routes(scope));
     await this.#http.listen({ host: this.config.host, port: this.config.httpPort });
     // Rollouts that were under way before a restart continue from their persisted state.
     rolloutEngine.start();
+    drift.start();
     const httpPort = (this.#http.server.address() as AddressInfo).port;
     this.#urls = { http: `http://${this.config.host}:${httpPort}`, mqtt: mqttUrl };
     this.#advertised = advertisedUrls(this.#urls, this.config);
@@ -348,6 +366,11 @@ export class Cloud {
   /** The edge-data ingest (counters, commit hook for benchmarks); undefined before start(). */
   get edgeIngest(): EdgeIngest | undefined {
     return this.#ingest;
+  }
+
+  /** Drift monitoring (alerts, the job); undefined before start(). */
+  get drift(): DriftService | undefined {
+    return this.#drift;
   }
 
   /** Where the cloud listens; throws before start(). */
@@ -400,6 +423,7 @@ export class Cloud {
       await step(async () => this.#resultSampler?.close());
       await step(async () => this.#modelServer?.close());
       await step(async () => this.#retention?.close());
+      await step(async () => this.#drift?.close());
       await step(async () => this.#link?.close());
       await step(async () => this.#ingest?.close());
       await step(async () => this.#broker?.close());

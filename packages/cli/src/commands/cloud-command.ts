@@ -1,4 +1,5 @@
-import { Command } from 'commander';
+import { readFileSync } from 'node:fs';
+import { Command, InvalidArgumentError } from 'commander';
 import { runCloud } from '@linesight/cloud';
 import { parsePort, logLevelOption } from '../options.ts';
 
@@ -39,6 +40,18 @@ export function cloudCommand(): Command {
       '--s3-force-path-style',
       'path-style bucket URLs (MinIO and most S3-compatible servers)',
     )
+    .option('--drift-schedule <cron>', 'node-cron schedule of the drift job (default */5 * * * *)')
+    .option(
+      '--drift-lookback-sec <sec>',
+      'product drift aggregates the windows of this many seconds (default 900)',
+      parsePositive,
+    )
+    .option('--alert-webhook-url <url>', 'POST drift alerts here when they open and resolve')
+    .option(
+      '--drift-config <file>',
+      'JSON file of drift settings (levels, minimum frames, camera checks; see docs/drift.md); flags win',
+      readJsonObject,
+    )
     .addHelpText(
       'after',
       '\nThe admin token comes from LINESIGHT_ADMIN_TOKEN; without it one is created in <data-dir>/admin-token (mode 0600).' +
@@ -58,6 +71,10 @@ export function cloudCommand(): Command {
         s3Endpoint?: string;
         s3Region?: string;
         s3ForcePathStyle?: boolean;
+        driftSchedule?: string;
+        driftLookbackSec?: number;
+        alertWebhookUrl?: string;
+        driftConfig?: Record<string, unknown>;
       }) => {
         await runCloud({
           config: {
@@ -73,9 +90,38 @@ export function cloudCommand(): Command {
             s3Endpoint: opts.s3Endpoint,
             s3Region: opts.s3Region,
             s3ForcePathStyle: opts.s3ForcePathStyle,
+            // Validated with the rest of the configuration (every problem reported at once).
+            drift: {
+              ...opts.driftConfig,
+              ...(opts.driftSchedule !== undefined ? { schedule: opts.driftSchedule } : {}),
+              ...(opts.driftLookbackSec !== undefined
+                ? { lookbackSec: opts.driftLookbackSec }
+                : {}),
+              ...(opts.alertWebhookUrl !== undefined ? { webhookUrl: opts.alertWebhookUrl } : {}),
+            },
           },
           env: process.env,
         });
       },
     );
+}
+
+function parsePositive(value: string): number {
+  const n = Number(value);
+  if (!(Number.isFinite(n) && n > 0)) throw new InvalidArgumentError('expected a positive number');
+  return n;
+}
+
+function readJsonObject(path: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new InvalidArgumentError(
+      `cannot read ${path}: ${err instanceof Error ? err.message : String(err)}`,
+    );
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new InvalidArgumentError(`${path} must hold a JSON object`);
+  return value as Record<string, unknown>;
 }

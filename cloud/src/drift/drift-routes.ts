@@ -1,0 +1,73 @@
+import type { FastifyInstance } from 'fastify';
+import { Type, type Static } from '@sinclair/typebox';
+import { LinesightError } from '@linesight/protocol';
+import type { AlertStore } from './alert-store.ts';
+import type { DriftJob } from './drift-job.ts';
+
+const AlertFilter = Type.Object(
+  {
+    deviceId: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$' })),
+    state: Type.Optional(Type.Union([Type.Literal('open'), Type.Literal('resolved')])),
+    level: Type.Optional(Type.Union([Type.Literal('warning'), Type.Literal('alert')])),
+    kind: Type.Optional(Type.Union([Type.Literal('product'), Type.Literal('camera')])),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
+  },
+  { additionalProperties: false },
+);
+type AlertFilterQuery = Static<typeof AlertFilter>;
+
+/** What the drift routes use. */
+export interface DriftRouteDeps {
+  alerts: AlertStore;
+  job: DriftJob;
+}
+
+/**
+ * Drift REST (operator auth, as every /v1 route): the alert list with
+ * filters, the last run's summary, and a run on demand.
+ */
+export async function driftRoutes(app: FastifyInstance, deps: DriftRouteDeps): Promise<void> {
+  app.get<{ Querystring: AlertFilterQuery }>(
+    '/v1/alerts',
+    {
+      schema: {
+        tags: ['drift'],
+        summary: 'Drift and camera alerts, newest first, by device, state, level and kind',
+        querystring: AlertFilter,
+      },
+    },
+    async (request) => ({ alerts: deps.alerts.list(request.query) }),
+  );
+
+  app.get(
+    '/v1/drift/status',
+    { schema: { tags: ['drift'], summary: 'The drift job: counters and the last run' } },
+    async () => {
+      const stats = deps.job.stats;
+      return {
+        running: deps.job.running,
+        runs: stats.runs,
+        failed: stats.failed,
+        overlapped: stats.overlapped,
+        lastRun: stats.lastRun ?? null,
+      };
+    },
+  );
+
+  app.post(
+    '/v1/drift/runs',
+    {
+      schema: {
+        tags: ['drift'],
+        summary: 'Runs the drift job now (or waits for the run under way) and returns its summary',
+      },
+    },
+    async () => {
+      try {
+        return await deps.job.run();
+      } catch (cause) {
+        throw new LinesightError('ERR_INTERNAL', 'drift run failed', { cause });
+      }
+    },
+  );
+}
