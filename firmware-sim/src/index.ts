@@ -6,6 +6,7 @@ export {
 export { DEFECT_KINDS, type DefectKind } from './render/defects.ts';
 export { frameDefect } from './frame-plan.ts';
 export { SyntheticCamera, type SyntheticCameraOptions } from './synthetic-camera.ts';
+export { applyLineShift, checkLineShift, type LineShift } from './line-shift.ts';
 export {
   syntheticSamples,
   writeSyntheticDataset,

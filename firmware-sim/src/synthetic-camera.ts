@@ -2,6 +2,7 @@ import type { Camera, Frame, FrameSink } from '@linesight/agent';
 import { LinesightError } from '@linesight/protocol';
 import { DEFAULT_JPEG_QUALITY, encodeGrey, type ImageFormat } from './encode.ts';
 import { frameDefect, frameSeed } from './frame-plan.ts';
+import { applyLineShift, checkLineShift, type LineShift } from './line-shift.ts';
 import type { DefectKind } from './render/defects.ts';
 import { MAX_SURFACE_SIDE_PX, MIN_SURFACE_SIDE_PX, renderSurface } from './render/surface.ts';
 
@@ -23,10 +24,13 @@ export interface SyntheticCameraOptions {
   jpegQuality?: number;
   /** Stop after this many frames (default: never). */
   maxFrames?: number;
+  /** Lighting change, blur, freeze or a moved view from some frame on (drift tests). */
+  shift?: LineShift;
 }
 
-type ResolvedOptions = Required<Omit<SyntheticCameraOptions, 'maxFrames'>> & {
+type ResolvedOptions = Required<Omit<SyntheticCameraOptions, 'maxFrames' | 'shift'>> & {
   maxFrames: number | undefined;
+  shift: LineShift | undefined;
 };
 
 /** Highest frame rate the synthetic camera accepts. */
@@ -42,7 +46,9 @@ function resolveOptions(options: SyntheticCameraOptions): ResolvedOptions {
     format: options.format ?? 'jpeg',
     jpegQuality: options.jpegQuality ?? DEFAULT_JPEG_QUALITY,
     maxFrames: options.maxFrames,
+    shift: options.shift,
   };
+  if (resolved.shift !== undefined) checkLineShift(resolved.shift);
   const problems: string[] = [];
   if (!Number.isSafeInteger(resolved.seed)) problems.push(`seed must be an integer`);
   for (const key of ['width', 'height'] as const) {
@@ -96,6 +102,8 @@ export class SyntheticCamera implements Camera {
   private readonly options: ResolvedOptions;
   private readonly periodMs: number;
   private delivered = 0;
+  // The last unshifted frame, delivered again while the camera is frozen.
+  private lastImage: Buffer | undefined;
   private sink: FrameSink | undefined;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private inFlight: Promise<void> | undefined;
@@ -111,7 +119,7 @@ export class SyntheticCamera implements Camera {
     this.options = resolveOptions(options);
     const { seed, width, height, fps } = this.options;
     this.periodMs = 1000 / fps;
-    this.description = `synthetic(seed=${seed}, ${width}x${height} @ ${fps} fps)`;
+    this.description = `synthetic(seed=${seed}, ${width}x${height} @ ${fps} fps${this.options.shift ? `, shift ${JSON.stringify(this.options.shift)}` : ''})`;
   }
 
   /** Number of frames delivered so far (equals the next seq). */
@@ -185,17 +193,24 @@ export class SyntheticCamera implements Camera {
   // sink instead of rejecting.
   private async capture(): Promise<void> {
     const seq = this.delivered;
-    const { seed, width, height, defectRate, format, jpegQuality } = this.options;
+    const { seed, width, height, defectRate, format, jpegQuality, shift } = this.options;
     const capturedAt = new Date();
+    const shifted = shift !== undefined && seq >= (shift.afterFrames ?? 0);
     let image: Buffer;
     try {
-      const surface = renderSurface({
-        seed: frameSeed(seed, seq),
-        width,
-        height,
-        defect: frameDefect(seed, seq, defectRate),
-      });
-      image = await encodeGrey(surface.pixels, width, height, format, jpegQuality);
+      if (shifted && shift.freeze === true && this.lastImage !== undefined) {
+        image = this.lastImage;
+      } else {
+        const surface = renderSurface({
+          seed: frameSeed(seed, seq),
+          width,
+          height,
+          defect: frameDefect(seed, seq, defectRate),
+        });
+        if (shifted) applyLineShift(surface.pixels, width, height, shift);
+        image = await encodeGrey(surface.pixels, width, height, format, jpegQuality);
+        if (!shifted || shift.freeze !== true) this.lastImage = image;
+      }
     } catch (cause) {
       if (!this.closed) {
         this.report(

@@ -1,17 +1,62 @@
 import { InvalidArgumentError } from 'commander';
 import { FolderCamera, HttpSnapshotCamera, MjpegExecCamera, type Camera } from '@linesight/agent';
-import { SyntheticCamera } from '@linesight/firmware-sim';
+import { SyntheticCamera, checkLineShift, type LineShift } from '@linesight/firmware-sim';
 
 /** A parsed --camera value. */
 export type CameraSpec =
-  | { kind: 'synthetic'; seed?: number }
+  | { kind: 'synthetic'; seed?: number; knobs?: SyntheticKnobs }
   | { kind: 'folder'; dir: string }
   | { kind: 'http'; url: string }
   | { kind: 'mjpeg-exec'; command: string };
 
+/** Knobs of a synthetic camera given after its seed (`synthetic:SEED:k=v,...`). */
+export interface SyntheticKnobs {
+  defectRate?: number;
+  size?: number;
+  shift?: LineShift;
+}
+
 /** The forms `--camera` accepts, for help and error messages. */
 export const CAMERA_SPEC_FORMS =
-  'synthetic, synthetic:SEED, folder:DIR, http:URL or mjpeg-exec:COMMAND';
+  'synthetic, synthetic:SEED, synthetic:SEED:KNOBS, folder:DIR, http:URL or mjpeg-exec:COMMAND';
+
+/** The knobs `synthetic:SEED:KNOBS` accepts, comma-separated. */
+export const SYNTHETIC_KNOBS =
+  'defects=SHARE, size=PX, after=FRAMES, brightness=DELTA, blur=PX, freeze, move=SHARE';
+
+function parseKnobs(text: string): SyntheticKnobs {
+  const knobs: SyntheticKnobs = {};
+  const shift: LineShift = {};
+  for (const part of text.split(',')) {
+    const [key = '', raw] = part.split('=', 2);
+    const value = Number(raw);
+    const numeric = raw !== undefined && raw.trim() !== '' && Number.isFinite(value);
+    if (key === 'freeze' && raw === undefined) shift.freeze = true;
+    else if (!numeric)
+      throw new InvalidArgumentError(
+        `synthetic knob ${JSON.stringify(part)}: expected ${SYNTHETIC_KNOBS}`,
+      );
+    else if (key === 'defects') knobs.defectRate = value;
+    else if (key === 'size') knobs.size = value;
+    else if (key === 'after') shift.afterFrames = value;
+    else if (key === 'brightness') shift.brightness = value;
+    else if (key === 'blur') shift.blurPx = value;
+    else if (key === 'move') shift.move = value;
+    else
+      throw new InvalidArgumentError(
+        `unknown synthetic knob ${JSON.stringify(key)}: expected ${SYNTHETIC_KNOBS}`,
+      );
+  }
+  if (Object.keys(shift).length > 0) {
+    try {
+      checkLineShift(shift);
+    } catch (err) {
+      throw new InvalidArgumentError(err instanceof Error ? err.message : String(err));
+    }
+    knobs.shift = shift;
+  }
+  return knobs;
+}
 
 // The WHATWG parser is lenient (`http:ftp://x` is http://ftp/x): insist on the full form.
 function httpUrl(value: string): string | undefined {
@@ -31,8 +76,13 @@ function httpUrl(value: string): string | undefined {
  */
 export function parseCameraSpec(value: string): CameraSpec {
   if (value === 'synthetic') return { kind: 'synthetic' };
-  const m = /^synthetic:(\d+)$/.exec(value);
-  if (m) return { kind: 'synthetic', seed: Number(m[1]) };
+  const m = /^synthetic:(\d+)(?::(.+))?$/.exec(value);
+  if (m)
+    return {
+      kind: 'synthetic',
+      seed: Number(m[1]),
+      ...(m[2] !== undefined ? { knobs: parseKnobs(m[2]) } : {}),
+    };
   const colon = value.indexOf(':');
   const kind = colon < 0 ? value : value.slice(0, colon);
   const rest = colon < 0 ? '' : value.slice(colon + 1);
@@ -81,8 +131,10 @@ export function makeCamera(
       return new SyntheticCamera({
         seed: spec.seed ?? options.seed,
         fps: options.fps,
-        width: options.width ?? 256,
-        height: options.height ?? 256,
+        width: spec.knobs?.size ?? options.width ?? 256,
+        height: spec.knobs?.size ?? options.height ?? 256,
+        ...(spec.knobs?.defectRate !== undefined ? { defectRate: spec.knobs.defectRate } : {}),
+        ...(spec.knobs?.shift !== undefined ? { shift: spec.knobs.shift } : {}),
       });
   }
 }
