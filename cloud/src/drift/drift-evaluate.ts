@@ -3,7 +3,7 @@ import type { DriftLevels, DriftSettings } from './drift-settings.ts';
 import {
   addCounts,
   binnedMedian,
-  binomialTest,
+  rateShiftTest,
   ks,
   psi,
   sameBounds,
@@ -174,7 +174,7 @@ export function evaluateProduct(
     if (n < settings.minFrames) {
       skipped.push(`defectRate: ${n} frames in the lookback, needs ${settings.minFrames}`);
     } else {
-      const t = binomialTest(k, n, reference.defectRate);
+      const t = rateShiftTest(k, n, reference.defectRate, reference.defectRateFrames ?? 0);
       findings.push({
         kind: 'product',
         feature: 'defectRate',

@@ -9,6 +9,7 @@ import {
   logGamma,
   normalSurvival,
   psi,
+  rateShiftTest,
 } from './drift-statistics.ts';
 
 // A small seeded generator (mulberry32) so the null-hypothesis checks are reproducible.
@@ -140,5 +141,17 @@ describe('binnedMedian', () => {
     expect(binnedMedian([1, 2, 4], [0, 10, 0, 0])).toBeCloseTo(1.5, 9);
     expect(binnedMedian([1, 2, 4], [0, 0, 0, 5])).toBe(4);
     expect(binnedMedian([1, 2], [0, 0, 0])).toBeUndefined();
+  });
+});
+
+describe('rateShiftTest', () => {
+  it('does not take a rate measured on a few images as exact', () => {
+    // 35 % expected from 20 validation images; 25 % observed over 6000 frames.
+    expect(binomialTest(1500, 6000, 0.35).pValue).toBeLessThan(1e-9);
+    expect(rateShiftTest(1500, 6000, 0.35, 20).pValue).toBeGreaterThan(0.2);
+    // The same shift against a rate measured on 2000 images is significant.
+    expect(rateShiftTest(1500, 6000, 0.35, 2000).pValue).toBeLessThan(1e-9);
+    // A reference far larger than the sample: the exact binomial test.
+    expect(rateShiftTest(7, 10, 0.5, 10_000).pValue).toBeCloseTo(0.34375, 6);
   });
 });

@@ -119,6 +119,30 @@ export function binomialTest(k: number, n: number, p0: number): BinomialTest {
   return { observedRate, expectedRate: p0, shift, pValue };
 }
 
+/**
+ * Two-sided test of a rate observed as `k` of `n` against an expected rate
+ * that was itself measured on `nRef` frames: the exact binomial test when
+ * the reference is large (its own error is then negligible), else the pooled
+ * two-proportion z-test, so a rate estimated from a few validation images is
+ * not taken as exact.
+ */
+export function rateShiftTest(
+  k: number,
+  n: number,
+  expectedRate: number,
+  nRef: number,
+): BinomialTest {
+  if (!(nRef > 0) || nRef >= 50 * n) return binomialTest(k, n, expectedRate);
+  if (!(n > 0)) return { observedRate: 0, expectedRate, shift: 0, pValue: 1 };
+  const observedRate = k / n;
+  const pooled = (k + expectedRate * nRef) / (n + nRef);
+  const se = Math.sqrt(pooled * (1 - pooled) * (1 / n + 1 / nRef));
+  const shift = observedRate - expectedRate;
+  const pValue =
+    se > 0 ? Math.min(1, 2 * normalSurvival(Math.abs(shift) / se)) : shift === 0 ? 1 : 0;
+  return { observedRate, expectedRate, shift, pValue };
+}
+
 /** Median of a binned sample, interpolated inside its bin (values <= le[i] in bin i). */
 export function binnedMedian(le: readonly number[], counts: readonly number[]): number | undefined {
   const n = total(counts);
