@@ -14,3 +14,12 @@ export type {
   VerifyResult,
 } from './blobs/blob-store.ts';
 export { LocalBlobStore } from './blobs/local-blob-store.ts';
+export { EdgeDataStore } from './ingest/edge-data-store.ts';
+export { DriftService, type DriftServiceOptions } from './drift/drift-service.ts';
+export {
+  DriftSettingsSchema,
+  type DriftSettings,
+  type DriftSettingsInput,
+} from './drift/drift-settings.ts';
+export type { DriftRunSummary } from './drift/drift-job.ts';
+export type { DriftAlert } from './drift/alert-store.ts';

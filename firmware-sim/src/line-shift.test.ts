@@ -54,6 +54,11 @@ describe('SyntheticCamera with a shift', () => {
     expect(got[3]?.image.equals(got[1]?.image as Buffer)).toBe(true);
   });
 
+  it('freezes on the first frame when frozen from the start', async () => {
+    const got = await frames({ freeze: true });
+    expect(got.every((f) => f.image.equals(got[0]?.image as Buffer))).toBe(true);
+  });
+
   it('brightens frames from the shift on', async () => {
     const plain = await frames(undefined);
     const bright = await frames({ afterFrames: 2, brightness: 60 });

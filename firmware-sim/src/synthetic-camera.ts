@@ -209,7 +209,9 @@ export class SyntheticCamera implements Camera {
         });
         if (shifted) applyLineShift(surface.pixels, width, height, shift);
         image = await encodeGrey(surface.pixels, width, height, format, jpegQuality);
-        if (!shifted || shift.freeze !== true) this.lastImage = image;
+        // A camera frozen from its first frame repeats that one.
+        if (!shifted || shift.freeze !== true || this.lastImage === undefined)
+          this.lastImage = image;
       }
     } catch (cause) {
       if (!this.closed) {

@@ -8,6 +8,7 @@ import {
 } from '@linesight/model';
 import { OnnxModel, decodeImagePixels, rawToTensor } from '@linesight/vision';
 import { progressLine } from '../progress.ts';
+import { benchDriftCommand } from '../bench/drift-bench.ts';
 import { benchAgentCommand } from './bench-agent.ts';
 import { benchIngestCommand } from './bench-ingest.ts';
 import { benchPredictCommand } from './bench-predict.ts';
@@ -29,6 +30,7 @@ export function benchCommand(): Command {
   bench.addCommand(benchPredictCommand());
   bench.addCommand(benchRolloutCommand());
   bench.addCommand(benchIngestCommand());
+  bench.addCommand(benchDriftCommand());
   return bench;
 }
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { runCloud } from '@linesight/cloud';
-import { parsePort, logLevelOption } from '../options.ts';
+import { parsePort, parsePositive, logLevelOption } from '../options.ts';
 
 /** `linesight cloud`: the control plane with its embedded broker. */
 export function cloudCommand(): Command {
@@ -104,12 +104,6 @@ export function cloudCommand(): Command {
         });
       },
     );
-}
-
-function parsePositive(value: string): number {
-  const n = Number(value);
-  if (!(Number.isFinite(n) && n > 0)) throw new InvalidArgumentError('expected a positive number');
-  return n;
 }
 
 function readJsonObject(path: string): Record<string, unknown> {
