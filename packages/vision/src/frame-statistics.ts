@@ -35,18 +35,30 @@ export function frameImageStats(
 ): FrameImageStats {
   const { width, height, channels } = spec;
   const plane = width * height;
-  const grey = (x: number, y: number): number => {
-    let sum = 0;
-    for (let c = 0; c < channels; c++) {
-      const v = tensor[c * plane + y * width + x] as number;
-      sum +=
-        (v * (spec.std[c] ?? spec.std[0] ?? 1) + (spec.mean[c] ?? spec.mean[0] ?? 0)) / spec.scale;
-    }
-    return sum / channels;
-  };
+  // pixel = v * std / scale + mean / scale per channel, averaged over channels.
+  const gain = Array.from(
+    { length: channels },
+    (_, c) => (spec.std[c] ?? spec.std[0] ?? 1) / spec.scale / channels,
+  );
+  const offset = Array.from(
+    { length: channels },
+    (_, c) => (spec.mean[c] ?? spec.mean[0] ?? 0) / spec.scale / channels,
+  ).reduce((a, b) => a + b, 0);
+  const g0 = gain[0] as number;
+  const grey =
+    channels === 1
+      ? (i: number): number => (tensor[i] as number) * g0 + offset
+      : (i: number): number => {
+          let sum = offset;
+          for (let c = 0; c < channels; c++)
+            sum += (tensor[c * plane + i] as number) * (gain[c] as number);
+          return sum;
+        };
   const side = MEAN_IMAGE_SIDE;
   const gridSum = new Float64Array(side * side);
   const gridCount = new Uint32Array(side * side);
+  const cellOfX = new Uint8Array(width);
+  for (let x = 0; x < width; x++) cellOfX[x] = Math.min(side - 1, Math.floor((x * side) / width));
   let n = 0;
   let sum = 0;
   let sumSquares = 0;
@@ -56,18 +68,17 @@ export function frameImageStats(
   for (let y = 1; y < height - 1; y += stride) {
     const row = Math.min(side - 1, Math.floor((y * side) / height)) * side;
     for (let x = 1; x < width - 1; x += stride) {
-      const g = grey(x, y);
+      const i = y * width + x;
+      const g = grey(i);
       sum += g;
       sumSquares += g * g;
       n++;
       if (g >= CLIP_HIGH) high++;
       else if (g <= CLIP_LOW) low++;
-      const cell = row + Math.min(side - 1, Math.floor((x * side) / width));
+      const cell = row + (cellOfX[x] as number);
       gridSum[cell] = (gridSum[cell] as number) + g;
       gridCount[cell] = (gridCount[cell] as number) + 1;
-      laplacian += Math.abs(
-        4 * g - grey(x - 1, y) - grey(x + 1, y) - grey(x, y - 1) - grey(x, y + 1),
-      );
+      laplacian += Math.abs(4 * g - grey(i - 1) - grey(i + 1) - grey(i - width) - grey(i + width));
     }
   }
   const grid = new Float32Array(side * side);
