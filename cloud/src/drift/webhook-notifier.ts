@@ -67,9 +67,16 @@ export class WebhookNotifier {
       this.#stats.dropped++;
     }
     this.#queue.push(notification);
-    this.#draining ??= this.#drain().finally(() => {
+    this.#kick();
+  }
+
+  #kick(): void {
+    if (this.#draining !== undefined) return;
+    this.#draining = this.#drain().finally(() => {
       this.#draining = undefined;
-      for (const resolve of this.#idle.splice(0)) resolve();
+      // A notification queued between the last shift and here starts the next drain.
+      if (this.#queue.length > 0 && !this.#closed) this.#kick();
+      else for (const resolve of this.#idle.splice(0)) resolve();
     });
   }
 
