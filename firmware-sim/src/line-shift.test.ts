@@ -13,6 +13,9 @@ describe('applyLineShift', () => {
     applyLineShift(edge, 4, 2, { blurPx: 1 });
     expect(edge[1]).toBeGreaterThan(0);
     expect(edge[2]).toBeLessThan(255);
+    const texture = new Uint8Array([90, 110, 90, 110]);
+    applyLineShift(texture, 2, 2, { contrast: 2 });
+    expect([...texture]).toEqual([80, 120, 80, 120]);
     const view = new Uint8Array(16).fill(200);
     applyLineShift(view, 4, 4, { move: 0.5 });
     expect([...view.slice(0, 4)]).toEqual([25, 25, 200, 200]);

@@ -10,6 +10,8 @@ export interface LineShift {
   afterFrames?: number;
   /** Added to every grey level (lighting change), clipped to 0..255. */
   brightness?: number;
+  /** Grey-level spread around the frame's mean multiplied by this (a new surface texture). */
+  contrast?: number;
   /** Box-blur radius in pixels (a camera out of focus). */
   blurPx?: number;
   /** Deliver the last unshifted frame again and again (a frozen camera). */
@@ -29,6 +31,8 @@ export function checkLineShift(shift: LineShift): void {
     problems.push('afterFrames must be a non-negative integer');
   if (shift.brightness !== undefined && !(Math.abs(shift.brightness) <= 255))
     problems.push('brightness must be in [-255, 255]');
+  if (shift.contrast !== undefined && !(shift.contrast >= 0 && shift.contrast <= 10))
+    problems.push('contrast must be in [0, 10]');
   if (shift.blurPx !== undefined && !(Number.isInteger(shift.blurPx) && shift.blurPx >= 0))
     problems.push('blurPx must be a non-negative integer');
   if (shift.move !== undefined && !(shift.move >= 0 && shift.move <= 1))
@@ -47,6 +51,14 @@ export function applyLineShift(
   shift: LineShift,
 ): void {
   if (shift.blurPx !== undefined && shift.blurPx > 0) boxBlur(pixels, width, height, shift.blurPx);
+  if (shift.contrast !== undefined && shift.contrast !== 1) {
+    let sum = 0;
+    for (const p of pixels) sum += p;
+    const mean = sum / Math.max(1, pixels.length);
+    const k = shift.contrast;
+    for (let i = 0; i < pixels.length; i++)
+      pixels[i] = Math.max(0, Math.min(255, Math.round(mean + ((pixels[i] as number) - mean) * k)));
+  }
   if (shift.brightness !== undefined && shift.brightness !== 0) {
     const add = shift.brightness;
     for (let i = 0; i < pixels.length; i++)

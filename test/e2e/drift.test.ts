@@ -1,5 +1,5 @@
 // End-to-end drift: `linesight agent` processes run the e2e model on synthetic
-// lines that firmware-sim shifts (lighting, blur, a frozen camera, a moved
+// lines that firmware-sim shifts (lighting, a new surface texture, blur, a frozen camera, a moved
 // camera) or leaves unchanged; their telemetry windows reach the cloud over
 // MQTT, and the cloud's drift job, driven by its run method at the end of a
 // chosen window, opens the right kind of alert within three windows and none
@@ -30,6 +30,7 @@ function casesOf(base: number) {
     { id: `unchanged-a-${base}`, camera: line(1), expect: [] as string[] },
     { id: `unchanged-b-${base}`, camera: line(2), expect: [] as string[] },
     { id: `lighting-${base}`, camera: line(3, ',brightness=45'), expect: ['product/brightness'] },
+    { id: `texture-${base}`, camera: line(7, ',contrast=1.8'), expect: ['product/contrast'] },
     { id: `blurred-${base}`, camera: line(4, ',blur=3'), expect: ['camera/blur'] },
     { id: `frozen-${base}`, camera: line(5, ',freeze'), expect: ['camera/frozen'] },
     { id: `moved-${base}`, camera: line(6, ',move=0.35'), expect: ['camera/moved'] },

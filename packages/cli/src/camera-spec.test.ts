@@ -8,10 +8,10 @@ describe('parseCameraSpec synthetic knobs', () => {
       seed: 11,
       knobs: { defectRate: 0.4, size: 192, shift: { afterFrames: 60, brightness: 40 } },
     });
-    expect(parseCameraSpec('synthetic:3:freeze,blur=3,move=0.3')).toEqual({
+    expect(parseCameraSpec('synthetic:3:freeze,blur=3,move=0.3,contrast=1.5')).toEqual({
       kind: 'synthetic',
       seed: 3,
-      knobs: { shift: { freeze: true, blurPx: 3, move: 0.3 } },
+      knobs: { shift: { freeze: true, blurPx: 3, move: 0.3, contrast: 1.5 } },
     });
     expect(parseCameraSpec('synthetic:5')).toEqual({ kind: 'synthetic', seed: 5 });
   });

@@ -22,7 +22,7 @@ export const CAMERA_SPEC_FORMS =
 
 /** The knobs `synthetic:SEED:KNOBS` accepts, comma-separated. */
 export const SYNTHETIC_KNOBS =
-  'defects=SHARE, size=PX, after=FRAMES, brightness=DELTA, blur=PX, freeze, move=SHARE';
+  'defects=SHARE, size=PX, after=FRAMES, brightness=DELTA, contrast=FACTOR, blur=PX, freeze, move=SHARE';
 
 function parseKnobs(text: string): SyntheticKnobs {
   const knobs: SyntheticKnobs = {};
@@ -41,6 +41,7 @@ function parseKnobs(text: string): SyntheticKnobs {
     else if (key === 'after') shift.afterFrames = value;
     else if (key === 'brightness') shift.brightness = value;
     else if (key === 'blur') shift.blurPx = value;
+    else if (key === 'contrast') shift.contrast = value;
     else if (key === 'move') shift.move = value;
     else
       throw new InvalidArgumentError(

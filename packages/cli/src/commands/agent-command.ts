@@ -24,7 +24,7 @@ export function agentCommand(): Command {
     )
     .requiredOption(
       '--camera <source>',
-      "synthetic, synthetic:SEED, synthetic:SEED:KNOBS (drift tests: defects=SHARE,size=PX,after=FRAMES,brightness=DELTA,blur=PX,freeze,move=SHARE), folder:DIR (images in name order, looping), http:URL (snapshot polled at --fps) or mjpeg-exec:COMMAND (MJPEG on the command's stdout, e.g. ffmpeg or rpicam-vid; --fps caps it)",
+      "synthetic, synthetic:SEED, synthetic:SEED:KNOBS (drift tests: defects=SHARE,size=PX,after=FRAMES,brightness=DELTA,contrast=FACTOR,blur=PX,freeze,move=SHARE), folder:DIR (images in name order, looping), http:URL (snapshot polled at --fps) or mjpeg-exec:COMMAND (MJPEG on the command's stdout, e.g. ffmpeg or rpicam-vid; --fps caps it)",
       parseCameraSpec,
     )
     .option('--data-dir <dir>', 'where credentials and models live (default ./data/agent-<id>)')
