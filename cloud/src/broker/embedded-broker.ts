@@ -150,6 +150,13 @@ export class EmbeddedBroker {
         done(null, null);
       },
     });
+    // Every message gets one listener that finishes on a later turn of the event loop. aedes'
+    // emitter (mqemitter) runs at most `concurrency` messages at once and queues the rest; a
+    // queued message that matches no subscription finished synchronously and started the next
+    // queued one from inside itself, so a few thousand of them (a fleet publishing while
+    // deliveries are in flight) overflowed the stack and killed the process
+    // ("Maximum call stack size exceeded", moscajs/aedes#193; docs/scaling.md).
+    this.#aedes.subscribe('#', yieldThenDone, noop);
     this.#aedes.on('clientError', (client, err) =>
       log.debug({ clientId: client.id, err: err.message }, 'mqtt client error'),
     );
@@ -259,3 +266,9 @@ function addressOf(client: Client): string | undefined {
     return `${conn.socket.remoteAddress ?? '?'}:${conn.socket.remotePort ?? '?'}`;
   return undefined;
 }
+
+function yieldThenDone(_packet: unknown, done: () => void): void {
+  setImmediate(done);
+}
+
+function noop(): void {}
