@@ -2,6 +2,14 @@ import type { DesiredState } from '@linesight/protocol';
 import type { DeviceRegistry } from '../registry/device-registry.ts';
 import type { DesiredContent, DesiredIssuer } from '../signing/desired-issuer.ts';
 import type { FleetLink } from './fleet-link.ts';
+import { publishWindowed } from './publish-window.ts';
+
+/**
+ * Desired-state publishes awaiting their PUBACK at once. A rollout wave of 5,000 devices
+ * published all at once handed the broker 5,000 messages in one burst; a window keeps the
+ * broker's queue short and lets the event loop serve devices and HTTP in between.
+ */
+const DESIRED_PUBLISH_WINDOW = 64;
 
 /**
  * Owns every device's desired state: issues signed documents with a new
@@ -29,15 +37,16 @@ export class DesiredStateService {
 
   /**
    * Sets many devices' desired state at once: signs each, stores all in one
-   * transaction, then publishes concurrently (a rollout wave of 1,000 devices
-   * would otherwise wait for 1,000 sequential commits and PUBACKs).
+   * transaction, then publishes with up to DESIRED_PUBLISH_WINDOW awaiting their
+   * PUBACK (a rollout wave of 1,000 devices would otherwise wait for 1,000
+   * sequential commits and PUBACKs, and all at once would flood the broker).
    */
   async setMany(changes: readonly [string, DesiredContent][]): Promise<DesiredState[]> {
     const docs = changes.map(([deviceId, content]) =>
       this.#issuer.issue(deviceId, this.#devices.nextRevision(deviceId), content),
     );
     this.#devices.setDesiredMany(docs);
-    await Promise.all(docs.map((doc) => this.#link.publishDesired(doc)));
+    await publishWindowed(docs, DESIRED_PUBLISH_WINDOW, (doc) => this.#link.publishDesired(doc));
     return docs;
   }
 
@@ -102,7 +111,9 @@ export class DesiredStateService {
 
   /** Republishes every stored document as it is (after a restart the broker may have lost them). */
   async republishAll(): Promise<void> {
-    for (const doc of this.#devices.allDesired()) await this.#link.publishDesired(doc);
+    await publishWindowed(this.#devices.allDesired(), DESIRED_PUBLISH_WINDOW, (doc) =>
+      this.#link.publishDesired(doc),
+    );
   }
 }
 
