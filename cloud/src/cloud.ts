@@ -169,6 +169,7 @@ export class Cloud {
     this.#broker = new EmbeddedBroker({
       host: this.config.host,
       port: this.config.mqttPort,
+      maxConnections: this.config.mqttMaxConnections,
       authenticate,
       logger: this.log.child({ component: 'broker' }),
       onSessionTakenOver: ({ clientId, identity, previousAddress, address, count }) => {
@@ -531,6 +532,12 @@ function collectMetrics(
       help: 'Device publishes over the per-device rate limit (delayed by backpressure)',
       type: 'counter',
       values: [{ value: broker.stats.throttledPublishes }],
+    },
+    {
+      name: 'linesight_mqtt_refused_connections_total',
+      help: 'Connections the embedded broker refused because it held its connection limit (mqttMaxConnections)',
+      type: 'counter',
+      values: [{ value: broker.stats.refusedConnections }],
     },
     {
       name: 'linesight_mqtt_session_takeovers_total',

@@ -9,6 +9,12 @@ export const CloudConfigSchema = Type.Object(
     host: Type.String({ default: '127.0.0.1', description: 'address HTTP and MQTT listen on' }),
     httpPort: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
     mqttPort: Type.Integer({ minimum: 0, maximum: 65535, default: 1883 }),
+    mqttMaxConnections: Type.Integer({
+      minimum: 1,
+      default: 10_000,
+      description:
+        'device connections the embedded broker holds; beyond it device logins are refused with "server unavailable", logged and counted (docs/scaling.md)',
+    }),
     dataDir: Type.String({ minLength: 1, default: './data' }),
     advertisedUrl: Type.Optional(
       Type.String({

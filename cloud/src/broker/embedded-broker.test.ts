@@ -12,15 +12,20 @@ let url: string;
 const clients: MqttClient[] = [];
 const sockets: Socket[] = [];
 const takeovers: SessionTakeover[] = [];
+const logLines: { msg: string; event?: string; refusedSinceLastLog?: number }[] = [];
 
 async function startBroker(options: {
   deviceMessagesPerSec?: number;
   deviceMessageBurst?: number;
+  maxConnections?: number;
 }) {
   broker = new EmbeddedBroker({
     host: '127.0.0.1',
     port: 0,
-    logger: pino({ level: 'silent' }),
+    logger: pino(
+      { level: 'warn' },
+      { write: (line: string) => void logLines.push(JSON.parse(line) as (typeof logLines)[0]) },
+    ),
     authenticate: (clientId, username, password): MqttIdentity | undefined => {
       if (username === 'admin' && password === 'admin-secret') return { kind: 'admin' };
       if (clientId === username && password === `${username}-secret`)
@@ -60,6 +65,7 @@ async function admin(id = 'observer'): Promise<MqttClient> {
 
 beforeEach(() => {
   takeovers.length = 0;
+  logLines.length = 0;
 });
 
 afterEach(async () => {
@@ -191,6 +197,45 @@ describe('EmbeddedBroker limits', () => {
     // A wrong password takes nothing over.
     await expect(login('d1', 'wrong')).rejects.toThrow();
     expect(broker.stats.sessionTakeovers).toBe(1);
+  });
+});
+
+describe('EmbeddedBroker connection limit', () => {
+  it('answers a device CONNECT beyond maxConnections with "server unavailable", logs and counts it', async () => {
+    await startBroker({ maxConnections: 2 });
+    const first = await login('d1');
+    await login('d2');
+    const refused = await login('d3').then(
+      () => 'connected',
+      (err: { code?: number }) => err.code,
+    );
+    expect(refused).toBe(3);
+    await expect(login('d4')).rejects.toThrow();
+    expect(broker.stats.refusedConnections).toBe(2);
+    // One line for both: later refusals within the interval are counted into the next line.
+    const lines = logLines.filter((l) => l.event === 'mqtt.connection_refused');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]?.msg).toMatch(/limit of 2 device connections/);
+    // The cloud's own and admin sessions are not devices: they still get in.
+    await admin();
+    // A device taking over its own live session replaces a connection and is let in.
+    await login('d2');
+    // A slot freed by a device that leaves is taken by the next.
+    await first.endAsync();
+    const deadline = Date.now() + 10_000;
+    while ((await login('d3').catch(() => undefined)) === undefined)
+      if (Date.now() > deadline) throw new Error('d3 never got the freed slot');
+  });
+
+  it('closes TCP connections beyond maxConnections plus the reserve on accept', async () => {
+    await startBroker({ maxConnections: 1 });
+    // 1 device connection + 32 reserved for the cloud's own sessions: all held.
+    for (let i = 0; i < 33; i++) await admin(`a${i}`);
+    const extra = tcpConnect(Number(new URL(url).port), '127.0.0.1');
+    sockets.push(extra);
+    extra.on('error', () => undefined);
+    await closed(extra);
+    expect(broker.stats.refusedConnections).toBe(1);
   });
 });
 

@@ -30,6 +30,15 @@ export interface SessionTakeover {
   count: number;
 }
 
+/** Device connections one broker holds by default (measured limits: docs/scaling.md). */
+export const DEFAULT_MAX_CONNECTIONS = 10_000;
+
+/** TCP connections allowed beyond the device limit, for the cloud's own and admin sessions. */
+const NON_DEVICE_RESERVE = 32;
+
+/** Refused connections are logged at most this often (with the count since the last line). */
+const REFUSAL_LOG_INTERVAL_MS = 10_000;
+
 /** Takeovers of one client id are reported at most this often (two clones fighting reconnect every second). */
 const TAKEOVER_REPORT_INTERVAL_MS = 60_000;
 
@@ -45,6 +54,12 @@ export interface EmbeddedBrokerOptions {
   deviceMessagesPerSec?: number;
   /** Publishes a device may send at once above the rate (default 1000). */
   deviceMessageBurst?: number;
+  /**
+   * Device sessions held at most (default DEFAULT_MAX_CONNECTIONS). Beyond it a device's
+   * CONNECT is answered "server unavailable" and TCP connections beyond it plus a small
+   * reserve for the cloud's own sessions are closed on accept; both are logged and counted.
+   */
+  maxConnections?: number;
   /** Told when a login takes over a live session (a cloned credential, or a device restarting before its old session timed out). */
   onSessionTakenOver?: (takeover: SessionTakeover) => void;
 }
@@ -63,6 +78,8 @@ export interface BrokerStats {
   throttledPublishes: number;
   /** Logins that took over a live session with the same client id. */
   sessionTakeovers: number;
+  /** Connections refused because the broker held maxConnections (device CONNECTs and TCP accepts). */
+  refusedConnections: number;
 }
 
 /** An aedes MQTT broker on TCP with per-device authentication and topic ACLs. */
@@ -81,7 +98,12 @@ export class EmbeddedBroker {
     retainDropped: 0,
     throttledPublishes: 0,
     sessionTakeovers: 0,
+    refusedConnections: 0,
   };
+  readonly #maxConnections: number;
+  /** Connections that logged in as a device and are still open. */
+  readonly #deviceConnections = new Set<GuardedConnection>();
+  readonly #refusals = { loggedAt: 0, unlogged: 0 };
   /** One bucket per device, shared by its connections so reconnecting does not refill it; bounded by the fleet. */
   readonly #buckets = new Map<string, TokenBucket>();
   /** Per client id: when a takeover was last reported, and takeovers since. */
@@ -90,6 +112,7 @@ export class EmbeddedBroker {
 
   constructor(options: EmbeddedBrokerOptions) {
     this.#options = options;
+    this.#maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
     const log = options.logger;
     const maxPayloadBytes = options.maxPayloadBytes ?? MAX_PAYLOAD_BYTES;
     this.#aedes = createAedes({
@@ -107,13 +130,29 @@ export class EmbeddedBroker {
           done(err, false);
           return;
         }
-        this.#identities.set(client, identity);
         const conn = client.conn as unknown;
-        if (identity.kind === 'device' && conn instanceof GuardedConnection)
-          conn.limit(this.#bucketOf(identity.deviceId));
         const live = (this.#aedes as unknown as { clients: Record<string, Client> }).clients[
           client.id
         ];
+        // A device taking over its own live session replaces a connection; it is never refused.
+        if (
+          identity.kind === 'device' &&
+          live === undefined &&
+          this.#deviceConnections.size >= this.#maxConnections
+        ) {
+          this.#refused({ clientId: client.id }, 'device login');
+          const err = new Error(
+            'server unavailable: connection limit reached',
+          ) as AuthenticateError;
+          err.returnCode = 3;
+          done(err, false);
+          return;
+        }
+        this.#identities.set(client, identity);
+        if (identity.kind === 'device' && conn instanceof GuardedConnection) {
+          conn.limit(this.#bucketOf(identity.deviceId));
+          this.#deviceConnections.add(conn);
+        }
         if (live !== undefined) this.#takenOver(client, live, identity);
         done(null, true);
       },
@@ -170,9 +209,13 @@ export class EmbeddedBroker {
       this.stats.connectedClients = this.#aedes.connectedClients;
     });
     this.#server = createServer((socket) => {
-      this.#sockets.add(socket);
-      socket.on('close', () => this.#sockets.delete(socket));
       socket.on('error', () => socket.destroy());
+      if (this.#sockets.size >= this.#maxConnections + NON_DEVICE_RESERVE) {
+        this.#refused({ address: socket.remoteAddress }, 'tcp connection');
+        socket.destroy();
+        return;
+      }
+      this.#sockets.add(socket);
       const conn = new GuardedConnection(socket, maxPayloadBytes + PACKET_OVERHEAD_BYTES, {
         oversize: (declaredBytes) => {
           this.stats.oversizeRejected++;
@@ -187,9 +230,33 @@ export class EmbeddedBroker {
         },
       });
       conn.on('error', () => conn.destroy());
+      socket.on('close', () => {
+        this.#sockets.delete(socket);
+        this.#deviceConnections.delete(conn);
+      });
       this.#aedes.handle(conn as unknown as Socket);
     });
     this.#server.on('error', (err) => log.error({ err }, 'mqtt server error'));
+  }
+
+  /** Counts a refused connection; logs the first at once, then at most every REFUSAL_LOG_INTERVAL_MS. */
+  #refused(context: Record<string, unknown>, what: string): void {
+    this.stats.refusedConnections++;
+    this.#refusals.unlogged++;
+    const now = Date.now();
+    if (now - this.#refusals.loggedAt < REFUSAL_LOG_INTERVAL_MS) return;
+    this.#options.logger.warn(
+      {
+        event: 'mqtt.connection_refused',
+        ...context,
+        maxConnections: this.#maxConnections,
+        deviceConnections: this.#deviceConnections.size,
+        refusedSinceLastLog: this.#refusals.unlogged,
+      },
+      `mqtt ${what} refused: the embedded broker holds its limit of ${this.#maxConnections} device connections (raise --mqtt-max-connections if memory and file descriptors allow, or move to an external broker: docs/scaling.md)`,
+    );
+    this.#refusals.loggedAt = now;
+    this.#refusals.unlogged = 0;
   }
 
   #bucketOf(deviceId: string): TokenBucket {

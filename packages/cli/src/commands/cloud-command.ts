@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { runCloud } from '@linesight/cloud';
-import { parsePort, parsePositive, logLevelOption } from '../options.ts';
+import { parsePort, parsePositive, parsePositiveInt, logLevelOption } from '../options.ts';
 
 /** `linesight cloud`: the control plane with its embedded broker. */
 export function cloudCommand(): Command {
@@ -11,6 +11,11 @@ export function cloudCommand(): Command {
     )
     .option('--http-port <port>', 'HTTP port (0 = any free port)', parsePort, 8080)
     .option('--mqtt-port <port>', 'MQTT port (0 = any free port)', parsePort, 1883)
+    .option(
+      '--mqtt-max-connections <n>',
+      'device connections the embedded broker holds; beyond it devices are refused (logged, counted in /metrics). Default 10000; see docs/scaling.md',
+      parsePositiveInt,
+    )
     .option('--host <address>', 'address to listen on', '127.0.0.1')
     .option(
       '--data-dir <dir>',
@@ -61,6 +66,7 @@ export function cloudCommand(): Command {
       async (opts: {
         httpPort: number;
         mqttPort: number;
+        mqttMaxConnections?: number;
         host: string;
         dataDir: string;
         advertisedUrl?: string;
@@ -80,6 +86,7 @@ export function cloudCommand(): Command {
           config: {
             httpPort: opts.httpPort,
             mqttPort: opts.mqttPort,
+            mqttMaxConnections: opts.mqttMaxConnections,
             host: opts.host,
             dataDir: opts.dataDir,
             advertisedUrl: opts.advertisedUrl,
