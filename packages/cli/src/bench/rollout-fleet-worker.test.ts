@@ -3,7 +3,12 @@ import { fleetWorkerArgs, parseFleetWorkerArgs } from './rollout-fleet-worker.ts
 
 describe('fleet worker arguments', () => {
   it('carry the settings there and back', () => {
-    const settings = { cloudUrl: 'http://127.0.0.1:1234', devices: 1000, dataDir: '/tmp/f' };
+    const settings = {
+      cloudUrl: 'http://127.0.0.1:1234',
+      devices: 1000,
+      dataDir: '/tmp/f',
+      idPrefix: 'bench2',
+    };
     expect(parseFleetWorkerArgs(fleetWorkerArgs(settings))).toEqual(settings);
   });
 

@@ -13,6 +13,8 @@ export interface FleetWorkerSettings {
   cloudUrl: string;
   devices: number;
   dataDir: string;
+  /** Device ids are `<idPrefix>-001`...; each fleet process of one bench has its own. */
+  idPrefix: string;
 }
 
 /** The command-line arguments that carry `settings` to the fleet process. */
@@ -24,6 +26,8 @@ export function fleetWorkerArgs(settings: FleetWorkerSettings): string[] {
     String(settings.devices),
     '--data-dir',
     settings.dataDir,
+    '--id-prefix',
+    settings.idPrefix,
   ];
 }
 
@@ -35,15 +39,23 @@ export function parseFleetWorkerArgs(args: readonly string[]): FleetWorkerSettin
       cloud: { type: 'string' },
       devices: { type: 'string' },
       'data-dir': { type: 'string' },
+      'id-prefix': { type: 'string', default: 'bench' },
     },
     strict: true,
   });
   const devices = Number(values.devices);
   if (values.cloud === undefined || values['data-dir'] === undefined)
-    throw new Error('usage: bench-rollout-fleet --cloud URL --devices N --data-dir DIR');
+    throw new Error(
+      'usage: bench-rollout-fleet --cloud URL --devices N --data-dir DIR [--id-prefix P]',
+    );
   if (!Number.isInteger(devices) || devices < 1)
     throw new Error(`--devices must be a positive integer, not ${values.devices}`);
-  return { cloudUrl: values.cloud, devices, dataDir: values['data-dir'] };
+  return {
+    cloudUrl: values.cloud,
+    devices,
+    dataDir: values['data-dir'],
+    idPrefix: values['id-prefix'],
+  };
 }
 
 /**
@@ -58,7 +70,7 @@ export async function runFleetWorker(
     cloudUrl: settings.cloudUrl,
     adminToken: settings.adminToken,
     devices: settings.devices,
-    idPrefix: 'bench',
+    idPrefix: settings.idPrefix,
     dataDir: settings.dataDir,
     camera: () => new FramePoolCamera({ frames: [], fps: 0 }),
     telemetryIntervalSec: 30,

@@ -23,6 +23,10 @@ import onnx = onnxProto.onnx;
 /** The simulated fleet's own entry (a process of its own, so the cloud's CPU is measured alone). */
 const FLEET_WORKER = fileURLToPath(new URL('../../bin/bench-rollout-fleet.js', import.meta.url));
 const MODEL = 'bench-rollout';
+/** File descriptors one simulated device holds in a fleet process (its MQTT socket, SQLite file, WAL and shm), plus room. */
+const FDS_PER_SIMULATED_DEVICE = 5;
+/** File descriptors a process needs beyond its devices (stdio, pipes, event loop, the cloud's own files). */
+const FDS_BASE = 512;
 
 /** What one measured rollout took. */
 export interface RolloutTiming {
@@ -46,31 +50,85 @@ export function benchRolloutCommand(): Command {
     )
     .option('--devices <n>', 'simulated devices', parsePositiveInt, 1000)
     .option('--model <file.onnx>', 'model to roll out (default: a tiny generated model)')
-    .option('--timeout <sec>', 'give up waiting after this long', parsePositiveInt, 120)
+    .option(
+      '--timeout <sec>',
+      'give up waiting for a rollout after this long',
+      parsePositiveInt,
+      120,
+    )
+    .option(
+      '--start-timeout <sec>',
+      'give up waiting for the fleet to start and come online after this long',
+      parsePositiveInt,
+      1800,
+    )
+    .option(
+      '--fleet-processes <n>',
+      'processes the simulated fleet is split over (default: as many as the open-files limit needs, ~5 per device)',
+      parsePositiveInt,
+    )
     .option('--json', 'print one JSON object on stdout')
-    .action(async (opts: { devices: number; model?: string; timeout: number; json?: boolean }) => {
-      const result = await runRolloutBench({
-        devices: opts.devices,
-        onnx: opts.model === undefined ? tinyModel() : await readFile(opts.model),
-        timeoutSec: opts.timeout,
-      });
-      progressLine('');
-      console.log(opts.json ? JSON.stringify(result) : JSON.stringify(result, null, 2));
-    });
+    .action(
+      async (opts: {
+        devices: number;
+        model?: string;
+        timeout: number;
+        startTimeout: number;
+        fleetProcesses?: number;
+        json?: boolean;
+      }) => {
+        const result = await runRolloutBench({
+          devices: opts.devices,
+          onnx: opts.model === undefined ? tinyModel() : await readFile(opts.model),
+          timeoutSec: opts.timeout,
+          startTimeoutSec: opts.startTimeout,
+          fleetProcesses: opts.fleetProcesses,
+        });
+        progressLine('');
+        console.log(opts.json ? JSON.stringify(result) : JSON.stringify(result, null, 2));
+      },
+    );
 }
 
-/** Runs the benchmark: cloud here, fleet in a child process; two rollouts (install, then update). */
+/**
+ * The soft limit on open files of this process (Linux /proc), undefined elsewhere. A
+ * child inherits it; `ulimit -n` before the bench raises it up to the hard limit.
+ */
+async function openFilesLimit(): Promise<number | undefined> {
+  const limits = await readFile('/proc/self/limits', 'utf8').catch(() => '');
+  const soft = /^Max open files\s+(\d+|unlimited)/m.exec(limits)?.[1];
+  if (soft === undefined) return undefined;
+  return soft === 'unlimited' ? Number.POSITIVE_INFINITY : Number(soft);
+}
+
+/** How many fleet processes `devices` need under `fdLimit`; throws when the cloud itself cannot hold them. */
+export function plannedFleetProcesses(devices: number, fdLimit: number | undefined): number {
+  if (fdLimit === undefined) return 1;
+  if (devices + FDS_BASE > fdLimit)
+    throw new Error(
+      `the open-files limit (${fdLimit}) is too low for a cloud holding ${devices} MQTT connections: run \`ulimit -n ${devices + FDS_BASE}\` (or more) first`,
+    );
+  const perProcess = Math.floor((fdLimit - FDS_BASE) / FDS_PER_SIMULATED_DEVICE);
+  return Math.max(1, Math.ceil(devices / perProcess));
+}
+
+/** Runs the benchmark: cloud here, fleet in child processes; two rollouts (install, then update). */
 export async function runRolloutBench(options: {
   devices: number;
   onnx: Uint8Array;
   timeoutSec: number;
+  startTimeoutSec?: number;
+  fleetProcesses?: number;
 }): Promise<Record<string, unknown>> {
+  const fdLimit = await openFilesLimit();
+  const processes = options.fleetProcesses ?? plannedFleetProcesses(options.devices, fdLimit);
+  const startTimeoutMs = (options.startTimeoutSec ?? 1800) * 1000;
   const dir = await mkdtemp(join(tmpdir(), 'linesight-bench-rollout-'));
   const cloud = new Cloud(
     { httpPort: 0, mqttPort: 0, dataDir: join(dir, 'cloud') },
     pino({ level: 'warn' }),
   );
-  let child: ChildProcess | undefined;
+  const children: ChildProcess[] = [];
   try {
     const urls = await cloud.start();
     const token = cloud.adminToken.token;
@@ -83,38 +141,38 @@ export async function runRolloutBench(options: {
     await api.publishModel({ name: MODEL, version: '1.0.0', onnx: v1 });
     await api.publishModel({ name: MODEL, version: '1.1.0', onnx: v2 });
 
-    const fleetProcess = fork(
-      FLEET_WORKER,
-      fleetWorkerArgs({
-        cloudUrl: urls.http,
-        devices: options.devices,
-        dataDir: join(dir, 'fleet'),
-      }),
-      {
-        // The admin token is a secret: not on the command line, where `ps` shows it.
-        env: { ...process.env, LINESIGHT_ADMIN_TOKEN: token },
-        stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-      },
+    const sizes = Array.from(
+      { length: processes },
+      (_, k) => Math.floor(options.devices / processes) + (k < options.devices % processes ? 1 : 0),
+    ).filter((n) => n > 0);
+    const fleets = sizes.map((devices, k) => {
+      const child = fork(
+        FLEET_WORKER,
+        fleetWorkerArgs({
+          cloudUrl: urls.http,
+          devices,
+          dataDir: join(dir, `fleet-${k}`),
+          idPrefix: `bench${k}`,
+        }),
+        {
+          // The admin token is a secret: not on the command line, where `ps` shows it.
+          env: { ...process.env, LINESIGHT_ADMIN_TOKEN: token },
+          stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+        },
+      );
+      children.push(child);
+      return { child, inbox: messages(child) };
+    });
+    progressLine(`starting ${options.devices} simulated devices in ${fleets.length} process(es)`);
+    const readies = await Promise.all(
+      fleets.map((f) => f.inbox.next((m) => m.type === 'ready', startTimeoutMs)),
     );
-    child = fleetProcess;
-    const inbox = messages(fleetProcess);
-    progressLine(`starting ${options.devices} simulated devices`);
-    const ready = await inbox.next((m) => m.type === 'ready', 600_000);
-    await waitOnline(api, options.devices, 120_000);
+    await waitOnline(api, options.devices, startTimeoutMs);
 
     const timings: RolloutTiming[] = [];
     for (const version of ['1.0.0', '1.1.0']) {
       progressLine(`rolling out ${version} to ${options.devices} devices`);
-      timings.push(
-        await measureRollout(
-          api,
-          fleetProcess,
-          inbox,
-          version,
-          options.devices,
-          options.timeoutSec,
-        ),
-      );
+      timings.push(await measureRollout(api, fleets, version, options.devices, options.timeoutSec));
     }
     const update = timings[1] as RolloutTiming;
     return {
@@ -126,38 +184,58 @@ export async function runRolloutBench(options: {
       cloudCpuSeconds: update.cloudCpuSeconds,
       createSeconds: update.createSeconds,
       modelBytes: v1.byteLength,
-      fleetStartSeconds: ready.type === 'ready' ? ready.startSeconds : null,
+      fleetStartSeconds: Math.max(...readies.map((r) => (r.type === 'ready' ? r.startSeconds : 0))),
+      fleetProcesses: fleets.length,
+      openFilesLimit: fdLimit ?? null,
+      broker: await brokerCounters(urls.http),
       rollouts: timings,
       simulated:
         'devices in a second process, each with its own MQTT session and credentials, verifying signed desired state and manifest, downloading and hash-checking the artifact over HTTP, loading it (one shared ONNX worker per sha256) and running the golden check; no camera frames',
     };
   } finally {
-    child?.send({ type: 'stop' });
-    if (child !== undefined && child.exitCode === null)
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => {
-          child?.kill();
-          resolve();
-        }, 30_000);
-        child?.once('exit', () => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
+    await Promise.all(children.map(stopFleet));
     await cloud.close();
     await rm(dir, { recursive: true, force: true });
   }
 }
 
+/** Asks a fleet process to stop; kills it if it has not exited within 30 s. */
+async function stopFleet(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => {
+    const timer = setTimeout(() => {
+      child.kill();
+      resolve();
+    }, 30_000);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+  if (child.connected) child.send({ type: 'stop' });
+  await exited;
+}
+
+/** The broker's counters from the cloud's /metrics (connections held, refused, throttled). */
+async function brokerCounters(httpUrl: string): Promise<Record<string, number>> {
+  const text = await (await fetch(new URL('/metrics', httpUrl))).text();
+  const value = (name: string) =>
+    Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+  return {
+    connectedClients: value('linesight_mqtt_connected_clients'),
+    refusedConnections: value('linesight_mqtt_refused_connections_total'),
+    throttledPublishes: value('linesight_mqtt_throttled_publishes_total'),
+  };
+}
+
 async function measureRollout(
   api: CloudApiClient,
-  fleet: ChildProcess,
-  inbox: Inbox,
+  fleets: { child: ChildProcess; inbox: Inbox }[],
   version: string,
   devices: number,
   timeoutSec: number,
 ): Promise<RolloutTiming> {
-  fleet.send({ type: 'watch', version });
+  for (const { child } of fleets) child.send({ type: 'watch', version });
   let peakRss = process.memoryUsage().rss;
   const sampler = setInterval(() => {
     peakRss = Math.max(peakRss, process.memoryUsage().rss);
@@ -171,9 +249,10 @@ async function measureRollout(
       waves: [{ percent: 100, soakSec: 0 }],
     });
     const createSeconds = (Date.now() - startedMs) / 1000;
-    const reached = inbox.next(
-      (m) => m.type === 'reached' && m.version === version,
-      timeoutSec * 1000,
+    const reached = Promise.all(
+      fleets.map(({ inbox }) =>
+        inbox.next((m) => m.type === 'reached' && m.version === version, timeoutSec * 1000),
+      ),
     );
     let completedMs: number | undefined;
     while (completedMs === undefined && Date.now() - startedMs < timeoutSec * 1000) {
@@ -183,12 +262,12 @@ async function measureRollout(
         throw new Error(`rollout ended ${r.state}: ${r.reason ?? ''}`);
       else await new Promise((resolve) => setTimeout(resolve, 250));
     }
-    const msg = await reached;
+    const msgs = await reached;
     const cpu = process.cpuUsage(cpuBefore);
-    const times =
-      msg.type === 'reached'
-        ? msg.atMs.map((t) => (t - startedMs) / 1000).sort((a, b) => a - b)
-        : [];
+    const times = msgs
+      .flatMap((m) => (m.type === 'reached' ? m.atMs : []))
+      .map((t) => (t - startedMs) / 1000)
+      .sort((a, b) => a - b);
     const at = (share: number) => {
       const n = Math.ceil(share * devices);
       return times.length >= n ? round((times[n - 1] as number) ?? 0) : null;

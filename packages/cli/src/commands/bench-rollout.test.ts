@@ -1,0 +1,17 @@
+import { describe, expect, it } from 'vitest';
+import { plannedFleetProcesses } from './bench-rollout.ts';
+
+describe('plannedFleetProcesses', () => {
+  it('splits the simulated fleet so that each process stays under the open-files limit', () => {
+    // (20,000 - 512) / 5 = 3,897 devices a process.
+    expect(plannedFleetProcesses(1000, 20_000)).toBe(1);
+    expect(plannedFleetProcesses(3897, 20_000)).toBe(1);
+    expect(plannedFleetProcesses(5000, 20_000)).toBe(2);
+    expect(plannedFleetProcesses(10_000, 20_000)).toBe(3);
+    expect(plannedFleetProcesses(10_000, undefined)).toBe(1);
+  });
+
+  it('refuses a fleet the cloud process itself cannot hold connections for, naming the fix', () => {
+    expect(() => plannedFleetProcesses(20_000, 20_000)).toThrow(/ulimit -n 20512/);
+  });
+});
