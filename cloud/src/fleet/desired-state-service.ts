@@ -7,7 +7,7 @@ import { publishWindowed } from './publish-window.ts';
 /**
  * Desired-state publishes awaiting their PUBACK at once. A rollout wave of 5,000 devices
  * published all at once handed the broker 5,000 messages in one burst; a window keeps the
- * broker's queue short and lets the event loop serve devices and HTTP in between.
+ * broker's queue short, and waiting for PUBACKs lets the event loop serve devices and HTTP.
  */
 const DESIRED_PUBLISH_WINDOW = 64;
 

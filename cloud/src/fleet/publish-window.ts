@@ -1,8 +1,8 @@
 /**
- * Runs `publish` for every item with at most `maxInFlight` unfinished at once, in order,
- * yielding to the event loop between starts so that sockets, timers and HTTP requests keep
- * being served while thousands of publishes go out. Rejects with the first failure after
- * the ones already started have settled; starts nothing after a failure.
+ * Runs `publish` for every item with at most `maxInFlight` unfinished at once, in order.
+ * A full window waits for one to finish (a PUBACK: I/O), so sockets, timers and HTTP
+ * requests keep being served while thousands of publishes go out. Rejects with the first
+ * failure after the ones already started have settled; starts nothing after a failure.
  */
 export async function publishWindowed<T>(
   items: Iterable<T>,
@@ -26,7 +26,6 @@ export async function publishWindowed<T>(
     );
     inFlight.add(p);
     if (inFlight.size >= maxInFlight) await Promise.race(inFlight);
-    await new Promise<void>((resolve) => setImmediate(resolve));
   }
   await Promise.all(inFlight);
   if (failure !== undefined) throw failure.err;
