@@ -168,6 +168,36 @@ describe('EmbeddedBroker limits', () => {
     expect(retained.sort()).toEqual(['reported', 'status']);
   });
 
+  it('hands a device the retained desired state it subscribes to, and nothing once it is cleared', async () => {
+    await startBroker({});
+    const cloud = await admin('cloud');
+    await cloud.publishAsync(deviceTopic('d1', 'desired'), Buffer.from('rev-1'), {
+      qos: 1,
+      retain: true,
+    });
+    await cloud.publishAsync(deviceTopic('d2', 'desired'), Buffer.from('other'), {
+      qos: 1,
+      retain: true,
+    });
+    const received = async (): Promise<string[]> => {
+      const device = await login('d1');
+      const seen: string[] = [];
+      device.on('message', (_t, payload) => seen.push(String(payload)));
+      await device.subscribeAsync(deviceTopic('d1', 'desired'), { qos: 1 });
+      // A live message published after the SUBACK arrives after any retained one.
+      await cloud.publishAsync(deviceTopic('d1', 'desired'), Buffer.from('marker'), { qos: 1 });
+      await until(() => seen.includes('marker'));
+      await device.endAsync();
+      return seen;
+    };
+    expect(await received()).toEqual(['rev-1', 'marker']);
+    await cloud.publishAsync(deviceTopic('d1', 'desired'), Buffer.alloc(0), {
+      qos: 1,
+      retain: true,
+    });
+    expect(await received()).toEqual(['marker']);
+  });
+
   it('throttles a device over its message rate without dropping anything', async () => {
     await startBroker({ deviceMessagesPerSec: 100, deviceMessageBurst: 20 });
     const observer = await admin();

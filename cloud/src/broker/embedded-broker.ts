@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { MAX_PAYLOAD_BYTES } from '@linesight/protocol';
 import { canPublish, canSubscribe, mayRetain, type MqttIdentity } from './acl.ts';
 import { GuardedConnection, TokenBucket } from './guarded-connection.ts';
+import { indexRetained, type RetainedPersistence } from './retained-index.ts';
 
 /** Room in a packet beyond its payload: fixed header, topic, packet id, MQTT 5 properties. */
 const PACKET_OVERHEAD_BYTES = 2048;
@@ -196,6 +197,7 @@ export class EmbeddedBroker {
     // deliveries are in flight) overflowed the stack and killed the process
     // ("Maximum call stack size exceeded", moscajs/aedes#193; docs/scaling.md).
     this.#aedes.subscribe('#', yieldThenDone, noop);
+    indexRetained((this.#aedes as unknown as { persistence: RetainedPersistence }).persistence);
     this.#aedes.on('clientError', (client, err) =>
       log.debug({ clientId: client.id, err: err.message }, 'mqtt client error'),
     );
