@@ -197,6 +197,22 @@ function leftOf(dataDir: string, mark: Record<'verdicts' | 'windows' | 'events',
   }
 }
 
+/** A boot's samples still in the store, counted by state (stored, uploaded, indexing, missing). */
+function sampleStates(dataDir: string, boot: number): Record<string, number> {
+  const db = new Database(join(dataDir, 'store', 'store.sqlite'), {
+    readonly: true,
+    fileMustExist: true,
+  });
+  try {
+    const rows = db
+      .prepare('SELECT state, COUNT(*) AS n FROM samples WHERE boot = ? GROUP BY state')
+      .all(boot) as { state: string; n: number }[];
+    return Object.fromEntries(rows.map((r) => [r.state, r.n]));
+  } finally {
+    db.close();
+  }
+}
+
 function contiguous(seqs: number[]): boolean {
   const sorted = [...seqs].sort((a, b) => a - b);
   return sorted.every((s, i) => s === i);
@@ -275,7 +291,7 @@ describe('edge data', () => {
       timeoutMs: 180_000,
     }).catch((err: unknown) => {
       throw new Error(
-        `${String(err)}: ${leftOf(dataDir, mark)} rows left of the backlog, store ${JSON.stringify(storeBacklog(dataDir))}; agent:\n${agent.text.slice(-8).join('\n')}`,
+        `${String(err)}: ${leftOf(dataDir, mark)} rows left of the backlog, store ${JSON.stringify(storeBacklog(dataDir))}; agent:\n${agent.text.slice(-12).join('\n')}`,
       );
     });
 
@@ -348,7 +364,7 @@ describe('edge data', () => {
       { what: 'every sample of the first run indexed', timeoutMs: 90_000 },
     ).catch(async () => {
       throw new Error(
-        `samples indexed: ${JSON.stringify(await get('/v1/edge/ingest-stats'))}; agent: ${again.text
+        `samples indexed: ${JSON.stringify(await get('/v1/edge/ingest-stats'))}; expected ${sampled} of the first run; its samples in the store by state: ${JSON.stringify(sampleStates(dataDir, 0))}; agent: ${again.text
           .filter((l) => l.includes('upload'))
           .slice(-5)
           .join('\n')}`,
