@@ -53,6 +53,9 @@ const CHANNEL: Record<StoreKind, EdgeChannel> = {
   samples: 'samples',
 };
 
+/** No acknowledgement for this long while batches are in flight is logged as a stall. */
+const STALL_WARN_MS = 60_000;
+
 /**
  * Sends what the store holds over MQTT at QoS 1, in gzip-compressed batches,
  * and deletes records only when the broker acknowledged them. Oldest first
@@ -71,6 +74,11 @@ export class Forwarder {
   #uploading: Promise<void> | undefined;
   readonly #uploadingIds = new Set<number>();
   #closed = false;
+  /** When a batch was last acknowledged, or forwarding (re)started; for the stall warning. */
+  #progressAt = performance.now();
+  /** `batchesSent` when a batch was last acknowledged. */
+  #sentAtProgress = 0;
+  #warnedAt = 0;
   readonly stats: ForwarderStats = {
     batchesSent: 0,
     batchesAcked: 0,
@@ -104,7 +112,11 @@ export class Forwarder {
 
   /** Sends as much as the rate and the in-flight limit allow. */
   tick(): void {
-    if (this.#closed || !this.#o.connected()) return;
+    if (this.#closed || !this.#o.connected()) {
+      this.#progressAt = performance.now();
+      return;
+    }
+    this.#warnIfStalled();
     this.#uploadSamples();
     const now = performance.now();
     const rate = this.#o.recordsPerSec;
@@ -127,6 +139,32 @@ export class Forwarder {
     this.#closed = true;
     clearInterval(this.#timer);
     await Promise.allSettled([...this.#inFlight, this.#uploading]);
+  }
+
+  /**
+   * Says so when the link is up, batches went out, and none has been
+   * acknowledged for a minute: a state that must not wait silently (once a
+   * minute, with counts).
+   */
+  #warnIfStalled(): void {
+    const now = performance.now();
+    // Nothing sent since the last acknowledgement: idle, not stalled.
+    if (this.stats.batchesSent === this.#sentAtProgress) {
+      this.#progressAt = now;
+      return;
+    }
+    if (now - this.#progressAt < STALL_WARN_MS || now - this.#warnedAt < STALL_WARN_MS) return;
+    this.#warnedAt = now;
+    this.#o.logger.warn(
+      {
+        sinceAckMs: Math.round(now - this.#progressAt),
+        inFlight: this.#inFlight.size,
+        batchesSent: this.stats.batchesSent,
+        batchesAcked: this.stats.batchesAcked,
+        failures: this.stats.failures,
+      },
+      'forwarding stalled: connected, but no batch acknowledged for a minute',
+    );
   }
 
   #take(kind: StoreKind, limit: number): TakenBatch<unknown> | undefined {
@@ -169,6 +207,8 @@ export class Forwarder {
     const sent = this.#o.publish(channel, payload).then(
       () => {
         store.ack(batch.kind, batch.firstId, batch.lastId);
+        this.#progressAt = performance.now();
+        this.#sentAtProgress = this.stats.batchesSent;
         this.stats.batchesAcked++;
         this.stats.recordsAcked[batch.kind] += batch.records.length;
       },
