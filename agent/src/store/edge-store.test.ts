@@ -1,6 +1,7 @@
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EdgeStore, type SampleInput, type VerdictInput } from './edge-store.ts';
@@ -79,6 +80,75 @@ describe('EdgeStore', () => {
     expect(all).toHaveLength(351);
     expect(all.at(-1)).toMatchObject({ boot: 1, seq: 0 });
     expect(new Set(all.map((r) => `${r.boot}/${r.seq}`)).size).toBe(351);
+  });
+
+  it('hands out rows written after the table was emptied by acknowledgements', async () => {
+    const store = await open();
+    for (let i = 0; i < 50; i++) store.recordVerdict(verdict(i));
+    store.flush();
+    store.addEvent({
+      at: new Date().toISOString(),
+      level: 'info',
+      type: 'agent.started',
+      message: 'a',
+    });
+    const sent = store.take('verdicts', 100);
+    const events = store.take('events', 10);
+    store.ack('verdicts', sent?.firstId ?? 0, sent?.lastId ?? 0);
+    store.ack('events', events?.firstId ?? 0, events?.lastId ?? 0);
+    expect(store.backlog()).toMatchObject({ verdicts: 0, events: 0 });
+    // New rows never reuse the ids of acknowledged ones: they are the next batch, and an
+    // acknowledgement arriving late for the old range deletes nothing new.
+    for (let i = 50; i < 60; i++) store.recordVerdict(verdict(i));
+    store.flush();
+    store.addEvent({
+      at: new Date().toISOString(),
+      level: 'info',
+      type: 'agent.started',
+      message: 'b',
+    });
+    store.ack('verdicts', sent?.firstId ?? 0, sent?.lastId ?? 0);
+    expect(store.take('verdicts', 100)?.records.map((r) => r.frameSeq)).toEqual(
+      Array.from({ length: 10 }, (_, i) => 50 + i),
+    );
+    expect(store.take('events', 10)?.records.map((e) => e.message)).toEqual(['b']);
+  });
+
+  it('upgrades a store whose tables reuse row ids, keeping every row', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'edge-store-'));
+    dirs.push(dir);
+    const old = new Database(join(dir, 'store.sqlite'));
+    old.exec(`
+      CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+      CREATE TABLE verdicts (
+        id INTEGER PRIMARY KEY, boot INTEGER NOT NULL, seq INTEGER NOT NULL,
+        frame_seq INTEGER NOT NULL, at TEXT NOT NULL, model_name TEXT, model_version TEXT,
+        score REAL, verdict TEXT NOT NULL, reason TEXT, latency_ms REAL NOT NULL);
+      CREATE TABLE windows (id INTEGER PRIMARY KEY, body TEXT NOT NULL);
+      CREATE TABLE samples (
+        id INTEGER PRIMARY KEY, boot INTEGER NOT NULL, seq INTEGER NOT NULL, class TEXT NOT NULL,
+        state TEXT NOT NULL, meta TEXT NOT NULL, image_path TEXT NOT NULL, image_bytes INTEGER NOT NULL,
+        image_sha256 TEXT NOT NULL, map_path TEXT, map_bytes INTEGER NOT NULL DEFAULT 0,
+        map_sha256 TEXT, object_key TEXT, map_key TEXT);
+      CREATE INDEX samples_state ON samples(state, id);
+      INSERT INTO meta VALUES ('boot', '3');
+      INSERT INTO verdicts VALUES (7, 3, 0, 0, '2026-01-01T00:00:00.000Z', 'tile', '1.0.0', 0.1, 'good', NULL, 8);
+    `);
+    old.close();
+    const store = await open(undefined, dir);
+    expect(store.boot).toBe(4);
+    store.recordVerdict(verdict(1));
+    store.flush();
+    const batch = store.take('verdicts', 10);
+    expect(batch?.records.map((r) => [r.boot, r.seq])).toEqual([
+      [3, 0],
+      [4, 0],
+    ]);
+    expect(batch?.lastId).toBeGreaterThan(7);
+    store.ack('verdicts', batch?.firstId ?? 0, batch?.lastId ?? 0);
+    store.recordVerdict(verdict(2));
+    store.flush();
+    expect(store.take('verdicts', 10)?.firstId).toBeGreaterThan(batch?.lastId ?? 0);
   });
 
   it('stores windows and events with their own ids', async () => {

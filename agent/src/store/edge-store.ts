@@ -80,26 +80,55 @@ export interface TakenBatch<T> {
 const HIGH_WATER = 1.0;
 const LOW_WATER = 0.9;
 
+// Row ids are AUTOINCREMENT: SQLite never hands out an id again, even after the
+// table was emptied. Forwarding relies on that twice: `take` hands out rows above
+// a cursor, and a late acknowledgement deletes its id range; with reused ids, new
+// rows would wait below the cursor and a late ack could delete rows never sent.
+const ROW_TABLES = {
+  verdicts: `id INTEGER PRIMARY KEY AUTOINCREMENT, boot INTEGER NOT NULL, seq INTEGER NOT NULL,
+    frame_seq INTEGER NOT NULL, at TEXT NOT NULL, model_name TEXT, model_version TEXT,
+    score REAL, verdict TEXT NOT NULL, reason TEXT, latency_ms REAL NOT NULL`,
+  minutes: `id INTEGER PRIMARY KEY AUTOINCREMENT, boot INTEGER NOT NULL, seq INTEGER NOT NULL,
+    minute TEXT NOT NULL, model_name TEXT, model_version TEXT, good INTEGER NOT NULL,
+    defect INTEGER NOT NULL, unknown INTEGER NOT NULL`,
+  windows: 'id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL',
+  events: 'id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL',
+  samples: `id INTEGER PRIMARY KEY AUTOINCREMENT, boot INTEGER NOT NULL, seq INTEGER NOT NULL,
+    class TEXT NOT NULL, state TEXT NOT NULL, meta TEXT NOT NULL, image_path TEXT NOT NULL,
+    image_bytes INTEGER NOT NULL, image_sha256 TEXT NOT NULL, map_path TEXT,
+    map_bytes INTEGER NOT NULL DEFAULT 0, map_sha256 TEXT, object_key TEXT, map_key TEXT`,
+} as const;
+
 const SCHEMA = `
   CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-  CREATE TABLE IF NOT EXISTS verdicts (
-    id INTEGER PRIMARY KEY, boot INTEGER NOT NULL, seq INTEGER NOT NULL,
-    frame_seq INTEGER NOT NULL, at TEXT NOT NULL, model_name TEXT, model_version TEXT,
-    score REAL, verdict TEXT NOT NULL, reason TEXT, latency_ms REAL NOT NULL);
-  CREATE TABLE IF NOT EXISTS minutes (
-    id INTEGER PRIMARY KEY, boot INTEGER NOT NULL, seq INTEGER NOT NULL, minute TEXT NOT NULL,
-    model_name TEXT, model_version TEXT, good INTEGER NOT NULL, defect INTEGER NOT NULL,
-    unknown INTEGER NOT NULL);
-  CREATE TABLE IF NOT EXISTS windows (id INTEGER PRIMARY KEY, body TEXT NOT NULL);
-  CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY, body TEXT NOT NULL);
-  CREATE TABLE IF NOT EXISTS samples (
-    id INTEGER PRIMARY KEY, boot INTEGER NOT NULL, seq INTEGER NOT NULL, class TEXT NOT NULL,
-    state TEXT NOT NULL, meta TEXT NOT NULL, image_path TEXT NOT NULL, image_bytes INTEGER NOT NULL,
-    image_sha256 TEXT NOT NULL, map_path TEXT, map_bytes INTEGER NOT NULL DEFAULT 0,
-    map_sha256 TEXT, object_key TEXT, map_key TEXT);
+  ${Object.entries(ROW_TABLES)
+    .map(([table, columns]) => `CREATE TABLE IF NOT EXISTS ${table} (${columns});`)
+    .join('\n  ')}
   CREATE INDEX IF NOT EXISTS samples_state ON samples(state, id);
   CREATE INDEX IF NOT EXISTS samples_class ON samples(class, id);
 `;
+
+/**
+ * Rebuilds row tables a store from before AUTOINCREMENT created with plain
+ * rowid keys, keeping every row and its id (so new ids continue above them).
+ */
+function upgradeRowIds(db: Database.Database): void {
+  const plain = Object.keys(ROW_TABLES).filter((table) => {
+    const row = db
+      .prepare("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?")
+      .get(table) as { sql: string } | undefined;
+    return row !== undefined && !/AUTOINCREMENT/i.test(row.sql);
+  }) as (keyof typeof ROW_TABLES)[];
+  if (plain.length === 0) return;
+  db.transaction(() => {
+    for (const table of plain) {
+      db.exec(`ALTER TABLE ${table} RENAME TO ${table}_plain_ids`);
+      db.exec(`CREATE TABLE ${table} (${ROW_TABLES[table]})`);
+      db.exec(`INSERT INTO ${table} SELECT * FROM ${table}_plain_ids`);
+      db.exec(`DROP TABLE ${table}_plain_ids`);
+    }
+  })();
+}
 
 interface VerdictRow {
   id: number;
@@ -199,6 +228,7 @@ export class EdgeStore {
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
     db.pragma('busy_timeout = 2000');
+    upgradeRowIds(db);
     db.exec(SCHEMA);
     this.#stmt = {
       insertVerdict: db.prepare(
