@@ -123,7 +123,7 @@ describe('edge data from a misbehaving device', () => {
     const other = await connectAs('bad-line-2');
     const intruder = await connectAs('bad-line-3');
     intruder.on('error', () => undefined);
-    const refused = new Promise((resolve) => intruder.once('close', resolve));
+    const refused = new Promise<void>((resolve) => intruder.once('close', () => resolve()));
     intruder.publish(deviceTopic('bad-line-2', 'verdicts'), good([100]), { qos: 1 });
     // MQTT 3.1.1 has no negative PUBACK: the broker closes the connection of a client that
     // publishes where it may not.
