@@ -299,6 +299,7 @@ export class Cloud {
         maxUploadObjectBytes: this.config.maxUploadObjectBytes,
         uploadStats,
         link,
+        desired,
         keys,
         keyRotation,
         maxModelBytes: this.config.maxModelBytes,

@@ -11,6 +11,7 @@ import type { CloudServices } from './services.ts';
 import { healthRoutes } from './routes/health-routes.ts';
 import { modelRoutes } from './routes/model-routes.ts';
 import { deviceRoutes } from './routes/device-routes.ts';
+import { edgeSettingsRoutes } from './routes/edge-settings-routes.ts';
 import { rolloutRoutes } from './routes/rollout-routes.ts';
 import { keyRoutes } from './routes/key-routes.ts';
 import { adminRoutes } from './routes/admin-routes.ts';
@@ -133,6 +134,7 @@ export async function buildHttpServer(options: {
   await app.register(async (scope) => healthRoutes(scope, services));
   await app.register(async (scope) => modelRoutes(scope, services));
   await app.register(async (scope) => deviceRoutes(scope, services));
+  await app.register(async (scope) => edgeSettingsRoutes(scope, services));
   await app.register(async (scope) => rolloutRoutes(scope, services));
   await app.register(async (scope) => keyRoutes(scope, services));
   await app.register(async (scope) => adminRoutes(scope, services));

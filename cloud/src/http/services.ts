@@ -3,6 +3,7 @@ import type { LocalBlobStore } from '../blobs/local-blob-store.ts';
 import type { UploadSlots } from './upload-slots.ts';
 import type { UploadStats } from '../blobs/upload-stats.ts';
 import type { FleetLink } from '../fleet/fleet-link.ts';
+import type { DesiredStateService } from '../fleet/desired-state-service.ts';
 import type { KeyRotation } from '../fleet/key-rotation.ts';
 import type { KeyRing } from '../signing/key-ring.ts';
 import type { ModelServer } from '../inference/model-server.ts';
@@ -35,6 +36,8 @@ export interface CloudServices {
   maxUploadObjectBytes: number;
   uploadStats: UploadStats;
   link: FleetLink;
+  /** Every device's signed desired state. */
+  desired: DesiredStateService;
   keys: KeyRing;
   keyRotation: KeyRotation;
   maxModelBytes: number;

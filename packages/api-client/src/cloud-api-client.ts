@@ -1,4 +1,9 @@
-import { LinesightError, type TrustedKey } from '@linesight/protocol';
+import {
+  LinesightError,
+  type EdgeDataReport,
+  type EdgeDataSettings,
+  type TrustedKey,
+} from '@linesight/protocol';
 
 /** What provisioning a device returns (the password is shown only once). */
 export interface ProvisionedDevice {
@@ -13,6 +18,14 @@ export interface ProvisionedDevice {
 export interface CloudConnection {
   cloudUrl: string;
   mqttUrl: string;
+}
+
+/** A device's edge-data settings: asked for in its desired state, and what it reports it runs. */
+export interface DeviceEdgeSettings {
+  deviceId: string;
+  desired: EdgeDataSettings | null;
+  revision: number | null;
+  reported: EdgeDataReport | null;
 }
 
 /** A device as GET /v1/devices lists it. */
@@ -352,6 +365,16 @@ export class CloudApiClient {
   /** New credentials for a device (the old secret stops working; its session is ended). */
   rotateDeviceCredentials(id: string): Promise<ProvisionedDevice> {
     return this.#request('POST', `/v1/devices/${encodeURIComponent(id)}/credentials`);
+  }
+
+  /** A device's telemetry window and sampling policy: asked for, and reported. */
+  getEdgeSettings(id: string): Promise<DeviceEdgeSettings> {
+    return this.#request('GET', `/v1/devices/${encodeURIComponent(id)}/edge-data`);
+  }
+
+  /** Sets a device's telemetry window and sampling policy (in its signed desired state). */
+  setEdgeSettings(id: string, settings: EdgeDataSettings): Promise<DeviceEdgeSettings> {
+    return this.#request('PUT', `/v1/devices/${encodeURIComponent(id)}/edge-data`, settings);
   }
 
   /** Decommissions a device: credentials revoked, session ended, retained topics cleared. */

@@ -4,6 +4,7 @@ export {
   type ProvisionedDevice,
   type CloudConnection,
   type DeviceSummary,
+  type DeviceEdgeSettings,
   type ModelSummary,
   type RolloutSummary,
   type RolloutWave,

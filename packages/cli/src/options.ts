@@ -29,6 +29,14 @@ export function parsePositive(value: string): number {
   return n;
 }
 
+/** Parses a share from 0 to 1. */
+export function parseShare(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1)
+    throw new InvalidArgumentError('expected a number from 0 to 1');
+  return n;
+}
+
 /** Parses `jpg,png` (dots optional) into lower-case extensions. */
 export function parseExtensions(value: string): string[] {
   const list = value

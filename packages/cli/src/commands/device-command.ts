@@ -1,8 +1,10 @@
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { writeDeviceCredentials } from '@linesight/agent';
-import type { DeviceSummary } from '@linesight/api-client';
+import type { DeviceEdgeSettings, DeviceSummary } from '@linesight/api-client';
+import type { EdgeDataSettings } from '@linesight/protocol';
 import { cloudClient, withCloudCall, type CloudCallOptions } from '../cloud-options.ts';
+import { parsePositive, parsePositiveInt, parseShare } from '../options.ts';
 
 /** `linesight device`: device provisioning. */
 export function deviceCommand(): Command {
@@ -80,7 +82,73 @@ export function deviceCommand(): Command {
     await (await cloudClient(opts)).api.decommissionDevice(id);
     console.log(`decommissioned ${id}`);
   });
+  withCloudCall(
+    device
+      .command('edge-data')
+      .description(
+        "show a device's telemetry window and sampling policy (asked for and reported); with options, set them in its signed desired state (replacing the previous settings; what is left out takes the agent's defaults)",
+      )
+      .argument('<id>', 'device id')
+      .option('--window-sec <s>', 'telemetry window length in seconds', parsePositive)
+      .option('--random-share <share>', 'share of ordinary frames sampled, 0-1', parseShare)
+      .option(
+        '--uncertainty-band <d>',
+        'sample frames whose |score - threshold| is at most this share of the threshold',
+        parseShare,
+      )
+      .option('--no-defects', 'do not keep every defect')
+      .option('--jpeg-quality <q>', 'JPEG quality of stored samples, 10-100', parsePositiveInt)
+      .option('--max-side <px>', 'longest side of stored samples', parsePositiveInt)
+      .option('--no-anomaly-map', 'do not store the anomaly map beside each sample')
+      .option('--json', 'print JSON'),
+  ).action(async (id: string, opts: EdgeDataOptions) => {
+    const { api } = await cloudClient(opts);
+    const settings = edgeSettingsFrom(opts);
+    const view =
+      settings === undefined
+        ? await api.getEdgeSettings(id)
+        : await api.setEdgeSettings(id, settings);
+    console.log(opts.json ? JSON.stringify(view) : edgeSettingsText(view));
+  });
   return device;
+}
+
+interface EdgeDataOptions extends CloudCallOptions {
+  windowSec?: number;
+  randomShare?: number;
+  uncertaintyBand?: number;
+  defects: boolean;
+  jpegQuality?: number;
+  maxSide?: number;
+  anomalyMap: boolean;
+  json?: boolean;
+}
+
+/** The settings the options ask for; undefined when none is given (show only). */
+export function edgeSettingsFrom(opts: EdgeDataOptions): EdgeDataSettings | undefined {
+  const sampling: NonNullable<EdgeDataSettings['sampling']> = {
+    ...(opts.randomShare !== undefined ? { randomShare: opts.randomShare } : {}),
+    ...(opts.uncertaintyBand !== undefined ? { uncertaintyBand: opts.uncertaintyBand } : {}),
+    ...(opts.defects ? {} : { defects: false }),
+    ...(opts.jpegQuality !== undefined ? { jpegQuality: opts.jpegQuality } : {}),
+    ...(opts.maxSide !== undefined ? { maxSide: opts.maxSide } : {}),
+    ...(opts.anomalyMap ? {} : { anomalyMap: false }),
+  };
+  const settings: EdgeDataSettings = {
+    ...(opts.windowSec !== undefined ? { windowSec: opts.windowSec } : {}),
+    ...(Object.keys(sampling).length > 0 ? { sampling } : {}),
+  };
+  return Object.keys(settings).length > 0 ? settings : undefined;
+}
+
+function edgeSettingsText(v: DeviceEdgeSettings): string {
+  const reported = v.reported;
+  return [
+    `${v.deviceId}`,
+    `  asked:    ${v.desired === null ? 'agent defaults' : JSON.stringify(v.desired)}${v.revision === null ? '' : ` (desired revision ${v.revision})`}`,
+    `  running:  ${reported === null ? 'not reported yet' : `window ${reported.windowSec} s, sampling ${JSON.stringify(reported.sampling)}`}`,
+    ...(reported === null ? [] : [`  store:    ${JSON.stringify(reported.store)}`]),
+  ].join('\n');
 }
 
 /** One device as a line: id, presence, model, frames. */

@@ -1,0 +1,76 @@
+import type { FastifyInstance } from 'fastify';
+import { Type } from '@sinclair/typebox';
+import {
+  EdgeDataReportSchema,
+  EdgeDataSettingsSchema,
+  type EdgeDataSettings,
+} from '@linesight/protocol';
+import type { CloudServices } from '../services.ts';
+import { actorOf } from '../auth.ts';
+
+const EdgeSettingsView = Type.Object({
+  deviceId: Type.String(),
+  desired: Type.Union([EdgeDataSettingsSchema, Type.Null()], {
+    description: 'what the cloud asks the device to run (null: the agent’s defaults)',
+  }),
+  revision: Type.Union([Type.Integer(), Type.Null()], {
+    description: 'revision of the desired-state document that carries it',
+  }),
+  reported: Type.Union([EdgeDataReportSchema, Type.Null()], {
+    description: 'the policy the device reports it runs, with its store state',
+  }),
+});
+
+/**
+ * A device's edge-data settings (telemetry window and sampling policy): read
+ * what is asked and what the device reports it runs; set them as part of its
+ * signed desired state, keeping the model and the rest of the document.
+ */
+export async function edgeSettingsRoutes(
+  app: FastifyInstance,
+  services: CloudServices,
+): Promise<void> {
+  const view = (deviceId: string) => {
+    const device = services.devices.get(deviceId);
+    return {
+      deviceId,
+      desired: services.desired.current(deviceId)?.edgeData ?? null,
+      revision: device.desired?.revision ?? null,
+      reported: device.reported?.edgeData ?? null,
+    };
+  };
+
+  app.get<{ Params: { id: string } }>(
+    '/v1/devices/:id/edge-data',
+    {
+      schema: {
+        tags: ['edge data'],
+        summary: "A device's telemetry window and sampling policy: asked for, and reported",
+        params: Type.Object({ id: Type.String() }),
+        response: { 200: EdgeSettingsView },
+      },
+    },
+    async (request) => view(request.params.id),
+  );
+
+  app.put<{ Params: { id: string }; Body: EdgeDataSettings }>(
+    '/v1/devices/:id/edge-data',
+    {
+      schema: {
+        tags: ['edge data'],
+        summary:
+          "Set a device's telemetry window and sampling policy (replaces the previous settings; fields left out take the agent's defaults); published in its signed desired state",
+        params: Type.Object({ id: Type.String() }),
+        body: EdgeDataSettingsSchema,
+        response: { 200: EdgeSettingsView },
+      },
+    },
+    async (request) => {
+      const id = request.params.id;
+      services.devices.get(id);
+      await services.desired.patchMany([[id, { edgeData: request.body }]]);
+      services.audit.record(actorOf(request), 'device.edge_data', id, { edgeData: request.body });
+      return view(id);
+    },
+  );
+}
