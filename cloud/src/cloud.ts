@@ -44,6 +44,7 @@ import { ReviewStore } from './review/review-store.ts';
 import { reviewRoutes } from './review/review-routes.ts';
 import { reviewMetrics } from './review/review-metrics.ts';
 import { DriftService } from './drift/drift-service.ts';
+import { driftSeriesRoute } from './dashboard/drift-series-route.ts';
 
 /** Addresses of a running cloud. */
 export interface CloudUrls {
@@ -202,16 +203,17 @@ export class Cloud {
       logger: this.log.child({ component: 'retention' }),
     });
     this.#retention.start();
+    const modelReference = (name: string, version: string) => {
+      if (!models.has(name, version)) return undefined;
+      const { contract } = models.get(name, version);
+      return { threshold: contract.threshold, referenceProfile: contract.referenceProfile };
+    };
     const drift = new DriftService({
       settings: this.config.drift,
       path: join(dataDir, 'drift.sqlite'),
       windows: (fromMs, toMs) =>
         edgeStore.windows({ fromMs, toMs, limit: Number.MAX_SAFE_INTEGER }),
-      model: (name, version) => {
-        if (!models.has(name, version)) return undefined;
-        const { contract } = models.get(name, version);
-        return { threshold: contract.threshold, referenceProfile: contract.referenceProfile };
-      },
+      model: modelReference,
       logger: this.log.child({ component: 'drift' }),
     });
     this.#drift = drift;
@@ -355,6 +357,14 @@ export class Cloud {
       }),
     );
     await this.#http.register(async (scope) => drift.routes(scope));
+    await this.#http.register(async (scope) =>
+      driftSeriesRoute(scope, {
+        settings: this.config.drift,
+        windows: (deviceId, fromMs, toMs, limit) =>
+          edgeStore.windows({ deviceId, fromMs, toMs, limit }),
+        model: modelReference,
+      }),
+    );
     await this.#http.listen({ host: this.config.host, port: this.config.httpPort });
     // Rollouts that were under way before a restart continue from their persisted state.
     rolloutEngine.start();
