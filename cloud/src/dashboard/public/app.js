@@ -12,14 +12,18 @@ const PAGES = {
   models: () => import('./models-page.js').then((m) => m.ModelsPage),
   rollouts: () => import('./rollouts-page.js').then((m) => m.RolloutsPage),
   rollout: () => import('./rollout-page.js').then((m) => m.RolloutPage),
+  drift: () => import('./drift-page.js').then((m) => m.DriftPage),
+  review: () => import('./review-page.js').then((m) => m.ReviewPage),
 };
 
-/** #/fleet, #/devices/<id>, #/models, #/rollouts, #/rollouts/<id>. */
+/** #/fleet, #/devices/<id>, #/models, #/rollouts, #/rollouts/<id>, #/drift[/<device>], #/review. */
 function parseRoute(hash) {
   const parts = hash.replace(/^#\/?/, '').split('/').map(decodeURIComponent);
   if (parts[0] === 'devices' && parts[1]) return { page: 'device', id: parts[1] };
   if (parts[0] === 'rollouts' && parts[1]) return { page: 'rollout', id: parts[1] };
-  if (parts[0] === 'models' || parts[0] === 'rollouts') return { page: parts[0] };
+  if (parts[0] === 'drift') return parts[1] ? { page: 'drift', id: parts[1] } : { page: 'drift' };
+  if (parts[0] === 'models' || parts[0] === 'rollouts' || parts[0] === 'review')
+    return { page: parts[0] };
   return { page: 'fleet' };
 }
 
@@ -54,6 +58,8 @@ const NAV = [
   ['fleet', '#/fleet', 'Fleet'],
   ['models', '#/models', 'Models'],
   ['rollouts', '#/rollouts', 'Rollouts'],
+  ['drift', '#/drift', 'Drift'],
+  ['review', '#/review', 'Review'],
 ];
 
 // Started at once, beside loading the page's module, rather than one after the other.
