@@ -161,3 +161,19 @@ describe('dashboard plugin', () => {
     }
   });
 });
+
+describe('cloud metrics', () => {
+  it('times the dashboard routes in the request histogram of /metrics, by route pattern', async () => {
+    expect((await fetch(`${base}/v1/dashboard/fleet`, { headers: auth })).status).toBe(200);
+    expect((await fetch(`${base}/v1/devices/no-such-device`, { headers: auth })).status).toBe(404);
+    const text = await (await fetch(`${base}/metrics`)).text();
+    expect(text).toMatch(
+      /^linesight_http_request_duration_seconds_count\{method="GET",route="\/v1\/dashboard\/fleet",status="2xx"\} [1-9]/m,
+    );
+    expect(text).toMatch(
+      /^linesight_http_request_duration_seconds_count\{method="GET",route="\/v1\/devices\/:id",status="4xx"\} [1-9]/m,
+    );
+    // The cloud's own metrics keep their names.
+    expect(text).toMatch(/^linesight_devices \d/m);
+  });
+});

@@ -9,6 +9,7 @@ import { registerRateLimits, type RateLimits, type RateLimitStats } from './rate
 import { documentRoute, ErrorResponse, toOpenApi30Schemas } from './openapi.ts';
 import type { CloudServices } from './services.ts';
 import { healthRoutes } from './routes/health-routes.ts';
+import { HttpMetrics } from './http-metrics.ts';
 import { modelRoutes } from './routes/model-routes.ts';
 import { deviceRoutes } from './routes/device-routes.ts';
 import { edgeSettingsRoutes } from './routes/edge-settings-routes.ts';
@@ -54,7 +55,14 @@ export async function buildHttpServer(options: {
   });
   // Access log: one line per request; the probes at debug, since orchestrators poll them.
   const access = options.logger.child({ component: 'access' });
+  const httpMetrics = new HttpMetrics();
   app.addHook('onResponse', async (request, reply) => {
+    httpMetrics.observe(
+      request.method,
+      request.routeOptions.url,
+      reply.statusCode,
+      reply.elapsedTime / 1000,
+    );
     const probe = PROBE_ROUTES.has(request.routeOptions.url ?? '');
     access[probe ? 'debug' : 'info'](
       {
@@ -131,7 +139,7 @@ export async function buildHttpServer(options: {
   app.get('/openapi.json', { config: { auth: 'public' }, schema: { hide: true } }, async () =>
     app.swagger(),
   );
-  await app.register(async (scope) => healthRoutes(scope, services));
+  await app.register(async (scope) => healthRoutes(scope, services, httpMetrics));
   await app.register(async (scope) => modelRoutes(scope, services));
   await app.register(async (scope) => deviceRoutes(scope, services));
   await app.register(async (scope) => edgeSettingsRoutes(scope, services));

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import type { CloudServices } from '../services.ts';
-import { renderPrometheus } from '../../metrics.ts';
+import type { HttpMetrics } from '../http-metrics.ts';
 
 const startedAt = Date.now();
 
@@ -14,7 +14,11 @@ const ReadinessView = Type.Object({
 });
 
 /** /healthz, /readyz and /metrics: open, for load balancers, orchestrators and Prometheus. */
-export async function healthRoutes(app: FastifyInstance, services: CloudServices): Promise<void> {
+export async function healthRoutes(
+  app: FastifyInstance,
+  services: CloudServices,
+  metrics: HttpMetrics,
+): Promise<void> {
   app.get(
     '/healthz',
     {
@@ -70,7 +74,7 @@ export async function healthRoutes(app: FastifyInstance, services: CloudServices
     },
     async (_request, reply) => {
       void reply.type('text/plain; version=0.0.4; charset=utf-8');
-      return renderPrometheus(services.metrics());
+      return metrics.render(services.metrics());
     },
   );
 }
