@@ -267,6 +267,22 @@ describe('the drift and review pages in chromium', () => {
     await viewer.context().close();
   });
 
+  it('shows a device with its open alerts and its newest samples with their anomaly maps', async () => {
+    const page = await open(adminToken, '#/devices/lit-1');
+    await page.getByRole('heading', { name: 'lit-1' }).waitFor({ timeout: 60_000 });
+    await page.locator('tr[data-alert][data-state=open][data-device="lit-1"]').first().waitFor();
+    const frames = page.locator('[data-testid=recent-samples] img.frame');
+    await frames.first().waitFor({ timeout: 60_000 });
+    await page.waitForFunction(
+      `[...document.querySelectorAll('[data-testid=recent-samples] img')].every((i) => i.complete && i.naturalWidth > 0)`,
+      undefined,
+      { timeout: 60_000 },
+    );
+    expect(await frames.count()).toBeGreaterThan(0);
+    await shot(page, '16-device-alerts-samples');
+    await page.context().close();
+  });
+
   it('reports the first-load weight and time to interactive of the drift and review pages', async () => {
     const report: Record<string, { kB: number; requests: number; interactiveMs: number }> = {};
     for (const [name, hash, ready] of [

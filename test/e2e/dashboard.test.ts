@@ -2,18 +2,23 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { CloudApiClient } from '@linesight/api-client';
 import { Cloud } from '@linesight/cloud';
 import { FramePoolCamera, SimulatedFleet, renderFramePool } from '@linesight/firmware-sim';
+import {
+  VIEWPORT,
+  dashboardContext,
+  firstLoad as measureFirstLoad,
+  launchChromium,
+  type FirstLoad,
+} from '../helpers/dashboard-browser.ts';
 import { eventually } from '../helpers/eventually.ts';
 
 // The dashboard in a real browser (Debian's chromium, driven by playwright-core)
 // against a real cloud and a small simulated fleet on two lines.
-const CHROMIUM = process.env.LINESIGHT_CHROMIUM ?? '/usr/bin/chromium';
 const MODEL = 'surface';
-const VIEWPORT = { width: 1280, height: 800 };
 const models = inject('models');
 
 let dir: string;
@@ -49,55 +54,15 @@ async function shot(p: Page, name: string): Promise<void> {
 }
 
 /** A fresh context (empty cache) signed in with `token`, if given. */
-async function newContext(token?: string, viewport = VIEWPORT): Promise<BrowserContext> {
-  const ctx = await browser.newContext({ viewport });
-  ctx.on('weberror', (e) => pageErrors.push(String(e.error())));
-  ctx.on('console', (m) => {
-    // The refused token and the refused self-approval are expected 401/403 answers.
-    if (m.type() === 'error' && !/status of 40[13]/.test(m.text())) pageErrors.push(m.text());
-  });
-  if (token !== undefined)
-    // about:blank has no sessionStorage; the script runs again in the dashboard's origin.
-    await ctx.addInitScript(
-      `try { sessionStorage.setItem('linesight.token', ${JSON.stringify(token)}) } catch {}`,
-    );
-  return ctx;
+function newContext(token?: string, viewport = VIEWPORT): Promise<BrowserContext> {
+  return dashboardContext(browser, pageErrors, token, viewport);
 }
 
 /** Loads `path` in a fresh context: bytes transferred until `ready` shows, and when it did. */
-async function firstLoad(
-  path: string,
-  ready: string,
-  token?: string,
-): Promise<{ bytes: number; requests: number; interactiveMs: number }> {
-  const ctx = await newContext(token);
-  try {
-    const p = await ctx.newPage();
-    const cdp = await ctx.newCDPSession(p);
-    await cdp.send('Network.enable');
-    const finished = new Map<string, number>();
-    const streamed = new Map<string, number>();
-    cdp.on('Network.dataReceived', (e) =>
-      streamed.set(e.requestId, (streamed.get(e.requestId) ?? 0) + e.encodedDataLength),
-    );
-    cdp.on('Network.loadingFinished', (e) => finished.set(e.requestId, e.encodedDataLength));
-    await p.goto(`${base}${path}`, { waitUntil: 'load' });
-    const interactiveMs = (await (
-      await p.waitForFunction(
-        `document.querySelector(${JSON.stringify(ready)}) ? performance.now() : 0`,
-        undefined,
-        { polling: 'raf', timeout: 30_000 },
-      )
-    ).jsonValue()) as number;
-    let bytes = 0;
-    for (const n of finished.values()) bytes += n;
-    for (const [id, n] of streamed) if (!finished.has(id)) bytes += n;
-    const requests = new Set([...finished.keys(), ...streamed.keys()]).size;
-    await cdp.detach();
-    return { bytes, requests, interactiveMs: Math.round(interactiveMs) };
-  } finally {
-    await ctx.close();
-  }
+function firstLoad(path: string, ready: string, token?: string): Promise<FirstLoad> {
+  return measureFirstLoad(browser, `${base}${path}`, ready, pageErrors, {
+    ...(token !== undefined ? { token } : {}),
+  });
 }
 
 beforeAll(async () => {
@@ -156,19 +121,7 @@ beforeAll(async () => {
     intervalMs: 250,
   });
 
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = await launchChromium();
   context = await newContext();
   page = await context.newPage();
   page.on('dialog', (dialog) => void dialog.accept());

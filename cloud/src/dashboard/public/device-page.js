@@ -1,10 +1,79 @@
-// Device: what it runs, live numbers and charts since the page opened, and its recent events.
+// Device: what it runs, live numbers and charts since the page opened, its alerts, recent samples and events.
 import { useEffect, useRef } from 'preact/hooks';
 import { api } from './api.js';
 import { useFleet, useResource } from './hooks.js';
+import { AlertTable } from './alert-table.js';
+import { FrameView } from './frame-view.js';
 import { html, Loading, ErrorBox, Empty, Badge, pct, num, ago, when, labelPairs } from './ui.js';
 
 const HISTORY_POINTS = 600;
+const RECENT_SAMPLES = 8;
+
+/** The device's alerts, open ones first; a link to its drift charts. */
+function DeviceAlerts({ id }) {
+  const alerts = useResource(
+    () => api(`/v1/alerts?deviceId=${encodeURIComponent(id)}&limit=50`),
+    [id],
+  );
+  const drift = html`<a href=${`#/drift/${encodeURIComponent(id)}`}>Drift charts →</a>`;
+  if (alerts.loading && !alerts.data) return html`<${Loading} what="alerts" />`;
+  if (!alerts.data) return html`<${ErrorBox} error=${alerts.error} retry=${alerts.reload} />`;
+  const open = alerts.data.alerts.filter((a) => a.state === 'open');
+  const resolved = alerts.data.alerts.length - open.length;
+  return html`${
+    open.length === 0
+      ? html`<${Empty}>No open drift or camera alert on this device. ${drift}<//>`
+      : html`<${AlertTable} alerts=${open} caption=${`Open alerts of ${id}`} />`
+  }
+  ${
+    open.length > 0 || resolved > 0
+      ? html`<p class="muted small">
+          ${resolved > 0 ? `${resolved} resolved (on the drift page). ` : ''}${drift}
+        </p>`
+      : null
+  }`;
+}
+
+/** The device's newest sampled frames with their anomaly maps. */
+function RecentSamples({ id }) {
+  const samples = useResource(async () => {
+    const enc = encodeURIComponent(id);
+    const { samples: list } = await api(`/v1/samples?deviceId=${enc}&limit=${RECENT_SAMPLES}`);
+    // Each with short-lived URLs for its frame and map.
+    return Promise.all(list.map((s) => api(`/v1/samples/${enc}/${encodeURIComponent(s.id)}`)));
+  }, [id]);
+  if (samples.loading && !samples.data) return html`<${Loading} what="samples" />`;
+  if (!samples.data) return html`<${ErrorBox} error=${samples.error} retry=${samples.reload} />`;
+  if (samples.data.length === 0)
+    return html`<${Empty}
+      >No sampled frames from this device yet: it keeps every defect, frames near the threshold and
+      a small random share, and uploads them while connected.<//
+    >`;
+  return html`<ul class="samples" data-testid="recent-samples">
+    ${samples.data.map(
+      ({ sample: s, downloadUrl, mapUrl }) =>
+        html`<li key=${s.id}>
+          ${
+            downloadUrl
+              ? html`<${FrameView}
+                  small=${true}
+                  imageUrl=${downloadUrl}
+                  mapUrl=${mapUrl}
+                  alt=${`Frame ${s.id}, ${s.verdict}`}
+                />`
+              : html`<p class="muted">No image URL (the blob store cannot issue one).</p>`
+          }
+          <span>
+            <${Badge} kind=${s.verdict === 'defect' ? 'bad' : s.verdict === 'good' ? 'ok' : 'muted'}
+              >${s.verdict}<//
+            >
+            ${` ${s.class} sample, score ${s.score === null ? '–' : num(s.score, 3)}`}
+          </span>
+          <time class="muted small" datetime=${s.at}>${when(s.at)}</time>
+        </li>`,
+    )}
+  </ul>`;
+}
 
 /** A small uPlot line chart of one series, loaded only on this page. */
 function Chart({ title, unit, points }) {
@@ -152,6 +221,10 @@ export function DevicePage({ id }) {
             >Charts fill in as telemetry arrives (every few seconds while the device runs).<//
           >`
     }
+    <h2>Alerts</h2>
+    <${DeviceAlerts} id=${d.id} />
+    <h2>Recent samples</h2>
+    <${RecentSamples} id=${d.id} />
     <h2>Recent events</h2>
     ${events.error ? html`<${ErrorBox} error=${events.error} retry=${events.reload} />` : null}
     ${

@@ -2,6 +2,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api } from './api.js';
 import { useResource } from './hooks.js';
+import { FrameView } from './frame-view.js';
 import { html, Loading, ErrorBox, Empty, Badge, num, when } from './ui.js';
 
 const REASONS = ['uncertain', 'defect', 'random', 'unknown'];
@@ -48,30 +49,6 @@ function Filters({ filters, onChange }) {
         ${REASONS.map((r) => html`<option value=${r}>${r}</option>`)}
       </select></label
     >
-  </div>`;
-}
-
-/** The frame with its anomaly map laid over it. */
-function Viewer({ item, showMap, opacity, onBroken }) {
-  return html`<div class="viewer" data-testid="review-image">
-    <img
-      class="frame"
-      src=${item.imageUrl}
-      alt=${`Frame ${item.sample.id} from ${item.sample.deviceId}, ${item.sample.verdict}`}
-      onError=${onBroken}
-    />
-    ${
-      showMap && item.mapUrl
-        ? html`<img
-            class="map"
-            src=${item.mapUrl}
-            alt=""
-            aria-hidden="true"
-            style=${`opacity:${opacity}`}
-            onError=${onBroken}
-          />`
-        : null
-    }
   </div>`;
 }
 
@@ -249,16 +226,20 @@ export function ReviewPage({ session }) {
   else
     body = html`<div class="review">
         <div class="review-main">
-          <${Viewer}
-            key=${keyOf(current)}
-            item=${current}
-            showMap=${showMap}
-            opacity=${opacity}
-            onBroken=${() => {
-              // Image URLs expire (5 min): fetch fresh ones, but not in a loop for an image that is gone.
-              if (Date.now() - queue.at > 60_000) void load(true);
-            }}
-          />
+          <div data-testid="review-image">
+            <${FrameView}
+              key=${keyOf(current)}
+              imageUrl=${current.imageUrl}
+              mapUrl=${current.mapUrl}
+              alt=${`Frame ${current.sample.id} from ${current.sample.deviceId}, ${current.sample.verdict}`}
+              showMap=${showMap}
+              opacity=${opacity}
+              onError=${() => {
+                // Image URLs expire (5 min): fetch fresh ones, but not in a loop for an image that is gone.
+                if (Date.now() - queue.at > 60_000) void load(true);
+              }}
+            />
+          </div>
           <div class="map-controls">
             <label class="check"
               ><input
