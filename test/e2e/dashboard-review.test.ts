@@ -267,7 +267,7 @@ describe('the drift and review pages in chromium', () => {
     await viewer.context().close();
   });
 
-  it('shows a device with its open alerts and its newest samples with their anomaly maps', async () => {
+  it('shows a device with its open alerts and newest samples with their maps, and the new pages on a tablet', async () => {
     const page = await open(adminToken, '#/devices/lit-1');
     await page.getByRole('heading', { name: 'lit-1' }).waitFor({ timeout: 60_000 });
     await page.locator('tr[data-alert][data-state=open][data-device="lit-1"]').first().waitFor();
@@ -281,6 +281,20 @@ describe('the drift and review pages in chromium', () => {
     expect(await frames.count()).toBeGreaterThan(0);
     await shot(page, '16-device-alerts-samples');
     await page.context().close();
+
+    // Readable on a tablet: both new pages at 820 x 1180.
+    const tablet = await dashboardContext(browser, pageErrors, adminToken, {
+      width: 820,
+      height: 1180,
+    });
+    const tab = await tablet.newPage();
+    await tab.goto(`${base}/#/drift`);
+    await tab.locator('[data-testid=chart-psi] canvas').waitFor({ timeout: 60_000 });
+    await shot(tab, '17-drift-tablet');
+    await tab.goto(`${base}/#/review`);
+    await tab.locator('[data-testid=review-image] img.frame').waitFor({ timeout: 60_000 });
+    await shot(tab, '18-review-tablet');
+    await tablet.close();
   });
 
   it('reports the first-load weight and time to interactive of the drift and review pages', async () => {
