@@ -2,7 +2,8 @@
 // processes score synthetic frames and write each verdict to a plant MQTT
 // broker (Debian's mosquitto on a free port; a standalone aedes broker where
 // mosquitto is missing, unless LINESIGHT_REQUIRE_MOSQUITTO=1), a PLC (a
-// Modbus TCP server on 127.0.0.1) and the agent's own SSE endpoint. The cloud
+// Modbus TCP server on 127.0.0.1), a plant webhook (an HTTP server that refuses
+// its first requests) and the agent's own SSE endpoint. The cloud
 // and its broker are stopped mid-stream; a PLC hangs mid-stream and comes
 // back; a device with no model, and one whose model hangs on camera frames,
 // send `unknown` everywhere.
@@ -22,6 +23,7 @@ import { LinesightProcess } from '../helpers/linesight-process.ts';
 import { ModbusPlc, type PlcMap } from '../helpers/modbus-plc.ts';
 import { withSlowSideChain } from '../helpers/onnx-mutations.ts';
 import { startPlantBroker, type PlantBroker } from '../helpers/plant-broker.ts';
+import { WebhookReceiver } from '../helpers/webhook-receiver.ts';
 
 const models = inject('models');
 /** A contiguous register block: one Modbus write per verdict (plus the coils). */
@@ -168,7 +170,7 @@ function expectIncreasing(seqs: number[], what: string): void {
     expect(seqs[i]!, `${what}: ${seqs[i - 1]} then ${seqs[i]}`).toBeGreaterThan(seqs[i - 1]!);
 }
 
-function outputsYaml(plcPort: number, extraModbus = ''): string {
+function outputsYaml(plcPort: number, extraModbus = '', extraOutputs = ''): string {
   return `# agent config under test
 http:
   port: 0
@@ -187,7 +189,7 @@ outputs:
       scoreRegister: ${MAP.scoreRegister}
       verdictRegister: ${MAP.verdictRegister}
       sequenceRegister: ${MAP.sequenceRegister}
-${extraModbus}`;
+${extraModbus}${extraOutputs}`;
 }
 
 beforeAll(async () => {
@@ -261,11 +263,21 @@ afterAll(async () => {
 });
 
 describe('verdicts reach the line without the cloud', () => {
-  it('with the cloud and its broker stopped, every verdict reaches the plant broker, the PLC and SSE, in order, one per frame', async () => {
+  it('with the cloud and its broker stopped, every verdict reaches the plant broker, the PLC, a webhook and SSE, in order, one per frame', async () => {
     const plc = await startPlc();
+    const webhook = new WebhookReceiver({ token: 'plant-webhook-secret', failFirst: 3 });
+    await webhook.start();
+    cleanups.push(() => webhook.close());
+    const webhookYaml = `  - kind: webhook
+    url: ${webhook.url}
+    batchMax: 20
+    timeoutMs: 2000
+    headers:
+      authorization: Bearer plant-webhook-secret
+`;
     const { agent, httpUrl } = await startAgent(
       'line-a',
-      { file: 'line-a.yaml', text: outputsYaml(plc.port) },
+      { file: 'line-a.yaml', text: outputsYaml(plc.port, '', webhookYaml) },
       10,
     );
     await agent.waitForLog((l) => l.msg === 'model live', 90_000);
@@ -274,10 +286,11 @@ describe('verdicts reach the line without the cloud', () => {
       () =>
         plantOf('line-a').some((v) => v.verdict !== 'unknown') &&
         plc.commits.length >= 3 &&
+        webhook.results.length >= 3 &&
         sse.verdicts.length >= 3
           ? true
           : undefined,
-      { what: 'scored verdicts at all three outputs', timeoutMs: 60_000, intervalMs: 50 },
+      { what: 'scored verdicts at all four outputs', timeoutMs: 60_000, intervalMs: 50 },
     );
 
     await cloud.close();
@@ -300,10 +313,16 @@ describe('verdicts reach the line without the cloud', () => {
     });
     await eventually(
       () =>
-        plantOf('line-a').some((v) => v.seq >= upTo) && plc.commits.some((c) => c.seq >= upTo)
+        plantOf('line-a').some((v) => v.seq >= upTo) &&
+        plc.commits.some((c) => c.seq >= upTo) &&
+        webhook.results.some((v) => v.seq >= upTo)
           ? true
           : undefined,
-      { what: 'the plant broker and the PLC to catch up', timeoutMs: 30_000, intervalMs: 50 },
+      {
+        what: 'the plant broker, the PLC and the webhook to catch up',
+        timeoutMs: 30_000,
+        intervalMs: 50,
+      },
     );
 
     const sseSeqs = seqsIn(sse.verdicts, from, upTo);
@@ -317,9 +336,15 @@ describe('verdicts reach the line without the cloud', () => {
     );
     expect(plantSeqs).toEqual(sseSeqs);
     expect(plcSeqs).toEqual(sseSeqs);
+    // The webhook answered 503 three times first: those verdicts were posted again, none lost.
+    expect(webhook.refused).toBe(3);
+    expect(webhook.unauthorized).toBe(0);
+    expect(seqsIn(webhook.results, from, upTo)).toEqual(sseSeqs);
     // The same verdict everywhere, and scored by the stored model, not unknown.
     const bySeq = new Map(sse.verdicts.map((v) => [v.seq, v]));
-    for (const v of plantOf('line-a').filter((x) => x.seq > from && x.seq <= upTo)) {
+    for (const v of [...plantOf('line-a'), ...webhook.results].filter(
+      (x) => x.seq > from && x.seq <= upTo,
+    )) {
       expect(v).toEqual(bySeq.get(v.seq));
       expect(v.verdict).not.toBe('unknown');
     }
@@ -335,6 +360,10 @@ describe('verdicts reach the line without the cloud', () => {
       verdicts: FrameResult[];
     };
     expect(seqsIn(recent.verdicts, from, upTo)).toEqual(sseSeqs);
+    // The refused posts came first, before the cloud stopped: retried, they are not missing
+    // from the webhook's record of the whole run (as far back as the agent's log reaches).
+    const oldest = Math.min(...recent.verdicts.map((v) => v.seq)) - 1;
+    expect(seqsIn(webhook.results, oldest, upTo)).toEqual(seqsIn(recent.verdicts, oldest, upTo));
   });
 
   it('a PLC that stops answering mid-stream: the other outputs get every verdict, writes resume when it answers, the gap is counted', async () => {
