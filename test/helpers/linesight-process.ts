@@ -17,9 +17,14 @@ export class LinesightProcess {
   readonly #waiters: { match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
   readonly exited: Promise<number | null>;
 
-  constructor(args: string[], env: NodeJS.ProcessEnv = {}) {
-    this.child = spawn(process.execPath, [BIN, ...args], {
-      cwd: REPO_ROOT,
+  /** `options.bin` runs another build of the command (a release), `options.cwd` elsewhere. */
+  constructor(
+    args: string[],
+    env: NodeJS.ProcessEnv = {},
+    options: { bin?: string; cwd?: string } = {},
+  ) {
+    this.child = spawn(process.execPath, [options.bin ?? BIN, ...args], {
+      cwd: options.cwd ?? REPO_ROOT,
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

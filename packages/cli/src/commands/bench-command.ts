@@ -13,6 +13,7 @@ import { benchAgentCommand } from './bench-agent.ts';
 import { benchIngestCommand } from './bench-ingest.ts';
 import { benchPredictCommand } from './bench-predict.ts';
 import { benchRolloutCommand } from './bench-rollout.ts';
+import { benchStartupCommand } from './bench-startup.ts';
 import { readDatasetVerbose, readMasks, trainingProgressPrinter } from './model-command.ts';
 
 function parseCount(value: string): number {
@@ -31,6 +32,7 @@ export function benchCommand(): Command {
   bench.addCommand(benchRolloutCommand());
   bench.addCommand(benchIngestCommand());
   bench.addCommand(benchDriftCommand());
+  bench.addCommand(benchStartupCommand());
   return bench;
 }
 
