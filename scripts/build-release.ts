@@ -85,6 +85,7 @@ interface WorkspaceManifest {
   exports?: Record<string, string>;
   bin?: Record<string, string>;
   dependencies?: Record<string, string>;
+  optionalDependencies?: Record<string, string>;
   [key: string]: unknown;
 }
 
@@ -103,6 +104,7 @@ export async function buildRelease(options: BuildReleaseOptions): Promise<BuiltR
       allowScripts?: Record<string, boolean>;
     };
     const thirdParty = new Set<string>();
+    const optional = new Set<string>();
     const bundled: string[] = [];
     for (const ws of WORKSPACES) {
       const manifest = JSON.parse(
@@ -111,10 +113,19 @@ export async function buildRelease(options: BuildReleaseOptions): Promise<BuiltR
       bundled.push(manifest.name);
       for (const dep of Object.keys(manifest.dependencies ?? {}))
         if (!dep.startsWith('@linesight/') && !BUILD_ONLY.has(dep)) thirdParty.add(dep);
+      for (const dep of Object.keys(manifest.optionalDependencies ?? {})) optional.add(dep);
       await placeWorkspace(ws, manifest, emitDir, join(dir, 'node_modules', manifest.name));
     }
     const dependencies: Record<string, string> = {};
     for (const dep of [...thirdParty].sort()) dependencies[dep] = await installedVersion(dep);
+    // Native extras a device may lack a compiler for (unix-dgram for sd_notify): npm carries on
+    // without them, and the code falls back.
+    const optionalDependencies: Record<string, string> = {};
+    for (const dep of [...optional].sort()) optionalDependencies[dep] = await installedVersion(dep);
+    // What scripts/install-agent.sh puts in place beside the code.
+    await mkdir(join(dir, 'deploy'));
+    for (const file of ['manifests/systemd/linesight-agent@.service', 'scripts/install-agent.sh'])
+      await cp(join(REPO_ROOT, file), join(dir, 'deploy', file.split('/').at(-1)!));
     await mkdir(join(dir, 'bin'));
     const bin = join(dir, 'bin', 'linesight.js');
     await writeExecutable(
@@ -132,12 +143,13 @@ export async function buildRelease(options: BuildReleaseOptions): Promise<BuiltR
           license: 'Apache-2.0',
           engines: root.engines,
           bin: { linesight: 'bin/linesight.js' },
-          files: ['bin'],
+          files: ['bin', 'deploy'],
           // npm bundles only dependencies that are also listed here.
           dependencies: {
             ...dependencies,
             ...Object.fromEntries(bundled.map((name) => [name, root.version])),
           },
+          optionalDependencies,
           bundleDependencies: bundled,
           allowScripts: root.allowScripts,
         },
@@ -145,7 +157,11 @@ export async function buildRelease(options: BuildReleaseOptions): Promise<BuiltR
         2,
       )}\n`,
     );
-    if (options.linkDeps) await linkDependencies(dir, Object.keys(dependencies));
+    if (options.linkDeps)
+      await linkDependencies(dir, [
+        ...Object.keys(dependencies),
+        ...Object.keys(optionalDependencies),
+      ]);
     const built: BuiltRelease = { dir, bin, version: root.version, dependencies };
     if (options.pack) built.tarball = await pack(dir, outDir, options.linkDeps === true);
     return built;
@@ -206,6 +222,9 @@ async function placeWorkspace(
     description: manifest.description as string,
     type: 'module',
     ...(manifest.exports ? { exports: mapValues(manifest.exports, toJs) } : {}),
+    ...(manifest.optionalDependencies
+      ? { optionalDependencies: manifest.optionalDependencies }
+      : {}),
     ...(manifest.dependencies
       ? {
           dependencies: Object.fromEntries(

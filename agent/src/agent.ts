@@ -263,6 +263,15 @@ export class Agent {
     return { ...this.#pipeline.counters, byVersion: { ...this.#pipeline.framesByVersion } };
   }
 
+  /** The frame loop's progress (frames finished, frames in it), for the systemd watchdog. */
+  get frameLoop(): { finished: number; inFlight: number } {
+    const c = this.#pipeline.counters;
+    return {
+      finished: c.scored + c.unknown + c.droppedOverload,
+      inFlight: this.#pipeline.inFlight,
+    };
+  }
+
   /** The local HTTP endpoint's URL, when it is on and started. */
   get httpUrl(): string | undefined {
     return this.#outputs.httpUrl;

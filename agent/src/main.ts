@@ -6,6 +6,7 @@ import { Agent } from './agent.ts';
 import type { Camera } from './camera/camera.ts';
 import { readAgentConfigFile } from './config-file.ts';
 import { readDeviceCredentials } from './device-credentials.ts';
+import { SystemdNotifier } from './systemd/systemd-notifier.ts';
 
 /**
  * How long a signal-initiated shutdown may take before the process exits
@@ -47,6 +48,11 @@ export interface RunAgentOptions {
   forwardRecordsPerSec?: number;
   /** Install SIGTERM/SIGINT handlers (the standalone app does; a fleet does not). */
   handleSignals?: boolean;
+  /**
+   * The process environment, read for systemd's NOTIFY_SOCKET, WATCHDOG_USEC and
+   * WATCHDOG_PID (sd_notify: ready, watchdog pings, stopping). Omitted: no notifications.
+   */
+  env?: NodeJS.ProcessEnv;
 }
 
 /**
@@ -116,10 +122,25 @@ export async function runAgent(options: RunAgentOptions): Promise<Agent> {
     options.camera,
     logger,
   );
-  await agent.start();
+  const notifier = new SystemdNotifier({
+    socketPath: options.env?.NOTIFY_SOCKET,
+    watchdogUsec: options.env?.WATCHDOG_USEC,
+    watchdogPid: options.env?.WATCHDOG_PID,
+    pid: process.pid,
+    progress: () => agent.frameLoop,
+    logger: logger.child({ component: 'systemd' }),
+  });
+  try {
+    await agent.start();
+  } catch (err) {
+    notifier.close();
+    throw err;
+  }
+  await notifier.ready(`scoring frames (${options.deviceId})`);
   if (options.handleSignals !== false) {
     const onSignal = (signal: NodeJS.Signals) => {
       logger.info({ signal }, 'shutting down');
+      void notifier.stopping();
       const force = setTimeout(() => {
         logger.error(
           { limitMs: SHUTDOWN_LIMIT_MS, abandonedRuns: WorkerOnnxModel.abandonedRuns },
@@ -130,6 +151,7 @@ export async function runAgent(options: RunAgentOptions): Promise<Agent> {
       force.unref();
       agent
         .close()
+        .finally(() => notifier.close())
         .then(async () => {
           // A run the watchdog abandoned keeps its thread in native code; exiting under it
           // can abort the process, so wait for it (bounded by the limit above).

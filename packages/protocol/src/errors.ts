@@ -30,6 +30,8 @@ export const ERROR_CODES = {
   ERR_CAMERA: 'a camera source failed',
   ERR_AGENT_OUTPUT:
     'a local output (PLC over Modbus, plant MQTT broker, webhook, command) could not write a verdict',
+  ERR_AGENT_NOTIFY:
+    'the agent could not notify the service manager (systemd sd_notify: ready, watchdog, stopping)',
   ERR_CLOUD_CONFIG: 'the cloud configuration is invalid',
   ERR_CLI_CONFIG:
     'the command line lacks a setting (cloud URL, token) or a CLI config file is invalid',

@@ -133,6 +133,7 @@ export function agentCommand(): Command {
             ? {}
             : { storeQuotaBytes: Math.round(opts.storeQuotaMb * 1024 * 1024) }),
           ...(opts.forwardRate === undefined ? {} : { forwardRecordsPerSec: opts.forwardRate }),
+          env: process.env,
         });
       },
     );
