@@ -13,7 +13,8 @@
 //                                worker, the dashboard's static files) and a package.json whose
 //                                exports name the compiled files
 //
-// --pack also writes DIR/linesight-<version>.tgz with `npm pack`: the file to ship. On the
+// --pack also writes DIR/linesight-<version>.tgz with `npm pack`: the file to ship (packed
+// before --link-deps adds its links, when both are given). On the
 // device, `npm install --omit=dev <tgz>` installs the third-party dependencies for that machine
 // (native ones included: sharp, onnxruntime-node and better-sqlite3 for arm64 on a Raspberry
 // Pi); scripts/install-agent.sh does that. --link-deps instead links each third-party
@@ -157,13 +158,14 @@ export async function buildRelease(options: BuildReleaseOptions): Promise<BuiltR
         2,
       )}\n`,
     );
+    const built: BuiltRelease = { dir, bin, version: root.version, dependencies };
+    // Packed before the links go in, so the tarball holds only the release's own files.
+    if (options.pack) built.tarball = await pack(dir, outDir);
     if (options.linkDeps)
       await linkDependencies(dir, [
         ...Object.keys(dependencies),
         ...Object.keys(optionalDependencies),
       ]);
-    const built: BuiltRelease = { dir, bin, version: root.version, dependencies };
-    if (options.pack) built.tarball = await pack(dir, outDir, options.linkDeps === true);
     return built;
   } finally {
     await rm(emitDir, { recursive: true, force: true });
@@ -287,8 +289,7 @@ async function linkDependencies(dir: string, deps: string[]): Promise<void> {
 }
 
 /** `npm pack` of the release folder; returns the tarball's path. */
-async function pack(dir: string, outDir: string, linked: boolean): Promise<string> {
-  if (linked) throw new Error('--pack and --link-deps do not go together: pack a clean folder');
+async function pack(dir: string, outDir: string): Promise<string> {
   const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', outDir], {
     cwd: dir,
     maxBuffer: 64 * 1024 * 1024,

@@ -4,7 +4,9 @@
 // another working directory, and the agent scores frames with a model the cloud rolled out.
 // Node 20 cannot load a `.ts` file without a loader, so a release that still reached one
 // would fail to start here.
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { promisify } from 'node:util';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,7 +41,7 @@ function releaseEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'linesight-release-'));
-  release = await buildRelease({ outDir: join(dir, 'out'), linkDeps: true });
+  release = await buildRelease({ outDir: join(dir, 'out'), pack: true, linkDeps: true });
 });
 
 afterAll(async () => {
@@ -71,6 +73,26 @@ describe('packed release', () => {
       await readFile(join(release.dir, 'node_modules/@linesight/agent/package.json'), 'utf8'),
     ) as { exports: Record<string, string> };
     expect(agentManifest.exports['.']).toBe('./src/index.js');
+  });
+
+  it('packs into an npm tarball with the bundled packages, the unit and the install script', async () => {
+    expect(release.tarball).toMatch(/linesight-\d+\.\d+\.\d+\.tgz$/);
+    const { stdout } = await promisify(execFile)('tar', ['-tzf', release.tarball!], {
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    const entries = stdout.split('\n').filter((e) => e !== '');
+    for (const must of [
+      'package/package.json',
+      'package/bin/linesight.js',
+      'package/deploy/linesight-agent@.service',
+      'package/deploy/install-agent.sh',
+      'package/node_modules/@linesight/agent/src/main.js',
+      'package/node_modules/@linesight/cli/bin/linesight.js',
+    ])
+      expect(entries).toContain(must);
+    expect(entries.filter((e) => e.endsWith('.ts'))).toEqual([]);
+    // No third-party package rides along: npm installs those for the device's CPU.
+    expect(entries.filter((e) => /^package\/node_modules\/(?!@linesight\/)/.test(e))).toEqual([]);
   });
 
   it("runs the compiled cloud and agent, and the agent scores frames with the cloud's model", async () => {
