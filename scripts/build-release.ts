@@ -32,6 +32,7 @@ import {
   symlink,
   writeFile,
 } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -106,6 +107,7 @@ export async function buildRelease(options: BuildReleaseOptions): Promise<BuiltR
     };
     const thirdParty = new Set<string>();
     const optional = new Set<string>();
+    const optionalRanges: Record<string, string> = {};
     const bundled: string[] = [];
     for (const ws of WORKSPACES) {
       const manifest = JSON.parse(
@@ -114,7 +116,10 @@ export async function buildRelease(options: BuildReleaseOptions): Promise<BuiltR
       bundled.push(manifest.name);
       for (const dep of Object.keys(manifest.dependencies ?? {}))
         if (!dep.startsWith('@linesight/') && !BUILD_ONLY.has(dep)) thirdParty.add(dep);
-      for (const dep of Object.keys(manifest.optionalDependencies ?? {})) optional.add(dep);
+      for (const [dep, range] of Object.entries(manifest.optionalDependencies ?? {})) {
+        optional.add(dep);
+        optionalRanges[dep] = range;
+      }
       await placeWorkspace(ws, manifest, emitDir, join(dir, 'node_modules', manifest.name));
     }
     const dependencies: Record<string, string> = {};
@@ -122,7 +127,10 @@ export async function buildRelease(options: BuildReleaseOptions): Promise<BuiltR
     // Native extras a device may lack a compiler for (unix-dgram for sd_notify): npm carries on
     // without them, and the code falls back.
     const optionalDependencies: Record<string, string> = {};
-    for (const dep of [...optional].sort()) optionalDependencies[dep] = await installedVersion(dep);
+    for (const dep of [...optional].sort()) {
+      // Not installed here when it failed to build: the release still names it, by its range.
+      optionalDependencies[dep] = await installedVersion(dep).catch(() => optionalRanges[dep]!);
+    }
     // What scripts/install-agent.sh puts in place beside the code.
     await mkdir(join(dir, 'deploy'));
     for (const file of ['manifests/systemd/linesight-agent@.service', 'scripts/install-agent.sh'])
@@ -164,7 +172,10 @@ export async function buildRelease(options: BuildReleaseOptions): Promise<BuiltR
     if (options.linkDeps)
       await linkDependencies(dir, [
         ...Object.keys(dependencies),
-        ...Object.keys(optionalDependencies),
+        // An optional dependency that did not build here is not there to link.
+        ...Object.keys(optionalDependencies).filter((dep) =>
+          existsSync(join(REPO_ROOT, 'node_modules', dep)),
+        ),
       ]);
     return built;
   } finally {
