@@ -19,7 +19,8 @@ ENV ONNXRUNTIME_NODE_INSTALL=skip
 RUN npm ci --no-audit --no-fund \
   && npm run build:release -- --out /tmp/release --pack
 WORKDIR /opt/linesight
-RUN echo '{"private":true}' > package.json \
+# The release's allowScripts (which install scripts may run) apply to the project npm installs into.
+RUN node -e "const p = require('/tmp/release/linesight/package.json'); require('fs').writeFileSync('package.json', JSON.stringify({ private: true, allowScripts: p.allowScripts }))" \
   && npm install --omit=dev --no-audit --no-fund /tmp/release/linesight-*.tgz \
   && npm cache clean --force
 
