@@ -91,6 +91,8 @@ export class Cloud {
   #resultSampler: ResultSampler | undefined;
   #edgeStore: EdgeDataStore | undefined;
   #ingest: EdgeIngest | undefined;
+  /** Devices may log in: only while the ingest reads what they send. */
+  #acceptingDevices = false;
   #retention: EdgeRetention | undefined;
   #review: ReviewStore | undefined;
   #drift: DriftService | undefined;
@@ -145,9 +147,8 @@ export class Cloud {
           .map((m) => ({ name: m.name, version: m.version, threshold: m.contract.threshold })),
     );
     this.#review = review;
-    // Devices are refused until the ingest listens, so no batch is acknowledged with no one to store it.
-    let acceptingDevices = false;
-
+    // Devices are refused until the ingest listens (and again from the start of close()), so
+    // no batch is acknowledged with no one to store it.
     const authenticate = (
       clientId: string,
       username: string,
@@ -163,7 +164,11 @@ export class Cloud {
         return reader === undefined ? undefined : { kind: 'reader', ...reader };
       }
       // A device must use its id as both username and client id, so no one can take over its session.
-      if (acceptingDevices && clientId === username && devices.checkSecret(username, password))
+      if (
+        this.#acceptingDevices &&
+        clientId === username &&
+        devices.checkSecret(username, password)
+      )
         return { kind: 'device', deviceId: username };
       return undefined;
     };
@@ -194,7 +199,7 @@ export class Cloud {
     });
     this.#ingest = ingest;
     await ingest.start();
-    acceptingDevices = true;
+    this.#acceptingDevices = true;
     this.#retention = new EdgeRetention({
       store: edgeStore,
       days: this.config.edgeRetentionDays,
@@ -416,7 +421,8 @@ export class Cloud {
   /**
    * Shuts down in order: stop HTTP (no new requests), the refresh task and
    * the rollout engine (timers stopped, step in progress finished), the model server (after
-   * in-flight predictions), the fleet link, the broker (disconnects devices),
+   * in-flight predictions), device connections (refused from then on), the
+   * fleet link, the ingest (after reading all the broker sent it), the broker,
    * then the database. Idempotent; collects errors.
    */
   close(): Promise<void> {
@@ -436,6 +442,11 @@ export class Cloud {
       await step(async () => this.#modelServer?.close());
       await step(async () => this.#retention?.close());
       await step(async () => this.#drift?.close());
+      // Devices go first, so no batch is acknowledged once the ingest stops reading.
+      await step(() => {
+        this.#acceptingDevices = false;
+        this.#broker?.disconnectDevices();
+      });
       await step(async () => this.#link?.close());
       await step(async () => this.#ingest?.close());
       await step(async () => this.#broker?.close());

@@ -317,6 +317,17 @@ export class EmbeddedBroker {
     return (this.#server.address() as AddressInfo).port;
   }
 
+  /**
+   * Closes every device connection at once. On shutdown this comes before the
+   * cloud's own subscribers stop reading, so nothing a device publishes is
+   * acknowledged with no one left to store it: what was in flight is not
+   * acknowledged and the device sends it again (the cloud's authenticate
+   * refuses devices from then on).
+   */
+  disconnectDevices(): void {
+    for (const conn of this.#deviceConnections) conn.destroy();
+  }
+
   /** Stops accepting, disconnects clients, closes aedes; idempotent. */
   close(): Promise<void> {
     this.#closing ??= (async () => {

@@ -47,6 +47,18 @@ export interface EdgeIngestStats {
 
 const CHANNELS: readonly EdgeChannel[] = ['verdicts', 'windows', 'event-log', 'samples'];
 
+/** How long close() waits for the broker to confirm the unsubscribe (it bounds shutdown). */
+const UNSUBSCRIBE_DEADLINE_MS = 5000;
+
+/** Resolves or rejects with `promise`, or rejects after `ms`. */
+function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
+
 /**
  * Subscribes to every device's edge-data channels at QoS 1, validates each
  * batch (schema, topic device = payload device, provisioned device) and
@@ -135,11 +147,31 @@ export class EdgeIngest {
     }
   }
 
-  /** Stops reading, commits what is pending, disconnects; idempotent. */
+  /**
+   * Stops reading, commits what is pending, disconnects; idempotent. Before
+   * disconnecting it unsubscribes: the broker answers after every message it
+   * sent before, so what it acknowledged to a device (and so wrote to this
+   * connection first) is read and committed, not dropped with the socket.
+   * Devices must be disconnected first (the cloud does), or they could
+   * publish in between.
+   */
   close(): Promise<void> {
     this.#closing ??= (async () => {
       clearInterval(this.#timer);
-      if (this.#client !== undefined) await this.#client.endAsync(true);
+      const client = this.#client;
+      if (client !== undefined) {
+        if (client.connected)
+          await withDeadline(
+            client.unsubscribeAsync(CHANNELS.map(allDevicesFilter)),
+            UNSUBSCRIBE_DEADLINE_MS,
+          ).catch((err: unknown) =>
+            this.#o.logger.warn(
+              { err: describeError(err) },
+              'ingest could not confirm it read everything before closing',
+            ),
+          );
+        await client.endAsync(true);
+      }
       this.flush();
     })();
     return this.#closing;
