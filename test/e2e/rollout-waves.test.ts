@@ -147,7 +147,7 @@ beforeAll(async () => {
   mark('fleet started');
   // Everyone on 1.0.0 (the all-at-once form), then enough frames for a baseline.
   await api.createRollout({ model: MODEL, version: '1.0.0' });
-  await waitAllOn('1.0.0', 'all devices on 1.0.0', 90_000);
+  await waitAllOn('1.0.0', 'all devices on 1.0.0', 240_000);
   mark('all devices on 1.0.0');
   // The gates compare a wave with the devices still on 1.0.0: wait until every device's
   // telemetry shows frames scored on it, so the first soak has a baseline.
@@ -187,7 +187,7 @@ describe(`staged rollouts on ${DEVICES} simulated devices`, () => {
       expect(r.waves.slice(1).every((w) => w.state === 'waiting')).toBe(true);
       const waveOne = r.devices.filter((d) => d.wave === 1).map((d) => d.id);
       expect(waveOne).toHaveLength(1);
-      await waitAllOn('1.0.0', 'wave 1 back on 1.0.0', 30_000);
+      await waitAllOn('1.0.0', 'wave 1 back on 1.0.0', 120_000);
       expect(devicesThatEverHad(version)).toEqual(waveOne);
       expect(versionsScoredBy(waveOne[0]!).has(version)).toBe(true);
       expect(await auditActions(created.id)).toEqual(
@@ -246,7 +246,7 @@ describe(`staged rollouts on ${DEVICES} simulated devices`, () => {
     expect(aborted.state).toBe('aborted');
     const moved = aborted.devices.filter((d) => d.wave <= 2).map((d) => d.id);
     expect(moved).toHaveLength(5);
-    await waitAllOn('1.1.0', 'every device back on 1.1.0', 60_000);
+    await waitAllOn('1.1.0', 'every device back on 1.1.0', 120_000);
     // Only waves 1 and 2 were ever told to run 1.0.0 by this rollout.
     const told = fleet.deviceIds.filter((id) =>
       (observer.desired.get(id) ?? [])
