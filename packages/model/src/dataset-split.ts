@@ -52,6 +52,53 @@ export function splitDataset(
   return split;
 }
 
+/** Offset of the held-out split's seed from the training seed: a different shuffle than validation's. */
+const HOLDOUT_SEED_OFFSET = 1_000_003;
+
+/** A folder's split into images to train on and images held out of training for an honest evaluation. */
+export interface HoldoutSplit {
+  train: number[];
+  heldOut: number[];
+  /** What a model trained on `train` records, so an evaluation can rebuild the same split. */
+  record: HoldoutRecord;
+}
+
+/** The held-out split a model was trained without, as recorded in its contract (`training.holdout`). */
+export interface HoldoutRecord {
+  share: number;
+  seed: number;
+  /** Fingerprint of the whole folder the split was taken from. */
+  folderFingerprint: string;
+  images: number;
+}
+
+/**
+ * Holds a share of each class out of training (stratified, deterministic for
+ * the seed, independent of file order). `model train --holdout` and `bench
+ * model` take the same split for the same seed.
+ */
+export function holdoutSplit(
+  samples: readonly TrainingSample[],
+  options: { seed: number; share: number; sha256?: readonly string[] },
+): HoldoutSplit {
+  const hashes = options.sha256 ?? samples.map((s) => sha256Hex(s.image));
+  const split = splitDataset(samples, {
+    seed: options.seed + HOLDOUT_SEED_OFFSET,
+    validationShare: options.share,
+    sha256: hashes,
+  });
+  return {
+    train: split.train,
+    heldOut: split.validation,
+    record: {
+      share: options.share,
+      seed: options.seed,
+      folderFingerprint: datasetFingerprint(samples, hashes),
+      images: split.validation.length,
+    },
+  };
+}
+
 /** Identity of a labelled dataset: SHA-256 over the sorted "sha256 label" lines of its samples. */
 export function datasetFingerprint(
   samples: readonly TrainingSample[],

@@ -14,7 +14,7 @@ import {
   type CellHead,
   type HeadExample,
 } from './cell-head.ts';
-import { datasetFingerprint, splitDataset } from './dataset-split.ts';
+import { datasetFingerprint, splitDataset, type HoldoutRecord } from './dataset-split.ts';
 import type { TrainedModel, TrainingProgress } from './training-result.ts';
 import { fixedHistogram } from './histogram.ts';
 import { windowReference } from './window-reference.ts';
@@ -85,6 +85,8 @@ export interface DefectModelOptions {
   minTrainingSteps?: number;
   /** Model name recorded in the contract. */
   name?: string;
+  /** The split of a larger folder these samples are the training part of (recorded as `training.holdout`). */
+  holdout?: HoldoutRecord;
   onProgress?: (progress: TrainingProgress) => void;
 }
 
@@ -305,6 +307,7 @@ export async function trainDefectModel(
       thresholdRule: choice.rule,
       thresholdFrom: 'validation',
       validation: metrics,
+      ...(options.holdout !== undefined ? { holdout: options.holdout } : {}),
     },
     datasetFingerprint: datasetFingerprint(samples, hashes),
     referenceProfile: {

@@ -4,7 +4,14 @@ export {
   type FolderSample,
   type ImageFolderDataset,
 } from './image-folder-dataset.ts';
-export { splitDataset, datasetFingerprint, type DatasetSplit } from './dataset-split.ts';
+export {
+  splitDataset,
+  datasetFingerprint,
+  holdoutSplit,
+  type DatasetSplit,
+  type HoldoutSplit,
+  type HoldoutRecord,
+} from './dataset-split.ts';
 export { computeMetrics, auroc, averagePrecision, type EvalMetrics } from './metrics.ts';
 export {
   chooseThreshold,

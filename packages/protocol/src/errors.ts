@@ -35,6 +35,8 @@ export const ERROR_CODES = {
   ERR_CLOUD_CONFIG: 'the cloud configuration is invalid',
   ERR_CLI_CONFIG:
     'the command line lacks a setting (cloud URL, token) or a CLI config file is invalid',
+  ERR_CLI_USAGE:
+    'a command cannot do what its arguments ask with the inputs given (e.g. `model eval --holdout` on a folder the model was not split from)',
   ERR_CLOUD_NOT_STARTED: 'the cloud (or one of its parts) was used before start() or after close()',
   ERR_CLOUD_NOT_FOUND: 'a requested resource does not exist',
   ERR_CLOUD_CONFLICT: 'a resource already exists',

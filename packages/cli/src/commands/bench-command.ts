@@ -1,7 +1,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import {
   evaluateModel,
-  splitDataset,
+  holdoutSplit,
   trainDefectModel,
   type FolderSample,
   type TrainingMode,
@@ -131,12 +131,9 @@ async function benchOnce(
   },
 ): Promise<BenchRun> {
   // The held-out test split is disjoint from everything the trainer sees (it splits validation off its own part).
-  const split = splitDataset(samples, {
-    seed: opts.seed + 1_000_003,
-    validationShare: opts.testShare,
-  });
+  const split = holdoutSplit(samples, { seed: opts.seed, share: opts.testShare });
   const train = split.train.map((i) => samples[i] as FolderSample);
-  const test = split.validation.map((i) => samples[i] as FolderSample);
+  const test = split.heldOut.map((i) => samples[i] as FolderSample);
   const started = performance.now();
   const trained = await trainDefectModel(train, {
     seed: opts.seed,

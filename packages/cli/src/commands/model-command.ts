@@ -1,13 +1,16 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { LinesightError } from '@linesight/protocol';
 import { readModelContract } from '@linesight/vision';
 import {
   datasetFingerprint,
   evaluateModel,
+  holdoutSplit,
   readImageFolder,
   trainDefectModel,
   type FolderSample,
+  type HoldoutRecord,
   type ImageFolderDataset,
   type TrainingMode,
   type TrainingProgress,
@@ -15,6 +18,7 @@ import {
 } from '@linesight/model';
 import { cloudClient, withCloudCall, type CloudCallOptions } from '../cloud-options.ts';
 import { progressLine } from '../progress.ts';
+import { parseShare } from '../options.ts';
 
 function parseSeed(value: string): number {
   const n = Number(value);
@@ -112,6 +116,11 @@ export function modelCommand(): Command {
       parseSeed,
       1,
     )
+    .option(
+      '--holdout <share>',
+      'hold this share of each class out of training (recorded in the model, so `model eval --holdout` scores exactly those images)',
+      parseShare,
+    )
     .action(
       async (opts: {
         data: string;
@@ -122,10 +131,24 @@ export function modelCommand(): Command {
         size: number;
         epochs: number;
         members: number;
+        holdout?: number;
       }) => {
         const started = Date.now();
         const dataset = await readDatasetVerbose(opts.data, opts.good);
-        const trained = await trainDefectModel(dataset.samples, {
+        const holdout =
+          opts.holdout !== undefined && opts.holdout > 0
+            ? holdoutSplit(dataset.samples, { seed: opts.seed, share: opts.holdout })
+            : undefined;
+        const samples =
+          holdout === undefined
+            ? dataset.samples
+            : holdout.train.map((i) => dataset.samples[i] as FolderSample);
+        if (holdout !== undefined)
+          console.error(
+            `holding out ${holdout.heldOut.length} of ${dataset.samples.length} images (${opts.holdout} of each class, seed ${opts.seed}) for \`model eval --holdout\``,
+          );
+        const trained = await trainDefectModel(samples, {
+          ...(holdout !== undefined ? { holdout: holdout.record } : {}),
           seed: opts.seed,
           mode: opts.mode,
           size: opts.size,
@@ -152,33 +175,50 @@ export function modelCommand(): Command {
     .requiredOption('--model <file.onnx>', 'model to evaluate')
     .requiredOption('--data <dir>', 'dataset folder, laid out as for train')
     .option('--good <class>', 'name of the defect-free class', 'good')
+    .option(
+      '--holdout',
+      'score only the images the model was trained without (it must have been trained on this folder with `model train --holdout`)',
+    )
     .option('--json', 'print one JSON object on stdout')
-    .action(async (opts: { model: string; data: string; good: string; json?: boolean }) => {
-      const dataset = await readDatasetVerbose(opts.data, opts.good);
-      const onnx = await readFile(opts.model);
-      const overlap = trainingOverlap(onnx, dataset.samples);
-      if (overlap !== undefined) console.error(`warning: ${overlap}`);
-      const metrics = await evaluateModel(onnx, dataset.samples, {
-        masks: await readMasks(dataset.samples),
-        onProgress: (done, total) => progressLine(`scoring ${done}/${total}`),
-      });
-      progressLine('');
-      const result = {
-        ...metrics,
-        skipped: dataset.skipped.map((s) => s.path),
-        ...(overlap !== undefined ? { warnings: [overlap] } : {}),
-      };
-      if (opts.json) {
-        console.log(JSON.stringify(result));
-      } else {
-        console.log(`images=${metrics.images} good=${metrics.good} defect=${metrics.defect}`);
-        console.log(
-          `auroc=${fmt(metrics.auroc)} ap=${fmt(metrics.ap)} pixelAuroc=${fmt(metrics.pixelAuroc)} threshold=${fmt(metrics.threshold)} precision=${fmt(metrics.precision)} recall=${fmt(metrics.recall)} f1=${fmt(metrics.f1)}`,
-        );
-        for (const [cls, auroc] of Object.entries(metrics.perClass))
-          console.log(`  ${cls}: auroc=${fmt(auroc)}`);
-      }
-    });
+    .action(
+      async (opts: {
+        model: string;
+        data: string;
+        good: string;
+        holdout?: boolean;
+        json?: boolean;
+      }) => {
+        const dataset = await readDatasetVerbose(opts.data, opts.good);
+        const onnx = await readFile(opts.model);
+        const evalSamples = opts.holdout ? heldOutSamples(onnx, dataset.samples) : dataset.samples;
+        const overlap = opts.holdout ? undefined : trainingOverlap(onnx, dataset.samples);
+        if (overlap !== undefined) console.error(`warning: ${overlap}`);
+        if (opts.holdout)
+          console.error(
+            `scoring the ${evalSamples.length} held-out images of ${dataset.samples.length}`,
+          );
+        const metrics = await evaluateModel(onnx, evalSamples, {
+          masks: await readMasks(evalSamples),
+          onProgress: (done, total) => progressLine(`scoring ${done}/${total}`),
+        });
+        progressLine('');
+        const result = {
+          ...metrics,
+          skipped: dataset.skipped.map((s) => s.path),
+          ...(overlap !== undefined ? { warnings: [overlap] } : {}),
+        };
+        if (opts.json) {
+          console.log(JSON.stringify(result));
+        } else {
+          console.log(`images=${metrics.images} good=${metrics.good} defect=${metrics.defect}`);
+          console.log(
+            `auroc=${fmt(metrics.auroc)} ap=${fmt(metrics.ap)} pixelAuroc=${fmt(metrics.pixelAuroc)} threshold=${fmt(metrics.threshold)} precision=${fmt(metrics.precision)} recall=${fmt(metrics.recall)} f1=${fmt(metrics.f1)}`,
+          );
+          for (const [cls, auroc] of Object.entries(metrics.perClass))
+            console.log(`  ${cls}: auroc=${fmt(auroc)}`);
+        }
+      },
+    );
 
   const publish = model
     .command('publish')
@@ -274,8 +314,45 @@ export function trainingOverlap(
   } catch {
     return undefined; // No contract: evaluateModel reports that.
   }
-  if (fingerprint === undefined || fingerprint !== datasetFingerprint(samples)) return undefined;
+  const here = datasetFingerprint(samples);
+  if (holdoutOf(onnx)?.folderFingerprint === here)
+    return 'the model was trained on most of this folder (all but its held-out share): the metrics mix fit with generalization; use --holdout to score only the images it never saw';
+  if (fingerprint === undefined || fingerprint !== here) return undefined;
   return 'this is the dataset the model was trained on (same images and labels by content hash): the metrics measure fit, not how it does on new images; evaluate on images kept out of training';
+}
+
+/** The held-out split a model records (`model train --holdout`), if any. */
+function holdoutOf(onnx: Uint8Array): HoldoutRecord | undefined {
+  try {
+    const h = readModelContract(onnx).training?.holdout as HoldoutRecord | undefined;
+    return h !== undefined && typeof h.folderFingerprint === 'string' ? h : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The images of a folder the model was trained without: the split it records,
+ * taken again from the same folder. Refuses a model without one and a folder
+ * that is not the one it was split from (the split would not be the same).
+ */
+export function heldOutSamples<T extends TrainingSample>(
+  onnx: Uint8Array,
+  samples: readonly T[],
+): T[] {
+  const record = holdoutOf(onnx);
+  if (record === undefined)
+    throw new LinesightError(
+      'ERR_CLI_USAGE',
+      'the model records no held-out split: train it with `model train --holdout <share>` on this folder, or evaluate on a folder of new images without --holdout',
+    );
+  const split = holdoutSplit(samples, { seed: record.seed, share: record.share });
+  if (split.record.folderFingerprint !== record.folderFingerprint)
+    throw new LinesightError(
+      'ERR_CLI_USAGE',
+      `this folder is not the one the model's held-out split was taken from (${record.images} images held out of a folder with another fingerprint): its held-out images cannot be found here`,
+    );
+  return split.heldOut.map((i) => samples[i] as T);
 }
 
 /** Splits `name@version`. */

@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { datasetFingerprint, readImageFolder } from '@linesight/model';
+import { datasetFingerprint, holdoutSplit, readImageFolder } from '@linesight/model';
 import { tinyContract, tinyOnnx } from '../../../vision/src/tiny-onnx-fixture.ts';
-import { trainingOverlap } from './model-command.ts';
+import { heldOutSamples, trainingOverlap } from './model-command.ts';
 
 let dir: string;
 
@@ -14,7 +14,16 @@ beforeAll(async () => {
   for (const [cls, level] of [
     ['good', 40],
     ['good', 60],
+    ['good', 70],
+    ['good', 80],
+    ['good', 90],
+    ['good', 100],
+    ['good', 110],
+    ['good', 120],
     ['scratch', 200],
+    ['scratch', 210],
+    ['scratch', 220],
+    ['scratch', 230],
   ] as const) {
     await mkdir(join(dir, cls), { recursive: true });
     const png = await sharp({
@@ -44,5 +53,37 @@ describe('model eval on the training set', () => {
     // Another set (one image fewer), a model without a fingerprint: no warning.
     expect(trainingOverlap(trainedOnThis, dataset.samples.slice(1))).toBeUndefined();
     expect(trainingOverlap(tinyOnnx({ width: 8, height: 8 }), dataset.samples)).toBeUndefined();
+  });
+});
+
+describe('model eval --holdout', () => {
+  it('scores exactly the images the model was trained without, and refuses what cannot be rebuilt', async () => {
+    const dataset = await readImageFolder(dir, { goodClass: 'good' });
+    const split = holdoutSplit(dataset.samples, { seed: 7, share: 0.25 });
+    const withHoldout = tinyOnnx({
+      width: 8,
+      height: 8,
+      contract: { ...tinyContract(8, 8), training: { holdout: split.record } },
+    });
+    const held = heldOutSamples(withHoldout, dataset.samples);
+    // A quarter of each class, and none of the images it trained on.
+    expect(held.map((s) => s.path).sort()).toEqual(
+      split.heldOut.map((i) => dataset.samples[i]?.path).sort(),
+    );
+    expect(held.filter((s) => s.label === 'good')).toHaveLength(2);
+    expect(held.filter((s) => s.label === 'defect')).toHaveLength(1);
+    // The same folder read in another order gives the same images.
+    expect(
+      heldOutSamples(withHoldout, [...dataset.samples].reverse())
+        .map((s) => s.path)
+        .sort(),
+    ).toEqual(held.map((s) => s.path).sort());
+    // Without --holdout, the partial overlap is named.
+    expect(trainingOverlap(withHoldout, dataset.samples)).toMatch(/--holdout/);
+    // Another folder, or a model that records no split: refused with the reason.
+    expect(() => heldOutSamples(withHoldout, dataset.samples.slice(1))).toThrow(/not the one/);
+    expect(() => heldOutSamples(tinyOnnx({ width: 8, height: 8 }), dataset.samples)).toThrow(
+      /records no held-out split/,
+    );
   });
 });
