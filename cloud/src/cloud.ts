@@ -45,6 +45,7 @@ import { reviewRoutes } from './review/review-routes.ts';
 import { reviewMetrics } from './review/review-metrics.ts';
 import { DriftService } from './drift/drift-service.ts';
 import { driftSeriesRoute } from './dashboard/drift-series-route.ts';
+import { RetrainService } from './retrain/retrain-service.ts';
 
 /** Addresses of a running cloud. */
 export interface CloudUrls {
@@ -96,6 +97,7 @@ export class Cloud {
   #retention: EdgeRetention | undefined;
   #review: ReviewStore | undefined;
   #drift: DriftService | undefined;
+  #retrain: RetrainService | undefined;
 
   constructor(input: CloudConfigInput, logger?: Logger) {
     this.config = loadCloudConfig(input);
@@ -276,6 +278,25 @@ export class Cloud {
     });
     const modelService = new ModelService({ registry: models, blobs, keys, audit });
     const keyRotation = new KeyRotation({ keys, models, modelService, desired });
+    const retrain = new RetrainService({
+      settings: this.config.retrain,
+      path: join(dataDir, 'retrain.sqlite'),
+      workDir: join(dataDir, 'retrain-work'),
+      blobs,
+      models: () => models.list(),
+      register: (input) => modelService.register(input),
+      labelled: (modelName) => review.labelledSamples({ modelName }),
+      createRollout: (input) => rollouts.create(input),
+      devicesRunning: (name, version) =>
+        devices
+          .listReported()
+          .filter((d) => d.reported?.model?.name === name && d.reported.model.version === version)
+          .map((d) => d.id),
+      openAlerts: () => drift.alerts.list({ state: 'open', limit: 10_000 }),
+      audit: (actor, action, subject, details) => audit.record(actor, action, subject, details),
+      logger: this.log.child({ component: 'retrain' }),
+    });
+    this.#retrain = retrain;
 
     const broker = this.#broker;
     const modelServer = new ModelServer({
@@ -331,6 +352,7 @@ export class Cloud {
           },
           ...reviewMetrics(review, this.config.reviewQualityWindowDays),
           ...drift.metrics(),
+          ...retrain.metrics(),
         ],
         readiness: () =>
           checkReadiness([
@@ -370,10 +392,12 @@ export class Cloud {
         model: modelReference,
       }),
     );
+    await this.#http.register(async (scope) => retrain.routes(scope));
     await this.#http.listen({ host: this.config.host, port: this.config.httpPort });
     // Rollouts that were under way before a restart continue from their persisted state.
     rolloutEngine.start();
     drift.start();
+    retrain.start();
     const httpPort = (this.#http.server.address() as AddressInfo).port;
     this.#urls = { http: `http://${this.config.host}:${httpPort}`, mqtt: mqttUrl };
     this.#advertised = advertisedUrls(this.#urls, this.config);
@@ -388,6 +412,11 @@ export class Cloud {
   /** Drift monitoring (alerts, the job); undefined before start(). */
   get drift(): DriftService | undefined {
     return this.#drift;
+  }
+
+  /** The retraining loop (jobs, datasets, triggers); undefined before start(). */
+  get retrain(): RetrainService | undefined {
+    return this.#retrain;
   }
 
   /** Where the cloud listens; throws before start(). */
@@ -437,6 +466,7 @@ export class Cloud {
       };
       await step(async () => this.#http?.close());
       await step(async () => this.#refreshTask?.destroy());
+      await step(async () => this.#retrain?.close());
       await step(async () => this.#rolloutEngine?.close());
       await step(async () => this.#resultSampler?.close());
       await step(async () => this.#modelServer?.close());

@@ -2,6 +2,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { LinesightError } from '@linesight/protocol';
 import { DriftSettingsSchema, type DriftSettingsInput } from './drift/drift-settings.ts';
+import { RetrainSettingsSchema, type RetrainSettingsInput } from './retrain/retrain-settings.ts';
 
 /** Everything the cloud needs to start; defaults live in the schema. */
 export const CloudConfigSchema = Type.Object(
@@ -153,6 +154,7 @@ export const CloudConfigSchema = Type.Object(
         'the review precision and recall gauges in /metrics count labelled samples captured in this many days',
     }),
     drift: DriftSettingsSchema,
+    retrain: RetrainSettingsSchema,
     logLevel: Type.Union(
       [
         Type.Literal('fatal'),
@@ -171,7 +173,10 @@ export const CloudConfigSchema = Type.Object(
 /** A validated cloud configuration. */
 export type CloudConfig = Static<typeof CloudConfigSchema>;
 /** Cloud configuration as given, before defaults. */
-export type CloudConfigInput = Partial<Omit<CloudConfig, 'drift'>> & { drift?: DriftSettingsInput };
+export type CloudConfigInput = Partial<Omit<CloudConfig, 'drift' | 'retrain'>> & {
+  drift?: DriftSettingsInput;
+  retrain?: RetrainSettingsInput;
+};
 
 /** Applies defaults and validates; reports every problem at once as ERR_CLOUD_CONFIG. */
 export function loadCloudConfig(input: CloudConfigInput): CloudConfig {

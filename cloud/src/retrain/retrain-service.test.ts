@@ -1,0 +1,351 @@
+import { readFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Value } from '@sinclair/typebox/value';
+import { sha256Hex } from '@linesight/protocol';
+import type { ModelContract } from '@linesight/vision';
+import { LocalBlobStore } from '../blobs/local-blob-store.ts';
+import type { ModelVersion } from '../registry/model-registry.ts';
+import type { LabelledSample } from '../review/review-store.ts';
+import type { CreateRolloutInput } from '../rollouts/rollout-service.ts';
+import { RetrainService, type RetrainServiceOptions } from './retrain-service.ts';
+import { RetrainSettingsSchema, type RetrainSettings } from './retrain-settings.ts';
+import { RetrainStore, type HeldOutMetrics, type RetrainJob } from './retrain-store.ts';
+import type { TrainSpec } from './train-protocol.ts';
+import { datasetImageKey, fingerprintOf, putDatasetImage } from './training-datasets.ts';
+
+// The trainer is the one stand-in here (train-process.test.ts and the e2e test run the real
+// one); the store, the blob store, the files and the job's bookkeeping are real.
+
+let dir: string;
+let blobs: LocalBlobStore;
+let service: RetrainService | undefined;
+const image = (n: number) => Buffer.from(`image-${n}`);
+const metrics = (auroc: number): HeldOutMetrics => ({
+  auroc,
+  ap: auroc,
+  f1: auroc,
+  precision: auroc,
+  recall: auroc,
+  threshold: 1,
+  images: 10,
+});
+
+function settings(over: Record<string, unknown> = {}): RetrainSettings {
+  return Value.Default(RetrainSettingsSchema, {
+    minHoldoutPerLabel: 2,
+    holdoutShare: 0.5,
+    ...over,
+  }) as RetrainSettings;
+}
+
+/** A registered champion whose training data holds images 0..5. */
+const parentItems = () =>
+  [0, 1, 2, 3, 4, 5].map((n) => ({
+    sha256: sha256Hex(image(n)),
+    label: n < 4 ? ('good' as const) : ('defect' as const),
+    className: n < 4 ? 'good' : 'scratch',
+  }));
+
+async function champion(): Promise<ModelVersion> {
+  const items = parentItems();
+  for (const n of [0, 1, 2, 3, 4, 5]) await putDatasetImage(blobs, sha256Hex(image(n)), image(n));
+  await blobs.put('models/tile/1.0.0/x.onnx', Buffer.from('champion-onnx'));
+  return {
+    name: 'tile',
+    version: '1.0.0',
+    sha256: 'x',
+    sizeBytes: 13,
+    blobKey: 'models/tile/1.0.0/x.onnx',
+    stage: 'candidate',
+    contract: {
+      datasetFingerprint: fingerprintOf(items),
+      inputSpec: { width: 64 },
+    } as unknown as ModelContract,
+    signed: {} as ModelVersion['signed'],
+    createdAt: new Date().toISOString(),
+    createdBy: 'op',
+    parentVersion: null,
+    approvedBy: null,
+    approvedAt: null,
+    stageChangedAt: null,
+  };
+}
+
+/** Eight labelled samples uploaded by a device: four good, four defect, one minute apart. */
+async function labelled(): Promise<LabelledSample[]> {
+  const out: LabelledSample[] = [];
+  for (let i = 0; i < 8; i++) {
+    const bytes = image(100 + i);
+    const key = `samples/dev/1-${i}.jpg`;
+    await blobs.put(key, bytes);
+    out.push({
+      deviceId: 'dev',
+      sampleId: `1-${i}`,
+      label: i % 2 === 0 ? 'good' : 'defect',
+      defectClass: i % 2 === 0 ? null : 'spot',
+      objectKey: key,
+      mapKey: null,
+      sha256: sha256Hex(bytes),
+      bytes: bytes.length,
+      capturedAt: new Date(Date.UTC(2026, 0, 1, 0, i)).toISOString(),
+      sampleClass: 'defect',
+      modelName: 'tile',
+      modelVersion: '1.0.0',
+      score: 1,
+      verdict: 'defect',
+      labelId: i + 1,
+      labelledAt: new Date().toISOString(),
+      reviewer: 'r',
+    });
+  }
+  return out;
+}
+
+interface Harness {
+  registered: { version: string; parentVersion: string; onnx: string }[];
+  rollouts: CreateRolloutInput[];
+  specs: TrainSpec[];
+}
+
+function start(
+  over: Partial<RetrainServiceOptions> & { challenger?: number; gate?: Promise<void> },
+  model: ModelVersion,
+  samples: LabelledSample[],
+): Harness {
+  const h: Harness = { registered: [], rollouts: [], specs: [] };
+  service = new RetrainService({
+    settings: settings(),
+    path: join(dir, 'retrain.sqlite'),
+    workDir: join(dir, 'work'),
+    blobs,
+    models: () => [model],
+    register: async (input) => {
+      h.registered.push({
+        version: input.version,
+        parentVersion: input.parentVersion,
+        onnx: Buffer.from(input.onnx).toString(),
+      });
+      return { ...model, version: input.version, parentVersion: input.parentVersion };
+    },
+    labelled: () => samples,
+    createRollout: async (input) => {
+      h.rollouts.push(input);
+      return { id: 'rollout-1' };
+    },
+    devicesRunning: () => ['dev'],
+    openAlerts: () => [],
+    audit: () => undefined,
+    logger: pino({ level: 'silent' }),
+    train: async (specPath, { signal, onProgress }) => {
+      const spec = JSON.parse(await readFile(specPath, 'utf8')) as TrainSpec;
+      h.specs.push(spec);
+      onProgress({ step: 'fit', done: 1, total: 2 });
+      if (over.gate !== undefined)
+        await new Promise<void>((resolve, reject) => {
+          signal.addEventListener('abort', () => reject(new Error('stopped')), { once: true });
+          void over.gate?.then(resolve);
+        });
+      const items = await Promise.all(
+        spec.train.map(async (s) => ({
+          sha256: sha256Hex(await readFile(s.path)),
+          label: s.label,
+        })),
+      );
+      await writeFile(spec.outPath, 'challenger-onnx');
+      return {
+        type: 'done',
+        champion: metrics(0.7),
+        challenger: metrics(over.challenger ?? 0.9),
+        trainingMs: 12,
+        datasetFingerprint: fingerprintOf(items),
+        mode: 'supervised',
+      };
+    },
+    ...over,
+  });
+  service.store.addDataset({
+    fingerprint: fingerprintOf(parentItems()),
+    name: 'parent',
+    createdBy: 'op',
+    source: 'upload',
+    items: parentItems(),
+  });
+  service.start();
+  return h;
+}
+
+async function ended(id: string): Promise<RetrainJob> {
+  for (let i = 0; i < 500; i++) {
+    const job = service?.store.get(id) as RetrainJob;
+    if (job.state !== 'queued' && job.state !== 'running') return job;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`job ${id} did not end`);
+}
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'linesight-retrain-service-'));
+  blobs = new LocalBlobStore(join(dir, 'blobs'));
+  await blobs.start();
+});
+
+afterEach(async () => {
+  await service?.close();
+  service = undefined;
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('RetrainService', () => {
+  it('registers a winning challenger with its lineage and starts its rollout', async () => {
+    const model = await champion();
+    const samples = await labelled();
+    const h = start({}, model, samples);
+    const job = service?.startJob({
+      model: 'tile',
+      trigger: 'api',
+      actor: 'op',
+      rollout: 'shadow',
+    });
+    const done = await ended(job?.id ?? '');
+    expect(done.error).toBeNull();
+    expect(done.state).toBe('registered');
+    const r = done.result;
+    // The newest half of each label is held out (labels 5-8), the rest trained on.
+    expect(r?.labels).toEqual({ train: [1, 2, 3, 4], holdout: [5, 6, 7, 8] });
+    expect(r).toMatchObject({
+      championVersion: '1.0.0',
+      candidateVersion: '1.1.0',
+      counts: { parent: 6, labelledTrain: 4, holdoutGood: 2, holdoutDefect: 2, duplicates: 0 },
+      rolloutId: 'rollout-1',
+    });
+    expect(r?.improvement).toBeCloseTo(0.2, 10);
+    expect(h.specs[0]?.train).toHaveLength(10);
+    expect(h.specs[0]?.holdout.map((s) => s.className)).toEqual(['good', 'spot', 'good', 'spot']);
+    expect(h.registered).toEqual([
+      { version: '1.1.0', parentVersion: '1.0.0', onnx: 'challenger-onnx' },
+    ]);
+    // The challenger's training set is a dataset of its own, images included.
+    expect(service?.store.dataset(r?.datasetFingerprint ?? '')).toMatchObject({
+      source: 'retrain',
+      count: 10,
+      jobId: done.id,
+    });
+    expect(await blobs.stat(datasetImageKey(samples[0]?.sha256 ?? ''))).toBeDefined();
+    expect(h.rollouts).toEqual([
+      expect.objectContaining({
+        model: 'tile',
+        version: '1.1.0',
+        selector: { ids: ['dev'] },
+        shadow: { durationSec: 3600 },
+      }),
+    ]);
+    expect(service?.lineage('tile', '1.1.0').id).toBe(done.id);
+  });
+
+  it('registers nothing when the challenger does not win by the margin', async () => {
+    const h = start({ challenger: 0.71 }, await champion(), await labelled());
+    const job = service?.startJob({ model: 'tile', trigger: 'api', actor: 'op' });
+    const done = await ended(job?.id ?? '');
+    expect(done.state).toBe('rejected');
+    expect(done.error).toMatch(/held-out auroc: challenger 0.7100 vs champion 0.7000/);
+    expect(done.result?.candidateVersion).toBeNull();
+    expect(h.registered).toEqual([]);
+    expect(service?.store.datasets().map((d) => d.source)).toEqual(['upload']);
+  });
+
+  it('fails, registering nothing, when the parent’s training data is not registered', async () => {
+    const model = await champion();
+    const samples = await labelled();
+    const h = start(
+      {},
+      { ...model, contract: { ...model.contract, datasetFingerprint: 'f'.repeat(64) } },
+      samples,
+    );
+    const job = service?.startJob({ model: 'tile', trigger: 'api', actor: 'op' });
+    const done = await ended(job?.id ?? '');
+    expect(done.state).toBe('failed');
+    expect(done.error).toMatch(/is not registered: push it/);
+    expect(h.specs).toEqual([]);
+    expect(h.registered).toEqual([]);
+  });
+
+  it('fails when too few labelled samples are left to compare on', async () => {
+    const h = start({}, await champion(), (await labelled()).slice(0, 3));
+    const done = await ended(
+      service?.startJob({ model: 'tile', trigger: 'api', actor: 'op' }).id ?? '',
+    );
+    expect(done.state).toBe('failed');
+    expect(done.error).toMatch(/not enough labelled samples/);
+    expect(h.registered).toEqual([]);
+  });
+
+  it('cancels a training job: nothing registered, and the model takes a new job', async () => {
+    let release = () => undefined as void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const h = start({ gate }, await champion(), await labelled());
+    const job = service?.startJob({ model: 'tile', trigger: 'api', actor: 'op' });
+    expect(() => service?.startJob({ model: 'tile', trigger: 'api', actor: 'op' })).toThrow(
+      /one job per model/,
+    );
+    for (let i = 0; i < 500 && h.specs.length === 0; i++)
+      await new Promise((r) => setTimeout(r, 20));
+    expect(service?.store.get(job?.id ?? '').progress).toMatchObject({ step: 'fit' });
+    service?.cancel(job?.id ?? '', 'lead');
+    const done = await ended(job?.id ?? '');
+    expect(done).toMatchObject({ state: 'cancelled', error: 'cancelled by lead' });
+    expect(h.registered).toEqual([]);
+    expect(() => service?.cancel(job?.id ?? '', 'lead')).toThrow(/already ended/);
+    release();
+    const next = service?.startJob({ model: 'tile', trigger: 'api', actor: 'op' });
+    expect((await ended(next?.id ?? '')).state).toBe('registered');
+  });
+
+  it('fails a job the cloud shuts down under', async () => {
+    const gate = new Promise<void>(() => undefined);
+    const h = start({ gate }, await champion(), await labelled());
+    const job = service?.startJob({ model: 'tile', trigger: 'api', actor: 'op' });
+    for (let i = 0; i < 500 && h.specs.length === 0; i++)
+      await new Promise((r) => setTimeout(r, 20));
+    const store = service?.store;
+    await service?.close();
+    service = undefined;
+    const reopened = new RetrainStore(join(dir, 'retrain.sqlite'));
+    expect(reopened.get(job?.id ?? '')).toMatchObject({
+      state: 'failed',
+      error: expect.stringMatching(/^interrupted: the cloud shut down; nothing was registered/),
+    });
+    reopened.close();
+    expect(store).toBeDefined();
+    expect(h.registered).toEqual([]);
+  });
+
+  it('marks a job a killed cloud left running failed when it starts again', async () => {
+    const killed = new RetrainStore(join(dir, 'retrain.sqlite'));
+    killed.add({
+      id: 'old',
+      model: 'tile',
+      parentVersion: null,
+      trigger: 'schedule',
+      triggerDetail: null,
+      actor: 'retrain:schedule',
+      options: { rollout: 'none', epochs: 1, seed: 1, members: 1 },
+    });
+    killed.markRunning('old', '1.0.0');
+    killed.close();
+    start({}, await champion(), await labelled());
+    expect(service?.store.get('old')).toMatchObject({
+      state: 'failed',
+      error: expect.stringMatching(/interrupted: the cloud restarted/),
+    });
+    expect(() => service?.startJob({ model: 'nope', trigger: 'api', actor: 'op' })).toThrow(
+      /model nope is not registered/,
+    );
+    const job = service?.startJob({ model: 'tile', trigger: 'api', actor: 'op' });
+    expect((await ended(job?.id ?? '')).state).toBe('registered');
+  });
+});
