@@ -10,6 +10,7 @@ import { benchCommand } from './commands/bench-command.ts';
 import { predictCommand } from './commands/predict-command.ts';
 import { rolloutCommand } from './commands/rollout-command.ts';
 import { reviewCommand } from './commands/review-command.ts';
+import { retrainCommand } from './commands/retrain-command.ts';
 import { markRequiredOptions } from './help.ts';
 import { tokenCommand } from './commands/token-command.ts';
 import { readerCommand } from './commands/reader-command.ts';
@@ -30,6 +31,7 @@ const program = new Command('linesight')
   .addCommand(predictCommand())
   .addCommand(rolloutCommand())
   .addCommand(reviewCommand())
+  .addCommand(retrainCommand())
   .addCommand(tokenCommand())
   .addCommand(readerCommand())
   .addCommand(keysCommand())

@@ -57,6 +57,11 @@ export function cloudCommand(): Command {
       'JSON file of drift settings (levels, minimum frames, camera checks; see docs/drift.md); flags win',
       readJsonObject,
     )
+    .option(
+      '--retrain-config <file>',
+      'JSON file of retraining settings (models, schedule, triggers, margin, rollout; see docs/retraining.md)',
+      readJsonObject,
+    )
     .addHelpText(
       'after',
       '\nThe admin token comes from LINESIGHT_ADMIN_TOKEN; without it one is created in <data-dir>/admin-token (mode 0600).' +
@@ -81,6 +86,7 @@ export function cloudCommand(): Command {
         driftLookbackSec?: number;
         alertWebhookUrl?: string;
         driftConfig?: Record<string, unknown>;
+        retrainConfig?: Record<string, unknown>;
       }) => {
         await runCloud({
           config: {
@@ -106,6 +112,7 @@ export function cloudCommand(): Command {
                 : {}),
               ...(opts.alertWebhookUrl !== undefined ? { webhookUrl: opts.alertWebhookUrl } : {}),
             },
+            ...(opts.retrainConfig !== undefined ? { retrain: opts.retrainConfig } : {}),
           },
           env: process.env,
         });
