@@ -185,6 +185,20 @@ type DatasetBodyT = Static<typeof DatasetBody>;
 
 const TAGS = ['retrain'];
 
+/** Refuses fields a body schema does not know (fastify would strip them silently). */
+function refuseUnknownFields(known: Set<string>) {
+  return async (request: { body: unknown }): Promise<void> => {
+    const body = request.body;
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) return;
+    const unknown = Object.keys(body).filter((k) => !known.has(k));
+    if (unknown.length > 0)
+      throw new LinesightError(
+        'ERR_CLOUD_BAD_REQUEST',
+        `unknown field${unknown.length === 1 ? '' : 's'} ${unknown.join(', ')} (known: ${[...known].join(', ')})`,
+      );
+  };
+}
+
 /**
  * Retraining: jobs (start, list, show, cancel), the lineage of a retrained
  * version, and the training datasets jobs start from (images by content
@@ -210,6 +224,7 @@ export async function retrainRoutes(app: FastifyInstance, deps: RetrainRouteDeps
         body: StartBody,
         response: { 202: RetrainJobSchema },
       },
+      preValidation: refuseUnknownFields(new Set(Object.keys(StartBody.properties))),
     },
     async (request, reply) => {
       const b = request.body;
@@ -329,6 +344,7 @@ export async function retrainRoutes(app: FastifyInstance, deps: RetrainRouteDeps
         body: DatasetBody,
         response: { 201: DatasetSchema },
       },
+      preValidation: refuseUnknownFields(new Set(Object.keys(DatasetBody.properties))),
     },
     async (request, reply) => {
       const dataset = await registerDataset(service.store, deps.blobs, {
