@@ -38,6 +38,121 @@ export interface HeadTrainingOptions {
   onEpoch?: (epoch: number, loss: number) => void | Promise<void>;
   /** Called after each mini-batch. */
   onStep?: (step: number, steps: number) => void | Promise<void>;
+  /**
+   * Computes the gradients of the parts of a batch (e.g. on worker threads,
+   * see HeadGradientPool); in this thread when absent. Same numbers either way.
+   */
+  batchGradients?: BatchGradients;
+}
+
+/** Gradients (w1, b1, w2, b2) and weighted loss of a part of a batch. */
+export interface PartGradients {
+  grads: Float64Array[];
+  lossSum: number;
+  weightSum: number;
+}
+
+/** Computes the gradients of each part of a batch (lists of example indices) at the head's current weights. */
+export type BatchGradients = (
+  head: CellHead,
+  parts: readonly (readonly number[])[],
+) => Promise<PartGradients[]>;
+
+/** The examples' features, labels and weights as gradient code reads them. */
+export interface ExampleSource {
+  z: (index: number) => Float32Array;
+  defect: (index: number) => boolean;
+  weight: (index: number) => number;
+}
+
+/**
+ * Sums, over the examples of one part of a batch in order, the gradients of
+ * the weighted logistic loss of the image logit (log-mean-exp of the cell
+ * logits) with respect to the head's weights. `hiddenActs` is scratch
+ * (hidden x cells).
+ */
+export function partGradients(
+  head: CellHead,
+  source: ExampleSource,
+  indices: readonly number[],
+  cells: number,
+  hiddenActs: Float32Array,
+): PartGradients {
+  const { inputs, hidden } = head;
+  const gw1 = new Float64Array(hidden * inputs);
+  const gb1 = new Float64Array(hidden);
+  const gw2 = new Float64Array(hidden);
+  const gb2 = new Float64Array(1);
+  let lossSum = 0;
+  let weightSum = 0;
+  for (const index of indices) {
+    const z = source.z(index);
+    const weight = source.weight(index);
+    const logits = headCellLogits(head, z, cells, hiddenActs);
+    const logit = logMeanExp(logits);
+    const y = source.defect(index) ? 1 : 0;
+    const p = 1 / (1 + Math.exp(-logit));
+    lossSum += weight * -Math.log(Math.max(1e-12, y === 1 ? p : 1 - p));
+    weightSum += weight;
+    const dLogit = weight * (p - y);
+    // d(logMeanExp)/d(cell) is the softmax over cells.
+    let max = -Infinity;
+    for (const v of logits) max = Math.max(max, v);
+    let sum = 0;
+    const soft = new Float64Array(cells);
+    for (let i = 0; i < cells; i++) {
+      soft[i] = Math.exp((logits[i] as number) - max);
+      sum += soft[i] as number;
+    }
+    // Cells whose share of the gradient is negligible are skipped in the backward pass.
+    const active: number[] = [];
+    for (let i = 0; i < cells; i++) {
+      soft[i] = (dLogit * (soft[i] as number)) / sum;
+      if (Math.abs(soft[i] as number) > 1e-6 * Math.abs(dLogit)) active.push(i);
+    }
+    for (const i of active) gb2[0] = (gb2[0] as number) + (soft[i] as number);
+    for (let k = 0; k < hidden; k++) {
+      const wk = head.w2[k] as number;
+      let gwk = 0;
+      let gbk = 0;
+      const dAct = new Float64Array(active.length);
+      for (let j = 0; j < active.length; j++) {
+        const i = active[j] as number;
+        const a = hiddenActs[k * cells + i] as number;
+        if (a <= 0) continue;
+        const s = soft[i] as number;
+        gwk += s * a;
+        dAct[j] = s * wk;
+        gbk += dAct[j] as number;
+      }
+      gw2[k] = (gw2[k] as number) + gwk;
+      gb1[k] = (gb1[k] as number) + gbk;
+      for (let c = 0; c < inputs; c++) {
+        const base = c * cells;
+        let g = 0;
+        for (let j = 0; j < active.length; j++)
+          g += (dAct[j] as number) * (z[base + (active[j] as number)] as number);
+        gw1[k * inputs + c] = (gw1[k * inputs + c] as number) + g;
+      }
+    }
+  }
+  return { grads: [gw1, gb1, gw2, gb2], lossSum, weightSum };
+}
+
+/** Batch gradients computed in this thread, part after part. */
+function localBatchGradients(
+  examples: readonly HeadExample[],
+  cells: number,
+  hidden: number,
+): BatchGradients {
+  const hiddenActs = new Float32Array(hidden * cells);
+  const source: ExampleSource = {
+    z: (i) => (examples[i] as HeadExample).z,
+    defect: (i) => (examples[i] as HeadExample).defect,
+    weight: (i) => (examples[i] as HeadExample).weight,
+  };
+  return async (head, parts) =>
+    parts.map((indices) => partGradients(head, source, indices, cells, hiddenActs));
 }
 
 /** Cell logits of one image (length cells) and, if asked, hidden activations (cells x hidden). */
@@ -108,9 +223,10 @@ export async function trainCellHead(
   const moment1 = params.map((p) => new Float64Array(p.length));
   const moment2 = params.map((p) => new Float64Array(p.length));
   const grads = params.map((p) => new Float64Array(p.length));
-  const hiddenActs = new Float32Array(hidden * cells);
   const order = examples.map((_, i) => i);
   const steps = Math.ceil(examples.length / batchSize) * options.epochs;
+  const local = localBatchGradients(examples, cells, hidden);
+  const compute = options.batchGradients ?? local;
   let t = 0;
   for (let epoch = 0; epoch < options.epochs; epoch++) {
     shuffleInPlace(order, random);
@@ -118,62 +234,20 @@ export async function trainCellHead(
     let weightSum = 0;
     for (let start = 0; start < order.length; start += batchSize) {
       for (const g of grads) g.fill(0);
-      const [gw1, gb1, gw2, gb2] = grads as [
-        Float64Array,
-        Float64Array,
-        Float64Array,
-        Float64Array,
-      ];
-      for (const index of order.slice(start, start + batchSize)) {
-        const example = examples[index] as HeadExample;
-        head.b2 = b2[0] as number;
-        const logits = headCellLogits(head, example.z, cells, hiddenActs);
-        const logit = logMeanExp(logits);
-        const y = example.defect ? 1 : 0;
-        const p = 1 / (1 + Math.exp(-logit));
-        lossSum += example.weight * -Math.log(Math.max(1e-12, y === 1 ? p : 1 - p));
-        weightSum += example.weight;
-        const dLogit = example.weight * (p - y);
-        // d(logMeanExp)/d(cell) is the softmax over cells.
-        let max = -Infinity;
-        for (const v of logits) max = Math.max(max, v);
-        let sum = 0;
-        const soft = new Float64Array(cells);
-        for (let i = 0; i < cells; i++) {
-          soft[i] = Math.exp((logits[i] as number) - max);
-          sum += soft[i] as number;
+      head.b2 = b2[0] as number;
+      const batch = order.slice(start, start + batchSize);
+      // The gradient of a batch is defined as the sum of its two halves' gradients, in that
+      // order, so that computing the halves on two threads gives the same bytes as on one.
+      const half = Math.ceil(batch.length / 2);
+      const parts = await compute(head, [batch.slice(0, half), batch.slice(half)]);
+      for (const part of parts) {
+        for (let pi = 0; pi < grads.length; pi++) {
+          const g = grads[pi] as Float64Array;
+          const pg = part.grads[pi] as Float64Array;
+          for (let j = 0; j < g.length; j++) g[j] = (g[j] as number) + (pg[j] as number);
         }
-        // Cells whose share of the gradient is negligible are skipped in the backward pass.
-        const active: number[] = [];
-        for (let i = 0; i < cells; i++) {
-          soft[i] = (dLogit * (soft[i] as number)) / sum;
-          if (Math.abs(soft[i] as number) > 1e-6 * Math.abs(dLogit)) active.push(i);
-        }
-        for (const i of active) gb2[0] = (gb2[0] as number) + (soft[i] as number);
-        for (let k = 0; k < hidden; k++) {
-          const wk = head.w2[k] as number;
-          let gwk = 0;
-          let gbk = 0;
-          const dAct = new Float64Array(active.length);
-          for (let j = 0; j < active.length; j++) {
-            const i = active[j] as number;
-            const a = hiddenActs[k * cells + i] as number;
-            if (a <= 0) continue;
-            const s = soft[i] as number;
-            gwk += s * a;
-            dAct[j] = s * wk;
-            gbk += dAct[j] as number;
-          }
-          gw2[k] = (gw2[k] as number) + gwk;
-          gb1[k] = (gb1[k] as number) + gbk;
-          for (let c = 0; c < inputs; c++) {
-            const base = c * cells;
-            let g = 0;
-            for (let j = 0; j < active.length; j++)
-              g += (dAct[j] as number) * (example.z[base + (active[j] as number)] as number);
-            gw1[k * inputs + c] = (gw1[k * inputs + c] as number) + g;
-          }
-        }
+        lossSum += part.lossSum;
+        weightSum += part.weightSum;
       }
       t++;
       for (let pi = 0; pi < params.length; pi++) {

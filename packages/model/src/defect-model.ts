@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { LinesightError, greyInputSpec, sha256Hex, type InputSpec } from '@linesight/protocol';
 import {
@@ -15,6 +16,7 @@ import {
   type HeadExample,
 } from './cell-head.ts';
 import { datasetFingerprint, splitDataset, type HoldoutRecord } from './dataset-split.ts';
+import { HeadGradientPool } from './head-gradient-pool.ts';
 import type { TrainedModel, TrainingProgress } from './training-result.ts';
 import { fixedHistogram } from './histogram.ts';
 import { windowReference } from './window-reference.ts';
@@ -87,6 +89,11 @@ export interface DefectModelOptions {
   name?: string;
   /** The split of a larger folder these samples are the training part of (recorded as `training.holdout`). */
   holdout?: HoldoutRecord;
+  /**
+   * Threads that compute the classifier's gradients: 2 unless given (1 on a
+   * one-core machine). The model's bytes do not depend on it.
+   */
+  threads?: number;
   onProgress?: (progress: TrainingProgress) => void;
 }
 
@@ -246,6 +253,7 @@ export async function trainDefectModel(
             members,
             epochs,
             minTrainingSteps: options.minTrainingSteps ?? MIN_TRAINING_STEPS,
+            threads: options.threads ?? Math.min(2, availableParallelism()),
             report,
           }),
           padim,
@@ -466,6 +474,7 @@ async function fitClassifier(
     members: number;
     epochs: number;
     minTrainingSteps: number;
+    threads: number;
     report: (progress: TrainingProgress) => void;
   },
 ): Promise<FittedScorer<CellClassifierParams>> {
@@ -500,33 +509,41 @@ async function fitClassifier(
   const stepsPerEpoch = Math.ceil(examples.length / BATCH_SIZE);
   const effectiveEpochs = Math.max(epochs, Math.ceil(o.minTrainingSteps / stepsPerEpoch));
   const heads: CellHead[] = [];
-  for (let member = 0; member < members; member++) {
-    heads.push(
-      await trainCellHead(examples, cells, headInputs(channels, standardization), {
-        seed: o.seed * members + member,
-        hidden,
-        epochs: effectiveEpochs,
-        batchSize: BATCH_SIZE,
-        learningRate: LEARNING_RATE,
-        onStep: async (step, steps) => {
-          const done = member * steps + step;
-          const total = members * steps;
-          report({
-            step: 'fit',
-            done,
-            total,
-            epochs: effectiveEpochs * members,
-            epoch: Math.ceil((done * effectiveEpochs * members) / total),
-            ...(lastLoss === undefined ? {} : { loss: lastLoss }),
-            elapsedMs: performance.now() - fitStarted,
-          });
-          if (step % 4 === 0) await yieldToEventLoop();
-        },
-        onEpoch: (_epoch, loss) => {
-          lastLoss = loss;
-        },
-      }),
-    );
+  // Two threads halve the classifier's training time, which grows with the data.
+  const pool =
+    o.threads > 1 ? HeadGradientPool.start(examples, cells, hidden, o.threads) : undefined;
+  try {
+    for (let member = 0; member < members; member++) {
+      heads.push(
+        await trainCellHead(examples, cells, headInputs(channels, standardization), {
+          ...(pool !== undefined ? { batchGradients: pool.batchGradients } : {}),
+          seed: o.seed * members + member,
+          hidden,
+          epochs: effectiveEpochs,
+          batchSize: BATCH_SIZE,
+          learningRate: LEARNING_RATE,
+          onStep: async (step, steps) => {
+            const done = member * steps + step;
+            const total = members * steps;
+            report({
+              step: 'fit',
+              done,
+              total,
+              epochs: effectiveEpochs * members,
+              epoch: Math.ceil((done * effectiveEpochs * members) / total),
+              ...(lastLoss === undefined ? {} : { loss: lastLoss }),
+              elapsedMs: performance.now() - fitStarted,
+            });
+            if (step % 4 === 0) await yieldToEventLoop();
+          },
+          onEpoch: (_epoch, loss) => {
+            lastLoss = loss;
+          },
+        }),
+      );
+    }
+  } finally {
+    await pool?.close();
   }
   const head = mergeHeads(heads);
   return {
@@ -633,6 +650,11 @@ function checkOptions(
   const problems: string[] = [];
   if (!Number.isInteger(o.members) || o.members < 1 || o.members > 8)
     problems.push(`members must be an integer in 1..8, got ${o.members}`);
+  if (
+    o.threads !== undefined &&
+    !(Number.isInteger(o.threads) && o.threads >= 1 && o.threads <= 64)
+  )
+    problems.push(`threads must be an integer in 1..64, got ${o.threads}`);
   if (!Number.isSafeInteger(o.seed)) problems.push(`seed must be an integer, got ${o.seed}`);
   if (o.mode !== undefined && !['supervised', 'anomaly', 'auto'].includes(o.mode))
     problems.push(`mode must be supervised, anomaly or auto, got ${String(o.mode)}`);
