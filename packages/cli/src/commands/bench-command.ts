@@ -58,6 +58,11 @@ function modelBenchCommand(): Command {
     .option('--test-share <x>', 'share of each class held out for testing', Number, 0.25)
     .option('--epochs <n>', 'training epochs of the cell classifier', parseCount, 30)
     .option('--members <n>', 'cell classifiers trained and averaged in one model', parseCount, 1)
+    .option(
+      '--train-threads <n>',
+      "threads computing the classifier's gradients (default 2; the model's bytes do not depend on it)",
+      parseCount,
+    )
     .option('--frames <n>', 'frames timed per thread count', parseCount, 200)
     .option('--json', 'print one line of JSON (the default indents it)')
     .action(
@@ -70,6 +75,7 @@ function modelBenchCommand(): Command {
         testShare: number;
         epochs: number;
         members: number;
+        trainThreads?: number;
         frames: number;
         json?: boolean;
       }) => {
@@ -87,6 +93,7 @@ function modelBenchCommand(): Command {
           dataset: opts.data,
           mode: opts.mode,
           members: opts.members,
+          trainThreads: opts.trainThreads ?? 2,
         };
         if (runs.length > 1) {
           summary.repeats = runs.length;
@@ -127,6 +134,7 @@ async function benchOnce(
     testShare: number;
     epochs: number;
     members: number;
+    trainThreads?: number;
     frames: number;
   },
 ): Promise<BenchRun> {
@@ -140,6 +148,7 @@ async function benchOnce(
     mode: opts.mode,
     epochs: opts.epochs,
     members: opts.members,
+    ...(opts.trainThreads !== undefined ? { threads: opts.trainThreads } : {}),
     onProgress: trainingProgressPrinter(),
   });
   const trainingSeconds = (performance.now() - started) / 1000;
