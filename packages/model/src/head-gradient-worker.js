@@ -1,6 +1,13 @@
-// A worker thread of HeadGradientPool (head-gradient-pool.ts). Sources are TypeScript run
-// through tsx, as for the linesight command.
-import { register } from 'tsx/esm/api';
+// A worker thread of HeadGradientPool (head-gradient-pool.ts). Worker threads do not inherit
+// the TypeScript loader: from a source checkout this registers tsx, as the linesight command
+// does; a compiled release has the compiled entry beside this file.
+import { existsSync } from 'node:fs';
 
-register();
-await import('./head-gradient-worker-main.ts');
+const compiled = new URL('./head-gradient-worker-main.js', import.meta.url);
+if (existsSync(compiled)) {
+  await import(compiled.href);
+} else {
+  const { register } = await import('tsx/esm/api');
+  register();
+  await import('./head-gradient-worker-main.ts');
+}
