@@ -9,7 +9,9 @@ import { openBlobStore } from './blobs/open-blob-store.ts';
 import { UploadSlots } from './http/upload-slots.ts';
 import { UploadStats } from './blobs/upload-stats.ts';
 import type { BlobStore } from './blobs/blob-store.ts';
-import { EmbeddedBroker } from './broker/embedded-broker.ts';
+import { EmbeddedBroker, type BrokerStats } from './broker/embedded-broker.ts';
+import { ExternalBroker } from './broker/external-broker.ts';
+import { REGISTRY_ACCOUNTS, type BrokerAccounts } from './broker/broker-accounts.ts';
 import type { MqttIdentity } from './broker/acl.ts';
 import { loadCloudConfig, type CloudConfig, type CloudConfigInput } from './config.ts';
 import { FleetLink } from './fleet/fleet-link.ts';
@@ -79,6 +81,7 @@ export class Cloud {
   readonly log: Logger;
   #db: RegistryDatabase | undefined;
   #broker: EmbeddedBroker | undefined;
+  #externalBroker: ExternalBroker | undefined;
   #link: FleetLink | undefined;
   #http: FastifyInstance | undefined;
   #modelServer: ModelServer | undefined;
@@ -174,27 +177,47 @@ export class Cloud {
         return { kind: 'device', deviceId: username };
       return undefined;
     };
-    this.#broker = new EmbeddedBroker({
-      host: this.config.host,
-      port: this.config.mqttPort,
-      maxConnections: this.config.mqttMaxConnections,
-      authenticate,
-      logger: this.log.child({ component: 'broker' }),
-      onSessionTakenOver: ({ clientId, identity, previousAddress, address, count }) => {
-        if (identity.kind === 'device')
-          audit.record('broker', 'device.session_taken_over', clientId, {
-            previousAddress: previousAddress ?? null,
-            address: address ?? null,
-            count,
-          });
-      },
-    });
-    const mqttPort = await this.#broker.start();
-    const mqttUrl = `mqtt://${this.config.host}:${mqttPort}`;
+    let mqttUrl: string;
+    let service: { username: string; password: string };
+    let accounts: BrokerAccounts;
+    if (this.config.mqttUrl !== undefined) {
+      // An external broker holds the fleet's sessions; the cloud keeps its logins in step.
+      service = { username: this.config.mqttUsername, password: this.config.mqttPassword ?? '' };
+      this.#externalBroker = new ExternalBroker({
+        url: this.config.mqttUrl,
+        ...service,
+        adminToken,
+        logger: this.log.child({ component: 'broker' }),
+      });
+      await this.#externalBroker.start();
+      accounts = this.#externalBroker;
+      mqttUrl = this.config.mqttUrl;
+    } else {
+      this.#broker = new EmbeddedBroker({
+        host: this.config.host,
+        port: this.config.mqttPort,
+        maxConnections: this.config.mqttMaxConnections,
+        authenticate,
+        logger: this.log.child({ component: 'broker' }),
+        onSessionTakenOver: ({ clientId, identity, previousAddress, address, count }) => {
+          if (identity.kind === 'device')
+            audit.record('broker', 'device.session_taken_over', clientId, {
+              previousAddress: previousAddress ?? null,
+              address: address ?? null,
+              count,
+            });
+        },
+      });
+      const mqttPort = await this.#broker.start();
+      mqttUrl = `mqtt://${this.config.host}:${mqttPort}`;
+      service = { username: SERVICE_USER, password: servicePassword };
+      accounts = REGISTRY_ACCOUNTS;
+    }
     const ingest = new EdgeIngest({
       mqttUrl,
-      username: SERVICE_USER,
-      password: servicePassword,
+      ...service,
+      // With an external broker, batches wait there while the cloud is away (docs/scaling.md).
+      ...(this.#externalBroker !== undefined ? { durableClientId: 'linesight-ingest' } : {}),
       store: edgeStore,
       knownDevice: (id) => devices.has(id),
       logger: this.log.child({ component: 'ingest' }),
@@ -227,8 +250,7 @@ export class Cloud {
 
     const link = new FleetLink({
       mqttUrl,
-      username: SERVICE_USER,
-      password: servicePassword,
+      ...service,
       devices,
       logger: this.log.child({ component: 'fleet-link' }),
     });
@@ -242,8 +264,7 @@ export class Cloud {
     const rolloutStore = new RolloutStore(db);
     const resultSampler = new ResultSampler({
       mqttUrl,
-      username: SERVICE_USER,
-      password: servicePassword,
+      ...service,
       logger: this.log.child({ component: 'result-sampler' }),
     });
     this.#resultSampler = resultSampler;
@@ -328,6 +349,7 @@ export class Cloud {
         uploadStats,
         link,
         desired,
+        brokerAccounts: accounts,
         keys,
         keyRotation,
         maxModelBytes: this.config.maxModelBytes,
@@ -338,7 +360,7 @@ export class Cloud {
         mqttUrl: () => this.advertised.mqtt,
         httpUrl: () => this.advertised.http,
         metrics: () => [
-          ...collectMetrics(devices, models, link, broker),
+          ...collectMetrics(devices, models, link, broker?.stats),
           ...uploadStats.metrics(modelUploadSlots),
           ...ingestMetrics(ingest.stats, ingest.pendingRecords),
           {
@@ -480,6 +502,7 @@ export class Cloud {
       await step(async () => this.#link?.close());
       await step(async () => this.#ingest?.close());
       await step(async () => this.#broker?.close());
+      await step(async () => this.#externalBroker?.close());
       await step(() => {
         this.#db?.close();
       });
@@ -500,7 +523,8 @@ function collectMetrics(
   devices: DeviceRegistry,
   models: ModelRegistry,
   link: FleetLink,
-  broker: EmbeddedBroker,
+  /** The embedded broker's counters; an external broker keeps its own (its $SYS topics). */
+  brokerStats: BrokerStats | undefined,
 ): MetricSample[] {
   const all = devices.list();
   const channelValues = (counts: Record<string, number>) =>
@@ -549,25 +573,32 @@ function collectMetrics(
       type: 'counter',
       values: channelValues(link.stats.invalid),
     },
+    ...(brokerStats === undefined ? [] : brokerMetrics(brokerStats)),
+  ];
+}
+
+/** The embedded broker's counters. */
+function brokerMetrics(broker: BrokerStats): MetricSample[] {
+  return [
     {
       name: 'linesight_mqtt_connected_clients',
       help: 'Clients connected to the embedded broker',
       type: 'gauge',
-      values: [{ value: broker.stats.connectedClients }],
+      values: [{ value: broker.connectedClients }],
     },
     {
       name: 'linesight_mqtt_auth_failures_total',
       help: 'Rejected MQTT logins',
       type: 'counter',
-      values: [{ value: broker.stats.authFailures }],
+      values: [{ value: broker.authFailures }],
     },
     {
       name: 'linesight_mqtt_denied_total',
       help: 'Publishes and subscribes denied by the ACL',
       type: 'counter',
       values: [
-        { labels: { action: 'publish' }, value: broker.stats.deniedPublishes },
-        { labels: { action: 'subscribe' }, value: broker.stats.deniedSubscribes },
+        { labels: { action: 'publish' }, value: broker.deniedPublishes },
+        { labels: { action: 'subscribe' }, value: broker.deniedSubscribes },
       ],
     },
     {
@@ -575,27 +606,27 @@ function collectMetrics(
       help: 'MQTT packets refused by the broker: oversize (connection closed) or retain (flag dropped)',
       type: 'counter',
       values: [
-        { labels: { reason: 'oversize' }, value: broker.stats.oversizeRejected },
-        { labels: { reason: 'retain' }, value: broker.stats.retainDropped },
+        { labels: { reason: 'oversize' }, value: broker.oversizeRejected },
+        { labels: { reason: 'retain' }, value: broker.retainDropped },
       ],
     },
     {
       name: 'linesight_mqtt_throttled_publishes_total',
       help: 'Device publishes over the per-device rate limit (delayed by backpressure)',
       type: 'counter',
-      values: [{ value: broker.stats.throttledPublishes }],
+      values: [{ value: broker.throttledPublishes }],
     },
     {
       name: 'linesight_mqtt_refused_connections_total',
       help: 'Connections the embedded broker refused because it held its connection limit (mqttMaxConnections)',
       type: 'counter',
-      values: [{ value: broker.stats.refusedConnections }],
+      values: [{ value: broker.refusedConnections }],
     },
     {
       name: 'linesight_mqtt_session_takeovers_total',
       help: 'Logins that took over a live session with the same client id (device.session_taken_over)',
       type: 'counter',
-      values: [{ value: broker.stats.sessionTakeovers }],
+      values: [{ value: broker.sessionTakeovers }],
     },
   ];
 }

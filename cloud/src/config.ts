@@ -16,6 +16,25 @@ export const CloudConfigSchema = Type.Object(
       description:
         'device connections the embedded broker holds; beyond it device logins are refused with "server unavailable", logged and counted (docs/scaling.md)',
     }),
+    mqttUrl: Type.Optional(
+      Type.String({
+        pattern: '^(mqtts?|tcp)://[^/@]+$',
+        description:
+          'an external MQTT broker (Mosquitto 2 with dynamic security) instead of the embedded one, e.g. mqtt://broker:1883 (docs/scaling.md); the cloud manages its logins',
+      }),
+    ),
+    mqttUsername: Type.String({
+      minLength: 1,
+      default: 'linesight-cloud',
+      description: "the cloud's login on the external broker: a dynamic-security admin",
+    }),
+    mqttPassword: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          "the cloud's password on the external broker (the app entry reads it from --mqtt-password-file or LINESIGHT_MQTT_PASSWORD)",
+      }),
+    ),
     dataDir: Type.String({ minLength: 1, default: './data' }),
     advertisedUrl: Type.Optional(
       Type.String({
@@ -193,7 +212,13 @@ export function loadCloudConfig(input: CloudConfigInput): CloudConfig {
       },
     );
   }
-  return withDefaults as CloudConfig;
+  const config = withDefaults as CloudConfig;
+  if (config.mqttUrl !== undefined && config.mqttPassword === undefined)
+    throw new LinesightError(
+      'ERR_CLOUD_CONFIG',
+      'invalid cloud configuration:\n  mqttPassword: required with mqttUrl (--mqtt-password-file or LINESIGHT_MQTT_PASSWORD)',
+    );
+  return config;
 }
 
 function dropUndefined<T extends object>(input: T): Partial<T> {

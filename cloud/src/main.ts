@@ -10,18 +10,22 @@ export interface RunCloudOptions {
 }
 
 /**
- * The cloud app entry: reads LINESIGHT_ADMIN_TOKEN and, when S3 is
+ * The cloud app entry: reads LINESIGHT_ADMIN_TOKEN, LINESIGHT_MQTT_PASSWORD and, when S3 is
  * configured, the standard AWS variables from the environment, starts the
  * cloud, logs where it listens and shuts down on SIGTERM/SIGINT.
  */
 export async function runCloud(options: RunCloudOptions): Promise<Cloud> {
   const { env } = options;
   const envToken = env.LINESIGHT_ADMIN_TOKEN;
+  const envMqttPassword = env.LINESIGHT_MQTT_PASSWORD;
   const s3 = options.config.s3Bucket !== undefined;
   const region = options.config.s3Region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
   const config: CloudConfigInput = {
     ...options.config,
     ...(envToken ? { adminToken: envToken } : {}),
+    ...(envMqttPassword && options.config.mqttPassword === undefined
+      ? { mqttPassword: envMqttPassword }
+      : {}),
     ...(s3 && region ? { s3Region: region } : {}),
     ...(s3 && env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY
       ? {
@@ -49,6 +53,7 @@ export async function runCloud(options: RunCloudOptions): Promise<Cloud> {
       adminTokenSource: token.source,
       adminTokenPath: token.path,
       blobStore: cloud.blobs.kind,
+      broker: config.mqttUrl === undefined ? 'embedded' : 'external',
     },
     token.source === 'config'
       ? 'cloud ready; admin token from LINESIGHT_ADMIN_TOKEN'

@@ -4,6 +4,7 @@ import type { UploadSlots } from './upload-slots.ts';
 import type { UploadStats } from '../blobs/upload-stats.ts';
 import type { FleetLink } from '../fleet/fleet-link.ts';
 import type { DesiredStateService } from '../fleet/desired-state-service.ts';
+import type { BrokerAccounts } from '../broker/broker-accounts.ts';
 import type { KeyRotation } from '../fleet/key-rotation.ts';
 import type { KeyRing } from '../signing/key-ring.ts';
 import type { ModelServer } from '../inference/model-server.ts';
@@ -38,6 +39,8 @@ export interface CloudServices {
   link: FleetLink;
   /** Every device's signed desired state. */
   desired: DesiredStateService;
+  /** Keeps an external broker's logins in step with the registry (nothing to do for the embedded one). */
+  brokerAccounts: BrokerAccounts;
   keys: KeyRing;
   keyRotation: KeyRotation;
   maxModelBytes: number;

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  decodeEdgeBatch,
   deviceTopic,
   encodeEdgeBatch,
   VerdictBatchSchema,
@@ -14,6 +15,8 @@ import { EdgeIngest } from './edge-ingest.ts';
 import { EdgeRetention } from './edge-retention.ts';
 import { ingestMetrics } from './ingest-metrics.ts';
 import { renderPrometheus } from '../metrics.ts';
+import mqtt from 'mqtt';
+import { EmbeddedBroker } from '../broker/embedded-broker.ts';
 
 const logger = pino({ level: 'silent' });
 let dir: string | undefined;
@@ -136,4 +139,109 @@ describe('EdgeIngest', () => {
     expect(store.counts()).toMatchObject({ verdicts: 0, verdict_minutes: 1 });
     await retention.close();
   });
+
+  it('with a durable session, acknowledges a batch to the broker only once it is stored: one received and not committed comes again', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ingest-'));
+    store = new EdgeDataStore(join(dir, 'edge.sqlite'));
+    const broker = new EmbeddedBroker({
+      host: '127.0.0.1',
+      port: 0,
+      logger,
+      authenticate: (_clientId, username) =>
+        username === 'svc' ? { kind: 'service' } : { kind: 'device', deviceId: username },
+    });
+    const url = `mqtt://127.0.0.1:${await broker.start()}`;
+    const started: EdgeIngest[] = [];
+    const device = await mqtt.connectAsync(url, {
+      clientId: 'd1',
+      username: 'd1',
+      reconnectPeriod: 0,
+    });
+    try {
+      const ingestOn = async () => {
+        const ingest = new EdgeIngest({
+          mqttUrl: url,
+          username: 'svc',
+          password: 'x',
+          store: store!,
+          knownDevice: () => true,
+          logger,
+          durableClientId: 'linesight-ingest',
+          // Nothing commits on its own: the test says when.
+          flushIntervalMs: 3_600_000,
+        });
+        started.push(ingest);
+        await ingest.start();
+        return ingest;
+      };
+      const send = (seqs: number[]) =>
+        device.publishAsync(
+          deviceTopic('d1', 'verdicts'),
+          encodeEdgeBatch(VerdictBatchSchema, batch('d1', seqs), 'v'),
+          { qos: 1 },
+        );
+      const received = (ingest: EdgeIngest, records: number) =>
+        eventually(() => ingest.stats.records >= records, `${records} records received`);
+
+      /** Takes the ingest's session over (as a second cloud would) and resolves with the first batch's seqs it is given. */
+      const takeOver = async () => {
+        const thief = await mqtt.connectAsync(url, {
+          clientId: 'linesight-ingest',
+          username: 'svc',
+          clean: false,
+          reconnectPeriod: 0,
+        });
+        const seqs = await new Promise<number[]>((resolve) =>
+          thief.once('message', (_topic, payload) =>
+            resolve(
+              (decodeEdgeBatch(VerdictBatchSchema, payload, 'v') as VerdictBatch).records.map(
+                (r) => r.seq,
+              ),
+            ),
+          ),
+        );
+        return { seqs, end: () => thief.endAsync(true) };
+      };
+
+      const first = await ingestOn();
+      await send([0, 1, 2]);
+      await received(first, 3);
+      // Received, not committed: the broker still holds it and gives it to the next holder of the session.
+      const thief = takeOver();
+      expect((await thief).seqs).toEqual([0, 1, 2]);
+      await (await thief).end();
+      await first.close();
+
+      const second = await ingestOn();
+      await send([3, 4]);
+      await received(second, 2);
+      second.flush();
+      // Committed, so acknowledged: the next holder of the session gets only what came after.
+      const again = takeOver();
+      await send([5]);
+      expect((await again).seqs).toEqual([5]);
+      await (await again).end();
+      await second.close();
+      // Sent while no one holds the session: the broker queues it.
+      await send([6]);
+      const third = await ingestOn();
+      await received(third, 1);
+      third.flush();
+      // Every record stored once, whichever session held it when.
+      expect(store.counts()).toMatchObject({ verdicts: 7 });
+    } finally {
+      await device.endAsync(true);
+      for (const ingest of started) await ingest.close();
+      await broker.close();
+    }
+  });
 });
+
+/** Polls `check` every 10 ms until it holds; fails after 10 s with `what`. */
+async function eventually(check: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}

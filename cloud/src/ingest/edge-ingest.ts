@@ -25,6 +25,14 @@ export interface EdgeIngestOptions {
   flushRecords?: number;
   /** Records waiting beyond this make the ingest stop reading from the broker until they are written (default 200,000). */
   maxPendingRecords?: number;
+  /**
+   * A fixed client id for a persistent session (an external broker): the broker keeps the
+   * QoS 1 subscriptions and queues batches while the cloud is away, and each batch is
+   * acknowledged to the broker only after the commit that stored it, so a batch the cloud
+   * had not stored when it stopped is delivered again. Without it: a clean session,
+   * acknowledged on receipt (the embedded broker, which stops with the cloud).
+   */
+  durableClientId?: string;
 }
 
 /** Ingest counters, cumulative. */
@@ -44,6 +52,9 @@ export interface EdgeIngestStats {
   failedWrites: number;
   failedRecords: number;
 }
+
+/** Batches awaiting their PUBACK that start a commit at once (the broker holds back more than its in-flight limit). */
+const ACK_BATCH = 32;
 
 const CHANNELS: readonly EdgeChannel[] = ['verdicts', 'windows', 'event-log', 'samples'];
 
@@ -73,6 +84,8 @@ export class EdgeIngest {
   #timer: NodeJS.Timeout | undefined;
   #closing: Promise<void> | undefined;
   #paused = false;
+  /** Packet ids of the batches received since the last commit, acknowledged after it (durable session only). */
+  #unacked: number[] = [];
   readonly stats: EdgeIngestStats = {
     batches: { verdicts: 0, windows: 0, 'event-log': 0, samples: 0 },
     records: 0,
@@ -98,16 +111,36 @@ export class EdgeIngest {
 
   /** Connects and subscribes; resolves once subscribed. */
   async start(): Promise<void> {
+    const durable = this.#o.durableClientId !== undefined;
     const client = mqtt.connect(this.#o.mqttUrl, {
-      clientId: `linesight-ingest-${process.pid}-${Date.now().toString(36)}`,
+      clientId:
+        this.#o.durableClientId ?? `linesight-ingest-${process.pid}-${Date.now().toString(36)}`,
       username: this.#o.username,
       password: this.#o.password,
       protocolVersion: 4,
-      clean: true,
+      clean: !durable,
       reconnectPeriod: 1000,
       connectTimeout: 10_000,
     });
     this.#client = client;
+    if (durable) {
+      // mqtt.js answers a QoS 1 message with PUBACK when handleMessage calls back without an
+      // error; with an error it sends none and goes on with the next packet. The PUBACK is
+      // sent after the commit instead (#ack), so the broker keeps every batch not yet stored.
+      client.handleMessage = (packet, callback) => {
+        if (packet.qos === 1 && packet.messageId !== undefined) {
+          this.#unacked.push(packet.messageId);
+          if (this.#unacked.length >= ACK_BATCH) setImmediate(() => this.flush());
+          callback(new Error('acknowledged after the commit'));
+          return;
+        }
+        callback();
+      };
+      // Packet ids belong to one connection; the broker redelivers the unacknowledged ones.
+      client.on('close', () => {
+        this.#unacked = [];
+      });
+    }
     client.on('error', (err) => this.#o.logger.warn({ err: err.message }, 'ingest mqtt error'));
     client.on('message', (topic, payload) => this.#onMessage(topic, payload));
     await new Promise<void>((resolve, reject) => {
@@ -126,7 +159,10 @@ export class EdgeIngest {
 
   /** Commits what is pending in one transaction. */
   flush(): void {
-    if (this.#pending.length === 0) return;
+    if (this.#pending.length === 0) {
+      this.#ack();
+      return;
+    }
     const writes = this.#pending;
     const records = this.#pendingRecords;
     this.#pending = [];
@@ -140,6 +176,7 @@ export class EdgeIngest {
       this.stats.failedRecords += records;
       this.#o.logger.error({ records, err: describeError(err) }, 'edge data could not be stored');
     }
+    this.#ack();
     this.onCommit?.(writes, Date.now());
     if (this.#paused) {
       this.#paused = false;
@@ -148,18 +185,24 @@ export class EdgeIngest {
   }
 
   /**
-   * Stops reading, commits what is pending, disconnects; idempotent. Before
-   * disconnecting it unsubscribes: the broker answers after every message it
-   * sent before, so what it acknowledged to a device (and so wrote to this
-   * connection first) is read and committed, not dropped with the socket.
-   * Devices must be disconnected first (the cloud does), or they could
-   * publish in between.
+   * Stops reading, commits what is pending, disconnects; idempotent. On the
+   * embedded broker's clean session it unsubscribes first: the broker answers
+   * after every message it sent before, so what it acknowledged to a device
+   * (and wrote to this connection) is read and committed, not dropped with the
+   * socket. Devices must be disconnected first (the cloud does), or they could
+   * publish in between. A durable session (external broker) is left subscribed.
    */
   close(): Promise<void> {
     this.#closing ??= (async () => {
       clearInterval(this.#timer);
       const client = this.#client;
-      if (client !== undefined) {
+      if (this.#o.durableClientId !== undefined) {
+        // Commit and acknowledge on the live session, then leave it gracefully so the
+        // PUBACKs go out; what arrives meanwhile is stored below and delivered again later.
+        // (No unsubscribe: the broker must keep queueing for the session while the cloud is away.)
+        this.flush();
+        if (client !== undefined) await client.endAsync(false);
+      } else if (client !== undefined) {
         if (client.connected)
           await withDeadline(
             client.unsubscribeAsync(CHANNELS.map(allDevicesFilter)),
@@ -175,6 +218,22 @@ export class EdgeIngest {
       this.flush();
     })();
     return this.#closing;
+  }
+
+  /**
+   * Acknowledges to the broker every batch received before the commit that just ran (or
+   * dropped as invalid, or failed to store: counted and logged, not redelivered forever).
+   */
+  #ack(): void {
+    if (this.#unacked.length === 0) return;
+    const ids = this.#unacked;
+    this.#unacked = [];
+    const client = this.#client as unknown as {
+      connected: boolean;
+      _sendPacket(packet: { cmd: 'puback'; messageId: number }): void;
+    };
+    if (!client.connected) return;
+    for (const messageId of ids) client._sendPacket({ cmd: 'puback', messageId });
   }
 
   #onMessage(topic: string, payload: Buffer): void {

@@ -50,6 +50,8 @@ export const ERROR_CODES = {
   ERR_CLOUD_UPLOAD_MISMATCH:
     'an uploaded body differs from what its upload URL declared (size, sha256 or content type)',
   ERR_CLOUD_STORAGE: 'the object store (S3) failed or cannot be reached',
+  ERR_CLOUD_BROKER:
+    'the external MQTT broker refused or did not answer a change of its logins (dynamic security)',
   ERR_CLOUD_RATE_LIMITED:
     'a caller sent more requests than its per-minute budget; the answer says when to retry (Retry-After)',
   ERR_CLOUD_BUSY:

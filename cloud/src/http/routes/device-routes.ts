@@ -85,6 +85,13 @@ export async function deviceRoutes(app: FastifyInstance, services: CloudServices
     },
     async (request, reply) => {
       const { id, secret } = services.devices.provision(request.body.id, request.body.labels ?? {});
+      try {
+        await services.brokerAccounts.setDevice(id, secret);
+      } catch (err) {
+        // A device the broker does not know could never connect: provisioning did not happen.
+        services.devices.remove(id);
+        throw err;
+      }
       services.audit.record(actorOf(request), 'device.provision', id, {
         labels: request.body.labels ?? {},
       });
@@ -139,6 +146,8 @@ export async function deviceRoutes(app: FastifyInstance, services: CloudServices
     async (request) => {
       const { id, secret } = services.devices.rotateSecret(request.params.id);
       services.audit.record(actorOf(request), 'device.rotate_credentials', id);
+      // On failure the old secret may still open the broker: the error says so, and rotating again fixes it.
+      await services.brokerAccounts.setDevice(id, secret);
       await services.link.disconnectDevice(id);
       return {
         deviceId: id,
@@ -174,6 +183,7 @@ export async function deviceRoutes(app: FastifyInstance, services: CloudServices
       });
       // After the credentials are gone, so the device cannot come back; the
       // retained topics last, so its will message does not outlive the clear.
+      await services.brokerAccounts.removeDevice(id);
       await services.link.disconnectDevice(id);
       await services.link.clearRetained(id);
       return { deviceId: id, decommissioned: true as const };

@@ -48,6 +48,16 @@ export async function readerRoutes(app: FastifyInstance, services: CloudServices
     async (request, reply) => {
       const by = actorOf(request);
       const created = services.readers.create(request.body.name, request.body.devices, by);
+      try {
+        await services.brokerAccounts.setReader(
+          created.name,
+          created.password,
+          created.devices.length === 1 && created.devices[0] === '*' ? '*' : created.devices,
+        );
+      } catch (err) {
+        services.readers.revoke(created.name);
+        throw err;
+      }
       services.audit.record(by, 'mqtt_reader.create', created.name, { devices: created.devices });
       void reply.status(201);
       return created;
@@ -82,6 +92,7 @@ export async function readerRoutes(app: FastifyInstance, services: CloudServices
     async (request) => {
       const { name } = request.params;
       services.readers.revoke(name);
+      await services.brokerAccounts.removeReader(name);
       await services.link.disconnectClient(`reader:${name}`);
       services.audit.record(actorOf(request), 'mqtt_reader.revoke', name);
       return { name, revoked: true as const };

@@ -7,7 +7,7 @@ import { parsePort, parsePositive, parsePositiveInt, logLevelOption } from '../o
 export function cloudCommand(): Command {
   return new Command('cloud')
     .description(
-      'run the cloud control plane: REST API + docs, embedded MQTT broker, registry and blob store',
+      'run the cloud control plane: REST API + docs, MQTT broker (embedded, or an external Mosquitto with --mqtt-url), registry and blob store',
     )
     .option('--http-port <port>', 'HTTP port (0 = any free port)', parsePort, 8080)
     .option('--mqtt-port <port>', 'MQTT port (0 = any free port)', parsePort, 1883)
@@ -15,6 +15,19 @@ export function cloudCommand(): Command {
       '--mqtt-max-connections <n>',
       'device connections the embedded broker holds; beyond it devices are refused (logged, counted in /metrics). Default 10000; see docs/scaling.md',
       parsePositiveInt,
+    )
+    .option(
+      '--mqtt-url <url>',
+      'use this external broker (Mosquitto 2 with dynamic security, e.g. mqtt://broker:1883) instead of the embedded one; the cloud manages its device logins (docs/scaling.md, manifests/mosquitto)',
+    )
+    .option(
+      '--mqtt-username <name>',
+      "the cloud's login on the external broker, a dynamic-security admin (default linesight-cloud)",
+    )
+    .option(
+      '--mqtt-password-file <file>',
+      "file holding the cloud's password on the external broker (else LINESIGHT_MQTT_PASSWORD)",
+      readSecretFile,
     )
     .option('--host <address>', 'address to listen on', '127.0.0.1')
     .option(
@@ -65,6 +78,7 @@ export function cloudCommand(): Command {
     .addHelpText(
       'after',
       '\nThe admin token comes from LINESIGHT_ADMIN_TOKEN; without it one is created in <data-dir>/admin-token (mode 0600).' +
+        '\nWith --mqtt-url the embedded broker does not start (--mqtt-port and --mqtt-max-connections are unused): devices connect to that broker, where the cloud gives each device its own login and topics.' +
         '\nWith --s3-bucket, credentials come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (/ AWS_SESSION_TOKEN), else the AWS SDK default chain. See docs/storage.md.',
     )
     .action(
@@ -72,6 +86,9 @@ export function cloudCommand(): Command {
         httpPort: number;
         mqttPort: number;
         mqttMaxConnections?: number;
+        mqttUrl?: string;
+        mqttUsername?: string;
+        mqttPasswordFile?: string;
         host: string;
         dataDir: string;
         advertisedUrl?: string;
@@ -93,6 +110,9 @@ export function cloudCommand(): Command {
             httpPort: opts.httpPort,
             mqttPort: opts.mqttPort,
             mqttMaxConnections: opts.mqttMaxConnections,
+            mqttUrl: opts.mqttUrl,
+            mqttUsername: opts.mqttUsername,
+            mqttPassword: opts.mqttPasswordFile,
             host: opts.host,
             dataDir: opts.dataDir,
             advertisedUrl: opts.advertisedUrl,
@@ -118,6 +138,21 @@ export function cloudCommand(): Command {
         });
       },
     );
+}
+
+/** The first line of a secret file (the option's value becomes the secret itself). */
+function readSecretFile(path: string): string {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new InvalidArgumentError(
+      `cannot read ${path}: ${err instanceof Error ? err.message : String(err)}`,
+    );
+  }
+  const secret = text.split('\n')[0]?.trim() ?? '';
+  if (secret === '') throw new InvalidArgumentError(`${path} is empty`);
+  return secret;
 }
 
 function readJsonObject(path: string): Record<string, unknown> {

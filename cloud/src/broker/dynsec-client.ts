@@ -1,0 +1,154 @@
+import { randomUUID } from 'node:crypto';
+import type { MqttClient } from 'mqtt';
+import { LinesightError } from '@linesight/protocol';
+
+/** Topic mosquitto's dynamic-security plugin takes commands on (mosquitto 2.0). */
+export const DYNSEC_TOPIC = '$CONTROL/dynamic-security/v1';
+/** Topic it answers on. */
+export const DYNSEC_RESPONSE_TOPIC = `${DYNSEC_TOPIC}/response`;
+
+/** One dynamic-security command, e.g. `{ command: 'createClient', username, password }`. */
+export type DynsecCommand = { command: string } & Record<string, unknown>;
+
+/** One answer: `error` is set when the command failed. */
+export interface DynsecResponse {
+  command: string;
+  error?: string;
+  data?: unknown;
+  correlationData?: string;
+}
+
+/** Commands sent in one message at most (dynsec answers a message with one response message). */
+const MAX_COMMANDS_PER_MESSAGE = 100;
+
+/** Requests awaiting their answer at most; more wait for a slot (a provisioning burst). */
+const MAX_PENDING = 64;
+
+/**
+ * Sends dynamic-security commands over an MQTT session that may publish to
+ * `$CONTROL/dynamic-security/#` and matches each answer to its request by
+ * correlation data. Every request has a deadline.
+ */
+export class DynsecClient {
+  readonly #client: MqttClient;
+  readonly #timeoutMs: number;
+  readonly #pending = new Map<
+    string,
+    { resolve: (r: DynsecResponse[]) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }
+  >();
+  readonly #waiting: (() => void)[] = [];
+
+  constructor(client: MqttClient, timeoutMs = 15_000) {
+    this.#client = client;
+    this.#timeoutMs = timeoutMs;
+    client.on('message', (topic, payload) => {
+      if (topic === DYNSEC_RESPONSE_TOPIC) this.#onResponse(payload);
+    });
+  }
+
+  /** Subscribes to the answers; call once after connecting. */
+  async start(): Promise<void> {
+    const granted = await this.#client.subscribeAsync(DYNSEC_RESPONSE_TOPIC, { qos: 1 });
+    if (granted.some((g) => g.qos === 128))
+      throw new LinesightError(
+        'ERR_CLOUD_BROKER',
+        `the broker refused a subscription to ${DYNSEC_RESPONSE_TOPIC}: the cloud's MQTT user needs the dynamic-security admin role (manifests/mosquitto/README.md)`,
+      );
+  }
+
+  /**
+   * Runs commands (in order, in as few messages as fit) and returns their answers in the
+   * same order. Rejects when the broker does not answer in time; a failed command is an
+   * answer with `error`, not a rejection.
+   */
+  async run(commands: readonly DynsecCommand[]): Promise<DynsecResponse[]> {
+    const answers: DynsecResponse[] = [];
+    for (let i = 0; i < commands.length; i += MAX_COMMANDS_PER_MESSAGE)
+      answers.push(...(await this.#send(commands.slice(i, i + MAX_COMMANDS_PER_MESSAGE))));
+    return answers;
+  }
+
+  /** Runs commands and throws ERR_CLOUD_BROKER on the first that failed, unless `tolerate` accepts its error. */
+  async runAll(
+    commands: readonly DynsecCommand[],
+    tolerate: (response: DynsecResponse) => boolean = () => false,
+  ): Promise<DynsecResponse[]> {
+    const answers = await this.run(commands);
+    const failed = answers.find((a) => a.error !== undefined && !tolerate(a));
+    if (failed !== undefined)
+      throw new LinesightError(
+        'ERR_CLOUD_BROKER',
+        `the broker refused ${failed.command}: ${failed.error ?? ''}`,
+        { details: { command: failed.command } },
+      );
+    return answers;
+  }
+
+  /** Fails every request still waiting; idempotent. */
+  close(): void {
+    for (const [id, p] of this.#pending) {
+      clearTimeout(p.timer);
+      p.reject(new LinesightError('ERR_CLOUD_NOT_STARTED', 'the broker session closed'));
+      this.#pending.delete(id);
+    }
+    for (const next of this.#waiting.splice(0)) next();
+  }
+
+  async #send(commands: readonly DynsecCommand[]): Promise<DynsecResponse[]> {
+    while (this.#pending.size >= MAX_PENDING)
+      await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    // The answer to a message carries the correlation data of its commands; the first one names it.
+    const id = randomUUID();
+    const tagged = commands.map((c, i) => ({ ...c, correlationData: `${id}:${i}` }));
+    const answer = new Promise<DynsecResponse[]>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(id);
+        this.#waiting.shift()?.();
+        reject(
+          new LinesightError(
+            'ERR_CLOUD_BROKER',
+            `the broker did not answer ${commands[0]?.command ?? 'a command'} within ${this.#timeoutMs} ms (is the dynamic-security plugin loaded?)`,
+          ),
+        );
+      }, this.#timeoutMs);
+      this.#pending.set(id, { resolve, reject, timer });
+    });
+    // Settled before it is awaited when the session closes while the publish is under way.
+    answer.catch(() => {});
+    try {
+      await this.#client.publishAsync(DYNSEC_TOPIC, JSON.stringify({ commands: tagged }), {
+        qos: 1,
+      });
+    } catch (cause) {
+      const pending = this.#pending.get(id);
+      if (pending !== undefined) {
+        clearTimeout(pending.timer);
+        this.#pending.delete(id);
+        this.#waiting.shift()?.();
+      }
+      throw new LinesightError('ERR_CLOUD_BROKER', 'a dynamic-security command could not be sent', {
+        cause,
+      });
+    }
+    return answer;
+  }
+
+  #onResponse(payload: Buffer): void {
+    let responses: DynsecResponse[];
+    try {
+      const parsed = JSON.parse(payload.toString('utf8')) as { responses?: DynsecResponse[] };
+      responses = Array.isArray(parsed.responses) ? parsed.responses : [];
+    } catch {
+      return;
+    }
+    const first = responses[0]?.correlationData;
+    const id = typeof first === 'string' ? first.slice(0, first.lastIndexOf(':')) : undefined;
+    if (id === undefined) return;
+    const pending = this.#pending.get(id);
+    if (pending === undefined) return;
+    this.#pending.delete(id);
+    clearTimeout(pending.timer);
+    this.#waiting.shift()?.();
+    pending.resolve(responses);
+  }
+}
