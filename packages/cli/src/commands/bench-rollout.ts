@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import onnxProto from 'onnx-proto';
 import pino from 'pino';
 import { CloudApiClient } from '@linesight/api-client';
@@ -18,6 +18,7 @@ import {
 import { parsePositiveInt } from '../options.ts';
 import { fleetWorkerArgs, type FleetMessage } from '../bench/rollout-fleet-worker.ts';
 import { progressLine } from '../progress.ts';
+import { startMosquitto, type MosquittoBroker } from '../bench/mosquitto-process.ts';
 import onnx = onnxProto.onnx;
 
 /** The simulated fleet's own entry (a process of its own, so the cloud's CPU is measured alone). */
@@ -40,7 +41,13 @@ export interface RolloutTiming {
   createSeconds: number;
   cloudCpuSeconds: number;
   cloudPeakRssMb: number;
+  /** The external broker's process during the rollout (null with the embedded broker, which is in the cloud's figures). */
+  brokerCpuSeconds: number | null;
+  brokerPeakRssMb: number | null;
 }
+
+/** Which broker the fleet connects to. */
+export type BenchBroker = 'embedded' | 'mosquitto';
 
 /** `linesight bench rollout`: time a one-wave rollout to many simulated devices. */
 export function benchRolloutCommand(): Command {
@@ -67,9 +74,18 @@ export function benchRolloutCommand(): Command {
       'processes the simulated fleet is split over (default: as many as the open-files limit needs, ~5 per device)',
       parsePositiveInt,
     )
+    .addOption(
+      new Option(
+        '--broker <kind>',
+        'the embedded broker, or a Mosquitto started from manifests/mosquitto/mosquitto.conf that the cloud manages (--mqtt-url)',
+      )
+        .choices(['embedded', 'mosquitto'])
+        .default('embedded'),
+    )
     .option('--json', 'print one JSON object on stdout')
     .action(
       async (opts: {
+        broker: BenchBroker;
         devices: number;
         model?: string;
         timeout: number;
@@ -83,6 +99,7 @@ export function benchRolloutCommand(): Command {
           timeoutSec: opts.timeout,
           startTimeoutSec: opts.startTimeout,
           fleetProcesses: opts.fleetProcesses,
+          broker: opts.broker,
         });
         progressLine('');
         console.log(opts.json ? JSON.stringify(result) : JSON.stringify(result, null, 2));
@@ -119,13 +136,22 @@ export async function runRolloutBench(options: {
   timeoutSec: number;
   startTimeoutSec?: number;
   fleetProcesses?: number;
+  broker?: BenchBroker;
 }): Promise<Record<string, unknown>> {
   const fdLimit = await openFilesLimit();
   const processes = options.fleetProcesses ?? plannedFleetProcesses(options.devices, fdLimit);
   const startTimeoutMs = (options.startTimeoutSec ?? 1800) * 1000;
   const dir = await mkdtemp(join(tmpdir(), 'linesight-bench-rollout-'));
+  const broker = options.broker ?? 'embedded';
+  const mosquitto = broker === 'mosquitto' ? await startMosquitto() : undefined;
   const cloud = new Cloud(
-    { httpPort: 0, mqttPort: 0, dataDir: join(dir, 'cloud') },
+    {
+      httpPort: 0,
+      ...(mosquitto === undefined
+        ? { mqttPort: 0 }
+        : { mqttUrl: mosquitto.url, mqttPassword: mosquitto.password }),
+      dataDir: join(dir, 'cloud'),
+    },
     pino({ level: 'warn' }),
   );
   const children: ChildProcess[] = [];
@@ -172,22 +198,27 @@ export async function runRolloutBench(options: {
     const timings: RolloutTiming[] = [];
     for (const version of ['1.0.0', '1.1.0']) {
       progressLine(`rolling out ${version} to ${options.devices} devices`);
-      timings.push(await measureRollout(api, fleets, version, options.devices, options.timeoutSec));
+      timings.push(
+        await measureRollout(api, fleets, version, options.devices, options.timeoutSec, mosquitto),
+      );
     }
     const update = timings[1] as RolloutTiming;
     return {
+      broker,
       devices: options.devices,
       secondsTo99: update.secondsTo99,
       secondsTo100: update.secondsTo100,
       secondsToCompleted: update.secondsToCompleted,
       cloudPeakRssMb: update.cloudPeakRssMb,
       cloudCpuSeconds: update.cloudCpuSeconds,
+      brokerPeakRssMb: update.brokerPeakRssMb,
+      brokerCpuSeconds: update.brokerCpuSeconds,
       createSeconds: update.createSeconds,
       modelBytes: v1.byteLength,
       fleetStartSeconds: Math.max(...readies.map((r) => (r.type === 'ready' ? r.startSeconds : 0))),
       fleetProcesses: fleets.length,
       openFilesLimit: fdLimit ?? null,
-      broker: await brokerCounters(urls.http),
+      brokerCounters: await brokerCounters(urls.http),
       rollouts: timings,
       simulated:
         'devices in a second process, each with its own MQTT session and credentials, verifying signed desired state and manifest, downloading and hash-checking the artifact over HTTP, loading it (one shared ONNX worker per sha256) and running the golden check; no camera frames',
@@ -195,6 +226,7 @@ export async function runRolloutBench(options: {
   } finally {
     await Promise.all(children.map(stopFleet));
     await cloud.close();
+    await mosquitto?.stop();
     await rm(dir, { recursive: true, force: true });
   }
 }
@@ -243,13 +275,24 @@ async function measureRollout(
   version: string,
   devices: number,
   timeoutSec: number,
+  mosquitto: MosquittoBroker | undefined,
 ): Promise<RolloutTiming> {
   for (const { child } of fleets) child.send({ type: 'watch', version });
   let peakRss = process.memoryUsage().rss;
+  const brokerPid = mosquitto?.pid;
+  let brokerPeakRss = 0;
+  const sampleBroker = async () => {
+    if (brokerPid !== undefined)
+      brokerPeakRss = Math.max(brokerPeakRss, (await processUsage(brokerPid)).rssBytes);
+  };
+  await sampleBroker();
   const sampler = setInterval(() => {
     peakRss = Math.max(peakRss, process.memoryUsage().rss);
+    void sampleBroker();
   }, 50);
   const cpuBefore = process.cpuUsage();
+  const brokerCpuBefore =
+    brokerPid === undefined ? undefined : (await processUsage(brokerPid)).cpuSeconds;
   const startedMs = Date.now();
   try {
     const created = await api.createRollout({
@@ -273,6 +316,10 @@ async function measureRollout(
     }
     const msgs = await reached;
     const cpu = process.cpuUsage(cpuBefore);
+    const brokerCpuSeconds =
+      brokerPid === undefined || brokerCpuBefore === undefined
+        ? null
+        : round((await processUsage(brokerPid)).cpuSeconds - brokerCpuBefore);
     const times = msgs
       .flatMap((m) => (m.type === 'reached' ? m.atMs : []))
       .map((t) => (t - startedMs) / 1000)
@@ -290,6 +337,8 @@ async function measureRollout(
       createSeconds: round(createSeconds),
       cloudCpuSeconds: round((cpu.user + cpu.system) / 1e6),
       cloudPeakRssMb: Math.round(peakRss / 1024 / 1024),
+      brokerCpuSeconds,
+      brokerPeakRssMb: brokerPid === undefined ? null : Math.round(brokerPeakRss / 1024 / 1024),
     };
   } finally {
     clearInterval(sampler);
@@ -393,6 +442,17 @@ function tinyModel(): Uint8Array {
     },
     metadataProps: [{ key: CONTRACT_METADATA_KEY, value: JSON.stringify(contract) }],
   }).finish();
+}
+
+/** CPU seconds (user + system) and resident memory of another process, from Linux /proc (zeros elsewhere). */
+async function processUsage(pid: number): Promise<{ cpuSeconds: number; rssBytes: number }> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  // Fields after the parenthesised command name; utime and stime are the 14th and 15th, in clock ticks (100 a second on Linux).
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11] ?? 0) + Number(fields[12] ?? 0);
+  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+  const rssKb = Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? 0);
+  return { cpuSeconds: ticks / 100, rssBytes: rssKb * 1024 };
 }
 
 function round(x: number): number {

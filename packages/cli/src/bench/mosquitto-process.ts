@@ -1,0 +1,206 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createServer, type AddressInfo } from 'node:net';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import mqtt from 'mqtt';
+
+/** The shipped configuration; tests and benchmarks run it with only the port and paths changed. */
+const SHIPPED_CONFIG = fileURLToPath(
+  new URL('../../../../manifests/mosquitto/mosquitto.conf', import.meta.url),
+);
+
+/** Debian's mosquitto on 127.0.0.1 with the dynamic-security plugin and the cloud's admin login. */
+export interface MosquittoBroker {
+  /** mqtt://127.0.0.1:port, no credentials. */
+  url: string;
+  /** The dynamic-security admin the cloud logs in as. */
+  username: string;
+  password: string;
+  /** The file holding `password` (for `--mqtt-password-file`). */
+  passwordFile: string;
+  /** The broker's log lines so far (the last 1,000). */
+  output: string[];
+  /** Process id of the running broker (undefined while halted). */
+  readonly pid: number | undefined;
+  /** Stops the process (SIGTERM: it saves its persistence file); resume() starts it again on the same port and state. */
+  halt(): Promise<void>;
+  resume(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+function findBinary(names: string[]): string | undefined {
+  for (const candidate of names) {
+    const probe = spawnSync(candidate, ['--help'], { stdio: 'ignore' });
+    if (probe.error === undefined) return candidate;
+  }
+  return undefined;
+}
+
+/** The dynamic-security plugin of the installed mosquitto, if any. */
+function findPlugin(): string | undefined {
+  const arch = process.arch === 'arm64' ? 'aarch64' : 'x86_64';
+  return [
+    `/usr/lib/${arch}-linux-gnu/mosquitto_dynamic_security.so`,
+    '/usr/lib/mosquitto_dynamic_security.so',
+    '/usr/local/lib/mosquitto_dynamic_security.so',
+  ].find((p) => existsSync(p));
+}
+
+/** True when mosquitto, mosquitto_ctrl and the dynamic-security plugin are installed. */
+export function mosquittoInstalled(): boolean {
+  return (
+    findBinary(['mosquitto', '/usr/sbin/mosquitto']) !== undefined &&
+    findBinary(['mosquitto_ctrl', '/usr/bin/mosquitto_ctrl']) !== undefined &&
+    findPlugin() !== undefined
+  );
+}
+
+/**
+ * Starts mosquitto with manifests/mosquitto/mosquitto.conf (its listener moved to
+ * 127.0.0.1 and a free port, its state to a temporary folder) and a dynamic-security
+ * file holding one admin login, as `mosquitto_ctrl dynsec init` makes it.
+ */
+export async function startMosquitto(): Promise<MosquittoBroker> {
+  let lastError: unknown;
+  // A free port can be taken between probing and listening: try a few.
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      return await startOnFreePort();
+    } catch (err) {
+      lastError = err;
+    }
+  }
+  throw lastError;
+}
+
+async function startOnFreePort(): Promise<MosquittoBroker> {
+  if (!mosquittoInstalled())
+    throw new Error(
+      'mosquitto (with mosquitto_ctrl and its dynamic-security plugin) is not installed: apt-get install -y mosquitto',
+    );
+  const binary = findBinary(['mosquitto', '/usr/sbin/mosquitto'])!;
+  const ctrl = findBinary(['mosquitto_ctrl', '/usr/bin/mosquitto_ctrl'])!;
+  const plugin = findPlugin()!;
+  const dir = await mkdtemp(join(tmpdir(), 'linesight-mosquitto-'));
+  const username = 'linesight-cloud';
+  const password = randomBytes(18).toString('base64url');
+  const passwordFile = join(dir, 'cloud-password');
+  await writeFile(passwordFile, `${password}\n`, { mode: 0o600 });
+  const dynsec = join(dir, 'dynamic-security.json');
+  const init = spawnSync(ctrl, ['dynsec', 'init', dynsec, username, password], {
+    encoding: 'utf8',
+  });
+  if (init.status !== 0) throw new Error(`mosquitto_ctrl dynsec init failed: ${init.stderr}`);
+  const port = await freePort();
+  const shipped = await readFile(SHIPPED_CONFIG, 'utf8');
+  const replace = (text: string, pattern: RegExp, by: string) => {
+    if (!pattern.test(text)) throw new Error(`the shipped mosquitto.conf has no ${pattern}`);
+    return text.replace(pattern, by);
+  };
+  let config = replace(shipped, /^listener 1883$/m, `listener ${port} 127.0.0.1`);
+  config = replace(config, /^plugin \S+$/m, `plugin ${plugin}`);
+  config = replace(config, /^plugin_opt_config_file \S+$/m, `plugin_opt_config_file ${dynsec}`);
+  config = replace(config, /^persistence_location \S+$/m, `persistence_location ${dir}/`);
+  // Started as root, mosquitto drops to the `mosquitto` user, which cannot read a private temp folder.
+  if (process.getuid?.() === 0) config += '\nuser root\n';
+  const configFile = join(dir, 'mosquitto.conf');
+  await writeFile(configFile, config);
+  const url = `mqtt://127.0.0.1:${port}`;
+  const output: string[] = [];
+  let child: ChildProcess | undefined;
+
+  const launch = async () => {
+    if (child !== undefined) return;
+    const started = spawn(binary, ['-c', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child = started;
+    const keep = (line: string) => {
+      output.push(line);
+      if (output.length > 1000) output.shift();
+    };
+    createInterface({ input: started.stdout! }).on('line', keep);
+    createInterface({ input: started.stderr! }).on('line', keep);
+    await waitForLogin(url, username, password, started, output);
+  };
+  const halt = async () => {
+    if (child !== undefined) await stopChild(child);
+    child = undefined;
+  };
+  try {
+    await launch();
+  } catch (err) {
+    await halt();
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
+  return {
+    get pid() {
+      return child?.pid;
+    },
+    url,
+    username,
+    password,
+    passwordFile,
+    output,
+    halt,
+    resume: launch,
+    stop: async () => {
+      await halt();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Logs in until the broker answers (or it exits, or 20 s pass). */
+async function waitForLogin(
+  url: string,
+  username: string,
+  password: string,
+  child: ChildProcess,
+  output: string[],
+): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    if (child.exitCode !== null)
+      throw new Error(`mosquitto exited (${child.exitCode}): ${output.slice(-10).join('\n')}`);
+    try {
+      const client = await mqtt.connectAsync(url, {
+        username,
+        password,
+        reconnectPeriod: 0,
+        connectTimeout: 1000,
+      });
+      await client.endAsync(true);
+      return;
+    } catch (err) {
+      if (Date.now() > deadline)
+        throw new Error(`mosquitto at ${url} did not answer: ${String(err)}\n${output.join('\n')}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** A free TCP port on 127.0.0.1 (it may be taken again before use: callers retry). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(timer);
+}
