@@ -190,6 +190,12 @@ export class Cloud {
         logger: this.log.child({ component: 'broker' }),
       });
       await this.#externalBroker.start();
+      const missing = await this.#externalBroker.missingDevices(devices.list().map((d) => d.id));
+      if (missing.length > 0)
+        this.log.warn(
+          { event: 'broker.logins_missing', devices: missing.length, first: missing.slice(0, 10) },
+          'devices without a login on the external broker cannot connect (provisioned before the switch?): rotate their credentials (linesight device rotate-credentials <id>)',
+        );
       accounts = this.#externalBroker;
       mqttUrl = this.config.mqttUrl;
     } else {

@@ -209,6 +209,14 @@ export class ExternalBroker implements BrokerAccounts {
     return { client };
   }
 
+  /** Of these device ids, the ones without a login on the broker (provisioned before the switch to it). */
+  async missingDevices(deviceIds: readonly string[]): Promise<string[]> {
+    const [answer] = await this.#run([{ command: 'listClients', count: -1 }]);
+    const names = (answer?.data as { clients?: unknown[] } | undefined)?.clients ?? [];
+    const known = new Set(names.filter((n): n is string => typeof n === 'string'));
+    return deviceIds.filter((id) => !known.has(id));
+  }
+
   async setDevice(deviceId: string, secret: string): Promise<void> {
     await this.#ensureRole(deviceRole(deviceId), deviceAcls(deviceId));
     await this.#setClient(deviceId, secret, deviceRole(deviceId));
