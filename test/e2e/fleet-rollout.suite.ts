@@ -434,16 +434,23 @@ export function fleetRolloutSuite(broker: BrokerKind): void {
         );
       expect(granted).toEqual([128, 128]);
       // A forged reported state on another device's topic never reaches anyone.
-      const real = observer.reported.get('line-a')!;
+      const real = await eventually(() => observer.reported.get('line-a'), {
+        what: 'line-a’s reported state',
+      });
       const forgedAt = '2001-01-01T00:00:00.000Z';
       // The broker drops it (Mosquitto) or closes the connection (aedes): either way it is not delivered.
-      await spy
-        .publishAsync(
-          deviceTopic('line-a', 'reported'),
-          encodePayload(CHANNEL_SCHEMAS.reported, { ...real, updatedAt: forgedAt }, 'reported'),
-          { qos: 1 },
-        )
-        .catch(() => undefined);
+      // (aedes closes the connection without a PUBACK, so the publish alone would never settle).
+      const spyClosed = new Promise<void>((resolve) => spy.once('close', () => resolve()));
+      await Promise.race([
+        spy
+          .publishAsync(
+            deviceTopic('line-a', 'reported'),
+            encodePayload(CHANNEL_SCHEMAS.reported, { ...real, updatedAt: forgedAt }, 'reported'),
+            { qos: 1 },
+          )
+          .catch(() => undefined),
+        spyClosed,
+      ]);
       await spy.endAsync(true);
       // A marker on the spy's own topic, published afterwards: once the observer has it, it
       // would have had the forged message too.
