@@ -143,10 +143,10 @@ export class ExternalBroker implements BrokerAccounts {
       if (!roles?.some((r) => r.rolename === OPERATOR_ROLE)) {
         // The answer may never come: the plugin kicks this session as it applies the change.
         const kicked = new Promise<void>((resolve) => setup.client.once('close', () => resolve()));
-        void dynsec
+        const answered = dynsec
           .run([{ command: 'addClientRole', username: this.#o.username, rolename: OPERATOR_ROLE }])
-          .catch(() => {});
-        await Promise.race([kicked, delay(this.#o.commandTimeoutMs ?? 15_000)]);
+          .catch(() => undefined);
+        await Promise.race([kicked, answered, delay(this.#o.commandTimeoutMs ?? 15_000)]);
       }
       dynsec.close();
     } finally {
@@ -275,7 +275,7 @@ export class ExternalBroker implements BrokerAccounts {
     await this.#run([{ command: 'setClientPassword', username, password }]);
   }
 
-  /** Creates a role with exactly these ACLs (an existing one gets any missing ACL added). */
+  /** Creates a role with these ACLs; an existing one gets any missing ACL added (others it has stay). */
   async #ensureRole(rolename: string, acls: readonly Acl[]): Promise<void> {
     const [created] = await this.#run([{ command: 'createRole', rolename, acls }], true);
     if (created?.error === undefined) return;
