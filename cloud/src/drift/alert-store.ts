@@ -1,6 +1,5 @@
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { openDatabase } from '../sqlite/open-database.ts';
 import type { AlertKind, DriftFinding, DriftLevel } from './drift-evaluate.ts';
 
 // Each entry upgrades the schema by one version; never edit a shipped entry, append.
@@ -108,20 +107,8 @@ export class AlertStore {
   readonly #hysteresis: Hysteresis;
 
   constructor(path: string, hysteresis: Hysteresis) {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-    const db = new Database(path);
-    this.#db = db;
+    this.#db = openDatabase(path, { migrations: MIGRATIONS });
     this.#hysteresis = hysteresis;
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = NORMAL');
-    db.pragma('busy_timeout = 5000');
-    const current = db.pragma('user_version', { simple: true }) as number;
-    for (let v = current; v < MIGRATIONS.length; v++) {
-      db.transaction(() => {
-        db.exec(MIGRATIONS[v] as string);
-        db.pragma(`user_version = ${v + 1}`);
-      })();
-    }
   }
 
   /** Applies one run's findings for one subject in a transaction; returns the alerts that changed. */

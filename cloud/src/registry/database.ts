@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { chmodSync, closeSync, existsSync, openSync } from 'node:fs';
+import { openDatabase } from '../sqlite/open-database.ts';
 
 /** The registry's SQLite handle type. */
 export type RegistryDatabase = Database.Database;
@@ -127,21 +127,9 @@ function restrictFileModes(path: string): void {
 
 /** Opens (creating if needed) the registry database and brings its schema up to date. */
 export function openRegistryDatabase(path: string): RegistryDatabase {
-  if (path !== ':memory:') {
-    mkdirSync(dirname(path), { recursive: true });
-    restrictFileModes(path);
-  }
-  const db = new Database(path);
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = NORMAL');
-  db.pragma('foreign_keys = ON');
-  db.pragma('busy_timeout = 5000');
-  const current = db.pragma('user_version', { simple: true }) as number;
-  for (let v = current; v < MIGRATIONS.length; v++) {
-    db.transaction(() => {
-      db.exec(MIGRATIONS[v] as string);
-      db.pragma(`user_version = ${v + 1}`);
-    })();
-  }
-  return db;
+  return openDatabase(path, {
+    migrations: MIGRATIONS,
+    foreignKeys: true,
+    beforeOpen: restrictFileModes,
+  });
 }

@@ -1,6 +1,5 @@
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { openDatabase } from '../sqlite/open-database.ts';
 import { LinesightError } from '@linesight/protocol';
 import type { RetrainRolloutMode } from './retrain-settings.ts';
 
@@ -145,19 +144,7 @@ export class RetrainStore {
   readonly #db: Database.Database;
 
   constructor(path: string) {
-    mkdirSync(dirname(path), { recursive: true });
-    const db = new Database(path);
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = NORMAL');
-    db.pragma('busy_timeout = 5000');
-    const current = db.pragma('user_version', { simple: true }) as number;
-    for (let v = current; v < MIGRATIONS.length; v++) {
-      db.transaction(() => {
-        db.exec(MIGRATIONS[v] as string);
-        db.pragma(`user_version = ${v + 1}`);
-      })();
-    }
-    this.#db = db;
+    this.#db = openDatabase(path, { migrations: MIGRATIONS });
   }
 
   /**

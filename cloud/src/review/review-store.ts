@@ -1,6 +1,5 @@
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { openDatabase } from '../sqlite/open-database.ts';
 import { LinesightError } from '@linesight/protocol';
 import type { SampleIndexEntry } from '../ingest/edge-data-store.ts';
 
@@ -148,20 +147,9 @@ export class ReviewStore {
   readonly #thresholds: ThresholdList;
 
   constructor(path: string, edgeDataPath: string, thresholds: ThresholdList) {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-    const db = new Database(path);
+    const db = openDatabase(path, { migrations: MIGRATIONS });
     this.#db = db;
     this.#thresholds = thresholds;
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = NORMAL');
-    db.pragma('busy_timeout = 5000');
-    const current = db.pragma('user_version', { simple: true }) as number;
-    for (let v = current; v < MIGRATIONS.length; v++) {
-      db.transaction(() => {
-        db.exec(MIGRATIONS[v] as string);
-        db.pragma(`user_version = ${v + 1}`);
-      })();
-    }
     db.prepare('ATTACH DATABASE ? AS edge').run(edgeDataPath);
   }
 
