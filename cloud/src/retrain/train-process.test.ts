@@ -18,6 +18,15 @@ if (spec.kind === 'ok') {
 } else if (spec.kind === 'error') {
   await send({ type: 'error', code: 'ERR_DATASET', message: 'no good images' });
   process.exit(1);
+} else if (spec.kind === 'priority') {
+  // The nice value of this (main) thread and of a worker thread started now, as training does.
+  const { getPriority } = await import('node:os');
+  const { Worker } = await import('node:worker_threads');
+  const worker = new Worker("const { parentPort } = require('node:worker_threads'); parentPort.postMessage(require('node:os').getPriority(0));", { eval: true });
+  const workerNice = await new Promise((r) => worker.once('message', r));
+  await worker.terminate();
+  await send({ type: 'done', champion: { main: getPriority(0), worker: workerNice }, challenger: {}, trainingMs: 1, datasetFingerprint: 'f', mode: 'supervised' });
+  process.exit(0);
 } else if (spec.kind === 'crash') {
   process.stderr.write('boom: out of memory\\n');
   process.exit(3);
@@ -54,6 +63,14 @@ describe('runTrainProcess', () => {
     });
     expect(out).toMatchObject({ type: 'done', trainingMs: 5, datasetFingerprint: 'f' });
     expect(seen).toEqual(['fit 1/2 epoch 1']);
+  });
+
+  it('runs the trainer and the threads it starts at the lowest CPU priority', async () => {
+    const outcome = await runTrainProcess(await spec('priority'), {
+      timeoutMs: 60_000,
+      entry: join(dir, 'child.mjs'),
+    });
+    expect(outcome.champion).toEqual({ main: 19, worker: 19 });
   });
 
   it("rejects with the trainer's own error", async () => {

@@ -1,4 +1,5 @@
 import { fork } from 'node:child_process';
+import { setPriority } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { LinesightError } from '@linesight/protocol';
 import type { ChildMessage } from './train-protocol.ts';
@@ -18,7 +19,16 @@ export interface TrainProcessOptions {
   entry?: string;
   /** Milliseconds between SIGTERM and SIGKILL when stopping; 5000 unless given. */
   killGraceMs?: number;
+  /** CPU priority of the trainer (nice, 0-19); TRAINER_NICE unless given. */
+  nice?: number;
 }
+
+/**
+ * Training is background work that can take every core for minutes: at the
+ * lowest CPU priority it gets what the control plane (and whatever else shares
+ * the machine, such as a line's agent) leaves, never the other way round.
+ */
+const TRAINER_NICE = 19;
 
 const ENTRY = fileURLToPath(new URL('./train-child.js', import.meta.url));
 const STDERR_TAIL_BYTES = 4096;
@@ -40,6 +50,13 @@ export function runTrainProcess(
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
       serialization: 'json',
     });
+    // Set on the child's main thread while it boots, before the trainer starts its worker
+    // threads (on Linux a thread inherits the priority of the thread that starts it).
+    try {
+      if (child.pid !== undefined) setPriority(child.pid, options.nice ?? TRAINER_NICE);
+    } catch {
+      // Not permitted or not supported here: the trainer runs at normal priority.
+    }
     let stderr = '';
     let outcome: TrainOutcome | undefined;
     let failure: { code: string; message: string } | undefined;
