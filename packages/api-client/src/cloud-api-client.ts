@@ -4,6 +4,7 @@ import {
   type EdgeDataSettings,
   type TrustedKey,
 } from '@linesight/protocol';
+import type { RetrainJobView, TrainingDatasetView } from './retrain-types.ts';
 
 /** What provisioning a device returns (the password is shown only once). */
 export interface ProvisionedDevice {
@@ -562,6 +563,63 @@ export class CloudApiClient {
     filter: ReviewFilter & { asOf?: string; urls?: boolean } = {},
   ): Promise<ReviewDatasetManifest> {
     return this.#request('GET', `/v1/review/export${queryString(filter)}`);
+  }
+
+  /** Starts a retraining job for a model (one queued or running job per model). */
+  startRetrain(body: {
+    model: string;
+    parentVersion?: string;
+    rollout?: string;
+    epochs?: number;
+    seed?: number;
+    devices?: string[];
+  }): Promise<RetrainJobView> {
+    return this.#request('POST', '/v1/retrain/jobs', body);
+  }
+
+  /** Retraining jobs, newest first. */
+  async listRetrainJobs(
+    q: { model?: string; state?: string; limit?: number } = {},
+  ): Promise<RetrainJobView[]> {
+    const params = new URLSearchParams();
+    for (const [k, v] of Object.entries(q)) if (v !== undefined) params.set(k, String(v));
+    const query = params.size === 0 ? '' : `?${params.toString()}`;
+    return (await this.#request<{ jobs: RetrainJobView[] }>('GET', `/v1/retrain/jobs${query}`))
+      .jobs;
+  }
+
+  /** One retraining job. */
+  getRetrainJob(id: string): Promise<RetrainJobView> {
+    return this.#request('GET', `/v1/retrain/jobs/${encodeURIComponent(id)}`);
+  }
+
+  /** Cancels a retraining job. */
+  cancelRetrainJob(id: string): Promise<RetrainJobView> {
+    return this.#request('POST', `/v1/retrain/jobs/${encodeURIComponent(id)}/cancel`);
+  }
+
+  /** Uploads one training image by its SHA-256; false when the cloud already had it. */
+  async putTrainingImage(sha256: string, bytes: Uint8Array): Promise<boolean> {
+    const r = await this.#request<{ stored: boolean }>(
+      'PUT',
+      `/v1/retrain/datasets/images/${sha256}`,
+      new Blob([bytes], { type: 'application/octet-stream' }),
+    );
+    return r.stored;
+  }
+
+  /** Registers a training dataset of uploaded images. */
+  registerTrainingDataset(body: {
+    name: string;
+    items: { sha256: string; label: 'good' | 'defect'; className: string }[];
+  }): Promise<TrainingDatasetView> {
+    return this.#request('POST', '/v1/retrain/datasets', body);
+  }
+
+  /** Registered training datasets. */
+  async listTrainingDatasets(): Promise<TrainingDatasetView[]> {
+    return (await this.#request<{ datasets: TrainingDatasetView[] }>('GET', '/v1/retrain/datasets'))
+      .datasets;
   }
 
   async #request<T>(method: string, path: string, body?: unknown): Promise<T> {

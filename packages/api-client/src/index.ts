@@ -22,3 +22,9 @@ export {
   type ReviewVersionQuality,
   type ReviewDatasetManifest,
 } from './cloud-api-client.ts';
+export {
+  jobEnded,
+  type RetrainJobView,
+  type RetrainMetrics,
+  type TrainingDatasetView,
+} from './retrain-types.ts';

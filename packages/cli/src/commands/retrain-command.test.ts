@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { formatJob, formatJobLine, retrainCommand } from './retrain-command.ts';
-import type { RetrainJobView } from './retrain-api.ts';
+import type { RetrainJobView } from '@linesight/api-client';
 
 const metrics = (auroc: number) => ({
   auroc,

@@ -5,7 +5,12 @@ import { cloudClient, withCloudCall, type CloudCallOptions } from '../cloud-opti
 import { parsePositiveInt } from '../options.ts';
 import { progressLine } from '../progress.ts';
 import { readDatasetVerbose } from './model-command.ts';
-import { RetrainApi, jobEnded, type RetrainJobView, type RetrainMetrics } from './retrain-api.ts';
+import {
+  jobEnded,
+  type CloudApiClient,
+  type RetrainJobView,
+  type RetrainMetrics,
+} from '@linesight/api-client';
 
 const STATES = ['queued', 'running', 'registered', 'rejected', 'failed', 'cancelled'];
 
@@ -22,9 +27,8 @@ function parseSec(value: string): number {
   return n;
 }
 
-async function retrainApi(opts: CloudCallOptions): Promise<RetrainApi> {
-  const { cloudUrl, adminToken } = await cloudClient(opts);
-  return new RetrainApi(cloudUrl, adminToken);
+async function retrainApi(opts: CloudCallOptions): Promise<CloudApiClient> {
+  return (await cloudClient(opts)).api;
 }
 
 function num(value: number | null | undefined): string {
@@ -76,10 +80,14 @@ export function formatJob(j: RetrainJobView): string {
 }
 
 /** Polls a job until it ends (or the deadline), printing its progress on stderr. */
-async function waitFor(api: RetrainApi, id: string, timeoutSec: number): Promise<RetrainJobView> {
+async function waitFor(
+  api: CloudApiClient,
+  id: string,
+  timeoutSec: number,
+): Promise<RetrainJobView> {
   const deadline = Date.now() + timeoutSec * 1000;
   for (;;) {
-    const job = await api.get(id);
+    const job = await api.getRetrainJob(id);
     if (jobEnded(job)) {
       progressLine('');
       return job;
@@ -141,7 +149,7 @@ export function retrainCommand(): Command {
       },
     ) => {
       const api = await retrainApi(opts);
-      let job = await api.start({
+      let job = await api.startRetrain({
         model,
         ...(opts.parent !== undefined ? { parentVersion: opts.parent } : {}),
         ...(opts.rollout !== undefined ? { rollout: opts.rollout } : {}),
@@ -170,7 +178,7 @@ export function retrainCommand(): Command {
     ) => {
       const jobs = await (
         await retrainApi(opts)
-      ).list({
+      ).listRetrainJobs({
         model: opts.model,
         state: opts.state,
         limit: opts.limit,
@@ -195,7 +203,7 @@ export function retrainCommand(): Command {
       opts: CloudCallOptions & { wait?: boolean; timeout: number; json?: boolean },
     ) => {
       const api = await retrainApi(opts);
-      const job = opts.wait ? await waitFor(api, id, opts.timeout) : await api.get(id);
+      const job = opts.wait ? await waitFor(api, id, opts.timeout) : await api.getRetrainJob(id);
       console.log(opts.json ? JSON.stringify(job) : formatJob(job));
     },
   );
@@ -207,7 +215,7 @@ export function retrainCommand(): Command {
       .argument('<id>', 'job id')
       .option('--json', 'print JSON'),
   ).action(async (id: string, opts: CloudCallOptions & { json?: boolean }) => {
-    const job = await (await retrainApi(opts)).cancel(id);
+    const job = await (await retrainApi(opts)).cancelRetrainJob(id);
     console.log(opts.json ? JSON.stringify(job) : `job ${job.id}: ${job.state}`);
   });
 
@@ -240,12 +248,12 @@ export function retrainCommand(): Command {
         // The trainer counts a repeated image twice, the dataset once; a folder rarely repeats.
         if (seen.has(sha256)) continue;
         seen.add(sha256);
-        if (await api.putImage(sha256, s.image)) uploaded++;
+        if (await api.putTrainingImage(sha256, s.image)) uploaded++;
         items.push({ sha256, label: s.label, className: s.className });
         progressLine(`uploading ${i + 1}/${folder.samples.length}`);
       }
       progressLine('');
-      const registered = await api.registerDataset({ name: opts.name ?? opts.data, items });
+      const registered = await api.registerTrainingDataset({ name: opts.name ?? opts.data, items });
       if (opts.json) console.log(JSON.stringify({ ...registered, uploaded }));
       else
         console.log(
@@ -259,7 +267,7 @@ export function retrainCommand(): Command {
       .description('list registered training datasets')
       .option('--json', 'print JSON'),
   ).action(async (opts: CloudCallOptions & { json?: boolean }) => {
-    const list = await (await retrainApi(opts)).datasets();
+    const list = await (await retrainApi(opts)).listTrainingDatasets();
     if (opts.json) console.log(JSON.stringify({ datasets: list }));
     else if (list.length === 0) console.log('no datasets');
     else
