@@ -65,12 +65,12 @@ describe('runTrainProcess', () => {
     expect(seen).toEqual(['fit 1/2 epoch 1']);
   });
 
-  it('runs the trainer and the threads it starts at the lowest CPU priority', async () => {
+  it('runs the trainer and the threads it starts at a low CPU priority', async () => {
     const outcome = await runTrainProcess(await spec('priority'), {
       timeoutMs: 60_000,
       entry: join(dir, 'child.mjs'),
     });
-    expect(outcome.champion).toEqual({ main: 19, worker: 19 });
+    expect(outcome.champion).toEqual({ main: 10, worker: 10 });
   });
 
   it("rejects with the trainer's own error", async () => {
