@@ -99,6 +99,35 @@ export function holdoutSplit(
   };
 }
 
+/** Hex digits of an image's SHA-256 kept per training image (64 bits: no collision in any real folder). */
+export const IMAGE_HASH_PREFIX_HEX = 16;
+
+/**
+ * The images a model was trained on, as a model records them
+ * (`trainingImages`): sorted, de-duplicated SHA-256 prefixes, about 19 bytes
+ * of contract per image.
+ */
+export function trainingImageHashes(sha256: readonly string[]): string[] {
+  return [...new Set(sha256.map((h) => h.slice(0, IMAGE_HASH_PREFIX_HEX)))].sort(compare);
+}
+
+/**
+ * Indices of the samples a model was trained on, by the image hashes it
+ * records (`trainingImages`); empty when it records none.
+ */
+export function samplesSeenInTraining(
+  trainingImages: readonly string[] | undefined,
+  samples: readonly TrainingSample[],
+): number[] {
+  if (trainingImages === undefined || trainingImages.length === 0) return [];
+  const seen = new Set(trainingImages);
+  const out: number[] = [];
+  samples.forEach((s, i) => {
+    if (seen.has(sha256Hex(s.image).slice(0, IMAGE_HASH_PREFIX_HEX))) out.push(i);
+  });
+  return out;
+}
+
 /** Identity of a labelled dataset: SHA-256 over the sorted "sha256 label" lines of its samples. */
 export function datasetFingerprint(
   samples: readonly TrainingSample[],

@@ -1,8 +1,9 @@
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { isLinesightError } from '@linesight/protocol';
+import { isLinesightError, sha256Hex } from '@linesight/protocol';
 import { OnnxModel, decodeImagePixels, rawToTensor, readModelContract } from '@linesight/vision';
 import { pyramidModelForward, trainDefectModel, type TrainedDefectModel } from './defect-model.ts';
+import { samplesSeenInTraining } from './dataset-split.ts';
 import { evaluateModel } from './evaluate.ts';
 import type { TrainingProgress } from './training-result.ts';
 import { createRandom } from './random.ts';
@@ -121,6 +122,12 @@ describe('trainDefectModel', () => {
       thresholdFrom: 'validation',
     });
     expect(contract.datasetFingerprint).toMatch(/^[0-9a-f]{64}$/);
+    // Every image it was given, by hash prefix, so `model eval` can name shared images.
+    expect(contract.trainingImages).toHaveLength(
+      new Set(train.map((s) => sha256Hex(s.image))).size,
+    );
+    expect(samplesSeenInTraining(contract.trainingImages, train)).toHaveLength(train.length);
+    expect(samplesSeenInTraining(contract.trainingImages, test)).toEqual([]);
     const profile = contract.referenceProfile;
     expect(profile?.score.counts.reduce((a, b) => a + b, 0)).toBe(12);
     expect(profile?.meanIntensity?.counts.reduce((a, b) => a + b, 0)).toBe(12);

@@ -15,7 +15,12 @@ import {
   type CellHead,
   type HeadExample,
 } from './cell-head.ts';
-import { datasetFingerprint, splitDataset, type HoldoutRecord } from './dataset-split.ts';
+import {
+  datasetFingerprint,
+  splitDataset,
+  trainingImageHashes,
+  type HoldoutRecord,
+} from './dataset-split.ts';
 import { HeadGradientPool } from './head-gradient-pool.ts';
 import type { TrainedModel, TrainingProgress } from './training-result.ts';
 import { fixedHistogram } from './histogram.ts';
@@ -318,6 +323,7 @@ export async function trainDefectModel(
       ...(options.holdout !== undefined ? { holdout: options.holdout } : {}),
     },
     datasetFingerprint: datasetFingerprint(samples, hashes),
+    trainingImages: trainingImageHashes(hashes),
     referenceProfile: {
       score: fixedHistogram(
         referenceScores,

@@ -37,6 +37,12 @@ export const ModelContractSchema = Type.Object(
     threshold: Type.Number({ description: 'score at or above which a frame is a defect' }),
     training: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
     datasetFingerprint: Type.Optional(Type.String()),
+    trainingImages: Type.Optional(
+      Type.Array(Type.String({ pattern: '^[0-9a-f]{16}$' }), {
+        description:
+          'sorted 16-hex-digit SHA-256 prefixes of every image the trainer was given, so an evaluation can name the images it shares with training',
+      }),
+    ),
     referenceProfile: Type.Optional(
       Type.Object(
         {

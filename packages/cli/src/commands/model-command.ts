@@ -8,6 +8,7 @@ import {
   evaluateModel,
   holdoutSplit,
   readImageFolder,
+  samplesSeenInTraining,
   trainDefectModel,
   type FolderSample,
   type HoldoutRecord,
@@ -179,6 +180,10 @@ export function modelCommand(): Command {
       '--holdout',
       'score only the images the model was trained without (it must have been trained on this folder with `model train --holdout`)',
     )
+    .option(
+      '--unseen-only',
+      'score only the images the model was not trained on (by the image hashes it records)',
+    )
     .option('--json', 'print one JSON object on stdout')
     .action(
       async (opts: {
@@ -186,16 +191,27 @@ export function modelCommand(): Command {
         data: string;
         good: string;
         holdout?: boolean;
+        unseenOnly?: boolean;
         json?: boolean;
       }) => {
+        if (opts.holdout && opts.unseenOnly)
+          throw new LinesightError(
+            'ERR_CLI_USAGE',
+            '--holdout and --unseen-only are two ways to choose the images: give one',
+          );
         const dataset = await readDatasetVerbose(opts.data, opts.good);
         const onnx = await readFile(opts.model);
-        const evalSamples = opts.holdout ? heldOutSamples(onnx, dataset.samples) : dataset.samples;
-        const overlap = opts.holdout ? undefined : trainingOverlap(onnx, dataset.samples);
+        const evalSamples = opts.holdout
+          ? heldOutSamples(onnx, dataset.samples)
+          : opts.unseenOnly
+            ? unseenSamples(onnx, dataset.samples)
+            : dataset.samples;
+        const overlap =
+          opts.holdout || opts.unseenOnly ? undefined : trainingOverlap(onnx, dataset.samples);
         if (overlap !== undefined) console.error(`warning: ${overlap}`);
-        if (opts.holdout)
+        if (opts.holdout || opts.unseenOnly)
           console.error(
-            `scoring the ${evalSamples.length} held-out images of ${dataset.samples.length}`,
+            `scoring the ${evalSamples.length} ${opts.holdout ? 'held-out' : 'unseen'} images of ${dataset.samples.length}`,
           );
         const metrics = await evaluateModel(onnx, evalSamples, {
           masks: await readMasks(evalSamples),
@@ -300,9 +316,10 @@ export function modelCommand(): Command {
 }
 
 /**
- * Why these metrics say little about new images, when the evaluation set is
- * the model's own training set: its recorded dataset fingerprint (content
- * hashes and labels of every training image) equals this set's.
+ * Why these metrics say little about new images, when the evaluation set holds
+ * images the model was trained on: all of them (its recorded dataset
+ * fingerprint equals this set's), all but its held-out share (`--holdout`), or
+ * some (by the per-image hashes it records, `trainingImages`).
  */
 export function trainingOverlap(
   onnx: Uint8Array,
@@ -317,8 +334,50 @@ export function trainingOverlap(
   const here = datasetFingerprint(samples);
   if (holdoutOf(onnx)?.folderFingerprint === here)
     return 'the model was trained on most of this folder (all but its held-out share): the metrics mix fit with generalization; use --holdout to score only the images it never saw';
-  if (fingerprint === undefined || fingerprint !== here) return undefined;
-  return 'this is the dataset the model was trained on (same images and labels by content hash): the metrics measure fit, not how it does on new images; evaluate on images kept out of training';
+  if (fingerprint !== undefined && fingerprint === here)
+    return 'this is the dataset the model was trained on (same images and labels by content hash): the metrics measure fit, not how it does on new images; evaluate on images kept out of training';
+  const seen = samplesSeenInTraining(trainingImagesOf(onnx), samples);
+  if (seen.length === 0) return undefined;
+  const names = seen
+    .slice(0, 3)
+    .map((i) => (samples[i] as { path?: string }).path ?? `#${i}`)
+    .join(', ');
+  const share = ((100 * seen.length) / samples.length).toFixed(1);
+  return `${seen.length} of ${samples.length} images here (${share} %) were in the model's training set by content hash (${names}${seen.length > 3 ? ', ...' : ''}): the metrics mix fit with generalization; use --unseen-only to score only the others`;
+}
+
+/** The image hashes a model records (`trainingImages`), if any. */
+function trainingImagesOf(onnx: Uint8Array): readonly string[] | undefined {
+  try {
+    return readModelContract(onnx).trainingImages;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The images of a folder the model was not trained on, by the image hashes it
+ * records. Refuses a model that records none (trained before it did) and a
+ * folder with no unseen image.
+ */
+export function unseenSamples<T extends TrainingSample>(
+  onnx: Uint8Array,
+  samples: readonly T[],
+): T[] {
+  const recorded = trainingImagesOf(onnx);
+  if (recorded === undefined)
+    throw new LinesightError(
+      'ERR_CLI_USAGE',
+      'the model records no training image hashes (it was trained by an older version): evaluate on a folder of new images without --unseen-only',
+    );
+  const seen = new Set(samplesSeenInTraining(recorded, samples));
+  const unseen = samples.filter((_, i) => !seen.has(i));
+  if (unseen.length === 0)
+    throw new LinesightError(
+      'ERR_CLI_USAGE',
+      `every one of the ${samples.length} images here was in the model's training set: there is nothing unseen to score`,
+    );
+  return unseen;
 }
 
 /** The held-out split a model records (`model train --holdout`), if any. */

@@ -3,9 +3,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { datasetFingerprint, holdoutSplit, readImageFolder } from '@linesight/model';
+import { sha256Hex } from '@linesight/protocol';
+import {
+  datasetFingerprint,
+  holdoutSplit,
+  readImageFolder,
+  trainingImageHashes,
+} from '@linesight/model';
 import { tinyContract, tinyOnnx } from '../../../vision/src/tiny-onnx-fixture.ts';
-import { heldOutSamples, trainingOverlap } from './model-command.ts';
+import { heldOutSamples, trainingOverlap, unseenSamples } from './model-command.ts';
 
 let dir: string;
 
@@ -84,6 +90,42 @@ describe('model eval --holdout', () => {
     expect(() => heldOutSamples(withHoldout, dataset.samples.slice(1))).toThrow(/not the one/);
     expect(() => heldOutSamples(tinyOnnx({ width: 8, height: 8 }), dataset.samples)).toThrow(
       /records no held-out split/,
+    );
+  });
+});
+
+describe('model eval on a folder that shares some images with training', () => {
+  it('names the shared images, and --unseen-only scores exactly the others', async () => {
+    const dataset = await readImageFolder(dir, { goodClass: 'good' });
+    // Trained on five of the twelve images, and on one image that is not here.
+    const trainedOn = [
+      ...dataset.samples.slice(0, 5).map((s) => sha256Hex(s.image)),
+      'ab'.repeat(32),
+    ];
+    const model = tinyOnnx({
+      width: 8,
+      height: 8,
+      contract: { ...tinyContract(8, 8), trainingImages: trainingImageHashes(trainedOn) },
+    });
+    const warning = trainingOverlap(model, dataset.samples);
+    expect(warning).toMatch(/^5 of 12 images here \(41\.7 %\) were in the model's training set/);
+    expect(warning).toContain(dataset.samples[0]?.path);
+    expect(warning).toMatch(/--unseen-only/);
+    // The same images in another order are found the same.
+    expect(trainingOverlap(model, [...dataset.samples].reverse())).toMatch(/^5 of 12/);
+    const unseen = unseenSamples(model, dataset.samples);
+    expect(unseen.map((s) => s.path).sort()).toEqual(
+      dataset.samples
+        .slice(5)
+        .map((s) => s.path)
+        .sort(),
+    );
+    // A folder of new images: no warning.
+    expect(trainingOverlap(model, dataset.samples.slice(5))).toBeUndefined();
+    // Nothing unseen, or a model that records no hashes: refused with the reason.
+    expect(() => unseenSamples(model, dataset.samples.slice(0, 5))).toThrow(/nothing unseen/);
+    expect(() => unseenSamples(tinyOnnx({ width: 8, height: 8 }), dataset.samples)).toThrow(
+      /records no training image hashes/,
     );
   });
 });
