@@ -58,12 +58,10 @@ export interface CloudUrls {
 /** The addresses devices and clients must use: the advertised ones, else the bound ones. */
 export function advertisedUrls(
   bound: CloudUrls,
-  config: Pick<CloudConfig, 'advertisedUrl' | 'advertisedMqttUrl' | 'publicUrl'>,
+  config: Pick<CloudConfig, 'advertisedUrl' | 'advertisedMqttUrl'>,
 ): CloudUrls {
-  // publicUrl (signed blob URLs) names the same address when advertisedUrl is not given.
-  const http = config.advertisedUrl ?? config.publicUrl;
   return {
-    http: http?.replace(/\/+$/, '') ?? bound.http,
+    http: config.advertisedUrl?.replace(/\/+$/, '') ?? bound.http,
     mqtt: config.advertisedMqttUrl ?? bound.mqtt,
   };
 }
@@ -133,11 +131,7 @@ export class Cloud {
       blobs,
       local: localBlobs,
       tempFile,
-    } = await openBlobStore(
-      this.config,
-      dataDir,
-      () => this.config.publicUrl ?? this.advertised.http,
-    );
+    } = await openBlobStore(this.config, dataDir, () => this.advertised.http);
     this.#blobs = blobs;
     const servicePassword = randomBytes(24).toString('base64url');
     const adminToken = this.#adminToken.token;

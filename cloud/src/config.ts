@@ -99,7 +99,7 @@ export const CloudConfigSchema = Type.Object(
       Type.String({
         pattern: '^https?://',
         description:
-          'base URL devices reach the cloud at, for signed upload and download URLs of the local blob store (default: the HTTP listen address)',
+          'deprecated: the old name of advertisedUrl (it also based the signed blob URLs); loadCloudConfig moves it there',
       }),
     ),
     uploadUrlTtlSec: Type.Integer({
@@ -213,6 +213,16 @@ export function loadCloudConfig(input: CloudConfigInput): CloudConfig {
     );
   }
   const config = withDefaults as CloudConfig;
+  if (config.publicUrl !== undefined) {
+    const trim = (url: string): string => url.replace(/\/+$/, '');
+    if (config.advertisedUrl !== undefined && trim(config.advertisedUrl) !== trim(config.publicUrl))
+      throw new LinesightError(
+        'ERR_CLOUD_CONFIG',
+        `invalid cloud configuration:\n  publicUrl: the old name of advertisedUrl, and the two differ (${config.publicUrl} vs ${config.advertisedUrl}): give advertisedUrl only`,
+      );
+    config.advertisedUrl ??= config.publicUrl;
+    delete config.publicUrl;
+  }
   if (config.mqttUrl !== undefined && config.mqttPassword === undefined)
     throw new LinesightError(
       'ERR_CLOUD_CONFIG',

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { runCloud } from '@linesight/cloud';
 import { parsePort, parsePositive, parsePositiveInt, logLevelOption } from '../options.ts';
 
@@ -44,9 +44,11 @@ export function cloudCommand(): Command {
       'MQTT URL handed to devices at provisioning, when not the bound address',
     )
     .addOption(logLevelOption('info'))
-    .option(
-      '--public-url <url>',
-      'base URL devices reach this cloud at, for signed upload/download URLs (default: the listen address)',
+    .addOption(
+      new Option(
+        '--public-url <url>',
+        'old name of --advertised-url (signed blob URLs use it too)',
+      ).hideHelp(),
     )
     .option('--s3-bucket <name>', 'keep artifacts and sampled images in this S3 bucket')
     .option(

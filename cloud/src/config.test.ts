@@ -1,0 +1,39 @@
+import { describe, expect, it } from 'vitest';
+import { isLinesightError } from '@linesight/protocol';
+import { advertisedUrls } from './cloud.ts';
+import { loadCloudConfig } from './config.ts';
+
+const BOUND = { http: 'http://127.0.0.1:8080', mqtt: 'mqtt://127.0.0.1:1883' };
+
+describe('loadCloudConfig', () => {
+  it('takes publicUrl, the old name, as advertisedUrl: one address for devices and signed blob URLs', () => {
+    const config = loadCloudConfig({ publicUrl: 'https://line.example/' });
+    expect(config.advertisedUrl).toBe('https://line.example/');
+    expect(config.publicUrl).toBeUndefined();
+    expect(advertisedUrls(BOUND, config)).toEqual({
+      http: 'https://line.example',
+      mqtt: BOUND.mqtt,
+    });
+    // The same address under both names is fine.
+    expect(
+      loadCloudConfig({ publicUrl: 'https://a.example', advertisedUrl: 'https://a.example/' })
+        .advertisedUrl,
+    ).toBe('https://a.example/');
+  });
+
+  it('refuses publicUrl and advertisedUrl that differ, naming both', () => {
+    let caught: unknown;
+    try {
+      loadCloudConfig({ publicUrl: 'https://a.example', advertisedUrl: 'https://b.example' });
+    } catch (err) {
+      caught = err;
+    }
+    expect(isLinesightError(caught) && caught.code).toBe('ERR_CLOUD_CONFIG');
+    expect(String((caught as Error).message)).toMatch(/publicUrl: the old name of advertisedUrl/);
+    expect(String((caught as Error).message)).toContain('https://b.example');
+  });
+
+  it('uses the bound addresses when nothing is advertised', () => {
+    expect(advertisedUrls(BOUND, loadCloudConfig({}))).toEqual(BOUND);
+  });
+});
