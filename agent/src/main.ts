@@ -26,6 +26,8 @@ export interface RunAgentOptions {
   camera: Camera;
   telemetryIntervalSec?: number;
   logLevel?: string;
+  /** Where log lines go (e.g. a pretty printer); pino's JSON on stdout when omitted. */
+  logDestination?: pino.DestinationStream;
   /** Inference watchdog limit (config default when omitted). */
   watchdogMs?: number;
   /** Consecutive watchdog trips that quarantine the live version (config default when omitted). */
@@ -83,10 +85,11 @@ export async function runAgent(options: RunAgentOptions): Promise<Agent> {
       'ERR_AGENT_CONFIG',
       `${credentialsPath} does not name ${missing.join(' or ')}: pass it, or provision the device again (linesight device provision writes both)`,
     );
-  const logger = pino({
-    level,
-    base: { app: 'agent', deviceId: options.deviceId },
-  });
+  const logOptions = { level, base: { app: 'agent', deviceId: options.deviceId } };
+  const logger =
+    options.logDestination === undefined
+      ? pino(logOptions)
+      : pino(logOptions, options.logDestination);
   const fileHttp = (file.http ?? undefined) as Record<string, unknown> | undefined;
   const http =
     options.httpPort === undefined && options.httpHost === undefined

@@ -7,6 +7,8 @@ import type { CloudConfigInput } from './config.ts';
 export interface RunCloudOptions {
   config: CloudConfigInput;
   env: NodeJS.ProcessEnv;
+  /** Where log lines go (e.g. a pretty printer); pino's JSON on stdout when omitted. */
+  logDestination?: pino.DestinationStream;
 }
 
 /**
@@ -39,7 +41,11 @@ export async function runCloud(options: RunCloudOptions): Promise<Cloud> {
   };
   // Before pino sees it: pino's error for an unknown level names none of the valid ones.
   const level = checkLogLevel(config.logLevel ?? 'info', 'ERR_CLOUD_CONFIG');
-  const logger = pino({ level, base: { app: 'cloud' } });
+  const logOptions = { level, base: { app: 'cloud' } };
+  const logger =
+    options.logDestination === undefined
+      ? pino(logOptions)
+      : pino(logOptions, options.logDestination);
   const cloud = new Cloud(config, logger);
   const urls = await cloud.start();
   const token = cloud.adminToken;

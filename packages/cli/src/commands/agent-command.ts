@@ -8,6 +8,7 @@ import {
   parsePositiveInt,
   logLevelOption,
 } from '../options.ts';
+import { logDestination, logPrettyOption } from '../log-output.ts';
 
 /** `linesight agent`: one device agent. */
 export function agentCommand(): Command {
@@ -50,6 +51,7 @@ export function agentCommand(): Command {
     )
     .option('--telemetry-interval <sec>', 'seconds between telemetry messages', parsePositive, 5)
     .addOption(logLevelOption('info'))
+    .addOption(logPrettyOption())
     .option(
       '--watchdog-ms <ms>',
       'abandon an inference slower than this and publish its frame as unknown (default 2000)',
@@ -97,6 +99,7 @@ export function agentCommand(): Command {
         ext?: string[];
         telemetryInterval: number;
         logLevel: string;
+        logPretty?: boolean;
         watchdogMs?: number;
         watchdogTrips?: number;
         crashLoopStarts?: number;
@@ -121,6 +124,7 @@ export function agentCommand(): Command {
           }),
           telemetryIntervalSec: opts.telemetryInterval,
           logLevel: opts.logLevel,
+          ...(opts.logPretty ? { logDestination: logDestination(true) } : {}),
           watchdogMs: opts.watchdogMs,
           watchdogTrips: opts.watchdogTrips,
           crashLoopStarts: opts.crashLoopStarts,

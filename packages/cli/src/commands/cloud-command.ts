@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { runCloud } from '@linesight/cloud';
 import { parsePort, parsePositive, parsePositiveInt, logLevelOption } from '../options.ts';
+import { logDestination, logPrettyOption } from '../log-output.ts';
 
 /** `linesight cloud`: the control plane with its embedded broker. */
 export function cloudCommand(): Command {
@@ -44,6 +45,7 @@ export function cloudCommand(): Command {
       'MQTT URL handed to devices at provisioning, when not the bound address',
     )
     .addOption(logLevelOption('info'))
+    .addOption(logPrettyOption())
     .addOption(
       new Option(
         '--public-url <url>',
@@ -96,6 +98,7 @@ export function cloudCommand(): Command {
         advertisedUrl?: string;
         advertisedMqttUrl?: string;
         logLevel: string;
+        logPretty?: boolean;
         publicUrl?: string;
         s3Bucket?: string;
         s3Endpoint?: string;
@@ -108,6 +111,7 @@ export function cloudCommand(): Command {
         retrainConfig?: Record<string, unknown>;
       }) => {
         await runCloud({
+          ...(opts.logPretty ? { logDestination: logDestination(true) } : {}),
           config: {
             httpPort: opts.httpPort,
             mqttPort: opts.mqttPort,

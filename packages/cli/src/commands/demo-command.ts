@@ -9,6 +9,7 @@ import { trainDefectModel } from '@linesight/model';
 import { trainingProgressPrinter } from './model-command.ts';
 import { parsePort, parsePositiveInt, parsePositive, logLevelOption } from '../options.ts';
 import { progressLine } from '../progress.ts';
+import { logDestination, logPrettyOption } from '../log-output.ts';
 
 const DEMO_MODEL = 'surface-defects';
 const DEMO_VERSION = '1.0.0';
@@ -20,6 +21,7 @@ interface DemoOptions {
   devices: number;
   fps: number;
   logLevel: string;
+  logPretty?: boolean;
 }
 
 /** `linesight demo`: everything on one machine, what `npm start` runs. */
@@ -34,12 +36,17 @@ export function demoCommand(): Command {
     .option('--devices <n>', 'simulated devices', parsePositiveInt, 4)
     .option('--fps <n>', 'frames per second per device', parsePositive, 5)
     .addOption(logLevelOption('warn', 'log level of the components'))
+    .addOption(logPrettyOption())
     .action(runDemo);
 }
 
 async function runDemo(opts: DemoOptions): Promise<void> {
   const dataDir = resolve(opts.dataDir);
-  const logger = pino({ level: opts.logLevel });
+  const destination = logDestination(opts.logPretty);
+  const logger =
+    destination === undefined
+      ? pino({ level: opts.logLevel })
+      : pino({ level: opts.logLevel }, destination);
   const cloud = new Cloud(
     {
       httpPort: opts.httpPort,

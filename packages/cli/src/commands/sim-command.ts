@@ -4,6 +4,7 @@ import { SimulatedFleet } from '@linesight/firmware-sim';
 import { cloudClient } from '../cloud-options.ts';
 import { makeCamera, parseCameraSpec, type CameraSpec } from '../camera-spec.ts';
 import { parsePositive, parsePositiveInt, logLevelOption } from '../options.ts';
+import { logDestination, logPrettyOption } from '../log-output.ts';
 
 /** `linesight sim`: a simulated fleet of real agents on simulated cameras. */
 export function simCommand(): Command {
@@ -34,7 +35,8 @@ export function simCommand(): Command {
       '--token <token>',
       'admin token (default LINESIGHT_ADMIN_TOKEN, else "token" in the config file, else ./data/admin-token)',
     )
-    .addOption(logLevelOption('warn'));
+    .addOption(logLevelOption('warn'))
+    .addOption(logPrettyOption());
   return sim.action(
     async (opts: {
       devices: number;
@@ -46,8 +48,11 @@ export function simCommand(): Command {
       dataDir: string;
       token?: string;
       logLevel: string;
+      logPretty?: boolean;
     }) => {
-      const logger = pino({ level: opts.logLevel, base: { app: 'sim' } });
+      const logOptions = { level: opts.logLevel, base: { app: 'sim' } };
+      const destination = logDestination(opts.logPretty);
+      const logger = destination === undefined ? pino(logOptions) : pino(logOptions, destination);
       // --data-dir is the fleet's folder here: the admin token file is the default ./data one.
       const { adminToken, cloudUrl } = await cloudClient({
         ...(opts.cloud ? { cloud: opts.cloud } : {}),
