@@ -5,6 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { LinesightError } from '@linesight/protocol';
 import { resolveAdminToken, type AdminTokenSource } from './admin-token.ts';
+import { DataDirLock } from './data-dir-lock.ts';
 import { openBlobStore } from './blobs/open-blob-store.ts';
 import { UploadSlots } from './http/upload-slots.ts';
 import { UploadStats } from './blobs/upload-stats.ts';
@@ -92,6 +93,7 @@ export class Cloud {
   #rolloutEngine: RolloutEngine | undefined;
   #resultSampler: ResultSampler | undefined;
   #edgeStore: EdgeDataStore | undefined;
+  #dataDirLock: DataDirLock | undefined;
   #ingest: EdgeIngest | undefined;
   /** Devices may log in: only while the ingest reads what they send. */
   #acceptingDevices = false;
@@ -117,6 +119,8 @@ export class Cloud {
 
   async #start(): Promise<CloudUrls> {
     const dataDir = resolve(this.config.dataDir);
+    // First: a second cloud on the same folder would corrupt its registry and blobs.
+    this.#dataDirLock = DataDirLock.acquire(dataDir);
     this.#adminToken = await resolveAdminToken(dataDir, this.config.adminToken);
     const keys = await KeyRing.open(dataDir);
     const db = openRegistryDatabase(join(dataDir, 'registry.sqlite'));
@@ -512,6 +516,10 @@ export class Cloud {
       });
       await step(() => {
         this.#edgeStore?.close();
+      });
+      // Last: the folder is free only once every store in it is closed.
+      await step(() => {
+        this.#dataDirLock?.release();
       });
       if (errors.length > 0) throw new AggregateError(errors, 'cloud close failed');
     })();

@@ -37,6 +37,8 @@ export const ERROR_CODES = {
     'the command line lacks a setting (cloud URL, token) or a CLI config file is invalid',
   ERR_CLI_USAGE:
     'a command cannot do what its arguments ask with the inputs given (e.g. `model eval --holdout` on a folder the model was not split from)',
+  ERR_CLOUD_DATA_DIR_IN_USE:
+    'another cloud process holds the data directory (two would corrupt its registry and blobs)',
   ERR_CLOUD_NOT_STARTED: 'the cloud (or one of its parts) was used before start() or after close()',
   ERR_CLOUD_NOT_FOUND: 'a requested resource does not exist',
   ERR_CLOUD_CONFLICT: 'a resource already exists',
