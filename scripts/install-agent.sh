@@ -3,7 +3,7 @@
 # PC with Debian or Ubuntu) as a systemd service, from a release tarball built with
 # `npm run build:release -- --pack`. See docs/edge-install.md.
 #
-#   sudo LINESIGHT_INSTALL_TOKEN=... scripts/install-agent.sh \
+#   sudo scripts/install-agent.sh --token-file line-1.token \
 #     --release linesight-0.1.0.tgz --device-id line-1 --cloud https://cloud.plant:8080 \
 #     --camera 'mjpeg-exec:ffmpeg -f v4l2 -i /dev/video0 -f mjpeg -' \
 #     [--token-actor install-line-1] [--node-tarball node-v20.19.5-linux-arm64.tar.xz | --node /usr/bin/node] \
@@ -19,8 +19,9 @@
 #   4. the data dir /var/lib/linesight/agent-ID (0700, owned by linesight).
 #   5. provisioning, unless the data dir already has a device.json: `linesight device provision`
 #      with the install token (from LINESIGHT_INSTALL_TOKEN or --token-file, never an argument,
-#      which `ps` would show); with --token-actor, that token is revoked right after, so it
-#      works once.
+#      which `ps` would show): best a one-device enrolment token (`linesight device
+#      enrolment-token ID`), which works once for this id only; an admin token works too, and
+#      with --token-actor it is revoked right after.
 #   6. /etc/linesight/agent-ID.env (the camera and extra agent options) and the unit
 #      linesight-agent@.service; then `systemctl enable --now linesight-agent@ID` and a wait
 #      until systemd reports it active (the agent says READY=1 once it runs).
@@ -159,7 +160,7 @@ else
   [ -n "$CLOUD" ] || die '--cloud is required to provision the device'
   TOKEN=${LINESIGHT_INSTALL_TOKEN:-}
   if [ -n "$TOKEN_FILE" ]; then TOKEN=$(cat "$TOKEN_FILE"); fi
-  [ -n "$TOKEN" ] || die 'set LINESIGHT_INSTALL_TOKEN or pass --token-file (a token allowed to provision devices)'
+  [ -n "$TOKEN" ] || die 'set LINESIGHT_INSTALL_TOKEN or pass --token-file (an enrolment token from: linesight device enrolment-token ID; or an admin token)'
   say "provisioning $DEVICE_ID at $CLOUD"
   (umask 077 && LINESIGHT_ADMIN_TOKEN="$TOKEN" "$LINESIGHT" device provision --id "$DEVICE_ID" \
     --cloud "$CLOUD" --out "$DATA_DIR/device.json")

@@ -6,6 +6,7 @@ import pino, { type Logger } from 'pino';
 import { LinesightError } from '@linesight/protocol';
 import { resolveAdminToken, type AdminTokenSource } from './admin-token.ts';
 import { DataDirLock } from './data-dir-lock.ts';
+import { EnrolmentTokens } from './registry/enrolment-tokens.ts';
 import { openBlobStore } from './blobs/open-blob-store.ts';
 import { UploadSlots } from './http/upload-slots.ts';
 import { UploadStats } from './blobs/upload-stats.ts';
@@ -344,6 +345,7 @@ export class Cloud {
         devices,
         audit,
         tokens,
+        enrolmentTokens: await EnrolmentTokens.open(join(dataDir, 'enrolment.key')),
         readers,
         rollouts,
         blobs,

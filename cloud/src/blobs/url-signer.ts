@@ -1,7 +1,6 @@
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import { LinesightError } from '@linesight/protocol';
+import { readOrCreateSecretKey } from '../signing/secret-key-file.ts';
 
 /** What a signed local-store URL grants: one method on one key, until `expiresAtSec`. */
 export interface SignedGrant {
@@ -32,23 +31,7 @@ export class UrlSigner {
 
   /** Reads the key at `path`, creating it (random, mode 0600) when absent. */
   static async open(path: string): Promise<UrlSigner> {
-    try {
-      const hex = (await readFile(path, 'utf8')).trim();
-      return new UrlSigner(Buffer.from(hex, 'hex'));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
-    await mkdir(dirname(path), { recursive: true });
-    const key = randomBytes(KEY_BYTES);
-    // 'wx' so two cloud processes on one data dir cannot overwrite each other's key.
-    try {
-      await writeFile(path, `${key.toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return UrlSigner.open(path);
-      throw err;
-    }
-    await chmod(path, 0o600);
-    return new UrlSigner(key);
+    return new UrlSigner(await readOrCreateSecretKey(path, KEY_BYTES));
   }
 
   /** Hex HMAC over every field of the grant. */

@@ -2,19 +2,23 @@ import type { FastifyRequest } from 'fastify';
 import { LinesightError } from '@linesight/protocol';
 import type { ApiTokens } from '../registry/api-tokens.ts';
 import type { DeviceRegistry } from '../registry/device-registry.ts';
+import { EnrolmentTokens, type IssuedEnrolmentGrant } from '../registry/enrolment-tokens.ts';
 import { roleAllows, type Role } from '../registry/roles.ts';
 import { sameSecret } from '../registry/same-secret.ts';
 
 /**
  * Who may call a route: a token holding at least a role; a token of at least
- * `viewer` (reads) or `operator` (changes), or a device's own credentials; or anyone.
+ * `viewer` (reads) or `operator` (changes), or a device's own credentials; an
+ * admin token or a one-device enrolment token (provisioning); or anyone.
  */
-export type RouteAuth = Role | 'token-or-device' | 'public';
+export type RouteAuth = Role | 'token-or-device' | 'admin-or-enrolment' | 'public';
 
 /** The caller a request authenticated as. */
 export type Caller =
   | { kind: 'operator'; actor: string; role: Role }
   | { kind: 'device'; deviceId: string }
+  /** An installer's one-device enrolment token: it may provision exactly this device. */
+  | ({ kind: 'enrolment' } & IssuedEnrolmentGrant)
   | { kind: 'anonymous' };
 
 declare module 'fastify' {
@@ -31,6 +35,7 @@ export function actorOf(request: FastifyRequest): string {
   const caller = request.caller;
   if (caller?.kind === 'operator') return caller.actor;
   if (caller?.kind === 'device') return `device:${caller.deviceId}`;
+  if (caller?.kind === 'enrolment') return `enrolment:${caller.deviceId}`;
   return 'anonymous';
 }
 
@@ -71,7 +76,12 @@ export function routeAuthOf(request: FastifyRequest): RouteAuth {
  * or, where a route allows it, HTTP Basic device id and secret. A token
  * without the role a route needs gets 403, and the message says which.
  */
-export function makeAuthenticator(adminToken: string, devices: DeviceRegistry, tokens: ApiTokens) {
+export function makeAuthenticator(
+  adminToken: string,
+  devices: DeviceRegistry,
+  tokens: ApiTokens,
+  enrolment: EnrolmentTokens,
+) {
   return async function authenticate(request: FastifyRequest): Promise<void> {
     const auth = routeAuthOf(request);
     request.caller = { kind: 'anonymous' };
@@ -85,12 +95,28 @@ export function makeAuthenticator(adminToken: string, devices: DeviceRegistry, t
       if (holder !== undefined) {
         request.caller = { kind: 'operator', ...holder };
         const needed: Role =
-          auth === 'token-or-device' ? (READS.has(request.method) ? 'viewer' : 'operator') : auth;
+          auth === 'token-or-device'
+            ? READS.has(request.method)
+              ? 'viewer'
+              : 'operator'
+            : auth === 'admin-or-enrolment'
+              ? 'admin'
+              : auth;
         if (!roleAllows(holder.role, needed))
           throw new LinesightError(
             'ERR_CLOUD_FORBIDDEN',
             `${request.method} ${request.routeOptions.url ?? request.url} needs the ${needed} role; the token of ${holder.actor} has the ${holder.role} role`,
           );
+        return;
+      }
+      if (auth === 'admin-or-enrolment' && EnrolmentTokens.looksLikeOne(value)) {
+        const grant = enrolment.verify(value);
+        if (grant === undefined)
+          throw new LinesightError(
+            'ERR_CLOUD_UNAUTHORIZED',
+            'this enrolment token is expired or was not signed by this cloud: ask for a new one (linesight device enrolment-token)',
+          );
+        request.caller = { kind: 'enrolment', ...grant };
         return;
       }
     }

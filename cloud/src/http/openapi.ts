@@ -124,7 +124,9 @@ export function documentRoute(route: RouteOptions): void {
       ? undefined
       : auth === 'token-or-device'
         ? `${method === 'GET' ? 'viewer' : 'operator'} role, or the device's own credentials`
-        : `${auth} role`;
+        : auth === 'admin-or-enrolment'
+          ? 'admin role, or a one-device enrolment token for the device id in the body'
+          : `${auth} role`;
   if (role !== undefined && typeof schema.description === 'string')
     schema.description = `${schema.description}\n\nNeeds a token with the ${role}.`;
   else if (role !== undefined) schema.description = `Needs a token with the ${role}.`;

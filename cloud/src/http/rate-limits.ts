@@ -23,6 +23,7 @@ function callerKey(request: FastifyRequest): string {
   const caller = request.caller;
   if (caller?.kind === 'operator') return `token:${caller.actor}`;
   if (caller?.kind === 'device') return `device:${caller.deviceId}`;
+  if (caller?.kind === 'enrolment') return `enrolment:${caller.tokenId}`;
   return `ip:${request.ip}`;
 }
 

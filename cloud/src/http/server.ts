@@ -17,6 +17,7 @@ import { rolloutRoutes } from './routes/rollout-routes.ts';
 import { keyRoutes } from './routes/key-routes.ts';
 import { adminRoutes } from './routes/admin-routes.ts';
 import { readerRoutes } from './routes/reader-routes.ts';
+import { enrolmentRoutes } from './routes/enrolment-routes.ts';
 import { predictRoutes } from './routes/predict-routes.ts';
 import { uploadRoutes } from './routes/upload-routes.ts';
 import { blobRoutes } from './routes/blob-routes.ts';
@@ -81,7 +82,12 @@ export async function buildHttpServer(options: {
   app.setErrorHandler(errorHandler);
   app.addHook(
     'onRequest',
-    makeAuthenticator(options.adminToken, services.devices, services.tokens),
+    makeAuthenticator(
+      options.adminToken,
+      services.devices,
+      services.tokens,
+      services.enrolmentTokens,
+    ),
   );
   // After authentication (it keys budgets by caller), before any route.
   await registerRateLimits(
@@ -147,6 +153,7 @@ export async function buildHttpServer(options: {
   await app.register(async (scope) => keyRoutes(scope, services));
   await app.register(async (scope) => adminRoutes(scope, services));
   await app.register(async (scope) => readerRoutes(scope, services));
+  await app.register(async (scope) => enrolmentRoutes(scope, services));
   await app.register(async (scope) => predictRoutes(scope, services));
   await app.register(async (scope) => uploadRoutes(scope, services));
   const localBlobs = services.localBlobs;

@@ -15,6 +15,7 @@ import type { ModelRegistry } from '../registry/model-registry.ts';
 import type { MetricSample } from '../metrics.ts';
 import type { ReadinessReport } from '../readiness.ts';
 import type { ApiTokens } from '../registry/api-tokens.ts';
+import type { EnrolmentTokens } from '../registry/enrolment-tokens.ts';
 import type { MqttReaders } from '../registry/mqtt-readers.ts';
 import type { AuditLog } from '../registry/audit-log.ts';
 
@@ -25,6 +26,8 @@ export interface CloudServices {
   devices: DeviceRegistry;
   audit: AuditLog;
   tokens: ApiTokens;
+  /** One-device enrolment tokens for installers. */
+  enrolmentTokens: EnrolmentTokens;
   /** Read-only MQTT credentials. */
   readers: MqttReaders;
   rollouts: RolloutService;

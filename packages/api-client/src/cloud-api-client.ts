@@ -6,6 +6,14 @@ import {
 } from '@linesight/protocol';
 import type { RetrainJobView, TrainingDatasetView } from './retrain-types.ts';
 
+/** A one-device enrolment token (the token is shown only once). */
+export interface EnrolmentToken {
+  deviceId: string;
+  token: string;
+  tokenId: string;
+  expiresAt: string;
+}
+
 /** What provisioning a device returns (the password is shown only once). */
 export interface ProvisionedDevice {
   deviceId: string;
@@ -342,22 +350,36 @@ export class CloudApiClient {
     this.#timeoutMs = options.timeoutMs ?? 60_000;
   }
 
-  /** Provisions a device; the answer holds its only copy of the password. */
+  /**
+   * Provisions a device; the answer holds its only copy of the password. The
+   * client's token may be an admin token or that device's enrolment token
+   * (which fixes the labels: give none).
+   */
   provisionDevice(id: string, labels: Record<string, string> = {}): Promise<ProvisionedDevice> {
-    return this.#request('POST', '/v1/devices', { id, labels });
+    return this.#request('POST', '/v1/devices', {
+      id,
+      ...(Object.keys(labels).length > 0 ? { labels } : {}),
+    });
   }
 
-  /** Lists devices. */
+  /** A token that may provision exactly this device, once, before it expires (admin). */
+  createEnrolmentToken(
+    id: string,
+    options: { ttlSec?: number; labels?: Record<string, string> } = {},
+  ): Promise<EnrolmentToken> {
+    return this.#request('POST', `/v1/devices/${encodeURIComponent(id)}/enrolment-token`, options);
+  }
+
   /** Where the cloud is reachable now (advertised, else bound, URLs). */
   connection(): Promise<CloudConnection> {
     return this.#request('GET', '/v1/connection');
   }
 
+  /** Lists devices. */
   listDevices(): Promise<DeviceSummary[]> {
     return this.#request('GET', '/v1/devices');
   }
 
-  /** Lists model versions. */
   /** One device. */
   getDevice(id: string): Promise<DeviceSummary> {
     return this.#request('GET', `/v1/devices/${encodeURIComponent(id)}`);

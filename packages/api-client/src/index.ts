@@ -2,6 +2,7 @@ export {
   CloudApiClient,
   CloudApiError,
   type ProvisionedDevice,
+  type EnrolmentToken,
   type CloudConnection,
   type DeviceSummary,
   type DeviceEdgeSettings,

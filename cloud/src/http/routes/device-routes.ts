@@ -3,6 +3,7 @@ import { Type } from '@sinclair/typebox';
 import { ReportedErrorSchema } from '@linesight/protocol';
 import type { CloudServices } from '../services.ts';
 import { actorOf } from '../auth.ts';
+import { enrolmentProvisioning } from './enrolment-routes.ts';
 import type { DeviceRecord } from '../../registry/device-registry.ts';
 
 const TrustedKey = Type.Object({ keyId: Type.String(), publicKeyPem: Type.String() });
@@ -69,7 +70,7 @@ export async function deviceRoutes(app: FastifyInstance, services: CloudServices
   app.post<{ Body: { id: string; labels?: Record<string, string> } }>(
     '/v1/devices',
     {
-      config: { auth: 'admin' },
+      config: { auth: 'admin-or-enrolment' },
       schema: {
         tags: ['devices'],
         summary: 'Provision a device; the answer holds its MQTT password, shown only this once',
@@ -84,7 +85,13 @@ export async function deviceRoutes(app: FastifyInstance, services: CloudServices
       },
     },
     async (request, reply) => {
-      const { id, secret } = services.devices.provision(request.body.id, request.body.labels ?? {});
+      const caller = request.caller;
+      const byToken =
+        caller?.kind === 'enrolment'
+          ? enrolmentProvisioning(caller, request.body, services)
+          : undefined;
+      const labels = byToken?.labels ?? request.body.labels ?? {};
+      const { id, secret } = services.devices.provision(request.body.id, labels);
       try {
         await services.brokerAccounts.setDevice(id, secret);
       } catch (err) {
@@ -93,7 +100,8 @@ export async function deviceRoutes(app: FastifyInstance, services: CloudServices
         throw err;
       }
       services.audit.record(actorOf(request), 'device.provision', id, {
-        labels: request.body.labels ?? {},
+        labels,
+        ...byToken?.details,
       });
       void reply.status(201);
       return {

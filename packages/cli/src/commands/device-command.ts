@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import { writeDeviceCredentials } from '@linesight/agent';
 import type { DeviceEdgeSettings, DeviceSummary } from '@linesight/api-client';
 import type { EdgeDataSettings } from '@linesight/protocol';
@@ -26,15 +26,40 @@ export function deviceCommand(): Command {
       dataDir: string;
     }) => {
       const { api, cloudUrl } = await cloudClient(opts);
-      const labels = Object.fromEntries(
-        (opts.label ?? []).map((l) => l.split('=', 2) as [string, string]),
-      );
+      const labels = parseLabels(opts.label ?? []);
       const provisioned = await api.provisionDevice(opts.id, labels);
       const out = opts.out ?? join('data', `agent-${opts.id}`, 'device.json');
       await writeDeviceCredentials(out, { ...provisioned, cloudUrl });
       console.log(`provisioned ${opts.id}; credentials in ${out}`);
     },
   );
+  withCloudCall(
+    device
+      .command('enrolment-token')
+      .description(
+        'print a token that may provision this one device, once, before it expires: give it to the installer instead of an admin token (scripts/install-agent.sh)',
+      )
+      .argument('<id>', 'device id to be provisioned')
+      .option(
+        '--ttl <sec>',
+        'seconds the token stays valid (60 to 604800)',
+        parsePositiveInt,
+        86_400,
+      )
+      .option('--label <key=value...>', 'labels the device gets (fixed by the token)'),
+  ).action(async (id: string, opts: CloudCallOptions & { ttl: number; label?: string[] }) => {
+    const issued = await (
+      await cloudClient(opts)
+    ).api.createEnrolmentToken(id, {
+      ttlSec: opts.ttl,
+      ...(opts.label ? { labels: parseLabels(opts.label) } : {}),
+    });
+    // The token alone on stdout, so `$(linesight device enrolment-token ...)` captures it.
+    console.log(issued.token);
+    console.error(
+      `enrolment token ${issued.tokenId} for ${issued.deviceId}, valid until ${issued.expiresAt}; provision with LINESIGHT_ADMIN_TOKEN=<token> linesight device provision --id ${issued.deviceId}`,
+    );
+  });
   withCloudCall(
     device
       .command('list')
@@ -161,4 +186,15 @@ export function deviceLine(d: DeviceSummary): string {
       : '';
   const fps = d.fps === null ? '' : `, ${d.fps.toFixed(1)} frames/s`;
   return `${d.id}  ${d.online ? 'online' : 'offline'}  ${model}${desired}  ${d.framesProcessed} frames, ${d.defects} defects${fps}${d.lastError ? `  last error ${d.lastError.code}` : ''}`;
+}
+
+/** `key=value` labels; a label without `=` is refused. */
+function parseLabels(pairs: readonly string[]): Record<string, string> {
+  return Object.fromEntries(
+    pairs.map((l) => {
+      const eq = l.indexOf('=');
+      if (eq < 1) throw new InvalidArgumentError(`label ${JSON.stringify(l)} is not key=value`);
+      return [l.slice(0, eq), l.slice(eq + 1)] as [string, string];
+    }),
+  );
 }
