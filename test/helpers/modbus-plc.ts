@@ -9,6 +9,18 @@ export interface PlcWrite {
   value: number;
 }
 
+/**
+ * One Modbus request as it arrived on the wire: function code, start
+ * address and the values written (FC5: one coil, 1 on / 0 off; FC15: coils;
+ * FC6/FC16: registers).
+ */
+export interface PlcRequest {
+  atMs: number;
+  fc: number;
+  address: number;
+  values: number[];
+}
+
 /** A verdict as the PLC saw it when its sequence register was written. */
 export interface PlcCommit {
   atMs: number;
@@ -41,6 +53,10 @@ export class ModbusPlc {
   readonly registers = new Map<number, number>();
   readonly writes: PlcWrite[] = [];
   readonly commits: PlcCommit[] = [];
+  /** Every request received, in arrival order (reads included). */
+  readonly requests: PlcRequest[] = [];
+  /** Connections accepted since construction. */
+  connections = 0;
   port = 0;
   #server: InstanceType<typeof Modbus.ServerTCP> | undefined;
   #frozen = false;
@@ -80,6 +96,8 @@ export class ModbusPlc {
     server.on('error', () => undefined);
     const net = (server as unknown as { _server: Server })._server;
     net.on('connection', (sock: Socket) => {
+      this.connections++;
+      this.#record(sock);
       if (this.#frozen) this.#hold(sock);
     });
     await new Promise<void>((resolve, reject) => {
@@ -111,6 +129,19 @@ export class ModbusPlc {
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
+  /** Parses the requests off a connection (MBAP frames), beside the server's own parser. */
+  #record(sock: Socket): void {
+    let pending = Buffer.alloc(0);
+    sock.prependListener('data', (data: Buffer) => {
+      pending = Buffer.concat([pending, data]);
+      while (pending.length >= 8 && pending.length >= 6 + pending.readUInt16BE(4)) {
+        const frame = pending.subarray(0, 6 + pending.readUInt16BE(4));
+        pending = pending.subarray(frame.length);
+        this.requests.push({ atMs: performance.now(), ...parseRequest(frame) });
+      }
+    });
+  }
+
   #hold(sock: Socket): void {
     sock.pause();
     // The server's data listener would resume the stream: take it away while frozen.
@@ -129,6 +160,20 @@ export class ModbusPlc {
       unknownCoil: this.coils.get(m.unknownCoil) ?? false,
     });
   }
+}
+
+function parseRequest(frame: Buffer): Omit<PlcRequest, 'atMs'> {
+  const fc = frame.readUInt8(7);
+  const address = frame.readUInt16BE(8);
+  const values: number[] = [];
+  if (fc === 5) values.push(frame.readUInt16BE(10) === 0xff00 ? 1 : 0);
+  else if (fc === 6) values.push(frame.readUInt16BE(10));
+  else if (fc === 15)
+    for (let i = 0; i < frame.readUInt16BE(10); i++)
+      values.push((frame.readUInt8(13 + (i >> 3)) >> (i & 7)) & 1);
+  else if (fc === 16)
+    for (let i = 0; i < frame.readUInt16BE(10); i++) values.push(frame.readUInt16BE(13 + 2 * i));
+  return { fc, address, values };
 }
 
 /** A TCP port that was free a moment ago (modbus-serial's server cannot listen on port 0). */

@@ -1,7 +1,8 @@
+import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { FrameResult } from '@linesight/protocol';
-import { ModbusPlc } from '../../../test/helpers/modbus-plc.ts';
+import { ModbusPlc, type PlcRequest } from '../../../test/helpers/modbus-plc.ts';
 import { MODBUS_SCORE_UNKNOWN, ModbusOutput, modbusWritesFor } from './modbus-output.ts';
 import type { ModbusOutputConfig } from './outputs-config.ts';
 
@@ -150,4 +151,83 @@ describe('ModbusOutput against a Modbus TCP server', () => {
     await out.write([{ result: result(3, 'good', 0.2), verdictAtMs: 0 }]);
     expect(plc.commits.map((c) => c.seq)).toEqual([1, 3]);
   });
+
+  it('sends one request per good verdict, coils before registers, the pulse end after, and connects at start', async () => {
+    const plc = new ModbusPlc(map);
+    const port = await plc.start();
+    cleanup.push(() => plc.close());
+    const out = new ModbusOutput(config(port), pino({ level: 'silent' }));
+    cleanup.push(() => out.close());
+    out.start();
+    // The TCP handshake is not left to the first verdict.
+    await until('connected before the first write', () => plc.connections === 1);
+
+    await out.write([{ result: result(1, 'good', 0.2), verdictAtMs: 0 }]);
+    await out.write([{ result: result(2, 'defect', 0.9), verdictAtMs: 0 }]);
+    await until('defect pulse end', () => plc.requests.length === 4);
+    await out.write([{ result: result(3, 'unknown', null), verdictAtMs: 0 }]);
+    // Both coils end their pulse in one request.
+    await until('unknown pulse end', () => plc.requests.length === 7);
+    expect(plc.requests.map(layout)).toEqual([
+      'fc16@100 200,0,1',
+      'fc5@0 1',
+      'fc16@100 900,1,2',
+      'fc5@0 0',
+      'fc15@0 1,1',
+      `fc16@100 ${MODBUS_SCORE_UNKNOWN},2,3`,
+      'fc15@0 0,0',
+    ]);
+    expect(out.reconnects).toBe(0);
+  });
+
+  it('a pulse end that could not be written follows the next verdict, never goes ahead of it', async () => {
+    const { plc, out } = await pendingOffSetup();
+    const from = plc.requests.length;
+    await out.write([{ result: result(3, 'good', 0.1), verdictAtMs: 0 }]);
+    await until('the off after the verdict', () => plc.requests.length === from + 2);
+    expect(plc.requests.slice(from).map(layout)).toEqual(['fc16@100 100,0,3', 'fc5@0 0']);
+    expect(plc.coils.get(0)).toBe(false);
+  });
+
+  it("a defect while its coil's pulse end is unwritten keeps the coil on and restarts the pulse", async () => {
+    const { plc, out } = await pendingOffSetup();
+    const from = plc.requests.length;
+    await out.write([{ result: result(3, 'defect', 0.8), verdictAtMs: 0 }]);
+    expect(plc.requests.slice(from).map(layout)).toEqual(['fc5@0 1', 'fc16@100 800,1,3']);
+    await until('the new pulse ends', () => plc.requests.length === from + 3);
+    expect(layout(plc.requests.at(-1)!)).toBe('fc5@0 0');
+  });
 });
+
+function layout(r: PlcRequest): string {
+  return `fc${r.fc}@${r.address} ${r.values.join(',')}`;
+}
+
+/** A defect written, then a PLC that stops answering before its pulse ends: the off is pending. */
+async function pendingOffSetup() {
+  const plc = new ModbusPlc(map);
+  const port = await plc.start();
+  cleanup.push(() => plc.close());
+  const messages: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      messages.push((JSON.parse(chunk.toString('utf8')) as { msg: string }).msg);
+      done();
+    },
+  });
+  const out = new ModbusOutput(
+    config(port, { pulseMs: 200, timeoutMs: 100 }),
+    pino({ level: 'warn' }, sink),
+  );
+  cleanup.push(() => out.close());
+  await out.write([{ result: result(1, 'good', 0.2), verdictAtMs: 0 }]);
+  await out.write([{ result: result(2, 'defect', 0.9), verdictAtMs: 0 }]);
+  // In the same tick as the answer: long before the pulse ends.
+  plc.freeze();
+  await until('the pulse end failed', () =>
+    messages.some((m) => m.startsWith('pulse end not written')),
+  );
+  expect(plc.requests.filter((r) => r.fc === 5).map(layout)).toEqual(['fc5@0 1']);
+  plc.thaw();
+  return { plc, out };
+}

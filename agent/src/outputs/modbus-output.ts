@@ -74,11 +74,21 @@ export function modbusWritesFor(
  * Writes each verdict to a PLC over Modbus TCP: the defect/unknown coils on
  * first, then the score, verdict and sequence holding registers, the
  * sequence last, so a PLC that watches the counter reads a complete verdict
- * (see modbusWritesFor). Each coil
- * turned on is turned off `pulseMs` later (a new verdict during the pulse
- * extends it); an off that could not be written is retried before the next
- * verdict, so a coil is never left on. One transaction at a time; a failed or
- * timed-out connection is dropped and opened again on the next write.
+ * (see modbusWritesFor). A good verdict is one request (FC16), a defect or
+ * unknown two (FC5 or FC15, then FC16), each answered before the next is
+ * sent: one request in flight per connection, so a PLC that processes
+ * requests concurrently cannot reorder them, a refused coil write never lets
+ * the sequence through, and Nagle on a PLC that lacks TCP_NODELAY never
+ * holds back an answer.
+ *
+ * Each coil turned on is turned off `pulseMs` later (a new verdict that turns
+ * it on during the pulse, or before its off reached the PLC, extends it).
+ * Pulse ends give way to verdicts: they are written when the connection is
+ * idle, and only go ahead of a verdict once they have already waited through
+ * one. Offs due together go in one request; an off that could not be written
+ * is retried with the next verdicts, so a coil is never left on. The
+ * connection is opened at start (in the background) and, after a failure or
+ * timeout, again on the next write.
  */
 export class ModbusOutput implements LineOutput {
   readonly kind = 'modbus';
@@ -87,12 +97,17 @@ export class ModbusOutput implements LineOutput {
   #client: ModbusClient | undefined;
   #connecting: Promise<ModbusClient> | undefined;
   #connects = 0;
-  /** Everything that talks to the PLC runs in this chain, one transaction at a time. */
-  #chain: Promise<unknown> = Promise.resolve();
+  /** True while a transaction (a verdict's writes, pulse ends, the connect) talks to the PLC. */
+  #busy = false;
+  /** Transactions waiting for their turn, in arrival order. */
+  readonly #waiting: (() => void)[] = [];
   /** Coils on, with when they are due off (performance.now()). */
   readonly #pulses = new Map<number, { offAt: number; timer: NodeJS.Timeout }>();
-  /** Coils whose off write failed; written before anything else. */
+  /** Coils whose pulse ended and whose off is not written yet. */
   readonly #pendingOff = new Set<number>();
+  /** The pending offs have given way to one verdict already: they go before the next. */
+  #offsYielded = false;
+  #offsScheduled = false;
   #closed = false;
   #closing: Promise<void> | undefined;
 
@@ -105,15 +120,33 @@ export class ModbusOutput implements LineOutput {
     return Math.max(0, this.#connects - 1);
   }
 
-  /** Connects lazily on the first write: a PLC that is off at start must not hold up the agent. */
-  start(): void {}
+  /**
+   * Connects in the background, so the first verdict does not wait for the
+   * TCP handshake; a PLC that is off at start holds up nothing (the first
+   * write connects again).
+   */
+  start(): void {
+    this.#transaction(async () => {
+      await this.#connected();
+    }).catch((err: unknown) =>
+      this.#log.warn(
+        { err: describeError(err) },
+        'modbus not connected at start; retried on the first write',
+      ),
+    );
+  }
 
   write(batch: readonly OutputVerdict[]): Promise<WriteOutcome> {
-    return this.#exclusive(async () => {
+    return this.#transaction(async () => {
       const client = await this.#connected();
-      await this.#flushOffs(client);
       for (const { result } of batch) {
         const w = modbusWritesFor(result, this.#config);
+        // A coil this verdict turns on stays on: its off is not written, its pulse restarts.
+        for (const coil of w.coilsOn) this.#pendingOff.delete(coil);
+        if (this.#pendingOff.size > 0) {
+          if (this.#offsYielded) await this.#flushOffs(client);
+          else this.#offsYielded = true;
+        }
         // Adjacent coils (defect and unknown side by side) go in one write (FC15).
         for (const run of runsOf(w.coilsOn)) {
           if (run.count === 1) await client.writeCoil(run.address, true);
@@ -134,32 +167,69 @@ export class ModbusOutput implements LineOutput {
         this.#pendingOff.add(coil);
       }
       this.#pulses.clear();
-      // Leave no coil on: one last bounded attempt to turn the pulsed ones off.
-      if (this.#pendingOff.size > 0) {
-        await this.#exclusive(async () => this.#flushOffs(await this.#connected())).catch(
-          (err: unknown) =>
-            this.#log.warn(
-              { err: describeError(err), coils: [...this.#pendingOff] },
-              'could not turn the pulsed coils off while closing',
-            ),
-        );
-      }
-      await this.#chain.catch(() => undefined);
+      // After the transactions in progress, one last bounded attempt to turn the pulsed coils off.
+      await this.#transaction(async () => {
+        if (this.#pendingOff.size > 0) await this.#flushOffs(await this.#connected());
+      }).catch((err: unknown) =>
+        this.#log.warn(
+          { err: describeError(err), coils: [...this.#pendingOff] },
+          'could not turn the pulsed coils off while closing',
+        ),
+      );
       this.#drop();
     })();
     return this.#closing;
   }
 
-  #exclusive<T>(run: () => Promise<T>): Promise<T> {
-    const next = this.#chain.then(run, run);
-    this.#chain = next.catch(() => undefined);
-    return next.catch((err: unknown) => {
+  /**
+   * Runs `run` when no other transaction talks to the PLC (first come, first
+   * served). A failure drops the connection; when the PLC is left idle after
+   * a success, pulse ends that are due follow.
+   */
+  async #transaction<T>(run: () => Promise<T>): Promise<T> {
+    if (this.#busy) await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    this.#busy = true;
+    let failed = false;
+    try {
+      return await run();
+    } catch (err) {
+      failed = true;
       // A failed transaction may have left the connection in any state: start afresh.
       this.#drop();
       throw new LinesightError(
         'ERR_AGENT_OUTPUT',
         `modbus ${this.#config.host}:${this.#config.port}: ${describeError(err)}`,
         { cause: err },
+      );
+    } finally {
+      const next = this.#waiting.shift();
+      if (next !== undefined) next();
+      else {
+        this.#busy = false;
+        // After a failure the offs wait for the next verdict (its retry included), not spin here.
+        if (!failed) this.#scheduleOffs();
+      }
+    }
+  }
+
+  /**
+   * Writes the pending offs once the PLC is idle. Deferred to the check
+   * phase: offs due in the same tick go together, and a verdict the runner
+   * hands over right after the previous one's answer goes first.
+   */
+  #scheduleOffs(): void {
+    if (this.#offsScheduled || this.#pendingOff.size === 0 || this.#closed) return;
+    this.#offsScheduled = true;
+    setImmediate(() => {
+      this.#offsScheduled = false;
+      // Busy: the transaction in progress schedules them again when it ends.
+      if (this.#busy || this.#pendingOff.size === 0 || this.#closed) return;
+      this.#transaction(async () => this.#flushOffs(await this.#connected())).catch(
+        (err: unknown) =>
+          this.#log.warn(
+            { coils: [...this.#pendingOff], err: describeError(err) },
+            'pulse end not written; retried with the next verdict',
+          ),
       );
     });
   }
@@ -198,13 +268,7 @@ export class ModbusOutput implements LineOutput {
     const timer = setTimeout(() => {
       this.#pulses.delete(coil);
       this.#pendingOff.add(coil);
-      if (this.#closed) return;
-      this.#exclusive(async () => this.#flushOffs(await this.#connected())).catch((err: unknown) =>
-        this.#log.warn(
-          { coil, err: describeError(err) },
-          'pulse end not written; retried before the next verdict',
-        ),
-      );
+      this.#scheduleOffs();
     }, this.#config.pulseMs);
     this.#pulses.set(coil, { offAt: performance.now() + this.#config.pulseMs, timer });
   }
@@ -217,6 +281,7 @@ export class ModbusOutput implements LineOutput {
       else await client.writeCoils(run.address, Array<boolean>(run.count).fill(false));
       for (let i = 0; i < run.count; i++) this.#pendingOff.delete(run.address + i);
     }
+    if (this.#pendingOff.size === 0) this.#offsYielded = false;
   }
 }
 
