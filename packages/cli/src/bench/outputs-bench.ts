@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import aedesModule from 'aedes';
+import Modbus from 'modbus-serial';
 import mqtt from 'mqtt';
 import pino from 'pino';
 import sharp from 'sharp';
@@ -63,6 +64,13 @@ export interface OutputsBenchResult {
   broker: 'mosquitto' | 'aedes-in-process';
   mqttQos: 1;
   outputs: { mqtt: OutputKindResult; modbus: OutputKindResult; sse: OutputKindResult };
+  /**
+   * The PLC stand-in's own answer time to one request (FC16 of three
+   * registers, what a good verdict writes; a defect is two requests in a
+   * row), timed with a client of its own at 100/s after the rates: the floor
+   * under outputs.modbus.
+   */
+  plc: { requestP50Ms: number; requestP99Ms: number; requests: number };
   /** Verdicts per second the pipeline produced at each rate, and frames it dropped. */
   pipeline: Record<string, { verdictsPerSec: number; droppedOverload: number; unknown: number }>;
   method: string;
@@ -103,6 +111,7 @@ export async function runOutputsBench(o: OutputsBenchOptions): Promise<OutputsBe
   const kinds = ['mqtt', 'modbus', 'sse'] as const;
   const perRate: Record<string, Record<(typeof kinds)[number], OutputRateResult>> = {};
   const pipelineStats: OutputsBenchResult['pipeline'] = {};
+  let plcRequests: OutputsBenchResult['plc'];
   try {
     for (const fps of o.rates) {
       const slot = await workerSlot(o.onnx, manifest);
@@ -187,6 +196,8 @@ export async function runOutputsBench(o: OutputsBenchOptions): Promise<OutputsBe
       await local.close();
       await slot.close();
     }
+    o.progress('PLC stand-in request round trips');
+    plcRequests = await plcRoundTrips(plc.port, 300, 100);
   } finally {
     await plc.close();
     await broker.stop();
@@ -208,8 +219,9 @@ export async function runOutputsBench(o: OutputsBenchOptions): Promise<OutputsBe
     broker: broker.kind,
     mqttQos: 1,
     outputs,
+    plc: plcRequests,
     pipeline: pipelineStats,
-    method: `${o.source === 'pipeline' ? 'frames paced at each rate through the agent pipeline (worker-thread inference)' : 'verdicts made at exactly each rate, without scoring'}; p50Ms/p99Ms: verdict to written as the agent measures it (MQTT: PUBACK at QoS 1; Modbus: the PLC answered the last write; SSE: written to the client socket); delivered*: verdict to received by the subscriber, the PLC (sequence register) and the SSE client in this process; top-level figures are the rate with the worst p99; the first 30 frames of each rate are warm-up`,
+    method: `${o.source === 'pipeline' ? 'frames paced at each rate through the agent pipeline (worker-thread inference)' : 'verdicts made at exactly each rate, without scoring'}; p50Ms/p99Ms: verdict to written as the agent measures it (MQTT: PUBACK at QoS 1; Modbus: the PLC answered the last write; SSE: written to the client socket); delivered*: verdict to received by the subscriber, the PLC (sequence register) and the SSE client in this process; top-level figures are the rate with the worst p99; the first 30 frames of each rate are warm-up; plc: the PLC stand-in's answer time to one request (a good verdict is one request, a defect two, each answered before the next is sent)`,
   };
 }
 
@@ -369,6 +381,36 @@ async function waitForMqtt(url: string): Promise<void> {
       if (Date.now() > deadline) throw err;
       await new Promise((r) => setTimeout(r, 50));
     }
+  }
+}
+
+/** A holding register the verdicts do not use, for timing the PLC stand-in alone. */
+const SPARE_REGISTER = 200;
+
+/** The PLC stand-in's answer time to `count` FC16 writes of three registers, one at a time, paced at `fps`. */
+async function plcRoundTrips(
+  port: number,
+  count: number,
+  fps: number,
+): Promise<OutputsBenchResult['plc']> {
+  const client = new Modbus.default();
+  client.setTimeout(1000);
+  client.setID(1);
+  await client.connectTCP('127.0.0.1', { port });
+  try {
+    const samples: number[] = [];
+    const start = performance.now();
+    for (let i = 0; i < count; i++) {
+      const wait = start + (i * 1000) / fps - performance.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      const t0 = performance.now();
+      await client.writeRegisters(SPARE_REGISTER, [i, 0, i]);
+      samples.push(performance.now() - t0);
+    }
+    const p = percentiles(samples.slice(Math.min(30, count >> 1)));
+    return { requestP50Ms: p.median, requestP99Ms: p.p99, requests: samples.length };
+  } finally {
+    await new Promise<void>((r) => client.close(() => r()));
   }
 }
 
