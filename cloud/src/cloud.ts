@@ -235,6 +235,7 @@ export class Cloud {
       days: this.config.edgeRetentionDays,
       schedule: this.config.edgeRetentionCron,
       deleteBlob: (key) => blobs.delete(key),
+      keepBlob: (key) => review.isLabelledObject(key),
       logger: this.log.child({ component: 'retention' }),
     });
     this.#retention.start();

@@ -257,12 +257,32 @@ export class EdgeDataStore {
     };
   }
 
-  /** Object keys (images and maps) of samples older than `beforeMs`, at most `limit`. */
-  sampleKeysOlderThan(beforeMs: number, limit = 10_000): string[] {
-    const rows = this.#db
-      .prepare('SELECT object_key, map_key FROM samples WHERE at_ms < ? LIMIT ?')
-      .all(beforeMs, limit) as { object_key: string; map_key: string | null }[];
-    return rows.flatMap((r) => (r.map_key === null ? [r.object_key] : [r.object_key, r.map_key]));
+  /**
+   * Object keys (images and maps) of every sample older than `beforeMs`, a
+   * page of at most `pageSize` samples at a time in key order, so a caller may
+   * await between pages (each page is its own query).
+   */
+  *sampleKeysOlderThan(beforeMs: number, pageSize = 5000): Generator<string[]> {
+    const page = this.#db.prepare(
+      `SELECT device_id, boot, seq, object_key, map_key FROM samples
+        WHERE at_ms < ? AND (device_id, boot, seq) > (?, ?, ?)
+        ORDER BY device_id, boot, seq LIMIT ?`,
+    );
+    let after: [string, number, number] = ['', -1, -1];
+    for (;;) {
+      const rows = page.all(beforeMs, ...after, pageSize) as {
+        device_id: string;
+        boot: number;
+        seq: number;
+        object_key: string;
+        map_key: string | null;
+      }[];
+      const last = rows.at(-1);
+      if (last === undefined) return;
+      yield rows.flatMap((r) => (r.map_key === null ? [r.object_key] : [r.object_key, r.map_key]));
+      if (rows.length < pageSize) return;
+      after = [last.device_id, last.boot, last.seq];
+    }
   }
 
   /** Deletes rows older than `beforeMs` from a table, in chunks; returns how many. */

@@ -14,6 +14,11 @@ export interface EdgeRetentionOptions {
   logger: Logger;
   /** Removes a sample's image from object storage before its index row goes. */
   deleteBlob?: (key: string) => Promise<void>;
+  /**
+   * Objects to keep past retention (the images of labelled samples, which
+   * retraining and exports read); their index rows still go.
+   */
+  keepBlob?: (key: string) => boolean;
 }
 
 /** Deletes edge data past each table's retention on a node-cron schedule. */
@@ -37,13 +42,26 @@ export class EdgeRetention {
     });
   }
 
-  /** Removes from object storage the images of samples past retention (their rows go in enforce()). */
+  /**
+   * Removes from object storage the images of samples past retention, except
+   * those `keepBlob` keeps (their rows go in enforce()); returns how many went.
+   */
   async deleteExpiredBlobs(nowMs = Date.now()): Promise<number> {
     const deleteBlob = this.#o.deleteBlob;
     if (deleteBlob === undefined) return 0;
-    const keys = this.#o.store.sampleKeysOlderThan(nowMs - this.#o.days.samples * 86_400_000);
-    for (const key of keys) await deleteBlob(key);
-    return keys.length;
+    const keep = this.#o.keepBlob ?? (() => false);
+    let deleted = 0;
+    // Every expired sample, page by page: enforce() then deletes all their rows.
+    for (const page of this.#o.store.sampleKeysOlderThan(
+      nowMs - this.#o.days.samples * 86_400_000,
+    )) {
+      for (const key of page) {
+        if (keep(key)) continue;
+        await deleteBlob(key);
+        deleted++;
+      }
+    }
+    return deleted;
   }
 
   /** Deletes what is past retention now; returns the rows deleted per table. */

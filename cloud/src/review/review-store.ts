@@ -22,6 +22,9 @@ const MIGRATIONS: readonly string[] = [
      label_id INTEGER NOT NULL,
      PRIMARY KEY (device_id, boot, seq)) WITHOUT ROWID;
    CREATE INDEX current_labels_label ON current_labels(label_id);`,
+  // Retention keeps the images of labelled samples (retraining reads them): it asks by key.
+  `CREATE INDEX labels_object ON labels(object_key);
+   CREATE INDEX labels_map ON labels(map_key);`,
 ];
 
 /** The two labels an operator gives a sample. */
@@ -319,6 +322,18 @@ export class ReviewStore {
       this.#db
         .prepare('SELECT 1 FROM edge.samples WHERE device_id = ? AND boot = ? AND seq = ?')
         .get(deviceId, boot, seq) !== undefined
+    );
+  }
+
+  /**
+   * True when some label points at this object (a sample's image or anomaly
+   * map): retention keeps it, because retraining and exports read it.
+   */
+  isLabelledObject(key: string): boolean {
+    return (
+      this.#db
+        .prepare('SELECT 1 FROM labels WHERE object_key = ? OR map_key = ? LIMIT 1')
+        .get(key, key) !== undefined
     );
   }
 
