@@ -49,6 +49,8 @@ import { reviewRoutes } from './review/review-routes.ts';
 import { reviewMetrics } from './review/review-metrics.ts';
 import { DriftService } from './drift/drift-service.ts';
 import { driftSeriesRoute } from './dashboard/drift-series-route.ts';
+import { deviceHistoryRoutes } from './dashboard/device-history-routes.ts';
+import { FleetMetrics } from './fleet-metrics.ts';
 import { RetrainService } from './retrain/retrain-service.ts';
 
 /** Addresses of a running cloud. */
@@ -335,6 +337,13 @@ export class Cloud {
     const uploadStats = new UploadStats();
     const modelUploadSlots = new UploadSlots(this.config.maxConcurrentModelUploads);
     const rateLimitStats: RateLimitStats = { refused: { control: 0, predict: 0 } };
+    const fleetMetrics = new FleetMetrics({
+      windows: (fromMs, toMs, limit) => edgeStore.windows({ fromMs, toMs, limit }),
+      devices: () => devices.list(),
+      lookbackSec: 300,
+      maxWindows: 20_000,
+      cacheMs: 10_000,
+    });
     this.#http = await buildHttpServer({
       adminToken,
       logger: this.log,
@@ -368,6 +377,7 @@ export class Cloud {
         httpUrl: () => this.advertised.http,
         metrics: () => [
           ...collectMetrics(devices, models, link, broker?.stats),
+          ...fleetMetrics.samples(),
           ...uploadStats.metrics(modelUploadSlots),
           ...ingestMetrics(ingest.stats, ingest.pendingRecords),
           {
@@ -419,6 +429,18 @@ export class Cloud {
         windows: (deviceId, fromMs, toMs, limit) =>
           edgeStore.windows({ deviceId, fromMs, toMs, limit }),
         model: modelReference,
+      }),
+    );
+    await this.#http.register(async (scope) =>
+      deviceHistoryRoutes(scope, {
+        assertDevice: (id) => void devices.get(id),
+        windows: (deviceId, fromMs, toMs, limit) =>
+          edgeStore.windows({ deviceId, fromMs, toMs, limit }),
+        events: (deviceId, fromMs, toMs, limit) =>
+          edgeStore.events({ deviceId, fromMs, toMs, limit }),
+        alerts: (deviceId) => drift.alerts.list({ deviceId, limit: 500 }),
+        rollouts: (deviceId) => rolloutStore.list().filter((r) => r.deviceIds.includes(deviceId)),
+        audit: (deviceId) => audit.list({ subject: deviceId, limit: 200 }),
       }),
     );
     await this.#http.register(async (scope) => retrain.routes(scope));

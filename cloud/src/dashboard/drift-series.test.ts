@@ -52,6 +52,7 @@ describe('driftSeries', () => {
       fromMs: T0,
     });
     expect(series.levels.psi).toEqual(settings.psi);
+    expect(series.levels.camera.frozenShare).toEqual(settings.camera.frozenShare);
     expect(series.points).toHaveLength(30);
     const psi = series.points.map((p) => p.values['brightness/psi']);
     // Under two windows (600 frames at most 500 needed): too few frames, listed as skipped.

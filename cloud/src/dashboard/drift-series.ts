@@ -35,6 +35,12 @@ export interface DriftSeries {
     psi: { warning: number; alert: number };
     ks: { warning: number; alert: number };
     shift: { warning: number; alert: number };
+    /** Camera health shares (frozen, dark frames; clipped pixels) alerts open at. */
+    camera: {
+      frozenShare: { warning: number; alert: number };
+      darkShare: { warning: number; alert: number };
+      clippedShare: { warning: number; alert: number };
+    };
   };
   /** Windows read; `truncated` when the range held more than the cap (the oldest are kept out). */
   windows: number;
@@ -119,7 +125,16 @@ export function driftSeries(o: DriftSeriesOptions): DriftSeries {
     lookbackSec: s.lookbackSec,
     minFrames: s.minFrames,
     alpha: s.alpha,
-    levels: { psi: s.psi, ks: s.ks, shift: s.defectRateShift },
+    levels: {
+      psi: s.psi,
+      ks: s.ks,
+      shift: s.defectRateShift,
+      camera: {
+        frozenShare: s.camera.frozenShare,
+        darkShare: s.camera.darkShare,
+        clippedShare: s.camera.clippedShare,
+      },
+    },
     windows: sorted.length,
     truncated: o.truncated,
     points,

@@ -41,6 +41,12 @@ describe('observability manifests', () => {
     expect(named.length).toBeGreaterThan(5);
     expect(exposed.size).toBeGreaterThan(0);
     expect(named.filter((m) => !exposed.has(m))).toEqual([]);
+    // The request-latency histogram and every fleet aggregate have a panel.
+    const charted = new Set(named);
+    expect(charted.has('linesight_http_request_duration_seconds')).toBe(true);
+    const fleet = [...exposed].filter((m) => m.startsWith('linesight_fleet_'));
+    expect(fleet.length).toBeGreaterThan(5);
+    expect(fleet.filter((m) => !charted.has(m))).toEqual([]);
   });
 
   it('the Prometheus config scrapes the cloud at /metrics', async () => {
