@@ -55,8 +55,54 @@ const kebabCaseFiles = {
   },
 };
 
+// What the dashboard's browser modules may use without importing it (no-undef flags the rest).
+const BROWSER_GLOBALS = Object.fromEntries(
+  [
+    'window',
+    'document',
+    'location',
+    'history',
+    'navigator',
+    'sessionStorage',
+    'localStorage',
+    'fetch',
+    'Response',
+    'Headers',
+    'AbortController',
+    'TextDecoderStream',
+    'URL',
+    'URLSearchParams',
+    'Event',
+    'KeyboardEvent',
+    'HTMLElement',
+    'Image',
+    'addEventListener',
+    'removeEventListener',
+    'requestAnimationFrame',
+    'cancelAnimationFrame',
+    'setTimeout',
+    'clearTimeout',
+    'setInterval',
+    'clearInterval',
+    'performance',
+    'console',
+    'matchMedia',
+    'getComputedStyle',
+    'ResizeObserver',
+    'confirm',
+  ].map((name) => [name, 'readonly']),
+);
+
 export default tseslint.config(
-  { ignores: ['**/node_modules/**', 'data/**', '**/*.js', '!eslint.config.js'] },
+  {
+    ignores: [
+      '**/node_modules/**',
+      'data/**',
+      '**/*.js',
+      '!eslint.config.js',
+      '!cloud/src/dashboard/public/*.js',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -108,6 +154,25 @@ export default tseslint.config(
       tests,
     }),
   ),
+  // The dashboard's pages: plain ES modules run by the browser (no build step, no types).
+  {
+    files: ['cloud/src/dashboard/public/*.js'],
+    languageOptions: { ecmaVersion: 2022, sourceType: 'module', globals: BROWSER_GLOBALS },
+    plugins: { linesight: { rules: { 'kebab-case-files': kebabCaseFiles } } },
+    rules: {
+      'no-undef': 'error',
+      'no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+      'no-console': 'error',
+      eqeqeq: ['error', 'always'],
+      'prefer-const': 'error',
+      'no-var': 'error',
+      'no-shadow': 'error',
+      'array-callback-return': 'error',
+      'no-promise-executor-return': 'error',
+      'linesight/kebab-case-files': 'error',
+    },
+  },
   // Developer scripts (scripts/) may use test fixtures to measure with; runtime code may not.
   boundary(['packages/cli/**/*.ts'], FIXTURES),
 );
