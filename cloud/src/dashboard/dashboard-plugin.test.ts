@@ -1,6 +1,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { join } from 'node:path';
+import { createGunzip, gunzipSync } from 'node:zlib';
 import mqtt from 'mqtt';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -158,6 +160,64 @@ describe('dashboard plugin', () => {
       expect(sawSnapshot).toBe(true);
     } finally {
       await device.endAsync(true);
+    }
+  });
+});
+
+/** A GET with the given accept-encoding; resolves to the response (its body unread). */
+function rawGet(path: string, encoding: string): Promise<IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      `${base}${path}`,
+      { headers: { ...auth, 'accept-encoding': encoding } },
+      resolve,
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function bodyOf(res: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of res) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+describe('fleet snapshot compression', () => {
+  it('gzips the fleet snapshot and the stream for clients that accept it', async () => {
+    const api = new CloudApiClient({ baseUrl: base, adminToken: cloud.adminToken.token });
+    for (let i = 0; i < 60; i++)
+      await api.provisionDevice(`bulk-${String(i).padStart(3, '0')}`, { line: String(i % 4) });
+    const plain = await rawGet('/v1/dashboard/fleet', 'identity');
+    expect(plain.headers['content-encoding']).toBeUndefined();
+    const plainBody = await bodyOf(plain);
+    const zipped = await rawGet('/v1/dashboard/fleet', 'gzip, deflate');
+    expect(zipped.headers['content-encoding']).toBe('gzip');
+    const zippedBody = await bodyOf(zipped);
+    const snapshot = JSON.parse(gunzipSync(zippedBody).toString('utf8')) as {
+      totals: { devices: number };
+      devices: { id: string }[];
+    };
+    expect(snapshot.devices.length).toBe(snapshot.totals.devices);
+    expect(snapshot.totals.devices).toBeGreaterThanOrEqual(60);
+    expect(zippedBody.length).toBeLessThan(plainBody.length / 4);
+
+    // The stream: the first event arrives whole, without waiting for more output to fill a block.
+    const stream = await rawGet('/v1/dashboard/fleet/stream', 'gzip');
+    try {
+      expect(stream.headers['content-encoding']).toBe('gzip');
+      let text = '';
+      for await (const chunk of stream.pipe(createGunzip())) {
+        text += (chunk as Buffer).toString('utf8');
+        if (text.includes('\n\n')) break;
+      }
+      const data = /^event: snapshot\ndata: (.*)$/m.exec(text)?.[1];
+      expect(data).toBeDefined();
+      expect((JSON.parse(data as string) as { devices: unknown[] }).devices.length).toBe(
+        snapshot.totals.devices,
+      );
+    } finally {
+      stream.destroy();
     }
   });
 });
