@@ -227,6 +227,7 @@ export class Cloud {
       ...(this.#externalBroker !== undefined ? { durableClientId: 'linesight-ingest' } : {}),
       store: edgeStore,
       knownDevice: (id) => devices.has(id),
+      blobs,
       logger: this.log.child({ component: 'ingest' }),
     });
     this.#ingest = ingest;

@@ -7,7 +7,10 @@ import {
   EDGE_CHANNEL_SCHEMAS,
   parseDeviceTopic,
   type EdgeChannel,
+  type SampleRecord,
 } from '@linesight/protocol';
+import type { BlobStore } from '../blobs/blob-store.ts';
+import { sampleKey } from '../http/routes/upload-routes.ts';
 import type { EdgeDataStore, EdgeWrite } from './edge-data-store.ts';
 
 /** Options of the edge-data ingest. */
@@ -33,6 +36,12 @@ export interface EdgeIngestOptions {
    * acknowledged on receipt (the embedded broker, which stops with the cloud).
    */
   durableClientId?: string;
+  /**
+   * Where sample images are stored: each sample's image is checked there (size and sha256
+   * as announced, under the device's own prefix; its heatmap must exist) before the sample
+   * is indexed. Without it samples are indexed as announced (tests of the ingest alone).
+   */
+  blobs?: Pick<BlobStore, 'verify' | 'stat'>;
 }
 
 /** Ingest counters, cumulative. */
@@ -51,12 +60,25 @@ export interface EdgeIngestStats {
   /** Commits that failed (their records are counted in `failedRecords`). */
   failedWrites: number;
   failedRecords: number;
+  /** Sample records not indexed because their object was not in storage (or its heatmap). */
+  samplesMissing: number;
+  /** Sample records not indexed because the stored object's size or sha256 differs, or the key is not the device's. */
+  samplesMismatch: number;
+  /** Sample records not indexed because storage could not be asked (after retries). */
+  samplesUnverified: number;
 }
 
 /** Batches awaiting their PUBACK that start a commit at once (the broker holds back more than its in-flight limit). */
 const ACK_BATCH = 32;
 
 const CHANNELS: readonly EdgeChannel[] = ['verdicts', 'windows', 'event-log', 'samples'];
+
+/** Sample objects checked in storage at once. */
+const VERIFY_CONCURRENCY = 8;
+/** Delays before asking storage again when it failed to answer. */
+const VERIFY_RETRY_MS = [500, 2000];
+/** How long close() waits for sample checks in progress. */
+const VERIFY_DEADLINE_MS = 10_000;
 
 /** How long close() waits for the broker to confirm the unsubscribe (it bounds shutdown). */
 const UNSUBSCRIBE_DEADLINE_MS = 5000;
@@ -96,7 +118,14 @@ export class EdgeIngest {
     unknownDevice: 0,
     failedWrites: 0,
     failedRecords: 0,
+    samplesMissing: 0,
+    samplesMismatch: 0,
+    samplesUnverified: 0,
   };
+  /** Sample batches whose objects are being checked in storage. */
+  readonly #verifying = new Set<Promise<void>>();
+  #checksRunning = 0;
+  readonly #checkWaiters: (() => void)[] = [];
   /** Records received and not yet committed. */
   get pendingRecords(): number {
     return this.#pendingRecords;
@@ -160,7 +189,7 @@ export class EdgeIngest {
   /** Commits what is pending in one transaction. */
   flush(): void {
     if (this.#pending.length === 0) {
-      this.#ack();
+      if (this.#verifying.size === 0) this.#ack();
       return;
     }
     const writes = this.#pending;
@@ -176,7 +205,8 @@ export class EdgeIngest {
       this.stats.failedRecords += records;
       this.#o.logger.error({ records, err: describeError(err) }, 'edge data could not be stored');
     }
-    this.#ack();
+    // A sample batch still being checked was received before this commit: its PUBACK waits.
+    if (this.#verifying.size === 0) this.#ack();
     this.onCommit?.(writes, Date.now());
     if (this.#paused) {
       this.#paused = false;
@@ -200,6 +230,7 @@ export class EdgeIngest {
         // Commit and acknowledge on the live session, then leave it gracefully so the
         // PUBACKs go out; what arrives meanwhile is stored below and delivered again later.
         // (No unsubscribe: the broker must keep queueing for the session while the cloud is away.)
+        await this.#verified();
         this.flush();
         if (client !== undefined) await client.endAsync(false);
       } else if (client !== undefined) {
@@ -215,7 +246,9 @@ export class EdgeIngest {
           );
         await client.endAsync(true);
       }
+      await this.#verified();
       this.flush();
+      this.#ack();
     })();
     return this.#closing;
   }
@@ -278,8 +311,100 @@ export class EdgeIngest {
         this.#queue({ kind: 'events', deviceId, records: batch.records });
         break;
       case 'linesight.samples/v1':
-        this.#queue({ kind: 'samples', deviceId, records: batch.records });
+        if (this.#o.blobs === undefined)
+          this.#queue({ kind: 'samples', deviceId, records: batch.records });
+        else this.#verifySamples(deviceId, batch.records);
         break;
+    }
+  }
+
+  /** Resolves when no sample batch is being checked (bounded by a deadline). */
+  async #verified(): Promise<void> {
+    if (this.#verifying.size === 0) return;
+    await withDeadline(Promise.allSettled([...this.#verifying]), VERIFY_DEADLINE_MS).catch(
+      (err: unknown) =>
+        this.#o.logger.warn({ err: describeError(err) }, 'sample checks still running at close'),
+    );
+  }
+
+  /** Checks each sample's objects in storage, then queues those that are there as announced. */
+  #verifySamples(deviceId: string, records: SampleRecord[]): void {
+    const blobs = this.#o.blobs as Pick<BlobStore, 'verify' | 'stat'>;
+    const run = (async () => {
+      const ok: SampleRecord[] = [];
+      await Promise.all(
+        records.map(async (record) => {
+          const outcome = await this.#limited(() => this.#checkSample(blobs, deviceId, record));
+          if (outcome === 'ok') ok.push(record);
+          else {
+            if (outcome === 'missing') this.stats.samplesMissing++;
+            else if (outcome === 'mismatch') this.stats.samplesMismatch++;
+            else this.stats.samplesUnverified++;
+            this.#o.logger.warn(
+              {
+                deviceId,
+                boot: record.boot,
+                seq: record.seq,
+                objectKey: record.objectKey,
+                outcome,
+              },
+              'sample not indexed: its object is not in storage as announced',
+            );
+          }
+        }),
+      );
+      ok.sort((a, b) => a.seq - b.seq);
+      this.#queue({ kind: 'samples', deviceId, records: ok });
+    })();
+    this.#verifying.add(run);
+    void run.finally(() => this.#verifying.delete(run));
+  }
+
+  /** Runs `fn` when fewer than VERIFY_CONCURRENCY checks are running (across all batches). */
+  async #limited<T>(fn: () => Promise<T>): Promise<T> {
+    while (this.#checksRunning >= VERIFY_CONCURRENCY)
+      await new Promise<void>((resolve) => this.#checkWaiters.push(resolve));
+    this.#checksRunning++;
+    try {
+      return await fn();
+    } finally {
+      this.#checksRunning--;
+      this.#checkWaiters.shift()?.();
+    }
+  }
+
+  async #checkSample(
+    blobs: Pick<BlobStore, 'verify' | 'stat'>,
+    deviceId: string,
+    record: SampleRecord,
+  ): Promise<'ok' | 'missing' | 'mismatch' | 'unverified'> {
+    const prefix = sampleKey(deviceId, '');
+    if (
+      !record.objectKey.startsWith(prefix) ||
+      (record.mapKey !== undefined && !record.mapKey.startsWith(prefix))
+    )
+      return 'mismatch';
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const image = await blobs.verify(record.objectKey, {
+          bytes: record.bytes,
+          sha256: record.sha256,
+        });
+        if (image !== 'ok') return image;
+        if (record.mapKey !== undefined && (await blobs.stat(record.mapKey)) === undefined)
+          return 'missing';
+        return 'ok';
+      } catch (err) {
+        const delayMs = VERIFY_RETRY_MS[attempt];
+        if (delayMs === undefined) {
+          this.#o.logger.warn(
+            { deviceId, objectKey: record.objectKey, err: describeError(err) },
+            'storage did not answer a sample check',
+          );
+          return 'unverified';
+        }
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
+      }
     }
   }
 

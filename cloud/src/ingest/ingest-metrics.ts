@@ -34,6 +34,16 @@ export function ingestMetrics(stats: EdgeIngestStats, pendingRecords: number): M
       ],
     },
     {
+      name: 'linesight_ingest_samples_not_indexed_total',
+      help: 'Sample records not indexed because their object in storage is not as announced, by reason',
+      type: 'counter',
+      values: [
+        { labels: { reason: 'missing' }, value: stats.samplesMissing },
+        { labels: { reason: 'mismatch' }, value: stats.samplesMismatch },
+        { labels: { reason: 'unverified' }, value: stats.samplesUnverified },
+      ],
+    },
+    {
       name: 'linesight_ingest_failed_writes_total',
       help: 'Edge-data commits that failed',
       type: 'counter',
