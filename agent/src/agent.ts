@@ -12,6 +12,7 @@ import {
   type Manifest,
   type ReportedError,
   type ReportedState,
+  type SamplingPolicy,
 } from '@linesight/protocol';
 import type { Camera, Frame } from './camera/camera.ts';
 import { loadAgentConfig, type AgentConfig } from './config.ts';
@@ -37,6 +38,9 @@ export interface AgentDeps {
   /** Uploads sampled images to object storage; without one they stay on the device. */
   uploader?: SampleUploader;
 }
+
+/** A store that could not open is tried again this often. */
+const EDGE_STORE_RETRY_MS = 30_000;
 
 /** The agent's version, reported to the cloud. */
 export const AGENT_VERSION = '0.1.0';
@@ -79,6 +83,9 @@ export class Agent {
   #windowTimer: NodeJS.Timeout | undefined;
   #windowSec: number;
   #windowBase = { dropped: 0, errors: 0, samples: 0 };
+  #edgeRetryTimer: NodeJS.Timeout | undefined;
+  /** The sampling policy of the last desired state (a store opened later takes it). */
+  #samplingPolicy: SamplingPolicy | undefined;
 
   constructor(
     config: Record<string, unknown> | AgentConfig,
@@ -290,24 +297,12 @@ export class Agent {
     await this.#updater.restore();
     this.#phase = this.#slot.hasModel ? 'running' : 'idle';
     await this.#outputs.start();
-    const edge = await EdgeStore.open({
-      dir: join(this.config.dataDir, 'store'),
-      quotaBytes: this.config.storeQuotaBytes,
-      logger: this.log.child({ component: 'store' }),
-    });
-    this.#edge = edge;
-    this.#sampler = new Sampler({ store: edge, logger: this.log.child({ component: 'sampler' }) });
-    this.#forwarder = new Forwarder({
-      deviceId: this.config.deviceId,
-      store: edge,
-      publish: (channel, payload) => this.#link.publishStored(channel, payload),
-      connected: () => this.#link.connected,
-      recordsPerSec: this.config.forwardRecordsPerSec,
-      uploader: this.#deps.uploader ?? this.#httpUploader(),
-      logger: this.log.child({ component: 'forwarder' }),
-    });
-    this.#forwarder.start();
-    this.#event('info', 'agent.started', `agent started (boot ${edge.boot})`);
+    const edge = await this.#openEdgeStore();
+    this.#event(
+      'info',
+      'agent.started',
+      edge === undefined ? 'agent started without its store' : `agent started (boot ${edge.boot})`,
+    );
     this.#link.start();
     await this.#camera.start(this.#pipeline);
     this.#scheduleTelemetry();
@@ -330,6 +325,7 @@ export class Agent {
       clearInterval(this.#telemetryTimer);
       clearInterval(this.#windowTimer);
       clearTimeout(this.#stableTimer);
+      clearTimeout(this.#edgeRetryTimer);
       const errors: unknown[] = [];
       for (const step of [
         () => this.#camera.close(),
@@ -381,6 +377,51 @@ export class Agent {
     this.#stableTimer.unref();
   }
 
+  /**
+   * Opens the local store and starts sampling and forwarding. A store that cannot open (a
+   * disk full to the last block with nothing of the store's own to evict) must not stop the
+   * line: frames are scored and published without it, and opening is tried again.
+   */
+  async #openEdgeStore(): Promise<EdgeStore | undefined> {
+    let edge: EdgeStore;
+    try {
+      edge = await EdgeStore.open({
+        dir: join(this.config.dataDir, 'store'),
+        quotaBytes: this.config.storeQuotaBytes,
+        logger: this.log.child({ component: 'store' }),
+      });
+    } catch (err) {
+      this.log.error(
+        { err: describeError(err), retryInMs: EDGE_STORE_RETRY_MS },
+        'local store could not open; scoring without it',
+      );
+      clearTimeout(this.#edgeRetryTimer);
+      this.#edgeRetryTimer = setTimeout(() => {
+        if (this.#closing === undefined) void this.#openEdgeStore();
+      }, EDGE_STORE_RETRY_MS);
+      this.#edgeRetryTimer.unref();
+      return undefined;
+    }
+    if (this.#closing !== undefined) {
+      edge.close();
+      return undefined;
+    }
+    this.#edge = edge;
+    this.#sampler = new Sampler({ store: edge, logger: this.log.child({ component: 'sampler' }) });
+    this.#forwarder = new Forwarder({
+      deviceId: this.config.deviceId,
+      store: edge,
+      publish: (channel, payload) => this.#link.publishStored(channel, payload),
+      connected: () => this.#link.connected,
+      recordsPerSec: this.config.forwardRecordsPerSec,
+      uploader: this.#deps.uploader ?? this.#httpUploader(),
+      logger: this.log.child({ component: 'forwarder' }),
+    });
+    this.#forwarder.start();
+    this.#sampler.setPolicy(this.#samplingPolicy);
+    return edge;
+  }
+
   #httpUploader(): HttpSampleUploader {
     this.#uploader = new HttpSampleUploader({
       cloudUrl: this.config.cloudUrl,
@@ -409,6 +450,7 @@ export class Agent {
   }
 
   #applyEdgeData(doc: DesiredState): void {
+    this.#samplingPolicy = doc.edgeData?.sampling;
     this.#sampler?.setPolicy(doc.edgeData?.sampling);
     const windowSec = doc.edgeData?.windowSec ?? this.config.windowSec;
     if (windowSec !== this.#windowSec) {

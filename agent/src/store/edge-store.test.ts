@@ -238,6 +238,70 @@ describe('EdgeStore', () => {
     store.flush();
   });
 
+  it('evicts samples, never verdict rows, when the filesystem runs short of its reserve, and reports it', async () => {
+    const MiB = 1024 * 1024;
+    const dir = await mkdtemp(join(tmpdir(), 'edge-store-'));
+    dirs.push(dir);
+    // A simulated 16 MiB disk that something else fills to `other` bytes; the store's own use counts too.
+    let other = 6 * MiB;
+    const disk: { store?: EdgeStore } = {};
+    const diskSpace = () => ({
+      totalBytes: 16 * MiB,
+      freeBytes: Math.max(0, 16 * MiB - other - (disk.store?.usedBytes() ?? 0)),
+    });
+    const store = await EdgeStore.open({
+      dir,
+      quotaBytes: 1024 * MiB,
+      logger,
+      quotaCheckMs: 60_000,
+      diskReserveBytes: MiB,
+      diskSpace,
+      diskFullHoldMs: 0,
+    });
+    disk.store = store;
+    stores.push(store);
+    const image = Buffer.alloc(200_000, 3);
+    for (let i = 0; i < 3; i++) await store.addSample(sample('defect', i), image);
+    let frame = 0;
+    for (let i = 0; i < 60; i++) {
+      for (let j = 0; j < 100; j++) store.recordVerdict(verdict(frame++));
+      store.flush();
+      await store.addSample(sample('random', 1000 + i), image);
+    }
+    store.enforceQuota();
+    const full = store.state();
+    expect(full.evictions.random).toBeGreaterThan(0);
+    expect(full.evictions.defect).toBe(0);
+    expect(full.evictions.verdictRowsCompacted).toBe(0);
+    expect(full.diskFull).toBe(true);
+    expect(diskSpace().freeBytes).toBeGreaterThanOrEqual(MiB - 200_000);
+    // Every verdict row is kept; the newest random samples are the ones left.
+    expect(full.backlog.verdicts).toBe(frame);
+    const random = store
+      .pendingUploads(100)
+      .filter((s) => s.class === 'random')
+      .map((s) => s.frameSeq);
+    expect(random.at(-1)).toBe(1059);
+    expect(random).toEqual(
+      Array.from({ length: random.length }, (_, i) => 1060 - random.length + i),
+    );
+    // A random sample never displaces a defect: with only defects left, it is refused and counted.
+    const pending = store.pendingUploads(100).filter((s) => s.class === 'random');
+    for (const s of pending) store.markUploaded(s.id, `k-${s.id}`, undefined);
+    for (let b = store.take('samples', 100); b; b = store.take('samples', 100))
+      store.ack('samples', b.firstId, b.lastId);
+    other = 16 * MiB - store.usedBytes() - MiB;
+    const lost = store.state().lostWrites;
+    expect(await store.addSample(sample('random', 2000), image)).toBe(false);
+    expect(store.state().lostWrites).toBe(lost + 1);
+    expect(store.state().evictions.defect).toBe(0);
+    // Space returns: the state clears at the next check.
+    other = 0;
+    store.enforceQuota();
+    expect(store.state().diskFull).toBe(false);
+    expect(await store.addSample(sample('random', 2001), image)).toBe(true);
+  });
+
   it('removes orphan images and marks rows whose files are gone after a crash', async () => {
     const store = await open();
     const dir = join(store.imagesDir, '..');

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, statfsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
@@ -32,6 +32,27 @@ export interface EdgeStoreOptions {
   maxBufferedRows?: number;
   /** The quota is checked this often (default 1000 ms). */
   quotaCheckMs?: number;
+  /**
+   * Free space the store leaves on its filesystem for everything else: below it the store
+   * evicts as if over its quota (default 5 % of the filesystem, at least 1 MiB, at most 64 MiB).
+   */
+  diskReserveBytes?: number;
+  /** Free and total bytes of the filesystem holding `dir` (default statfs; tests simulate a disk). */
+  diskSpace?: (dir: string) => DiskSpace;
+  /** A full disk is reported until it has had room for this long (default 30 s), so the state does not flap. */
+  diskFullHoldMs?: number;
+}
+
+/** Free and total bytes of a filesystem. */
+export interface DiskSpace {
+  freeBytes: number;
+  totalBytes: number;
+}
+
+/** Free space of the filesystem holding `dir`, as an unprivileged process may use it. */
+export function statDiskSpace(dir: string): DiskSpace {
+  const s = statfsSync(dir);
+  return { freeBytes: s.bavail * s.bsize, totalBytes: s.blocks * s.bsize };
 }
 
 /** What the store forwards, each kind with its own queue. */
@@ -77,8 +98,22 @@ export interface TakenBatch<T> {
   records: T[];
 }
 
-const HIGH_WATER = 1.0;
 const LOW_WATER = 0.9;
+/** Sample classes from the first evicted to the last. */
+const CLASS_ORDER: readonly SampleClass[] = ['random', 'uncertain', 'unknown', 'defect'];
+/** Windows and events held in memory while the disk refuses them, at most. */
+const MAX_HELD_RECORDS = 1000;
+
+/** The store's limits right now: its quota, or less when the disk holds less. */
+interface Limits {
+  usedBytes: number;
+  /** Above this the store evicts. */
+  limitBytes: number;
+  /** Evictions go down to this. */
+  targetBytes: number;
+  freeBytes: number;
+  reserveBytes: number;
+}
 
 // Row ids are AUTOINCREMENT: SQLite never hands out an id again, even after the
 // table was emptied. Forwarding relies on that twice: `take` hands out rows above
@@ -173,9 +208,17 @@ export class EdgeStore {
   readonly boot: number;
   readonly imagesDir: string;
   readonly #db: Database.Database;
-  readonly #o: Required<Omit<EdgeStoreOptions, 'logger' | 'dir'>> & { logger: Logger };
+  readonly #o: Required<Omit<EdgeStoreOptions, 'logger' | 'dir' | 'diskReserveBytes'>> & {
+    logger: Logger;
+    diskReserveBytes: number | undefined;
+  };
+  readonly #dir: string;
   readonly #dbPath: string;
-  readonly #buffer: unknown[][] = [];
+  #buffer: unknown[][] = [];
+  /** Windows and events the disk refused, written again with the next flush. */
+  readonly #held: { table: 'windows' | 'events'; body: string }[] = [];
+  /** Samples whose files are gone but whose row the full disk would not let us delete yet. */
+  readonly #gone = new Set<number>();
   readonly #seq: Record<'verdicts' | 'windows' | 'events' | 'samples', number> = {
     verdicts: 0,
     windows: 0,
@@ -194,11 +237,19 @@ export class EdgeStore {
   recovered = { orphansRemoved: 0, missingMarked: 0 };
   #imageBytes = 0;
   #diskFull = false;
-  #lostWritesSinceCheck = 0;
+  /** When the filesystem was last short of the reserve (or refused a write, or forced an eviction). */
+  #pressureAtMs = Number.NEGATIVE_INFINITY;
+  /** Short of the reserve: set below it, cleared at three times it. */
+  #diskShort = false;
+  /** The last check could not get under the limit by evicting. */
+  #quotaUnmet = false;
+  #failures = 0;
+  #failuresAtCheck = 0;
+  #checkScheduled = false;
   #lostWrites = 0;
   #flushTimer: NodeJS.Timeout | undefined;
-  #flushScheduled = false;
   #quotaTimer: NodeJS.Timeout | undefined;
+  #flushScheduled = false;
   #closed = false;
   readonly #stmt: {
     insertVerdict: Database.Statement;
@@ -216,7 +267,11 @@ export class EdgeStore {
       flushRows: options.flushRows ?? 256,
       maxBufferedRows: options.maxBufferedRows ?? 50_000,
       quotaCheckMs: options.quotaCheckMs ?? 1000,
+      diskReserveBytes: options.diskReserveBytes,
+      diskSpace: options.diskSpace ?? statDiskSpace,
+      diskFullHoldMs: options.diskFullHoldMs ?? 30_000,
     };
+    this.#dir = options.dir;
     mkdirSync(options.dir, { recursive: true });
     this.imagesDir = join(options.dir, 'images');
     mkdirSync(this.imagesDir, { recursive: true });
@@ -246,7 +301,19 @@ export class EdgeStore {
       ),
     };
     const boot = Number(this.#meta('boot') ?? '-1') + 1;
-    this.#stmt.setMeta.run('boot', String(boot));
+    // The boot number must be kept before any record uses it, or a later start would reuse
+    // its ids. On a disk that is full to the last block, sample images make the room.
+    let freedForStart: { id: number; cls: SampleClass }[] = [];
+    try {
+      this.#stmt.setMeta.run('boot', String(boot));
+    } catch (err) {
+      freedForStart = this.#freeImagesForStart();
+      if (freedForStart.length === 0) {
+        db.close();
+        throw err;
+      }
+      this.#stmt.setMeta.run('boot', String(boot));
+    }
     this.boot = boot;
     this.#evictions = {
       defect: 0,
@@ -257,6 +324,18 @@ export class EdgeStore {
       records: 0,
       ...(JSON.parse(this.#meta('evictions') ?? '{}') as Partial<EvictionCounts>),
     };
+    if (freedForStart.length > 0) {
+      const del = db.prepare('DELETE FROM samples WHERE id = ?');
+      db.transaction(() => {
+        for (const f of freedForStart) del.run(f.id);
+      })();
+      for (const f of freedForStart) this.#evictions[f.cls]++;
+      this.#persistEvictions();
+      this.#o.logger.warn(
+        { samples: freedForStart.length },
+        'disk full at start: evicted sample images to keep the store going',
+      );
+    }
     this.#imageBytes = (
       db.prepare('SELECT COALESCE(SUM(image_bytes + map_bytes), 0) AS n FROM samples').get() as {
         n: number;
@@ -305,38 +384,73 @@ export class EdgeStore {
     }
   }
 
-  /** Writes the buffered verdict rows in one transaction. */
+  /**
+   * Writes the buffered verdict rows (and windows and events the disk refused before) in
+   * one transaction. When the disk refuses them they stay buffered for the next flush,
+   * while the quota check evicts samples to make room: verdict rows are dropped (and
+   * counted) only when the buffer is full.
+   */
   flush(): void {
     this.#flushScheduled = false;
-    if (this.#buffer.length === 0 || this.#closed) return;
-    const rows = this.#buffer.splice(0);
-    this.#write(rows.length, () =>
+    if (this.#closed) return;
+    this.#writeHeld();
+    if (this.#buffer.length === 0) return;
+    const rows = this.#buffer;
+    this.#buffer = [];
+    const ok = this.#write(0, () =>
       this.#db.transaction(() => {
         for (const row of rows) this.#stmt.insertVerdict.run(...row);
       })(),
     );
+    if (!ok) this.#buffer = rows.concat(this.#buffer);
   }
 
-  /** Stores a telemetry window; returns its stable id. */
+  /** Stores a telemetry window (held in memory while the disk refuses it); returns its stable id. */
   addWindow(w: WindowInput): { boot: number; seq: number } {
     const id = { boot: this.boot, seq: this.#seq.windows++ };
-    this.#write(1, () => this.#stmt.insertWindow.run(JSON.stringify({ ...id, ...w })));
+    this.#addRecord('windows', JSON.stringify({ ...id, ...w }));
     return id;
   }
 
-  /** Stores an event; never throws. */
+  /** Stores an event (held in memory while the disk refuses it); never throws. */
   addEvent(e: EventInput): void {
     if (this.#closed) return;
     const id = { boot: this.boot, seq: this.#seq.events++ };
-    this.#write(1, () => this.#stmt.insertEvent.run(JSON.stringify({ ...id, ...e })));
+    this.#addRecord('events', JSON.stringify({ ...id, ...e }));
+  }
+
+  #addRecord(table: 'windows' | 'events', body: string): void {
+    if (this.#held.length > 0 || !this.#insertRecord(table, body)) {
+      if (this.#held.length >= MAX_HELD_RECORDS) this.#lostWrites++;
+      else this.#held.push({ table, body });
+    }
+  }
+
+  #insertRecord(table: 'windows' | 'events', body: string): boolean {
+    const insert = table === 'windows' ? this.#stmt.insertWindow : this.#stmt.insertEvent;
+    return this.#write(0, () => insert.run(body));
+  }
+
+  #writeHeld(): void {
+    while (this.#held.length > 0) {
+      const next = this.#held[0] as { table: 'windows' | 'events'; body: string };
+      if (!this.#insertRecord(next.table, next.body)) return;
+      this.#held.shift();
+    }
   }
 
   /**
    * Writes a sample's image (and anomaly map) atomically, then its row;
-   * false when the disk refused (counted, reported).
+   * false when there is no room for it or the disk refused (counted as a
+   * lost write, reported). Room is made by evicting older samples of its own
+   * class or lower ones, never verdict rows or samples that rank higher.
    */
   async addSample(meta: SampleInput, image: Buffer, map?: Buffer): Promise<boolean> {
     if (this.#closed) return false;
+    if (!this.#makeRoom(meta.class, image.length + (map?.length ?? 0))) {
+      this.#lostWrites++;
+      return false;
+    }
     const seq = this.#seq.samples++;
     const base = `${this.boot}-${seq}`;
     const imagePath = `${base}.jpg`;
@@ -379,9 +493,9 @@ export class EdgeStore {
     if (this.#closed) return [];
     const rows = this.#db
       .prepare("SELECT * FROM samples WHERE state = 'stored' ORDER BY id LIMIT ?")
-      .all(limit + exclude.size) as SampleRow[];
+      .all(limit + exclude.size + this.#gone.size) as SampleRow[];
     return rows
-      .filter((r) => !exclude.has(r.id))
+      .filter((r) => !exclude.has(r.id) && !this.#gone.has(r.id))
       .slice(0, limit)
       .map((r) => ({
         ...(JSON.parse(r.meta) as SampleInput),
@@ -512,45 +626,133 @@ export class EdgeStore {
   }
 
   /**
-   * Keeps the store under its quota by evicting in priority order: random,
-   * then uncertain samples; then the oldest unsent verdict rows are
-   * compacted into per-minute counts; then unknown, then defect samples;
-   * then the oldest windows, events and minute counts. Oldest first within
-   * each. Every eviction is counted.
+   * Keeps the store under its quota, and its filesystem above the free-space
+   * reserve, by evicting in priority order: random, then uncertain samples;
+   * then the oldest unsent verdict rows are compacted into per-minute counts;
+   * then unknown, then defect samples; then the oldest windows, events and
+   * minute counts. Oldest first within each. Every eviction is counted. The
+   * store reports `diskFull` while the filesystem is short of the reserve, a
+   * write failed, or the limit could not be met.
    */
   enforceQuota(): void {
     if (this.#closed) return;
-    const quota = this.#o.quotaBytes;
+    this.#checkScheduled = false;
     try {
-      if (this.usedBytes() <= quota * HIGH_WATER) {
-        if (this.#diskFull && this.#lostWritesSinceCheck === this.#lostWrites)
-          this.#setDiskFull(false);
-        this.#lostWritesSinceCheck = this.#lostWrites;
-        return;
-      }
-      const target = quota * LOW_WATER;
-      const steps: (() => boolean)[] = [
-        () => this.#evictSamples('random'),
-        () => this.#evictSamples('uncertain'),
-        () => this.#compactVerdicts(),
-        () => this.#evictSamples('unknown'),
-        () => this.#evictSamples('defect'),
-        () => this.#evictRecords('windows'),
-        () => this.#evictRecords('events'),
-        () => this.#evictRecords('minutes'),
-      ];
-      for (const step of steps) {
-        while (this.usedBytes() > target) {
-          if (!step()) break;
-          this.#vacuum();
+      this.#deleteGoneRows();
+      const failed = this.#failures !== this.#failuresAtCheck;
+      this.#failuresAtCheck = this.#failures;
+      const l = this.#limits();
+      // Short of the reserve: full. It stays full until three times the reserve is free, for
+      // the hold time: room for a moment (a WAL checkpoint) is not room.
+      if (failed || l.freeBytes < l.reserveBytes) this.#diskShort = true;
+      else if (l.freeBytes >= 3 * l.reserveBytes) this.#diskShort = false;
+      if (this.#diskShort) this.#pressureAtMs = performance.now();
+      if (l.usedBytes > l.limitBytes) {
+        const steps: (() => boolean)[] = [
+          () => this.#evictSamples('random'),
+          () => this.#evictSamples('uncertain'),
+          () => this.#compactVerdicts(),
+          () => this.#evictSamples('unknown'),
+          () => this.#evictSamples('defect'),
+          () => this.#evictRecords('windows'),
+          () => this.#evictRecords('events'),
+          () => this.#evictRecords('minutes'),
+        ];
+        for (const step of steps) {
+          while (this.usedBytes() > l.targetBytes) {
+            if (!step()) break;
+            this.#vacuum();
+          }
+          if (this.usedBytes() <= l.targetBytes) break;
         }
-        if (this.usedBytes() <= target) break;
+        this.#persistEvictions();
+        // What remains is what cannot be evicted: the disk is full for this quota.
+        this.#quotaUnmet = this.usedBytes() > l.limitBytes;
+      } else this.#quotaUnmet = false;
+      this.#setDiskFull(this.#diskPressure() || this.#quotaUnmet);
+    } catch (err) {
+      this.#onWriteFailure(0, err, false);
+    }
+  }
+
+  /** The quota, or less when the filesystem would go below its reserve. */
+  #limits(): Limits {
+    const quota = this.#o.quotaBytes;
+    const usedBytes = this.usedBytes();
+    let space: DiskSpace | undefined;
+    try {
+      space = this.#o.diskSpace(this.#dir);
+    } catch {
+      // No statfs here: the quota alone decides.
+    }
+    if (space === undefined)
+      return {
+        usedBytes,
+        limitBytes: quota,
+        targetBytes: quota * LOW_WATER,
+        freeBytes: Number.POSITIVE_INFINITY,
+        reserveBytes: 0,
+      };
+    const reserveBytes =
+      this.#o.diskReserveBytes ??
+      Math.min(64 * 1024 * 1024, Math.max(1024 * 1024, Math.round(space.totalBytes * 0.05)));
+    const diskLimit = usedBytes + space.freeBytes - reserveBytes;
+    return {
+      usedBytes,
+      limitBytes: Math.min(quota, diskLimit),
+      // Evicting down to twice the reserve free, so a full disk does not evict at every sample.
+      targetBytes: Math.min(quota * LOW_WATER, diskLimit - reserveBytes),
+      freeBytes: space.freeBytes,
+      reserveBytes,
+    };
+  }
+
+  /**
+   * Makes room for a new sample by evicting older samples of its class or of
+   * classes evicted before it; false when that is not enough.
+   */
+  #makeRoom(cls: SampleClass, bytes: number): boolean {
+    try {
+      const l = this.#limits();
+      const fits = () => this.usedBytes() + bytes <= l.limitBytes;
+      if (fits()) return true;
+      // The disk, not the quota, is what is short: that is the reported full disk.
+      if (l.limitBytes < this.#o.quotaBytes) {
+        this.#diskShort = true;
+        this.#pressureAtMs = performance.now();
+        this.#setDiskFull(true);
       }
-      this.#stmt.setMeta.run('evictions', JSON.stringify(this.#evictions));
-      // What remains is what cannot be evicted: the disk is full for this quota.
-      this.#setDiskFull(this.usedBytes() > quota);
+      let evicted = false;
+      for (const c of CLASS_ORDER.slice(0, CLASS_ORDER.indexOf(cls) + 1)) {
+        while (!fits() && this.#evictSamples(c)) evicted = true;
+        if (fits()) break;
+      }
+      if (evicted) {
+        this.#vacuum();
+        this.#persistEvictions();
+      }
+      if (!fits()) {
+        this.#setDiskFull(true);
+        return false;
+      }
+      return true;
     } catch (err) {
       this.#onWriteFailure(0, err);
+      return false;
+    }
+  }
+
+  /** The disk was short within the hold time. */
+  #diskPressure(): boolean {
+    return this.#diskShort || performance.now() - this.#pressureAtMs < this.#o.diskFullHoldMs;
+  }
+
+  #persistEvictions(): void {
+    try {
+      this.#stmt.setMeta.run('evictions', JSON.stringify(this.#evictions));
+    } catch (err) {
+      // Kept in memory and written with the next check that has room.
+      this.#o.logger.debug({ err: describeError(err) }, 'eviction counts not persisted');
     }
   }
 
@@ -570,9 +772,13 @@ export class EdgeStore {
   }
 
   #takeSamples(limit: number): TakenBatch<SampleRecord> | undefined {
-    const rows = this.#db
-      .prepare("SELECT * FROM samples WHERE state = 'uploaded' ORDER BY id LIMIT ?")
-      .all(limit) as SampleRow[];
+    const rows = (
+      this.#db
+        .prepare("SELECT * FROM samples WHERE state = 'uploaded' ORDER BY id LIMIT ?")
+        .all(limit + this.#gone.size) as SampleRow[]
+    )
+      .filter((r) => !this.#gone.has(r.id))
+      .slice(0, limit);
     if (rows.length === 0) return undefined;
     const firstId = rows[0]?.id as number;
     const lastId = rows.at(-1)?.id as number;
@@ -601,26 +807,72 @@ export class EdgeStore {
   }
 
   #evictSamples(cls: SampleClass): boolean {
-    const rows = this.#db
-      .prepare("SELECT * FROM samples WHERE class = ? AND state != 'indexing' ORDER BY id LIMIT 1")
-      .all(cls) as SampleRow[];
+    const rows = (
+      this.#db
+        .prepare(
+          "SELECT * FROM samples WHERE class = ? AND state NOT IN ('indexing', 'missing') ORDER BY id LIMIT ?",
+        )
+        .all(cls, 1 + this.#gone.size) as SampleRow[]
+    )
+      .filter((r) => !this.#gone.has(r.id))
+      .slice(0, 1);
     if (rows.length === 0) return false;
     this.#deleteSamples(rows);
     this.#evictions[cls] += rows.length;
     return true;
   }
 
+  /**
+   * Removes samples' files, then their rows. The files go first: on a disk full to the last
+   * block they are what makes room for the delete; a row the disk still refuses is kept out
+   * of every query and deleted by a later check.
+   */
   #deleteSamples(rows: SampleRow[]): void {
     if (rows.length === 0) return;
-    const del = this.#db.prepare('DELETE FROM samples WHERE id = ?');
-    this.#db.transaction(() => {
-      for (const r of rows) del.run(r.id);
-    })();
     for (const r of rows) {
       rmSync(join(this.imagesDir, r.image_path), { force: true });
       if (r.map_path !== null) rmSync(join(this.imagesDir, r.map_path), { force: true });
       this.#imageBytes -= r.image_bytes + r.map_bytes;
     }
+    const del = this.#db.prepare('DELETE FROM samples WHERE id = ?');
+    try {
+      this.#db.transaction(() => {
+        for (const r of rows) del.run(r.id);
+      })();
+    } catch (err) {
+      for (const r of rows) this.#gone.add(r.id);
+      this.#onWriteFailure(0, err);
+    }
+  }
+
+  #deleteGoneRows(): void {
+    if (this.#gone.size === 0) return;
+    const ids = [...this.#gone];
+    const del = this.#db.prepare('DELETE FROM samples WHERE id = ?');
+    this.#db.transaction(() => {
+      for (const id of ids) del.run(id);
+    })();
+    for (const id of ids) this.#gone.delete(id);
+  }
+
+  /**
+   * Removes image files of the lowest-ranked samples (random first, oldest first) until a
+   * reserve's worth is free; their rows are deleted once the store can write again.
+   */
+  #freeImagesForStart(): { id: number; cls: SampleClass }[] {
+    const rows = this.#db.prepare('SELECT * FROM samples ORDER BY id').all() as SampleRow[];
+    rows.sort((a, b) => CLASS_ORDER.indexOf(a.class) - CLASS_ORDER.indexOf(b.class));
+    const wanted = this.#o.diskReserveBytes ?? 1024 * 1024;
+    const freed: { id: number; cls: SampleClass }[] = [];
+    let bytes = 0;
+    for (const r of rows) {
+      if (bytes >= wanted) break;
+      rmSync(join(this.imagesDir, r.image_path), { force: true });
+      if (r.map_path !== null) rmSync(join(this.imagesDir, r.map_path), { force: true });
+      bytes += r.image_bytes + r.map_bytes;
+      freed.push({ id: r.id, cls: r.class });
+    }
+    return freed;
   }
 
   /** Compacts the oldest verdict rows that are not in flight into per-minute counts. */
@@ -679,8 +931,13 @@ export class EdgeStore {
   }
 
   #vacuum(): void {
-    this.#db.pragma('incremental_vacuum');
-    this.#db.pragma('wal_checkpoint(TRUNCATE)');
+    try {
+      this.#db.pragma('incremental_vacuum');
+      this.#db.pragma('wal_checkpoint(TRUNCATE)');
+    } catch (err) {
+      // A full disk may refuse the checkpoint; the next check tries again.
+      this.#o.logger.debug({ err: describeError(err) }, 'store vacuum failed');
+    }
   }
 
   /** Runs a write; a failure is counted and reported, never thrown. */
@@ -695,9 +952,15 @@ export class EdgeStore {
     }
   }
 
-  #onWriteFailure(records: number, err: unknown): void {
+  #onWriteFailure(records: number, err: unknown, check = true): void {
     this.#lostWrites += records;
+    this.#failures++;
     this.#setDiskFull(true, err);
+    // Make room now rather than at the next periodic check.
+    if (check && !this.#checkScheduled && !this.#closed) {
+      this.#checkScheduled = true;
+      setImmediate(() => this.enforceQuota());
+    }
   }
 
   #setDiskFull(full: boolean, err?: unknown): void {
@@ -706,7 +969,7 @@ export class EdgeStore {
     if (full)
       this.#o.logger.error(
         { err: err === undefined ? undefined : describeError(err), quotaBytes: this.#o.quotaBytes },
-        'store full: records are being dropped',
+        'store full: evicting samples; records that find no room are counted as lost writes',
       );
     else this.#o.logger.info('store has room again');
   }
