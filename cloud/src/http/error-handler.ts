@@ -22,6 +22,9 @@ const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
   ERR_CLOUD_RATE_LIMITED: 429,
 };
 
+/** Seconds a client is asked to wait before retrying a request refused as busy (a full upload or job queue). */
+export const BUSY_RETRY_AFTER_SEC = 2;
+
 /** The one place that turns thrown errors into HTTP answers. */
 export function errorHandler(
   err: FastifyError,
@@ -30,7 +33,11 @@ export function errorHandler(
 ): void {
   if (isLinesightError(err)) {
     const status = STATUS_BY_CODE[err.code] ?? 500;
-    if (status >= 500) request.log.error({ err }, 'request failed');
+    if (err.code === 'ERR_CLOUD_BUSY') {
+      // Back-pressure by design, not a fault: a warning, and when to come back.
+      request.log.warn({ code: err.code, reason: err.message }, 'request refused: busy');
+      void reply.header('retry-after', String(BUSY_RETRY_AFTER_SEC));
+    } else if (status >= 500) request.log.error({ err }, 'request failed');
     void reply.status(status).send({
       error: err.code,
       message: err.message,

@@ -34,7 +34,11 @@ async function send(path: string, contentType: string, body: string | Uint8Array
     headers: { authorization: `Bearer ${cloud.adminToken.token}`, 'content-type': contentType },
     body,
   });
-  return { status: res.status, body: (await res.json()) as { error?: string; message?: string } };
+  return {
+    status: res.status,
+    retryAfter: res.headers.get('retry-after'),
+    body: (await res.json()) as { error?: string; message?: string },
+  };
 }
 
 const B = 'XyZzY';
@@ -175,6 +179,8 @@ describe('model upload streaming', () => {
     while (last.status !== 503 && Date.now() < deadline) last = await probe();
     expect(last.status).toBe(503);
     expect(last.body.error).toBe('ERR_CLOUD_BUSY');
+    // Back-pressure, not a failure: the client is told when to try again.
+    expect(Number(last.retryAfter)).toBeGreaterThan(0);
     // Aborting the clients mid-upload frees the slots and removes their temp files.
     for (const s of stalled) s.controller.abort();
     await Promise.all(stalled.map((s) => s.done));
