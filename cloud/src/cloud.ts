@@ -657,6 +657,12 @@ function brokerMetrics(broker: BrokerStats): MetricSample[] {
       values: [{ value: broker.refusedConnections }],
     },
     {
+      name: 'linesight_mqtt_client_errors_total',
+      help: 'MQTT connections closed on a client error: malformed packet, protocol violation, denied publish, reset socket',
+      type: 'counter',
+      values: [{ value: broker.clientErrors }],
+    },
+    {
       name: 'linesight_mqtt_session_takeovers_total',
       help: 'Logins that took over a live session with the same client id (device.session_taken_over)',
       type: 'counter',

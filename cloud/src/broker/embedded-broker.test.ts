@@ -143,6 +143,24 @@ describe('EmbeddedBroker limits', () => {
     expect(seen).toEqual([MAX_PAYLOAD_BYTES]);
   });
 
+  it('counts connections closed for a protocol violation or garbage instead of CONNECT', async () => {
+    await startBroker({});
+    // A wildcard in a PUBLISH topic is a protocol violation, refused before the ACL.
+    const device = await login('d1');
+    const gone = new Promise<void>((resolve) => device.once('close', () => resolve()));
+    device.publish('linesight/v1/devices/+/reported', Buffer.from('{}'), { qos: 1 });
+    await gone;
+    expect(broker.stats.deniedPublishes).toBe(0);
+    expect(broker.stats.clientErrors).toBe(1);
+    // Bytes that are no MQTT at all: a reserved packet type.
+    const socket = tcpConnect(Number(new URL(url).port), '127.0.0.1');
+    sockets.push(socket);
+    socket.on('error', () => undefined);
+    socket.write(Buffer.from([0xf0, 0x00]));
+    await closed(socket);
+    await until(() => broker.stats.clientErrors === 2);
+  });
+
   it('keeps device messages retained only on reported and status', async () => {
     await startBroker({});
     const device = await login('d1');

@@ -81,6 +81,11 @@ export interface BrokerStats {
   sessionTakeovers: number;
   /** Connections refused because the broker held maxConnections (device CONNECTs and TCP accepts). */
   refusedConnections: number;
+  /**
+   * Connections closed on a client's error: a malformed packet or protocol violation (a
+   * wildcard in a PUBLISH topic, garbage instead of CONNECT), a denied publish, a reset socket.
+   */
+  clientErrors: number;
 }
 
 /** An aedes MQTT broker on TCP with per-device authentication and topic ACLs. */
@@ -100,6 +105,7 @@ export class EmbeddedBroker {
     throttledPublishes: 0,
     sessionTakeovers: 0,
     refusedConnections: 0,
+    clientErrors: 0,
   };
   readonly #maxConnections: number;
   /** Connections that logged in as a device and are still open. */
@@ -198,12 +204,14 @@ export class EmbeddedBroker {
     // ("Maximum call stack size exceeded", moscajs/aedes#193; docs/scaling.md).
     this.#aedes.subscribe('#', yieldThenDone, noop);
     indexRetained((this.#aedes as unknown as { persistence: RetainedPersistence }).persistence);
-    this.#aedes.on('clientError', (client, err) =>
-      log.debug({ clientId: client.id, err: err.message }, 'mqtt client error'),
-    );
-    this.#aedes.on('connectionError', (client, err) =>
-      log.debug({ clientId: client?.id, err: err.message }, 'mqtt connection error'),
-    );
+    this.#aedes.on('clientError', (client, err) => {
+      this.stats.clientErrors++;
+      log.debug({ clientId: client.id, err: err.message }, 'mqtt client error');
+    });
+    this.#aedes.on('connectionError', (client, err) => {
+      this.stats.clientErrors++;
+      log.debug({ clientId: client?.id, err: err.message }, 'mqtt connection error');
+    });
     this.#aedes.on('clientReady', () => {
       this.stats.connectedClients = this.#aedes.connectedClients;
     });
