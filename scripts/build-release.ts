@@ -257,6 +257,10 @@ async function placeWorkspace(
       join(target, 'bin', 'bench-rollout-fleet.js'),
       "#!/usr/bin/env node\nimport '../src/bench/rollout-fleet-main.js';\n",
     );
+    await writeExecutable(
+      join(target, 'bin', 'soak-fleet.js'),
+      "#!/usr/bin/env node\nimport '../src/soak/soak-fleet-main.js';\n",
+    );
     shipped.bin = { linesight: 'bin/linesight.js' };
   }
   await writeFile(join(target, 'package.json'), `${JSON.stringify(shipped, null, 2)}\n`);

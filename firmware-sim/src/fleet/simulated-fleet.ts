@@ -49,6 +49,7 @@ export class SimulatedFleet {
   readonly agents: Agent[] = [];
   /** The fleet's shared model loader, when `shareModels` is set. */
   readonly sharedModels: SharedModelLoader | undefined;
+  readonly #credentials: (DeviceCredentials & { mqttUrl: string })[] = [];
   #closing: Promise<void> | undefined;
 
   constructor(options: SimulatedFleetOptions) {
@@ -96,22 +97,8 @@ export class SimulatedFleet {
         creds = { ...provisioned, mqttUrl, cloudUrl: this.#o.cloudUrl };
         await writeDeviceCredentials(credsPath, creds);
       }
-      const agent = new Agent(
-        {
-          ...this.#o.agentConfig,
-          deviceId,
-          cloudUrl: this.#o.cloudUrl,
-          mqttUrl,
-          username: creds.username,
-          password: creds.password,
-          trustedKeys: creds.trustedKeys,
-          dataDir,
-          telemetryIntervalSec: this.#o.telemetryIntervalSec,
-        },
-        this.#o.camera(index, deviceId),
-        this.#o.logger.child({ deviceId }),
-        this.sharedModels ? { loadModel: this.sharedModels.load } : {},
-      );
+      this.#credentials[index] = { ...creds, mqttUrl };
+      const agent = this.#makeAgent(index, deviceId, creds, mqttUrl);
       this.agents[index] = agent;
       await agent.start();
     };
@@ -121,6 +108,47 @@ export class SimulatedFleet {
       Array.from({ length: Math.min(concurrency, ids.length) }, async () => {
         for (let i = next++; i < ids.length; i = next++) await startOne(i, ids[i] as string);
       }),
+    );
+  }
+
+  /** The credentials device `index` started with (undefined before it started). */
+  credentialsOf(index: number): (DeviceCredentials & { mqttUrl: string }) | undefined {
+    return this.#credentials[index];
+  }
+
+  /**
+   * Restarts device `index` as a power cycle would: its agent is closed and a new
+   * one starts on the same data folder (stored models, unsent records) and a new camera.
+   */
+  async restart(index: number): Promise<Agent> {
+    const old = this.agents[index];
+    const creds = this.#credentials[index];
+    const deviceId = this.deviceIds[index];
+    if (old === undefined || creds === undefined || deviceId === undefined)
+      throw new Error(`device ${index} of the fleet has not started`);
+    await old.close();
+    const agent = this.#makeAgent(index, deviceId, creds, creds.mqttUrl);
+    this.agents[index] = agent;
+    await agent.start();
+    return agent;
+  }
+
+  #makeAgent(index: number, deviceId: string, creds: DeviceCredentials, mqttUrl: string): Agent {
+    return new Agent(
+      {
+        ...this.#o.agentConfig,
+        deviceId,
+        cloudUrl: this.#o.cloudUrl,
+        mqttUrl,
+        username: creds.username,
+        password: creds.password,
+        trustedKeys: creds.trustedKeys,
+        dataDir: join(this.#o.dataDir, deviceId),
+        telemetryIntervalSec: this.#o.telemetryIntervalSec,
+      },
+      this.#o.camera(index, deviceId),
+      this.#o.logger.child({ deviceId }),
+      this.sharedModels ? { loadModel: this.sharedModels.load } : {},
     );
   }
 

@@ -3,6 +3,7 @@ import { describeError } from '@linesight/protocol';
 import { cloudCommand } from './commands/cloud-command.ts';
 import { agentCommand } from './commands/agent-command.ts';
 import { simCommand } from './commands/sim-command.ts';
+import { soakCommand } from './commands/soak-command.ts';
 import { modelCommand } from './commands/model-command.ts';
 import { deviceCommand } from './commands/device-command.ts';
 import { demoCommand } from './commands/demo-command.ts';
@@ -26,6 +27,7 @@ const program = new Command('linesight')
   .addCommand(cloudCommand())
   .addCommand(agentCommand())
   .addCommand(simCommand())
+  .addCommand(soakCommand())
   .addCommand(modelCommand())
   .addCommand(deviceCommand())
   .addCommand(predictCommand())

@@ -404,7 +404,7 @@ function messages(child: ChildProcess): Inbox {
 }
 
 /** A tiny 1-channel 32x32 model scoring mean intensity: the artifact is a few hundred bytes. */
-function tinyModel(): Uint8Array {
+export function tinyModel(): Uint8Array {
   const side = 32;
   const contract: ModelContract = {
     schema: 'linesight.model/v1',
