@@ -1,4 +1,4 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
@@ -23,6 +23,8 @@ export default defineConfig({
         test: {
           name: 'e2e',
           include: ['test/**/*.test.ts'],
+          // The fault suite takes minutes: `npm run test:faults` (test/faults/vitest.config.ts).
+          exclude: [...configDefaults.exclude, 'test/faults/**'],
           globalSetup: ['test/helpers/global-setup.ts'],
           // Generous: on a loaded 2-core runner a fleet or agent test can take minutes; each
           // wait inside a test has its own deadline and message.

@@ -1,0 +1,31 @@
+import { randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import { inject } from 'vitest';
+import { percent, type FaultFigures } from './fault-summary.ts';
+import { availabilityShare } from './verdict-availability.ts';
+
+export type { FaultFigures } from './fault-summary.ts';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** Where each fault test leaves its figures for the run's summary table. */
+    faultReportDir: string;
+  }
+}
+
+/** Leaves one fault's figures for the summary written at the end of the run. */
+export async function recordFault(
+  figures: Omit<FaultFigures, 'loadAvg'> & { loadAvg?: number[] },
+): Promise<void> {
+  const row: FaultFigures = { ...figures, loadAvg: figures.loadAvg ?? loadavg() };
+  const name = `${Date.now()}-${randomBytes(3).toString('hex')}.json`;
+  await writeFile(join(inject('faultReportDir'), name), JSON.stringify(row));
+  const a = row.availability;
+  console.log(
+    `[fault] ${row.fault}: availability ${percent(availabilityShare(a))} (${a.inBudget}/${a.frames} frames), ` +
+      `recovery ${row.recoverySec.toFixed(1)} s, records lost ${row.recordsLost} (+${row.recordsLostInFlight} in flight), ` +
+      `duplicated ${row.recordsDuplicated}, unscored good ${a.unscoredGood}; ${row.notes}`,
+  );
+}
