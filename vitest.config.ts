@@ -15,8 +15,10 @@ export default defineConfig({
             'agent/src/**/*.test.ts',
             'firmware-sim/src/**/*.test.ts',
           ],
-          testTimeout: 60_000,
-          hookTimeout: 60_000,
+          // Some unit tests train a small model or start a cloud: at load 35 on 2 cores a
+          // 60 s limit failed a training beforeAll that takes ~15 s on a quiet machine.
+          testTimeout: 180_000,
+          hookTimeout: 180_000,
         },
       },
       {
