@@ -44,6 +44,12 @@ export interface OutputRateResult {
   /** Verdict to received by the other side (subscriber, PLC, SSE client), measured here. */
   deliveredP50Ms: number;
   deliveredP99Ms: number;
+  /**
+   * Delivered latency of good verdicts and of the others (defect, unknown)
+   * apart: on Modbus a good verdict is one request and the others two (coils,
+   * then registers).
+   */
+  deliveredByVerdict: Record<'good' | 'defect', { p50Ms: number; p99Ms: number; count: number }>;
   written: number;
   delivered: number;
   dropped: number;
@@ -116,6 +122,7 @@ export async function runOutputsBench(o: OutputsBenchOptions): Promise<OutputsBe
     for (const fps of o.rates) {
       const slot = await workerSlot(o.onnx, manifest);
       const verdictAt = new Map<number, number>();
+      const defects = new Set<number>();
       const delivered = {
         mqtt: new Map<number, number>(),
         modbus: new Map<number, number>(),
@@ -158,6 +165,7 @@ export async function runOutputsBench(o: OutputsBenchOptions): Promise<OutputsBe
       );
       const onVerdict = (result: FrameResult) => {
         verdictAt.set(result.seq, performance.now());
+        if (result.verdict !== 'good') defects.add(result.seq);
         local.publish(result);
       };
       const pipeline = agentPipeline(slot, onVerdict);
@@ -184,7 +192,10 @@ export async function runOutputsBench(o: OutputsBenchOptions): Promise<OutputsBe
       ).catch(() => undefined);
       const stats = new Map(local.fanOut.stats().map((s) => [s.kind, s]));
       perRate[String(fps)] = Object.fromEntries(
-        kinds.map((k) => [k, rateResult(stats.get(k), expected, verdictAt, delivered[k], warm)]),
+        kinds.map((k) => [
+          k,
+          rateResult(stats.get(k), expected, verdictAt, delivered[k], defects, warm),
+        ]),
       ) as Record<(typeof kinds)[number], OutputRateResult>;
       pipelineStats[String(fps)] = {
         verdictsPerSec: Math.round((expected.length / seconds) * 10) / 10,
@@ -250,17 +261,27 @@ function rateResult(
   expected: number[],
   verdictAt: Map<number, number>,
   delivered: Map<number, number>,
+  defects: Set<number>,
   warm: number,
 ): OutputRateResult {
-  const deliveredMs = expected
-    .filter((s) => s >= warm && delivered.has(s))
-    .map((s) => delivered.get(s)! - verdictAt.get(s)!);
+  const seqs = expected.filter((s) => s >= warm && delivered.has(s));
+  const ms = (s: number) => delivered.get(s)! - verdictAt.get(s)!;
+  const deliveredMs = seqs.map(ms);
   const d = percentiles(deliveredMs);
+  const split = (keep: (s: number) => boolean) => {
+    const samples = seqs.filter(keep).map(ms);
+    const p = percentiles(samples);
+    return { p50Ms: p.median, p99Ms: p.p99, count: samples.length };
+  };
   return {
     p50Ms: stats?.latencyMs.p50 ?? 0,
     p99Ms: stats?.latencyMs.p99 ?? 0,
     deliveredP50Ms: d.median,
     deliveredP99Ms: d.p99,
+    deliveredByVerdict: {
+      good: split((s) => !defects.has(s)),
+      defect: split((s) => defects.has(s)),
+    },
     written: stats?.written ?? 0,
     delivered: deliveredMs.length,
     dropped: stats?.dropped ?? 0,
