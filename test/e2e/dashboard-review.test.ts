@@ -177,6 +177,12 @@ describe('the drift and review pages in chromium', () => {
     expect(await page.locator('[data-testid=chart-psi] .u-legend').textContent()).toMatch(
       /brightness.*warning 0\.1.*alert 0\.25/,
     );
+    // Camera health over time, against the camera alert levels.
+    await page.locator('[data-testid=chart-camera-frames] canvas').waitFor({ timeout: 60_000 });
+    await page.locator('[data-testid=chart-camera-clipped] canvas').waitFor();
+    expect(await page.locator('[data-testid=chart-camera-frames] .u-legend').textContent()).toMatch(
+      /frozen.*dark.*warning 50.*alert 90/,
+    );
     await shot(page, '11-drift-alert');
 
     // The unchanged line: its own charts, picked from the device list.
@@ -279,6 +285,13 @@ describe('the drift and review pages in chromium', () => {
       { timeout: 60_000 },
     );
     expect(await frames.count()).toBeGreaterThan(0);
+    // The stored charts and a timeline with the alert that opened.
+    await page.locator('[data-testid=chart-latency] canvas').waitFor({ timeout: 60_000 });
+    await page
+      .getByTestId('device-timeline')
+      .locator('li[data-kind=alert]', { hasText: 'brightness' })
+      .first()
+      .waitFor();
     await shot(page, '16-device-alerts-samples');
     await page.context().close();
 

@@ -106,6 +106,8 @@ beforeAll(async () => {
       dataDir: join(dir, `fleet-${prefix}`),
       camera: (index) => new FramePoolCamera({ frames, fps: 3, offset: index * 5 }),
       telemetryIntervalSec: 1,
+      // Short telemetry windows, so the device page's stored charts fill within the test.
+      agentConfig: { windowSec: 2 },
       logger: pino({ level: 'warn' }),
       shareModels: true,
     });
@@ -198,7 +200,7 @@ describe('the fleet dashboard in chromium', () => {
     await tablet.close();
   });
 
-  it('shows a device with its running version, events and live charts', async () => {
+  it('shows a device with its stored charts, model versions and timeline', async () => {
     const id = deviceIds[0] as string;
     await page.click(`a[href="#/devices/${id}"]`);
     await page.getByRole('heading', { name: id }).waitFor();
@@ -206,7 +208,22 @@ describe('the fleet dashboard in chromium', () => {
       .getByTestId('running')
       .filter({ hasText: `${MODEL} 1.0.0` })
       .waitFor();
-    await page.locator('.chart canvas').first().waitFor({ timeout: 30_000 });
+    // From the telemetry windows the cloud stored, refreshed while the page is open.
+    for (const chart of ['chart-fps', 'chart-latency', 'chart-defects'])
+      await page.locator(`[data-testid=${chart}] canvas`).waitFor({ timeout: 60_000 });
+    await page
+      .locator('[data-testid=version-bar] li[data-version="1.0.0"]')
+      .waitFor({ timeout: 30_000 });
+    const timeline = page.getByTestId('device-timeline');
+    await timeline.locator('li[data-kind=model]').first().waitFor({ timeout: 30_000 });
+    await timeline.locator('li[data-kind=rollout]').first().waitFor();
+    await timeline.locator('li[data-kind=audit]', { hasText: 'device.provision' }).waitFor();
+    // The same series through the API, behind the same token.
+    const res = await fetch(`${base}/v1/dashboard/devices/${id}/series?hours=1`, {
+      headers: { authorization: `Bearer ${adminToken}` },
+    });
+    const series = (await res.json()) as { points: { frames: number; fps: number | null }[] };
+    expect(series.points.reduce((n, p) => n + p.frames, 0)).toBeGreaterThan(0);
     await shot(page, '03-device');
   });
 
@@ -324,7 +341,7 @@ describe('the fleet dashboard in chromium', () => {
     const pages: [string, string, string, string | undefined][] = [
       ['sign-in', '/', '#token', undefined],
       ['fleet', '/#/fleet', 'tr[data-device]', adminToken],
-      ['device', `/#/devices/${deviceIds[0]}`, '[data-testid=running]', adminToken],
+      ['device', `/#/devices/${deviceIds[0]}`, '[data-testid=chart-fps] canvas', adminToken],
       ['models', '/#/models', 'tr[data-version]', adminToken],
       ['rollouts', '/#/rollouts', 'tr[data-rollout]', adminToken],
     ];

@@ -131,7 +131,8 @@ describe('device history routes', () => {
       viewer,
     );
     expect(status).toBe(200);
-    expect(body.bucketSec).toBe(60);
+    // Thirty minutes of windows in at most 60 points: 30 s buckets, one window each.
+    expect(body.bucketSec).toBe(30);
     expect(body.points).toHaveLength(30);
     const first = body.points[0];
     expect(first).toMatchObject({ windows: 1, frames: 200 });

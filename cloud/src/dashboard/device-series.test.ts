@@ -74,6 +74,19 @@ describe('deviceSeries', () => {
     expect(times).toEqual([...times].sort((a, b) => a - b));
   });
 
+  it('fits the buckets to the span the windows cover, not only the range asked for', () => {
+    const series = deviceSeries({
+      deviceId: 'd1',
+      windows: windows(3),
+      fromMs: T0 + 3 * MINUTE - 24 * 3_600_000,
+      toMs: T0 + 3 * MINUTE,
+      truncated: false,
+      maxPoints: 120,
+    });
+    expect(series.bucketSec).toBe(2);
+    expect(series.points).toHaveLength(3);
+  });
+
   it('lists the model versions in the order they ran, a version run twice twice', () => {
     const ws = [
       ...windows(3, { name: 'tile', version: '1.0.0' }, 0),

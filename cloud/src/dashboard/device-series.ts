@@ -83,7 +83,13 @@ function bucketSecFor(rangeMs: number, maxPoints: number): number {
  */
 export function deviceSeries(o: DeviceSeriesOptions): DeviceSeries {
   const sorted = [...o.windows].sort((a, b) => Date.parse(a.end) - Date.parse(b.end));
-  const bucketSec = bucketSecFor(o.toMs - o.fromMs, o.maxPoints);
+  // Buckets fit the span the windows cover, not the range asked for: a device that has run
+  // for a minute of a 24-hour range still gets a point per window, not one 15-minute dot.
+  const first = sorted[0];
+  const last = sorted[sorted.length - 1];
+  const dataSpanMs =
+    first === undefined || last === undefined ? 0 : Date.parse(last.end) - Date.parse(first.start);
+  const bucketSec = bucketSecFor(Math.min(o.toMs - o.fromMs, dataSpanMs), o.maxPoints);
   const bucketMs = bucketSec * 1000;
   const groups = new Map<number, TelemetryWindow[]>();
   for (const w of sorted) {

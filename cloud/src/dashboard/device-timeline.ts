@@ -76,7 +76,7 @@ export function deviceTimeline(s: TimelineSources): DeviceTimeline {
           previous === undefined
             ? `Running ${versionName(v)}`
             : `${versionName(previous)} → ${versionName(v)}`,
-        detail: `${v.frames} frames in ${v.windows} telemetry windows until ${v.to}`,
+        detail: `${v.frames} frames in ${v.windows} telemetry windows`,
       });
     previous = v;
   }

@@ -1,12 +1,11 @@
-// Device: what it runs, live numbers and charts since the page opened, its alerts, recent samples and events.
-import { useEffect, useRef } from 'preact/hooks';
+// Device: what it runs, live numbers, charts and a timeline from what the cloud stored, its alerts and samples.
 import { api } from './api.js';
 import { useFleet, useResource } from './hooks.js';
 import { AlertTable } from './alert-table.js';
 import { FrameView } from './frame-view.js';
+import { DeviceHistory, DeviceTimeline } from './device-history.js';
 import { html, Loading, ErrorBox, Empty, Badge, pct, num, ago, when, labelPairs } from './ui.js';
 
-const HISTORY_POINTS = 600;
 const RECENT_SAMPLES = 8;
 
 /** The device's alerts, open ones first; a link to its drift charts. */
@@ -75,78 +74,10 @@ function RecentSamples({ id }) {
   </ul>`;
 }
 
-/** A small uPlot line chart of one series, loaded only on this page. */
-function Chart({ title, unit, points }) {
-  const box = useRef(null);
-  const plot = useRef(null);
-  useEffect(() => {
-    let live = true;
-    Promise.all([import('uplot'), ensureCss()]).then(([{ default: UPlot }]) => {
-      if (!live || !box.current) return;
-      plot.current = new UPlot(
-        {
-          width: box.current.clientWidth || 360,
-          height: 140,
-          scales: { x: { time: true } },
-          legend: { show: false },
-          series: [{}, { label: title, stroke: '#2563eb', width: 2, points: { show: false } }],
-          axes: [
-            {},
-            { size: 64, values: (_u, ticks) => ticks.map((t) => `${+t.toFixed(2)}${unit}`) },
-          ],
-        },
-        [points.map((p) => p[0]), points.map((p) => p[1])],
-        box.current,
-      );
-    });
-    return () => {
-      live = false;
-      plot.current?.destroy();
-      plot.current = null;
-    };
-  }, []);
-  useEffect(() => {
-    plot.current?.setData([points.map((p) => p[0]), points.map((p) => p[1])]);
-  }, [points.length, points[points.length - 1]]);
-  return html`<figure class="chart">
-    <figcaption>${title}</figcaption>
-    <div ref=${box} role="img" aria-label=${`${title} over time`}></div>
-  </figure>`;
-}
-
-let cssLoaded = null;
-function ensureCss() {
-  cssLoaded ??= new Promise((resolve) => {
-    const link = document.createElement('link');
-    link.rel = 'stylesheet';
-    link.href = '/vendor/uplot.css';
-    link.onload = link.onerror = resolve;
-    document.head.append(link);
-  });
-  return cssLoaded;
-}
-
-// Samples of this device's live row, kept while the page is open.
-const histories = new Map();
-function record(row) {
-  let h = histories.get(row.id);
-  if (!h) histories.set(row.id, (h = { at: null, fps: [], p99: [], defects: [] }));
-  if (row.lastSeen === h.at) return h;
-  h.at = row.lastSeen;
-  const t = Date.now() / 1000;
-  if (row.fps !== null) h.fps.push([t, row.fps]);
-  if (row.p99Ms !== null) h.p99.push([t, row.p99Ms]);
-  if (row.defectRate !== null) h.defects.push([t, row.defectRate * 100]);
-  for (const s of [h.fps, h.p99, h.defects]) if (s.length > HISTORY_POINTS) s.shift();
-  return h;
-}
-
 export function DevicePage({ id }) {
   const device = useResource(() => api(`/v1/devices/${encodeURIComponent(id)}`), [id]);
-  const events = useResource(() => api(`/v1/devices/${encodeURIComponent(id)}/events`), [id]);
   const { rows } = useFleet();
   const row = rows.get(id);
-  const history = row ? record(row) : null;
 
   if (device.loading && !device.data) return html`<${Loading} what=${`device ${id}`} />`;
   if (!device.data) return html`<${ErrorBox} error=${device.error} retry=${device.reload} />`;
@@ -209,55 +140,13 @@ export function DevicePage({ id }) {
           </div>`
         : null
     }
-    <h2>Since this page opened</h2>
-    ${
-      history && history.fps.length > 1
-        ? html`<div class="charts">
-            <${Chart} title="Frames/s" unit="" points=${history.fps} />
-            <${Chart} title="p99 latency" unit=" ms" points=${history.p99} />
-            <${Chart} title="Defect rate" unit="%" points=${history.defects} />
-          </div>`
-        : html`<${Empty}
-            >Charts fill in as telemetry arrives (every few seconds while the device runs).<//
-          >`
-    }
+    <h2>Throughput, latency and defects</h2>
+    <${DeviceHistory} id=${d.id} />
     <h2>Alerts</h2>
     <${DeviceAlerts} id=${d.id} />
     <h2>Recent samples</h2>
     <${RecentSamples} id=${d.id} />
-    <h2>Recent events</h2>
-    ${events.error ? html`<${ErrorBox} error=${events.error} retry=${events.reload} />` : null}
-    ${
-      events.loading && !events.data
-        ? html`<${Loading} what="events" />`
-        : (events.data ?? []).length === 0
-          ? html`<${Empty}>No events from this device since the cloud started.<//>`
-          : html`<table class="events">
-              <thead>
-                <tr>
-                  <th scope="col">When</th>
-                  <th scope="col">Level</th>
-                  <th scope="col">Type</th>
-                  <th scope="col">Message</th>
-                </tr>
-              </thead>
-              <tbody>
-                ${[...events.data].reverse().map(
-                  (e) =>
-                    html`<tr>
-                      <td><time datetime=${e.at}>${when(e.at)}</time></td>
-                      <td>
-                        <${Badge}
-                          kind=${e.level === 'error' ? 'bad' : e.level === 'warn' ? 'warn' : 'muted'}
-                          >${e.level}<//
-                        >
-                      </td>
-                      <td>${e.type}</td>
-                      <td>${e.message}</td>
-                    </tr>`,
-                )}
-              </tbody>
-            </table>`
-    }
+    <h2>Timeline</h2>
+    <${DeviceTimeline} id=${d.id} />
   </section>`;
 }

@@ -4,6 +4,7 @@ import { api } from './api.js';
 import { usePoll, useResource } from './hooks.js';
 import { LineChart } from './line-chart.js';
 import { AlertTable } from './alert-table.js';
+import { useDeviceSeries } from './device-history.js';
 import { html, Loading, ErrorBox, Empty, Badge, ago } from './ui.js';
 
 const FEATURES = ['brightness', 'contrast', 'sharpness', 'score'];
@@ -81,6 +82,72 @@ function levelLines(levels) {
     { label: `warning ${levels.warning}`, value: levels.warning, kind: 'warning' },
     { label: `alert ${levels.alert}`, value: levels.alert, kind: 'alert' },
   ];
+}
+
+/** Frozen, dark and clipped shares of a device's frames over time, against the camera alert levels. */
+function CameraCharts({ deviceId, hours, levels }) {
+  const series = useDeviceSeries(deviceId, hours, 120);
+  const s = series.data;
+  if (series.loading && !s) return html`<${Loading} what=${`camera health of ${deviceId}`} />`;
+  if (!s) return html`<${ErrorBox} error=${series.error} retry=${series.reload} />`;
+  const points = s.points.filter((p) => p.camera !== null);
+  if (points.length === 0)
+    return html`<${Empty}
+      >No camera health from ${deviceId} in this range (its telemetry windows carry none).<//
+    >`;
+  const times = points.map((p) => Date.parse(p.at) / 1000);
+  const share = (key) => points.map((p) => Math.round(p.camera[key] * 1e6) / 1e4);
+  // Shares as percentages, without float noise in the legend (0.9 * 100 is 90.00000000000001).
+  const pc = (v) => Math.round(v * 1e6) / 1e4;
+  const lines = (l, prefix = '') =>
+    l
+      ? [
+          { label: `${prefix}warning ${pc(l.warning)}`, value: pc(l.warning), kind: 'warning' },
+          { label: `${prefix}alert ${pc(l.alert)}`, value: pc(l.alert), kind: 'alert' },
+        ]
+      : [];
+  const f = levels?.frozenShare;
+  const d = levels?.darkShare;
+  // One pair of lines when frozen and dark frames alert at the same shares (the default).
+  const frameLevels =
+    f && d && (f.warning !== d.warning || f.alert !== d.alert)
+      ? [...lines(f, 'frozen '), ...lines(d, 'dark ')]
+      : lines(f);
+  return html`<div class="charts" data-testid="camera-charts">
+      <${LineChart}
+        key=${`frozen-${deviceId}`}
+        testid="chart-camera-frames"
+        title="Frozen and dark frames (%)"
+        digits=${0}
+        times=${times}
+        series=${[
+          { label: 'frozen', values: share('frozenShare') },
+          { label: 'dark', values: share('darkShare') },
+        ]}
+        levels=${frameLevels}
+      />
+      <${LineChart}
+        key=${`clipped-${deviceId}`}
+        testid="chart-camera-clipped"
+        title="Clipped pixels (%)"
+        digits=${1}
+        times=${times}
+        series=${[{ label: 'clipped', values: share('clippedShare') }]}
+        levels=${lines(levels?.clippedShare)}
+      />
+      <${LineChart}
+        key=${`camera-frames-${deviceId}`}
+        testid="chart-camera-count"
+        title="Frames seen by the camera"
+        digits=${0}
+        times=${times}
+        series=${[{ label: 'frames', values: points.map((p) => p.camera.frames) }]}
+      />
+    </div>
+    <p class="muted small">
+      Frozen: identical to the frame before; dark: mean grey below 8; clipped: pixels at 250 or
+      above or at 5 or below. Dashed lines: the levels camera alerts open at.
+    </p>`;
 }
 
 function DriftCharts({ deviceId, picker }) {
@@ -167,7 +234,9 @@ function DriftCharts({ deviceId, picker }) {
       last && last.skipped.length > 0 && judged.length > 0
         ? html`<p class="muted small">Not judged at the last point: ${last.skipped.join('; ')}.</p>`
         : null
-    }`;
+    }
+    <h3 class="subhead">Camera health</h3>
+    <${CameraCharts} deviceId=${deviceId} hours=${hours} levels=${s.levels.camera} />`;
 }
 
 export function DriftPage({ id, session }) {

@@ -40,7 +40,11 @@ export function LineChart({ title, times, series, levels = [], digits = 2, log =
           width: box.current.clientWidth || 420,
           height: 190,
           scales: {
-            x: { time: true },
+            // One point alone would get a scale of years around it: pad it by a minute instead.
+            x: {
+              time: true,
+              range: (_u, min, max) => (min === max ? [min - 60, max + 60] : [min, max]),
+            },
             // Level lines are data too, so the scale always shows them. `log`: linear near 0 and
             // logarithmic above the first level, so a PSI of 8 does not flatten the levels.
             y: log
