@@ -112,7 +112,7 @@ export function DeviceHistory({ id }) {
         key=${`latency-${id}`}
         testid="chart-latency"
         title="Inference latency (ms)"
-        digits=${1}
+        digits=${0}
         times=${times}
         series=${[
           { label: 'p50', values: s.points.map((p) => p.p50Ms) },
