@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { datasetFingerprint, splitDataset } from './dataset-split.ts';
+import { datasetFingerprint, foldSplits, holdoutSplit, splitDataset } from './dataset-split.ts';
 import type { TrainingSample } from './training-sample.ts';
 
 function samples(good: number, scratch: number, spot: number): TrainingSample[] {
@@ -52,6 +52,55 @@ describe('splitDataset', () => {
     const none = splitDataset(samples(5, 2, 0), { seed: 1, validationShare: 0 });
     expect(none.validation).toEqual([]);
     expect(none.train).toHaveLength(7);
+  });
+});
+
+describe('foldSplits', () => {
+  const count = (data: TrainingSample[], indices: number[], className: string): number =>
+    indices.filter((i) => data[i]?.className === className).length;
+
+  it('holds every sample out exactly once, trains on the rest, and stratifies each class', () => {
+    const data = samples(53, 11, 3);
+    const folds = foldSplits(data, { seed: 4, folds: 5 });
+    expect(folds.map((f) => f.fold)).toEqual([0, 1, 2, 3, 4]);
+    const heldOut = folds.flatMap((f) => f.heldOut).sort((a, b) => a - b);
+    expect(heldOut).toEqual(data.map((_, i) => i));
+    for (const f of folds) {
+      expect([...f.train, ...f.heldOut].sort((a, b) => a - b)).toEqual(data.map((_, i) => i));
+      expect(f.train.filter((i) => f.heldOut.includes(i))).toEqual([]);
+      // 53 good over 5 folds: 10 or 11 each; 11 scratches: 2 or 3; 3 spots: 0 or 1.
+      expect(count(data, f.heldOut, 'good')).toBeGreaterThanOrEqual(10);
+      expect(count(data, f.heldOut, 'good')).toBeLessThanOrEqual(11);
+      expect(count(data, f.heldOut, 'scratch')).toBeGreaterThanOrEqual(2);
+      expect(count(data, f.heldOut, 'scratch')).toBeLessThanOrEqual(3);
+      expect(count(data, f.heldOut, 'spot')).toBeLessThanOrEqual(1);
+    }
+    const sizes = folds.map((f) => f.heldOut.length);
+    expect(Math.max(...sizes) - Math.min(...sizes)).toBeLessThanOrEqual(1);
+  });
+
+  it('is deterministic for a seed, independent of input order, and varies with the seed', () => {
+    const data = samples(40, 10, 5);
+    const a = foldSplits(data, { seed: 2, folds: 4 });
+    expect(foldSplits(data, { seed: 2, folds: 4 })).toEqual(a);
+    const back = (indices: number[]): number[] =>
+      indices.map((i) => data.length - 1 - i).sort((x, y) => x - y);
+    const reversed = foldSplits([...data].reverse(), { seed: 2, folds: 4 });
+    for (const [k, f] of reversed.entries()) {
+      expect(back(f.heldOut)).toEqual([...(a[k]?.heldOut ?? [])].sort((x, y) => x - y));
+    }
+    expect(foldSplits(data, { seed: 3, folds: 4 })[0]?.heldOut).not.toEqual(a[0]?.heldOut);
+  });
+
+  it('uses the held-out split shuffle and rejects impossible fold counts', () => {
+    const data = samples(20, 8, 0);
+    // Two folds cut each shuffled class in half, as a 50 % held-out split does.
+    const two = foldSplits(data, { seed: 7, folds: 2 });
+    const holdout = holdoutSplit(data, { seed: 7, share: 0.5 });
+    expect(two[0]?.heldOut.length).toBe(holdout.heldOut.length);
+    expect(() => foldSplits(data, { seed: 1, folds: 1 })).toThrow(RangeError);
+    expect(() => foldSplits(data, { seed: 1, folds: 29 })).toThrow(RangeError);
+    expect(() => foldSplits(data, { seed: 1, folds: 2.5 })).toThrow(RangeError);
   });
 });
 

@@ -18,25 +18,9 @@ export function splitDataset(
   samples: readonly TrainingSample[],
   options: { seed: number; validationShare: number; sha256?: readonly string[] },
 ): DatasetSplit {
-  const hashes = options.sha256 ?? samples.map((s) => sha256Hex(s.image));
-  const keyOf = (i: number): string => `${samples[i]?.label}\u0000${samples[i]?.className}`;
-  const order = samples
-    .map((_, i) => i)
-    .sort(
-      (a, b) =>
-        compare(hashes[a] as string, hashes[b] as string) || compare(keyOf(a), keyOf(b)) || a - b,
-    );
-  const groups = new Map<string, number[]>();
-  for (const i of order) {
-    const key = keyOf(i);
-    const group = groups.get(key) ?? [];
-    group.push(i);
-    groups.set(key, group);
-  }
-  const random = createRandom(options.seed);
+  const { groups, byRank } = shuffledClassGroups(samples, options.seed, options.sha256);
   const split: DatasetSplit = { train: [], validation: [] };
-  for (const key of [...groups.keys()].sort(compare)) {
-    const group = shuffleInPlace(groups.get(key) as number[], random);
+  for (const group of groups) {
     const n = group.length;
     const wanted = Math.round(n * options.validationShare);
     const take = options.validationShare > 0 && n >= 2 ? Math.min(n - 1, Math.max(1, wanted)) : 0;
@@ -44,12 +28,45 @@ export function splitDataset(
     split.train.push(...group.slice(take));
   }
   // Canonical (hash) order, so that sums over a split do not depend on input order.
-  const rank = new Map(order.map((index, position) => [index, position]));
-  const byRank = (a: number, b: number): number =>
-    (rank.get(a) as number) - (rank.get(b) as number);
   split.train.sort(byRank);
   split.validation.sort(byRank);
   return split;
+}
+
+/**
+ * The samples grouped by label and class (groups in name order), each group
+ * shuffled for the seed after ordering by content hash: what every split of
+ * this file is cut from, so that all are stratified, deterministic and
+ * independent of input order. `byRank` sorts indices into canonical (hash) order.
+ */
+function shuffledClassGroups(
+  samples: readonly TrainingSample[],
+  seed: number,
+  sha256: readonly string[] | undefined,
+): { groups: number[][]; byRank: (a: number, b: number) => number } {
+  const hashes = sha256 ?? samples.map((s) => sha256Hex(s.image));
+  const keyOf = (i: number): string => `${samples[i]?.label}\u0000${samples[i]?.className}`;
+  const order = samples
+    .map((_, i) => i)
+    .sort(
+      (a, b) =>
+        compare(hashes[a] as string, hashes[b] as string) || compare(keyOf(a), keyOf(b)) || a - b,
+    );
+  const byKey = new Map<string, number[]>();
+  for (const i of order) {
+    const key = keyOf(i);
+    const group = byKey.get(key) ?? [];
+    group.push(i);
+    byKey.set(key, group);
+  }
+  const random = createRandom(seed);
+  const groups = [...byKey.keys()]
+    .sort(compare)
+    .map((key) => shuffleInPlace(byKey.get(key) as number[], random));
+  const rank = new Map(order.map((index, position) => [index, position]));
+  const byRank = (a: number, b: number): number =>
+    (rank.get(a) as number) - (rank.get(b) as number);
+  return { groups, byRank };
 }
 
 /** Offset of the held-out split's seed from the training seed: a different shuffle than validation's. */
@@ -140,4 +157,41 @@ export function datasetFingerprint(
 
 function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** One fold of a k-fold split: train on `train`, evaluate on `heldOut`. */
+export interface FoldSplit {
+  fold: number;
+  train: number[];
+  heldOut: number[];
+}
+
+/**
+ * Stratified k-fold split for cross-validation: every sample is held out in
+ * exactly one fold, each class spread over the folds as evenly as its size
+ * allows (the classes are dealt one after another, continuing the count, so
+ * fold sizes differ by at most one). Deterministic for the seed and
+ * independent of input order; the shuffle is the held-out split's (`holdoutSplit`).
+ */
+export function foldSplits(
+  samples: readonly TrainingSample[],
+  options: { seed: number; folds: number; sha256?: readonly string[] },
+): FoldSplit[] {
+  const { folds } = options;
+  if (!Number.isInteger(folds) || folds < 2 || folds > samples.length)
+    throw new RangeError(`folds must be an integer in 2..${samples.length}, got ${folds}`);
+  const { groups, byRank } = shuffledClassGroups(
+    samples,
+    options.seed + HOLDOUT_SEED_OFFSET,
+    options.sha256,
+  );
+  const foldOf = new Map<number, number>();
+  let dealt = 0;
+  for (const group of groups) for (const i of group) foldOf.set(i, dealt++ % folds);
+  const all = samples.map((_, i) => i).sort(byRank);
+  return Array.from({ length: folds }, (_, fold) => ({
+    fold,
+    train: all.filter((i) => foldOf.get(i) !== fold),
+    heldOut: all.filter((i) => foldOf.get(i) === fold),
+  }));
 }

@@ -11,7 +11,9 @@ export {
   trainingImageHashes,
   samplesSeenInTraining,
   IMAGE_HASH_PREFIX_HEX,
+  foldSplits,
   type DatasetSplit,
+  type FoldSplit,
   type HoldoutSplit,
   type HoldoutRecord,
 } from './dataset-split.ts';
