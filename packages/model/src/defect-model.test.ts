@@ -206,6 +206,11 @@ describe('trainDefectModel', () => {
     // The PaDiM scorer: ONNX Runtime gives the trainer's scores and maps.
     expect(model.contract.kind).toBe('pyramid-padim');
     expect(model.params.kind).toBe('padim');
+    // Its peak channels are max-pooled to PaDiM's grid, in the graph as in the trainer.
+    expect(model.params.kind === 'padim' && model.params.padim.maxPooled).toEqual({
+      first: 64,
+      count: 32,
+    });
     const gap = await parityGap(model, [...images.slice(0, 6), ...test.slice(-4)]);
     expect(gap.mapWidth).toBe(8);
     expect(gap.worstScore).toBeLessThan(1e-4);

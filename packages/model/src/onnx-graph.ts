@@ -160,6 +160,18 @@ export class GraphBuilder {
     return name;
   }
 
+  /** Appends a node with several named outputs and returns their names. */
+  opOutputs(
+    opType: string,
+    inputs: readonly string[],
+    attributes: readonly onnx.IAttributeProto[],
+    names: readonly string[],
+  ): string[] {
+    for (const name of names) this.#claim(name);
+    this.#nodes.push(node(opType, inputs, names, attributes));
+    return [...names];
+  }
+
   /** Declares an existing value as a graph output. */
   output(name: string, dims: readonly (number | string)[], elemType?: number): void {
     if (!this.#names.has(name))

@@ -16,6 +16,18 @@ describe('padimFeatures', () => {
     // Pooled channel 0: [2.5, 4.5, 10.5, 12.5], mean 7.5; layout cells x channels.
     expect(Array.from(out)).toEqual([-5, 0, -3, 0, 3, 0, 5, 0]);
   });
+
+  it('pools the peak channels by their maximum', () => {
+    const grid = 4;
+    const f = new Float32Array(2 * grid * grid);
+    for (let i = 0; i < grid * grid; i++) {
+      f[i] = i;
+      f[grid * grid + i] = i === 5 ? 9 : 1;
+    }
+    const out = padimFeatures(f, 2, grid, { first: 1, count: 1 });
+    // Channel 0 averaged as before; channel 1 maxima [9, 1, 1, 1], mean 3.
+    expect(Array.from(out)).toEqual([-5, 6, -3, -2, 3, -2, 5, -2]);
+  });
 });
 
 describe('fitPadim', () => {
@@ -52,6 +64,13 @@ describe('fitPadim', () => {
     odd[2 * channels + 1] = -1;
     const map = padimMap(odd, params);
     expect(padimScore(map)).toBe(map[2]);
+    const [first, second] = Array.from(map).sort((a, b) => b - a) as [number, number];
+    expect(padimScore(map, 2)).toBeCloseTo((first + second) / 2, 6);
+    expect(padimScore(map, 99)).toBeCloseTo(Array.from(map).reduce((a, v) => a + v, 0) / 4, 6);
+    // Minus the median cell, the third largest of four.
+    const third = Array.from(map).sort((a, b) => b - a)[2] as number;
+    expect(padimScore(map, 2, true)).toBeCloseTo((first + second) / 2 - third, 6);
+    expect(padimScore(map, 1, true)).toBeCloseTo(first - third, 6);
     expect(map[2]).toBeGreaterThan(5 * Math.max(map[0] as number, map[1] as number));
   });
 

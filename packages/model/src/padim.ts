@@ -8,7 +8,10 @@
  * few hundred good images, fine enough for small defects), made relative to
  * the part's own mean, and compared with the good parts at the same position
  * by Mahalanobis distance. The map is that distance squared per cell, divided
- * by the channel count; the image score is the map's maximum.
+ * by the channel count; the image score is the map's maximum (supervised
+ * fusion) or, in anomaly mode, the mean of its largest cells minus its median
+ * cell, with the peak channels max-pooled (5-fold MTD image AUROC 0.860 ->
+ * 0.911 together).
  *
  * On MTD (`bench model --mode anomaly`, three held-out splits) this gives
  * image AUROC 0.852 / 0.861 / 0.853, against 0.77-0.83 for the cell
@@ -28,6 +31,25 @@ export interface PadimParams {
   /** Side of the pooled grid. */
   grid: number;
   channels: number;
+  /**
+   * Channels pooled to the grid by their maximum instead of their mean (the
+   * max-pooled peak channels of the finest levels: a thin crack's peak is
+   * diluted fourfold by an average); none unless given.
+   */
+  maxPooled?: ChannelRange;
+  /**
+   * The image score is the mean of the map's `scoreTop` largest cells (a
+   * defect spans a few cells, a good part's one noisy cell stands alone); the
+   * maximum (1) unless given.
+   */
+  scoreTop?: number;
+  /**
+   * Minus the map's median cell (the (cells/2 + 1)-th largest): a part that is
+   * unlike the training parts all over (texture, placement) is not a defect,
+   * one that stands out in a few cells from its own typical distance is; false
+   * unless given.
+   */
+  scoreMinusMedian?: boolean;
   /** Mean of good parts' pooled relative features, cells x channels. */
   mean: Float32Array;
   /**
@@ -35,6 +57,12 @@ export interface PadimParams {
    * (row vector d = features - mean): cells x channels x channels.
    */
   whitening: Float32Array;
+}
+
+/** Consecutive channels: `first` .. `first + count - 1`. */
+export interface ChannelRange {
+  first: number;
+  count: number;
 }
 
 /** The side of the pooled grid for a feature grid. */
@@ -46,13 +74,15 @@ export function padimGrid(featureGrid: number): number {
 
 /**
  * Pools base features (channels x featureGrid^2, as `pyramidFeatures` gives
- * them) to the PaDiM grid and subtracts each channel's mean over the part, in
+ * them) to the PaDiM grid (the `maxPooled` channels by their maximum, the
+ * others by their mean) and subtracts each channel's mean over the part, in
  * float32 as the graph does. Returns cells x channels.
  */
 export function padimFeatures(
   features: Float32Array,
   channels: number,
   featureGrid: number,
+  maxPooled?: ChannelRange,
 ): Float32Array {
   const grid = padimGrid(featureGrid);
   const pool = featureGrid / grid;
@@ -61,14 +91,22 @@ export function padimFeatures(
   const pooled = new Float32Array(cells);
   for (let c = 0; c < channels; c++) {
     const plane = c * featureGrid * featureGrid;
+    const byMax =
+      maxPooled !== undefined && c >= maxPooled.first && c < maxPooled.first + maxPooled.count;
     let sum = 0;
     for (let gy = 0; gy < grid; gy++) {
       for (let gx = 0; gx < grid; gx++) {
         let s = 0;
+        let top = -Infinity;
         for (let dy = 0; dy < pool; dy++)
-          for (let dx = 0; dx < pool; dx++)
-            s += features[plane + (gy * pool + dy) * featureGrid + gx * pool + dx] as number;
-        const v = Math.fround(s / (pool * pool));
+          for (let dx = 0; dx < pool; dx++) {
+            const value = features[
+              plane + (gy * pool + dy) * featureGrid + gx * pool + dx
+            ] as number;
+            s += value;
+            if (value > top) top = value;
+          }
+        const v = byMax ? top : Math.fround(s / (pool * pool));
         pooled[gy * grid + gx] = v;
         sum += v;
       }
@@ -92,6 +130,7 @@ export function fitPadim(
   channels: number,
   grid: number,
   onCell?: (done: number, total: number) => void,
+  maxPooled?: ChannelRange,
 ): PadimParams {
   const n = goodFeatures.length;
   if (n < 2) throw new RangeError('fitPadim needs at least 2 good images');
@@ -137,7 +176,7 @@ export function fitPadim(
     whitening.set(whiteningMatrix(cov, channels), k * channels * channels);
     onCell?.(k + 1, cells);
   }
-  return { grid, channels, mean, whitening };
+  return { grid, channels, ...(maxPooled !== undefined ? { maxPooled } : {}), mean, whitening };
 }
 
 /** Per cell Mahalanobis distance squared / channels (float32, as the graph), cells long. */
@@ -163,11 +202,23 @@ export function padimMap(x: Float32Array, params: PadimParams): Float32Array {
   return map;
 }
 
-/** The image score: the map's maximum. */
-export function padimScore(map: Float32Array): number {
-  let best = -Infinity;
-  for (const v of map) if (v > best) best = v;
-  return best;
+/**
+ * The image score: the map's maximum, or the mean of its `top` largest cells,
+ * minus its median cell when asked (float32, as the graph).
+ */
+export function padimScore(map: Float32Array, top = 1, minusMedian = false): number {
+  const descending = Float32Array.from(map).sort().reverse();
+  const k = Math.max(1, Math.min(top, map.length));
+  let sum = 0;
+  for (let i = 0; i < k; i++) sum += descending[i] as number;
+  const high = k === 1 ? (descending[0] as number) : Math.fround(sum / k);
+  if (!minusMedian) return high;
+  return Math.fround(high - (descending[medianRank(map.length)] as number));
+}
+
+/** Index of the median cell among the cells in descending order (the graph's TopK has this + 1). */
+export function medianRank(cells: number): number {
+  return Math.floor(cells / 2);
 }
 
 /**

@@ -74,6 +74,17 @@ export function baseChannels(
   return (geometry.levels + maxLevels(geometry)) * geometry.kernels.length * 2 + 1;
 }
 
+/**
+ * The max-pooled (peak) channels among the base channels: after the
+ * average-pooled levels, before intensity; undefined without max-pooled levels.
+ */
+export function peakChannels(
+  geometry: Pick<PyramidGeometry, 'levels' | 'kernels' | 'maxPoolLevels'>,
+): { first: number; count: number } | undefined {
+  const count = maxLevels(geometry) * geometry.kernels.length * 2;
+  return count === 0 ? undefined : { first: geometry.levels * geometry.kernels.length * 2, count };
+}
+
 function maxLevels(geometry: Pick<PyramidGeometry, 'levels' | 'maxPoolLevels'>): number {
   return Math.min(geometry.maxPoolLevels ?? 0, geometry.levels - 1);
 }

@@ -1,7 +1,7 @@
 import type { ModelContract } from '@linesight/vision';
 import type { CellHead } from './cell-head.ts';
 import { GraphBuilder, encodeModel, intAttr, intsAttr, stringAttr } from './onnx-graph.ts';
-import { padimGrid, type PadimParams } from './padim.ts';
+import { medianRank, padimGrid, type PadimParams } from './padim.ts';
 import {
   ENERGY_EPSILON,
   PYRAMID_KERNEL_SIZE,
@@ -70,8 +70,9 @@ export function fuseScores(classifier: number, padim: number, f: ScoreFusion): n
  * (-> and each channel minus its mean over the part, when `relative`)
  * -> per-cell standardization -> 1x1 MLP = cell logit map; score =
  * log-mean-exp of the map. With PaDiM params the features are instead pooled
- * 2x2, made relative, and the map is each cell's Mahalanobis distance squared
- * (see `padim.ts`); score = the map's maximum.
+ * 2x2 (peak channels by their maximum when asked), made relative, and the
+ * map is each cell's Mahalanobis distance squared (see `padim.ts`); score =
+ * the map's maximum, or the mean of its top cells minus its median cell.
  */
 export function exportPyramidModelOnnx(
   params: PyramidModelParams,
@@ -285,9 +286,10 @@ export function exportPyramidModelOnnx(
 }
 
 /**
- * Appends the PaDiM scorer to base features [1, C, G, G]: 2x2 average pool,
- * minus the part's mean, minus the good mean per cell, whitened per cell by a
- * batched MatMul; map = sum of squares, score = its maximum.
+ * Appends the PaDiM scorer to base features [1, C, G, G]: 2x2 pool (average,
+ * or maximum for the peak channels), minus the part's mean, minus the good
+ * mean per cell, whitened per cell by a batched MatMul; map = sum of squares,
+ * score = its maximum, or the mean of its top cells (minus the median cell).
  */
 function padimScorer(
   g: GraphBuilder,
@@ -306,15 +308,27 @@ function padimScorer(
       `PaDiM has ${channels} channels, the geometry gives ${baseChannels(geometry)} base channels`,
     );
   const pool = featureGrid / grid;
-  const pooled =
-    pool > 1
-      ? g.op(
-          'AveragePool',
-          [base],
-          [intsAttr('kernel_shape', [pool, pool]), intsAttr('strides', [pool, pool])],
-          'padim_pooled',
-        )
-      : base;
+  const window = [intsAttr('kernel_shape', [pool, pool]), intsAttr('strides', [pool, pool])];
+  const peaks = padim.maxPooled;
+  let pooled = base;
+  if (pool > 1 && peaks === undefined) {
+    pooled = g.op('AveragePool', [base], window, 'padim_pooled');
+  } else if (pool > 1 && peaks !== undefined) {
+    // The peak channels by their maximum, the others by their mean (as padimFeatures).
+    const average = g.op('AveragePool', [base], window, 'padim_average');
+    const end = peaks.first + peaks.count;
+    const parts = [
+      ...(peaks.first > 0 ? [channelSlice(g, average, 0, peaks.first, 'padim_before_peaks')] : []),
+      g.op(
+        'MaxPool',
+        [channelSlice(g, base, peaks.first, end, 'padim_peak_channels')],
+        window,
+        'padim_peaks',
+      ),
+      ...(end < channels ? [channelSlice(g, average, end, channels, 'padim_after_peaks')] : []),
+    ];
+    pooled = g.op('Concat', parts, [intAttr('axis', 1)], 'padim_pooled');
+  }
   const spatial = [intsAttr('axes', [2, 3]), intAttr('keepdims', 1)];
   const relative = g.op(
     'Sub',
@@ -357,13 +371,72 @@ function padimScorer(
     [],
     names.map,
   );
-  const score = g.op(
-    'ReduceMax',
-    [map],
-    [intsAttr('axes', [1, 2, 3]), intAttr('keepdims', 0)],
-    names.score,
-  );
+  const top = Math.min(padim.scoreTop ?? 1, cells);
+  let score: string;
+  if (top <= 1 && padim.scoreMinusMedian !== true) {
+    score = g.op(
+      'ReduceMax',
+      [map],
+      [intsAttr('axes', [1, 2, 3]), intAttr('keepdims', 0)],
+      names.score,
+    );
+  } else {
+    // One TopK down to the median cell: the mean of the first `top`, minus the last.
+    const median = medianRank(cells);
+    const k = padim.scoreMinusMedian === true ? Math.max(top, median + 1) : top;
+    const [largest] = g.opOutputs(
+      'TopK',
+      [
+        g.op('Reshape', [map, g.int64s('padim_cells_shape', [2], [1, cells])]),
+        g.int64s('padim_top_k', [1], [k]),
+      ],
+      [intAttr('axis', 1)],
+      ['padim_largest', 'padim_largest_indices'],
+    ) as [string, string];
+    const high = g.op(
+      'ReduceMean',
+      [channelSlice(g, largest, 0, top, 'padim_top_cells')],
+      [intsAttr('axes', [1]), intAttr('keepdims', 0)],
+      padim.scoreMinusMedian === true ? 'padim_top_mean' : names.score,
+    );
+    score =
+      padim.scoreMinusMedian === true
+        ? g.op(
+            'Sub',
+            [
+              high,
+              g.op('Reshape', [
+                channelSlice(g, largest, median, median + 1, 'padim_median_cell'),
+                g.int64s('padim_median_shape', [1], [1]),
+              ]),
+            ],
+            [],
+            names.score,
+          )
+        : high;
+  }
   return { map, score, grid };
+}
+
+/** Entries start..end-1 along axis 1 (channels of [1, C, H, W], cells of [1, N]). */
+function channelSlice(
+  g: GraphBuilder,
+  x: string,
+  start: number,
+  end: number,
+  name: string,
+): string {
+  return g.op(
+    'Slice',
+    [
+      x,
+      g.int64s(`${name}_start`, [1], [start]),
+      g.int64s(`${name}_end`, [1], [end]),
+      g.int64s(`${name}_axes`, [1], [1]),
+    ],
+    [],
+    name,
+  );
 }
 
 /** Nearest-neighbour upsampling of a [1, 1, from, from] map to [1, 1, to, to] (to a multiple of from). */
