@@ -276,8 +276,18 @@ export async function runSoak(o: SoakOptions): Promise<Record<string, unknown>> 
     const faults = { restarts: 0, takeovers: 0, failed: 0, failures: [] as string[] };
     let lastStats: Extract<SoakFleetMessage, { type: 'stats' }> | undefined;
 
-    const rollout = async (k: number) => {
+    let skippedRollouts = 0;
+    const rollout = async (k: number): Promise<boolean> => {
       const version = `1.0.${k}`;
+      const previous = rollouts.filter((r) => r.id !== undefined).at(-1)?.id;
+      if (previous !== undefined) {
+        // One rollout at a time: the cloud refuses a second one over the same devices.
+        const state = (await api.getRollout(previous)).state;
+        if (state === 'in_progress' || state === 'pending') {
+          skippedRollouts++;
+          return false;
+        }
+      }
       try {
         if (k > 0) {
           const onnx = withModelContract(v1, {
@@ -302,6 +312,7 @@ export async function runSoak(o: SoakOptions): Promise<Record<string, unknown>> 
           error: err instanceof Error ? err.message : String(err),
         });
       }
+      return true;
     };
     const sample = async () => {
       const t = at();
@@ -339,14 +350,15 @@ export async function runSoak(o: SoakOptions): Promise<Record<string, unknown>> 
       }
       if (now >= nextRollout) {
         nextRollout = now + o.rolloutEverySec * 1000;
-        await rollout(k++);
+        if (await rollout(k)) k++;
       }
       if (now >= nextFault) {
         nextFault = now + o.faultEverySec * 1000;
         const index = (faultNo * 7) % o.devices;
         const type = faultNo % 2 === 0 ? 'takeover' : 'restart';
         faultNo++;
-        const answer = await fleet.ask({ type, index }).catch((err: unknown) => ({
+        // A restart waits for the device's frames in flight and its store to close: generous on a loaded host.
+        const answer = await fleet.ask({ type, index }, 180_000).catch((err: unknown) => ({
           type: 'done' as const,
           what: type,
           ok: false,
@@ -435,6 +447,10 @@ export async function runSoak(o: SoakOptions): Promise<Record<string, unknown>> 
         backlog: perDevice.reduce((n, d) => n + d.backlog, 0),
         lostWrites: devices.reduce((n, d) => n + d.lostWrites, 0),
         droppedOverload: devices.reduce((n, d) => n + d.droppedOverload, 0),
+        devicesWithMore: perDevice
+          .filter((d) => d.got > d.sent)
+          .map((d) => `${d.id}: ${d.got} of ${d.sent}`)
+          .slice(0, 20),
         devicesWithLoss: perDevice
           .filter((d) => d.sent > d.got)
           .map((d) => d.id)
@@ -443,6 +459,7 @@ export async function runSoak(o: SoakOptions): Promise<Record<string, unknown>> 
       memory,
       rollouts: {
         started: rollouts.filter((r) => r.id !== undefined).length,
+        skippedWhileOneRan: skippedRollouts,
         refused: rollouts
           .filter((r) => r.error !== undefined)
           .map((r) => `${r.version}: ${r.error}`)
