@@ -273,7 +273,14 @@ export async function runSoak(o: SoakOptions): Promise<Record<string, unknown>> 
     const rss = { cloud: [] as RssSample[], simulator: [] as RssSample[], soak: [] as RssSample[] };
     const heap = [] as RssSample[];
     const rollouts: { version: string; id?: string; atSec: number; error?: string }[] = [];
-    const faults = { restarts: 0, takeovers: 0, failed: 0, failures: [] as string[] };
+    const faults = {
+      restarts: 0,
+      takeovers: 0,
+      failed: 0,
+      skippedWhileOneRan: 0,
+      failures: [] as string[],
+    };
+    let faultInFlight: Promise<void> | undefined;
     let lastStats: Extract<SoakFleetMessage, { type: 'stats' }> | undefined;
 
     let skippedRollouts = 0;
@@ -323,8 +330,9 @@ export async function runSoak(o: SoakOptions): Promise<Record<string, unknown>> 
       if (c !== undefined) rss.cloud.push({ atSec: t, rssMb: c });
       if (f !== undefined) rss.simulator.push({ atSec: t, rssMb: f });
       rss.soak.push({ atSec: t, rssMb: process.memoryUsage().rss / 1024 / 1024 });
-      const s = await fleet.ask({ type: 'stats' });
-      if (s.type === 'stats') {
+      // A busy fleet answers late; its memory is on record already, its counters can wait.
+      const s = await fleet.ask({ type: 'stats' }, 20_000).catch(() => undefined);
+      if (s?.type === 'stats') {
         lastStats = s;
         heap.push({ atSec: t, rssMb: s.memory.heapUsed / 1024 / 1024 });
       }
@@ -354,28 +362,38 @@ export async function runSoak(o: SoakOptions): Promise<Record<string, unknown>> 
       }
       if (now >= nextFault) {
         nextFault = now + o.faultEverySec * 1000;
-        const index = (faultNo * 7) % o.devices;
-        const type = faultNo % 2 === 0 ? 'takeover' : 'restart';
-        faultNo++;
-        // A restart waits for the device's frames in flight and its store to close: generous on a loaded host.
-        const answer = await fleet.ask({ type, index }, 180_000).catch((err: unknown) => ({
-          type: 'done' as const,
-          what: type,
-          ok: false,
-          message: String(err),
-        }));
-        if (answer.type === 'done' && answer.ok)
-          faults[type === 'restart' ? 'restarts' : 'takeovers']++;
+        if (faultInFlight !== undefined) faults.skippedWhileOneRan++;
         else {
-          faults.failed++;
-          if (faults.failures.length < 10)
-            faults.failures.push(
-              `${type} ${index}: ${answer.type === 'done' ? answer.message : ''}`,
-            );
+          const index = (faultNo * 7) % o.devices;
+          const type = faultNo % 2 === 0 ? 'takeover' : 'restart';
+          faultNo++;
+          // In the background, so sampling goes on; a restart waits for the device's frames
+          // in flight and its store to close: generous on a loaded host.
+          faultInFlight = fleet
+            .ask({ type, index }, 180_000)
+            .catch((err: unknown) => ({
+              type: 'done' as const,
+              what: type,
+              ok: false,
+              message: String(err),
+            }))
+            .then((answer) => {
+              faultInFlight = undefined;
+              if (answer.type === 'done' && answer.ok)
+                faults[type === 'restart' ? 'restarts' : 'takeovers']++;
+              else {
+                faults.failed++;
+                if (faults.failures.length < 10)
+                  faults.failures.push(
+                    `${type} ${index}: ${answer.type === 'done' ? answer.message : ''}`,
+                  );
+              }
+            });
         }
       }
       await sleep(Math.max(10, Math.min(nextSample, nextRollout, nextFault, endMs) - Date.now()));
     }
+    await faultInFlight;
     await sample();
 
     // Drain: no new frames; wait until every device's backlog is acknowledged and the cloud holds every verdict.
