@@ -208,7 +208,9 @@ function fleetChannel(child: ChildProcess) {
             : m.type === 'done' && m.what === command.type,
         timeoutMs,
       );
-      child.send(command);
+      // A fleet that is gone (stopped by a signal, or crashed) answers nothing: the answer's
+      // own deadline reports it, rather than an unhandled 'error' event killing the soak.
+      if (child.connected) child.send(command, () => undefined);
       return answer;
     },
   };
@@ -241,6 +243,18 @@ export async function runSoak(o: SoakOptions): Promise<Record<string, unknown>> 
   const children: ChildProcess[] = [];
   let startedMs = Date.now();
   const at = () => (Date.now() - startedMs) / 1000;
+  // Ctrl-C or a SIGTERM mid-soak: stop the cloud and fleet children and remove the temp
+  // folder before exiting, as the end of a finished soak does.
+  const onSignal = (signal: NodeJS.Signals) => {
+    progressLine(`${signal}: stopping the soak's cloud and fleet`);
+    void (async () => {
+      for (const child of [...children].reverse()) await stopChild(child);
+      await rm(dir, { recursive: true, force: true });
+      process.exit(signal === 'SIGINT' ? 130 : 143);
+    })();
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   try {
     const cloud = await startCloud(join(dir, 'cloud'), adminToken);
     children.push(cloud.child);
@@ -491,6 +505,8 @@ export async function runSoak(o: SoakOptions): Promise<Record<string, unknown>> 
       ...(o.series === true ? { series: { ...rss, simulatorHeapUsed: heap } } : {}),
     };
   } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     for (const child of children.reverse()) await stopChild(child);
     await rm(dir, { recursive: true, force: true });
   }
