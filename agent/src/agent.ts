@@ -18,6 +18,7 @@ import type { Camera, Frame } from './camera/camera.ts';
 import { loadAgentConfig, type AgentConfig } from './config.ts';
 import { DesiredGuard } from './desired-guard.ts';
 import { DeviceLink } from './device-link.ts';
+import { cloudFetch } from './cloud-tls.ts';
 import { ModelStore } from './models/model-store.ts';
 import { ModelUpdater, type ModelLoader } from './models/model-updater.ts';
 import { LocalOutputs } from './outputs/local-outputs.ts';
@@ -63,6 +64,8 @@ export class Agent {
   #desiredChain: Promise<void> = Promise.resolve();
   readonly #pipeline: FramePipeline;
   readonly #link: DeviceLink;
+  /** HTTP to the cloud with its pinned CA (artifacts, upload URLs). */
+  readonly #cloudHttp: ReturnType<typeof cloudFetch>;
   /** Verdicts to the line (PLC, plant broker, SSE...), independent of the cloud link. */
   readonly #outputs: LocalOutputs;
   #swaps = 0;
@@ -102,11 +105,13 @@ export class Agent {
     this.#windowSec = this.config.windowSec;
     this.#deps = deps;
     const { deviceId } = this.config;
+    this.#cloudHttp = cloudFetch(this.config.cloudUrl, this.config.tls);
     this.#link = new DeviceLink({
       deviceId,
       mqttUrl: this.config.mqttUrl,
       username: this.config.username,
       password: this.config.password,
+      ...(this.config.tls !== undefined ? { tls: this.config.tls } : {}),
       logger: this.log.child({ component: 'link' }),
       onDesired: (doc) => {
         if (doc.deviceId !== deviceId) return;
@@ -180,6 +185,7 @@ export class Agent {
       cloudUrl: this.config.cloudUrl,
       username: this.config.username,
       password: this.config.password,
+      fetch: this.#cloudHttp.fetch,
       trustedKeys: () => this.#guard?.trustedKeys ?? this.config.trustedKeys,
       store: this.#store,
       slot: this.#slot,
@@ -345,6 +351,7 @@ export class Agent {
         () => this.#uploader?.close(),
         () => withTimeout(this.#forwarder?.close(), 3000),
         () => this.#link.close(),
+        () => this.#cloudHttp.close(),
         () => this.#edge?.close(),
         () => this.#slot.close(),
         () => this.#shadow.slot.close(),
@@ -428,6 +435,7 @@ export class Agent {
       deviceId: this.config.deviceId,
       username: this.config.username,
       password: this.config.password,
+      fetch: this.#cloudHttp.fetch,
       logger: this.log.child({ component: 'uploader' }),
     });
     return this.#uploader;

@@ -16,7 +16,27 @@ export const AgentConfigSchema = Type.Object(
     cloudUrl: Type.String({ pattern: '^https?://', description: 'base URL of the cloud HTTP API' }),
     mqttUrl: Type.String({ pattern: '^(mqtts?|wss?|tcp)://', description: 'MQTT broker URL' }),
     username: Type.String({ minLength: 1 }),
-    password: Type.String({ minLength: 1 }),
+    password: Type.String({
+      default: '',
+      description: 'the device secret; may be empty when tls holds a client certificate',
+    }),
+    tls: Type.Optional(
+      Type.Object(
+        {
+          caPem: Type.String({
+            minLength: 1,
+            description: 'the only CA trusted for the cloud (mqtts, HTTPS), from provisioning',
+          }),
+          clientCertPem: Type.Optional(Type.String({ minLength: 1 })),
+          clientKeyPem: Type.Optional(Type.String({ minLength: 1 })),
+        },
+        {
+          additionalProperties: false,
+          description:
+            'TLS towards the cloud: the pinned CA, and optionally a client certificate naming the device id (docs/security.md#tls)',
+        },
+      ),
+    ),
     trustedKeys: Type.Array(TrustedKeySchema, {
       minItems: 1,
       description: 'manifest signing keys this device trusts',
@@ -99,6 +119,11 @@ export function loadAgentConfig(input: Record<string, unknown>): AgentConfig {
     problems.push(...outputs.problems);
     value.outputs = outputs.outputs;
   }
+  const tls = value.tls as AgentConfig['tls'];
+  if ((tls?.clientCertPem === undefined) !== (tls?.clientKeyPem === undefined))
+    problems.push('tls: clientCertPem and clientKeyPem go together');
+  if (value.password === '' && tls?.clientCertPem === undefined)
+    problems.push('password: required unless tls holds a client certificate');
   if (problems.length > 0) {
     throw new LinesightError(
       'ERR_AGENT_CONFIG',

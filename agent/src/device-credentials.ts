@@ -6,10 +6,19 @@ import { LinesightError, type TrustedKey } from '@linesight/protocol';
 export interface DeviceCredentials {
   deviceId: string;
   username: string;
-  password: string;
+  /** Absent for a device that logs in only with its client certificate. */
+  password?: string;
   trustedKeys: TrustedKey[];
   mqttUrl?: string;
   cloudUrl?: string;
+  /** The cloud's CA (PEM), present when the cloud serves TLS: the only CA the agent trusts for it. */
+  caPem?: string;
+  /**
+   * Files (PEM; relative to this file's folder) of a client certificate naming the device
+   * id and its key: the device logs in with it, and `password` may be empty.
+   */
+  clientCert?: string;
+  clientKey?: string;
 }
 
 /** Reads a device credentials file; ERR_AGENT_CONFIG when missing or malformed. */
@@ -34,14 +43,20 @@ export async function readDeviceCredentials(path: string): Promise<DeviceCredent
   }
   if (
     typeof creds.deviceId !== 'string' ||
-    typeof creds.password !== 'string' ||
+    (typeof creds.password !== 'string' && typeof creds.clientCert !== 'string') ||
     !Array.isArray(creds.trustedKeys)
   ) {
     throw new LinesightError(
       'ERR_AGENT_CONFIG',
-      `device credentials ${path} lack deviceId, password or trustedKeys`,
+      `device credentials ${path} lack deviceId, password (or clientCert) or trustedKeys`,
     );
   }
+  for (const field of ['caPem', 'clientCert', 'clientKey'] as const)
+    if (creds[field] !== undefined && typeof creds[field] !== 'string')
+      throw new LinesightError(
+        'ERR_AGENT_CONFIG',
+        `device credentials ${path}: ${field} must be a string`,
+      );
   return creds;
 }
 

@@ -13,13 +13,17 @@ import {
   type ReportedState,
   type Telemetry,
 } from '@linesight/protocol';
+import { mqttTlsOptions, type CloudTls } from './cloud-tls.ts';
 
 /** Options of a device's MQTT connection. */
 export interface DeviceLinkOptions {
   deviceId: string;
   mqttUrl: string;
   username: string;
+  /** Empty for a device that logs in with its client certificate. */
   password: string;
+  /** Pinned CA and client certificate (mqtts). */
+  tls?: CloudTls;
   logger: Logger;
   /** A valid desired-state document arrived. */
   onDesired: (doc: DesiredState) => void;
@@ -88,7 +92,8 @@ export class DeviceLink {
     const client = mqtt.connect(this.#o.mqttUrl, {
       clientId: deviceId,
       username: this.#o.username,
-      password: this.#o.password,
+      ...(this.#o.password !== '' ? { password: this.#o.password } : {}),
+      ...mqttTlsOptions(this.#o.tls),
       protocolVersion: 4,
       clean: true,
       keepalive: 15,

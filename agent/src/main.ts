@@ -1,11 +1,13 @@
-import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import pino from 'pino';
 import { checkLogLevel, LinesightError } from '@linesight/protocol';
 import { WorkerOnnxModel } from '@linesight/vision';
 import { Agent } from './agent.ts';
 import type { Camera } from './camera/camera.ts';
 import { readAgentConfigFile } from './config-file.ts';
-import { readDeviceCredentials } from './device-credentials.ts';
+import { readDeviceCredentials, type DeviceCredentials } from './device-credentials.ts';
+import type { CloudTls } from './cloud-tls.ts';
 import { SystemdNotifier } from './systemd/systemd-notifier.ts';
 
 /**
@@ -23,6 +25,9 @@ export interface RunAgentOptions {
   dataDir: string;
   /** Defaults to `<dataDir>/device.json`. */
   credentialsPath?: string;
+  /** Client certificate and key files (PEM) to log in with instead of the password; override device.json's. */
+  clientCert?: string;
+  clientKey?: string;
   camera: Camera;
   telemetryIntervalSec?: number;
   logLevel?: string;
@@ -70,6 +75,7 @@ export async function runAgent(options: RunAgentOptions): Promise<Agent> {
       : checkLogLevel(options.logLevel, 'ERR_AGENT_CONFIG');
   const credentialsPath = options.credentialsPath ?? join(options.dataDir, 'device.json');
   const creds = await readDeviceCredentials(credentialsPath);
+  const tls = await deviceTls(credentialsPath, creds, options);
   const file = options.configFile ? await readAgentConfigFile(options.configFile) : {};
   const level =
     levelOption ??
@@ -107,7 +113,8 @@ export async function runAgent(options: RunAgentOptions): Promise<Agent> {
       cloudUrl,
       mqttUrl,
       username: creds.username,
-      password: creds.password,
+      password: creds.password ?? '',
+      ...(tls !== undefined ? { tls } : {}),
       trustedKeys: creds.trustedKeys,
       dataDir: options.dataDir,
       ...defined({
@@ -178,6 +185,44 @@ export async function runAgent(options: RunAgentOptions): Promise<Agent> {
     process.once('SIGINT', onSignal);
   }
   return agent;
+}
+
+/** The TLS settings of device.json and the options: the pinned CA, a client certificate read from its files. */
+async function deviceTls(
+  credentialsPath: string,
+  creds: DeviceCredentials,
+  options: RunAgentOptions,
+): Promise<CloudTls | undefined> {
+  const base = dirname(credentialsPath);
+  const certPath = options.clientCert ?? (creds.clientCert && resolve(base, creds.clientCert));
+  const keyPath = options.clientKey ?? (creds.clientKey && resolve(base, creds.clientKey));
+  if ((certPath === undefined) !== (keyPath === undefined))
+    throw new LinesightError(
+      'ERR_AGENT_CONFIG',
+      'a client certificate needs both files: the certificate and its key (--client-cert and --client-key, or clientCert and clientKey in device.json)',
+    );
+  if (creds.caPem === undefined) {
+    if (certPath !== undefined)
+      throw new LinesightError(
+        'ERR_AGENT_CONFIG',
+        `${credentialsPath} holds no caPem: a client certificate needs a cloud that serves TLS (provision the device again from it)`,
+      );
+    return undefined;
+  }
+  if (certPath === undefined || keyPath === undefined) return { caPem: creds.caPem };
+  return {
+    caPem: creds.caPem,
+    clientCertPem: await readPemFile(certPath, 'client certificate'),
+    clientKeyPem: await readPemFile(keyPath, 'client key'),
+  };
+}
+
+async function readPemFile(path: string, what: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (cause) {
+    throw new LinesightError('ERR_AGENT_CONFIG', `cannot read the ${what} ${path}`, { cause });
+  }
 }
 
 /** The entries with a value, so an option left out does not hide the config file's setting. */

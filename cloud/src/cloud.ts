@@ -11,7 +11,11 @@ import { openBlobStore } from './blobs/open-blob-store.ts';
 import { UploadSlots } from './http/upload-slots.ts';
 import { UploadStats } from './blobs/upload-stats.ts';
 import type { BlobStore } from './blobs/blob-store.ts';
-import { EmbeddedBroker, type BrokerStats } from './broker/embedded-broker.ts';
+import {
+  EmbeddedBroker,
+  type BrokerStats,
+  type ClientCertificate,
+} from './broker/embedded-broker.ts';
 import { ExternalBroker } from './broker/external-broker.ts';
 import { REGISTRY_ACCOUNTS, type BrokerAccounts } from './broker/broker-accounts.ts';
 import type { MqttIdentity } from './broker/acl.ts';
@@ -21,6 +25,7 @@ import { RolloutService } from './rollouts/rollout-service.ts';
 import { RolloutEngine } from './rollouts/rollout-engine.ts';
 import { ResultSampler } from './rollouts/result-sampler.ts';
 import { buildHttpServer } from './http/server.ts';
+import { loadCloudTls, serviceMqttTls, type ServiceMqttTls } from './tls/cloud-tls.ts';
 import type { RateLimitStats } from './http/rate-limits.ts';
 import { ModelServer } from './inference/model-server.ts';
 import type { MetricSample } from './metrics.ts';
@@ -121,6 +126,8 @@ export class Cloud {
   }
 
   async #start(): Promise<CloudUrls> {
+    // First: a bad certificate file stops the start before anything listens or is written.
+    const tls = await loadCloudTls(this.config);
     const dataDir = resolve(this.config.dataDir);
     // First: a second cloud on the same folder would corrupt its registry and blobs.
     this.#dataDirLock = DataDirLock.acquire(dataDir);
@@ -159,7 +166,11 @@ export class Cloud {
       clientId: string,
       username: string,
       password: string,
+      certificate?: ClientCertificate,
     ): MqttIdentity | undefined => {
+      // A certificate that was presented but not accepted (another CA, expired) refuses the
+      // login outright, even with a good password: it is a broken or forged credential.
+      if (certificate !== undefined && !certificate.verified) return undefined;
       if (username === SERVICE_USER)
         return sameSecret(password, servicePassword) ? { kind: 'service' } : undefined;
       if (username === ADMIN_USER)
@@ -170,16 +181,19 @@ export class Cloud {
         return reader === undefined ? undefined : { kind: 'reader', ...reader };
       }
       // A device must use its id as both username and client id, so no one can take over its session.
+      // It proves it with its secret, or with a client certificate (from tlsClientCa) naming its id.
       if (
         this.#acceptingDevices &&
         clientId === username &&
-        devices.checkSecret(username, password)
+        (certificate?.names.includes(username) === true
+          ? devices.has(username)
+          : devices.checkSecret(username, password))
       )
         return { kind: 'device', deviceId: username };
       return undefined;
     };
     let mqttUrl: string;
-    let service: { username: string; password: string };
+    let service: { username: string; password: string; tls?: ServiceMqttTls };
     let accounts: BrokerAccounts;
     if (this.config.mqttUrl !== undefined) {
       // An external broker holds the fleet's sessions; the cloud keeps its logins in step.
@@ -205,6 +219,15 @@ export class Cloud {
         port: this.config.mqttPort,
         maxConnections: this.config.mqttMaxConnections,
         authenticate,
+        ...(tls !== undefined
+          ? {
+              tls: {
+                certPem: tls.certPem,
+                keyPem: tls.keyPem,
+                ...(tls.clientCaPem !== undefined ? { clientCaPem: tls.clientCaPem } : {}),
+              },
+            }
+          : {}),
         logger: this.log.child({ component: 'broker' }),
         onSessionTakenOver: ({ clientId, identity, previousAddress, address, count }) => {
           if (identity.kind === 'device')
@@ -216,8 +239,12 @@ export class Cloud {
         },
       });
       const mqttPort = await this.#broker.start();
-      mqttUrl = `mqtt://${this.config.host}:${mqttPort}`;
-      service = { username: SERVICE_USER, password: servicePassword };
+      mqttUrl = `${tls !== undefined ? 'mqtts' : 'mqtt'}://${this.config.host}:${mqttPort}`;
+      service = {
+        username: SERVICE_USER,
+        password: servicePassword,
+        ...(tls !== undefined ? { tls: serviceMqttTls(tls) } : {}),
+      };
       accounts = REGISTRY_ACCOUNTS;
     }
     const ingest = new EdgeIngest({
@@ -347,6 +374,15 @@ export class Cloud {
     });
     this.#http = await buildHttpServer({
       adminToken,
+      ...(tls !== undefined
+        ? {
+            https: {
+              cert: tls.certPem,
+              key: tls.keyPem,
+              ...(tls.clientCaPem !== undefined ? { clientCa: tls.clientCaPem } : {}),
+            },
+          }
+        : {}),
       logger: this.log,
       rateLimits: this.config.rateLimits,
       rateLimitStats,
@@ -376,6 +412,8 @@ export class Cloud {
         maxPredictBytes: this.config.maxPredictBytes,
         mqttUrl: () => this.advertised.mqtt,
         httpUrl: () => this.advertised.http,
+        metricsAuth: this.config.metricsAuth,
+        tlsCaPem: tls?.caPem,
         metrics: () => [
           ...collectMetrics(devices, models, link, broker?.stats),
           ...fleetMetrics.samples(),
@@ -451,7 +489,10 @@ export class Cloud {
     drift.start();
     retrain.start();
     const httpPort = (this.#http.server.address() as AddressInfo).port;
-    this.#urls = { http: `http://${this.config.host}:${httpPort}`, mqtt: mqttUrl };
+    this.#urls = {
+      http: `${tls !== undefined ? 'https' : 'http'}://${this.config.host}:${httpPort}`,
+      mqtt: mqttUrl,
+    };
     this.#advertised = advertisedUrls(this.#urls, this.config);
     return this.#urls;
   }
@@ -667,6 +708,12 @@ function brokerMetrics(broker: BrokerStats): MetricSample[] {
       help: 'Logins that took over a live session with the same client id (device.session_taken_over)',
       type: 'counter',
       values: [{ value: broker.sessionTakeovers }],
+    },
+    {
+      name: 'linesight_mqtt_tls_handshake_failures_total',
+      help: 'TLS handshakes on the mqtts port that failed (a client that does not trust the certificate, plain MQTT on the TLS port)',
+      type: 'counter',
+      values: [{ value: broker.tlsHandshakeFailures }],
     },
   ];
 }

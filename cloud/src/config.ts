@@ -49,6 +49,35 @@ export const CloudConfigSchema = Type.Object(
         description: 'MQTT URL handed to devices at provisioning, when it is not the bound address',
       }),
     ),
+    tlsCert: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          'PEM certificate file (intermediates after it): the cloud serves HTTPS and mqtts with it (docs/security.md#tls); needs tlsKey',
+      }),
+    ),
+    tlsKey: Type.Optional(
+      Type.String({ minLength: 1, description: 'PEM private key file of tlsCert (unencrypted)' }),
+    ),
+    tlsCa: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          'PEM file of the CA that signed tlsCert: devices get it at provisioning and trust only it (default: tlsCert itself, which must then be self-signed)',
+      }),
+    ),
+    tlsClientCa: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          'PEM file of a CA whose client certificates log devices in without a password (CN or a DNS SAN equal to the device id); needs tlsCert',
+      }),
+    ),
+    metricsAuth: Type.Union([Type.Literal('open'), Type.Literal('token')], {
+      default: 'open',
+      description:
+        "who may read /metrics: 'open' (anyone, for a scraper inside the plant network) or 'token' (an API token of role viewer or more)",
+    }),
     adminToken: Type.Optional(
       Type.String({ minLength: 16, description: 'bearer token for admin routes' }),
     ),

@@ -8,3 +8,4 @@ export {
   windowOf,
   type LineLook,
 } from './drift/drift-fixtures.ts';
+export { makeTestCa, makeSelfSigned, type TestCa, type TestCertificate } from './tls/test-pki.ts';

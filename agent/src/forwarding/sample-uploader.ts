@@ -98,6 +98,7 @@ export class HttpSampleUploader implements SampleUploader {
               const body = await readFile(p.path);
               try {
                 await putObject({
+                  ...(this.#o.fetch ? { fetch: this.#o.fetch } : {}),
                   target,
                   body,
                   expected: p.object,
@@ -148,6 +149,7 @@ export class HttpSampleUploader implements SampleUploader {
       deviceId: this.#o.deviceId,
       username: this.#o.username,
       password: this.#o.password,
+      ...(this.#o.fetch ? { fetch: this.#o.fetch } : {}),
     };
   }
 }

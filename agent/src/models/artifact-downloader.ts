@@ -4,6 +4,7 @@ import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { LinesightError, isLinesightError, type Manifest } from '@linesight/protocol';
 import { syncDir } from '../atomic-file.ts';
+import { basicAuthHeader, type CloudFetch } from '../cloud-tls.ts';
 import {
   DEFAULT_DISK_MARGIN_BYTES,
   diskFullError,
@@ -27,6 +28,8 @@ export interface DownloadRequest {
   marginBytes?: number;
   /** Measures free space (statfs by default; tests inject a full disk where they cannot mount one). */
   freeBytes?: FreeBytesProbe;
+  /** fetch with the cloud's pinned CA (default: plain fetch). */
+  fetch?: CloudFetch;
 }
 
 /** What a download did, for logs and tests. */
@@ -94,9 +97,9 @@ async function attempt(req: DownloadRequest): Promise<DownloadReport> {
   try {
     let response: Response;
     try {
-      response = await fetch(req.url, {
+      response = await (req.fetch ?? fetch)(req.url, {
         headers: {
-          authorization: `Basic ${Buffer.from(`${req.username}:${req.password}`).toString('base64')}`,
+          ...basicAuthHeader(req.username, req.password),
           ...(have > 0 && have < manifest.sizeBytes ? { range: `bytes=${have}-` } : {}),
         },
         signal: controller.signal,

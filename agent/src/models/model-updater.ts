@@ -21,6 +21,7 @@ import {
 } from '@linesight/protocol';
 import { modelRefOf } from '../pipeline/model-ref.ts';
 import { downloadArtifact } from './artifact-downloader.ts';
+import type { CloudFetch } from '../cloud-tls.ts';
 import { DEFAULT_DISK_MARGIN_BYTES, type FreeBytesProbe } from './disk-space.ts';
 import type { ModelStore } from './model-store.ts';
 
@@ -43,6 +44,8 @@ export interface ModelUpdaterOptions {
   cloudUrl: string;
   username: string;
   password: string;
+  /** fetch with the cloud's pinned CA (default: plain fetch). */
+  fetch?: CloudFetch;
   /** The keys trusted right now (they change when the cloud rotates keys). */
   trustedKeys: () => TrustedKey[];
   store: ModelStore;
@@ -361,6 +364,7 @@ export class ModelUpdater {
             manifest,
             username: this.#o.username,
             password: this.#o.password,
+            ...(this.#o.fetch ? { fetch: this.#o.fetch } : {}),
             destPath: this.#o.store.artifactPath(manifest.sha256),
             timeoutMs: this.#o.downloadTimeoutMs,
             marginBytes: this.#o.diskMarginBytes ?? DEFAULT_DISK_MARGIN_BYTES,

@@ -9,6 +9,7 @@ import {
   type UploadObject,
   type UploadTarget,
 } from './upload-client.ts';
+import type { CloudFetch } from '../cloud-tls.ts';
 
 /** Options of putObject. */
 export interface PutObjectOptions {
@@ -26,6 +27,8 @@ export interface PutObjectOptions {
   /** Aborts waiting and the attempt in flight (the agent's close()). */
   signal?: AbortSignal;
   now?: () => number;
+  /** fetch with the cloud's pinned CA for URLs of the cloud (default: plain fetch). */
+  fetch?: CloudFetch;
 }
 
 /** What putObject did. */
@@ -85,7 +88,7 @@ async function attemptPut(
   let response: Response;
   let text: string;
   try {
-    response = await fetch(url, {
+    response = await (options.fetch ?? fetch)(url, {
       method: target.method ?? 'PUT',
       headers: target.headers ?? {},
       body,

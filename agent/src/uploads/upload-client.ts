@@ -1,4 +1,5 @@
 import { LinesightError } from '@linesight/protocol';
+import { basicAuthHeader, type CloudFetch } from '../cloud-tls.ts';
 
 /** One object the device wants to upload, as declared to the cloud. */
 export interface UploadObject {
@@ -30,6 +31,8 @@ export interface UploadCredentials {
   /** HTTP Basic credentials of the device (the same as for artifacts). */
   username: string;
   password: string;
+  /** fetch with the cloud's pinned CA (default: plain fetch). */
+  fetch?: CloudFetch;
 }
 
 /** Options of requestUploads. */
@@ -64,10 +67,10 @@ export async function requestUploads(options: RequestUploadsOptions): Promise<Up
   let response: Response;
   let text: string;
   try {
-    response = await fetch(url, {
+    response = await (options.fetch ?? fetch)(url, {
       method: 'POST',
       headers: {
-        authorization: `Basic ${Buffer.from(`${options.username}:${options.password}`).toString('base64')}`,
+        ...basicAuthHeader(options.username, options.password),
         'content-type': 'application/json',
       },
       body: JSON.stringify({ objects: options.objects }),

@@ -1,4 +1,5 @@
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
 import aedesModule, { type AedesOptions, type AuthenticateError, type Client } from 'aedes';
 
 // aedes is CommonJS: its default export is the constructor, typed here by hand.
@@ -8,6 +9,9 @@ import type { Logger } from 'pino';
 import { MAX_PAYLOAD_BYTES } from '@linesight/protocol';
 import { canPublish, canSubscribe, mayRetain, type MqttIdentity } from './acl.ts';
 import { GuardedConnection, TokenBucket } from './guarded-connection.ts';
+import { clientCertificateOf, type ClientCertificate } from '../tls/client-certificate.ts';
+
+export type { ClientCertificate } from '../tls/client-certificate.ts';
 import { indexRetained, type RetainedPersistence } from './retained-index.ts';
 
 /** Room in a packet beyond its payload: fixed header, topic, packet id, MQTT 5 properties. */
@@ -18,7 +22,17 @@ export type MqttAuthenticator = (
   clientId: string,
   username: string,
   password: string,
+  /** Absent when the client presented no certificate (or the broker asks for none). */
+  certificate?: ClientCertificate,
 ) => MqttIdentity | undefined;
+
+/** The broker's TLS: served certificate and key, and the CA of device client certificates. */
+export interface BrokerTls {
+  certPem: string;
+  keyPem: string;
+  /** When given, clients are asked for a certificate (optional: others log in with passwords). */
+  clientCaPem?: string;
+}
 
 /** A login that replaced a live session with the same client id (MQTT requires the takeover). */
 export interface SessionTakeover {
@@ -61,6 +75,8 @@ export interface EmbeddedBrokerOptions {
    * reserve for the cloud's own sessions are closed on accept; both are logged and counted.
    */
   maxConnections?: number;
+  /** Serve mqtts instead of plain MQTT. */
+  tls?: BrokerTls;
   /** Told when a login takes over a live session (a cloned credential, or a device restarting before its old session timed out). */
   onSessionTakenOver?: (takeover: SessionTakeover) => void;
 }
@@ -86,6 +102,8 @@ export interface BrokerStats {
    * wildcard in a PUBLISH topic, garbage instead of CONNECT), a denied publish, a reset socket.
    */
   clientErrors: number;
+  /** TLS handshakes that failed (a client that does not trust the certificate, plain MQTT on the TLS port). */
+  tlsHandshakeFailures: number;
 }
 
 /** An aedes MQTT broker on TCP with per-device authentication and topic ACLs. */
@@ -106,6 +124,7 @@ export class EmbeddedBroker {
     sessionTakeovers: 0,
     refusedConnections: 0,
     clientErrors: 0,
+    tlsHandshakeFailures: 0,
   };
   readonly #maxConnections: number;
   /** Connections that logged in as a device and are still open. */
@@ -124,20 +143,34 @@ export class EmbeddedBroker {
     const maxPayloadBytes = options.maxPayloadBytes ?? MAX_PAYLOAD_BYTES;
     this.#aedes = createAedes({
       authenticate: (client, username, password, done) => {
+        const conn = client.conn as unknown;
+        const certificate =
+          conn instanceof GuardedConnection ? clientCertificateOf(conn.socket) : undefined;
         const identity = options.authenticate(
           client.id,
           username ?? '',
           password?.toString('utf8') ?? '',
+          certificate,
         );
         if (identity === undefined) {
           this.stats.authFailures++;
-          log.warn({ clientId: client.id, username }, 'mqtt authentication failed');
+          log.warn(
+            {
+              clientId: client.id,
+              username,
+              ...(certificate === undefined
+                ? {}
+                : certificate.verified
+                  ? { certificateNames: certificate.names }
+                  : { certificateRefused: certificate.reason }),
+            },
+            'mqtt authentication failed',
+          );
           const err = new Error('bad username or password') as AuthenticateError;
           err.returnCode = 4;
           done(err, false);
           return;
         }
-        const conn = client.conn as unknown;
         const live = (this.#aedes as unknown as { clients: Record<string, Client> }).clients[
           client.id
         ];
@@ -218,7 +251,7 @@ export class EmbeddedBroker {
     this.#aedes.on('clientDisconnect', () => {
       this.stats.connectedClients = this.#aedes.connectedClients;
     });
-    this.#server = createServer((socket) => {
+    const accept = (socket: Socket) => {
       socket.on('error', () => socket.destroy());
       if (this.#sockets.size >= this.#maxConnections + NON_DEVICE_RESERVE) {
         this.#refused({ address: socket.remoteAddress }, 'tcp connection');
@@ -245,7 +278,29 @@ export class EmbeddedBroker {
         this.#deviceConnections.delete(conn);
       });
       this.#aedes.handle(conn as unknown as Socket);
-    });
+    };
+    const tls = options.tls;
+    if (tls === undefined) this.#server = createServer(accept);
+    else {
+      const server = createTlsServer(
+        {
+          cert: tls.certPem,
+          key: tls.keyPem,
+          // Asked, not required: devices with passwords and the cloud's own sessions send none;
+          // authenticate decides on what the certificate proved.
+          ...(tls.clientCaPem !== undefined
+            ? { ca: tls.clientCaPem, requestCert: true, rejectUnauthorized: false }
+            : {}),
+        },
+        accept,
+      );
+      server.on('tlsClientError', (err, socket) => {
+        this.stats.tlsHandshakeFailures++;
+        log.debug({ address: socket.remoteAddress, err: err.message }, 'mqtt tls handshake failed');
+        socket.destroy();
+      });
+      this.#server = server;
+    }
     this.#server.on('error', (err) => log.error({ err }, 'mqtt server error'));
   }
 

@@ -14,12 +14,15 @@ import {
   type DeviceEvent,
 } from '@linesight/protocol';
 import type { DeviceRegistry } from '../registry/device-registry.ts';
+import type { ServiceMqttTls } from '../tls/cloud-tls.ts';
 
 /** Options of the cloud's MQTT connection. */
 export interface FleetLinkOptions {
   mqttUrl: string;
   username: string;
   password: string;
+  /** CA and certificate pin for a TLS broker. */
+  tls?: ServiceMqttTls;
   devices: DeviceRegistry;
   logger: Logger;
 }
@@ -56,6 +59,7 @@ export class FleetLink {
       clientId: `linesight-cloud-${process.pid}-${Date.now().toString(36)}`,
       username: this.#options.username,
       password: this.#options.password,
+      ...this.#options.tls,
       protocolVersion: 4,
       clean: true,
       reconnectPeriod: 1000,
@@ -106,6 +110,7 @@ export class FleetLink {
       clientId,
       username: this.#options.username,
       password: this.#options.password,
+      ...this.#options.tls,
       protocolVersion: 4,
       clean: true,
       reconnectPeriod: 0,

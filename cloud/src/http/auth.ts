@@ -5,6 +5,7 @@ import type { DeviceRegistry } from '../registry/device-registry.ts';
 import { EnrolmentTokens, type IssuedEnrolmentGrant } from '../registry/enrolment-tokens.ts';
 import { roleAllows, type Role } from '../registry/roles.ts';
 import { sameSecret } from '../registry/same-secret.ts';
+import { clientCertificateOf } from '../tls/client-certificate.ts';
 
 /**
  * Who may call a route: a token holding at least a role; a token of at least
@@ -73,7 +74,8 @@ export function routeAuthOf(request: FastifyRequest): RouteAuth {
 /**
  * Builds the onRequest check: a bearer token (the bootstrap admin token is
  * actor "admin" with role admin; named tokens carry their actor and role),
- * or, where a route allows it, HTTP Basic device id and secret. A token
+ * or, where a route allows it, HTTP Basic device id and secret, or a client
+ * certificate from the configured client CA naming a device (HTTPS only). A token
  * without the role a route needs gets 403, and the message says which.
  */
 export function makeAuthenticator(
@@ -125,6 +127,15 @@ export function makeAuthenticator(
       const colon = decoded.indexOf(':');
       const id = decoded.slice(0, colon);
       if (colon > 0 && devices.checkSecret(id, decoded.slice(colon + 1))) {
+        request.caller = { kind: 'device', deviceId: id };
+        return;
+      }
+    }
+    if (auth === 'token-or-device' && header === '') {
+      // Only a server given a client CA asks for certificates; TLS verified this one against it.
+      const certificate = clientCertificateOf(request.raw.socket);
+      const id = certificate?.verified ? certificate.names.find((n) => devices.has(n)) : undefined;
+      if (id !== undefined) {
         request.caller = { kind: 'device', deviceId: id };
         return;
       }

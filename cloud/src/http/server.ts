@@ -34,10 +34,24 @@ export async function buildHttpServer(options: {
   /** Per-caller request budgets (default: none), and where refusals are counted. */
   rateLimits?: RateLimits | false;
   rateLimitStats?: RateLimitStats;
+  /** Serve HTTPS with this certificate and key; with `clientCa`, devices may log in with client certificates. */
+  https?: { cert: string; key: string; clientCa?: string };
 }): Promise<FastifyInstance> {
   // The fastify instance is typed with the base logger so routes stay logger-agnostic.
-  const { services } = options;
-  const app: FastifyInstance = Fastify({
+  const { services, https } = options;
+  const app = Fastify({
+    ...(https !== undefined
+      ? {
+          https: {
+            cert: https.cert,
+            key: https.key,
+            // Asked, not required: operators send tokens; a device's certificate is checked by auth.ts.
+            ...(https.clientCa !== undefined
+              ? { ca: https.clientCa, requestCert: true, rejectUnauthorized: false }
+              : {}),
+          },
+        }
+      : {}),
     // Fastify's own lines (framework warnings, request errors) at warn unless debugging;
     // requests go to the access log below.
     loggerInstance: options.logger.child(
@@ -53,7 +67,8 @@ export async function buildHttpServer(options: {
     forceCloseConnections: true,
     // The access log below replaces fastify's two lines per request.
     logController: new LogController({ disableRequestLogging: true }),
-  });
+    // The HTTPS server's type differs only in its node server; routes never touch it.
+  }) as unknown as FastifyInstance;
   // Access log: one line per request; the probes at debug, since orchestrators poll them.
   const access = options.logger.child({ component: 'access' });
   const httpMetrics = new HttpMetrics();
@@ -105,8 +120,7 @@ export async function buildHttpServer(options: {
       info: {
         title: 'Linesight cloud API',
         version: '1',
-        description:
-          'Model registry, device provisioning, rollouts and fleet state. Operator routes take "Authorization: Bearer <token>" (the admin token or a named token); the artifact, key and connection routes also take a device\'s HTTP Basic credentials (device id and secret); /healthz, /readyz and /metrics are open.',
+        description: `Model registry, device provisioning, rollouts and fleet state. Operator routes take "Authorization: Bearer <token>" (the admin token or a named token); the artifact, key and connection routes also take a device's HTTP Basic credentials (device id and secret)${https?.clientCa !== undefined ? ' or its client certificate' : ''}; ${services.metricsAuth === 'token' ? '/healthz and /readyz are open, /metrics needs a token of the viewer role' : '/healthz, /readyz and /metrics are open'}.`,
         license: { name: 'Apache-2.0', url: 'https://www.apache.org/licenses/LICENSE-2.0' },
       },
       components: {

@@ -60,6 +60,10 @@ export interface CloudServices {
   /** The HTTP base URL devices and clients should use: the advertised one, else the bound one. */
   httpUrl: () => string;
   metrics: () => MetricSample[];
+  /** Who may read /metrics: anyone, or a token of role viewer or more. */
+  metricsAuth: 'open' | 'token';
+  /** The CA devices pin (PEM), handed out at provisioning when the cloud serves TLS. */
+  tlsCaPem: string | undefined;
   /** Whether the broker, database and blob store can serve now (GET /readyz). */
   readiness: () => Promise<ReadinessReport>;
 }

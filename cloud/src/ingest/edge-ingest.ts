@@ -12,12 +12,15 @@ import {
 import type { BlobStore } from '../blobs/blob-store.ts';
 import { sampleKey } from '../http/routes/upload-routes.ts';
 import type { EdgeDataStore, EdgeWrite } from './edge-data-store.ts';
+import type { ServiceMqttTls } from '../tls/cloud-tls.ts';
 
 /** Options of the edge-data ingest. */
 export interface EdgeIngestOptions {
   mqttUrl: string;
   username: string;
   password: string;
+  /** CA and certificate pin for a TLS broker. */
+  tls?: ServiceMqttTls;
   store: EdgeDataStore;
   /** True when a device id is provisioned. */
   knownDevice: (deviceId: string) => boolean;
@@ -146,6 +149,7 @@ export class EdgeIngest {
         this.#o.durableClientId ?? `linesight-ingest-${process.pid}-${Date.now().toString(36)}`,
       username: this.#o.username,
       password: this.#o.password,
+      ...this.#o.tls,
       protocolVersion: 4,
       clean: !durable,
       reconnectPeriod: 1000,

@@ -1,5 +1,6 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
+import type { ServiceMqttTls } from '../tls/cloud-tls.ts';
 import {
   CHANNEL_SCHEMAS,
   decodePayload,
@@ -39,14 +40,26 @@ const MAX_PER_DEVICE = 5000;
  * stream is never all ingested.
  */
 export class ResultSampler implements LatencySampler {
-  readonly #o: { mqttUrl: string; username: string; password: string; logger: Logger };
+  readonly #o: {
+    mqttUrl: string;
+    username: string;
+    password: string;
+    tls?: ServiceMqttTls;
+    logger: Logger;
+  };
   #client: MqttClient | undefined;
   readonly #watches = new Map<string, Map<string, FrameSample[]>>();
   /** Device -> keys watching it. */
   readonly #byDevice = new Map<string, Set<string>>();
   #closing: Promise<void> | undefined;
 
-  constructor(options: { mqttUrl: string; username: string; password: string; logger: Logger }) {
+  constructor(options: {
+    mqttUrl: string;
+    username: string;
+    password: string;
+    tls?: ServiceMqttTls;
+    logger: Logger;
+  }) {
     this.#o = options;
   }
 
@@ -56,6 +69,7 @@ export class ResultSampler implements LatencySampler {
       clientId: `linesight-rollouts-${process.pid}-${Date.now().toString(36)}`,
       username: this.#o.username,
       password: this.#o.password,
+      ...this.#o.tls,
       protocolVersion: 4,
       clean: true,
       reconnectPeriod: 1000,

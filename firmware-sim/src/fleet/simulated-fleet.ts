@@ -142,6 +142,7 @@ export class SimulatedFleet {
         mqttUrl,
         username: creds.username,
         password: creds.password,
+        ...(creds.caPem !== undefined ? { tls: { caPem: creds.caPem } } : {}),
         trustedKeys: creds.trustedKeys,
         dataDir: join(this.#o.dataDir, deviceId),
         telemetryIntervalSec: this.#o.telemetryIntervalSec,

@@ -21,6 +21,8 @@ export interface ProvisionedDevice {
   password: string;
   mqttUrl: string;
   trustedKeys: TrustedKey[];
+  /** The CA (PEM) the device must trust for mqtts and HTTPS, when the cloud serves TLS. */
+  caPem?: string;
 }
 
 /** Where the cloud is reachable now, as GET /v1/connection answers. */

@@ -14,6 +14,12 @@ const ProvisionedView = Type.Object({
   password: Type.String(),
   mqttUrl: Type.String(),
   trustedKeys: Type.Array(TrustedKey),
+  caPem: Type.Optional(
+    Type.String({
+      description:
+        'the CA certificate (PEM) the device must trust, and only it, for mqtts and HTTPS; present when the cloud serves TLS',
+    }),
+  ),
 });
 
 const DeviceView = Type.Object({
@@ -110,6 +116,7 @@ export async function deviceRoutes(app: FastifyInstance, services: CloudServices
         password: secret,
         mqttUrl: services.mqttUrl(),
         trustedKeys: services.keys.trusted,
+        ...(services.tlsCaPem !== undefined ? { caPem: services.tlsCaPem } : {}),
       };
     },
   );
@@ -163,6 +170,7 @@ export async function deviceRoutes(app: FastifyInstance, services: CloudServices
         password: secret,
         mqttUrl: services.mqttUrl(),
         trustedKeys: services.keys.trusted,
+        ...(services.tlsCaPem !== undefined ? { caPem: services.tlsCaPem } : {}),
       };
     },
   );

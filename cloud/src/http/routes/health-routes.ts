@@ -59,7 +59,8 @@ export async function healthRoutes(
   app.get(
     '/metrics',
     {
-      config: { auth: 'public' },
+      // Open on purpose by default (a scraper inside the plant network); metricsAuth 'token' closes it.
+      config: { auth: services.metricsAuth === 'token' ? 'viewer' : 'public' },
       schema: {
         tags: ['health'],
         summary: 'Prometheus metrics (text format 0.0.4)',

@@ -34,6 +34,11 @@ export function agentCommand(): Command {
       'provisioning file (default <data-dir>/device.json; see `linesight device provision`)',
     )
     .option(
+      '--client-cert <file>',
+      "client certificate (PEM) naming this device id, signed by the cloud's --tls-client-ca: logs in without the password (docs/security.md#tls)",
+    )
+    .option('--client-key <file>', 'private key (PEM) of --client-cert')
+    .option(
       '--config <file>',
       'local configuration, YAML or JSON: outputs to the line (plant MQTT, Modbus, webhook, command), http, tunables (see docs/line-outputs.md); options given here win',
     )
@@ -95,6 +100,8 @@ export function agentCommand(): Command {
         camera: CameraSpec;
         dataDir?: string;
         credentials?: string;
+        clientCert?: string;
+        clientKey?: string;
         fps: number;
         ext?: string[];
         telemetryInterval: number;
@@ -117,6 +124,8 @@ export function agentCommand(): Command {
           mqttUrl: opts.mqtt,
           dataDir: opts.dataDir ?? `./data/agent-${opts.deviceId}`,
           ...(opts.credentials ? { credentialsPath: opts.credentials } : {}),
+          ...(opts.clientCert ? { clientCert: opts.clientCert } : {}),
+          ...(opts.clientKey ? { clientKey: opts.clientKey } : {}),
           camera: makeCamera(opts.camera, {
             fps: opts.fps,
             seed: seedFromId(opts.deviceId),

@@ -44,6 +44,23 @@ export function cloudCommand(): Command {
       '--advertised-mqtt-url <url>',
       'MQTT URL handed to devices at provisioning, when not the bound address',
     )
+    .option(
+      '--tls-cert <file>',
+      'serve HTTPS and mqtts with this PEM certificate (intermediates after it); its names must include the host devices use (docs/security.md#tls)',
+    )
+    .option('--tls-key <file>', 'PEM private key of --tls-cert')
+    .option(
+      '--tls-ca <file>',
+      'PEM CA that signed --tls-cert, handed to devices at provisioning as the only CA they trust (default: --tls-cert, if self-signed)',
+    )
+    .option(
+      '--tls-client-ca <file>',
+      'PEM CA whose client certificates log devices in without a password (CN or DNS SAN = device id)',
+    )
+    .option(
+      '--metrics-token-required',
+      '/metrics needs an API token (role viewer or more) instead of being open (config metricsAuth: token)',
+    )
     .addOption(logLevelOption('info'))
     .addOption(logPrettyOption())
     .addOption(
@@ -99,6 +116,11 @@ export function cloudCommand(): Command {
         advertisedMqttUrl?: string;
         logLevel: string;
         logPretty?: boolean;
+        tlsCert?: string;
+        tlsKey?: string;
+        tlsCa?: string;
+        tlsClientCa?: string;
+        metricsTokenRequired?: boolean;
         publicUrl?: string;
         s3Bucket?: string;
         s3Endpoint?: string;
@@ -124,6 +146,11 @@ export function cloudCommand(): Command {
             advertisedUrl: opts.advertisedUrl,
             advertisedMqttUrl: opts.advertisedMqttUrl,
             logLevel: opts.logLevel as 'info',
+            tlsCert: opts.tlsCert,
+            tlsKey: opts.tlsKey,
+            tlsCa: opts.tlsCa,
+            tlsClientCa: opts.tlsClientCa,
+            ...(opts.metricsTokenRequired ? { metricsAuth: 'token' as const } : {}),
             publicUrl: opts.publicUrl,
             s3Bucket: opts.s3Bucket,
             s3Endpoint: opts.s3Endpoint,

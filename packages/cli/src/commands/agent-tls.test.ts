@@ -1,0 +1,172 @@
+// A real agent against a cloud serving TLS: it trusts only the CA from provisioning
+// for mqtts and for HTTPS artifact downloads, and may log in with a client certificate.
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { Agent as HttpDispatcher } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runAgent, writeDeviceCredentials, type Agent } from '@linesight/agent';
+import { Cloud } from '@linesight/cloud';
+import { makeTestCa, type TestCa } from '@linesight/cloud/testing';
+import { meanScoreOnnx } from '../../../../cloud/src/inference/test-models.ts';
+import { SyntheticCamera } from '@linesight/firmware-sim';
+
+let dir: string;
+let cloud: Cloud;
+let ca: TestCa;
+let otherCa: TestCa;
+let deviceCa: TestCa;
+let operator: HttpDispatcher;
+const agents: Agent[] = [];
+
+const pem = (path: string) => readFileSync(path, 'utf8');
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'linesight-agent-tls-'));
+  ca = await makeTestCa(join(dir, 'pki'), 'server-ca');
+  otherCa = await makeTestCa(join(dir, 'pki'), 'other-ca');
+  deviceCa = await makeTestCa(join(dir, 'pki'), 'device-ca');
+  const server = await ca.issue('cloud');
+  cloud = new Cloud(
+    {
+      httpPort: 0,
+      mqttPort: 0,
+      dataDir: join(dir, 'cloud'),
+      tlsCert: server.certPath,
+      tlsKey: server.keyPath,
+      tlsCa: ca.certPath,
+      tlsClientCa: deviceCa.certPath,
+    },
+    pino({ level: 'silent' }),
+  );
+  await cloud.start();
+  operator = new HttpDispatcher({ connect: { ca: pem(ca.certPath) } });
+  const form = new FormData();
+  form.set('name', 'tls-model');
+  form.set('version', '1.0.0');
+  form.set('file', new Blob([meanScoreOnnx({ side: 16, threshold: 0.5 })]), 'm.onnx');
+  expect((await call('POST', '/v1/models', form)).status).toBe(201);
+}, 60_000);
+
+afterAll(async () => {
+  await Promise.all(agents.map((a) => a.close()));
+  await cloud.close();
+  await operator.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** An operator call over HTTPS, trusting only the test CA. */
+async function call(method: string, path: string, body?: unknown) {
+  const res = await fetch(`${cloud.urls.http}${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${cloud.adminToken.token}`,
+      ...(body === undefined || body instanceof FormData
+        ? {}
+        : { 'content-type': 'application/json' }),
+    },
+    body: body instanceof FormData ? body : body === undefined ? undefined : JSON.stringify(body),
+    dispatcher: operator,
+  } as RequestInit);
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+async function until<T>(check: () => Promise<T | undefined>, what: string): Promise<T> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function device(id: string) {
+  return (await call('GET', `/v1/devices/${id}`)).body as {
+    online: boolean;
+    model: { version: string } | null;
+  };
+}
+
+async function metric(name: string): Promise<number> {
+  const res = await fetch(`${cloud.urls.http}/metrics`, { dispatcher: operator } as RequestInit);
+  const line = (await res.text()).split('\n').find((l) => l.startsWith(`${name} `));
+  return Number(line?.split(' ')[1] ?? NaN);
+}
+
+/** Provisions a device and writes its device.json as `linesight device provision` does. */
+async function provision(id: string, edit: (creds: Record<string, unknown>) => void = () => {}) {
+  const provisioned = await call('POST', '/v1/devices', { id });
+  expect(provisioned.status).toBe(201);
+  const creds = { ...provisioned.body, cloudUrl: cloud.urls.http };
+  edit(creds);
+  const dataDir = join(dir, `agent-${id}`);
+  await writeDeviceCredentials(join(dataDir, 'device.json'), creds as never);
+  return dataDir;
+}
+
+async function start(id: string, dataDir: string): Promise<Agent> {
+  const agent = await runAgent({
+    deviceId: id,
+    dataDir,
+    camera: new SyntheticCamera({ seed: 3, fps: 4, width: 64, height: 64 }),
+    logLevel: 'silent',
+    handleSignals: false,
+  });
+  agents.push(agent);
+  return agent;
+}
+
+describe('an agent provisioned by a TLS cloud', () => {
+  it('connects over mqtts with the pinned CA and downloads its model over HTTPS', async () => {
+    const dataDir = await provision('tls-agent-1');
+    const creds = JSON.parse(readFileSync(join(dataDir, 'device.json'), 'utf8')) as {
+      caPem?: string;
+      mqttUrl: string;
+    };
+    expect(creds.caPem).toBe(pem(ca.certPath));
+    expect(creds.mqttUrl).toMatch(/^mqtts:/);
+    await start('tls-agent-1', dataDir);
+    await until(async () => ((await device('tls-agent-1')).online ? true : undefined), 'online');
+    const rollout = await call('POST', '/v1/rollouts', {
+      model: 'tls-model',
+      version: '1.0.0',
+      devices: ['tls-agent-1'],
+      waves: [{ percent: 100, soakSec: 0 }],
+    });
+    expect(rollout.status).toBe(201);
+    await until(
+      async () => ((await device('tls-agent-1')).model?.version === '1.0.0' ? true : undefined),
+      'tls-model@1.0.0 live on tls-agent-1 (downloaded over HTTPS)',
+    );
+  });
+
+  it('logs in with a client certificate and no password', async () => {
+    const cert = await deviceCa.issue('tls-agent-2', { client: true });
+    const dataDir = await provision('tls-agent-2', (creds) => {
+      delete creds.password;
+      creds.clientCert = cert.certPath;
+      creds.clientKey = cert.keyPath;
+    });
+    await start('tls-agent-2', dataDir);
+    await until(async () => ((await device('tls-agent-2')).online ? true : undefined), 'online');
+  });
+
+  it('never connects when it pins another CA', async () => {
+    const failuresBefore = await metric('linesight_mqtt_tls_handshake_failures_total');
+    const dataDir = await provision('tls-agent-3', (creds) => {
+      creds.caPem = pem(otherCa.certPath);
+    });
+    await start('tls-agent-3', dataDir);
+    await until(
+      async () =>
+        (await metric('linesight_mqtt_tls_handshake_failures_total')) > failuresBefore
+          ? true
+          : undefined,
+      'the agent’s handshake to fail',
+    );
+    expect((await device('tls-agent-3')).online).toBe(false);
+  });
+});
