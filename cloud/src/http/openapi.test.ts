@@ -112,3 +112,48 @@ describe('/openapi.json', () => {
     expect(securityOf('POST /v1/models')).toEqual(['bearer']);
   });
 });
+
+describe('/metrics behind a token (metricsAuth: token)', () => {
+  let closedDir: string;
+  let closed: Cloud;
+
+  beforeAll(async () => {
+    closedDir = await mkdtemp(join(tmpdir(), 'linesight-openapi-metrics-'));
+    closed = new Cloud(
+      { httpPort: 0, mqttPort: 0, dataDir: closedDir, metricsAuth: 'token' },
+      pino({ level: 'silent' }),
+    );
+    await closed.start();
+  });
+
+  afterAll(async () => {
+    await closed.close();
+    await rm(closedDir, { recursive: true, force: true });
+  });
+
+  it('is open by default, as the document says', async () => {
+    expect(cloud.config.metricsAuth).toBe('open');
+    expect((await fetch(`${cloud.urls.http}/metrics`)).status).toBe(200);
+    expect(securityOf('GET /metrics')).toEqual([]);
+  });
+
+  it('needs a token when asked to, and the document says so', async () => {
+    const unauthenticated = await fetch(`${closed.urls.http}/metrics`);
+    expect(unauthenticated.status).toBe(401);
+    const authorized = await fetch(`${closed.urls.http}/metrics`, {
+      headers: { authorization: `Bearer ${closed.adminToken.token}` },
+    });
+    expect(authorized.status).toBe(200);
+    expect(await authorized.text()).toContain('linesight_devices');
+    const closedDoc = (await (
+      await fetch(`${closed.urls.http}/openapi.json`)
+    ).json()) as OpenApiDoc;
+    await expect(
+      SwaggerParser.validate(structuredClone(closedDoc) as never),
+    ).resolves.toBeDefined();
+    const op = closedDoc.paths['/metrics']?.get;
+    expect(op?.security?.flatMap((s) => Object.keys(s))).toEqual(['bearer']);
+    expect(Object.keys(op?.responses ?? {})).toContain('401');
+    expect(JSON.stringify(closedDoc.paths['/healthz']?.get?.security)).toBe('[]');
+  });
+});
