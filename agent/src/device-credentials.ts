@@ -41,17 +41,15 @@ export async function readDeviceCredentials(path: string): Promise<DeviceCredent
       cause,
     });
   }
-  if (
-    typeof creds.deviceId !== 'string' ||
-    (typeof creds.password !== 'string' && typeof creds.clientCert !== 'string') ||
-    !Array.isArray(creds.trustedKeys)
-  ) {
+  // The password may be absent: a client certificate (here or given to the agent) replaces it,
+  // and the agent's configuration says so when neither is there.
+  if (typeof creds.deviceId !== 'string' || !Array.isArray(creds.trustedKeys)) {
     throw new LinesightError(
       'ERR_AGENT_CONFIG',
-      `device credentials ${path} lack deviceId, password (or clientCert) or trustedKeys`,
+      `device credentials ${path} lack deviceId or trustedKeys`,
     );
   }
-  for (const field of ['caPem', 'clientCert', 'clientKey'] as const)
+  for (const field of ['password', 'caPem', 'clientCert', 'clientKey'] as const)
     if (creds[field] !== undefined && typeof creds[field] !== 'string')
       throw new LinesightError(
         'ERR_AGENT_CONFIG',

@@ -106,7 +106,7 @@ export interface BrokerStats {
   tlsHandshakeFailures: number;
 }
 
-/** An aedes MQTT broker on TCP with per-device authentication and topic ACLs. */
+/** An aedes MQTT broker on TCP or TLS with per-device authentication (password or client certificate) and topic ACLs. */
 export class EmbeddedBroker {
   readonly #options: EmbeddedBrokerOptions;
   readonly #identities = new WeakMap<Client, MqttIdentity>();

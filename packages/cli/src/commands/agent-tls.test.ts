@@ -12,6 +12,7 @@ import { Cloud } from '@linesight/cloud';
 import { makeTestCa, type TestCa } from '@linesight/cloud/testing';
 import { meanScoreOnnx } from '../../../../cloud/src/inference/test-models.ts';
 import { SyntheticCamera } from '@linesight/firmware-sim';
+import { isLinesightError } from '@linesight/protocol';
 
 let dir: string;
 let cloud: Cloud;
@@ -152,6 +153,20 @@ describe('an agent provisioned by a TLS cloud', () => {
     });
     await start('tls-agent-2', dataDir);
     await until(async () => ((await device('tls-agent-2')).online ? true : undefined), 'online');
+  });
+
+  it('refuses to start with neither a password nor a client certificate, saying so', async () => {
+    const dataDir = await provision('tls-agent-4', (creds) => {
+      delete creds.password;
+    });
+    const err = await start('tls-agent-4', dataDir).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(isLinesightError(err, 'ERR_AGENT_CONFIG')).toBe(true);
+    expect((err as Error).message).toContain(
+      'password: required unless tls holds a client certificate',
+    );
   });
 
   it('never connects when it pins another CA', async () => {
