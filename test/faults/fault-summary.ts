@@ -35,14 +35,18 @@ export function summarize(rows: readonly FaultFigures[]): {
   total: Availability;
   availability: number;
   availabilityWhileAgentsRan: number;
+  /** Of the frames the cameras took (neither an agent down nor a camera stalled). */
+  availabilityOfFramesTaken: number;
 } {
   const total = sumAvailability(rows.map((r) => r.availability));
   const whileRunning = total.frames - total.lostAgentDown;
+  const taken = whileRunning - total.lostStalled;
   return {
     rows,
     total,
     availability: availabilityShare(total),
     availabilityWhileAgentsRan: whileRunning === 0 ? 1 : total.inBudget / whileRunning,
+    availabilityOfFramesTaken: taken === 0 ? 1 : total.inBudget / taken,
   };
 }
 
@@ -63,7 +67,8 @@ export function markdownTable(rows: readonly FaultFigures[], budgetMs: number): 
   lines.push(
     '',
     `**Verdict availability over every fault: ${percent(s.availability)}** (${t.inBudget} of ${t.frames} frames with a verdict at the line within ${budgetMs} ms); ` +
-      `${percent(s.availabilityWhileAgentsRan)} of the frames taken while an agent process ran. ` +
+      `${percent(s.availabilityWhileAgentsRan)} of the frames due while an agent process ran; ` +
+      `${percent(s.availabilityOfFramesTaken)} of the frames the cameras took. ` +
       `Unscored good verdicts: ${t.unscoredGood}.`,
   );
   return lines.join('\n');
