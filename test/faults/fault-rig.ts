@@ -293,14 +293,20 @@ export class FaultRig {
    * the store and the cloud holds them. A frame the line got but the cloud
    * did not is lost; after the last record of a boot that ended with kill -9
    * it is in the documented in-flight window (rows not yet flushed to disk).
-   * Only frames captured before `beforeMs` count (a running boot's newest
-   * rows are still on their way).
+   * Only frames captured in [`fromMs`, `beforeMs`) count (a running boot's
+   * newest rows are still on their way). With `cloudKilledAtMs`, frames
+   * captured in the 5 s before a kill -9 of the cloud that it never stored
+   * are in its in-flight window too: the embedded broker acknowledges a
+   * batch before the ingest's next write (every 50 ms) commits it.
    */
   async recordFigures(
     id: string,
     boots: readonly number[],
-    beforeMs = Number.MAX_SAFE_INTEGER,
+    window: { fromMs?: number; beforeMs?: number; cloudKilledAtMs?: number } = {},
   ): Promise<RecordFigures> {
+    const fromMs = window.fromMs ?? 0;
+    const beforeMs = window.beforeMs ?? Number.MAX_SAFE_INTEGER;
+    const killedAt = window.cloudKilledAtMs;
     const d = this.device(id);
     if (boots.length === 0) return { lost: 0, lostInFlight: 0, duplicated: 0 };
     await eventually(() => (this.storeBacklog(id, boots, beforeMs) === 0 ? true : undefined), {
@@ -322,16 +328,26 @@ export class FaultRig {
         const maxSeq = Math.max(-1, ...rows.map((r) => r.seq));
         if (maxSeq + 1 !== new Set(rows.map((r) => r.seq)).size) complete = false;
         const lastFrame = Math.max(-1, ...frames);
-        const seen = (segments[boot] ?? []).filter(
-          (v) => Date.parse(v.result.capturedAt) < beforeMs,
-        );
-        for (const seq of new Set(seen.map((v) => v.result.seq))) {
-          if (frames.has(seq)) continue;
+        const seen = (segments[boot] ?? []).filter((v) => {
+          const at = Date.parse(v.result.capturedAt);
+          return at >= fromMs && at < beforeMs;
+        });
+        const missing = new Map<number, number>();
+        for (const v of seen)
+          if (!frames.has(v.result.seq)) missing.set(v.result.seq, Date.parse(v.result.capturedAt));
+        for (const [seq, at] of missing) {
           if (seq > lastFrame && d.killedBoots.has(boot)) lostInFlight++;
+          else if (killedAt !== undefined && at <= killedAt && at >= killedAt - 5000)
+            lostInFlight++;
           else lost++;
         }
       }
-      return { lost, lostInFlight, duplicated, complete: complete && lost === 0 };
+      return {
+        lost,
+        lostInFlight,
+        duplicated,
+        complete: complete && lost + lostInFlight === 0,
+      };
     };
     // Acknowledged by the broker, stored by the cloud's ingest a moment later: a hole never
     // closes, so a lost record shows up as this wait running out.

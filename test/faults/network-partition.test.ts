@@ -79,8 +79,8 @@ describe('a network partition of one device', () => {
     const caughtUpAt = Date.now();
     await rig.lineCaughtUp([CUT, PEER], caughtUpAt);
     const [cut, peer] = rig.availability([CUT, PEER], fromMs, caughtUpAt);
-    const rec = await rig.recordFigures(CUT, [0], caughtUpAt);
-    const peerRec = await rig.recordFigures(PEER, [0], caughtUpAt);
+    const rec = await rig.recordFigures(CUT, [0], { fromMs, beforeMs: caughtUpAt });
+    const peerRec = await rig.recordFigures(PEER, [0], { fromMs, beforeMs: caughtUpAt });
     await recordFault({
       fault: `network partition of one device (${partitionSec()} s)`,
       devices: 2,
