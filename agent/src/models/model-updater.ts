@@ -435,9 +435,13 @@ export class ModelUpdater {
       }
       // Golden check: each standard input must give a finite score of the declared
       // shape, matching the reference the cloud signed when the manifest has one.
+      // It judges correctness, not speed: a session's first runs are slow (allocation,
+      // kernel choice) and slower on a busy box, so the frame watchdog would refuse a good
+      // model there. A model that hangs on them is still refused, at the longer limit.
       const inputs = goldenInputs(manifest.inputSpec);
+      const watchdogMs = goldenWatchdogMs(this.#o.watchdogMs);
       for (const [i, input] of inputs.entries()) {
-        const { score } = await model.run(input);
+        const { score } = await model.run(input, { watchdogMs });
         const reference = manifest.golden?.scores[i];
         if (
           reference !== undefined &&
@@ -467,4 +471,9 @@ export class ModelUpdater {
         this.#o.logger.warn({ err: describeError(err) }, 'closing the previous model failed'),
       );
   }
+}
+
+/** The golden check's watchdog limit: ten frame limits, and at least 30 s. */
+export function goldenWatchdogMs(frameWatchdogMs: number): number {
+  return Math.max(30_000, 10 * frameWatchdogMs);
 }

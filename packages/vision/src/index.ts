@@ -12,7 +12,13 @@ export { tensorStatistics, type ImageStatistics } from './image-statistics.ts';
 export { frameImageStats, type FrameImageStats } from './frame-statistics.ts';
 export { readModelContract, withModelContract } from './onnx-contract.ts';
 export { OnnxModel, type OnnxModelOptions } from './onnx-model.ts';
-export type { ModelOutput, AnomalyMap, ScoredImage, ScoringModel } from './scoring-model.ts';
+export type {
+  ModelOutput,
+  AnomalyMap,
+  RunOptions,
+  ScoredImage,
+  ScoringModel,
+} from './scoring-model.ts';
 export { WorkerOnnxModel, type WorkerOnnxModelOptions } from './worker-onnx-model.ts';
 export { ModelSlot, type ModelLease, type Closeable } from './model-slot.ts';
 export { goldenInputs, withinGoldenTolerance, GOLDEN_INPUT_COUNT } from './golden-inputs.ts';

@@ -20,14 +20,23 @@ export interface ScoredImage extends ModelOutput {
   inferenceMs: number;
 }
 
+/** Per-run options. */
+export interface RunOptions {
+  /** The watchdog limit of this run, e.g. a longer one for a check at load time. */
+  watchdogMs?: number;
+}
+
 /**
  * A loaded model that scores images by its contract: in-process (OnnxModel)
  * or in a worker thread (WorkerOnnxModel). The agent and the cloud depend on this.
  */
 export interface ScoringModel {
   readonly contract: ModelContract;
-  /** Runs the model on one NCHW float32 input; the input may be consumed. */
-  run(input: Float32Array): Promise<ModelOutput>;
+  /**
+   * Runs the model on one NCHW float32 input; the input may be consumed.
+   * `watchdogMs` replaces the model's own limit for this run (where it has one).
+   */
+  run(input: Float32Array, options?: RunOptions): Promise<ModelOutput>;
   /** Preprocesses an encoded image as the contract says and scores it. */
   scoreImage(image: Uint8Array): Promise<ScoredImage>;
   /** Waits for in-flight runs, then releases resources; idempotent. */

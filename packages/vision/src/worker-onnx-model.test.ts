@@ -100,6 +100,24 @@ describe('WorkerOnnxModel', () => {
     }
   });
 
+  it('takes a per-run watchdog limit in place of its own (a check at load time uses a longer one)', async () => {
+    // One 1024x1024 MatMul on bright inputs: far over 1 ms on any machine, far under 2 minutes.
+    const model = await WorkerOnnxModel.load(
+      tinyOnnx({ width: 16, height: 16, slow: { size: 1024, steps: 1, when: 'bright' } }),
+      { watchdogMs: 1 },
+    );
+    const bright = () => new Float32Array(16 * 16).fill(200 / 255);
+    try {
+      const { score } = await model.run(bright(), { watchdogMs: 120_000 });
+      expect(score).toBeCloseTo(200 / 255, 5);
+      expect(model.watchdogTrips).toBe(0);
+      expect(await codeOf(model.run(bright()))).toBe('ERR_MODEL_WATCHDOG');
+      expect(model.watchdogTrips).toBe(1);
+    } finally {
+      await model.close();
+    }
+  });
+
   it('refuses non-finite outputs and models that fail to load', async () => {
     const logZero = await WorkerOnnxModel.load(
       tinyOnnx({ width: 16, height: 16, score: 'log-mean' }),

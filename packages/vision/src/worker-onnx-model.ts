@@ -6,6 +6,7 @@ import { RunGate } from './run-gate.ts';
 import {
   scoreImageWith,
   type ModelOutput,
+  type RunOptions,
   type ScoredImage,
   type ScoringModel,
 } from './scoring-model.ts';
@@ -94,11 +95,13 @@ export class WorkerOnnxModel implements ScoringModel {
     return new WorkerOnnxModel(contract, onnxBytes, options, worker, session);
   }
 
-  async run(input: Float32Array): Promise<ModelOutput> {
+  async run(input: Float32Array, options: RunOptions = {}): Promise<ModelOutput> {
     this.#runs.checkOpen();
     const dims = checkInputLength(this.contract, input);
     if (this.#restarting !== undefined) await this.#restarting;
-    return this.#runs.track(this.#runWithWatchdog(input, dims));
+    return this.#runs.track(
+      this.#runWithWatchdog(input, dims, options.watchdogMs ?? this.#options.watchdogMs),
+    );
   }
 
   scoreImage(image: Uint8Array): Promise<ScoredImage> {
@@ -114,13 +117,16 @@ export class WorkerOnnxModel implements ScoringModel {
     });
   }
 
-  async #runWithWatchdog(input: Float32Array, dims: number[]): Promise<ModelOutput> {
+  async #runWithWatchdog(
+    input: Float32Array,
+    dims: number[],
+    limitMs: number | undefined,
+  ): Promise<ModelOutput> {
     const { inputSpec, outputs } = this.contract;
     const fetches = outputs.map === undefined ? [outputs.score] : [outputs.score, outputs.map];
     const worker = this.#worker;
     const call = worker.run(this.#session.handle, inputSpec.inputName, input, dims, fetches);
     let timer: NodeJS.Timeout | undefined;
-    const limitMs = this.#options.watchdogMs;
     try {
       const relayed =
         limitMs === undefined
