@@ -120,10 +120,14 @@ export class HttpSampleUploader implements SampleUploader {
             keys.set(p.object.name, target.key);
           } catch (err) {
             failed.add(p.sample);
-            this.#o.logger.warn(
-              { object: p.object.name, err: describeError(err) },
-              'sample upload failed; will retry',
-            );
+            // The quota evicted the sample while it waited for its turn: nothing to retry.
+            if ((err as { code?: unknown }).code === 'ENOENT')
+              this.#o.logger.debug({ object: p.object.name }, 'sample evicted before its upload');
+            else
+              this.#o.logger.warn(
+                { object: p.object.name, err: describeError(err) },
+                'sample upload failed; will retry',
+              );
           }
         }
       };
