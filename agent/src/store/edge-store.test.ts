@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pino from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { EdgeStore, type SampleInput, type VerdictInput } from './edge-store.ts';
 
 const logger = pino({ level: 'silent' });
@@ -300,6 +300,44 @@ describe('EdgeStore', () => {
     store.enforceQuota();
     expect(store.state().diskFull).toBe(false);
     expect(await store.addSample(sample('random', 2001), image)).toBe(true);
+  });
+
+  it('while frames arrive, runs its timed flush right after the next frame, not at the tick', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'edge-store-'));
+    dirs.push(dir);
+    // The clock is fake before the store opens, so its flush interval runs on it.
+    vi.useFakeTimers({
+      toFake: ['setInterval', 'clearInterval', 'setImmediate', 'clearImmediate', 'performance'],
+    });
+    try {
+      const timed = await EdgeStore.open({
+        dir,
+        quotaBytes: 64 * 1024 * 1024,
+        logger,
+        flushIntervalMs: 20,
+        quotaCheckMs: 60_000,
+      });
+      stores.push(timed);
+      const timedWritten = () => {
+        const batch = timed.take('verdicts', 1000);
+        if (batch !== undefined) timed.rewind();
+        return batch?.records.length ?? 0;
+      };
+      timed.recordVerdict(verdict(0));
+      // The tick comes while frames arrive: nothing is written at it...
+      vi.advanceTimersByTime(20);
+      expect(timedWritten()).toBe(0);
+      // ...but right after the next frame, before any other timer.
+      timed.recordVerdict(verdict(1));
+      vi.advanceTimersByTime(0);
+      expect(timedWritten()).toBe(2);
+      // With no frame for two intervals, the tick writes at once.
+      timed.recordVerdict(verdict(2));
+      vi.advanceTimersByTime(100);
+      expect(timedWritten()).toBe(3);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('removes orphan images and marks rows whose files are gone after a crash', async () => {

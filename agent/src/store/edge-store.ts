@@ -249,7 +249,11 @@ export class EdgeStore {
   #lostWrites = 0;
   #flushTimer: NodeJS.Timeout | undefined;
   #quotaTimer: NodeJS.Timeout | undefined;
-  #flushScheduled = false;
+  /** Work the timers found due while frames arrive; it runs right after the next frame. */
+  #flushDue = false;
+  #quotaDue = false;
+  #afterFrameScheduled = false;
+  #lastRecordMs = Number.NEGATIVE_INFINITY;
   #closed = false;
   readonly #stmt: {
     insertVerdict: Database.Statement;
@@ -351,9 +355,9 @@ export class EdgeStore {
   static async open(options: EdgeStoreOptions): Promise<EdgeStore> {
     const store = new EdgeStore(options);
     await store.#recover();
-    store.#flushTimer = setInterval(() => store.flush(), store.#o.flushIntervalMs);
+    store.#flushTimer = setInterval(() => store.#onTimer('flush'), store.#o.flushIntervalMs);
     store.#flushTimer.unref();
-    store.#quotaTimer = setInterval(() => store.enforceQuota(), store.#o.quotaCheckMs);
+    store.#quotaTimer = setInterval(() => store.#onTimer('quota'), store.#o.quotaCheckMs);
     store.#quotaTimer.unref();
     store.enforceQuota();
     return store;
@@ -378,10 +382,35 @@ export class EdgeStore {
       v.reason ?? null,
       v.latencyMs,
     ]);
-    if (this.#buffer.length >= this.#o.flushRows && !this.#flushScheduled) {
-      this.#flushScheduled = true;
-      setImmediate(() => this.flush());
+    this.#lastRecordMs = performance.now();
+    if (
+      (this.#flushDue || this.#quotaDue || this.#buffer.length >= this.#o.flushRows) &&
+      !this.#afterFrameScheduled
+    ) {
+      this.#afterFrameScheduled = true;
+      setImmediate(() => this.#afterFrame());
     }
+  }
+
+  /**
+   * A timer fired. While frames arrive, its work waits for the next frame and runs right
+   * after it (setImmediate from recordVerdict): in the frame loop's idle gap, rather than
+   * at a moment that may be the next frame's due time. Without frames it runs now.
+   */
+  #onTimer(what: 'flush' | 'quota'): void {
+    if (performance.now() - this.#lastRecordMs < 2 * this.#o.flushIntervalMs) {
+      if (what === 'flush') this.#flushDue = true;
+      else this.#quotaDue = true;
+      return;
+    }
+    if (what === 'flush') this.flush();
+    else this.enforceQuota();
+  }
+
+  #afterFrame(): void {
+    this.#afterFrameScheduled = false;
+    if (this.#flushDue || this.#buffer.length >= this.#o.flushRows) this.flush();
+    if (this.#quotaDue) this.enforceQuota();
   }
 
   /**
@@ -391,7 +420,7 @@ export class EdgeStore {
    * counted) only when the buffer is full.
    */
   flush(): void {
-    this.#flushScheduled = false;
+    this.#flushDue = false;
     if (this.#closed) return;
     this.#writeHeld();
     if (this.#buffer.length === 0) return;
@@ -637,6 +666,7 @@ export class EdgeStore {
   enforceQuota(): void {
     if (this.#closed) return;
     this.#checkScheduled = false;
+    this.#quotaDue = false;
     try {
       this.#deleteGoneRows();
       const failed = this.#failures !== this.#failuresAtCheck;
