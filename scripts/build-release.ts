@@ -64,6 +64,8 @@ export interface BuildReleaseOptions {
   outDir: string;
   /** Link third-party dependencies from this checkout's node_modules. */
   linkDeps?: boolean;
+  /** With `linkDeps`: link them from this node_modules folder instead (one installed for another CPU). */
+  depsFrom?: string;
   /** Also write `linesight-<version>.tgz` with `npm pack`. */
   pack?: boolean;
 }
@@ -169,14 +171,14 @@ export async function buildRelease(options: BuildReleaseOptions): Promise<BuiltR
     const built: BuiltRelease = { dir, bin, version: root.version, dependencies };
     // Packed before the links go in, so the tarball holds only the release's own files.
     if (options.pack) built.tarball = await pack(dir, outDir);
-    if (options.linkDeps)
-      await linkDependencies(dir, [
+    if (options.linkDeps) {
+      const from = options.depsFrom ?? join(REPO_ROOT, 'node_modules');
+      await linkDependencies(dir, from, [
         ...Object.keys(dependencies),
         // An optional dependency that did not build here is not there to link.
-        ...Object.keys(optionalDependencies).filter((dep) =>
-          existsSync(join(REPO_ROOT, 'node_modules', dep)),
-        ),
+        ...Object.keys(optionalDependencies).filter((dep) => existsSync(join(from, dep))),
       ]);
+    }
     return built;
   } finally {
     await rm(emitDir, { recursive: true, force: true });
@@ -286,6 +288,24 @@ async function removeEmptyDirs(dir: string): Promise<boolean> {
   return empty;
 }
 
+/**
+ * The third-party runtime dependencies of the release, pinned to the versions installed in this
+ * checkout (what `buildRelease` writes into the release's package.json), without the optional ones.
+ */
+export async function releaseDependencies(): Promise<Record<string, string>> {
+  const names = new Set<string>();
+  for (const ws of WORKSPACES) {
+    const manifest = JSON.parse(
+      await readFile(join(REPO_ROOT, ws, 'package.json'), 'utf8'),
+    ) as WorkspaceManifest;
+    for (const dep of Object.keys(manifest.dependencies ?? {}))
+      if (!dep.startsWith('@linesight/') && !BUILD_ONLY.has(dep)) names.add(dep);
+  }
+  const pinned: Record<string, string> = {};
+  for (const dep of [...names].sort()) pinned[dep] = await installedVersion(dep);
+  return pinned;
+}
+
 /** The version of `dep` installed in this checkout (what the tests ran against). */
 async function installedVersion(dep: string): Promise<string> {
   const manifest = JSON.parse(
@@ -294,12 +314,12 @@ async function installedVersion(dep: string): Promise<string> {
   return manifest.version;
 }
 
-/** Links each dependency from this checkout's node_modules (their own dependencies resolve there). */
-async function linkDependencies(dir: string, deps: string[]): Promise<void> {
+/** Links each dependency from the node_modules folder `from` (their own dependencies resolve there). */
+async function linkDependencies(dir: string, from: string, deps: string[]): Promise<void> {
   for (const dep of deps) {
     const link = join(dir, 'node_modules', dep);
     await mkdir(dirname(link), { recursive: true });
-    await symlink(relative(dirname(link), join(REPO_ROOT, 'node_modules', dep)), link, 'dir');
+    await symlink(relative(dirname(link), join(from, dep)), link, 'dir');
   }
 }
 

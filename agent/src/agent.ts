@@ -317,6 +317,9 @@ export class Agent {
       {
         camera: this.#camera.description,
         model: this.#slot.info ? modelRefOf(this.#slot.info) : null,
+        // What the box runs: an emulated or real arm64 build says so here.
+        arch: process.arch,
+        node: process.version,
       },
       'agent started',
     );
