@@ -25,8 +25,9 @@ export default defineConfig({
         test: {
           name: 'e2e',
           include: ['test/**/*.test.ts'],
-          // The fault suite takes minutes: `npm run test:faults` (test/faults/vitest.config.ts).
-          exclude: [...configDefaults.exclude, 'test/faults/**'],
+          // Slow suites with their own commands: the fault suite (`npm run test:faults`,
+          // test/faults/vitest.config.ts) and the emulated arm64 agent (`npm run test:arm64`).
+          exclude: [...configDefaults.exclude, 'test/faults/**', 'test/arm64/**'],
           globalSetup: ['test/helpers/global-setup.ts'],
           // Generous: on a loaded 2-core runner a fleet or agent test can take minutes; each
           // wait inside a test has its own deadline and message.

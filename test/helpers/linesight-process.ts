@@ -17,13 +17,18 @@ export class LinesightProcess {
   readonly #waiters: { match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
   readonly exited: Promise<number | null>;
 
-  /** `options.bin` runs another build of the command (a release), `options.cwd` elsewhere. */
+  /**
+   * `options.bin` runs another build of the command (a release), `options.cwd` elsewhere;
+   * `options.node` is the command line that runs Node instead of this one (an arm64 Node under
+   * qemu: the program and its arguments, the script follows).
+   */
   constructor(
     args: string[],
     env: NodeJS.ProcessEnv = {},
-    options: { bin?: string; cwd?: string } = {},
+    options: { bin?: string; cwd?: string; node?: string[] } = {},
   ) {
-    this.child = spawn(process.execPath, [options.bin ?? BIN, ...args], {
+    const [node, ...nodeArgs] = options.node ?? [process.execPath];
+    this.child = spawn(node!, [...nodeArgs, options.bin ?? BIN, ...args], {
       cwd: options.cwd ?? REPO_ROOT,
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
