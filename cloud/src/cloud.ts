@@ -476,7 +476,7 @@ export class Cloud {
         windows: (deviceId, fromMs, toMs, limit) =>
           edgeStore.windows({ deviceId, fromMs, toMs, limit }),
         events: (deviceId, fromMs, toMs, limit) =>
-          edgeStore.events({ deviceId, fromMs, toMs, limit }),
+          edgeStore.events({ deviceId, fromMs, toMs, limit, newestFirst: true }),
         alerts: (deviceId) => drift.alerts.list({ deviceId, limit: 500 }),
         rollouts: (deviceId) => rolloutStore.list().filter((r) => r.deviceIds.includes(deviceId)),
         audit: (deviceId) => audit.list({ subject: deviceId, limit: 200 }),

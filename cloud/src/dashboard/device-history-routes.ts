@@ -13,7 +13,7 @@ export interface DeviceHistoryRoutesOptions {
   assertDevice: (deviceId: string) => void;
   /** A device's windows that ended in [fromMs, toMs), oldest first, at most `limit`. */
   windows: (deviceId: string, fromMs: number, toMs: number, limit: number) => TelemetryWindow[];
-  /** A device's stored events in [fromMs, toMs), oldest first, at most `limit`. */
+  /** A device's stored events in [fromMs, toMs), newest first, at most `limit` (so a cut keeps the newest). */
   events: (deviceId: string, fromMs: number, toMs: number, limit: number) => EventRecord[];
   alerts: (deviceId: string) => DriftAlert[];
   /** Rollouts whose targets include the device. */

@@ -200,14 +200,18 @@ export class EdgeDataStore {
     return rows.map((r) => ({ deviceId: r.device_id, ...(JSON.parse(r.body) as TelemetryWindow) }));
   }
 
-  /** Events, oldest first. */
-  events(q: EdgeQuery): (EventRecord & { deviceId: string })[] {
+  /** Events, oldest first (newest first with `newestFirst`). */
+  events(q: EdgeQuery & { newestFirst?: boolean }): (EventRecord & { deviceId: string })[] {
     const { where, params } = filter(
       { ...q, modelName: undefined, modelVersion: undefined },
       'at_ms',
     );
+    // Newest first keeps the newest when the limit cuts (a timeline); oldest first pages forward.
+    const order = q.newestFirst
+      ? 'at_ms DESC, device_id, boot DESC, seq DESC'
+      : 'at_ms, device_id, boot, seq';
     const rows = this.#db
-      .prepare(`SELECT * FROM events ${where} ORDER BY at_ms, device_id, boot, seq LIMIT ?`)
+      .prepare(`SELECT * FROM events ${where} ORDER BY ${order} LIMIT ?`)
       .all(...params, q.limit ?? 1000) as Record<string, unknown>[];
     return rows.map((r) => ({
       deviceId: r.device_id as string,
