@@ -125,9 +125,17 @@ export async function runRetrainJob(
   const parentItems = store.datasetItems(parentFingerprint);
   const parentHashes = new Set(parentItems.map((i) => i.sha256));
 
-  const labelled = [...deps.labelled(champion.name)]
+  const newest = [...deps.labelled(champion.name)]
     .sort((a, b) => Date.parse(b.capturedAt) - Date.parse(a.capturedAt))
     .slice(0, settings.maxLabelledSamples);
+  // A labelled image can be gone from storage (deleted by retention before it kept labelled
+  // images, or by hand): leave that sample out and count it, rather than fail the job.
+  const gone = new Set<LabelledSample>();
+  await mapLimit(newest, DOWNLOAD_CONCURRENCY, async (s) => {
+    checkCancelled();
+    if ((await blobs.stat(s.objectKey)) === undefined) gone.add(s);
+  });
+  const labelled = newest.filter((s) => !gone.has(s));
   const split = holdoutSplit(labelled, {
     share: settings.holdoutShare,
     minPerLabel: settings.minHoldoutPerLabel,
@@ -239,6 +247,7 @@ export async function runRetrainJob(
         holdoutGood,
         holdoutDefect,
         duplicates,
+        missingImages: gone.size,
       },
       trainingMs: outcome.trainingMs,
       rolloutId: null,

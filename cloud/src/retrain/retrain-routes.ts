@@ -116,6 +116,7 @@ export const RetrainJobSchema = Type.Object(
           holdoutGood: Type.Integer(),
           holdoutDefect: Type.Integer(),
           duplicates: Type.Integer(),
+          missingImages: Type.Optional(Type.Integer()),
         }),
         trainingMs: Type.Number(),
         rolloutId: Type.Union([Type.String(), Type.Null()]),

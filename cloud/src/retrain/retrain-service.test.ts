@@ -245,6 +245,21 @@ describe('RetrainService', () => {
     expect(service?.lineage('tile', '1.1.0').id).toBe(done.id);
   });
 
+  it('leaves out, and counts, labelled samples whose image is gone from storage', async () => {
+    const samples = await labelled();
+    // The two oldest images were deleted (by retention before it kept labelled images).
+    for (const s of samples.slice(0, 2)) await blobs.delete(s.objectKey);
+    start({}, await champion(), samples);
+    const job = service?.startJob({ model: 'tile', trigger: 'api', actor: 'op' });
+    const done = await ended(job?.id ?? '');
+    expect(done.error).toBeNull();
+    expect(done.state).toBe('registered');
+    const r = done.result;
+    expect(r?.counts.missingImages).toBe(2);
+    const used = [...(r?.labels.train ?? []), ...(r?.labels.holdout ?? [])];
+    expect(used.sort()).toEqual([3, 4, 5, 6, 7, 8]);
+  });
+
   it('registers nothing when the challenger does not win by the margin', async () => {
     const h = start({ challenger: 0.71 }, await champion(), await labelled());
     const job = service?.startJob({ model: 'tile', trigger: 'api', actor: 'op' });

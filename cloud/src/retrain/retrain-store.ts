@@ -93,6 +93,8 @@ export interface JobResult {
     holdoutDefect: number;
     /** Labelled samples dropped because the parent dataset holds the same image. */
     duplicates: number;
+    /** Labelled samples left out because their image is gone from storage (absent in older results). */
+    missingImages?: number;
   };
   trainingMs: number;
   rolloutId: string | null;
