@@ -44,6 +44,11 @@ const dir = await mkdtemp(join(tmpdir(), 'linesight-store-full-'));
 const agentDir = join(dir, 'agent');
 await mkdir(agentDir);
 const mounted = tryMount(agentDir);
+// Said, not hidden behind a skipped placeholder: CI runs as root and runs the tests below.
+if (!mounted)
+  console.warn(
+    'edge-store-disk-full: not run here, mounting a tmpfs needs root; agent/src/store/edge-store.test.ts covers the policy on a simulated disk',
+  );
 const filler = join(agentDir, 'filler.bin');
 
 let cloud: LinesightProcess | undefined;
@@ -350,9 +355,4 @@ describe.runIf(mounted)('the edge store on a full disk (a real 40 MiB tmpfs)', (
     expect(new Set(seqs).size).toBe(seqs.length);
     expect(state.evictions.random).toBeGreaterThan(0);
   });
-});
-
-describe.runIf(!mounted)('the edge store on a full disk', () => {
-  it.skip('needs root to mount a tmpfs: agent/src/store/edge-store.test.ts covers the policy on a simulated disk', () =>
-    undefined);
 });
