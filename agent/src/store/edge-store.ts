@@ -134,6 +134,39 @@ const ROW_TABLES = {
     map_bytes INTEGER NOT NULL DEFAULT 0, map_sha256 TEXT, object_key TEXT, map_key TEXT`,
 } as const;
 
+/** The kinds the backlog counts: every row of a table, but samples only when their files exist. */
+const BACKLOG_KINDS = ['verdicts', 'windows', 'events', 'samples'] as const;
+const COUNTED = (kind: string, row: 'NEW' | 'OLD') =>
+  kind === 'samples' ? ` WHEN ${row}.state != 'missing'` : '';
+
+/**
+ * Backlog sizes kept by triggers in the same transaction as each insert, delete and sample
+ * state change, so reading them is one small query: telemetry asks on the frame loop's thread,
+ * and COUNT(*) there would grow with days of buffered records. Recounted at each start.
+ */
+const BACKLOG_COUNTS = `
+  CREATE TABLE IF NOT EXISTS backlog_counts (kind TEXT PRIMARY KEY, n INTEGER NOT NULL);
+  ${BACKLOG_KINDS.map(
+    (kind) => `
+  CREATE TRIGGER IF NOT EXISTS ${kind}_counted AFTER INSERT ON ${kind}${COUNTED(kind, 'NEW')}
+    BEGIN UPDATE backlog_counts SET n = n + 1 WHERE kind = '${kind}'; END;
+  CREATE TRIGGER IF NOT EXISTS ${kind}_uncounted AFTER DELETE ON ${kind}${COUNTED(kind, 'OLD')}
+    BEGIN UPDATE backlog_counts SET n = n - 1 WHERE kind = '${kind}'; END;`,
+  ).join('')}
+  CREATE TRIGGER IF NOT EXISTS samples_recounted AFTER UPDATE OF state ON samples
+    WHEN (OLD.state = 'missing') != (NEW.state = 'missing')
+    BEGIN UPDATE backlog_counts SET n = n + (CASE WHEN NEW.state = 'missing' THEN -1 ELSE 1 END)
+      WHERE kind = 'samples'; END;
+`;
+
+/** Sets the kept backlog counts from the tables (at start; a store from before they were kept). */
+const RECOUNT_BACKLOG = BACKLOG_KINDS.map(
+  (kind) =>
+    `INSERT INTO backlog_counts (kind, n) VALUES ('${kind}', (SELECT COUNT(*) FROM ${kind}${
+      kind === 'samples' ? " WHERE state != 'missing'" : ''
+    })) ON CONFLICT(kind) DO UPDATE SET n = excluded.n;`,
+).join('\n');
+
 const SCHEMA = `
   CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
   ${Object.entries(ROW_TABLES)
@@ -141,6 +174,7 @@ const SCHEMA = `
     .join('\n  ')}
   CREATE INDEX IF NOT EXISTS samples_state ON samples(state, id);
   CREATE INDEX IF NOT EXISTS samples_class ON samples(class, id);
+  ${BACKLOG_COUNTS}
 `;
 
 /**
@@ -260,6 +294,7 @@ export class EdgeStore {
     insertWindow: Database.Statement;
     insertEvent: Database.Statement;
     insertSample: Database.Statement;
+    backlogCounts: Database.Statement;
     setMeta: Database.Statement;
   };
 
@@ -300,6 +335,7 @@ export class EdgeStore {
         `INSERT INTO samples (boot, seq, class, state, meta, image_path, image_bytes, image_sha256, map_path, map_bytes, map_sha256)
          VALUES (?, ?, ?, 'stored', ?, ?, ?, ?, ?, ?, ?)`,
       ),
+      backlogCounts: db.prepare('SELECT kind, n FROM backlog_counts'),
       setMeta: db.prepare(
         'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
       ),
@@ -308,15 +344,19 @@ export class EdgeStore {
     // The boot number must be kept before any record uses it, or a later start would reuse
     // its ids. On a disk that is full to the last block, sample images make the room.
     let freedForStart: { id: number; cls: SampleClass }[] = [];
-    try {
+    const startWrites = db.transaction(() => {
       this.#stmt.setMeta.run('boot', String(boot));
+      db.exec(RECOUNT_BACKLOG);
+    });
+    try {
+      startWrites();
     } catch (err) {
       freedForStart = this.#freeImagesForStart();
       if (freedForStart.length === 0) {
         db.close();
         throw err;
       }
-      this.#stmt.setMeta.run('boot', String(boot));
+      startWrites();
     }
     this.boot = boot;
     this.#evictions = {
@@ -604,12 +644,15 @@ export class EdgeStore {
   /** Records waiting for the broker's acknowledgement, by kind. */
   backlog(): StoreState['backlog'] {
     if (this.#closed) return { verdicts: 0, windows: 0, events: 0, samples: 0 };
-    const count = (sql: string) => (this.#db.prepare(sql).get() as { n: number }).n;
+    const kept = new Map(
+      (this.#stmt.backlogCounts.all() as { kind: string; n: number }[]).map((r) => [r.kind, r.n]),
+    );
+    const n = (kind: (typeof BACKLOG_KINDS)[number]) => kept.get(kind) ?? 0;
     return {
-      verdicts: count('SELECT COUNT(*) AS n FROM verdicts') + this.#buffer.length,
-      windows: count('SELECT COUNT(*) AS n FROM windows'),
-      events: count('SELECT COUNT(*) AS n FROM events'),
-      samples: count("SELECT COUNT(*) AS n FROM samples WHERE state != 'missing'"),
+      verdicts: n('verdicts') + this.#buffer.length,
+      windows: n('windows'),
+      events: n('events'),
+      samples: n('samples'),
     };
   }
 
