@@ -20,14 +20,14 @@ export {
   type MjpegParserStats,
 } from './camera/mjpeg-parser.ts';
 export type { BackoffOptions } from './camera/backoff.ts';
-export { Agent, AGENT_VERSION } from './agent.ts';
+export { Agent, AGENT_VERSION, type AgentDeps } from './agent.ts';
 export { AgentConfigSchema, loadAgentConfig, type AgentConfig } from './config.ts';
 export {
   readDeviceCredentials,
   writeDeviceCredentials,
   type DeviceCredentials,
 } from './device-credentials.ts';
-export { runAgent, type RunAgentOptions } from './main.ts';
+export { runAgent, type AgentApp, type RunAgentOptions } from './main.ts';
 export {
   FramePipeline,
   type FramePipelineOptions,
@@ -35,7 +35,7 @@ export {
   type Stage,
 } from './pipeline/frame-pipeline.ts';
 export { ShadowRunner, type ShadowRunnerOptions } from './pipeline/shadow-runner.ts';
-export { SHADOW_THREAD_NICE } from './models/model-updater.ts';
+export { SHADOW_THREAD_NICE, type ModelLoader } from './models/model-updater.ts';
 export {
   requestUploads,
   MAX_UPLOADS_PER_REQUEST,

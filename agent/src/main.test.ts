@@ -10,7 +10,6 @@ describe('runAgent', () => {
       dataDir: '/nonexistent/linesight-agent',
       camera: {} as Camera,
       logLevel: 'verbose',
-      handleSignals: false,
     }).catch((e: unknown) => e);
     expect(isLinesightError(err, 'ERR_AGENT_CONFIG')).toBe(true);
     expect((err as Error).message).toBe(

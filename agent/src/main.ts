@@ -53,8 +53,6 @@ export interface RunAgentOptions {
   storeQuotaBytes?: number;
   /** Stored records forwarded per second at most (config default when omitted). */
   forwardRecordsPerSec?: number;
-  /** Install SIGTERM/SIGINT handlers (the standalone app does; a fleet does not). */
-  handleSignals?: boolean;
   /**
    * The process environment, read for systemd's NOTIFY_SOCKET, WATCHDOG_USEC and
    * WATCHDOG_PID (sd_notify: ready, watchdog pings, stopping). Omitted: no notifications.
@@ -62,11 +60,26 @@ export interface RunAgentOptions {
   env?: NodeJS.ProcessEnv;
 }
 
+/** A started agent app: the agent, its logger, and the ordered close a shutdown runs. */
+export interface AgentApp {
+  readonly agent: Agent;
+  readonly logger: pino.Logger;
+  /** How long the close may take before the process should give up and exit. */
+  readonly shutdownLimitMs: number;
+  /**
+   * Tells systemd it is stopping, closes the agent and the notifier, then waits
+   * for runs the watchdog abandoned; memoized.
+   */
+  close(): Promise<void>;
+  /** What the close may still be waiting for, for the log line when it runs out of time. */
+  pending(): Record<string, unknown>;
+}
+
 /**
- * Builds an agent from its provisioning file plus overrides, starts it, and
- * (optionally) shuts it down cleanly on SIGTERM/SIGINT.
+ * Builds an agent from its provisioning file plus overrides and starts it; the
+ * caller (the CLI) installs the signal handling that runs its close().
  */
-export async function runAgent(options: RunAgentOptions): Promise<Agent> {
+export async function runAgent(options: RunAgentOptions): Promise<AgentApp> {
   // Before anything is read, and before pino sees it: pino's error for an unknown
   // level names none of the valid ones.
   const levelOption =
@@ -147,44 +160,31 @@ export async function runAgent(options: RunAgentOptions): Promise<Agent> {
     throw err;
   }
   await notifier.ready(`scoring frames (${options.deviceId})`);
-  if (options.handleSignals !== false) {
-    const onSignal = (signal: NodeJS.Signals) => {
-      logger.info({ signal }, 'shutting down');
-      void notifier.stopping();
-      const force = setTimeout(() => {
-        logger.error(
-          { limitMs: SHUTDOWN_LIMIT_MS, abandonedRuns: WorkerOnnxModel.abandonedRuns },
-          'shutdown did not finish in time; exiting anyway',
-        );
-        process.exit(1);
-      }, SHUTDOWN_LIMIT_MS);
-      force.unref();
-      agent
-        .close()
-        .finally(() => notifier.close())
-        .then(async () => {
-          // A run the watchdog abandoned keeps its thread in native code; exiting under it
-          // can abort the process, so wait for it (bounded by the limit above).
-          if (WorkerOnnxModel.abandonedRuns > 0) {
-            logger.info(
-              { abandonedRuns: WorkerOnnxModel.abandonedRuns },
-              'waiting for inference runs the watchdog abandoned to return before exiting',
-            );
-            await WorkerOnnxModel.waitForAbandonedRuns();
-          }
-        })
-        .then(
-          () => process.exit(0),
-          (err: unknown) => {
-            logger.error({ err }, 'shutdown failed');
-            process.exit(1);
-          },
-        );
-    };
-    process.once('SIGTERM', onSignal);
-    process.once('SIGINT', onSignal);
-  }
-  return agent;
+  let closing: Promise<void> | undefined;
+  return {
+    agent,
+    logger,
+    shutdownLimitMs: SHUTDOWN_LIMIT_MS,
+    close: () =>
+      (closing ??= (async () => {
+        void notifier.stopping();
+        try {
+          await agent.close();
+        } finally {
+          notifier.close();
+        }
+        // A run the watchdog abandoned keeps its thread in native code; exiting under it
+        // can abort the process, so wait for it (bounded by the caller's shutdown limit).
+        if (WorkerOnnxModel.abandonedRuns > 0) {
+          logger.info(
+            { abandonedRuns: WorkerOnnxModel.abandonedRuns },
+            'waiting for inference runs the watchdog abandoned to return before exiting',
+          );
+          await WorkerOnnxModel.waitForAbandonedRuns();
+        }
+      })()),
+    pending: () => ({ abandonedRuns: WorkerOnnxModel.abandonedRuns }),
+  };
 }
 
 /** The TLS settings of device.json and the options: the pinned CA, a client certificate read from its files. */

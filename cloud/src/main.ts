@@ -14,7 +14,8 @@ export interface RunCloudOptions {
 /**
  * The cloud app entry: reads LINESIGHT_ADMIN_TOKEN, LINESIGHT_MQTT_PASSWORD and, when S3 is
  * configured, the standard AWS variables from the environment, starts the
- * cloud, logs where it listens and shuts down on SIGTERM/SIGINT.
+ * cloud and logs where it listens; the caller (the CLI) installs the signal handling
+ * that runs its close().
  */
 export async function runCloud(options: RunCloudOptions): Promise<Cloud> {
   const { env } = options;
@@ -65,26 +66,5 @@ export async function runCloud(options: RunCloudOptions): Promise<Cloud> {
       ? 'cloud ready; admin token from LINESIGHT_ADMIN_TOKEN'
       : `cloud ready; admin token in ${token.path}`,
   );
-  installShutdown(() => cloud.close(), logger);
   return cloud;
-}
-
-function installShutdown(close: () => Promise<void>, logger: pino.Logger): void {
-  const onSignal = (signal: NodeJS.Signals) => {
-    logger.info({ signal }, 'shutting down');
-    const force = setTimeout(() => {
-      logger.error('shutdown took over 10 s; exiting');
-      process.exit(1);
-    }, 10_000);
-    force.unref();
-    close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        logger.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.once('SIGTERM', onSignal);
-  process.once('SIGINT', onSignal);
 }

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runAgent, type Agent } from '@linesight/agent';
+import { runAgent, type AgentApp } from '@linesight/agent';
 import { CloudApiClient } from '@linesight/api-client';
 import { Cloud } from '@linesight/cloud';
 import { SyntheticCamera } from '@linesight/firmware-sim';
@@ -12,7 +12,7 @@ import { deviceCommand } from './device-command.ts';
 
 let dir: string;
 let cloud: Cloud;
-const agents: Agent[] = [];
+const agents: AgentApp[] = [];
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'linesight-agent-cmd-'));
@@ -61,7 +61,6 @@ describe('provision with LINESIGHT_CLOUD, then an agent with no --cloud or --mqt
       dataDir: join(dir, 'agent-a'),
       camera: new SyntheticCamera({ seed: 1, fps: 2, width: 64, height: 64 }),
       logLevel: 'silent',
-      handleSignals: false,
     });
     agents.push(agent);
     const api = new CloudApiClient({
@@ -92,7 +91,6 @@ describe('provision with LINESIGHT_CLOUD, then an agent with no --cloud or --mqt
       dataDir: join(dir, 'agent-b'),
       camera: new SyntheticCamera({ seed: 1 }),
       logLevel: 'silent',
-      handleSignals: false,
     }).catch((e: unknown) => e);
     expect(isLinesightError(err, 'ERR_AGENT_CONFIG')).toBe(true);
     expect((err as Error).message).toContain('does not name the MQTT URL (--mqtt)');

@@ -9,6 +9,7 @@ import {
   logLevelOption,
 } from '../options.ts';
 import { logDestination, logPrettyOption } from '../log-output.ts';
+import { installShutdown } from '../shutdown.ts';
 
 /** `linesight agent`: one device agent. */
 export function agentCommand(): Command {
@@ -118,7 +119,7 @@ export function agentCommand(): Command {
         storeQuotaMb?: number;
         forwardRate?: number;
       }) => {
-        await runAgent({
+        const app = await runAgent({
           deviceId: opts.deviceId,
           cloudUrl: opts.cloud,
           mqttUrl: opts.mqtt,
@@ -147,6 +148,12 @@ export function agentCommand(): Command {
             : { storeQuotaBytes: Math.round(opts.storeQuotaMb * 1024 * 1024) }),
           ...(opts.forwardRate === undefined ? {} : { forwardRecordsPerSec: opts.forwardRate }),
           env: process.env,
+        });
+        installShutdown({
+          logger: app.logger,
+          limitMs: app.shutdownLimitMs,
+          close: () => app.close(),
+          pending: () => app.pending(),
         });
       },
     );

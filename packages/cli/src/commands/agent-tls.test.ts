@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { Agent as HttpDispatcher } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runAgent, writeDeviceCredentials, type Agent } from '@linesight/agent';
+import { runAgent, writeDeviceCredentials, type Agent, type AgentApp } from '@linesight/agent';
 import { Cloud } from '@linesight/cloud';
 import { makeTestCa, type TestCa } from '@linesight/cloud/testing';
 import { meanScoreOnnx } from '../../../../cloud/src/inference/test-models.ts';
@@ -20,7 +20,7 @@ let ca: TestCa;
 let otherCa: TestCa;
 let deviceCa: TestCa;
 let operator: HttpDispatcher;
-const agents: Agent[] = [];
+const agents: AgentApp[] = [];
 
 const pem = (path: string) => readFileSync(path, 'utf8');
 
@@ -109,15 +109,14 @@ async function provision(id: string, edit: (creds: Record<string, unknown>) => v
 }
 
 async function start(id: string, dataDir: string): Promise<Agent> {
-  const agent = await runAgent({
+  const app = await runAgent({
     deviceId: id,
     dataDir,
     camera: new SyntheticCamera({ seed: 3, fps: 4, width: 64, height: 64 }),
     logLevel: 'silent',
-    handleSignals: false,
   });
-  agents.push(agent);
-  return agent;
+  agents.push(app);
+  return app.agent;
 }
 
 describe('an agent provisioned by a TLS cloud', () => {

@@ -3,6 +3,10 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { runCloud } from '@linesight/cloud';
 import { parsePort, parsePositive, parsePositiveInt, logLevelOption } from '../options.ts';
 import { logDestination, logPrettyOption } from '../log-output.ts';
+import { installShutdown } from '../shutdown.ts';
+
+/** How long the cloud's close (HTTP, broker, jobs, registry) may take after a signal. */
+const CLOUD_SHUTDOWN_LIMIT_MS = 10_000;
 
 /** `linesight cloud`: the control plane with its embedded broker. */
 export function cloudCommand(): Command {
@@ -132,7 +136,7 @@ export function cloudCommand(): Command {
         driftConfig?: Record<string, unknown>;
         retrainConfig?: Record<string, unknown>;
       }) => {
-        await runCloud({
+        const cloud = await runCloud({
           ...(opts.logPretty ? { logDestination: logDestination(true) } : {}),
           config: {
             httpPort: opts.httpPort,
@@ -168,6 +172,11 @@ export function cloudCommand(): Command {
             ...(opts.retrainConfig !== undefined ? { retrain: opts.retrainConfig } : {}),
           },
           env: process.env,
+        });
+        installShutdown({
+          logger: cloud.log,
+          limitMs: CLOUD_SHUTDOWN_LIMIT_MS,
+          close: () => cloud.close(),
         });
       },
     );

@@ -10,9 +10,12 @@ import { trainingProgressPrinter } from './model-command.ts';
 import { parsePort, parsePositiveInt, parsePositive, logLevelOption } from '../options.ts';
 import { progressLine } from '../progress.ts';
 import { logDestination, logPrettyOption } from '../log-output.ts';
+import { installShutdown } from '../shutdown.ts';
 
 const DEMO_MODEL = 'surface-defects';
 const DEMO_VERSION = '1.0.0';
+/** How long stopping the fleet and the cloud may take after Ctrl-C. */
+const DEMO_SHUTDOWN_LIMIT_MS = 10_000;
 
 interface DemoOptions {
   httpPort: number;
@@ -61,35 +64,27 @@ async function runDemo(opts: DemoOptions): Promise<void> {
   );
   // Filled in as parts start; shutdown closes whatever is there.
   const running: { fleet?: SimulatedFleet; ticker?: NodeJS.Timeout } = {};
-  let stopping = false;
-  const shutdown = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    clearInterval(running.ticker);
-    progressLine('');
-    console.log(`\n${signal}: stopping the fleet and the cloud...`);
-    const force = setTimeout(() => {
-      console.error('shutdown took over 10 s; exiting');
-      process.exit(1);
-    }, 10_000);
-    force.unref();
-    const started = Date.now();
-    (async () => {
+  installShutdown({
+    limitMs: DEMO_SHUTDOWN_LIMIT_MS,
+    // The demo talks to a person at a terminal: plain lines, not JSON logs.
+    logger: {
+      info: (details, message) => {
+        if (message === 'shutting down') {
+          progressLine('');
+          console.log(`\n${String(details.signal)}: stopping the fleet and the cloud...`);
+        } else if (message === 'shut down cleanly') {
+          console.log(`stopped cleanly in ${(Number(details.elapsedMs) / 1000).toFixed(1)} s`);
+        } else console.log(message);
+      },
+      error: (details, message) =>
+        console.error(details.err === undefined ? message : `${message}: ${String(details.err)}`),
+    },
+    close: async () => {
+      clearInterval(running.ticker);
       await running.fleet?.close();
       await cloud.close();
-    })().then(
-      () => {
-        console.log(`stopped cleanly in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-        process.exit(0);
-      },
-      (err: unknown) => {
-        console.error(`shutdown failed: ${String(err)}`);
-        process.exit(1);
-      },
-    );
-  };
-  process.once('SIGINT', () => shutdown('SIGINT'));
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
+    },
+  });
 
   try {
     await cloud.start();

@@ -5,6 +5,10 @@ import { cloudClient } from '../cloud-options.ts';
 import { makeCamera, parseCameraSpec, type CameraSpec } from '../camera-spec.ts';
 import { parsePositive, parsePositiveInt, logLevelOption } from '../options.ts';
 import { logDestination, logPrettyOption } from '../log-output.ts';
+import { installShutdown } from '../shutdown.ts';
+
+/** How long closing every simulated device (store flush, models, MQTT) may take after Ctrl-C. */
+const SIM_SHUTDOWN_LIMIT_MS = 60_000;
 
 /** `linesight sim`: a simulated fleet of real agents on simulated cameras. */
 export function simCommand(): Command {
@@ -73,14 +77,7 @@ export function simCommand(): Command {
       console.log(
         `simulated fleet running: ${fleet.deviceIds.length} devices (${fleet.deviceIds[0]} ... ${fleet.deviceIds.at(-1)}); Ctrl-C stops`,
       );
-      const stop = () => {
-        fleet.close().then(
-          () => process.exit(0),
-          () => process.exit(1),
-        );
-      };
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
+      installShutdown({ logger, limitMs: SIM_SHUTDOWN_LIMIT_MS, close: () => fleet.close() });
     },
   );
 }

@@ -10,6 +10,7 @@ import { CloudApiClient } from '@linesight/api-client';
 import { readModelContract, withModelContract } from '@linesight/vision';
 import { parsePositive, parsePositiveInt } from '../options.ts';
 import { progressLine } from '../progress.ts';
+import { installShutdown, signalExitCode } from '../shutdown.ts';
 import {
   processRssMb,
   summarizeRss,
@@ -27,6 +28,10 @@ import { tinyModel } from './bench-rollout.ts';
 const BIN = fileURLToPath(new URL('../../bin/linesight.js', import.meta.url));
 const FLEET = fileURLToPath(new URL('../../bin/soak-fleet.js', import.meta.url));
 const MODEL = 'soak';
+/** A child (cloud, fleet) gets this long after SIGTERM or a stop message before SIGKILL. */
+const STOP_CHILD_GRACE_MS = 30_000;
+/** A signal mid-soak stops both children (each within its grace) and removes the temp folder. */
+const SOAK_SHUTDOWN_LIMIT_MS = 2 * STOP_CHILD_GRACE_MS + 15_000;
 
 /** Options of one soak run. */
 export interface SoakOptions {
@@ -245,16 +250,26 @@ export async function runSoak(o: SoakOptions): Promise<Record<string, unknown>> 
   const at = () => (Date.now() - startedMs) / 1000;
   // Ctrl-C or a SIGTERM mid-soak: stop the cloud and fleet children and remove the temp
   // folder before exiting, as the end of a finished soak does.
-  const onSignal = (signal: NodeJS.Signals) => {
-    progressLine(`${signal}: stopping the soak's cloud and fleet`);
-    void (async () => {
+  const uninstallShutdown = installShutdown({
+    limitMs: SOAK_SHUTDOWN_LIMIT_MS,
+    logger: {
+      info: (details, message) =>
+        progressLine(
+          message === 'shutting down'
+            ? `${String(details.signal)}: stopping the soak's cloud and fleet`
+            : message,
+          0,
+        ),
+      error: (details, message) =>
+        progressLine(details.err === undefined ? message : `${message}: ${String(details.err)}`, 0),
+    },
+    close: async () => {
       for (const child of [...children].reverse()) await stopChild(child);
       await rm(dir, { recursive: true, force: true });
-      process.exit(signal === 'SIGINT' ? 130 : 143);
-    })();
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+    },
+    // A soak cut short is not a finished one: exit as the signal would have.
+    exitCode: signalExitCode,
+  });
   try {
     const cloud = await startCloud(join(dir, 'cloud'), adminToken);
     children.push(cloud.child);
@@ -505,8 +520,7 @@ export async function runSoak(o: SoakOptions): Promise<Record<string, unknown>> 
       ...(o.series === true ? { series: { ...rss, simulatorHeapUsed: heap } } : {}),
     };
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    uninstallShutdown();
     for (const child of children.reverse()) await stopChild(child);
     await rm(dir, { recursive: true, force: true });
   }
@@ -518,7 +532,7 @@ async function stopChild(child: ChildProcess): Promise<void> {
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   if (child.connected) child.send({ type: 'stop' });
   else child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  const timer = setTimeout(() => child.kill('SIGKILL'), STOP_CHILD_GRACE_MS);
   await exited;
   clearTimeout(timer);
 }
