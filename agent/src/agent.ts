@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
-import { ModelSlot, type ScoringModel } from '@linesight/vision';
+import { InferenceWorkerPool, ModelSlot, type ScoringModel } from '@linesight/vision';
 import {
   describeError,
   isLinesightError,
@@ -36,6 +36,12 @@ import { TelemetryWindowAggregator } from './store/telemetry-window.ts';
 export interface AgentDeps {
   /** Loads verified model bytes; default: one worker thread per loaded model. */
   loadModel?: ModelLoader;
+  /**
+   * Worker threads for the default loader, shared by several agents in one
+   * process (a simulated fleet); their owner closes it. Default: the agent's
+   * own pool, closed by its close().
+   */
+  workers?: InferenceWorkerPool;
   /** Uploads sampled images to object storage; without one they stay on the device. */
   uploader?: SampleUploader;
 }
@@ -66,6 +72,8 @@ export class Agent {
   readonly #link: DeviceLink;
   /** HTTP to the cloud with its pinned CA (artifacts, upload URLs). */
   readonly #cloudHttp: ReturnType<typeof cloudFetch>;
+  /** Its own worker threads (with a warm spare) when it was given none; closed by close(). */
+  readonly #ownWorkers: InferenceWorkerPool | undefined;
   /** Verdicts to the line (PLC, plant broker, SSE...), independent of the cloud link. */
   readonly #outputs: LocalOutputs;
   #swaps = 0;
@@ -181,6 +189,11 @@ export class Agent {
       },
       logger: this.log.child({ component: 'pipeline' }),
     });
+    this.#ownWorkers =
+      deps.loadModel === undefined && deps.workers === undefined
+        ? new InferenceWorkerPool()
+        : undefined;
+    const workers = deps.workers ?? this.#ownWorkers;
     this.#updater = new ModelUpdater({
       cloudUrl: this.config.cloudUrl,
       username: this.config.username,
@@ -194,6 +207,7 @@ export class Agent {
       crashLoopStarts: this.config.crashLoopStarts,
       downloadTimeoutMs: this.config.downloadTimeoutMs,
       ...(deps.loadModel ? { loadModel: deps.loadModel } : {}),
+      ...(workers !== undefined ? { workers } : {}),
       logger: this.log.child({ component: 'updater' }),
       hooks: {
         phase: (phase) => {
@@ -327,7 +341,7 @@ export class Agent {
 
   /**
    * Stops in order: camera (no new frames), frames in flight, updates,
-   * final state to the cloud, MQTT, then the model. Idempotent.
+   * final state to the cloud, MQTT, then the models and their spare worker. Idempotent.
    */
   close(): Promise<void> {
     this.#closing ??= (async () => {
@@ -358,6 +372,8 @@ export class Agent {
         () => this.#edge?.close(),
         () => this.#slot.close(),
         () => this.#shadow.slot.close(),
+        // After the models: their threads are theirs to close; the pool stops its spare.
+        () => this.#ownWorkers?.close(),
       ]) {
         try {
           await step();

@@ -18,7 +18,8 @@ export {
   type SyntheticDatasetCounts,
 } from './synthetic-dataset.ts';
 export { SimulatedFleet, type SimulatedFleetOptions } from './fleet/simulated-fleet.ts';
-export { SharedModelLoader, type ModelLoader } from './fleet/shared-model-loader.ts';
+export { SharedModelLoader } from './fleet/shared-model-loader.ts';
+export type { ModelLoader } from '@linesight/agent';
 export {
   FramePoolCamera,
   renderFramePool,

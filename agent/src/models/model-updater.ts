@@ -3,6 +3,7 @@ import {
   WorkerOnnxModel,
   goldenInputs,
   withinGoldenTolerance,
+  type InferenceWorkerPool,
   type ModelSlot,
   type ScoringModel,
 } from '@linesight/vision';
@@ -60,8 +61,10 @@ export interface ModelUpdaterOptions {
   logger: Logger;
   /** Retry delay after a failed download: attempt -> ms (capped exponential with jitter by default). */
   retryDelayMs?: (attempt: number) => number;
-  /** Loads verified model bytes (default: a new WorkerOnnxModel per load). */
+  /** Loads verified model bytes (default: a new WorkerOnnxModel per load, on `workers`). */
   loadModel?: ModelLoader;
+  /** Worker threads of the default loader, owned and closed by the caller (default: a new thread per load). */
+  workers?: InferenceWorkerPool;
   /** Free space a download must leave on the data disk (default 16 MiB). */
   diskMarginBytes?: number;
   /** Measures free space (statfs by default; tests inject a full disk where they cannot mount one). */
@@ -425,7 +428,11 @@ export class ModelUpdater {
           sha256: manifest.sha256,
           ...nice,
         })
-      : await WorkerOnnxModel.load(bytes, { watchdogMs: this.#o.watchdogMs, ...nice });
+      : await WorkerOnnxModel.load(bytes, {
+          watchdogMs: this.#o.watchdogMs,
+          ...nice,
+          ...(this.#o.workers ? { workers: this.#o.workers } : {}),
+        });
     try {
       if (canonicalJson(model.contract.inputSpec) !== canonicalJson(manifest.inputSpec)) {
         throw new LinesightError(

@@ -1,5 +1,10 @@
 import { LinesightError } from '@linesight/protocol';
-import { WorkerOnnxModel, type ModelContract, type ModelOutput } from '@linesight/vision';
+import {
+  WorkerOnnxModel,
+  type InferenceWorkerPool,
+  type ModelContract,
+  type ModelOutput,
+} from '@linesight/vision';
 
 /** How one model version is hosted. */
 export interface ModelPoolOptions {
@@ -7,6 +12,8 @@ export interface ModelPoolOptions {
   workers: number;
   /** A run slower than this fails and its worker is replaced (see WorkerOnnxModel). */
   watchdogMs?: number;
+  /** Where the worker threads come from (the caller owns and closes it); default a new thread each. */
+  threads?: InferenceWorkerPool;
 }
 
 /**
@@ -34,6 +41,7 @@ export class ModelPool {
         WorkerOnnxModel.load(onnx, {
           intraOpNumThreads: 1,
           ...(options.watchdogMs === undefined ? {} : { watchdogMs: options.watchdogMs }),
+          ...(options.threads === undefined ? {} : { workers: options.threads }),
         }),
       ),
     );

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { LinesightError, sha256Hex } from '@linesight/protocol';
-import { preprocessImage } from '@linesight/vision';
+import { InferenceWorkerPool, preprocessImage } from '@linesight/vision';
 import type { BlobStore } from '../blobs/blob-store.ts';
 import type { ModelRegistry, ModelVersion } from '../registry/model-registry.ts';
 import { checkImageHeader } from './image-format.ts';
@@ -66,13 +66,15 @@ const PRODUCTION = 'production';
  * from the blob store into pools of worker-thread sessions (inference never
  * runs on the event loop), kept in a bounded LRU cache; an evicted version is
  * closed once its in-flight requests finish. start() is not needed; close()
- * releases every session.
+ * releases every session and the spare worker thread.
  */
 export class ModelServer {
   readonly #models: ModelRegistry;
   readonly #blobs: BlobStore;
   readonly #log: Logger;
   readonly #workers: number;
+  /** The sessions' worker threads, with a warm spare for the next load; closed after them. */
+  readonly #threads = new InferenceWorkerPool();
   readonly #maxLoaded: number;
   readonly #watchdogMs: number;
   readonly #maxPixels: number;
@@ -223,6 +225,8 @@ export class ModelServer {
       this.#cache.clear();
       // No entry is created after this point, so these are all there will be.
       const results = await Promise.allSettled([...this.#retired].map((e) => e.closed));
+      // After the sessions, whose threads are theirs to close: the pool stops its spare.
+      results.push(...(await Promise.allSettled([this.#threads.close()])));
       const errors = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
       if (errors.length > 0) throw new AggregateError(errors, 'model server close failed');
     })();
@@ -298,6 +302,7 @@ export class ModelServer {
       pool = await ModelPool.load(await this.#readArtifact(model), {
         workers: this.#workers,
         watchdogMs: this.#watchdogMs,
+        threads: this.#threads,
       });
     } catch (cause) {
       this.#log.error({ err: cause, model: `${model.name}@${model.version}` }, 'model load failed');

@@ -1,10 +1,5 @@
-import { WorkerOnnxModel, type ScoringModel } from '@linesight/vision';
-import type { Agent } from '@linesight/agent';
-
-/** How an agent loads verified model bytes (the agent's injection point). */
-export type ModelLoader = NonNullable<
-  NonNullable<ConstructorParameters<typeof Agent>[3]>['loadModel']
->;
+import { WorkerOnnxModel, type InferenceWorkerPool, type ScoringModel } from '@linesight/vision';
+import type { ModelLoader } from '@linesight/agent';
 
 interface Entry {
   model: Promise<ScoringModel>;
@@ -21,6 +16,12 @@ interface Entry {
  */
 export class SharedModelLoader {
   readonly #entries = new Map<string, Entry>();
+  readonly #workers: InferenceWorkerPool | undefined;
+
+  /** `workers`: where the models' threads come from (the caller owns and closes it). */
+  constructor(workers?: InferenceWorkerPool) {
+    this.#workers = workers;
+  }
 
   /** Models loaded right now. */
   get loaded(): number {
@@ -31,7 +32,10 @@ export class SharedModelLoader {
   readonly load: ModelLoader = async (bytes, { watchdogMs, sha256 }) => {
     let entry = this.#entries.get(sha256);
     if (entry === undefined) {
-      const model = WorkerOnnxModel.load(bytes, { watchdogMs });
+      const model = WorkerOnnxModel.load(bytes, {
+        watchdogMs,
+        ...(this.#workers ? { workers: this.#workers } : {}),
+      });
       entry = { model, refs: 0 };
       this.#entries.set(sha256, entry);
       model.catch(() => this.#entries.delete(sha256));

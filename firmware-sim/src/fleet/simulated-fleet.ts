@@ -9,6 +9,7 @@ import {
   type DeviceCredentials,
 } from '@linesight/agent';
 import { CloudApiClient } from '@linesight/api-client';
+import { InferenceWorkerPool } from '@linesight/vision';
 import { SharedModelLoader } from './shared-model-loader.ts';
 
 /** Options of a simulated fleet. */
@@ -50,11 +51,13 @@ export class SimulatedFleet {
   /** The fleet's shared model loader, when `shareModels` is set. */
   readonly sharedModels: SharedModelLoader | undefined;
   readonly #credentials: (DeviceCredentials & { mqttUrl: string })[] = [];
+  /** Every device's model threads come from here: one warm spare for the fleet, not one per device. */
+  readonly #workers = new InferenceWorkerPool();
   #closing: Promise<void> | undefined;
 
   constructor(options: SimulatedFleetOptions) {
     this.#o = options;
-    this.sharedModels = options.shareModels ? new SharedModelLoader() : undefined;
+    this.sharedModels = options.shareModels ? new SharedModelLoader(this.#workers) : undefined;
   }
 
   /** The device ids of this fleet. */
@@ -149,7 +152,7 @@ export class SimulatedFleet {
       },
       this.#o.camera(index, deviceId),
       this.#o.logger.child({ deviceId }),
-      this.sharedModels ? { loadModel: this.sharedModels.load } : {},
+      this.sharedModels ? { loadModel: this.sharedModels.load } : { workers: this.#workers },
     );
   }
 
@@ -158,10 +161,13 @@ export class SimulatedFleet {
     this.#closing ??= (async () => {
       const results = await Promise.allSettled(this.agents.filter(Boolean).map((a) => a.close()));
       const errors = results.filter((r) => r.status === 'rejected').map((r) => r.reason as unknown);
-      try {
-        await this.sharedModels?.close();
-      } catch (err) {
-        errors.push(err);
+      // The models first, then the pool their threads came from.
+      for (const step of [() => this.sharedModels?.close(), () => this.#workers.close()]) {
+        try {
+          await step();
+        } catch (err) {
+          errors.push(err);
+        }
       }
       if (errors.length > 0) throw new AggregateError(errors, 'fleet close failed');
     })();

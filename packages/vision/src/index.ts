@@ -20,5 +20,6 @@ export type {
   ScoringModel,
 } from './scoring-model.ts';
 export { WorkerOnnxModel, type WorkerOnnxModelOptions } from './worker-onnx-model.ts';
+export { InferenceWorkerPool, type InferenceWorkerPoolOptions } from './inference-worker-pool.ts';
 export { ModelSlot, type ModelLease, type Closeable } from './model-slot.ts';
 export { goldenInputs, withinGoldenTolerance, GOLDEN_INPUT_COUNT } from './golden-inputs.ts';

@@ -31,9 +31,6 @@ export interface WorkerSessionOptions {
   executionMode: 'sequential';
 }
 
-/** A spare worker starts this long after the last one was taken, off the swap's critical moment. */
-const SPARE_DELAY_MS = 150;
-
 interface Pending {
   resolve: (value: Record<string, unknown>) => void;
   reject: (err: Error) => void;
@@ -51,33 +48,8 @@ export class InferenceWorker {
   #dead: Error | undefined;
   #closing: Promise<void> | undefined;
 
-  /**
-   * A started worker, ready at once. Starting a thread and loading ONNX
-   * Runtime into it costs tens of milliseconds of CPU; one spare is kept warm
-   * (started when the previous one is taken, after a pause) so a hot swap does
-   * not pay that cost while frames are streaming.
-   */
-  static take(): InferenceWorker {
-    const spare = InferenceWorker.#spare;
-    InferenceWorker.#spare = undefined;
-    clearTimeout(InferenceWorker.#spareTimer);
-    InferenceWorker.#spareTimer = setTimeout(() => {
-      InferenceWorker.#spare ??= new InferenceWorker();
-    }, SPARE_DELAY_MS);
-    InferenceWorker.#spareTimer.unref();
-    return spare !== undefined && !spare.dead ? spare : new InferenceWorker();
-  }
-
-  /** Stops the warm spare, if any (tests and shutdown). */
-  static async closeSpare(): Promise<void> {
-    clearTimeout(InferenceWorker.#spareTimer);
-    const spare = InferenceWorker.#spare;
-    InferenceWorker.#spare = undefined;
-    await spare?.close();
-  }
-
-  static #spare: InferenceWorker | undefined;
-  static #spareTimer: NodeJS.Timeout | undefined;
+  /** Resolves when the thread has exited (closed, crashed or terminated). */
+  readonly exited: Promise<void>;
 
   constructor() {
     this.#worker = new Worker(new URL('./inference-worker-thread.js', import.meta.url));
@@ -93,8 +65,11 @@ export class InferenceWorker {
       },
     );
     this.#worker.on('error', (err) => this.#fail(err));
-    this.#worker.on('exit', (code) =>
-      this.#fail(new Error(`inference worker exited with code ${code}`)),
+    this.exited = new Promise((resolve) =>
+      this.#worker.once('exit', (code) => {
+        this.#fail(new Error(`inference worker exited with code ${code}`));
+        resolve();
+      }),
     );
     // An idle worker must not keep the process alive; one with calls in flight must.
     this.#worker.unref();

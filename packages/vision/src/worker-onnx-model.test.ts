@@ -8,7 +8,7 @@ import sharp from 'sharp';
 import { describe, expect, it, vi } from 'vitest';
 import { isLinesightError } from '@linesight/protocol';
 import { tinyOnnx } from './tiny-onnx-fixture.ts';
-import { InferenceWorker } from './inference-worker.ts';
+import { InferenceWorkerPool } from './inference-worker-pool.ts';
 import { WorkerOnnxModel } from './worker-onnx-model.ts';
 import { OnnxModel } from './onnx-model.ts';
 
@@ -79,10 +79,11 @@ describe('WorkerOnnxModel', () => {
 
   it('abandons a run past the watchdog limit, then recovers on a fresh worker', async () => {
     // Slow (a 1024x1024 MatMul chain) on bright images only; dark ones run it at 1x1.
-    const take = vi.spyOn(InferenceWorker, 'take');
+    const workers = new InferenceWorkerPool();
+    const take = vi.spyOn(workers, 'take');
     const model = await WorkerOnnxModel.load(
       tinyOnnx({ width: 16, height: 16, slow: { size: 1024, steps: 16, when: 'bright' } }),
-      { watchdogMs: 200 },
+      { watchdogMs: 200, workers },
     );
     try {
       expect((await model.scoreImage(await grey(50))).score).toBeCloseTo(50 / 255, 6);
@@ -97,6 +98,7 @@ describe('WorkerOnnxModel', () => {
     } finally {
       take.mockRestore();
       await model.close();
+      await workers.close();
     }
   });
 

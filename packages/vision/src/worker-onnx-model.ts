@@ -1,5 +1,6 @@
 import { LinesightError } from '@linesight/protocol';
 import { InferenceWorker, type SessionInfo } from './inference-worker.ts';
+import type { InferenceWorkerPool } from './inference-worker-pool.ts';
 import type { ModelContract } from './model-contract.ts';
 import { readModelContract } from './onnx-contract.ts';
 import { RunGate } from './run-gate.ts';
@@ -35,6 +36,12 @@ export interface WorkerOnnxModelOptions {
    * where a thread's priority cannot be set. Default: the process's.
    */
   threadNice?: number;
+  /**
+   * Where its worker threads come from (a warm spare makes a load or a
+   * watchdog's replacement cheaper); the caller owns and closes the pool.
+   * Default: a new thread each time, no spare.
+   */
+  workers?: InferenceWorkerPool;
 }
 
 /** Threads still inside a run the watchdog abandoned, over every model of the process. */
@@ -198,7 +205,7 @@ async function startSession(
   contract: ModelContract,
   options: WorkerOnnxModelOptions,
 ): Promise<{ worker: InferenceWorker; session: SessionInfo }> {
-  const worker = InferenceWorker.take();
+  const worker = options.workers?.take() ?? new InferenceWorker();
   let session: SessionInfo;
   try {
     session = await worker.load(

@@ -11,6 +11,7 @@ import type { FrameResult, InputSpec, Manifest, ResizeKernel } from '@linesight/
 import {
   ModelSlot,
   OnnxModel,
+  InferenceWorkerPool,
   WorkerOnnxModel,
   preprocessImage,
   readModelContract,
@@ -599,7 +600,9 @@ async function pacedSwaps(
   warm: number,
 ) {
   const slot = await workerSlot(o.onnx, manifest('0'));
-  const load = () => WorkerOnnxModel.load(o.onnx, { watchdogMs: AGENT.watchdogMs });
+  // As the agent does: swaps take a warm spare thread from a pool the run owns.
+  const workers = new InferenceWorkerPool();
+  const load = () => WorkerOnnxModel.load(o.onnx, { watchdogMs: AGENT.watchdogMs, workers });
   const results: FrameResult[] = [];
   const pipeline = agentPipeline(slot, (r) => results.push(r));
   const swapWindows: { fromSeq: number; toSeq: number }[] = [];
@@ -640,6 +643,7 @@ async function pacedSwaps(
   await pipeline.drain();
   const seconds = (performance.now() - start) / 1000;
   await slot.close();
+  await workers.close();
   const inSwap = (seq: number) => swapWindows.some((w) => seq >= w.fromSeq && seq <= w.toSeq);
   const measured = results.filter((r) => r.seq >= warm);
   const swapLat = measured.filter((r) => inSwap(r.seq)).map((r) => r.latencyMs.total);
