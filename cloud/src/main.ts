@@ -5,6 +5,7 @@ import type { CloudConfigInput } from './config.ts';
 
 /** How the app entry is told what to run. */
 export interface RunCloudOptions {
+  /** Validated by the cloud; `adminToken` is the CLI's LINESIGHT_ADMIN_TOKEN, else the data dir's token is used. */
   config: CloudConfigInput;
   env: NodeJS.ProcessEnv;
   /** Where log lines go (e.g. a pretty printer); pino's JSON on stdout when omitted. */
@@ -12,20 +13,18 @@ export interface RunCloudOptions {
 }
 
 /**
- * The cloud app entry: reads LINESIGHT_ADMIN_TOKEN, LINESIGHT_MQTT_PASSWORD and, when S3 is
+ * The cloud app entry: reads LINESIGHT_MQTT_PASSWORD and, when S3 is
  * configured, the standard AWS variables from the environment, starts the
  * cloud and logs where it listens; the caller (the CLI) installs the signal handling
  * that runs its close().
  */
 export async function runCloud(options: RunCloudOptions): Promise<Cloud> {
   const { env } = options;
-  const envToken = env.LINESIGHT_ADMIN_TOKEN;
   const envMqttPassword = env.LINESIGHT_MQTT_PASSWORD;
   const s3 = options.config.s3Bucket !== undefined;
   const region = options.config.s3Region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
   const config: CloudConfigInput = {
     ...options.config,
-    ...(envToken ? { adminToken: envToken } : {}),
     ...(envMqttPassword && options.config.mqttPassword === undefined
       ? { mqttPassword: envMqttPassword }
       : {}),

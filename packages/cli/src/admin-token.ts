@@ -1,6 +1,15 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
+/** The environment variable that carries the admin token to every linesight process. */
+export const ADMIN_TOKEN_ENV = 'LINESIGHT_ADMIN_TOKEN';
+
+/** The admin token the environment gives, if any; the one place that reads it (empty counts as unset). */
+export function envAdminToken(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const token = env[ADMIN_TOKEN_ENV];
+  return token === undefined || token === '' ? undefined : token;
+}
+
 /**
  * The admin token for calling the cloud: --token, else LINESIGHT_ADMIN_TOKEN,
  * else `<dataDir>/admin-token` as the cloud writes it.
@@ -10,8 +19,8 @@ export async function adminTokenFor(options: {
   dataDir?: string;
 }): Promise<string> {
   if (options.token) return options.token;
-  const env = process.env.LINESIGHT_ADMIN_TOKEN;
-  if (env) return env;
+  const env = envAdminToken();
+  if (env !== undefined) return env;
   const path = join(options.dataDir ?? './data', 'admin-token');
   try {
     return (await readFile(path, 'utf8')).trim();

@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { CloudApiClient } from '@linesight/api-client';
 import { LinesightError } from '@linesight/protocol';
-import { adminTokenFor } from './admin-token.ts';
+import { adminTokenFor, envAdminToken } from './admin-token.ts';
 
 /** What a CLI config file may hold: where the cloud is, and a token for it. */
 export interface CliConfigFile {
@@ -130,7 +130,7 @@ export async function cloudClient(
   lookup: CloudLookup = { env: process.env },
 ): Promise<{ cloudUrl: string; adminToken: string; api: CloudApiClient }> {
   const cloudUrl = await resolveCloudUrl(opts.cloud, lookup);
-  const fileToken = lookup.env.LINESIGHT_ADMIN_TOKEN
+  const fileToken = envAdminToken(lookup.env)
     ? undefined
     : (await loadCliConfig(lookup))?.config.token;
   const token = opts.token ?? fileToken;

@@ -1,6 +1,7 @@
 // The simulated-fleet process of `linesight bench rollout`: started by the bench, never by a user.
 import { parseFleetWorkerArgs, runFleetWorker } from './rollout-fleet-worker.ts';
+import { ADMIN_TOKEN_ENV, envAdminToken } from '../admin-token.ts';
 
-const adminToken = process.env.LINESIGHT_ADMIN_TOKEN;
-if (adminToken === undefined) throw new Error('LINESIGHT_ADMIN_TOKEN is not set');
+const adminToken = envAdminToken();
+if (adminToken === undefined) throw new Error(`${ADMIN_TOKEN_ENV} is not set`);
 await runFleetWorker({ ...parseFleetWorkerArgs(process.argv.slice(2)), adminToken });

@@ -4,6 +4,7 @@ import { runCloud } from '@linesight/cloud';
 import { parsePort, parsePositive, parsePositiveInt, logLevelOption } from '../options.ts';
 import { logDestination, logPrettyOption } from '../log-output.ts';
 import { installShutdown } from '../shutdown.ts';
+import { envAdminToken } from '../admin-token.ts';
 
 /** How long the cloud's close (HTTP, broker, jobs, registry) may take after a signal. */
 const CLOUD_SHUTDOWN_LIMIT_MS = 10_000;
@@ -136,6 +137,7 @@ export function cloudCommand(): Command {
         driftConfig?: Record<string, unknown>;
         retrainConfig?: Record<string, unknown>;
       }) => {
+        const adminToken = envAdminToken();
         const cloud = await runCloud({
           ...(opts.logPretty ? { logDestination: logDestination(true) } : {}),
           config: {
@@ -170,6 +172,7 @@ export function cloudCommand(): Command {
               ...(opts.alertWebhookUrl !== undefined ? { webhookUrl: opts.alertWebhookUrl } : {}),
             },
             ...(opts.retrainConfig !== undefined ? { retrain: opts.retrainConfig } : {}),
+            ...(adminToken === undefined ? {} : { adminToken }),
           },
           env: process.env,
         });

@@ -11,6 +11,7 @@ import { parsePort, parsePositiveInt, parsePositive, logLevelOption } from '../o
 import { progressLine } from '../progress.ts';
 import { logDestination, logPrettyOption } from '../log-output.ts';
 import { installShutdown } from '../shutdown.ts';
+import { envAdminToken } from '../admin-token.ts';
 
 const DEMO_MODEL = 'surface-defects';
 const DEMO_VERSION = '1.0.0';
@@ -50,15 +51,14 @@ async function runDemo(opts: DemoOptions): Promise<void> {
     destination === undefined
       ? pino({ level: opts.logLevel })
       : pino({ level: opts.logLevel }, destination);
+  const envToken = envAdminToken();
   const cloud = new Cloud(
     {
       httpPort: opts.httpPort,
       mqttPort: opts.mqttPort,
       dataDir: join(dataDir, 'cloud'),
       logLevel: opts.logLevel as 'warn',
-      ...(process.env.LINESIGHT_ADMIN_TOKEN
-        ? { adminToken: process.env.LINESIGHT_ADMIN_TOKEN }
-        : {}),
+      ...(envToken === undefined ? {} : { adminToken: envToken }),
     },
     logger.child({ app: 'cloud' }),
   );

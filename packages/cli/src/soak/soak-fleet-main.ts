@@ -1,6 +1,7 @@
 // The simulated-fleet process of `linesight soak`: started by the soak, never by a user.
 import { parseSoakFleetArgs, runSoakFleet } from './soak-fleet-worker.ts';
+import { ADMIN_TOKEN_ENV, envAdminToken } from '../admin-token.ts';
 
-const adminToken = process.env.LINESIGHT_ADMIN_TOKEN;
-if (adminToken === undefined) throw new Error('LINESIGHT_ADMIN_TOKEN is not set');
+const adminToken = envAdminToken();
+if (adminToken === undefined) throw new Error(`${ADMIN_TOKEN_ENV} is not set`);
 await runSoakFleet({ ...parseSoakFleetArgs(process.argv.slice(2)), adminToken });
