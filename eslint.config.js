@@ -128,7 +128,7 @@ export default tseslint.config(
   // runtime one, which ignores tests, overrides it for runtime files).
   ...[true, false].map((tests) =>
     boundary(
-      ['packages/{protocol,vision,model,api-client}/**/*.ts'],
+      ['packages/{protocol,durable-fs,vision,model,api-client}/**/*.ts'],
       [...noApps(Object.values(APPS), LIBRARY), ...(tests ? [] : FIXTURES)],
       { tests },
     ),

@@ -46,6 +46,7 @@ export const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 /** The workspaces that make up the release, by folder. */
 const WORKSPACES = [
   'packages/protocol',
+  'packages/durable-fs',
   'packages/api-client',
   'packages/vision',
   'packages/model',

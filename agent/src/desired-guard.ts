@@ -6,7 +6,7 @@ import {
   type DesiredState,
   type TrustedKey,
 } from '@linesight/protocol';
-import { writeFileAtomic } from './atomic-file.ts';
+import { writeFileAtomic } from '@linesight/durable-fs';
 import { isDiskFull } from './models/disk-space.ts';
 
 interface GuardState {

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile, chmod } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { writeFileAtomic } from '@linesight/durable-fs';
 import { join } from 'node:path';
 
 /** Where the admin token came from, so the operator can be told. */
@@ -25,9 +26,8 @@ export async function resolveAdminToken(
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
-  await mkdir(dataDir, { recursive: true });
   const token = `lsa_${randomBytes(24).toString('base64url')}`;
-  await writeFile(path, `${token}\n`, { mode: 0o600 });
-  await chmod(path, 0o600);
+  // Whole or absent after a crash, never a truncated token that no longer matches the one logged.
+  await writeFileAtomic(path, `${token}\n`, { mode: 0o600 });
   return { token, source: 'created', path };
 }

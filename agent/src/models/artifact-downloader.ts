@@ -1,9 +1,9 @@
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { LinesightError, isLinesightError, type Manifest } from '@linesight/protocol';
-import { syncDir } from '../atomic-file.ts';
+import { moveIntoPlace } from '@linesight/durable-fs';
 import { basicAuthHeader, type CloudFetch } from '../cloud-tls.ts';
 import {
   DEFAULT_DISK_MARGIN_BYTES,
@@ -197,8 +197,7 @@ async function attempt(req: DownloadRequest): Promise<DownloadReport> {
       { details: { resumedFrom } },
     );
   }
-  await rename(part, req.destPath);
-  await syncDir(dirname(req.destPath));
+  await moveIntoPlace(part, req.destPath);
   return { bytes: size, resumedFrom, restarted: false };
 }
 

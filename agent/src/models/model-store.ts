@@ -7,7 +7,7 @@ import {
   type LinesightError,
   type SignedManifest,
 } from '@linesight/protocol';
-import { writeFileAtomic } from '../atomic-file.ts';
+import { writeFileAtomic } from '@linesight/durable-fs';
 import {
   DEFAULT_DISK_MARGIN_BYTES,
   diskFullError,

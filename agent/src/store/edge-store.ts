@@ -15,7 +15,7 @@ import {
   type VerdictMinute,
   type VerdictRecord,
 } from '@linesight/protocol';
-import { syncDir, writeFileAtomic } from '../atomic-file.ts';
+import { syncDir, writeFileAtomic } from '@linesight/durable-fs';
 
 /** Options of the device store. */
 export interface EdgeStoreOptions {

@@ -1,8 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
-import { dirname, join, resolve, sep } from 'node:path';
+import { mkdir, open, rm, stat } from 'node:fs/promises';
+import { join, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
+import { moveIntoPlace, writeFileAtomic } from '@linesight/durable-fs';
 import { LinesightError } from '@linesight/protocol';
 import {
   blobMissing,
@@ -81,26 +82,14 @@ export class LocalBlobStore implements BlobStore {
 
   async put(key: string, bytes: Uint8Array): Promise<void> {
     const path = this.localPath(key);
-    const tmp = await this.tempPath();
-    try {
-      const handle = await open(tmp, 'wx', 0o600);
-      try {
-        await handle.writeFile(bytes);
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      await this.#moveIntoPlace(tmp, path);
-    } catch (err) {
-      await rm(tmp, { force: true });
-      throw err;
-    }
+    // The temp file goes in the store's temp folder, which start() clears of a crash's leftovers.
+    await writeFileAtomic(path, bytes, { tempPath: await this.tempPath() });
   }
 
   async putFile(key: string, file: string): Promise<void> {
     const path = this.localPath(key);
     try {
-      await this.#moveIntoPlace(file, path);
+      await moveIntoPlace(file, path);
     } catch (err) {
       // A file on another filesystem cannot be renamed: copy it through a temp file instead.
       if ((err as NodeJS.ErrnoException).code !== 'EXDEV') {
@@ -110,22 +99,11 @@ export class LocalBlobStore implements BlobStore {
       const tmp = await this.tempPath();
       try {
         await streamToFile(createReadStream(file), tmp, Number.MAX_SAFE_INTEGER);
-        await this.#moveIntoPlace(tmp, path);
+        await moveIntoPlace(tmp, path);
       } finally {
         await rm(tmp, { force: true });
         await rm(file, { force: true });
       }
-    }
-  }
-
-  async #moveIntoPlace(tmp: string, path: string): Promise<void> {
-    await mkdir(dirname(path), { recursive: true });
-    await rename(tmp, path);
-    const dir = await open(dirname(path), 'r');
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
     }
   }
 
@@ -279,7 +257,7 @@ export class LocalBlobStore implements BlobStore {
             : 'body sha256 differs from the declared sha256',
         );
       }
-      await this.#moveIntoPlace(tmp, path);
+      await moveIntoPlace(tmp, path);
     } finally {
       await rm(tmp, { force: true });
     }

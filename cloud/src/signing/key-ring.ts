@@ -1,5 +1,6 @@
-import { chmod, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { chmod, mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeFileAtomic } from '@linesight/durable-fs';
 import {
   LinesightError,
   generateSigningKeyPair,
@@ -134,28 +135,8 @@ export class KeyRing {
     return this.#ring.keys.filter((k) => k.retiredAt === undefined);
   }
 
-  /** Writes the ring so that a crash leaves the old or the new one: temp file (0600), fsync, rename, fsync of the folder. */
+  /** Writes the ring so that a crash leaves the old or the new one (mode 0600: it holds private keys). */
   async #save(): Promise<void> {
-    const tmp = `${this.#path}.tmp`;
-    try {
-      const file = await open(tmp, 'w', 0o600);
-      try {
-        await file.chmod(0o600);
-        await file.writeFile(JSON.stringify(this.#ring, null, 2));
-        await file.sync();
-      } finally {
-        await file.close();
-      }
-      await rename(tmp, this.#path);
-    } catch (err) {
-      await rm(tmp, { force: true });
-      throw err;
-    }
-    const dir = await open(dirname(this.#path), 'r');
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
-    }
+    await writeFileAtomic(this.#path, JSON.stringify(this.#ring, null, 2), { mode: 0o600 });
   }
 }

@@ -1,0 +1,6 @@
+export {
+  moveIntoPlace,
+  syncDir,
+  writeFileAtomic,
+  type WriteFileAtomicOptions,
+} from './atomic-file.ts';
