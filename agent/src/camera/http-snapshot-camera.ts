@@ -1,7 +1,7 @@
 import { LinesightError } from '@linesight/protocol';
+import { sniffImageFormat } from '@linesight/vision';
 import { Backoff, backoffProblems, type BackoffOptions } from './backoff.ts';
 import type { Camera, FrameSink } from './camera.ts';
-import { sniffImageFormat } from './image-format.ts';
 import { redactCredentials } from './redact-credentials.ts';
 import { deliverToSink, reportToSink } from './sink-guard.ts';
 

@@ -8,6 +8,12 @@ export {
 } from './model-contract.ts';
 export { decodeImagePixels, rawToTensor, preprocessImage } from './preprocess.ts';
 export { separateMasks } from './mask-files.ts';
+export {
+  readImageHeader,
+  sniffImageFormat,
+  type ImageFormat,
+  type ImageHeader,
+} from './image-format.ts';
 export { tensorStatistics, type ImageStatistics } from './image-statistics.ts';
 export { frameImageStats, type FrameImageStats } from './frame-statistics.ts';
 export { readModelContract, withModelContract } from './onnx-contract.ts';
