@@ -20,6 +20,7 @@ export {
   type MjpegParserStats,
 } from './camera/mjpeg-parser.ts';
 export type { BackoffOptions } from './camera/backoff.ts';
+export { PacingSchedule } from './camera/pacing-schedule.ts';
 export { Agent, AGENT_VERSION, type AgentDeps } from './agent.ts';
 export { AgentConfigSchema, loadAgentConfig, type AgentConfig } from './config.ts';
 export {

@@ -1,4 +1,4 @@
-import type { Camera, Frame, FrameSink } from '@linesight/agent';
+import { PacingSchedule, type Camera, type Frame, type FrameSink } from '@linesight/agent';
 import { LinesightError } from '@linesight/protocol';
 import { DEFAULT_JPEG_QUALITY, encodeGrey, type ImageFormat } from './encode.ts';
 import { frameDefect, frameSeed } from './frame-plan.ts';
@@ -100,7 +100,7 @@ export class SyntheticCamera implements Camera {
 
   readonly description: string;
   private readonly options: ResolvedOptions;
-  private readonly periodMs: number;
+  private readonly pacing: PacingSchedule;
   private delivered = 0;
   // The last unshifted frame, delivered again while the camera is frozen.
   private lastImage: Buffer | undefined;
@@ -109,16 +109,12 @@ export class SyntheticCamera implements Camera {
   private inFlight: Promise<void> | undefined;
   private closed = false;
   private closing: Promise<void> | undefined;
-  // Frame `anchorSeq` is due at `anchorMs` (performance.now() clock); later
-  // frames follow at whole periods from it, so timer lateness does not accumulate.
-  private anchorMs = 0;
-  private anchorSeq = 0;
 
   /** Validates options (throws ERR_CAMERA listing every problem); does not start capturing. */
   constructor(options: SyntheticCameraOptions) {
     this.options = resolveOptions(options);
     const { seed, width, height, fps } = this.options;
-    this.periodMs = 1000 / fps;
+    this.pacing = new PacingSchedule(fps);
     this.description = `synthetic(seed=${seed}, ${width}x${height} @ ${fps} fps${this.options.shift ? `, shift ${JSON.stringify(this.options.shift)}` : ''})`;
   }
 
@@ -139,8 +135,7 @@ export class SyntheticCamera implements Camera {
       throw new LinesightError('ERR_CAMERA', 'synthetic camera is already started');
     }
     this.sink = sink;
-    this.anchorMs = performance.now();
-    this.anchorSeq = 0;
+    this.pacing.anchor(this.delivered, performance.now());
     this.scheduleNext();
   }
 
@@ -162,16 +157,12 @@ export class SyntheticCamera implements Camera {
     if (this.closed) return;
     const { maxFrames } = this.options;
     if (maxFrames !== undefined && this.delivered >= maxFrames) return;
-    const nowMs = performance.now();
-    let dueMs = this.anchorMs + (this.delivered - this.anchorSeq) * this.periodMs;
-    // More than a frame behind (a stall, a slow render): take the next frame
-    // now and keep the cadence from here, rather than bursting to catch up.
-    if (nowMs - dueMs > this.periodMs) {
-      this.anchorMs = nowMs;
-      this.anchorSeq = this.delivered;
-      dueMs = nowMs;
-    }
-    this.timer = setTimeout(() => this.onDue(), Math.max(0, dueMs - nowMs));
+    // Frame `delivered` is next: timer lateness does not accumulate, and after a
+    // stall or a slow render it comes at once rather than in a burst.
+    this.timer = setTimeout(
+      () => this.onDue(),
+      this.pacing.delayMs(this.delivered, performance.now()),
+    );
   }
 
   private onDue(): void {
@@ -222,8 +213,7 @@ export class SyntheticCamera implements Camera {
           }),
         );
         // Retry the same seq one period from now, not in a tight loop.
-        this.anchorMs = performance.now() + this.periodMs;
-        this.anchorSeq = seq;
+        this.pacing.anchor(seq, performance.now() + this.pacing.periodMs);
       }
       return;
     }

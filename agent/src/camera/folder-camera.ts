@@ -4,6 +4,7 @@ import { LinesightError } from '@linesight/protocol';
 import { separateMasks } from '@linesight/vision';
 import type { Camera, FrameSink } from './camera.ts';
 import { deliverToSink, reportToSink } from './sink-guard.ts';
+import { PacingSchedule } from './pacing-schedule.ts';
 
 // Formats sharp decodes; BMP is left out because sharp cannot read it.
 const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp', '.tif', '.tiff']);
@@ -29,7 +30,7 @@ export interface FolderCameraOptions {
  */
 export class FolderCamera implements Camera {
   readonly #o: FolderCameraOptions;
-  readonly #periodMs: number;
+  readonly #pacing: PacingSchedule;
   #files: string[] = [];
   #seq = 0;
   // Index of the next file to read (counts up across loops).
@@ -39,10 +40,6 @@ export class FolderCamera implements Camera {
   #inFlight: Promise<void> | undefined;
   #closed = false;
   #closing: Promise<void> | undefined;
-  // Slot `#anchorSlot` is due at `#anchorMs` (performance.now()); later slots
-  // follow at whole periods, so read time and timer lateness do not add up.
-  #anchorMs = 0;
-  #anchorSlot = 0;
   #slot = 0;
 
   /** Checks `fps` (throws ERR_CAMERA); does not touch the folder yet. */
@@ -51,7 +48,7 @@ export class FolderCamera implements Camera {
       throw new LinesightError('ERR_CAMERA', `folder camera fps must be > 0, got ${options.fps}`);
     }
     this.#o = options;
-    this.#periodMs = 1000 / options.fps;
+    this.#pacing = new PacingSchedule(options.fps);
   }
 
   get description(): string {
@@ -91,8 +88,7 @@ export class FolderCamera implements Camera {
     }
     this.#files = names.map((n) => join(this.#o.dir, n));
     if (this.#closed) return;
-    this.#anchorMs = performance.now();
-    this.#anchorSlot = 0;
+    this.#pacing.anchor(this.#slot, performance.now());
     this.#scheduleNext();
   }
 
@@ -112,16 +108,10 @@ export class FolderCamera implements Camera {
   #scheduleNext(): void {
     if (this.#closed) return;
     if (this.#o.loop === false && this.#cursor >= this.#files.length) return;
-    const nowMs = performance.now();
-    let dueMs = this.#anchorMs + (this.#slot - this.#anchorSlot) * this.#periodMs;
-    // More than a period behind (a slow disk, a stalled loop): take the next
-    // frame now and keep the cadence from here rather than bursting to catch up.
-    if (nowMs - dueMs > this.#periodMs) {
-      this.#anchorMs = nowMs;
-      this.#anchorSlot = this.#slot;
-      dueMs = nowMs;
-    }
-    this.#timer = setTimeout(() => this.#onDue(), Math.max(0, dueMs - nowMs));
+    this.#timer = setTimeout(
+      () => this.#onDue(),
+      this.#pacing.delayMs(this.#slot, performance.now()),
+    );
   }
 
   #onDue(): void {

@@ -2,6 +2,7 @@ import { LinesightError } from '@linesight/protocol';
 import { sniffImageFormat } from '@linesight/vision';
 import { Backoff, backoffProblems, type BackoffOptions } from './backoff.ts';
 import type { Camera, FrameSink } from './camera.ts';
+import { PacingSchedule } from './pacing-schedule.ts';
 import { redactCredentials } from './redact-credentials.ts';
 import { deliverToSink, reportToSink } from './sink-guard.ts';
 
@@ -93,7 +94,7 @@ function parseUrl(raw: string): ParsedUrl | undefined {
 export class HttpSnapshotCamera implements Camera {
   readonly description: string;
   readonly #url: ParsedUrl;
-  readonly #periodMs: number;
+  readonly #pacing: PacingSchedule;
   readonly #timeoutMs: number;
   readonly #maxBytes: number;
   readonly #headers: Record<string, string>;
@@ -107,10 +108,6 @@ export class HttpSnapshotCamera implements Camera {
   #abort: AbortController | undefined;
   #closed = false;
   #closing: Promise<void> | undefined;
-  // Poll `#anchorSlot` is due at `#anchorMs` (performance.now()); later polls
-  // follow at whole periods, so request time and timer lateness do not add up.
-  #anchorMs = 0;
-  #anchorSlot = 0;
   #slot = 0;
 
   /** Validates options (throws ERR_CAMERA listing every problem); does not poll yet. */
@@ -134,7 +131,7 @@ export class HttpSnapshotCamera implements Camera {
       );
     }
     this.#url = url;
-    this.#periodMs = 1000 / options.fps;
+    this.#pacing = new PacingSchedule(options.fps);
     this.#timeoutMs = timeoutMs;
     this.#maxBytes = maxBytes;
     this.#headers = {
@@ -168,8 +165,7 @@ export class HttpSnapshotCamera implements Camera {
       throw new LinesightError('ERR_CAMERA', 'http camera is already started');
     }
     this.#sink = sink;
-    this.#anchorMs = performance.now();
-    this.#anchorSlot = 0;
+    this.#pacing.anchor(this.#slot, performance.now());
     this.#scheduleNext();
   }
 
@@ -189,16 +185,12 @@ export class HttpSnapshotCamera implements Camera {
 
   #scheduleNext(): void {
     if (this.#closed) return;
-    const nowMs = performance.now();
-    let dueMs = this.#anchorMs + (this.#slot - this.#anchorSlot) * this.#periodMs;
-    // More than a period behind (a slow answer): poll now and keep the cadence
-    // from here rather than bursting to catch up.
-    if (nowMs - dueMs > this.#periodMs) {
-      this.#anchorMs = nowMs;
-      this.#anchorSlot = this.#slot;
-      dueMs = nowMs;
-    }
-    this.#timer = setTimeout(() => this.#onDue(), Math.max(0, dueMs - nowMs));
+    // Request time and timer lateness do not add up; a slow answer more than a
+    // period behind is followed by a poll at once, not a burst.
+    this.#timer = setTimeout(
+      () => this.#onDue(),
+      this.#pacing.delayMs(this.#slot, performance.now()),
+    );
   }
 
   #onDue(): void {
@@ -246,8 +238,7 @@ export class HttpSnapshotCamera implements Camera {
       // The next poll is due the backoff delay after the failure was reported (not
       // before: building and reporting the error can take a while on a busy
       // machine); then the cadence resumes.
-      this.#anchorMs = performance.now() + retryInMs;
-      this.#anchorSlot = this.#slot;
+      this.#pacing.anchor(this.#slot, performance.now() + retryInMs);
       return;
     }
     if (this.#closed) return;
