@@ -15,7 +15,7 @@ import {
   type SamplingPolicy,
 } from '@linesight/protocol';
 import type { Camera, Frame } from './camera/camera.ts';
-import { loadAgentConfig, type AgentConfig } from './config.ts';
+import type { AgentConfig } from './config.ts';
 import { DesiredGuard } from './desired-guard.ts';
 import { DeviceLink } from './device-link.ts';
 import { cloudFetch } from './cloud-tls.ts';
@@ -98,13 +98,8 @@ export class Agent {
   /** The sampling policy of the last desired state (a store opened later takes it). */
   #samplingPolicy: SamplingPolicy | undefined;
 
-  constructor(
-    config: Record<string, unknown> | AgentConfig,
-    camera: Camera,
-    logger?: Logger,
-    deps: AgentDeps = {},
-  ) {
-    this.config = loadAgentConfig(config as Record<string, unknown>);
+  constructor(config: AgentConfig, camera: Camera, logger?: Logger, deps: AgentDeps = {}) {
+    this.config = config;
     this.log =
       logger ??
       pino({ level: this.config.logLevel, base: { app: 'agent', deviceId: this.config.deviceId } });

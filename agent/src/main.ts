@@ -6,6 +6,7 @@ import { WorkerOnnxModel } from '@linesight/vision';
 import { Agent } from './agent.ts';
 import type { Camera } from './camera/camera.ts';
 import { readAgentConfigFile } from './config-file.ts';
+import { loadAgentConfig } from './config.ts';
 import { readDeviceCredentials, type DeviceCredentials } from './device-credentials.ts';
 import type { CloudTls } from './cloud-tls.ts';
 import { SystemdNotifier } from './systemd/systemd-notifier.ts';
@@ -118,33 +119,31 @@ export async function runAgent(options: RunAgentOptions): Promise<AgentApp> {
           ...(options.httpPort === undefined ? {} : { port: options.httpPort }),
           ...(options.httpHost === undefined ? {} : { host: options.httpHost }),
         };
-  const agent = new Agent(
-    {
-      ...file,
-      ...(http === undefined ? {} : { http }),
-      deviceId: options.deviceId,
-      cloudUrl,
-      mqttUrl,
-      username: creds.username,
-      password: creds.password ?? '',
-      ...(tls !== undefined ? { tls } : {}),
-      trustedKeys: creds.trustedKeys,
-      dataDir: options.dataDir,
-      ...defined({
-        telemetryIntervalSec: options.telemetryIntervalSec,
-        logLevel: options.logLevel,
-        watchdogMs: options.watchdogMs,
-        watchdogTrips: options.watchdogTrips,
-        crashLoopStarts: options.crashLoopStarts,
-        stableAfterSec: options.stableAfterSec,
-        windowSec: options.windowSec,
-        storeQuotaBytes: options.storeQuotaBytes,
-        forwardRecordsPerSec: options.forwardRecordsPerSec,
-      }),
-    },
-    options.camera,
-    logger,
-  );
+  // Validated once, here: every problem of the file and the options reported together.
+  const config = loadAgentConfig({
+    ...file,
+    ...(http === undefined ? {} : { http }),
+    deviceId: options.deviceId,
+    cloudUrl,
+    mqttUrl,
+    username: creds.username,
+    password: creds.password ?? '',
+    ...(tls !== undefined ? { tls } : {}),
+    trustedKeys: creds.trustedKeys,
+    dataDir: options.dataDir,
+    ...defined({
+      telemetryIntervalSec: options.telemetryIntervalSec,
+      logLevel: options.logLevel,
+      watchdogMs: options.watchdogMs,
+      watchdogTrips: options.watchdogTrips,
+      crashLoopStarts: options.crashLoopStarts,
+      stableAfterSec: options.stableAfterSec,
+      windowSec: options.windowSec,
+      storeQuotaBytes: options.storeQuotaBytes,
+      forwardRecordsPerSec: options.forwardRecordsPerSec,
+    }),
+  });
+  const agent = new Agent(config, options.camera, logger);
   const notifier = new SystemdNotifier({
     socketPath: options.env?.NOTIFY_SOCKET,
     watchdogUsec: options.env?.WATCHDOG_USEC,

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import {
   Agent,
+  loadAgentConfig,
   readDeviceCredentials,
   writeDeviceCredentials,
   type Camera,
@@ -138,7 +139,7 @@ export class SimulatedFleet {
 
   #makeAgent(index: number, deviceId: string, creds: DeviceCredentials, mqttUrl: string): Agent {
     return new Agent(
-      {
+      loadAgentConfig({
         ...this.#o.agentConfig,
         deviceId,
         cloudUrl: this.#o.cloudUrl,
@@ -149,7 +150,7 @@ export class SimulatedFleet {
         trustedKeys: creds.trustedKeys,
         dataDir: join(this.#o.dataDir, deviceId),
         telemetryIntervalSec: this.#o.telemetryIntervalSec,
-      },
+      }),
       this.#o.camera(index, deviceId),
       this.#o.logger.child({ deviceId }),
       this.sharedModels ? { loadModel: this.sharedModels.load } : { workers: this.#workers },
