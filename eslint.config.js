@@ -18,11 +18,14 @@ function noApps(apps, why) {
   ]);
 }
 
-// Test fixtures and helpers that live beside runtime code: only tests may import them.
+// Test fixtures and helpers live in packages/testkit and test/helpers: only tests import them.
 const FIXTURES = [
   {
-    regex:
-      '(^|/)(test-manifest|test-sink|test-models|test-fixtures|tiny-onnx-fixture)(\\.ts)?$|(^|/)test/helpers/',
+    group: ['@linesight/testkit', '@linesight/testkit/*'],
+    message: '@linesight/testkit is for tests only',
+  },
+  {
+    regex: '(^|/)(packages/)?testkit/|(^|/)test/helpers/',
     message: 'test fixtures are for tests only',
   },
 ];

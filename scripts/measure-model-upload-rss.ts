@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { meanScoreOnnx } from '../cloud/src/inference/test-models.ts';
+import { meanScoreOnnx } from '@linesight/testkit/onnx';
 
 const { values } = parseArgs({
   options: {

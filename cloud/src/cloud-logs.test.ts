@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CloudApiClient } from '@linesight/api-client';
 import { CHANNEL_SCHEMAS, deviceTopic, encodePayload, isLinesightError } from '@linesight/protocol';
 import { Cloud } from './cloud.ts';
-import { meanScoreOnnx } from './inference/test-models.ts';
+import { meanScoreOnnx } from '@linesight/testkit/onnx';
 import { runCloud } from './main.ts';
 
 /** Every line the cloud logs, raw, as a log shipper would read it. */

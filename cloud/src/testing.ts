@@ -8,4 +8,3 @@ export {
   windowOf,
   type LineLook,
 } from './drift/drift-fixtures.ts';
-export { makeTestCa, makeSelfSigned, type TestCa, type TestCertificate } from './tls/test-pki.ts';

@@ -17,7 +17,7 @@ import { writeDeviceCredentials } from '@linesight/agent';
 import type { TelemetryWindow, VerdictRecord } from '@linesight/protocol';
 import { buildRelease, type BuiltRelease } from '../../scripts/build-release.ts';
 import { arm64NodeCommand, ensureArm64Env, type Arm64Env } from '../../scripts/arm64-env.ts';
-import { eventually } from '../helpers/eventually.ts';
+import { eventually } from '@linesight/testkit/eventually';
 import { LinesightProcess } from '../helpers/linesight-process.ts';
 import { FleetObserver } from '../helpers/observer.ts';
 

@@ -56,7 +56,7 @@ import {
   preprocessImage,
   readModelContract,
 } from '@linesight/vision';
-import { eventually } from '../helpers/eventually.ts';
+import { eventually } from '@linesight/testkit/eventually';
 import { LinesightProcess, type LogLine } from '../helpers/linesight-process.ts';
 import { FleetObserver } from '../helpers/observer.ts';
 import {

@@ -8,7 +8,7 @@ import { CloudApiClient } from '@linesight/api-client';
 import { downloadArtifact, requestUploads, uploadObject } from '@linesight/agent';
 import { Cloud, type CloudConfigInput } from '@linesight/cloud';
 import { startS3TestServer, type S3TestServer } from '@linesight/cloud/testing';
-import { eventually } from '../helpers/eventually.ts';
+import { eventually } from '@linesight/testkit/eventually';
 import { isLinesightError, verifySignedManifest, type SignedManifest } from '@linesight/protocol';
 
 // The storage paths a device uses (artifact download, sample upload) against the cloud with

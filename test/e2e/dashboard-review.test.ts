@@ -15,7 +15,7 @@ import { writeDeviceCredentials } from '@linesight/agent';
 import { Cloud } from '@linesight/cloud';
 import type { TelemetryWindow } from '@linesight/protocol';
 import { dashboardContext, firstLoad, launchChromium } from '../helpers/dashboard-browser.ts';
-import { eventually } from '../helpers/eventually.ts';
+import { eventually } from '@linesight/testkit/eventually';
 import { LinesightProcess } from '../helpers/linesight-process.ts';
 
 const models = inject('models');

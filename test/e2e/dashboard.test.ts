@@ -14,7 +14,7 @@ import {
   launchChromium,
   type FirstLoad,
 } from '../helpers/dashboard-browser.ts';
-import { eventually } from '../helpers/eventually.ts';
+import { eventually } from '@linesight/testkit/eventually';
 
 // The dashboard in a real browser (Debian's chromium, driven by playwright-core)
 // against a real cloud and a small simulated fleet on two lines.

@@ -18,7 +18,7 @@ import {
   type VerdictBatch,
   type VerdictRecord,
 } from '@linesight/protocol';
-import { eventually } from '../helpers/eventually.ts';
+import { eventually } from '@linesight/testkit/eventually';
 import { LinesightProcess } from '../helpers/linesight-process.ts';
 
 const ADMIN_TOKEN = 'edge-bad-input-admin-token-0123456789';

@@ -23,7 +23,7 @@ import {
   type TelemetryWindow,
   type VerdictRecord,
 } from '@linesight/protocol';
-import { eventually } from '../helpers/eventually.ts';
+import { eventually } from '@linesight/testkit/eventually';
 import { LinesightProcess } from '../helpers/linesight-process.ts';
 import {
   startMosquitto,

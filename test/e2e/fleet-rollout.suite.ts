@@ -16,7 +16,7 @@ import {
   CHANNEL_SCHEMAS,
   type DesiredState,
 } from '@linesight/protocol';
-import { eventually } from '../helpers/eventually.ts';
+import { eventually } from '@linesight/testkit/eventually';
 import { LinesightProcess, runLinesight } from '../helpers/linesight-process.ts';
 import { FleetObserver } from '../helpers/observer.ts';
 import {

@@ -18,7 +18,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { CloudApiClient } from '@linesight/api-client';
 import { DEVICE_PUBLISH_CHANNELS, deviceTopic, type DeviceChannel } from '@linesight/protocol';
-import { eventually } from '../helpers/eventually.ts';
+import { eventually } from '@linesight/testkit/eventually';
 import { Rng, mutateBytes } from '../helpers/fuzz-random.ts';
 import {
   EDGE_CHANNELS,

@@ -18,7 +18,7 @@ import { CloudApiClient } from '@linesight/api-client';
 import { writeDeviceCredentials } from '@linesight/agent';
 import { Cloud } from '@linesight/cloud';
 import { CHANNEL_SCHEMAS, decodePayload, type FrameResult } from '@linesight/protocol';
-import { eventually } from '../helpers/eventually.ts';
+import { eventually } from '@linesight/testkit/eventually';
 import { LinesightProcess } from '../helpers/linesight-process.ts';
 import { ModbusPlc, type PlcMap } from '../helpers/modbus-plc.ts';
 import { withSlowSideChain } from '../helpers/onnx-mutations.ts';

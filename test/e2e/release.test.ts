@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { CloudApiClient } from '@linesight/api-client';
 import { writeDeviceCredentials } from '@linesight/agent';
 import { buildRelease, type BuiltRelease } from '../../scripts/build-release.ts';
-import { eventually } from '../helpers/eventually.ts';
+import { eventually } from '@linesight/testkit/eventually';
 import { LinesightProcess } from '../helpers/linesight-process.ts';
 import { FleetObserver } from '../helpers/observer.ts';
 

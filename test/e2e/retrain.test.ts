@@ -18,7 +18,7 @@ import { writeDeviceCredentials } from '@linesight/agent';
 import { Cloud } from '@linesight/cloud';
 import { frameDefect } from '@linesight/firmware-sim';
 import { readModelContract } from '@linesight/vision';
-import { eventually } from '../helpers/eventually.ts';
+import { eventually } from '@linesight/testkit/eventually';
 import { LinesightProcess, runLinesight } from '../helpers/linesight-process.ts';
 
 const models = inject('models');

@@ -16,7 +16,7 @@ import {
 } from '@linesight/api-client';
 import { writeDeviceCredentials } from '@linesight/agent';
 import { Cloud } from '@linesight/cloud';
-import { eventually } from '../helpers/eventually.ts';
+import { eventually } from '@linesight/testkit/eventually';
 import { LinesightProcess, runLinesight } from '../helpers/linesight-process.ts';
 
 const models = inject('models');

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { CloudApiClient, type RolloutSummary } from '@linesight/api-client';
 import { Cloud } from '@linesight/cloud';
 import { FramePoolCamera, SimulatedFleet, renderFramePool } from '@linesight/firmware-sim';
-import { eventually } from '../helpers/eventually.ts';
+import { eventually } from '@linesight/testkit/eventually';
 import { alwaysDefect, slowerModel } from '../helpers/model-mutations.ts';
 import { FleetObserver } from '../helpers/observer.ts';
 

@@ -7,7 +7,7 @@ import { CloudApiClient } from '@linesight/api-client';
 import { downloadArtifact, requestUploads, uploadObject } from '@linesight/agent';
 import { startS3TestServer, type S3TestServer } from '@linesight/cloud/testing';
 import { verifySignedManifest, type SignedManifest } from '@linesight/protocol';
-import { eventually } from '../helpers/eventually.ts';
+import { eventually } from '@linesight/testkit/eventually';
 import { LinesightProcess } from '../helpers/linesight-process.ts';
 
 // `linesight cloud` as its own process with --s3-* flags and credentials from the standard

@@ -7,7 +7,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeTestCa, type TestCa } from '@linesight/cloud/testing';
+import { makeTestCa, type TestCa } from '@linesight/testkit/pki';
 import { LinesightProcess, runLinesight, type LogLine } from '../helpers/linesight-process.ts';
 
 const adminToken = randomBytes(24).toString('base64url');

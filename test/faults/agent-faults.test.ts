@@ -11,7 +11,7 @@ import { open, readFile, stat, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { sha256Hex } from '@linesight/protocol';
-import { eventually } from '../helpers/eventually.ts';
+import { eventually } from '@linesight/testkit/eventually';
 import type { LogLine } from '../helpers/linesight-process.ts';
 import { FleetObserver } from '../helpers/observer.ts';
 import { withPadding, withSlowSideChain } from '../helpers/onnx-mutations.ts';

@@ -6,7 +6,7 @@
 // reach the cloud once after it is back. Figures go to the suite's report.
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { eventually } from '../helpers/eventually.ts';
+import { eventually } from '@linesight/testkit/eventually';
 import { LinesightProcess } from '../helpers/linesight-process.ts';
 import { FaultRig } from './fault-rig.ts';
 import { recordFault } from './fault-report.ts';

@@ -6,7 +6,7 @@ import Database from 'better-sqlite3';
 import { CloudApiClient } from '@linesight/api-client';
 import { writeDeviceCredentials } from '@linesight/agent';
 import type { VerdictRecord } from '@linesight/protocol';
-import { eventually } from '../helpers/eventually.ts';
+import { eventually } from '@linesight/testkit/eventually';
 import { FaultProxy } from '../helpers/fault-proxy.ts';
 import { LinesightProcess } from '../helpers/linesight-process.ts';
 import { startPlantBroker, type PlantBroker } from '../helpers/plant-broker.ts';

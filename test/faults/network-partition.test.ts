@@ -5,7 +5,7 @@
 // back by itself and forwards its verdict log without a loss or a duplicate.
 // A second device, not partitioned, shows the fleet around it is untouched.
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { eventually } from '../helpers/eventually.ts';
+import { eventually } from '@linesight/testkit/eventually';
 import { FaultRig } from './fault-rig.ts';
 import { recordFault } from './fault-report.ts';
 import { partitionSec } from './fault-settings.ts';

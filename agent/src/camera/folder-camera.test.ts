@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { describe, it, expect, vi, afterEach } from 'vitest';
 import { isLinesightError, type LinesightError } from '@linesight/protocol';
 import { FolderCamera, type FolderCameraOptions } from './folder-camera.ts';
-import { recordingSink, until } from './test-sink.ts';
+import { eventually } from '@linesight/testkit/eventually';
+import { recordingSink } from '@linesight/testkit/recording-sink';
 
 // Real fs by default; the pacing tests swap in an in-memory folder so the
 // fake clock alone decides when things happen.
@@ -72,7 +73,7 @@ describe('FolderCamera on a real folder', () => {
     const cam = camera({ dir, fps: 200 });
     const sink = recordingSink();
     await cam.start(sink);
-    await until(() => sink.frames.length >= 4);
+    await eventually(() => sink.frames.length >= 4, { timeoutMs: 10_000, intervalMs: 5 });
     await cam.close();
     const tags = sink.frames.map((f) => f.image.subarray(3).toString());
     expect(tags.slice(0, 4)).toEqual(['a', 'b', 'c', 'd']);
@@ -80,7 +81,7 @@ describe('FolderCamera on a real folder', () => {
     const jpgOnly = camera({ dir, fps: 200, ext: ['.JPG'] });
     const sink2 = recordingSink();
     await jpgOnly.start(sink2);
-    await until(() => sink2.frames.length >= 3);
+    await eventually(() => sink2.frames.length >= 3, { timeoutMs: 10_000, intervalMs: 5 });
     await jpgOnly.close();
     expect(sink2.frames.slice(0, 3).map((f) => f.image.subarray(3).toString())).toEqual([
       'a',
@@ -105,7 +106,7 @@ describe('FolderCamera on a real folder', () => {
     const sink = recordingSink();
     await cam.start(sink);
     expect(cam.description).toBe(`folder(${dir}, 5 images @ 200 fps)`);
-    await until(() => sink.frames.length >= 7);
+    await eventually(() => sink.frames.length >= 7, { timeoutMs: 10_000, intervalMs: 5 });
     await cam.close();
     const tags = sink.frames.map((f) => f.image.subarray(3).toString());
     expect(tags.slice(0, 7)).toEqual(['a', 'c', 'e', 'a', 'c', 'e', 'a']);
@@ -126,7 +127,7 @@ describe('FolderCamera on a real folder', () => {
     const cam = camera({ dir, fps: 500, loop: false });
     const sink = recordingSink();
     await cam.start(sink);
-    await until(() => sink.frames.length >= 2);
+    await eventually(() => sink.frames.length >= 2, { timeoutMs: 10_000, intervalMs: 5 });
     await cam.close();
     expect(sink.frames.map((f) => f.image.subarray(3).toString())).toEqual(['1', '2']);
   });

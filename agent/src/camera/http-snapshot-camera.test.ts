@@ -4,7 +4,8 @@ import { describe, it, expect, beforeAll, afterEach, vi } from 'vitest';
 import sharp from 'sharp';
 import { isLinesightError, type LinesightError } from '@linesight/protocol';
 import { HttpSnapshotCamera, type HttpSnapshotCameraOptions } from './http-snapshot-camera.ts';
-import { recordingSink, until } from './test-sink.ts';
+import { eventually } from '@linesight/testkit/eventually';
+import { recordingSink } from '@linesight/testkit/recording-sink';
 
 type Behaviour = 'jpeg' | 'png' | 'error500' | 'text' | 'hang' | 'reset' | 'big';
 
@@ -119,7 +120,7 @@ describe('HttpSnapshotCamera against a real server', () => {
     const cam = camera({ url: srv.url, fps: 50 });
     const sink = recordingSink();
     await cam.start(sink);
-    await until(() => sink.frames.length >= 6);
+    await eventually(() => sink.frames.length >= 6, { timeoutMs: 10_000, intervalMs: 5 });
     await cam.close();
     expect(sink.errors).toEqual([]);
     expect(sink.frames.map((f) => f.seq)).toEqual([...Array(sink.frames.length).keys()]);
@@ -138,7 +139,11 @@ describe('HttpSnapshotCamera against a real server', () => {
     const cam = camera({ url: srv.url, fps: 100, timeoutMs: 300, backoff: BACKOFF });
     const sink = recordingSink();
     await cam.start(sink);
-    await until(() => sink.frames.length >= 6, 10_000, '6 frames');
+    await eventually(() => sink.frames.length >= 6, {
+      timeoutMs: 10_000,
+      intervalMs: 5,
+      what: '6 frames',
+    });
     await cam.close();
 
     expect(sink.frames.map((f) => f.seq)).toEqual([...Array(sink.frames.length).keys()]);
@@ -170,7 +175,7 @@ describe('HttpSnapshotCamera against a real server', () => {
     const cam = camera({ url: srv.url, fps: 50, maxBytes: jpeg.length + 1000, backoff: BACKOFF });
     const sink = recordingSink();
     await cam.start(sink);
-    await until(() => sink.frames.length >= 1);
+    await eventually(() => sink.frames.length >= 1, { timeoutMs: 10_000, intervalMs: 5 });
     expect(sink.errors).toHaveLength(1);
     expect((sink.errors[0] as Error).message).toContain(`exceeds ${jpeg.length + 1000} bytes`);
   });
@@ -182,7 +187,7 @@ describe('HttpSnapshotCamera against a real server', () => {
     expect(cam.description).toBe(`http(${srv.url.replace('http://', 'http://***@')} @ 50 fps)`);
     const sink = recordingSink();
     await cam.start(sink);
-    await until(() => sink.frames.length >= 1);
+    await eventually(() => sink.frames.length >= 1, { timeoutMs: 10_000, intervalMs: 5 });
     expect(srv.authorization[0]).toBe(`Basic ${Buffer.from('admin:s3cret').toString('base64')}`);
     expect(JSON.stringify(details(sink.errors[0]))).not.toContain('s3cret');
     expect((sink.errors[0] as Error).message).not.toContain('s3cret');
@@ -193,7 +198,7 @@ describe('HttpSnapshotCamera against a real server', () => {
     const cam = camera({ url: srv.url, fps: 10, timeoutMs: 60_000 });
     const sink = recordingSink();
     await cam.start(sink);
-    await until(() => srv.requestAtMs.length === 1);
+    await eventually(() => srv.requestAtMs.length === 1, { timeoutMs: 10_000, intervalMs: 5 });
     const t0 = performance.now();
     await cam.close();
     expect(performance.now() - t0).toBeLessThan(1000);

@@ -8,7 +8,8 @@ import sharp from 'sharp';
 import ffmpegInstaller from '@ffmpeg-installer/ffmpeg';
 import { isLinesightError, type LinesightError } from '@linesight/protocol';
 import { MjpegExecCamera, type MjpegExecCameraOptions } from './mjpeg-exec-camera.ts';
-import { recordingSink, until } from './test-sink.ts';
+import { eventually } from '@linesight/testkit/eventually';
+import { recordingSink } from '@linesight/testkit/recording-sink';
 
 // Single-quoted for the shell: the path is under node_modules, which may hold spaces.
 const FFMPEG_BIN = `'${ffmpegInstaller.path.replaceAll("'", `'\\''`)}'`;
@@ -45,7 +46,11 @@ function groupMembers(pgid: number): number[] {
  * process can take a moment to leave the process table.
  */
 async function noneLeft(pgid: number): Promise<void> {
-  await until(() => groupMembers(pgid).length === 0, 2000, `process group ${pgid} gone`);
+  await eventually(() => groupMembers(pgid).length === 0, {
+    timeoutMs: 2000,
+    intervalMs: 5,
+    what: `process group ${pgid} gone`,
+  });
 }
 
 function details(err: unknown): Record<string, unknown> {
@@ -77,7 +82,7 @@ describe('MjpegExecCamera with a real ffmpeg', () => {
     await cam.start(sink);
     const pid = cam.stats.pid;
     expect(pid).toBeGreaterThan(0);
-    await until(() => sink.frames.length >= 10);
+    await eventually(() => sink.frames.length >= 10, { timeoutMs: 10_000, intervalMs: 5 });
     await cam.close();
     const delivered = sink.frames.length;
     expect(sink.errors).toEqual([]);
@@ -102,7 +107,11 @@ describe('MjpegExecCamera with a real ffmpeg', () => {
     });
     const sink = recordingSink();
     await cam.start(sink);
-    await until(() => sink.frames.length >= 20, 20_000, '20 frames over 4 runs');
+    await eventually(() => sink.frames.length >= 20, {
+      timeoutMs: 20_000,
+      intervalMs: 5,
+      what: '20 frames over 4 runs',
+    });
     await cam.close();
     expect(sink.frames.map((f) => f.seq)).toEqual([...Array(sink.frames.length).keys()]);
     expect(sink.errors.length).toBeGreaterThanOrEqual(3);
@@ -121,7 +130,10 @@ describe('MjpegExecCamera with a real ffmpeg', () => {
     const cam = camera({ command: TESTSRC, maxFrameBytes: 1024 });
     const sink = recordingSink();
     await cam.start(sink);
-    await until(() => cam.stats.framesDroppedOversize >= 10);
+    await eventually(() => cam.stats.framesDroppedOversize >= 10, {
+      timeoutMs: 10_000,
+      intervalMs: 5,
+    });
     expect(sink.frames).toEqual([]);
     expect(sink.errors).toHaveLength(1);
     expect((sink.errors[0] as Error).message).toContain('oversize');
@@ -131,7 +143,7 @@ describe('MjpegExecCamera with a real ffmpeg', () => {
     const cam = camera({ command: TESTSRC.replace('rate=25', 'rate=100'), fps: 10 });
     const sink = recordingSink();
     await cam.start(sink);
-    await until(() => sink.frames.length >= 6);
+    await eventually(() => sink.frames.length >= 6, { timeoutMs: 10_000, intervalMs: 5 });
     await cam.close();
     const spanMs = (sink.frameAtMs.at(-1) ?? 0) - (sink.frameAtMs[0] ?? 0);
     // ffmpeg's lavfi source is not paced, so frames pour in: six frames at
@@ -151,7 +163,7 @@ describe('MjpegExecCamera failures and shutdown', () => {
     });
     const sink = recordingSink();
     await cam.start(sink);
-    await until(() => sink.errors.length >= 4);
+    await eventually(() => sink.errors.length >= 4, { timeoutMs: 10_000, intervalMs: 5 });
     await cam.close();
     const d = sink.errors.map(details);
     expect(d.slice(0, 4).map((x) => x.restartInMs)).toEqual([50, 100, 200, 200]);
@@ -164,7 +176,7 @@ describe('MjpegExecCamera failures and shutdown', () => {
     const cam = camera({ command: 'linesight-no-such-camera-tool --mjpeg', backoff: BACKOFF });
     const sink = recordingSink();
     await cam.start(sink);
-    await until(() => sink.errors.length >= 1);
+    await eventually(() => sink.errors.length >= 1, { timeoutMs: 10_000, intervalMs: 5 });
     expect(details(sink.errors[0])).toMatchObject({ exitCode: 127 });
     expect(String(details(sink.errors[0]).stderr)).toContain('not found');
   });
@@ -173,7 +185,7 @@ describe('MjpegExecCamera failures and shutdown', () => {
     const cam = camera({ command: TESTSRC, shell: '/nonexistent/sh', backoff: BACKOFF });
     const sink = recordingSink();
     await cam.start(sink);
-    await until(() => sink.errors.length >= 2);
+    await eventually(() => sink.errors.length >= 2, { timeoutMs: 10_000, intervalMs: 5 });
     await cam.close();
     expect(isLinesightError(sink.errors[0], 'ERR_CAMERA')).toBe(true);
     expect((sink.errors[0] as Error).message).toContain('could not start');
@@ -186,7 +198,10 @@ describe('MjpegExecCamera failures and shutdown', () => {
     const sink = recordingSink();
     await cam.start(sink);
     const firstPid = cam.stats.pid as number;
-    await until(() => sink.errors.length >= 1 && cam.stats.pid !== undefined);
+    await eventually(() => sink.errors.length >= 1 && cam.stats.pid !== undefined, {
+      timeoutMs: 10_000,
+      intervalMs: 5,
+    });
     expect(details(sink.errors[0])).toMatchObject({ stalled: true, signal: 'SIGTERM' });
     expect((sink.errors[0] as Error).message).toContain('sent no frame for 200 ms');
     await noneLeft(firstPid);
@@ -199,7 +214,11 @@ describe('MjpegExecCamera failures and shutdown', () => {
     const sink = recordingSink();
     await cam.start(sink);
     const pid = cam.stats.pid as number;
-    await until(() => groupMembers(pid).length >= 3, 10_000, 'sh, sleep and cat running');
+    await eventually(() => groupMembers(pid).length >= 3, {
+      timeoutMs: 10_000,
+      intervalMs: 5,
+      what: 'sh, sleep and cat running',
+    });
     const t0 = performance.now();
     await cam.close();
     expect(performance.now() - t0).toBeGreaterThanOrEqual(290);
@@ -212,7 +231,7 @@ describe('MjpegExecCamera failures and shutdown', () => {
     const sink = recordingSink();
     await cam.start(sink);
     const pid = cam.stats.pid as number;
-    await until(() => sink.frames.length >= 3);
+    await eventually(() => sink.frames.length >= 3, { timeoutMs: 10_000, intervalMs: 5 });
     const t0 = performance.now();
     await cam.close();
     expect(performance.now() - t0).toBeLessThan(5000);

@@ -20,7 +20,7 @@ import {
   type Manifest,
   type ModelAssignment,
 } from '@linesight/protocol';
-import { testManifest } from '../test-manifest.ts';
+import { testManifest } from '@linesight/testkit/manifests';
 import { ModelStore } from './model-store.ts';
 import { ModelUpdater } from './model-updater.ts';
 import type { FreeBytesProbe } from './disk-space.ts';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { SignedManifest } from '@linesight/protocol';
-import { testManifest } from '../test-manifest.ts';
+import { testManifest } from '@linesight/testkit/manifests';
 import { ModelStore } from './model-store.ts';
 
 /** The store keeps signed manifests as given (they were verified before); the signature is a stand-in. */

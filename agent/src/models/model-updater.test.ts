@@ -16,7 +16,7 @@ import {
 } from '@linesight/protocol';
 import { ModelStore, type ModelStoreState } from './model-store.ts';
 import { ModelUpdater } from './model-updater.ts';
-import { testManifest } from '../test-manifest.ts';
+import { testManifest } from '@linesight/testkit/manifests';
 
 const signer = generateSigningKeyPair();
 const WATCHDOG = {

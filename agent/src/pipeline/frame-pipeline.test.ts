@@ -3,7 +3,7 @@ import pino from 'pino';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { ModelSlot, type ScoringModel } from '@linesight/vision';
 import { LinesightError, type FrameResult, type Manifest } from '@linesight/protocol';
-import { testManifest } from '../test-manifest.ts';
+import { testManifest } from '@linesight/testkit/manifests';
 import { FramePipeline, type CircuitOpened } from './frame-pipeline.ts';
 
 const manifest = (version: string): Manifest =>

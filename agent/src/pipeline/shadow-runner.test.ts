@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { ModelSlot, type ScoringModel } from '@linesight/vision';
 import { greyInputSpec, type FrameResult, type Manifest } from '@linesight/protocol';
 import type { Frame } from '../camera/camera.ts';
-import { testManifest } from '../test-manifest.ts';
+import { testManifest } from '@linesight/testkit/manifests';
 import { FramePipeline } from './frame-pipeline.ts';
 import { ShadowRunner } from './shadow-runner.ts';
 

@@ -11,7 +11,7 @@ import { ModelService } from '../models/model-service.ts';
 import { openRegistryDatabase, type RegistryDatabase } from '../registry/database.ts';
 import { ModelRegistry } from '../registry/model-registry.ts';
 import { ModelServer } from './model-server.ts';
-import { greyImage, meanScoreOnnx } from './test-models.ts';
+import { greyImage, meanScoreOnnx } from '@linesight/testkit/onnx';
 
 let dir: string;
 let db: RegistryDatabase;

@@ -5,7 +5,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CloudApiClient, type PredictResult } from '@linesight/api-client';
 import { Cloud } from '../cloud.ts';
-import { greyImage, meanScoreOnnx } from './test-models.ts';
+import { greyImage, meanScoreOnnx } from '@linesight/testkit/onnx';
 
 const MAX_PREDICT_BYTES = 64 * 1024;
 

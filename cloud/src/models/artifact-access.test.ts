@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cloud } from '../cloud.ts';
-import { meanScoreOnnx } from '../inference/test-models.ts';
+import { meanScoreOnnx } from '@linesight/testkit/onnx';
 
 let dir: string;
 let cloud: Cloud;

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readModelContract } from '@linesight/vision';
-import { meanScoreOnnx } from '../inference/test-models.ts';
+import { meanScoreOnnx } from '@linesight/testkit/onnx';
 import { readContractFromFile } from './onnx-file-contract.ts';
 
 let dir: string;

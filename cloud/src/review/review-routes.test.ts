@@ -5,7 +5,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CloudApiClient } from '@linesight/api-client';
 import type { SampleRecord } from '@linesight/protocol';
-import { tinyOnnx } from '../../../packages/vision/src/tiny-onnx-fixture.ts';
+import { tinyOnnx } from '@linesight/testkit/onnx';
 import { Cloud } from '../cloud.ts';
 import { EdgeDataStore } from '../ingest/edge-data-store.ts';
 

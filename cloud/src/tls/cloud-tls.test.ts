@@ -10,7 +10,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isLinesightError } from '@linesight/protocol';
 import { Cloud } from '../cloud.ts';
 import { loadCloudTls } from './cloud-tls.ts';
-import { makeSelfSigned, makeTestCa, type TestCa, type TestCertificate } from './test-pki.ts';
+import {
+  makeSelfSigned,
+  makeTestCa,
+  type TestCa,
+  type TestCertificate,
+} from '@linesight/testkit/pki';
 
 let dir: string;
 let ca: TestCa;

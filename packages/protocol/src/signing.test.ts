@@ -6,7 +6,7 @@ import {
   signManifest,
   verifySignedManifest,
 } from './signing.ts';
-import { sampleManifest } from './test-fixtures.ts';
+import { sampleManifest } from '@linesight/testkit/manifests';
 import { isLinesightError } from './errors.ts';
 
 const key = generateSigningKeyPair();

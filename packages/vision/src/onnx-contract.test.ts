@@ -3,7 +3,7 @@ import onnxProto from 'onnx-proto';
 import { isLinesightError } from '@linesight/protocol';
 import { CONTRACT_METADATA_KEY, type ModelContract } from './model-contract.ts';
 import { readModelContract, withModelContract } from './onnx-contract.ts';
-import { tinyContract, tinyOnnx } from './tiny-onnx-fixture.ts';
+import { tinyContract, tinyOnnx } from '@linesight/testkit/onnx';
 import onnx = onnxProto.onnx;
 
 function codeOf(fn: () => unknown): string | undefined {

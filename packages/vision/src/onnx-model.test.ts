@@ -3,7 +3,7 @@ import sharp from 'sharp';
 import { isLinesightError } from '@linesight/protocol';
 import { OnnxModel } from './onnx-model.ts';
 import { preprocessImage } from './preprocess.ts';
-import { tinyContract, tinyOnnx } from './tiny-onnx-fixture.ts';
+import { tinyContract, tinyOnnx } from '@linesight/testkit/onnx';
 
 async function rejection(promise: Promise<unknown>): Promise<unknown> {
   try {

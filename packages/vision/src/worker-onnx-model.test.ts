@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { describe, expect, it, vi } from 'vitest';
 import { isLinesightError } from '@linesight/protocol';
-import { tinyOnnx } from './tiny-onnx-fixture.ts';
+import { tinyOnnx } from '@linesight/testkit/onnx';
 import { InferenceWorkerPool } from './inference-worker-pool.ts';
 import { WorkerOnnxModel } from './worker-onnx-model.ts';
 import { OnnxModel } from './onnx-model.ts';
@@ -144,7 +144,7 @@ describe('WorkerOnnxModel', () => {
       script,
       [
         `import { WorkerOnnxModel } from '${here}worker-onnx-model.ts';`,
-        `import { tinyOnnx } from '${here}tiny-onnx-fixture.ts';`,
+        `import { tinyOnnx } from '${here}../../testkit/src/onnx.ts';`,
         `const model = await WorkerOnnxModel.load(tinyOnnx({ width: 16, height: 16 }));`,
         `const out = await model.run(new Float32Array(256).fill(0.5));`,
         `console.log('scored', out.score);`,

@@ -6,7 +6,7 @@ import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { CloudApiClient } from '@linesight/api-client';
 import { Cloud } from '@linesight/cloud';
-import { tinyOnnx } from '../../../vision/src/tiny-onnx-fixture.ts';
+import { tinyOnnx } from '@linesight/testkit/onnx';
 import { deviceCommand } from './device-command.ts';
 import { keysCommand } from './keys-command.ts';
 import { modelCommand } from './model-command.ts';

@@ -9,10 +9,11 @@ import { Agent as HttpDispatcher } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runAgent, writeDeviceCredentials, type Agent, type AgentApp } from '@linesight/agent';
 import { Cloud } from '@linesight/cloud';
-import { makeTestCa, type TestCa } from '@linesight/cloud/testing';
-import { meanScoreOnnx } from '../../../../cloud/src/inference/test-models.ts';
+import { makeTestCa, type TestCa } from '@linesight/testkit/pki';
+import { meanScoreOnnx } from '@linesight/testkit/onnx';
 import { SyntheticCamera } from '@linesight/firmware-sim';
 import { isLinesightError } from '@linesight/protocol';
+import { eventually } from '@linesight/testkit/eventually';
 
 let dir: string;
 let cloud: Cloud;
@@ -74,15 +75,8 @@ async function call(method: string, path: string, body?: unknown) {
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
-async function until<T>(check: () => Promise<T | undefined>, what: string): Promise<T> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+/** How long the waits below poll. */
+const WAIT = { timeoutMs: 60_000, intervalMs: 100 };
 
 async function device(id: string) {
   return (await call('GET', `/v1/devices/${id}`)).body as {
@@ -129,7 +123,7 @@ describe('an agent provisioned by a TLS cloud', () => {
     expect(creds.caPem).toBe(pem(ca.certPath));
     expect(creds.mqttUrl).toMatch(/^mqtts:/);
     await start('tls-agent-1', dataDir);
-    await until(async () => ((await device('tls-agent-1')).online ? true : undefined), 'online');
+    await eventually(async () => (await device('tls-agent-1')).online, { ...WAIT, what: 'online' });
     const rollout = await call('POST', '/v1/rollouts', {
       model: 'tls-model',
       version: '1.0.0',
@@ -137,10 +131,10 @@ describe('an agent provisioned by a TLS cloud', () => {
       waves: [{ percent: 100, soakSec: 0 }],
     });
     expect(rollout.status).toBe(201);
-    await until(
-      async () => ((await device('tls-agent-1')).model?.version === '1.0.0' ? true : undefined),
-      'tls-model@1.0.0 live on tls-agent-1 (downloaded over HTTPS)',
-    );
+    await eventually(async () => (await device('tls-agent-1')).model?.version === '1.0.0', {
+      ...WAIT,
+      what: 'tls-model@1.0.0 live on tls-agent-1 (downloaded over HTTPS)',
+    });
   });
 
   it('logs in with a client certificate and no password', async () => {
@@ -151,7 +145,7 @@ describe('an agent provisioned by a TLS cloud', () => {
       creds.clientKey = cert.keyPath;
     });
     await start('tls-agent-2', dataDir);
-    await until(async () => ((await device('tls-agent-2')).online ? true : undefined), 'online');
+    await eventually(async () => (await device('tls-agent-2')).online, { ...WAIT, what: 'online' });
   });
 
   it('refuses to start with neither a password nor a client certificate, saying so', async () => {
@@ -174,12 +168,9 @@ describe('an agent provisioned by a TLS cloud', () => {
       creds.caPem = pem(otherCa.certPath);
     });
     await start('tls-agent-3', dataDir);
-    await until(
-      async () =>
-        (await metric('linesight_mqtt_tls_handshake_failures_total')) > failuresBefore
-          ? true
-          : undefined,
-      'the agent’s handshake to fail',
+    await eventually(
+      async () => (await metric('linesight_mqtt_tls_handshake_failures_total')) > failuresBefore,
+      { ...WAIT, what: 'the agent’s handshake to fail' },
     );
     expect((await device('tls-agent-3')).online).toBe(false);
   });

@@ -10,7 +10,7 @@ import {
   readImageFolder,
   trainingImageHashes,
 } from '@linesight/model';
-import { tinyContract, tinyOnnx } from '../../../vision/src/tiny-onnx-fixture.ts';
+import { tinyContract, tinyOnnx } from '@linesight/testkit/onnx';
 import { heldOutSamples, trainingOverlap, unseenSamples } from './model-command.ts';
 
 let dir: string;

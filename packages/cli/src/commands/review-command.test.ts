@@ -5,7 +5,7 @@ import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { CloudApiClient } from '@linesight/api-client';
 import { Cloud } from '@linesight/cloud';
-import { tinyOnnx } from '../../../vision/src/tiny-onnx-fixture.ts';
+import { tinyOnnx } from '@linesight/testkit/onnx';
 import { EdgeDataStore } from '../../../../cloud/src/ingest/edge-data-store.ts';
 import { parseTime, reviewCommand } from './review-command.ts';
 

@@ -1,6 +1,4 @@
-// Test support only (not exported): tiny hand-built ONNX models and images, so
-// the inference tests need no trained artifact. onnx-proto and sharp come with
-// @linesight/vision.
+// A mean-intensity ONNX model and grey images, so the inference tests need no trained artifact.
 import onnxProto from 'onnx-proto';
 import sharp from 'sharp';
 import { CONTRACT_METADATA_KEY, type ModelContract } from '@linesight/vision';

@@ -1,8 +1,6 @@
-// Test support only (not exported): builds tiny ONNX models by hand so the
-// vision tests need no trained artifact.
+// Tiny hand-built ONNX models, so tests need no trained artifact.
 import onnxProto from 'onnx-proto';
-import type { ModelContract } from './model-contract.ts';
-import { CONTRACT_METADATA_KEY } from './model-contract.ts';
+import { CONTRACT_METADATA_KEY, type ModelContract } from '@linesight/vision';
 import onnx = onnxProto.onnx;
 
 /** Options for a tiny model: score = mean (or log of the mean) of the input, map = channel mean. */

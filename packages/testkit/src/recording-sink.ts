@@ -1,5 +1,5 @@
-// Test helpers shared by the camera tests; not exported from the package.
-import type { Frame, FrameSink } from './camera.ts';
+// A frame sink that records what a camera delivers, for the camera tests.
+import type { Frame, FrameSink } from '@linesight/agent';
 
 /** A sink that records what a camera delivers, with arrival times (performance.now()). */
 export interface RecordingSink extends FrameSink {
@@ -27,17 +27,4 @@ export function recordingSink(onFrame?: (frame: Frame) => void): RecordingSink {
     },
   };
   return sink;
-}
-
-/** Polls `condition` every few ms until it holds; rejects after `timeoutMs` (real time). */
-export async function until(
-  condition: () => boolean,
-  timeoutMs = 10_000,
-  what = 'condition',
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`${what} not met within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
 }

@@ -1,0 +1,35 @@
+import { describe, expect, it } from 'vitest';
+import { eventually } from './eventually.ts';
+
+describe('eventually', () => {
+  it('resolves with the first value that is neither undefined nor false', async () => {
+    let calls = 0;
+    const value = await eventually(
+      () => {
+        calls++;
+        if (calls === 1) throw new Error('not yet');
+        return calls >= 3 ? `call ${calls}` : false;
+      },
+      { intervalMs: 1 },
+    );
+    expect(value).toBe('call 3');
+    expect(calls).toBe(3);
+  });
+
+  it('times out naming what it waited for and the last error', async () => {
+    await expect(
+      eventually(
+        () => {
+          throw new Error('still down');
+        },
+        { timeoutMs: 20, intervalMs: 1, what: 'the server' },
+      ),
+    ).rejects.toThrow(
+      /timed out after 20 ms waiting for the server \(last error: Error: still down\)/,
+    );
+  });
+
+  it('checks at least once even with a zero timeout', async () => {
+    expect(await eventually(() => 0, { timeoutMs: 0 })).toBe(0);
+  });
+});
