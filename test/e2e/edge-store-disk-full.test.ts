@@ -18,7 +18,8 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { CloudApiClient } from '@linesight/api-client';
 import { writeDeviceCredentials } from '@linesight/agent';
 import type { StoreState, TelemetryWindow, VerdictRecord } from '@linesight/protocol';
-import { eventually } from '../helpers/eventually.ts';
+import { eventually } from '@linesight/testkit/eventually';
+import { mountTmpfs } from '@linesight/testkit/tmpfs';
 import { LinesightProcess } from '../helpers/linesight-process.ts';
 import { FleetObserver } from '../helpers/observer.ts';
 
@@ -28,22 +29,11 @@ const ID = 'store-full-1';
 const DISK_BYTES = 40 * 1024 * 1024;
 const adminToken = `test-${randomBytes(16).toString('hex')}`;
 
-function tryMount(dir: string): boolean {
-  if (process.getuid?.() !== 0) return false;
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${DISK_BYTES}`, 'tmpfs', dir], {
-      stdio: 'ignore',
-    });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 const dir = await mkdtemp(join(tmpdir(), 'linesight-store-full-'));
 const agentDir = join(dir, 'agent');
 await mkdir(agentDir);
-const mounted = tryMount(agentDir);
+const disk = mountTmpfs(agentDir, DISK_BYTES);
+const mounted = disk !== undefined;
 // Said, not hidden behind a skipped placeholder: CI runs as root and runs the tests below.
 if (!mounted)
   console.warn(
@@ -230,7 +220,7 @@ afterAll(async () => {
   await agent?.stop();
   await observer.close();
   await cloud?.stop();
-  if (mounted) execFileSync('umount', [agentDir], { stdio: 'ignore' });
+  disk?.unmount();
   await rm(dir, { recursive: true, force: true });
 });
 

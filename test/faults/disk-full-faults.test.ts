@@ -9,7 +9,8 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { sha256Hex } from '@linesight/protocol';
-import { eventually } from '../helpers/eventually.ts';
+import { eventually } from '@linesight/testkit/eventually';
+import { mountTmpfs, type Tmpfs } from '@linesight/testkit/tmpfs';
 import { FleetObserver } from '../helpers/observer.ts';
 import { withPadding } from '../helpers/onnx-mutations.ts';
 import { FaultRig } from './fault-rig.ts';
@@ -20,19 +21,7 @@ const ID = 'full-1';
 const DISK_BYTES = 24 * 1024 * 1024;
 const rig = new FaultRig();
 const observer = new FleetObserver();
-let mountPoint: string | undefined;
-
-function tryMount(dir: string): boolean {
-  if (process.getuid?.() !== 0) return false;
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${DISK_BYTES}`, 'tmpfs', dir], {
-      stdio: 'ignore',
-    });
-    return true;
-  } catch {
-    return false;
-  }
-}
+let disk: Tmpfs | undefined;
 
 const canMount = process.getuid?.() === 0;
 if (!canMount)
@@ -44,15 +33,15 @@ beforeAll(async () => {
   await observer.start(rig.mqttUrl, rig.adminToken);
   const dir = join(rig.dir, 'agents', ID);
   await mkdir(dir, { recursive: true });
-  if (!tryMount(dir)) throw new Error(`could not mount a tmpfs on ${dir}`);
-  mountPoint = dir;
+  disk = mountTmpfs(dir, DISK_BYTES);
+  if (disk === undefined) throw new Error(`could not mount a tmpfs on ${dir}`);
   await rig.provision([ID]);
 });
 
 afterAll(async () => {
   await rig.devices.get(ID)?.agent?.stop();
   await observer.close();
-  if (mountPoint !== undefined) execFileSync('umount', [mountPoint], { stdio: 'ignore' });
+  disk?.unmount();
   await rig.close();
 });
 

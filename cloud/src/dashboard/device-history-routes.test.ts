@@ -16,6 +16,7 @@ import { Cloud } from '../cloud.ts';
 import { NORMAL_LOOK, seededRandom, windowOf } from '../drift/drift-fixtures.ts';
 import type { DeviceSeries } from './device-series.ts';
 import type { DeviceTimeline } from './device-timeline.ts';
+import { eventually } from '@linesight/testkit/eventually';
 
 // A real cloud; the device's windows and events arrive over MQTT as an agent sends them.
 let dir: string;
@@ -109,14 +110,14 @@ beforeAll(async () => {
     await device.endAsync();
   }
   // The ingest commits in batches: wait until both are stored.
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const s = await get<DeviceSeries>('/v1/dashboard/devices/cell-9/series?hours=1');
-    const t = await get<DeviceTimeline>('/v1/dashboard/devices/cell-9/timeline?hours=1');
-    if (s.body.windows === 30 && t.body.entries.some((e) => e.kind === 'event')) break;
-    if (Date.now() > deadline) throw new Error('the windows and events were not stored in 20 s');
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await eventually(
+    async () => {
+      const s = await get<DeviceSeries>('/v1/dashboard/devices/cell-9/series?hours=1');
+      const t = await get<DeviceTimeline>('/v1/dashboard/devices/cell-9/timeline?hours=1');
+      return s.body.windows === 30 && t.body.entries.some((e) => e.kind === 'event');
+    },
+    { timeoutMs: 20_000, intervalMs: 100, what: 'the windows and events stored' },
+  );
 });
 
 afterAll(async () => {

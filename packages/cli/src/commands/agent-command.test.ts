@@ -9,6 +9,7 @@ import { Cloud } from '@linesight/cloud';
 import { SyntheticCamera } from '@linesight/firmware-sim';
 import { isLinesightError } from '@linesight/protocol';
 import { deviceCommand } from './device-command.ts';
+import { eventually } from '@linesight/testkit/eventually';
 
 let dir: string;
 let cloud: Cloud;
@@ -28,14 +29,6 @@ afterAll(async () => {
   await cloud.close();
   await rm(dir, { recursive: true, force: true });
 });
-
-async function until(check: () => Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('provision with LINESIGHT_CLOUD, then an agent with no --cloud or --mqtt', () => {
   it('finds both in the device.json that provisioning wrote', async () => {
@@ -67,9 +60,9 @@ describe('provision with LINESIGHT_CLOUD, then an agent with no --cloud or --mqt
       baseUrl: cloud.urls.http,
       adminToken: cloud.adminToken.token,
     });
-    await until(
+    await eventually(
       async () => (await api.listDevices()).some((d) => d.id === 'cfg-a' && d.online),
-      'cfg-a online',
+      { timeoutMs: 20_000, intervalMs: 100, what: 'cfg-a online' },
     );
   });
 

@@ -8,6 +8,7 @@ import { Cloud } from '@linesight/cloud';
 import { CloudApiClient, type DeviceSummary } from '@linesight/api-client';
 import { SimulatedFleet, SyntheticCamera } from '@linesight/firmware-sim';
 import { summary } from './demo-command.ts';
+import { eventually } from '@linesight/testkit/eventually';
 
 const silent = pino({ level: 'silent' });
 
@@ -27,14 +28,6 @@ function device(over: Partial<DeviceSummary>): DeviceSummary {
     lastError: null,
     ...over,
   };
-}
-
-async function until(check: () => Promise<boolean>, timeoutMs: number, what: string) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 describe('demo summary line', () => {
@@ -84,13 +77,12 @@ describe('a simulated fleet across cloud restarts on other ports', () => {
       baseUrl: cloud.urls.http,
       adminToken: cloud.adminToken.token,
     });
-    await until(
+    await eventually(
       async () => {
         const list = await api.listDevices();
         return ids.every((id) => list.find((d) => d.id === id)?.online === true);
       },
-      30_000,
-      `${ids.join(', ')} online`,
+      { timeoutMs: 30_000, intervalMs: 100, what: `${ids.join(', ')} online` },
     );
   }
 
