@@ -1,5 +1,7 @@
-// Tiny hand-built ONNX models, so tests need no trained artifact.
+// Tiny ONNX models for tests, built with the model package's graph builder (the one
+// ONNX builder), so tests need no trained artifact.
 import onnxProto from 'onnx-proto';
+import { GraphBuilder, encodeModel, intAttr, intsAttr } from '@linesight/model';
 import { CONTRACT_METADATA_KEY, type ModelContract } from '@linesight/vision';
 import onnx = onnxProto.onnx;
 
@@ -10,6 +12,8 @@ export interface TinyModelOptions {
   channels?: 1 | 3;
   inputName?: string;
   score?: 'mean' | 'log-mean' | 'all-values';
+  /** Adds the `map` output (the channel mean); default true. */
+  map?: boolean;
   /** Stored as the contract when given; `null` stores none. */
   contract?: ModelContract | null;
   /** An operator name to put in the graph, e.g. to make it fail to load. */
@@ -47,143 +51,78 @@ export function tinyContract(width: number, height: number, channels: 1 | 3 = 1)
 export function tinyOnnx(options: TinyModelOptions): Uint8Array {
   const channels = options.channels ?? 1;
   const inputName = options.inputName ?? 'image';
-  const contract =
-    options.contract === undefined
-      ? tinyContract(options.width, options.height, channels)
-      : options.contract;
-  const ints = (name: string, values: number[]): onnx.IAttributeProto => ({
-    name,
-    type: onnx.AttributeProto.AttributeType.INTS,
-    ints: values,
-  });
-  const int = (name: string, value: number): onnx.IAttributeProto => ({
-    name,
-    type: onnx.AttributeProto.AttributeType.INT,
-    i: value,
-  });
-  const nodes: onnx.INodeProto[] = [
-    {
-      opType: 'ReduceMean',
-      input: [inputName],
-      output: ['mean'],
-      attribute: [ints('axes', [1, 2, 3]), int('keepdims', 0)],
-    },
-    {
-      opType: 'ReduceMean',
-      input: [inputName],
-      output: ['map'],
-      attribute: [ints('axes', [1]), int('keepdims', 1)],
-    },
-  ];
-  const initializer: onnx.ITensorProto[] = [];
-  let meanName = 'mean';
-  if (options.slow !== undefined) {
-    const { size, steps } = options.slow;
-    initializer.push(
-      {
-        name: 'slow_shape',
-        dataType: onnx.TensorProto.DataType.INT64,
-        dims: [2],
-        int64Data: [size, size],
-      },
-      {
-        name: 'slow_scale',
-        dataType: onnx.TensorProto.DataType.FLOAT,
-        dims: [],
-        floatData: [1 / size],
-      },
-      { name: 'slow_zero', dataType: onnx.TensorProto.DataType.FLOAT, dims: [], floatData: [0] },
-    );
-    if (options.slow.when === 'bright') {
-      initializer.push(
-        {
-          name: 'slow_half',
-          dataType: onnx.TensorProto.DataType.FLOAT,
-          dims: [],
-          floatData: [0.5],
-        },
-        {
-          name: 'slow_grow',
-          dataType: onnx.TensorProto.DataType.INT64,
-          dims: [1],
-          int64Data: [size - 1],
-        },
-        { name: 'slow_one', dataType: onnx.TensorProto.DataType.INT64, dims: [1], int64Data: [1] },
-      );
-      nodes.push(
-        { opType: 'Greater', input: ['mean', 'slow_half'], output: ['slow_bright'] },
-        {
-          opType: 'Cast',
-          input: ['slow_bright'],
-          output: ['slow_bright_i'],
-          attribute: [int('to', onnx.TensorProto.DataType.INT64)],
-        },
-        { opType: 'Mul', input: ['slow_bright_i', 'slow_grow'], output: ['slow_extra'] },
-        { opType: 'Add', input: ['slow_extra', 'slow_one'], output: ['slow_n'] },
-        {
-          opType: 'Concat',
-          input: ['slow_n', 'slow_n'],
-          output: ['slow_dyn_shape'],
-          attribute: [int('axis', 0)],
-        },
-        { opType: 'Expand', input: ['mean', 'slow_dyn_shape'], output: ['slow_0'] },
-      );
-    } else nodes.push({ opType: 'Expand', input: ['mean', 'slow_shape'], output: ['slow_0'] });
-    for (let i = 0; i < steps; i++) {
-      nodes.push({ opType: 'MatMul', input: [`slow_${i}`, 'slow_0'], output: [`slow_mm_${i}`] });
-      nodes.push({
-        opType: 'Mul',
-        input: [`slow_mm_${i}`, 'slow_scale'],
-        output: [`slow_${i + 1}`],
-      });
-    }
-    nodes.push(
-      {
-        opType: 'ReduceMean',
-        input: [`slow_${steps}`],
-        output: ['slow_mean'],
-        attribute: [ints('axes', [0, 1]), int('keepdims', 0)],
-      },
-      { opType: 'Mul', input: ['slow_mean', 'slow_zero'], output: ['slow_nothing'] },
-      { opType: 'Add', input: ['mean', 'slow_nothing'], output: ['mean_slow'] },
-    );
-    meanName = 'mean_slow';
-  }
+  const withMap = options.map ?? true;
+  const { width, height } = options;
+  const g = new GraphBuilder('tiny');
+  const image = g.input(inputName, [1, channels, height, width]);
+  const mean = g.op(
+    'ReduceMean',
+    [image],
+    [intsAttr('axes', [1, 2, 3]), intAttr('keepdims', 0)],
+    'mean',
+  );
+  if (withMap) g.op('ReduceMean', [image], [intsAttr('axes', [1]), intAttr('keepdims', 1)], 'map');
+  const slowMean = options.slow === undefined ? mean : slowChain(g, mean, options.slow);
   const score = options.score ?? 'mean';
-  if (score === 'mean') nodes.push({ opType: 'Identity', input: [meanName], output: ['score'] });
-  if (score === 'log-mean') nodes.push({ opType: 'Log', input: ['mean'], output: ['score'] });
-  if (score === 'all-values')
-    nodes.push({ opType: 'Identity', input: [inputName], output: ['score'] });
-  if (options.extraOp !== undefined)
-    nodes.push({ opType: options.extraOp, input: ['mean'], output: ['extra'] });
-  const valueInfo = (name: string, dims: number[]): onnx.IValueInfoProto => ({
-    name,
-    type: {
-      tensorType: {
-        elemType: onnx.TensorProto.DataType.FLOAT,
-        shape: { dim: dims.map((d) => ({ dimValue: d })) },
-      },
-    },
-  });
-  const model: onnx.IModelProto = {
-    irVersion: 7,
-    opsetImport: [{ domain: '', version: 13 }],
-    producerName: 'linesight-test',
-    graph: {
-      name: 'tiny',
-      node: nodes,
-      initializer,
-      input: [valueInfo(inputName, [1, channels, options.height, options.width])],
-      output: [
-        valueInfo(
-          'score',
-          score === 'all-values' ? [1, channels, options.height, options.width] : [1],
-        ),
-        valueInfo('map', [1, 1, options.height, options.width]),
-      ],
-    },
-    metadataProps:
-      contract === null ? [] : [{ key: CONTRACT_METADATA_KEY, value: JSON.stringify(contract) }],
-  };
+  if (score === 'mean') g.op('Identity', [slowMean], [], 'score');
+  if (score === 'log-mean') g.op('Log', [mean], [], 'score');
+  if (score === 'all-values') g.op('Identity', [image], [], 'score');
+  if (options.extraOp !== undefined) g.op(options.extraOp, [mean], [], 'extra');
+  g.output('score', score === 'all-values' ? [1, channels, height, width] : [1]);
+  if (withMap) g.output('map', [1, 1, height, width]);
+  const contract =
+    options.contract === undefined ? tinyContract(width, height, channels) : options.contract;
+  if (contract !== null) return encodeModel(g.build(), contract);
+  return withoutContract(encodeModel(g.build(), tinyContract(width, height, channels)));
+}
+
+/**
+ * Appends `steps` NxN MatMuls seeded by `mean` whose result is multiplied by zero and added
+ * to it: the same value, slower to compute. Returns the name of that value.
+ */
+function slowChain(
+  g: GraphBuilder,
+  mean: string,
+  slow: NonNullable<TinyModelOptions['slow']>,
+): string {
+  const { size, steps } = slow;
+  const scale = g.weight('slow_scale', [], Float32Array.of(1 / size));
+  const zero = g.weight('slow_zero', [], Float32Array.of(0));
+  let shape: string;
+  if (slow.when === 'bright') {
+    // n = 1 + bright * (size - 1): the matrices are size x size on bright inputs, 1x1 otherwise.
+    const half = g.weight('slow_half', [], Float32Array.of(0.5));
+    const grow = g.int64s('slow_grow', [1], [size - 1]);
+    const one = g.int64s('slow_one', [1], [1]);
+    const bright = g.op('Greater', [mean, half], [], 'slow_bright');
+    const brightI = g.op(
+      'Cast',
+      [bright],
+      [intAttr('to', onnx.TensorProto.DataType.INT64)],
+      'slow_bright_i',
+    );
+    const extra = g.op('Mul', [brightI, grow], [], 'slow_extra');
+    const n = g.op('Add', [extra, one], [], 'slow_n');
+    shape = g.op('Concat', [n, n], [intAttr('axis', 0)], 'slow_dyn_shape');
+  } else shape = g.int64s('slow_shape', [2], [size, size]);
+  g.op('Expand', [mean, shape], [], 'slow_0');
+  for (let i = 0; i < steps; i++) {
+    g.op('MatMul', [`slow_${i}`, 'slow_0'], [], `slow_mm_${i}`);
+    g.op('Mul', [`slow_mm_${i}`, scale], [], `slow_${i + 1}`);
+  }
+  const slowMean = g.op(
+    'ReduceMean',
+    [`slow_${steps}`],
+    [intsAttr('axes', [0, 1]), intAttr('keepdims', 0)],
+    'slow_mean',
+  );
+  const nothing = g.op('Mul', [slowMean, zero], [], 'slow_nothing');
+  return g.op('Add', [mean, nothing], [], 'mean_slow');
+}
+
+/** The model with no Linesight contract in its metadata. */
+function withoutContract(bytes: Uint8Array): Uint8Array {
+  const model = onnx.ModelProto.decode(bytes);
+  model.metadataProps = model.metadataProps.filter((p) => p.key !== CONTRACT_METADATA_KEY);
   return onnx.ModelProto.encode(model).finish();
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { plannedFleetProcesses } from './bench-rollout.ts';
+import { OnnxModel } from '@linesight/vision';
+import { plannedFleetProcesses, tinyModel } from './bench-rollout.ts';
 
 describe('plannedFleetProcesses', () => {
   it('splits the simulated fleet so that each process stays under the open-files limit', () => {
@@ -13,5 +14,18 @@ describe('plannedFleetProcesses', () => {
 
   it('refuses a fleet the cloud process itself cannot hold connections for, naming the fix', () => {
     expect(() => plannedFleetProcesses(20_000, 20_000)).toThrow(/ulimit -n 20512/);
+  });
+});
+
+describe('tinyModel', () => {
+  it('scores the mean intensity of a 32x32 grey frame', async () => {
+    const model = await OnnxModel.load(tinyModel());
+    try {
+      expect(model.contract.kind).toBe('bench-mean');
+      const out = await model.run(new Float32Array(32 * 32).fill(0.25));
+      expect(out.score).toBeCloseTo(0.25, 6);
+    } finally {
+      await model.close();
+    }
   });
 });

@@ -4,22 +4,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
-import onnxProto from 'onnx-proto';
 import pino from 'pino';
 import { CloudApiClient } from '@linesight/api-client';
 import { Cloud } from '@linesight/cloud';
+import { GraphBuilder, encodeModel, intAttr, intsAttr } from '@linesight/model';
 import { greyInputSpec } from '@linesight/protocol';
-import {
-  CONTRACT_METADATA_KEY,
-  readModelContract,
-  withModelContract,
-  type ModelContract,
-} from '@linesight/vision';
+import { readModelContract, withModelContract } from '@linesight/vision';
 import { parsePositiveInt } from '../options.ts';
 import { fleetWorkerArgs, type FleetMessage } from '../bench/rollout-fleet-worker.ts';
 import { progressLine } from '../progress.ts';
 import { startMosquitto, type MosquittoBroker } from '../bench/mosquitto-process.ts';
-import onnx = onnxProto.onnx;
 
 /** The simulated fleet's own entry (a process of its own, so the cloud's CPU is measured alone). */
 const FLEET_WORKER = fileURLToPath(new URL('../../bin/bench-rollout-fleet.js', import.meta.url));
@@ -406,42 +400,18 @@ function messages(child: ChildProcess): Inbox {
 /** A tiny 1-channel 32x32 model scoring mean intensity: the artifact is a few hundred bytes. */
 export function tinyModel(): Uint8Array {
   const side = 32;
-  const contract: ModelContract = {
+  const g = new GraphBuilder('mean');
+  const image = g.input('image', [1, 1, side, side]);
+  const mean = g.op('ReduceMean', [image], [intsAttr('axes', [1, 2, 3]), intAttr('keepdims', 0)]);
+  g.op('Identity', [mean], [], 'score');
+  g.output('score', [1]);
+  return encodeModel(g.build(), {
     schema: 'linesight.model/v1',
     kind: 'bench-mean',
     inputSpec: greyInputSpec(side),
     outputs: { score: 'score' },
     threshold: 0.5,
-  };
-  const dims = (d: number[]): onnx.IValueInfoProto['type'] => ({
-    tensorType: {
-      elemType: onnx.TensorProto.DataType.FLOAT,
-      shape: { dim: d.map((dimValue) => ({ dimValue })) },
-    },
   });
-  return onnx.ModelProto.encode({
-    irVersion: 7,
-    opsetImport: [{ domain: '', version: 13 }],
-    producerName: 'linesight-bench',
-    graph: {
-      name: 'mean',
-      node: [
-        {
-          opType: 'ReduceMean',
-          input: ['image'],
-          output: ['mean'],
-          attribute: [
-            { name: 'axes', type: onnx.AttributeProto.AttributeType.INTS, ints: [1, 2, 3] },
-            { name: 'keepdims', type: onnx.AttributeProto.AttributeType.INT, i: 0 },
-          ],
-        },
-        { opType: 'Identity', input: ['mean'], output: ['score'] },
-      ],
-      input: [{ name: 'image', type: dims([1, 1, side, side]) }],
-      output: [{ name: 'score', type: dims([1]) }],
-    },
-    metadataProps: [{ key: CONTRACT_METADATA_KEY, value: JSON.stringify(contract) }],
-  }).finish();
 }
 
 /** CPU seconds (user + system) and resident memory of another process, from Linux /proc (zeros elsewhere). */
