@@ -11,16 +11,14 @@ import pino from 'pino';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ModelSlot, type ScoringModel } from '@linesight/vision';
 import {
-  generateSigningKeyPair,
   isLinesightError,
-  sha256Hex,
-  signManifest,
   type AgentPhase,
   type DesiredState,
   type Manifest,
   type ModelAssignment,
 } from '@linesight/protocol';
 import { testManifest } from '@linesight/testkit/manifests';
+import { testSigner } from '@linesight/testkit/signer';
 import { ModelStore } from './model-store.ts';
 import { ModelUpdater } from './model-updater.ts';
 import type { FreeBytesProbe } from './disk-space.ts';
@@ -28,7 +26,7 @@ import { fillDisk, smallDisk, type SmallDisk } from './small-disk.ts';
 
 const DISK_BYTES = 1024 * 1024;
 const MARGIN_BYTES = 64 * 1024;
-const signer = generateSigningKeyPair();
+const signer = testSigner();
 const artifacts = new Map<string, Uint8Array>();
 
 let server: Server;
@@ -54,16 +52,12 @@ function version(v: string, size?: number): Version {
   const text = new TextEncoder().encode(`model ${v}`);
   const bytes = new Uint8Array(Math.max(size ?? 0, text.length));
   bytes.set(text);
-  const manifest: Manifest = {
-    ...testManifest(v, sha256Hex(bytes)),
-    sizeBytes: bytes.byteLength,
-    keyId: signer.keyId,
-  };
+  const manifest = signer.manifestOf(v, bytes);
   artifacts.set(manifest.sha256, bytes);
   return {
     manifest,
     bytes,
-    assignment: { signed: signManifest(manifest, signer), artifactUrl: `/a/${manifest.sha256}` },
+    assignment: { signed: signer.sign(manifest), artifactUrl: `/a/${manifest.sha256}` },
   };
 }
 
@@ -94,7 +88,7 @@ function makeUpdater(probe?: FreeBytesProbe): ModelUpdater {
     cloudUrl: base,
     username: 'd1',
     password: 'secret',
-    trustedKeys: () => [{ keyId: signer.keyId, publicKeyPem: signer.publicKeyPem }],
+    trustedKeys: () => [signer.trusted],
     store,
     slot,
     shadowSlot: new ModelSlot<ScoringModel, Manifest>(),

@@ -5,10 +5,7 @@ import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ModelSlot, type ScoringModel } from '@linesight/vision';
 import {
-  generateSigningKeyPair,
   isLinesightError,
-  sha256Hex,
-  signManifest,
   type AgentPhase,
   type DesiredState,
   type Manifest,
@@ -17,8 +14,9 @@ import {
 import { ModelStore, type ModelStoreState } from './model-store.ts';
 import { ModelUpdater } from './model-updater.ts';
 import { testManifest } from '@linesight/testkit/manifests';
+import { testSigner } from '@linesight/testkit/signer';
 
-const signer = generateSigningKeyPair();
+const signer = testSigner();
 const WATCHDOG = {
   code: 'ERR_AGENT_WATCHDOG',
   message: 'watchdog: 3 consecutive runs over 200 ms on m@2.0.0',
@@ -50,10 +48,8 @@ const behaviour = new Map<
 async function version(v: string): Promise<Version> {
   const bytes = new TextEncoder().encode(`model ${v}`);
   const manifest: Manifest = {
-    ...testManifest(v, sha256Hex(bytes)),
-    sizeBytes: bytes.byteLength,
+    ...signer.manifestOf(v, bytes),
     issuedAt: new Date().toISOString(),
-    keyId: signer.keyId,
   };
   await mkdir(store.dir, { recursive: true });
   await writeFile(store.artifactPath(manifest.sha256), bytes);
@@ -61,7 +57,7 @@ async function version(v: string): Promise<Version> {
     manifest,
     bytes,
     assignment: {
-      signed: signManifest(manifest, signer),
+      signed: signer.sign(manifest),
       artifactUrl: `/artifacts/${manifest.sha256}`,
     },
   };
@@ -101,7 +97,7 @@ beforeEach(async () => {
     cloudUrl: 'http://127.0.0.1:9',
     username: 'd1',
     password: 'unused',
-    trustedKeys: () => [{ keyId: signer.keyId, publicKeyPem: signer.publicKeyPem }],
+    trustedKeys: () => [signer.trusted],
     store,
     slot,
     shadowSlot: new ModelSlot<ScoringModel, Manifest>(),
@@ -293,7 +289,7 @@ describe('ModelUpdater with the same bytes under a new version', () => {
     await apply({
       manifest,
       bytes: v1.bytes,
-      assignment: { signed: signManifest(manifest, signer), artifactUrl: '/unreachable' },
+      assignment: { signed: signer.sign(manifest), artifactUrl: '/unreachable' },
     });
     expect(slot.info?.version).toBe('1.0.1');
     expect(activated.at(-1)).toEqual({ version: '1.0.1', source: 'update' });

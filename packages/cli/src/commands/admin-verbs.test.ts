@@ -1,11 +1,9 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { CloudApiClient } from '@linesight/api-client';
-import { Cloud } from '@linesight/cloud';
+import { startTestCloud, type TestCloud } from '@linesight/testkit/cloud';
 import { tinyOnnx } from '@linesight/testkit/onnx';
 import { deviceCommand } from './device-command.ts';
 import { keysCommand } from './keys-command.ts';
@@ -14,18 +12,13 @@ import { rolloutCommand } from './rollout-command.ts';
 import { tokenCommand } from './token-command.ts';
 
 let dir: string;
-let cloud: Cloud;
+let cloud: TestCloud;
 let api: CloudApiClient;
 let out: string[] = [];
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'linesight-cli-verbs-'));
-  cloud = new Cloud(
-    { httpPort: 0, mqttPort: 0, dataDir: join(dir, 'cloud') },
-    pino({ level: 'silent' }),
-  );
-  await cloud.start();
-  api = new CloudApiClient({ baseUrl: cloud.urls.http, adminToken: cloud.adminToken.token });
+  cloud = await startTestCloud();
+  ({ dir, api } = cloud);
   vi.spyOn(console, 'log').mockImplementation((...args: unknown[]) => {
     out.push(args.join(' '));
   });
@@ -37,8 +30,7 @@ afterEach(() => {
 
 afterAll(async () => {
   vi.restoreAllMocks();
-  await cloud.close();
-  await rm(dir, { recursive: true, force: true });
+  await cloud?.close();
 });
 
 /** Runs `linesight <args>` against the test cloud; returns what it printed. */
@@ -46,7 +38,7 @@ async function run(command: Command, args: string[]): Promise<string[]> {
   out = [];
   await command
     .exitOverride()
-    .parseAsync([...args, '--cloud', cloud.urls.http, '--token', cloud.adminToken.token], {
+    .parseAsync([...args, '--cloud', cloud.httpUrl, '--token', cloud.adminToken], {
       from: 'user',
     });
   return out;
@@ -61,7 +53,7 @@ describe('curl-only no more: device, model, token, keys and rollout verbs', () =
     const file = join(dir, 'verb-1', 'device.json');
     await run(deviceCommand(), ['rotate-credentials', 'verb-1', '--out', file]);
     const creds = JSON.parse(await readFile(file, 'utf8')) as Record<string, string>;
-    expect(creds).toMatchObject({ deviceId: 'verb-1', cloudUrl: cloud.urls.http });
+    expect(creds).toMatchObject({ deviceId: 'verb-1', cloudUrl: cloud.httpUrl });
     expect(await run(deviceCommand(), ['decommission', 'verb-1'])).toEqual([
       'decommissioned verb-1',
     ]);
@@ -87,7 +79,7 @@ describe('curl-only no more: device, model, token, keys and rollout verbs', () =
     out = [];
     await modelCommand()
       .exitOverride()
-      .parseAsync(['approve', 'verbs@1.0.0', '--cloud', cloud.urls.http, '--token', token], {
+      .parseAsync(['approve', 'verbs@1.0.0', '--cloud', cloud.httpUrl, '--token', token], {
         from: 'user',
       });
     expect(out).toEqual(['verbs@1.0.0 approved by bob']);
@@ -109,14 +101,14 @@ describe('curl-only no more: device, model, token, keys and rollout verbs', () =
 
   it('keys rotate and rollout list', async () => {
     const before = (await (
-      await fetch(`${cloud.urls.http}/v1/keys`, {
-        headers: { authorization: `Bearer ${cloud.adminToken.token}` },
+      await fetch(`${cloud.httpUrl}/v1/keys`, {
+        headers: { authorization: `Bearer ${cloud.adminToken}` },
       })
     ).json()) as unknown[];
     expect((await run(keysCommand(), ['rotate']))[0]).toMatch(/^active signing key [0-9a-f]{16}/);
     const after = (await (
-      await fetch(`${cloud.urls.http}/v1/keys`, {
-        headers: { authorization: `Bearer ${cloud.adminToken.token}` },
+      await fetch(`${cloud.httpUrl}/v1/keys`, {
+        headers: { authorization: `Bearer ${cloud.adminToken}` },
       })
     ).json()) as unknown[];
     expect(after.length).toBe(before.length + 1);

@@ -1,53 +1,44 @@
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runAgent, type AgentApp } from '@linesight/agent';
-import { CloudApiClient } from '@linesight/api-client';
-import { Cloud } from '@linesight/cloud';
 import { SyntheticCamera } from '@linesight/firmware-sim';
 import { isLinesightError } from '@linesight/protocol';
 import { deviceCommand } from './device-command.ts';
+import { startTestCloud, type TestCloud } from '@linesight/testkit/cloud';
 import { eventually } from '@linesight/testkit/eventually';
 
 let dir: string;
-let cloud: Cloud;
+let cloud: TestCloud;
 const agents: AgentApp[] = [];
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'linesight-agent-cmd-'));
-  cloud = new Cloud(
-    { httpPort: 0, mqttPort: 0, dataDir: join(dir, 'cloud') },
-    pino({ level: 'silent' }),
-  );
-  await cloud.start();
+  cloud = await startTestCloud();
+  dir = cloud.dir;
 });
 
 afterAll(async () => {
   await Promise.all(agents.map((a) => a.close()));
-  await cloud.close();
-  await rm(dir, { recursive: true, force: true });
+  await cloud?.close();
 });
 
 describe('provision with LINESIGHT_CLOUD, then an agent with no --cloud or --mqtt', () => {
   it('finds both in the device.json that provisioning wrote', async () => {
     const out = join(dir, 'agent-a', 'device.json');
     const before = process.env.LINESIGHT_CLOUD;
-    process.env.LINESIGHT_CLOUD = cloud.urls.http;
+    process.env.LINESIGHT_CLOUD = cloud.httpUrl;
     try {
       await deviceCommand()
         .exitOverride()
-        .parseAsync(
-          ['provision', '--id', 'cfg-a', '--out', out, '--token', cloud.adminToken.token],
-          { from: 'user' },
-        );
+        .parseAsync(['provision', '--id', 'cfg-a', '--out', out, '--token', cloud.adminToken], {
+          from: 'user',
+        });
     } finally {
       if (before === undefined) delete process.env.LINESIGHT_CLOUD;
       else process.env.LINESIGHT_CLOUD = before;
     }
     const creds = JSON.parse(await readFile(out, 'utf8')) as Record<string, string>;
-    expect(creds).toMatchObject({ cloudUrl: cloud.urls.http, mqttUrl: cloud.urls.mqtt });
+    expect(creds).toMatchObject({ cloudUrl: cloud.httpUrl, mqttUrl: cloud.mqttUrl });
 
     const agent = await runAgent({
       deviceId: 'cfg-a',
@@ -56,12 +47,8 @@ describe('provision with LINESIGHT_CLOUD, then an agent with no --cloud or --mqt
       logLevel: 'silent',
     });
     agents.push(agent);
-    const api = new CloudApiClient({
-      baseUrl: cloud.urls.http,
-      adminToken: cloud.adminToken.token,
-    });
     await eventually(
-      async () => (await api.listDevices()).some((d) => d.id === 'cfg-a' && d.online),
+      async () => (await cloud.api.listDevices()).some((d) => d.id === 'cfg-a' && d.online),
       { timeoutMs: 20_000, intervalMs: 100, what: 'cfg-a online' },
     );
   });
