@@ -1,4 +1,5 @@
 import onnxProto from 'onnx-proto';
+import { floatTensor, int64Tensor, intAttr } from '@linesight/model';
 import {
   WorkerOnnxModel,
   goldenInputs,
@@ -28,27 +29,13 @@ export function withSlowChain(bytes: Uint8Array, steps: number, size = 96): Uint
   }
   const initializer = graph.initializer ?? [];
   initializer.push(
-    {
-      name: 'slow__shape',
-      dataType: onnx.TensorProto.DataType.INT64,
-      dims: [2],
-      int64Data: [size, size],
-    },
-    {
-      name: 'slow__scale',
-      dataType: onnx.TensorProto.DataType.FLOAT,
-      dims: [],
-      floatData: [1 / size],
-    },
-    { name: 'slow__zero', dataType: onnx.TensorProto.DataType.FLOAT, dims: [], floatData: [0] },
-    { name: 'slow__one', dataType: onnx.TensorProto.DataType.FLOAT, dims: [], floatData: [1] },
+    int64Tensor('slow__shape', [2], [size, size]),
+    floatTensor('slow__scale', [], Float32Array.of(1 / size)),
+    floatTensor('slow__zero', [], Float32Array.of(0)),
+    floatTensor('slow__one', [], Float32Array.of(1)),
   );
   graph.initializer = initializer;
-  const keepdims0: onnx.IAttributeProto = {
-    name: 'keepdims',
-    type: onnx.AttributeProto.AttributeType.INT,
-    i: 0,
-  };
+  const keepdims0 = intAttr('keepdims', 0);
   // ReduceMean without axes reduces every axis in every opset.
   const nodes: onnx.INodeProto[] = [
     { opType: 'ReduceMean', input: [fast], output: ['slow__seed'], attribute: [keepdims0] },

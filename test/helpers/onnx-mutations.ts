@@ -3,10 +3,10 @@
 // contract) as it was, so the file still claims to be the model it was;
 // contract mutations change only the contract.
 import onnxProto from 'onnx-proto';
+import { floatTensor, int64Tensor, intAttr, intsAttr } from '@linesight/model';
 import { readModelContract, withModelContract } from '@linesight/vision';
 import onnx = onnxProto.onnx;
 
-const FLOAT = onnx.TensorProto.DataType.FLOAT;
 const INT64 = onnx.TensorProto.DataType.INT64;
 
 function decode(bytes: Uint8Array): onnx.ModelProto {
@@ -29,19 +29,11 @@ function detachOutput(graph: onnx.IGraphProto, name: string, renamed: string): v
   producer.output = (producer.output ?? []).map((o) => (o === name ? renamed : o));
 }
 
-const scalar = (name: string, value: number): onnx.ITensorProto => ({
-  name,
-  dataType: FLOAT,
-  dims: [],
-  floatData: [value],
-});
+const scalar = (name: string, value: number): onnx.ITensorProto =>
+  floatTensor(name, [], Float32Array.of(value));
 
-const int64s = (name: string, values: number[]): onnx.ITensorProto => ({
-  name,
-  dataType: INT64,
-  dims: [values.length],
-  int64Data: values,
-});
+const int64s = (name: string, values: number[]): onnx.ITensorProto =>
+  int64Tensor(name, [values.length], values);
 
 /** The model with its score multiplied by NaN: every output score, golden or real, is NaN. */
 export function withNanScore(bytes: Uint8Array): Uint8Array {
@@ -113,7 +105,7 @@ export function withSlowSideChain(
     opType,
     input: [input],
     output: [output],
-    attribute: [{ name: 'keepdims', type: onnx.AttributeProto.AttributeType.INT, i: 0 }],
+    attribute: [intAttr('keepdims', 0)],
   });
   graph.initializer = [
     ...(graph.initializer ?? []),
@@ -123,8 +115,8 @@ export function withSlowSideChain(
     ...(always
       ? [int64s('slow_square', [size, size])]
       : [
-          { name: 'slow_grow', dataType: INT64, dims: [], int64Data: [size - 1] },
-          { name: 'slow_base', dataType: INT64, dims: [], int64Data: [1] },
+          int64Tensor('slow_grow', [], [size - 1]),
+          int64Tensor('slow_base', [], [1]),
           int64s('slow_rank2', [2]),
           scalar('slow_two', 2),
           scalar('slow_margin', 0.01),
@@ -144,7 +136,7 @@ export function withSlowSideChain(
       opType: 'Cast',
       input: ['slow_real'],
       output: ['slow_real_i'],
-      attribute: [{ name: 'to', type: onnx.AttributeProto.AttributeType.INT, i: INT64 }],
+      attribute: [intAttr('to', INT64)],
     },
     // n = 1 + real * (size - 1): the matrices are 1x1 on golden inputs, size x size on frames.
     { opType: 'Mul', input: ['slow_real_i', 'slow_grow'], output: ['slow_extra'] },
@@ -170,10 +162,7 @@ export function withSlowSideChain(
       opType: 'ReduceMean',
       input: [`slow_${steps}`],
       output: ['slow_mean'],
-      attribute: [
-        { name: 'axes', type: onnx.AttributeProto.AttributeType.INTS, ints: [0, 1] },
-        { name: 'keepdims', type: onnx.AttributeProto.AttributeType.INT, i: 0 },
-      ],
+      attribute: [intsAttr('axes', [0, 1]), intAttr('keepdims', 0)],
     },
     { opType: 'Mul', input: ['slow_mean', 'slow_zero'], output: ['slow_nothing'] },
     { opType: 'Add', input: [`${score}_fast`, 'slow_nothing'], output: [score] },
