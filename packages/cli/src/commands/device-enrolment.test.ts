@@ -1,29 +1,22 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { CloudApiClient } from '@linesight/api-client';
-import { Cloud } from '@linesight/cloud';
+import type { CloudApiClient } from '@linesight/api-client';
+import { startTestCloud, type TestCloud } from '@linesight/testkit/cloud';
 import { deviceCommand } from './device-command.ts';
 
 let dir: string;
-let cloud: Cloud;
+let cloud: TestCloud;
 let admin: CloudApiClient;
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'linesight-enrol-'));
-  cloud = new Cloud(
-    { httpPort: 0, mqttPort: 0, dataDir: join(dir, 'cloud') },
-    pino({ level: 'silent' }),
-  );
-  await cloud.start();
-  admin = new CloudApiClient({ baseUrl: cloud.urls.http, adminToken: cloud.adminToken.token });
+  cloud = await startTestCloud();
+  dir = cloud.dir;
+  admin = cloud.api;
 });
 
 afterAll(async () => {
-  await cloud.close();
-  await rm(dir, { recursive: true, force: true });
+  await cloud?.close();
 });
 
 async function call(
@@ -32,7 +25,7 @@ async function call(
   token: string,
   body?: unknown,
 ): Promise<{ status: number; json: Record<string, unknown> }> {
-  const res = await fetch(`${cloud.urls.http}${path}`, {
+  const res = await fetch(`${cloud.httpUrl}${path}`, {
     method,
     headers: {
       authorization: `Bearer ${token}`,
@@ -67,7 +60,7 @@ describe('one-device enrolment tokens', () => {
     expect(done.json).toMatchObject({ deviceId: 'line-9', username: 'line-9' });
     const device = await admin.getDevice('line-9');
     expect(device.labels).toEqual({ line: '9' });
-    const audit = await call('GET', '/v1/audit?subject=line-9', cloud.adminToken.token);
+    const audit = await call('GET', '/v1/audit?subject=line-9', cloud.adminToken);
     expect(JSON.stringify(audit.json)).toContain('enrolment:line-9');
 
     // Used once: refused again, also after the device is decommissioned.
@@ -83,8 +76,7 @@ describe('one-device enrolment tokens', () => {
     await admin.provisionDevice('line-10');
     // Issuing one for a provisioned device is a conflict.
     expect(
-      (await call('POST', '/v1/devices/line-10/enrolment-token', cloud.adminToken.token, {}))
-        .status,
+      (await call('POST', '/v1/devices/line-10/enrolment-token', cloud.adminToken, {})).status,
     ).toBe(409);
     await admin.decommissionDevice('line-10');
     const back = await call('POST', '/v1/devices', early.token, { id: 'line-10' });
@@ -120,9 +112,9 @@ describe('one-device enrolment tokens', () => {
             '--label',
             'cell=a',
             '--cloud',
-            cloud.urls.http,
+            cloud.httpUrl,
             '--token',
-            cloud.adminToken.token,
+            cloud.adminToken,
           ],
           { from: 'user' },
         );
@@ -139,14 +131,14 @@ describe('one-device enrolment tokens', () => {
             '--out',
             out,
             '--cloud',
-            cloud.urls.http,
+            cloud.httpUrl,
             '--token',
             token,
           ],
           { from: 'user' },
         );
       const creds = JSON.parse(await readFile(out, 'utf8')) as Record<string, string>;
-      expect(creds).toMatchObject({ deviceId: 'line-20', mqttUrl: cloud.urls.mqtt });
+      expect(creds).toMatchObject({ deviceId: 'line-20', mqttUrl: cloud.mqttUrl });
       expect((await admin.getDevice('line-20')).labels).toEqual({ cell: 'a' });
     } finally {
       log.mockRestore();

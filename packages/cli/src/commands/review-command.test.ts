@@ -1,26 +1,19 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { CloudApiClient } from '@linesight/api-client';
-import { Cloud } from '@linesight/cloud';
+import { startTestCloud, type TestCloud } from '@linesight/testkit/cloud';
 import { tinyOnnx } from '@linesight/testkit/onnx';
 import { EdgeDataStore } from '../../../../cloud/src/ingest/edge-data-store.ts';
 import { parseTime, reviewCommand } from './review-command.ts';
 
 let dir: string;
-let cloud: Cloud;
+let cloud: TestCloud;
 let out: string[] = [];
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'linesight-cli-review-'));
-  cloud = new Cloud(
-    { httpPort: 0, mqttPort: 0, dataDir: join(dir, 'cloud') },
-    pino({ level: 'silent' }),
-  );
-  await cloud.start();
-  const api = new CloudApiClient({ baseUrl: cloud.urls.http, adminToken: cloud.adminToken.token });
+  cloud = await startTestCloud();
+  dir = cloud.dir;
+  const api = cloud.api;
   await api.publishModel({
     name: 'tiny',
     version: '1.0.0',
@@ -60,8 +53,7 @@ afterEach(() => {
 
 afterAll(async () => {
   vi.restoreAllMocks();
-  await cloud.close();
-  await rm(dir, { recursive: true, force: true });
+  await cloud?.close();
 });
 
 async function run(args: string[]): Promise<string[]> {
@@ -70,12 +62,9 @@ async function run(args: string[]): Promise<string[]> {
   // Argument errors throw instead of exiting the test process, without writing to stderr.
   for (const c of [command, ...command.commands])
     c.exitOverride().configureOutput({ writeErr: () => undefined });
-  await command.parseAsync(
-    [...args, '--cloud', cloud.urls.http, '--token', cloud.adminToken.token],
-    {
-      from: 'user',
-    },
-  );
+  await command.parseAsync([...args, '--cloud', cloud.httpUrl, '--token', cloud.adminToken], {
+    from: 'user',
+  });
   return out.flatMap((o) => o.split('\n'));
 }
 
