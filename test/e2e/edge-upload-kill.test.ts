@@ -9,10 +9,11 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { CloudApiClient } from '@linesight/api-client';
+import type { CloudApiClient } from '@linesight/api-client';
 import { writeDeviceCredentials } from '@linesight/agent';
 import { startS3TestServer, type S3TestServer } from '@linesight/cloud/testing';
 import { eventually } from '@linesight/testkit/eventually';
+import { startCloudProcess } from '../helpers/cloud-process.ts';
 import { LinesightProcess } from '../helpers/linesight-process.ts';
 
 const models = inject('models');
@@ -187,34 +188,16 @@ beforeAll(async () => {
   proxy = new SlowSampleProxy(new URL(s3.endpoint));
   const endpoint = await proxy.start();
   dir = await mkdtemp(join(tmpdir(), 'linesight-upload-kill-'));
-  cloud = new LinesightProcess(
-    [
-      'cloud',
-      '--http-port',
-      '0',
-      '--mqtt-port',
-      '0',
-      '--data-dir',
-      join(dir, 'cloud'),
-      '--s3-bucket',
-      s3.bucket,
-      '--s3-endpoint',
-      endpoint,
-      '--s3-force-path-style',
-    ],
-    {
-      LINESIGHT_ADMIN_TOKEN: ADMIN_TOKEN,
-      AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey,
-      AWS_REGION: s3.region,
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-    },
-  );
-  // A busy CI machine takes a while to start the cloud through the TypeScript loader.
-  const ready = await cloud.waitForLog((l) => typeof l.httpUrl === 'string', 180_000);
-  httpUrl = ready.httpUrl as string;
-  mqttUrl = ready.mqttUrl as string;
-  api = new CloudApiClient({ baseUrl: httpUrl, adminToken: ADMIN_TOKEN });
+  ({
+    process: cloud,
+    httpUrl,
+    mqttUrl,
+    api,
+  } = await startCloudProcess({
+    dataDir: join(dir, 'cloud'),
+    adminToken: ADMIN_TOKEN,
+    s3: { server: s3, endpoint },
+  }));
   await api.publishModel({
     name: 'm',
     version: '1.0.0',

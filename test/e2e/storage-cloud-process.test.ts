@@ -3,12 +3,13 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { CloudApiClient } from '@linesight/api-client';
+import type { CloudApiClient } from '@linesight/api-client';
 import { downloadArtifact, requestUploads, uploadObject } from '@linesight/agent';
 import { startS3TestServer, type S3TestServer } from '@linesight/cloud/testing';
 import { verifySignedManifest, type SignedManifest } from '@linesight/protocol';
 import { eventually } from '@linesight/testkit/eventually';
-import { LinesightProcess } from '../helpers/linesight-process.ts';
+import { startCloudProcess } from '../helpers/cloud-process.ts';
+import type { LinesightProcess } from '../helpers/linesight-process.ts';
 
 // `linesight cloud` as its own process with --s3-* flags and credentials from the standard
 // AWS variables, s3rver as another: a device's artifact download and sample upload go
@@ -27,33 +28,14 @@ let api: CloudApiClient;
 beforeAll(async () => {
   s3 = await startS3TestServer('linesight-cli');
   dir = await mkdtemp(join(tmpdir(), 'linesight-e2e-storage-'));
-  cloud = new LinesightProcess(
-    [
-      'cloud',
-      '--http-port',
-      '0',
-      '--mqtt-port',
-      '0',
-      '--data-dir',
-      join(dir, 'cloud'),
-      '--s3-bucket',
-      s3.bucket,
-      '--s3-endpoint',
-      s3.endpoint,
-      '--s3-force-path-style',
-    ],
-    {
-      LINESIGHT_ADMIN_TOKEN: ADMIN_TOKEN,
-      AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey,
-      AWS_REGION: s3.region,
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-    },
-  );
-  const ready = await cloud.waitForLog((l) => typeof l.httpUrl === 'string', 60_000);
-  expect(ready.blobStore).toBe('s3');
-  httpUrl = ready.httpUrl as string;
-  api = new CloudApiClient({ baseUrl: httpUrl, adminToken: ADMIN_TOKEN });
+  const started = await startCloudProcess({
+    dataDir: join(dir, 'cloud'),
+    adminToken: ADMIN_TOKEN,
+    s3: { server: s3 },
+    readyTimeoutMs: 60_000,
+  });
+  expect(started.ready.blobStore).toBe('s3');
+  ({ process: cloud, httpUrl, api } = started);
 });
 afterAll(async () => {
   await cloud?.stop();

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeTestCa, type TestCa } from '@linesight/testkit/pki';
+import { startCloudProcess } from '../helpers/cloud-process.ts';
 import { LinesightProcess, runLinesight, type LogLine } from '../helpers/linesight-process.ts';
 
 const adminToken = randomBytes(24).toString('base64url');
@@ -23,15 +24,10 @@ beforeAll(async () => {
   ca = await makeTestCa(join(dir, 'pki'), 'server-ca');
   deviceCa = await makeTestCa(join(dir, 'pki'), 'device-ca');
   const server = await ca.issue('cloud');
-  cloud = new LinesightProcess(
-    [
-      'cloud',
-      '--http-port',
-      '0',
-      '--mqtt-port',
-      '0',
-      '--data-dir',
-      join(dir, 'cloud'),
+  const started = await startCloudProcess({
+    dataDir: join(dir, 'cloud'),
+    adminToken,
+    args: [
       '--tls-cert',
       server.certPath,
       '--tls-key',
@@ -41,10 +37,10 @@ beforeAll(async () => {
       '--tls-client-ca',
       deviceCa.certPath,
     ],
-    { LINESIGHT_ADMIN_TOKEN: adminToken },
-  );
-  const ready = await cloud.waitForLog((l) => typeof l.httpUrl === 'string', 120_000);
-  httpUrl = ready.httpUrl as string;
+    readyTimeoutMs: 120_000,
+  });
+  ({ process: cloud, httpUrl } = started);
+  const ready = started.ready;
   expect(httpUrl).toMatch(/^https:/);
   expect(ready.mqttUrl).toMatch(/^mqtts:/);
 }, 180_000);
