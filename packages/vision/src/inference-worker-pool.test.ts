@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { tinyOnnx } from './tiny-onnx-fixture.ts';
+import { tinyOnnx } from '@linesight/testkit/onnx';
 import type { InferenceWorker } from './inference-worker.ts';
 import { InferenceWorkerPool } from './inference-worker-pool.ts';
 import { WorkerOnnxModel } from './worker-onnx-model.ts';
