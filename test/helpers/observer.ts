@@ -5,18 +5,28 @@ import {
   CHANNEL_SCHEMAS,
   parseDeviceTopic,
   type DesiredState,
+  type DeviceEvent,
   type DeviceStatus,
   type FrameResult,
   type ReportedState,
   type Telemetry,
 } from '@linesight/protocol';
 
-/** An admin MQTT client that records every device's results and latest reported state. */
+/**
+ * An admin MQTT client that records what every device publishes: results, events and
+ * telemetry windows (all, oldest first), the latest reported state and status, and each
+ * desired-state document seen. `invalid` counts messages that did not decode against
+ * their channel's schema.
+ */
 export class FleetObserver {
   readonly results = new Map<string, FrameResult[]>();
   readonly reported = new Map<string, ReportedState>();
   /** Each device's latest telemetry window. */
   readonly telemetry = new Map<string, Telemetry>();
+  /** Every telemetry window seen, per device, oldest first. */
+  readonly telemetryHistory = new Map<string, Telemetry[]>();
+  /** Every event seen, per device, oldest first. */
+  readonly events = new Map<string, DeviceEvent[]>();
   /** Each device's latest status (online/offline). */
   readonly status = new Map<string, DeviceStatus>();
   /** Every desired-state document seen, per device, oldest first. */
@@ -51,10 +61,15 @@ export class FleetObserver {
             decodePayload(CHANNEL_SCHEMAS.status, payload, 'status'),
           );
         } else if (parsed.channel === 'telemetry') {
-          this.telemetry.set(
-            parsed.deviceId,
-            decodePayload(CHANNEL_SCHEMAS.telemetry, payload, 'telemetry'),
-          );
+          const t = decodePayload(CHANNEL_SCHEMAS.telemetry, payload, 'telemetry');
+          this.telemetry.set(parsed.deviceId, t);
+          const list = this.telemetryHistory.get(parsed.deviceId) ?? [];
+          list.push(t);
+          this.telemetryHistory.set(parsed.deviceId, list);
+        } else if (parsed.channel === 'events') {
+          const list = this.events.get(parsed.deviceId) ?? [];
+          list.push(decodePayload(CHANNEL_SCHEMAS.events, payload, 'event'));
+          this.events.set(parsed.deviceId, list);
         } else if (parsed.channel === 'reported') {
           this.reported.set(
             parsed.deviceId,
@@ -66,7 +81,7 @@ export class FleetObserver {
       }
     });
     await client.subscribeAsync(
-      (['results', 'reported', 'desired', 'telemetry', 'status'] as const).map((c) =>
+      (['results', 'reported', 'desired', 'telemetry', 'status', 'events'] as const).map((c) =>
         allDevicesFilter(c),
       ),
       { qos: 1 },
