@@ -38,7 +38,7 @@ import {
 } from '@linesight/protocol';
 import { OnnxModel, goldenInputs, readModelContract } from '@linesight/vision';
 import { ArtifactServer } from './artifact-server.ts';
-import { eventually } from './eventually.ts';
+import { eventually } from '@linesight/testkit/eventually';
 import { LinesightProcess, type LogLine } from './linesight-process.ts';
 import { FleetObserver } from './observer.ts';
 
