@@ -1,9 +1,11 @@
+import { API_ROLES } from '@linesight/protocol';
+
 /**
  * What a named API token may do. Each role includes the ones before it:
  * `viewer` reads (and asks for central inference), `operator` also changes
  * models, rollouts and labels, `admin` also manages devices, keys and tokens.
  */
-export const ROLES = ['viewer', 'operator', 'admin'] as const;
+export const ROLES = API_ROLES;
 
 /** A token's role. */
 export type Role = (typeof ROLES)[number];

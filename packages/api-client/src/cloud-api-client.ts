@@ -1,35 +1,37 @@
 import {
   LinesightError,
+  type ApiRole,
+  type ConnectionView,
+  type CreateRolloutBody,
+  type CreatedMqttReader,
+  type CreatedToken,
+  type DecommissionedDevice,
+  type DeviceView,
   type EdgeDataReport,
   type EdgeDataSettings,
-  type TrustedKey,
+  type EnrolmentToken as EnrolmentTokenView,
+  type GateResult,
+  type ModelView,
+  type MqttReaderView,
+  type ProvisionedDevice as ProvisionedDeviceView,
+  type RevokedMqttReader,
+  type RevokedToken,
+  type RolloutDeviceState as RolloutDeviceStateView,
+  type RolloutSpecView,
+  type RolloutStatusView,
+  type RolloutWave as RolloutWaveView,
+  type TokenView,
 } from '@linesight/protocol';
 import type { RetrainJobView, TrainingDatasetView } from './retrain-types.ts';
 
 /** A one-device enrolment token (the token is shown only once). */
-export interface EnrolmentToken {
-  deviceId: string;
-  token: string;
-  tokenId: string;
-  expiresAt: string;
-}
+export type EnrolmentToken = EnrolmentTokenView;
 
 /** What provisioning a device returns (the password is shown only once). */
-export interface ProvisionedDevice {
-  deviceId: string;
-  username: string;
-  password: string;
-  mqttUrl: string;
-  trustedKeys: TrustedKey[];
-  /** The CA (PEM) the device must trust for mqtts and HTTPS, when the cloud serves TLS. */
-  caPem?: string;
-}
+export type ProvisionedDevice = ProvisionedDeviceView;
 
 /** Where the cloud is reachable now, as GET /v1/connection answers. */
-export interface CloudConnection {
-  cloudUrl: string;
-  mqttUrl: string;
-}
+export type CloudConnection = ConnectionView;
 
 /** A device's edge-data settings: asked for in its desired state, and what it reports it runs. */
 export interface DeviceEdgeSettings {
@@ -40,138 +42,28 @@ export interface DeviceEdgeSettings {
 }
 
 /** A device as GET /v1/devices lists it. */
-export interface DeviceSummary {
-  id: string;
-  labels: Record<string, string>;
-  online: boolean;
-  lastSeen: string | null;
-  phase: string | null;
-  model: { name: string; version: string } | null;
-  desiredModel: { name: string; version: string } | null;
-  framesProcessed: number;
-  framesCaptured: number;
-  defects: number;
-  fps: number | null;
-  lastError: { code: string; message: string; model?: { name: string; version: string } } | null;
-}
+export type DeviceSummary = DeviceView;
 
 /** A model version as the registry lists it. */
-export interface ModelSummary {
-  name: string;
-  version: string;
-  sha256: string;
-  sizeBytes: number;
-  stage: string;
-  threshold: number;
-  kind: string;
-  createdAt: string;
-  createdBy: string;
-  approvedBy: string | null;
-  approvedAt: string | null;
-  parentVersion: string | null;
-  /** Content hash of the training set, when the trainer recorded one. */
-  datasetFingerprint: string | null;
-}
+export type ModelSummary = ModelView;
 
 /** Per-device rollout states. */
-export type RolloutDeviceState = 'waiting' | 'pending' | 'done' | 'failed' | 'rolled_back';
+export type RolloutDeviceState = RolloutDeviceStateView;
 
 /** One health gate's verdict. */
-export interface RolloutGateResult {
-  gate: string;
-  passed: boolean;
-  value: number | null;
-  limit: number;
-  detail: string;
-}
+export type RolloutGateResult = GateResult;
 
 /** One wave of a rollout with its progress. */
-export interface RolloutWave {
-  index: number;
-  percent: number;
-  soakSec: number;
-  size: number;
-  state: string;
-  startedAt: string | null;
-  soakStartedAt: string | null;
-  finishedAt: string | null;
-  gates: RolloutGateResult[];
-  counts: Record<RolloutDeviceState, number>;
-  /** Devices that had not reached the version when the wave's deadline passed, and why. */
-  late?: { id: string; online: boolean; reason: string }[];
-}
+export type RolloutWave = RolloutWaveView;
 
 /** A rollout's request with defaults applied (see docs/rollouts.md for the gates). */
-export interface RolloutSpecSummary {
-  selector: { ids?: string[]; labels?: Record<string, string> };
-  waves: { percent: number; soakSec: number }[];
-  gates: Required<NonNullable<CreateRolloutInput['gates']>>;
-  shadow: { durationSec: number; minAgreement: number; maxLatencyRatio: number } | null;
-  /** All at once: no waves, gates or rollback. */
-  direct: boolean;
-  waveTimeoutSec: number;
-  /** What a missed phase deadline does (absent on rollouts from before it existed: fail). */
-  onDeadline?: 'fail' | 'pause';
-}
+export type RolloutSpecSummary = RolloutSpecView;
 
 /** A rollout with per-wave and per-device progress. */
-export interface RolloutSummary {
-  id: string;
-  modelName: string;
-  modelVersion: string;
-  /** pending, shadow, in_progress, paused, completed, rolled_back, aborted or failed. */
-  state: string;
-  reason: string | null;
-  createdAt: string;
-  createdBy: string;
-  updatedAt: string | null;
-  deviceIds: string[];
-  /** What the rollout was asked to do, with the cloud's defaults filled in. */
-  spec: RolloutSpecSummary | null;
-  counts: Record<RolloutDeviceState, number>;
-  waves: RolloutWave[];
-  shadow: {
-    state: string;
-    startedAt: string | null;
-    finishedAt: string | null;
-    gates: RolloutGateResult[];
-  } | null;
-  devices: {
-    id: string;
-    wave: number;
-    state: RolloutDeviceState;
-    running: string | null;
-    online: boolean;
-    error?: string;
-    /** Why the device was late when its wave's deadline passed, while it still is. */
-    late?: string;
-  }[];
-}
+export type RolloutSummary = RolloutStatusView;
 
 /** What POST /v1/rollouts takes. */
-export interface CreateRolloutInput {
-  model: string;
-  version: string;
-  /** Shorthand for `selector.ids`. */
-  devices?: string[];
-  selector?: { ids?: string[]; labels?: Record<string, string> };
-  /** Cumulative percent of the selected devices per wave, with a soak time each. */
-  waves?: { percent: number; soakSec: number }[];
-  gates?: {
-    maxErrorRate?: number;
-    maxP99LatencyRatio?: number;
-    maxP50LatencyRatio?: number;
-    /** A latency gate fails only when the wave is also this many ms slower (default 5). */
-    minLatencyIncreaseMs?: number;
-    maxDefectRateChange?: number;
-    maxRefusedOrCrashed?: number;
-  };
-  shadow?: { durationSec: number; minAgreement?: number; maxLatencyRatio?: number };
-  /** The deadline of each phase that waits on devices (default 600). */
-  waveTimeoutSec?: number;
-  /** What a missed deadline does: fail the wave (default) or pause the rollout. */
-  onDeadline?: 'fail' | 'pause';
-}
+export type CreateRolloutInput = CreateRolloutBody;
 
 /** What POST /v1/predict answers. */
 export interface PredictResult {
@@ -403,7 +295,7 @@ export class CloudApiClient {
   }
 
   /** Decommissions a device: credentials revoked, session ended, retained topics cleared. */
-  decommissionDevice(id: string): Promise<{ deviceId: string; decommissioned: true }> {
+  decommissionDevice(id: string): Promise<DecommissionedDevice> {
     return this.#request('DELETE', `/v1/devices/${encodeURIComponent(id)}`);
   }
 
@@ -433,40 +325,32 @@ export class CloudApiClient {
   }
 
   /** Creates a named API token (admin only) with a role (default operator); the token is shown only once. */
-  createToken(
-    actor: string,
-    role?: 'viewer' | 'operator' | 'admin',
-  ): Promise<{ actor: string; role: string; token: string }> {
+  createToken(actor: string, role?: ApiRole): Promise<CreatedToken> {
     return this.#request('POST', '/v1/tokens', role === undefined ? { actor } : { actor, role });
   }
 
   /** Named API tokens with their roles (never the tokens themselves). */
-  listTokens(): Promise<{ actor: string; role: string; createdAt: string; createdBy: string }[]> {
+  listTokens(): Promise<TokenView[]> {
     return this.#request('GET', '/v1/tokens');
   }
 
   /** Revokes an actor's token (admin only). */
-  revokeToken(actor: string): Promise<{ actor: string; revoked: true }> {
+  revokeToken(actor: string): Promise<RevokedToken> {
     return this.#request('DELETE', `/v1/tokens/${encodeURIComponent(actor)}`);
   }
 
   /** Creates a read-only MQTT credential (admin only) for results and telemetry of these devices (["*"]: all). */
-  createMqttReader(
-    name: string,
-    devices: string[],
-  ): Promise<{ name: string; username: string; password: string; devices: string[] }> {
+  createMqttReader(name: string, devices: string[]): Promise<CreatedMqttReader> {
     return this.#request('POST', '/v1/mqtt-readers', { name, devices });
   }
 
   /** Read-only MQTT credentials and their grants (never the passwords). */
-  listMqttReaders(): Promise<
-    { name: string; username: string; devices: string[]; createdAt: string; createdBy: string }[]
-  > {
+  listMqttReaders(): Promise<MqttReaderView[]> {
     return this.#request('GET', '/v1/mqtt-readers');
   }
 
   /** Revokes a read-only MQTT credential and ends its session. */
-  revokeMqttReader(name: string): Promise<{ name: string; revoked: true }> {
+  revokeMqttReader(name: string): Promise<RevokedMqttReader> {
     return this.#request('DELETE', `/v1/mqtt-readers/${encodeURIComponent(name)}`);
   }
 

@@ -1,10 +1,14 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
+import {
+  CreateTokenBodySchema,
+  CreatedTokenSchema,
+  RevokedTokenSchema,
+  TokenViewSchema,
+} from '@linesight/protocol';
 import { actorOf } from '../auth.ts';
 import type { CloudServices } from '../services.ts';
-import { ROLES, type Role } from '../../registry/roles.ts';
-
-const RoleSchema = Type.Union(ROLES.map((r) => Type.Literal(r)));
+import type { Role } from '../../registry/roles.ts';
 
 /** Operator routes: named tokens and the audit log. */
 export async function adminRoutes(app: FastifyInstance, services: CloudServices): Promise<void> {
@@ -18,16 +22,8 @@ export async function adminRoutes(app: FastifyInstance, services: CloudServices)
         description:
           'Roles include the ones before them: viewer reads (and may ask for central inference), ' +
           'operator also changes models, rollouts and labels, admin also manages devices, keys and tokens.',
-        body: Type.Object(
-          {
-            actor: Type.String({ minLength: 1, maxLength: 64 }),
-            role: Type.Optional(RoleSchema),
-          },
-          { additionalProperties: false },
-        ),
-        response: {
-          201: Type.Object({ actor: Type.String(), role: RoleSchema, token: Type.String() }),
-        },
+        body: CreateTokenBodySchema,
+        response: { 201: CreatedTokenSchema },
       },
     },
     async (request, reply) => {
@@ -46,16 +42,7 @@ export async function adminRoutes(app: FastifyInstance, services: CloudServices)
       schema: {
         tags: ['operators'],
         summary: 'List named API tokens (actor, role, created when and by whom; never the token)',
-        response: {
-          200: Type.Array(
-            Type.Object({
-              actor: Type.String(),
-              role: RoleSchema,
-              createdAt: Type.String(),
-              createdBy: Type.String(),
-            }),
-          ),
-        },
+        response: { 200: Type.Array(TokenViewSchema) },
       },
     },
     async () => services.tokens.list(),
@@ -69,7 +56,7 @@ export async function adminRoutes(app: FastifyInstance, services: CloudServices)
         tags: ['operators'],
         summary: "Revoke an actor's token (admin only); it stops working at once",
         params: Type.Object({ actor: Type.String() }),
-        response: { 200: Type.Object({ actor: Type.String(), revoked: Type.Literal(true) }) },
+        response: { 200: RevokedTokenSchema },
       },
     },
     async (request) => {

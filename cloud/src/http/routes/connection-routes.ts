@@ -1,12 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import { Type } from '@sinclair/typebox';
+import { ConnectionViewSchema } from '@linesight/protocol';
 import type { CloudServices } from '../services.ts';
-
-/** The addresses devices and clients must use, so cached ones can be refreshed. */
-export const ConnectionView = Type.Object({
-  cloudUrl: Type.String({ description: 'HTTP base URL (advertised, else bound)' }),
-  mqttUrl: Type.String({ description: 'MQTT URL devices connect to (advertised, else bound)' }),
-});
 
 /** GET /v1/connection: where the running cloud is reachable now. */
 export async function connectionRoutes(
@@ -21,7 +15,7 @@ export async function connectionRoutes(
         tags: ['devices'],
         summary:
           'Where the cloud is reachable now (HTTP and MQTT URLs); a device or simulator with stored URLs checks them here',
-        response: { 200: ConnectionView },
+        response: { 200: ConnectionViewSchema },
       },
     },
     async () => ({ cloudUrl: services.httpUrl(), mqttUrl: services.mqttUrl() }),

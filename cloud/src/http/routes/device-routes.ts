@@ -1,46 +1,18 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
-import { ReportedErrorSchema } from '@linesight/protocol';
+import {
+  DecommissionedDeviceSchema,
+  DeviceIdParamsSchema,
+  DeviceViewSchema,
+  ProvisionDeviceBodySchema,
+  ProvisionedDeviceSchema,
+  type DeviceView,
+  type ProvisionDeviceBody,
+} from '@linesight/protocol';
 import type { CloudServices } from '../services.ts';
 import { actorOf } from '../auth.ts';
 import { enrolmentProvisioning } from './enrolment-routes.ts';
 import type { DeviceRecord } from '../../registry/device-registry.ts';
-
-const TrustedKey = Type.Object({ keyId: Type.String(), publicKeyPem: Type.String() });
-
-const ProvisionedView = Type.Object({
-  deviceId: Type.String(),
-  username: Type.String(),
-  password: Type.String(),
-  mqttUrl: Type.String(),
-  trustedKeys: Type.Array(TrustedKey),
-  caPem: Type.Optional(
-    Type.String({
-      description:
-        'the CA certificate (PEM) the device must trust, and only it, for mqtts and HTTPS; present when the cloud serves TLS',
-    }),
-  ),
-});
-
-const DeviceView = Type.Object({
-  id: Type.String(),
-  labels: Type.Record(Type.String(), Type.String()),
-  online: Type.Boolean(),
-  lastSeen: Type.Union([Type.String(), Type.Null()]),
-  phase: Type.Union([Type.String(), Type.Null()]),
-  model: Type.Union([Type.Object({ name: Type.String(), version: Type.String() }), Type.Null()]),
-  desiredModel: Type.Union([
-    Type.Object({ name: Type.String(), version: Type.String() }),
-    Type.Null(),
-  ]),
-  framesProcessed: Type.Integer(),
-  framesCaptured: Type.Integer(),
-  defects: Type.Integer(),
-  fps: Type.Union([Type.Number(), Type.Null()], {
-    description: 'frames/s of the latest telemetry window; null while the device is offline',
-  }),
-  lastError: Type.Union([ReportedErrorSchema, Type.Null()]),
-});
 
 // Telemetry and reported state both carry frame counters; the newer one wins.
 function latestCounters(d: DeviceRecord) {
@@ -51,7 +23,7 @@ function latestCounters(d: DeviceRecord) {
   return (r ?? t)?.frames;
 }
 
-function view(d: DeviceRecord) {
+function view(d: DeviceRecord): DeviceView {
   const reported = d.reported;
   const counters = latestCounters(d);
   const desired = d.desired?.model?.signed.manifest;
@@ -73,21 +45,15 @@ function view(d: DeviceRecord) {
 
 /** Device routes: provisioning and fleet state. */
 export async function deviceRoutes(app: FastifyInstance, services: CloudServices): Promise<void> {
-  app.post<{ Body: { id: string; labels?: Record<string, string> } }>(
+  app.post<{ Body: ProvisionDeviceBody }>(
     '/v1/devices',
     {
       config: { auth: 'admin-or-enrolment' },
       schema: {
         tags: ['devices'],
         summary: 'Provision a device; the answer holds its MQTT password, shown only this once',
-        body: Type.Object(
-          {
-            id: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$' }),
-            labels: Type.Optional(Type.Record(Type.String(), Type.String())),
-          },
-          { additionalProperties: false },
-        ),
-        response: { 201: ProvisionedView },
+        body: ProvisionDeviceBodySchema,
+        response: { 201: ProvisionedDeviceSchema },
       },
     },
     async (request, reply) => {
@@ -127,7 +93,7 @@ export async function deviceRoutes(app: FastifyInstance, services: CloudServices
       schema: {
         tags: ['devices'],
         summary: 'List devices with presence, model and frame counts',
-        response: { 200: Type.Array(DeviceView) },
+        response: { 200: Type.Array(DeviceViewSchema) },
       },
     },
     async () => services.devices.list().map(view),
@@ -139,8 +105,8 @@ export async function deviceRoutes(app: FastifyInstance, services: CloudServices
       schema: {
         tags: ['devices'],
         summary: 'Show one device',
-        params: Type.Object({ id: Type.String() }),
-        response: { 200: DeviceView },
+        params: DeviceIdParamsSchema,
+        response: { 200: DeviceViewSchema },
       },
     },
     async (request) => view(services.devices.get(request.params.id)),
@@ -154,8 +120,8 @@ export async function deviceRoutes(app: FastifyInstance, services: CloudServices
         tags: ['devices'],
         summary:
           "Rotate a device's credentials (re-provision): the old secret stops working and its live session is ended; the answer holds the new secret, shown only this once",
-        params: Type.Object({ id: Type.String() }),
-        response: { 200: ProvisionedView },
+        params: DeviceIdParamsSchema,
+        response: { 200: ProvisionedDeviceSchema },
       },
     },
     async (request) => {
@@ -183,10 +149,8 @@ export async function deviceRoutes(app: FastifyInstance, services: CloudServices
         tags: ['devices'],
         summary:
           'Decommission a device: its credentials are revoked, its live session ended, its retained topics cleared; the audit log keeps the record',
-        params: Type.Object({ id: Type.String() }),
-        response: {
-          200: Type.Object({ deviceId: Type.String(), decommissioned: Type.Literal(true) }),
-        },
+        params: DeviceIdParamsSchema,
+        response: { 200: DecommissionedDeviceSchema },
       },
     },
     async (request) => {
@@ -212,7 +176,7 @@ export async function deviceRoutes(app: FastifyInstance, services: CloudServices
       schema: {
         tags: ['devices'],
         summary: 'Recent events a device reported (model refused, activated, camera errors)',
-        params: Type.Object({ id: Type.String() }),
+        params: DeviceIdParamsSchema,
       },
     },
     async (request) => {

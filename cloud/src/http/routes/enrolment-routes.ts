@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
-import { LinesightError } from '@linesight/protocol';
+import { EnrolmentParamsSchema, EnrolmentTokenSchema, LinesightError } from '@linesight/protocol';
 import type { CloudServices } from '../services.ts';
 import { actorOf, type Caller } from '../auth.ts';
 import { MAX_ENROLMENT_TTL_SEC } from '../../registry/enrolment-tokens.ts';
@@ -24,7 +24,7 @@ export async function enrolmentRoutes(
         tags: ['devices'],
         summary:
           'Issue a one-device enrolment token: it may provision this device id once (with these labels) until it expires',
-        params: Type.Object({ id: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$' }) }),
+        params: EnrolmentParamsSchema,
         body: Type.Object(
           {
             ttlSec: Type.Optional(
@@ -38,14 +38,7 @@ export async function enrolmentRoutes(
           },
           { additionalProperties: false },
         ),
-        response: {
-          201: Type.Object({
-            deviceId: Type.String(),
-            token: Type.String({ description: 'shown only this once' }),
-            tokenId: Type.String({ description: 'names the token in the audit log' }),
-            expiresAt: Type.String({ format: 'date-time' }),
-          }),
-        },
+        response: { 201: EnrolmentTokenSchema },
       },
     },
     async (request, reply) => {

@@ -1,6 +1,12 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
-import { LinesightError } from '@linesight/protocol';
+import {
+  LinesightError,
+  ModelParamsSchema,
+  ModelViewSchema,
+  StageModelBodySchema,
+  type ModelView,
+} from '@linesight/protocol';
 import type { CloudServices } from '../services.ts';
 import { rm } from 'node:fs/promises';
 import { actorOf } from '../auth.ts';
@@ -8,26 +14,7 @@ import { checkMultipartContentType, readMultipart } from '../multipart.ts';
 import { streamToFile } from '../../blobs/stream-to-file.ts';
 import type { ModelVersion } from '../../registry/model-registry.ts';
 
-const ModelView = Type.Object({
-  name: Type.String(),
-  version: Type.String(),
-  sha256: Type.String(),
-  sizeBytes: Type.Integer(),
-  stage: Type.String(),
-  parentVersion: Type.Union([Type.String(), Type.Null()]),
-  approvedBy: Type.Union([Type.String(), Type.Null()]),
-  approvedAt: Type.Union([Type.String(), Type.Null()]),
-  datasetFingerprint: Type.Union([Type.String(), Type.Null()]),
-  training: Type.Unknown(),
-  threshold: Type.Number(),
-  kind: Type.String(),
-  inputSpec: Type.Unknown(),
-  createdAt: Type.String(),
-  createdBy: Type.String(),
-  manifest: Type.Unknown(),
-});
-
-function view(m: ModelVersion) {
+function view(m: ModelVersion): ModelView {
   return {
     name: m.name,
     version: m.version,
@@ -48,8 +35,6 @@ function view(m: ModelVersion) {
   };
 }
 
-const NameVersion = Type.Object({ name: Type.String(), version: Type.String() });
-
 /** Model registry routes: upload, list, show, download. */
 export async function modelRoutes(app: FastifyInstance, services: CloudServices): Promise<void> {
   app.post(
@@ -59,7 +44,7 @@ export async function modelRoutes(app: FastifyInstance, services: CloudServices)
         tags: ['models'],
         summary: 'Register a model version: multipart with fields name, version and the .onnx file',
         consumes: ['multipart/form-data'],
-        response: { 201: ModelView },
+        response: { 201: ModelViewSchema },
       },
     },
     async (request, reply) => {
@@ -121,7 +106,7 @@ export async function modelRoutes(app: FastifyInstance, services: CloudServices)
       schema: {
         tags: ['models'],
         summary: 'List model versions, newest first',
-        response: { 200: Type.Array(ModelView) },
+        response: { 200: Type.Array(ModelViewSchema) },
       },
     },
     async () => services.models.list().map(view),
@@ -133,8 +118,8 @@ export async function modelRoutes(app: FastifyInstance, services: CloudServices)
       schema: {
         tags: ['models'],
         summary: 'Show one model version',
-        params: NameVersion,
-        response: { 200: ModelView },
+        params: ModelParamsSchema,
+        response: { 200: ModelViewSchema },
       },
     },
     async (request) => view(services.models.get(request.params.name, request.params.version)),
@@ -147,7 +132,7 @@ export async function modelRoutes(app: FastifyInstance, services: CloudServices)
       schema: {
         tags: ['models'],
         summary: 'Download the .onnx artifact; supports HTTP Range for resumed downloads',
-        params: NameVersion,
+        params: ModelParamsSchema,
         response: {
           200: {
             description: 'The whole artifact',
@@ -211,8 +196,8 @@ export async function modelRoutes(app: FastifyInstance, services: CloudServices)
       schema: {
         tags: ['models'],
         summary: 'Approve a version for production (by an actor other than its registrant)',
-        params: NameVersion,
-        response: { 200: ModelView },
+        params: ModelParamsSchema,
+        response: { 200: ModelViewSchema },
       },
     },
     async (request) =>
@@ -231,9 +216,9 @@ export async function modelRoutes(app: FastifyInstance, services: CloudServices)
       schema: {
         tags: ['models'],
         summary: 'Move a version to candidate, staging, production (needs approval) or archived',
-        params: NameVersion,
-        body: Type.Object({ stage: Type.String() }, { additionalProperties: false }),
-        response: { 200: ModelView },
+        params: ModelParamsSchema,
+        body: StageModelBodySchema,
+        response: { 200: ModelViewSchema },
       },
     },
     async (request) =>

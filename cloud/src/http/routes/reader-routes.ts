@@ -1,15 +1,13 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
+import {
+  CreateMqttReaderBodySchema,
+  CreatedMqttReaderSchema,
+  MqttReaderViewSchema,
+  RevokedMqttReaderSchema,
+} from '@linesight/protocol';
 import { actorOf } from '../auth.ts';
 import type { CloudServices } from '../services.ts';
-
-const ReaderView = Type.Object({
-  name: Type.String(),
-  username: Type.String(),
-  devices: Type.Array(Type.String()),
-  createdAt: Type.String(),
-  createdBy: Type.String(),
-});
 
 /** Read-only MQTT credentials for line systems and MES (admin only). */
 export async function readerRoutes(app: FastifyInstance, services: CloudServices): Promise<void> {
@@ -24,25 +22,8 @@ export async function readerRoutes(app: FastifyInstance, services: CloudServices
         description:
           'Connect with client id and username both set to the answer\'s `username` ("reader:<name>"). ' +
           'Filters: linesight/v1/devices/<id>/results and .../telemetry for a granted id, or + in place of the id when devices is ["*"].',
-        body: Type.Object(
-          {
-            name: Type.String({ minLength: 1, maxLength: 64 }),
-            devices: Type.Array(Type.String({ minLength: 1, maxLength: 64 }), {
-              minItems: 1,
-              maxItems: 10_000,
-              description: 'granted device ids, or ["*"] for every device',
-            }),
-          },
-          { additionalProperties: false },
-        ),
-        response: {
-          201: Type.Object({
-            name: Type.String(),
-            username: Type.String(),
-            password: Type.String(),
-            devices: Type.Array(Type.String()),
-          }),
-        },
+        body: CreateMqttReaderBodySchema,
+        response: { 201: CreatedMqttReaderSchema },
       },
     },
     async (request, reply) => {
@@ -71,7 +52,7 @@ export async function readerRoutes(app: FastifyInstance, services: CloudServices
       schema: {
         tags: ['operators'],
         summary: 'List read-only MQTT credentials and their grants (never the passwords)',
-        response: { 200: Type.Array(ReaderView) },
+        response: { 200: Type.Array(MqttReaderViewSchema) },
       },
     },
     async () => services.readers.list(),
@@ -86,7 +67,7 @@ export async function readerRoutes(app: FastifyInstance, services: CloudServices
         summary:
           'Revoke a read-only MQTT credential: refused from now on, and its live session is ended',
         params: Type.Object({ name: Type.String() }),
-        response: { 200: Type.Object({ name: Type.String(), revoked: Type.Literal(true) }) },
+        response: { 200: RevokedMqttReaderSchema },
       },
     },
     async (request) => {

@@ -1,0 +1,98 @@
+// REST contract of /v1/devices: provisioning, fleet state and decommissioning.
+import { Type, type Static } from '@sinclair/typebox';
+import { ReportedErrorSchema } from '../schemas.ts';
+
+/** A device id as provisioning accepts it. */
+export const DEVICE_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$';
+
+/** A public key devices trust, as the REST API lists it. */
+export const TrustedKeyViewSchema = Type.Object({
+  keyId: Type.String(),
+  publicKeyPem: Type.String(),
+});
+/** A trusted key as the REST API lists it. */
+export type TrustedKeyView = Static<typeof TrustedKeyViewSchema>;
+
+/** Body of POST /v1/devices. */
+export const ProvisionDeviceBodySchema = Type.Object(
+  {
+    id: Type.String({ pattern: DEVICE_ID_PATTERN }),
+    labels: Type.Optional(Type.Record(Type.String(), Type.String())),
+  },
+  { additionalProperties: false },
+);
+/** What provisioning a device takes. */
+export type ProvisionDeviceBody = Static<typeof ProvisionDeviceBodySchema>;
+
+/** What provisioning (or rotating) a device's credentials answers; the password is shown only once. */
+export const ProvisionedDeviceSchema = Type.Object({
+  deviceId: Type.String(),
+  username: Type.String(),
+  password: Type.String(),
+  mqttUrl: Type.String(),
+  trustedKeys: Type.Array(TrustedKeyViewSchema),
+  caPem: Type.Optional(
+    Type.String({
+      description:
+        'the CA certificate (PEM) the device must trust, and only it, for mqtts and HTTPS; present when the cloud serves TLS',
+    }),
+  ),
+});
+/** What provisioning a device returns (the password is shown only once). */
+export type ProvisionedDevice = Static<typeof ProvisionedDeviceSchema>;
+
+const NameVersion = Type.Object({ name: Type.String(), version: Type.String() });
+
+/** A device as GET /v1/devices lists it: presence, model and frame counts. */
+export const DeviceViewSchema = Type.Object({
+  id: Type.String(),
+  labels: Type.Record(Type.String(), Type.String()),
+  online: Type.Boolean(),
+  lastSeen: Type.Union([Type.String(), Type.Null()]),
+  phase: Type.Union([Type.String(), Type.Null()]),
+  model: Type.Union([NameVersion, Type.Null()]),
+  desiredModel: Type.Union([NameVersion, Type.Null()]),
+  framesProcessed: Type.Integer(),
+  framesCaptured: Type.Integer(),
+  defects: Type.Integer(),
+  fps: Type.Union([Type.Number(), Type.Null()], {
+    description: 'frames/s of the latest telemetry window; null while the device is offline',
+  }),
+  lastError: Type.Union([ReportedErrorSchema, Type.Null()]),
+});
+/** A device as GET /v1/devices lists it. */
+export type DeviceView = Static<typeof DeviceViewSchema>;
+
+/** Path parameters of /v1/devices/:id. */
+export const DeviceIdParamsSchema = Type.Object({ id: Type.String() });
+
+/** What DELETE /v1/devices/:id answers. */
+export const DecommissionedDeviceSchema = Type.Object({
+  deviceId: Type.String(),
+  decommissioned: Type.Literal(true),
+});
+/** What decommissioning a device answers. */
+export type DecommissionedDevice = Static<typeof DecommissionedDeviceSchema>;
+
+/** Path parameters of POST /v1/devices/:id/enrolment-token. */
+export const EnrolmentParamsSchema = Type.Object({
+  id: Type.String({ pattern: DEVICE_ID_PATTERN }),
+});
+
+/** What POST /v1/devices/:id/enrolment-token answers (the token is shown only once). */
+export const EnrolmentTokenSchema = Type.Object({
+  deviceId: Type.String(),
+  token: Type.String({ description: 'shown only this once' }),
+  tokenId: Type.String({ description: 'names the token in the audit log' }),
+  expiresAt: Type.String({ format: 'date-time' }),
+});
+/** A one-device enrolment token. */
+export type EnrolmentToken = Static<typeof EnrolmentTokenSchema>;
+
+/** The addresses devices and clients must use, so cached ones can be refreshed (GET /v1/connection). */
+export const ConnectionViewSchema = Type.Object({
+  cloudUrl: Type.String({ description: 'HTTP base URL (advertised, else bound)' }),
+  mqttUrl: Type.String({ description: 'MQTT URL devices connect to (advertised, else bound)' }),
+});
+/** Where the cloud is reachable now. */
+export type ConnectionView = Static<typeof ConnectionViewSchema>;
