@@ -1,11 +1,25 @@
 import type { FastifyInstance } from 'fastify';
-import { Type, type Static } from '@sinclair/typebox';
-import { LinesightError } from '@linesight/protocol';
+import {
+  LinesightError,
+  RegisterDatasetBodySchema,
+  RetrainJobListSchema,
+  RetrainJobParamsSchema,
+  RetrainJobQuerySchema,
+  RetrainJobSchema,
+  RetrainLineageParamsSchema,
+  StartRetrainBodySchema,
+  TrainingDatasetListSchema,
+  TrainingDatasetParamsSchema,
+  TrainingDatasetSchema,
+  TrainingImageParamsSchema,
+  type RegisterDatasetBody,
+  type RetrainJobQuery,
+  type StartRetrainBody,
+} from '@linesight/protocol';
+import type { Static } from '@sinclair/typebox';
 import type { BlobStore } from '../blobs/blob-store.ts';
 import { actorOf } from '../http/auth.ts';
 import type { RetrainService } from './retrain-service.ts';
-import { ROLLOUT_MODES } from './retrain-settings.ts';
-import { JOB_STATES } from './retrain-store.ts';
 import { putDatasetImage, registerDataset } from './training-datasets.ts';
 
 /** What the retraining routes use. */
@@ -15,174 +29,6 @@ export interface RetrainRouteDeps {
   /** Largest training image accepted (default 32 MiB). */
   maxImageBytes?: number;
 }
-
-const ModelName = Type.String({ pattern: '^[a-z0-9][a-z0-9_.-]{0,63}$' });
-const Version = Type.String({ minLength: 1, maxLength: 64 });
-const Sha256 = Type.String({ pattern: '^[0-9a-f]{64}$' });
-const Nullable = <T extends ReturnType<typeof Type.Number>>(t: T) => Type.Union([t, Type.Null()]);
-
-const StartBody = Type.Object(
-  {
-    model: ModelName,
-    parentVersion: Type.Optional(
-      Type.String({
-        minLength: 1,
-        maxLength: 64,
-        description:
-          'the champion to start from; default: the production version, else the newest staging, else the newest not archived',
-      }),
-    ),
-    rollout: Type.Optional(
-      Type.Union(
-        ROLLOUT_MODES.map((m) => Type.Literal(m)),
-        { description: 'what a registered candidate starts (default: the configured mode)' },
-      ),
-    ),
-    epochs: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
-    seed: Type.Optional(Type.Integer({ minimum: 0 })),
-    devices: Type.Optional(
-      Type.Array(Type.String({ minLength: 1 }), {
-        minItems: 1,
-        description: 'devices the rollout targets (default: those running the champion)',
-      }),
-    ),
-  },
-  { additionalProperties: false },
-);
-type StartBodyT = Static<typeof StartBody>;
-
-const Metrics = Type.Object({
-  auroc: Nullable(Type.Number()),
-  ap: Nullable(Type.Number()),
-  f1: Nullable(Type.Number()),
-  precision: Nullable(Type.Number()),
-  recall: Nullable(Type.Number()),
-  threshold: Type.Number(),
-  images: Type.Integer(),
-});
-
-/** A job as the API answers it (also the OpenAPI response schema). */
-export const RetrainJobSchema = Type.Object(
-  {
-    id: Type.String(),
-    model: Type.String(),
-    parentVersion: Type.Union([Type.String(), Type.Null()]),
-    state: Type.Union(JOB_STATES.map((s) => Type.Literal(s))),
-    trigger: Type.Union(
-      (['api', 'schedule', 'alert', 'labels'] as const).map((t) => Type.Literal(t)),
-    ),
-    triggerDetail: Type.Union([Type.String(), Type.Null()]),
-    actor: Type.String(),
-    options: Type.Object({
-      rollout: Type.String(),
-      epochs: Type.Integer(),
-      seed: Type.Integer(),
-      members: Type.Integer(),
-      size: Type.Optional(Type.Integer()),
-      devices: Type.Optional(Type.Array(Type.String())),
-    }),
-    createdAt: Type.String({ format: 'date-time' }),
-    startedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
-    finishedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
-    progress: Type.Union([
-      Type.Object({
-        step: Type.String(),
-        done: Type.Integer(),
-        total: Type.Integer(),
-        epoch: Type.Optional(Type.Integer()),
-        epochs: Type.Optional(Type.Integer()),
-        loss: Type.Optional(Type.Number()),
-      }),
-      Type.Null(),
-    ]),
-    result: Type.Union([
-      Type.Object({
-        championVersion: Type.String(),
-        candidateVersion: Type.Union([Type.String(), Type.Null()]),
-        metric: Type.String(),
-        minImprovement: Type.Number(),
-        champion: Metrics,
-        challenger: Metrics,
-        improvement: Nullable(Type.Number()),
-        parentDatasetFingerprint: Type.String(),
-        datasetFingerprint: Type.String(),
-        labels: Type.Object({
-          train: Type.Array(Type.Integer()),
-          holdout: Type.Array(Type.Integer()),
-        }),
-        counts: Type.Object({
-          parent: Type.Integer(),
-          labelledTrain: Type.Integer(),
-          holdoutGood: Type.Integer(),
-          holdoutDefect: Type.Integer(),
-          duplicates: Type.Integer(),
-          missingImages: Type.Optional(Type.Integer()),
-        }),
-        trainingMs: Type.Number(),
-        rolloutId: Type.Union([Type.String(), Type.Null()]),
-        rolloutError: Type.Union([Type.String(), Type.Null()]),
-      }),
-      Type.Null(),
-    ]),
-    error: Type.Union([Type.String(), Type.Null()]),
-  },
-  { description: 'a retraining job' },
-);
-
-const JobList = Type.Object({ jobs: Type.Array(RetrainJobSchema) });
-
-const ListQuery = Type.Object(
-  {
-    model: Type.Optional(ModelName),
-    state: Type.Optional(Type.Union(JOB_STATES.map((s) => Type.Literal(s)))),
-    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 50 })),
-  },
-  { additionalProperties: false },
-);
-type ListQueryT = Static<typeof ListQuery>;
-
-const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) });
-type IdParamsT = Static<typeof IdParams>;
-const ModelParams = Type.Object({ name: ModelName, version: Version });
-type ModelParamsT = Static<typeof ModelParams>;
-const ShaParams = Type.Object({ sha256: Sha256 });
-type ShaParamsT = Static<typeof ShaParams>;
-const FingerprintParams = Type.Object({ fingerprint: Sha256 });
-type FingerprintParamsT = Static<typeof FingerprintParams>;
-
-const DatasetSchema = Type.Object(
-  {
-    fingerprint: Type.String(),
-    name: Type.String(),
-    createdAt: Type.String({ format: 'date-time' }),
-    createdBy: Type.String(),
-    source: Type.Union([Type.Literal('upload'), Type.Literal('retrain')]),
-    jobId: Type.Union([Type.String(), Type.Null()]),
-    count: Type.Integer(),
-    good: Type.Integer(),
-    defect: Type.Integer(),
-  },
-  { description: 'a registered training dataset' },
-);
-
-const DatasetBody = Type.Object(
-  {
-    name: Type.String({ minLength: 1, maxLength: 128 }),
-    items: Type.Array(
-      Type.Object(
-        {
-          sha256: Sha256,
-          label: Type.Union([Type.Literal('good'), Type.Literal('defect')]),
-          className: Type.String({ minLength: 1, maxLength: 64 }),
-        },
-        { additionalProperties: false },
-      ),
-      { minItems: 2, maxItems: 200_000 },
-    ),
-  },
-  { additionalProperties: false },
-);
-type DatasetBodyT = Static<typeof DatasetBody>;
 
 const TAGS = ['retrain'];
 
@@ -215,17 +61,17 @@ export async function retrainRoutes(app: FastifyInstance, deps: RetrainRouteDeps
     (_request, body, done) => done(null, body),
   );
 
-  app.post<{ Body: StartBodyT }>(
+  app.post<{ Body: StartRetrainBody }>(
     '/v1/retrain/jobs',
     {
       schema: {
         tags: TAGS,
         summary:
           'Start a retraining job: parent training data plus labelled samples, the challenger registered as candidate only if it beats the champion on held-out samples',
-        body: StartBody,
+        body: StartRetrainBodySchema,
         response: { 202: RetrainJobSchema },
       },
-      preValidation: refuseUnknownFields(new Set(Object.keys(StartBody.properties))),
+      preValidation: refuseUnknownFields(new Set(Object.keys(StartRetrainBodySchema.properties))),
     },
     async (request, reply) => {
       const b = request.body;
@@ -244,14 +90,14 @@ export async function retrainRoutes(app: FastifyInstance, deps: RetrainRouteDeps
     },
   );
 
-  app.get<{ Querystring: ListQueryT }>(
+  app.get<{ Querystring: RetrainJobQuery }>(
     '/v1/retrain/jobs',
     {
       schema: {
         tags: TAGS,
         summary: 'Retraining jobs, newest first, with progress and results',
-        querystring: ListQuery,
-        response: { 200: JobList },
+        querystring: RetrainJobQuerySchema,
+        response: { 200: RetrainJobListSchema },
       },
     },
     async (request) => ({
@@ -263,55 +109,55 @@ export async function retrainRoutes(app: FastifyInstance, deps: RetrainRouteDeps
     }),
   );
 
-  app.get<{ Params: IdParamsT }>(
+  app.get<{ Params: Static<typeof RetrainJobParamsSchema> }>(
     '/v1/retrain/jobs/:id',
     {
       schema: {
         tags: TAGS,
         summary: 'One retraining job: state, progress, metrics of champion and challenger, lineage',
-        params: IdParams,
+        params: RetrainJobParamsSchema,
         response: { 200: RetrainJobSchema },
       },
     },
     async (request) => service.store.get(request.params.id),
   );
 
-  app.post<{ Params: IdParamsT }>(
+  app.post<{ Params: Static<typeof RetrainJobParamsSchema> }>(
     '/v1/retrain/jobs/:id/cancel',
     {
       schema: {
         tags: TAGS,
         summary:
           'Cancel a queued or running job (its trainer process is stopped; the registry stays unchanged)',
-        params: IdParams,
+        params: RetrainJobParamsSchema,
         response: { 200: RetrainJobSchema },
       },
     },
     async (request) => service.cancel(request.params.id, actorOf(request)),
   );
 
-  app.get<{ Params: ModelParamsT }>(
+  app.get<{ Params: Static<typeof RetrainLineageParamsSchema> }>(
     '/v1/retrain/lineage/:name/:version',
     {
       schema: {
         tags: TAGS,
         summary:
           'The job that registered a retrained version: parent, dataset fingerprints, label set, metrics of both models',
-        params: ModelParams,
+        params: RetrainLineageParamsSchema,
         response: { 200: RetrainJobSchema },
       },
     },
     async (request) => service.lineage(request.params.name, request.params.version),
   );
 
-  app.put<{ Params: ShaParamsT; Body: Buffer }>(
+  app.put<{ Params: Static<typeof TrainingImageParamsSchema>; Body: Buffer }>(
     '/v1/retrain/datasets/images/:sha256',
     {
       schema: {
         tags: TAGS,
         summary:
           'Upload one training image (raw body) under its sha256; an image already stored is kept',
-        params: ShaParams,
+        params: TrainingImageParamsSchema,
         body: {
           content: {
             'application/octet-stream': { schema: { type: 'string', format: 'binary' } },
@@ -335,17 +181,19 @@ export async function retrainRoutes(app: FastifyInstance, deps: RetrainRouteDeps
     },
   );
 
-  app.post<{ Body: DatasetBodyT }>(
+  app.post<{ Body: RegisterDatasetBody }>(
     '/v1/retrain/datasets',
     {
       schema: {
         tags: TAGS,
         summary:
           'Register a training dataset (images uploaded first); its fingerprint is the one `linesight model train` records',
-        body: DatasetBody,
-        response: { 201: DatasetSchema },
+        body: RegisterDatasetBodySchema,
+        response: { 201: TrainingDatasetSchema },
       },
-      preValidation: refuseUnknownFields(new Set(Object.keys(DatasetBody.properties))),
+      preValidation: refuseUnknownFields(
+        new Set(Object.keys(RegisterDatasetBodySchema.properties)),
+      ),
     },
     async (request, reply) => {
       const dataset = await registerDataset(service.store, deps.blobs, {
@@ -364,19 +212,19 @@ export async function retrainRoutes(app: FastifyInstance, deps: RetrainRouteDeps
       schema: {
         tags: TAGS,
         summary: 'Registered training datasets, newest first',
-        response: { 200: Type.Object({ datasets: Type.Array(DatasetSchema) }) },
+        response: { 200: TrainingDatasetListSchema },
       },
     },
     async () => ({ datasets: service.store.datasets() }),
   );
 
-  app.get<{ Params: FingerprintParamsT }>(
+  app.get<{ Params: Static<typeof TrainingDatasetParamsSchema> }>(
     '/v1/retrain/datasets/:fingerprint',
     {
       schema: {
         tags: TAGS,
         summary: 'One training dataset with its images and labels',
-        params: FingerprintParams,
+        params: TrainingDatasetParamsSchema,
       },
     },
     async (request) => {

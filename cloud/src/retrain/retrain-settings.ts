@@ -1,7 +1,8 @@
 import { Type, type Static } from '@sinclair/typebox';
+import { RETRAIN_ROLLOUT_MODES } from '@linesight/protocol';
 
 /** How a registered challenger goes to the fleet: not at all, shadow first, or a canary wave. */
-export const ROLLOUT_MODES = ['none', 'shadow', 'canary'] as const;
+export const ROLLOUT_MODES = RETRAIN_ROLLOUT_MODES;
 /** A rollout mode of a retraining job. */
 export type RetrainRolloutMode = (typeof ROLLOUT_MODES)[number];
 

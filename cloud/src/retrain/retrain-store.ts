@@ -1,6 +1,14 @@
 import type Database from 'better-sqlite3';
 import { openDatabase } from '../sqlite/open-database.ts';
-import { LinesightError } from '@linesight/protocol';
+import {
+  LinesightError,
+  RETRAIN_JOB_STATES,
+  type RetrainJobView,
+  type RetrainMetrics,
+  type RetrainProgress,
+  type RetrainResult,
+  type TrainingDatasetView,
+} from '@linesight/protocol';
 import type { RetrainRolloutMode } from './retrain-settings.ts';
 
 // Each entry upgrades the schema by one version; never edit a shipped entry, append.
@@ -20,18 +28,11 @@ const MIGRATIONS: readonly string[] = [
 ];
 
 /** Where a job stands; the last four are final. */
-export const JOB_STATES = [
-  'queued',
-  'running',
-  'registered',
-  'rejected',
-  'failed',
-  'cancelled',
-] as const;
+export const JOB_STATES = RETRAIN_JOB_STATES;
 /** A job state. */
-export type JobState = (typeof JOB_STATES)[number];
+export type JobState = RetrainJobView['state'];
 /** What started a job. */
-export type JobTrigger = 'api' | 'schedule' | 'alert' | 'labels';
+export type JobTrigger = RetrainJobView['trigger'];
 
 /** True for a state a job never leaves. */
 export function isFinal(state: JobState): boolean {
@@ -50,75 +51,16 @@ export interface JobOptions {
 }
 
 /** How far a running job got. */
-export interface JobProgress {
-  step: string;
-  done: number;
-  total: number;
-  epoch?: number;
-  epochs?: number;
-  loss?: number;
-}
+export type JobProgress = RetrainProgress;
 
 /** Metrics of one model on the held-out set. */
-export interface HeldOutMetrics {
-  auroc: number | null;
-  ap: number | null;
-  f1: number | null;
-  precision: number | null;
-  recall: number | null;
-  threshold: number;
-  images: number;
-}
+export type HeldOutMetrics = RetrainMetrics;
 
 /** What a finished job found and did: the lineage of the challenger. */
-export interface JobResult {
-  championVersion: string;
-  /** The version registered as candidate; null when the challenger did not win. */
-  candidateVersion: string | null;
-  metric: string;
-  minImprovement: number;
-  champion: HeldOutMetrics;
-  challenger: HeldOutMetrics;
-  improvement: number | null;
-  /** The dataset the parent was trained on. */
-  parentDatasetFingerprint: string;
-  /** The dataset the challenger was trained on (parent data plus labelled samples). */
-  datasetFingerprint: string;
-  /** Label ids the challenger trained on, and those it was compared on (held out). */
-  labels: { train: number[]; holdout: number[] };
-  counts: {
-    parent: number;
-    labelledTrain: number;
-    holdoutGood: number;
-    holdoutDefect: number;
-    /** Labelled samples dropped because the parent dataset holds the same image. */
-    duplicates: number;
-    /** Labelled samples left out because their image is gone from storage (absent in older results). */
-    missingImages?: number;
-  };
-  trainingMs: number;
-  rolloutId: string | null;
-  rolloutError: string | null;
-}
+export type JobResult = RetrainResult;
 
-/** A retraining job as the API shows it. */
-export interface RetrainJob {
-  id: string;
-  model: string;
-  /** The champion version (chosen when the job starts when not given). */
-  parentVersion: string | null;
-  state: JobState;
-  trigger: JobTrigger;
-  triggerDetail: string | null;
-  actor: string;
-  options: JobOptions;
-  createdAt: string;
-  startedAt: string | null;
-  finishedAt: string | null;
-  progress: JobProgress | null;
-  result: JobResult | null;
-  error: string | null;
-}
+/** A retraining job as the API shows it (its options name the rollout mode exactly). */
+export type RetrainJob = RetrainJobView & { options: JobOptions };
 
 /** One image of a training dataset. */
 export interface DatasetItem {
@@ -128,18 +70,7 @@ export interface DatasetItem {
 }
 
 /** A registered training dataset: its fingerprint is the trainer's `datasetFingerprint`. */
-export interface TrainingDataset {
-  fingerprint: string;
-  name: string;
-  createdAt: string;
-  createdBy: string;
-  /** `upload` (pushed by an operator) or `retrain` (a challenger's training set). */
-  source: 'upload' | 'retrain';
-  jobId: string | null;
-  count: number;
-  good: number;
-  defect: number;
-}
+export type TrainingDataset = TrainingDatasetView;
 
 /** Jobs and training datasets in SQLite (`<dataDir>/retrain.sqlite`). */
 export class RetrainStore {

@@ -14,12 +14,14 @@ import {
   type ModelView,
   type MqttReaderView,
   type ProvisionedDevice as ProvisionedDeviceView,
+  type RegisterDatasetBody,
   type RevokedMqttReader,
   type RevokedToken,
   type RolloutDeviceState as RolloutDeviceStateView,
   type RolloutSpecView,
   type RolloutStatusView,
   type RolloutWave as RolloutWaveView,
+  type StartRetrainBody,
   type TokenView,
 } from '@linesight/protocol';
 import type { RetrainJobView, TrainingDatasetView } from './retrain-types.ts';
@@ -474,14 +476,7 @@ export class CloudApiClient {
   }
 
   /** Starts a retraining job for a model (one queued or running job per model). */
-  startRetrain(body: {
-    model: string;
-    parentVersion?: string;
-    rollout?: string;
-    epochs?: number;
-    seed?: number;
-    devices?: string[];
-  }): Promise<RetrainJobView> {
+  startRetrain(body: StartRetrainBody): Promise<RetrainJobView> {
     return this.#request('POST', '/v1/retrain/jobs', body);
   }
 
@@ -517,10 +512,7 @@ export class CloudApiClient {
   }
 
   /** Registers a training dataset of uploaded images. */
-  registerTrainingDataset(body: {
-    name: string;
-    items: { sha256: string; label: 'good' | 'defect'; className: string }[];
-  }): Promise<TrainingDatasetView> {
+  registerTrainingDataset(body: RegisterDatasetBody): Promise<TrainingDatasetView> {
     return this.#request('POST', '/v1/retrain/datasets', body);
   }
 

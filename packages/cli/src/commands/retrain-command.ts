@@ -139,7 +139,8 @@ export function retrainCommand(): Command {
       model: string,
       opts: CloudCallOptions & {
         parent?: string;
-        rollout?: string;
+        /** One of the --rollout choices. */
+        rollout?: 'none' | 'shadow' | 'canary';
         epochs?: number;
         seed?: number;
         device?: string[];
