@@ -1,10 +1,26 @@
 import type { FastifyInstance } from 'fastify';
-import { Type, type Static } from '@sinclair/typebox';
-import { LinesightError } from '@linesight/protocol';
+import {
+  LinesightError,
+  ReviewExportQuerySchema,
+  ReviewLabelBodySchema,
+  ReviewQualityQuerySchema,
+  ReviewQueueQuerySchema,
+  ReviewSampleParamsSchema,
+  type ReviewDatasetManifest,
+  type ReviewExportQuery,
+  type ReviewFilter,
+  type ReviewLabel,
+  type ReviewLabelBody,
+  type ReviewQuality,
+  type ReviewQueuePage,
+  type ReviewQueueQuery,
+  type ReviewSampleParams,
+  type SampleLabels,
+} from '@linesight/protocol';
 import { actorOf } from '../http/auth.ts';
 import { datasetManifest } from './review-export.ts';
 import { summarizeQuality } from './review-quality.ts';
-import { QUEUE_CLASSES, type QueueQuery, type ReviewStore } from './review-store.ts';
+import type { QueueQuery, ReviewStore } from './review-store.ts';
 
 /** What the review routes use. */
 export interface ReviewRouteDeps {
@@ -14,86 +30,6 @@ export interface ReviewRouteDeps {
   /** Lifetime of image and map download URLs (default 300 s). */
   downloadTtlSec?: number;
 }
-
-const DeviceId = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$' });
-const SampleParams = Type.Object({
-  deviceId: DeviceId,
-  sampleId: Type.String({ pattern: '^[0-9]+-[0-9]+$', description: '<boot>-<seq>' }),
-});
-type SampleParamsT = Static<typeof SampleParams>;
-
-const Range = {
-  deviceId: Type.Optional(DeviceId),
-  model: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'model name' })),
-  version: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
-  from: Type.Optional(Type.String({ format: 'date-time', description: 'capture time, inclusive' })),
-  to: Type.Optional(Type.String({ format: 'date-time', description: 'capture time, exclusive' })),
-};
-
-const QueueQuerystring = Type.Object(
-  {
-    ...Range,
-    reason: Type.Optional(
-      Type.Union(
-        QUEUE_CLASSES.map((c) => Type.Literal(c)),
-        { description: 'why the device kept the frame (the sample class)' },
-      ),
-    ),
-    labelled: Type.Optional(
-      Type.Boolean({
-        default: false,
-        description: 'false: samples waiting for a label; true: labelled ones, newest label first',
-      }),
-    ),
-    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })),
-    offset: Type.Optional(Type.Integer({ minimum: 0, default: 0 })),
-  },
-  { additionalProperties: false },
-);
-type QueueQuerystringT = Static<typeof QueueQuerystring>;
-
-const QualityQuerystring = Type.Object(Range, { additionalProperties: false });
-type QualityQuerystringT = Static<typeof QualityQuerystring>;
-
-const ExportQuerystring = Type.Object(
-  {
-    ...Range,
-    asOf: Type.Optional(
-      Type.String({
-        format: 'date-time',
-        description: 'only labels given before this time (reproduces an earlier export)',
-      }),
-    ),
-    urls: Type.Optional(
-      Type.Boolean({ default: false, description: 'add a short-lived imageUrl to each item' }),
-    ),
-  },
-  { additionalProperties: false },
-);
-type ExportQuerystringT = Static<typeof ExportQuerystring>;
-
-const LabelBody = Type.Object(
-  {
-    label: Type.Union([Type.Literal('good'), Type.Literal('defect')]),
-    defectClass: Type.Optional(
-      Type.String({
-        pattern: '^[A-Za-z0-9][A-Za-z0-9 _./-]{0,63}$',
-        description: 'kind of defect (only with label defect), e.g. "scratch"',
-      }),
-    ),
-    note: Type.Optional(Type.String({ maxLength: 2000, description: 'free text' })),
-    reviewer: Type.Optional(
-      Type.String({
-        minLength: 1,
-        maxLength: 128,
-        description:
-          'who looked at the image, when the token is shared (the admin token); default: the authenticated actor',
-      }),
-    ),
-  },
-  { additionalProperties: false },
-);
-type LabelBodyT = Static<typeof LabelBody>;
 
 /** Parses `from`/`to`; a range that ends before it starts is a 400. */
 function timeRange(q: { from?: string; to?: string }): { fromMs?: number; toMs?: number } {
@@ -109,7 +45,7 @@ function timeRange(q: { from?: string; to?: string }): { fromMs?: number; toMs?:
 }
 
 /** Every field a label body may have; fastify strips unknown ones, so they are refused before. */
-const LABEL_FIELDS = new Set(Object.keys(LabelBody.properties));
+const LABEL_FIELDS = new Set(Object.keys(ReviewLabelBodySchema.properties));
 
 function refuseUnknownFields(body: unknown): void {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) return;
@@ -121,7 +57,7 @@ function refuseUnknownFields(body: unknown): void {
     );
 }
 
-function sampleKey(p: SampleParamsT): { deviceId: string; boot: number; seq: number } {
+function sampleKey(p: ReviewSampleParams): { deviceId: string; boot: number; seq: number } {
   const [boot, seq] = p.sampleId.split('-').map(Number) as [number, number];
   if (!Number.isSafeInteger(boot) || !Number.isSafeInteger(seq))
     throw new LinesightError('ERR_CLOUD_BAD_REQUEST', `sample id ${p.sampleId} is out of range`);
@@ -136,24 +72,21 @@ function sampleKey(p: SampleParamsT): { deviceId: string; boot: number; seq: num
 export async function reviewRoutes(app: FastifyInstance, deps: ReviewRouteDeps): Promise<void> {
   const ttlSec = deps.downloadTtlSec ?? 300;
 
-  app.get<{ Querystring: QueueQuerystringT }>(
+  app.get<{ Querystring: ReviewQueueQuery }>(
     '/v1/review/queue',
     {
       schema: {
         tags: ['review'],
         summary:
           'Samples waiting for a label: uncertain (score closest to the threshold first), then defects, then random; with image and map download URLs',
-        querystring: QueueQuerystring,
+        querystring: ReviewQueueQuerySchema,
       },
     },
-    async (request) => {
+    async (request): Promise<ReviewQueuePage> => {
       const q = request.query;
-      const query: QueueQuery = {
-        ...timeRange(q),
-        labelled: q.labelled ?? false,
-        limit: q.limit ?? 50,
-        offset: q.offset ?? 0,
-      };
+      const limit = q.limit ?? 50;
+      const offset = q.offset ?? 0;
+      const query: QueueQuery = { ...timeRange(q), labelled: q.labelled ?? false, limit, offset };
       if (q.deviceId !== undefined) query.deviceId = q.deviceId;
       if (q.model !== undefined) query.modelName = q.model;
       if (q.version !== undefined) query.modelVersion = q.version;
@@ -172,8 +105,8 @@ export async function reviewRoutes(app: FastifyInstance, deps: ReviewRouteDeps):
       );
       return {
         total,
-        offset: query.offset,
-        limit: query.limit,
+        offset,
+        limit,
         urlsExpireAt:
           create === undefined ? null : new Date(Date.now() + ttlSec * 1000).toISOString(),
         items,
@@ -181,20 +114,20 @@ export async function reviewRoutes(app: FastifyInstance, deps: ReviewRouteDeps):
     },
   );
 
-  app.post<{ Params: SampleParamsT; Body: LabelBodyT }>(
+  app.post<{ Params: ReviewSampleParams; Body: ReviewLabelBody }>(
     '/v1/review/samples/:deviceId/:sampleId/labels',
     {
       schema: {
         tags: ['review'],
         summary:
           'Label a sample good or defect; a second label corrects the first and both stay in the history',
-        params: SampleParams,
-        body: LabelBody,
+        params: ReviewSampleParamsSchema,
+        body: ReviewLabelBodySchema,
       },
       // A misspelt field (defect_class) must not be dropped silently with the label stored.
       preValidation: async (request) => refuseUnknownFields(request.body),
     },
-    async (request, reply) => {
+    async (request, reply): Promise<ReviewLabel> => {
       const body = request.body;
       if (body.label === 'good' && body.defectClass !== undefined)
         throw new LinesightError(
@@ -215,16 +148,16 @@ export async function reviewRoutes(app: FastifyInstance, deps: ReviewRouteDeps):
     },
   );
 
-  app.get<{ Params: SampleParamsT }>(
+  app.get<{ Params: ReviewSampleParams }>(
     '/v1/review/samples/:deviceId/:sampleId/labels',
     {
       schema: {
         tags: ['review'],
         summary: "A sample's labels, oldest first; the newest is the current one",
-        params: SampleParams,
+        params: ReviewSampleParamsSchema,
       },
     },
-    async (request) => {
+    async (request): Promise<SampleLabels> => {
       const key = sampleKey(request.params);
       const history = deps.store.history(key.deviceId, key.boot, key.seq);
       // Labels outlive the sample index's retention, so only a sample never seen is a 404.
@@ -237,17 +170,17 @@ export async function reviewRoutes(app: FastifyInstance, deps: ReviewRouteDeps):
     },
   );
 
-  app.get<{ Querystring: QualityQuerystringT }>(
+  app.get<{ Querystring: ReviewFilter }>(
     '/v1/review/quality',
     {
       schema: {
         tags: ['review'],
         summary:
           'Precision and recall of each model version on labelled samples, overall and per device, in daily buckets of capture time',
-        querystring: QualityQuerystring,
+        querystring: ReviewQualityQuerySchema,
       },
     },
-    async (request) => {
+    async (request): Promise<ReviewQuality> => {
       const q = request.query;
       const rows = deps.store.labelCounts({
         ...timeRange(q),
@@ -259,17 +192,17 @@ export async function reviewRoutes(app: FastifyInstance, deps: ReviewRouteDeps):
     },
   );
 
-  app.get<{ Querystring: ExportQuerystringT }>(
+  app.get<{ Querystring: ReviewExportQuery }>(
     '/v1/review/export',
     {
       schema: {
         tags: ['review'],
         summary:
           "Labelled samples as a dataset manifest (image keys, sha256, current label) with the trainer's dataset fingerprint",
-        querystring: ExportQuerystring,
+        querystring: ReviewExportQuerySchema,
       },
     },
-    async (request) => {
+    async (request): Promise<ReviewDatasetManifest> => {
       const q = request.query;
       const filter: Record<string, string> = {};
       for (const key of ['deviceId', 'model', 'version', 'from', 'to'] as const) {

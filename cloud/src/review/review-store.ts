@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import { openDatabase } from '../sqlite/open-database.ts';
-import { LinesightError } from '@linesight/protocol';
+import { LinesightError, REVIEW_SAMPLE_CLASSES } from '@linesight/protocol';
 import type { SampleIndexEntry } from '../ingest/edge-data-store.ts';
 
 // Each entry upgrades the schema by one version; never edit a shipped entry, append.
@@ -33,7 +33,7 @@ export const LABELS = ['good', 'defect'] as const;
 export type Label = (typeof LABELS)[number];
 
 /** Sample classes in queue order: most uncertain first, then defects, then random, then unknown. */
-export const QUEUE_CLASSES = ['uncertain', 'defect', 'random', 'unknown'] as const;
+export const QUEUE_CLASSES = REVIEW_SAMPLE_CLASSES;
 /** A sample class (why the device kept the frame). */
 export type SampleClass = (typeof QUEUE_CLASSES)[number];
 

@@ -6,8 +6,8 @@ import {
   type CreatedMqttReader,
   type CreatedToken,
   type DecommissionedDevice,
+  type DeviceEdgeSettings as DeviceEdgeSettingsView,
   type DeviceView,
-  type EdgeDataReport,
   type EdgeDataSettings,
   type EnrolmentToken as EnrolmentTokenView,
   type GateResult,
@@ -16,6 +16,19 @@ import {
   type ProvisionedDevice as ProvisionedDeviceView,
   type RegisterDatasetBody,
   type RevokedMqttReader,
+  type ReviewDatasetManifest,
+  type ReviewExportQuery,
+  type ReviewFilter,
+  type ReviewLabel,
+  type ReviewLabelBody,
+  type ReviewQuality,
+  type ReviewQualityCounts,
+  type ReviewQueueItem,
+  type ReviewQueuePage,
+  type ReviewQueueQuery,
+  type ReviewVersionQuality,
+  type SampleLabels,
+  type SampleView,
   type RevokedToken,
   type RolloutDeviceState as RolloutDeviceStateView,
   type RolloutSpecView,
@@ -36,12 +49,7 @@ export type ProvisionedDevice = ProvisionedDeviceView;
 export type CloudConnection = ConnectionView;
 
 /** A device's edge-data settings: asked for in its desired state, and what it reports it runs. */
-export interface DeviceEdgeSettings {
-  deviceId: string;
-  desired: EdgeDataSettings | null;
-  revision: number | null;
-  reported: EdgeDataReport | null;
-}
+export type DeviceEdgeSettings = DeviceEdgeSettingsView;
 
 /** A device as GET /v1/devices lists it. */
 export type DeviceSummary = DeviceView;
@@ -79,136 +87,20 @@ export interface PredictResult {
 }
 
 /** A sampled image as the sample index lists it. */
-export interface SampleSummary {
-  deviceId: string;
-  /** `<boot>-<seq>`. */
-  id: string;
-  boot: number;
-  seq: number;
-  frameSeq: number;
-  at: string;
-  /** Why the device kept it: defect, uncertain, random or unknown. */
-  class: string;
-  modelName: string | null;
-  modelVersion: string | null;
-  score: number | null;
-  verdict: string;
-  reason?: string;
-  objectKey: string;
-  mapKey?: string;
-  bytes: number;
-  sha256: string;
-}
-
-/** One label of a sample. */
-export interface ReviewLabel {
-  labelId: number;
-  deviceId: string;
-  sampleId: string;
-  label: 'good' | 'defect';
-  defectClass: string | null;
-  note: string | null;
-  reviewer: string;
-  actor: string;
-  at: string;
-}
+export type SampleSummary = SampleView;
 
 /** A label to give: `good` or `defect`, with an optional defect class, note and reviewer name. */
-export interface NewReviewLabel {
-  label: 'good' | 'defect';
-  defectClass?: string;
-  note?: string;
-  reviewer?: string;
-}
+export type NewReviewLabel = ReviewLabelBody;
 
-/** One entry of the review queue. */
-export interface ReviewQueueItem {
-  sample: SampleSummary;
-  threshold: number | null;
-  /** |score - threshold| / threshold; 0 is the most uncertain. */
-  distance: number | null;
-  label: ReviewLabel | null;
-  imageUrl: string | null;
-  mapUrl: string | null;
-}
-
-/** A page of the review queue. */
-export interface ReviewQueuePage {
-  total: number;
-  offset: number;
-  limit: number;
-  urlsExpireAt: string | null;
-  items: ReviewQueueItem[];
-}
-
-/** Filters of the review queue and quality routes. */
-export interface ReviewFilter {
-  deviceId?: string;
-  model?: string;
-  version?: string;
-  /** ISO time, inclusive (capture time). */
-  from?: string;
-  /** ISO time, exclusive. */
-  to?: string;
-}
-
-/** Confusion counts with precision and recall (null when 0/0). */
-export interface ReviewQualityCounts {
-  labelled: number;
-  tp: number;
-  fp: number;
-  fn: number;
-  tn: number;
-  unscored: number;
-  precision: number | null;
-  recall: number | null;
-}
-
-/** A model version's quality on labelled samples. */
-export interface ReviewVersionQuality {
-  modelName: string | null;
-  modelVersion: string | null;
-  total: ReviewQualityCounts;
-  daily: (ReviewQualityCounts & { day: string })[];
-  devices: {
-    deviceId: string;
-    total: ReviewQualityCounts;
-    daily: (ReviewQualityCounts & { day: string })[];
-  }[];
-}
-
-/** Labelled samples as a dataset manifest (GET /v1/review/export). */
-export interface ReviewDatasetManifest {
-  schema: 'linesight.review-dataset/v1';
-  createdAt: string;
-  labelsAsOf: string | null;
-  filter: Record<string, string>;
-  count: number;
-  counts: { good: number; defect: number };
-  /** SHA-256 over the sorted "<image sha256> <label>" lines, as `linesight model train` records it. */
-  fingerprint: string;
-  items: {
-    deviceId: string;
-    sampleId: string;
-    label: 'good' | 'defect';
-    defectClass: string | null;
-    className: string;
-    objectKey: string;
-    mapKey: string | null;
-    sha256: string;
-    bytes: number;
-    capturedAt: string;
-    sampleClass: string;
-    modelName: string | null;
-    modelVersion: string | null;
-    score: number | null;
-    verdict: string;
-    labelId: number;
-    labelledAt: string;
-    reviewer: string;
-    imageUrl?: string;
-  }[];
-}
+export type {
+  ReviewDatasetManifest,
+  ReviewFilter,
+  ReviewLabel,
+  ReviewQualityCounts,
+  ReviewQueueItem,
+  ReviewQueuePage,
+  ReviewVersionQuality,
+};
 
 /** The error the client throws for a non-2xx answer; `status` and the API's `error` code. */
 export class CloudApiError extends LinesightError {
@@ -430,14 +322,7 @@ export class CloudApiClient {
    * A page of the review queue: unlabelled samples most uncertain first, then
    * defects, then random (with `labelled: true`, labelled ones, newest label first).
    */
-  reviewQueue(
-    filter: ReviewFilter & {
-      reason?: string;
-      labelled?: boolean;
-      limit?: number;
-      offset?: number;
-    } = {},
-  ): Promise<ReviewQueuePage> {
+  reviewQueue(filter: ReviewQueueQuery = {}): Promise<ReviewQueuePage> {
     return this.#request('GET', `/v1/review/queue${queryString(filter)}`);
   }
 
@@ -451,10 +336,7 @@ export class CloudApiClient {
   }
 
   /** A sample's labels, oldest first, and the current (newest) one. */
-  sampleLabels(
-    deviceId: string,
-    sampleId: string,
-  ): Promise<{ current: ReviewLabel | null; history: ReviewLabel[] }> {
+  sampleLabels(deviceId: string, sampleId: string): Promise<SampleLabels> {
     return this.#request(
       'GET',
       `/v1/review/samples/${encodeURIComponent(deviceId)}/${encodeURIComponent(sampleId)}/labels`,
@@ -462,16 +344,12 @@ export class CloudApiClient {
   }
 
   /** Precision and recall of each model version on labelled samples, per device and day. */
-  reviewQuality(
-    filter: ReviewFilter = {},
-  ): Promise<{ bucket: 'day'; versions: ReviewVersionQuality[] }> {
+  reviewQuality(filter: ReviewFilter = {}): Promise<ReviewQuality> {
     return this.#request('GET', `/v1/review/quality${queryString(filter)}`);
   }
 
   /** The labelled samples as a dataset manifest with its fingerprint (labels before `asOf`, when given). */
-  reviewExport(
-    filter: ReviewFilter & { asOf?: string; urls?: boolean } = {},
-  ): Promise<ReviewDatasetManifest> {
+  reviewExport(filter: ReviewExportQuery = {}): Promise<ReviewDatasetManifest> {
     return this.#request('GET', `/v1/review/export${queryString(filter)}`);
   }
 

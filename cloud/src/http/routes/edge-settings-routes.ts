@@ -1,25 +1,13 @@
 import type { FastifyInstance } from 'fastify';
-import { Type } from '@sinclair/typebox';
 import {
-  EdgeDataReportSchema,
+  DeviceEdgeSettingsSchema,
+  DeviceIdParamsSchema,
   EdgeDataSettingsSchema,
+  type DeviceEdgeSettings,
   type EdgeDataSettings,
 } from '@linesight/protocol';
 import type { CloudServices } from '../services.ts';
 import { actorOf } from '../auth.ts';
-
-const EdgeSettingsView = Type.Object({
-  deviceId: Type.String(),
-  desired: Type.Union([EdgeDataSettingsSchema, Type.Null()], {
-    description: 'what the cloud asks the device to run (null: the agent’s defaults)',
-  }),
-  revision: Type.Union([Type.Integer(), Type.Null()], {
-    description: 'revision of the desired-state document that carries it',
-  }),
-  reported: Type.Union([EdgeDataReportSchema, Type.Null()], {
-    description: 'the policy the device reports it runs, with its store state',
-  }),
-});
 
 /**
  * A device's edge-data settings (telemetry window and sampling policy): read
@@ -30,7 +18,7 @@ export async function edgeSettingsRoutes(
   app: FastifyInstance,
   services: CloudServices,
 ): Promise<void> {
-  const view = (deviceId: string) => {
+  const view = (deviceId: string): DeviceEdgeSettings => {
     const device = services.devices.get(deviceId);
     return {
       deviceId,
@@ -46,8 +34,8 @@ export async function edgeSettingsRoutes(
       schema: {
         tags: ['edge data'],
         summary: "A device's telemetry window and sampling policy: asked for, and reported",
-        params: Type.Object({ id: Type.String() }),
-        response: { 200: EdgeSettingsView },
+        params: DeviceIdParamsSchema,
+        response: { 200: DeviceEdgeSettingsSchema },
       },
     },
     async (request) => view(request.params.id),
@@ -60,9 +48,9 @@ export async function edgeSettingsRoutes(
         tags: ['edge data'],
         summary:
           "Set a device's telemetry window and sampling policy (replaces the previous settings; fields left out take the agent's defaults); published in its signed desired state",
-        params: Type.Object({ id: Type.String() }),
+        params: DeviceIdParamsSchema,
         body: EdgeDataSettingsSchema,
-        response: { 200: EdgeSettingsView },
+        response: { 200: DeviceEdgeSettingsSchema },
       },
     },
     async (request) => {

@@ -34,8 +34,11 @@ function parseOffset(value: string): number {
   return n;
 }
 
-function parseReason(value: string): string {
-  if (['uncertain', 'defect', 'random', 'unknown'].includes(value)) return value;
+const REASONS = ['uncertain', 'defect', 'random', 'unknown'] as const;
+
+function parseReason(value: string): (typeof REASONS)[number] {
+  const reason = REASONS.find((r) => r === value);
+  if (reason !== undefined) return reason;
   throw new InvalidArgumentError('expected uncertain, defect, random or unknown');
 }
 
@@ -134,7 +137,12 @@ export function reviewCommand(): Command {
       .option('--offset <n>', 'skip this many', parseOffset, 0),
   ).action(
     async (
-      opts: FilterOptions & { reason?: string; labelled?: boolean; limit: number; offset: number },
+      opts: FilterOptions & {
+        reason?: (typeof REASONS)[number];
+        labelled?: boolean;
+        limit: number;
+        offset: number;
+      },
     ) => {
       const { api } = await cloudClient(opts);
       const page = await api.reviewQueue({
