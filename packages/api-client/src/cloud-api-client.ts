@@ -12,6 +12,7 @@ import {
   type EnrolmentToken as EnrolmentTokenView,
   type GateResult,
   type ModelView,
+  type PredictionView,
   type MqttReaderView,
   type ProvisionedDevice as ProvisionedDeviceView,
   type RegisterDatasetBody,
@@ -76,15 +77,7 @@ export type RolloutSummary = RolloutStatusView;
 export type CreateRolloutInput = CreateRolloutBody;
 
 /** What POST /v1/predict answers. */
-export interface PredictResult {
-  score: number;
-  defect: boolean;
-  threshold: number;
-  model: { name: string; version: string };
-  latencyMs: number;
-  preprocessMs: number;
-  inferenceMs: number;
-}
+export type PredictResult = PredictionView;
 
 /** A sampled image as the sample index lists it. */
 export type SampleSummary = SampleView;

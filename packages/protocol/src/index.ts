@@ -262,3 +262,10 @@ export {
   type ReviewQuality,
   type ReviewDatasetManifest,
 } from './api/review.ts';
+export {
+  PredictionViewSchema,
+  PredictQuerySchema,
+  ApiErrorSchema,
+  type PredictionView,
+  type ApiError,
+} from './api/predict.ts';

@@ -7,23 +7,17 @@ import type {
 } from 'fastify';
 import { Type, type TSchema } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
-import { LinesightError } from '@linesight/protocol';
+import {
+  ApiErrorSchema,
+  LinesightError,
+  PredictQuerySchema,
+  PredictionViewSchema,
+} from '@linesight/protocol';
 import type { CloudServices } from '../services.ts';
 import { readMultipart } from '../multipart.ts';
 
 const IMAGE_TYPES = ['image/jpeg', 'image/png'];
 
-const PredictionView = Type.Object({
-  score: Type.Number(),
-  defect: Type.Boolean({ description: 'score >= threshold' }),
-  threshold: Type.Number(),
-  model: Type.Object({ name: Type.String(), version: Type.String() }),
-  latencyMs: Type.Number({ description: 'server time from model selection to score' }),
-  preprocessMs: Type.Number({ description: 'decode, resize and normalize' }),
-  inferenceMs: Type.Number({ description: 'ONNX run in a worker thread, queueing included' }),
-});
-
-const ErrorView = Type.Object({ error: Type.String(), message: Type.String() });
 const ModelUnavailableView = Type.Object(
   { error: Type.String(), message: Type.String() },
   {
@@ -31,17 +25,6 @@ const ModelUnavailableView = Type.Object(
       'ERR_CLOUD_MODEL_UNAVAILABLE: the registered version cannot be loaded (artifact missing, corrupt or unloadable); a server fault',
   },
 );
-
-const PredictQuery = Type.Object({
-  model: Type.Optional(
-    Type.String({
-      minLength: 1,
-      maxLength: 130,
-      description:
-        'name@version, or name for its newest production version (until stages are managed: its newest version); may be omitted when only one model name is registered',
-    }),
-  ),
-});
 
 const BinaryBody = {
   schema: { type: 'string', format: 'binary', description: 'the encoded image' },
@@ -165,7 +148,7 @@ export async function predictRoutes(app: FastifyInstance, services: CloudService
           'The model is ?model=name@version; ?model=name picks the newest version of that name with stage "production", ' +
           'and while no stage workflow exists, the newest registered version of that name; without ?model, the only registered model name. ' +
           'Models load on first use into worker threads, so the first request for a version is slower.',
-        querystring: PredictQuery,
+        querystring: PredictQuerySchema,
         body: {
           content: {
             'image/jpeg': BinaryBody,
@@ -180,11 +163,11 @@ export async function predictRoutes(app: FastifyInstance, services: CloudService
           },
         },
         response: {
-          200: PredictionView,
-          400: ErrorView,
-          404: ErrorView,
-          413: ErrorView,
-          415: ErrorView,
+          200: PredictionViewSchema,
+          400: ApiErrorSchema,
+          404: ApiErrorSchema,
+          413: ApiErrorSchema,
+          415: ApiErrorSchema,
           500: ModelUnavailableView,
         },
       },
