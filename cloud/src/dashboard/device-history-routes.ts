@@ -1,6 +1,18 @@
 import type { FastifyInstance } from 'fastify';
-import { Type, type Static } from '@sinclair/typebox';
-import type { EventRecord, TelemetryWindow } from '@linesight/protocol';
+import {
+  DashboardDeviceParamsSchema,
+  DeviceSeriesQuerySchema,
+  DeviceSeriesViewSchema,
+  DeviceTimelineQuerySchema,
+  DeviceTimelineViewSchema,
+  type DeviceSeriesQuery,
+  type DeviceSeriesView,
+  type DeviceTimelineQuery,
+  type DeviceTimelineView,
+  type EventRecord,
+  type TelemetryWindow,
+} from '@linesight/protocol';
+import type { Static } from '@sinclair/typebox';
 import type { AuditEntry } from '../registry/audit-log.ts';
 import type { DriftAlert } from '../drift/alert-store.ts';
 import type { RolloutRecord } from '../registry/rollout-store.ts';
@@ -24,104 +36,6 @@ export interface DeviceHistoryRoutesOptions {
   maxWindows?: number;
   now?: () => number;
 }
-
-const Params = Type.Object({
-  id: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$' }),
-});
-type ParamsT = Static<typeof Params>;
-
-const Hours = Type.Number({
-  minimum: 0.01,
-  maximum: 720,
-  default: 24,
-  description: 'how far back',
-});
-
-const SeriesQuery = Type.Object(
-  {
-    hours: Type.Optional(Hours),
-    points: Type.Optional(
-      Type.Integer({ minimum: 2, maximum: 1000, default: 240, description: 'buckets at most' }),
-    ),
-  },
-  { additionalProperties: false },
-);
-type SeriesQueryT = Static<typeof SeriesQuery>;
-
-const TimelineQuery = Type.Object(
-  {
-    hours: Type.Optional({ ...Hours, default: 168 }),
-    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 200 })),
-  },
-  { additionalProperties: false },
-);
-type TimelineQueryT = Static<typeof TimelineQuery>;
-
-const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) =>
-  Type.Union([t, Type.Null()]);
-
-const SeriesView = Type.Object({
-  deviceId: Type.String(),
-  from: Type.String({ format: 'date-time' }),
-  to: Type.String({ format: 'date-time' }),
-  bucketSec: Type.Number(),
-  windows: Type.Integer(),
-  truncated: Type.Boolean(),
-  points: Type.Array(
-    Type.Object({
-      at: Type.String({ format: 'date-time' }),
-      windows: Type.Integer(),
-      frames: Type.Integer(),
-      fps: Nullable(Type.Number()),
-      p50Ms: Nullable(Type.Number()),
-      p99Ms: Nullable(Type.Number()),
-      defectRate: Nullable(Type.Number()),
-      unknownRate: Nullable(Type.Number()),
-      errors: Type.Integer(),
-      droppedFrames: Type.Integer(),
-      camera: Nullable(
-        Type.Object({
-          frames: Type.Integer(),
-          frozenShare: Type.Number(),
-          darkShare: Type.Number(),
-          clippedShare: Type.Number(),
-        }),
-      ),
-    }),
-  ),
-  versions: Type.Array(
-    Type.Object({
-      name: Nullable(Type.String()),
-      version: Nullable(Type.String()),
-      from: Type.String({ format: 'date-time' }),
-      to: Type.String({ format: 'date-time' }),
-      windows: Type.Integer(),
-      frames: Type.Integer(),
-    }),
-  ),
-});
-
-const TimelineView = Type.Object({
-  deviceId: Type.String(),
-  from: Type.String({ format: 'date-time' }),
-  to: Type.String({ format: 'date-time' }),
-  entries: Type.Array(
-    Type.Object({
-      at: Type.String({ format: 'date-time' }),
-      kind: Type.Union(['model', 'event', 'alert', 'rollout', 'audit'].map((k) => Type.Literal(k))),
-      level: Type.Union(['info', 'warn', 'error'].map((k) => Type.Literal(k))),
-      title: Type.String(),
-      detail: Type.Optional(Type.String()),
-      ref: Type.Optional(
-        Type.Object({
-          rollout: Type.Optional(Type.String()),
-          alert: Type.Optional(Type.Integer()),
-        }),
-      ),
-    }),
-  ),
-  omitted: Type.Integer(),
-});
 
 /**
  * GET /v1/dashboard/devices/:id/series (a device's stored telemetry in time
@@ -151,19 +65,19 @@ export async function deviceHistoryRoutes(
     return { windows: windows.slice(-maxWindows), fromMs, toMs, truncated };
   };
 
-  app.get<{ Params: ParamsT; Querystring: SeriesQueryT }>(
+  app.get<{ Params: Static<typeof DashboardDeviceParamsSchema>; Querystring: DeviceSeriesQuery }>(
     '/v1/dashboard/devices/:id/series',
     {
       schema: {
         tags: ['dashboard'],
         summary:
           "A device's stored telemetry over time: frames/s, latency p50/p99, defect and unknown rates, errors and camera health per bucket, and the model versions it ran",
-        params: Params,
-        querystring: SeriesQuery,
-        response: { 200: SeriesView },
+        params: DashboardDeviceParamsSchema,
+        querystring: DeviceSeriesQuerySchema,
+        response: { 200: DeviceSeriesViewSchema },
       },
     },
-    async (request) => {
+    async (request): Promise<DeviceSeriesView> => {
       const id = request.params.id;
       o.assertDevice(id);
       const read = readWindows(id, request.query.hours ?? 24);
@@ -175,19 +89,19 @@ export async function deviceHistoryRoutes(
     },
   );
 
-  app.get<{ Params: ParamsT; Querystring: TimelineQueryT }>(
+  app.get<{ Params: Static<typeof DashboardDeviceParamsSchema>; Querystring: DeviceTimelineQuery }>(
     '/v1/dashboard/devices/:id/timeline',
     {
       schema: {
         tags: ['dashboard'],
         summary:
           "A device's timeline, newest first: the model versions it ran, its events, drift and camera alerts, rollouts that targeted it, and changes to it",
-        params: Params,
-        querystring: TimelineQuery,
-        response: { 200: TimelineView },
+        params: DashboardDeviceParamsSchema,
+        querystring: DeviceTimelineQuerySchema,
+        response: { 200: DeviceTimelineViewSchema },
       },
     },
-    async (request) => {
+    async (request): Promise<DeviceTimelineView> => {
       const id = request.params.id;
       o.assertDevice(id);
       const limit = request.query.limit ?? 200;

@@ -1,20 +1,7 @@
 import type { FastifyInstance } from 'fastify';
-import { Type, type Static } from '@sinclair/typebox';
-import { LinesightError } from '@linesight/protocol';
+import { AlertFilterQuerySchema, LinesightError, type AlertFilterQuery } from '@linesight/protocol';
 import type { AlertStore } from './alert-store.ts';
 import type { DriftJob } from './drift-job.ts';
-
-const AlertFilter = Type.Object(
-  {
-    deviceId: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$' })),
-    state: Type.Optional(Type.Union([Type.Literal('open'), Type.Literal('resolved')])),
-    level: Type.Optional(Type.Union([Type.Literal('warning'), Type.Literal('alert')])),
-    kind: Type.Optional(Type.Union([Type.Literal('product'), Type.Literal('camera')])),
-    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
-  },
-  { additionalProperties: false },
-);
-type AlertFilterQuery = Static<typeof AlertFilter>;
 
 /** What the drift routes use. */
 export interface DriftRouteDeps {
@@ -33,7 +20,7 @@ export async function driftRoutes(app: FastifyInstance, deps: DriftRouteDeps): P
       schema: {
         tags: ['drift'],
         summary: 'Drift and camera alerts, newest first, by device, state, level and kind',
-        querystring: AlertFilter,
+        querystring: AlertFilterQuerySchema,
       },
     },
     async (request) => ({ alerts: deps.alerts.list(request.query) }),

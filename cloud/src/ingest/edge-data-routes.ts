@@ -1,6 +1,15 @@
 import type { FastifyInstance } from 'fastify';
-import { Type, type Static } from '@sinclair/typebox';
-import { LinesightError } from '@linesight/protocol';
+import type { Static } from '@sinclair/typebox';
+import {
+  EdgeFilterQuerySchema,
+  EdgeSampleParamsSchema,
+  EdgeSamplesQuerySchema,
+  EdgeVerdictCountsQuerySchema,
+  LinesightError,
+  type EdgeFilterQuery,
+  type EdgeSamplesQuery,
+  type EdgeVerdictCountsQuery,
+} from '@linesight/protocol';
 import type { EdgeDataStore, EdgeQuery } from './edge-data-store.ts';
 import type { EdgeIngest } from './edge-ingest.ts';
 
@@ -14,20 +23,7 @@ export interface EdgeDataRouteDeps {
   downloadTtlSec?: number;
 }
 
-const Filter = Type.Object(
-  {
-    deviceId: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$' })),
-    model: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'model name' })),
-    version: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
-    from: Type.Optional(Type.String({ format: 'date-time', description: 'inclusive' })),
-    to: Type.Optional(Type.String({ format: 'date-time', description: 'exclusive' })),
-    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
-  },
-  { additionalProperties: false },
-);
-type FilterQuery = Static<typeof Filter>;
-
-function toQuery(q: FilterQuery): EdgeQuery {
+function toQuery(q: EdgeFilterQuery): EdgeQuery {
   const out: EdgeQuery = {};
   if (q.deviceId !== undefined) out.deviceId = q.deviceId;
   if (q.model !== undefined) out.modelName = q.model;
@@ -44,35 +40,25 @@ function toQuery(q: FilterQuery): EdgeQuery {
  * short-lived download URL per sample) and ingest counters. Operator auth.
  */
 export async function edgeDataRoutes(app: FastifyInstance, deps: EdgeDataRouteDeps): Promise<void> {
-  app.get<{ Querystring: FilterQuery }>(
+  app.get<{ Querystring: EdgeFilterQuery }>(
     '/v1/edge/verdicts',
     {
       schema: {
         tags: ['edge data'],
         summary: 'Verdict-log records by device, model version and time range, oldest first',
-        querystring: Filter,
+        querystring: EdgeFilterQuerySchema,
       },
     },
     async (request) => ({ records: deps.store.verdicts(toQuery(request.query)) }),
   );
 
-  app.get<{ Querystring: FilterQuery & { bucketSec?: number } }>(
+  app.get<{ Querystring: EdgeVerdictCountsQuery }>(
     '/v1/edge/verdict-counts',
     {
       schema: {
         tags: ['edge data'],
         summary: 'Verdict counts per device, model version and time bucket',
-        querystring: Type.Composite(
-          [
-            Filter,
-            Type.Object({
-              bucketSec: Type.Optional(
-                Type.Integer({ minimum: 60, maximum: 31 * 86_400, default: 3600 }),
-              ),
-            }),
-          ],
-          { additionalProperties: false },
-        ),
+        querystring: EdgeVerdictCountsQuerySchema,
       },
     },
     async (request) => ({
@@ -83,52 +69,37 @@ export async function edgeDataRoutes(app: FastifyInstance, deps: EdgeDataRouteDe
     }),
   );
 
-  app.get<{ Querystring: FilterQuery }>(
+  app.get<{ Querystring: EdgeFilterQuery }>(
     '/v1/edge/windows',
     {
       schema: {
         tags: ['edge data'],
         summary: 'Telemetry windows by device, model version and time range, oldest first',
-        querystring: Filter,
+        querystring: EdgeFilterQuerySchema,
       },
     },
     async (request) => ({ windows: deps.store.windows(toQuery(request.query)) }),
   );
 
-  app.get<{ Querystring: FilterQuery }>(
+  app.get<{ Querystring: EdgeFilterQuery }>(
     '/v1/edge/events',
     {
       schema: {
         tags: ['edge data'],
         summary: 'Device events kept in device stores, oldest first',
-        querystring: Filter,
+        querystring: EdgeFilterQuerySchema,
       },
     },
     async (request) => ({ events: deps.store.events(toQuery(request.query)) }),
   );
 
-  app.get<{ Querystring: FilterQuery & { class?: string } }>(
+  app.get<{ Querystring: EdgeSamplesQuery }>(
     '/v1/samples',
     {
       schema: {
         tags: ['edge data'],
         summary: 'The sample index, newest first',
-        querystring: Type.Composite(
-          [
-            Filter,
-            Type.Object({
-              class: Type.Optional(
-                Type.Union([
-                  Type.Literal('defect'),
-                  Type.Literal('uncertain'),
-                  Type.Literal('random'),
-                  Type.Literal('unknown'),
-                ]),
-              ),
-            }),
-          ],
-          { additionalProperties: false },
-        ),
+        querystring: EdgeSamplesQuerySchema,
       },
     },
     async (request) => ({
@@ -139,16 +110,13 @@ export async function edgeDataRoutes(app: FastifyInstance, deps: EdgeDataRouteDe
     }),
   );
 
-  app.get<{ Params: { deviceId: string; id: string } }>(
+  app.get<{ Params: Static<typeof EdgeSampleParamsSchema> }>(
     '/v1/samples/:deviceId/:id',
     {
       schema: {
         tags: ['edge data'],
         summary: 'One sample with short-lived download URLs for its image and anomaly map',
-        params: Type.Object({
-          deviceId: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$' }),
-          id: Type.String({ pattern: '^[0-9]+-[0-9]+$', description: '<boot>-<seq>' }),
-        }),
+        params: EdgeSampleParamsSchema,
       },
     },
     async (request) => {

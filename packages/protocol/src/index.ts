@@ -269,3 +269,24 @@ export {
   type PredictionView,
   type ApiError,
 } from './api/predict.ts';
+export {
+  DashboardDeviceParamsSchema,
+  DeviceSeriesQuerySchema,
+  DeviceTimelineQuerySchema,
+  DeviceSeriesViewSchema,
+  DeviceTimelineViewSchema,
+  type DeviceSeriesQuery,
+  type DeviceTimelineQuery,
+  type DeviceSeriesView,
+  type DeviceTimelineView,
+} from './api/dashboard.ts';
+export {
+  EdgeFilterQuerySchema,
+  EdgeVerdictCountsQuerySchema,
+  EdgeSamplesQuerySchema,
+  EdgeSampleParamsSchema,
+  type EdgeFilterQuery,
+  type EdgeVerdictCountsQuery,
+  type EdgeSamplesQuery,
+} from './api/edge-reads.ts';
+export { AlertFilterQuerySchema, type AlertFilterQuery } from './api/drift.ts';
