@@ -1,27 +1,12 @@
-import { LinesightError } from '@linesight/protocol';
+import {
+  LinesightError,
+  MAX_UPLOADS_PER_REQUEST,
+  type UploadObject,
+  type UploadTarget,
+} from '@linesight/protocol';
 import { basicAuthHeader, type CloudFetch } from '../cloud-tls.ts';
 
-/** One object the device wants to upload, as declared to the cloud. */
-export interface UploadObject {
-  /** 1-128 of [A-Za-z0-9_.-], no leading dot; unique per device (the key is samples/<deviceId>/<name>). */
-  name: string;
-  contentType: 'image/jpeg' | 'image/png' | 'application/json';
-  bytes: number;
-  /** Lower-case hex sha256 of the body. */
-  sha256: string;
-}
-
-/** Where and how to PUT one object, as the cloud answered. */
-export interface UploadTarget {
-  key: string;
-  /** Absent when `alreadyStored`. */
-  url?: string;
-  method?: 'PUT';
-  headers?: Record<string, string>;
-  expiresAt?: string;
-  /** An object with this key and sha256 is already stored: nothing to upload. */
-  alreadyStored: boolean;
-}
+export type { UploadObject, UploadTarget } from '@linesight/protocol';
 
 /** How to reach the cloud as this device. */
 export interface UploadCredentials {
@@ -43,8 +28,7 @@ export interface RequestUploadsOptions extends UploadCredentials {
   signal?: AbortSignal;
 }
 
-/** Most objects one request may name (the cloud refuses more). */
-export const MAX_UPLOADS_PER_REQUEST = 100;
+export { MAX_UPLOADS_PER_REQUEST } from '@linesight/protocol';
 
 /**
  * Asks the cloud for upload URLs (POST /v1/devices/:deviceId/uploads), one

@@ -1,7 +1,11 @@
 import type { FastifyInstance } from 'fastify';
-import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
-import { WindowReferenceSchema, type TelemetryWindow } from '@linesight/protocol';
+import {
+  DriftSeriesQuerySchema,
+  WindowReferenceSchema,
+  type DriftSeriesQuery,
+  type TelemetryWindow,
+} from '@linesight/protocol';
 import type { DriftSettings } from '../drift/drift-settings.ts';
 import { driftSeries, type SeriesReference } from './drift-series.ts';
 
@@ -19,20 +23,6 @@ export interface DriftSeriesRouteOptions {
   maxWindows?: number;
   now?: () => number;
 }
-
-const SeriesQuery = Type.Object(
-  {
-    deviceId: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$' }),
-    hours: Type.Optional(
-      Type.Number({ minimum: 0.01, maximum: 168, default: 24, description: 'how far back' }),
-    ),
-    points: Type.Optional(
-      Type.Integer({ minimum: 2, maximum: 500, default: 120, description: 'points at most' }),
-    ),
-  },
-  { additionalProperties: false },
-);
-type SeriesQueryT = Static<typeof SeriesQuery>;
 
 /**
  * GET /v1/dashboard/drift/series: a device's PSI, KS and defect-rate shift
@@ -62,14 +52,14 @@ export async function driftSeriesRoute(
     return ref;
   };
 
-  app.get<{ Querystring: SeriesQueryT }>(
+  app.get<{ Querystring: DriftSeriesQuery }>(
     '/v1/dashboard/drift/series',
     {
       schema: {
         tags: ['dashboard'],
         summary:
           "A device's product drift over time (PSI, KS, defect-rate shift per feature) as the drift job judges it, with the alert levels",
-        querystring: SeriesQuery,
+        querystring: DriftSeriesQuerySchema,
       },
     },
     async (request) => {

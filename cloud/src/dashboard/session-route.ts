@@ -1,14 +1,7 @@
 import type { FastifyInstance } from 'fastify';
-import { Type } from '@sinclair/typebox';
+import { DashboardSessionSchema, type DashboardSession } from '@linesight/protocol';
 import { DEFAULT_GATES } from '../rollouts/rollout-types.ts';
 import { actorOf, roleOf } from '../http/auth.ts';
-
-const SessionView = Type.Object({
-  actor: Type.String(),
-  role: Type.Union([Type.Literal('viewer'), Type.Literal('operator'), Type.Literal('admin')]),
-  canWrite: Type.Boolean(),
-  gateDefaults: Type.Record(Type.String(), Type.Number()),
-});
 
 /**
  * GET /v1/dashboard/session: who the token belongs to and what it may do,
@@ -22,10 +15,10 @@ export async function sessionRoute(app: FastifyInstance): Promise<void> {
       schema: {
         tags: ['dashboard'],
         summary: 'The caller, its role and the rollout gate defaults, for the dashboard',
-        response: { 200: SessionView },
+        response: { 200: DashboardSessionSchema },
       },
     },
-    async (request) => {
+    async (request): Promise<DashboardSession> => {
       const actor = actorOf(request);
       const role = roleOf(request) ?? 'viewer';
       return { actor, role, canWrite: role !== 'viewer', gateDefaults: { ...DEFAULT_GATES } };

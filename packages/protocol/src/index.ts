@@ -275,6 +275,10 @@ export {
   DeviceTimelineQuerySchema,
   DeviceSeriesViewSchema,
   DeviceTimelineViewSchema,
+  DashboardSessionSchema,
+  DriftSeriesQuerySchema,
+  type DashboardSession,
+  type DriftSeriesQuery,
   type DeviceSeriesQuery,
   type DeviceTimelineQuery,
   type DeviceSeriesView,
@@ -290,3 +294,14 @@ export {
   type EdgeSamplesQuery,
 } from './api/edge-reads.ts';
 export { AlertFilterQuerySchema, type AlertFilterQuery } from './api/drift.ts';
+export {
+  UPLOAD_CONTENT_TYPES,
+  MAX_UPLOADS_PER_REQUEST,
+  UploadObjectSchema,
+  UploadsBodySchema,
+  UploadsParamsSchema,
+  UploadTargetSchema,
+  UploadsAnswerSchema,
+  type UploadObject,
+  type UploadTarget,
+} from './api/uploads.ts';

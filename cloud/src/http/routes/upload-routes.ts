@@ -1,40 +1,14 @@
 import type { FastifyInstance } from 'fastify';
-import { Type, type Static } from '@sinclair/typebox';
-import { LinesightError } from '@linesight/protocol';
+import type { Static } from '@sinclair/typebox';
+import {
+  LinesightError,
+  UploadsAnswerSchema,
+  UploadsBodySchema,
+  UploadsParamsSchema,
+} from '@linesight/protocol';
 import type { CloudServices } from '../services.ts';
 
-/** Content types a device may upload. */
-export const UPLOAD_CONTENT_TYPES = ['image/jpeg', 'image/png', 'application/json'] as const;
-
-/** Most objects one request may ask URLs for. */
-export const MAX_UPLOADS_PER_REQUEST = 100;
-
-const UploadObject = Type.Object(
-  {
-    name: Type.String({
-      pattern: '^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$',
-      description: '1-128 of [A-Za-z0-9_.-], no leading dot; the key is samples/<deviceId>/<name>',
-    }),
-    contentType: Type.Union(UPLOAD_CONTENT_TYPES.map((t) => Type.Literal(t))),
-    bytes: Type.Integer({ minimum: 0 }),
-    sha256: Type.String({ pattern: '^[0-9a-f]{64}$', description: 'lower-case hex' }),
-  },
-  { additionalProperties: false },
-);
-
-const UploadsBody = Type.Object(
-  { objects: Type.Array(UploadObject, { minItems: 1, maxItems: MAX_UPLOADS_PER_REQUEST }) },
-  { additionalProperties: false },
-);
-
-const UploadView = Type.Object({
-  key: Type.String(),
-  url: Type.Optional(Type.String()),
-  method: Type.Optional(Type.Literal('PUT')),
-  headers: Type.Optional(Type.Record(Type.String(), Type.String())),
-  expiresAt: Type.Optional(Type.String()),
-  alreadyStored: Type.Boolean(),
-});
+export { MAX_UPLOADS_PER_REQUEST, UPLOAD_CONTENT_TYPES } from '@linesight/protocol';
 
 /** The object key of a device's upload. */
 export function sampleKey(deviceId: string, name: string): string {
@@ -43,7 +17,7 @@ export function sampleKey(deviceId: string, name: string): string {
 
 /** POST /v1/devices/:deviceId/uploads: short-lived upload URLs, one per object. */
 export async function uploadRoutes(app: FastifyInstance, services: CloudServices): Promise<void> {
-  app.post<{ Params: { deviceId: string }; Body: Static<typeof UploadsBody> }>(
+  app.post<{ Params: Static<typeof UploadsParamsSchema>; Body: Static<typeof UploadsBodySchema> }>(
     '/v1/devices/:deviceId/uploads',
     {
       config: { auth: 'token-or-device' },
@@ -56,11 +30,9 @@ export async function uploadRoutes(app: FastifyInstance, services: CloudServices
           'answers alreadyStored: true and no url (uploads are idempotent by key). The storage refuses an expired ' +
           'or altered URL and a body whose size or sha256 differs from the declaration.',
         security: [{ device: [] }, { bearer: [] }],
-        params: Type.Object({
-          deviceId: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$' }),
-        }),
-        body: UploadsBody,
-        response: { 200: Type.Object({ uploads: Type.Array(UploadView) }) },
+        params: UploadsParamsSchema,
+        body: UploadsBodySchema,
+        response: { 200: UploadsAnswerSchema },
       },
     },
     async (request) => {

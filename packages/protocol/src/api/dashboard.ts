@@ -110,3 +110,29 @@ export const DeviceTimelineViewSchema = Type.Object({
 export type DeviceSeriesView = Static<typeof DeviceSeriesViewSchema>;
 /** A device's timeline. */
 export type DeviceTimelineView = Static<typeof DeviceTimelineViewSchema>;
+
+/** What GET /v1/dashboard/session answers: the caller, its role and the rollout gate defaults. */
+export const DashboardSessionSchema = Type.Object({
+  actor: Type.String(),
+  role: Type.Union([Type.Literal('viewer'), Type.Literal('operator'), Type.Literal('admin')]),
+  canWrite: Type.Boolean(),
+  gateDefaults: Type.Record(Type.String(), Type.Number()),
+});
+/** The dashboard's session. */
+export type DashboardSession = Static<typeof DashboardSessionSchema>;
+
+/** Query of GET /v1/dashboard/drift/series. */
+export const DriftSeriesQuerySchema = Type.Object(
+  {
+    deviceId: Type.String({ pattern: DEVICE_ID_PATTERN }),
+    hours: Type.Optional(
+      Type.Number({ minimum: 0.01, maximum: 168, default: 24, description: 'how far back' }),
+    ),
+    points: Type.Optional(
+      Type.Integer({ minimum: 2, maximum: 500, default: 120, description: 'points at most' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+/** Device, range and resolution of a drift series. */
+export type DriftSeriesQuery = Static<typeof DriftSeriesQuerySchema>;
