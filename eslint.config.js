@@ -101,6 +101,8 @@ export default tseslint.config(
     ignores: [
       '**/node_modules/**',
       'data/**',
+      '.stryker-tmp/**',
+      'reports/**',
       '**/*.js',
       '!eslint.config.js',
       '!cloud/src/dashboard/public/*.js',
