@@ -1,6 +1,6 @@
 import sharp from 'sharp';
 import pino from 'pino';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { ModelSlot, type AnomalyMap, type ScoringModel } from '@linesight/vision';
 import { LinesightError, type FrameResult, type Manifest } from '@linesight/protocol';
 import { testManifest } from '../test-manifest.ts';
@@ -49,6 +49,9 @@ interface Scored {
   extras: ScoredExtras;
 }
 
+/** Log records the pipeline wrote, parsed. */
+type LogLine = { level: number; msg: string } & Record<string, unknown>;
+
 function setup(
   options: {
     publish?: (r: FrameResult) => void;
@@ -63,6 +66,11 @@ function setup(
   const published: FrameResult[] = [];
   const scored: Scored[] = [];
   const cameraErrors: unknown[] = [];
+  const logs: LogLine[] = [];
+  const logger = pino(
+    { level: 'debug' },
+    { write: (line: string) => void logs.push(JSON.parse(line) as LogLine) },
+  );
   const pipeline = new FramePipeline({
     deviceId: 'd1',
     slot,
@@ -86,12 +94,13 @@ function setup(
           },
         }),
     onCameraError: (err) => cameraErrors.push(err),
-    logger: pino({ level: 'silent' }),
+    logger,
   });
   let seq = 0;
   const push = (image: Buffer = png) =>
     pipeline.frame({ seq: seq++, capturedAt: new Date(Date.now() - 3), image });
-  return { slot, pipeline, published, scored, cameraErrors, push };
+  const logged = (msg: string) => logs.filter((l) => l.msg === msg);
+  return { slot, pipeline, published, scored, cameraErrors, push, logged };
 }
 
 describe('FramePipeline guards', () => {
@@ -229,9 +238,9 @@ describe('FramePipeline guards', () => {
     expect(first?.input?.spec).toEqual(manifest('1.0.0').inputSpec);
     expect(first?.input?.tensor).toBeInstanceOf(Float32Array);
     expect(first?.input?.tensor.length).toBe(64);
-    expect(second).toEqual({ map: MAP, inspected: 'stats' });
+    expect(second).toStrictEqual({ map: MAP, inspected: 'stats' });
     // A failed run has no score: no map and no input, though the tensor was inspected.
-    expect(failed).toEqual({ inspected: 'stats' });
+    expect(failed).toStrictEqual({ inspected: 'stats' });
   });
 
   it('leaves out the inspection when inspect is not set or the frame did not decode', async () => {
@@ -240,7 +249,7 @@ describe('FramePipeline guards', () => {
     push(Buffer.from('not an image'));
     await pipeline.drain();
     expect(scored[0]?.result.verdict).toBe('unknown');
-    expect(scored[0]?.extras).toEqual({});
+    expect(scored[0]?.extras).toStrictEqual({});
   });
 
   it('releases each frame lease, so a swap closes the old model once its frames are done', async () => {
@@ -307,4 +316,184 @@ describe('FramePipeline guards', () => {
     expect(published.map((r) => r.seq)).toEqual([0, 1, 2]);
     expect(pipeline.inFlight).toBe(0);
   });
+
+  it('counts every defect verdict and no good one', async () => {
+    const { slot, pipeline, push } = setup();
+    await slot.swap(fixedModel(0.9), manifest('1.0.0'));
+    push();
+    push();
+    await pipeline.drain();
+    await slot.swap(fixedModel(0.1), manifest('1.0.1'));
+    push();
+    await pipeline.drain();
+    expect(pipeline.counters).toMatchObject({ scored: 3, defects: 2 });
+  });
+
+  it('counts the frame in inference, the one preprocessed and those waiting as in flight', async () => {
+    const { slot, pipeline, published, push } = setup();
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    let runs = 0;
+    await slot.swap(
+      {
+        run: async () => {
+          runs++;
+          await gate;
+          return { score: 0.1 };
+        },
+        close: async () => undefined,
+      } as unknown as ScoringModel,
+      manifest('1.0.0'),
+    );
+    const acquire = vi.spyOn(slot, 'acquire');
+    push();
+    push();
+    push();
+    // Frame 0 in inference, frame 1 preprocessed into the ready slot, frame 2 waiting.
+    await eventually(() => runs === 1 && acquire.mock.calls.length === 2, 'frame 1 preprocessed');
+    await new Promise((r) => setImmediate(r));
+    expect(pipeline.inFlight).toBe(3);
+    open();
+    await pipeline.drain();
+    expect(published).toHaveLength(3);
+    expect(pipeline.inFlight).toBe(0);
+  });
+
+  it('publishes a frame that did not decode as unknown even when its input is to be kept', async () => {
+    const { slot, pipeline, published, scored, push } = setup({ keepInput: () => true });
+    await slot.swap(fixedModel(0.2), manifest('1.0.0'));
+    push(Buffer.from('not an image'));
+    push();
+    await pipeline.drain();
+    expect(published.map((r) => r.verdict)).toEqual(['unknown', 'good']);
+    expect(scored[0]?.extras).toStrictEqual({});
+    expect(scored[1]?.extras.input?.tensor).toHaveLength(64);
+  });
+
+  it('hands no map key to the listener for a model without a map', async () => {
+    const { slot, pipeline, scored, push } = setup({ inspect: () => 'stats' });
+    await slot.swap(fixedModel(0.2), manifest('1.0.0'));
+    push();
+    await pipeline.drain();
+    expect(scored[0]?.extras).toStrictEqual({ inspected: 'stats' });
+  });
+
+  it('opens the circuit on watchdog errors that carry no details', async () => {
+    const opened: CircuitOpened[] = [];
+    const { slot, pipeline, published, push } = setup({
+      tripsToOpen: 1,
+      onOpen: (o) => opened.push(o),
+    });
+    await slot.swap(
+      {
+        run: async () => {
+          throw new LinesightError('ERR_MODEL_WATCHDOG', 'too slow');
+        },
+        close: async () => undefined,
+      } as unknown as ScoringModel,
+      manifest('4.0.0'),
+    );
+    push();
+    push();
+    await pipeline.drain();
+    expect(published).toHaveLength(2);
+    expect(opened).toHaveLength(1);
+    expect(published[1]?.reason).toMatch(/^circuit-open: m@4\.0\.0/);
+  });
+
+  it('cuts a long failure reason to 500 characters', async () => {
+    const { slot, pipeline, published, push } = setup();
+    await slot.swap(
+      {
+        run: async () => {
+          throw new Error('x'.repeat(2000));
+        },
+        close: async () => undefined,
+      } as unknown as ScoringModel,
+      manifest('1.0.0'),
+    );
+    push();
+    await pipeline.drain();
+    expect(published[0]?.reason).toBe('x'.repeat(500));
+  });
+
+  it('reports stage latencies within the time the frame spent, and the capture age', async () => {
+    const { slot, pipeline, published } = setup();
+    await slot.swap(fixedModel(0.2), manifest('1.0.0'));
+    const capturedAt = new Date(Date.now() - 10_000);
+    const before = performance.now();
+    pipeline.frame({ seq: 0, capturedAt, image: png });
+    await pipeline.drain();
+    const spanMs = performance.now() - before;
+    const ms = published[0]?.latencyMs;
+    if (ms === undefined) throw new Error('no result');
+    // Invariants of the bookkeeping, not speed: every figure is a part of the frame's own span.
+    for (const stage of ['queue', 'preprocess', 'inference', 'total'] as const) {
+      expect(ms[stage], stage).toBeGreaterThanOrEqual(0);
+      expect(ms[stage], stage).toBeLessThanOrEqual(spanMs + 0.001);
+    }
+    expect(ms.queue + ms.preprocess + ms.inference).toBeLessThanOrEqual(ms.total + 0.003);
+    // The camera captured it 10 s before it arrived: capture time + agent time = its age.
+    expect(ms.capture + ms.total).toBeGreaterThanOrEqual(10_000 - 0.002);
+    expect(ms.capture + ms.total).toBeLessThanOrEqual(10_000 + spanMs + 1);
+    for (const stage of ['publish', 'inference', 'preprocess', 'queue'] as const) {
+      const { max } = pipeline.stages[stage].summary();
+      expect(max, stage).toBeGreaterThanOrEqual(0);
+      expect(max, stage).toBeLessThanOrEqual(spanMs + 0.01);
+    }
+  });
+
+  it('logs what went wrong with the frame it concerns', async () => {
+    let calls = 0;
+    const { slot, pipeline, push, logged } = setup({
+      publish: () => {
+        if (calls++ === 1) throw new Error('broker gone');
+      },
+      onScored: () => {
+        throw new Error('listener broke');
+      },
+      inspect: () => {
+        throw new Error('inspect broke');
+      },
+      tripsToOpen: 2,
+      onOpen: () => {
+        throw new Error('open listener broke');
+      },
+    });
+    await slot.swap(fixedModel(0.9, { fail: 'error' }), manifest('1.0.0'));
+    push();
+    await pipeline.drain();
+    await slot.swap(fixedModel(0.9), manifest('1.0.1'));
+    push();
+    await pipeline.drain();
+    await slot.swap(fixedModel(0.9, { fail: 'watchdog' }), manifest('1.0.2'));
+    push();
+    push();
+    await pipeline.drain();
+    expect(logged('frame could not be scored')[0]).toMatchObject({
+      seq: 0,
+      reason: 'inference exploded',
+    });
+    expect(logged('result could not be published')[0]).toMatchObject({ seq: 1 });
+    expect(String(logged('result could not be published')[0]?.err)).toMatch(/broker gone/);
+    expect(logged('scored-frame listener failed')).toHaveLength(4);
+    expect(String(logged('scored-frame listener failed')[0]?.err)).toMatch(/listener broke/);
+    expect(logged('frame inspection failed')).toHaveLength(4);
+    expect(String(logged('frame inspection failed')[0]?.err)).toMatch(/inspect broke/);
+    expect(logged('circuit breaker open: the model keeps exceeding the watchdog')[0]).toMatchObject(
+      { trips: 2, watchdogMs: 7, model: { version: '1.0.2' } },
+    );
+    expect(String(logged('circuit breaker listener failed')[0]?.err)).toMatch(
+      /open listener broke/,
+    );
+  });
 });
+
+/** Polls `ready` until it holds or 10 s pass. */
+async function eventually(ready: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!ready()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
