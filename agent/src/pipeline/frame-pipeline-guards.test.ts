@@ -3,7 +3,7 @@ import pino from 'pino';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { ModelSlot, type AnomalyMap, type ScoringModel } from '@linesight/vision';
 import { LinesightError, type FrameResult, type Manifest } from '@linesight/protocol';
-import { testManifest } from '../test-manifest.ts';
+import { testManifest } from '@linesight/testkit/manifests';
 import { FramePipeline, type CircuitOpened, type ScoredExtras } from './frame-pipeline.ts';
 import type { Frame } from '../camera/camera.ts';
 

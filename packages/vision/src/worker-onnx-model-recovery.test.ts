@@ -1,7 +1,7 @@
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { isLinesightError, LinesightError } from '@linesight/protocol';
-import { tinyOnnx } from './tiny-onnx-fixture.ts';
+import { tinyOnnx } from '@linesight/testkit/onnx';
 import { WorkerOnnxModel } from './worker-onnx-model.ts';
 
 // What the watchdog leaves behind and how closing meets it: the guards the agent's frame
