@@ -36,7 +36,15 @@ export {
   type Stage,
 } from './pipeline/frame-pipeline.ts';
 export { ShadowRunner, type ShadowRunnerOptions } from './pipeline/shadow-runner.ts';
-export { SHADOW_THREAD_NICE, type ModelLoader } from './models/model-updater.ts';
+export {
+  ModelUpdater,
+  SHADOW_THREAD_NICE,
+  type ModelLoader,
+  type ModelUpdaterHooks,
+  type ModelUpdaterOptions,
+} from './models/model-updater.ts';
+export { ModelStore } from './models/model-store.ts';
+export { DesiredGuard } from './desired-guard.ts';
 export {
   requestUploads,
   MAX_UPLOADS_PER_REQUEST,

@@ -4,14 +4,12 @@ import {
   FramePipeline,
   SHADOW_THREAD_NICE,
   ShadowRunner,
-  type Frame,
 } from '@linesight/agent';
 import { renderSurface } from '@linesight/firmware-sim';
 import type { FrameResult, InputSpec, Manifest, ResizeKernel } from '@linesight/protocol';
 import {
   ModelSlot,
   OnnxModel,
-  InferenceWorkerPool,
   WorkerOnnxModel,
   preprocessImage,
   readModelContract,
@@ -20,6 +18,7 @@ import {
 import sharp from 'sharp';
 import { OpenCvPeer, type PeerAnswer } from './opencv-peer.ts';
 import { median, percentiles, round } from './stats.ts';
+import { pacedSwaps } from './swap-run.ts';
 
 /** Options of the agent benchmark. */
 export interface AgentBenchOptions {
@@ -32,6 +31,8 @@ export interface AgentBenchOptions {
   height: number;
   /** Swap models every N frames in the paced run (0 = no swap run). */
   swapEvery: number;
+  /** The version the swap run alternates with (default: this model republished as another version). */
+  swapOnnx?: Uint8Array;
   /** Frame rate of the paced (swap) run. */
   fps: number;
   /** Channels of the encoded camera frames: 1 (a grey camera, the default) or 3 (grey content in a colour JPEG). */
@@ -103,6 +104,8 @@ export interface AgentBenchResult {
   steadyP99Ms?: number;
   swapP99Ms?: number;
   swapP99Ratio?: number;
+  swapVersions?: string[];
+  swapSecondVersion?: 'given' | 'republished';
   /** With a peer: ours over the peer's median preprocess time, same frames, same run. */
   peerPreprocessMedianMs?: number;
   peerPreprocessRatio?: number;
@@ -172,6 +175,8 @@ const AGENT = {
   watchdogMs: Number(AgentConfigSchema.properties.watchdogMs.default),
   queueDepth: Number(AgentConfigSchema.properties.queueDepth.default),
   watchdogTrips: Number(AgentConfigSchema.properties.watchdogTrips.default),
+  downloadTimeoutMs: Number(AgentConfigSchema.properties.downloadTimeoutMs.default),
+  crashLoopStarts: Number(AgentConfigSchema.properties.crashLoopStarts.default),
 };
 const INTRA_OP_THREADS = 1;
 
@@ -379,7 +384,22 @@ export async function runAgentBench(o: AgentBenchOptions): Promise<AgentBenchRes
     },
     fps: { threads1: round(fps1), threads2: round(fps2) },
   };
-  if (o.swapEvery > 0) Object.assign(result, await pacedSwaps(o, images, manifest, warm));
+  if (o.swapEvery > 0)
+    Object.assign(
+      result,
+      await pacedSwaps({
+        onnx: o.onnx,
+        ...(o.swapOnnx === undefined ? {} : { otherOnnx: o.swapOnnx }),
+        frames: o.frames,
+        warm,
+        swapEvery: o.swapEvery,
+        fps: o.fps,
+        images,
+        agent: AGENT,
+        pipeline: agentPipeline,
+        progress: o.progress,
+      }),
+    );
   if (o.shadow === true) {
     const shadow = await shadowPhase(o, images, manifest, warm);
     result.shadow = shadow;
@@ -590,72 +610,4 @@ function assertAllScored(pipeline: FramePipeline, phase: string): void {
 function overheadRatio(e2e: number[], pre: number[], inf: number[]): number {
   const stages = median(pre) + median(inf);
   return stages === 0 ? 0 : Math.round((median(e2e) / stages) * 1000) / 1000;
-}
-
-/** A paced stream at `fps` with a swap (load in a new worker, golden run, swap) every N frames. */
-async function pacedSwaps(
-  o: AgentBenchOptions,
-  images: Buffer[],
-  manifest: (v: string) => Manifest,
-  warm: number,
-) {
-  const slot = await workerSlot(o.onnx, manifest('0'));
-  // As the agent does: swaps take a warm spare thread from a pool the run owns.
-  const workers = new InferenceWorkerPool();
-  const load = () => WorkerOnnxModel.load(o.onnx, { watchdogMs: AGENT.watchdogMs, workers });
-  const results: FrameResult[] = [];
-  const pipeline = agentPipeline(slot, (r) => results.push(r));
-  const swapWindows: { fromSeq: number; toSeq: number }[] = [];
-  let swapping: Promise<void> = Promise.resolve();
-  let swaps = 0;
-  let lastSeq = 0;
-  const periodMs = 1000 / o.fps;
-  const total = o.frames + warm;
-  const start = performance.now();
-  for (let seq = 0; seq < total; seq++) {
-    const due = start + seq * periodMs;
-    const wait = due - performance.now();
-    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-    if (seq % 30 === 0) o.progress(`paced ${o.fps} fps with swaps ${seq}/${total}`);
-    const frame: Frame = { seq, capturedAt: new Date(), image: images[seq % images.length]! };
-    pipeline.frame(frame);
-    lastSeq = seq;
-    if (seq >= warm && (seq - warm) % o.swapEvery === 0) {
-      const window = { fromSeq: seq, toSeq: Number.POSITIVE_INFINITY };
-      swapWindows.push(window);
-      const version = String(++swaps);
-      swapping = swapping.then(async () => {
-        const next = await load();
-        await next.run(
-          new Float32Array(
-            next.contract.inputSpec.channels *
-              next.contract.inputSpec.height *
-              next.contract.inputSpec.width,
-          ),
-        );
-        await slot.swap(next, manifest(version));
-        // Frames captured during the swap, plus the two that may wait behind it.
-        window.toSeq = lastSeq + 2;
-      });
-    }
-  }
-  await swapping;
-  await pipeline.drain();
-  const seconds = (performance.now() - start) / 1000;
-  await slot.close();
-  await workers.close();
-  const inSwap = (seq: number) => swapWindows.some((w) => seq >= w.fromSeq && seq <= w.toSeq);
-  const measured = results.filter((r) => r.seq >= warm);
-  const swapLat = measured.filter((r) => inSwap(r.seq)).map((r) => r.latencyMs.total);
-  const steadyLat = measured.filter((r) => !inSwap(r.seq)).map((r) => r.latencyMs.total);
-  const steadyP99 = percentiles(steadyLat).p99;
-  const swapP99 = percentiles(swapLat).p99;
-  return {
-    swaps,
-    swapFps: round(total / seconds),
-    framesLostInSwaps: pipeline.counters.droppedOverload + pipeline.counters.unknown,
-    steadyP99Ms: steadyP99,
-    swapP99Ms: swapP99,
-    swapP99Ratio: steadyP99 === 0 ? 0 : round(swapP99 / steadyP99),
-  };
 }

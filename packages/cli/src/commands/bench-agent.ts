@@ -38,6 +38,10 @@ export function benchAgentCommand(): Command {
       (v) => Number(v),
       0,
     )
+    .option(
+      '--swap-model <file.onnx>',
+      'the version the swap run alternates with (default: --model republished as another version: same graph, other bytes)',
+    )
     .option('--fps <n>', 'frame rate of the paced stream', parsePositive, 30)
     .option(
       '--outputs',
@@ -93,6 +97,7 @@ export function benchAgentCommand(): Command {
         width: number;
         height: number;
         swapEvery: number;
+        swapModel?: string;
         fps: number;
         outputs?: boolean;
         rates: number[];
@@ -138,6 +143,7 @@ export function benchAgentCommand(): Command {
           ...(opts.peer !== undefined ? { peer: opts.peer } : {}),
           ...(opts.shadow === true ? { shadow: true } : {}),
           ...(opts.resizeKernel !== undefined ? { resizeKernel: opts.resizeKernel } : {}),
+          ...(opts.swapModel !== undefined ? { swapOnnx: await readFile(opts.swapModel) } : {}),
           ...(opts.shadowModel !== undefined
             ? { shadowOnnx: await readFile(opts.shadowModel) }
             : {}),
