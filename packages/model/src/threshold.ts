@@ -72,3 +72,13 @@ export function quantile(values: readonly number[], q: number): number {
   const hi = Math.min(sorted.length - 1, lo + 1);
   return (sorted[lo] as number) + ((sorted[hi] as number) - (sorted[lo] as number)) * (pos - lo);
 }
+
+/** Without defect examples: the 99th percentile of good validation scores plus a tenth of their spread. */
+export function goodQuantileThreshold(goodScores: readonly number[]): {
+  threshold: number;
+  rule: 'good-quantile';
+} {
+  const q99 = quantile(goodScores, 0.99);
+  const q50 = quantile(goodScores, 0.5);
+  return { threshold: q99 + 0.1 * Math.max(q99 - q50, 1e-3), rule: 'good-quantile' };
+}

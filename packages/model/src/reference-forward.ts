@@ -1,0 +1,55 @@
+import { headCellLogits, logMeanExp } from './cell-head.ts';
+import { padimFeatures, padimMap, padimScore } from './padim.ts';
+import { baseChannels, gridSide, pyramidFeatures } from './pyramid-features.ts';
+import { fuseScores, type PyramidModelParams } from './pyramid-graph.ts';
+import { standardizeCells } from './standardize.ts';
+
+/** A score and its anomaly map. */
+export interface ScoredMap {
+  score: number;
+  map: { width: number; height: number; data: Float32Array };
+}
+
+/** The reference forward pass in TypeScript, mirroring the exported ONNX graph. */
+export function pyramidModelForward(input: Float32Array, params: PyramidModelParams): ScoredMap {
+  return scoreFeatures(pyramidFeatures(input, params.geometry).data, params);
+}
+
+/** The image score of pyramid features under `params`, as the exported graph computes it. */
+export const scoreOf = (params: PyramidModelParams) => (f: Float32Array) =>
+  scoreFeatures(f, params).score;
+
+/** The graph after the pyramid features: what the trainer scores validation images with. */
+export function scoreFeatures(f: Float32Array, params: PyramidModelParams): ScoredMap {
+  const grid = gridSide(params.geometry);
+  if (params.kind === 'padim') {
+    const map = padimMap(
+      padimFeatures(f, baseChannels(params.geometry), grid, params.padim.maxPooled),
+      params.padim,
+    );
+    const side = params.padim.grid;
+    return {
+      score: padimScore(map, params.padim.scoreTop, params.padim.scoreMinusMedian),
+      map: { width: side, height: side, data: map },
+    };
+  }
+  const z = standardizeCells(f, grid * grid, params);
+  const map = headCellLogits(params.head, z, grid * grid);
+  const classifier = Math.fround(logMeanExp(map));
+  const fusion = params.fusion;
+  if (fusion === undefined)
+    return { score: classifier, map: { width: grid, height: grid, data: map } };
+  // As the graph: the fused image score, and PaDiM's map at the classifier's grid.
+  const padim = scoreFeatures(f, { kind: 'padim', geometry: params.geometry, padim: fusion.padim });
+  const factor = grid / padim.map.width;
+  const upsampled = new Float32Array(map.length);
+  for (let y = 0; y < grid; y++)
+    for (let x = 0; x < grid; x++)
+      upsampled[y * grid + x] = padim.map.data[
+        Math.floor(y / factor) * padim.map.width + Math.floor(x / factor)
+      ] as number;
+  return {
+    score: fuseScores(classifier, padim.score, fusion),
+    map: { width: grid, height: grid, data: upsampled },
+  };
+}
