@@ -31,6 +31,14 @@ import {
   type Snapshot,
   type TargetModel,
 } from './wave-evidence.ts';
+import {
+  LATE_NAMED,
+  describeGates,
+  describeLate,
+  judgeApplying,
+  judgeSoak,
+  sampledDevices,
+} from './wave-judge.ts';
 
 /** The actor the engine's own decisions are recorded under in the audit log. */
 export const ENGINE_ACTOR = 'system:rollouts';
@@ -54,13 +62,6 @@ export interface RolloutEngineDeps {
   /** Per-frame results of soaking devices, for latency gates (telemetry windows otherwise). */
   sampler?: LatencySampler;
 }
-
-/** Baseline devices whose frame results are sampled during a soak. */
-const BASELINE_SAMPLE = 20;
-/** Wave devices whose frame results are sampled during a soak. */
-const WAVE_SAMPLE = 50;
-/** Late devices named in a reason, a log line or an audit entry (the API lists them all). */
-const LATE_NAMED = 10;
 
 /** Soak-window snapshots; kept in memory (a restart during a soak restarts the soak). */
 interface Snapshots {
@@ -331,82 +332,37 @@ export class RolloutEngine {
     if (wave === undefined) return;
     const ids = waves[progress.waveIndex] ?? [];
     const sinceMs = Date.parse(wave.startedAt ?? new Date(now).toISOString());
-    const tally = tallyWave(ids, step.devices, step.target, sinceMs);
-    const timedOut = now - progress.phaseStartedAtMs >= spec.waveTimeoutSec * 1000;
-    const within = `within ${spec.waveTimeoutSec} s`;
-    if (spec.direct) {
-      // The all-at-once form: no gates and no rollback, as before waves existed.
-      if (tally.done === ids.length) return this.#finishWave(step, [], true);
-      if (tally.pending === 0) {
+    const verdict = judgeApplying({
+      spec,
+      waveSize: ids.length,
+      tally: tallyWave(ids, step.devices, step.target, sinceMs),
+      elapsedMs: now - progress.phaseStartedAtMs,
+      target: step.target,
+    });
+    switch (verdict.kind) {
+      case 'wait':
+        return;
+      case 'reached':
+        return this.#finishWave(step, [], true);
+      case 'refused': {
         wave.state = 'failed';
         wave.finishedAt = new Date(now).toISOString();
         progress.phase = 'done';
-        const reason = `${tally.failed} of ${ids.length} devices refused ${record.modelName}@${record.modelVersion}`;
+        const reason = verdict.reason;
         this.#d.store.saveProgress(record.id, progress, 'failed', reason);
         this.#d.logger.warn({ rollout: record.id, reason }, 'rollout failed');
         this.#audit('rollout.failed', record, { reason });
         return;
       }
-      if (!timedOut) return;
-      return this.#missDeadline(
-        step,
-        'applying',
-        `${tally.pending} of ${ids.length} devices did not reach the version ${within}`,
-        tally.late,
-        [],
-      );
-    }
-    const limit = spec.gates.maxRefusedOrCrashed;
-    if (tally.failed > limit) {
-      return this.#failWave(step, [
-        {
-          gate: 'refusedOrCrashed',
-          passed: false,
-          value: tally.failed,
-          limit,
-          detail: `${tally.failed} of ${ids.length} wave devices refused or crashed on the version`,
-        },
-      ]);
-    }
-    if (tally.onlinePending > 0 && !timedOut) return;
-    if (tally.done === 0) {
-      if (!timedOut) return;
-      return this.#missDeadline(
-        step,
-        'applying',
-        `no device of the wave reached the version ${within}`,
-        tally.late,
-        [
-          {
-            gate: 'reached',
-            passed: false,
-            value: 0,
-            limit: 1,
-            detail: `no device of the wave reached the version ${within}`,
-          },
-        ],
-      );
-    }
-    if (timedOut && tally.failed + tally.onlinePending > limit) {
-      const detail = `${tally.failed} refused and ${tally.onlinePending} online devices did not reach the version ${within}`;
-      return this.#missDeadline(
-        step,
-        'applying',
-        detail,
-        tally.late.filter((d) => d.online),
-        [
-          {
-            gate: 'refusedOrCrashed',
-            passed: false,
-            value: tally.failed + tally.onlinePending,
-            limit,
-            detail,
-          },
-        ],
-      );
+      case 'fail':
+        return this.#failWave(step, verdict.gates);
+      case 'missed':
+        return this.#missDeadline(step, 'applying', verdict.detail, verdict.late, verdict.gates);
+      case 'soak':
+        break;
     }
     // Offline devices keep their retained desired state and stay pending; the soak starts.
-    if (tally.late.length > 0) wave.late = tally.late;
+    if (verdict.late.length > 0) wave.late = verdict.late;
     wave.state = 'soaking';
     wave.soakStartedAt = new Date(now).toISOString();
     progress.phase = 'soaking';
@@ -447,33 +403,27 @@ export class RolloutEngine {
       limits: spec.gates,
       minFrames: this.#minFrames,
     });
-    const gates = evidence.gates;
-    // A soak asked for evidence: a wave with too few frames soaks on (up to the
-    // wave timeout more) rather than pass gates it could not evaluate.
-    const minFrames = this.#minFrames;
-    const framesSeen = Math.min(evidence.waveScored, evidence.waveSampled ?? Infinity);
-    if (wave.soakSec > 0 && framesSeen < minFrames && gates.every((g) => g.passed)) {
-      if (elapsedMs < (wave.soakSec + spec.waveTimeoutSec) * 1000) return;
-      const detail = `the wave scored ${framesSeen} frames in ${Math.round(elapsedMs / 1000)} s of soak, fewer than the ${minFrames} its gates need; is the line running?`;
-      const late = ids.flatMap((id): LateDevice[] => {
-        const d = step.devices.get(id);
-        const scored = d?.telemetry?.frames.scored;
-        return [
-          {
-            id,
-            online: d?.online ?? false,
-            reason: `${d?.online ? 'online' : 'offline'}; telemetry counts ${scored ?? 'no'} scored frames`,
-          },
-        ];
-      });
-      return this.#missDeadline(step, 'soaking', detail, late, [
-        ...gates,
-        { gate: 'soakFrames', passed: false, value: framesSeen, limit: minFrames, detail },
-      ]);
+    const verdict = judgeSoak({
+      soakSec: wave.soakSec,
+      waveTimeoutSec: spec.waveTimeoutSec,
+      elapsedMs,
+      evidence,
+      minFrames: this.#minFrames,
+      ids,
+      devices: step.devices,
+    });
+    switch (verdict.kind) {
+      case 'wait':
+        return;
+      case 'missed':
+        return this.#missDeadline(step, 'soaking', verdict.detail, verdict.late, verdict.gates);
+      case 'fail':
+        await this.#d.sampler?.unwatch(record.id);
+        return this.#failWave(step, verdict.gates);
+      case 'pass':
+        await this.#d.sampler?.unwatch(record.id);
+        return this.#finishWave(step, verdict.gates, false);
     }
-    await this.#d.sampler?.unwatch(record.id);
-    if (gates.some((g) => !g.passed)) return this.#failWave(step, gates);
-    return this.#finishWave(step, gates, false);
   }
 
   /**
@@ -501,14 +451,7 @@ export class RolloutEngine {
     };
     progress.deadline = missed;
     wave.late = late;
-    const named = late
-      .slice(0, LATE_NAMED)
-      .map((d) => `${d.id} (${d.reason})`)
-      .join('; ');
-    const lateText =
-      late.length === 0
-        ? ''
-        : `; late: ${named}${late.length > LATE_NAMED ? `; and ${late.length - LATE_NAMED} more` : ''}`;
+    const lateText = describeLate(late);
     this.#d.logger.warn(
       {
         rollout: record.id,
@@ -560,15 +503,8 @@ export class RolloutEngine {
   ): Promise<void> {
     const sampler = this.#d.sampler;
     if (sampler === undefined) return;
-    const online = (id: string) => devices.get(id)?.online === true;
-    const wave = (waves[index] ?? []).filter(online).slice(0, WAVE_SAMPLE);
-    const baseline = waves
-      .slice(index + 1)
-      .flat()
-      .filter(online)
-      .slice(0, BASELINE_SAMPLE);
     try {
-      await sampler.watch(record.id, [...wave, ...baseline]);
+      await sampler.watch(record.id, sampledDevices(waves, index, devices));
     } catch (err) {
       this.#d.logger.warn(
         { rollout: record.id, err: describeError(err) },
@@ -718,10 +654,4 @@ export class RolloutEngine {
       ...details,
     });
   }
-}
-
-function describeGates(failed: readonly GateResult[]): string {
-  return failed
-    .map((g) => `${g.gate} ${g.value ?? 'n/a'} (limit ${g.limit}): ${g.detail}`)
-    .join('; ');
 }
