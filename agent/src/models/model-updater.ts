@@ -80,7 +80,8 @@ export type ModelLoader = (
 /** Nice value of a shadow model's inference thread: the live model's threads come first. */
 export const SHADOW_THREAD_NICE = 19;
 
-function defaultRetryDelayMs(attempt: number): number {
+/** Delay before download retry `attempt` (0-based): 1 s doubling to 60 s, half of it jitter. */
+export function defaultRetryDelayMs(attempt: number): number {
   const base = Math.min(60_000, 1000 * 2 ** Math.min(attempt, 6));
   return base / 2 + Math.random() * (base / 2);
 }
