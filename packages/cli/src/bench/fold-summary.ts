@@ -51,10 +51,7 @@ export function summarizeFolds(runs: readonly FoldRun[]): FoldSummary {
   return {
     aurocMean: meanOrNull(pick((r) => r.auroc)),
     aurocStd: stdOrNull(pick((r) => r.auroc)),
-    aurocMin: values(
-      pick((r) => r.auroc),
-      (v) => Math.min(...v),
-    ),
+    aurocMin: minOrNull(pick((r) => r.auroc)),
     apMean: meanOrNull(pick((r) => r.ap)),
     f1Mean: meanOrNull(pick((r) => r.f1)),
     pixelAurocMean: meanOrNull(pick((r) => r.pixelAuroc)),
@@ -69,15 +66,22 @@ export function summarizeFolds(runs: readonly FoldRun[]): FoldSummary {
   };
 }
 
-function values(v: number[], f: (v: number[]) => number): number | null {
+function values(v: readonly number[], f: (v: readonly number[]) => number): number | null {
   return v.length === 0 ? null : round(f(v));
 }
 
-function meanOrNull(v: number[]): number | null {
+/** The mean to 4 decimals; null for no values. */
+export function meanOrNull(v: readonly number[]): number | null {
   return values(v, (x) => x.reduce((a, b) => a + b, 0) / x.length);
 }
 
-function stdOrNull(v: number[]): number | null {
+/** The smallest value; null for no values. */
+export function minOrNull(v: readonly number[]): number | null {
+  return values(v, (x) => Math.min(...x));
+}
+
+/** The sample standard deviation (n - 1) to 4 decimals; null with fewer than two values. */
+export function stdOrNull(v: readonly number[]): number | null {
   if (v.length < 2) return null;
   const m = v.reduce((a, b) => a + b, 0) / v.length;
   return round(Math.sqrt(v.reduce((a, b) => a + (b - m) ** 2, 0) / (v.length - 1)));

@@ -9,7 +9,13 @@ import {
 } from '@linesight/model';
 import { OnnxModel, decodeImagePixels, rawToTensor } from '@linesight/vision';
 import { progressLine } from '../progress.ts';
-import { summarizeFolds, type FoldRun } from '../bench/fold-summary.ts';
+import {
+  meanOrNull,
+  minOrNull,
+  stdOrNull,
+  summarizeFolds,
+  type FoldRun,
+} from '../bench/fold-summary.ts';
 import { readDatasetVerbose, readMasks, trainingProgressPrinter } from './model-command.ts';
 
 function parseCount(value: string): number {
@@ -162,9 +168,10 @@ async function benchHoldout(
     summary.runs = runs;
     for (const key of ['auroc', 'pixelAuroc', 'trainingSeconds'] as const) {
       const values = runs.map((run) => run[key]).filter((v): v is number => v !== null);
-      summary[key] = round(mean(values));
-      summary[`${key}Std`] = round(std(values));
-      summary[`${key}Min`] = round(Math.min(...values));
+      // The same statistics as the folds' summary (sample standard deviation).
+      summary[key] = meanOrNull(values);
+      summary[`${key}Std`] = stdOrNull(values);
+      summary[`${key}Min`] = minOrNull(values);
     }
   }
   return summary;
@@ -262,15 +269,6 @@ async function timeInference(
 
 function fmt(value: number | null): string {
   return value === null ? '-' : value.toFixed(3);
-}
-
-function mean(values: readonly number[]): number {
-  return values.reduce((a, b) => a + b, 0) / Math.max(1, values.length);
-}
-
-function std(values: readonly number[]): number {
-  const m = mean(values);
-  return Math.sqrt(mean(values.map((v) => (v - m) ** 2)));
 }
 
 function round(value: number): number {
