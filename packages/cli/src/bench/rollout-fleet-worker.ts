@@ -1,61 +1,27 @@
-import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { FramePoolCamera, SimulatedFleet } from '@linesight/firmware-sim';
+import {
+  fleetProcessArgs,
+  parseFleetProcessArgs,
+  startFleetProcess,
+  type FleetProcessSettings,
+  type FleetStartMessage,
+} from '../fleet-process.ts';
 
 /** Messages from the simulated fleet process to the bench. */
-export type FleetMessage =
-  | { type: 'ready'; devices: number; startSeconds: number }
-  | { type: 'reached'; version: string; atMs: number[] }
-  | { type: 'error'; message: string };
+export type FleetMessage = FleetStartMessage | { type: 'reached'; version: string; atMs: number[] };
 
 /** What the fleet process is started with (its arguments; the admin token comes from the environment). */
-export interface FleetWorkerSettings {
-  cloudUrl: string;
-  devices: number;
-  dataDir: string;
-  /** Device ids are `<idPrefix>-001`...; each fleet process of one bench has its own. */
-  idPrefix: string;
-}
+export type FleetWorkerSettings = Omit<FleetProcessSettings, 'fps'>;
 
 /** The command-line arguments that carry `settings` to the fleet process. */
 export function fleetWorkerArgs(settings: FleetWorkerSettings): string[] {
-  return [
-    '--cloud',
-    settings.cloudUrl,
-    '--devices',
-    String(settings.devices),
-    '--data-dir',
-    settings.dataDir,
-    '--id-prefix',
-    settings.idPrefix,
-  ];
+  return fleetProcessArgs(settings);
 }
 
 /** Reads the fleet process's arguments; throws on a missing or malformed one. */
 export function parseFleetWorkerArgs(args: readonly string[]): FleetWorkerSettings {
-  const { values } = parseArgs({
-    args: [...args],
-    options: {
-      cloud: { type: 'string' },
-      devices: { type: 'string' },
-      'data-dir': { type: 'string' },
-      'id-prefix': { type: 'string', default: 'bench' },
-    },
-    strict: true,
-  });
-  const devices = Number(values.devices);
-  if (values.cloud === undefined || values['data-dir'] === undefined)
-    throw new Error(
-      'usage: bench-rollout-fleet --cloud URL --devices N --data-dir DIR [--id-prefix P]',
-    );
-  if (!Number.isInteger(devices) || devices < 1)
-    throw new Error(`--devices must be a positive integer, not ${values.devices}`);
-  return {
-    cloudUrl: values.cloud,
-    devices,
-    dataDir: values['data-dir'],
-    idPrefix: values['id-prefix'],
-  };
+  return parseFleetProcessArgs(args, { name: 'bench-rollout-fleet', defaultIdPrefix: 'bench' });
 }
 
 /**
@@ -106,16 +72,5 @@ export async function runFleetWorker(
     }
   });
   process.once('disconnect', () => void stop());
-  try {
-    const started = Date.now();
-    await fleet.start();
-    send({
-      type: 'ready',
-      devices: fleet.agents.length,
-      startSeconds: (Date.now() - started) / 1000,
-    });
-  } catch (err) {
-    send({ type: 'error', message: err instanceof Error ? err.message : String(err) });
-    await stop();
-  }
+  await startFleetProcess(fleet, send, stop);
 }

@@ -1,9 +1,15 @@
-import { parseArgs } from 'node:util';
 import { Writable } from 'node:stream';
 import mqtt from 'mqtt';
 import pino from 'pino';
 import { SimulatedFleet } from '@linesight/firmware-sim';
 import { makeCamera } from '../camera-spec.ts';
+import {
+  fleetProcessArgs,
+  parseFleetProcessArgs,
+  startFleetProcess,
+  type FleetProcessSettings,
+  type FleetStartMessage,
+} from '../fleet-process.ts';
 
 /** What the soak asks of the fleet process. */
 export type SoakCommand =
@@ -28,7 +34,7 @@ export interface SoakDeviceStats {
 
 /** Messages from the fleet process to the soak. */
 export type SoakFleetMessage =
-  | { type: 'ready'; devices: number; startSeconds: number }
+  | FleetStartMessage
   | {
       type: 'stats';
       devices: SoakDeviceStats[];
@@ -36,61 +42,24 @@ export type SoakFleetMessage =
       /** Warnings and errors the fleet logged, by message. */
       logged: { warn: number; error: number; top: Record<string, number> };
     }
-  | { type: 'done'; what: string; ok: boolean; message?: string }
-  | { type: 'error'; message: string };
+  | { type: 'done'; what: string; ok: boolean; message?: string };
 
 /** The fleet process's settings (its arguments; the admin token comes from the environment). */
-export interface SoakFleetSettings {
-  cloudUrl: string;
-  devices: number;
-  dataDir: string;
-  fps: number;
-  idPrefix: string;
-}
+export type SoakFleetSettings = FleetProcessSettings & { fps: number };
 
 /** The command-line arguments that carry `settings` to the fleet process. */
 export function soakFleetArgs(settings: SoakFleetSettings): string[] {
-  return [
-    '--cloud',
-    settings.cloudUrl,
-    '--devices',
-    String(settings.devices),
-    '--data-dir',
-    settings.dataDir,
-    '--fps',
-    String(settings.fps),
-    '--id-prefix',
-    settings.idPrefix,
-  ];
+  return fleetProcessArgs(settings);
 }
 
 /** Reads the fleet process's arguments; throws on a missing or malformed one. */
 export function parseSoakFleetArgs(args: readonly string[]): SoakFleetSettings {
-  const { values } = parseArgs({
-    args: [...args],
-    options: {
-      cloud: { type: 'string' },
-      devices: { type: 'string' },
-      'data-dir': { type: 'string' },
-      fps: { type: 'string', default: '2' },
-      'id-prefix': { type: 'string', default: 'soak' },
-    },
-    strict: true,
+  const settings = parseFleetProcessArgs(args, {
+    name: 'soak-fleet',
+    defaultIdPrefix: 'soak',
+    fps: { default: 2 },
   });
-  const devices = Number(values.devices);
-  const fps = Number(values.fps);
-  if (values.cloud === undefined || values['data-dir'] === undefined)
-    throw new Error('usage: soak-fleet --cloud URL --devices N --data-dir DIR [--fps F]');
-  if (!Number.isInteger(devices) || devices < 1)
-    throw new Error(`--devices must be a positive integer, not ${values.devices}`);
-  if (!(fps > 0)) throw new Error(`--fps must be above 0, not ${values.fps}`);
-  return {
-    cloudUrl: values.cloud,
-    devices,
-    dataDir: values['data-dir'],
-    fps,
-    idPrefix: values['id-prefix'],
-  };
+  return { ...settings, fps: settings.fps ?? 2 };
 }
 
 /** A pino destination that counts warnings and errors by message (the soak reports them) and keeps nothing else. */
@@ -231,16 +200,5 @@ export async function runSoakFleet(
     );
   });
   process.once('disconnect', () => void stop());
-  try {
-    const started = Date.now();
-    await fleet.start();
-    send({
-      type: 'ready',
-      devices: fleet.agents.length,
-      startSeconds: (Date.now() - started) / 1000,
-    });
-  } catch (err) {
-    send({ type: 'error', message: err instanceof Error ? err.message : String(err) });
-    await stop();
-  }
+  await startFleetProcess(fleet, send, stop);
 }

@@ -1,0 +1,98 @@
+import { parseArgs } from 'node:util';
+import type { SimulatedFleet } from '@linesight/firmware-sim';
+
+/** What a simulated-fleet process is started with (its arguments; the admin token comes from the environment). */
+export interface FleetProcessSettings {
+  cloudUrl: string;
+  devices: number;
+  dataDir: string;
+  /** Device ids are `<idPrefix>-001`...; each fleet process of one run has its own. */
+  idPrefix: string;
+  /** Camera frame rate of each device, for fleets that run cameras. */
+  fps?: number;
+}
+
+/** How one kind of fleet process reads its arguments. */
+export interface FleetProcessArgOptions {
+  /** The process's name in the usage line. */
+  name: string;
+  defaultIdPrefix: string;
+  /** Present when the process takes `--fps`, with its default. */
+  fps?: { default: number };
+}
+
+/** The command-line arguments that carry `settings` to a fleet process. */
+export function fleetProcessArgs(settings: FleetProcessSettings): string[] {
+  return [
+    '--cloud',
+    settings.cloudUrl,
+    '--devices',
+    String(settings.devices),
+    '--data-dir',
+    settings.dataDir,
+    ...(settings.fps === undefined ? [] : ['--fps', String(settings.fps)]),
+    '--id-prefix',
+    settings.idPrefix,
+  ];
+}
+
+/** Reads a fleet process's arguments; throws on a missing, unknown or malformed one. */
+export function parseFleetProcessArgs(
+  args: readonly string[],
+  o: FleetProcessArgOptions,
+): FleetProcessSettings {
+  const { values } = parseArgs({
+    args: [...args],
+    options: {
+      cloud: { type: 'string' },
+      devices: { type: 'string' },
+      'data-dir': { type: 'string' },
+      'id-prefix': { type: 'string', default: o.defaultIdPrefix },
+      ...(o.fps === undefined ? {} : { fps: { type: 'string', default: String(o.fps.default) } }),
+    },
+    strict: true,
+  });
+  const devices = Number(values.devices);
+  if (values.cloud === undefined || values['data-dir'] === undefined)
+    throw new Error(
+      `usage: ${o.name} --cloud URL --devices N --data-dir DIR${o.fps === undefined ? '' : ' [--fps F]'} [--id-prefix P]`,
+    );
+  if (!Number.isInteger(devices) || devices < 1)
+    throw new Error(`--devices must be a positive integer, not ${values.devices}`);
+  const settings: FleetProcessSettings = {
+    cloudUrl: values.cloud,
+    devices,
+    dataDir: values['data-dir'],
+    idPrefix: values['id-prefix'],
+  };
+  if (o.fps !== undefined) {
+    const fps = Number(values.fps);
+    if (!(fps > 0)) throw new Error(`--fps must be above 0, not ${values.fps}`);
+    settings.fps = fps;
+  }
+  return settings;
+}
+
+/** What every fleet process says when it started, or why it could not. */
+export type FleetStartMessage =
+  { type: 'ready'; devices: number; startSeconds: number } | { type: 'error'; message: string };
+
+/** Starts the fleet and says `ready` (with its start time), or says `error` and stops. */
+export async function startFleetProcess(
+  fleet: SimulatedFleet,
+  send: (m: FleetStartMessage) => void,
+  stop: () => Promise<void>,
+): Promise<void> {
+  try {
+    const started = Date.now();
+    await fleet.start();
+    send({
+      type: 'ready',
+      devices: fleet.agents.length,
+      startSeconds: (Date.now() - started) / 1000,
+    });
+  } catch (err) {
+    send({ type: 'error', message: err instanceof Error ? err.message : String(err) });
+    await stop();
+  }
+}
