@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import type { ChildProcess } from 'node:child_process';
 import type { SimulatedFleet } from '@linesight/firmware-sim';
 
 /** What a simulated-fleet process is started with (its arguments; the admin token comes from the environment). */
@@ -95,4 +96,66 @@ export async function startFleetProcess(
     send({ type: 'error', message: err instanceof Error ? err.message : String(err) });
     await stop();
   }
+}
+
+/** Messages from a fleet process, each waited for by what it matches. */
+export interface FleetInbox<M> {
+  /** The next message `match` accepts; rejects when the fleet fails, exits or does not answer in time. */
+  next(match: (m: M) => boolean, timeoutMs: number): Promise<M>;
+}
+
+/**
+ * Reads a fleet process's messages: each goes to the first waiter it matches;
+ * one nobody waits for is kept for a later `next` with `keepUnmatched`, else
+ * dropped. An `error` message, or the process's exit, fails every wait then
+ * and after.
+ */
+export function fleetInbox<M extends { type: string }>(
+  child: ChildProcess,
+  o: { keepUnmatched: boolean },
+): FleetInbox<M> {
+  const kept: M[] = [];
+  const waiters: {
+    match: (m: M) => boolean;
+    resolve: (m: M) => void;
+    reject: (e: Error) => void;
+  }[] = [];
+  let failure: Error | undefined;
+  const fail = (err: Error) => {
+    failure ??= err;
+    for (const w of waiters.splice(0)) w.reject(failure);
+  };
+  child.on('message', (raw) => {
+    const m = raw as M;
+    if (m.type === 'error')
+      return fail(new Error(`simulated fleet: ${(m as { message?: string }).message}`));
+    const i = waiters.findIndex((w) => w.match(m));
+    if (i >= 0) waiters.splice(i, 1)[0]?.resolve(m);
+    else if (o.keepUnmatched) kept.push(m);
+  });
+  child.once('exit', (code) => fail(new Error(`the simulated fleet exited (${code})`)));
+  return {
+    next: (match, timeoutMs) =>
+      new Promise<M>((resolve, reject) => {
+        const i = kept.findIndex(match);
+        if (i >= 0) return resolve(kept.splice(i, 1)[0] as M);
+        if (failure) return reject(failure);
+        const waiter = {
+          match,
+          resolve: (m: M) => {
+            clearTimeout(timer);
+            resolve(m);
+          },
+          reject: (e: Error) => {
+            clearTimeout(timer);
+            reject(e);
+          },
+        };
+        const timer = setTimeout(() => {
+          waiters.splice(waiters.indexOf(waiter), 1);
+          reject(new Error('the simulated fleet did not answer in time'));
+        }, timeoutMs);
+        waiters.push(waiter);
+      }),
+  };
 }

@@ -12,6 +12,7 @@ import { greyInputSpec } from '@linesight/protocol';
 import { readModelContract, withModelContract } from '@linesight/vision';
 import { parsePositiveInt } from '../options.ts';
 import { fleetWorkerArgs, type FleetMessage } from '../bench/rollout-fleet-worker.ts';
+import { fleetInbox, type FleetInbox } from '../fleet-process.ts';
 import { progressLine } from '../progress.ts';
 import { startMosquitto, type MosquittoBroker } from '../bench/mosquitto-process.ts';
 
@@ -181,7 +182,7 @@ export async function runRolloutBench(options: {
         },
       );
       children.push(child);
-      return { child, inbox: messages(child) };
+      return { child, inbox: fleetInbox<FleetMessage>(child, { keepUnmatched: true }) };
     });
     progressLine(`starting ${options.devices} simulated devices in ${fleets.length} process(es)`);
     const readies = await Promise.all(
@@ -265,7 +266,7 @@ function brokerCounters(httpUrl: string): Promise<Record<string, number>> {
 
 async function measureRollout(
   api: CloudApiClient,
-  fleets: { child: ChildProcess; inbox: Inbox }[],
+  fleets: { child: ChildProcess; inbox: FleetInbox<FleetMessage> }[],
   version: string,
   devices: number,
   timeoutSec: number,
@@ -353,48 +354,6 @@ async function waitOnline(httpUrl: string, devices: number, timeoutMs: number): 
     if (Date.now() > deadline) throw new Error(`only ${online} of ${devices} devices came online`);
     await new Promise((resolve) => setTimeout(resolve, 1000));
   }
-}
-
-interface Inbox {
-  next(match: (m: FleetMessage) => boolean, timeoutMs: number): Promise<FleetMessage>;
-}
-
-function messages(child: ChildProcess): Inbox {
-  const seen: FleetMessage[] = [];
-  const waiters: { match: (m: FleetMessage) => boolean; resolve: (m: FleetMessage) => void }[] = [];
-  let failure: Error | undefined;
-  const fail = (err: Error) => {
-    failure = err;
-    for (const w of waiters.splice(0)) w.resolve({ type: 'error', message: err.message });
-  };
-  child.on('message', (raw) => {
-    const m = raw as FleetMessage;
-    if (m.type === 'error') return fail(new Error(`simulated fleet: ${m.message}`));
-    const i = waiters.findIndex((w) => w.match(m));
-    if (i >= 0) waiters.splice(i, 1)[0]?.resolve(m);
-    else seen.push(m);
-  });
-  child.once('exit', (code) => fail(new Error(`simulated fleet exited (${code})`)));
-  return {
-    next: (match, timeoutMs) =>
-      new Promise((resolve, reject) => {
-        const i = seen.findIndex(match);
-        if (i >= 0) return resolve(seen.splice(i, 1)[0] as FleetMessage);
-        if (failure) return reject(failure);
-        const timer = setTimeout(
-          () => reject(new Error('timed out waiting for the simulated fleet')),
-          timeoutMs,
-        );
-        waiters.push({
-          match,
-          resolve: (m) => {
-            clearTimeout(timer);
-            if (m.type === 'error') reject(new Error(m.message));
-            else resolve(m);
-          },
-        });
-      }),
-  };
 }
 
 /** A tiny 1-channel 32x32 model scoring mean intensity: the artifact is a few hundred bytes. */

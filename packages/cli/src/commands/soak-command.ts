@@ -10,6 +10,7 @@ import { CloudApiClient } from '@linesight/api-client';
 import { readModelContract, withModelContract } from '@linesight/vision';
 import { parsePositive, parsePositiveInt } from '../options.ts';
 import { progressLine } from '../progress.ts';
+import { fleetInbox } from '../fleet-process.ts';
 import { installShutdown, signalExitCode } from '../shutdown.ts';
 import {
   processRssMb,
@@ -166,42 +167,7 @@ async function startCloud(dataDir: string, adminToken: string) {
 
 /** The fleet process and a way to ask it things. */
 function fleetChannel(child: ChildProcess) {
-  const waiters: {
-    match: (m: SoakFleetMessage) => boolean;
-    resolve: (m: SoakFleetMessage) => void;
-    reject: (e: Error) => void;
-  }[] = [];
-  let failure: Error | undefined;
-  const fail = (err: Error) => {
-    failure ??= err;
-    for (const w of waiters.splice(0)) w.reject(err);
-  };
-  child.on('message', (raw) => {
-    const m = raw as SoakFleetMessage;
-    if (m.type === 'error') return fail(new Error(`simulated fleet: ${m.message}`));
-    const i = waiters.findIndex((w) => w.match(m));
-    if (i >= 0) waiters.splice(i, 1)[0]?.resolve(m);
-  });
-  child.once('exit', (code) => fail(new Error(`the simulated fleet exited (${code})`)));
-  const next = (match: (m: SoakFleetMessage) => boolean, timeoutMs: number) =>
-    new Promise<SoakFleetMessage>((resolve, reject) => {
-      if (failure) return reject(failure);
-      const timer = setTimeout(
-        () => reject(new Error('the simulated fleet did not answer in time')),
-        timeoutMs,
-      );
-      waiters.push({
-        match,
-        resolve: (m) => {
-          clearTimeout(timer);
-          resolve(m);
-        },
-        reject: (e) => {
-          clearTimeout(timer);
-          reject(e);
-        },
-      });
-    });
+  const { next } = fleetInbox<SoakFleetMessage>(child, { keepUnmatched: false });
   return {
     next,
     /** Sends a command and resolves with its answer. */
