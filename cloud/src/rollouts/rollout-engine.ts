@@ -7,6 +7,7 @@ import type { ModelRegistry } from '../registry/model-registry.ts';
 import type { PreviousAssignment, RolloutRecord, RolloutStore } from '../registry/rollout-store.ts';
 import type { DesiredContent } from '../signing/desired-issuer.ts';
 import { systemClock, type Clock } from './clock.ts';
+import { SerialRunner } from './serial-runner.ts';
 import type { DeviceState } from './device-progress.ts';
 import { evaluateShadowGates } from './gates.ts';
 import { assignmentOf } from './model-assignment.ts';
@@ -91,34 +92,15 @@ interface Step {
 export class RolloutEngine {
   readonly #d: RolloutEngineDeps;
   readonly #clock: Clock;
-  readonly #tickMs: number;
   readonly #snapshots = new Map<string, Snapshots>();
   readonly #plans = new Map<string, string[][]>();
-  #timer: unknown;
   /** Ticks and operator actions run one at a time, in order. */
-  #lock: Promise<void> = Promise.resolve();
-  #queued = false;
-  #closed = false;
+  readonly #runner: SerialRunner;
 
   constructor(deps: RolloutEngineDeps) {
     this.#d = deps;
     this.#clock = deps.clock ?? systemClock;
-    this.#tickMs = deps.tickMs ?? 250;
-  }
-
-  /** Starts the timer; active rollouts of a previous run continue. */
-  start(): void {
-    if (this.#closed || this.#timer !== undefined) return;
-    this.#timer = this.#clock.setInterval(() => this.kick(), this.#tickMs);
-    this.kick();
-  }
-
-  /** Asks for a tick as soon as possible (at most one waits behind the running one). */
-  kick(): void {
-    if (this.#closed || this.#queued) return;
-    this.#queued = true;
-    void this.exclusive(async () => {
-      this.#queued = false;
+    this.#runner = new SerialRunner(this.#clock, deps.tickMs ?? 250, async () => {
       try {
         await this.tick();
       } catch (err) {
@@ -127,30 +109,29 @@ export class RolloutEngine {
     });
   }
 
+  /** Starts the timer; active rollouts of a previous run continue. */
+  start(): void {
+    this.#runner.start();
+  }
+
+  /** Asks for a tick as soon as possible (at most one waits behind the running one). */
+  kick(): void {
+    this.#runner.kick();
+  }
+
   /** Runs `fn` when no tick or other action runs (operator actions use this). */
   exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.#lock.then(fn);
-    this.#lock = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    return run;
+    return this.#runner.exclusive(fn);
   }
 
   /** Waits until no tick or action runs or is queued. */
-  async idle(): Promise<void> {
-    for (let lock = this.#lock; ; lock = this.#lock) {
-      await lock;
-      if (lock === this.#lock) return;
-    }
+  idle(): Promise<void> {
+    return this.#runner.idle();
   }
 
   /** Stops the timer and waits for a tick in progress; idempotent. */
-  async close(): Promise<void> {
-    this.#closed = true;
-    if (this.#timer !== undefined) this.#clock.clearInterval(this.#timer);
-    this.#timer = undefined;
-    await this.idle();
+  close(): Promise<void> {
+    return this.#runner.close();
   }
 
   /** Advances every active rollout once. */
@@ -161,7 +142,7 @@ export class RolloutEngine {
     if (active.length === 0) return;
     const devices = new Map(this.#d.devices.listReported().map((d) => [d.id, d]));
     for (const record of active) {
-      if (this.#closed) return;
+      if (this.#runner.closed) return;
       try {
         await this.#advance(record, devices);
       } catch (err) {
