@@ -9,6 +9,7 @@ import { CHANNEL_SCHEMAS, deviceTopic, encodePayload, isLinesightError } from '@
 import { Cloud } from './cloud.ts';
 import { meanScoreOnnx } from '@linesight/testkit/onnx';
 import { runCloud } from './main.ts';
+import { eventually } from '@linesight/testkit/eventually';
 
 /** Every line the cloud logs, raw, as a log shipper would read it. */
 const lines: string[] = [];
@@ -18,14 +19,6 @@ let api: CloudApiClient;
 
 function parsed(): Record<string, unknown>[] {
   return lines.map((l) => JSON.parse(l) as Record<string, unknown>);
-}
-
-async function until(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 beforeAll(async () => {
@@ -105,7 +98,10 @@ describe('cloud logs', () => {
         encodePayload(CHANNEL_SCHEMAS.events, event, 'event'),
         { qos: 1 },
       );
-      await until(() => lines.some((l) => l.includes('camera unplugged')), 'the event line');
+      await eventually(() => lines.some((l) => l.includes('camera unplugged')), {
+        what: 'the event line',
+        intervalMs: 20,
+      });
     } finally {
       await client.endAsync(true);
     }

@@ -5,6 +5,7 @@ import { isLinesightError } from '@linesight/protocol';
 import { frameSeed } from './frame-plan.ts';
 import { renderSurface } from './render/surface.ts';
 import { SyntheticCamera, type SyntheticCameraOptions } from './synthetic-camera.ts';
+import { eventually } from '@linesight/testkit/eventually';
 
 interface Recorder extends FrameSink {
   frames: Frame[];
@@ -26,14 +27,6 @@ function recorder(): Recorder {
     },
   };
   return rec;
-}
-
-async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
 }
 
 // Only for checking that nothing more happens; never used to wait for an event.
@@ -65,7 +58,7 @@ describe('SyntheticCamera', () => {
     const cam = camera({ seed: 3, width: 96, height: 64, fps: 50 });
     const rec = recorder();
     await cam.start(rec);
-    await until(() => rec.frames.length >= 5);
+    await eventually(() => rec.frames.length >= 5, { intervalMs: 5 });
     await cam.close();
     expect(rec.errors).toEqual([]);
     expect(rec.frames.map((f) => f.seq)).toEqual([...Array(rec.frames.length).keys()]);
@@ -91,7 +84,7 @@ describe('SyntheticCamera', () => {
     });
     const rec = recorder();
     await cam.start(rec);
-    await until(() => rec.frames.length === 6);
+    await eventually(() => rec.frames.length === 6, { intervalMs: 5 });
     for (const frame of rec.frames) {
       const meta = await sharp(frame.image).metadata();
       expect(meta).toMatchObject({ format: 'png', channels: 1 });
@@ -118,7 +111,7 @@ describe('SyntheticCamera', () => {
     const rec = recorder();
     const startedAtMs = performance.now();
     await cam.start(rec);
-    await until(() => rec.frames.length >= 4);
+    await eventually(() => rec.frames.length >= 4, { intervalMs: 5 });
     // Frame 3 is due 3 periods after start; timers never fire early by more
     // than a millisecond. Lateness depends on load and is not asserted.
     expect((rec.arrivedAtMs[3] ?? 0) - startedAtMs).toBeGreaterThanOrEqual((3 * 1000) / fps - 2);
@@ -128,7 +121,7 @@ describe('SyntheticCamera', () => {
     const cam = camera({ seed: 2, width: 48, height: 48, fps: 200, maxFrames: 3 });
     const rec = recorder();
     await cam.start(rec);
-    await until(() => rec.frames.length >= 3);
+    await eventually(() => rec.frames.length >= 3, { intervalMs: 5 });
     await quietPeriod(100);
     expect(rec.frames.map((f) => f.seq)).toEqual([0, 1, 2]);
     expect(cam.framesDelivered).toBe(3);
@@ -138,7 +131,7 @@ describe('SyntheticCamera', () => {
     const cam = camera({ seed: 4, width: 512, height: 512, fps: 500 });
     const rec = recorder();
     await cam.start(rec);
-    await until(() => rec.frames.length >= 2);
+    await eventually(() => rec.frames.length >= 2, { intervalMs: 5 });
     const closing = cam.close();
     expect(cam.close()).toBe(closing);
     await closing;

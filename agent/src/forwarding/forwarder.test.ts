@@ -11,6 +11,7 @@ import {
 } from '@linesight/protocol';
 import { EdgeStore } from '../store/edge-store.ts';
 import { Forwarder } from './forwarder.ts';
+import { eventually } from '@linesight/testkit/eventually';
 
 const logger = pino({ level: 'silent' });
 let dir: string | undefined;
@@ -20,14 +21,6 @@ afterEach(async () => {
   store?.close();
   if (dir !== undefined) await rm(dir, { recursive: true, force: true });
 });
-
-async function until(check: () => boolean, deadlineMs = 10_000): Promise<void> {
-  const end = Date.now() + deadlineMs;
-  while (!check()) {
-    if (Date.now() > end) throw new Error('deadline passed');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 describe('Forwarder', () => {
   it('deletes only acknowledged batches, resends the rest after a drop, windows first', async () => {
@@ -66,12 +59,14 @@ describe('Forwarder', () => {
       },
     });
     forwarder.tick();
-    await until(() => forwarder.stats.failures === 2);
+    await eventually(() => forwarder.stats.failures === 2, { intervalMs: 10 });
     connected = false;
     forwarder.onDisconnect();
     connected = true;
     forwarder.tick();
-    await until(() => store?.backlog().verdicts === 0 && store.backlog().windows === 0);
+    await eventually(() => store?.backlog().verdicts === 0 && store.backlog().windows === 0, {
+      intervalMs: 10,
+    });
     await forwarder.close();
     expect(received[0]?.channel).toBe('windows');
     const verdictSeqs = received.filter((r) => r.channel === 'verdicts').flatMap((r) => r.seqs);

@@ -18,6 +18,7 @@ import {
 } from '@linesight/protocol';
 import { ModelStore } from './model-store.ts';
 import { ModelUpdater, defaultRetryDelayMs } from './model-updater.ts';
+import { eventually } from '@linesight/testkit/eventually';
 
 const signer = generateSigningKeyPair();
 /** Per artifact (sha256): requests answered 503 before it is served (Infinity: never served). */
@@ -151,7 +152,7 @@ describe('a failed download', () => {
     const broken = version('1.0.0', Number.POSITIVE_INFINITY);
     updater.apply(desired(broken));
     // Wait until it sleeps before its fourth attempt (an hour): only newer state can end that.
-    while (retries.length < 3) await new Promise((r) => setImmediate(r));
+    await eventually(() => retries.length >= 3, { what: 'three retries', intervalMs: 1 });
     updater.apply(desired(version('2.0.0', 0)));
     await updater.idle();
     expect(requests.get(broken.signed.manifest.sha256)).toBe(3);

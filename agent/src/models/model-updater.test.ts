@@ -15,6 +15,7 @@ import { ModelStore, type ModelStoreState } from './model-store.ts';
 import { ModelUpdater } from './model-updater.ts';
 import { testManifest } from '@linesight/testkit/manifests';
 import { testSigner } from '@linesight/testkit/signer';
+import { eventually } from '@linesight/testkit/eventually';
 
 const signer = testSigner();
 const WATCHDOG = {
@@ -192,7 +193,7 @@ describe('ModelUpdater.quarantineLive', () => {
     expect(refused[0]?.message).toBe(
       'watchdog: 3 consecutive runs over 200 ms on m@2.0.0; quarantined, falling back to the last-known-good version m@1.0.0',
     );
-    await eventually(() => closed.includes('2.0.0'));
+    await eventually(() => closed.includes('2.0.0'), { intervalMs: 2 });
 
     const state = await stored();
     expect(state.active?.manifest.version).toBe('1.0.0');
@@ -227,7 +228,7 @@ describe('ModelUpdater.quarantineLive', () => {
     expect(activated.map((a) => a.source)).toEqual(['update']);
     expect(refused).toHaveLength(1);
     expect(refused[0]?.message).toMatch(/; quarantined, no last-known-good version to fall back/);
-    await eventually(() => closed.includes('2.0.0'));
+    await eventually(() => closed.includes('2.0.0'), { intervalMs: 2 });
     const state = await stored();
     expect(state.active).toBeNull();
     expect(state.quarantined).toEqual([v2.manifest.sha256]);
@@ -264,7 +265,7 @@ describe('ModelUpdater.quarantineLive', () => {
     behaviour.set('1.0.0', { loadGate: new Promise<void>((r) => (open = r)) });
 
     const quarantined = updater.quarantineLive(v2.manifest, WATCHDOG);
-    await eventually(() => loads.at(-1) === '1.0.0');
+    await eventually(() => loads.at(-1) === '1.0.0', { intervalMs: 2 });
     await apply(v3);
     expect(slot.info?.version).toBe('3.0.0');
     open();
@@ -300,12 +301,3 @@ describe('ModelUpdater with the same bytes under a new version', () => {
     expect(state.lastKnownGood?.manifest.version).toBe('0.9.0');
   });
 });
-
-/** Polls until `check` holds (5 s deadline). */
-async function eventually(check: () => boolean): Promise<void> {
-  const deadline = Date.now() + 5000;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('condition not met within 5 s');
-    await new Promise((r) => setTimeout(r, 2));
-  }
-}

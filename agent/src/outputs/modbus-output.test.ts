@@ -5,6 +5,7 @@ import type { FrameResult } from '@linesight/protocol';
 import { ModbusPlc, type PlcRequest } from '../../../test/helpers/modbus-plc.ts';
 import { MODBUS_SCORE_UNKNOWN, ModbusOutput, modbusWritesFor } from './modbus-output.ts';
 import type { ModbusOutputConfig } from './outputs-config.ts';
+import { eventually } from '@linesight/testkit/eventually';
 
 const map = {
   defectCoil: 0,
@@ -51,14 +52,6 @@ const cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const c of cleanup.splice(0).reverse()) await c();
 });
-
-async function until(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 describe('modbusWritesFor', () => {
   it('writes a contiguous map in one register run, sequence last; unknown rejects by default', () => {
@@ -112,7 +105,7 @@ describe('ModbusOutput against a Modbus TCP server', () => {
       [2, 900, 1, true],
     ]);
     // The pulse ends by itself.
-    await until('defect coil off', () => plc.coils.get(0) === false);
+    await eventually(() => plc.coils.get(0) === false, { what: 'defect coil off', intervalMs: 5 });
     const on = plc.writes.find((w) => w.kind === 'coil' && w.value === 1)!;
     const off = plc.writes.find((w) => w.kind === 'coil' && w.value === 0)!;
     expect(off.atMs).toBeGreaterThan(on.atMs);
@@ -160,14 +153,17 @@ describe('ModbusOutput against a Modbus TCP server', () => {
     cleanup.push(() => out.close());
     out.start();
     // The TCP handshake is not left to the first verdict.
-    await until('connected before the first write', () => plc.connections === 1);
+    await eventually(() => plc.connections === 1, {
+      what: 'connected before the first write',
+      intervalMs: 5,
+    });
 
     await out.write([{ result: result(1, 'good', 0.2), verdictAtMs: 0 }]);
     await out.write([{ result: result(2, 'defect', 0.9), verdictAtMs: 0 }]);
-    await until('defect pulse end', () => plc.requests.length === 4);
+    await eventually(() => plc.requests.length === 4, { what: 'defect pulse end', intervalMs: 5 });
     await out.write([{ result: result(3, 'unknown', null), verdictAtMs: 0 }]);
     // Both coils end their pulse in one request.
-    await until('unknown pulse end', () => plc.requests.length === 7);
+    await eventually(() => plc.requests.length === 7, { what: 'unknown pulse end', intervalMs: 5 });
     expect(plc.requests.map(layout)).toEqual([
       'fc16@100 200,0,1',
       'fc5@0 1',
@@ -184,7 +180,10 @@ describe('ModbusOutput against a Modbus TCP server', () => {
     const { plc, out } = await pendingOffSetup();
     const from = plc.requests.length;
     await out.write([{ result: result(3, 'good', 0.1), verdictAtMs: 0 }]);
-    await until('the off after the verdict', () => plc.requests.length === from + 2);
+    await eventually(() => plc.requests.length === from + 2, {
+      what: 'the off after the verdict',
+      intervalMs: 5,
+    });
     expect(plc.requests.slice(from).map(layout)).toEqual(['fc16@100 100,0,3', 'fc5@0 0']);
     expect(plc.coils.get(0)).toBe(false);
   });
@@ -194,7 +193,10 @@ describe('ModbusOutput against a Modbus TCP server', () => {
     const from = plc.requests.length;
     await out.write([{ result: result(3, 'defect', 0.8), verdictAtMs: 0 }]);
     expect(plc.requests.slice(from).map(layout)).toEqual(['fc5@0 1', 'fc16@100 800,1,3']);
-    await until('the new pulse ends', () => plc.requests.length === from + 3);
+    await eventually(() => plc.requests.length === from + 3, {
+      what: 'the new pulse ends',
+      intervalMs: 5,
+    });
     expect(layout(plc.requests.at(-1)!)).toBe('fc5@0 0');
   });
 });
@@ -224,9 +226,10 @@ async function pendingOffSetup() {
   await out.write([{ result: result(2, 'defect', 0.9), verdictAtMs: 0 }]);
   // In the same tick as the answer: long before the pulse ends.
   plc.freeze();
-  await until('the pulse end failed', () =>
-    messages.some((m) => m.startsWith('pulse end not written')),
-  );
+  await eventually(() => messages.some((m) => m.startsWith('pulse end not written')), {
+    what: 'the pulse end failed',
+    intervalMs: 5,
+  });
   expect(plc.requests.filter((r) => r.fc === 5).map(layout)).toEqual(['fc5@0 1']);
   plc.thaw();
   return { plc, out };

@@ -5,6 +5,7 @@ import { OutputFanOut } from './fan-out.ts';
 import type { LineOutput, OutputVerdict, WriteOutcome } from './output.ts';
 import { OutputRunner } from './output-runner.ts';
 import type { OutputPolicy } from './outputs-config.ts';
+import { eventually } from '@linesight/testkit/eventually';
 
 const log = pino({ level: 'silent' });
 
@@ -62,14 +63,6 @@ const policy = (p: Partial<OutputPolicy> = {}): OutputPolicy => ({
   ...p,
 });
 
-async function until(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
 const open: OutputRunner[] = [];
 function runner(output: LineOutput, p?: Partial<OutputPolicy>): OutputRunner {
   const r = new OutputRunner('fake', output, policy(p), log);
@@ -87,7 +80,7 @@ describe('OutputRunner', () => {
     const r = runner(out);
     for (let seq = 0; seq < 20; seq++)
       r.offer({ result: result(seq), verdictAtMs: performance.now() });
-    await until('20 written', () => r.stats().written === 20);
+    await eventually(() => r.stats().written === 20, { what: '20 written', intervalMs: 5 });
     expect(out.written).toEqual([...Array(20).keys()]);
     const s = r.stats();
     expect(s).toMatchObject({ up: true, dropped: 0, failures: 0, outages: 0, queued: 0 });
@@ -115,13 +108,16 @@ describe('OutputRunner', () => {
         retryBackoff: { initialMs: 50, maxMs: 50 },
       });
       r.offer({ result: result(0), verdictAtMs: performance.now() });
-      await until('first attempt', () => out.attempts >= 1);
+      await eventually(() => out.attempts >= 1, { what: 'first attempt', intervalMs: 5 });
       // Seq 0 is being retried; 1..5 wait in a queue of 3.
       for (let seq = 1; seq <= 5; seq++)
         r.offer({ result: result(seq), verdictAtMs: performance.now() });
       expect(r.stats()).toMatchObject({ dropped: 2, queued: 3 });
       out.mode = 'up';
-      await until('all kept verdicts written', () => r.stats().written === 4);
+      await eventually(() => r.stats().written === 4, {
+        what: 'all kept verdicts written',
+        intervalMs: 5,
+      });
       expect(out.written).toEqual(expected);
       expect(r.stats().dropped).toBe(2);
     }
@@ -132,11 +128,14 @@ describe('OutputRunner', () => {
     out.mode = 'fail';
     const r = runner(out);
     r.offer({ result: result(7), verdictAtMs: performance.now() });
-    await until('three attempts', () => out.attempts >= 3);
+    await eventually(() => out.attempts >= 3, { what: 'three attempts', intervalMs: 5 });
     expect(r.stats()).toMatchObject({ up: false, outages: 1, written: 0 });
     expect(r.stats().failures).toBeGreaterThanOrEqual(2);
     out.mode = 'up';
-    await until('written after recovery', () => r.stats().written === 1);
+    await eventually(() => r.stats().written === 1, {
+      what: 'written after recovery',
+      intervalMs: 5,
+    });
     expect(out.written).toEqual([7]);
     expect(r.stats()).toMatchObject({ up: true, outages: 1 });
   });
@@ -146,12 +145,18 @@ describe('OutputRunner', () => {
     out.mode = 'hang';
     const r = runner(out, { timeoutMs: 20, maxAgeMs: 100 });
     r.offer({ result: result(1), verdictAtMs: performance.now() });
-    await until('the verdict goes stale', () => r.stats().stale === 1);
+    await eventually(() => r.stats().stale === 1, {
+      what: 'the verdict goes stale',
+      intervalMs: 5,
+    });
     expect(r.stats().failures).toBeGreaterThanOrEqual(1);
     expect(r.stats().written).toBe(0);
     out.mode = 'up';
     r.offer({ result: result(2), verdictAtMs: performance.now() });
-    await until('a fresh verdict written', () => r.stats().written === 1);
+    await eventually(() => r.stats().written === 1, {
+      what: 'a fresh verdict written',
+      intervalMs: 5,
+    });
     expect(out.written).toEqual([2]);
   });
 
@@ -161,9 +166,9 @@ describe('OutputRunner', () => {
     const r = runner(out, { retryBackoff: { initialMs: 50, maxMs: 50 } });
     for (let seq = 0; seq < 6; seq++)
       r.offer({ result: result(seq), verdictAtMs: performance.now() });
-    await until('an attempt', () => out.attempts >= 1);
+    await eventually(() => out.attempts >= 1, { what: 'an attempt', intervalMs: 5 });
     out.mode = 'up';
-    await until('all written', () => r.stats().written === 6);
+    await eventually(() => r.stats().written === 6, { what: 'all written', intervalMs: 5 });
     expect(out.written).toEqual([0, 1, 2, 3, 4, 5]);
     expect(out.attempts).toBeLessThanOrEqual(4);
   });
@@ -173,7 +178,7 @@ describe('OutputRunner', () => {
     out.mode = 'fail';
     const r = runner(out, { retryBackoff: { initialMs: 60_000, maxMs: 60_000 } });
     r.offer({ result: result(1), verdictAtMs: performance.now() });
-    await until('an attempt', () => out.attempts >= 1);
+    await eventually(() => out.attempts >= 1, { what: 'an attempt', intervalMs: 5 });
     await Promise.all([r.close(), r.close()]);
     expect(out.closed).toBe(true);
     r.offer({ result: result(2), verdictAtMs: performance.now() });
@@ -206,10 +211,10 @@ describe('OutputFanOut', () => {
     await fanOut.start();
     for (let seq = 0; seq < 50; seq++)
       fanOut.publish(result(seq, seq % 5 === 0 ? 'unknown' : 'good'));
-    await until(
-      'the healthy outputs have all 50',
-      () => healthy.written.length === 50 && seen.length === 50,
-    );
+    await eventually(() => healthy.written.length === 50 && seen.length === 50, {
+      what: 'the healthy outputs have all 50',
+      intervalMs: 5,
+    });
     expect(healthy.written).toEqual([...Array(50).keys()]);
     expect(seen.filter((v) => v === 'unknown')).toHaveLength(10);
     const [, deadStats] = fanOut.stats();

@@ -6,6 +6,7 @@ import { LinesightError, type FrameResult, type Manifest } from '@linesight/prot
 import { testManifest } from '@linesight/testkit/manifests';
 import { FramePipeline, type CircuitOpened, type ScoredExtras } from './frame-pipeline.ts';
 import type { Frame } from '../camera/camera.ts';
+import { eventually } from '@linesight/testkit/eventually';
 
 // The guards of the frame path that mutation testing found unheld by frame-pipeline.test.ts:
 // the verdict at the threshold, what a failure does to the counters, and that a throwing
@@ -350,7 +351,10 @@ describe('FramePipeline guards', () => {
     push();
     push();
     // Frame 0 in inference, frame 1 preprocessed into the ready slot, frame 2 waiting.
-    await eventually(() => runs === 1 && acquire.mock.calls.length === 2, 'frame 1 preprocessed');
+    await eventually(() => runs === 1 && acquire.mock.calls.length === 2, {
+      what: 'frame 1 preprocessed',
+      intervalMs: 5,
+    });
     await new Promise((r) => setImmediate(r));
     expect(pipeline.inFlight).toBe(3);
     open();
@@ -488,12 +492,3 @@ describe('FramePipeline guards', () => {
     );
   });
 });
-
-/** Polls `ready` until it holds or 10 s pass. */
-async function eventually(ready: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!ready()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}

@@ -5,6 +5,7 @@ import { ModelSlot, type ScoringModel } from '@linesight/vision';
 import { LinesightError, type FrameResult, type Manifest } from '@linesight/protocol';
 import { testManifest } from '@linesight/testkit/manifests';
 import { FramePipeline, type CircuitOpened } from './frame-pipeline.ts';
+import { eventually } from '@linesight/testkit/eventually';
 
 const manifest = (version: string): Manifest =>
   testManifest(version, version.replace(/\./g, '').padEnd(64, '0'));
@@ -149,9 +150,11 @@ describe('FramePipeline', () => {
     push(3);
     // Frame 0 is held in inference; frame 1 must be preprocessed meanwhile (into the ready
     // slot), and frame 2 must wait for that slot. Without the overlap only frame 0 is leased.
-    const deadline = Date.now() + 5000;
-    while (acquire.mock.calls.length < 2 && Date.now() < deadline)
-      await new Promise((r) => setTimeout(r, 5));
+    await eventually(() => acquire.mock.calls.length >= 2, {
+      what: 'a second lease',
+      timeoutMs: 5000,
+      intervalMs: 5,
+    });
     expect(runs.count).toBe(1);
     expect(acquire.mock.calls.length).toBe(2);
     expect(published).toHaveLength(0);

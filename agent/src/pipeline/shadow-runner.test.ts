@@ -7,6 +7,7 @@ import type { Frame } from '../camera/camera.ts';
 import { testManifest } from '@linesight/testkit/manifests';
 import { FramePipeline } from './frame-pipeline.ts';
 import { ShadowRunner } from './shadow-runner.ts';
+import { eventually } from '@linesight/testkit/eventually';
 
 const silent = pino({ level: 'silent' });
 const manifest = (version: string): Manifest =>
@@ -100,7 +101,7 @@ describe('ShadowRunner', () => {
     expect(shadow.stats()).toMatchObject({ scored: 0, skipped: 2 });
     expect(shadow.yielded).toBe(0);
     // Wait until the first frame reached its inference, then let it finish.
-    while (runs.count === 0) await new Promise((r) => setImmediate(r));
+    await eventually(() => runs.count > 0, { what: 'a shadow run', intervalMs: 1 });
     open();
     await shadow.drain();
     expect(shadow.stats()).toMatchObject({ scored: 1, skipped: 2 });

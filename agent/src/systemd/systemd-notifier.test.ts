@@ -9,6 +9,7 @@ import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SystemdNotifyTransport, UnixDgramTransport, loadUnixDgram } from './notify-transport.ts';
 import { SystemdNotifier, type FrameLoopProgress } from './systemd-notifier.ts';
+import { eventually } from '@linesight/testkit/eventually';
 
 interface Receiver {
   path: string;
@@ -50,20 +51,6 @@ function receiver(): Receiver {
   return r;
 }
 
-async function until<T>(
-  check: () => T | undefined | false,
-  what: string,
-  timeoutMs = 10_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = check();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 describe.skipIf(!dgram)('SystemdNotifier over a real datagram socket', () => {
   it('sends READY=1, pings WATCHDOG=1 while frames finish, withholds pings while the loop is stalled, then STOPPING=1', async () => {
     const r = receiver();
@@ -84,24 +71,33 @@ describe.skipIf(!dgram)('SystemdNotifier over a real datagram socket', () => {
       progress.inFlight = 1;
     }, 5);
     await notifier.ready('scoring frames');
-    await until(() => r.messages.filter((m) => m === 'WATCHDOG=1').length >= 3, 'three pings');
+    await eventually(() => r.messages.filter((m) => m === 'WATCHDOG=1').length >= 3, {
+      what: 'three pings',
+      intervalMs: 10,
+    });
     expect(r.messages[0]).toBe('READY=1\nSTATUS=scoring frames');
 
     // Stalled: a frame in flight and none finishing. Pings stop; none arrives while withheld.
     clearInterval(mover);
     progress.inFlight = 1;
-    await until(() => notifier.withheld >= 1, 'a withheld ping');
+    await eventually(() => notifier.withheld >= 1, { what: 'a withheld ping', intervalMs: 10 });
     const pingsAtStall = notifier.pings;
-    await until(() => notifier.withheld >= 4, 'four withheld pings');
+    await eventually(() => notifier.withheld >= 4, { what: 'four withheld pings', intervalMs: 10 });
     expect(notifier.pings).toBe(pingsAtStall);
     expect(r.messages.filter((m) => m === 'WATCHDOG=1').length).toBe(pingsAtStall);
 
     // Moving again: pings resume.
     progress.finished++;
-    await until(() => notifier.pings > pingsAtStall, 'pings after the stall');
+    await eventually(() => notifier.pings > pingsAtStall, {
+      what: 'pings after the stall',
+      intervalMs: 10,
+    });
     await notifier.stopping();
     const pingsAtStop = notifier.pings;
-    await until(() => r.messages.includes('STOPPING=1\nSTATUS=shutting down'), 'STOPPING=1');
+    await eventually(() => r.messages.includes('STOPPING=1\nSTATUS=shutting down'), {
+      what: 'STOPPING=1',
+      intervalMs: 10,
+    });
     expect(notifier.pings).toBe(pingsAtStop);
     notifier.close();
     notifier.close();
@@ -118,7 +114,7 @@ describe.skipIf(!dgram)('SystemdNotifier over a real datagram socket', () => {
     });
     open.push(notifier);
     await notifier.ready('idle');
-    await until(() => notifier.pings >= 5, 'five pings');
+    await eventually(() => notifier.pings >= 5, { what: 'five pings', intervalMs: 10 });
     expect(notifier.withheld).toBe(0);
   });
 
@@ -135,7 +131,7 @@ describe.skipIf(!dgram)('SystemdNotifier over a real datagram socket', () => {
     open.push(notifier);
     expect(notifier.pingIntervalMs).toBeUndefined();
     await notifier.ready('up');
-    await until(() => r.messages.length >= 1, 'READY=1');
+    await eventually(() => r.messages.length >= 1, { what: 'READY=1', intervalMs: 10 });
     expect(r.messages).toEqual(['READY=1\nSTATUS=up']);
   });
 
@@ -157,7 +153,7 @@ describe.skipIf(!dgram)('SystemdNotifier over a real datagram socket', () => {
     open.push(t);
     await t.send('READY=1');
     await t.send('WATCHDOG=1');
-    await until(() => r.messages.length >= 2, 'two datagrams');
+    await eventually(() => r.messages.length >= 2, { what: 'two datagrams', intervalMs: 10 });
     expect(r.messages).toEqual(['READY=1', 'WATCHDOG=1']);
   });
 
@@ -167,7 +163,10 @@ describe.skipIf(!dgram)('SystemdNotifier over a real datagram socket', () => {
       const r = receiver();
       const t = new SystemdNotifyTransport(r.path, process.pid, systemdNotify);
       await t.send('READY=1\nSTATUS=from a child');
-      const msg = await until(() => r.messages[0], 'a datagram from systemd-notify');
+      const msg = await eventually(() => r.messages[0], {
+        what: 'a datagram from systemd-notify',
+        intervalMs: 10,
+      });
       const fields = msg.split('\n');
       expect(fields).toContain('READY=1');
       expect(fields).toContain('STATUS=from a child');

@@ -4,6 +4,7 @@ import pino from 'pino';
 import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import { TOPIC_ROOT } from '@linesight/protocol';
 import { EmbeddedBroker } from './embedded-broker.ts';
+import { eventually } from '@linesight/testkit/eventually';
 
 const HOT = `${TOPIC_ROOT}/hot`;
 const COLD = `${TOPIC_ROOT}/cold`;
@@ -72,14 +73,6 @@ async function rawAdmin(port: number, id: string): Promise<Socket> {
   return socket;
 }
 
-async function until(check: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-}
-
 describe('EmbeddedBroker under a burst', () => {
   // aedes hands each message to mqemitter, which runs at most 100 at once and queues the
   // rest. A queued message that matches no subscription finished synchronously and started
@@ -116,11 +109,14 @@ describe('EmbeddedBroker under a burst', () => {
     );
     for (const socket of raws) socket.write(burst);
 
-    await until(() => hot === publishers * hotEach, 'every subscribed message');
+    await eventually(() => hot === publishers * hotEach, {
+      what: 'every subscribed message',
+      intervalMs: 1,
+    });
     // The broker still routes new traffic after the burst.
     const prober = await admin(port, 'prober');
     await prober.publishAsync(PROBE, 'p', { qos: 1 });
-    await until(() => probes === 1, 'the probe');
+    await eventually(() => probes === 1, { what: 'the probe', intervalMs: 1 });
     expect(crashes.map((e) => e.message)).toEqual([]);
     expect(hot).toBe(publishers * hotEach);
   });

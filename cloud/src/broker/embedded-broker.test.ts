@@ -6,6 +6,7 @@ import { MAX_PAYLOAD_BYTES, deviceTopic } from '@linesight/protocol';
 import type { MqttIdentity } from './acl.ts';
 import { EmbeddedBroker, type SessionTakeover } from './embedded-broker.ts';
 import { TokenBucket } from './guarded-connection.ts';
+import { eventually } from '@linesight/testkit/eventually';
 
 let broker: EmbeddedBroker;
 let url: string;
@@ -139,7 +140,7 @@ describe('EmbeddedBroker limits', () => {
     await again.publishAsync(deviceTopic('d1', 'reported'), Buffer.alloc(MAX_PAYLOAD_BYTES, 2), {
       qos: 1,
     });
-    await until(() => seen.length === 1);
+    await eventually(() => seen.length === 1, { intervalMs: 10 });
     expect(seen).toEqual([MAX_PAYLOAD_BYTES]);
   });
 
@@ -158,7 +159,7 @@ describe('EmbeddedBroker limits', () => {
     socket.on('error', () => undefined);
     socket.write(Buffer.from([0xf0, 0x00]));
     await closed(socket);
-    await until(() => broker.stats.clientErrors === 2);
+    await eventually(() => broker.stats.clientErrors === 2, { intervalMs: 10 });
   });
 
   it('keeps device messages retained only on reported and status', async () => {
@@ -182,7 +183,7 @@ describe('EmbeddedBroker limits', () => {
     late.on('message', (topic) => (markerSeen ||= topic.includes('/d2/')));
     await late.subscribeAsync(deviceTopic('d2', 'events'), { qos: 1 });
     await marker.publishAsync(deviceTopic('d2', 'events'), Buffer.from('x'), { qos: 1 });
-    await until(() => markerSeen);
+    await eventually(() => markerSeen, { intervalMs: 10 });
     expect(retained.sort()).toEqual(['reported', 'status']);
   });
 
@@ -204,7 +205,7 @@ describe('EmbeddedBroker limits', () => {
       await device.subscribeAsync(deviceTopic('d1', 'desired'), { qos: 1 });
       // A live message published after the SUBACK arrives after any retained one.
       await cloud.publishAsync(deviceTopic('d1', 'desired'), Buffer.from('marker'), { qos: 1 });
-      await until(() => seen.includes('marker'));
+      await eventually(() => seen.includes('marker'), { intervalMs: 10 });
       await device.endAsync();
       return seen;
     };
@@ -224,7 +225,7 @@ describe('EmbeddedBroker limits', () => {
     await observer.subscribeAsync(deviceTopic('d1', 'results'), { qos: 0 });
     const device = await login('d1');
     for (let i = 0; i < 150; i++) device.publish(deviceTopic('d1', 'results'), Buffer.from(`${i}`));
-    await until(() => received === 150);
+    await eventually(() => received === 150, { intervalMs: 10 });
     expect(broker.stats.throttledPublishes).toBeGreaterThan(0);
   });
 
@@ -296,12 +297,3 @@ describe('TokenBucket', () => {
     expect(bucket.take(100, 100_000)).toEqual({ over: 95, waitMs: 9500 });
   });
 });
-
-/** Polls until `check` holds (10 s deadline). */
-async function until(check: () => boolean): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('condition not met within 10 s');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}

@@ -17,6 +17,7 @@ import { ingestMetrics } from './ingest-metrics.ts';
 import { renderPrometheus } from '../metrics.ts';
 import mqtt from 'mqtt';
 import { EmbeddedBroker } from '../broker/embedded-broker.ts';
+import { eventually } from '@linesight/testkit/eventually';
 
 const logger = pino({ level: 'silent' });
 let dir: string | undefined;
@@ -181,7 +182,10 @@ describe('EdgeIngest', () => {
           { qos: 1 },
         );
       const received = (ingest: EdgeIngest, records: number) =>
-        eventually(() => ingest.stats.records >= records, `${records} records received`);
+        eventually(() => ingest.stats.records >= records, {
+          what: `${records} records received`,
+          intervalMs: 10,
+        });
 
       /** Takes the ingest's session over (as a second cloud would) and resolves with the first batch's seqs it is given. */
       const takeOver = async () => {
@@ -236,12 +240,3 @@ describe('EdgeIngest', () => {
     }
   });
 });
-
-/** Polls `check` every 10 ms until it holds; fails after 10 s with `what`. */
-async function eventually(check: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}

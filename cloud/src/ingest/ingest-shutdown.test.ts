@@ -8,6 +8,7 @@ import { CloudApiClient } from '@linesight/api-client';
 import { deviceTopic, encodeEdgeBatch, VerdictBatchSchema } from '@linesight/protocol';
 import { Cloud } from '../cloud.ts';
 import { EdgeDataStore } from './edge-data-store.ts';
+import { eventually } from '@linesight/testkit/eventually';
 
 const dirs: string[] = [];
 afterAll(async () => {
@@ -84,7 +85,7 @@ describe('cloud shutdown', () => {
     };
     const publishers = Array.from({ length: 16 }, publisher);
     // Close while the stream runs.
-    while (acknowledged.length < 200) await new Promise((r) => setImmediate(r));
+    await eventually(() => acknowledged.length >= 200, { what: '200 acknowledged', intervalMs: 1 });
     await cloud.close();
     await device.endAsync(true);
     await Promise.all(publishers);

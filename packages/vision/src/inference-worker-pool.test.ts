@@ -3,15 +3,7 @@ import { tinyOnnx } from '@linesight/testkit/onnx';
 import type { InferenceWorker } from './inference-worker.ts';
 import { InferenceWorkerPool } from './inference-worker-pool.ts';
 import { WorkerOnnxModel } from './worker-onnx-model.ts';
-
-/** Polls until `check` holds, with a deadline (threads start and exit on their own time). */
-async function until(check: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
+import { eventually } from '@linesight/testkit/eventually';
 
 describe('InferenceWorkerPool', () => {
   it('hands out the warm spare instead of starting a thread', async () => {
@@ -19,7 +11,7 @@ describe('InferenceWorkerPool', () => {
     const first = pool.take();
     try {
       expect(pool.liveWorkers).toBe(1);
-      await until(() => pool.hasSpare, 'the spare');
+      await eventually(() => pool.hasSpare, { what: 'the spare', intervalMs: 10 });
       expect(pool.liveWorkers).toBe(2);
       const second = pool.take();
       // The spare, not a third thread; the next spare comes later.
@@ -30,7 +22,10 @@ describe('InferenceWorkerPool', () => {
       await first.close();
       await pool.close();
     }
-    await until(() => pool.liveWorkers === 0, 'every thread to exit');
+    await eventually(() => pool.liveWorkers === 0, {
+      what: 'every thread to exit',
+      intervalMs: 10,
+    });
   });
 
   it('leaves no worker thread once its models and the pool are closed', async () => {
@@ -39,13 +34,16 @@ describe('InferenceWorkerPool', () => {
     const a = await WorkerOnnxModel.load(bytes, { workers: pool });
     const b = await WorkerOnnxModel.load(bytes, { workers: pool });
     expect((await a.run(new Float32Array(256).fill(0.5))).score).toBeCloseTo(0.5, 6);
-    await until(() => pool.hasSpare, 'the spare');
+    await eventually(() => pool.hasSpare, { what: 'the spare', intervalMs: 10 });
     expect(pool.liveWorkers).toBe(3);
     await a.close();
     await b.close();
     await pool.close();
     await pool.close();
-    await until(() => pool.liveWorkers === 0, 'every thread to exit');
+    await eventually(() => pool.liveWorkers === 0, {
+      what: 'every thread to exit',
+      intervalMs: 10,
+    });
     expect(pool.hasSpare).toBe(false);
   });
 
@@ -63,6 +61,6 @@ describe('InferenceWorkerPool', () => {
       vi.useRealTimers();
       await late?.close();
     }
-    await until(() => pool.liveWorkers === 0, 'the thread to exit');
+    await eventually(() => pool.liveWorkers === 0, { what: 'the thread to exit', intervalMs: 10 });
   });
 });
