@@ -1,6 +1,6 @@
 // Mutation testing (`npm run mutation`, not in CI): Stryker changes the code that guards
 // frames and rollouts one small edit at a time and runs the related unit tests; a mutant
-// that no test notices ("survived") marks a behaviour no test holds. See docs/testing.md.
+// that no test notices ("survived") marks a behaviour no test holds. Scores: the README's test section.
 // One area: `npm run mutation -- --mutate 'agent/src/pipeline/**/*.ts,!**/*.test.ts'`.
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
@@ -16,8 +16,7 @@ export default {
     'packages/vision/src/**/*.ts',
     'cloud/src/rollouts/**/*.ts',
     '!**/*.test.ts',
-    // A test fixture and a re-export list, not behaviour.
-    '!packages/vision/src/tiny-onnx-fixture.ts',
+    // A re-export list, not behaviour.
     '!packages/vision/src/index.ts',
   ],
   // The machine is shared: one test process at a time.

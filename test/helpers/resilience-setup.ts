@@ -12,20 +12,17 @@
 // endpoint, so a test can fetch a model the cloud registered, resumed with an
 // HTTP Range request the cloud answers.
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import pino from 'pino';
 import { expect } from 'vitest';
 import { CloudApiClient } from '@linesight/api-client';
 import { writeDeviceCredentials } from '@linesight/agent';
-import { Cloud } from '@linesight/cloud';
 import {
   CHANNEL_SCHEMAS,
   deviceTopic,
   encodePayload,
-  generateSigningKeyPair,
   sha256Hex,
   signDocument,
   signManifest,
@@ -34,11 +31,12 @@ import {
   type Manifest,
   type ModelAssignment,
   type ReportedState,
-  type SigningKeyPair,
 } from '@linesight/protocol';
 import { OnnxModel, goldenInputs, readModelContract } from '@linesight/vision';
 import { ArtifactServer } from './artifact-server.ts';
 import { eventually } from '@linesight/testkit/eventually';
+import { startTestCloud, type TestCloud } from '@linesight/testkit/cloud';
+import { testSigner, type TestSigner } from '@linesight/testkit/signer';
 import { LinesightProcess, type LogLine } from './linesight-process.ts';
 import { FleetObserver } from './observer.ts';
 
@@ -93,44 +91,46 @@ export function median(values: number[]): number {
 export class ResilienceRig {
   readonly observer = new FleetObserver();
   readonly server = new ArtifactServer();
-  readonly signer: SigningKeyPair = generateSigningKeyPair();
+  readonly signer: TestSigner = testSigner();
   readonly #running = new Set<LinesightProcess>();
   readonly #revisions = new Map<string, number>();
   #admin: MqttClient | undefined;
   #closed: Promise<void> | undefined;
 
-  private constructor(
-    readonly dir: string,
-    readonly cloud: Cloud,
-  ) {}
+  private constructor(readonly cloud: TestCloud) {}
 
-  api!: CloudApiClient;
-  mqttUrl!: string;
+  /** The test cloud's temporary folder (removed by close()); agents live under it. */
+  get dir(): string {
+    return this.cloud.dir;
+  }
+
+  get api(): CloudApiClient {
+    return this.cloud.api;
+  }
+
+  get mqttUrl(): string {
+    return this.cloud.mqttUrl;
+  }
+
   /** The artifact server's URL, given to the agents as the cloud's. */
   serverUrl!: string;
 
   /** Starts the cloud (ports 0, a fresh temporary directory) and the rig's clients. */
   static async start(name: string): Promise<ResilienceRig> {
-    const dir = await mkdtemp(join(tmpdir(), `linesight-resilience-${name}-`));
-    const cloud = new Cloud(
-      { httpPort: 0, mqttPort: 0, dataDir: join(dir, 'cloud') },
-      pino({ level: 'warn' }),
+    const rig = new ResilienceRig(
+      await startTestCloud({ logger: pino({ level: 'warn', base: { rig: name } }) }),
     );
-    const rig = new ResilienceRig(dir, cloud);
     try {
-      const urls = await cloud.start();
-      const token = cloud.adminToken.token;
-      rig.mqttUrl = urls.mqtt;
-      rig.api = new CloudApiClient({ baseUrl: urls.http, adminToken: token });
-      await rig.observer.start(urls.mqtt, token);
-      rig.#admin = await mqtt.connectAsync(urls.mqtt, {
-        clientId: `resilience-admin-${randomBytes(4).toString('hex')}`,
+      const token = rig.cloud.adminToken;
+      await rig.observer.start(rig.mqttUrl, token);
+      rig.#admin = await mqtt.connectAsync(rig.mqttUrl, {
+        clientId: `resilience-admin-${name}-${randomBytes(4).toString('hex')}`,
         username: 'admin',
         password: token,
         reconnectPeriod: 0,
       });
       rig.server.upstreamAuthorization = `Bearer ${token}`;
-      rig.serverUrl = await rig.server.start(urls.http);
+      rig.serverUrl = await rig.server.start(rig.cloud.httpUrl);
     } catch (err) {
       await rig.close();
       throw err;
@@ -218,10 +218,7 @@ export class ResilienceRig {
     const creds = await this.api.provisionDevice(deviceId);
     await writeDeviceCredentials(join(dataDir, 'device.json'), {
       ...creds,
-      trustedKeys: [
-        ...creds.trustedKeys,
-        { keyId: this.signer.keyId, publicKeyPem: this.signer.publicKeyPem },
-      ],
+      trustedKeys: [...creds.trustedKeys, this.signer.trusted],
     });
     return dataDir;
   }
@@ -331,7 +328,6 @@ export class ResilienceRig {
       await this.observer.close();
       await this.server.close();
       await this.cloud.close();
-      await rm(this.dir, { recursive: true, force: true });
     })();
     return this.#closed;
   }
