@@ -414,6 +414,7 @@ export class Cloud {
         httpUrl: () => this.advertised.http,
         metricsAuth: this.config.metricsAuth,
         tlsCaPem: tls?.caPem,
+        alertLevels: () => drift.alerts.openLevelsByDevice(),
         metrics: () => [
           ...collectMetrics(devices, models, link, broker?.stats),
           ...fleetMetrics.samples(),

@@ -190,6 +190,28 @@ describe('the drift and review pages in chromium', () => {
     await page.waitForURL(/#\/drift\/steady-1$/);
     await page.locator('[data-testid=chart-psi] canvas').waitFor({ timeout: 60_000 });
     await shot(page, '12-drift-steady');
+
+    // The fleet table shows each line's worst open product-drift alert, as the alerts API has it.
+    await page.goto(`${base}/#/fleet`);
+    const driftCell = (id: string) => page.locator(`tr[data-device="${id}"] [data-testid=drift]`);
+    await driftCell('lit-1')
+      .filter({ hasText: /^(warning|alert)$/ })
+      .waitFor();
+    // The steady line's cell matches the API; both are read again until they agree, since a
+    // scheduled drift run may change its alerts in between.
+    const worstProductLevel = async (id: string) => {
+      const { body } = await get<{ alerts: { kind: string; level: string }[] }>(
+        `/v1/alerts?state=open&deviceId=${id}`,
+      );
+      const levels = body.alerts.filter((a) => a.kind === 'product').map((a) => a.level);
+      return levels.includes('alert') ? 'alert' : levels.includes('warning') ? 'warning' : 'ok';
+    };
+    await eventually(
+      async () =>
+        (await driftCell('steady-1').textContent()) === (await worstProductLevel('steady-1')),
+      { what: "steady-1's drift cell to match its open alerts", timeoutMs: 30_000 },
+    );
+    await shot(page, '12b-fleet-drift-column');
     await page.context().close();
 
     // A viewer sees the alerts but no button that would run the job; the API refuses it anyway.

@@ -16,7 +16,7 @@ const PUBLIC_DIR = fileURLToPath(new URL('./public/', import.meta.url));
  */
 export async function dashboardPlugin(
   app: FastifyInstance,
-  services: Pick<CloudServices, 'devices'>,
+  services: Pick<CloudServices, 'devices' | 'alertLevels'>,
 ): Promise<void> {
   await app.register(fastifyStatic, {
     root: PUBLIC_DIR,
@@ -31,7 +31,12 @@ export async function dashboardPlugin(
   });
   await app.register(vendorRoutes);
   await app.register(sessionRoute);
-  const watch = new FleetWatch({ devices: services.devices, pollMs: 1000, logger: app.log });
+  const watch = new FleetWatch({
+    devices: services.devices,
+    alerts: services.alertLevels,
+    pollMs: 1000,
+    logger: app.log,
+  });
   await app.register(fleetRoutes, {
     watch,
     maxBufferedBytes: 4 * 1024 * 1024,

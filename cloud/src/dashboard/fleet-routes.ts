@@ -42,7 +42,7 @@ export async function fleetRoutes(
       schema: {
         tags: ['dashboard'],
         summary:
-          'Every device with state, version, frames/s, p99 latency, defect and unknown rates, and fleet counts',
+          'Every device with state, version, frames/s, p99 latency, defect and unknown rates, camera and drift alert levels, and fleet counts',
       },
     },
     async (request, reply) => {

@@ -1,3 +1,5 @@
+import type { DeviceAlertLevels } from '../drift/alert-store.ts';
+import type { DriftLevel } from '../drift/drift-evaluate.ts';
 import type { DeviceRecord } from '../registry/device-registry.ts';
 
 /** One fleet-table row: what the dashboard shows for a device. */
@@ -23,6 +25,10 @@ export interface FleetRow {
   unknownRate: number | null;
   errors: number;
   lastError: { code: string; message: string } | null;
+  /** The device's worst open camera-health alert ('ok' when none is open). */
+  camera: DriftLevel;
+  /** The device's worst open product-drift alert ('ok' when none is open). */
+  drift: DriftLevel;
 }
 
 // Telemetry and reported state both carry frame counters; the newer one wins.
@@ -34,8 +40,10 @@ function latestCounters(d: Pick<DeviceRecord, 'reported' | 'telemetry'>) {
   return (r ?? t)?.frames;
 }
 
-/** Builds a device's fleet row from what the registry holds. */
-export function fleetRow(d: DeviceRecord): FleetRow {
+const NO_ALERTS: DeviceAlertLevels = { camera: 'ok', product: 'ok' };
+
+/** Builds a device's fleet row from what the registry holds and its open alerts. */
+export function fleetRow(d: DeviceRecord, alerts: DeviceAlertLevels = NO_ALERTS): FleetRow {
   const counters = latestCounters(d);
   const running = d.reported?.model ?? null;
   const desired = d.desired?.model?.signed.manifest ?? null;
@@ -61,6 +69,8 @@ export function fleetRow(d: DeviceRecord): FleetRow {
     unknownRate: captured > 0 ? (counters?.unknown ?? 0) / captured : null,
     errors: t?.errors ?? 0,
     lastError: err ? { code: err.code, message: err.message } : null,
+    camera: alerts.camera,
+    drift: alerts.product,
   };
 }
 

@@ -1,4 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
+import type { DeviceAlertLevels } from '../drift/alert-store.ts';
 import type { DeviceRecord } from '../registry/device-registry.ts';
 import { FleetWatch } from './fleet-watch.ts';
 import { fleetRow, fleetTotals, type FleetRow } from './fleet-view.ts';
@@ -52,6 +53,29 @@ describe('fleetRow', () => {
 });
 
 describe('FleetWatch', () => {
+  it("shows each device's worst open camera and drift alert, and sends the row when one opens", () => {
+    const fleet = [device('a', 1), device('b', 1)];
+    let open = new Map<string, DeviceAlertLevels>();
+    const watch = new FleetWatch({
+      devices: { list: () => fleet },
+      alerts: () => open,
+      pollMs: 60_000,
+      logger: silent,
+    });
+    expect(watch.snapshot().map((r) => [r.id, r.camera, r.drift])).toEqual([
+      ['a', 'ok', 'ok'],
+      ['b', 'ok', 'ok'],
+    ]);
+    const seen: FleetRow[][] = [];
+    const off = watch.subscribe((changed) => seen.push(changed));
+    open = new Map([['b', { camera: 'alert', product: 'warning' }]]);
+    watch.poll();
+    expect(seen.map((c) => c.map((r) => [r.id, r.camera, r.drift]))).toEqual([
+      [['b', 'alert', 'warning']],
+    ]);
+    off();
+  });
+
   it('tells listeners only the rows that changed, and reads nothing when no one listens', () => {
     let fleet = [device('a', 1), device('b', 1)];
     const list = vi.fn(() => fleet);

@@ -1,4 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify';
+import type { DeviceAlertLevels } from '../drift/alert-store.ts';
 import type { DeviceRecord } from '../registry/device-registry.ts';
 import { fleetRow, type FleetRow } from './fleet-view.ts';
 
@@ -10,6 +11,8 @@ export interface FleetSource {
 /** Options of a FleetWatch. */
 export interface FleetWatchOptions {
   devices: FleetSource;
+  /** Each device's worst open alert per kind (devices without one are 'ok'); read once per poll. */
+  alerts?: () => ReadonlyMap<string, DeviceAlertLevels>;
   /** How often the registry is read while someone watches. */
   pollMs: number;
   logger: Pick<FastifyBaseLogger, 'warn'>;
@@ -36,7 +39,8 @@ export class FleetWatch {
 
   /** Every device's row now. */
   snapshot(): FleetRow[] {
-    return this.#options.devices.list().map(fleetRow);
+    const alerts = this.#options.alerts?.() ?? new Map<string, DeviceAlertLevels>();
+    return this.#options.devices.list().map((d) => fleetRow(d, alerts.get(d.id)));
   }
 
   /** Adds a listener and returns the function that removes it. */

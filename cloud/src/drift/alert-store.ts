@@ -47,6 +47,9 @@ export interface DriftAlert {
   resolvedAt: string | null;
 }
 
+/** A device's worst open alert per kind: 'ok' when none is open. */
+export type DeviceAlertLevels = Record<AlertKind, DriftLevel>;
+
 /** What applying a finding did to its alert. */
 export type AlertTransition =
   'opened' | 'escalated' | 'deescalated' | 'updated' | 'resolved' | 'none';
@@ -224,6 +227,26 @@ export class AlertStore {
       .prepare(`SELECT * FROM alerts ${where} ORDER BY opened_at_ms DESC, id DESC LIMIT ?`)
       .all(...params, q.limit ?? 1000) as AlertRow[];
     return rows.map(alertOf);
+  }
+
+  /**
+   * Each device's worst open alert of each kind (the fleet table's camera and drift columns):
+   * one grouped read of the open alerts, which stay few whatever the fleet's size.
+   */
+  openLevelsByDevice(): Map<string, DeviceAlertLevels> {
+    const rows = this.#db
+      .prepare(
+        `SELECT device_id, kind, MAX(CASE level WHEN 'alert' THEN 2 ELSE 1 END) AS rank
+           FROM alerts WHERE state = 'open' GROUP BY device_id, kind`,
+      )
+      .all() as { device_id: string; kind: AlertKind; rank: number }[];
+    const levels = new Map<string, DeviceAlertLevels>();
+    for (const r of rows) {
+      const device = levels.get(r.device_id) ?? { camera: 'ok', product: 'ok' };
+      device[r.kind] = r.rank === 2 ? 'alert' : 'warning';
+      levels.set(r.device_id, device);
+    }
+    return levels;
   }
 
   /** Open alerts counted by kind and level (for metrics). */

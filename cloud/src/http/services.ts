@@ -18,6 +18,7 @@ import type { ApiTokens } from '../registry/api-tokens.ts';
 import type { EnrolmentTokens } from '../registry/enrolment-tokens.ts';
 import type { MqttReaders } from '../registry/mqtt-readers.ts';
 import type { AuditLog } from '../registry/audit-log.ts';
+import type { DeviceAlertLevels } from '../drift/alert-store.ts';
 
 /** What the HTTP routes may use; wired by the Cloud. */
 export interface CloudServices {
@@ -64,6 +65,8 @@ export interface CloudServices {
   metricsAuth: 'open' | 'token';
   /** The CA devices pin (PEM), handed out at provisioning when the cloud serves TLS. */
   tlsCaPem: string | undefined;
+  /** Each device's worst open camera and drift alert (the fleet table). */
+  alertLevels: () => ReadonlyMap<string, DeviceAlertLevels>;
   /** Whether the broker, database and blob store can serve now (GET /readyz). */
   readiness: () => Promise<ReadinessReport>;
 }

@@ -6,6 +6,14 @@ import { html, Loading, ErrorBox, Empty, Badge, pct, num, ago, labelPairs } from
 const ROW_HEIGHT_PX = 36;
 const OVERSCAN_ROWS = 8;
 
+// A device's worst open camera-health or product-drift alert, from the drift monitor.
+const LEVEL_RANK = { ok: 0, warning: 1, alert: 2 };
+const LEVEL_BADGE = { ok: 'ok', warning: 'warn', alert: 'bad' };
+
+function levelOf(level) {
+  return html`<${Badge} kind=${LEVEL_BADGE[level] ?? 'off'}>${level ?? '–'}<//>`;
+}
+
 const COLUMNS = [
   ['id', 'Device', (r) => r.id],
   ['online', 'State', (r) => (r.online ? 1 : 0)],
@@ -14,6 +22,8 @@ const COLUMNS = [
   ['p99Ms', 'p99 ms', (r) => r.p99Ms ?? -1],
   ['defectRate', 'Defects', (r) => r.defectRate ?? -1],
   ['unknownRate', 'Unknown', (r) => r.unknownRate ?? -1],
+  ['camera', 'Camera', (r) => LEVEL_RANK[r.camera] ?? 0],
+  ['drift', 'Drift', (r) => LEVEL_RANK[r.drift] ?? 0],
   ['framesScored', 'Frames', (r) => r.framesScored],
   ['lastSeen', 'Last seen', (r) => r.lastSeen ?? ''],
 ];
@@ -24,6 +34,8 @@ const STATES = {
   offline: (r) => !r.online,
   moving: (r) => r.desiredVersion !== null && r.desiredVersion !== r.version,
   errors: (r) => r.lastError !== null,
+  'camera alert': (r) => r.camera !== 'ok',
+  'drift alert': (r) => r.drift !== 'ok',
 };
 
 function matches(row, text) {
@@ -196,6 +208,8 @@ export function FleetPage() {
                         <td class="n">${num(r.p99Ms)}</td>
                         <td class="n">${pct(r.defectRate)}</td>
                         <td class="n">${pct(r.unknownRate)}</td>
+                        <td data-testid="camera">${levelOf(r.camera)}</td>
+                        <td data-testid="drift">${levelOf(r.drift)}</td>
                         <td class="n" data-testid="frames">${r.framesScored}</td>
                         <td><time datetime=${r.lastSeen}>${ago(r.lastSeen, now)}</time></td>
                         <td class="labels">${labelPairs(r.labels).join(' ')}</td>
