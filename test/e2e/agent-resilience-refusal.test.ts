@@ -7,7 +7,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vi
 import { CloudApiError } from '@linesight/api-client';
 import { eventually } from '@linesight/testkit/eventually';
 import { withContractInputSize, withNanScore, withUnknownOp } from '../helpers/onnx-mutations.ts';
-import { ResilienceRig, goldenScoresOf } from '../helpers/resilience-setup.ts';
+import { goldenScoresOf } from '@linesight/vision';
+import { ResilienceRig } from '../helpers/resilience-setup.ts';
 
 const models = inject('models');
 let rig: ResilienceRig;

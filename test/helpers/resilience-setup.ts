@@ -32,7 +32,7 @@ import {
   type ModelAssignment,
   type ReportedState,
 } from '@linesight/protocol';
-import { OnnxModel, goldenInputs, readModelContract } from '@linesight/vision';
+import { goldenScoresOf, readModelContract } from '@linesight/vision';
 import { ArtifactServer } from './artifact-server.ts';
 import { eventually } from '@linesight/testkit/eventually';
 import { startTestCloud, type TestCloud } from '@linesight/testkit/cloud';
@@ -50,19 +50,6 @@ export interface StoredModelState {
   stable: boolean;
   startsSinceActivation: number;
   quarantined: string[];
-}
-
-/** Golden scores as the cloud computes them at registration. */
-export async function goldenScoresOf(bytes: Uint8Array): Promise<number[]> {
-  const model = await OnnxModel.load(bytes);
-  try {
-    const scores: number[] = [];
-    for (const input of goldenInputs(readModelContract(bytes).inputSpec))
-      scores.push((await model.run(input)).score);
-    return scores;
-  } finally {
-    await model.close();
-  }
 }
 
 /** Matches the agent's log line saying `version` went live. */

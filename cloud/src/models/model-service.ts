@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { OnnxModel, goldenInputs, readModelContract } from '@linesight/vision';
+import { goldenScoresOf, readModelContract } from '@linesight/vision';
 import { readContractFromFile } from './onnx-file-contract.ts';
 import {
   LinesightError,
@@ -187,11 +187,9 @@ export class ModelService {
     const contract = readModelContract(onnx);
     // Loading proves the file is a model onnxruntime can run with the declared input and outputs;
     // its scores on the standard golden inputs go into the manifest for devices to reproduce.
-    const probe = await OnnxModel.load(onnx);
-    const goldenScores: number[] = [];
+    let goldenScores: number[];
     try {
-      for (const input of goldenInputs(contract.inputSpec))
-        goldenScores.push((await probe.run(input)).score);
+      goldenScores = await goldenScoresOf(onnx);
     } catch (err) {
       // Unusable output on the standard inputs (NaN, wrong shape) is a bad upload, not a server fault.
       if (!isLinesightError(err, 'ERR_MODEL_OUTPUT')) throw err;
@@ -200,8 +198,6 @@ export class ModelService {
         `${name}@${version} cannot be registered: on the standard golden inputs, ${err.message}`,
         { cause: err },
       );
-    } finally {
-      await probe.close();
     }
     // Blob keys take no "+": build metadata is spelled with "_", which a version never contains.
     const blobKey = `models/${name}/${version.replace('+', '_')}/${sha256}.onnx`;

@@ -29,3 +29,4 @@ export { WorkerOnnxModel, type WorkerOnnxModelOptions } from './worker-onnx-mode
 export { InferenceWorkerPool, type InferenceWorkerPoolOptions } from './inference-worker-pool.ts';
 export { ModelSlot, type ModelLease, type Closeable } from './model-slot.ts';
 export { goldenInputs, withinGoldenTolerance, GOLDEN_INPUT_COUNT } from './golden-inputs.ts';
+export { goldenScoresOf } from './golden-scores.ts';

@@ -18,8 +18,7 @@ import {
 import {
   InferenceWorkerPool,
   ModelSlot,
-  OnnxModel,
-  goldenInputs,
+  goldenScoresOf,
   readModelContract,
   withModelContract,
   type ScoringModel,
@@ -90,14 +89,7 @@ async function publish(
   signer: SigningKeyPair,
 ): Promise<PublishedVersion> {
   const contract = readModelContract(bytes);
-  const probe = await OnnxModel.load(bytes);
-  const scores: number[] = [];
-  try {
-    for (const input of goldenInputs(contract.inputSpec))
-      scores.push((await probe.run(input)).score);
-  } finally {
-    await probe.close();
-  }
+  const scores = await goldenScoresOf(bytes);
   const manifest: Manifest = {
     schema: 'linesight.manifest/v1',
     name: 'bench',
