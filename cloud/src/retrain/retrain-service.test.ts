@@ -15,6 +15,7 @@ import { RetrainSettingsSchema, type RetrainSettings } from './retrain-settings.
 import { RetrainStore, type HeldOutMetrics, type RetrainJob } from './retrain-store.ts';
 import type { TrainSpec } from './train-protocol.ts';
 import { datasetImageKey, fingerprintOf, putDatasetImage } from './training-datasets.ts';
+import { eventually } from '@linesight/testkit/eventually';
 
 // The trainer is the one stand-in here (train-process.test.ts and the e2e test run the real
 // one); the store, the blob store, the files and the job's bookkeeping are real.
@@ -199,6 +200,39 @@ afterEach(async () => {
 });
 
 describe('RetrainService', () => {
+  it('reads as registered only once its rollout started, and then with the rollout id', async () => {
+    const model = await champion();
+    const samples = await labelled();
+    let open: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    let asked = false;
+    start(
+      {
+        createRollout: async () => {
+          asked = true;
+          await gate;
+          return { id: 'rollout-slow' };
+        },
+      },
+      model,
+      samples,
+    );
+    const job = service?.startJob({
+      model: 'tile',
+      trigger: 'api',
+      actor: 'op',
+      rollout: 'shadow',
+    });
+    await eventually(() => asked, { what: 'the rollout to be asked for', intervalMs: 5 });
+    // The candidate is registered, but the job does not say so before its rollout is known.
+    const whileStarting = service?.store.get(job?.id ?? '').state;
+    open();
+    expect(whileStarting).toBe('running');
+    const done = await ended(job?.id ?? '');
+    expect(done.state).toBe('registered');
+    expect(done.result).toMatchObject({ rolloutId: 'rollout-slow', rolloutError: null });
+  });
+
   it('registers a winning challenger with its lineage and starts its rollout', async () => {
     const model = await champion();
     const samples = await labelled();

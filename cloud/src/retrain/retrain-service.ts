@@ -286,9 +286,11 @@ export class RetrainService {
         log.info({ reason: end.reason }, 'retraining job: the challenger did not win');
         return;
       }
-      this.store.finish(id, { state: 'registered', result: end.result });
-      this.#count('registered');
-      const r = end.result;
+      // The rollout is started before the job reads as registered, so whoever waits for the job
+      // sees its rollout (or why there is none) with it, never a registered job without either.
+      const rollout = await this.#rollout(job, end.model, end.result.championVersion, log);
+      const r = { ...end.result, ...rollout };
+      if (this.store.finish(id, { state: 'registered', result: r })) this.#count('registered');
       this.#o.audit(job.actor, 'model.retrain', `${job.model}@${end.model.version}`, {
         job: id,
         parentVersion: r.championVersion,
@@ -303,7 +305,6 @@ export class RetrainService {
         { candidate: end.model.version, improvement: r.improvement },
         'retraining job registered a candidate',
       );
-      await this.#rollout(job, end.model, r.championVersion, log);
     } catch (err) {
       const stopped = controller.signal.aborted;
       const why = stopped ? describeError(controller.signal.reason) : describeError(err);
@@ -315,9 +316,15 @@ export class RetrainService {
     }
   }
 
-  async #rollout(job: RetrainJob, model: ModelVersion, championVersion: string, log: Logger) {
+  /** Starts the candidate's rollout as the job asks; returns its id, or why it did not start. */
+  async #rollout(
+    job: RetrainJob,
+    model: ModelVersion,
+    championVersion: string,
+    log: Logger,
+  ): Promise<{ rolloutId: string | null; rolloutError: string | null }> {
     const mode = job.options.rollout;
-    if (mode === 'none') return;
+    if (mode === 'none') return { rolloutId: null, rolloutError: null };
     const r = this.#o.settings.rollout;
     const devices = job.options.devices ?? this.#o.devicesRunning(model.name, championVersion);
     try {
@@ -343,14 +350,14 @@ export class RetrainService {
             }),
         actor: job.actor,
       });
-      this.store.setRollout(job.id, status.id, null);
       log.info(
         { rollout: status.id, mode, devices: devices.length },
         'rollout of the candidate started',
       );
+      return { rolloutId: status.id, rolloutError: null };
     } catch (err) {
-      this.store.setRollout(job.id, null, describeError(err));
       log.warn({ err }, 'the candidate is registered but its rollout did not start');
+      return { rolloutId: null, rolloutError: describeError(err) };
     }
   }
 }

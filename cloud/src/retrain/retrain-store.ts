@@ -182,15 +182,6 @@ export class RetrainStore {
     return info.changes === 1;
   }
 
-  /** Sets the rollout fields of a registered job's result. */
-  setRollout(id: string, rolloutId: string | null, rolloutError: string | null): void {
-    const job = this.get(id);
-    if (job.result === null) return;
-    this.#db
-      .prepare('UPDATE jobs SET result = ? WHERE id = ?')
-      .run(JSON.stringify({ ...job.result, rolloutId, rolloutError }), id);
-  }
-
   /** One job; ERR_CLOUD_NOT_FOUND when absent. */
   get(id: string): RetrainJob {
     const row = this.#db.prepare('SELECT * FROM jobs WHERE id = ?').get(id) as
