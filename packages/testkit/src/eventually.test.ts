@@ -29,6 +29,28 @@ describe('eventually', () => {
     );
   });
 
+  it('with progress, times out only after the progress value stops changing for the timeout', async () => {
+    let step = 0;
+    const started = Date.now();
+    // Each check advances the work until step 8; the wait then outlasts 8 x 30 ms overall.
+    const value = await eventually(
+      () => {
+        if (step < 8) step++;
+        return step === 8 && Date.now() - started > 8 * 30 ? 'done' : undefined;
+      },
+      { timeoutMs: 30, intervalMs: 40, progress: () => String(step) },
+    );
+    expect(value).toBe('done');
+    await expect(
+      eventually(() => undefined, {
+        timeoutMs: 20,
+        intervalMs: 1,
+        what: 'a stuck job',
+        progress: () => 'same',
+      }),
+    ).rejects.toThrow(/timed out after 20 ms without progress waiting for a stuck job/);
+  });
+
   it('checks at least once even with a zero timeout', async () => {
     expect(await eventually(() => 0, { timeoutMs: 0 })).toBe(0);
   });

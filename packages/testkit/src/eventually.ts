@@ -6,6 +6,13 @@ export interface EventuallyOptions {
   intervalMs?: number;
   /** What is awaited, for the timeout message. */
   what?: string;
+  /**
+   * For waits on work whose length depends on the machine's load (a rollout over a fleet):
+   * read after each check, and whenever its value differs from the last one the timeout
+   * starts again. The wait then fails when the work stops moving for `timeoutMs`, not when
+   * a busy machine makes it slow.
+   */
+  progress?: () => string;
 }
 
 /**
@@ -17,8 +24,9 @@ export async function eventually<T>(
   check: () => Promise<T | undefined | false> | T | undefined | false,
   options: EventuallyOptions = {},
 ): Promise<T> {
-  const { timeoutMs = 60_000, intervalMs = 200, what = 'a condition' } = options;
-  const deadline = Date.now() + timeoutMs;
+  const { timeoutMs = 60_000, intervalMs = 200, what = 'a condition', progress } = options;
+  let deadline = Date.now() + timeoutMs;
+  let lastProgress = progress?.();
   let lastError: unknown;
   for (;;) {
     try {
@@ -27,9 +35,14 @@ export async function eventually<T>(
     } catch (err) {
       lastError = err;
     }
+    const now = progress?.();
+    if (now !== lastProgress) {
+      lastProgress = now;
+      deadline = Date.now() + timeoutMs;
+    }
     if (Date.now() > deadline) {
       throw new Error(
-        `timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${String(lastError)})` : ''}`,
+        `timed out after ${timeoutMs} ms ${progress ? 'without progress ' : ''}waiting for ${what}${lastError ? ` (last error: ${String(lastError)})` : ''}`,
       );
     }
     await new Promise((r) => setTimeout(r, intervalMs));
