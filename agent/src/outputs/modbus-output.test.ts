@@ -180,12 +180,12 @@ describe('ModbusOutput against a Modbus TCP server', () => {
     const { plc, out } = await pendingOffSetup();
     const from = plc.requests.length;
     await out.write([{ result: result(3, 'good', 0.1), verdictAtMs: 0 }]);
-    await eventually(() => plc.requests.length === from + 2, {
-      what: 'the off after the verdict',
+    // The stand-in records a request as its bytes arrive and applies it after: wait for both.
+    await eventually(() => plc.requests.length === from + 2 && plc.coils.get(0) === false, {
+      what: 'the off after the verdict, applied',
       intervalMs: 5,
     });
     expect(plc.requests.slice(from).map(layout)).toEqual(['fc16@100 100,0,3', 'fc5@0 0']);
-    expect(plc.coils.get(0)).toBe(false);
   });
 
   it("a defect while its coil's pulse end is unwritten keeps the coil on and restarts the pulse", async () => {
