@@ -252,6 +252,8 @@ export class Cloud {
       ...service,
       // With an external broker, batches wait there while the cloud is away (docs/scaling.md).
       ...(this.#externalBroker !== undefined ? { durableClientId: 'linesight-ingest' } : {}),
+      // With the embedded broker, from aedes in this process: a device's PUBACK waits for the commit.
+      ...(this.#broker !== undefined ? { inProcess: this.#broker } : {}),
       store: edgeStore,
       knownDevice: (id) => devices.has(id),
       blobs,

@@ -135,6 +135,8 @@ export class EmbeddedBroker {
   /** Per client id: when a takeover was last reported, and takeovers since. */
   readonly #takeovers = new Map<string, { reportedAt: number; unreported: number }>();
   #closing: Promise<void> | undefined;
+  /** Consumers that take device publishes before they are acknowledged (holdPublishes). */
+  readonly #holds: PublishHold[] = [];
 
   constructor(options: EmbeddedBrokerOptions) {
     this.#options = options;
@@ -219,7 +221,12 @@ export class EmbeddedBroker {
           log.debug({ clientId: client.id, topic: packet.topic }, 'mqtt retain flag dropped');
           packet.retain = false;
         }
-        done(null);
+        const hold = this.#holds.find((h) => h.accepts(packet.topic));
+        if (hold === undefined) return done(null);
+        if (!hold.open) return done(new Error(`${packet.topic} is not accepted while closing`));
+        const payload =
+          typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+        hold.handler(packet.topic, payload, () => done(null));
       },
       authorizeSubscribe: (client, sub, done) => {
         const identity = this.#identities.get(client);
@@ -363,6 +370,31 @@ export class EmbeddedBroker {
     }
   }
 
+  /**
+   * Hands every device publish whose topic `accepts` to `handler` in this process and sends
+   * the device its PUBACK only once `handler` calls `done`. aedes (0.51) writes a QoS 1
+   * PUBACK *before* it emits the message to subscribers (lib/handlers/publish.js:
+   * enqueuePublish), so no subscriber, in-process or over MQTT, can delay it; what it does
+   * wait for is authorizePublish, so the message is taken there, after the ACL and size
+   * checks, and authorizePublish answers when the handler is done. The message then goes on
+   * to MQTT subscribers as before. Holding it takes none of aedes' shared emit slots: aedes
+   * reads a connection's next packets only once those it is handling are finished, so a held
+   * publish pauses that device's connection alone (and bounds what one device can have
+   * pending to one read of its socket). Call the returned function to stop: from then on
+   * such publishes are refused (the connection closes, the device sends them again after it
+   * reconnects) rather than acknowledged with no one to store them.
+   */
+  holdPublishes(
+    accepts: (topic: string) => boolean,
+    handler: (topic: string, payload: Buffer, done: () => void) => void,
+  ): () => void {
+    const hold: PublishHold = { accepts, handler, open: true };
+    this.#holds.push(hold);
+    return () => {
+      hold.open = false;
+    };
+  }
+
   /** Listens; resolves with the bound port (useful with port 0). */
   async start(): Promise<number> {
     await new Promise<void>((resolve, reject) => {
@@ -401,6 +433,12 @@ export class EmbeddedBroker {
     })();
     return this.#closing;
   }
+}
+
+interface PublishHold {
+  accepts: (topic: string) => boolean;
+  handler: (topic: string, payload: Buffer, done: () => void) => void;
+  open: boolean;
 }
 
 function addressOf(client: Client): string | undefined {

@@ -239,4 +239,125 @@ describe('EdgeIngest', () => {
       await broker.close();
     }
   });
+  it('from the embedded broker in process, the device gets its PUBACK only after the commit that stored its batch', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ingest-'));
+    store = new EdgeDataStore(join(dir, 'edge.sqlite'));
+    const broker = new EmbeddedBroker({
+      host: '127.0.0.1',
+      port: 0,
+      logger,
+      authenticate: (_clientId, username) => ({ kind: 'device', deviceId: username }),
+    });
+    const url = `mqtt://127.0.0.1:${await broker.start()}`;
+    const ingest = new EdgeIngest({
+      mqttUrl: 'mqtt://unused',
+      username: 'unused',
+      password: 'unused',
+      inProcess: broker,
+      store,
+      knownDevice: (id) => id !== 'ghost',
+      logger,
+      // Nothing commits on its own: the test says when.
+      flushIntervalMs: 3_600_000,
+    });
+    await ingest.start();
+    const device = await mqtt.connectAsync(url, {
+      clientId: 'd1',
+      username: 'd1',
+      reconnectPeriod: 0,
+    });
+    const other = await mqtt.connectAsync(url, {
+      clientId: 'd2',
+      username: 'd2',
+      reconnectPeriod: 0,
+    });
+    try {
+      let acked = false;
+      const publish = device
+        .publishAsync(
+          deviceTopic('d1', 'verdicts'),
+          encodeEdgeBatch(VerdictBatchSchema, batch('d1', [0, 1, 2]), 'v'),
+          { qos: 1 },
+        )
+        .then(() => {
+          acked = true;
+        });
+      await eventually(() => ingest.pendingRecords === 3, {
+        what: 'batch received',
+        intervalMs: 5,
+      });
+      // A full round trip through the broker on another connection after the ingest holds the
+      // batch: a PUBACK sent on receipt (the old path) would have reached the device by now.
+      await other.publishAsync(deviceTopic('d2', 'status'), 'online', { qos: 1 });
+      expect(acked).toBe(false);
+      expect(store.counts()).toMatchObject({ verdicts: 0 });
+      ingest.flush();
+      await publish;
+      expect(store.counts()).toMatchObject({ verdicts: 3 });
+
+      // Dropped batches (an unprovisioned device's, a duplicate) are acknowledged too, after
+      // the next commit: they will never be stored, so holding them would only block the device.
+      const ghost = await mqtt.connectAsync(url, {
+        clientId: 'ghost',
+        username: 'ghost',
+        reconnectPeriod: 0,
+      });
+      try {
+        const dropped = Promise.all([
+          ghost.publishAsync(
+            deviceTopic('ghost', 'verdicts'),
+            encodeEdgeBatch(VerdictBatchSchema, batch('ghost', [0]), 'v'),
+            { qos: 1 },
+          ),
+          device.publishAsync(
+            deviceTopic('d1', 'verdicts'),
+            encodeEdgeBatch(VerdictBatchSchema, batch('d1', [0, 1, 2]), 'v'),
+            { qos: 1 },
+          ),
+        ]);
+        await eventually(() => ingest.stats.unknownDevice === 1 && ingest.pendingRecords === 3, {
+          what: 'both received',
+          intervalMs: 5,
+        });
+        ingest.flush();
+        await dropped;
+        expect(ingest.stats).toMatchObject({ stored: 3, duplicates: 3, unknownDevice: 1 });
+      } finally {
+        await ghost.endAsync(true);
+      }
+
+      // close() commits what it holds and only then acknowledges it.
+      const held = Array.from({ length: 5 }, (_, i) =>
+        device.publishAsync(
+          deviceTopic('d1', 'verdicts'),
+          encodeEdgeBatch(VerdictBatchSchema, batch('d1', [100 + i]), 'v'),
+          { qos: 1 },
+        ),
+      );
+      await eventually(() => ingest.pendingRecords === 5, {
+        what: 'five batches held',
+        intervalMs: 5,
+      });
+      await ingest.close();
+      await Promise.all(held);
+      expect(store.counts()).toMatchObject({ verdicts: 8 });
+      // After close() nothing is acknowledged unstored: the broker refuses the publish and
+      // closes the connection (the device sends it again once it reconnects).
+      const closed = new Promise<void>((resolve) => device.once('close', () => resolve()));
+      void device
+        .publishAsync(
+          deviceTopic('d1', 'verdicts'),
+          encodeEdgeBatch(VerdictBatchSchema, batch('d1', [200]), 'v'),
+          { qos: 1 },
+        )
+        .catch(() => undefined);
+      await closed;
+      expect(store.counts()).toMatchObject({ verdicts: 8 });
+    } finally {
+      await device.endAsync(true);
+      await other.endAsync(true);
+      await ingest.close();
+      await broker.close();
+    }
+  });
 });

@@ -45,6 +45,23 @@ export interface EdgeIngestOptions {
    * is indexed. Without it samples are indexed as announced (tests of the ingest alone).
    */
   blobs?: Pick<BlobStore, 'verify' | 'stat'>;
+  /**
+   * Read from a broker in this process (the embedded broker) instead of over MQTT: each
+   * message is handed over with a `done` that the ingest calls only after the commit that
+   * stored it (or once it is dropped as invalid, foreign, unknown or duplicate), and the
+   * broker sends the device its PUBACK only then. A cloud killed before the commit never
+   * acknowledged the batch, so the device keeps it and sends it again. mqttUrl, username,
+   * password and tls are not used then.
+   */
+  inProcess?: InProcessSource;
+}
+
+/** A broker in this process that hands device publishes over and acknowledges each at its `done` (EmbeddedBroker). */
+export interface InProcessSource {
+  holdPublishes(
+    accepts: (topic: string) => boolean,
+    handler: (topic: string, payload: Buffer, done: () => void) => void,
+  ): () => void;
 }
 
 /** Ingest counters, cumulative. */
@@ -71,7 +88,12 @@ export interface EdgeIngestStats {
   samplesUnverified: number;
 }
 
-/** Batches awaiting their PUBACK that start a commit at once (the broker holds back more than its in-flight limit). */
+/**
+ * Batches awaiting their acknowledgement that start a commit at once: an external broker
+ * holds back more than its in-flight limit, and on the embedded broker each held batch
+ * pauses its device's connection, so many of them are committed without waiting for the
+ * timer.
+ */
 const ACK_BATCH = 32;
 
 const CHANNELS: readonly EdgeChannel[] = ['verdicts', 'windows', 'event-log', 'samples'];
@@ -109,8 +131,16 @@ export class EdgeIngest {
   #timer: NodeJS.Timeout | undefined;
   #closing: Promise<void> | undefined;
   #paused = false;
-  /** Packet ids of the batches received since the last commit, acknowledged after it (durable session only). */
-  #unacked: number[] = [];
+  /**
+   * Acknowledgements of the batches received (or checked, for samples) since the last commit,
+   * called after it: PUBACKs on a durable session, the in-process broker's `done`. Empty on
+   * the embedded broker's old clean MQTT session, which acknowledges on receipt.
+   */
+  #acks: (() => void)[] = [];
+  /** Removes the in-process subscriptions. */
+  #unsubscribe: (() => Promise<void>) | undefined;
+  /** Connections of the durable session so far (packet ids are only valid on their own). */
+  #connection = 0;
   readonly stats: EdgeIngestStats = {
     batches: { verdicts: 0, windows: 0, 'event-log': 0, samples: 0 },
     records: 0,
@@ -143,6 +173,35 @@ export class EdgeIngest {
 
   /** Connects and subscribes; resolves once subscribed. */
   async start(): Promise<void> {
+    if (this.#o.inProcess !== undefined) await this.#startInProcess(this.#o.inProcess);
+    else await this.#startMqtt();
+    this.#timer = setInterval(() => this.flush(), this.#o.flushIntervalMs ?? 50);
+    this.#timer.unref();
+  }
+
+  /**
+   * The broker hands each device publish over before it acknowledges it, and the ingest
+   * calls back after the commit. Holding the callback is the back-pressure: aedes reads a
+   * connection's next packets only once the ones it is handling are done, so what is pending
+   * here is bounded by one socket read per connected device (and maxPendingRecords does not
+   * apply: there is no stream to pause).
+   */
+  #startInProcess(source: InProcessSource): Promise<void> {
+    const release = source.holdPublishes(
+      (topic) => {
+        const channel = parseDeviceTopic(topic)?.channel;
+        return channel !== undefined && (CHANNELS as readonly string[]).includes(channel);
+      },
+      (topic, payload, done) => this.#onMessage(topic, payload, done),
+    );
+    this.#unsubscribe = () => {
+      release();
+      return Promise.resolve();
+    };
+    return Promise.resolve();
+  }
+
+  async #startMqtt(): Promise<void> {
     const durable = this.#o.durableClientId !== undefined;
     const client = mqtt.connect(this.#o.mqttUrl, {
       clientId:
@@ -160,29 +219,35 @@ export class EdgeIngest {
       // mqtt.js answers a QoS 1 message with PUBACK when handleMessage calls back without an
       // error; with an error it sends none and goes on with the next packet. The PUBACK is
       // sent after the commit instead (#ack), so the broker keeps every batch not yet stored.
+      // mqtt.js emits 'message' just before handleMessage, so the message is read here.
       client.handleMessage = (packet, callback) => {
-        if (packet.qos === 1 && packet.messageId !== undefined) {
-          this.#unacked.push(packet.messageId);
-          if (this.#unacked.length >= ACK_BATCH) setImmediate(() => this.flush());
+        const payload =
+          typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+        const messageId = packet.messageId;
+        if (packet.qos === 1 && messageId !== undefined) {
+          const connection = this.#connection;
+          this.#onMessage(packet.topic, payload, () => {
+            // A PUBACK for a packet id of an earlier connection could acknowledge another batch.
+            if (connection === this.#connection) this.#puback(messageId);
+          });
           callback(new Error('acknowledged after the commit'));
           return;
         }
+        this.#onMessage(packet.topic, payload);
         callback();
       };
       // Packet ids belong to one connection; the broker redelivers the unacknowledged ones.
       client.on('close', () => {
-        this.#unacked = [];
+        this.#connection++;
+        this.#acks = [];
       });
-    }
+    } else client.on('message', (topic, payload) => this.#onMessage(topic, payload));
     client.on('error', (err) => this.#o.logger.warn({ err: err.message }, 'ingest mqtt error'));
-    client.on('message', (topic, payload) => this.#onMessage(topic, payload));
     await new Promise<void>((resolve, reject) => {
       client.once('connect', () => resolve());
       client.once('error', reject);
     });
     await client.subscribeAsync(CHANNELS.map(allDevicesFilter), { qos: 1 });
-    this.#timer = setInterval(() => this.flush(), this.#o.flushIntervalMs ?? 50);
-    this.#timer.unref();
   }
 
   /** Handles one message (exposed for tests of the validation rules). */
@@ -193,7 +258,7 @@ export class EdgeIngest {
   /** Commits what is pending in one transaction. */
   flush(): void {
     if (this.#pending.length === 0) {
-      if (this.#verifying.size === 0) this.#ack();
+      this.#ack();
       return;
     }
     const writes = this.#pending;
@@ -209,8 +274,10 @@ export class EdgeIngest {
       this.stats.failedRecords += records;
       this.#o.logger.error({ records, err: describeError(err) }, 'edge data could not be stored');
     }
-    // A sample batch still being checked was received before this commit: its PUBACK waits.
-    if (this.#verifying.size === 0) this.#ack();
+    // Every acknowledgement in #acks belongs to a batch queued before this commit (a sample
+    // batch's is added only when its checked records are queued): a failed write is
+    // acknowledged too, counted and logged, rather than redelivered forever.
+    this.#ack();
     this.onCommit?.(writes, Date.now());
     if (this.#paused) {
       this.#paused = false;
@@ -224,13 +291,17 @@ export class EdgeIngest {
    * after every message it sent before, so what it acknowledged to a device
    * (and wrote to this connection) is read and committed, not dropped with the
    * socket. Devices must be disconnected first (the cloud does), or they could
-   * publish in between. A durable session (external broker) is left subscribed.
+   * publish in between. A durable session (external broker) is left subscribed. The
+   * in-process source is unsubscribed, then what it handed over is committed and only then
+   * acknowledged (to devices already disconnected: a device that did not see its PUBACK
+   * sends the batch again and the store counts it as a duplicate).
    */
   close(): Promise<void> {
     this.#closing ??= (async () => {
       clearInterval(this.#timer);
       const client = this.#client;
-      if (this.#o.durableClientId !== undefined) {
+      if (this.#unsubscribe !== undefined) await this.#unsubscribe();
+      else if (this.#o.durableClientId !== undefined) {
         // Commit and acknowledge on the live session, then leave it gracefully so the
         // PUBACKs go out; what arrives meanwhile is stored below and delivered again later.
         // (No unsubscribe: the broker must keep queueing for the session while the cloud is away.)
@@ -258,24 +329,57 @@ export class EdgeIngest {
   }
 
   /**
-   * Acknowledges to the broker every batch received before the commit that just ran (or
-   * dropped as invalid, or failed to store: counted and logged, not redelivered forever).
+   * Acknowledges every batch received before the commit that just ran (or dropped as
+   * invalid, or failed to store: counted and logged, not redelivered forever). The list is
+   * taken first: an in-process `done` may hand over the next message synchronously.
    */
   #ack(): void {
-    if (this.#unacked.length === 0) return;
-    const ids = this.#unacked;
-    this.#unacked = [];
+    if (this.#acks.length === 0) return;
+    const acks = this.#acks;
+    this.#acks = [];
+    for (const ack of acks) ack();
+  }
+
+  /** Sends a PUBACK on the durable session (lost with the connection: the broker redelivers). */
+  #puback(messageId: number): void {
     const client = this.#client as unknown as {
       connected: boolean;
       _sendPacket(packet: { cmd: 'puback'; messageId: number }): void;
     };
-    if (!client.connected) return;
-    for (const messageId of ids) client._sendPacket({ cmd: 'puback', messageId });
+    if (client.connected) client._sendPacket({ cmd: 'puback', messageId });
   }
 
-  #onMessage(topic: string, payload: Buffer): void {
+  /** Holds a message's acknowledgement until the next commit; enough held starts it at once. */
+  #ackAfterCommit(ack: (() => void) | undefined): void {
+    if (ack === undefined) return;
+    this.#acks.push(ack);
+    if (this.#acks.length === ACK_BATCH) setImmediate(() => this.flush());
+  }
+
+  #onMessage(topic: string, payload: Buffer, ack?: () => void): void {
     const parsed = parseDeviceTopic(topic);
-    if (parsed === undefined || !(CHANNELS as readonly string[]).includes(parsed.channel)) return;
+    if (parsed === undefined || !(CHANNELS as readonly string[]).includes(parsed.channel)) {
+      this.#ackAfterCommit(ack);
+      return;
+    }
+    // A sample batch being checked in storage is acknowledged after the commit that follows
+    // its check (its records are queued then), every other batch after the next commit. On
+    // the embedded broker a sample batch thus pauses its device's connection for as long as
+    // storage takes to answer (milliseconds; seconds while it retries, VERIFY_RETRY_MS):
+    // that device's other publishes wait, no one else's.
+    const afterCheck = ack === undefined ? undefined : () => this.#ackAfterCommit(ack);
+    if (!this.#accept(parsed, payload, afterCheck)) this.#ackAfterCommit(ack);
+  }
+
+  /**
+   * Validates and queues one batch. Returns true when a storage check of samples started,
+   * which calls `afterCheck` once its records are queued.
+   */
+  #accept(
+    parsed: { deviceId: string; channel: string },
+    payload: Buffer,
+    afterCheck: (() => void) | undefined,
+  ): boolean {
     const channel = parsed.channel as EdgeChannel;
     const { deviceId } = parsed;
     this.stats.batches[channel]++;
@@ -288,7 +392,7 @@ export class EdgeIngest {
         { deviceId, channel, err: describeError(err) },
         'dropped an invalid batch',
       );
-      return;
+      return false;
     }
     if (batch.deviceId !== deviceId) {
       this.stats.foreignDevice++;
@@ -296,11 +400,11 @@ export class EdgeIngest {
         { deviceId, payloadDeviceId: batch.deviceId, channel },
         'dropped a batch naming another device',
       );
-      return;
+      return false;
     }
     if (!this.#o.knownDevice(deviceId)) {
       this.stats.unknownDevice++;
-      return;
+      return false;
     }
     switch (batch.schema) {
       case 'linesight.verdicts/v1':
@@ -317,9 +421,13 @@ export class EdgeIngest {
       case 'linesight.samples/v1':
         if (this.#o.blobs === undefined)
           this.#queue({ kind: 'samples', deviceId, records: batch.records });
-        else this.#verifySamples(deviceId, batch.records);
+        else {
+          this.#verifySamples(deviceId, batch.records, afterCheck);
+          return true;
+        }
         break;
     }
+    return false;
   }
 
   /** Resolves when no sample batch is being checked (bounded by a deadline). */
@@ -332,7 +440,11 @@ export class EdgeIngest {
   }
 
   /** Checks each sample's objects in storage, then queues those that are there as announced. */
-  #verifySamples(deviceId: string, records: SampleRecord[]): void {
+  #verifySamples(
+    deviceId: string,
+    records: SampleRecord[],
+    afterCheck: (() => void) | undefined,
+  ): void {
     const blobs = this.#o.blobs as Pick<BlobStore, 'verify' | 'stat'>;
     const run = (async () => {
       const ok: SampleRecord[] = [];
@@ -359,7 +471,7 @@ export class EdgeIngest {
       );
       ok.sort((a, b) => a.seq - b.seq);
       this.#queue({ kind: 'samples', deviceId, records: ok });
-    })();
+    })().finally(() => afterCheck?.());
     this.#verifying.add(run);
     void run.finally(() => this.#verifying.delete(run));
   }
