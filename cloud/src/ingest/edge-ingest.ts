@@ -35,8 +35,8 @@ export interface EdgeIngestOptions {
    * A fixed client id for a persistent session (an external broker): the broker keeps the
    * QoS 1 subscriptions and queues batches while the cloud is away, and each batch is
    * acknowledged to the broker only after the commit that stored it, so a batch the cloud
-   * had not stored when it stopped is delivered again. Without it: a clean session,
-   * acknowledged on receipt (the embedded broker, which stops with the cloud).
+   * had not stored when it stopped is delivered again. Without it (and without
+   * `inProcess`): a clean session, acknowledged by the broker on receipt.
    */
   durableClientId?: string;
   /**
@@ -134,10 +134,10 @@ export class EdgeIngest {
   /**
    * Acknowledgements of the batches received (or checked, for samples) since the last commit,
    * called after it: PUBACKs on a durable session, the in-process broker's `done`. Empty on
-   * the embedded broker's old clean MQTT session, which acknowledges on receipt.
+   * a clean MQTT session, which the broker acknowledged on receipt.
    */
   #acks: (() => void)[] = [];
-  /** Removes the in-process subscriptions. */
+  /** Stops taking publishes from the in-process broker. */
   #unsubscribe: (() => Promise<void>) | undefined;
   /** Connections of the durable session so far (packet ids are only valid on their own). */
   #connection = 0;
@@ -286,15 +286,14 @@ export class EdgeIngest {
   }
 
   /**
-   * Stops reading, commits what is pending, disconnects; idempotent. On the
-   * embedded broker's clean session it unsubscribes first: the broker answers
-   * after every message it sent before, so what it acknowledged to a device
-   * (and wrote to this connection) is read and committed, not dropped with the
-   * socket. Devices must be disconnected first (the cloud does), or they could
-   * publish in between. A durable session (external broker) is left subscribed. The
-   * in-process source is unsubscribed, then what it handed over is committed and only then
-   * acknowledged (to devices already disconnected: a device that did not see its PUBACK
-   * sends the batch again and the store counts it as a duplicate).
+   * Stops reading, commits what is pending, disconnects; idempotent. Devices must be
+   * disconnected first (the cloud does). The in-process source (embedded broker) is released
+   * first, so the broker refuses edge data from then on; what it handed over is committed
+   * and only then acknowledged (a device that no longer sees its PUBACK sends the batch
+   * again and the store counts it as a duplicate). A durable session (external broker) is
+   * left subscribed. A clean MQTT session unsubscribes first: the broker answers after
+   * every message it sent before, so what it acknowledged to a device (and wrote to this
+   * connection) is read and committed, not dropped with the socket.
    */
   close(): Promise<void> {
     this.#closing ??= (async () => {
