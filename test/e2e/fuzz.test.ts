@@ -12,6 +12,7 @@
 // the run's seed and its index, so concurrency does not change the inputs).
 import { readdir, readFile, mkdtemp, rm } from 'node:fs/promises';
 import { connect } from 'node:net';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
@@ -29,6 +30,7 @@ import {
 } from '../helpers/fuzz-mqtt.ts';
 import {
   fuzzOnce,
+  closedOverLimit,
   isServerFault,
   operationsOf,
   randomFile,
@@ -127,6 +129,14 @@ function describeOutcome(o: FuzzOutcome): string {
   return `${o.status ?? o.error} ${o.answer?.slice(0, 200) ?? ''} ${o.request.method} ${o.request.url} auth=${o.request.auth} type=${o.request.contentType} body=${o.request.bodyKind}/${o.request.bodyBytes}B ${JSON.stringify(o.request.bodyHead.slice(0, 80))}`;
 }
 
+/** What the cloud's access log says of a request: whether it answered, how and how fast. */
+function cloudSaw(requestId: string): string {
+  const line = cloud.lines.find((l) => l.reqId === requestId);
+  return line === undefined
+    ? 'the cloud logged no answer to it'
+    : `the cloud answered ${String(line.statusCode)} in ${String(line.responseTimeMs)} ms`;
+}
+
 /** The parts of an answer {@link isServerFault} judges. */
 function outcomeOf(res: Response, answer: string): FuzzOutcome {
   return {
@@ -142,6 +152,7 @@ function outcomeOf(res: Response, answer: string): FuzzOutcome {
     status: res.status,
     answer,
     retryAfter: res.headers.get('retry-after'),
+    elapsedMs: 0,
   };
 }
 
@@ -232,6 +243,11 @@ describe('fuzzing the cloud', () => {
     const faults: string[] = [];
     const statuses = new Map<number, number>();
     const perRoute = new Map<string, number>();
+    const slowest: FuzzOutcome[] = [];
+    let closedOver = 0;
+    // A stall of this test's own event loop would look like a slow cloud: measure it.
+    const ownLag = monitorEventLoopDelay({ resolution: 20 });
+    ownLag.enable();
     const ran = await runBounded(REST_REQUESTS, PHASE_BUDGET_MS * 2, async (i) => {
       const rng = rngFor(0, i);
       // Round-robin first, so every route gets its share whatever the count.
@@ -245,11 +261,16 @@ describe('fuzzing the cloud', () => {
         known,
         seeds,
         REQUEST_TIMEOUT_MS,
+        `fuzz-${i}`,
       );
+      if (closedOverLimit(out)) closedOver++;
       if (out.status !== undefined) statuses.set(out.status, (statuses.get(out.status) ?? 0) + 1);
       const key = `${op.method} ${op.path}`;
       perRoute.set(key, (perRoute.get(key) ?? 0) + 1);
-      if (isServerFault(out)) faults.push(`#${i} ${describeOutcome(out)}`);
+      if (isServerFault(out))
+        faults.push(`#${i} ${describeOutcome(out)}; ${cloudSaw(`fuzz-${i}`)}`);
+      slowest.push(out);
+      slowest.sort((a, b) => b.elapsedMs - a.elapsedMs).splice(5);
     });
 
     // Bodies cut short on the socket: the declared length never arrives.
@@ -283,8 +304,12 @@ describe('fuzzing the cloud', () => {
     }
 
     console.info(
-      `fuzz REST: ${ran} requests over ${perRoute.size} of ${operations.length} routes; statuses ${JSON.stringify(Object.fromEntries([...statuses].sort((a, b) => a[0] - b[0])))}`,
+      `fuzz REST: ${ran} requests over ${perRoute.size} of ${operations.length} routes; statuses ${JSON.stringify(Object.fromEntries([...statuses].sort((a, b) => a[0] - b[0])))}; ${closedOver} connections closed under a body over the limit`,
     );
+    console.info(
+      `fuzz REST: this process's event loop stalled at most ${Math.round(ownLag.max / 1e6)} ms; slowest: ${slowest.map((o) => `${o.elapsedMs} ms ${o.request.method} ${o.request.url.slice(0, 80)} → ${o.status ?? o.error}`).join('; ')}`,
+    );
+    ownLag.disable();
     expect(faults).toEqual([]);
     expect(perRoute.size).toBe(operations.length);
     expect(cloud.child.exitCode).toBeNull();

@@ -78,6 +78,8 @@ export interface FuzzOutcome {
   answer?: string;
   retryAfter?: string | null;
   error?: string;
+  /** From sending the request to the end of what was read of the answer. */
+  elapsedMs: number;
 }
 
 /**
@@ -85,12 +87,29 @@ export interface FuzzOutcome {
  * back-pressure (503 ERR_CLOUD_BUSY with Retry-After, e.g. all model-upload slots taken).
  */
 export function isServerFault(o: FuzzOutcome): boolean {
-  if (o.error !== undefined || o.status === undefined) return true;
+  if (o.error !== undefined) return !closedOverLimit(o);
+  if (o.status === undefined) return true;
   if (o.status < 500) return false;
   return !(
     o.status === 503 &&
     o.answer?.includes('"ERR_CLOUD_BUSY"') === true &&
     Number(o.retryAfter) > 0
+  );
+}
+
+/** The cloud's body limit for routes that parse their body whole (fastify's `bodyLimit`). */
+export const CLOUD_BODY_LIMIT_BYTES = 1024 * 1024;
+
+/**
+ * True when the connection broke under a body over the cloud's limit: the cloud
+ * answers such a body 413 without reading it and closes the connection (what
+ * HTTP allows, and what keeps a client from making it read gigabytes), and a
+ * client still sending sees EPIPE or a reset instead of the answer.
+ */
+export function closedOverLimit(o: FuzzOutcome): boolean {
+  return (
+    o.request.bodyBytes > CLOUD_BODY_LIMIT_BYTES &&
+    /\b(EPIPE|ECONNRESET)\b|other side closed/.test(o.error ?? '')
   );
 }
 
@@ -310,6 +329,8 @@ export async function fuzzOnce(
   known: KnownValues,
   files: readonly Uint8Array[],
   timeoutMs: number,
+  /** Sent as x-request-id, so the cloud's access log line can be found. */
+  requestId?: string,
 ): Promise<FuzzOutcome> {
   let path = op.path.replace(/\{([^}]+)\}/g, (_, name: string) =>
     pathValue(rng, name, known, op.method),
@@ -328,6 +349,7 @@ export async function fuzzOnce(
       : buildBody(rng, op, resolve, files);
   const headers: Record<string, string> = {};
   if (auth.value !== undefined) headers.authorization = auth.value;
+  if (requestId !== undefined) headers['x-request-id'] = requestId;
   if (body.contentType !== undefined) headers['content-type'] = headerSafe(body.contentType);
   const request: FuzzRequest = {
     method: op.method,
@@ -338,6 +360,8 @@ export async function fuzzOnce(
     bodyBytes: body.body?.length ?? 0,
     bodyHead: body.body?.subarray(0, 120).toString('latin1') ?? '',
   };
+  const started = performance.now();
+  const elapsedMs = () => Math.round(performance.now() - started);
   try {
     const res = await fetch(`${baseUrl}${path}`, {
       method: op.method,
@@ -364,10 +388,17 @@ export async function fuzzOnce(
         }
       }
     }
-    return { request, status: res.status, answer, retryAfter: res.headers.get('retry-after') };
+    return {
+      request,
+      status: res.status,
+      answer,
+      retryAfter: res.headers.get('retry-after'),
+      elapsedMs: elapsedMs(),
+    };
   } catch (err) {
     return {
       request,
+      elapsedMs: elapsedMs(),
       error:
         err instanceof Error
           ? `${err.name}: ${err.message}${err.cause instanceof Error ? ` (${err.cause.message})` : ''}`

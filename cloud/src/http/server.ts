@@ -3,8 +3,11 @@ import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { Logger } from 'pino';
+import { LinesightError } from '@linesight/protocol';
 import { actorOf, makeAuthenticator } from './auth.ts';
 import { errorHandler } from './error-handler.ts';
+import { REQUEST_ID_HEADER, requestIdGenerator } from './request-ids.ts';
+import { drainUnreadBody } from './unread-body.ts';
 import { registerRateLimits, type RateLimits, type RateLimitStats } from './rate-limits.ts';
 import { documentRoute, ErrorResponse, toOpenApi30Schemas } from './openapi.ts';
 import type { CloudServices } from './services.ts';
@@ -65,6 +68,7 @@ export async function buildHttpServer(options: {
     ) as FastifyBaseLogger,
     bodyLimit: 1024 * 1024,
     forceCloseConnections: true,
+    genReqId: requestIdGenerator(),
     // The access log below replaces fastify's two lines per request.
     logController: new LogController({ disableRequestLogging: true }),
     // The HTTPS server's type differs only in its node server; routes never touch it.
@@ -73,6 +77,7 @@ export async function buildHttpServer(options: {
   const access = options.logger.child({ component: 'access' });
   const httpMetrics = new HttpMetrics();
   app.addHook('onResponse', async (request, reply) => {
+    drainUnreadBody(request.raw);
     httpMetrics.observe(
       request.method,
       request.routeOptions.url,
@@ -95,6 +100,17 @@ export async function buildHttpServer(options: {
   });
   app.decorateRequest('caller', null);
   app.setErrorHandler(errorHandler);
+  app.addHook('onRequest', async (request, reply) => {
+    void reply.header(REQUEST_ID_HEADER, request.id);
+    // An unknown route answers 404 before its body is read. Fastify's default reads it
+    // first, so a body over the limit got a 413 and a closed connection while the client
+    // was still sending (it saw EPIPE and no answer).
+    if (request.is404)
+      throw new LinesightError(
+        'ERR_CLOUD_NOT_FOUND',
+        `no route ${request.method} ${request.url.split('?', 1)[0]?.slice(0, 200)}: see /docs for the API`,
+      );
+  });
   app.addHook(
     'onRequest',
     makeAuthenticator(
