@@ -1,7 +1,9 @@
 // Mutation testing (`npm run mutation`, not in CI): Stryker changes the code that guards
 // frames and rollouts one small edit at a time and runs the related unit tests; a mutant
 // that no test notices ("survived") marks a behaviour no test holds. Scores: the README's test section.
-// One area: `npm run mutation -- --mutate 'agent/src/pipeline/**/*.ts,!**/*.test.ts'`.
+// One area: `npm run mutation -- --mutate 'agent/src/pipeline/**/*.ts,!**/*.test.ts'`; STRYKER_JSON=<file>
+// writes that run's JSON report elsewhere, so a scoped run keeps the whole-area report.
+import process from 'node:process';
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
   testRunner: 'vitest',
@@ -27,6 +29,6 @@ export default {
   tempDirName: '.stryker-tmp',
   reporters: ['clear-text', 'progress', 'html', 'json'],
   htmlReporter: { fileName: 'reports/mutation/mutation.html' },
-  jsonReporter: { fileName: 'reports/mutation/mutation.json' },
+  jsonReporter: { fileName: process.env.STRYKER_JSON ?? 'reports/mutation/mutation.json' },
   ignorePatterns: ['data', 'bench-results', 'fault-results', 'reports', 'scratch', 'coverage'],
 };

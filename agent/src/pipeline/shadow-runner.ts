@@ -226,6 +226,7 @@ export class ShadowRunner {
       this.#statsFor = sha;
       this.#stats = emptyStats();
       this.#runTimes.reset();
+      this.#latency.reset();
     }
   }
 }

@@ -13,6 +13,12 @@ import {
   DeviceEdgeSettingsSchema,
   DeviceViewSchema,
   EnrolmentTokenSchema,
+  HealthSchema,
+  KeyRetirementSchema,
+  KeyRotationSchema,
+  ReadinessSchema,
+  SigningKeyStateSchema,
+  TrustedKeySchema,
   ModelViewSchema,
   ProvisionedDeviceSchema,
   RetrainJobListSchema,
@@ -110,5 +116,21 @@ describe('REST contract (@linesight/protocol api) against a started cloud', () =
     expectContract(ReviewDatasetManifestSchema, await call('GET', '/v1/review/export'));
     expectContract(RetrainJobListSchema, await call('GET', '/v1/retrain/jobs'));
     expectContract(TrainingDatasetListSchema, await call('GET', '/v1/retrain/datasets'));
+  });
+
+  it('probes and signing keys answer what the contract says', async () => {
+    expectContract(HealthSchema, await call('GET', '/healthz'));
+    expectContract(ReadinessSchema, await call('GET', '/readyz'));
+    const [first] = (await call('GET', '/v1/keys/ring')) as { keyId: string }[];
+    expectContract(KeyRotationSchema, await call('POST', '/v1/keys/rotate'));
+    expectContract(Type.Array(TrustedKeySchema), await call('GET', '/v1/keys'));
+    expectContract(
+      KeyRetirementSchema,
+      await call('POST', `/v1/keys/${first?.keyId ?? 'none'}/retire`),
+    );
+    const ring = await call('GET', '/v1/keys/ring');
+    expectContract(Type.Array(SigningKeyStateSchema), ring);
+    expect(ring).toContainEqual(expect.objectContaining({ keyId: first?.keyId, active: false }));
+    expect((ring as { retiredAt?: string }[]).some((k) => k.retiredAt !== undefined)).toBe(true);
   });
 });

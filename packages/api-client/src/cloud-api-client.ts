@@ -10,6 +10,7 @@ import {
   type DeviceView,
   type EdgeDataSettings,
   type EnrolmentToken as EnrolmentTokenView,
+  type KeyRotation,
   type GateResult,
   type ModelView,
   type PredictionView,
@@ -242,7 +243,7 @@ export class CloudApiClient {
   }
 
   /** Adds a signing key and makes it active. */
-  rotateKeys(): Promise<{ keyId: string; devices: number }> {
+  rotateKeys(): Promise<KeyRotation> {
     return this.#request('POST', '/v1/keys/rotate');
   }
 

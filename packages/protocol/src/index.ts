@@ -295,6 +295,16 @@ export {
 } from './api/edge-reads.ts';
 export { AlertFilterQuerySchema, type AlertFilterQuery } from './api/drift.ts';
 export {
+  SigningKeyStateSchema,
+  KeyRotationSchema,
+  KeyRetirementSchema,
+  KeyIdParamsSchema,
+  type SigningKeyState,
+  type KeyRotation,
+  type KeyRetirement,
+} from './api/keys.ts';
+export { HealthSchema, ReadinessSchema, type Health, type Readiness } from './api/health.ts';
+export {
   UPLOAD_CONTENT_TYPES,
   MAX_UPLOADS_PER_REQUEST,
   UploadObjectSchema,

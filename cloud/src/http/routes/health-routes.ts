@@ -1,17 +1,9 @@
 import type { FastifyInstance } from 'fastify';
-import { Type } from '@sinclair/typebox';
+import { HealthSchema, ReadinessSchema } from '@linesight/protocol';
 import type { CloudServices } from '../services.ts';
 import type { HttpMetrics } from '../http-metrics.ts';
 
 const startedAt = Date.now();
-
-const ReadinessView = Type.Object({
-  status: Type.Union([Type.Literal('ready'), Type.Literal('not ready')]),
-  ready: Type.Boolean(),
-  checks: Type.Record(Type.String(), Type.String(), {
-    description: 'per dependency (broker, database, blobStore): "ok" or why it is not ready',
-  }),
-});
 
 /** /healthz, /readyz and /metrics: open, for load balancers, orchestrators and Prometheus. */
 export async function healthRoutes(
@@ -26,7 +18,7 @@ export async function healthRoutes(
       schema: {
         tags: ['health'],
         summary: 'Liveness: answers 200 while the cloud serves requests',
-        response: { 200: Type.Object({ status: Type.Literal('ok'), uptimeSec: Type.Number() }) },
+        response: { 200: HealthSchema },
       },
     },
     async () => ({
@@ -44,8 +36,8 @@ export async function healthRoutes(
         summary:
           'Readiness: 200 when the broker, database and blob store can serve, else 503 naming what is not ready',
         response: {
-          200: ReadinessView,
-          503: ReadinessView,
+          200: ReadinessSchema,
+          503: ReadinessSchema,
         },
       },
     },

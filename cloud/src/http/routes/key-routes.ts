@@ -1,9 +1,14 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
+import {
+  KeyIdParamsSchema,
+  KeyRetirementSchema,
+  KeyRotationSchema,
+  SigningKeyStateSchema,
+  TrustedKeySchema,
+} from '@linesight/protocol';
 import type { CloudServices } from '../services.ts';
 import { actorOf } from '../auth.ts';
-
-const TrustedKey = Type.Object({ keyId: Type.String(), publicKeyPem: Type.String() });
 
 /** Signing-key routes: the trust list, rotation and retirement. */
 export async function keyRoutes(app: FastifyInstance, services: CloudServices): Promise<void> {
@@ -14,7 +19,7 @@ export async function keyRoutes(app: FastifyInstance, services: CloudServices): 
       schema: {
         tags: ['keys'],
         summary: 'Public keys devices should trust for manifests and desired state',
-        response: { 200: Type.Array(TrustedKey) },
+        response: { 200: Type.Array(TrustedKeySchema) },
       },
     },
     async () => services.keys.trusted,
@@ -23,7 +28,11 @@ export async function keyRoutes(app: FastifyInstance, services: CloudServices): 
   app.get(
     '/v1/keys/ring',
     {
-      schema: { tags: ['keys'], summary: 'Every signing key with its state (no private parts)' },
+      schema: {
+        tags: ['keys'],
+        summary: 'Every signing key with its state (no private parts)',
+        response: { 200: Type.Array(SigningKeyStateSchema) },
+      },
     },
     async () => services.keys.describe(),
   );
@@ -36,6 +45,7 @@ export async function keyRoutes(app: FastifyInstance, services: CloudServices): 
         tags: ['keys'],
         summary:
           'Add a signing key and make it active; devices learn it through a trust list signed by a key they trust',
+        response: { 200: KeyRotationSchema },
       },
     },
     async (request) => {
@@ -55,7 +65,8 @@ export async function keyRoutes(app: FastifyInstance, services: CloudServices): 
         tags: ['keys'],
         summary:
           'Stop trusting a key: manifests it signed are re-signed and devices get new desired state',
-        params: Type.Object({ keyId: Type.String({ pattern: '^[0-9a-f]{16}$' }) }),
+        params: KeyIdParamsSchema,
+        response: { 200: KeyRetirementSchema },
       },
     },
     async (request) => {
