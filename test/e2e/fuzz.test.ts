@@ -130,10 +130,13 @@ function describeOutcome(o: FuzzOutcome): string {
 }
 
 /** What the cloud's access log says of a request: whether it answered, how and how fast. */
-function cloudSaw(requestId: string): string {
-  const line = cloud.lines.find((l) => l.reqId === requestId);
+async function cloudSaw(requestId: string): Promise<string> {
+  // The access line is written after the answer is sent: give it a moment to arrive.
+  const line = await cloud
+    .waitForLog((l) => l.reqId === requestId && l.msg === 'request', 10_000)
+    .catch(() => undefined);
   return line === undefined
-    ? 'the cloud logged no answer to it'
+    ? 'the cloud logged no answer to it within 10 s'
     : `the cloud answered ${String(line.statusCode)} in ${String(line.responseTimeMs)} ms`;
 }
 
@@ -268,7 +271,7 @@ describe('fuzzing the cloud', () => {
       const key = `${op.method} ${op.path}`;
       perRoute.set(key, (perRoute.get(key) ?? 0) + 1);
       if (isServerFault(out))
-        faults.push(`#${i} ${describeOutcome(out)}; ${cloudSaw(`fuzz-${i}`)}`);
+        faults.push(`#${i} ${describeOutcome(out)}; ${await cloudSaw(`fuzz-${i}`)}`);
       slowest.push(out);
       slowest.sort((a, b) => b.elapsedMs - a.elapsedMs).splice(5);
     });
