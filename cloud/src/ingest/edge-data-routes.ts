@@ -1,13 +1,27 @@
 import type { FastifyInstance } from 'fastify';
-import type { Static } from '@sinclair/typebox';
 import {
+  EdgeEventListSchema,
   EdgeFilterQuerySchema,
+  EdgeIngestStatsSchema,
+  EdgeSampleDownloadSchema,
+  EdgeSampleListSchema,
   EdgeSampleParamsSchema,
   EdgeSamplesQuerySchema,
+  EdgeVerdictCountListSchema,
   EdgeVerdictCountsQuerySchema,
+  EdgeVerdictListSchema,
+  EdgeWindowListSchema,
   LinesightError,
   type EdgeFilterQuery,
+  type EdgeEventList,
+  type EdgeIngestStats,
+  type EdgeSampleDownload,
+  type EdgeSampleList,
+  type EdgeSampleParams,
   type EdgeSamplesQuery,
+  type EdgeVerdictCountList,
+  type EdgeVerdictList,
+  type EdgeWindowList,
   type EdgeVerdictCountsQuery,
 } from '@linesight/protocol';
 import type { EdgeDataStore, EdgeQuery } from './edge-data-store.ts';
@@ -47,9 +61,12 @@ export async function edgeDataRoutes(app: FastifyInstance, deps: EdgeDataRouteDe
         tags: ['edge data'],
         summary: 'Verdict-log records by device, model version and time range, oldest first',
         querystring: EdgeFilterQuerySchema,
+        response: { 200: EdgeVerdictListSchema },
       },
     },
-    async (request) => ({ records: deps.store.verdicts(toQuery(request.query)) }),
+    async (request): Promise<EdgeVerdictList> => ({
+      records: deps.store.verdicts(toQuery(request.query)),
+    }),
   );
 
   app.get<{ Querystring: EdgeVerdictCountsQuery }>(
@@ -59,9 +76,10 @@ export async function edgeDataRoutes(app: FastifyInstance, deps: EdgeDataRouteDe
         tags: ['edge data'],
         summary: 'Verdict counts per device, model version and time bucket',
         querystring: EdgeVerdictCountsQuerySchema,
+        response: { 200: EdgeVerdictCountListSchema },
       },
     },
-    async (request) => ({
+    async (request): Promise<EdgeVerdictCountList> => ({
       buckets: deps.store.verdictCounts({
         ...toQuery(request.query),
         bucketSec: request.query.bucketSec ?? 3600,
@@ -76,9 +94,12 @@ export async function edgeDataRoutes(app: FastifyInstance, deps: EdgeDataRouteDe
         tags: ['edge data'],
         summary: 'Telemetry windows by device, model version and time range, oldest first',
         querystring: EdgeFilterQuerySchema,
+        response: { 200: EdgeWindowListSchema },
       },
     },
-    async (request) => ({ windows: deps.store.windows(toQuery(request.query)) }),
+    async (request): Promise<EdgeWindowList> => ({
+      windows: deps.store.windows(toQuery(request.query)),
+    }),
   );
 
   app.get<{ Querystring: EdgeFilterQuery }>(
@@ -88,9 +109,12 @@ export async function edgeDataRoutes(app: FastifyInstance, deps: EdgeDataRouteDe
         tags: ['edge data'],
         summary: 'Device events kept in device stores, oldest first',
         querystring: EdgeFilterQuerySchema,
+        response: { 200: EdgeEventListSchema },
       },
     },
-    async (request) => ({ events: deps.store.events(toQuery(request.query)) }),
+    async (request): Promise<EdgeEventList> => ({
+      events: deps.store.events(toQuery(request.query)),
+    }),
   );
 
   app.get<{ Querystring: EdgeSamplesQuery }>(
@@ -100,9 +124,10 @@ export async function edgeDataRoutes(app: FastifyInstance, deps: EdgeDataRouteDe
         tags: ['edge data'],
         summary: 'The sample index, newest first',
         querystring: EdgeSamplesQuerySchema,
+        response: { 200: EdgeSampleListSchema },
       },
     },
-    async (request) => ({
+    async (request): Promise<EdgeSampleList> => ({
       samples: deps.store.samples({
         ...toQuery(request.query),
         ...(request.query.class !== undefined ? { class: request.query.class } : {}),
@@ -110,16 +135,17 @@ export async function edgeDataRoutes(app: FastifyInstance, deps: EdgeDataRouteDe
     }),
   );
 
-  app.get<{ Params: Static<typeof EdgeSampleParamsSchema> }>(
+  app.get<{ Params: EdgeSampleParams }>(
     '/v1/samples/:deviceId/:id',
     {
       schema: {
         tags: ['edge data'],
         summary: 'One sample with short-lived download URLs for its image and anomaly map',
         params: EdgeSampleParamsSchema,
+        response: { 200: EdgeSampleDownloadSchema },
       },
     },
-    async (request) => {
+    async (request): Promise<EdgeSampleDownload> => {
       const [boot, seq] = request.params.id.split('-').map(Number) as [number, number];
       const sample = deps.store.sample(request.params.deviceId, boot, seq);
       if (sample === undefined)
@@ -141,7 +167,16 @@ export async function edgeDataRoutes(app: FastifyInstance, deps: EdgeDataRouteDe
 
   app.get(
     '/v1/edge/ingest-stats',
-    { schema: { tags: ['edge data'], summary: 'Edge-data ingest counters and stored rows' } },
-    async () => ({ ingest: deps.ingest.stats, stored: deps.store.counts() }),
+    {
+      schema: {
+        tags: ['edge data'],
+        summary: 'Edge-data ingest counters and stored rows',
+        response: { 200: EdgeIngestStatsSchema },
+      },
+    },
+    async (): Promise<EdgeIngestStats> => ({
+      ingest: deps.ingest.stats,
+      stored: deps.store.counts(),
+    }),
   );
 }
