@@ -1,5 +1,15 @@
 import type { FastifyInstance } from 'fastify';
-import { AlertFilterQuerySchema, LinesightError, type AlertFilterQuery } from '@linesight/protocol';
+import {
+  AlertFilterQuerySchema,
+  AlertListSchema,
+  DriftRunSummarySchema,
+  DriftStatusSchema,
+  LinesightError,
+  type AlertFilterQuery,
+  type AlertList,
+  type DriftRunSummaryView,
+  type DriftStatus,
+} from '@linesight/protocol';
 import type { AlertStore } from './alert-store.ts';
 import type { DriftJob } from './drift-job.ts';
 
@@ -21,15 +31,22 @@ export async function driftRoutes(app: FastifyInstance, deps: DriftRouteDeps): P
         tags: ['drift'],
         summary: 'Drift and camera alerts, newest first, by device, state, level and kind',
         querystring: AlertFilterQuerySchema,
+        response: { 200: AlertListSchema },
       },
     },
-    async (request) => ({ alerts: deps.alerts.list(request.query) }),
+    async (request): Promise<AlertList> => ({ alerts: deps.alerts.list(request.query) }),
   );
 
   app.get(
     '/v1/drift/status',
-    { schema: { tags: ['drift'], summary: 'The drift job: counters and the last run' } },
-    async () => {
+    {
+      schema: {
+        tags: ['drift'],
+        summary: 'The drift job: counters and the last run',
+        response: { 200: DriftStatusSchema },
+      },
+    },
+    async (): Promise<DriftStatus> => {
       const stats = deps.job.stats;
       return {
         running: deps.job.running,
@@ -47,9 +64,10 @@ export async function driftRoutes(app: FastifyInstance, deps: DriftRouteDeps): P
       schema: {
         tags: ['drift'],
         summary: 'Runs the drift job now (or waits for the run under way) and returns its summary',
+        response: { 200: DriftRunSummarySchema },
       },
     },
-    async () => {
+    async (): Promise<DriftRunSummaryView> => {
       try {
         return await deps.job.run();
       } catch (cause) {

@@ -316,7 +316,18 @@ export {
   type EdgeSampleDownload,
   type EdgeIngestStats,
 } from './api/edge-reads.ts';
-export { AlertFilterQuerySchema, type AlertFilterQuery } from './api/drift.ts';
+export {
+  AlertFilterQuerySchema,
+  DriftAlertSchema,
+  AlertListSchema,
+  DriftRunSummarySchema,
+  DriftStatusSchema,
+  type AlertFilterQuery,
+  type DriftAlertView,
+  type AlertList,
+  type DriftRunSummaryView,
+  type DriftStatus,
+} from './api/drift.ts';
 export {
   SigningKeyStateSchema,
   KeyRotationSchema,
