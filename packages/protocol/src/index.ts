@@ -337,6 +337,13 @@ export {
   type KeyRotation,
   type KeyRetirement,
 } from './api/keys.ts';
+export {
+  AuditQuerySchema,
+  AuditEntrySchema,
+  AuditEntryListSchema,
+  type AuditQuery,
+  type AuditEntryView,
+} from './api/audit.ts';
 export { HealthSchema, ReadinessSchema, type Health, type Readiness } from './api/health.ts';
 export {
   UPLOAD_CONTENT_TYPES,

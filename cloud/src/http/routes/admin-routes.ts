@@ -1,10 +1,14 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import {
+  AuditEntryListSchema,
+  AuditQuerySchema,
   CreateTokenBodySchema,
   CreatedTokenSchema,
   RevokedTokenSchema,
   TokenViewSchema,
+  type AuditEntryView,
+  type AuditQuery,
 } from '@linesight/protocol';
 import { actorOf } from '../auth.ts';
 import type { CloudServices } from '../services.ts';
@@ -67,29 +71,16 @@ export async function adminRoutes(app: FastifyInstance, services: CloudServices)
     },
   );
 
-  app.get<{
-    Querystring: {
-      action?: string;
-      subject?: string;
-      actor?: string;
-      limit?: number;
-      beforeId?: number;
-    };
-  }>(
+  app.get<{ Querystring: AuditQuery }>(
     '/v1/audit',
     {
       schema: {
         tags: ['operators'],
         summary: 'The append-only audit log, newest first',
-        querystring: Type.Object({
-          action: Type.Optional(Type.String()),
-          subject: Type.Optional(Type.String()),
-          actor: Type.Optional(Type.String()),
-          limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
-          beforeId: Type.Optional(Type.Integer({ minimum: 1 })),
-        }),
+        querystring: AuditQuerySchema,
+        response: { 200: AuditEntryListSchema },
       },
     },
-    async (request) => services.audit.list(request.query),
+    async (request): Promise<AuditEntryView[]> => services.audit.list(request.query),
   );
 }
