@@ -148,6 +148,7 @@ export {
   EnrolmentParamsSchema,
   EnrolmentTokenSchema,
   ConnectionViewSchema,
+  DeviceEventListSchema,
   type TrustedKeyView,
   type ProvisionDeviceBody,
   type ProvisionedDevice,
@@ -155,6 +156,7 @@ export {
   type DecommissionedDevice,
   type EnrolmentToken,
   type ConnectionView,
+  type DeviceEventList,
 } from './api/devices.ts';
 export {
   ModelViewSchema,

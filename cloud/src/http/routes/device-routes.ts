@@ -2,12 +2,14 @@ import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import {
   DecommissionedDeviceSchema,
+  DeviceEventListSchema,
   DeviceIdParamsSchema,
   DeviceViewSchema,
   ProvisionDeviceBodySchema,
   ProvisionedDeviceSchema,
   type DeviceView,
   type ProvisionDeviceBody,
+  type DeviceEventList,
 } from '@linesight/protocol';
 import type { CloudServices } from '../services.ts';
 import { actorOf } from '../auth.ts';
@@ -177,9 +179,10 @@ export async function deviceRoutes(app: FastifyInstance, services: CloudServices
         tags: ['devices'],
         summary: 'Recent events a device reported (model refused, activated, camera errors)',
         params: DeviceIdParamsSchema,
+        response: { 200: DeviceEventListSchema },
       },
     },
-    async (request) => {
+    async (request): Promise<DeviceEventList> => {
       services.devices.get(request.params.id);
       return services.link.recentEvents(request.params.id);
     },

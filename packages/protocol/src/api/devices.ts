@@ -1,6 +1,6 @@
 // REST contract of /v1/devices: provisioning, fleet state and decommissioning.
 import { Type, type Static } from '@sinclair/typebox';
-import { ReportedErrorSchema } from '../schemas.ts';
+import { DeviceEventSchema, ReportedErrorSchema } from '../schemas.ts';
 
 /** A device id as provisioning accepts it. */
 export const DEVICE_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$';
@@ -96,3 +96,8 @@ export const ConnectionViewSchema = Type.Object({
 });
 /** Where the cloud is reachable now. */
 export type ConnectionView = Static<typeof ConnectionViewSchema>;
+
+/** Answer of GET /v1/devices/:id/events: the device's latest events the cloud keeps, oldest first. */
+export const DeviceEventListSchema = Type.Array(DeviceEventSchema);
+/** A device's recent events. */
+export type DeviceEventList = Static<typeof DeviceEventListSchema>;
