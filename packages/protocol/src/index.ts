@@ -346,6 +346,12 @@ export {
   type AuditQuery,
   type AuditEntryView,
 } from './api/audit.ts';
+export {
+  SignedBlobQuerySchema,
+  BlobUploadAnswerSchema,
+  type SignedBlobQuery,
+  type BlobUploadAnswer,
+} from './api/blobs.ts';
 export { HealthSchema, ReadinessSchema, type Health, type Readiness } from './api/health.ts';
 export {
   UPLOAD_CONTENT_TYPES,

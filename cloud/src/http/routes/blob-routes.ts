@@ -1,23 +1,15 @@
 import type { FastifyInstance } from 'fastify';
-import { Type } from '@sinclair/typebox';
+import {
+  BlobUploadAnswerSchema,
+  SignedBlobQuerySchema,
+  type BlobUploadAnswer,
+} from '@linesight/protocol';
 import {
   LOCAL_DOWNLOAD_PATH,
   LOCAL_UPLOAD_PATH,
   type LocalBlobStore,
 } from '../../blobs/local-blob-store.ts';
 import type { UploadStats } from '../../blobs/upload-stats.ts';
-
-const SignedQuery = Type.Object(
-  {
-    key: Type.String(),
-    exp: Type.String(),
-    sig: Type.String(),
-    bytes: Type.Optional(Type.String()),
-    sha256: Type.Optional(Type.String()),
-    type: Type.Optional(Type.String()),
-  },
-  { additionalProperties: true },
-);
 
 /**
  * The local blob store's signed routes: PUT an upload, GET a download. The
@@ -43,10 +35,11 @@ export async function blobRoutes(
         tags: ['storage'],
         summary: 'Receive an upload to a URL from POST /v1/devices/:deviceId/uploads (local store)',
         security: [],
-        querystring: SignedQuery,
+        querystring: SignedBlobQuerySchema,
+        response: { 200: BlobUploadAnswerSchema },
       },
     },
-    async (request) => {
+    async (request): Promise<BlobUploadAnswer> => {
       const length = request.headers['content-length'];
       const written = await store
         .acceptUpload({
@@ -72,7 +65,13 @@ export async function blobRoutes(
         tags: ['storage'],
         summary: 'Download an object through a signed, expiring URL (local store)',
         security: [],
-        querystring: SignedQuery,
+        querystring: SignedBlobQuerySchema,
+        response: {
+          200: {
+            description: 'The object, with its stored content type',
+            content: { '*/*': { schema: { type: 'string', format: 'binary' } } },
+          },
+        },
       },
     },
     async (request, reply) => {
