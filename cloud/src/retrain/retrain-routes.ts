@@ -10,11 +10,15 @@ import {
   StartRetrainBodySchema,
   TrainingDatasetListSchema,
   TrainingDatasetParamsSchema,
+  TrainingDatasetDetailSchema,
   TrainingDatasetSchema,
   TrainingImageParamsSchema,
+  TrainingImageStoredSchema,
   type RegisterDatasetBody,
   type RetrainJobQuery,
   type StartRetrainBody,
+  type TrainingDatasetDetail,
+  type TrainingImageStored,
 } from '@linesight/protocol';
 import type { Static } from '@sinclair/typebox';
 import type { BlobStore } from '../blobs/blob-store.ts';
@@ -165,11 +169,12 @@ export async function retrainRoutes(app: FastifyInstance, deps: RetrainRouteDeps
             'image/png': { schema: { type: 'string', format: 'binary' } },
           },
         },
+        response: { 200: TrainingImageStoredSchema, 201: TrainingImageStoredSchema },
       },
       // The body is bytes; its hash is checked against the path instead of a JSON schema.
       validatorCompiler: () => () => true,
     },
-    async (request, reply) => {
+    async (request, reply): Promise<TrainingImageStored> => {
       if (!Buffer.isBuffer(request.body))
         throw new LinesightError(
           'ERR_CLOUD_BAD_REQUEST',
@@ -225,9 +230,10 @@ export async function retrainRoutes(app: FastifyInstance, deps: RetrainRouteDeps
         tags: TAGS,
         summary: 'One training dataset with its images and labels',
         params: TrainingDatasetParamsSchema,
+        response: { 200: TrainingDatasetDetailSchema },
       },
     },
-    async (request) => {
+    async (request): Promise<TrainingDatasetDetail> => {
       const dataset = service.store.dataset(request.params.fingerprint);
       if (dataset === undefined)
         throw new LinesightError(

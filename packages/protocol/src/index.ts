@@ -223,6 +223,9 @@ export {
   TrainingDatasetSchema,
   TrainingDatasetListSchema,
   RegisterDatasetBodySchema,
+  TrainingDatasetItemSchema,
+  TrainingDatasetDetailSchema,
+  TrainingImageStoredSchema,
   type StartRetrainBody,
   type RetrainMetrics,
   type RetrainProgress,
@@ -230,6 +233,9 @@ export {
   type RetrainJobView,
   type RetrainJobQuery,
   type TrainingDatasetView,
+  type TrainingDatasetItem,
+  type TrainingDatasetDetail,
+  type TrainingImageStored,
   type RegisterDatasetBody,
 } from './api/retrain.ts';
 export { DeviceEdgeSettingsSchema, type DeviceEdgeSettings } from './api/edge-settings.ts';

@@ -195,6 +195,31 @@ export const TrainingDatasetListSchema = Type.Object({
   datasets: Type.Array(TrainingDatasetSchema),
 });
 
+/** One image of a training dataset, by hash, with its label and the trainer's class name. */
+export const TrainingDatasetItemSchema = Type.Object({
+  sha256: Type.String(),
+  label: Type.Union([Type.Literal('good'), Type.Literal('defect')]),
+  className: Type.String(),
+});
+/** One image of a training dataset. */
+export type TrainingDatasetItem = Static<typeof TrainingDatasetItemSchema>;
+
+/** What GET /v1/retrain/datasets/:fingerprint answers: the dataset and its images. */
+export const TrainingDatasetDetailSchema = Type.Object(
+  { ...TrainingDatasetSchema.properties, items: Type.Array(TrainingDatasetItemSchema) },
+  { description: 'a registered training dataset with its images and labels' },
+);
+/** A training dataset with its images. */
+export type TrainingDatasetDetail = Static<typeof TrainingDatasetDetailSchema>;
+
+/** What PUT /v1/retrain/datasets/images/:sha256 answers (201 when stored now, 200 when kept). */
+export const TrainingImageStoredSchema = Type.Object({
+  sha256: Type.String(),
+  stored: Type.Boolean({ description: 'false when the image was already stored' }),
+});
+/** What a training image upload did. */
+export type TrainingImageStored = Static<typeof TrainingImageStoredSchema>;
+
 /** Body of POST /v1/retrain/datasets: uploaded images by hash, with their labels. */
 export const RegisterDatasetBodySchema = Type.Object(
   {
