@@ -1,14 +1,36 @@
 import {
   LinesightError,
+  type AlertFilterQuery,
+  type AlertList,
   type ApiRole,
+  type AuditEntryView,
+  type AuditQuery,
   type ConnectionView,
   type CreateRolloutBody,
   type CreatedMqttReader,
   type CreatedToken,
   type DecommissionedDevice,
   type DeviceEdgeSettings as DeviceEdgeSettingsView,
+  type DeviceEventList,
   type DeviceView,
+  type DriftAlertView,
+  type DriftRunSummaryView,
+  type DriftStatus,
   type EdgeDataSettings,
+  type EdgeEventList,
+  type EdgeEventView,
+  type EdgeFilterQuery,
+  type EdgeIngestStats,
+  type EdgeSampleDownload,
+  type EdgeSampleList,
+  type EdgeSamplesQuery,
+  type EdgeVerdictCount,
+  type EdgeVerdictCountList,
+  type EdgeVerdictCountsQuery,
+  type EdgeVerdictList,
+  type EdgeVerdictView,
+  type EdgeWindowList,
+  type EdgeWindowView,
   type EnrolmentToken as EnrolmentTokenView,
   type KeyRotation,
   type GateResult,
@@ -17,6 +39,7 @@ import {
   type MqttReaderView,
   type ProvisionedDevice as ProvisionedDeviceView,
   type RegisterDatasetBody,
+  type RetrainJobList,
   type RevokedMqttReader,
   type ReviewDatasetManifest,
   type ReviewExportQuery,
@@ -38,6 +61,9 @@ import {
   type RolloutWave as RolloutWaveView,
   type StartRetrainBody,
   type TokenView,
+  type TrainingDatasetDetail,
+  type TrainingDatasetList,
+  type TrainingImageStored,
 } from '@linesight/protocol';
 import type { RetrainJobView, TrainingDatasetView } from './retrain-types.ts';
 
@@ -359,8 +385,7 @@ export class CloudApiClient {
     const params = new URLSearchParams();
     for (const [k, v] of Object.entries(q)) if (v !== undefined) params.set(k, String(v));
     const query = params.size === 0 ? '' : `?${params.toString()}`;
-    return (await this.#request<{ jobs: RetrainJobView[] }>('GET', `/v1/retrain/jobs${query}`))
-      .jobs;
+    return (await this.#request<RetrainJobList>('GET', `/v1/retrain/jobs${query}`)).jobs;
   }
 
   /** One retraining job. */
@@ -375,7 +400,7 @@ export class CloudApiClient {
 
   /** Uploads one training image by its SHA-256; false when the cloud already had it. */
   async putTrainingImage(sha256: string, bytes: Uint8Array): Promise<boolean> {
-    const r = await this.#request<{ stored: boolean }>(
+    const r = await this.#request<TrainingImageStored>(
       'PUT',
       `/v1/retrain/datasets/images/${sha256}`,
       new Blob([bytes], { type: 'application/octet-stream' }),
@@ -390,8 +415,84 @@ export class CloudApiClient {
 
   /** Registered training datasets. */
   async listTrainingDatasets(): Promise<TrainingDatasetView[]> {
-    return (await this.#request<{ datasets: TrainingDatasetView[] }>('GET', '/v1/retrain/datasets'))
-      .datasets;
+    return (await this.#request<TrainingDatasetList>('GET', '/v1/retrain/datasets')).datasets;
+  }
+
+  /** One training dataset with its images and labels. */
+  getTrainingDataset(fingerprint: string): Promise<TrainingDatasetDetail> {
+    return this.#request('GET', `/v1/retrain/datasets/${encodeURIComponent(fingerprint)}`);
+  }
+
+  /** Verdict-log records by device, model version and time range, oldest first. */
+  async listVerdicts(filter: EdgeFilterQuery = {}): Promise<EdgeVerdictView[]> {
+    return (await this.#request<EdgeVerdictList>('GET', `/v1/edge/verdicts${queryString(filter)}`))
+      .records;
+  }
+
+  /** Verdict counts per device, model version and time bucket, oldest bucket first. */
+  async verdictCounts(filter: EdgeVerdictCountsQuery = {}): Promise<EdgeVerdictCount[]> {
+    return (
+      await this.#request<EdgeVerdictCountList>(
+        'GET',
+        `/v1/edge/verdict-counts${queryString(filter)}`,
+      )
+    ).buckets;
+  }
+
+  /** Telemetry windows by device, model version and time range, oldest first. */
+  async listWindows(filter: EdgeFilterQuery = {}): Promise<EdgeWindowView[]> {
+    return (await this.#request<EdgeWindowList>('GET', `/v1/edge/windows${queryString(filter)}`))
+      .windows;
+  }
+
+  /** Events kept in device stores, oldest first. */
+  async listEdgeEvents(filter: EdgeFilterQuery = {}): Promise<EdgeEventView[]> {
+    return (await this.#request<EdgeEventList>('GET', `/v1/edge/events${queryString(filter)}`))
+      .events;
+  }
+
+  /** The sample index, newest first. */
+  async listSamples(filter: EdgeSamplesQuery = {}): Promise<SampleView[]> {
+    return (await this.#request<EdgeSampleList>('GET', `/v1/samples${queryString(filter)}`))
+      .samples;
+  }
+
+  /** One sample (`<boot>-<seq>` of a device) with short-lived URLs to its image and anomaly map. */
+  getSample(deviceId: string, id: string): Promise<EdgeSampleDownload> {
+    return this.#request(
+      'GET',
+      `/v1/samples/${encodeURIComponent(deviceId)}/${encodeURIComponent(id)}`,
+    );
+  }
+
+  /** Edge-data ingest counters and stored rows per table. */
+  edgeIngestStats(): Promise<EdgeIngestStats> {
+    return this.#request('GET', '/v1/edge/ingest-stats');
+  }
+
+  /** The latest events a device reported over MQTT, oldest first. */
+  deviceEvents(id: string): Promise<DeviceEventList> {
+    return this.#request('GET', `/v1/devices/${encodeURIComponent(id)}/events`);
+  }
+
+  /** Drift and camera alerts, newest first. */
+  async listAlerts(filter: AlertFilterQuery = {}): Promise<DriftAlertView[]> {
+    return (await this.#request<AlertList>('GET', `/v1/alerts${queryString(filter)}`)).alerts;
+  }
+
+  /** The drift job's counters and its last run. */
+  driftStatus(): Promise<DriftStatus> {
+    return this.#request('GET', '/v1/drift/status');
+  }
+
+  /** Runs the drift job now (or waits for the run under way) and returns what it did. */
+  runDrift(): Promise<DriftRunSummaryView> {
+    return this.#request('POST', '/v1/drift/runs');
+  }
+
+  /** The audit log, newest first (entries below `beforeId` for the next page). */
+  listAudit(query: AuditQuery = {}): Promise<AuditEntryView[]> {
+    return this.#request('GET', `/v1/audit${queryString(query)}`);
   }
 
   async #request<T>(method: string, path: string, body?: unknown): Promise<T> {

@@ -233,6 +233,8 @@ export {
   type RetrainJobView,
   type RetrainJobQuery,
   type TrainingDatasetView,
+  type TrainingDatasetList,
+  type RetrainJobList,
   type TrainingDatasetItem,
   type TrainingDatasetDetail,
   type TrainingImageStored,

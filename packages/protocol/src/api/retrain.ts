@@ -148,6 +148,8 @@ export type RetrainJobView = Static<typeof RetrainJobSchema>;
 
 /** What GET /v1/retrain/jobs answers. */
 export const RetrainJobListSchema = Type.Object({ jobs: Type.Array(RetrainJobSchema) });
+/** Retraining jobs, newest first. */
+export type RetrainJobList = Static<typeof RetrainJobListSchema>;
 
 /** Query of GET /v1/retrain/jobs. */
 export const RetrainJobQuerySchema = Type.Object(
@@ -194,6 +196,8 @@ export type TrainingDatasetView = Static<typeof TrainingDatasetSchema>;
 export const TrainingDatasetListSchema = Type.Object({
   datasets: Type.Array(TrainingDatasetSchema),
 });
+/** Registered training datasets, newest first. */
+export type TrainingDatasetList = Static<typeof TrainingDatasetListSchema>;
 
 /** One image of a training dataset, by hash, with its label and the trainer's class name. */
 export const TrainingDatasetItemSchema = Type.Object({
