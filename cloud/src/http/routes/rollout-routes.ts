@@ -1,24 +1,31 @@
 import type { FastifyInstance } from 'fastify';
-import type { Static } from '@sinclair/typebox';
+import { Type, type Static } from '@sinclair/typebox';
 import {
   CreateRolloutBodySchema,
   LinesightError,
   RolloutIdParamsSchema,
+  RolloutStatusSchema,
   type RolloutStatusView,
 } from '@linesight/protocol';
 import type { CloudServices } from '../services.ts';
 import { actorOf } from '../auth.ts';
+import { serializeAsIs } from '../serialize-as-is.ts';
 
-/** Rollout routes: waves, gates, shadow phase, progress, pause, resume and abort. */
+/**
+ * Rollout routes: waves, gates, shadow phase, progress, pause, resume and abort.
+ * Their answers are sent whole (serializeAsIs); the status schema documents them.
+ */
 export async function rolloutRoutes(app: FastifyInstance, services: CloudServices): Promise<void> {
   app.post<{ Body: Static<typeof CreateRolloutBodySchema> }>(
     '/v1/rollouts',
     {
+      ...serializeAsIs,
       schema: {
         tags: ['rollouts'],
         summary:
           'Roll a model version out to the selected devices (all when no selector), in waves with health gates and an optional shadow phase',
         body: CreateRolloutBodySchema,
+        response: { 201: RolloutStatusSchema },
       },
     },
     async (request, reply): Promise<RolloutStatusView> => {
@@ -57,17 +64,26 @@ export async function rolloutRoutes(app: FastifyInstance, services: CloudService
 
   app.get(
     '/v1/rollouts',
-    { schema: { tags: ['rollouts'], summary: 'List rollouts with progress' } },
+    {
+      ...serializeAsIs,
+      schema: {
+        tags: ['rollouts'],
+        summary: 'List rollouts with progress',
+        response: { 200: Type.Array(RolloutStatusSchema) },
+      },
+    },
     async (): Promise<RolloutStatusView[]> => services.rollouts.list(),
   );
 
   app.get<{ Params: Static<typeof RolloutIdParamsSchema> }>(
     '/v1/rollouts/:id',
     {
+      ...serializeAsIs,
       schema: {
         tags: ['rollouts'],
         summary: 'Show a rollout with per-wave and per-device progress',
         params: RolloutIdParamsSchema,
+        response: { 200: RolloutStatusSchema },
       },
     },
     async (request): Promise<RolloutStatusView> => services.rollouts.status(request.params.id),
@@ -77,6 +93,7 @@ export async function rolloutRoutes(app: FastifyInstance, services: CloudService
     app.post<{ Params: Static<typeof RolloutIdParamsSchema> }>(
       `/v1/rollouts/:id/${action}`,
       {
+        ...serializeAsIs,
         schema: {
           tags: ['rollouts'],
           summary:
@@ -86,6 +103,7 @@ export async function rolloutRoutes(app: FastifyInstance, services: CloudService
                 ? 'Continue a paused rollout'
                 : 'Stop a rollout and send the devices it moved back to their previous version',
           params: RolloutIdParamsSchema,
+          response: { 200: RolloutStatusSchema },
         },
       },
       async (request): Promise<RolloutStatusView> =>
