@@ -1,11 +1,16 @@
 import type { FastifyInstance } from 'fastify';
 import {
   LinesightError,
+  ReviewDatasetManifestSchema,
   ReviewExportQuerySchema,
   ReviewLabelBodySchema,
+  ReviewLabelSchema,
   ReviewQualityQuerySchema,
+  ReviewQualitySchema,
+  ReviewQueuePageSchema,
   ReviewQueueQuerySchema,
   ReviewSampleParamsSchema,
+  SampleLabelsSchema,
   type ReviewDatasetManifest,
   type ReviewExportQuery,
   type ReviewFilter,
@@ -18,6 +23,7 @@ import {
   type SampleLabels,
 } from '@linesight/protocol';
 import { actorOf } from '../http/auth.ts';
+import { serializeAsIs } from '../http/serialize-as-is.ts';
 import { datasetManifest } from './review-export.ts';
 import { summarizeQuality } from './review-quality.ts';
 import type { QueueQuery, ReviewStore } from './review-store.ts';
@@ -68,6 +74,7 @@ function sampleKey(p: ReviewSampleParams): { deviceId: string; boot: number; seq
  * The review queue: sampled images waiting for a human label (most
  * uncertain first, then defects, then random), labels with history, and the
  * precision and recall the labels give each model version. Operator auth.
+ * Answers are sent whole (serializeAsIs); the review schemas document them.
  */
 export async function reviewRoutes(app: FastifyInstance, deps: ReviewRouteDeps): Promise<void> {
   const ttlSec = deps.downloadTtlSec ?? 300;
@@ -75,11 +82,13 @@ export async function reviewRoutes(app: FastifyInstance, deps: ReviewRouteDeps):
   app.get<{ Querystring: ReviewQueueQuery }>(
     '/v1/review/queue',
     {
+      ...serializeAsIs,
       schema: {
         tags: ['review'],
         summary:
           'Samples waiting for a label: uncertain (score closest to the threshold first), then defects, then random; with image and map download URLs',
         querystring: ReviewQueueQuerySchema,
+        response: { 200: ReviewQueuePageSchema },
       },
     },
     async (request): Promise<ReviewQueuePage> => {
@@ -117,12 +126,14 @@ export async function reviewRoutes(app: FastifyInstance, deps: ReviewRouteDeps):
   app.post<{ Params: ReviewSampleParams; Body: ReviewLabelBody }>(
     '/v1/review/samples/:deviceId/:sampleId/labels',
     {
+      ...serializeAsIs,
       schema: {
         tags: ['review'],
         summary:
           'Label a sample good or defect; a second label corrects the first and both stay in the history',
         params: ReviewSampleParamsSchema,
         body: ReviewLabelBodySchema,
+        response: { 201: ReviewLabelSchema },
       },
       // A misspelt field (defect_class) must not be dropped silently with the label stored.
       preValidation: async (request) => refuseUnknownFields(request.body),
@@ -151,10 +162,12 @@ export async function reviewRoutes(app: FastifyInstance, deps: ReviewRouteDeps):
   app.get<{ Params: ReviewSampleParams }>(
     '/v1/review/samples/:deviceId/:sampleId/labels',
     {
+      ...serializeAsIs,
       schema: {
         tags: ['review'],
         summary: "A sample's labels, oldest first; the newest is the current one",
         params: ReviewSampleParamsSchema,
+        response: { 200: SampleLabelsSchema },
       },
     },
     async (request): Promise<SampleLabels> => {
@@ -173,11 +186,13 @@ export async function reviewRoutes(app: FastifyInstance, deps: ReviewRouteDeps):
   app.get<{ Querystring: ReviewFilter }>(
     '/v1/review/quality',
     {
+      ...serializeAsIs,
       schema: {
         tags: ['review'],
         summary:
           'Precision and recall of each model version on labelled samples, overall and per device, in daily buckets of capture time',
         querystring: ReviewQualityQuerySchema,
+        response: { 200: ReviewQualitySchema },
       },
     },
     async (request): Promise<ReviewQuality> => {
@@ -195,11 +210,13 @@ export async function reviewRoutes(app: FastifyInstance, deps: ReviewRouteDeps):
   app.get<{ Querystring: ReviewExportQuery }>(
     '/v1/review/export',
     {
+      ...serializeAsIs,
       schema: {
         tags: ['review'],
         summary:
           "Labelled samples as a dataset manifest (image keys, sha256, current label) with the trainer's dataset fingerprint",
         querystring: ReviewExportQuerySchema,
+        response: { 200: ReviewDatasetManifestSchema },
       },
     },
     async (request): Promise<ReviewDatasetManifest> => {
