@@ -2,11 +2,14 @@ import type { FastifyInstance } from 'fastify';
 import { Value } from '@sinclair/typebox/value';
 import {
   DriftSeriesQuerySchema,
+  DriftSeriesViewSchema,
   WindowReferenceSchema,
   type DriftSeriesQuery,
+  type DriftSeriesView,
   type TelemetryWindow,
 } from '@linesight/protocol';
 import type { DriftSettings } from '../drift/drift-settings.ts';
+import { serializeAsIs } from '../http/serialize-as-is.ts';
 import { driftSeries, type SeriesReference } from './drift-series.ts';
 
 /** What the drift series route reads. */
@@ -55,14 +58,17 @@ export async function driftSeriesRoute(
   app.get<{ Querystring: DriftSeriesQuery }>(
     '/v1/dashboard/drift/series',
     {
+      // Statistics may be NaN (written as null, as JSON.stringify does) where the schema says number.
+      ...serializeAsIs,
       schema: {
         tags: ['dashboard'],
         summary:
           "A device's product drift over time (PSI, KS, defect-rate shift per feature) as the drift job judges it, with the alert levels",
         querystring: DriftSeriesQuerySchema,
+        response: { 200: DriftSeriesViewSchema },
       },
     },
-    async (request) => {
+    async (request): Promise<DriftSeriesView> => {
       const q = request.query;
       const toMs = now() + 1;
       const rangeMs = (q.hours ?? 24) * 3_600_000;

@@ -1,6 +1,7 @@
 import type { Writable } from 'node:stream';
 import { constants, createGzip, gzipSync } from 'node:zlib';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { FleetViewSchema, type FleetView } from '@linesight/protocol';
 import { fleetTotals } from './fleet-view.ts';
 import type { FleetWatch } from './fleet-watch.ts';
 
@@ -43,15 +44,18 @@ export async function fleetRoutes(
         tags: ['dashboard'],
         summary:
           'Every device with state, version, frames/s, p99 latency, defect and unknown rates, camera and drift alert levels, and fleet counts',
+        // Documents the answer; the handler sends it already serialized (and gzipped when large).
+        response: { 200: FleetViewSchema },
       },
     },
     async (request, reply) => {
       const devices = watch.snapshot();
-      const body = JSON.stringify({
+      const view: FleetView = {
         at: new Date().toISOString(),
         totals: fleetTotals(devices),
         devices,
-      });
+      };
+      const body = JSON.stringify(view);
       void reply
         .header('content-type', 'application/json; charset=utf-8')
         .header('vary', 'accept-encoding');
@@ -67,6 +71,13 @@ export async function fleetRoutes(
         tags: ['dashboard'],
         summary:
           'Server-Sent Events of the fleet: "snapshot" with every row, then "update" with the rows that changed',
+        response: {
+          200: {
+            description:
+              "An event stream; each event's data is a FleetView (see GET /v1/dashboard/fleet)",
+            content: { 'text/event-stream': { schema: { type: 'string' } } },
+          },
+        },
       },
     },
     async (request, reply) => {

@@ -136,3 +136,87 @@ export const DriftSeriesQuerySchema = Type.Object(
 );
 /** Device, range and resolution of a drift series. */
 export type DriftSeriesQuery = Static<typeof DriftSeriesQuerySchema>;
+
+const Level = Type.Union([Type.Literal('ok'), Type.Literal('warning'), Type.Literal('alert')]);
+const Limits = Type.Object({ warning: Type.Number(), alert: Type.Number() });
+
+/** One judged statistic at one point of a drift series. */
+export const DriftSeriesValueSchema = Type.Object({
+  value: Type.Number(),
+  level: Level,
+  pValue: Nullable(Type.Number()),
+  frames: Type.Integer(),
+});
+
+/** What GET /v1/dashboard/drift/series answers: a device's product drift over time. */
+export const DriftSeriesViewSchema = Type.Object({
+  deviceId: Type.String(),
+  lookbackSec: Type.Number(),
+  minFrames: Type.Integer(),
+  alpha: Type.Number(),
+  levels: Type.Object({
+    psi: Limits,
+    ks: Limits,
+    shift: Limits,
+    camera: Type.Object({ frozenShare: Limits, darkShare: Limits, clippedShare: Limits }),
+  }),
+  windows: Type.Integer({ description: 'windows read' }),
+  truncated: Type.Boolean({ description: 'the range held more windows than the cap' }),
+  points: Type.Array(
+    Type.Object({
+      at: Type.String({ format: 'date-time' }),
+      model: Nullable(Type.Object({ name: Type.String(), version: Type.String() })),
+      values: Type.Record(Type.String(), DriftSeriesValueSchema, {
+        description: 'by feature/statistic, e.g. brightness/psi',
+      }),
+      skipped: Type.Array(Type.String(), { description: 'why features were not judged' }),
+    }),
+  ),
+});
+/** A device's product drift over time. */
+export type DriftSeriesView = Static<typeof DriftSeriesViewSchema>;
+
+/** One row of the fleet table. */
+export const FleetRowSchema = Type.Object({
+  id: Type.String(),
+  labels: Type.Record(Type.String(), Type.String()),
+  online: Type.Boolean(),
+  lastSeen: Nullable(Type.String()),
+  phase: Nullable(Type.String()),
+  version: Nullable(Type.String({ description: 'the version the device reports running' })),
+  model: Nullable(Type.String()),
+  desiredVersion: Nullable(Type.String({ description: 'the version the cloud asked for' })),
+  fps: Nullable(Type.Number()),
+  p50Ms: Nullable(Type.Number()),
+  p99Ms: Nullable(Type.Number()),
+  framesCaptured: Type.Integer(),
+  framesScored: Type.Integer(),
+  defectRate: Nullable(Type.Number({ description: 'defects per scored frame since start' })),
+  unknownRate: Nullable(Type.Number({ description: 'unknown verdicts per captured frame' })),
+  errors: Type.Integer(),
+  lastError: Nullable(Type.Object({ code: Type.String(), message: Type.String() })),
+  camera: { ...Level, description: "the worst open camera alert ('ok' when none)" },
+  drift: { ...Level, description: "the worst open product-drift alert ('ok' when none)" },
+});
+/** One row of the fleet table. */
+export type FleetRowView = Static<typeof FleetRowSchema>;
+
+/** Counts for the fleet page's header. */
+export const FleetTotalsSchema = Type.Object({
+  devices: Type.Integer(),
+  online: Type.Integer(),
+  moving: Type.Integer({ description: 'running another version than the desired one' }),
+  withErrors: Type.Integer(),
+});
+
+/**
+ * What GET /v1/dashboard/fleet answers, and the data of each fleet stream
+ * event ("snapshot": every row; "update": the rows that changed).
+ */
+export const FleetViewSchema = Type.Object({
+  at: Type.String({ format: 'date-time' }),
+  totals: FleetTotalsSchema,
+  devices: Type.Array(FleetRowSchema),
+});
+/** The fleet table. */
+export type FleetView = Static<typeof FleetViewSchema>;
