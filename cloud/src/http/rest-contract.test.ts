@@ -17,6 +17,7 @@ import {
   DeviceEventListSchema,
   DeviceEventSchema,
   DriftRunSummarySchema,
+  DriftSeriesViewSchema,
   DriftStatusSchema,
   EdgeEventListSchema,
   EdgeIngestStatsSchema,
@@ -26,6 +27,7 @@ import {
   EdgeVerdictListSchema,
   EdgeWindowListSchema,
   EventBatchSchema,
+  FleetViewSchema,
   SampleBatchSchema,
   UploadsAnswerSchema,
   VerdictBatchSchema,
@@ -34,9 +36,13 @@ import {
   encodeEdgeBatch,
   encodePayload,
   type DeviceEvent,
+  type DriftSeriesView,
   type EdgeIngestStats,
   type EdgeSampleDownload,
   type EventRecord,
+  type FleetView,
+  type ReviewDatasetManifest,
+  type ReviewQuality,
   type SampleRecord,
   type VerdictRecord,
   CreatedTokenSchema,
@@ -53,9 +59,11 @@ import {
   ProvisionedDeviceSchema,
   RetrainJobListSchema,
   ReviewDatasetManifestSchema,
+  ReviewLabelSchema,
   ReviewQualitySchema,
   ReviewQueuePageSchema,
   RolloutStatusSchema,
+  SampleLabelsSchema,
   TokenViewSchema,
   TrainingDatasetDetailSchema,
   TrainingDatasetListSchema,
@@ -207,7 +215,7 @@ describe('REST contract (@linesight/protocol api) against a started cloud', () =
     expect((ring as { retiredAt?: string }[]).some((k) => k.retiredAt !== undefined)).toBe(true);
   });
 
-  it('edge data, drift, audit, device events and blobs answer what the contract says', async () => {
+  it('edge data, review, drift, the dashboard, audit, device events and blobs answer what the contract says', async () => {
     const deviceId = 'edge-1';
     const creds = (await call('POST', '/v1/devices', { id: deviceId })) as {
       username: string;
@@ -381,6 +389,17 @@ describe('REST contract (@linesight/protocol api) against a started cloud', () =
       ],
     });
 
+    const fleet = (await read(FleetViewSchema, '/v1/dashboard/fleet')) as FleetView;
+    expect(fleet.devices).toContainEqual(
+      expect.objectContaining({ id: deviceId, camera: 'alert', drift: 'ok' }),
+    );
+    const series = (await read(
+      DriftSeriesViewSchema,
+      `/v1/dashboard/drift/series${q}`,
+    )) as DriftSeriesView;
+    expect(series).toMatchObject({ deviceId, windows: 2 });
+    expect(series.points.length).toBeGreaterThan(0);
+
     const audit = (await read(AuditEntryListSchema, `/v1/audit?subject=${deviceId}`)) as unknown[];
     expect(audit).toEqual([
       expect.objectContaining({
@@ -389,6 +408,25 @@ describe('REST contract (@linesight/protocol api) against a started cloud', () =
         details: { labels: {} },
       }),
     ]);
+
+    // The sample in review: queued, labelled, counted and exported.
+    const queue = await read(ReviewQueuePageSchema, `/v1/review/queue${q}`);
+    expect(queue).toMatchObject({ total: 1, items: [{ sample: indexed[0], label: null }] });
+    const labels = `/v1/review/samples/${deviceId}/1-0/labels`;
+    const label = await call('POST', labels, {
+      label: 'defect',
+      defectClass: 'scratch',
+      note: 'n',
+    });
+    expectContract(ReviewLabelSchema, label);
+    expect(await read(SampleLabelsSchema, labels)).toEqual({ current: label, history: [label] });
+    const labelled = await read(ReviewQueuePageSchema, `/v1/review/queue${q}&labelled=true`);
+    expect(labelled).toMatchObject({ items: [{ label }] });
+    const quality = (await read(ReviewQualitySchema, `/v1/review/quality${q}`)) as ReviewQuality;
+    expect(quality.versions).toHaveLength(1);
+    const exported = await read(ReviewDatasetManifestSchema, `/v1/review/export${q}&urls=true`);
+    expect(exported).toMatchObject({ count: 1, items: [{ className: 'scratch' }] });
+    expect((exported as ReviewDatasetManifest).items[0]?.imageUrl).toEqual(expect.any(String));
 
     // The api-client's typed reads give the same answers.
     const api = new CloudApiClient({
