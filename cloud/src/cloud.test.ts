@@ -5,7 +5,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CloudApiClient, CloudApiError } from '@linesight/api-client';
-import { deviceTopic, encodePayload, CHANNEL_SCHEMAS } from '@linesight/protocol';
+import { deviceTopic, encodePayload, isLinesightError, CHANNEL_SCHEMAS } from '@linesight/protocol';
 import { Cloud } from './cloud.ts';
 
 let dir: string;
@@ -51,6 +51,24 @@ function statusPayload(deviceId: string) {
 }
 
 describe('cloud', () => {
+  it('answers ERR_CLOUD_NOT_STARTED for every part asked for before start()', () => {
+    const idle = new Cloud({ httpPort: 0, mqttPort: 0, dataDir: dir });
+    for (const read of [
+      () => idle.urls,
+      () => idle.blobs,
+      () => idle.advertised,
+      () => idle.adminToken,
+    ]) {
+      let caught: unknown;
+      try {
+        read();
+      } catch (err) {
+        caught = err;
+      }
+      expect(isLinesightError(caught, 'ERR_CLOUD_NOT_STARTED')).toBe(true);
+    }
+  });
+
   it('creates an admin token file with mode 0600', async () => {
     expect(cloud.adminToken.source).toBe('created');
     const s = await stat(join(dir, 'admin-token'));

@@ -517,30 +517,22 @@ export class Cloud {
 
   /** Where the cloud listens; throws before start(). */
   get urls(): CloudUrls {
-    if (this.#urls === undefined)
-      throw new LinesightError('ERR_CLOUD_NOT_STARTED', 'cloud is not started');
-    return this.#urls;
+    return started(this.#urls);
   }
 
   /** The object store of artifacts and uploads; throws before start(). */
   get blobs(): BlobStore {
-    if (this.#blobs === undefined)
-      throw new LinesightError('ERR_CLOUD_CONFIG', 'cloud is not started');
-    return this.#blobs;
+    return started(this.#blobs);
   }
 
   /** The addresses devices and clients must use (advertised, else bound); throws before start(). */
   get advertised(): CloudUrls {
-    if (this.#advertised === undefined)
-      throw new LinesightError('ERR_CLOUD_CONFIG', 'cloud is not started');
-    return this.#advertised;
+    return started(this.#advertised);
   }
 
   /** The admin token and where it came from; throws before start(). */
   get adminToken(): AdminTokenSource {
-    if (this.#adminToken === undefined)
-      throw new LinesightError('ERR_CLOUD_NOT_STARTED', 'cloud is not started');
-    return this.#adminToken;
+    return started(this.#adminToken);
   }
 
   /**
@@ -595,6 +587,12 @@ export class Cloud {
     })();
     return this.#closing;
   }
+}
+
+/** A part the cloud makes in start(); ERR_CLOUD_NOT_STARTED before then. */
+function started<T>(part: T | undefined): T {
+  if (part === undefined) throw new LinesightError('ERR_CLOUD_NOT_STARTED', 'cloud is not started');
+  return part;
 }
 
 function collectMetrics(
