@@ -227,13 +227,7 @@ export class EdgeDataStore {
 
   /** The sample index, newest first. */
   samples(q: EdgeQuery & { class?: string }): SampleIndexEntry[] {
-    const f = filter(q, 'at_ms');
-    let where = f.where;
-    const params = [...f.params];
-    if (q.class !== undefined) {
-      where += `${where === '' ? 'WHERE' : ' AND'} class = ?`;
-      params.push(q.class);
-    }
+    const { where, params } = filter(q, 'at_ms', [['class = ?', q.class]]);
     const rows = this.#db
       .prepare(`SELECT * FROM samples ${where} ORDER BY at_ms DESC LIMIT ?`)
       .all(...params, q.limit ?? 100) as Record<string, unknown>[];
@@ -317,29 +311,40 @@ export class EdgeDataStore {
   }
 }
 
-function filter(q: EdgeQuery, timeColumn: string): { where: string; params: unknown[] } {
+/**
+ * The conditions of an EdgeQuery on a table whose columns stand under `alias`
+ * (`'s.'`, or none), the time range on `timeColumn`, then `extra` pairs; each
+ * condition whose value is undefined is left out. Parameters in clause order.
+ */
+export function edgeConditions(
+  q: Omit<EdgeQuery, 'limit'>,
+  timeColumn: string,
+  alias = '',
+  extra: readonly (readonly [clause: string, value: unknown])[] = [],
+): { clauses: string[]; params: unknown[] } {
   const clauses: string[] = [];
   const params: unknown[] = [];
-  if (q.deviceId !== undefined) {
-    clauses.push('device_id = ?');
-    params.push(q.deviceId);
+  for (const [clause, value] of [
+    [`${alias}device_id = ?`, q.deviceId],
+    [`${alias}model_name = ?`, q.modelName],
+    [`${alias}model_version = ?`, q.modelVersion],
+    [`${alias}${timeColumn} >= ?`, q.fromMs],
+    [`${alias}${timeColumn} < ?`, q.toMs],
+    ...extra,
+  ] as const) {
+    if (value === undefined) continue;
+    clauses.push(clause);
+    params.push(value);
   }
-  if (q.modelName !== undefined) {
-    clauses.push('model_name = ?');
-    params.push(q.modelName);
-  }
-  if (q.modelVersion !== undefined) {
-    clauses.push('model_version = ?');
-    params.push(q.modelVersion);
-  }
-  if (q.fromMs !== undefined) {
-    clauses.push(`${timeColumn} >= ?`);
-    params.push(q.fromMs);
-  }
-  if (q.toMs !== undefined) {
-    clauses.push(`${timeColumn} < ?`);
-    params.push(q.toMs);
-  }
+  return { clauses, params };
+}
+
+function filter(
+  q: EdgeQuery,
+  timeColumn: string,
+  extra: readonly (readonly [string, unknown])[] = [],
+): { where: string; params: unknown[] } {
+  const { clauses, params } = edgeConditions(q, timeColumn, '', extra);
   return { where: clauses.length === 0 ? '' : `WHERE ${clauses.join(' AND ')}`, params };
 }
 
@@ -424,7 +429,8 @@ function rowOf(kind: EdgeWrite['kind'], deviceId: string, record: unknown): unkn
   }
 }
 
-function sampleOf(r: Record<string, unknown>): SampleIndexEntry {
+/** A row of the samples table as the index lists it. */
+export function sampleOf(r: Record<string, unknown>): SampleIndexEntry {
   return {
     id: `${r.boot as number}-${r.seq as number}`,
     deviceId: r.device_id as string,

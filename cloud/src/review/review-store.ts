@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import { openDatabase } from '../sqlite/open-database.ts';
 import { LinesightError, REVIEW_SAMPLE_CLASSES } from '@linesight/protocol';
-import type { SampleIndexEntry } from '../ingest/edge-data-store.ts';
+import { edgeConditions, sampleOf, type SampleIndexEntry } from '../ingest/edge-data-store.ts';
 
 // Each entry upgrades the schema by one version; never edit a shipped entry, append.
 const MIGRATIONS: readonly string[] = [
@@ -164,18 +164,7 @@ export class ReviewStore {
 
   #queue(q: QueueQuery): { total: number; entries: QueueEntry[] } {
     const labelled = q.labelled === true;
-    const clauses: string[] = [];
-    const params: unknown[] = [];
-    const add = (clause: string, value: unknown) => {
-      clauses.push(clause);
-      params.push(value);
-    };
-    if (q.deviceId !== undefined) add('s.device_id = ?', q.deviceId);
-    if (q.modelName !== undefined) add('s.model_name = ?', q.modelName);
-    if (q.modelVersion !== undefined) add('s.model_version = ?', q.modelVersion);
-    if (q.sampleClass !== undefined) add('s.class = ?', q.sampleClass);
-    if (q.fromMs !== undefined) add('s.at_ms >= ?', q.fromMs);
-    if (q.toMs !== undefined) add('s.at_ms < ?', q.toMs);
+    const { clauses, params } = edgeConditions(q, 'at_ms', 's.', [['s.class = ?', q.sampleClass]]);
     const where = clauses.length === 0 ? '' : `AND ${clauses.join(' AND ')}`;
     // Unlabelled = matching samples minus the labelled ones among them: two counts SQLite
     // answers from indexes, instead of probing current_labels once per sample. CROSS JOIN
@@ -350,17 +339,7 @@ export class ReviewStore {
    * per model version, device and day of capture. Positive means defect.
    */
   labelCounts(q: QualityQuery): LabelCountRow[] {
-    const clauses: string[] = [];
-    const params: unknown[] = [];
-    const add = (clause: string, value: unknown) => {
-      clauses.push(clause);
-      params.push(value);
-    };
-    if (q.deviceId !== undefined) add('l.device_id = ?', q.deviceId);
-    if (q.modelName !== undefined) add('l.model_name = ?', q.modelName);
-    if (q.modelVersion !== undefined) add('l.model_version = ?', q.modelVersion);
-    if (q.fromMs !== undefined) add('l.sample_at_ms >= ?', q.fromMs);
-    if (q.toMs !== undefined) add('l.sample_at_ms < ?', q.toMs);
+    const { clauses, params } = edgeConditions(q, 'sample_at_ms', 'l.');
     const rows = this.#db
       .prepare(
         `SELECT l.model_name, l.model_version, l.device_id,
@@ -462,26 +441,5 @@ function labelOf(r: Record<string, unknown>): LabelEntry {
     reviewer: r.reviewer as string,
     actor: r.actor as string,
     at: new Date(r.at_ms as number).toISOString(),
-  };
-}
-
-function sampleOf(r: Record<string, unknown>): SampleIndexEntry {
-  return {
-    id: `${r.boot as number}-${r.seq as number}`,
-    deviceId: r.device_id as string,
-    boot: r.boot as number,
-    seq: r.seq as number,
-    frameSeq: r.frame_seq as number,
-    at: new Date(r.at_ms as number).toISOString(),
-    class: r.class as SampleIndexEntry['class'],
-    modelName: r.model_name as string | null,
-    modelVersion: r.model_version as string | null,
-    score: r.score as number | null,
-    verdict: r.verdict as SampleIndexEntry['verdict'],
-    ...(r.reason === null ? {} : { reason: r.reason as string }),
-    objectKey: r.object_key as string,
-    ...(r.map_key === null ? {} : { mapKey: r.map_key as string }),
-    bytes: r.bytes as number,
-    sha256: r.sha256 as string,
   };
 }
