@@ -4,7 +4,7 @@ import { LinesightError } from '@linesight/protocol';
 import { separateMasks } from '@linesight/vision';
 import type { Camera, FrameSink } from './camera.ts';
 import { deliverToSink, reportToSink } from './sink-guard.ts';
-import { PacingSchedule } from './pacing-schedule.ts';
+import { PacedLoop } from './paced-loop.ts';
 
 // Formats sharp decodes; BMP is left out because sharp cannot read it.
 const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp', '.tif', '.tiff']);
@@ -30,17 +30,14 @@ export interface FolderCameraOptions {
  */
 export class FolderCamera implements Camera {
   readonly #o: FolderCameraOptions;
-  readonly #pacing: PacingSchedule;
+  readonly #loop: PacedLoop;
   #files: string[] = [];
   #seq = 0;
   // Index of the next file to read (counts up across loops).
   #cursor = 0;
   #sink: FrameSink | undefined;
-  #timer: NodeJS.Timeout | undefined;
-  #inFlight: Promise<void> | undefined;
   #closed = false;
   #closing: Promise<void> | undefined;
-  #slot = 0;
 
   /** Checks `fps` (throws ERR_CAMERA); does not touch the folder yet. */
   constructor(options: FolderCameraOptions) {
@@ -48,7 +45,11 @@ export class FolderCamera implements Camera {
       throw new LinesightError('ERR_CAMERA', `folder camera fps must be > 0, got ${options.fps}`);
     }
     this.#o = options;
-    this.#pacing = new PacingSchedule(options.fps);
+    this.#loop = new PacedLoop(
+      options.fps,
+      () => this.#readNext(),
+      () => this.#o.loop !== false || this.#cursor < this.#files.length,
+    );
   }
 
   get description(): string {
@@ -87,9 +88,7 @@ export class FolderCamera implements Camera {
       );
     }
     this.#files = names.map((n) => join(this.#o.dir, n));
-    if (this.#closed) return;
-    this.#pacing.anchor(this.#slot, performance.now());
-    this.#scheduleNext();
+    this.#loop.start();
   }
 
   /** Stops the timer and waits for a file being read, which is then dropped; idempotent. */
@@ -100,29 +99,7 @@ export class FolderCamera implements Camera {
 
   async #shutdown(): Promise<void> {
     this.#closed = true;
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    await this.#inFlight;
-  }
-
-  #scheduleNext(): void {
-    if (this.#closed) return;
-    if (this.#o.loop === false && this.#cursor >= this.#files.length) return;
-    this.#timer = setTimeout(
-      () => this.#onDue(),
-      this.#pacing.delayMs(this.#slot, performance.now()),
-    );
-  }
-
-  #onDue(): void {
-    this.#timer = undefined;
-    this.#slot += 1;
-    const read = this.#readNext();
-    this.#inFlight = read;
-    void read.finally(() => {
-      if (this.#inFlight === read) this.#inFlight = undefined;
-      this.#scheduleNext();
-    });
+    await this.#loop.stop();
   }
 
   // Never rejects: read failures go to the sink.

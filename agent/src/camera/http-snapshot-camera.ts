@@ -2,7 +2,7 @@ import { LinesightError } from '@linesight/protocol';
 import { sniffImageFormat } from '@linesight/vision';
 import { Backoff, backoffProblems, type BackoffOptions } from './backoff.ts';
 import type { Camera, FrameSink } from './camera.ts';
-import { PacingSchedule } from './pacing-schedule.ts';
+import { PacedLoop } from './paced-loop.ts';
 import { redactCredentials } from './redact-credentials.ts';
 import { deliverToSink, reportToSink } from './sink-guard.ts';
 
@@ -94,7 +94,7 @@ function parseUrl(raw: string): ParsedUrl | undefined {
 export class HttpSnapshotCamera implements Camera {
   readonly description: string;
   readonly #url: ParsedUrl;
-  readonly #pacing: PacingSchedule;
+  readonly #loop: PacedLoop;
   readonly #timeoutMs: number;
   readonly #maxBytes: number;
   readonly #headers: Record<string, string>;
@@ -103,12 +103,9 @@ export class HttpSnapshotCamera implements Camera {
   #sink: FrameSink | undefined;
   #delivered = 0;
   #failures = 0;
-  #timer: NodeJS.Timeout | undefined;
-  #inFlight: Promise<void> | undefined;
   #abort: AbortController | undefined;
   #closed = false;
   #closing: Promise<void> | undefined;
-  #slot = 0;
 
   /** Validates options (throws ERR_CAMERA listing every problem); does not poll yet. */
   constructor(options: HttpSnapshotCameraOptions) {
@@ -131,7 +128,9 @@ export class HttpSnapshotCamera implements Camera {
       );
     }
     this.#url = url;
-    this.#pacing = new PacingSchedule(options.fps);
+    // Request time and timer lateness do not add up; a slow answer more than a
+    // period behind is followed by a poll at once, not a burst.
+    this.#loop = new PacedLoop(options.fps, () => this.#poll());
     this.#timeoutMs = timeoutMs;
     this.#maxBytes = maxBytes;
     this.#headers = {
@@ -165,8 +164,7 @@ export class HttpSnapshotCamera implements Camera {
       throw new LinesightError('ERR_CAMERA', 'http camera is already started');
     }
     this.#sink = sink;
-    this.#pacing.anchor(this.#slot, performance.now());
-    this.#scheduleNext();
+    this.#loop.start();
   }
 
   /** Stops polling, aborts a request in flight and waits for it to settle; idempotent. */
@@ -177,31 +175,9 @@ export class HttpSnapshotCamera implements Camera {
 
   async #shutdown(): Promise<void> {
     this.#closed = true;
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
+    const stopped = this.#loop.stop();
     this.#abort?.abort(new Error('camera closed'));
-    await this.#inFlight;
-  }
-
-  #scheduleNext(): void {
-    if (this.#closed) return;
-    // Request time and timer lateness do not add up; a slow answer more than a
-    // period behind is followed by a poll at once, not a burst.
-    this.#timer = setTimeout(
-      () => this.#onDue(),
-      this.#pacing.delayMs(this.#slot, performance.now()),
-    );
-  }
-
-  #onDue(): void {
-    this.#timer = undefined;
-    this.#slot += 1;
-    const poll = this.#poll();
-    this.#inFlight = poll;
-    void poll.finally(() => {
-      if (this.#inFlight === poll) this.#inFlight = undefined;
-      this.#scheduleNext();
-    });
+    await stopped;
   }
 
   // Never rejects: failures go to the sink and set the retry time.
@@ -238,7 +214,7 @@ export class HttpSnapshotCamera implements Camera {
       // The next poll is due the backoff delay after the failure was reported (not
       // before: building and reporting the error can take a while on a busy
       // machine); then the cadence resumes.
-      this.#pacing.anchor(this.#slot, performance.now() + retryInMs);
+      this.#loop.delayNextUntil(performance.now() + retryInMs);
       return;
     }
     if (this.#closed) return;
