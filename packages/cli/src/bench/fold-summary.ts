@@ -1,6 +1,5 @@
-/** One fold's result in `bench model --folds`. */
-export interface FoldRun {
-  fold: number;
+/** What one train-and-evaluate run of `bench model` measures. */
+export interface ModelBenchRun {
   trainImages: number;
   testImages: number;
   auroc: number | null;
@@ -11,6 +10,11 @@ export interface FoldRun {
   trainingSeconds: number;
   inferenceMsPerFrame: { threads1: number; threads2: number };
   modelBytes: number;
+}
+
+/** One fold's result in `bench model --folds`. */
+export interface FoldRun extends ModelBenchRun {
+  fold: number;
 }
 
 /** Mean and spread over the folds of a cross-validation. */

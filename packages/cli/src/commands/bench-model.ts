@@ -15,6 +15,7 @@ import {
   stdOrNull,
   summarizeFolds,
   type FoldRun,
+  type ModelBenchRun,
 } from '../bench/fold-summary.ts';
 import { readDatasetVerbose, readMasks, trainingProgressPrinter } from './model-command.ts';
 
@@ -177,18 +178,8 @@ async function benchHoldout(
   return summary;
 }
 
-interface BenchRun {
+interface BenchRun extends ModelBenchRun {
   seed: number;
-  trainImages: number;
-  testImages: number;
-  auroc: number | null;
-  ap: number | null;
-  pixelAuroc: number | null;
-  f1: number | null;
-  perClass: Record<string, number | null>;
-  trainingSeconds: number;
-  inferenceMsPerFrame: { threads1: number; threads2: number };
-  modelBytes: number;
 }
 
 /** Trains on `trainIndices`, evaluates the exported ONNX on `testIndices` with ONNX Runtime, times inference. */
