@@ -1,11 +1,10 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import mqtt from 'mqtt';
-import { freePort } from './modbus-plc.ts';
+import { freePort, stopChild, waitForBroker } from '../../packages/cli/src/bench/broker-child.ts';
 
 /** An MQTT broker standing in for the plant's, in its own process on 127.0.0.1. */
 export interface PlantBroker {
@@ -83,7 +82,7 @@ async function startMosquitto(binary: string): Promise<PlantBroker> {
     await rm(dir, { recursive: true, force: true });
   };
   try {
-    await waitForBroker(url, child, output);
+    await waitForBroker(url, child, output, { name: 'broker' });
   } catch (err) {
     await stop();
     throw err;
@@ -108,33 +107,6 @@ async function startAedes(): Promise<PlantBroker> {
     );
   });
   const url = `mqtt://127.0.0.1:${port}`;
-  await waitForBroker(url, child, output);
+  await waitForBroker(url, child, output, { name: 'broker' });
   return { kind: 'aedes', url, stop: () => stopChild(child) };
-}
-
-/** Connects until the broker answers (or it exits, or 20 s pass). */
-async function waitForBroker(url: string, child: ChildProcess, output: string[]): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    if (child.exitCode !== null)
-      throw new Error(`broker exited (${child.exitCode}): ${output.slice(-10).join('\n')}`);
-    try {
-      const client = await mqtt.connectAsync(url, { reconnectPeriod: 0, connectTimeout: 1000 });
-      await client.endAsync(true);
-      return;
-    } catch (err) {
-      if (Date.now() > deadline)
-        throw new Error(`broker at ${url} did not answer: ${String(err)}\n${output.join('\n')}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-  await exited;
-  clearTimeout(timer);
 }

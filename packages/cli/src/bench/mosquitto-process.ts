@@ -4,10 +4,9 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServer, type AddressInfo } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import mqtt from 'mqtt';
+import { freePort, stopChild, waitForBroker } from './broker-child.ts';
 
 /** The shipped configuration; tests and benchmarks run it with only the port and paths changed. */
 const SHIPPED_CONFIG = fileURLToPath(
@@ -124,7 +123,7 @@ async function startOnFreePort(): Promise<MosquittoBroker> {
     };
     createInterface({ input: started.stdout! }).on('line', keep);
     createInterface({ input: started.stderr! }).on('line', keep);
-    await waitForLogin(url, username, password, started, output);
+    await waitForBroker(url, started, output, { name: 'mosquitto', username, password });
   };
   const halt = async () => {
     if (child !== undefined) await stopChild(child);
@@ -153,54 +152,4 @@ async function startOnFreePort(): Promise<MosquittoBroker> {
       await rm(dir, { recursive: true, force: true });
     },
   };
-}
-
-/** Logs in until the broker answers (or it exits, or 20 s pass). */
-async function waitForLogin(
-  url: string,
-  username: string,
-  password: string,
-  child: ChildProcess,
-  output: string[],
-): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    if (child.exitCode !== null)
-      throw new Error(`mosquitto exited (${child.exitCode}): ${output.slice(-10).join('\n')}`);
-    try {
-      const client = await mqtt.connectAsync(url, {
-        username,
-        password,
-        reconnectPeriod: 0,
-        connectTimeout: 1000,
-      });
-      await client.endAsync(true);
-      return;
-    } catch (err) {
-      if (Date.now() > deadline)
-        throw new Error(`mosquitto at ${url} did not answer: ${String(err)}\n${output.join('\n')}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-/** A free TCP port on 127.0.0.1 (it may be taken again before use: callers retry). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-  await exited;
-  clearTimeout(timer);
 }

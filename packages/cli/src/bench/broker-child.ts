@@ -1,0 +1,64 @@
+import type { ChildProcess } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
+import mqtt from 'mqtt';
+
+/**
+ * Connects (with the login, if given) until the broker in `child` answers, or
+ * it exits, or 20 s pass; `output` holds its log lines for the error. `name`
+ * names it in the errors (`mosquitto`, `broker`).
+ */
+export async function waitForBroker(
+  url: string,
+  child: ChildProcess,
+  output: readonly string[],
+  options: { name: string; username?: string; password?: string },
+): Promise<void> {
+  const login =
+    options.username === undefined
+      ? {}
+      : { username: options.username, password: options.password };
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    if (child.exitCode !== null)
+      throw new Error(
+        `${options.name} exited (${child.exitCode}): ${output.slice(-10).join('\n')}`,
+      );
+    try {
+      const client = await mqtt.connectAsync(url, {
+        ...login,
+        reconnectPeriod: 0,
+        connectTimeout: 1000,
+      });
+      await client.endAsync(true);
+      return;
+    } catch (err) {
+      if (Date.now() > deadline)
+        throw new Error(
+          `${options.name} at ${url} did not answer: ${String(err)}\n${output.join('\n')}`,
+        );
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** SIGTERM, then SIGKILL after 5 s; resolves when the process has exited. */
+export async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** A free TCP port on 127.0.0.1 (it may be taken again before use: callers retry). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
