@@ -56,31 +56,19 @@ export function benchIngestCommand(): Command {
     )
     .option('--json', 'print one JSON object on stdout')
     .addOption(new Option('--devices-worker', 'internal: run the simulated devices').hideHelp())
-    .action(
-      async (opts: {
-        devices: number;
-        recordsPerSec: number;
-        seconds: number;
-        batch: number;
-        drainHours: number;
-        drainFps: number;
-        drainRate: number;
-        loopFrames: number;
-        json?: boolean;
-        devicesWorker?: boolean;
-      }) => {
-        if (opts.devicesWorker) {
-          await runDevicesWorker();
-          return;
-        }
-        const result = await runIngestBench(opts);
-        progressLine('');
-        console.log(opts.json ? JSON.stringify(result) : JSON.stringify(result, null, 2));
-      },
-    );
+    .action(async (opts: IngestBenchOptions & { json?: boolean; devicesWorker?: boolean }) => {
+      if (opts.devicesWorker) {
+        await runDevicesWorker();
+        return;
+      }
+      const result = await runIngestBench(opts);
+      progressLine('');
+      console.log(opts.json ? JSON.stringify(result) : JSON.stringify(result, null, 2));
+    });
 }
 
-async function runIngestBench(opts: {
+/** The settings of `bench ingest` (see its options). */
+interface IngestBenchOptions {
   devices: number;
   recordsPerSec: number;
   seconds: number;
@@ -89,7 +77,9 @@ async function runIngestBench(opts: {
   drainFps: number;
   drainRate: number;
   loopFrames: number;
-}): Promise<Record<string, unknown>> {
+}
+
+async function runIngestBench(opts: IngestBenchOptions): Promise<Record<string, unknown>> {
   const dir = await mkdtemp(join(tmpdir(), 'linesight-bench-ingest-'));
   const cloud = new Cloud(
     { httpPort: 0, mqttPort: 0, dataDir: join(dir, 'cloud'), logLevel: 'warn' },
