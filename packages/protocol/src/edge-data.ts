@@ -1,5 +1,5 @@
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { Type, type Static, type TProperties, type TSchema } from '@sinclair/typebox';
 import { assertSchema, MAX_PAYLOAD_BYTES } from './codec.ts';
 import { LinesightError } from './errors.ts';
 import { CameraHealthSchema } from './window-profile.ts';
@@ -25,6 +25,26 @@ const RecordId = {
 export const MAX_EDGE_BATCH_BYTES = 8 * 1024 * 1024;
 /** Most records in one edge batch. */
 export const MAX_EDGE_BATCH_RECORDS = 5000;
+
+/**
+ * A device -> cloud batch: its schema name, the device and at most
+ * MAX_EDGE_BATCH_RECORDS records; `extra` adds properties (none by default).
+ */
+function edgeBatchSchema<Name extends string, R extends TSchema, X extends TProperties>(
+  name: Name,
+  record: R,
+  extra: X,
+) {
+  return Type.Object(
+    {
+      schema: Type.Literal(name),
+      deviceId: DeviceId,
+      records: Type.Array(record, { maxItems: MAX_EDGE_BATCH_RECORDS }),
+      ...extra,
+    },
+    { additionalProperties: false },
+  );
+}
 
 /** One scored frame as the verdict log keeps it: the plant's traceability record. */
 export const VerdictRecordSchema = Type.Object(
@@ -64,15 +84,9 @@ export const VerdictMinuteSchema = Type.Object(
 export type VerdictMinute = Static<typeof VerdictMinuteSchema>;
 
 /** A device -> cloud batch of verdict-log records (gzip-compressed JSON). */
-export const VerdictBatchSchema = Type.Object(
-  {
-    schema: Type.Literal('linesight.verdicts/v1'),
-    deviceId: DeviceId,
-    records: Type.Array(VerdictRecordSchema, { maxItems: MAX_EDGE_BATCH_RECORDS }),
-    minutes: Type.Optional(Type.Array(VerdictMinuteSchema, { maxItems: MAX_EDGE_BATCH_RECORDS })),
-  },
-  { additionalProperties: false },
-);
+export const VerdictBatchSchema = edgeBatchSchema('linesight.verdicts/v1', VerdictRecordSchema, {
+  minutes: Type.Optional(Type.Array(VerdictMinuteSchema, { maxItems: MAX_EDGE_BATCH_RECORDS })),
+});
 /** A verdict batch. */
 export type VerdictBatch = Static<typeof VerdictBatchSchema>;
 
@@ -161,14 +175,7 @@ export const TelemetryWindowSchema = Type.Object(
 export type TelemetryWindow = Static<typeof TelemetryWindowSchema>;
 
 /** A device -> cloud batch of telemetry windows. */
-export const WindowBatchSchema = Type.Object(
-  {
-    schema: Type.Literal('linesight.windows/v1'),
-    deviceId: DeviceId,
-    records: Type.Array(TelemetryWindowSchema, { maxItems: MAX_EDGE_BATCH_RECORDS }),
-  },
-  { additionalProperties: false },
-);
+export const WindowBatchSchema = edgeBatchSchema('linesight.windows/v1', TelemetryWindowSchema, {});
 /** A window batch. */
 export type WindowBatch = Static<typeof WindowBatchSchema>;
 
@@ -188,14 +195,7 @@ export const EventRecordSchema = Type.Object(
 export type EventRecord = Static<typeof EventRecordSchema>;
 
 /** A device -> cloud batch of events from the store. */
-export const EventBatchSchema = Type.Object(
-  {
-    schema: Type.Literal('linesight.event-log/v1'),
-    deviceId: DeviceId,
-    records: Type.Array(EventRecordSchema, { maxItems: MAX_EDGE_BATCH_RECORDS }),
-  },
-  { additionalProperties: false },
-);
+export const EventBatchSchema = edgeBatchSchema('linesight.event-log/v1', EventRecordSchema, {});
 /** An event batch. */
 export type EventBatch = Static<typeof EventBatchSchema>;
 
@@ -232,14 +232,7 @@ export const SampleRecordSchema = Type.Object(
 export type SampleRecord = Static<typeof SampleRecordSchema>;
 
 /** A device -> cloud batch of sample index records (sent after the images are uploaded). */
-export const SampleBatchSchema = Type.Object(
-  {
-    schema: Type.Literal('linesight.samples/v1'),
-    deviceId: DeviceId,
-    records: Type.Array(SampleRecordSchema, { maxItems: MAX_EDGE_BATCH_RECORDS }),
-  },
-  { additionalProperties: false },
-);
+export const SampleBatchSchema = edgeBatchSchema('linesight.samples/v1', SampleRecordSchema, {});
 /** A sample batch. */
 export type SampleBatch = Static<typeof SampleBatchSchema>;
 
