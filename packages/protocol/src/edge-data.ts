@@ -2,14 +2,12 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { Type, type Static, type TProperties, type TSchema } from '@sinclair/typebox';
 import { assertSchema, MAX_PAYLOAD_BYTES } from './codec.ts';
 import { LinesightError } from './errors.ts';
+import { DeviceId, IsoTime, VerdictSchema } from './schema-primitives.ts';
 import { CameraHealthSchema } from './window-profile.ts';
 
-const IsoTime = Type.String({ format: 'date-time', minLength: 20, maxLength: 40 });
-const DeviceId = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$' });
 const Count = Type.Integer({ minimum: 0 });
 const ModelName = Type.Union([Type.String({ minLength: 1, maxLength: 64 }), Type.Null()]);
 const ModelVersion = Type.Union([Type.String({ minLength: 1, maxLength: 64 }), Type.Null()]);
-const Verdict = Type.Union([Type.Literal('good'), Type.Literal('defect'), Type.Literal('unknown')]);
 
 /**
  * The stable identity of every stored record: the device, the agent's boot
@@ -55,7 +53,7 @@ export const VerdictRecordSchema = Type.Object(
     modelName: ModelName,
     modelVersion: ModelVersion,
     score: Type.Union([Type.Number(), Type.Null()]),
-    verdict: Verdict,
+    verdict: VerdictSchema,
     reason: Type.Optional(Type.String({ maxLength: 500 })),
     latencyMs: Type.Number({ minimum: 0 }),
   },
@@ -219,7 +217,7 @@ export const SampleRecordSchema = Type.Object(
     modelName: ModelName,
     modelVersion: ModelVersion,
     score: Type.Union([Type.Number(), Type.Null()]),
-    verdict: Verdict,
+    verdict: VerdictSchema,
     reason: Type.Optional(Type.String({ maxLength: 500 })),
     objectKey: Type.String({ minLength: 1, maxLength: 300 }),
     mapKey: Type.Optional(Type.String({ minLength: 1, maxLength: 300 })),

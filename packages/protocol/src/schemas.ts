@@ -1,5 +1,6 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { EdgeDataReportSchema, EdgeDataSettingsSchema } from './edge-data.ts';
+import { DeviceId, IsoTime, VerdictSchema } from './schema-primitives.ts';
 
 // Semantic Versioning 2.0.0 (semver.org's own expression): pre-release and build identifiers are
 // dot-separated and never empty, and numeric pre-release identifiers have no leading zeros.
@@ -30,14 +31,12 @@ const ModelName = Type.String({
   description: 'lower-case model name, 1-64 of a-z 0-9 _ . -',
 });
 const Sha256 = Type.String({ pattern: '^[0-9a-f]{64}$' });
-const IsoTime = Type.String({ format: 'date-time', minLength: 20, maxLength: 40 });
 const KeyId = Type.String({ pattern: '^[0-9a-f]{16}$' });
 const Signature = Type.String({
   minLength: 80,
   maxLength: 100,
   description: 'base64 Ed25519 signature',
 });
-const DeviceId = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$' });
 
 /** How a frame becomes the model's input tensor; the model carries it in its contract. */
 export const InputSpecSchema = Type.Object(
@@ -403,12 +402,7 @@ export const TelemetrySchema = Type.Object(
 /** A telemetry message. */
 export type Telemetry = Static<typeof TelemetrySchema>;
 
-/** The verdict on one frame; `unknown` means a person must look. */
-export const VerdictSchema = Type.Union([
-  Type.Literal('good'),
-  Type.Literal('defect'),
-  Type.Literal('unknown'),
-]);
+export { VerdictSchema };
 /** A verdict. */
 export type Verdict = Static<typeof VerdictSchema>;
 
