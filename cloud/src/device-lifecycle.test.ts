@@ -1,29 +1,23 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CloudApiClient, CloudApiError } from '@linesight/api-client';
 import { CHANNEL_SCHEMAS, deviceTopic, encodePayload } from '@linesight/protocol';
-import { Cloud } from './cloud.ts';
+import type { Cloud } from './cloud.ts';
+import { startTestCloud, type TestCloud } from '@linesight/testkit/cloud';
 
-let dir: string;
+let testCloud: TestCloud;
 let cloud: Cloud;
 let api: CloudApiClient;
 const clients: MqttClient[] = [];
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'linesight-device-lifecycle-'));
-  cloud = new Cloud({ httpPort: 0, mqttPort: 0, dataDir: dir }, pino({ level: 'silent' }));
-  await cloud.start();
-  api = new CloudApiClient({ baseUrl: cloud.urls.http, adminToken: cloud.adminToken.token });
+  testCloud = await startTestCloud();
+  ({ cloud, api } = testCloud);
 });
 
 afterAll(async () => {
   await Promise.all(clients.map((c) => c.endAsync(true)));
-  await cloud.close();
-  await rm(dir, { recursive: true, force: true });
+  await testCloud.close();
 });
 
 async function connect(id: string, password: string): Promise<MqttClient> {

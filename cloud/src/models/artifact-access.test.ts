@@ -1,14 +1,11 @@
 // A device may download only the artifacts its desired state names (live,
 // shadow) and its last-known-good; operators may download any.
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Cloud } from '../cloud.ts';
+import type { Cloud } from '../cloud.ts';
+import { startTestCloud, type TestCloud } from '@linesight/testkit/cloud';
 import { meanScoreOnnx } from '@linesight/testkit/onnx';
 
-let dir: string;
+let testCloud: TestCloud;
 let cloud: Cloud;
 const secrets = new Map<string, string>();
 
@@ -56,9 +53,8 @@ async function assign(deviceId: string, version: string) {
 }
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'linesight-artifact-access-'));
-  cloud = new Cloud({ httpPort: 0, mqttPort: 0, dataDir: dir }, pino({ level: 'silent' }));
-  await cloud.start();
+  testCloud = await startTestCloud();
+  cloud = testCloud.cloud;
   for (const [version, threshold] of [
     ['1.0.0', 0.5],
     ['2.0.0', 0.4],
@@ -77,8 +73,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await cloud.close();
-  await rm(dir, { recursive: true, force: true });
+  await testCloud.close();
 });
 
 describe('artifact downloads by devices', () => {
