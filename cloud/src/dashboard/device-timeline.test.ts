@@ -1,22 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import type { DriftAlert } from '../drift/alert-store.ts';
+import { driftAlert } from '../drift/drift-fixtures.ts';
 import type { RolloutRecord } from '../registry/rollout-store.ts';
 import { deviceTimeline } from './device-timeline.ts';
 
 const at = (min: number) =>
   new Date(Date.parse('2026-01-01T00:00:00Z') + min * 60_000).toISOString();
 
-const alert: DriftAlert = {
+const alert = driftAlert({
   id: 7,
   deviceId: 'd1',
-  modelName: 'tile',
   modelVersion: '1.1.0',
-  kind: 'product',
-  feature: 'brightness',
-  statistic: 'psi',
   state: 'resolved',
-  level: 'alert',
-  value: 0.4,
   peakValue: 0.9,
   frames: 600,
   windowStart: at(20),
@@ -24,7 +18,7 @@ const alert: DriftAlert = {
   openedAt: at(25),
   updatedAt: at(40),
   resolvedAt: at(40),
-};
+});
 
 const rollout: RolloutRecord = {
   id: 'r1',

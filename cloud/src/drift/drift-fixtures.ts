@@ -6,6 +6,7 @@ import {
   type TelemetryWindow,
   type WindowReference,
 } from '@linesight/protocol';
+import type { DriftAlert } from './alert-store.ts';
 
 /** A seeded uniform generator (mulberry32): reproducible test and benchmark data. */
 export function seededRandom(seed: number): () => number {
@@ -165,5 +166,29 @@ export function windowOf(options: {
           },
         }
       : {}),
+  };
+}
+
+/** An open product-drift alert (brightness PSI 0.4 on tile@1.0.0, line-1); `over` changes fields. */
+export function driftAlert(over: Partial<DriftAlert> = {}): DriftAlert {
+  return {
+    id: 1,
+    deviceId: 'line-1',
+    modelName: 'tile',
+    modelVersion: '1.0.0',
+    kind: 'product',
+    feature: 'brightness',
+    statistic: 'psi',
+    state: 'open',
+    level: 'alert',
+    value: 0.4,
+    peakValue: 0.4,
+    frames: 9000,
+    windowStart: '2026-01-01T00:00:00.000Z',
+    windowEnd: '2026-01-01T00:15:00.000Z',
+    openedAt: '2026-01-01T00:15:00.000Z',
+    updatedAt: '2026-01-01T00:15:00.000Z',
+    resolvedAt: null,
+    ...over,
   };
 }

@@ -2,28 +2,10 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { DriftAlert } from './alert-store.ts';
+import { driftAlert } from './drift-fixtures.ts';
 import { WebhookNotifier, type AlertNotification } from './webhook-notifier.ts';
 
-const alert: DriftAlert = {
-  id: 1,
-  deviceId: 'line-1',
-  modelName: 'tile',
-  modelVersion: '1.0.0',
-  kind: 'product',
-  feature: 'brightness',
-  statistic: 'psi',
-  state: 'open',
-  level: 'alert',
-  value: 0.4,
-  peakValue: 0.4,
-  frames: 9000,
-  windowStart: '2026-01-01T00:00:00.000Z',
-  windowEnd: '2026-01-01T00:15:00.000Z',
-  openedAt: '2026-01-01T00:15:00.000Z',
-  updatedAt: '2026-01-01T00:15:00.000Z',
-  resolvedAt: null,
-};
+const alert = driftAlert();
 
 async function body(req: IncomingMessage): Promise<string> {
   const chunks: Buffer[] = [];

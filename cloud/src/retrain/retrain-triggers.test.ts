@@ -1,32 +1,22 @@
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { DriftAlert } from '../drift/alert-store.ts';
+import { driftAlert } from '../drift/drift-fixtures.ts';
 import { RetrainTriggers, type RetrainTriggerOptions } from './retrain-triggers.ts';
 
 const NOW = Date.UTC(2026, 0, 2);
 let triggers: RetrainTriggers | undefined;
 
 function alert(over: Partial<DriftAlert>): DriftAlert {
-  return {
-    id: 1,
+  return driftAlert({
     deviceId: 'd1',
-    modelName: 'tile',
-    modelVersion: '1.0.0',
-    kind: 'product',
-    feature: 'brightness',
-    statistic: 'psi',
-    state: 'open',
-    level: 'alert',
-    value: 0.4,
-    peakValue: 0.4,
     frames: 1000,
     windowStart: new Date(NOW - 60_000).toISOString(),
     windowEnd: new Date(NOW).toISOString(),
     openedAt: new Date(NOW - 1000).toISOString(),
     updatedAt: new Date(NOW).toISOString(),
-    resolvedAt: null,
     ...over,
-  };
+  });
 }
 
 function make(
