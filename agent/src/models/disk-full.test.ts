@@ -62,17 +62,7 @@ function version(v: string, size?: number): Version {
 }
 
 function desired(model: Version): DesiredState {
-  revision++;
-  return {
-    schema: 'linesight.desired/v1',
-    deviceId: 'd1',
-    revision,
-    issuedAt: new Date().toISOString(),
-    expiresAt: new Date(Date.now() + 3600_000).toISOString(),
-    keyId: signer.keyId,
-    signature: 'unchecked-here',
-    model: model.assignment,
-  };
+  return signer.desired(model.assignment, ++revision);
 }
 
 async function apply(model: Version): Promise<void> {

@@ -7,11 +7,8 @@ import pino from 'pino';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ModelSlot, type ScoringModel } from '@linesight/vision';
 import {
-  generateSigningKeyPair,
   greyInputSpec,
   isLinesightError,
-  sha256Hex,
-  signManifest,
   type DesiredState,
   type Manifest,
   type ModelAssignment,
@@ -19,8 +16,9 @@ import {
 import { ModelStore } from './model-store.ts';
 import { ModelUpdater, defaultRetryDelayMs } from './model-updater.ts';
 import { eventually } from '@linesight/testkit/eventually';
+import { testSigner } from '@linesight/testkit/signer';
 
-const signer = generateSigningKeyPair();
+const signer = testSigner();
 /** Per artifact (sha256): requests answered 503 before it is served (Infinity: never served). */
 const failFirst = new Map<string, number>();
 const requests = new Map<string, number>();
@@ -37,34 +35,14 @@ const activated: string[] = [];
 
 function version(v: string, failures: number): ModelAssignment {
   const bytes = new TextEncoder().encode(`model ${v}`);
-  const manifest: Manifest = {
-    schema: 'linesight.manifest/v1',
-    name: 'm',
-    version: v,
-    sha256: sha256Hex(bytes),
-    sizeBytes: bytes.byteLength,
-    inputSpec: greyInputSpec(8),
-    outputs: { score: 'score' },
-    threshold: 0.5,
-    issuedAt: new Date().toISOString(),
-    keyId: signer.keyId,
-  };
+  const manifest = signer.manifestOf(v, bytes);
   artifacts.set(manifest.sha256, bytes);
   failFirst.set(manifest.sha256, failures);
-  return { signed: signManifest(manifest, signer), artifactUrl: `/a/${manifest.sha256}` };
+  return { signed: signer.sign(manifest), artifactUrl: `/a/${manifest.sha256}` };
 }
 
 function desired(model: ModelAssignment): DesiredState {
-  return {
-    schema: 'linesight.desired/v1',
-    deviceId: 'd1',
-    revision: ++revision,
-    issuedAt: new Date().toISOString(),
-    expiresAt: new Date(Date.now() + 3600_000).toISOString(),
-    keyId: signer.keyId,
-    signature: 'checked by the desired guard, not here',
-    model,
-  };
+  return signer.desired(model, ++revision);
 }
 
 beforeAll(async () => {
@@ -98,7 +76,7 @@ beforeEach(async () => {
     cloudUrl: base,
     username: 'd1',
     password: 'secret',
-    trustedKeys: () => [{ keyId: signer.keyId, publicKeyPem: signer.publicKeyPem }],
+    trustedKeys: () => [signer.trusted],
     store,
     slot,
     shadowSlot: new ModelSlot<ScoringModel, Manifest>(),

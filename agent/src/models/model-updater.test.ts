@@ -65,17 +65,7 @@ async function version(v: string): Promise<Version> {
 }
 
 function desired(model: Version): DesiredState {
-  revision++;
-  return {
-    schema: 'linesight.desired/v1',
-    deviceId: 'd1',
-    revision,
-    issuedAt: new Date().toISOString(),
-    expiresAt: new Date(Date.now() + 3600_000).toISOString(),
-    keyId: signer.keyId,
-    signature: 'unchecked-here',
-    model: model.assignment,
-  };
+  return signer.desired(model.assignment, ++revision);
 }
 
 async function apply(model: Version): Promise<void> {

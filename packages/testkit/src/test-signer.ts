@@ -4,7 +4,9 @@ import {
   generateSigningKeyPair,
   sha256Hex,
   signManifest,
+  type DesiredState,
   type Manifest,
+  type ModelAssignment,
   type SignedManifest,
   type SigningKeyPair,
   type TrustedKey,
@@ -19,6 +21,12 @@ export interface TestSigner extends SigningKeyPair {
   manifestOf(version: string, bytes: Uint8Array): Manifest;
   /** Signs `manifest` with this key. */
   sign(manifest: Manifest): SignedManifest;
+  /**
+   * A desired state for device `d1` naming `model`, at `revision`, valid for an hour,
+   * under this key's id. Its signature is a placeholder: the model updater does not
+   * check it (the desired-state guard before it does).
+   */
+  desired(model: ModelAssignment, revision: number): DesiredState;
 }
 
 /** Makes a test signer with a new Ed25519 key. */
@@ -33,5 +41,15 @@ export function testSigner(): TestSigner {
       keyId: key.keyId,
     }),
     sign: (manifest) => signManifest(manifest, key),
+    desired: (model, revision) => ({
+      schema: 'linesight.desired/v1',
+      deviceId: 'd1',
+      revision,
+      issuedAt: new Date().toISOString(),
+      expiresAt: new Date(Date.now() + 3600_000).toISOString(),
+      keyId: key.keyId,
+      signature: 'unchecked-here',
+      model,
+    }),
   };
 }
