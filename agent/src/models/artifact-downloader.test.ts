@@ -69,82 +69,51 @@ async function codeOf(p: Promise<unknown>): Promise<string> {
   }
 }
 
+/** Downloads `path` of the test server to `destPath` as device d1, the manifest of `body` unless `options` say otherwise. */
+function download(
+  path: string,
+  destPath: string,
+  options: Partial<Parameters<typeof downloadArtifact>[0]> = {},
+) {
+  return downloadArtifact({
+    url: `${base}${path}`,
+    manifest: manifest(),
+    username: 'd1',
+    password: 'secret',
+    destPath,
+    timeoutMs: 5000,
+    ...options,
+  });
+}
+
 describe('downloadArtifact', () => {
   it('downloads and verifies', async () => {
     const dest = join(dir, 'ok.onnx');
-    await downloadArtifact({
-      url: `${base}/ok`,
-      manifest: manifest(),
-      username: 'd1',
-      password: 'secret',
-      destPath: dest,
-      timeoutMs: 5000,
-    });
+    await download('/ok', dest);
     expect(sha256Hex(await readFile(dest))).toBe(sha256Hex(body));
   });
 
   it('refuses wrong bytes, a wrong size and a refused login, leaving no file behind', async () => {
     const d = (name: string) => join(dir, 'bad', name);
-    const common = { username: 'd1', password: 'secret', timeoutMs: 5000 };
     expect(
-      await codeOf(
-        downloadArtifact({
-          ...common,
-          url: `${base}/ok`,
-          manifest: manifest({ sha256: 'f'.repeat(64) }),
-          destPath: d('a'),
-        }),
-      ),
+      await codeOf(download('/ok', d('a'), { manifest: manifest({ sha256: 'f'.repeat(64) }) })),
     ).toBe('ERR_AGENT_MODEL_VERIFY');
+    expect(await codeOf(download('/ok', d('b'), { manifest: manifest({ sizeBytes: 100 }) }))).toBe(
+      'ERR_AGENT_MODEL_VERIFY',
+    );
     expect(
-      await codeOf(
-        downloadArtifact({
-          ...common,
-          url: `${base}/ok`,
-          manifest: manifest({ sizeBytes: 100 }),
-          destPath: d('b'),
-        }),
-      ),
+      await codeOf(download('/ok', d('c'), { manifest: manifest({ sizeBytes: body.length + 1 }) })),
     ).toBe('ERR_AGENT_MODEL_VERIFY');
-    expect(
-      await codeOf(
-        downloadArtifact({
-          ...common,
-          url: `${base}/ok`,
-          manifest: manifest({ sizeBytes: body.length + 1 }),
-          destPath: d('c'),
-        }),
-      ),
-    ).toBe('ERR_AGENT_MODEL_VERIFY');
-    expect(
-      await codeOf(
-        downloadArtifact({
-          ...common,
-          password: 'nope',
-          url: `${base}/ok`,
-          manifest: manifest(),
-          destPath: d('e'),
-        }),
-      ),
-    ).toBe('ERR_AGENT_DOWNLOAD');
+    expect(await codeOf(download('/ok', d('e'), { password: 'nope' }))).toBe('ERR_AGENT_DOWNLOAD');
     expect(await readdir(join(dir, 'bad'))).toEqual([]);
   });
 
   it('resumes a broken download with a Range request and never exposes the partial file', async () => {
     const dest = join(dir, 'resume', 'm.onnx');
-    const common = {
-      username: 'd1',
-      password: 'secret',
-      timeoutMs: 5000,
-      manifest: manifest(),
-      destPath: dest,
-    };
-    expect(await codeOf(downloadArtifact({ ...common, url: `${base}/truncated` }))).toBe(
-      'ERR_AGENT_DOWNLOAD',
-    );
+    expect(await codeOf(download('/truncated', dest))).toBe('ERR_AGENT_DOWNLOAD');
     expect(await readdir(join(dir, 'resume'))).toEqual(['m.onnx.part']);
     ranges.length = 0;
-    const report = await downloadArtifact({ ...common, url: `${base}/ok` });
+    const report = await download('/ok', dest);
     expect(report.resumedFrom).toBeGreaterThan(0);
     expect(ranges).toEqual([`bytes=${report.resumedFrom}-`]);
     expect(sha256Hex(await readFile(dest))).toBe(sha256Hex(body));
@@ -153,17 +122,8 @@ describe('downloadArtifact', () => {
 
   it('starts over when the server ignores the range', async () => {
     const dest = join(dir, 'norange', 'm.onnx');
-    const common = {
-      username: 'd1',
-      password: 'secret',
-      timeoutMs: 5000,
-      manifest: manifest(),
-      destPath: dest,
-    };
-    expect(await codeOf(downloadArtifact({ ...common, url: `${base}/truncated` }))).toBe(
-      'ERR_AGENT_DOWNLOAD',
-    );
-    await downloadArtifact({ ...common, url: `${base}/no-ranges` });
+    expect(await codeOf(download('/truncated', dest))).toBe('ERR_AGENT_DOWNLOAD');
+    await download('/no-ranges', dest);
     expect(sha256Hex(await readFile(dest))).toBe(sha256Hex(body));
   });
 
@@ -175,14 +135,7 @@ describe('downloadArtifact', () => {
     part.fill(0, 10_000);
     await writeFile(`${dest}.part`, part);
     ranges.length = 0;
-    const report = await downloadArtifact({
-      url: `${base}/ok`,
-      manifest: manifest(),
-      username: 'd1',
-      password: 'secret',
-      destPath: dest,
-      timeoutMs: 5000,
-    });
+    const report = await download('/ok', dest);
     expect(report).toMatchObject({ resumedFrom: 0, restarted: true, bytes: body.length });
     expect(ranges).toEqual(['bytes=20000-', '']);
     expect(sha256Hex(await readFile(dest))).toBe(sha256Hex(body));
@@ -194,14 +147,7 @@ describe('downloadArtifact', () => {
     await mkdir(join(dir, 'tampered'));
     await writeFile(`${dest}.part`, body.subarray(0, 20_000));
     ranges.length = 0;
-    const result = downloadArtifact({
-      url: `${base}/tampered`,
-      manifest: manifest(),
-      username: 'd1',
-      password: 'secret',
-      destPath: dest,
-      timeoutMs: 5000,
-    });
+    const result = download('/tampered', dest);
     expect(await codeOf(result)).toBe('ERR_AGENT_MODEL_VERIFY');
     expect(ranges).toEqual(['bytes=20000-', '']);
     expect(await readdir(join(dir, 'tampered'))).toEqual([]);
@@ -212,16 +158,7 @@ describe('downloadArtifact', () => {
     await mkdir(join(dir, 'full'));
     await writeFile(`${dest}.part`, body.subarray(0, 20_000));
     ranges.length = 0;
-    const result = downloadArtifact({
-      url: `${base}/ok`,
-      manifest: manifest(),
-      username: 'd1',
-      password: 'secret',
-      destPath: dest,
-      timeoutMs: 5000,
-      marginBytes: 1000,
-      freeBytes: async () => 20_000,
-    });
+    const result = download('/ok', dest, { marginBytes: 1000, freeBytes: async () => 20_000 });
     expect(await codeOf(result)).toBe('ERR_AGENT_DISK_FULL');
     expect(ranges).toEqual([]);
     // The part file is dropped: it may be what filled the disk.
