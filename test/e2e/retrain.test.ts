@@ -8,18 +8,18 @@
 // samples, compares both on the newest labelled samples it did not train on,
 // registers the challenger as candidate with its lineage, and starts a shadow
 // rollout of it. A cancelled job leaves the registry as it was.
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { CloudApiClient, type ReviewQueueItem } from '@linesight/api-client';
 import { writeDeviceCredentials } from '@linesight/agent';
-import { Cloud } from '@linesight/cloud';
+import type { Cloud } from '@linesight/cloud';
+import { startTestCloud, type TestCloud } from '@linesight/testkit/cloud';
 import { frameDefect } from '@linesight/firmware-sim';
 import { readModelContract } from '@linesight/vision';
 import { eventually } from '@linesight/testkit/eventually';
-import { LinesightProcess, runLinesight } from '../helpers/linesight-process.ts';
+import { LinesightProcess, linesightJson } from '../helpers/linesight-process.ts';
 
 const models = inject('models');
 
@@ -59,6 +59,7 @@ interface Job {
   } | null;
 }
 
+let testCloud: TestCloud | undefined;
 let dir: string;
 let cloud: Cloud;
 let api: CloudApiClient;
@@ -80,29 +81,14 @@ async function rest<T>(method: string, path: string, body?: unknown): Promise<T>
 }
 
 /** `linesight retrain ...` as a child process against this cloud; its JSON output. */
-async function retrainCli<T>(args: string[]): Promise<T> {
-  const lines = await runLinesight([
-    'retrain',
-    ...args,
-    '--cloud',
-    cloud.urls.http,
-    '--token',
-    adminToken,
-    '--json',
-  ]);
-  const json = lines.find((l) => l.startsWith('{'));
-  if (json === undefined) throw new Error(`no JSON from linesight retrain ${args.join(' ')}`);
-  return JSON.parse(json) as T;
+function retrainCli<T>(args: string[]): Promise<T> {
+  return linesightJson<T>('retrain', args, { url: cloud.urls.http, token: adminToken });
 }
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'linesight-retrain-e2e-'));
   adminToken = `retrain-admin-${process.pid}-token`;
-  cloud = new Cloud(
-    {
-      httpPort: 0,
-      mqttPort: 0,
-      dataDir: join(dir, 'cloud'),
+  testCloud = await startTestCloud({
+    config: {
       adminToken,
       drift: { enabled: false },
       retrain: {
@@ -115,17 +101,15 @@ beforeAll(async () => {
         rollout: { shadowSec: 3600 },
       },
     },
-    pino({ level: 'warn' }),
-  );
-  await cloud.start();
-  api = new CloudApiClient({ baseUrl: cloud.urls.http, adminToken });
+    logger: pino({ level: 'warn' }),
+  });
+  ({ cloud, dir, api } = testCloud);
   await api.publishModel({ name: MODEL, version: '1.0.0', onnx: await readFile(models.v1) });
 });
 
 afterAll(async () => {
   await agent?.stop();
-  await cloud.close();
-  await rm(dir, { recursive: true, force: true });
+  await testCloud?.close();
 });
 
 describe('retraining loop', () => {

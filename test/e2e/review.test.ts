@@ -3,8 +3,7 @@
 // `linesight review` CLI (as processes), corrects one, and checks the queue
 // order, the history and the precision and recall against what it labelled.
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -15,12 +14,14 @@ import {
   type ReviewVersionQuality,
 } from '@linesight/api-client';
 import { writeDeviceCredentials } from '@linesight/agent';
-import { Cloud } from '@linesight/cloud';
+import type { Cloud } from '@linesight/cloud';
+import { startTestCloud, type TestCloud } from '@linesight/testkit/cloud';
 import { eventually } from '@linesight/testkit/eventually';
-import { LinesightProcess, runLinesight } from '../helpers/linesight-process.ts';
+import { LinesightProcess, linesightJson } from '../helpers/linesight-process.ts';
 
 const models = inject('models');
 
+let testCloud: TestCloud | undefined;
 let dir: string;
 let cloud: Cloud;
 let api: CloudApiClient;
@@ -45,30 +46,14 @@ function inReviewOrder(items: readonly ReviewQueueItem[]): boolean {
 }
 
 /** `linesight review ...` as a child process, against this cloud; its JSON output. */
-async function cli<T>(args: string[]): Promise<T> {
-  const lines = await runLinesight([
-    'review',
-    ...args,
-    '--cloud',
-    cloud.urls.http,
-    '--token',
-    adminToken,
-    '--json',
-  ]);
-  const json = lines.find((l) => l.startsWith('{'));
-  if (json === undefined) throw new Error(`no JSON from linesight review ${args.join(' ')}`);
-  return JSON.parse(json) as T;
+function cli<T>(args: string[]): Promise<T> {
+  return linesightJson<T>('review', args, { url: cloud.urls.http, token: adminToken });
 }
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'linesight-review-'));
   adminToken = `review-admin-${process.pid}-token`;
-  cloud = new Cloud(
-    { httpPort: 0, mqttPort: 0, dataDir: join(dir, 'cloud'), adminToken },
-    pino({ level: 'warn' }),
-  );
-  await cloud.start();
-  api = new CloudApiClient({ baseUrl: cloud.urls.http, adminToken });
+  testCloud = await startTestCloud({ config: { adminToken }, logger: pino({ level: 'warn' }) });
+  ({ cloud, dir, api } = testCloud);
   const model = await api.publishModel({
     name: 'edge',
     version: '1.0.0',
@@ -83,8 +68,7 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
-  await cloud.close();
-  await rm(dir, { recursive: true, force: true });
+  await testCloud?.close();
 });
 
 describe('review queue', () => {

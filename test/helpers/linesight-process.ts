@@ -109,3 +109,26 @@ export async function runLinesight(args: string[], env: NodeJS.ProcessEnv = {}):
     throw new Error(`linesight ${args.join(' ')} exited ${code}:\n${p.text.slice(-20).join('\n')}`);
   return p.text;
 }
+
+/**
+ * Runs `linesight <command> <args...> --cloud <url> --token <token> --json` to completion
+ * and returns the JSON it printed (its first line starting with `{`).
+ */
+export async function linesightJson<T>(
+  command: string,
+  args: string[],
+  cloud: { url: string; token: string },
+): Promise<T> {
+  const lines = await runLinesight([
+    command,
+    ...args,
+    '--cloud',
+    cloud.url,
+    '--token',
+    cloud.token,
+    '--json',
+  ]);
+  const json = lines.find((l) => l.startsWith('{'));
+  if (json === undefined) throw new Error(`no JSON from linesight ${command} ${args.join(' ')}`);
+  return JSON.parse(json) as T;
+}
