@@ -38,6 +38,7 @@ import { RolloutStore } from './registry/rollout-store.ts';
 import { AuditLog } from './registry/audit-log.ts';
 import { ApiTokens } from './registry/api-tokens.ts';
 import { MqttReaders, READER_PREFIX } from './registry/mqtt-readers.ts';
+import { RevokedCertificates } from './registry/revoked-certificates.ts';
 import { sameSecret } from './registry/same-secret.ts';
 import { KeyRing } from './signing/key-ring.ts';
 import { DesiredIssuer } from './signing/desired-issuer.ts';
@@ -140,6 +141,7 @@ export class Cloud {
     const audit = new AuditLog(db, { logger: this.log.child({ component: 'audit' }) });
     const tokens = new ApiTokens(db);
     const readers = new MqttReaders(db);
+    const revokedCertificates = new RevokedCertificates(db);
     devices.markAllOffline();
     const {
       blobs,
@@ -171,6 +173,23 @@ export class Cloud {
       // A certificate that was presented but not accepted (another CA, expired) refuses the
       // login outright, even with a good password: it is a broken or forged credential.
       if (certificate !== undefined && !certificate.verified) return undefined;
+      // So is a revoked one (stolen, leaked): the device logs in with its new certificate or password.
+      if (
+        certificate?.verified === true &&
+        revokedCertificates.refuses(certificate.fingerprintSha256, 'mqtt')
+      ) {
+        this.log.warn(
+          {
+            event: 'device.revoked_certificate_refused',
+            protocol: 'mqtt',
+            clientId,
+            certificateNames: certificate.names,
+            fingerprintSha256: certificate.fingerprintSha256,
+          },
+          'mqtt login refused: its client certificate is revoked',
+        );
+        return undefined;
+      }
       if (username === SERVICE_USER)
         return sameSecret(password, servicePassword) ? { kind: 'service' } : undefined;
       if (username === ADMIN_USER)
@@ -392,6 +411,9 @@ export class Cloud {
         models,
         modelService,
         devices,
+        revokedCertificates,
+        // Only the embedded broker knows which certificate a session presented.
+        disconnectCertificate: (fingerprint) => broker?.disconnectCertificate(fingerprint) ?? 0,
         audit,
         tokens,
         enrolmentTokens: await EnrolmentTokens.open(join(dataDir, 'enrolment.key')),
@@ -421,6 +443,7 @@ export class Cloud {
           ...collectMetrics(devices, models, link, broker?.stats),
           ...fleetMetrics.samples(),
           ...uploadStats.metrics(modelUploadSlots),
+          ...revokedCertificates.metrics(),
           ...ingestMetrics(ingest.stats, ingest.pendingRecords),
           {
             name: 'linesight_http_rate_limited_total',

@@ -423,6 +423,29 @@ export class EmbeddedBroker {
     for (const conn of this.#deviceConnections) conn.destroy();
   }
 
+  /**
+   * Closes at once every device connection that presented the client certificate with this
+   * SHA-256 fingerprint (a revoked one: the cloud's authenticate refuses it from then on);
+   * returns how many were closed. Connections of the same device with a password stay.
+   */
+  disconnectCertificate(fingerprintSha256: string): number {
+    let closed = 0;
+    for (const conn of this.#deviceConnections) {
+      const certificate = clientCertificateOf(conn.socket);
+      if (certificate?.verified !== true || certificate.fingerprintSha256 !== fingerprintSha256)
+        continue;
+      this.#deviceConnections.delete(conn);
+      conn.destroy();
+      closed++;
+    }
+    if (closed > 0)
+      this.#options.logger.warn(
+        { event: 'mqtt.certificate_sessions_closed', fingerprintSha256, closed },
+        'closed live sessions that logged in with a revoked client certificate',
+      );
+    return closed;
+  }
+
   /** Stops accepting, disconnects clients, closes aedes; idempotent. */
   close(): Promise<void> {
     this.#closing ??= (async () => {

@@ -2,6 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import { LinesightError } from '@linesight/protocol';
 import type { ApiTokens } from '../registry/api-tokens.ts';
 import type { DeviceRegistry } from '../registry/device-registry.ts';
+import type { RevokedCertificates } from '../registry/revoked-certificates.ts';
 import { EnrolmentTokens, type IssuedEnrolmentGrant } from '../registry/enrolment-tokens.ts';
 import { roleAllows, type Role } from '../registry/roles.ts';
 import { sameSecret } from '../registry/same-secret.ts';
@@ -76,13 +77,16 @@ export function routeAuthOf(request: FastifyRequest): RouteAuth {
  * actor "admin" with role admin; named tokens carry their actor and role),
  * or, where a route allows it, HTTP Basic device id and secret, or a client
  * certificate from the configured client CA naming a device (HTTPS only). A token
- * without the role a route needs gets 403, and the message says which.
+ * without the role a route needs gets 403, and the message says which. A revoked
+ * client certificate refuses device credentials outright (logged and counted), as
+ * the broker does.
  */
 export function makeAuthenticator(
   adminToken: string,
   devices: DeviceRegistry,
   tokens: ApiTokens,
   enrolment: EnrolmentTokens,
+  revoked: RevokedCertificates,
 ) {
   return async function authenticate(request: FastifyRequest): Promise<void> {
     const auth = routeAuthOf(request);
@@ -122,6 +126,24 @@ export function makeAuthenticator(
         return;
       }
     }
+    // Only a server given a client CA asks for certificates; TLS verified this one against it.
+    const certificate =
+      auth === 'token-or-device' ? clientCertificateOf(request.raw.socket) : undefined;
+    if (certificate?.verified === true && revoked.refuses(certificate.fingerprintSha256, 'https')) {
+      request.log.warn(
+        {
+          event: 'device.revoked_certificate_refused',
+          protocol: 'https',
+          certificateNames: certificate.names,
+          fingerprintSha256: certificate.fingerprintSha256,
+        },
+        'https request refused: its client certificate is revoked',
+      );
+      throw new LinesightError(
+        'ERR_CLOUD_UNAUTHORIZED',
+        "this client certificate is revoked: use the device's new certificate or its password",
+      );
+    }
     if (auth === 'token-or-device' && scheme?.toLowerCase() === 'basic') {
       const decoded = Buffer.from(value, 'base64').toString('utf8');
       const colon = decoded.indexOf(':');
@@ -132,8 +154,6 @@ export function makeAuthenticator(
       }
     }
     if (auth === 'token-or-device' && header === '') {
-      // Only a server given a client CA asks for certificates; TLS verified this one against it.
-      const certificate = clientCertificateOf(request.raw.socket);
       const id = certificate?.verified ? certificate.names.find((n) => devices.has(n)) : undefined;
       if (id !== undefined) {
         request.caller = { kind: 'device', deviceId: id };

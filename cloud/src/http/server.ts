@@ -118,6 +118,7 @@ export async function buildHttpServer(options: {
       services.devices,
       services.tokens,
       services.enrolmentTokens,
+      services.revokedCertificates,
     ),
   );
   // After authentication (it keys budgets by caller), before any route.

@@ -18,6 +18,7 @@ import type { ApiTokens } from '../registry/api-tokens.ts';
 import type { EnrolmentTokens } from '../registry/enrolment-tokens.ts';
 import type { MqttReaders } from '../registry/mqtt-readers.ts';
 import type { AuditLog } from '../registry/audit-log.ts';
+import type { RevokedCertificates } from '../registry/revoked-certificates.ts';
 import type { DeviceAlertLevels } from '../drift/alert-store.ts';
 
 /** What the HTTP routes may use; wired by the Cloud. */
@@ -25,6 +26,10 @@ export interface CloudServices {
   models: ModelRegistry;
   modelService: ModelService;
   devices: DeviceRegistry;
+  /** Client certificates refused while their device stays in service. */
+  revokedCertificates: RevokedCertificates;
+  /** Closes live MQTT sessions that logged in with this certificate; how many (0 with an external broker). */
+  disconnectCertificate: (fingerprintSha256: string) => number;
   audit: AuditLog;
   tokens: ApiTokens;
   /** One-device enrolment tokens for installers. */

@@ -43,7 +43,7 @@ describe('openRegistryDatabase', () => {
     const old = openRegistryDatabase(path);
     // Back to the schema before device_assignments, holding one device with a desired state.
     old.exec(
-      'DROP TABLE device_assignments; ALTER TABLE api_tokens DROP COLUMN role; DROP TABLE mqtt_readers',
+      'DROP TABLE device_assignments; ALTER TABLE api_tokens DROP COLUMN role; DROP TABLE mqtt_readers; DROP TABLE revoked_certificates',
     );
     old.pragma('user_version = 3');
     old
@@ -73,7 +73,9 @@ describe('openRegistryDatabase', () => {
   it('gives tokens made before roles the operator role', async () => {
     const path = join(dir, 'registry.sqlite');
     const old = openRegistryDatabase(path);
-    old.exec('ALTER TABLE api_tokens DROP COLUMN role; DROP TABLE mqtt_readers');
+    old.exec(
+      'ALTER TABLE api_tokens DROP COLUMN role; DROP TABLE mqtt_readers; DROP TABLE revoked_certificates',
+    );
     old.pragma('user_version = 4');
     old
       .prepare(

@@ -111,6 +111,18 @@ const MIGRATIONS: readonly string[] = [
      created_at TEXT NOT NULL,
      created_by TEXT NOT NULL
    );`,
+  // Client certificates refused though their CA signed them and they have not expired (stolen,
+  // leaked), by SHA-256 of the DER certificate. No foreign key: a revocation outlives
+  // decommissioning, so re-provisioning the id does not let the old certificate back in.
+  `CREATE TABLE revoked_certificates (
+     device_id TEXT NOT NULL,
+     fingerprint_sha256 TEXT NOT NULL CHECK (length(fingerprint_sha256) = 64),
+     revoked_at TEXT NOT NULL,
+     revoked_by TEXT NOT NULL,
+     reason TEXT,
+     PRIMARY KEY (device_id, fingerprint_sha256)
+   );
+   CREATE INDEX revoked_certificates_fingerprint ON revoked_certificates(fingerprint_sha256);`,
 ];
 
 /**

@@ -7,6 +7,13 @@ import {
   DeviceViewSchema,
   ProvisionDeviceBodySchema,
   ProvisionedDeviceSchema,
+  RevokeCertificateBodySchema,
+  RevokedCertificateListSchema,
+  RevokedCertificateResultSchema,
+  LinesightError,
+  type RevokeCertificateBody,
+  type RevokedCertificateList,
+  type RevokedCertificateResult,
   type DeviceView,
   type ProvisionDeviceBody,
   type DeviceEventList,
@@ -15,6 +22,7 @@ import type { CloudServices } from '../services.ts';
 import { actorOf } from '../auth.ts';
 import { enrolmentProvisioning } from './enrolment-routes.ts';
 import type { DeviceRecord } from '../../registry/device-registry.ts';
+import { normalizeFingerprint, parseCertificatePem } from '../../tls/certificate-fingerprint.ts';
 
 // Telemetry and reported state both carry frame counters; the newer one wins.
 function latestCounters(d: DeviceRecord) {
@@ -169,6 +177,72 @@ export async function deviceRoutes(app: FastifyInstance, services: CloudServices
       await services.link.disconnectDevice(id);
       await services.link.clearRetained(id);
       return { deviceId: id, decommissioned: true as const };
+    },
+  );
+
+  app.post<{ Params: { id: string }; Body: RevokeCertificateBody }>(
+    '/v1/devices/:id/certificates/revoke',
+    {
+      config: { auth: 'admin' },
+      schema: {
+        tags: ['devices'],
+        summary:
+          "Revoke one client certificate of a device that stays in service (stolen, leaked): it is refused from now on over mqtts and HTTPS, a live MQTT session that logged in with it is ended; the device's password and other certificates keep working",
+        params: DeviceIdParamsSchema,
+        body: RevokeCertificateBodySchema,
+        response: { 200: RevokedCertificateResultSchema },
+      },
+    },
+    async (request): Promise<RevokedCertificateResult> => {
+      const id = request.params.id;
+      const { fingerprintSha256, certificatePem, reason } = request.body;
+      services.devices.get(id);
+      if ((fingerprintSha256 === undefined) === (certificatePem === undefined))
+        throw new LinesightError(
+          'ERR_CLOUD_BAD_REQUEST',
+          'send either fingerprintSha256 or certificatePem (exactly one)',
+        );
+      let fingerprint: string;
+      if (certificatePem !== undefined) {
+        const parsed = parseCertificatePem(certificatePem);
+        if (!parsed.names.includes(id))
+          throw new LinesightError(
+            'ERR_CLOUD_BAD_REQUEST',
+            `this certificate names ${parsed.names.map((n) => JSON.stringify(n)).join(', ') || 'nothing'}, not device ${id}: it cannot log in as ${id}`,
+          );
+        fingerprint = parsed.fingerprintSha256;
+      } else fingerprint = normalizeFingerprint(fingerprintSha256 ?? '');
+      const actor = actorOf(request);
+      const { record, alreadyRevoked } = services.revokedCertificates.revoke(
+        id,
+        fingerprint,
+        actor,
+        reason,
+      );
+      // Recorded before the session ends: the refusal holds from the revoke on.
+      if (!alreadyRevoked)
+        services.audit.record(actor, 'device.revoke_certificate', id, {
+          fingerprintSha256: fingerprint,
+          ...(reason !== undefined ? { reason } : {}),
+        });
+      const sessionEnded = services.disconnectCertificate(fingerprint) > 0;
+      return { ...record, alreadyRevoked, sessionEnded };
+    },
+  );
+
+  app.get<{ Params: { id: string } }>(
+    '/v1/devices/:id/certificates/revoked',
+    {
+      schema: {
+        tags: ['devices'],
+        summary: "A device's revoked client certificates, newest first",
+        params: DeviceIdParamsSchema,
+        response: { 200: RevokedCertificateListSchema },
+      },
+    },
+    async (request): Promise<RevokedCertificateList> => {
+      services.devices.get(request.params.id);
+      return services.revokedCertificates.list(request.params.id);
     },
   );
 

@@ -101,3 +101,61 @@ export type ConnectionView = Static<typeof ConnectionViewSchema>;
 export const DeviceEventListSchema = Type.Array(DeviceEventSchema);
 /** A device's recent events. */
 export type DeviceEventList = Static<typeof DeviceEventListSchema>;
+
+/** A SHA-256 fingerprint of a DER certificate: 64 hex digits, bare or colon-separated (as openssl prints it). */
+export const CERTIFICATE_FINGERPRINT_PATTERN =
+  '^([0-9A-Fa-f]{64}|([0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2})$';
+
+/** Body of POST /v1/devices/:id/certificates/revoke: the certificate, or its fingerprint (one of the two). */
+export const RevokeCertificateBodySchema = Type.Object(
+  {
+    fingerprintSha256: Type.Optional(
+      Type.String({
+        pattern: CERTIFICATE_FINGERPRINT_PATTERN,
+        description:
+          'SHA-256 of the DER certificate (openssl x509 -noout -fingerprint -sha256), bare or colon-separated hex',
+      }),
+    ),
+    certificatePem: Type.Optional(
+      Type.String({
+        maxLength: 65_536,
+        description: 'the certificate itself (PEM); it must name the device (CN or DNS name)',
+      }),
+    ),
+    reason: Type.Optional(
+      Type.String({ maxLength: 500, description: 'kept in the audit log (stolen, leaked, ...)' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+/** What revoking a device's client certificate takes. */
+export type RevokeCertificateBody = Static<typeof RevokeCertificateBodySchema>;
+
+/** A client certificate the cloud refuses, as GET /v1/devices/:id/certificates/revoked lists it. */
+export const RevokedCertificateViewSchema = Type.Object({
+  deviceId: Type.String(),
+  fingerprintSha256: Type.String({ description: 'lower-case hex, no separators' }),
+  revokedAt: Type.String({ format: 'date-time' }),
+  revokedBy: Type.String(),
+  reason: Type.Union([Type.String(), Type.Null()]),
+});
+/** A revoked client certificate. */
+export type RevokedCertificateView = Static<typeof RevokedCertificateViewSchema>;
+
+/** What POST /v1/devices/:id/certificates/revoke answers. */
+export const RevokedCertificateResultSchema = Type.Object({
+  ...RevokedCertificateViewSchema.properties,
+  alreadyRevoked: Type.Boolean({
+    description: 'true when this certificate was revoked before (the first revocation is kept)',
+  }),
+  sessionEnded: Type.Boolean({
+    description: 'true when a live MQTT session that logged in with this certificate was closed',
+  }),
+});
+/** What revoking a client certificate answers. */
+export type RevokedCertificateResult = Static<typeof RevokedCertificateResultSchema>;
+
+/** Answer of GET /v1/devices/:id/certificates/revoked, newest first. */
+export const RevokedCertificateListSchema = Type.Array(RevokedCertificateViewSchema);
+/** A device's revoked client certificates. */
+export type RevokedCertificateList = Static<typeof RevokedCertificateListSchema>;
