@@ -41,6 +41,9 @@ import {
   type RegisterDatasetBody,
   type RetrainJobList,
   type RevokedMqttReader,
+  type RevokeCertificateBody,
+  type RevokedCertificateList,
+  type RevokedCertificateResult,
   type ReviewDatasetManifest,
   type ReviewExportQuery,
   type ReviewFilter,
@@ -211,6 +214,26 @@ export class CloudApiClient {
   /** Decommissions a device: credentials revoked, session ended, retained topics cleared. */
   decommissionDevice(id: string): Promise<DecommissionedDevice> {
     return this.#request('DELETE', `/v1/devices/${encodeURIComponent(id)}`);
+  }
+
+  /**
+   * Revokes one client certificate of a device that stays in service (by its PEM or its
+   * SHA-256 fingerprint): refused from now on, and a live session that used it is ended.
+   */
+  revokeDeviceCertificate(
+    id: string,
+    certificate: RevokeCertificateBody,
+  ): Promise<RevokedCertificateResult> {
+    return this.#request(
+      'POST',
+      `/v1/devices/${encodeURIComponent(id)}/certificates/revoke`,
+      certificate,
+    );
+  }
+
+  /** A device's revoked client certificates, newest first. */
+  listRevokedCertificates(id: string): Promise<RevokedCertificateList> {
+    return this.#request('GET', `/v1/devices/${encodeURIComponent(id)}/certificates/revoked`);
   }
 
   /** One model version. */

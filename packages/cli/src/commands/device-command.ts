@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { writeDeviceCredentials } from '@linesight/agent';
@@ -106,6 +107,67 @@ export function deviceCommand(): Command {
   ).action(async (id: string, opts: CloudCallOptions) => {
     await (await cloudClient(opts)).api.decommissionDevice(id);
     console.log(`decommissioned ${id}`);
+  });
+  withCloudCall(
+    device
+      .command('revoke-cert')
+      .description(
+        'revoke one client certificate of a device that stays in service (stolen, leaked): refused from now on over mqtts and HTTPS, a live session that used it is ended; its password and other certificates keep working',
+      )
+      .argument('<id>', 'device id')
+      .option('--cert <file>', 'the certificate to revoke (PEM); it must name the device')
+      .option(
+        '--fingerprint <sha256>',
+        'or its SHA-256 fingerprint (openssl x509 -fingerprint -sha256)',
+      )
+      .option('--reason <text>', 'kept in the audit log')
+      .option('--json', 'print JSON'),
+  ).action(
+    async (
+      id: string,
+      opts: CloudCallOptions & {
+        cert?: string;
+        fingerprint?: string;
+        reason?: string;
+        json?: boolean;
+      },
+    ) => {
+      if ((opts.cert === undefined) === (opts.fingerprint === undefined))
+        throw new InvalidArgumentError('give either --cert <file> or --fingerprint <sha256>');
+      const certificate =
+        opts.cert !== undefined
+          ? { certificatePem: await readFile(opts.cert, 'utf8') }
+          : { fingerprintSha256: opts.fingerprint ?? '' };
+      const revoked = await (
+        await cloudClient(opts)
+      ).api.revokeDeviceCertificate(id, {
+        ...certificate,
+        ...(opts.reason !== undefined ? { reason: opts.reason } : {}),
+      });
+      if (opts.json) console.log(JSON.stringify(revoked));
+      else
+        console.log(
+          revoked.alreadyRevoked
+            ? `certificate ${revoked.fingerprintSha256} of ${id} was already revoked (${revoked.revokedAt} by ${revoked.revokedBy})`
+            : `revoked certificate ${revoked.fingerprintSha256} of ${id}; ${revoked.sessionEnded ? 'its live session was ended' : 'no live session used it'}`,
+        );
+    },
+  );
+  withCloudCall(
+    device
+      .command('revoked-certs')
+      .description("list a device's revoked client certificates, newest first")
+      .argument('<id>', 'device id')
+      .option('--json', 'print JSON'),
+  ).action(async (id: string, opts: CloudCallOptions & { json?: boolean }) => {
+    const list = await (await cloudClient(opts)).api.listRevokedCertificates(id);
+    if (opts.json) console.log(JSON.stringify(list));
+    else if (list.length === 0) console.log(`no revoked certificates for ${id}`);
+    else
+      for (const r of list)
+        console.log(
+          `${r.fingerprintSha256}  ${r.revokedAt}  ${r.revokedBy}${r.reason !== null ? `  ${r.reason}` : ''}`,
+        );
   });
   withCloudCall(
     device
