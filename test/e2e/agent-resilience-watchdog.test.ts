@@ -165,14 +165,17 @@ describe('agent resilience: watchdog and circuit breaker', () => {
     expect(median(inference)).toBeLessThan(Math.max(slowRunMs, 5 * watchdogMs));
     expect(telemetry.watchdogTrips).toBeGreaterThanOrEqual(watchdogFrames.length);
     expect(telemetry.circuitOpenFrames).toBe(circuitOpen.length);
-    // Every frame after the hanging version's last one was scored by the previous version.
+    // Every frame after the hanging version's last one went to the previous version, which
+    // scored them. On a loaded machine one of its own runs may pass the 200 ms limit too (at
+    // load 20 one took 225 ms): that frame is unknown from the watchdog, as it must be, not a
+    // sign the hanging version ran.
     const all = rig.results(id);
     const lastHang = all.map((r) => r.model?.version).lastIndexOf('1.0.2-hang');
     const after = all.slice(lastHang + 1);
-    expect(after.length).toBeGreaterThanOrEqual(5);
-    expect(after.filter((r) => r.verdict === 'unknown' || r.model?.version !== '1.0.0')).toEqual(
-      [],
-    );
+    expect(after.filter((r) => r.model?.version !== '1.0.0')).toEqual([]);
+    const slowOnPrevious = after.filter((r) => r.verdict === 'unknown');
+    expect(slowOnPrevious.filter((r) => !/^ERR_MODEL_WATCHDOG/.test(r.reason ?? ''))).toEqual([]);
+    expect(after.length - slowOnPrevious.length).toBeGreaterThanOrEqual(5);
 
     const t = (l: LogLine) => Number(l.time);
     console.log(
