@@ -1,7 +1,7 @@
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ModelAssignment, SignedManifest } from '@linesight/protocol';
-import { RolloutService } from './rollout-service.ts';
+import { RolloutService, type CreateRolloutInput } from './rollout-service.ts';
 import { AuditLog } from '../registry/audit-log.ts';
 import { openRegistryDatabase, type RegistryDatabase } from '../registry/database.ts';
 import { DeviceRegistry } from '../registry/device-registry.ts';
@@ -251,29 +251,22 @@ async function run(seconds: number, options: Parameters<typeof simulateSecond>[0
 
 const WAVES = [1, 10, 50, 100].map((percent) => ({ percent, soakSec: 5 }));
 
-/** Starts the staged rollout of 2.0.0 after 3 s of baseline; returns it and its wave-1 device. */
-async function startWithWaveTimeout(waveTimeoutSec: number) {
+/** Starts the staged rollout of 2.0.0 over WAVES after 3 s of baseline. */
+async function startStaged(actor: string, options: Partial<CreateRolloutInput> = {}) {
   await run(3);
-  const created = await service.create({
-    model: 'm',
-    version: '2.0.0',
-    waves: WAVES,
-    waveTimeoutSec,
-    actor: 'alice',
-  });
+  return service.create({ model: 'm', version: '2.0.0', waves: WAVES, actor, ...options });
+}
+
+/** Starts the staged rollout with a wave timeout; returns it and its wave-1 device. */
+async function startWithWaveTimeout(waveTimeoutSec: number) {
+  const created = await startStaged('alice', { waveTimeoutSec });
   const first = service.status(created.id).devices.find((d) => d.wave === 1)?.id as string;
   return { created, first };
 }
 
 describe('RolloutEngine', () => {
   it('moves a good version through 1/10/50/100% waves, one wave at a time', async () => {
-    await run(3);
-    const created = await service.create({
-      model: 'm',
-      version: '2.0.0',
-      waves: WAVES,
-      actor: 'alice',
-    });
+    const created = await startStaged('alice');
     expect(created.state).toBe('in_progress');
     expect(created.waves.map((w) => w.size)).toEqual([1, 1, 8, 10]);
     expect(created.counts).toMatchObject({ pending: 1, waiting: 19 });
@@ -295,13 +288,7 @@ describe('RolloutEngine', () => {
   });
 
   it('rolls back the first wave of a version that flags every frame, and no one else ever gets it', async () => {
-    await run(3);
-    const created = await service.create({
-      model: 'm',
-      version: '2.0.0',
-      waves: WAVES,
-      actor: 'alice',
-    });
+    const created = await startStaged('alice');
     await run(10, { badVersion: '2.0.0' });
     const status = service.status(created.id);
     expect(status.state).toBe('rolled_back');
@@ -315,13 +302,7 @@ describe('RolloutEngine', () => {
   });
 
   it('rolls back a 5x slower version on the latency gate', async () => {
-    await run(3);
-    const created = await service.create({
-      model: 'm',
-      version: '2.0.0',
-      waves: WAVES,
-      actor: 'a',
-    });
+    const created = await startStaged('a');
     await run(10, { slowVersion: '2.0.0' });
     const status = service.status(created.id);
     expect(status.state).toBe('rolled_back');
@@ -329,13 +310,7 @@ describe('RolloutEngine', () => {
   });
 
   it('fails a wave at once when a device refuses the version', async () => {
-    await run(3);
-    const created = await service.create({
-      model: 'm',
-      version: '2.0.0',
-      waves: WAVES,
-      actor: 'a',
-    });
+    const created = await startStaged('a');
     const [first] = service.status(created.id).devices.filter((d) => d.state === 'pending');
     const reported = devices.get(first!.id).reported!;
     clock.ms += 1000;
@@ -402,13 +377,7 @@ describe('RolloutEngine', () => {
   });
 
   it('pauses, resumes and aborts with the actor in the audit log, restoring moved devices', async () => {
-    await run(3);
-    const created = await service.create({
-      model: 'm',
-      version: '2.0.0',
-      waves: WAVES,
-      actor: 'alice',
-    });
+    const created = await startStaged('alice');
     expect((await service.pause(created.id, 'bob')).state).toBe('paused');
     await run(20);
     expect(service.status(created.id).waves[1]!.state).toBe('waiting');
@@ -427,13 +396,7 @@ describe('RolloutEngine', () => {
   });
 
   it('resumes an in-progress rollout after a restart from its persisted state', async () => {
-    await run(3);
-    const created = await service.create({
-      model: 'm',
-      version: '2.0.0',
-      waves: WAVES,
-      actor: 'a',
-    });
+    const created = await startStaged('a');
     await run(8);
     expect(service.status(created.id).waves[0]!.state).toBe('passed');
     await engine.close();
@@ -533,15 +496,7 @@ describe('RolloutEngine', () => {
   });
 
   it('pauses a staged rollout at its deadline when asked to, and gives the wave a new deadline on resume', async () => {
-    await run(3);
-    const created = await service.create({
-      model: 'm',
-      version: '2.0.0',
-      waves: WAVES,
-      waveTimeoutSec: 10,
-      onDeadline: 'pause',
-      actor: 'a',
-    });
+    const created = await startStaged('a', { waveTimeoutSec: 10, onDeadline: 'pause' });
     expect(created.spec?.onDeadline).toBe('pause');
     const first = created.devices.find((d) => d.wave === 1)!.id;
     await run(12, { stuck: [first] });
@@ -573,13 +528,7 @@ describe('RolloutEngine', () => {
     const sampler = new FakeSampler();
     await engine.close();
     build(sampler);
-    await run(3);
-    const created = await service.create({
-      model: 'm',
-      version: '2.0.0',
-      waves: WAVES,
-      actor: 'a',
-    });
+    const created = await startStaged('a');
     await run(2);
     expect(sampler.watching.has(created.id)).toBe(true);
     const aborted = await service.abort(created.id, 'carol');
