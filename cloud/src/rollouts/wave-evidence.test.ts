@@ -142,6 +142,10 @@ describe('lateReason', () => {
     );
     expect(withError('1.5.0')).toBe('reports m@1.0.0 after handling desired revision 3');
     expect(withError('2.0.0', 'other')).toBe('reports m@1.0.0 after handling desired revision 3');
+    // An error about no model in particular (say, a bad desired state).
+    const general = device('a', { runs: '1.0.0' });
+    (general.reported as ReportedState).lastError = { code: 'ERR_X', message: 'x', at: iso(T0) };
+    expect(lateReason(general, target)).toBe('reports m@1.0.0 after handling desired revision 3');
   });
 });
 
@@ -175,11 +179,18 @@ describe('tallyWave', () => {
 });
 
 describe('shadowSamples', () => {
+  /** Telemetry with stage latencies but none for inference. */
+  const withoutInference = (d: DeviceState): DeviceState => ({
+    ...d,
+    telemetry: { ...(d.telemetry as Telemetry), stageLatencyMs: {} } as Telemetry,
+  });
+
   it("takes each device's shadow statistics for the target, with its live inference p99", () => {
     const shadow = { version: '2.0.0', scored: 40, agreement: 0.9, p99: 7 };
     const devices = fleet(
       device('a', { telemetry: { shadow, inferenceP99: 4, p99: 11 } }),
       device('b', { telemetry: { shadow, inferenceP99: null, p99: 11 } }),
+      withoutInference(device('c', { telemetry: { shadow, p99: 12 } })),
       device('other-version', { telemetry: { shadow: { ...shadow, version: '3.0.0' } } }),
       device('other-name', { telemetry: { shadow: { ...shadow, name: 'x' } } }),
       device('no-shadow', { telemetry: {} }),
@@ -188,6 +199,7 @@ describe('shadowSamples', () => {
     expect(shadowSamples([...devices.keys(), 'unknown'], devices, target)).toEqual([
       { scored: 40, agreementRate: 0.9, shadowP99Ms: 7, liveInferenceP99Ms: 4 },
       { scored: 40, agreementRate: 0.9, shadowP99Ms: 7, liveInferenceP99Ms: 11 },
+      { scored: 40, agreementRate: 0.9, shadowP99Ms: 7, liveInferenceP99Ms: 12 },
     ]);
   });
 });
@@ -261,7 +273,7 @@ describe('waveEvidence', () => {
       ['crashed-offline', onVersion],
       ['fine', onVersion],
     ]);
-    const waves = [[...devices.keys()]];
+    const waves = [[...devices.keys(), 'missing']];
     const evidence = waveEvidence(input({ waves, devices, soakStart }));
     expect(gate(evidence.gates, 'refusedOrCrashed')).toMatchObject({ value: 2, passed: true });
     // A device that refused and also crashed back counts once.
@@ -277,6 +289,8 @@ describe('waveEvidence', () => {
       device('w1', { runs: '2.0.0', telemetry: { version: '2.0.0', captured: 160, defects: 8 } }),
       device('w2', { runs: '2.0.0', telemetry: { version: '2.0.0', captured: 90, defects: 9 } }),
       device('w3', { runs: '1.0.0', telemetry: { version: '1.0.0', captured: 500 } }),
+      // On the version with no window yet (its first telemetry on it comes with the next refresh).
+      device('w4', { runs: '2.0.0', telemetry: { version: '2.0.0', captured: 700 } }),
       device('b1', { telemetry: { version: '1.0.0', captured: 400, defects: 40 } }),
     );
     const soakStart: Snapshot = new Map([
@@ -286,7 +300,7 @@ describe('waveEvidence', () => {
       ['b1', sample({ version: '1.0.0', captured: 100, defects: 10 })],
     ]);
     const evidence = waveEvidence(
-      input({ waves: [['w1', 'w2', 'w3'], ['b1']], devices, soakStart }),
+      input({ waves: [['w1', 'w2', 'w3', 'w4', 'missing'], ['b1']], devices, soakStart }),
     );
     expect(evidence.waveScored).toBe(60);
     expect(evidence.waveSampled).toBeUndefined();
@@ -379,6 +393,32 @@ describe('waveEvidence', () => {
     expect(gate(evidence.gates, 'defectRateChange')).toMatchObject({
       value: null,
       detail: 'not evaluated: no baseline devices on the previous version with 10+ scored frames',
+    });
+  });
+
+  it('works without soak-window snapshots (a soak that restarted)', () => {
+    const devices = fleet(
+      device('w1', { runs: '2.0.0', telemetry: { version: '2.0.0', captured: 150 } }),
+      device('b1', { telemetry: { version: '1.0.0', captured: 150, defects: 15 } }),
+    );
+    const evidence = waveEvidence(
+      input({ waves: [['w1'], ['b1']], devices, soakStart: undefined, waveStart: undefined }),
+    );
+    expect(evidence.waveScored).toBe(0);
+    expect(gate(evidence.gates, 'defectRateChange')?.detail).toBe(
+      'not evaluated: the wave scored 0 frames during the soak (fewer than 10)',
+    );
+  });
+
+  it('with no frames asked for, still has no baseline when nobody is left on another version', () => {
+    const devices = fleet(
+      device('w1', { runs: '2.0.0', telemetry: { version: '2.0.0', captured: 150 } }),
+    );
+    const soakStart: Snapshot = new Map([['w1', sample({ version: '2.0.0', captured: 50 })]]);
+    const evidence = waveEvidence(input({ waves: [['w1']], devices, soakStart, minFrames: 0 }));
+    expect(gate(evidence.gates, 'errorRate')).toMatchObject({
+      value: null,
+      detail: 'not evaluated: no baseline devices on the previous version with 0+ scored frames',
     });
   });
 

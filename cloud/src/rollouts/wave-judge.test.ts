@@ -2,7 +2,13 @@ import { describe, expect, it } from 'vitest';
 import type { DeviceState } from './device-progress.ts';
 import { DEFAULT_GATES, type LateDevice, type RolloutSpec } from './rollout-types.ts';
 import type { WaveTally } from './wave-evidence.ts';
-import { describeLate, judgeApplying, judgeSoak, sampledDevices } from './wave-judge.ts';
+import {
+  describeGates,
+  describeLate,
+  judgeApplying,
+  judgeSoak,
+  sampledDevices,
+} from './wave-judge.ts';
 
 const target = { name: 'm', version: '2.0.0' };
 const spec = (over: Partial<RolloutSpec> = {}): RolloutSpec => ({
@@ -178,5 +184,155 @@ describe('describeLate and sampledDevices', () => {
     expect(ids).not.toContain('w0');
     expect(ids).not.toContain('done');
     expect(ids.slice(50)).toEqual(later.slice(0, 20));
+  });
+});
+
+describe('judgeApplying guards', () => {
+  it('waits for online devices still on their way, even when enough devices arrived', () => {
+    const t = tally({ done: 1, pending: 1, onlinePending: 1, late: [late('d2', true)] });
+    expect(
+      judgeApplying({ spec: spec(), waveSize: 2, tally: t, elapsedMs: 59_999, target }),
+    ).toEqual({ kind: 'wait' });
+  });
+
+  it('soaks at the timeout while refusals and online stragglers stay within the limit', () => {
+    // limit 1: one online straggler and no refusal is allowed.
+    const t = tally({ done: 1, pending: 1, onlinePending: 1, late: [late('d2', true)] });
+    expect(
+      judgeApplying({ spec: spec(), waveSize: 2, tally: t, elapsedMs: 60_000, target }),
+    ).toEqual({ kind: 'soak', late: [late('d2', true)] });
+  });
+
+  it('says in its gates why a wave failed or missed its deadline', () => {
+    const fail = judgeApplying({
+      spec: spec(),
+      waveSize: 3,
+      tally: tally({ failed: 2, pending: 1, onlinePending: 1 }),
+      elapsedMs: 0,
+      target,
+    });
+    expect(fail).toMatchObject({
+      gates: [{ detail: '2 of 3 wave devices refused or crashed on the version' }],
+    });
+    const none = judgeApplying({
+      spec: spec(),
+      waveSize: 1,
+      tally: tally({ pending: 1, late: [late('d1', false)] }),
+      elapsedMs: 60_000,
+      target,
+    });
+    expect(none).toEqual({
+      kind: 'missed',
+      detail: 'no device of the wave reached the version within 60 s',
+      late: [late('d1', false)],
+      gates: [
+        {
+          gate: 'reached',
+          passed: false,
+          value: 0,
+          limit: 1,
+          detail: 'no device of the wave reached the version within 60 s',
+        },
+      ],
+    });
+    const stragglers = judgeApplying({
+      spec: spec(),
+      waveSize: 4,
+      tally: tally({ done: 1, failed: 1, pending: 2, onlinePending: 1, late: [late('on', true)] }),
+      elapsedMs: 60_000,
+      target,
+    });
+    const detail = '1 refused and 1 online devices did not reach the version within 60 s';
+    expect(stragglers).toEqual({
+      kind: 'missed',
+      detail,
+      late: [late('on', true)],
+      gates: [{ gate: 'refusedOrCrashed', passed: false, value: 2, limit: 1, detail }],
+    });
+  });
+});
+
+describe('judgeSoak guards', () => {
+  const passed = { gate: 'errorRate', passed: true, value: 0, limit: 0.05, detail: '' };
+  const failed = { ...passed, passed: false, value: 0.5 };
+  const base = {
+    soakSec: 10,
+    waveTimeoutSec: 60,
+    minFrames: 10,
+    ids: ['d1'],
+    devices: new Map<string, DeviceState>(),
+  };
+
+  it('judges on exactly the frames the gates need', () => {
+    const evidence = { gates: [passed], waveScored: 10, waveSampled: 10 };
+    expect(judgeSoak({ ...base, elapsedMs: 10_000, evidence })).toEqual({
+      kind: 'pass',
+      gates: [passed],
+    });
+  });
+
+  it('fails at once on a failed gate, without soaking on for more frames', () => {
+    const evidence = { gates: [passed, failed], waveScored: 3, waveSampled: undefined };
+    expect(judgeSoak({ ...base, elapsedMs: 10_000, evidence })).toEqual({
+      kind: 'fail',
+      gates: [passed, failed],
+    });
+  });
+
+  it('names offline and unknown devices when a soak ends with too few frames', () => {
+    const devices = new Map<string, DeviceState>([
+      ['off', { online: false, telemetry: null } as unknown as DeviceState],
+    ]);
+    const verdict = judgeSoak({
+      ...base,
+      ids: ['off', 'gone'],
+      devices,
+      elapsedMs: 70_400,
+      evidence: { gates: [passed], waveScored: 0, waveSampled: undefined },
+    });
+    expect(verdict).toMatchObject({
+      kind: 'missed',
+      detail:
+        'the wave scored 0 frames in 70 s of soak, fewer than the 10 its gates need; is the line running?',
+      late: [
+        { id: 'off', online: false, reason: 'offline; telemetry counts no scored frames' },
+        { id: 'gone', online: false, reason: 'offline; telemetry counts no scored frames' },
+      ],
+    });
+  });
+});
+
+describe('describeLate, describeGates and sampledDevices guards', () => {
+  it('names exactly ten late devices without a count of more', () => {
+    const ten = Array.from({ length: 10 }, (_, i) => late(`d${i}`, false));
+    expect(describeLate(ten)).not.toContain('more');
+    expect(describeLate(ten).endsWith('d9 (still on 1.0.0)')).toBe(true);
+  });
+
+  it('lists failed gates with their value or n/a', () => {
+    expect(
+      describeGates([
+        { gate: 'errorRate', passed: false, value: 0.5, limit: 0.05, detail: 'many errors' },
+        { gate: 'soakFrames', passed: false, value: null, limit: 10, detail: 'no frames' },
+      ]),
+    ).toBe('errorRate 0.5 (limit 0.05): many errors; soakFrames n/a (limit 10): no frames');
+  });
+
+  it('samples no offline or unknown devices of the waves after it', () => {
+    const devices = new Map<string, DeviceState>([
+      ['w', { online: true } as DeviceState],
+      ['b-off', { online: false } as DeviceState],
+      ['b-on', { online: true } as DeviceState],
+    ]);
+    expect(
+      sampledDevices(
+        [
+          ['w', 'gone'],
+          ['b-off', 'b-gone', 'b-on'],
+        ],
+        0,
+        devices,
+      ),
+    ).toEqual(['w', 'b-on']);
   });
 });
