@@ -88,6 +88,7 @@ let devices: DeviceRegistry;
 let engine: RolloutEngine;
 let service: RolloutService;
 let audit: AuditLog;
+let store: RolloutStore;
 /** Per-device simulated counters; `bad` devices flag every frame, `slow` ones are 5x slower. */
 const counters = new Map<string, { captured: number; defects: number }>();
 
@@ -106,7 +107,7 @@ class FakeSampler implements LatencySampler {
 }
 
 function build(sampler?: LatencySampler): void {
-  const store = new RolloutStore(db);
+  store = new RolloutStore(db);
   engine = new RolloutEngine({
     ...(sampler !== undefined ? { sampler } : {}),
     store,
@@ -535,5 +536,252 @@ describe('RolloutEngine', () => {
     expect(aborted.state).toBe('aborted');
     expect(aborted.waves[0]!.state).toBe('rolled_back');
     expect(sampler.watching.has(created.id)).toBe(false);
+  });
+});
+
+describe('RolloutEngine guards', () => {
+  it('pauses only a running rollout, and aborts only an active one', async () => {
+    await run(2);
+    const direct = await service.create({ model: 'm', version: '2.0.0', actor: 'a' });
+    await run(2);
+    expect(service.status(direct.id).state).toBe('completed');
+    await expect(service.pause(direct.id, 'bob')).rejects.toMatchObject({
+      code: 'ERR_CLOUD_CONFLICT',
+      message: `rollout ${direct.id} is completed; only a running rollout can be paused`,
+    });
+    await expect(service.abort(direct.id, 'bob')).rejects.toMatchObject({
+      code: 'ERR_CLOUD_CONFLICT',
+      message: `rollout ${direct.id} is already completed`,
+    });
+    await expect(service.resume(direct.id, 'bob')).rejects.toMatchObject({
+      code: 'ERR_CLOUD_CONFLICT',
+    });
+    const staged = await startStaged('a');
+    await service.pause(staged.id, 'bob');
+    await expect(service.pause(staged.id, 'bob')).rejects.toThrow(/is paused; only a running/);
+    // A paused rollout can still be aborted.
+    expect((await service.abort(staged.id, 'bob')).state).toBe('aborted');
+  });
+
+  it('pauses and resumes a shadow phase as a shadow phase', async () => {
+    await run(2);
+    const created = await service.create({
+      model: 'm',
+      version: '2.0.0',
+      waves: [{ percent: 100, soakSec: 2 }],
+      shadow: { durationSec: 3 },
+      actor: 'a',
+    });
+    await service.pause(created.id, 'bob');
+    const [paused] = audit.list({ action: 'rollout.paused' });
+    expect(paused?.details).toMatchObject({ from: 'shadow' });
+    await run(5);
+    expect(service.status(created.id).shadow?.state).toBe('running');
+    expect((await service.resume(created.id, 'bob')).state).toBe('shadow');
+    const [resumed] = audit.list({ action: 'rollout.resumed' });
+    expect(resumed?.details).toMatchObject({ to: 'shadow' });
+  });
+
+  it('ends a shadow phase exactly at its duration, clearing the shadow slot back to what it was', async () => {
+    await run(2);
+    const created = await service.create({
+      model: 'm',
+      version: '2.0.0',
+      waves: [{ percent: 100, soakSec: 2 }],
+      shadow: { durationSec: 3 },
+      actor: 'a',
+    });
+    await run(2);
+    expect(service.status(created.id).shadow?.state).toBe('running');
+    await run(1);
+    const status = service.status(created.id);
+    expect(status.shadow?.state).toBe('passed');
+    expect(status.shadow?.finishedAt).toBe(new Date(clock.ms).toISOString());
+    expect(status.state).toBe('in_progress');
+    expect([...desired.docs.values()].every((d) => d.shadow === null)).toBe(true);
+    const actions = audit.list({ subject: `rollout:${created.id}` }).map((e) => e.action);
+    expect(actions).toEqual(
+      expect.arrayContaining(['rollout.shadow_started', 'rollout.shadow_passed']),
+    );
+  });
+
+  it('aborts a shadow phase: the shadow failed, no wave moved, every shadow slot restored', async () => {
+    await run(2);
+    const created = await service.create({
+      model: 'm',
+      version: '2.0.0',
+      waves: [
+        { percent: 50, soakSec: 2 },
+        { percent: 100, soakSec: 2 },
+      ],
+      shadow: { durationSec: 30 },
+      actor: 'a',
+    });
+    await run(1);
+    const aborted = await service.abort(created.id, 'carol');
+    expect(aborted.shadow?.state).toBe('failed');
+    expect(aborted.waves.map((w) => w.state)).toEqual(['waiting', 'waiting']);
+    expect([...desired.docs.values()].every((d) => d.shadow === null)).toBe(true);
+    const [entry] = audit.list({ action: 'rollout.aborted' });
+    expect(entry?.details).toMatchObject({ devicesRestored: N });
+  });
+
+  it('aborting marks the moved waves rolled back at the abort time and leaves the waiting ones', async () => {
+    const created = await startStaged('a');
+    await run(8);
+    const mid = service.status(created.id);
+    expect(mid.waves.map((w) => w.state)).toEqual(['passed', 'soaking', 'waiting', 'waiting']);
+    const aborted = await service.abort(created.id, 'carol');
+    expect(aborted.waves.map((w) => w.state)).toEqual([
+      'rolled_back',
+      'rolled_back',
+      'waiting',
+      'waiting',
+    ]);
+    const at = new Date(clock.ms).toISOString();
+    expect(aborted.waves.map((w) => w.finishedAt)).toEqual([at, at, null, null]);
+    const [entry] = audit.list({ action: 'rollout.aborted' });
+    expect(entry?.details).toMatchObject({ devicesRestored: 2 });
+    // Devices the rollout never touched keep their desired state untouched.
+    expect([...desired.history.values()].flat().filter((v) => v === '2.0.0')).toHaveLength(2);
+    expect(desired.history.size).toBe(2);
+  });
+
+  it('fails a rollout stored before wave plans instead of guessing its progress', async () => {
+    store.add({
+      id: 'legacy',
+      modelName: 'm',
+      modelVersion: '2.0.0',
+      deviceIds: ['dev-00'],
+      state: 'in_progress',
+      createdAt: new Date(clock.ms).toISOString(),
+      createdBy: 'a',
+      spec: null,
+      progress: null,
+      reason: null,
+      updatedAt: null,
+    });
+    await engine.tick();
+    expect(store.get('legacy')).toMatchObject({
+      state: 'failed',
+      reason: 'created before staged rollouts; create it again',
+    });
+    expect(desired.history.size).toBe(0);
+  });
+
+  it('a closed engine advances nothing, and a failing rollout does not hold up the others', async () => {
+    const even = await service.create({
+      model: 'm',
+      version: '2.0.0',
+      selector: { labels: { line: 'even' } },
+      waves: WAVES,
+      actor: 'a',
+    });
+    const odd = await service.create({
+      model: 'm',
+      version: '2.0.0',
+      selector: { labels: { line: 'odd' } },
+      waves: WAVES,
+      actor: 'a',
+    });
+    // The even rollout's desired state cannot be written any more.
+    const patchMany = desired.patchMany.bind(desired);
+    desired.patchMany = async (changes, beforePublish) => {
+      if (changes.some(([id]) => Number(id.slice(4)) % 2 === 0)) throw new Error('disk full');
+      return patchMany(changes, beforePublish);
+    };
+    await run(8);
+    expect(service.status(even.id).waves[1]?.state).toBe('applying');
+    expect(service.status(even.id).waves[1]?.size).toBeGreaterThan(0);
+    const oddWaves = service.status(odd.id).waves;
+    expect(oddWaves[1]?.state).not.toBe('waiting');
+    expect(
+      desired.history.get(service.status(odd.id).devices.find((d) => d.wave === 2)!.id),
+    ).toEqual(['2.0.0']);
+    await engine.close();
+    const before = JSON.stringify(service.status(odd.id));
+    await run(10);
+    expect(JSON.stringify(service.status(odd.id))).toBe(before);
+  });
+
+  it('restarted mid-soak, soaks the wave again for its whole soak time', async () => {
+    const created = await startStaged('a');
+    await run(3);
+    expect(service.status(created.id).waves[0]?.state).toBe('soaking');
+    await engine.close();
+    build(); // a new engine on the same database, as after a cloud restart
+    await run(1);
+    expect(service.status(created.id).waves[0]?.soakStartedAt).toBe(
+      new Date(clock.ms).toISOString(),
+    );
+    // Without the restart the wave would have passed two seconds from now.
+    await run(4);
+    expect(service.status(created.id).waves[0]?.state).toBe('soaking');
+    await run(1);
+    expect(service.status(created.id).waves[0]?.state).toBe('passed');
+  });
+
+  it('restarted mid-soak, samples the wave again', async () => {
+    const sampler = new FakeSampler();
+    await engine.close();
+    build(sampler);
+    const created = await startStaged('a');
+    await run(3);
+    await engine.close();
+    sampler.watching.clear();
+    build(sampler);
+    await run(1);
+    expect(sampler.watching.has(created.id)).toBe(true);
+  });
+
+  it('passes a wave exactly at the end of its soak time', async () => {
+    const created = await startStaged('a');
+    await run(1);
+    const soakStartedAt = service.status(created.id).waves[0]?.soakStartedAt;
+    expect(soakStartedAt).toBe(new Date(clock.ms).toISOString());
+    await run(4);
+    expect(service.status(created.id).waves[0]?.state).toBe('soaking');
+    await run(1);
+    expect(service.status(created.id).waves[0]).toMatchObject({
+      state: 'passed',
+      finishedAt: new Date(clock.ms).toISOString(),
+    });
+  });
+
+  it('passes waves left empty by a small fleet at once, with the wave before them', async () => {
+    await run(3);
+    const created = await service.create({
+      model: 'm',
+      version: '2.0.0',
+      selector: { ids: ['dev-00', 'dev-01'] },
+      waves: WAVES,
+      actor: 'a',
+    });
+    const sizes = created.waves.map((w) => w.size);
+    expect(sizes.filter((n) => n === 0).length).toBeGreaterThan(0);
+    await run(30);
+    const status = service.status(created.id);
+    expect(status.state).toBe('completed');
+    expect(status.waves.every((w) => w.state === 'passed')).toBe(true);
+    for (const [i, w] of status.waves.entries())
+      if (w.size === 0) expect(w.finishedAt).toBe(status.waves[i - 1]?.finishedAt);
+    const [completed] = audit.list({ action: 'rollout.completed' });
+    expect(completed?.details).toMatchObject({ devices: 2 });
+  });
+
+  it('fails a staged wave at its deadline, naming the late devices, and rolls it back', async () => {
+    const { created, first } = await startWithWaveTimeout(10);
+    await run(12, { stuck: [first] });
+    const status = service.status(created.id);
+    expect(status.state).toBe('rolled_back');
+    expect(status.reason).toMatch(
+      new RegExp(
+        `^wave 1 failed its gates: reached 0 \\(limit 1\\): no device of the wave reached the version within 10 s; late: ${first} \\(reports m@1\\.0\\.0`,
+      ),
+    );
+    expect(status.waves[0]).toMatchObject({ state: 'rolled_back', late: [{ id: first }] });
+    expect(desired.history.get(first)).toEqual(['2.0.0', '1.0.0']);
+    const [entry] = audit.list({ action: 'rollout.deadline_passed' });
+    expect(entry?.details).toMatchObject({ phase: 'applying', wave: 1, action: 'fail', late: 1 });
   });
 });
