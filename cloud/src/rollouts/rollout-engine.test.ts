@@ -11,6 +11,7 @@ import type { DesiredContent } from '../signing/desired-issuer.ts';
 import type { Clock } from './clock.ts';
 import type { FrameSample, LatencySampler } from './result-sampler.ts';
 import { RolloutEngine, type DesiredWriter } from './rollout-engine.ts';
+import { DEFAULT_GATES } from './rollout-types.ts';
 
 const N = 20;
 const ids = Array.from({ length: N }, (_, i) => `dev-${String(i).padStart(2, '0')}`);
@@ -783,5 +784,181 @@ describe('RolloutEngine guards', () => {
     expect(desired.history.get(first)).toEqual(['2.0.0', '1.0.0']);
     const [entry] = audit.list({ action: 'rollout.deadline_passed' });
     expect(entry?.details).toMatchObject({ phase: 'applying', wave: 1, action: 'fail', late: 1 });
+  });
+});
+
+describe('RolloutService guards', () => {
+  it('fills a staged spec with the defaults, and only a request without waves, gates or shadow is all-at-once', async () => {
+    await run(2);
+    const gated = await service.create({
+      model: 'm',
+      version: '2.0.0',
+      selector: { ids: ['dev-00'] },
+      gates: { maxErrorRate: 0.5 },
+      actor: 'a',
+    });
+    expect(gated.spec).toEqual({
+      selector: { ids: ['dev-00'] },
+      waves: [{ percent: 100, soakSec: 0 }],
+      gates: { ...DEFAULT_GATES, maxErrorRate: 0.5 },
+      shadow: null,
+      direct: false,
+      waveTimeoutSec: 600,
+      onDeadline: 'fail',
+    });
+    const shadowed = await service.create({
+      model: 'm',
+      version: '2.0.0',
+      selector: { ids: ['dev-01'] },
+      shadow: { durationSec: 5 },
+      actor: 'a',
+    });
+    expect(shadowed.spec).toMatchObject({
+      shadow: { durationSec: 5, minAgreement: 0.9, maxLatencyRatio: 2 },
+      direct: false,
+    });
+    const staged = await service.create({
+      model: 'm',
+      version: '2.0.0',
+      selector: { ids: ['dev-02'] },
+      waves: [{ percent: 100, soakSec: 1 }],
+      actor: 'a',
+    });
+    expect(staged.spec?.direct).toBe(false);
+    const direct = await service.create({
+      model: 'm',
+      version: '2.0.0',
+      selector: { ids: ['dev-03'] },
+      actor: 'a',
+    });
+    expect(direct.spec).toMatchObject({ direct: true, selector: { ids: ['dev-03'] } });
+    const created = audit.list({ action: 'rollout.created' });
+    const details = (id: string) => created.find((e) => e.subject === `rollout:${id}`)?.details;
+    expect(details(direct.id)).toMatchObject({ devices: 1, waves: [1], gates: null, shadow: null });
+    expect(details(gated.id)).toMatchObject({ gates: { maxErrorRate: 0.5 } });
+    expect(details(shadowed.id)).toMatchObject({ shadow: { durationSec: 5, minAgreement: 0.9 } });
+  });
+
+  it('refuses a shadow without a duration, unknown devices and a selection of none', async () => {
+    await expect(
+      service.create({ model: 'm', version: '2.0.0', shadow: { durationSec: 0 }, actor: 'a' }),
+    ).rejects.toMatchObject({
+      code: 'ERR_CLOUD_BAD_REQUEST',
+      message: 'shadow.durationSec must be above 0',
+    });
+    await expect(
+      service.create({
+        model: 'm',
+        version: '2.0.0',
+        selector: { ids: ['dev-00', 'zz', 'yy', 'zz'] },
+        actor: 'a',
+      }),
+    ).rejects.toMatchObject({
+      code: 'ERR_CLOUD_NOT_FOUND',
+      message: 'unknown devices: zz, yy',
+      details: { missing: ['zz', 'yy'] },
+    });
+    await expect(
+      service.create({
+        model: 'm',
+        version: '2.0.0',
+        selector: { labels: { line: 'none' } },
+        actor: 'a',
+      }),
+    ).rejects.toMatchObject({
+      code: 'ERR_CLOUD_BAD_REQUEST',
+      message: 'a rollout needs at least one device: the selector matches none',
+    });
+    expect(service.list()).toEqual([]);
+  });
+
+  it('supersedes an overlapping all-at-once rollout and leaves the others alone', async () => {
+    await run(2);
+    const old = await service.create({
+      model: 'm',
+      version: '2.0.0',
+      selector: { ids: ['dev-00', 'dev-01'] },
+      actor: 'a',
+    });
+    const apart = await service.create({
+      model: 'm',
+      version: '2.0.0',
+      selector: { ids: ['dev-05'] },
+      actor: 'a',
+    });
+    const newer = await service.create({
+      model: 'm',
+      version: '1.0.0',
+      selector: { ids: ['dev-01', 'dev-02'] },
+      actor: 'bob',
+    });
+    expect(service.status(old.id)).toMatchObject({
+      state: 'aborted',
+      reason: `superseded by rollout ${newer.id}`,
+    });
+    expect(service.status(apart.id).state).toBe('in_progress');
+    const [entry] = audit.list({ action: 'rollout.superseded' });
+    expect(entry).toMatchObject({
+      actor: 'bob',
+      subject: `rollout:${old.id}`,
+      details: { by: newer.id },
+    });
+  });
+
+  it('names the staged rollout a new one overlaps', async () => {
+    await run(2);
+    const staged = await startStaged('a');
+    const err = await service
+      .create({ model: 'm', version: '1.0.0', selector: { ids: ['dev-00', 'dev-01'] }, actor: 'a' })
+      .catch((e: unknown) => e);
+    expect(err).toMatchObject({
+      code: 'ERR_CLOUD_CONFLICT',
+      message: `2 selected devices (e.g. dev-00) are in active rollout ${staged.id}; abort it or let it finish first`,
+      details: { rollout: staged.id, devices: ['dev-00', 'dev-01'] },
+    });
+  });
+
+  it('reports each device: its wave, state, what it runs, whether online, its error', async () => {
+    const created = await startStaged('a');
+    const first = created.devices.find((d) => d.wave === 1)!;
+    expect(first).toEqual({
+      id: first.id,
+      wave: 1,
+      state: 'pending',
+      running: 'm@1.0.0',
+      online: true,
+    });
+    const waiting = created.devices.find((d) => d.wave === 4)!;
+    expect(waiting).toMatchObject({ wave: 4, state: 'waiting' });
+    expect(created.waves.map((w) => w.counts)).toEqual([
+      { waiting: 0, pending: 1, done: 0, failed: 0, rolled_back: 0 },
+      { waiting: 1, pending: 0, done: 0, failed: 0, rolled_back: 0 },
+      { waiting: 8, pending: 0, done: 0, failed: 0, rolled_back: 0 },
+      { waiting: 10, pending: 0, done: 0, failed: 0, rolled_back: 0 },
+    ]);
+    const reported = devices.get(first.id).reported!;
+    devices.setReported(first.id, {
+      ...reported,
+      lastError: {
+        code: 'ERR_AGENT_MODEL_VERIFY',
+        message: 'hash mismatch',
+        at: new Date(clock.ms).toISOString(),
+        model: { name: 'm', version: '2.0.0' },
+      },
+    });
+    devices.setOnline(first.id, false, new Date(clock.ms).toISOString());
+    expect(service.status(created.id).devices.find((d) => d.id === first.id)).toEqual({
+      id: first.id,
+      wave: 1,
+      state: 'failed',
+      running: 'm@1.0.0',
+      online: false,
+      error: 'ERR_AGENT_MODEL_VERIFY: hash mismatch',
+    });
+    await engine.tick();
+    const status = service.status(created.id);
+    expect(status.devices.find((d) => d.id === first.id)?.state).toBe('rolled_back');
+    expect(status.counts).toEqual({ waiting: 19, pending: 0, done: 0, failed: 0, rolled_back: 1 });
+    expect(service.list().map((r) => r.id)).toEqual([created.id]);
   });
 });
