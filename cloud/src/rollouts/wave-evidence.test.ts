@@ -227,7 +227,7 @@ describe('takeSnapshot and refreshSoakStart', () => {
       device('silent', { telemetry: null }),
       device('new', { telemetry: { version: '2.0.0', captured: 9 } }),
     );
-    refreshSoakStart(soakStart, [...devices.keys()], devices, target);
+    refreshSoakStart(soakStart, [...devices.keys(), 'gone'], devices, target);
     // Already on the version: its window keeps its start.
     expect(soakStart.get('kept')?.captured).toBe(5);
     expect(soakStart.get('swapped')).toMatchObject({ model: NEW, captured: 60 });
@@ -264,6 +264,8 @@ describe('waveEvidence', () => {
       device('refused', { runs: '1.0.0', lastError: { version: '2.0.0', atMs: T0 } }),
       device('stale', { runs: '1.0.0', lastError: { version: '2.0.0', atMs: T0 - 60_000 } }),
       device('crashed', { runs: '1.0.0' }),
+      // Online, not on the version, and never was during the soak: late, not crashed.
+      device('not-yet', { runs: '1.0.0' }),
       device('crashed-offline', { online: false, runs: '1.0.0' }),
       device('fine', { runs: '2.0.0' }),
     );
@@ -291,16 +293,19 @@ describe('waveEvidence', () => {
       device('w3', { runs: '1.0.0', telemetry: { version: '1.0.0', captured: 500 } }),
       // On the version with no window yet (its first telemetry on it comes with the next refresh).
       device('w4', { runs: '2.0.0', telemetry: { version: '2.0.0', captured: 700 } }),
+      // Crashed back to the old version: its frames on that version are not the wave's.
+      device('w5', { runs: '1.0.0', telemetry: { version: '1.0.0', captured: 300 } }),
       device('b1', { telemetry: { version: '1.0.0', captured: 400, defects: 40 } }),
     );
     const soakStart: Snapshot = new Map([
       ['w1', sample({ version: '2.0.0', captured: 100, defects: 5 })],
       // Its window started on the old version: none of its frames count yet.
       ['w2', sample({ version: '1.0.0', captured: 10 })],
+      ['w5', sample({ version: '2.0.0', captured: 100 })],
       ['b1', sample({ version: '1.0.0', captured: 100, defects: 10 })],
     ]);
     const evidence = waveEvidence(
-      input({ waves: [['w1', 'w2', 'w3', 'w4', 'missing'], ['b1']], devices, soakStart }),
+      input({ waves: [['w1', 'w2', 'w3', 'w4', 'w5', 'missing'], ['b1']], devices, soakStart }),
     );
     expect(evidence.waveScored).toBe(60);
     expect(evidence.waveSampled).toBeUndefined();
@@ -399,10 +404,11 @@ describe('waveEvidence', () => {
   it('works without soak-window snapshots (a soak that restarted)', () => {
     const devices = fleet(
       device('w1', { runs: '2.0.0', telemetry: { version: '2.0.0', captured: 150 } }),
-      device('b1', { telemetry: { version: '1.0.0', captured: 150, defects: 15 } }),
+      device('w2', { runs: '1.0.0', telemetry: { version: '1.0.0', captured: 150 } }),
+      device('b1', { telemetry: { version: '1.0.0', captured: 5, defects: 5 } }),
     );
     const evidence = waveEvidence(
-      input({ waves: [['w1'], ['b1']], devices, soakStart: undefined, waveStart: undefined }),
+      input({ waves: [['w1', 'w2'], ['b1']], devices, soakStart: undefined, waveStart: undefined }),
     );
     expect(evidence.waveScored).toBe(0);
     expect(gate(evidence.gates, 'defectRateChange')?.detail).toBe(
