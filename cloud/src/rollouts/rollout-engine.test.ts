@@ -787,6 +787,72 @@ describe('RolloutEngine guards', () => {
   });
 });
 
+describe('RolloutEngine outcomes', () => {
+  /** Reports that `id` refused 2.0.0 now. */
+  function refuse(id: string) {
+    const reported = devices.get(id).reported!;
+    devices.setReported(id, {
+      ...reported,
+      lastError: {
+        code: 'ERR_AGENT_MODEL_VERIFY',
+        message: 'hash mismatch',
+        at: new Date(clock.ms).toISOString(),
+        model: { name: 'm', version: '2.0.0' },
+      },
+    });
+  }
+
+  it('fails an all-at-once rollout once no device is pending and some refused, without rolling back', async () => {
+    await run(2);
+    const created = await service.create({ model: 'm', version: '2.0.0', actor: 'a' });
+    await run(1, { stuck: ['dev-04'] });
+    refuse('dev-04');
+    await engine.tick();
+    const status = service.status(created.id);
+    expect(status.state).toBe('failed');
+    expect(status.reason).toBe('1 of 20 devices refused m@2.0.0');
+    expect(status.waves[0]).toMatchObject({
+      state: 'failed',
+      finishedAt: new Date(clock.ms).toISOString(),
+    });
+    // The all-at-once form never rolls back: the others keep the version.
+    expect(versionOf(desired.docs.get('dev-05')?.model)).toBe('2.0.0');
+    const [entry] = audit.list({ action: 'rollout.failed' });
+    expect(entry?.details).toMatchObject({ reason: '1 of 20 devices refused m@2.0.0' });
+    expect(audit.list({ action: 'rollout.wave_passed' })).toHaveLength(0);
+  });
+
+  it('records each wave start and a rollback with what it concerned, and stops sampling', async () => {
+    const sampler = new FakeSampler();
+    await engine.close();
+    build(sampler);
+    const created = await startStaged('a');
+    const [started] = audit.list({ action: 'rollout.wave_started' });
+    expect(started).toMatchObject({
+      actor: 'system:rollouts',
+      details: { model: 'm@2.0.0', wave: 1, devices: 1, percent: 1 },
+    });
+    expect(sampler.watching.has(created.id)).toBe(true);
+    const first = created.devices.find((d) => d.wave === 1)!.id;
+    clock.ms += 1000;
+    refuse(first);
+    await engine.tick();
+    expect(sampler.watching.has(created.id)).toBe(false);
+    const [rolledBack] = audit.list({ action: 'rollout.rolled_back' });
+    expect(rolledBack?.details).toMatchObject({
+      wave: 1,
+      devices: 1,
+      reason: expect.stringMatching(/^wave 1 failed its gates: refusedOrCrashed 1 \(limit 0\)/),
+      gates: [{ gate: 'refusedOrCrashed', passed: false }],
+    });
+    expect(service.status(created.id).waves[0]).toMatchObject({
+      state: 'rolled_back',
+      gates: [{ gate: 'refusedOrCrashed', value: 1 }],
+      finishedAt: new Date(clock.ms).toISOString(),
+    });
+  });
+});
+
 describe('RolloutService guards', () => {
   it('fills a staged spec with the defaults, and only a request without waves, gates or shadow is all-at-once', async () => {
     await run(2);
