@@ -853,6 +853,210 @@ describe('RolloutEngine outcomes', () => {
   });
 });
 
+describe('RolloutEngine details', () => {
+  const refusal = (atMs: number) => ({
+    code: 'ERR_AGENT_MODEL_VERIFY',
+    message: 'hash mismatch',
+    at: new Date(atMs).toISOString(),
+    model: { name: 'm', version: '2.0.0' },
+  });
+
+  it('ticks every 250 ms unless told otherwise', async () => {
+    const intervals: number[] = [];
+    const recording = new RolloutEngine({
+      store: new RolloutStore(db),
+      devices,
+      desired,
+      models: new ModelRegistry(db),
+      audit,
+      logger: pino({ level: 'silent' }),
+      clock: { ...clock, now: clock.now, setInterval: (_fn, ms) => intervals.push(ms) },
+    });
+    recording.start();
+    await recording.close();
+    expect(intervals).toEqual([250]);
+  });
+
+  it("an operator's pause and resume do not move a wave's deadline", async () => {
+    const { created, first } = await startWithWaveTimeout(10);
+    await run(5, { stuck: [first] });
+    await service.pause(created.id, 'bob');
+    await service.resume(created.id, 'bob');
+    await run(5, { stuck: [first] });
+    expect(service.status(created.id).state).toBe('rolled_back');
+  });
+
+  it('aborts a wave still applying, and a rollout stored before wave plans', async () => {
+    const created = await startStaged('a');
+    const aborted = await service.abort(created.id, 'carol');
+    expect(aborted.waves[0]?.state).toBe('rolled_back');
+    store.add({
+      id: 'legacy',
+      modelName: 'm',
+      modelVersion: '2.0.0',
+      deviceIds: ['dev-00'],
+      state: 'in_progress',
+      createdAt: new Date(clock.ms).toISOString(),
+      createdBy: 'a',
+      spec: null,
+      progress: null,
+      reason: null,
+      updatedAt: null,
+    });
+    expect(service.status('legacy')).toMatchObject({
+      waves: [],
+      shadow: null,
+      devices: [{ id: 'dev-00', wave: 1, state: 'pending' }],
+    });
+    expect(await service.abort('legacy', 'carol')).toMatchObject({
+      state: 'aborted',
+      reason: 'aborted by carol',
+    });
+  });
+
+  it('gives devices back the shadow model they had, after a shadow phase and on abort', async () => {
+    const models = new ModelRegistry(db);
+    const old = { signed: models.get('m', '1.0.0').signed, artifactUrl: '/a' };
+    desired.docs.set('dev-00', { ...desired.docs.get('dev-00')!, shadow: old });
+    // A device with no desired state yet.
+    desired.docs.delete('dev-01');
+    await run(2);
+    const shadowed = await service.create({
+      model: 'm',
+      version: '2.0.0',
+      waves: [{ percent: 100, soakSec: 2 }],
+      shadow: { durationSec: 2 },
+      actor: 'a',
+    });
+    expect(audit.list({ action: 'rollout.shadow_started' })[0]?.details).toMatchObject({
+      devices: N,
+    });
+    await run(2);
+    expect(service.status(shadowed.id).shadow?.state).toBe('passed');
+    expect(versionOf(desired.docs.get('dev-00')?.shadow)).toBe('1.0.0');
+    expect(desired.docs.get('dev-02')?.shadow).toBeNull();
+    await service.abort(shadowed.id, 'carol');
+    expect(versionOf(desired.docs.get('dev-00')?.shadow)).toBe('1.0.0');
+    expect(versionOf(desired.docs.get('dev-00')?.model)).toBe('1.0.0');
+    expect(desired.docs.get('dev-01')?.model).toBeNull();
+  });
+
+  it("counts a refusal from the wave's start, however late a tick sees it, and not one from before", async () => {
+    await run(3);
+    // An earlier attempt at the version, long before this rollout.
+    const early = 'dev-10';
+    devices.setReported(early, {
+      ...devices.get(early).reported!,
+      lastError: refusal(clock.ms - 60_000),
+    });
+    const created = await startStaged('a', { waves: [{ percent: 100, soakSec: 2 }] });
+    clock.ms += 1000;
+    const refuser = 'dev-03';
+    devices.setReported(refuser, {
+      ...devices.get(refuser).reported!,
+      lastError: refusal(clock.ms),
+    });
+    clock.ms += 20_000;
+    await engine.tick();
+    const status = service.status(created.id);
+    expect(status.state).toBe('rolled_back');
+    expect(status.reason).toBe(
+      'wave 1 failed its gates: refusedOrCrashed 1 (limit 0): 1 of 20 wave devices refused or crashed on the version',
+    );
+  });
+
+  it('passes a wave whose devices refused the version before the rollout began', async () => {
+    await run(3);
+    const earlier = clock.ms - 60_000;
+    // Each device keeps reporting the error of that earlier attempt.
+    const reportOldRefusals = () => {
+      for (const id of ids)
+        devices.setReported(id, { ...devices.get(id).reported!, lastError: refusal(earlier) });
+    };
+    reportOldRefusals();
+    const created = await service.create({
+      model: 'm',
+      version: '2.0.0',
+      waves: [{ percent: 100, soakSec: 3 }],
+      actor: 'a',
+    });
+    for (let s = 0; s < 6; s++) {
+      simulateSecond();
+      reportOldRefusals();
+      await engine.tick();
+    }
+    expect(service.status(created.id).state).toBe('completed');
+  });
+
+  it('an all-at-once rollout completes without gates or wave audit entries', async () => {
+    await run(2);
+    const created = await service.create({ model: 'm', version: '2.0.0', actor: 'a' });
+    expect(created.shadow).toBeNull();
+    await run(2);
+    const status = service.status(created.id);
+    expect(status.state).toBe('completed');
+    expect(status.waves[0]).toMatchObject({ state: 'passed', gates: [] });
+    expect(status.waves[0]?.late).toBeUndefined();
+    expect(audit.list({ action: 'rollout.wave_passed' })).toHaveLength(0);
+  });
+
+  it('records the waves passed, and judges the last wave against its own devices before it', async () => {
+    const created = await startStaged('a');
+    expect(created.waves[1]?.gates).toEqual([]);
+    await run(40);
+    const status = service.status(created.id);
+    expect(status.state).toBe('completed');
+    const passed = audit.list({ action: 'rollout.wave_passed' }).map((e) => e.details.wave);
+    expect(passed.sort()).toEqual([1, 2, 3, 4]);
+    const last = status.waves[3]!.gates.find((g) => g.gate === 'defectRateChange');
+    expect(last?.value).not.toBeNull();
+    expect(status.waves.every((w) => w.late === undefined)).toBe(true);
+  });
+
+  it('says which phase missed its deadline and names the late devices of a soak', async () => {
+    const { created, first } = await startWithWaveTimeout(10);
+    await run(30, { idle: [first] });
+    const status = service.status(created.id);
+    expect(status.reason).toContain(`; late: ${first} (online; telemetry counts`);
+    const [entry] = audit.list({ action: 'rollout.deadline_passed' });
+    expect(entry?.details).toMatchObject({ phase: 'soaking', wave: 1, action: 'fail' });
+  });
+
+  it('names at most ten late devices in the audit entry of an all-at-once deadline', async () => {
+    await run(2);
+    const stuck = ids.slice(0, 12);
+    const created = await service.create({
+      model: 'm',
+      version: '2.0.0',
+      waveTimeoutSec: 5,
+      actor: 'a',
+    });
+    await run(6, { stuck });
+    const status = service.status(created.id);
+    expect(status.state).toBe('failed');
+    expect(status.waves[0]?.state).toBe('failed');
+    expect(status.waves[0]?.finishedAt).not.toBeNull();
+    const [entry] = audit.list({ action: 'rollout.deadline_passed' });
+    expect(entry?.details).toMatchObject({ late: 12 });
+    expect((entry?.details.lateDevices as unknown[]).length).toBe(10);
+    expect(audit.list({ action: 'rollout.failed' })[0]?.details).toMatchObject({
+      reason: status.reason,
+    });
+  });
+
+  it('records that the engine paused a rollout at its deadline, and why', async () => {
+    await run(3);
+    const created = await startStaged('a', { waveTimeoutSec: 10, onDeadline: 'pause' });
+    const first = created.devices.find((d) => d.wave === 1)!.id;
+    await run(12, { stuck: [first] });
+    const [paused] = audit.list({ action: 'rollout.paused' });
+    expect(paused).toMatchObject({
+      actor: 'system:rollouts',
+      details: { from: 'in_progress', reason: service.status(created.id).reason },
+    });
+  });
+});
+
 describe('RolloutService guards', () => {
   it('fills a staged spec with the defaults, and only a request without waves, gates or shadow is all-at-once', async () => {
     await run(2);
