@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cloud } from '../cloud.ts';
+import { loadCloudConfig } from '../config.ts';
 
+const NO_SCHEDULED_RUN = '0 0 29 2 *';
 let dir: string;
 let cloud: Cloud;
 let auth: { authorization: string };
@@ -12,7 +14,14 @@ let auth: { authorization: string };
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'linesight-drift-routes-'));
   cloud = new Cloud(
-    { httpPort: 0, mqttPort: 0, dataDir: dir, drift: { camera: { minFrames: 50 } } },
+    // The schedule fires only on 29 February, so the one run counted below is the test's own
+    // (every five minutes, a test that crossed a boundary on a slow machine counted two).
+    {
+      httpPort: 0,
+      mqttPort: 0,
+      dataDir: dir,
+      drift: { camera: { minFrames: 50 }, schedule: NO_SCHEDULED_RUN },
+    },
     pino({ level: 'silent' }),
   );
   await cloud.start();
@@ -28,7 +37,10 @@ describe('drift routes in the cloud', () => {
   it('fills nested drift defaults around what was given', () => {
     expect(cloud.config.drift.camera.minFrames).toBe(50);
     expect(cloud.config.drift.camera.frozenShare).toEqual({ warning: 0.5, alert: 0.9 });
-    expect(cloud.config.drift.schedule).toBe('*/5 * * * *');
+    expect(cloud.config.drift.schedule).toBe(NO_SCHEDULED_RUN);
+    expect(loadCloudConfig({ drift: { camera: { minFrames: 50 } } }).drift.schedule).toBe(
+      '*/5 * * * *',
+    );
     expect(cloud.config.drift.psi).toEqual({ warning: 0.1, alert: 0.25 });
   });
 
