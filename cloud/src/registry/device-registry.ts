@@ -8,6 +8,7 @@ import {
 } from '@linesight/protocol';
 import type Database from 'better-sqlite3';
 import type { RegistryDatabase } from './database.ts';
+import { StatementCache } from './statement-cache.ts';
 
 /** A device as the API shows it. */
 export interface DeviceRecord {
@@ -57,19 +58,15 @@ export function reservedDeviceIdReason(id: string): string | undefined {
 export class DeviceRegistry {
   readonly #db: RegistryDatabase;
   // Prepared once: a fleet's reported state and telemetry arrive thousands of times a minute.
-  readonly #statements = new Map<string, Database.Statement>();
+  readonly #statements: StatementCache;
 
   constructor(db: RegistryDatabase) {
     this.#db = db;
+    this.#statements = new StatementCache(db);
   }
 
   #prepare(sql: string): Database.Statement {
-    let stmt = this.#statements.get(sql);
-    if (stmt === undefined) {
-      stmt = this.#db.prepare(sql);
-      this.#statements.set(sql, stmt);
-    }
-    return stmt;
+    return this.#statements.get(sql);
   }
 
   /** Creates a device and returns its secret; the secret is never stored or shown again. */

@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { RegistryDatabase } from './database.ts';
 import type { MetricSample } from '../metrics.ts';
+import { StatementCache } from './statement-cache.ts';
 
 /** A client certificate the cloud refuses. */
 export interface RevokedCertificate {
@@ -29,22 +30,16 @@ export type CertificateLoginProtocol = 'mqtt' | 'https';
  * in SQLite. A revoked certificate is refused for every device it names, and counted.
  */
 export class RevokedCertificates {
-  readonly #db: RegistryDatabase;
-  readonly #statements = new Map<string, Database.Statement>();
+  readonly #statements: StatementCache;
   /** Logins refused because the certificate is revoked, by protocol. */
   readonly refusals: Record<CertificateLoginProtocol, number> = { mqtt: 0, https: 0 };
 
   constructor(db: RegistryDatabase) {
-    this.#db = db;
+    this.#statements = new StatementCache(db);
   }
 
   #prepare(sql: string): Database.Statement {
-    let stmt = this.#statements.get(sql);
-    if (stmt === undefined) {
-      stmt = this.#db.prepare(sql);
-      this.#statements.set(sql, stmt);
-    }
-    return stmt;
+    return this.#statements.get(sql);
   }
 
   /**
