@@ -27,6 +27,7 @@ import { ShadowRunner } from './pipeline/shadow-runner.ts';
 import type { ScoredExtras } from './pipeline/frame-pipeline.ts';
 import { Forwarder, type SampleUploader } from './forwarding/forwarder.ts';
 import { HttpSampleUploader } from './forwarding/sample-uploader.ts';
+import { IdleGapTimer } from './idle-gap-timer.ts';
 import { frameImageStats, type FrameImageStats } from './sampling/image-stats.ts';
 import { Sampler } from './sampling/sampler.ts';
 import { EdgeStore } from './store/edge-store.ts';
@@ -91,7 +92,8 @@ export class Agent {
   #forwarder: Forwarder | undefined;
   #uploader: HttpSampleUploader | undefined;
   readonly #window = new TelemetryWindowAggregator();
-  #windowTimer: NodeJS.Timeout | undefined;
+  /** Closes telemetry windows; while frames arrive, right after a frame. */
+  #windowTimer: IdleGapTimer | undefined;
   #windowSec: number;
   #windowBase = { dropped: 0, errors: 0, samples: 0 };
   #edgeRetryTimer: NodeJS.Timeout | undefined;
@@ -341,7 +343,7 @@ export class Agent {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       clearInterval(this.#telemetryTimer);
-      clearInterval(this.#windowTimer);
+      this.#windowTimer?.close();
       clearTimeout(this.#stableTimer);
       clearTimeout(this.#edgeRetryTimer);
       const errors: unknown[] = [];
@@ -469,6 +471,7 @@ export class Agent {
       latencyMs: result.latencyMs.total,
     });
     this.#sampler?.offer(frame, result, extras.map);
+    this.#windowTimer?.frameHandled();
   }
 
   #applyEdgeData(doc: DesiredState): void {
@@ -483,9 +486,14 @@ export class Agent {
   }
 
   #scheduleWindows(): void {
-    clearInterval(this.#windowTimer);
-    this.#windowTimer = setInterval(() => this.#closeWindow(), this.#windowSec * 1000);
-    this.#windowTimer.unref();
+    this.#windowTimer?.close();
+    this.#windowTimer = new IdleGapTimer({
+      intervalMs: this.#windowSec * 1000,
+      // A line that stopped for a second gets its window closed on time.
+      idleAfterMs: 1000,
+      run: () => this.#closeWindow(),
+    });
+    this.#windowTimer.start();
   }
 
   /** Ends the current telemetry window and stores it. */

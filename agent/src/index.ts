@@ -95,6 +95,7 @@ export {
   type VerdictInput,
 } from './store/edge-store.ts';
 export { TelemetryWindowAggregator } from './store/telemetry-window.ts';
+export { IdleGapTimer, type IdleGapTimerOptions } from './idle-gap-timer.ts';
 export { Forwarder, type ForwarderOptions, type SampleUploader } from './forwarding/forwarder.ts';
 export { HttpSampleUploader } from './forwarding/sample-uploader.ts';
 export { Sampler, type SamplerOptions } from './sampling/sampler.ts';

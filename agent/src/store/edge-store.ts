@@ -16,6 +16,7 @@ import {
   type VerdictRecord,
 } from '@linesight/protocol';
 import { syncDir, writeFileAtomic } from '@linesight/durable-fs';
+import { IdleGapTimer } from '../idle-gap-timer.ts';
 
 /** Options of the device store. */
 export interface EdgeStoreOptions {
@@ -281,13 +282,9 @@ export class EdgeStore {
   #failuresAtCheck = 0;
   #checkScheduled = false;
   #lostWrites = 0;
-  #flushTimer: NodeJS.Timeout | undefined;
-  #quotaTimer: NodeJS.Timeout | undefined;
-  /** Work the timers found due while frames arrive; it runs right after the next frame. */
-  #flushDue = false;
-  #quotaDue = false;
-  #afterFrameScheduled = false;
-  #lastRecordMs = Number.NEGATIVE_INFINITY;
+  /** The timed flush and quota check: while frames arrive, they run right after a frame. */
+  readonly #flushTimer: IdleGapTimer;
+  readonly #quotaTimer: IdleGapTimer;
   #closed = false;
   readonly #stmt: {
     insertVerdict: Database.Statement;
@@ -310,6 +307,16 @@ export class EdgeStore {
       diskSpace: options.diskSpace ?? statDiskSpace,
       diskFullHoldMs: options.diskFullHoldMs ?? 30_000,
     };
+    this.#flushTimer = new IdleGapTimer({
+      intervalMs: this.#o.flushIntervalMs,
+      run: () => this.flush(),
+    });
+    // Frames count as stopped on the flush interval's terms, as for the flush.
+    this.#quotaTimer = new IdleGapTimer({
+      intervalMs: this.#o.quotaCheckMs,
+      idleAfterMs: 2 * this.#o.flushIntervalMs,
+      run: () => this.enforceQuota(),
+    });
     this.#dir = options.dir;
     mkdirSync(options.dir, { recursive: true });
     this.imagesDir = join(options.dir, 'images');
@@ -395,10 +402,8 @@ export class EdgeStore {
   static async open(options: EdgeStoreOptions): Promise<EdgeStore> {
     const store = new EdgeStore(options);
     await store.#recover();
-    store.#flushTimer = setInterval(() => store.#onTimer('flush'), store.#o.flushIntervalMs);
-    store.#flushTimer.unref();
-    store.#quotaTimer = setInterval(() => store.#onTimer('quota'), store.#o.quotaCheckMs);
-    store.#quotaTimer.unref();
+    store.#flushTimer.start();
+    store.#quotaTimer.start();
     store.enforceQuota();
     return store;
   }
@@ -422,35 +427,9 @@ export class EdgeStore {
       v.reason ?? null,
       v.latencyMs,
     ]);
-    this.#lastRecordMs = performance.now();
-    if (
-      (this.#flushDue || this.#quotaDue || this.#buffer.length >= this.#o.flushRows) &&
-      !this.#afterFrameScheduled
-    ) {
-      this.#afterFrameScheduled = true;
-      setImmediate(() => this.#afterFrame());
-    }
-  }
-
-  /**
-   * A timer fired. While frames arrive, its work waits for the next frame and runs right
-   * after it (setImmediate from recordVerdict): in the frame loop's idle gap, rather than
-   * at a moment that may be the next frame's due time. Without frames it runs now.
-   */
-  #onTimer(what: 'flush' | 'quota'): void {
-    if (performance.now() - this.#lastRecordMs < 2 * this.#o.flushIntervalMs) {
-      if (what === 'flush') this.#flushDue = true;
-      else this.#quotaDue = true;
-      return;
-    }
-    if (what === 'flush') this.flush();
-    else this.enforceQuota();
-  }
-
-  #afterFrame(): void {
-    this.#afterFrameScheduled = false;
-    if (this.#flushDue || this.#buffer.length >= this.#o.flushRows) this.flush();
-    if (this.#quotaDue) this.enforceQuota();
+    this.#flushTimer.frameHandled();
+    this.#quotaTimer.frameHandled();
+    if (this.#buffer.length >= this.#o.flushRows) this.#flushTimer.runAfterFrame();
   }
 
   /**
@@ -460,7 +439,6 @@ export class EdgeStore {
    * counted) only when the buffer is full.
    */
   flush(): void {
-    this.#flushDue = false;
     if (this.#closed) return;
     this.#writeHeld();
     if (this.#buffer.length === 0) return;
@@ -709,7 +687,6 @@ export class EdgeStore {
   enforceQuota(): void {
     if (this.#closed) return;
     this.#checkScheduled = false;
-    this.#quotaDue = false;
     try {
       this.#deleteGoneRows();
       const failed = this.#failures !== this.#failuresAtCheck;
@@ -832,8 +809,8 @@ export class EdgeStore {
   /** Flushes buffered rows, stops the timers and closes the database; idempotent. */
   close(): void {
     if (this.#closed) return;
-    clearInterval(this.#flushTimer);
-    clearInterval(this.#quotaTimer);
+    this.#flushTimer.close();
+    this.#quotaTimer.close();
     this.flush();
     this.#closed = true;
     try {
