@@ -245,6 +245,15 @@ describe('trainDefectModel determinism and errors', () => {
     expect(Buffer.from(c.onnx).equals(Buffer.from(a.onnx))).toBe(false);
   });
 
+  it('produces the same bytes on one thread as on two (features and classifier)', async () => {
+    const options = { seed: 3, size: 64, levels: 3, epochs: 2, hidden: 4, minTrainingSteps: 0 };
+    const one = await trainDefectModel(small, { ...options, threads: 1 });
+    const two = await trainDefectModel(small, { ...options, threads: 2 });
+    // Synthetic defects are painted on the way, in the seed's order on either path.
+    expect(Number(one.contract.training?.['trainSynthetic'])).toBeGreaterThan(0);
+    expect(Buffer.from(two.onnx).equals(Buffer.from(one.onnx))).toBe(true);
+  });
+
   it('rejects unusable datasets with ERR_DATASET and bad options with ERR_TRAINING', async () => {
     const empty = await rejection(trainDefectModel([], { seed: 1 }));
     expect(isLinesightError(empty, 'ERR_DATASET')).toBe(true);

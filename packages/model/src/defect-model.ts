@@ -77,6 +77,7 @@ export async function trainDefectModel(
     geometry,
     seed: o.seed,
     syntheticCount: Math.round(trainGood.length * perGood),
+    threads: o.threads,
     report,
   });
   const scorer = await fitScorer(mode, features.train, features.validation, geometry, o, (k) =>

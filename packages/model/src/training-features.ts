@@ -1,6 +1,7 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { LinesightError, type InputSpec } from '@linesight/protocol';
 import { decodeImagePixels, rawToTensor } from '@linesight/vision';
+import { FeaturePool } from './feature-pool.ts';
 import { mapConcurrent } from './map-concurrent.ts';
 import { pyramidFeatures, pyramidKernels, type PyramidGeometry } from './pyramid-features.ts';
 import { createRandom } from './random.ts';
@@ -63,6 +64,8 @@ export async function trainingFeatures(o: {
   geometry: PyramidGeometry;
   seed: number;
   syntheticCount: number;
+  /** Threads extracting features (worker threads when above 1; default 1, this thread). */
+  threads?: number;
   report: (progress: TrainingProgress) => void;
 }): Promise<TrainingFeatureSet> {
   const { samples, trainGood, inputSpec, geometry, report } = o;
@@ -79,36 +82,53 @@ export async function trainingFeatures(o: {
   );
 
   const random = createRandom(o.seed ^ 0x5eed);
-  const featureJobs = needed.length + o.syntheticCount;
+  const tensorOf = (i: number): Float32Array => tensors.get(i) as Float32Array;
+  // Each job yields its input tensor when it starts. Jobs start in this order (mapConcurrent
+  // starts them in order), so the synthetic defects are painted in the seed's order whatever
+  // the thread count.
+  const realTrain = [...trainGood, ...o.trainDefect];
+  const jobs: (() => Float32Array)[] = [
+    ...realTrain.map((i) => () => tensorOf(i)),
+    ...Array.from({ length: o.syntheticCount }, (_, n) => () => {
+      const base = tensorOf(trainGood[Math.floor(random() * trainGood.length)] as number);
+      const donor = tensorOf(trainGood[Math.floor(random() * trainGood.length)] as number);
+      const kind = SYNTHETIC_ANOMALY_KINDS[
+        n % SYNTHETIC_ANOMALY_KINDS.length
+      ] as (typeof SYNTHETIC_ANOMALY_KINDS)[number];
+      return paintSyntheticAnomaly(base, donor, geometry.size, kind, random).image;
+    }),
+    ...o.validation.map((i) => () => tensorOf(i)),
+  ];
+  const threads = o.threads ?? 1;
+  const pool = threads > 1 ? FeaturePool.start(geometry, threads) : undefined;
   let featured = 0;
   const featuresOf = async (input: Float32Array): Promise<Float32Array> => {
-    await yieldToEventLoop();
-    const out = pyramidFeatures(input, geometry).data;
-    report({ step: 'features', done: ++featured, total: featureJobs });
+    let out: Float32Array;
+    if (pool !== undefined) out = await pool.features(input);
+    else {
+      await yieldToEventLoop();
+      out = pyramidFeatures(input, geometry).data;
+    }
+    report({ step: 'features', done: ++featured, total: jobs.length });
     return out;
   };
-  const train: TrainFeatures[] = [];
-  for (const i of [...trainGood, ...o.trainDefect])
-    train.push({
-      features: await featuresOf(tensors.get(i) as Float32Array),
-      defect: isDefect(i),
-      synthetic: false,
-    });
-  for (let n = 0; n < o.syntheticCount; n++) {
-    const base = tensors.get(
-      trainGood[Math.floor(random() * trainGood.length)] as number,
-    ) as Float32Array;
-    const donor = tensors.get(
-      trainGood[Math.floor(random() * trainGood.length)] as number,
-    ) as Float32Array;
-    const kind = SYNTHETIC_ANOMALY_KINDS[
-      n % SYNTHETIC_ANOMALY_KINDS.length
-    ] as (typeof SYNTHETIC_ANOMALY_KINDS)[number];
-    const { image } = paintSyntheticAnomaly(base, donor, geometry.size, kind, random);
-    train.push({ features: await featuresOf(image), defect: true, synthetic: true });
+  let all: Float32Array[];
+  try {
+    // Two images in flight per thread keep every worker busy while the next is posted.
+    all = await mapConcurrent(jobs, pool === undefined ? 1 : 2 * threads, (job) =>
+      featuresOf(job()),
+    );
+  } finally {
+    await pool?.close();
   }
-  const validation: Float32Array[] = [];
-  for (const i of o.validation) validation.push(await featuresOf(tensors.get(i) as Float32Array));
+  const train: TrainFeatures[] = all
+    .slice(0, realTrain.length + o.syntheticCount)
+    .map((features, k) => ({
+      features,
+      defect: k < realTrain.length ? isDefect(realTrain[k] as number) : true,
+      synthetic: k >= realTrain.length,
+    }));
+  const validation = all.slice(realTrain.length + o.syntheticCount);
   return { tensors, train, validation, syntheticCount: o.syntheticCount };
 }
 
