@@ -237,6 +237,8 @@ export class Cloud {
         host: this.config.host,
         port: this.config.mqttPort,
         maxConnections: this.config.mqttMaxConnections,
+        deviceMessagesPerSec: this.config.mqttDeviceMessagesPerSec,
+        deviceMessageBurst: this.config.mqttDeviceMessageBurst,
         authenticate,
         ...(tls !== undefined
           ? {

@@ -16,6 +16,18 @@ export const CloudConfigSchema = Type.Object(
       description:
         'device connections the embedded broker holds; beyond it device logins are refused with "server unavailable", logged and counted (docs/scaling.md)',
     }),
+    mqttDeviceMessagesPerSec: Type.Number({
+      exclusiveMinimum: 0,
+      default: 200,
+      description:
+        'PUBLISH rate each device may sustain on the embedded broker; beyond it the broker stops reading that connection until the rate allows (backpressure, nothing dropped; counted in linesight_mqtt_throttled_publishes_total)',
+    }),
+    mqttDeviceMessageBurst: Type.Integer({
+      minimum: 1,
+      default: 1000,
+      description:
+        'publishes a device may send at once above its rate (a reconnecting agent draining its backlog)',
+    }),
     mqttUrl: Type.Optional(
       Type.String({
         pattern: '^(mqtts?|tcp)://[^/@]+$',

@@ -23,6 +23,16 @@ export function cloudCommand(): Command {
       parsePositiveInt,
     )
     .option(
+      '--mqtt-device-rate <n>',
+      'publishes per second each device may sustain on the embedded broker; beyond it the broker reads that device more slowly (nothing is dropped). Default 200',
+      parsePositive,
+    )
+    .option(
+      '--mqtt-device-burst <n>',
+      'publishes a device may send at once above its rate. Default 1000',
+      parsePositiveInt,
+    )
+    .option(
       '--mqtt-url <url>',
       'use this external broker (Mosquitto 2 with dynamic security, e.g. mqtt://broker:1883) instead of the embedded one; the cloud manages its device logins (docs/scaling.md, manifests/mosquitto)',
     )
@@ -112,6 +122,8 @@ export function cloudCommand(): Command {
         httpPort: number;
         mqttPort: number;
         mqttMaxConnections?: number;
+        mqttDeviceRate?: number;
+        mqttDeviceBurst?: number;
         mqttUrl?: string;
         mqttUsername?: string;
         mqttPasswordFile?: string;
@@ -144,6 +156,8 @@ export function cloudCommand(): Command {
             httpPort: opts.httpPort,
             mqttPort: opts.mqttPort,
             mqttMaxConnections: opts.mqttMaxConnections,
+            mqttDeviceMessagesPerSec: opts.mqttDeviceRate,
+            mqttDeviceMessageBurst: opts.mqttDeviceBurst,
             mqttUrl: opts.mqttUrl,
             mqttUsername: opts.mqttUsername,
             mqttPassword: opts.mqttPasswordFile,
