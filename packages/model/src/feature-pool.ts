@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import type { PyramidGeometry } from './pyramid-features.ts';
+import { WorkerRequests } from './worker-requests.ts';
 
 /** First message to a worker: the geometry every image is extracted with. */
 export interface FeatureInit {
@@ -27,27 +28,11 @@ export interface FeatureReply {
  * code); callers keep their own order. start() then close().
  */
 export class FeaturePool {
-  readonly #workers: Worker[];
-  readonly #pending = new Map<
-    number,
-    { resolve: (features: Float32Array) => void; reject: (e: Error) => void }
-  >();
-  #nextId = 0;
-  #failure: Error | undefined;
+  readonly #requests: WorkerRequests<FeatureReply>;
+  #next = 0;
 
   private constructor(workers: Worker[]) {
-    this.#workers = workers;
-    for (const worker of workers) {
-      worker.on('message', (reply: FeatureReply) => {
-        const waiting = this.#pending.get(reply.id);
-        this.#pending.delete(reply.id);
-        waiting?.resolve(reply.features);
-      });
-      worker.on('error', (err) => this.#fail(err));
-      worker.on('exit', (code) => {
-        if (code !== 0) this.#fail(new Error(`feature worker exited with code ${code}`));
-      });
-    }
+    this.#requests = new WorkerRequests<FeatureReply>(workers, 'feature');
   }
 
   /** Starts `threads` workers for one geometry. */
@@ -63,30 +48,21 @@ export class FeaturePool {
 
   /** Threads the pool runs. */
   get threads(): number {
-    return this.#workers.length;
+    return this.#requests.size;
   }
 
   /** The features of one input tensor (copied to the worker; the caller keeps its array). */
-  features(input: Float32Array): Promise<Float32Array> {
-    if (this.#failure !== undefined) return Promise.reject(this.#failure);
-    const id = this.#nextId++;
-    const request: FeatureRequest = { type: 'image', id, input };
-    return new Promise<Float32Array>((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject });
-      (this.#workers[id % this.#workers.length] as Worker).postMessage(request);
-    });
-  }
-
-  #fail(err: Error): void {
-    this.#failure ??= err;
-    for (const waiting of this.#pending.values()) waiting.reject(err);
-    this.#pending.clear();
+  async features(input: Float32Array): Promise<Float32Array> {
+    const reply = await this.#requests.send(this.#next++, (id): FeatureRequest => ({
+      type: 'image',
+      id,
+      input,
+    }));
+    return reply.features;
   }
 
   /** Stops the workers; idempotent. */
-  async close(): Promise<void> {
-    const workers = this.#workers.splice(0);
-    this.#fail(new Error('feature pool closed'));
-    await Promise.all(workers.map((w) => w.terminate()));
+  close(): Promise<void> {
+    return this.#requests.close();
   }
 }

@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import type { BatchGradients, CellHead, HeadExample, PartGradients } from './cell-head.ts';
+import { WorkerRequests } from './worker-requests.ts';
 
 /** First message to a worker: the examples, in shared memory. */
 export interface PoolInit {
@@ -36,31 +37,10 @@ export type PoolReply = PartGradients & { id: number };
  * start() then close().
  */
 export class HeadGradientPool {
-  readonly #workers: Worker[];
-  readonly #pending = new Map<
-    number,
-    { resolve: (p: PartGradients) => void; reject: (e: Error) => void }
-  >();
-  #nextId = 0;
-  #failure: Error | undefined;
+  readonly #requests: WorkerRequests<PoolReply>;
 
   private constructor(workers: Worker[]) {
-    this.#workers = workers;
-    for (const worker of workers) {
-      worker.on('message', (reply: PoolReply) => {
-        const waiting = this.#pending.get(reply.id);
-        this.#pending.delete(reply.id);
-        waiting?.resolve({
-          grads: reply.grads,
-          lossSum: reply.lossSum,
-          weightSum: reply.weightSum,
-        });
-      });
-      worker.on('error', (err) => this.#fail(err));
-      worker.on('exit', (code) => {
-        if (code !== 0) this.#fail(new Error(`gradient worker exited with code ${code}`));
-      });
-    }
+    this.#requests = new WorkerRequests<PoolReply>(workers, 'gradient');
   }
 
   /**
@@ -101,10 +81,8 @@ export class HeadGradientPool {
   readonly batchGradients: BatchGradients = (head: CellHead, parts) =>
     Promise.all(parts.map((indices, k) => this.#part(head, indices, k)));
 
-  #part(head: CellHead, indices: readonly number[], k: number): Promise<PartGradients> {
-    if (this.#failure !== undefined) return Promise.reject(this.#failure);
-    const id = this.#nextId++;
-    const request: PoolRequest = {
+  async #part(head: CellHead, indices: readonly number[], k: number): Promise<PartGradients> {
+    const reply = await this.#requests.send(k, (id): PoolRequest => ({
       type: 'part',
       id,
       inputs: head.inputs,
@@ -114,23 +92,12 @@ export class HeadGradientPool {
       w2: head.w2,
       b2: head.b2,
       indices: [...indices],
-    };
-    return new Promise<PartGradients>((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject });
-      (this.#workers[k % this.#workers.length] as Worker).postMessage(request);
-    });
-  }
-
-  #fail(err: Error): void {
-    this.#failure ??= err;
-    for (const waiting of this.#pending.values()) waiting.reject(err);
-    this.#pending.clear();
+    }));
+    return { grads: reply.grads, lossSum: reply.lossSum, weightSum: reply.weightSum };
   }
 
   /** Stops the workers; idempotent. */
-  async close(): Promise<void> {
-    const workers = this.#workers.splice(0);
-    this.#fail(new Error('gradient pool closed'));
-    await Promise.all(workers.map((w) => w.terminate()));
+  close(): Promise<void> {
+    return this.#requests.close();
   }
 }
