@@ -94,8 +94,7 @@ async function runIngestBench(opts: IngestBenchOptions): Promise<Record<string, 
     console.error(`bench ingest phase: ${JSON.stringify(ingest)}`);
     const loop = await runLoopPhase(dir, opts.loopFrames);
     console.error(`bench store phase: ${JSON.stringify(loop)}`);
-    const drain =
-      opts.drainHours > 0 ? await runDrainPhase(cloud, api, urls, dir, opts) : undefined;
+    const drain = opts.drainHours > 0 ? await runDrainPhase(api, urls, dir, opts) : undefined;
     return {
       ...ingest,
       ...(drain ?? {}),
@@ -275,7 +274,6 @@ async function runDevicesWorker(): Promise<void> {
 }
 
 async function runDrainPhase(
-  cloud: Cloud,
   api: CloudApiClient,
   urls: { http: string; mqtt: string },
   dir: string,
@@ -341,13 +339,8 @@ async function runDrainPhase(
     );
   }
   const peakDiskMb = round(store.diskBytes() / 1024 / 1024);
-  const storedRows = async () => {
-    const res = await fetch(`${urls.http}/v1/edge/ingest-stats`, {
-      headers: { authorization: `Bearer ${cloud.adminToken.token}` },
-    });
-    const body = (await res.json()) as { stored: Record<string, number> };
-    return Object.values(body.stored).reduce((a, b) => a + b, 0);
-  };
+  const storedRows = async () =>
+    Object.values((await api.edgeIngestStats()).stored).reduce((a, b) => a + b, 0);
   const before = await storedRows();
   const expected = frames + Math.floor(frames / windowEvery) + samples;
   const holder: { forwarder?: Forwarder } = {};

@@ -188,19 +188,11 @@ function fleetChannel(child: ChildProcess) {
 }
 
 /** Verdicts the cloud holds per device (the verdict log plus compacted per-minute counts). */
-async function cloudVerdicts(httpUrl: string, adminToken: string): Promise<Map<string, number>> {
-  const res = await fetch(
-    new URL('/v1/edge/verdict-counts?bucketSec=2678400&limit=10000', httpUrl),
-    {
-      headers: { authorization: `Bearer ${adminToken}` },
-    },
-  );
-  if (!res.ok) throw new Error(`verdict counts: HTTP ${res.status}`);
-  const body = (await res.json()) as {
-    buckets: { deviceId: string; good: number; defect: number; unknown: number }[];
-  };
+async function cloudVerdicts(api: CloudApiClient): Promise<Map<string, number>> {
+  // One bucket of 31 days (the largest the route allows) per device and model version.
+  const buckets = await api.verdictCounts({ bucketSec: 31 * 86_400, limit: 10_000 });
   const out = new Map<string, number>();
-  for (const b of body.buckets)
+  for (const b of buckets)
     out.set(b.deviceId, (out.get(b.deviceId) ?? 0) + b.good + b.defect + b.unknown);
   return out;
 }
@@ -401,7 +393,7 @@ export async function runSoak(o: SoakOptions): Promise<Record<string, unknown>> 
     for (;;) {
       const s = await fleet.ask({ type: 'stats' });
       if (s.type === 'stats') devices = s.devices;
-      received = await cloudVerdicts(cloud.urls.http, adminToken);
+      received = await cloudVerdicts(api);
       const sent = devices.reduce((n, d) => n + d.verdicts, 0);
       const got = devices.reduce((n, d) => n + (received.get(d.deviceId) ?? 0), 0);
       const backlog = devices.reduce((n, d) => n + d.backlog, 0);
