@@ -137,8 +137,8 @@ export {
   type TrustedKey,
 } from './signing.ts';
 // The cloud's REST contract: route schemas the cloud validates with and clients type from.
+export { DEVICE_ID_PATTERN } from './schema-primitives.ts';
 export {
-  DEVICE_ID_PATTERN,
   TrustedKeyViewSchema,
   ProvisionDeviceBodySchema,
   ProvisionedDeviceSchema,

@@ -1,10 +1,10 @@
 // REST contract of the dashboard's device history: /v1/dashboard/devices/:id/series and .../timeline.
 import { Type, type Static } from '@sinclair/typebox';
-import { DEVICE_ID_PATTERN } from './devices.ts';
+import { DeviceId } from '../schema-primitives.ts';
 
 /** Path parameters of /v1/dashboard/devices/:id/... */
 export const DashboardDeviceParamsSchema = Type.Object({
-  id: Type.String({ pattern: DEVICE_ID_PATTERN }),
+  id: DeviceId,
 });
 
 const Hours = Type.Number({
@@ -124,7 +124,7 @@ export type DashboardSession = Static<typeof DashboardSessionSchema>;
 /** Query of GET /v1/dashboard/drift/series. */
 export const DriftSeriesQuerySchema = Type.Object(
   {
-    deviceId: Type.String({ pattern: DEVICE_ID_PATTERN }),
+    deviceId: DeviceId,
     hours: Type.Optional(
       Type.Number({ minimum: 0.01, maximum: 168, default: 24, description: 'how far back' }),
     ),

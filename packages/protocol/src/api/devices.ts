@@ -1,9 +1,7 @@
 // REST contract of /v1/devices: provisioning, fleet state and decommissioning.
 import { Type, type Static } from '@sinclair/typebox';
+import { DeviceId } from '../schema-primitives.ts';
 import { DeviceEventSchema, ReportedErrorSchema } from '../schemas.ts';
-
-/** A device id as provisioning accepts it. */
-export const DEVICE_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$';
 
 /** A public key devices trust, as the REST API lists it. */
 export const TrustedKeyViewSchema = Type.Object({
@@ -16,7 +14,7 @@ export type TrustedKeyView = Static<typeof TrustedKeyViewSchema>;
 /** Body of POST /v1/devices. */
 export const ProvisionDeviceBodySchema = Type.Object(
   {
-    id: Type.String({ pattern: DEVICE_ID_PATTERN }),
+    id: DeviceId,
     labels: Type.Optional(Type.Record(Type.String(), Type.String())),
   },
   { additionalProperties: false },
@@ -76,7 +74,7 @@ export type DecommissionedDevice = Static<typeof DecommissionedDeviceSchema>;
 
 /** Path parameters of POST /v1/devices/:id/enrolment-token. */
 export const EnrolmentParamsSchema = Type.Object({
-  id: Type.String({ pattern: DEVICE_ID_PATTERN }),
+  id: DeviceId,
 });
 
 /** What POST /v1/devices/:id/enrolment-token answers (the token is shown only once). */

@@ -1,13 +1,13 @@
 // REST contract of the cloud's edge-data reads: /v1/edge/* and /v1/samples.
 import { Type, type Static } from '@sinclair/typebox';
 import { EventRecordSchema, TelemetryWindowSchema, VerdictRecordSchema } from '../edge-data.ts';
-import { DEVICE_ID_PATTERN } from './devices.ts';
+import { DeviceId } from '../schema-primitives.ts';
 import { SampleViewSchema } from './review.ts';
 
 /** Query of the /v1/edge and /v1/samples reads: device, model version, time range, count. */
 export const EdgeFilterQuerySchema = Type.Object(
   {
-    deviceId: Type.Optional(Type.String({ pattern: DEVICE_ID_PATTERN })),
+    deviceId: Type.Optional(DeviceId),
     model: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'model name' })),
     version: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
     from: Type.Optional(Type.String({ format: 'date-time', description: 'inclusive' })),
@@ -54,7 +54,7 @@ export type EdgeSamplesQuery = Static<typeof EdgeSamplesQuerySchema>;
 
 /** Path parameters of GET /v1/samples/:deviceId/:id. */
 export const EdgeSampleParamsSchema = Type.Object({
-  deviceId: Type.String({ pattern: DEVICE_ID_PATTERN }),
+  deviceId: DeviceId,
   id: Type.String({ pattern: '^[0-9]+-[0-9]+$', description: '<boot>-<seq>' }),
 });
 /** Path parameters of a sample. */

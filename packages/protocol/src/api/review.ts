@@ -1,12 +1,11 @@
 // REST contract of /v1/review: the labelling queue, labels, quality and the dataset export.
 import { Type, type Static } from '@sinclair/typebox';
 import { SampleRecordSchema } from '../edge-data.ts';
-import { DEVICE_ID_PATTERN } from './devices.ts';
+import { DeviceId } from '../schema-primitives.ts';
 
 /** Why a device kept a frame, in queue order (the sample classes). */
 export const REVIEW_SAMPLE_CLASSES = ['uncertain', 'defect', 'random', 'unknown'] as const;
 
-const DeviceId = Type.String({ pattern: DEVICE_ID_PATTERN });
 const Label = Type.Union([Type.Literal('good'), Type.Literal('defect')]);
 const NullableString = Type.Union([Type.String(), Type.Null()]);
 const NullableNumber = Type.Union([Type.Number(), Type.Null()]);

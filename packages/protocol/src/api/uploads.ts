@@ -1,6 +1,6 @@
 // REST contract of POST /v1/devices/:deviceId/uploads: upload URLs for a device's sampled images.
 import { Type, type Static } from '@sinclair/typebox';
-import { DEVICE_ID_PATTERN } from './devices.ts';
+import { DeviceId } from '../schema-primitives.ts';
 
 /** Content types a device may upload. */
 export const UPLOAD_CONTENT_TYPES = ['image/jpeg', 'image/png', 'application/json'] as const;
@@ -32,7 +32,7 @@ export const UploadsBodySchema = Type.Object(
 
 /** Path parameters of /v1/devices/:deviceId/uploads. */
 export const UploadsParamsSchema = Type.Object({
-  deviceId: Type.String({ pattern: DEVICE_ID_PATTERN }),
+  deviceId: DeviceId,
 });
 
 /** Where and how to PUT one object; no url when an object with this key and sha256 is already stored. */
