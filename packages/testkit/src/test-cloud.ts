@@ -9,6 +9,7 @@ import { Cloud, type CloudConfigInput } from '@linesight/cloud';
 
 /** A started test cloud. */
 export interface TestCloud {
+  /** The running cloud (a new one after {@link TestCloud.restart}). */
   readonly cloud: Cloud;
   /** The temporary folder; the cloud's data dir is `<dir>/cloud`. */
   readonly dir: string;
@@ -17,6 +18,11 @@ export interface TestCloud {
   readonly adminToken: string;
   /** A REST client with the admin token. */
   readonly api: CloudApiClient;
+  /**
+   * Closes the cloud and starts a new one on the same data dir and configuration, as a
+   * process restart does; its ports are new (port 0), so read the URLs again.
+   */
+  restart(): Promise<void>;
   /** Closes the cloud and removes its folder; idempotent. */
   close(): Promise<void>;
 }
@@ -29,31 +35,63 @@ export async function startTestCloud(
   options: { config?: Partial<CloudConfigInput>; logger?: Logger } = {},
 ): Promise<TestCloud> {
   const dir = await mkdtemp(join(tmpdir(), 'linesight-test-cloud-'));
-  const cloud = new Cloud(
-    { httpPort: 0, mqttPort: 0, dataDir: join(dir, 'cloud'), ...options.config },
-    options.logger ?? pino({ level: 'silent' }),
-  );
+  const config: CloudConfigInput = {
+    httpPort: 0,
+    mqttPort: 0,
+    dataDir: join(dir, 'cloud'),
+    ...options.config,
+  };
+  const logger = options.logger ?? pino({ level: 'silent' });
+  let cloud: Cloud;
   try {
-    await cloud.start();
+    cloud = await startCloud(config, logger);
   } catch (err) {
-    await cloud.close();
     await rm(dir, { recursive: true, force: true });
     throw err;
   }
-  const { http, mqtt } = cloud.urls;
-  const adminToken = cloud.adminToken.token;
+  const apiOf = (c: Cloud) =>
+    new CloudApiClient({ baseUrl: c.urls.http, adminToken: c.adminToken.token });
+  let api = apiOf(cloud);
   let closing: Promise<void> | undefined;
   return {
-    cloud,
+    get cloud() {
+      return cloud;
+    },
     dir,
-    httpUrl: http,
-    mqttUrl: mqtt,
-    adminToken,
-    api: new CloudApiClient({ baseUrl: http, adminToken }),
+    get httpUrl() {
+      return cloud.urls.http;
+    },
+    get mqttUrl() {
+      return cloud.urls.mqtt;
+    },
+    get adminToken() {
+      return cloud.adminToken.token;
+    },
+    get api() {
+      return api;
+    },
+    restart: async () => {
+      if (closing !== undefined) throw new Error('the test cloud is closed');
+      await cloud.close();
+      cloud = await startCloud(config, logger);
+      api = apiOf(cloud);
+    },
     close: () =>
       (closing ??= (async () => {
         await cloud.close();
         await rm(dir, { recursive: true, force: true });
       })()),
   };
+}
+
+/** A started cloud, or the start's error with whatever it opened closed again. */
+async function startCloud(config: CloudConfigInput, logger: Logger): Promise<Cloud> {
+  const cloud = new Cloud(config, logger);
+  try {
+    await cloud.start();
+  } catch (err) {
+    await cloud.close();
+    throw err;
+  }
+  return cloud;
 }
