@@ -1,92 +1,24 @@
 import { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import mqtt, { type MqttClient } from 'mqtt';
-import pino from 'pino';
-import { Agent as HttpDispatcher } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deviceTopic } from '@linesight/protocol';
-import { makeTestCa, type TestCa, type TestCertificate } from '@linesight/testkit/pki';
-import { Cloud } from '../cloud.ts';
+import type { TestCertificate } from '@linesight/testkit/pki';
+import { pem, startTlsTestCloud, type TlsTestCloud } from '@linesight/testkit/tls-cloud';
 
-let dir: string;
-let ca: TestCa;
-let deviceCa: TestCa;
-let server: TestCertificate;
-let cloud: Cloud;
-
-function newCloud(): Cloud {
-  return new Cloud(
-    {
-      httpPort: 0,
-      mqttPort: 0,
-      dataDir: join(dir, 'cloud'),
-      tlsCert: server.certPath,
-      tlsKey: server.keyPath,
-      tlsCa: ca.certPath,
-      tlsClientCa: deviceCa.certPath,
-    },
-    pino({ level: 'silent' }),
-  );
-}
+let tls: TlsTestCloud;
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'linesight-revoke-'));
-  ca = await makeTestCa(join(dir, 'pki'), 'server-ca');
-  deviceCa = await makeTestCa(join(dir, 'pki'), 'device-ca');
-  server = await ca.issue('cloud');
-  cloud = newCloud();
-  await cloud.start();
+  tls = await startTlsTestCloud();
 }, 60_000);
 
 afterAll(async () => {
-  await cloud.close();
-  await rm(dir, { recursive: true, force: true });
+  await tls?.close();
 });
 
-const pem = (path: string) => readFileSync(path, 'utf8');
 const fingerprintOf = (cert: TestCertificate) =>
   new X509Certificate(pem(cert.certPath)).fingerprint256.replaceAll(':', '').toLowerCase();
-
-/** One HTTPS request pinning the cloud's CA, optionally presenting a client certificate. */
-async function call(
-  method: string,
-  path: string,
-  options: { token?: string; body?: unknown; client?: TestCertificate; basic?: string } = {},
-): Promise<{ status: number; body: unknown }> {
-  const dispatcher = new HttpDispatcher({
-    connect: {
-      ca: pem(ca.certPath),
-      ...(options.client
-        ? { cert: pem(options.client.certPath), key: pem(options.client.keyPath) }
-        : {}),
-    },
-  });
-  try {
-    const headers: Record<string, string> = {};
-    if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
-    if (options.basic !== undefined)
-      headers.authorization = `Basic ${Buffer.from(options.basic).toString('base64')}`;
-    if (options.body !== undefined) headers['content-type'] = 'application/json';
-    const res = await fetch(`${cloud.urls.http}${path}`, {
-      method,
-      headers,
-      ...(options.body !== undefined ? { body: JSON.stringify(options.body) } : {}),
-      dispatcher,
-    } as RequestInit);
-    const text = await res.text();
-    return {
-      status: res.status,
-      body: text.startsWith('{') || text.startsWith('[') ? JSON.parse(text) : text,
-    };
-  } finally {
-    await dispatcher.close();
-  }
-}
-
-const admin = () => cloud.adminToken.token;
+const call = (...args: Parameters<TlsTestCloud['https']>) => tls.https(...args);
+const login = (...args: Parameters<TlsTestCloud['deviceLogin']>) => tls.deviceLogin(...args);
+const admin = () => tls.adminToken;
 
 async function provision(id: string): Promise<string> {
   const res = await call('POST', '/v1/devices', { token: admin(), body: { id } });
@@ -94,53 +26,10 @@ async function provision(id: string): Promise<string> {
   return (res.body as { password: string }).password;
 }
 
-/** Connects over mqtts as a device; resolves with the connected client, rejects with the refusal. */
-async function connect(id: string, o: { password?: string; client?: TestCertificate }) {
-  const client = mqtt.connect(cloud.urls.mqtt, {
-    clientId: id,
-    username: id,
-    ...(o.password !== undefined ? { password: o.password } : {}),
-    ca: pem(ca.certPath),
-    rejectUnauthorized: true,
-    ...(o.client ? { cert: pem(o.client.certPath), key: pem(o.client.keyPath) } : {}),
-    protocolVersion: 4,
-    reconnectPeriod: 0,
-    connectTimeout: 10_000,
-  });
-  return new Promise<MqttClient>((resolve, reject) => {
-    client.once('connect', () => resolve(client));
-    const fail = (why: string) => {
-      void client.endAsync(true).finally(() => reject(new Error(why)));
-    };
-    client.once('error', (err) => fail(err.message));
-    client.once('close', () => fail('closed'));
-  });
-}
-
-/** 'accepted', or why the login was refused. */
-async function login(id: string, o: { password?: string; client?: TestCertificate }) {
-  try {
-    const client = await connect(id, o);
-    await client.endAsync(true);
-    return 'accepted';
-  } catch (err) {
-    return (err as Error).message;
-  }
-}
-
 async function refusals(): Promise<{ mqtt: number; https: number }> {
-  const res = await call('GET', '/metrics');
-  const text = res.body as string;
   const value = (protocol: string) =>
-    Number(
-      text
-        .split('\n')
-        .find((l) =>
-          l.startsWith(`linesight_revoked_certificate_refusals_total{protocol="${protocol}"}`),
-        )
-        ?.split(' ')[1],
-    );
-  return { mqtt: value('mqtt'), https: value('https') };
+    tls.metric(`linesight_revoked_certificate_refusals_total{protocol="${protocol}"}`);
+  return { mqtt: await value('mqtt'), https: await value('https') };
 }
 
 let certA: TestCertificate;
@@ -151,12 +40,12 @@ const ID = 'rev-dev-1';
 describe('revoking a client certificate of a device in service', () => {
   beforeAll(async () => {
     password = await provision(ID);
-    certA = await deviceCa.issue(ID, { client: true });
-    certB = await deviceCa.issue(ID, { client: true });
+    certA = await tls.deviceCa.issue(ID, { client: true });
+    certB = await tls.deviceCa.issue(ID, { client: true });
   });
 
   it('ends the live session that used it and refuses it over mqtts and HTTPS; the other certificate and the password still work', async () => {
-    const live = await connect(ID, { client: certA });
+    const live = await tls.connectDevice(ID, { client: certA });
     const closed = new Promise<void>((resolve) => live.once('close', () => resolve()));
     const before = await refusals();
 
@@ -206,7 +95,7 @@ describe('revoking a client certificate of a device in service', () => {
   });
 
   it('leaves a live password session alone and keeps the first record when revoked again', async () => {
-    const live = await connect(ID, { password });
+    const live = await tls.connectDevice(ID, { password });
     try {
       // The colon-separated upper-case form openssl prints.
       const again = await call('POST', `/v1/devices/${ID}/certificates/revoke`, {
@@ -249,7 +138,7 @@ describe('revoking a client certificate of a device in service', () => {
       (await revoke(ID, { fingerprintSha256: fingerprint, certificatePem: pem(certB.certPath) }))
         .status,
     ).toBe(400);
-    const otherDevice = await deviceCa.issue('rev-dev-other', { client: true });
+    const otherDevice = await tls.deviceCa.issue('rev-dev-other', { client: true });
     const wrongName = await revoke(ID, { certificatePem: pem(otherDevice.certPath) });
     expect(wrongName.status).toBe(400);
     expect(JSON.stringify(wrongName.body)).toContain('rev-dev-other');
@@ -273,9 +162,7 @@ describe('revoking a client certificate of a device in service', () => {
   });
 
   it('still refuses the revoked certificate after a restart on the same data folder', async () => {
-    await cloud.close();
-    cloud = newCloud();
-    await cloud.start();
+    await tls.restart();
     expect(await login(ID, { client: certA })).toMatch(/Bad username or password|Not authorized/i);
     expect((await call('GET', '/v1/connection', { client: certA })).status).toBe(401);
     expect(await login(ID, { client: certB })).toBe('accepted');
