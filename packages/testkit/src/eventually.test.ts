@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { eventually } from './eventually.ts';
 
 describe('eventually', () => {
@@ -49,6 +49,34 @@ describe('eventually', () => {
         progress: () => 'same',
       }),
     ).rejects.toThrow(/timed out after 20 ms without progress waiting for a stuck job/);
+  });
+
+  it('with progress, keeps waiting across stalls each shorter than the timeout, however long the whole wait', async () => {
+    vi.useFakeTimers();
+    try {
+      let moves = 0;
+      const progress = () => String(moves);
+      const waiting = eventually(() => (moves >= 5 ? 'done' : undefined), {
+        timeoutMs: 100,
+        intervalMs: 10,
+        progress,
+      });
+      // Five moves 90 ms apart: 4.5 timeouts in all, never 100 ms without a move.
+      for (let i = 0; i < 5; i++) {
+        await vi.advanceTimersByTimeAsync(90);
+        moves++;
+      }
+      await vi.advanceTimersByTimeAsync(10);
+      expect(await waiting).toBe('done');
+      // The same wait whose work stops moving fails once the timeout has passed.
+      const stuck = expect(
+        eventually(() => undefined, { timeoutMs: 100, intervalMs: 10, progress }),
+      ).rejects.toThrow(/timed out after 100 ms without progress/);
+      await vi.advanceTimersByTimeAsync(120);
+      await stuck;
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('checks at least once even with a zero timeout', async () => {

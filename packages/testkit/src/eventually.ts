@@ -25,6 +25,10 @@ export async function eventually<T>(
   options: EventuallyOptions = {},
 ): Promise<T> {
   const { timeoutMs = 60_000, intervalMs = 200, what = 'a condition', progress } = options;
+  // The deadline is a timestamp compared once per round, not a timer: nothing is scheduled
+  // that could fire once the wait has ended, and progress is read just before each
+  // comparison, so a move since the last round always pushes the deadline out before it is
+  // judged (a stale deadline cannot fail a wait whose work has moved on).
   let deadline = Date.now() + timeoutMs;
   let lastProgress = progress?.();
   let lastError: unknown;
