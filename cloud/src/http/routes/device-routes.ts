@@ -15,6 +15,7 @@ import {
   type RevokedCertificateList,
   type RevokedCertificateResult,
   type DeviceView,
+  type ProvisionedDevice,
   type ProvisionDeviceBody,
   type DeviceEventList,
 } from '@linesight/protocol';
@@ -53,6 +54,18 @@ function view(d: DeviceRecord): DeviceView {
   };
 }
 
+/** What a device needs to connect, with its secret: the answer of provisioning and of rotation. */
+function credentials(services: CloudServices, id: string, secret: string): ProvisionedDevice {
+  return {
+    deviceId: id,
+    username: id,
+    password: secret,
+    mqttUrl: services.mqttUrl(),
+    trustedKeys: services.keys.trusted,
+    ...(services.tlsCaPem !== undefined ? { caPem: services.tlsCaPem } : {}),
+  };
+}
+
 /** Device routes: provisioning and fleet state. */
 export async function deviceRoutes(app: FastifyInstance, services: CloudServices): Promise<void> {
   app.post<{ Body: ProvisionDeviceBody }>(
@@ -86,14 +99,7 @@ export async function deviceRoutes(app: FastifyInstance, services: CloudServices
         ...byToken?.details,
       });
       void reply.status(201);
-      return {
-        deviceId: id,
-        username: id,
-        password: secret,
-        mqttUrl: services.mqttUrl(),
-        trustedKeys: services.keys.trusted,
-        ...(services.tlsCaPem !== undefined ? { caPem: services.tlsCaPem } : {}),
-      };
+      return credentials(services, id, secret);
     },
   );
 
@@ -140,14 +146,7 @@ export async function deviceRoutes(app: FastifyInstance, services: CloudServices
       // On failure the old secret may still open the broker: the error says so, and rotating again fixes it.
       await services.brokerAccounts.setDevice(id, secret);
       await services.link.disconnectDevice(id);
-      return {
-        deviceId: id,
-        username: id,
-        password: secret,
-        mqttUrl: services.mqttUrl(),
-        trustedKeys: services.keys.trusted,
-        ...(services.tlsCaPem !== undefined ? { caPem: services.tlsCaPem } : {}),
-      };
+      return credentials(services, id, secret);
     },
   );
 
