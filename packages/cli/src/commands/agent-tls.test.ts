@@ -1,50 +1,20 @@
 // A real agent against a cloud serving TLS: it trusts only the CA from provisioning
 // for mqtts and for HTTPS artifact downloads, and may log in with a client certificate.
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pino from 'pino';
-import { Agent as HttpDispatcher } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runAgent, writeDeviceCredentials, type Agent, type AgentApp } from '@linesight/agent';
-import { Cloud } from '@linesight/cloud';
-import { makeTestCa, type TestCa } from '@linesight/testkit/pki';
 import { meanScoreOnnx } from '@linesight/testkit/onnx';
+import { pem, startTlsTestCloud, type TlsTestCloud } from '@linesight/testkit/tls-cloud';
 import { SyntheticCamera } from '@linesight/firmware-sim';
 import { isLinesightError } from '@linesight/protocol';
 import { eventually } from '@linesight/testkit/eventually';
 
-let dir: string;
-let cloud: Cloud;
-let ca: TestCa;
-let otherCa: TestCa;
-let deviceCa: TestCa;
-let operator: HttpDispatcher;
+let tls: TlsTestCloud;
 const agents: AgentApp[] = [];
 
-const pem = (path: string) => readFileSync(path, 'utf8');
-
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'linesight-agent-tls-'));
-  ca = await makeTestCa(join(dir, 'pki'), 'server-ca');
-  otherCa = await makeTestCa(join(dir, 'pki'), 'other-ca');
-  deviceCa = await makeTestCa(join(dir, 'pki'), 'device-ca');
-  const server = await ca.issue('cloud');
-  cloud = new Cloud(
-    {
-      httpPort: 0,
-      mqttPort: 0,
-      dataDir: join(dir, 'cloud'),
-      tlsCert: server.certPath,
-      tlsKey: server.keyPath,
-      tlsCa: ca.certPath,
-      tlsClientCa: deviceCa.certPath,
-    },
-    pino({ level: 'silent' }),
-  );
-  await cloud.start();
-  operator = new HttpDispatcher({ connect: { ca: pem(ca.certPath) } });
+  tls = await startTlsTestCloud();
   const form = new FormData();
   form.set('name', 'tls-model');
   form.set('version', '1.0.0');
@@ -54,25 +24,16 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all(agents.map((a) => a.close()));
-  await cloud.close();
-  await operator.close();
-  await rm(dir, { recursive: true, force: true });
+  await tls?.close();
 });
 
 /** An operator call over HTTPS, trusting only the test CA. */
 async function call(method: string, path: string, body?: unknown) {
-  const res = await fetch(`${cloud.urls.http}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${cloud.adminToken.token}`,
-      ...(body === undefined || body instanceof FormData
-        ? {}
-        : { 'content-type': 'application/json' }),
-    },
-    body: body instanceof FormData ? body : body === undefined ? undefined : JSON.stringify(body),
-    dispatcher: operator,
-  } as RequestInit);
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  const res = await tls.https(method, path, {
+    token: tls.adminToken,
+    ...(body === undefined ? {} : { body }),
+  });
+  return { status: res.status, body: res.body as Record<string, unknown> };
 }
 
 /** How long the waits below poll. */
@@ -85,19 +46,13 @@ async function device(id: string) {
   };
 }
 
-async function metric(name: string): Promise<number> {
-  const res = await fetch(`${cloud.urls.http}/metrics`, { dispatcher: operator } as RequestInit);
-  const line = (await res.text()).split('\n').find((l) => l.startsWith(`${name} `));
-  return Number(line?.split(' ')[1] ?? NaN);
-}
-
 /** Provisions a device and writes its device.json as `linesight device provision` does. */
 async function provision(id: string, edit: (creds: Record<string, unknown>) => void = () => {}) {
   const provisioned = await call('POST', '/v1/devices', { id });
   expect(provisioned.status).toBe(201);
-  const creds = { ...provisioned.body, cloudUrl: cloud.urls.http };
+  const creds = { ...provisioned.body, cloudUrl: tls.httpUrl };
   edit(creds);
-  const dataDir = join(dir, `agent-${id}`);
+  const dataDir = join(tls.dir, `agent-${id}`);
   await writeDeviceCredentials(join(dataDir, 'device.json'), creds as never);
   return dataDir;
 }
@@ -120,7 +75,7 @@ describe('an agent provisioned by a TLS cloud', () => {
       caPem?: string;
       mqttUrl: string;
     };
-    expect(creds.caPem).toBe(pem(ca.certPath));
+    expect(creds.caPem).toBe(pem(tls.ca.certPath));
     expect(creds.mqttUrl).toMatch(/^mqtts:/);
     await start('tls-agent-1', dataDir);
     await eventually(async () => (await device('tls-agent-1')).online, { ...WAIT, what: 'online' });
@@ -138,7 +93,7 @@ describe('an agent provisioned by a TLS cloud', () => {
   });
 
   it('logs in with a client certificate and no password', async () => {
-    const cert = await deviceCa.issue('tls-agent-2', { client: true });
+    const cert = await tls.deviceCa.issue('tls-agent-2', { client: true });
     const dataDir = await provision('tls-agent-2', (creds) => {
       delete creds.password;
       creds.clientCert = cert.certPath;
@@ -163,13 +118,14 @@ describe('an agent provisioned by a TLS cloud', () => {
   });
 
   it('never connects when it pins another CA', async () => {
-    const failuresBefore = await metric('linesight_mqtt_tls_handshake_failures_total');
+    const failuresBefore = await tls.metric('linesight_mqtt_tls_handshake_failures_total');
     const dataDir = await provision('tls-agent-3', (creds) => {
-      creds.caPem = pem(otherCa.certPath);
+      creds.caPem = pem(tls.otherCa.certPath);
     });
     await start('tls-agent-3', dataDir);
     await eventually(
-      async () => (await metric('linesight_mqtt_tls_handshake_failures_total')) > failuresBefore,
+      async () =>
+        (await tls.metric('linesight_mqtt_tls_handshake_failures_total')) > failuresBefore,
       { ...WAIT, what: 'the agent’s handshake to fail' },
     );
     expect((await device('tls-agent-3')).online).toBe(false);
