@@ -5,17 +5,15 @@
 // chosen window, opens the right kind of alert within three windows (of at least 150 frames) and none
 // on the unchanged lines. Nothing here depends on wall-clock timing: the job
 // judges exactly the windows that ended by the time it is told.
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { CloudApiClient } from '@linesight/api-client';
 import { writeDeviceCredentials } from '@linesight/agent';
-import { Cloud } from '@linesight/cloud';
 import type { TelemetryWindow } from '@linesight/protocol';
+import { startTestCloud, type TestCloud } from '@linesight/testkit/cloud';
 import { eventually } from '@linesight/testkit/eventually';
 import { LinesightProcess } from '../helpers/linesight-process.ts';
 
@@ -64,19 +62,14 @@ interface Alert {
   value: number;
 }
 
-let dir: string;
-let cloud: Cloud;
-let httpUrl: string;
-let mqttUrl: string;
-let adminToken: string;
+let testCloud: TestCloud;
 let hook: Server;
 const hooked: { event: string; alert: Alert }[] = [];
 const agents: LinesightProcess[] = [];
-let api: CloudApiClient;
 
 async function get<T>(path: string): Promise<T> {
-  const response = await fetch(`${httpUrl}${path}`, {
-    headers: { authorization: `Bearer ${adminToken}` },
+  const response = await fetch(`${testCloud.httpUrl}${path}`, {
+    headers: { authorization: `Bearer ${testCloud.adminToken}` },
   });
   if (!response.ok)
     throw new Error(`GET ${path}: HTTP ${response.status} ${await response.text()}`);
@@ -94,8 +87,6 @@ async function modelWindows(id: string): Promise<TelemetryWindow[]> {
 }
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'linesight-drift-e2e-'));
-  adminToken = `drift-admin-${process.pid}-token`;
   hook = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -106,12 +97,8 @@ beforeAll(async () => {
     });
   });
   await new Promise<void>((resolve) => hook.listen(0, '127.0.0.1', resolve));
-  cloud = new Cloud(
-    {
-      httpPort: 0,
-      mqttPort: 0,
-      dataDir: join(dir, 'cloud'),
-      adminToken,
+  testCloud = await startTestCloud({
+    config: {
       drift: {
         // The test drives the job itself.
         enabled: false,
@@ -122,17 +109,18 @@ beforeAll(async () => {
         webhookUrl: `http://127.0.0.1:${(hook.address() as AddressInfo).port}/alerts`,
       },
     },
-    pino({ level: 'warn' }),
-  );
-  const urls = await cloud.start();
-  httpUrl = urls.http;
-  mqttUrl = urls.mqtt;
-  api = new CloudApiClient({ baseUrl: httpUrl, adminToken });
-  await api.publishModel({ name: 'drift', version: '1.0.0', onnx: await readFile(models.v1) });
+    logger: pino({ level: 'warn' }),
+  });
+  await testCloud.api.publishModel({
+    name: 'drift',
+    version: '1.0.0',
+    onnx: await readFile(models.v1),
+  });
 });
 
 /** Provisions the round's devices, starts an agent per line and rolls the model out to them. */
 async function startLines(cases: ReturnType<typeof casesOf>): Promise<void> {
+  const { api, dir, httpUrl, mqttUrl } = testCloud;
   for (const c of cases) {
     const creds = await api.provisionDevice(c.id);
     const dataDir = join(dir, `agent-${c.id}`);
@@ -166,9 +154,8 @@ async function stopLines(): Promise<void> {
 
 afterAll(async () => {
   await stopLines();
-  await cloud?.close();
+  await testCloud?.close();
   await new Promise<void>((resolve) => (hook ? hook.close(() => resolve()) : resolve()));
-  await rm(dir, { recursive: true, force: true });
 });
 
 describe('drift and camera health', () => {
@@ -195,7 +182,7 @@ describe('drift and camera health', () => {
           ),
         );
       }
-      const job = cloud.drift?.job;
+      const job = testCloud.cloud.drift?.job;
       if (job === undefined) throw new Error('the cloud has no drift job');
       // Judge each line at the end of its judged window (earlier lines first), then all at the end.
       const judgedEnd = (id: string) => {
@@ -248,7 +235,7 @@ describe('drift and camera health', () => {
         `/v1/alerts?kind=camera&deviceId=frozen-${base}`,
       );
       expect(camera.alerts.map((a) => a.feature)).toContain('frozen');
-      const metrics = await (await fetch(`${httpUrl}/metrics`)).text();
+      const metrics = await (await fetch(`${testCloud.httpUrl}/metrics`)).text();
       expect(metrics).toMatch(/linesight_drift_alerts_open\{kind="camera",level="alert"\} [1-9]/);
       await eventually(
         () =>
