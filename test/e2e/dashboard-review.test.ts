@@ -4,17 +4,16 @@
 // brighter than the model's training images (product drift), one unchanged.
 // Their telemetry windows and sampled frames reach the cloud over MQTT and the
 // signed upload URLs, exactly as a plant's would.
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { CloudApiClient } from '@linesight/api-client';
 import { writeDeviceCredentials } from '@linesight/agent';
-import { Cloud } from '@linesight/cloud';
 import type { TelemetryWindow } from '@linesight/protocol';
 import { dashboardContext, firstLoad, launchChromium } from '../helpers/dashboard-browser.ts';
+import { startTestCloud, type TestCloud } from '@linesight/testkit/cloud';
 import { eventually } from '@linesight/testkit/eventually';
 import { LinesightProcess } from '../helpers/linesight-process.ts';
 
@@ -26,13 +25,11 @@ const LINES = [
   { id: 'steady-1', camera: 'synthetic:21:defects=0.4,size=192' },
 ];
 
-let dir: string;
 let shots: string;
-let cloud: Cloud;
+let testCloud: TestCloud;
 let base: string;
 let adminToken: string;
 let viewerToken: string;
-let api: CloudApiClient;
 const agents: LinesightProcess[] = [];
 let browser: Browser;
 /** Uncaught errors in any page: the last test fails if there were some. */
@@ -61,16 +58,10 @@ interface Labels {
 }
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'linesight-dashboard-review-'));
   shots = await mkdtemp(join(tmpdir(), 'linesight-dashboard-review-shots-'));
   console.error(`dashboard drift and review screenshots: ${shots}`);
-  adminToken = `dashboard-review-${process.pid}-admin-token`;
-  cloud = new Cloud(
-    {
-      httpPort: 0,
-      mqttPort: 0,
-      dataDir: join(dir, 'cloud'),
-      adminToken,
+  testCloud = await startTestCloud({
+    config: {
       drift: {
         // Checked from the page's button, never on a schedule.
         enabled: false,
@@ -80,18 +71,13 @@ beforeAll(async () => {
         camera: { minFrames: 30 },
       },
     },
-    pino({ level: 'warn' }),
-  );
-  base = (await cloud.start()).http;
-  api = new CloudApiClient({ baseUrl: base, adminToken });
-  const made = await fetch(`${base}/v1/tokens`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ actor: 'vera', role: 'viewer' }),
+    logger: pino({ level: 'warn' }),
   });
-  viewerToken = ((await made.json()) as { token: string }).token;
+  const { api, dir, httpUrl: http, mqttUrl: mqtt } = testCloud;
+  base = http;
+  adminToken = testCloud.adminToken;
+  viewerToken = (await api.createToken('vera', 'viewer')).token;
   await api.publishModel({ name: MODEL, version: '1.0.0', onnx: await readFile(models.v1) });
-  const { http, mqtt } = cloud.urls;
   for (const line of LINES) {
     const creds = await api.provisionDevice(line.id, { line: line.id });
     const dataDir = join(dir, `agent-${line.id}`);
@@ -123,8 +109,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   for (const agent of agents) await agent.stop();
-  await cloud?.close();
-  if (dir) await rm(dir, { recursive: true, force: true });
+  await testCloud?.close();
   console.error(`dashboard drift and review screenshots kept in ${shots}`);
 });
 
@@ -229,7 +214,7 @@ describe('the drift and review pages in chromium', () => {
   it('labels samples with the keyboard, the next one at once, stored through the API', async () => {
     await eventually(
       async () => {
-        const page = await api.reviewQueue({ limit: 500 });
+        const page = await testCloud.api.reviewQueue({ limit: 500 });
         return page.items.filter((i) => i.sample.verdict !== 'unknown').length >= 4
           ? true
           : undefined;
