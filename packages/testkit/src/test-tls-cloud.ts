@@ -102,7 +102,7 @@ export async function startTlsTestCloud(
     throw err;
   }
   const { ca } = pki;
-  const login = (o: TlsClientOptions & { password?: string }) => ({
+  const withPin = (o: TlsClientOptions & { password?: string }) => ({
     ...o,
     caPath: o.caPath ?? ca.certPath,
   });
@@ -157,10 +157,10 @@ export async function startTlsTestCloud(
         await via.close();
       }
     },
-    connectDevice: (id, o = {}) => connectDevice(base.mqttUrl, id, login(o)),
+    connectDevice: (id, o = {}) => connectDevice(base.mqttUrl, id, withPin(o)),
     deviceLogin: async (id, o = {}) => {
       try {
-        const client = await connectDevice(base.mqttUrl, id, login(o));
+        const client = await connectDevice(base.mqttUrl, id, withPin(o));
         await client.endAsync(true);
         return 'accepted';
       } catch (err) {
