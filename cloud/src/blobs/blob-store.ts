@@ -26,6 +26,20 @@ export interface UploadTarget {
   expiresAt: string;
 }
 
+/** One object a listing found. */
+export interface BlobListEntry {
+  key: string;
+  bytes: number;
+  /** When the object was last written (S3 LastModified, the file's mtime). */
+  modifiedAt: Date;
+}
+
+/** How a listing pages through the store. */
+export interface BlobListOptions {
+  /** Objects fetched per request (S3 MaxKeys; default 1000); memory stays bounded by it. */
+  pageSize?: number;
+}
+
 /** Whether a stored object is the one expected. */
 export type VerifyResult = 'ok' | 'missing' | 'mismatch';
 
@@ -53,6 +67,12 @@ export interface BlobStore {
   read(key: string, range?: { start: number; end: number }): Promise<Readable>;
   /** Checks size and sha256 of a stored object (reads it when the store has no checksum). */
   verify(key: string, expected: { bytes: number; sha256: string }): Promise<VerifyResult>;
+  /**
+   * Every object whose key starts with `prefix`, fetched a page at a time (never
+   * the whole store in memory), in no guaranteed order. Objects deleted while the
+   * listing runs may or may not appear; temp and partial files never do.
+   */
+  list(prefix: string, options?: BlobListOptions): AsyncIterable<BlobListEntry>;
   /** Removes an object; absent objects are fine. */
   delete(key: string): Promise<void>;
   /** A signed, expiring URL a client may PUT exactly the declared object to. */
@@ -69,9 +89,14 @@ export interface BlobStore {
 // `+` is allowed for semver build metadata in model keys.
 const KEY = /^[A-Za-z0-9_-][A-Za-z0-9_.@+-]*(?:\/[A-Za-z0-9_-][A-Za-z0-9_.@+-]*)*$/;
 
+/** True when `key` is a valid blob key (what checkBlobKey accepts). */
+export function isBlobKey(key: string): boolean {
+  return key.length <= 512 && KEY.test(key);
+}
+
 /** Throws ERR_CLOUD_BAD_REQUEST unless `key` is a valid blob key (no `..`, no empty or dot-led segment). */
 export function checkBlobKey(key: string): void {
-  if (key.length > 512 || !KEY.test(key)) {
+  if (!isBlobKey(key)) {
     throw new LinesightError('ERR_CLOUD_BAD_REQUEST', `invalid blob key ${JSON.stringify(key)}`);
   }
 }

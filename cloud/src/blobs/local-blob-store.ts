@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, rm, stat } from 'node:fs/promises';
+import { mkdir, open, opendir, rm, stat } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { moveIntoPlace, writeFileAtomic } from '@linesight/durable-fs';
@@ -8,6 +8,9 @@ import { LinesightError } from '@linesight/protocol';
 import {
   blobMissing,
   checkBlobKey,
+  isBlobKey,
+  type BlobListEntry,
+  type BlobListOptions,
   type BlobStat,
   type BlobStore,
   type UploadSpec,
@@ -23,6 +26,8 @@ export const LOCAL_DOWNLOAD_PATH = '/v1/blobs/download';
 
 // Temp files live beside the keys (same filesystem, so rename is atomic) but in a folder no key can name.
 const TMP_DIR = '.tmp';
+// The name writeFileAtomic gives a temp file beside its target when it is not told another.
+const PARTIAL = /\.tmp-[0-9a-f]+$/;
 
 /** Options of the local store. */
 export interface LocalBlobStoreOptions {
@@ -134,6 +139,50 @@ export class LocalBlobStore implements BlobStore {
     const hash = createHash('sha256');
     for await (const chunk of await this.read(key)) hash.update(chunk as Buffer);
     return hash.digest('hex') === expected.sha256 ? 'ok' : 'mismatch';
+  }
+
+  /**
+   * Walks the folders under the prefix with opendir (a few entries in memory at
+   * a time, however large a folder); dot-led names (the temp folder) and
+   * partial files are skipped.
+   */
+  async *list(prefix: string, options: BlobListOptions = {}): AsyncIterable<BlobListEntry> {
+    // The deepest folder the prefix names in full; the rest of the prefix filters names in it.
+    const slash = prefix.lastIndexOf('/');
+    const base = slash < 0 ? '' : prefix.slice(0, slash);
+    if (base !== '' && !isBlobKey(base)) return;
+    const bufferSize = Math.min(Math.max(options.pageSize ?? 1000, 1), 4096);
+    yield* this.#walk(base, prefix, bufferSize);
+  }
+
+  async *#walk(folder: string, prefix: string, bufferSize: number): AsyncIterable<BlobListEntry> {
+    let dir;
+    try {
+      dir = await opendir(folder === '' ? this.root : join(this.root, folder), { bufferSize });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return;
+      throw err;
+    }
+    // The iterator closes the folder handle when the loop ends, also on break or throw.
+    for await (const entry of dir) {
+      if (entry.name.startsWith('.') || PARTIAL.test(entry.name)) continue;
+      const key = folder === '' ? entry.name : `${folder}/${entry.name}`;
+      if (!isBlobKey(key)) continue;
+      if (entry.isDirectory()) {
+        // Only folders that can hold keys under the prefix.
+        if (`${key}/`.startsWith(prefix) || prefix.startsWith(`${key}/`))
+          yield* this.#walk(key, prefix, bufferSize);
+      } else if (entry.isFile() && key.startsWith(prefix)) {
+        try {
+          const s = await stat(join(this.root, key));
+          yield { key, bytes: s.size, modifiedAt: s.mtime };
+        } catch (err) {
+          // Deleted since the folder was read.
+          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        }
+      }
+    }
   }
 
   async delete(key: string): Promise<void> {

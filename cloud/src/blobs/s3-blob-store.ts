@@ -6,6 +6,7 @@ import {
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
   S3ServiceException,
@@ -15,6 +16,8 @@ import { LinesightError } from '@linesight/protocol';
 import {
   blobMissing,
   checkBlobKey,
+  type BlobListEntry,
+  type BlobListOptions,
   type BlobStat,
   type BlobStore,
   type UploadSpec,
@@ -212,6 +215,37 @@ export class S3BlobStore implements BlobStore {
     const hash = createHash('sha256');
     for await (const chunk of await this.read(key)) hash.update(chunk as Buffer);
     return hash.digest('hex') === expected.sha256 ? 'ok' : 'mismatch';
+  }
+
+  /** ListObjectsV2, one page of `pageSize` keys per request, following continuation tokens. */
+  async *list(prefix: string, options: BlobListOptions = {}): AsyncIterable<BlobListEntry> {
+    const maxKeys = Math.min(Math.max(options.pageSize ?? 1000, 1), 1000);
+    let token: string | undefined;
+    do {
+      let page;
+      try {
+        page = await this.#client.send(
+          new ListObjectsV2Command({
+            Bucket: this.bucket,
+            Prefix: prefix,
+            MaxKeys: maxKeys,
+            ...(token === undefined ? {} : { ContinuationToken: token }),
+          }),
+        );
+      } catch (err) {
+        throw storageError('list', err);
+      }
+      for (const o of page.Contents ?? []) {
+        if (o.Key === undefined) continue;
+        yield {
+          key: o.Key,
+          bytes: o.Size ?? 0,
+          // A server that leaves the date out gets "now": young, so no sweep takes it for old.
+          modifiedAt: o.LastModified ?? new Date(this.#now()),
+        };
+      }
+      token = page.IsTruncated === true ? page.NextContinuationToken : undefined;
+    } while (token !== undefined);
   }
 
   async delete(key: string): Promise<void> {
