@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { EventRecord, SampleRecord } from '@linesight/protocol';
 import { EdgeDataStore } from './edge-data-store.ts';
@@ -72,5 +73,57 @@ describe('EdgeDataStore samples', () => {
     const minute = (n: number) => Date.UTC(2026, 0, 1, 0, n);
     expect(ids({ fromMs: minute(1), toMs: minute(3) })).toEqual(['d1/2', 'd1/1']);
     expect(ids({ deviceId: 'd1', class: 'defect', modelVersion: '1' })).toEqual(['d1/2']);
+  });
+});
+
+describe('EdgeDataStore object lookups', () => {
+  it('says which keys some sample names as image or map, by index, past one lookup of 500', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'edge-store-'));
+    const path = join(dir, 'edge.sqlite');
+    store = new EdgeDataStore(path);
+    const records: SampleRecord[] = Array.from({ length: 1200 }, (_, seq) => ({
+      boot: 0,
+      seq,
+      frameSeq: seq,
+      at: new Date(Date.UTC(2026, 0, 1, 0, 0, seq)).toISOString(),
+      class: 'random',
+      modelName: 'm',
+      modelVersion: '1',
+      score: 0.5,
+      verdict: 'good',
+      objectKey: `samples/d1/0-${seq}.jpg`,
+      ...(seq % 3 === 0 ? { mapKey: `samples/d1/0-${seq}-map.png` } : {}),
+      bytes: 1,
+      sha256: '0'.repeat(64),
+    }));
+    store.write([{ kind: 'samples', deviceId: 'd1', records }]);
+    const asked = Array.from({ length: 1300 }, (_, seq) => [
+      `samples/d1/0-${seq}.jpg`,
+      `samples/d1/0-${seq}-map.png`,
+    ]).flat();
+    const named = store.indexedObjects(asked);
+    const expected = records.flatMap((r) => (r.mapKey ? [r.objectKey, r.mapKey] : [r.objectKey]));
+    expect(named).toEqual(new Set(expected));
+    expect(store.indexedObjects([])).toEqual(new Set());
+
+    expect(store.newestSampleAtMs('d1')).toBe(Date.UTC(2026, 0, 1, 0, 0, 1199));
+    expect(store.newestSampleAtMs('d2')).toBeUndefined();
+
+    // Each half of the lookup is an index search, never a scan of the sample index.
+    const db = new Database(path, { readonly: true });
+    try {
+      const plan = db
+        .prepare(
+          `EXPLAIN QUERY PLAN SELECT object_key AS k FROM samples WHERE object_key IN (?, ?)
+           UNION SELECT map_key FROM samples WHERE map_key IN (?, ?)`,
+        )
+        .all('a', 'b', 'a', 'b') as { detail: string }[];
+      const details = plan.map((p) => p.detail).join('\n');
+      expect(details).toMatch(/SEARCH samples USING COVERING INDEX samples_object/);
+      expect(details).toMatch(/SEARCH samples USING COVERING INDEX samples_map/);
+      expect(details).not.toMatch(/SCAN samples/);
+    } finally {
+      db.close();
+    }
   });
 });

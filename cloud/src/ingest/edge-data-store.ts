@@ -46,7 +46,13 @@ const MIGRATIONS: readonly string[] = [
      PRIMARY KEY (device_id, boot, seq)) WITHOUT ROWID;
    CREATE INDEX samples_device_at ON samples(device_id, at_ms);
    CREATE INDEX samples_at ON samples(at_ms);`,
+  // The orphan sweep asks, a page of stored objects at a time, which keys some sample names.
+  `CREATE INDEX samples_object ON samples(object_key);
+   CREATE INDEX samples_map ON samples(map_key) WHERE map_key IS NOT NULL;`,
 ];
+
+// Keys per lookup statement: well under SQLite's bound-parameter limit (32,766), two lists each.
+const KEYS_PER_LOOKUP = 500;
 
 /** The tables edge data lands in, each with a retention setting. */
 export type EdgeTable = 'verdicts' | 'verdict_minutes' | 'windows' | 'events' | 'samples';
@@ -281,6 +287,36 @@ export class EdgeDataStore {
       if (rows.length < pageSize) return;
       after = [last.device_id, last.boot, last.seq];
     }
+  }
+
+  /**
+   * Which of `keys` some sample in the index names, as its image or its
+   * anomaly map: one indexed lookup per 500 keys.
+   */
+  indexedObjects(keys: readonly string[]): Set<string> {
+    const found = new Set<string>();
+    for (let at = 0; at < keys.length; at += KEYS_PER_LOOKUP) {
+      const chunk = keys.slice(at, at + KEYS_PER_LOOKUP);
+      const list = chunk.map(() => '?').join(', ');
+      const rows = this.#db
+        .prepare(
+          `SELECT object_key AS k FROM samples WHERE object_key IN (${list})
+           UNION SELECT map_key FROM samples WHERE map_key IN (${list})`,
+        )
+        .pluck()
+        .all(...chunk, ...chunk) as string[];
+      for (const k of rows) found.add(k);
+    }
+    return found;
+  }
+
+  /** Capture time of the newest sample indexed from a device, or undefined when it has none. */
+  newestSampleAtMs(deviceId: string): number | undefined {
+    const at = this.#db
+      .prepare('SELECT MAX(at_ms) FROM samples WHERE device_id = ?')
+      .pluck()
+      .get(deviceId) as number | null;
+    return at ?? undefined;
   }
 
   /** Deletes rows older than `beforeMs` from a table, in chunks; returns how many. */

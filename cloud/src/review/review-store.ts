@@ -326,6 +326,27 @@ export class ReviewStore {
     );
   }
 
+  /**
+   * Which of `keys` some label points at (what isLabelledObject says of each),
+   * one indexed lookup per 500 keys: the orphan sweep asks a page at a time.
+   */
+  labelledObjects(keys: readonly string[]): Set<string> {
+    const found = new Set<string>();
+    for (let at = 0; at < keys.length; at += 500) {
+      const chunk = keys.slice(at, at + 500);
+      const list = chunk.map(() => '?').join(', ');
+      const rows = this.#db
+        .prepare(
+          `SELECT object_key FROM labels WHERE object_key IN (${list})
+           UNION SELECT map_key FROM labels WHERE map_key IN (${list})`,
+        )
+        .pluck()
+        .all(...chunk, ...chunk) as string[];
+      for (const k of rows) found.add(k);
+    }
+    return found;
+  }
+
   /** Every label of a sample, oldest first; the last one is current. */
   history(deviceId: string, boot: number, seq: number): LabelEntry[] {
     const rows = this.#db
