@@ -283,15 +283,19 @@ export class Cloud {
     this.#ingest = ingest;
     await ingest.start();
     this.#acceptingDevices = true;
-    this.#retention = new EdgeRetention({
+    const retention = new EdgeRetention({
       store: edgeStore,
       days: this.config.edgeRetentionDays,
       schedule: this.config.edgeRetentionCron,
-      deleteBlob: (key) => blobs.delete(key),
-      keepBlob: (key) => review.isLabelledObject(key),
+      blobs,
+      keptObjects: (keys) => review.labelledObjects(keys),
+      orphanGraceHours: this.config.edgeOrphanGraceHours,
+      orphanSchedule: this.config.edgeOrphanSweepCron,
+      knownDevice: (id) => devices.has(id),
       logger: this.log.child({ component: 'retention' }),
     });
-    this.#retention.start();
+    this.#retention = retention;
+    retention.start();
     const modelReference = (name: string, version: string) => {
       if (!models.has(name, version)) return undefined;
       const { contract } = models.get(name, version);
@@ -447,6 +451,7 @@ export class Cloud {
           ...uploadStats.metrics(modelUploadSlots),
           ...revokedCertificates.metrics(),
           ...ingestMetrics(ingest.stats, ingest.pendingRecords),
+          ...retention.metrics(),
           {
             name: 'linesight_http_rate_limited_total',
             help: 'REST requests refused with 429 for going over their caller’s budget, by budget',

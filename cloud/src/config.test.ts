@@ -36,4 +36,29 @@ describe('loadCloudConfig', () => {
   it('uses the bound addresses when nothing is advertised', () => {
     expect(advertisedUrls(BOUND, loadCloudConfig({}))).toEqual(BOUND);
   });
+
+  it('defaults the orphan sweep and refuses a grace under four upload-URL lifetimes or a bad schedule', () => {
+    const config = loadCloudConfig({});
+    expect(config.edgeOrphanGraceHours).toBe(24);
+    expect(config.edgeOrphanSweepCron).toBe('43 2 * * *');
+    expect(
+      loadCloudConfig({ edgeOrphanGraceHours: 1, uploadUrlTtlSec: 900 }).edgeOrphanGraceHours,
+    ).toBe(1);
+    const problems = (input: Parameters<typeof loadCloudConfig>[0]): string => {
+      try {
+        loadCloudConfig(input);
+      } catch (err) {
+        expect(isLinesightError(err, 'ERR_CLOUD_CONFIG')).toBe(true);
+        return (err as Error).message;
+      }
+      return '';
+    };
+    expect(problems({ edgeOrphanGraceHours: 0.5 })).toMatch(/edgeOrphanGraceHours/);
+    expect(problems({ edgeOrphanGraceHours: 2, uploadUrlTtlSec: 3600 })).toMatch(
+      /edgeOrphanGraceHours: 2 h is shorter than four upload-URL lifetimes/,
+    );
+    const both = problems({ edgeOrphanSweepCron: 'daily', edgeRetentionCron: '61 * * * *' });
+    expect(both).toMatch(/edgeOrphanSweepCron: "daily" is not a node-cron schedule/);
+    expect(both).toMatch(/edgeRetentionCron: "61 \* \* \* \*" is not a node-cron schedule/);
+  });
 });

@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
+import cron from 'node-cron';
 import { LinesightError } from '@linesight/protocol';
 import { DriftSettingsSchema, type DriftSettingsInput } from './drift/drift-settings.ts';
 import { RetrainSettingsSchema, type RetrainSettingsInput } from './retrain/retrain-settings.ts';
@@ -206,6 +207,18 @@ export const CloudConfigSchema = Type.Object(
       default: '17 * * * *',
       description: 'node-cron schedule of the edge-data retention job',
     }),
+    edgeOrphanGraceHours: Type.Number({
+      minimum: 1,
+      maximum: 24 * 365,
+      default: 24,
+      description:
+        'hours an object under samples/ that no sample index row names is left alone before the orphan sweep may delete it (docs/edge-data.md)',
+    }),
+    edgeOrphanSweepCron: Type.String({
+      default: '43 2 * * *',
+      description:
+        'node-cron schedule of the sweep that deletes sample objects no index row names (it lists the whole samples/ prefix: daily by default)',
+    }),
     reviewQualityWindowDays: Type.Number({
       minimum: 1,
       maximum: 3650,
@@ -254,6 +267,13 @@ export function loadCloudConfig(input: CloudConfigInput): CloudConfig {
     );
   }
   const config = withDefaults as CloudConfig;
+  const related = retentionProblems(config);
+  if (related.length > 0)
+    throw new LinesightError(
+      'ERR_CLOUD_CONFIG',
+      `invalid cloud configuration:\n  ${related.join('\n  ')}`,
+      { details: { problems: related } },
+    );
   if (config.publicUrl !== undefined) {
     const trim = (url: string): string => url.replace(/\/+$/, '');
     if (config.advertisedUrl !== undefined && trim(config.advertisedUrl) !== trim(config.publicUrl))
@@ -270,6 +290,20 @@ export function loadCloudConfig(input: CloudConfigInput): CloudConfig {
       'invalid cloud configuration:\n  mqttPassword: required with mqttUrl (--mqtt-password-file or LINESIGHT_MQTT_PASSWORD)',
     );
   return config;
+}
+
+/** Problems of the retention settings that the schema cannot see (schedules, and the grace against the URL lifetime). */
+function retentionProblems(config: CloudConfig): string[] {
+  const problems: string[] = [];
+  for (const key of ['edgeRetentionCron', 'edgeOrphanSweepCron'] as const)
+    if (!cron.validate(config[key]))
+      problems.push(`${key}: ${JSON.stringify(config[key])} is not a node-cron schedule`);
+  // An upload may start a moment before its URL expires; four lifetimes leave room for it to land.
+  if (config.edgeOrphanGraceHours * 3600 < 4 * config.uploadUrlTtlSec)
+    problems.push(
+      `edgeOrphanGraceHours: ${config.edgeOrphanGraceHours} h is shorter than four upload-URL lifetimes (uploadUrlTtlSec ${config.uploadUrlTtlSec} s): the orphan sweep could delete an upload whose index row is on its way`,
+    );
+  return problems;
 }
 
 function dropUndefined<T extends object>(input: T): Partial<T> {
