@@ -535,6 +535,11 @@ export class Cloud {
     return this.#ingest;
   }
 
+  /** The edge-data retention job and orphan sweep; undefined before start(). */
+  get edgeRetention(): EdgeRetention | undefined {
+    return this.#retention;
+  }
+
   /** Drift monitoring (alerts, the job); undefined before start(). */
   get drift(): DriftService | undefined {
     return this.#drift;
