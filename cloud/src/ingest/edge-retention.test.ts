@@ -70,8 +70,17 @@ function capturedLogger() {
 }
 
 function deletedMetric(retention: EdgeRetention): Record<string, number> {
-  const [metric] = retention.metrics();
+  const metric = retention
+    .metrics()
+    .find((m) => m.name === 'linesight_retention_objects_deleted_total');
   return Object.fromEntries(metric!.values.map((v) => [v.labels!.reason!, v.value]));
+}
+
+function sweepsMetric(retention: EdgeRetention): Record<string, number> {
+  const metric = retention
+    .metrics()
+    .find((m) => m.name === 'linesight_retention_orphan_sweeps_total');
+  return Object.fromEntries(metric!.values.map((v) => [v.labels!.outcome!, v.value]));
 }
 
 describe('EdgeRetention', () => {
@@ -227,9 +236,34 @@ describe('EdgeRetention orphan sweep, local blob store', () => {
     const first = retention.sweepOrphans();
     expect(retention.sweepOrphans()).toBe(first);
     expect(await first).toEqual({ listed: 0, deleted: 0, waiting: 0 });
+    expect(sweepsMetric(retention)).toEqual({ ok: 1, failed: 0 });
     const none = new EdgeRetention({ store, days: DAYS, logger: pino({ level: 'silent' }) });
     expect(await none.sweepOrphans()).toEqual({ listed: 0, deleted: 0, waiting: 0 });
     await none.close();
+  });
+
+  it('counts a sweep the storage breaks off as failed, and the next one runs', async () => {
+    const { store } = await stores();
+    let deny = true;
+    const retention = new EdgeRetention({
+      store,
+      days: DAYS,
+      logger: pino({ level: 'silent' }),
+      // A bucket policy without s3:ListBucket, then with it.
+      blobs: {
+        async *list() {
+          if (deny) throw new Error('AccessDenied (HTTP 403)');
+          yield* [];
+        },
+        delete: async () => {},
+      },
+    });
+    closers.push(() => retention.close());
+    await expect(retention.sweepOrphans()).rejects.toThrow(/AccessDenied/);
+    expect(sweepsMetric(retention)).toEqual({ ok: 0, failed: 1 });
+    deny = false;
+    expect(await retention.sweepOrphans()).toEqual({ listed: 0, deleted: 0, waiting: 0 });
+    expect(sweepsMetric(retention)).toEqual({ ok: 1, failed: 1 });
   });
 });
 

@@ -62,6 +62,7 @@ export class EdgeRetention {
   #sweeping: Promise<OrphanSweepResult> | undefined;
   #closed = false;
   readonly #deleted = { expired: 0, orphan: 0 };
+  readonly #sweeps = { ok: 0, failed: 0 };
 
   constructor(options: EdgeRetentionOptions) {
     this.#o = options;
@@ -137,9 +138,20 @@ export class EdgeRetention {
    * at a time; close() stops a run between pages.
    */
   sweepOrphans(nowMs = Date.now()): Promise<OrphanSweepResult> {
-    this.#sweeping ??= this.#sweep(nowMs).finally(() => {
-      this.#sweeping = undefined;
-    });
+    this.#sweeping ??= this.#sweep(nowMs)
+      .then(
+        (result) => {
+          this.#sweeps.ok++;
+          return result;
+        },
+        (err: unknown) => {
+          this.#sweeps.failed++;
+          throw err;
+        },
+      )
+      .finally(() => {
+        this.#sweeping = undefined;
+      });
     return this.#sweeping;
   }
 
@@ -209,6 +221,15 @@ export class EdgeRetention {
         values: [
           { labels: { reason: 'expired' }, value: this.#deleted.expired },
           { labels: { reason: 'orphan' }, value: this.#deleted.orphan },
+        ],
+      },
+      {
+        name: 'linesight_retention_orphan_sweeps_total',
+        help: 'Runs of the sweep of orphaned sample objects, by outcome (failed: storage refused or broke off the listing or a delete; on S3 often a missing s3:ListBucket)',
+        type: 'counter',
+        values: [
+          { labels: { outcome: 'ok' }, value: this.#sweeps.ok },
+          { labels: { outcome: 'failed' }, value: this.#sweeps.failed },
         ],
       },
     ];
