@@ -53,6 +53,8 @@ describe('loadCloudConfig', () => {
       }
       return '';
     };
+    // Unset, the grace grows with a long URL lifetime instead of refusing it.
+    expect(loadCloudConfig({ uploadUrlTtlSec: 24 * 3600 }).edgeOrphanGraceHours).toBe(96);
     expect(problems({ edgeOrphanGraceHours: 0.5 })).toMatch(/edgeOrphanGraceHours/);
     expect(problems({ edgeOrphanGraceHours: 2, uploadUrlTtlSec: 3600 })).toMatch(
       /edgeOrphanGraceHours: 2 h is shorter than four upload-URL lifetimes/,

@@ -212,7 +212,7 @@ export const CloudConfigSchema = Type.Object(
       maximum: 24 * 365,
       default: 24,
       description:
-        'hours an object under samples/ that no sample index row names is left alone before the orphan sweep may delete it (docs/edge-data.md)',
+        'hours an object under samples/ that no sample index row names is left alone before the orphan sweep may delete it (docs/edge-data.md); at least four uploadUrlTtlSec, which the default grows to',
     }),
     edgeOrphanSweepCron: Type.String({
       default: '43 2 * * *',
@@ -267,6 +267,12 @@ export function loadCloudConfig(input: CloudConfigInput): CloudConfig {
     );
   }
   const config = withDefaults as CloudConfig;
+  // The default grace follows a long upload-URL lifetime, so raising that alone stays valid.
+  if (input.edgeOrphanGraceHours === undefined)
+    config.edgeOrphanGraceHours = Math.max(
+      config.edgeOrphanGraceHours,
+      Math.ceil((4 * config.uploadUrlTtlSec) / 3600),
+    );
   const related = retentionProblems(config);
   if (related.length > 0)
     throw new LinesightError(
