@@ -54,8 +54,10 @@ interface Job {
     datasetFingerprint: string;
     labels: { train: number[]; holdout: number[] };
     trainingMs: number;
+    agreement?: number | null;
     rolloutId: string | null;
     rolloutError: string | null;
+    rolloutGates?: { minAgreement: number; maxDefectRateChange: number };
   } | null;
 }
 
@@ -219,7 +221,8 @@ describe('retraining loop', () => {
     console.log(
       `retrain e2e: job took ${((Date.parse(job.finishedAt ?? '') - Date.parse(job.startedAt ?? '')) / 1000).toFixed(1)} s ` +
         `(training ${(r.trainingMs / 1000).toFixed(1)} s); held-out auroc champion ${r.champion.auroc} vs challenger ${r.challenger.auroc}, ` +
-        `f1 ${r.champion.f1} vs ${r.challenger.f1} on ${r.challenger.images} images`,
+        `f1 ${r.champion.f1} vs ${r.challenger.f1} on ${r.challenger.images} images; ` +
+        `verdicts agree on ${r.agreement}, shadow minAgreement ${r.rolloutGates?.minAgreement}`,
     );
     // The challenger beats the champion on the drifted data it did not train on.
     expect(r.championVersion).toBe('1.0.0');
@@ -271,6 +274,13 @@ describe('retraining loop', () => {
     );
     expect(rollout).toMatchObject({ modelName: MODEL, modelVersion: version, state: 'shadow' });
     expect(rollout.deviceIds).toEqual([DEVICE]);
+    // Its shadow gate is what the held-out comparison measured, not the default 0.9 that a
+    // candidate disagreeing with a drifted champion would fail by design.
+    expect(r.agreement).toBeGreaterThanOrEqual(0);
+    expect(r.rolloutGates?.minAgreement).toBeLessThanOrEqual(Math.min(0.9, r.agreement as number));
+    expect(rollout.spec?.shadow?.minAgreement).toBe(r.rolloutGates?.minAgreement);
+    expect(rollout.spec?.gates.maxDefectRateChange).toBe(r.rolloutGates?.maxDefectRateChange);
+    expect(rollout.spec?.gates.maxP99LatencyRatio).toBe(2);
 
     const list = await retrainCli<{ jobs: Job[] }>(['list', '--model', MODEL]);
     expect(list.jobs.map((j) => [j.id, j.state])).toEqual([

@@ -250,6 +250,7 @@ export async function runRetrainJob(
         missingImages: gone.size,
       },
       trainingMs: outcome.trainingMs,
+      agreement: outcome.agreement,
       rolloutId: null,
       rolloutError: null,
     };

@@ -112,7 +112,12 @@ interface Harness {
 }
 
 function start(
-  over: Partial<RetrainServiceOptions> & { challenger?: number; gate?: Promise<void> },
+  over: Partial<RetrainServiceOptions> & {
+    challenger?: number;
+    gate?: Promise<void>;
+    /** Held-out verdict agreement the trainer reports. */
+    agreement?: number | null;
+  },
   model: ModelVersion,
   samples: LabelledSample[],
 ): Harness {
@@ -160,6 +165,7 @@ function start(
         type: 'done',
         champion: metrics(0.7),
         challenger: metrics(over.challenger ?? 0.9),
+        agreement: over.agreement === undefined ? 0.6 : over.agreement,
         trainingMs: 12,
         datasetFingerprint: fingerprintOf(items),
         mode: 'supervised',
@@ -273,10 +279,84 @@ describe('RetrainService', () => {
         model: 'tile',
         version: '1.1.0',
         selector: { ids: ['dev'] },
-        shadow: { durationSec: 3600 },
+        shadow: { durationSec: 3600, minAgreement: 0.308 },
+        gates: { maxDefectRateChange: 0.692 },
       }),
     ]);
     expect(service?.lineage('tile', '1.1.0').id).toBe(done.id);
+  });
+
+  it('gates a candidate’s rollout on the verdict agreement measured on the held-out set', async () => {
+    const audits: { action: string; details: Record<string, unknown> }[] = [];
+    const audit: RetrainServiceOptions['audit'] = (_actor, action, _subject, details) =>
+      audits.push({ action, details });
+    const model = await champion();
+    const samples = await labelled();
+    // 6 of 10 held-out verdicts agree: the champion is wrong on the line, so the candidate
+    // disagrees with it, and the shadow phase must not stop it at the default 0.9. The limit is
+    // the Wilson lower bound of 6/10 at z = 2, and the wave after it may move the defect rate
+    // by as much as that much disagreement allows.
+    const h = start({ audit, agreement: 0.6 }, model, samples);
+    const shadowJob = service?.startJob({
+      model: 'tile',
+      trigger: 'api',
+      actor: 'op',
+      rollout: 'shadow',
+    });
+    const shadowDone = await ended(shadowJob?.id ?? '');
+    expect(shadowDone.result).toMatchObject({
+      agreement: 0.6,
+      rolloutGates: { minAgreement: 0.308, maxDefectRateChange: 0.692 },
+    });
+    expect(h.rollouts[0]).toMatchObject({
+      shadow: { minAgreement: 0.308 },
+      gates: { maxDefectRateChange: 0.692 },
+    });
+    // Latency, error and refusal gates are not touched.
+    expect(Object.keys(h.rollouts[0]?.gates ?? {})).toEqual(['maxDefectRateChange']);
+    expect(audits.find((a) => a.action === 'model.retrain')?.details).toMatchObject({
+      agreement: 0.6,
+      rolloutId: 'rollout-1',
+      rolloutGates: { minAgreement: 0.308, maxDefectRateChange: 0.692 },
+    });
+  });
+
+  it('never gates a candidate’s rollout above the defaults; canary waves get the defect-rate limit', async () => {
+    const h = start({ agreement: 1 }, await champion(), await labelled());
+    const job = service?.startJob({
+      model: 'tile',
+      trigger: 'api',
+      actor: 'op',
+      rollout: 'canary',
+    });
+    const done = await ended(job?.id ?? '');
+    // 10 of 10 agree, but 10 images are weak evidence: the bound is 0.7142, below the default.
+    expect(done.result?.rolloutGates).toEqual({
+      minAgreement: 0.7142,
+      maxDefectRateChange: 0.2858,
+    });
+    // A canary rollout has no shadow phase; its waves get the defect-rate limit.
+    expect(h.rollouts[0]).toMatchObject({ gates: { maxDefectRateChange: 0.2858 } });
+    expect(h.rollouts[0]?.shadow).toBeUndefined();
+  });
+
+  it('starts a rollout with the default gates when the trainer measured no agreement', async () => {
+    const h = start({ agreement: null }, await champion(), await labelled());
+    const job = service?.startJob({
+      model: 'tile',
+      trigger: 'api',
+      actor: 'op',
+      rollout: 'shadow',
+    });
+    const done = await ended(job?.id ?? '');
+    expect(done.result).toMatchObject({
+      agreement: null,
+      rolloutGates: { minAgreement: 0.9, maxDefectRateChange: 0.2 },
+    });
+    expect(h.rollouts[0]).toMatchObject({
+      shadow: { minAgreement: 0.9 },
+      gates: { maxDefectRateChange: 0.2 },
+    });
   });
 
   it('leaves out, and counts, labelled samples whose image is gone from storage', async () => {

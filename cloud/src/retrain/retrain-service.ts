@@ -9,12 +9,14 @@ import type { ModelVersion } from '../registry/model-registry.ts';
 import type { LabelledSample } from '../review/review-store.ts';
 import type { CreateRolloutInput } from '../rollouts/rollout-service.ts';
 import { chooseChampion, runRetrainJob, type RetrainJobDeps } from './retrain-job.ts';
+import { retrainRolloutGates } from './retrain-rollout-gates.ts';
 import { retrainRoutes } from './retrain-routes.ts';
 import type { RetrainRolloutMode, RetrainSettings } from './retrain-settings.ts';
 import {
   JOB_STATES,
   RetrainStore,
   type JobOptions,
+  type JobResult,
   type JobTrigger,
   type RetrainJob,
 } from './retrain-store.ts';
@@ -288,7 +290,7 @@ export class RetrainService {
       }
       // The rollout is started before the job reads as registered, so whoever waits for the job
       // sees its rollout (or why there is none) with it, never a registered job without either.
-      const rollout = await this.#rollout(job, end.model, end.result.championVersion, log);
+      const rollout = await this.#rollout(job, end.model, end.result, log);
       const r = { ...end.result, ...rollout };
       if (this.store.finish(id, { state: 'registered', result: r })) this.#count('registered');
       this.#o.audit(job.actor, 'model.retrain', `${job.model}@${end.model.version}`, {
@@ -300,6 +302,9 @@ export class RetrainService {
         metric: r.metric,
         champion: r.champion,
         challenger: r.challenger,
+        agreement: r.agreement ?? null,
+        rolloutId: r.rolloutId,
+        rolloutGates: r.rolloutGates ?? null,
       });
       log.info(
         { candidate: end.model.version, improvement: r.improvement },
@@ -316,17 +321,23 @@ export class RetrainService {
     }
   }
 
-  /** Starts the candidate's rollout as the job asks; returns its id, or why it did not start. */
+  /**
+   * Starts the candidate's rollout as the job asks, with gate limits from the
+   * held-out agreement (retrain-rollout-gates.ts); returns its id and limits,
+   * or why it did not start.
+   */
   async #rollout(
     job: RetrainJob,
     model: ModelVersion,
-    championVersion: string,
+    result: JobResult,
     log: Logger,
-  ): Promise<{ rolloutId: string | null; rolloutError: string | null }> {
+  ): Promise<Pick<JobResult, 'rolloutId' | 'rolloutError' | 'rolloutGates'>> {
     const mode = job.options.rollout;
     if (mode === 'none') return { rolloutId: null, rolloutError: null };
     const r = this.#o.settings.rollout;
+    const championVersion = result.championVersion;
     const devices = job.options.devices ?? this.#o.devicesRunning(model.name, championVersion);
+    const gates = retrainRolloutGates(result.agreement, result.challenger.images);
     try {
       if (devices.length === 0)
         throw new LinesightError(
@@ -337,9 +348,11 @@ export class RetrainService {
         model: model.name,
         version: model.version,
         selector: { ids: devices },
+        // Latency, error and refusal gates keep their defaults.
+        gates: { maxDefectRateChange: gates.maxDefectRateChange },
         ...(mode === 'shadow'
           ? {
-              shadow: { durationSec: r.shadowSec },
+              shadow: { durationSec: r.shadowSec, minAgreement: gates.minAgreement },
               waves: [{ percent: 100, soakSec: r.soakSec }],
             }
           : {
@@ -351,10 +364,10 @@ export class RetrainService {
         actor: job.actor,
       });
       log.info(
-        { rollout: status.id, mode, devices: devices.length },
+        { rollout: status.id, mode, devices: devices.length, agreement: result.agreement, gates },
         'rollout of the candidate started',
       );
-      return { rolloutId: status.id, rolloutError: null };
+      return { rolloutId: status.id, rolloutError: null, rolloutGates: gates };
     } catch (err) {
       log.warn({ err }, 'the candidate is registered but its rollout did not start');
       return { rolloutId: null, rolloutError: describeError(err) };

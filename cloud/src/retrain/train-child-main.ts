@@ -4,6 +4,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { describeError, isLinesightError } from '@linesight/protocol';
 import { evaluateModel, trainDefectModel, type TrainingSample } from '@linesight/model';
+import { verdictAgreement } from './retrain-rollout-gates.ts';
 import { heldOutMetrics, type ChildMessage, type TrainSpec } from './train-protocol.ts';
 
 const send = (message: ChildMessage): Promise<void> =>
@@ -47,12 +48,26 @@ async function main(): Promise<void> {
     if (done % 10 === 0 || done === total)
       void send({ type: 'progress', progress: { step: 'compare', done, total } });
   };
-  const champion = await evaluateModel(await readFile(spec.championPath), holdout, { onProgress });
-  const challenger = await evaluateModel(trained.onnx, holdout, { onProgress });
+  const championScores: number[] = [];
+  const challengerScores: number[] = [];
+  const champion = await evaluateModel(await readFile(spec.championPath), holdout, {
+    onProgress,
+    onScore: (i, score) => (championScores[i] = score),
+  });
+  const challenger = await evaluateModel(trained.onnx, holdout, {
+    onProgress,
+    onScore: (i, score) => (challengerScores[i] = score),
+  });
   await send({
     type: 'done',
     champion: heldOutMetrics(champion),
     challenger: heldOutMetrics(challenger),
+    agreement: verdictAgreement(
+      championScores,
+      champion.threshold,
+      challengerScores,
+      challenger.threshold,
+    ),
     trainingMs: trained.trainingMs,
     datasetFingerprint: trained.contract.datasetFingerprint ?? '',
     mode: trained.mode,

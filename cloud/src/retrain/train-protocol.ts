@@ -27,6 +27,8 @@ export type ChildMessage =
       type: 'done';
       champion: HeldOutMetrics;
       challenger: HeldOutMetrics;
+      /** Share of held-out images on which both models' verdicts agree (null: none held out). */
+      agreement: number | null;
       trainingMs: number;
       datasetFingerprint: string;
       mode: string;

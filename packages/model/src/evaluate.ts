@@ -22,6 +22,8 @@ export interface EvaluateOptions {
   /** Threads ONNX Runtime may use; 1 unless given. */
   intraOpNumThreads?: number;
   onProgress?: (done: number, total: number) => void;
+  /** Called with each sample's score as it is computed (to compare two models' verdicts image by image). */
+  onScore?: (index: number, score: number) => void;
 }
 
 /** Share of a map cell's pixels that must be defect for the cell to count as one. */
@@ -49,6 +51,7 @@ export async function evaluateModel(
       try {
         const scored = await model.scoreImage(sample.image);
         scores.push(scored.score);
+        options.onScore?.(index, scored.score);
         map = scored.map;
       } catch (cause) {
         if (cause instanceof LinesightError && cause.code === 'ERR_IMAGE_DECODE') {

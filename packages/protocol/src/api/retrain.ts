@@ -110,8 +110,17 @@ export const RetrainResultSchema = Type.Object({
     missingImages: Type.Optional(Type.Integer()),
   }),
   trainingMs: Type.Number(),
+  /**
+   * Share of the held-out images on which champion and challenger gave the
+   * same verdict, each at its own threshold (absent in older results).
+   */
+  agreement: Type.Optional(Nullable(Type.Number())),
   rolloutId: Type.Union([Type.String(), Type.Null()]),
   rolloutError: Type.Union([Type.String(), Type.Null()]),
+  /** Gate limits the candidate's rollout was started with (docs/retraining.md); absent without one. */
+  rolloutGates: Type.Optional(
+    Type.Object({ minAgreement: Type.Number(), maxDefectRateChange: Type.Number() }),
+  ),
 });
 /** What a finished job found and did. */
 export type RetrainResult = Static<typeof RetrainResultSchema>;
