@@ -195,8 +195,14 @@ export async function runRetrainJob(
     await writeFile(championPath, await readBlob(blobs, champion.blobKey));
     const version = nextVersion(deps.versions(champion.name).map((v) => v.version));
     const options = job.options;
+    // The labelled samples trained on are the line as it is now: the trainer holds a share of
+    // them out to set the challenger's threshold (not the parent data, from before the change).
+    const recent = new Set(labelledTrain.map((s) => s.sha256));
     const spec: TrainSpec = {
-      train: trainItems.map(sample),
+      train: trainItems.map((item) => ({
+        ...sample(item),
+        ...(recent.has(item.sha256) ? { recent: true } : {}),
+      })),
       holdout: split.holdout.map((s) =>
         sample({ sha256: s.sha256, label: s.label, className: classOf(s) }),
       ),
@@ -226,12 +232,14 @@ export async function runRetrainJob(
       outcome.challenger,
       settings.metric,
       settings.minImprovement,
+      settings.maxF1Drop,
     );
     const result: JobResult = {
       championVersion: champion.version,
       candidateVersion: null,
       metric: settings.metric,
       minImprovement: settings.minImprovement,
+      maxF1Drop: settings.maxF1Drop,
       champion: outcome.champion,
       challenger: outcome.challenger,
       improvement: comparison.improvement,

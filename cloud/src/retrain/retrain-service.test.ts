@@ -263,6 +263,10 @@ describe('RetrainService', () => {
     });
     expect(r?.improvement).toBeCloseTo(0.2, 10);
     expect(h.specs[0]?.train).toHaveLength(10);
+    // The labelled samples it trains on are the line as it is now: they set its threshold.
+    const recent = h.specs[0]?.train.filter((s) => s.recent === true) ?? [];
+    expect(recent.map((s) => s.className).sort()).toEqual(['good', 'good', 'spot', 'spot']);
+    expect(h.specs[0]?.holdout.filter((s) => s.recent !== undefined)).toEqual([]);
     expect(h.specs[0]?.holdout.map((s) => s.className)).toEqual(['good', 'spot', 'good', 'spot']);
     expect(h.registered).toEqual([
       { version: '1.1.0', parentVersion: '1.0.0', onnx: 'challenger-onnx' },

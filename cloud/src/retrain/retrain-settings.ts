@@ -59,6 +59,11 @@ export const RetrainSettingsSchema = Type.Object(
       description:
         'the challenger is registered only when its metric exceeds the champion’s by at least this much',
     }),
+    maxF1Drop: Type.Union([Type.Number({ minimum: 0, maximum: 1 }), Type.Null()], {
+      default: null,
+      description:
+        'a challenger that wins on `metric` is still refused when its held-out F1 is more than this below the champion’s (null: off; not applied when `metric` is f1)',
+    }),
     holdoutShare: Type.Number({
       exclusiveMinimum: 0,
       exclusiveMaximum: 1,

@@ -19,6 +19,7 @@ async function samplesOf(list: TrainSpec['train']): Promise<TrainingSample[]> {
       image: await readFile(s.path),
       label: s.label,
       className: s.className,
+      ...(s.recent === true ? { recent: true } : {}),
     })),
   );
 }

@@ -6,6 +6,8 @@ export interface SpecSample {
   path: string;
   label: 'good' | 'defect';
   className: string;
+  /** A labelled sample of the line as it is now (not the parent's data): it sets the threshold. */
+  recent?: boolean;
 }
 
 /** What the trainer process is asked to do (a JSON file). */

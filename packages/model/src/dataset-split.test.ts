@@ -55,6 +55,45 @@ describe('splitDataset', () => {
   });
 });
 
+describe('splitDataset with recent samples', () => {
+  /** `count` recent samples of a label, spread over defect classes as a review queue labels them. */
+  const recentOnes = (label: 'good' | 'defect', count: number, from: number): TrainingSample[] =>
+    Array.from({ length: count }, (_, i) => ({
+      image: Buffer.from(`recent-${from + i}`),
+      label,
+      className: label === 'good' ? 'good' : (['scratch', 'spot', 'crack'][i % 3] ?? 'spot'),
+      recent: true,
+    }));
+
+  it('holds out its own share of each recent label and leaves the rest split as without them', () => {
+    const older = samples(40, 8, 2);
+    const data = [...older, ...recentOnes('good', 10, 0), ...recentOnes('defect', 10, 100)];
+    const split = splitDataset(data, {
+      seed: 3,
+      validationShare: 0.25,
+      recentValidationShare: 0.4,
+    });
+    expect([...split.train, ...split.validation].sort((a, b) => a - b)).toEqual(
+      data.map((_, i) => i),
+    );
+    const recentIn = (indices: number[], label: string) =>
+      indices.filter((i) => data[i]?.recent === true && data[i]?.label === label).length;
+    // 40 % of each label, not at least one of each of the three defect classes.
+    expect(recentIn(split.validation, 'good')).toBe(4);
+    expect(recentIn(split.validation, 'defect')).toBe(4);
+    // The older samples split exactly as they do alone.
+    const alone = splitDataset(older, { seed: 3, validationShare: 0.25 });
+    expect(split.validation.filter((i) => i < older.length)).toEqual(alone.validation);
+    expect(split.train.filter((i) => i < older.length)).toEqual(alone.train);
+  });
+
+  it('gives recent samples the validation share unless told otherwise', () => {
+    const data = [...samples(10, 5, 0), ...recentOnes('good', 10, 0)];
+    const split = splitDataset(data, { seed: 1, validationShare: 0.2 });
+    expect(split.validation.filter((i) => data[i]?.recent === true)).toHaveLength(2);
+  });
+});
+
 describe('foldSplits', () => {
   const count = (data: TrainingSample[], indices: number[], className: string): number =>
     indices.filter((i) => data[i]?.className === className).length;

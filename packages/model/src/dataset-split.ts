@@ -12,18 +12,29 @@ export interface DatasetSplit {
  * Splits samples into train and validation, stratified by label and class,
  * deterministically for a seed and independent of input order (samples are
  * ordered by content hash first). Each class of two or more samples keeps at
- * least one on each side.
+ * least one on each side. Recent samples (`TrainingSample.recent`) form
+ * strata of their own, by label only, split by `recentValidationShare`
+ * (`validationShare` unless given).
  */
 export function splitDataset(
   samples: readonly TrainingSample[],
-  options: { seed: number; validationShare: number; sha256?: readonly string[] },
+  options: {
+    seed: number;
+    validationShare: number;
+    recentValidationShare?: number;
+    sha256?: readonly string[];
+  },
 ): DatasetSplit {
   const { groups, byRank } = shuffledClassGroups(samples, options.seed, options.sha256);
   const split: DatasetSplit = { train: [], validation: [] };
   for (const group of groups) {
     const n = group.length;
-    const wanted = Math.round(n * options.validationShare);
-    const take = options.validationShare > 0 && n >= 2 ? Math.min(n - 1, Math.max(1, wanted)) : 0;
+    const share =
+      samples[group[0] as number]?.recent === true
+        ? (options.recentValidationShare ?? options.validationShare)
+        : options.validationShare;
+    const wanted = Math.round(n * share);
+    const take = share > 0 && n >= 2 ? Math.min(n - 1, Math.max(1, wanted)) : 0;
     split.validation.push(...group.slice(0, take));
     split.train.push(...group.slice(take));
   }
@@ -45,7 +56,13 @@ function shuffledClassGroups(
   sha256: readonly string[] | undefined,
 ): { groups: number[][]; byRank: (a: number, b: number) => number } {
   const hashes = sha256 ?? samples.map((s) => sha256Hex(s.image));
-  const keyOf = (i: number): string => `${samples[i]?.label}\u0000${samples[i]?.className}`;
+  // Recent samples are a stratum by label alone (their share is about the line, not each
+  // class), sorted after every other group so that the rest of the data splits as it would
+  // without them (a retraining's parent data as the parent model's training split it).
+  const keyOf = (i: number): string =>
+    samples[i]?.recent === true
+      ? `\uffffrecent\u0000${samples[i]?.label}`
+      : `${samples[i]?.label}\u0000${samples[i]?.className}`;
   const order = samples
     .map((_, i) => i)
     .sort(

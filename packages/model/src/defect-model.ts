@@ -9,7 +9,7 @@ import { PADIM_SCORE_TOP, fitPadimScorer } from './padim-scorer.ts';
 import { exportPyramidModelOnnx, type PyramidModelParams } from './pyramid-graph.ts';
 import { scoreOf } from './reference-forward.ts';
 import { round6 } from './round6.ts';
-import { chooseThreshold, goodQuantileThreshold } from './threshold.ts';
+import { validationThreshold } from './threshold.ts';
 import type { PyramidGeometry } from './pyramid-features.ts';
 import { trainingFeatures, trainingGeometry, type TrainFeatures } from './training-features.ts';
 import {
@@ -37,7 +37,8 @@ export interface TrainedDefectModel extends TrainedModel {
  * defects plus synthetic ones). Anomaly (good images only): a per-position
  * Gaussian of the good parts' features scores cells by Mahalanobis distance
  * (`padim.ts`). The threshold comes from a validation split held out of
- * training. Throws ERR_DATASET for an unusable dataset and ERR_TRAINING for
+ * training (its recent samples alone when it has recent good and defect
+ * ones, see `TrainingSample.recent`). Throws ERR_DATASET for an unusable dataset and ERR_TRAINING for
  * bad options.
  */
 export async function trainDefectModel(
@@ -53,6 +54,7 @@ export async function trainDefectModel(
   const split = splitDataset(samples, {
     seed: o.seed,
     validationShare: o.validationShare,
+    recentValidationShare: o.recentValidationShare,
     sha256: hashes,
   });
   const isDefect = (i: number): boolean => samples[i]?.label === 'defect';
@@ -94,9 +96,11 @@ export async function trainDefectModel(
   }
   const validationLabels = validation.map(isDefect);
   const referenceScores = validationScores.filter((_, k) => !validationLabels[k]);
-  const choice = validationLabels.some(Boolean)
-    ? chooseThreshold(validationScores, validationLabels)
-    : goodQuantileThreshold(referenceScores);
+  const choice = validationThreshold(
+    validationScores,
+    validationLabels,
+    validation.map((i) => samples[i]?.recent === true),
+  );
   const threshold = round6(choice.threshold);
   const metrics = computeMetrics(validationScores, validationLabels, threshold);
 
@@ -118,6 +122,7 @@ export async function trainDefectModel(
     validationCount: validation.length,
     threshold,
     thresholdRule: choice.rule,
+    ...(choice.recentImages !== undefined ? { thresholdFromRecent: choice.recentImages } : {}),
     metrics,
     referenceScores,
     validationScores,

@@ -33,6 +33,8 @@ export interface ModelCardInput {
   validationCount: number;
   threshold: number;
   thresholdRule: ThresholdRule;
+  /** Recent validation images the threshold was chosen on alone; absent: on the whole validation split. */
+  thresholdFromRecent?: number;
   metrics: EvalMetrics;
   /** Scores of the good validation images, and of every validation image. */
   referenceScores: number[];
@@ -80,7 +82,14 @@ export function modelCard(c: ModelCardInput): ModelContract {
       grid: gridSide(geometry),
       ...c.scorerSummary,
       thresholdRule: c.thresholdRule,
-      thresholdFrom: 'validation',
+      // Only recorded for a recent-sample threshold: a plain training's contract is unchanged.
+      ...(c.thresholdFromRecent !== undefined
+        ? {
+            thresholdFrom: 'recent-validation',
+            thresholdImages: c.thresholdFromRecent,
+            recentValidationShare: options.recentValidationShare,
+          }
+        : { thresholdFrom: 'validation' }),
       validation: c.metrics,
       ...(options.holdout !== undefined ? { holdout: options.holdout } : {}),
     },

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { chooseThreshold, quantile } from './threshold.ts';
+import {
+  chooseThreshold,
+  goodQuantileThreshold,
+  quantile,
+  validationThreshold,
+} from './threshold.ts';
 
 describe('chooseThreshold', () => {
   it('puts the threshold in the gap of a perfect separation', () => {
@@ -31,5 +36,44 @@ describe('chooseThreshold', () => {
     expect(quantile([3, 1, 2], 0.5)).toBe(2);
     expect(quantile([0, 10], 0.25)).toBe(2.5);
     expect(() => quantile([], 0.5)).toThrow(RangeError);
+  });
+});
+
+describe('validationThreshold', () => {
+  // Older data: good parts score 4-5.2, defects 8-9. The changed line: good 1-1.5, defects 3-3.5
+  // (its defects score lower than the older good parts).
+  const scores = [4, 4.2, 4.4, 4.6, 5, 5.2, 8, 9, 1, 1.5, 3, 3.5];
+  const labels = [...Array<boolean>(6).fill(false), true, true, false, false, true, true];
+  const recent = [...Array<boolean>(8).fill(false), true, true, true, true];
+
+  it('takes the threshold from the recent images alone when they hold both labels', () => {
+    // On the whole split the older images outvote the line: the best F1 sits between 8 and 5.2,
+    // and every defect of the changed line would pass as good.
+    expect(chooseThreshold(scores, labels).threshold).toBe(6.6);
+    // The recent images alone put it in their own gap, between 3 and 1.5.
+    expect(validationThreshold(scores, labels, recent)).toEqual({
+      threshold: 2.25,
+      rule: 'max-f1',
+      recentImages: 4,
+    });
+  });
+
+  it('uses the whole split when the recent images lack a label, or there are none', () => {
+    const all = chooseThreshold(scores, labels);
+    expect(
+      validationThreshold(
+        scores,
+        labels,
+        recent.map(() => false),
+      ),
+    ).toEqual(all);
+    // Recent images, but no recent defect among them.
+    const noRecentDefect = recent.map((r, k) => r && !labels[k]);
+    expect(validationThreshold(scores, labels, noRecentDefect)).toEqual(all);
+    // No defects at all: the good-score quantile, as before.
+    const good = [1, 2, 3];
+    expect(validationThreshold(good, [false, false, false], [true, true, true])).toEqual(
+      goodQuantileThreshold(good),
+    );
   });
 });

@@ -82,3 +82,35 @@ export function goodQuantileThreshold(goodScores: readonly number[]): {
   const q50 = quantile(goodScores, 0.5);
   return { threshold: q99 + 0.1 * Math.max(q99 - q50, 1e-3), rule: 'good-quantile' };
 }
+
+/** A validation threshold and, when recent samples chose it, how many. */
+export interface ValidationThreshold {
+  threshold: number;
+  rule: ThresholdRule;
+  /** Recent validation images the threshold was chosen on alone; absent: on all of them. */
+  recentImages?: number;
+}
+
+/**
+ * The threshold a training takes from its validation split: when the split's
+ * recent samples (`TrainingSample.recent`) include good and defect images,
+ * max-F1 on those alone, so that it fits the line as it is now; else max-F1
+ * on the whole split, or without defects the good-score quantile.
+ */
+export function validationThreshold(
+  scores: readonly number[],
+  labels: readonly boolean[],
+  recent: readonly boolean[],
+): ValidationThreshold {
+  const mine = scores.flatMap((_, k) => (recent[k] === true ? [k] : []));
+  if (mine.some((k) => labels[k]) && mine.some((k) => !labels[k])) {
+    const choice = chooseThreshold(
+      mine.map((k) => scores[k] as number),
+      mine.map((k) => labels[k] as boolean),
+    );
+    return { ...choice, recentImages: mine.length };
+  }
+  return labels.some(Boolean)
+    ? chooseThreshold(scores, labels)
+    : goodQuantileThreshold(scores.filter((_, k) => !labels[k]));
+}

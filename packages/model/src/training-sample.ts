@@ -5,4 +5,12 @@ export interface TrainingSample {
   label: 'good' | 'defect';
   /** Finer class, e.g. 'good', 'scratch', 'spot'; defect classes are evaluated separately. */
   className: string;
+  /**
+   * Labelled on the line as it is now, e.g. a retraining's labelled samples
+   * beside the parent model's training data: the validation split holds a
+   * share of them of their own (`recentValidationShare`), and the threshold
+   * is chosen on those alone when they include both labels, so that it fits
+   * the line the model will run on rather than the older data.
+   */
+  recent?: boolean;
 }

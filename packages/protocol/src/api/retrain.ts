@@ -92,6 +92,8 @@ export const RetrainResultSchema = Type.Object({
   candidateVersion: Type.Union([Type.String(), Type.Null()]),
   metric: Type.String(),
   minImprovement: Type.Number(),
+  /** Largest held-out F1 loss a winner may show (null: not checked; absent in older results). */
+  maxF1Drop: Type.Optional(Nullable(Type.Number())),
   champion: RetrainMetricsSchema,
   challenger: RetrainMetricsSchema,
   improvement: Nullable(Type.Number()),
