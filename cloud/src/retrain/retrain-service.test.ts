@@ -114,6 +114,8 @@ interface Harness {
 function start(
   over: Partial<RetrainServiceOptions> & {
     challenger?: number;
+    /** The challenger's held-out F1 when it is not its AUROC. */
+    challengerF1?: number;
     gate?: Promise<void>;
     /** Held-out verdict agreement the trainer reports. */
     agreement?: number | null;
@@ -164,7 +166,10 @@ function start(
       return {
         type: 'done',
         champion: metrics(0.7),
-        challenger: metrics(over.challenger ?? 0.9),
+        challenger: {
+          ...metrics(over.challenger ?? 0.9),
+          ...(over.challengerF1 !== undefined ? { f1: over.challengerF1 } : {}),
+        },
         agreement: over.agreement === undefined ? 0.6 : over.agreement,
         trainingMs: 12,
         datasetFingerprint: fingerprintOf(items),
@@ -242,7 +247,8 @@ describe('RetrainService', () => {
   it('registers a winning challenger with its lineage and starts its rollout', async () => {
     const model = await champion();
     const samples = await labelled();
-    const h = start({}, model, samples);
+    // F1 is not a condition by default (maxF1Drop null): a lower F1 does not stop the winner.
+    const h = start({ challengerF1: 0.2 }, model, samples);
     const job = service?.startJob({
       model: 'tile',
       trigger: 'api',
@@ -387,6 +393,29 @@ describe('RetrainService', () => {
     expect(done.result?.candidateVersion).toBeNull();
     expect(h.registered).toEqual([]);
     expect(service?.store.datasets().map((d) => d.source)).toEqual(['upload']);
+  });
+
+  it('with maxF1Drop, refuses a challenger that ranks better but whose F1 is clearly worse', async () => {
+    // AUROC 0.7 -> 0.9, but F1 0.7 -> 0.5: more than maxF1Drop (0.15) lost at its threshold.
+    const h = start(
+      { challengerF1: 0.5, settings: settings({ maxF1Drop: 0.15 }) },
+      await champion(),
+      await labelled(),
+    );
+    const job = service?.startJob({
+      model: 'tile',
+      trigger: 'api',
+      actor: 'op',
+      rollout: 'shadow',
+    });
+    const done = await ended(job?.id ?? '');
+    expect(done.state).toBe('rejected');
+    expect(done.error).toMatch(
+      /f1 challenger 0.5000 vs champion 0.7000 falls more than maxF1Drop 0.15/,
+    );
+    expect(done.result?.maxF1Drop).toBe(0.15);
+    expect(h.registered).toEqual([]);
+    expect(h.rollouts).toEqual([]);
   });
 
   it('fails, registering nothing, when the parent’s training data is not registered', async () => {
