@@ -38,8 +38,8 @@ export interface TrainedDefectModel extends TrainedModel {
  * Gaussian of the good parts' features scores cells by Mahalanobis distance
  * (`padim.ts`). The threshold comes from a validation split held out of
  * training (its recent samples alone when it has recent good and defect
- * ones, see `TrainingSample.recent`). Throws ERR_DATASET for an unusable dataset and ERR_TRAINING for
- * bad options.
+ * ones, see `TrainingSample.recent`). Throws ERR_DATASET for an unusable
+ * dataset and ERR_TRAINING for bad options.
  */
 export async function trainDefectModel(
   samples: readonly TrainingSample[],
