@@ -215,3 +215,39 @@ describe('jpegComponents', () => {
     expect(jpegComponents(new Uint8Array([0xff, 0xd8, 0xff, 0xe0, 0, 0, 0, 0]))).toBeUndefined();
   });
 });
+
+describe('jpegComponents marker walk', () => {
+  // SOF0 with 8-bit samples, 16x32, one component; the count is the frame header's 8th byte.
+  const sof = [0xff, 0xc0, 0x00, 0x0b, 0x08, 0x00, 0x10, 0x00, 0x20, 0x01, 0x01, 0x11, 0x00];
+  const soi = [0xff, 0xd8];
+  const jpeg = (...parts: number[][]) => Uint8Array.from(parts.flat());
+
+  it('skips fill bytes, markers without a length and empty segments before the frame header', () => {
+    expect(jpegComponents(jpeg(soi, sof))).toBe(1);
+    expect(jpegComponents(jpeg(soi, [0xff, 0xff, 0xff], sof))).toBe(1);
+    expect(jpegComponents(jpeg(soi, [0xff, 0x01], sof))).toBe(1);
+    for (const rst of [0xd0, 0xd3, 0xd7])
+      expect(jpegComponents(jpeg(soi, [0xff, rst], sof))).toBe(1);
+    expect(jpegComponents(jpeg(soi, [0xff, 0xe0, 0x00, 0x02], sof))).toBe(1);
+    expect(jpegComponents(jpeg(soi, [0xff, 0xfe, 0x00, 0x05, 0x61, 0x62, 0x63], sof))).toBe(1);
+    // A three-component frame header after a progressive marker.
+    const sof2 = [...sof];
+    sof2[1] = 0xc2;
+    sof2[9] = 0x03;
+    expect(jpegComponents(jpeg(soi, sof2))).toBe(3);
+  });
+
+  it('gives up at a start of scan or an end of image before the frame header', () => {
+    expect(jpegComponents(jpeg(soi, [0xff, 0xda, 0x00, 0x02], sof))).toBeUndefined();
+    expect(jpegComponents(jpeg(soi, [0xff, 0xd9, 0x00, 0x02], sof))).toBeUndefined();
+  });
+
+  it('gives up on a byte that is not a marker, a segment length below 2 or a cut frame header', () => {
+    expect(jpegComponents(jpeg(soi, [0x00], sof))).toBeUndefined();
+    expect(jpegComponents(jpeg(soi, [0xff, 0xe0, 0x00, 0x01], sof))).toBeUndefined();
+    expect(jpegComponents(jpeg(soi, sof.slice(0, 9)))).toBeUndefined();
+    expect(jpegComponents(jpeg(soi, sof.slice(0, 10)))).toBe(1);
+    expect(jpegComponents(jpeg([0xff, 0xd9], sof))).toBeUndefined();
+    expect(jpegComponents(jpeg([0xfe, 0xd8], sof))).toBeUndefined();
+  });
+});

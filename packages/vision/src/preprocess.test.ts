@@ -110,6 +110,46 @@ describe('preprocessImage', () => {
     expect([...covered]).toEqual(new Array<number>(16).fill(255));
   });
 
+  it('resizes with fill, contain and cover under a named kernel too', async () => {
+    const raw = { mean: [0], std: [1], scale: 1, resizeKernel: 'nearest' as const };
+    const white = await png(new Array<number>(32).fill(255), 8, 4, 1);
+    const filled = await preprocessImage(
+      white,
+      spec({ width: 4, height: 4, resize: 'fill', ...raw }),
+    );
+    expect([...filled]).toEqual(new Array<number>(16).fill(255));
+    // contain pads with black, not with the default background.
+    const contained = await preprocessImage(
+      white,
+      spec({ width: 4, height: 4, resize: 'contain', ...raw }),
+    );
+    expect([...contained]).toEqual([
+      ...new Array<number>(4).fill(0),
+      ...new Array<number>(8).fill(255),
+      ...new Array<number>(4).fill(0),
+    ]);
+    const colourContained = await preprocessImage(
+      await png(new Array<number>(96).fill(255), 8, 4, 3),
+      spec({
+        width: 4,
+        height: 4,
+        channels: 3,
+        resize: 'contain',
+        ...raw,
+        mean: [0, 0, 0],
+        std: [1, 1, 1],
+      }),
+    );
+    expect([...colourContained].slice(0, 4)).toEqual([0, 0, 0, 0]);
+    expect([...colourContained].slice(4, 12)).toEqual(new Array<number>(8).fill(255));
+    const bands = Array.from({ length: 48 }, (_, i) => (i % 12 >= 4 && i % 12 < 8 ? 255 : 0));
+    const covered = await preprocessImage(
+      await png(bands, 12, 4, 1),
+      spec({ width: 4, height: 4, resize: 'cover', ...raw }),
+    );
+    expect([...covered]).toEqual(new Array<number>(16).fill(255));
+  });
+
   it('downscales larger images to the spec size', async () => {
     const big = await sharp({
       create: { width: 640, height: 480, channels: 3, background: { r: 10, g: 200, b: 30 } },
@@ -153,6 +193,37 @@ describe('preprocessImage', () => {
 });
 
 describe('rawToTensor', () => {
+  it('refuses a spec without a mean and a positive std for every channel', () => {
+    const bad: [string, Partial<InputSpec>][] = [
+      ['std 0', { std: [0] }],
+      ['negative std', { std: [-0.5] }],
+      ['NaN std', { std: [Number.NaN] }],
+      ['no mean', { mean: [] }],
+      ['no std', { std: [] }],
+      ['RGB with two means', { channels: 3, mean: [0, 0], std: [1, 1, 1] }],
+      ['RGB with two stds', { channels: 3, mean: [0, 0, 0], std: [1, 1] }],
+      ['RGB with std 0 last', { channels: 3, mean: [0, 0, 0], std: [1, 1, 0] }],
+    ];
+    for (const [what, overrides] of bad) {
+      const s = spec(overrides);
+      const pixels = new Uint8Array(s.width * s.height * s.channels).fill(9);
+      expect(() => rawToTensor(pixels, s), what).toThrow(
+        expect.objectContaining({ code: 'ERR_MODEL_CONTRACT' }),
+      );
+    }
+    // A tiny positive std is a valid spec.
+    expect(
+      rawToTensor(Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12), spec({ std: [1e-9] })),
+    ).toHaveLength(12);
+  });
+
+  it('normalizes every pixel of a grey image with the whole 0-255 range', () => {
+    const s = spec({ width: 16, height: 16, mean: [0.25], std: [0.5] });
+    const pixels = Uint8Array.from({ length: 256 }, (_, i) => 255 - i);
+    const out = rawToTensor(pixels, s);
+    for (let i = 0; i < 256; i++) expect(out[i], String(i)).toBe(expected(255 - i, s, 0));
+  });
+
   it('matches the decoder path and checks its input size', async () => {
     const s = spec({
       width: 2,
