@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { tinyOnnx } from '@linesight/testkit/onnx';
 import { goldenInputs } from './golden-inputs.ts';
 import { OnnxModel } from './onnx-model.ts';
@@ -16,6 +16,16 @@ describe('goldenScoresOf', () => {
     const scores = await goldenScoresOf(bytes);
     expect(scores).toEqual(expected);
     expect(new Set(scores).size).toBeGreaterThan(1);
+  });
+
+  it('closes the model it loaded', async () => {
+    const close = vi.spyOn(OnnxModel.prototype, 'close');
+    try {
+      await goldenScoresOf(tinyOnnx({ width: 8, height: 8 }));
+      expect(close).toHaveBeenCalledTimes(1);
+    } finally {
+      close.mockRestore();
+    }
   });
 
   it('throws the load error of a file that is not a model', async () => {

@@ -79,6 +79,7 @@ describe('JPEG header walk', () => {
 
   it('skips fill bytes and markers without a length', () => {
     expect(size(jpeg(soi, [0xff, 0xff], sof()))).toEqual([32, 16]);
+    expect(size(jpeg(soi, [0xff, 0xe0, 0x00, 0x02], sof()))).toEqual([32, 16]);
     for (const marker of [0x01, 0xd0, 0xd7, 0xd8, 0xd9])
       expect(size(jpeg(soi, [0xff, marker], sof())), marker.toString(16)).toEqual([32, 16]);
   });
@@ -89,6 +90,7 @@ describe('JPEG header walk', () => {
     expect(size(jpeg(soi, [0xff, 0xe0, 0x00, 0x01], sof()))).toEqual(none);
     expect(size(jpeg(soi, [0xff, 0xe0, 0x00, 0x00], sof()))).toEqual(none);
     expect(size(jpeg(soi, [0xff, 0x00], sof()))).toEqual(none);
+    expect(size(jpeg(soi, [0xff, 0xe0, 0x00, 0x02], [0x00], sof()))).toEqual(none);
     expect(size(jpeg(soi, sof().slice(0, 8)))).toEqual(none);
     expect(size(jpeg(soi, sof().slice(0, 9)))).toEqual([32, 16]);
   });

@@ -69,6 +69,20 @@ describe('model contract in ONNX bytes', () => {
     expect(Buffer.from(big ?? []).equals(Buffer.from(weights.buffer))).toBe(true);
   });
 
+  it('writes a contract whose entry length sits on a varint boundary (16384 bytes)', () => {
+    const entryLength = (c: ModelContract) =>
+      onnx.StringStringEntryProto.encode({
+        key: CONTRACT_METADATA_KEY,
+        value: canonicalJson(c),
+      }).finish().length;
+    const base: ModelContract = { ...contract, training: { seed: 7, samples: 12, note: '' } };
+    const note = 'x'.repeat(16_384 - entryLength(base));
+    const big: ModelContract = { ...base, training: { ...base.training, note } };
+    expect(entryLength(big)).toBe(16_384);
+    const bytes = withModelContract(tinyOnnx({ width: 16, height: 8, contract: null }), big);
+    expect(readModelContract(bytes)).toEqual(big);
+  });
+
   it('fails with ERR_MODEL_CONTRACT when the contract is missing, invalid or the bytes are not ONNX', () => {
     expect(
       codeOf(() => readModelContract(tinyOnnx({ width: 16, height: 8, contract: null }))),
@@ -183,6 +197,7 @@ describe('ONNX field scanner', () => {
       ['a varint past 2^53', bytesOf(graph, [0x08], new Array<number>(9).fill(0xff), [0x01])],
       ['no graph', bytesOf(varintField, fixed32Field)],
       ['a graph that is a varint', bytesOf([0x38, 0x01])],
+      ['metadata but no graph', bytesOf(metadata('author', 'line 3'))],
       ['nothing', new Uint8Array(0)],
     ];
     for (const [what, bytes] of cases) expect(notOnnx(bytes), what).toBe('not onnx');
