@@ -93,14 +93,15 @@ let store: RolloutStore;
 /** Per-device simulated counters; `bad` devices flag every frame, `slow` ones are 5x slower. */
 const counters = new Map<string, { captured: number; defects: number }>();
 
-/** A result sampler that records which rollouts it watches. */
+/** A result sampler that records which rollouts it watches and serves the frames a test puts in. */
 class FakeSampler implements LatencySampler {
   readonly watching = new Set<string>();
+  readonly frames = new Map<string, FrameSample[]>();
   async watch(key: string) {
     this.watching.add(key);
   }
   samples() {
-    return new Map<string, FrameSample[]>();
+    return this.frames;
   }
   async unwatch(key: string) {
     this.watching.delete(key);
@@ -125,6 +126,31 @@ function build(sampler?: LatencySampler): void {
     rollouts: store,
     engine,
     audit,
+  });
+}
+
+/** Replaces the engine with one that samples frame results through a FakeSampler, and returns it. */
+async function useSampler(): Promise<FakeSampler> {
+  const sampler = new FakeSampler();
+  await engine.close();
+  build(sampler);
+  return sampler;
+}
+
+/** Stores an in-progress rollout of m@2.0.0 as a cloud from before wave plans did: no spec, no progress. */
+function addLegacy(deviceIds: string[] = ['dev-00']): void {
+  store.add({
+    id: 'legacy',
+    modelName: 'm',
+    modelVersion: '2.0.0',
+    deviceIds,
+    state: 'in_progress',
+    createdAt: new Date(clock.ms).toISOString(),
+    createdBy: 'a',
+    spec: null,
+    progress: null,
+    reason: null,
+    updatedAt: null,
   });
 }
 
@@ -257,6 +283,17 @@ const WAVES = [1, 10, 50, 100].map((percent) => ({ percent, soakSec: 5 }));
 async function startStaged(actor: string, options: Partial<CreateRolloutInput> = {}) {
   await run(3);
   return service.create({ model: 'm', version: '2.0.0', waves: WAVES, actor, ...options });
+}
+
+/** Starts the rollout of 2.0.0 to every device (one wave, 2 s soak) behind a shadow phase. */
+function startShadowed(shadow: CreateRolloutInput['shadow'] = { durationSec: 3 }) {
+  return service.create({
+    model: 'm',
+    version: '2.0.0',
+    waves: [{ percent: 100, soakSec: 2 }],
+    shadow,
+    actor: 'a',
+  });
 }
 
 /** Starts the staged rollout with a wave timeout; returns it and its wave-1 device. */
@@ -393,6 +430,7 @@ describe('RolloutEngine', () => {
     for (const d of desired.docs.values()) expect(versionOf(d.model)).toBe('1.0.0');
     const entries = audit.list({ subject: `rollout:${created.id}` });
     expect(entries.find((e) => e.action === 'rollout.paused')?.actor).toBe('bob');
+    expect(entries.find((e) => e.action === 'rollout.resumed')?.actor).toBe('bob');
     expect(entries.find((e) => e.action === 'rollout.aborted')?.actor).toBe('carol');
     await expect(service.resume(created.id, 'bob')).rejects.toThrow(/not paused/);
   });
@@ -433,13 +471,7 @@ describe('RolloutEngine', () => {
 
   it('runs a shadow phase first, then goes live; a shadow that disagrees never goes live', async () => {
     await run(2);
-    const good = await service.create({
-      model: 'm',
-      version: '2.0.0',
-      waves: [{ percent: 100, soakSec: 2 }],
-      shadow: { durationSec: 3 },
-      actor: 'a',
-    });
+    const good = await startShadowed();
     expect(good.state).toBe('shadow');
     expect([...desired.docs.values()].every((d) => versionOf(d.shadow) === '2.0.0')).toBe(true);
     expect([...desired.docs.values()].every((d) => versionOf(d.model) === '1.0.0')).toBe(true);
@@ -527,9 +559,7 @@ describe('RolloutEngine', () => {
   });
 
   it('aborts through the engine: stops sampling and marks moved waves rolled back', async () => {
-    const sampler = new FakeSampler();
-    await engine.close();
-    build(sampler);
+    const sampler = await useSampler();
     const created = await startStaged('a');
     await run(2);
     expect(sampler.watching.has(created.id)).toBe(true);
@@ -566,13 +596,7 @@ describe('RolloutEngine guards', () => {
 
   it('pauses and resumes a shadow phase as a shadow phase', async () => {
     await run(2);
-    const created = await service.create({
-      model: 'm',
-      version: '2.0.0',
-      waves: [{ percent: 100, soakSec: 2 }],
-      shadow: { durationSec: 3 },
-      actor: 'a',
-    });
+    const created = await startShadowed();
     await service.pause(created.id, 'bob');
     const [paused] = audit.list({ action: 'rollout.paused' });
     expect(paused?.details).toMatchObject({ from: 'shadow' });
@@ -585,13 +609,7 @@ describe('RolloutEngine guards', () => {
 
   it('ends a shadow phase exactly at its duration, clearing the shadow slot back to what it was', async () => {
     await run(2);
-    const created = await service.create({
-      model: 'm',
-      version: '2.0.0',
-      waves: [{ percent: 100, soakSec: 2 }],
-      shadow: { durationSec: 3 },
-      actor: 'a',
-    });
+    const created = await startShadowed();
     await run(2);
     expect(service.status(created.id).shadow?.state).toBe('running');
     await run(1);
@@ -649,19 +667,7 @@ describe('RolloutEngine guards', () => {
   });
 
   it('fails a rollout stored before wave plans instead of guessing its progress', async () => {
-    store.add({
-      id: 'legacy',
-      modelName: 'm',
-      modelVersion: '2.0.0',
-      deviceIds: ['dev-00'],
-      state: 'in_progress',
-      createdAt: new Date(clock.ms).toISOString(),
-      createdBy: 'a',
-      spec: null,
-      progress: null,
-      reason: null,
-      updatedAt: null,
-    });
+    addLegacy();
     await engine.tick();
     expect(store.get('legacy')).toMatchObject({
       state: 'failed',
@@ -723,9 +729,7 @@ describe('RolloutEngine guards', () => {
   });
 
   it('restarted mid-soak, samples the wave again', async () => {
-    const sampler = new FakeSampler();
-    await engine.close();
-    build(sampler);
+    const sampler = await useSampler();
     const created = await startStaged('a');
     await run(3);
     await engine.close();
@@ -823,9 +827,7 @@ describe('RolloutEngine outcomes', () => {
   });
 
   it('records each wave start and a rollback with what it concerned, and stops sampling', async () => {
-    const sampler = new FakeSampler();
-    await engine.close();
-    build(sampler);
+    const sampler = await useSampler();
     const created = await startStaged('a');
     const [started] = audit.list({ action: 'rollout.wave_started' });
     expect(started).toMatchObject({
@@ -890,19 +892,7 @@ describe('RolloutEngine details', () => {
     const created = await startStaged('a');
     const aborted = await service.abort(created.id, 'carol');
     expect(aborted.waves[0]?.state).toBe('rolled_back');
-    store.add({
-      id: 'legacy',
-      modelName: 'm',
-      modelVersion: '2.0.0',
-      deviceIds: ['dev-00'],
-      state: 'in_progress',
-      createdAt: new Date(clock.ms).toISOString(),
-      createdBy: 'a',
-      spec: null,
-      progress: null,
-      reason: null,
-      updatedAt: null,
-    });
+    addLegacy();
     expect(service.status('legacy')).toMatchObject({
       waves: [],
       shadow: null,
@@ -1057,6 +1047,115 @@ describe('RolloutEngine details', () => {
   });
 });
 
+describe('RolloutEngine late devices, sampled frames and failed shadows', () => {
+  it('soaks a wave whose device was offline when the soak started on its frames from its first telemetry on the version', async () => {
+    await run(3);
+    const [late, idle] = ['dev-04', 'dev-05'];
+    devices.setOnline(late, false, new Date(clock.ms).toISOString());
+    const created = await service.create({
+      model: 'm',
+      version: '2.0.0',
+      selector: { ids: [late, idle] },
+      waves: [{ percent: 100, soakSec: 3 }],
+      waveTimeoutSec: 30,
+      actor: 'a',
+    });
+    // The idle device swaps but scores nothing: only the late device's frames can judge the wave.
+    await run(1, { offline: [late], idle: [idle] });
+    const offlineSince = expect.stringMatching(/^offline since /);
+    let status = service.status(created.id);
+    expect(status.waves[0]).toMatchObject({
+      state: 'soaking',
+      late: [{ id: late, online: false, reason: offlineSince }],
+    });
+    expect(status.devices.find((d) => d.id === late)).toMatchObject({
+      state: 'pending',
+      online: false,
+      late: offlineSince,
+    });
+    await run(5, { offline: [late], idle: [idle] });
+    expect(service.status(created.id).waves[0]?.state).toBe('soaking');
+    devices.setOnline(late, true, new Date(clock.ms).toISOString());
+    // Back on the version at 2 frames/s: the frames it scored before do not count, so the
+    // 10 frames the gates need take five seconds from its first telemetry on the version.
+    await run(5, { idle: [idle] });
+    expect(service.status(created.id).waves[0]?.state).toBe('soaking');
+    await run(1, { idle: [idle] });
+    status = service.status(created.id);
+    expect(status.state).toBe('completed');
+    expect(status.waves[0]?.gates.find((g) => g.gate === 'defectRateChange')?.detail).toMatch(
+      /in the wave \(10 frames\)/,
+    );
+    expect(status.devices.find((d) => d.id === late)).toEqual({
+      id: late,
+      wave: 1,
+      state: 'done',
+      running: 'm@2.0.0',
+      online: true,
+    });
+  });
+
+  it("judges a wave's latency on the frames sampled since its soak started, not the slow first frames of its swap", async () => {
+    const sampler = await useSampler();
+    const created = await startStaged('a');
+    await run(1);
+    const soakStartMs = clock.ms;
+    expect(service.status(created.id).waves[0]?.soakStartedAt).toBe(
+      new Date(soakStartMs).toISOString(),
+    );
+    const first = created.devices.find((d) => d.wave === 1)!.id;
+    const baseline = created.devices.find((d) => d.wave === 4)!.id;
+    const frames = (n: number, model: string, fromMs: number, inferenceMs: number) =>
+      Array.from({ length: n }, (_, i) => ({
+        model,
+        atMs: fromMs + i * 10,
+        inferenceMs,
+        totalMs: inferenceMs + 5,
+      }));
+    sampler.frames.set(first, [
+      ...frames(30, 'm@2.0.0', soakStartMs - 1000, 50),
+      ...frames(20, 'm@2.0.0', soakStartMs, 5),
+    ]);
+    sampler.frames.set(baseline, frames(20, 'm@1.0.0', soakStartMs, 5));
+    await run(5);
+    const wave = service.status(created.id).waves[0];
+    expect(wave?.state).toBe('passed');
+    expect(wave?.gates.find((g) => g.gate === 'p50LatencyRatio')).toMatchObject({
+      passed: true,
+      value: 1,
+      detail: expect.stringContaining('over 20 wave frames vs 5 ms over 20 frames'),
+    });
+  });
+
+  it('ends a shadow phase that fails: shadow failed with its gates, no wave started, the rollback audited', async () => {
+    await run(2);
+    const created = await startShadowed({ durationSec: 3, minAgreement: 0.95 });
+    await run(3, { shadowAgreement: 0.6 });
+    const status = service.status(created.id);
+    expect(status).toMatchObject({
+      state: 'rolled_back',
+      shadow: { state: 'failed', finishedAt: new Date(clock.ms).toISOString() },
+    });
+    expect(status.shadow?.gates).toContainEqual(
+      expect.objectContaining({ gate: 'shadowAgreement', passed: false, value: 0.6 }),
+    );
+    expect(status.waves.map((w) => [w.state, w.startedAt])).toEqual([['waiting', null]]);
+    const [entry] = audit.list({ action: 'rollout.rolled_back' });
+    expect(entry).toMatchObject({
+      actor: 'system:rollouts',
+      subject: `rollout:${created.id}`,
+      details: {
+        model: 'm@2.0.0',
+        phase: 'shadow',
+        reason: status.reason,
+        gates: status.shadow?.gates,
+      },
+    });
+    expect(audit.list({ action: 'rollout.wave_started' })).toHaveLength(0);
+    expect(audit.list({ action: 'rollout.shadow_passed' })).toHaveLength(0);
+  });
+});
+
 describe('RolloutService guards', () => {
   it('fills a staged spec with the defaults, and only a request without waves, gates or shadow is all-at-once', async () => {
     await run(2);
@@ -1104,7 +1203,13 @@ describe('RolloutService guards', () => {
     expect(direct.spec).toMatchObject({ direct: true, selector: { ids: ['dev-03'] } });
     const created = audit.list({ action: 'rollout.created' });
     const details = (id: string) => created.find((e) => e.subject === `rollout:${id}`)?.details;
-    expect(details(direct.id)).toMatchObject({ devices: 1, waves: [1], gates: null, shadow: null });
+    expect(details(direct.id)).toMatchObject({
+      model: 'm@2.0.0',
+      devices: 1,
+      waves: [1],
+      gates: null,
+      shadow: null,
+    });
     expect(details(gated.id)).toMatchObject({ gates: { maxErrorRate: 0.5 } });
     expect(details(shadowed.id)).toMatchObject({ shadow: { durationSec: 5, minAgreement: 0.9 } });
   });
@@ -1172,6 +1277,39 @@ describe('RolloutService guards', () => {
       actor: 'bob',
       subject: `rollout:${old.id}`,
       details: { by: newer.id },
+    });
+  });
+
+  it('supersedes an active rollout stored before wave plans', async () => {
+    await run(2);
+    addLegacy(['dev-00', 'dev-01']);
+    const newer = await service.create({
+      model: 'm',
+      version: '2.0.0',
+      selector: { ids: ['dev-01'] },
+      actor: 'bob',
+    });
+    expect(newer.state).toBe('in_progress');
+    expect(store.get('legacy')).toMatchObject({
+      state: 'aborted',
+      reason: `superseded by rollout ${newer.id}`,
+    });
+    expect(audit.list({ action: 'rollout.superseded' })).toMatchObject([
+      { actor: 'bob', subject: 'rollout:legacy', details: { by: newer.id } },
+    ]);
+  });
+
+  it('names at most 20 of the overlapping devices in a conflict', async () => {
+    for (const id of ['dev-20', 'dev-21', 'dev-22']) devices.provision(id);
+    const staged = await startStaged('a');
+    expect(staged.deviceIds).toHaveLength(N + 3);
+    const err = await service
+      .create({ model: 'm', version: '1.0.0', actor: 'bob' })
+      .catch((e: unknown) => e);
+    expect(err).toMatchObject({
+      code: 'ERR_CLOUD_CONFLICT',
+      message: `23 selected devices (e.g. dev-00) are in active rollout ${staged.id}; abort it or let it finish first`,
+      details: { rollout: staged.id, devices: ids },
     });
   });
 
