@@ -1,5 +1,6 @@
 import { LinesightError, type ModelAssignment } from '@linesight/protocol';
 import type { RegistryDatabase } from './database.ts';
+import type { TelemetrySample } from '../rollouts/gates.ts';
 import {
   DEFAULT_GATES,
   type RolloutProgress,
@@ -27,6 +28,11 @@ export interface RolloutRecord {
 export interface PreviousAssignment {
   model: ModelAssignment | null;
   shadow: ModelAssignment | null;
+  /**
+   * Its telemetry then: its history on the previous version, which the last
+   * wave is judged against (absent in rows from before it was kept).
+   */
+  telemetry?: TelemetrySample | null;
 }
 
 interface RolloutRow {

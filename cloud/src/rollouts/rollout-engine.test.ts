@@ -728,6 +728,32 @@ describe('RolloutEngine guards', () => {
     expect(service.status(created.id).waves[0]?.state).toBe('passed');
   });
 
+  it('restarted while its last wave applies or soaks, still judges that wave against its own devices before it', async () => {
+    // One wave of every device: nobody is left on the previous version to compare with.
+    const whole = { waves: [{ percent: 100, soakSec: 5 }] };
+    const applying = await startStaged('a', { ...whole, selector: { labels: { line: 'even' } } });
+    const soaking = await service.create({
+      model: 'm',
+      version: '2.0.0',
+      selector: { labels: { line: 'odd' } },
+      actor: 'a',
+      ...whole,
+    });
+    await run(2, { badVersion: '2.0.0', stuck: ids.filter((_, i) => i % 2 === 0) });
+    expect(service.status(applying.id).waves[0]?.state).toBe('applying');
+    expect(service.status(soaking.id).waves[0]?.state).toBe('soaking');
+    await engine.close();
+    build(); // a new engine on the same database, as after a cloud restart
+    await run(10, { badVersion: '2.0.0' });
+    for (const { id } of [applying, soaking])
+      expect(service.status(id)).toMatchObject({
+        state: 'rolled_back',
+        reason: expect.stringMatching(
+          /^wave 1 failed its gates: defectRateChange 1 \(limit 0\.2\)/,
+        ),
+      });
+  });
+
   it('restarted mid-soak, samples the wave again', async () => {
     const sampler = await useSampler();
     const created = await startStaged('a');

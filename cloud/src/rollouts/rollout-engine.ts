@@ -9,7 +9,7 @@ import type { DesiredContent } from '../signing/desired-issuer.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { SerialRunner } from './serial-runner.ts';
 import type { DeviceState } from './device-progress.ts';
-import { evaluateShadowGates } from './gates.ts';
+import { evaluateShadowGates, sampleOf } from './gates.ts';
 import { assignmentOf } from './model-assignment.ts';
 import type { LatencySampler } from './result-sampler.ts';
 import { storedPlan } from './rollout-plan.ts';
@@ -64,7 +64,11 @@ export interface RolloutEngineDeps {
   sampler?: LatencySampler;
 }
 
-/** Soak-window snapshots; kept in memory (a restart during a soak restarts the soak). */
+/**
+ * Telemetry snapshots of a wave, kept in memory: a restart during a soak
+ * restarts the soak, and rebuilds the wave-start snapshot of the rollout's
+ * devices from the telemetry stored with what each ran before.
+ */
 interface Snapshots {
   waveStart: Snapshot;
   soakStart: Snapshot;
@@ -263,7 +267,7 @@ export class RolloutEngine {
     const target = this.#assignment(record);
     await this.#d.desired.patchMany(
       ids.map((id) => [id, { shadow: target }]),
-      (previous) => this.#recordPrevious(record.id, ids, previous),
+      (previous) => this.#recordPrevious(record.id, ids, previous, step.devices),
     );
     progress.phase = 'shadow';
     progress.phaseStartedAtMs = now;
@@ -505,9 +509,7 @@ export class RolloutEngine {
     progress.phaseStartedAtMs = now;
     wave.state = 'applying';
     wave.startedAt = new Date(now).toISOString();
-    const snaps = this.#snapshotsOf(record.id);
-    snaps.waveStart = takeSnapshot(step.devices);
-    snaps.soakStart = new Map();
+    this.#snapshots.set(record.id, { waveStart: takeSnapshot(step.devices), soakStart: new Map() });
     // Persist before publishing: a crash in between re-publishes the same state, never skips it.
     this.#d.store.saveProgress(record.id, progress, 'in_progress');
     // Sample results from before the swap: the last wave's baseline is its own devices' old frames.
@@ -515,7 +517,7 @@ export class RolloutEngine {
     const target = this.#assignment(record);
     await this.#d.desired.patchMany(
       ids.map((id) => [id, { model: target }]),
-      (previous) => this.#recordPrevious(record.id, ids, previous),
+      (previous) => this.#recordPrevious(record.id, ids, previous, step.devices),
     );
     this.#audit('rollout.wave_started', record, {
       wave: index + 1,
@@ -592,25 +594,38 @@ export class RolloutEngine {
     return changes.length;
   }
 
+  /** A rollout's snapshots; after a restart, the wave start's as stored with the previous assignments. */
   #snapshotsOf(id: string): Snapshots {
     let snaps = this.#snapshots.get(id);
     if (snaps === undefined) {
-      snaps = { waveStart: new Map(), soakStart: new Map() };
+      const waveStart: Snapshot = new Map();
+      for (const [deviceId, p] of this.#d.store.previous(id))
+        if (p.telemetry) waveStart.set(deviceId, p.telemetry);
+      snaps = { waveStart, soakStart: new Map() };
       this.#snapshots.set(id, snaps);
     }
     return snaps;
   }
 
-  /** Stores what `deviceIds` ran before the rollout changed them (read once, with the change). */
+  /**
+   * Stores what `deviceIds` ran before the rollout changed them (read once,
+   * with the change) and their telemetry then.
+   */
   #recordPrevious(
     id: string,
     deviceIds: readonly string[],
     currents: ReadonlyMap<string, DesiredContent>,
+    devices: ReadonlyMap<string, DeviceState>,
   ): void {
     const previous = new Map<string, PreviousAssignment>();
     for (const deviceId of deviceIds) {
       const current = currents.get(deviceId);
-      previous.set(deviceId, { model: current?.model ?? null, shadow: current?.shadow ?? null });
+      const telemetry = devices.get(deviceId)?.telemetry;
+      previous.set(deviceId, {
+        model: current?.model ?? null,
+        shadow: current?.shadow ?? null,
+        telemetry: telemetry ? sampleOf(telemetry) : null,
+      });
     }
     this.#d.store.recordPrevious(id, previous);
   }
