@@ -188,8 +188,15 @@ export class RolloutEngine {
       const phase = progress?.phase ?? 'start';
       const state = phase === 'start' ? 'pending' : phase === 'shadow' ? 'shadow' : 'in_progress';
       this.#snapshots.delete(id);
-      if (progress?.deadline?.action === 'pause' && progress.phase === progress.deadline.phase) {
+      const deadline = progress?.deadline;
+      // Only the resume after the deadline's pause: a later operator pause keeps the new deadline.
+      if (
+        deadline?.action === 'pause' &&
+        deadline.resumedAt === undefined &&
+        progress?.phase === deadline.phase
+      ) {
         progress.phaseStartedAtMs = this.#clock.now();
+        deadline.resumedAt = new Date(progress.phaseStartedAtMs).toISOString();
         this.#d.store.saveProgress(id, progress, state);
       } else this.#d.store.setState(id, state);
       this.#d.audit.record(actor, 'rollout.resumed', `rollout:${id}`, { to: state });

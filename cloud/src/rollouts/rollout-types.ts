@@ -118,6 +118,8 @@ export interface MissedDeadline {
   action: DeadlineAction;
   detail: string;
   late: LateDevice[];
+  /** When the rollout this deadline paused was resumed, and its phase got a new deadline. */
+  resumedAt?: string;
 }
 
 /** One gate's verdict. */
