@@ -1182,6 +1182,49 @@ describe('RolloutEngine late devices, sampled frames and failed shadows', () => 
   });
 });
 
+describe('RolloutEngine pause and resume edges', () => {
+  it('pauses a rollout still pending because its shadow phase could not start, and resumes it as pending', async () => {
+    await run(2);
+    const patchMany = desired.patchMany.bind(desired);
+    desired.patchMany = () => Promise.reject(new Error('disk full'));
+    const created = await startShadowed();
+    expect(created.state).toBe('pending');
+    expect((await service.pause(created.id, 'bob')).state).toBe('paused');
+    desired.patchMany = patchMany;
+    expect((await service.resume(created.id, 'bob')).state).toBe('pending');
+    expect(audit.list({ action: 'rollout.resumed' })[0]?.details).toEqual({ to: 'pending' });
+    await engine.idle();
+    expect(service.status(created.id).state).toBe('shadow');
+  });
+
+  it('pauses and resumes a rollout stored before wave plans, which the next tick then fails', async () => {
+    addLegacy();
+    await service.pause('legacy', 'bob');
+    await engine.close(); // no tick between the resume and the check
+    await service.resume('legacy', 'bob');
+    expect(store.get('legacy').state).toBe('pending');
+    build();
+    await engine.tick();
+    expect(store.get('legacy').state).toBe('failed');
+  });
+
+  it('gives a wave a new deadline on the resume after its deadline paused it, and not again on a later operator pause', async () => {
+    const created = await startStaged('a', { waveTimeoutSec: 10, onDeadline: 'pause' });
+    const first = created.devices.find((d) => d.wave === 1)!.id;
+    await run(10, { stuck: [first] });
+    expect(service.status(created.id).state).toBe('paused');
+    await service.resume(created.id, 'bob');
+    await run(5, { stuck: [first] });
+    await service.pause(created.id, 'bob');
+    await service.resume(created.id, 'bob');
+    await run(4, { stuck: [first] });
+    expect(service.status(created.id).state).toBe('in_progress');
+    await run(1, { stuck: [first] });
+    expect(service.status(created.id).state).toBe('paused');
+    expect(audit.list({ action: 'rollout.deadline_passed' })).toHaveLength(2);
+  });
+});
+
 describe('RolloutService guards', () => {
   it('fills a staged spec with the defaults, and only a request without waves, gates or shadow is all-at-once', async () => {
     await run(2);
@@ -1355,7 +1398,7 @@ describe('RolloutService guards', () => {
   it('reports each device: its wave, state, what it runs, whether online, its error', async () => {
     const created = await startStaged('a');
     const first = created.devices.find((d) => d.wave === 1)!;
-    expect(first).toEqual({
+    expect(first).toStrictEqual({
       id: first.id,
       wave: 1,
       state: 'pending',
@@ -1393,6 +1436,19 @@ describe('RolloutService guards', () => {
     const status = service.status(created.id);
     expect(status.devices.find((d) => d.id === first.id)?.state).toBe('rolled_back');
     expect(status.counts).toEqual({ waiting: 19, pending: 0, done: 0, failed: 0, rolled_back: 1 });
-    expect(service.list().map((r) => r.id)).toEqual([created.id]);
+    expect(service.list()).toEqual([status]);
+  });
+
+  it('reports a device removed from the registry during a rollout as offline, running nothing', async () => {
+    const created = await startStaged('a');
+    const waiting = created.devices.find((d) => d.wave === 4)!.id;
+    devices.remove(waiting);
+    expect(service.status(created.id).devices.find((d) => d.id === waiting)).toStrictEqual({
+      id: waiting,
+      wave: 4,
+      state: 'waiting',
+      running: null,
+      online: false,
+    });
   });
 });
