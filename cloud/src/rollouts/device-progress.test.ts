@@ -66,6 +66,14 @@ describe('refusal', () => {
     expect(refusal(on('m', '3.0.0'), 'm', '2.0.0', SINCE_MS)).toBeUndefined();
     expect(refusal(on('other', '2.0.0'), 'm', '2.0.0', SINCE_MS)).toBeUndefined();
     expect(refusal(device(running), 'm', '2.0.0', SINCE_MS)).toBeUndefined();
+    // An error about no model at all (a camera failure).
+    const camera = device(running);
+    camera.reported!.lastError = {
+      code: 'ERR_CAMERA',
+      message: 'no frames',
+      at: '2026-01-01T00:10:00Z',
+    };
+    expect(refusal(camera, 'm', '2.0.0', SINCE_MS)).toBeUndefined();
     expect(refusal(undefined, 'm', '2.0.0', SINCE_MS)).toBeUndefined();
   });
 
