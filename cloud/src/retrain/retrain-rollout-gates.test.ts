@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_SHADOW_MIN_AGREEMENT } from '../rollouts/rollout-types.ts';
 import {
-  DEFAULT_SHADOW_MIN_AGREEMENT,
   retrainRolloutGates,
   verdictAgreement,
   wilsonLowerBound,

@@ -1,10 +1,4 @@
-import { DEFAULT_GATES } from '../rollouts/rollout-types.ts';
-
-/**
- * The shadow phase's agreement limit when a rollout does not set one
- * (rollout-service.ts, docs/rollouts.md): a retrained candidate's limit is never above it.
- */
-export const DEFAULT_SHADOW_MIN_AGREEMENT = 0.9;
+import { DEFAULT_GATES, DEFAULT_SHADOW_MIN_AGREEMENT } from '../rollouts/rollout-types.ts';
 
 /**
  * z of the one-sided lower confidence bound on the held-out agreement: a

@@ -22,6 +22,7 @@ import {
 import {
   ACTIVE_STATES,
   DEFAULT_GATES,
+  DEFAULT_SHADOW_MIN_AGREEMENT,
   DEFAULT_ON_DEADLINE,
   type DeadlineAction,
   type DeviceSelector,
@@ -112,7 +113,7 @@ export class RolloutService {
     const shadow = input.shadow
       ? {
           durationSec: input.shadow.durationSec,
-          minAgreement: input.shadow.minAgreement ?? 0.9,
+          minAgreement: input.shadow.minAgreement ?? DEFAULT_SHADOW_MIN_AGREEMENT,
           maxLatencyRatio: input.shadow.maxLatencyRatio ?? 2,
         }
       : null;

@@ -52,6 +52,9 @@ export interface GateLimits {
   maxRefusedOrCrashed: number;
 }
 
+/** The shadow phase's agreement limit when a rollout does not set one (docs/rollouts.md). */
+export const DEFAULT_SHADOW_MIN_AGREEMENT = 0.9;
+
 /** The default gates: lax enough for noise on small waves, strict enough for real regressions. */
 export const DEFAULT_GATES: GateLimits = {
   maxErrorRate: 0.05,

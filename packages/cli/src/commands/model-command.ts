@@ -1,5 +1,6 @@
-import { readFile, writeFile } from 'node:fs/promises';
-import { basename } from 'node:path';
+import { constants } from 'node:fs';
+import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { basename, dirname, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { LinesightError } from '@linesight/protocol';
 import { readModelContract } from '@linesight/vision';
@@ -135,6 +136,9 @@ export function modelCommand(): Command {
         holdout?: number;
       }) => {
         const started = Date.now();
+        // The output's folder is made (and found writable) now, not after minutes of training.
+        await mkdir(dirname(resolve(opts.out)), { recursive: true });
+        await access(dirname(resolve(opts.out)), constants.W_OK);
         const dataset = await readDatasetVerbose(opts.data, opts.good);
         const holdout =
           opts.holdout !== undefined && opts.holdout > 0
