@@ -16,6 +16,7 @@ import { renderSurface } from '@linesight/firmware-sim';
 import type { FrameResult, Manifest } from '@linesight/protocol';
 import { readModelContract } from '@linesight/vision';
 import { agentPipeline, workerSlot } from './agent-bench.ts';
+import { LEAN_PLC_SCRIPT } from './lean-plc-script.ts';
 import { percentiles } from './stats.ts';
 
 /** Options of the outputs benchmark. */
@@ -33,8 +34,17 @@ export interface OutputsBenchOptions {
    * made at exactly the rate without scoring, to time the output path alone.
    */
   source: 'pipeline' | 'verdicts';
+  /**
+   * The PLC stand-in: 'lean', a Modbus TCP server that answers each request
+   * at once (`lean-plc-script.ts`); 'modbus-serial', the library's own
+   * server, which defers every answer by a setTimeout(0) (at least 1 ms).
+   */
+  plc: PlcStandIn;
   progress: (text: string) => void;
 }
+
+/** The Modbus TCP server the outputs benchmark writes to. */
+export type PlcStandIn = 'lean' | 'modbus-serial';
 
 /** Latency of one output kind at one frame rate (ms). */
 export interface OutputRateResult {
@@ -69,6 +79,8 @@ export interface OutputsBenchResult {
   /** The plant broker the MQTT output published to. */
   broker: 'mosquitto' | 'aedes-in-process';
   mqttQos: 1;
+  /** The Modbus TCP server standing in for the PLC. */
+  plcStandIn: PlcStandIn;
   outputs: { mqtt: OutputKindResult; modbus: OutputKindResult; sse: OutputKindResult };
   /**
    * The PLC stand-in's own answer time to one request (FC16 of three
@@ -113,7 +125,7 @@ export async function runOutputsBench(o: OutputsBenchOptions): Promise<OutputsBe
     threshold: contract.threshold,
   };
   const broker = await startBroker();
-  const plc = await startPlc();
+  const plc = await startPlc(o.plc);
   const kinds = ['mqtt', 'modbus', 'sse'] as const;
   const perRate: Record<string, Record<(typeof kinds)[number], OutputRateResult>> = {};
   const pipelineStats: OutputsBenchResult['pipeline'] = {};
@@ -229,10 +241,11 @@ export async function runOutputsBench(o: OutputsBenchOptions): Promise<OutputsBe
     source: o.source,
     broker: broker.kind,
     mqttQos: 1,
+    plcStandIn: o.plc,
     outputs,
     plc: plcRequests,
     pipeline: pipelineStats,
-    method: `${o.source === 'pipeline' ? 'frames paced at each rate through the agent pipeline (worker-thread inference)' : 'verdicts made at exactly each rate, without scoring'}; p50Ms/p99Ms: verdict to written as the agent measures it (MQTT: PUBACK at QoS 1; Modbus: the PLC answered the last write; SSE: written to the client socket); delivered*: verdict to received by the subscriber, the PLC (sequence register) and the SSE client in this process; top-level figures are the rate with the worst p99; the first 30 frames of each rate are warm-up; plc: the PLC stand-in's answer time to one request (a good verdict is one request, a defect two, each answered before the next is sent)`,
+    method: `${o.source === 'pipeline' ? 'frames paced at each rate through the agent pipeline (worker-thread inference)' : 'verdicts made at exactly each rate, without scoring'}; p50Ms/p99Ms: verdict to written as the agent measures it (MQTT: PUBACK at QoS 1; Modbus: the PLC answered the last write; SSE: written to the client socket); delivered*: verdict to received by the subscriber, the PLC (sequence register) and the SSE client in this process; top-level figures are the rate with the worst p99; the first 30 frames of each rate are warm-up; plc: the PLC stand-in's answer time to one request (a good verdict is one request, a defect two, each answered before the next is sent); plcStandIn lean: a Modbus TCP server answering at once, modbus-serial: the library's server, which defers each answer by setTimeout(0)`,
   };
 }
 
@@ -435,7 +448,7 @@ async function plcRoundTrips(
   }
 }
 
-/** The PLC stand-in, run in its own process as a PLC is its own device. */
+/** modbus-serial's server as the PLC stand-in, run in its own process as a PLC is its own device. */
 const PLC_SCRIPT = `
 const Modbus = require(process.argv[1]);
 const server = new Modbus.ServerTCP({
@@ -450,11 +463,11 @@ process.on('SIGTERM', () => server.close(() => process.exit(0)));
 `;
 
 /**
- * A PLC stand-in: modbus-serial's TCP server in a child process, telling each
- * write of the sequence register with its wall-clock time in ms
+ * A PLC stand-in in a child process (the lean server or modbus-serial's),
+ * telling each write of the sequence register with its wall-clock time in ms
  * (timeOrigin + now, comparable across processes on one machine).
  */
-async function startPlc(): Promise<{
+async function startPlc(kind: PlcStandIn): Promise<{
   port: number;
   onCommit: (seq: number, atEpochMs: number) => void;
   close: () => Promise<void>;
@@ -462,7 +475,9 @@ async function startPlc(): Promise<{
   const port = await freePort();
   const child = spawn(
     process.execPath,
-    ['-e', PLC_SCRIPT, createRequire(import.meta.url).resolve('modbus-serial'), String(port)],
+    kind === 'lean'
+      ? ['-e', LEAN_PLC_SCRIPT, String(port), String(MAP.sequenceRegister)]
+      : ['-e', PLC_SCRIPT, createRequire(import.meta.url).resolve('modbus-serial'), String(port)],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   const plc = {

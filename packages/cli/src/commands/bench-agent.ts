@@ -2,7 +2,7 @@ import { access, readFile } from 'node:fs/promises';
 import { Command, InvalidArgumentError } from 'commander';
 import type { ResizeKernel } from '@linesight/protocol';
 import { runAgentBench } from '../bench/agent-bench.ts';
-import { runOutputsBench } from '../bench/outputs-bench.ts';
+import { runOutputsBench, type PlcStandIn } from '../bench/outputs-bench.ts';
 import { parsePositive, parsePositiveInt } from '../options.ts';
 import { progressLine } from '../progress.ts';
 
@@ -17,13 +17,25 @@ const KERNELS: readonly ResizeKernel[] = [
 ];
 
 /** `linesight bench agent`: the agent's frame path, stage by stage, end to end and across swaps. */
+/**
+ * Verdicts per rate of `--outputs` by default. At 600, the agent's latency
+ * window (its last 1,024 writes) still held the 30 warm-up writes, and the p99
+ * (the 7th worst) was often from the first seconds after connecting; over
+ * 3,000 it is the line's steady state.
+ */
+const OUTPUTS_DEFAULT_FRAMES = 3000;
+
 export function benchAgentCommand(): Command {
   return new Command('agent')
     .description(
       'benchmark the agent frame path: throughput with the pipeline full; latency of the isolated stages and end to end, timed in interleaved pairs paced at half the throughput; and hot swaps under a paced stream',
     )
     .option('--model <file.onnx>', `model to run (default ${DEFAULT_MODEL}, made by \`npm start\`)`)
-    .option('--frames <n>', 'frames per measurement', parsePositiveInt, 300)
+    .option(
+      '--frames <n>',
+      `frames per measurement (default 300; with --outputs ${OUTPUTS_DEFAULT_FRAMES} per rate, so that p99 stands on the steady state rather than the first seconds)`,
+      parsePositiveInt,
+    )
     .option(
       '--rounds <n>',
       'rounds the latency frames are split into (the overhead ratio is their median)',
@@ -56,6 +68,16 @@ export function benchAgentCommand(): Command {
     .option(
       '--verdicts-only',
       'with --outputs: make verdicts at exactly each rate without scoring frames (times the output path alone)',
+    )
+    .option(
+      '--plc <stand-in>',
+      "with --outputs: the Modbus TCP server standing in for the PLC: lean (answers each request at once) or modbus-serial (the library's server, which defers each answer by at least 1 ms)",
+      (v) => {
+        if (v !== 'lean' && v !== 'modbus-serial')
+          throw new InvalidArgumentError('lean or modbus-serial');
+        return v as PlcStandIn;
+      },
+      'lean' as PlcStandIn,
     )
     .option(
       '--frame-channels <n>',
@@ -92,7 +114,7 @@ export function benchAgentCommand(): Command {
     .action(
       async (opts: {
         model?: string;
-        frames: number;
+        frames?: number;
         rounds: number;
         width: number;
         height: number;
@@ -102,6 +124,7 @@ export function benchAgentCommand(): Command {
         outputs?: boolean;
         rates: number[];
         verdictsOnly?: boolean;
+        plc: PlcStandIn;
         frameChannels: 1 | 3;
         peer?: 'opencv';
         shadow?: boolean;
@@ -120,11 +143,12 @@ export function benchAgentCommand(): Command {
         if (opts.outputs) {
           const outputs = await runOutputsBench({
             onnx: await readFile(path),
-            frames: opts.frames,
+            frames: opts.frames ?? OUTPUTS_DEFAULT_FRAMES,
             rates: opts.rates,
             width: opts.width,
             height: opts.height,
             source: opts.verdictsOnly ? 'verdicts' : 'pipeline',
+            plc: opts.plc,
             progress: (text) => progressLine(text),
           });
           progressLine('');
@@ -133,7 +157,7 @@ export function benchAgentCommand(): Command {
         }
         const result = await runAgentBench({
           onnx: await readFile(path),
-          frames: opts.frames,
+          frames: opts.frames ?? 300,
           rounds: opts.rounds,
           width: opts.width,
           height: opts.height,
