@@ -4,6 +4,7 @@ import { isLinesightError, sha256Hex } from '@linesight/protocol';
 import { OnnxModel, decodeImagePixels, rawToTensor, readModelContract } from '@linesight/vision';
 import { pyramidModelForward, trainDefectModel, type TrainedDefectModel } from './defect-model.ts';
 import { samplesSeenInTraining } from './dataset-split.ts';
+import { PADIM_MAP_BLUR_PASSES } from './padim-map.ts';
 import { evaluateModel } from './evaluate.ts';
 import type { TrainingProgress } from './training-result.ts';
 import { createRandom } from './random.ts';
@@ -212,7 +213,11 @@ describe('trainDefectModel', () => {
       count: 32,
     });
     const gap = await parityGap(model, [...images.slice(0, 6), ...test.slice(-4)]);
-    expect(gap.mapWidth).toBe(8);
+    // PaDiM's 8x8 distances, blurred and upsampled to the 16x16 feature grid.
+    expect(model.params.kind === 'padim' && model.params.padim.mapBlurPasses).toBe(
+      PADIM_MAP_BLUR_PASSES,
+    );
+    expect(gap.mapWidth).toBe(16);
     expect(gap.worstScore).toBeLessThan(1e-4);
     expect(gap.worstMap).toBeLessThan(1e-4);
   });

@@ -59,6 +59,7 @@ export function fuseWithPadim(
       padimGrid: fusion.padim.grid,
       padimMinShrinkage: PADIM_MIN_SHRINKAGE,
       padimWeight: PADIM_FUSION_WEIGHT,
+      padimMapBlurPasses: fusion.padim.mapBlurPasses ?? null,
       fusionNormalizedOn: goods.from,
       scoreUnit:
         'classifier logit and PaDiM distance, each in standard deviations of its scores on good images, summed (PaDiM weighted)',

@@ -1,4 +1,5 @@
 import type { FittedScorer } from './fitted-scorer.ts';
+import { PADIM_MAP_BLUR_PASSES } from './padim-map.ts';
 import { PADIM_MIN_SHRINKAGE, fitPadim, padimFeatures, padimGrid } from './padim.ts';
 import { baseChannels, gridSide, peakChannels, type PyramidGeometry } from './pyramid-features.ts';
 import type { PadimModelParams } from './pyramid-graph.ts';
@@ -43,6 +44,7 @@ export function fitPadimScorer(
   const top = Math.max(1, Math.round(((options.scoreTop ?? 1) * padim.grid ** 2) / 256));
   if (top > 1) padim.scoreTop = top;
   if (options.minusMedian === true) padim.scoreMinusMedian = true;
+  padim.mapBlurPasses = PADIM_MAP_BLUR_PASSES;
   return {
     params: { kind: 'padim', geometry, padim },
     summary: {
@@ -52,6 +54,7 @@ export function fitPadimScorer(
       padimPeakPooling: peaks !== undefined ? 'max' : 'mean',
       padimScoreTop: padim.scoreTop ?? 1,
       padimScoreMinusMedian: padim.scoreMinusMedian === true,
+      padimMapBlurPasses: PADIM_MAP_BLUR_PASSES,
       scoreUnit: `Mahalanobis distance squared per channel (${(padim.scoreTop ?? 1) > 1 ? `mean of the ${padim.scoreTop} largest cells` : 'maximum over cells'}${padim.scoreMinusMedian === true ? ' minus the median cell' : ''})`,
     },
   };

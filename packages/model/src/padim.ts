@@ -50,6 +50,13 @@ export interface PadimParams {
    * unless given.
    */
   scoreMinusMedian?: boolean;
+  /**
+   * The output map is the distance map blurred by this many 3x3 binomial
+   * passes and bilinearly upsampled to the feature grid (`padim-map.ts`);
+   * unset: the raw map (anomaly mode) or its nearest upsampling (supervised),
+   * as models trained before it.
+   */
+  mapBlurPasses?: number;
   /** Mean of good parts' pooled relative features, cells x channels. */
   mean: Float32Array;
   /**

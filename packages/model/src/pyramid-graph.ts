@@ -1,6 +1,7 @@
 import type { ModelContract } from '@linesight/vision';
 import type { CellHead } from './cell-head.ts';
 import { GraphBuilder, encodeModel, intAttr, intsAttr, stringAttr } from './onnx-graph.ts';
+import { smoothMapGraph } from './padim-map.ts';
 import { medianRank, padimGrid, type PadimParams } from './padim.ts';
 import {
   ENERGY_EPSILON,
@@ -158,12 +159,22 @@ export function exportPyramidModelOnnx(
     geometry.relative === true ? 'base_features' : 'features',
   );
   if (params.kind === 'padim') {
+    const passes = params.padim.mapBlurPasses;
     const padim = padimScorer(g, base, geometry, params.padim, grid, {
-      map: outputs.map ?? 'map',
+      map: passes === undefined ? (outputs.map ?? 'map') : 'padim_map',
       score: outputs.score,
     });
     g.output(padim.score, [1]);
-    if (outputs.map !== undefined) g.output(padim.map, [1, 1, padim.grid, padim.grid]);
+    if (outputs.map !== undefined) {
+      if (passes === undefined) g.output(padim.map, [1, 1, padim.grid, padim.grid]);
+      else
+        g.output(smoothMapGraph(g, padim.map, padim.grid, passes, grid, outputs.map), [
+          1,
+          1,
+          grid,
+          grid,
+        ]);
+    }
     return encodeModel(g.build('Linesight pyramid anomaly model (PaDiM)'), contract);
   }
   const head = params.head;
@@ -278,7 +289,11 @@ export function exportPyramidModelOnnx(
     );
     // The map is PaDiM's, at the classifier's grid: it localizes defects (MTD pixel
     // AUROC 0.71-0.74) where the classifier's cell logits mostly rank images (0.51-0.55).
-    outputMap = upsampleNearest(g, padim.map, padim.grid, grid, outputs.map ?? 'map');
+    const passes = fusion.padim.mapBlurPasses;
+    outputMap =
+      passes === undefined
+        ? upsampleNearest(g, padim.map, padim.grid, grid, outputs.map ?? 'map')
+        : smoothMapGraph(g, padim.map, padim.grid, passes, grid, outputs.map ?? 'map');
   }
   g.output(score, [1]);
   if (outputs.map !== undefined) g.output(outputMap, [1, 1, grid, grid]);

@@ -1,4 +1,5 @@
 import { headCellLogits, logMeanExp } from './cell-head.ts';
+import { smoothMap } from './padim-map.ts';
 import { padimFeatures, padimMap, padimScore } from './padim.ts';
 import { baseChannels, gridSide, pyramidFeatures } from './pyramid-features.ts';
 import { fuseScores, type PyramidModelParams } from './pyramid-graph.ts';
@@ -27,11 +28,15 @@ export function scoreFeatures(f: Float32Array, params: PyramidModelParams): Scor
       padimFeatures(f, baseChannels(params.geometry), grid, params.padim.maxPooled),
       params.padim,
     );
+    const score = padimScore(map, params.padim.scoreTop, params.padim.scoreMinusMedian);
+    const passes = params.padim.mapBlurPasses;
+    if (passes !== undefined)
+      return {
+        score,
+        map: { width: grid, height: grid, data: smoothMap(map, params.padim.grid, passes, grid) },
+      };
     const side = params.padim.grid;
-    return {
-      score: padimScore(map, params.padim.scoreTop, params.padim.scoreMinusMedian),
-      map: { width: side, height: side, data: map },
-    };
+    return { score, map: { width: side, height: side, data: map } };
   }
   const z = standardizeCells(f, grid * grid, params);
   const map = headCellLogits(params.head, z, grid * grid);
@@ -39,7 +44,8 @@ export function scoreFeatures(f: Float32Array, params: PyramidModelParams): Scor
   const fusion = params.fusion;
   if (fusion === undefined)
     return { score: classifier, map: { width: grid, height: grid, data: map } };
-  // As the graph: the fused image score, and PaDiM's map at the classifier's grid.
+  // As the graph: the fused image score, and PaDiM's map at the classifier's grid
+  // (already there when it is smoothed).
   const padim = scoreFeatures(f, { kind: 'padim', geometry: params.geometry, padim: fusion.padim });
   const factor = grid / padim.map.width;
   const upsampled = new Float32Array(map.length);
