@@ -18,6 +18,7 @@ import {
 } from './broker/embedded-broker.ts';
 import { ExternalBroker } from './broker/external-broker.ts';
 import { REGISTRY_ACCOUNTS, type BrokerAccounts } from './broker/broker-accounts.ts';
+import { LISTEN_BACKLOG } from './listen-backlog.ts';
 import type { MqttIdentity } from './broker/acl.ts';
 import { loadCloudConfig, type CloudConfig, type CloudConfigInput } from './config.ts';
 import { FleetLink } from './fleet/fleet-link.ts';
@@ -516,7 +517,11 @@ export class Cloud {
       }),
     );
     await this.#http.register(async (scope) => retrain.routes(scope));
-    await this.#http.listen({ host: this.config.host, port: this.config.httpPort });
+    await this.#http.listen({
+      host: this.config.host,
+      port: this.config.httpPort,
+      backlog: LISTEN_BACKLOG,
+    });
     // Rollouts that were under way before a restart continue from their persisted state.
     rolloutEngine.start();
     drift.start();

@@ -9,6 +9,8 @@ import type { ReaderGrant } from '../registry/mqtt-readers.ts';
 export interface BrokerAccounts {
   /** A device was provisioned or its secret rotated: it may log in with this secret only. */
   setDevice(deviceId: string, secret: string): Promise<void>;
+  /** Many devices were provisioned at once (as setDevice for each, in fewer round trips). */
+  setDevices(devices: readonly { deviceId: string; secret: string }[]): Promise<void>;
   /** A device was decommissioned: its login and topics are gone (and a live session ended). */
   removeDevice(deviceId: string): Promise<void>;
   /** A read-only reader was created with this password and grant. */
@@ -20,6 +22,7 @@ export interface BrokerAccounts {
 /** The embedded broker's accounts: it authenticates against the registry itself. */
 export const REGISTRY_ACCOUNTS: BrokerAccounts = {
   setDevice: async () => {},
+  setDevices: async () => {},
   removeDevice: async () => {},
   setReader: async () => {},
   removeReader: async () => {},

@@ -25,6 +25,15 @@ const MAX_COMMANDS_PER_MESSAGE = 100;
 const MAX_PENDING = 64;
 
 /**
+ * Time each command may add to a message's deadline, for the commands in it and those
+ * sent before it and not yet answered: the plugin runs commands one at a time and
+ * Mosquitto 2.0 rewrites its whole configuration file after each change (229 ms a
+ * command with 2,000 devices on a busy machine, growing with the fleet), so a fixed
+ * deadline failed a batch, or requests queued behind one, that the broker was still doing.
+ */
+const DEADLINE_PER_COMMAND_MS = 1000;
+
+/**
  * Sends dynamic-security commands over an MQTT session that may publish to
  * `$CONTROL/dynamic-security/#` and matches each answer to its request by
  * correlation data. Every request has a deadline.
@@ -34,8 +43,15 @@ export class DynsecClient {
   readonly #timeoutMs: number;
   readonly #pending = new Map<
     string,
-    { resolve: (r: DynsecResponse[]) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }
+    {
+      resolve: (r: DynsecResponse[]) => void;
+      reject: (e: Error) => void;
+      timer: NodeJS.Timeout;
+      commands: number;
+    }
   >();
+  /** Commands of the requests in #pending. */
+  #pendingCommands = 0;
   readonly #waiting: (() => void)[] = [];
 
   constructor(client: MqttClient, timeoutMs = 15_000) {
@@ -89,7 +105,7 @@ export class DynsecClient {
     for (const [id, p] of this.#pending) {
       clearTimeout(p.timer);
       p.reject(new LinesightError('ERR_CLOUD_NOT_STARTED', 'the broker session closed'));
-      this.#pending.delete(id);
+      this.#settle(id);
     }
     for (const next of this.#waiting.splice(0)) next();
   }
@@ -100,18 +116,20 @@ export class DynsecClient {
     // The answer to a message carries the correlation data of its commands; the first one names it.
     const id = randomUUID();
     const tagged = commands.map((c, i) => ({ ...c, correlationData: `${id}:${i}` }));
+    const deadlineMs =
+      this.#timeoutMs + (this.#pendingCommands + commands.length) * DEADLINE_PER_COMMAND_MS;
     const answer = new Promise<DynsecResponse[]>((resolve, reject) => {
       const timer = setTimeout(() => {
-        this.#pending.delete(id);
-        this.#waiting.shift()?.();
+        this.#settle(id);
         reject(
           new LinesightError(
             'ERR_CLOUD_BROKER',
-            `the broker did not answer ${commands[0]?.command ?? 'a command'} within ${this.#timeoutMs} ms (is the dynamic-security plugin loaded?)`,
+            `the broker did not answer ${commands[0]?.command ?? 'a command'} within ${deadlineMs} ms (is the dynamic-security plugin loaded?)`,
           ),
         );
-      }, this.#timeoutMs);
-      this.#pending.set(id, { resolve, reject, timer });
+      }, deadlineMs);
+      this.#pending.set(id, { resolve, reject, timer, commands: commands.length });
+      this.#pendingCommands += commands.length;
     });
     // Settled before it is awaited when the session closes while the publish is under way.
     answer.catch(() => {});
@@ -123,8 +141,7 @@ export class DynsecClient {
       const pending = this.#pending.get(id);
       if (pending !== undefined) {
         clearTimeout(pending.timer);
-        this.#pending.delete(id);
-        this.#waiting.shift()?.();
+        this.#settle(id);
       }
       throw new LinesightError('ERR_CLOUD_BROKER', 'a dynamic-security command could not be sent', {
         cause,
@@ -146,9 +163,17 @@ export class DynsecClient {
     if (id === undefined) return;
     const pending = this.#pending.get(id);
     if (pending === undefined) return;
-    this.#pending.delete(id);
+    this.#settle(id);
     clearTimeout(pending.timer);
-    this.#waiting.shift()?.();
     pending.resolve(responses);
+  }
+
+  /** Forgets a request that was answered, failed or timed out, and lets a waiting one go. */
+  #settle(id: string): void {
+    const pending = this.#pending.get(id);
+    if (pending === undefined) return;
+    this.#pending.delete(id);
+    this.#pendingCommands -= pending.commands;
+    this.#waiting.shift()?.();
   }
 }

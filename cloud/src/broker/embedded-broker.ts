@@ -13,6 +13,7 @@ import { clientCertificateOf, type ClientCertificate } from '../tls/client-certi
 
 export type { ClientCertificate } from '../tls/client-certificate.ts';
 import { indexRetained, type RetainedPersistence } from './retained-index.ts';
+import { LISTEN_BACKLOG } from '../listen-backlog.ts';
 
 /** Room in a packet beyond its payload: fixed header, topic, packet id, MQTT 5 properties. */
 const PACKET_OVERHEAD_BYTES = 2048;
@@ -399,7 +400,8 @@ export class EmbeddedBroker {
   async start(): Promise<number> {
     await new Promise<void>((resolve, reject) => {
       this.#server.once('error', reject);
-      this.#server.listen(this.#options.port, this.#options.host, () => {
+      const { port, host } = this.#options;
+      this.#server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => {
         this.#server.off('error', reject);
         resolve();
       });

@@ -222,6 +222,22 @@ export class ExternalBroker implements BrokerAccounts {
     await this.#setClient(deviceId, secret, deviceRole(deviceId));
   }
 
+  /**
+   * Provisions many devices' logins: every role in as few messages as fit, then every
+   * login. Mosquitto 2.0's plugin still rewrites its configuration file after each
+   * command, so this saves round trips, not the broker's own work (docs/scaling.md).
+   */
+  async setDevices(devices: readonly { deviceId: string; secret: string }[]): Promise<void> {
+    await this.#ensureRoles(devices.map((d) => [deviceRole(d.deviceId), deviceAcls(d.deviceId)]));
+    await this.#setClients(
+      devices.map((d) => ({
+        username: d.deviceId,
+        password: d.secret,
+        rolename: deviceRole(d.deviceId),
+      })),
+    );
+  }
+
   async removeDevice(deviceId: string): Promise<void> {
     await this.#run(
       [
@@ -258,31 +274,54 @@ export class ExternalBroker implements BrokerAccounts {
 
   /** A login bound to its own client id (so no one else can take over its session), with one role. */
   async #setClient(username: string, password: string, rolename: string): Promise<void> {
-    const [created] = await this.#run(
-      [
-        {
-          command: 'createClient',
-          username,
-          clientid: username,
-          password,
-          roles: [{ rolename }],
-        },
-      ],
+    await this.#setClients([{ username, password, rolename }]);
+  }
+
+  /** Logins as #setClient makes them, many at once. */
+  async #setClients(
+    logins: readonly { username: string; password: string; rolename: string }[],
+  ): Promise<void> {
+    const created = await this.#run(
+      logins.map(({ username, password, rolename }) => ({
+        command: 'createClient',
+        username,
+        clientid: username,
+        password,
+        roles: [{ rolename }],
+      })),
       true,
     );
-    if (created?.error === undefined) return;
-    // It exists (a rotated secret, or a retry): set the password; the plugin ends its live sessions.
-    await this.#run([{ command: 'setClientPassword', username, password }]);
+    // Those that exist (a rotated secret, or a retry): set the password; the plugin ends their live sessions.
+    const existing = logins.filter((_, i) => created[i]?.error !== undefined);
+    if (existing.length > 0)
+      await this.#run(
+        existing.map(({ username, password }) => ({
+          command: 'setClientPassword',
+          username,
+          password,
+        })),
+      );
   }
 
   /** Creates a role with these ACLs; an existing one gets any missing ACL added (others it has stay). */
   async #ensureRole(rolename: string, acls: readonly Acl[]): Promise<void> {
-    const [created] = await this.#run([{ command: 'createRole', rolename, acls }], true);
-    if (created?.error === undefined) return;
-    await this.#run(
-      acls.map((acl) => ({ command: 'addRoleACL', rolename, ...acl })),
+    await this.#ensureRoles([[rolename, acls]]);
+  }
+
+  /** Roles as #ensureRole makes them, many at once. */
+  async #ensureRoles(roles: readonly (readonly [string, readonly Acl[]])[]): Promise<void> {
+    const created = await this.#run(
+      roles.map(([rolename, acls]) => ({ command: 'createRole', rolename, acls })),
       true,
     );
+    const existing = roles.filter((_, i) => created[i]?.error !== undefined);
+    if (existing.length > 0)
+      await this.#run(
+        existing.flatMap(([rolename, acls]) =>
+          acls.map((acl) => ({ command: 'addRoleACL', rolename, ...acl })),
+        ),
+        true,
+      );
   }
 
   /** Runs commands; errors other than "already so" fail (all of them unless `tolerant`). */

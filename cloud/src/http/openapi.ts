@@ -28,6 +28,7 @@ const OPERATION_IDS: Record<string, string> = {
   'POST /v1/models/:name/:version/approve': 'approveModel',
   'POST /v1/models/:name/:version/stage': 'stageModel',
   'POST /v1/devices': 'provisionDevice',
+  'POST /v1/devices/batch': 'provisionDevices',
   'GET /v1/devices': 'listDevices',
   'GET /v1/devices/:id': 'getDevice',
   'GET /v1/devices/:id/events': 'listDeviceEvents',

@@ -94,6 +94,29 @@ export class DeviceRegistry {
     return { id, secret };
   }
 
+  /**
+   * Creates many devices in one transaction (all or none) and returns their secrets in
+   * order. A duplicate id in the list, or one already provisioned, refuses the whole
+   * batch with ERR_CLOUD_CONFLICT naming them (at most 20).
+   */
+  provisionMany(
+    devices: readonly { id: string; labels?: Record<string, string> }[],
+  ): { id: string; secret: string }[] {
+    const seen = new Set<string>();
+    const conflicts: string[] = [];
+    for (const { id } of devices) {
+      if (seen.has(id) || this.has(id)) conflicts.push(id);
+      seen.add(id);
+    }
+    if (conflicts.length > 0)
+      throw new LinesightError(
+        'ERR_CLOUD_CONFLICT',
+        `${conflicts.length} device(s) of the batch are already provisioned or listed twice: ${conflicts.slice(0, 20).join(', ')}${conflicts.length > 20 ? ', ...' : ''}; nothing was provisioned`,
+        { details: { conflicts: conflicts.slice(0, 20) } },
+      );
+    return this.#db.transaction(() => devices.map((d) => this.provision(d.id, d.labels ?? {})))();
+  }
+
   /** Replaces a device's secret (the old one stops working at once) and returns the new one. */
   rotateSecret(id: string): { id: string; secret: string } {
     const secret = `lsd_${randomBytes(32).toString('base64url')}`;

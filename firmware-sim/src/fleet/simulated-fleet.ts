@@ -9,7 +9,8 @@ import {
   type Camera,
   type DeviceCredentials,
 } from '@linesight/agent';
-import { CloudApiClient } from '@linesight/api-client';
+import { CloudApiClient, type ProvisionedDevice } from '@linesight/api-client';
+import { MAX_DEVICES_PER_BATCH } from '@linesight/protocol';
 import { InferenceWorkerPool } from '@linesight/vision';
 import { SharedModelLoader } from './shared-model-loader.ts';
 
@@ -37,9 +38,14 @@ export interface SimulatedFleetOptions {
   shareModels?: boolean;
   /** More agent settings (e.g. watchdogMs, queueDepth), applied to every device. */
   agentConfig?: Record<string, unknown>;
-  /** Devices provisioned and started at a time (default 1). */
+  /** Devices started at a time (default 1). */
   startConcurrency?: number;
+  /** Devices provisioned per request of POST /v1/devices/batch (default 500, at most 1,000). */
+  provisionBatch?: number;
 }
+
+/** Devices provisioned per request by default: one request and one transaction per 500. */
+const DEFAULT_PROVISION_BATCH = 500;
 
 /**
  * N real agents in one process, each on its own simulated camera, talking to
@@ -70,7 +76,12 @@ export class SimulatedFleet {
     );
   }
 
-  /** Provisions (or reuses) every device and starts its agent. */
+  /**
+   * Provisions (or reuses) every device and starts its agent. New devices are
+   * provisioned first, in batches (one request each: a 10,000-device fleet
+   * provisioned one request at a time spent minutes on it, and ran into the
+   * API's per-token rate limit), then the agents start.
+   */
   async start(): Promise<void> {
     const api = new CloudApiClient({ baseUrl: this.#o.cloudUrl, adminToken: this.#o.adminToken });
     const ids = this.deviceIds;
@@ -78,12 +89,29 @@ export class SimulatedFleet {
     // The running cloud's broker, not the one a stored device.json names: a cloud
     // restarted on other ports would otherwise leave every reused device offline.
     const mqttUrl = this.#o.mqttUrl ?? (await api.connection()).mqttUrl;
+    const credsPathOf = (deviceId: string) => join(this.#o.dataDir, deviceId, 'device.json');
+    // Reuse stored credentials only if the cloud still knows the device (its data may have been reset).
+    const reused = new Set<string>();
+    for (const deviceId of ids)
+      if (known.has(deviceId) && (await exists(credsPathOf(deviceId)))) reused.add(deviceId);
+    const fresh = new Map<string, ProvisionedDevice>();
+    const toProvision = ids.filter((id) => !reused.has(id));
+    const batch = Math.min(
+      MAX_DEVICES_PER_BATCH,
+      Math.max(1, this.#o.provisionBatch ?? DEFAULT_PROVISION_BATCH),
+    );
+    const labels = { fleet: 'simulated', ...this.#o.labels };
+    for (let i = 0; i < toProvision.length; i += batch) {
+      const answer = await api.provisionDevices(
+        toProvision.slice(i, i + batch).map((id) => ({ id, labels })),
+      );
+      for (const provisioned of answer) fresh.set(provisioned.deviceId, provisioned);
+    }
     const startOne = async (index: number, deviceId: string): Promise<void> => {
-      const dataDir = join(this.#o.dataDir, deviceId);
-      const credsPath = join(dataDir, 'device.json');
+      const credsPath = credsPathOf(deviceId);
       let creds: DeviceCredentials;
-      // Reuse stored credentials only if the cloud still knows the device (its data may have been reset).
-      if (known.has(deviceId) && (await exists(credsPath))) {
+      const provisioned = fresh.get(deviceId);
+      if (provisioned === undefined) {
         creds = await readDeviceCredentials(credsPath);
         if (creds.mqttUrl !== mqttUrl || creds.cloudUrl !== this.#o.cloudUrl) {
           this.#o.logger.info(
@@ -94,12 +122,10 @@ export class SimulatedFleet {
           await writeDeviceCredentials(credsPath, creds);
         }
       } else {
-        const provisioned = await api.provisionDevice(deviceId, {
-          fleet: 'simulated',
-          ...this.#o.labels,
-        });
         creds = { ...provisioned, mqttUrl, cloudUrl: this.#o.cloudUrl };
         await writeDeviceCredentials(credsPath, creds);
+        // The password's only copy is in the file now.
+        fresh.delete(deviceId);
       }
       this.#credentials[index] = { ...creds, mqttUrl };
       const agent = this.#makeAgent(index, deviceId, creds, mqttUrl);

@@ -173,6 +173,26 @@ export class CloudApiClient {
     });
   }
 
+  /**
+   * Provisions many devices in one request (admin; all or none, at most
+   * MAX_DEVICES_PER_BATCH); the answer holds each one's only copy of its password, in order.
+   */
+  async provisionDevices(
+    devices: readonly { id: string; labels?: Record<string, string> }[],
+  ): Promise<ProvisionedDevice[]> {
+    const answer = await this.#request<{ devices: ProvisionedDevice[] }>(
+      'POST',
+      '/v1/devices/batch',
+      {
+        devices: devices.map(({ id, labels }) => ({
+          id,
+          ...(labels !== undefined && Object.keys(labels).length > 0 ? { labels } : {}),
+        })),
+      },
+    );
+    return answer.devices;
+  }
+
   /** A token that may provision exactly this device, once, before it expires (admin). */
   createEnrolmentToken(
     id: string,

@@ -7,6 +7,8 @@ import {
   DeviceViewSchema,
   ProvisionDeviceBodySchema,
   ProvisionedDeviceSchema,
+  ProvisionDevicesBodySchema,
+  ProvisionedDevicesSchema,
   RevokeCertificateBodySchema,
   RevokedCertificateListSchema,
   RevokedCertificateResultSchema,
@@ -17,6 +19,8 @@ import {
   type DeviceView,
   type ProvisionedDevice,
   type ProvisionDeviceBody,
+  type ProvisionDevicesBody,
+  type ProvisionedDevices,
   type DeviceEventList,
 } from '@linesight/protocol';
 import type { CloudServices } from '../services.ts';
@@ -100,6 +104,41 @@ export async function deviceRoutes(app: FastifyInstance, services: CloudServices
       });
       void reply.status(201);
       return credentials(services, id, secret);
+    },
+  );
+
+  app.post<{ Body: ProvisionDevicesBody }>(
+    '/v1/devices/batch',
+    {
+      config: { auth: 'admin' },
+      schema: {
+        tags: ['devices'],
+        summary:
+          "Provision many devices at once (all or none; a fleet's first install): one request, one database transaction; the answer holds each device's MQTT password, shown only this once",
+        body: ProvisionDevicesBodySchema,
+        response: { 201: ProvisionedDevicesSchema },
+      },
+    },
+    async (request, reply): Promise<ProvisionedDevices> => {
+      const created = services.devices.provisionMany(request.body.devices);
+      try {
+        await services.brokerAccounts.setDevices(
+          created.map(({ id, secret }) => ({ deviceId: id, secret })),
+        );
+      } catch (err) {
+        // Devices the broker may not know could never connect: provisioning did not happen.
+        // Logins the broker did create keep secrets no one holds, as after a failed single one.
+        for (const { id } of created) services.devices.remove(id);
+        throw err;
+      }
+      const actor = actorOf(request);
+      for (const [i, { id }] of created.entries())
+        services.audit.record(actor, 'device.provision', id, {
+          labels: request.body.devices[i]?.labels ?? {},
+          batch: created.length,
+        });
+      void reply.status(201);
+      return { devices: created.map(({ id, secret }) => credentials(services, id, secret)) };
     },
   );
 

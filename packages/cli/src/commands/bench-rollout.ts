@@ -1,6 +1,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
@@ -39,6 +39,9 @@ export interface RolloutTiming {
   /** The external broker's process during the rollout (null with the embedded broker, which is in the cloud's figures). */
   brokerCpuSeconds: number | null;
   brokerPeakRssMb: number | null;
+  /** The simulated fleet's processes together during the rollout (not the system under test: its cost). */
+  fleetCpuSeconds: number;
+  fleetPeakRssMb: number;
 }
 
 /** Which broker the fleet connects to. */
@@ -150,6 +153,7 @@ export async function runRolloutBench(options: {
     pino({ level: 'warn' }),
   );
   const children: ChildProcess[] = [];
+  const loadBefore = loadAverage();
   try {
     const urls = await cloud.start();
     const token = cloud.adminToken.token;
@@ -185,10 +189,14 @@ export async function runRolloutBench(options: {
       return { child, inbox: fleetInbox<FleetMessage>(child, { keepUnmatched: true }) };
     });
     progressLine(`starting ${options.devices} simulated devices in ${fleets.length} process(es)`);
+    const forkedMs = Date.now();
     const readies = await Promise.all(
       fleets.map((f) => f.inbox.next((m) => m.type === 'ready', startTimeoutMs)),
     );
     await waitOnline(urls.http, options.devices, startTimeoutMs);
+    const onlineSeconds = round((Date.now() - forkedMs) / 1000);
+    const idle = await fleetUsage(fleets.map((f) => f.child.pid));
+    const cloudIdleRssMb = Math.round(process.memoryUsage().rss / 1024 / 1024);
 
     const timings: RolloutTiming[] = [];
     for (const version of ['1.0.0', '1.1.0']) {
@@ -211,7 +219,15 @@ export async function runRolloutBench(options: {
       createSeconds: update.createSeconds,
       modelBytes: v1.byteLength,
       fleetStartSeconds: Math.max(...readies.map((r) => (r.type === 'ready' ? r.startSeconds : 0))),
+      onlineSeconds,
+      cloudOnlineRssMb: cloudIdleRssMb,
+      brokerOnlineRssMb:
+        mosquitto?.pid === undefined
+          ? null
+          : Math.round((await processUsage(mosquitto.pid)).rssBytes / 1024 / 1024),
+      fleetOnlineRssMb: Math.round(idle.rssBytes / 1024 / 1024),
       fleetProcesses: fleets.length,
+      loadAverage: { before: loadBefore, after: loadAverage() },
       openFilesLimit: fdLimit ?? null,
       brokerCounters: await brokerCounters(urls.http),
       rollouts: timings,
@@ -285,6 +301,14 @@ async function measureRollout(
     peakRss = Math.max(peakRss, process.memoryUsage().rss);
     void sampleBroker();
   }, 50);
+  const fleetPids = fleets.map(({ child }) => child.pid);
+  let fleetPeakRss = 0;
+  const sampleFleet = async () => {
+    fleetPeakRss = Math.max(fleetPeakRss, (await fleetUsage(fleetPids)).rssBytes);
+  };
+  // Every 50 ms for the cloud (in this process: cheap); /proc reads of the fleet every 500 ms.
+  const fleetSampler = setInterval(() => void sampleFleet(), 500);
+  const fleetCpuBefore = (await fleetUsage(fleetPids)).cpuSeconds;
   const cpuBefore = process.cpuUsage();
   const brokerCpuBefore =
     brokerPid === undefined ? undefined : (await processUsage(brokerPid)).cpuSeconds;
@@ -311,6 +335,8 @@ async function measureRollout(
     }
     const msgs = await reached;
     const cpu = process.cpuUsage(cpuBefore);
+    await sampleFleet();
+    const fleetCpuSeconds = round((await fleetUsage(fleetPids)).cpuSeconds - fleetCpuBefore);
     const brokerCpuSeconds =
       brokerPid === undefined || brokerCpuBefore === undefined
         ? null
@@ -334,9 +360,12 @@ async function measureRollout(
       cloudPeakRssMb: Math.round(peakRss / 1024 / 1024),
       brokerCpuSeconds,
       brokerPeakRssMb: brokerPid === undefined ? null : Math.round(brokerPeakRss / 1024 / 1024),
+      fleetCpuSeconds,
+      fleetPeakRssMb: Math.round(fleetPeakRss / 1024 / 1024),
     };
   } finally {
     clearInterval(sampler);
+    clearInterval(fleetSampler);
   }
 }
 
@@ -382,6 +411,24 @@ async function processUsage(pid: number): Promise<{ cpuSeconds: number; rssBytes
   const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
   const rssKb = Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? 0);
   return { cpuSeconds: ticks / 100, rssBytes: rssKb * 1024 };
+}
+
+/** CPU seconds and resident memory of the fleet processes together. */
+async function fleetUsage(
+  pids: readonly (number | undefined)[],
+): Promise<{ cpuSeconds: number; rssBytes: number }> {
+  const usages = await Promise.all(
+    pids.flatMap((pid) => (pid === undefined ? [] : [processUsage(pid)])),
+  );
+  return {
+    cpuSeconds: usages.reduce((sum, u) => sum + u.cpuSeconds, 0),
+    rssBytes: usages.reduce((sum, u) => sum + u.rssBytes, 0),
+  };
+}
+
+/** The 1, 5 and 15 minute load averages, rounded (the benchmark's machine was shared or not). */
+function loadAverage(): number[] {
+  return loadavg().map((x) => Math.round(x * 100) / 100);
 }
 
 function round(x: number): number {

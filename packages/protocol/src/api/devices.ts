@@ -39,6 +39,29 @@ export const ProvisionedDeviceSchema = Type.Object({
 /** What provisioning a device returns (the password is shown only once). */
 export type ProvisionedDevice = Static<typeof ProvisionedDeviceSchema>;
 
+/** Devices one POST /v1/devices/batch provisions at most. */
+export const MAX_DEVICES_PER_BATCH = 1000;
+
+/** Body of POST /v1/devices/batch: many devices in one request (a fleet's first install). */
+export const ProvisionDevicesBodySchema = Type.Object(
+  {
+    devices: Type.Array(ProvisionDeviceBodySchema, {
+      minItems: 1,
+      maxItems: MAX_DEVICES_PER_BATCH,
+    }),
+  },
+  { additionalProperties: false },
+);
+/** What provisioning many devices takes. */
+export type ProvisionDevicesBody = Static<typeof ProvisionDevicesBodySchema>;
+
+/** What POST /v1/devices/batch answers: each device's credentials, in the order asked. */
+export const ProvisionedDevicesSchema = Type.Object({
+  devices: Type.Array(ProvisionedDeviceSchema),
+});
+/** What provisioning many devices returns (the passwords are shown only once). */
+export type ProvisionedDevices = Static<typeof ProvisionedDevicesSchema>;
+
 const NameVersion = Type.Object({ name: Type.String(), version: Type.String() });
 
 /** A device as GET /v1/devices lists it: presence, model and frame counts. */
