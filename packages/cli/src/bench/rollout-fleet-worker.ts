@@ -9,7 +9,10 @@ import {
 } from '../fleet-process.ts';
 
 /** Messages from the simulated fleet process to the bench. */
-export type FleetMessage = FleetStartMessage | { type: 'reached'; version: string; atMs: number[] };
+export type FleetMessage =
+  | FleetStartMessage
+  /** When each device first ran `version` (ms since the epoch; 0 for one that has not, in a report the bench asked for). */
+  | { type: 'reached'; version: string; atMs: number[] };
 
 /** What the fleet process is started with (its arguments; the admin token comes from the environment). */
 export type FleetWorkerSettings = Omit<FleetProcessSettings, 'fps'>;
@@ -50,12 +53,15 @@ export async function runFleetWorker(
     await fleet.close().catch(() => undefined);
     process.exit(0);
   };
+  /** When each device first ran the watched version (0: not yet). */
+  let watched: { version: string; atMs: number[] } | undefined;
   process.on('message', (raw) => {
     const m = raw as { type: string; version?: string };
     if (m.type === 'stop') void stop();
     if (m.type === 'watch' && m.version !== undefined) {
       const version = m.version;
       const atMs = fleet.agents.map(() => 0);
+      watched = { version, atMs };
       clearInterval(watcher);
       watcher = setInterval(() => {
         const now = Date.now();
@@ -69,6 +75,11 @@ export async function runFleetWorker(
           send({ type: 'reached', version, atMs });
         }
       }, 20);
+    }
+    // The bench gave up waiting for every device: where they are now (0 for the ones that have not).
+    if (m.type === 'report' && watched !== undefined && watched.version === m.version) {
+      clearInterval(watcher);
+      send({ type: 'reached', version: watched.version, atMs: watched.atMs });
     }
   });
   process.once('disconnect', () => void stop());

@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { OnnxModel } from '@linesight/vision';
-import { plannedFleetProcesses, tinyModel } from './bench-rollout.ts';
+import {
+  connectionLimitFor,
+  plannedFleetProcesses,
+  pollDelayMs,
+  tinyModel,
+} from './bench-rollout.ts';
 
 describe('plannedFleetProcesses', () => {
   it('splits the simulated fleet so that each process stays under the open-files limit', () => {
@@ -27,5 +32,21 @@ describe('tinyModel', () => {
     } finally {
       await model.close();
     }
+  });
+});
+
+describe('connectionLimitFor', () => {
+  it('keeps the default up to it and gives a larger fleet 5 % room for reconnects', () => {
+    expect(connectionLimitFor(1000)).toBe(10_000);
+    expect(connectionLimitFor(10_000)).toBe(10_500);
+    expect(connectionLimitFor(20_001)).toBe(21_002);
+  });
+});
+
+describe('pollDelayMs', () => {
+  it('waits the minimum, or ten times a slow answer', () => {
+    expect(pollDelayMs(250, 3)).toBe(250);
+    expect(pollDelayMs(250, 80)).toBe(800);
+    expect(pollDelayMs(1000, 400)).toBe(4000);
   });
 });
