@@ -411,6 +411,7 @@ export class Agent {
       edge = await EdgeStore.open({
         dir: join(this.config.dataDir, 'store'),
         quotaBytes: this.config.storeQuotaBytes,
+        quotaCheckMs: this.config.storeQuotaCheckMs,
         logger: this.log.child({ component: 'store' }),
       });
     } catch (err) {
@@ -437,6 +438,7 @@ export class Agent {
       publish: (channel, payload) => this.#link.publishStored(channel, payload),
       connected: () => this.#link.connected,
       recordsPerSec: this.config.forwardRecordsPerSec,
+      tickMs: this.config.forwardTickMs,
       uploader: this.#deps.uploader ?? this.#httpUploader(),
       logger: this.log.child({ component: 'forwarder' }),
     });

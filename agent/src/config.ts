@@ -92,6 +92,19 @@ export const AgentConfigSchema = Type.Object(
       description:
         'stored records sent per second at most (drains a backlog without flooding the cloud)',
     }),
+    forwardTickMs: Type.Integer({
+      minimum: 10,
+      maximum: 60_000,
+      default: 100,
+      description:
+        'how often the forwarder looks in the store for records to send (a simulated fleet of thousands of agents in one process looks less often)',
+    }),
+    storeQuotaCheckMs: Type.Integer({
+      minimum: 100,
+      maximum: 600_000,
+      default: 1000,
+      description: "how often the store checks its disk quota and the disk's free space",
+    }),
     logLevel: Type.String({ default: 'info' }),
     outputs: Type.Array(Type.Unknown(), {
       default: [],

@@ -243,7 +243,7 @@ export async function runRolloutBench(options: {
       brokerCounters: await brokerCounters(urls.http),
       rollouts: timings,
       simulated:
-        'devices in a second process, each with its own MQTT session and credentials, verifying signed desired state and manifest, downloading and hash-checking the artifact over HTTP, loading it (one shared ONNX worker per sha256) and running the golden check; no camera frames',
+        'devices in separate processes, each with its own MQTT session and credentials, verifying signed desired state and manifest, downloading and hash-checking the artifact over HTTP, loading it (one shared ONNX worker per sha256) and running the golden check; no camera frames; each agent looks for edge data to forward every 2 s and checks its store quota every 30 s (100 ms and 1 s on a device)',
     };
   } finally {
     await Promise.all(children.map(stopFleet));
