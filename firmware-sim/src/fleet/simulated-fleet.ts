@@ -48,6 +48,12 @@ export interface SimulatedFleetOptions {
 const DEFAULT_PROVISION_BATCH = 500;
 
 /**
+ * How long a provisioning request may take: on an external Mosquitto each device of a
+ * batch costs two configuration-file rewrites, a tenth of a second each at 2,000 devices.
+ */
+const PROVISION_TIMEOUT_MS = 15 * 60_000;
+
+/**
  * N real agents in one process, each on its own simulated camera, talking to
  * the cloud only over MQTT and HTTP as real devices do. Devices are
  * provisioned through the REST API on first start and reuse their credentials after.
@@ -83,7 +89,11 @@ export class SimulatedFleet {
    * API's per-token rate limit), then the agents start.
    */
   async start(): Promise<void> {
-    const api = new CloudApiClient({ baseUrl: this.#o.cloudUrl, adminToken: this.#o.adminToken });
+    const api = new CloudApiClient({
+      baseUrl: this.#o.cloudUrl,
+      adminToken: this.#o.adminToken,
+      timeoutMs: PROVISION_TIMEOUT_MS,
+    });
     const ids = this.deviceIds;
     const known = new Set((await api.listDevices()).map((d) => d.id));
     // The running cloud's broker, not the one a stored device.json names: a cloud
