@@ -59,6 +59,13 @@ export class DeviceRegistry {
   readonly #db: RegistryDatabase;
   // Prepared once: a fleet's reported state and telemetry arrive thousands of times a minute.
   readonly #statements: StatementCache;
+  /**
+   * listReported's parsed JSON by device, kept while the stored text is the same: the
+   * rollout engine lists every device four times a second, and parsing 10,000 devices'
+   * reported state and telemetry took 170 ms a time, most of a core, though few change
+   * between two reads. The objects are shared between callers: read them, never change them.
+   */
+  readonly #parsed = new Map<string, ParsedRow>();
 
   constructor(db: RegistryDatabase) {
     this.#db = db;
@@ -181,13 +188,30 @@ export class DeviceRegistry {
    */
   listReported(): Omit<DeviceRecord, 'desired'>[] {
     const rows = this.#prepare(
-      'SELECT id, labels, created_at, online, last_seen, reported, telemetry, NULL AS document FROM devices ORDER BY id',
-    ).all() as DeviceRow[];
-    return rows.map((row) => {
-      const record: Partial<DeviceRecord> = fromRow(row);
-      delete record.desired;
-      return record as Omit<DeviceRecord, 'desired'>;
+      'SELECT id, labels, created_at, online, last_seen, reported, telemetry FROM devices ORDER BY id',
+    ).all() as Omit<DeviceRow, 'document'>[];
+    const seen = new Set<string>();
+    const records = rows.map((row) => {
+      seen.add(row.id);
+      const cached = this.#parsed.get(row.id);
+      const parsed: ParsedRow = {
+        labels: reuseOrParse(cached?.labels, row.labels),
+        reported: reuseOrParse(cached?.reported, row.reported),
+        telemetry: reuseOrParse(cached?.telemetry, row.telemetry),
+      };
+      this.#parsed.set(row.id, parsed);
+      return {
+        id: row.id,
+        labels: parsed.labels.value as Record<string, string>,
+        createdAt: row.created_at,
+        online: row.online === 1,
+        lastSeen: row.last_seen,
+        reported: parsed.reported.value as ReportedState | null,
+        telemetry: parsed.telemetry.value as Telemetry | null,
+      };
     });
+    for (const id of this.#parsed.keys()) if (!seen.has(id)) this.#parsed.delete(id);
+    return records;
   }
 
   /** Records presence from the device's status topic. */
@@ -277,6 +301,24 @@ export class DeviceRegistry {
   markAllOffline(): void {
     this.#prepare('UPDATE devices SET online = 0').run();
   }
+}
+
+/** A stored JSON text and its parsed value. */
+interface ParsedText {
+  text: string | null;
+  value: unknown;
+}
+
+interface ParsedRow {
+  labels: ParsedText;
+  reported: ParsedText;
+  telemetry: ParsedText;
+}
+
+/** The cached value when the text is unchanged, else the text parsed now (frozen: it is shared). */
+function reuseOrParse(cached: ParsedText | undefined, text: string | null): ParsedText {
+  if (cached !== undefined && cached.text === text) return cached;
+  return { text, value: text === null ? null : Object.freeze(JSON.parse(text) as object) };
 }
 
 function fromRow(row: DeviceRow): DeviceRecord {

@@ -1,0 +1,94 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { ReportedState, Telemetry } from '@linesight/protocol';
+import { openRegistryDatabase, type RegistryDatabase } from './database.ts';
+import { DeviceRegistry } from './device-registry.ts';
+
+let dir: string;
+let db: RegistryDatabase;
+let registry: DeviceRegistry;
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'linesight-devices-'));
+  db = openRegistryDatabase(join(dir, 'registry.sqlite'));
+  registry = new DeviceRegistry(db);
+});
+
+afterEach(async () => {
+  db.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+function reported(deviceId: string, version: string, at: string): ReportedState {
+  return {
+    schema: 'linesight.reported/v1',
+    deviceId,
+    phase: 'running',
+    desiredRevision: 1,
+    model: { name: 'm', version, sha256: 'a'.repeat(64) },
+    shadowModel: null,
+    frames: { captured: 1, scored: 1, defects: 0, unknown: 0, droppedOverload: 0 },
+    framesByVersion: {},
+    agentVersion: '0.1.0',
+    updatedAt: at,
+  } as ReportedState;
+}
+
+describe('DeviceRegistry.provisionMany', () => {
+  it('provisions all in order, each with its own secret', () => {
+    const made = registry.provisionMany([{ id: 'a-1', labels: { line: 'L1' } }, { id: 'a-2' }]);
+    expect(made.map((d) => d.id)).toEqual(['a-1', 'a-2']);
+    expect(registry.checkSecret('a-1', made[0]!.secret)).toBe(true);
+    expect(registry.checkSecret('a-2', made[0]!.secret)).toBe(false);
+    expect(registry.get('a-1').labels).toEqual({ line: 'L1' });
+  });
+
+  it('provisions none when one id is taken, repeated or reserved', () => {
+    registry.provision('taken');
+    expect(() => registry.provisionMany([{ id: 'b-1' }, { id: 'taken' }])).toThrow(
+      /already provisioned or listed twice: taken/,
+    );
+    expect(() => registry.provisionMany([{ id: 'b-2' }, { id: 'b-2' }])).toThrow(/b-2/);
+    expect(() => registry.provisionMany([{ id: 'b-3' }, { id: 'linesight-x' }])).toThrow(
+      /reserved/,
+    );
+    expect(registry.list().map((d) => d.id)).toEqual(['taken']);
+  });
+});
+
+describe('DeviceRegistry.listReported', () => {
+  it('parses a device again only when what it stored changed, and forgets removed devices', () => {
+    registry.provisionMany([{ id: 'd-1' }, { id: 'd-2' }, { id: 'd-3' }]);
+    registry.setReported('d-1', reported('d-1', '1.0.0', '2026-01-01T00:00:00.000Z'));
+    registry.setReported('d-2', reported('d-2', '1.0.0', '2026-01-01T00:00:00.000Z'));
+    const first = new Map(registry.listReported().map((d) => [d.id, d]));
+    expect(first.get('d-1')?.reported?.model?.version).toBe('1.0.0');
+    expect(first.get('d-3')?.reported).toBeNull();
+
+    registry.setReported('d-2', reported('d-2', '1.1.0', '2026-01-01T00:00:01.000Z'));
+    registry.setTelemetry('d-1', {
+      schema: 'linesight.telemetry/v1',
+      deviceId: 'd-1',
+      at: '2026-01-01T00:00:02.000Z',
+    } as Telemetry);
+    registry.setOnline('d-1', true, '2026-01-01T00:00:03.000Z');
+    const second = new Map(registry.listReported().map((d) => [d.id, d]));
+    // Unchanged text: the very object parsed before; changed text: parsed again.
+    expect(second.get('d-1')?.reported).toBe(first.get('d-1')?.reported);
+    expect(second.get('d-2')?.reported).not.toBe(first.get('d-2')?.reported);
+    expect(second.get('d-2')?.reported?.model?.version).toBe('1.1.0');
+    expect(second.get('d-1')?.telemetry?.at).toBe('2026-01-01T00:00:02.000Z');
+    expect(second.get('d-1')?.online).toBe(true);
+    expect(second.get('d-1')?.lastSeen).toBe('2026-01-01T00:00:03.000Z');
+    // Shared between callers: frozen, so a caller changing one fails loudly instead of quietly.
+    expect(Object.isFrozen(second.get('d-1')?.reported)).toBe(true);
+
+    registry.remove('d-1');
+    registry.provision('d-1');
+    const third = new Map(registry.listReported().map((d) => [d.id, d]));
+    expect(third.get('d-1')?.reported).toBeNull();
+    expect([...third.keys()]).toEqual(['d-1', 'd-2', 'd-3']);
+  });
+});
