@@ -1,24 +1,10 @@
 import { WorkerOnnxModel, type InferenceWorkerPool, type ScoringModel } from '@linesight/vision';
 import type { ModelLoader } from '@linesight/agent';
-import { runLimiter, type RunLimiter } from './run-limiter.ts';
 
 interface Entry {
   model: Promise<ScoringModel>;
   refs: number;
-  /** Hands runs to the model RUNS_IN_FLIGHT at a time. */
-  limit: RunLimiter;
 }
-
-/**
- * Runs of one shared model handed to its thread at once. The thread runs them one after
- * another anyway, and the model's watchdog starts when a run is handed over: 3,300
- * devices' golden checks handed over at once waited behind each other past the watchdog,
- * every trip started a new thread, and a 10,000-device run ended with hundreds of threads
- * per fleet process. Waiting here is the simulation's (one thread for thousands of
- * devices), not a device's, so it does not count against the watchdog. The wait is
- * bounded by the fleet: each device has at most a frame and a golden check waiting.
- */
-const RUNS_IN_FLIGHT = 2;
 
 /**
  * Loads each model version (by sha256) once for a whole simulated fleet and
@@ -50,7 +36,7 @@ export class SharedModelLoader {
         watchdogMs,
         ...(this.#workers ? { workers: this.#workers } : {}),
       });
-      entry = { model, refs: 0, limit: runLimiter(RUNS_IN_FLIGHT) };
+      entry = { model, refs: 0 };
       this.#entries.set(sha256, entry);
       model.catch(() => this.#entries.delete(sha256));
     }
@@ -76,8 +62,8 @@ export class SharedModelLoader {
     let closed: Promise<void> | undefined;
     return {
       contract: model.contract,
-      run: (input) => entry.limit(() => model.run(input)),
-      scoreImage: (image) => entry.limit(() => model.scoreImage(image)),
+      run: (input) => model.run(input),
+      scoreImage: (image) => model.scoreImage(image),
       close: () => {
         closed ??= (async () => {
           entry.refs--;
