@@ -1,21 +1,11 @@
 import { describe, expect, it } from 'vitest';
+import { testInputSpec } from '@linesight/testkit/manifests';
 import { MEAN_IMAGE_SIDE, type InputSpec } from '@linesight/protocol';
 import { frameImageStats, type FrameImageStats } from './frame-statistics.ts';
 import { rawToTensor } from './preprocess.ts';
 
 function spec(overrides: Partial<InputSpec>): InputSpec {
-  return {
-    inputName: 'image',
-    width: 12,
-    height: 10,
-    channels: 1,
-    layout: 'NCHW',
-    resize: 'fill',
-    scale: 1 / 255,
-    mean: [0.5],
-    std: [0.25],
-    ...overrides,
-  };
+  return testInputSpec({ width: 12, height: 10, ...overrides });
 }
 
 /** Deterministic HWC pixels over the whole 0-255 range. */

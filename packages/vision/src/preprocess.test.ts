@@ -1,21 +1,11 @@
 import { describe, expect, it } from 'vitest';
+import { testInputSpec } from '@linesight/testkit/manifests';
 import sharp from 'sharp';
 import { isLinesightError, type InputSpec } from '@linesight/protocol';
 import { decodeImagePixels, preprocessImage, rawToTensor } from './preprocess.ts';
 
 function spec(overrides: Partial<InputSpec>): InputSpec {
-  return {
-    inputName: 'image',
-    width: 4,
-    height: 3,
-    channels: 1,
-    layout: 'NCHW',
-    resize: 'fill',
-    scale: 1 / 255,
-    mean: [0.5],
-    std: [0.25],
-    ...overrides,
-  };
+  return testInputSpec({ width: 4, height: 3, ...overrides });
 }
 
 async function png(
