@@ -163,6 +163,7 @@ export class Agent {
         this.#outputs.publish(result);
         this.#link.publishResult(result);
       },
+      onDropped: (result) => this.#recordVerdict(result),
       keepInput: () => this.#shadow.wantsInput(),
       onScored: (frame, result, extras) => {
         this.#shadow.offer(frame, result, extras.input);
@@ -462,6 +463,13 @@ export class Agent {
   #onScored(frame: Frame, result: FrameResult, extras: ScoredExtras): void {
     const stats = extras.inspected as FrameImageStats | undefined;
     this.#window.add(result, stats);
+    this.#recordVerdict(result);
+    this.#sampler?.offer(frame, result, extras.map);
+    this.#windowTimer?.frameHandled();
+  }
+
+  /** The verdict log keeps what the line was told about every frame, a dropped one included. */
+  #recordVerdict(result: FrameResult): void {
     this.#edge?.recordVerdict({
       frameSeq: result.seq,
       at: result.capturedAt,
@@ -472,8 +480,6 @@ export class Agent {
       ...(result.reason !== undefined ? { reason: result.reason.slice(0, 500) } : {}),
       latencyMs: result.latencyMs.total,
     });
-    this.#sampler?.offer(frame, result, extras.map);
-    this.#windowTimer?.frameHandled();
   }
 
   #applyEdgeData(doc: DesiredState): void {

@@ -15,6 +15,7 @@ import {
   encodePayload,
   CHANNEL_SCHEMAS,
   type DesiredState,
+  type FrameResult,
 } from '@linesight/protocol';
 import { eventually } from '@linesight/testkit/eventually';
 import { LinesightProcess, runLinesight } from '../helpers/linesight-process.ts';
@@ -194,30 +195,37 @@ export function fleetRolloutSuite(broker: BrokerKind): void {
         expect(f.scored + f.unknown + f.droppedOverload).toBe(f.captured);
         expect(final.framesByVersion['1.0.0']! + final.framesByVersion['1.1.0']!).toBe(f.scored);
 
-        // The results stream has every frame not dropped exactly once, in order, and switches
-        // version once.
+        // The results stream has every frame exactly once, in order (a dropped one as unknown,
+        // reason overload), and switches version once.
         const results = observer.results.get(id)!;
         const seqs = results.map((r) => r.seq);
-        expect(seqs.every((q, i) => i === 0 || q > seqs[i - 1]!)).toBe(true);
+        expect(seqs.every((q, i) => i === 0 || q === seqs[i - 1]! + 1)).toBe(true);
         expect(seqs.at(-1)).toBe(f.captured - 1);
         expect(results, `${id}: ${f.droppedOverload} dropped of ${f.captured}`).toHaveLength(
-          f.captured - f.droppedOverload,
+          f.captured,
         );
+        const overload = (r: FrameResult) =>
+          r.verdict === 'unknown' && r.model === null && r.reason?.startsWith('overload:') === true;
+        expect(results.filter(overload)).toHaveLength(f.droppedOverload);
         const versions = results.filter((r) => r.model !== null).map((r) => r.model!.version);
         const firstV2 = versions.indexOf('1.1.0');
         expect(firstV2).toBeGreaterThan(0);
         expect(versions.slice(0, firstV2).every((v) => v === '1.0.0')).toBe(true);
         expect(versions.slice(firstV2).every((v) => v === '1.1.0')).toBe(true);
-        // The swap happened between two consecutive frames.
+        // The swap happened between two consecutive frames, both scored.
         const swapAt = results.findIndex((r) => r.model?.version === '1.1.0');
-        expect(results[swapAt]!.seq - results[swapAt - 1]!.seq).toBe(1);
-        // Unknown verdicts only before the first model arrived, never after.
+        expect(results[swapAt - 1]!.model?.version).toBe('1.0.0');
+        // Unknown verdicts (other than overload's) only before the first model arrived, never after.
         const firstScored = results.findIndex((r) => r.model !== null);
-        expect(results.slice(firstScored).every((r) => r.verdict !== 'unknown')).toBe(true);
+        expect(
+          results.slice(firstScored).every((r) => r.verdict !== 'unknown' || overload(r)),
+        ).toBe(true);
         expect(
           results
             .slice(0, firstScored)
-            .every((r) => r.verdict === 'unknown' && r.reason === 'no model loaded'),
+            .every(
+              (r) => r.verdict === 'unknown' && (r.reason === 'no model loaded' || overload(r)),
+            ),
         ).toBe(true);
       }
     });

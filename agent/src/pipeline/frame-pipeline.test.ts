@@ -54,12 +54,14 @@ beforeAll(async () => {
 function setup(queueDepth = 2, tripsToOpen?: number) {
   const slot = new ModelSlot<ScoringModel, Manifest>();
   const published: FrameResult[] = [];
+  const dropped: FrameResult[] = [];
   const opened: CircuitOpened[] = [];
   const pipeline = new FramePipeline({
     deviceId: 'd1',
     slot,
     queueDepth,
     publish: (r) => published.push(r),
+    onDropped: (r) => dropped.push(r),
     onCameraError: () => undefined,
     ...(tripsToOpen === undefined
       ? {}
@@ -69,7 +71,7 @@ function setup(queueDepth = 2, tripsToOpen?: number) {
   let seq = 0;
   const push = (grey: number) =>
     pipeline.frame({ seq: seq++, capturedAt: new Date(), image: images.get(grey)! });
-  return { slot, pipeline, published, opened, push };
+  return { slot, pipeline, published, dropped, opened, push };
 }
 
 describe('FramePipeline', () => {
@@ -122,19 +124,56 @@ describe('FramePipeline', () => {
     expect(published[0]?.reason).toMatch(/ERR_IMAGE_DECODE/);
   });
 
-  it('drops the oldest waiting frame under overload and accounts for every frame', async () => {
-    const { slot, pipeline, published, push } = setup(2);
+  it('drops the oldest waiting frame under overload, publishes it as unknown in frame order, and accounts for every frame', async () => {
+    const { slot, pipeline, published, dropped, push } = setup(2);
     let open!: () => void;
     const gate = new Promise<void>((r) => (open = r));
     await slot.swap(fakeModel({ gate }), manifest('1.0.0'));
     for (let i = 0; i < 6; i++) push(i);
-    // Frame 0 is being preprocessed; 1-5 arrived meanwhile; only the newest two (4, 5) wait.
+    // Frame 0 is being preprocessed; 1-5 arrived meanwhile; only the newest two (4, 5) wait to be
+    // scored, and 1-3 are published as unknown right after 0, before 4 and 5.
+    expect(published).toEqual([]);
     open();
     await pipeline.drain();
-    expect(published.map((r) => r.seq)).toEqual([0, 4, 5]);
+    expect(published.map((r) => [r.seq, r.verdict])).toEqual([
+      [0, 'good'],
+      [1, 'unknown'],
+      [2, 'unknown'],
+      [3, 'unknown'],
+      [4, 'good'],
+      [5, 'good'],
+    ]);
+    for (const r of published.slice(1, 4)) {
+      expect(r).toMatchObject({ model: null, score: null, threshold: null });
+      expect(r.reason).toBe('overload: dropped unscored, more than 2 frames were waiting');
+    }
+    expect(dropped.map((r) => r.seq)).toEqual([1, 2, 3]);
     const c = pipeline.counters;
-    expect(c.droppedOverload).toBe(3);
+    expect(c).toMatchObject({ captured: 6, scored: 3, unknown: 0, droppedOverload: 3 });
     expect(c.scored + c.unknown + c.droppedOverload).toBe(c.captured);
+  });
+
+  it('keeps frame order when frames are dropped behind frames in inference and ready', async () => {
+    const { slot, pipeline, published, push } = setup(1);
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    const runs = { count: 0 };
+    await slot.swap(fakeModel({ gate, runs }), manifest('1.0.0'));
+    push(0);
+    await eventually(() => expect(runs.count).toBe(1));
+    // 0 is in inference, held by the gate; 1 is preprocessed meanwhile; 2-5 overflow the queue
+    // of one, and every dropped frame must wait for the frames ahead of it.
+    for (let i = 1; i <= 5; i++) push(i);
+    expect(published).toEqual([]);
+    open();
+    await pipeline.drain();
+    expect(published.map((r) => r.seq)).toEqual([0, 1, 2, 3, 4, 5]);
+    const c = pipeline.counters;
+    expect(c.droppedOverload).toBeGreaterThanOrEqual(3);
+    expect(published.filter((r) => r.reason?.startsWith('overload:'))).toHaveLength(
+      c.droppedOverload,
+    );
+    expect(c.scored + c.droppedOverload).toBe(6);
   });
 
   it('preprocesses the next frame while the current one is in inference', async () => {

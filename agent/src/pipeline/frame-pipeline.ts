@@ -40,9 +40,17 @@ export interface CircuitOpened {
 export interface FramePipelineOptions {
   deviceId: string;
   slot: AgentModelSlot;
-  /** Frames waiting beyond this are dropped oldest-first and counted. */
+  /**
+   * Frames waiting beyond this are dropped oldest-first: counted, and published
+   * as unknown (`overload: ...`, no model, no run) in their place in frame order.
+   */
   queueDepth: number;
   publish: (result: FrameResult) => void;
+  /**
+   * Called after each frame dropped for overload, once its unknown result is
+   * published (e.g. for the verdict log: the line was told `unknown`).
+   */
+  onDropped?: (result: FrameResult) => void;
   /**
    * Called after each live result, e.g. to feed a shadow model, the store or
    * the sampler; `extras` holds the anomaly map (if the model has one) and
@@ -83,6 +91,15 @@ export interface ScoredExtras {
 interface Arrived {
   frame: Frame;
   arrivedAt: number;
+  /** The pipeline's own count of arrivals: frame order, whatever the camera numbers. */
+  ordinal: number;
+}
+
+/** A frame dropped for overload, without its image, waiting for its turn to be published. */
+interface Dropped {
+  seq: number;
+  capturedAt: Date;
+  arrivedAt: number;
 }
 
 /** A frame between the two stages: preprocessed (or failed) and holding its model lease. */
@@ -105,12 +122,21 @@ interface Prepared extends Arrived {
  * a failed decode or a failed or too slow inference is published as
  * `unknown`, never `good`. A version that keeps exceeding the watchdog gets
  * no more runs once its circuit breaker opens (see `circuitBreaker`).
- * Overload policy: at most `queueDepth` frames wait; beyond that the oldest
- * waiting frame is dropped and counted.
+ * Overload policy: at most `queueDepth` frames wait to be scored; beyond
+ * that the oldest waiting frame is dropped: counted in `droppedOverload`, its
+ * image let go, and published as `unknown` (reason `overload: ...`, no model)
+ * right after the frame ahead of it, so the line gets an answer for every
+ * frame, in frame order, and the frames being scored are not held up.
  */
 export class FramePipeline implements FrameSink {
   readonly #o: FramePipelineOptions;
   readonly #waiting: Arrived[] = [];
+  #arrivals = 0;
+  /** Ordinal of the last frame taken from the queue, and of the last one published. */
+  #lastStarted = -1;
+  #lastPublished = -1;
+  /** Dropped frames by the ordinal of the frame they are published after. */
+  readonly #droppedAfter = new Map<number, Dropped[]>();
   #ready: Prepared | undefined;
   #preprocessing = false;
   #inferring = false;
@@ -153,11 +179,8 @@ export class FramePipeline implements FrameSink {
 
   frame(frame: Frame): void {
     this.counters.captured++;
-    this.#waiting.push({ frame, arrivedAt: performance.now() });
-    if (this.#waiting.length > this.#o.queueDepth) {
-      this.#waiting.shift();
-      this.counters.droppedOverload++;
-    }
+    this.#waiting.push({ frame, arrivedAt: performance.now(), ordinal: this.#arrivals++ });
+    if (this.#waiting.length > this.#o.queueDepth) this.#dropOldestWaiting();
     this.#pump();
   }
 
@@ -182,10 +205,27 @@ export class FramePipeline implements FrameSink {
     return new Promise((resolve) => this.#idle.push(resolve));
   }
 
+  #dropOldestWaiting(): void {
+    const oldest = this.#waiting.shift();
+    if (oldest === undefined) return;
+    this.counters.droppedOverload++;
+    const { seq, capturedAt } = oldest.frame;
+    const dropped: Dropped = { seq, capturedAt, arrivedAt: oldest.arrivedAt };
+    // The frames ahead of it were all taken from the queue: it follows the last of them.
+    if (this.#lastStarted > this.#lastPublished) {
+      const after = this.#droppedAfter.get(this.#lastStarted);
+      if (after === undefined) this.#droppedAfter.set(this.#lastStarted, [dropped]);
+      else after.push(dropped);
+    } else this.#publishDropped(dropped);
+  }
+
   #pump(): void {
     if (!this.#preprocessing && this.#ready === undefined) {
       const next = this.#waiting.shift();
-      if (next !== undefined) void this.#preprocess(next);
+      if (next !== undefined) {
+        this.#lastStarted = next.ordinal;
+        void this.#preprocess(next);
+      }
     }
     if (!this.#inferring && this.#ready !== undefined) {
       const item = this.#ready;
@@ -330,6 +370,7 @@ export class FramePipeline implements FrameSink {
       );
     }
     this.stages.publish.add(performance.now() - publishStarted);
+    this.#lastPublished = item.ordinal;
     try {
       this.#o.onScored?.(frame, result, {
         ...(map !== undefined && score !== null ? { map } : {}),
@@ -342,8 +383,53 @@ export class FramePipeline implements FrameSink {
         'scored-frame listener failed',
       );
     }
+    const droppedAfter = this.#droppedAfter.get(item.ordinal);
+    if (droppedAfter !== undefined) {
+      this.#droppedAfter.delete(item.ordinal);
+      for (const dropped of droppedAfter) this.#publishDropped(dropped);
+    }
     this.#inferring = false;
     this.#pump();
+  }
+
+  /** Publishes a dropped frame as unknown; it is counted in `droppedOverload`, not `unknown`. */
+  #publishDropped(dropped: Dropped): void {
+    const totalMs = performance.now() - dropped.arrivedAt;
+    const result: FrameResult = {
+      schema: 'linesight.result/v1',
+      deviceId: this.#o.deviceId,
+      seq: dropped.seq,
+      capturedAt: dropped.capturedAt.toISOString(),
+      verdict: 'unknown',
+      score: null,
+      threshold: null,
+      model: null,
+      reason: `overload: dropped unscored, more than ${this.#o.queueDepth} frames were waiting`,
+      latencyMs: {
+        capture: round(Math.max(0, Date.now() - dropped.capturedAt.getTime() - totalMs)),
+        queue: round(totalMs),
+        preprocess: 0,
+        inference: 0,
+        total: round(totalMs),
+      },
+    };
+    try {
+      this.#o.publish(result);
+    } catch (err) {
+      this.errors++;
+      this.#o.logger.error(
+        { seq: result.seq, err: describeError(err) },
+        'result could not be published',
+      );
+    }
+    try {
+      this.#o.onDropped?.(result);
+    } catch (err) {
+      this.#o.logger.error(
+        { seq: result.seq, err: describeError(err) },
+        'dropped-frame listener failed',
+      );
+    }
   }
 
   #open(manifest: Manifest, watchdogMs: number): void {
