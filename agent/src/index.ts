@@ -44,6 +44,7 @@ export {
   type ModelUpdaterOptions,
 } from './models/model-updater.ts';
 export { ModelStore } from './models/model-store.ts';
+export { cloudFetch, type CloudFetch, type CloudTls } from './cloud-tls.ts';
 export { DesiredGuard } from './desired-guard.ts';
 export {
   requestUploads,

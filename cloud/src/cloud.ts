@@ -98,6 +98,7 @@ export class Cloud {
   #blobs: BlobStore | undefined;
   #advertised: CloudUrls | undefined;
   #adminToken: AdminTokenSource | undefined;
+  #caPem: string | undefined;
   #closing: Promise<void> | undefined;
   #refreshTask: ScheduledTask | undefined;
   #rolloutEngine: RolloutEngine | undefined;
@@ -130,6 +131,7 @@ export class Cloud {
   async #start(): Promise<CloudUrls> {
     // First: a bad certificate file stops the start before anything listens or is written.
     const tls = await loadCloudTls(this.config);
+    this.#caPem = tls?.caPem;
     const dataDir = resolve(this.config.dataDir);
     // First: a second cloud on the same folder would corrupt its registry and blobs.
     this.#dataDirLock = DataDirLock.acquire(dataDir);
@@ -568,6 +570,14 @@ export class Cloud {
   /** The addresses devices and clients must use (advertised, else bound); throws before start(). */
   get advertised(): CloudUrls {
     return started(this.#advertised);
+  }
+
+  /**
+   * The CA that vouches for the cloud's certificate (the one provisioning hands
+   * devices to pin), once started with TLS; undefined without TLS.
+   */
+  get caPem(): string | undefined {
+    return this.#caPem;
   }
 
   /** The admin token and where it came from; throws before start(). */

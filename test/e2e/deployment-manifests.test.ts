@@ -319,4 +319,24 @@ describe('Kubernetes objects of the cloud', () => {
     }
     expect(unknownOptions('cloud', c.args!)).toEqual([]);
   });
+
+  it('serves HTTPS and mqtts with the certificate files of the linesight-tls Secret, read-only', () => {
+    const sts = new StatefulSet(objects.find((o) => o.kind === 'StatefulSet') as never);
+    const pod = sts.spec!.template.spec!;
+    const c = pod.containers[0]!;
+    const arg = (name: string) => c.args!.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
+    const volume = pod.volumes!.find((v) => v.secret?.secretName === 'linesight-tls')!;
+    const mount = c.volumeMounts!.find((m) => m.name === volume.name)!;
+    expect(mount.readOnly).toBe(true);
+    // Each file is a key of a kubernetes.io/tls Secret (with cert-manager's ca.crt) in the mount.
+    expect(['tls-cert', 'tls-key', 'tls-ca'].map(arg)).toEqual(
+      ['tls.crt', 'tls.key', 'ca.crt'].map((key) => `${mount.mountPath}/${key}`),
+    );
+    // Group-readable only (fsGroup), never world-readable: it holds the private key.
+    expect(volume.secret!.defaultMode! & 0o007).toBe(0);
+    expect(arg('advertised-url')).toMatch(/^https:\/\//);
+    expect(arg('advertised-mqtt-url')).toMatch(/^mqtts:\/\//);
+    for (const probe of [c.livenessProbe, c.readinessProbe, c.startupProbe])
+      expect(probe!.httpGet!.scheme).toBe('HTTPS');
+  });
 });

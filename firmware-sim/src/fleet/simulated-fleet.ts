@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import {
   Agent,
+  cloudFetch,
   loadAgentConfig,
   readDeviceCredentials,
   writeDeviceCredentials,
@@ -42,6 +43,12 @@ export interface SimulatedFleetOptions {
   startConcurrency?: number;
   /** Devices provisioned per request of POST /v1/devices/batch (default 500, at most 1,000). */
   provisionBatch?: number;
+  /**
+   * The CA (PEM) that vouches for a cloud on HTTPS, trusted alone for the
+   * fleet's own API calls (provisioning). Devices pin the CA that provisioning
+   * hands them, as real ones do. Omitted: the system's CAs.
+   */
+  caPem?: string;
 }
 
 /** Devices provisioned per request by default: one request and one transaction per 500. */
@@ -89,11 +96,25 @@ export class SimulatedFleet {
    * API's per-token rate limit), then the agents start.
    */
   async start(): Promise<void> {
-    const api = new CloudApiClient({
-      baseUrl: this.#o.cloudUrl,
-      adminToken: this.#o.adminToken,
-      timeoutMs: PROVISION_TIMEOUT_MS,
-    });
+    const http = cloudFetch(
+      this.#o.cloudUrl,
+      this.#o.caPem === undefined ? undefined : { caPem: this.#o.caPem },
+    );
+    try {
+      await this.#startAll(
+        new CloudApiClient({
+          baseUrl: this.#o.cloudUrl,
+          adminToken: this.#o.adminToken,
+          timeoutMs: PROVISION_TIMEOUT_MS,
+          fetch: http.fetch,
+        }),
+      );
+    } finally {
+      await http.close();
+    }
+  }
+
+  async #startAll(api: CloudApiClient): Promise<void> {
     const ids = this.deviceIds;
     const known = new Set((await api.listDevices()).map((d) => d.id));
     // The running cloud's broker, not the one a stored device.json names: a cloud

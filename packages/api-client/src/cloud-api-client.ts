@@ -149,16 +149,35 @@ export class CloudApiError extends LinesightError {
   }
 }
 
+/** fetch as the client calls the cloud with it. */
+export type ApiFetch = (url: string, init?: RequestInit) => Promise<Response>;
+
+/** How to reach the cloud. */
+export interface CloudApiClientOptions {
+  baseUrl: string;
+  adminToken: string;
+  /** Per request (default 60 s). */
+  timeoutMs?: number;
+  /**
+   * The fetch to use (default the global one): e.g. one that trusts only the
+   * cloud's own CA (`cloudFetch` of @linesight/agent) for a cloud on HTTPS
+   * with a private CA.
+   */
+  fetch?: ApiFetch;
+}
+
 /** A small typed client of the cloud REST API, authenticated with the admin token. */
 export class CloudApiClient {
   readonly baseUrl: string;
   readonly #token: string;
   readonly #timeoutMs: number;
+  readonly #fetch: ApiFetch;
 
-  constructor(options: { baseUrl: string; adminToken: string; timeoutMs?: number }) {
+  constructor(options: CloudApiClientOptions) {
     this.baseUrl = options.baseUrl.replace(/\/+$/, '');
     this.#token = options.adminToken;
     this.#timeoutMs = options.timeoutMs ?? 60_000;
+    this.#fetch = options.fetch ?? ((url, init) => fetch(url, init));
   }
 
   /**
@@ -551,7 +570,7 @@ export class CloudApiClient {
     }
     let response: Response;
     try {
-      response = await fetch(`${this.baseUrl}${path}`, {
+      response = await this.#fetch(`${this.baseUrl}${path}`, {
         method,
         headers,
         body: payload,
@@ -560,7 +579,7 @@ export class CloudApiClient {
     } catch (cause) {
       throw new LinesightError(
         'ERR_CLOUD_BAD_REQUEST',
-        `cannot reach the cloud at ${this.baseUrl}: ${(cause as Error).message}`,
+        `cannot reach the cloud at ${this.baseUrl}: ${describeFetchFailure(cause)}`,
         { cause },
       );
     }
@@ -592,4 +611,17 @@ function queryString(params: object): string {
     if (v !== undefined) q.set(k, String(v as string | number | boolean));
   const text = q.toString();
   return text === '' ? '' : `?${text}`;
+}
+
+/** fetch's own message ("fetch failed") and the reason under it (a refused connection, a certificate). */
+function describeFetchFailure(cause: unknown): string {
+  const message = (cause as Error).message;
+  const inner = (cause as { cause?: unknown }).cause;
+  const reason =
+    inner instanceof Error
+      ? `${(inner as NodeJS.ErrnoException).code ?? inner.name}: ${inner.message}`
+      : undefined;
+  return reason === undefined || message.includes(inner instanceof Error ? inner.message : '')
+    ? message
+    : `${message} (${reason})`;
 }

@@ -1,6 +1,8 @@
 export {
   CloudApiClient,
   CloudApiError,
+  type ApiFetch,
+  type CloudApiClientOptions,
   type ProvisionedDevice,
   type EnrolmentToken,
   type CloudConnection,

@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import pino from 'pino';
 import { Cloud } from '@linesight/cloud';
 import { CloudApiClient, type DeviceSummary } from '@linesight/api-client';
+import { cloudFetch } from '@linesight/agent';
 import { SimulatedFleet, SyntheticCamera, syntheticSamples } from '@linesight/firmware-sim';
 import { trainDefectModel } from '@linesight/model';
 import { trainingProgressPrinter } from './model-command.ts';
@@ -24,6 +25,9 @@ interface DemoOptions {
   dataDir: string;
   devices: number;
   fps: number;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsCa?: string;
   logLevel: string;
   logPretty?: boolean;
 }
@@ -39,6 +43,15 @@ export function demoCommand(): Command {
     .option('--data-dir <dir>', 'where the demo keeps its cloud, model and devices', './data/demo')
     .option('--devices <n>', 'simulated devices', parsePositiveInt, 4)
     .option('--fps <n>', 'frames per second per device', parsePositive, 5)
+    .option(
+      '--tls-cert <file>',
+      'serve HTTPS and mqtts with this certificate (PEM); the simulated devices pin its CA, as real ones do',
+    )
+    .option('--tls-key <file>', 'the private key of --tls-cert (PEM)')
+    .option(
+      '--tls-ca <file>',
+      'the CA that signed --tls-cert (PEM; default: the certificate itself, self-signed)',
+    )
     .addOption(logLevelOption('warn', 'log level of the components'))
     .addOption(logPrettyOption())
     .action(runDemo);
@@ -59,11 +72,18 @@ async function runDemo(opts: DemoOptions): Promise<void> {
       dataDir: join(dataDir, 'cloud'),
       logLevel: opts.logLevel as 'warn',
       ...(envToken === undefined ? {} : { adminToken: envToken }),
+      ...(opts.tlsCert === undefined ? {} : { tlsCert: opts.tlsCert }),
+      ...(opts.tlsKey === undefined ? {} : { tlsKey: opts.tlsKey }),
+      ...(opts.tlsCa === undefined ? {} : { tlsCa: opts.tlsCa }),
     },
     logger.child({ app: 'cloud' }),
   );
   // Filled in as parts start; shutdown closes whatever is there.
-  const running: { fleet?: SimulatedFleet; ticker?: NodeJS.Timeout } = {};
+  const running: {
+    fleet?: SimulatedFleet;
+    ticker?: NodeJS.Timeout;
+    http?: { close: () => Promise<void> };
+  } = {};
   installShutdown({
     limitMs: DEMO_SHUTDOWN_LIMIT_MS,
     // The demo talks to a person at a terminal: plain lines, not JSON logs.
@@ -82,6 +102,7 @@ async function runDemo(opts: DemoOptions): Promise<void> {
     close: async () => {
       clearInterval(running.ticker);
       await running.fleet?.close();
+      await running.http?.close();
       await cloud.close();
     },
   });
@@ -97,7 +118,15 @@ async function runDemo(opts: DemoOptions): Promise<void> {
     throw err;
   }
   const urls = cloud.urls;
-  const api = new CloudApiClient({ baseUrl: urls.http, adminToken: cloud.adminToken.token });
+  // With TLS the demo's own calls trust the cloud's CA alone, as its devices do.
+  const caPem = cloud.caPem;
+  const http = cloudFetch(urls.http, caPem === undefined ? undefined : { caPem });
+  running.http = http;
+  const api = new CloudApiClient({
+    baseUrl: urls.http,
+    adminToken: cloud.adminToken.token,
+    fetch: http.fetch,
+  });
 
   const modelPath = join(dataDir, `${DEMO_MODEL}-${DEMO_VERSION}.onnx`);
   const onnx = await demoModel(modelPath);
@@ -115,6 +144,7 @@ async function runDemo(opts: DemoOptions): Promise<void> {
     dataDir: join(dataDir, 'fleet'),
     camera: (i) => new SyntheticCamera({ seed: 1000 + i, fps: opts.fps, defectRate: 0.1 }),
     telemetryIntervalSec: 2,
+    ...(caPem === undefined ? {} : { caPem }),
     logger: logger.child({ app: 'sim' }),
   });
   running.fleet = fleet;
@@ -139,6 +169,11 @@ async function runDemo(opts: DemoOptions): Promise<void> {
       `  REST API      ${urls.http}/v1   (docs ${urls.http}/docs)`,
       `  health        ${urls.http}/healthz   metrics ${urls.http}/metrics`,
       `  MQTT broker   ${urls.mqtt}`,
+      ...(caPem === undefined
+        ? []
+        : [
+            `  TLS           devices pin the CA in ${opts.tlsCa ?? opts.tlsCert}; for the CLI: NODE_EXTRA_CA_CERTS=${opts.tlsCa ?? opts.tlsCert}`,
+          ]),
       `  admin token   ${cloud.adminToken.path ?? 'from LINESIGHT_ADMIN_TOKEN'}`,
       `  data          ${dataDir}`,
       'Ctrl-C stops everything.',

@@ -1,4 +1,6 @@
+import { readFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
+import { LinesightError } from '@linesight/protocol';
 import pino from 'pino';
 import { SimulatedFleet } from '@linesight/firmware-sim';
 import { cloudClient } from '../cloud-options.ts';
@@ -29,6 +31,10 @@ export function simCommand(): Command {
     .option('--fps <n>', 'frames per second per device', parsePositive, 5)
     .option('--id-prefix <prefix>', 'device ids are <prefix>-001, <prefix>-002, ...', 'sim')
     .option('--data-dir <dir>', 'where device credentials and models live', './data/sim')
+    .option(
+      '--ca <file>',
+      "the CA (PEM) of a cloud on HTTPS, trusted alone for the fleet's provisioning calls; devices pin the CA provisioning gives them",
+    )
     .addOption(
       new Option(
         '--cloud <url>',
@@ -50,6 +56,7 @@ export function simCommand(): Command {
       fps: number;
       idPrefix: string;
       dataDir: string;
+      ca?: string;
       token?: string;
       logLevel: string;
       logPretty?: boolean;
@@ -71,6 +78,7 @@ export function simCommand(): Command {
         idPrefix: opts.idPrefix,
         dataDir: opts.dataDir,
         camera: (i) => makeCamera(opts.camera, { fps: opts.fps, seed: 1000 + i }),
+        ...(opts.ca === undefined ? {} : { caPem: await readCaFile(opts.ca) }),
         logger,
       });
       await fleet.start();
@@ -80,4 +88,19 @@ export function simCommand(): Command {
       installShutdown({ logger, limitMs: SIM_SHUTDOWN_LIMIT_MS, close: () => fleet.close() });
     },
   );
+}
+
+/** The --ca file: readable, and PEM with a certificate in it. */
+async function readCaFile(path: string): Promise<string> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new LinesightError('ERR_CLI_USAGE', `--ca ${path}: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  if (!text.includes('-----BEGIN CERTIFICATE-----'))
+    throw new LinesightError('ERR_CLI_USAGE', `--ca ${path}: not a PEM certificate`);
+  return text;
 }
