@@ -360,15 +360,7 @@ export class FramePipeline implements FrameSink {
       },
     };
     const publishStarted = performance.now();
-    try {
-      this.#o.publish(result);
-    } catch (err) {
-      this.errors++;
-      this.#o.logger.error(
-        { seq: frame.seq, err: describeError(err) },
-        'result could not be published',
-      );
-    }
+    this.#publish(result);
     this.stages.publish.add(performance.now() - publishStarted);
     this.#lastPublished = item.ordinal;
     try {
@@ -392,6 +384,18 @@ export class FramePipeline implements FrameSink {
     this.#pump();
   }
 
+  #publish(result: FrameResult): void {
+    try {
+      this.#o.publish(result);
+    } catch (err) {
+      this.errors++;
+      this.#o.logger.error(
+        { seq: result.seq, err: describeError(err) },
+        'result could not be published',
+      );
+    }
+  }
+
   /** Publishes a dropped frame as unknown; it is counted in `droppedOverload`, not `unknown`. */
   #publishDropped(dropped: Dropped): void {
     const totalMs = performance.now() - dropped.arrivedAt;
@@ -413,15 +417,7 @@ export class FramePipeline implements FrameSink {
         total: round(totalMs),
       },
     };
-    try {
-      this.#o.publish(result);
-    } catch (err) {
-      this.errors++;
-      this.#o.logger.error(
-        { seq: result.seq, err: describeError(err) },
-        'result could not be published',
-      );
-    }
+    this.#publish(result);
     try {
       this.#o.onDropped?.(result);
     } catch (err) {
