@@ -21,7 +21,8 @@ import { DeviceLink } from './device-link.ts';
 import { cloudFetch } from './cloud-tls.ts';
 import { ModelStore } from './models/model-store.ts';
 import { ModelUpdater, type ModelLoader } from './models/model-updater.ts';
-import { LocalOutputs } from './outputs/local-outputs.ts';
+import type { AgentHttpStatus } from './http/agent-http-server.ts';
+import { LocalOutputs, type VerdictSink } from './outputs/local-outputs.ts';
 import { FramePipeline, modelRefOf, type Stage } from './pipeline/frame-pipeline.ts';
 import { ShadowRunner } from './pipeline/shadow-runner.ts';
 import type { ScoredExtras } from './pipeline/frame-pipeline.ts';
@@ -45,6 +46,12 @@ export interface AgentDeps {
   workers?: InferenceWorkerPool;
   /** Uploads sampled images to object storage; without one they stay on the device. */
   uploader?: SampleUploader;
+  /**
+   * Takes the verdicts instead of the agent's own local outputs (a worker
+   * under a line guard hands them to the guard, which owns the outputs);
+   * the config's `outputs` and `http` are then not used.
+   */
+  outputs?: VerdictSink;
 }
 
 /** A store that could not open is tried again this often. */
@@ -76,7 +83,7 @@ export class Agent {
   /** Its own worker threads (with a warm spare) when it was given none; closed by close(). */
   readonly #ownWorkers: InferenceWorkerPool | undefined;
   /** Verdicts to the line (PLC, plant broker, SSE...), independent of the cloud link. */
-  readonly #outputs: LocalOutputs;
+  readonly #outputs: VerdictSink;
   #swaps = 0;
   #cloudConnects = 0;
   readonly #updater: ModelUpdater;
@@ -129,24 +136,15 @@ export class Agent {
       },
       onDisconnect: () => this.#forwarder?.onDisconnect(),
     });
-    this.#outputs = new LocalOutputs({
-      deviceId,
-      outputs: this.config.outputs,
-      ...(this.config.http ? { http: this.config.http } : {}),
-      status: () => ({
+    this.#outputs =
+      deps.outputs ??
+      new LocalOutputs({
         deviceId,
-        phase: this.#phase,
-        model: this.#slot.info ? modelRefOf(this.#slot.info) : null,
-        cloudConnected: this.#link.connected,
-        cloudReconnects: Math.max(0, this.#cloudConnects - 1),
-        swaps: this.#swaps,
-        frames: { ...this.#pipeline.counters },
-        errors: this.#pipeline.errors,
-        watchdogTrips: this.#pipeline.watchdogTrips,
-        circuitOpenFrames: this.#pipeline.circuitOpenFrames,
-      }),
-      logger: this.log.child({ component: 'outputs' }),
-    });
+        outputs: this.config.outputs,
+        ...(this.config.http ? { http: this.config.http } : {}),
+        status: () => this.status(),
+        logger: this.log.child({ component: 'outputs' }),
+      });
     this.#shadow = new ShadowRunner(
       new ModelSlot<ScoringModel, Manifest>(),
       this.log.child({ component: 'shadow' }),
@@ -281,6 +279,33 @@ export class Agent {
     }
     this.#applyEdgeData(doc);
     this.#updater.apply(doc);
+  }
+
+  /** What the local HTTP endpoint shows about the agent (phase, model, counters). */
+  status(): AgentHttpStatus {
+    return {
+      deviceId: this.config.deviceId,
+      phase: this.#phase,
+      model: this.#slot.info ? modelRefOf(this.#slot.info) : null,
+      cloudConnected: this.#link.connected,
+      cloudReconnects: Math.max(0, this.#cloudConnects - 1),
+      swaps: this.#swaps,
+      frames: { ...this.#pipeline.counters },
+      errors: this.#pipeline.errors,
+      watchdogTrips: this.#pipeline.watchdogTrips,
+      circuitOpenFrames: this.#pipeline.circuitOpenFrames,
+    };
+  }
+
+  /**
+   * Writes verdicts the line was told by someone else (a line guard, while
+   * this process was not running) to the verdict log, so it keeps one row
+   * per frame; returns how many were written (0 without a store).
+   */
+  recordLineVerdicts(results: readonly FrameResult[]): number {
+    if (this.#edge === undefined) return 0;
+    for (const result of results) this.#recordVerdict(result);
+    return results.length;
   }
 
   /** Frame counters and per-version counts (for tests and the sim). */

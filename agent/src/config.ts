@@ -105,6 +105,18 @@ export const AgentConfigSchema = Type.Object(
       default: 1000,
       description: "how often the store checks its disk quota and the disk's free space",
     }),
+    lineGuard: Type.Boolean({
+      default: false,
+      description:
+        'run as a line guard: this process owns the camera and the local outputs and scores in a worker process it restarts; the line gets a verdict for every frame (unknown while the worker is away)',
+    }),
+    verdictBudgetMs: Type.Integer({
+      minimum: 50,
+      maximum: 60_000,
+      default: 800,
+      description:
+        'line guard: a frame the worker has not answered this long after it arrived is answered unknown (agent-timeout)',
+    }),
     logLevel: Type.String({ default: 'info' }),
     outputs: Type.Array(Type.Unknown(), {
       default: [],

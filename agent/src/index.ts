@@ -30,6 +30,17 @@ export {
 } from './device-credentials.ts';
 export { runAgent, type AgentApp, type RunAgentOptions } from './main.ts';
 export {
+  runAgentProcess,
+  type AgentProcessApp,
+  type AgentProcessOptions,
+} from './agent-process.ts';
+export {
+  VerdictGuard,
+  type VerdictGuardCounters,
+  type VerdictGuardOptions,
+} from './guard/verdict-guard.ts';
+export type { WorkerLaunch } from './guard/worker-supervisor.ts';
+export {
   FramePipeline,
   type FramePipelineOptions,
   type AgentModelSlot,
@@ -76,7 +87,12 @@ export {
   type OutputConfig,
   type OutputPolicy,
 } from './outputs/outputs-config.ts';
-export { LocalOutputs, createOutput, type LocalOutputsOptions } from './outputs/local-outputs.ts';
+export {
+  LocalOutputs,
+  createOutput,
+  type LocalOutputsOptions,
+  type VerdictSink,
+} from './outputs/local-outputs.ts';
 export { OutputFanOut } from './outputs/fan-out.ts';
 export { OutputRunner, type OutputStats } from './outputs/output-runner.ts';
 export type { LineOutput, OutputKind, OutputVerdict, WriteOutcome } from './outputs/output.ts';
@@ -86,7 +102,7 @@ export {
   modbusScoreValue,
   modbusWritesFor,
 } from './outputs/modbus-output.ts';
-export type { AgentHttpStatus } from './http/agent-http-server.ts';
+export type { AgentHttpStatus, LineGuardStatus } from './http/agent-http-server.ts';
 export { DeviceLink, type DeviceLinkOptions } from './device-link.ts';
 export {
   EdgeStore,

@@ -3,10 +3,10 @@ import { dirname, join, resolve } from 'node:path';
 import pino from 'pino';
 import { checkLogLevel, LinesightError } from '@linesight/protocol';
 import { WorkerOnnxModel } from '@linesight/vision';
-import { Agent } from './agent.ts';
+import { Agent, type AgentDeps } from './agent.ts';
 import type { Camera } from './camera/camera.ts';
 import { readAgentConfigFile } from './config-file.ts';
-import { loadAgentConfig } from './config.ts';
+import { loadAgentConfig, type AgentConfig } from './config.ts';
 import { readDeviceCredentials, type DeviceCredentials } from './device-credentials.ts';
 import type { CloudTls } from './cloud-tls.ts';
 import { SystemdNotifier } from './systemd/systemd-notifier.ts';
@@ -59,6 +59,18 @@ export interface RunAgentOptions {
    * WATCHDOG_PID (sd_notify: ready, watchdog pings, stopping). Omitted: no notifications.
    */
   env?: NodeJS.ProcessEnv;
+  /** Run as a line guard (overrides the config file's `lineGuard`). */
+  lineGuard?: boolean;
+  /** Line guard: the verdict budget (config default when omitted). */
+  verdictBudgetMs?: number;
+  /** Collaborators of the agent (a worker under a line guard passes its verdict sink). */
+  deps?: AgentDeps;
+}
+
+/** A validated configuration and the logger built from it. */
+export interface AgentSetup {
+  config: AgentConfig;
+  logger: pino.Logger;
 }
 
 /** A started agent app: the agent, its logger, and the ordered close a shutdown runs. */
@@ -81,6 +93,14 @@ export interface AgentApp {
  * caller (the CLI) installs the signal handling that runs its close().
  */
 export async function runAgent(options: RunAgentOptions): Promise<AgentApp> {
+  return startAgentApp(await loadAgentSetup(options), options);
+}
+
+/**
+ * Reads the provisioning file, the config file and the options, validates
+ * them together once and builds the logger.
+ */
+export async function loadAgentSetup(options: RunAgentOptions): Promise<AgentSetup> {
   // Before anything is read, and before pino sees it: pino's error for an unknown
   // level names none of the valid ones.
   const levelOption =
@@ -141,9 +161,20 @@ export async function runAgent(options: RunAgentOptions): Promise<AgentApp> {
       windowSec: options.windowSec,
       storeQuotaBytes: options.storeQuotaBytes,
       forwardRecordsPerSec: options.forwardRecordsPerSec,
+      lineGuard: options.lineGuard,
+      verdictBudgetMs: options.verdictBudgetMs,
     }),
   });
-  const agent = new Agent(config, options.camera, logger);
+  return { config, logger };
+}
+
+/** Starts an agent on a loaded setup (see {@link runAgent}). */
+export async function startAgentApp(
+  setup: AgentSetup,
+  options: RunAgentOptions,
+): Promise<AgentApp> {
+  const { config, logger } = setup;
+  const agent = new Agent(config, options.camera, logger, options.deps);
   const notifier = new SystemdNotifier({
     socketPath: options.env?.NOTIFY_SOCKET,
     watchdogUsec: options.env?.WATCHDOG_USEC,

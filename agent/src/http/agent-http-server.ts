@@ -22,6 +22,26 @@ export interface AgentHttpStatus {
   errors: number;
   watchdogTrips: number;
   circuitOpenFrames: number;
+  /** Under a line guard: its worker and what it answered for it. */
+  guard?: LineGuardStatus;
+}
+
+/** What a line guard tells about its worker and the verdicts it gave in the worker's place. */
+export interface LineGuardStatus {
+  /** The scoring process's pid while it takes frames. */
+  workerPid: number | null;
+  workerRestarts: number;
+  /** The worker keeps exiting before it runs stably. */
+  crashLoop: boolean;
+  verdictBudgetMs: number;
+  unknownNoWorker: number;
+  unknownTimeout: number;
+  unknownWorkerExit: number;
+  /** Worker results that came after the guard had answered (not written again). */
+  lateResults: number;
+  /** Unknowns kept for the next worker's verdict log, and dropped because the list was full. */
+  handoverPending: number;
+  handoverDropped: number;
 }
 
 /** Options of the agent's local HTTP endpoint. */
@@ -86,13 +106,14 @@ export class AgentHttpServer {
       const outputs = this.#o.runners().map((r) => r.stats());
       const down = outputs.filter((o) => !o.up).map((o) => o.name);
       return {
-        status: down.length === 0 ? 'ok' : 'degraded',
+        status: down.length === 0 && s.guard?.crashLoop !== true ? 'ok' : 'degraded',
         deviceId: s.deviceId,
         phase: s.phase,
         model: s.model,
         cloudConnected: s.cloudConnected,
         uptimeSec: Math.round((Date.now() - startedAt) / 1000),
         outputsDown: down,
+        ...(s.guard !== undefined ? { guard: s.guard } : {}),
       };
     });
     app.get('/metrics', async (_req, reply) => {

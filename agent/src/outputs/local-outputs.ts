@@ -23,6 +23,22 @@ export interface LocalOutputsOptions {
   logger: Logger;
 }
 
+/**
+ * Where an agent sends its verdicts for the line: its own local outputs, or
+ * (under a line guard) the guard, which owns them.
+ */
+export interface VerdictSink {
+  /** The local HTTP endpoint's URL, when this sink serves one. */
+  readonly httpUrl: string | undefined;
+  start(): Promise<void>;
+  /** Hands over one verdict; returns at once and never throws. */
+  publish(result: FrameResult): void;
+  /** Per-output counters for telemetry (undefined when there is none). */
+  telemetry(): OutputTelemetry[] | undefined;
+  /** Idempotent. */
+  close(): Promise<void>;
+}
+
 /** The SSE feed's policy: a local socket write, so a short queue and no staleness limit. */
 const SSE_POLICY: OutputPolicy = {
   queueMax: 1000,
@@ -38,7 +54,7 @@ const SSE_POLICY: OutputPolicy = {
  * HTTP endpoint is on, its SSE feed, each behind its own runner, plus the
  * endpoint itself. `publish` is the one call on the frame path.
  */
-export class LocalOutputs {
+export class LocalOutputs implements VerdictSink {
   readonly fanOut: OutputFanOut;
   readonly frameMetrics = new FrameMetrics();
   readonly #server: AgentHttpServer | undefined;
