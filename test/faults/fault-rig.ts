@@ -16,7 +16,7 @@ import {
   type Availability,
   type LineVerdict,
 } from './verdict-availability.ts';
-import { faultFps, frameBudgetMs } from './fault-settings.ts';
+import { faultFps, faultLineGuard, frameBudgetMs } from './fault-settings.ts';
 
 /** One device of the rig: its data folder, its current agent process, its proxies if any. */
 export interface RigDevice {
@@ -34,6 +34,12 @@ export interface RigDevice {
   proxies: { http: FaultProxy; mqtt: FaultProxy } | undefined;
   /** Extra agent arguments for every start. */
   args: string[];
+  /** Line guard mode: the current worker's pid (the process kill -9 targets). */
+  workerPid: number | undefined;
+  /** Line guard mode: every worker pid seen. */
+  workerPids: Set<number>;
+  /** Line guard mode: the store boots (workers) of each guard process, in start order. */
+  guardRuns: number[][];
 }
 
 /** Records figures of one device, compared with what its line received. */
@@ -56,6 +62,11 @@ export class FaultRig {
   readonly tap = new LineTap();
   readonly fps = faultFps();
   readonly budgetMs = frameBudgetMs();
+  /**
+   * Agents run as line guards (LINESIGHT_FAULT_LINE_GUARD=1): the guard owns the camera and
+   * the plant output, the agent runs as its worker, and kill -9 targets the worker.
+   */
+  readonly lineGuard = faultLineGuard();
   dir = '';
   cloud: LinesightProcess | undefined;
   httpUrl = '';
@@ -140,6 +151,9 @@ export class FaultRig {
         killedBoots: new Set(),
         proxies,
         args: options.args ?? [],
+        workerPid: undefined,
+        workerPids: new Set(),
+        guardRuns: [],
       };
       this.devices.set(id, device);
       made.push(device);
@@ -154,9 +168,16 @@ export class FaultRig {
     return d;
   }
 
-  /** Starts a device's agent process and waits until its camera runs. */
+  /**
+   * Starts a device's agent process and waits until its camera runs. In line guard mode,
+   * with the guard still running (its worker was killed), waits for the guard's next worker.
+   */
   async startAgent(id: string, extra: string[] = []): Promise<LinesightProcess> {
     const d = this.device(id);
+    if (this.lineGuard && d.agent !== undefined) {
+      await this.#nextWorker(d, d.agent);
+      return d.agent;
+    }
     const config = join(d.dataDir, 'line.json');
     await writeFile(
       config,
@@ -188,26 +209,59 @@ export class FaultRig {
       '2',
       '--crash-loop-starts',
       '50',
+      ...(this.lineGuard
+        ? ['--line-guard', '--verdict-budget-ms', String(guardBudgetMs(this.budgetMs))]
+        : []),
       ...d.args,
       ...extra,
     ]);
     d.agent = agent;
-    d.starts++;
     this.#track(agent);
     const listening = await agent.waitForLog(
       (l) => l.msg === 'agent http endpoint listening',
       120_000,
     );
     d.httpUrl = String(listening.url);
+    if (this.lineGuard) {
+      d.guardRuns.push([]);
+      await this.#nextWorker(d, agent);
+      return agent;
+    }
+    d.starts++;
     await agent.waitForLog((l) => l.msg === 'agent started', 120_000);
     return agent;
   }
 
-  /** SIGKILL to a device's agent; resolves once it is gone. */
+  /** Line guard mode: waits until the guard's next worker takes frames; it is the next store boot. */
+  async #nextWorker(d: RigDevice, guard: LinesightProcess): Promise<void> {
+    const ready = await guard.waitForLog(
+      (l) => l.msg === 'guard worker ready' && !d.workerPids.has(Number(l.workerPid)),
+      120_000,
+    );
+    const pid = Number(ready.workerPid);
+    d.workerPids.add(pid);
+    d.workerPid = pid;
+    d.guardRuns.at(-1)!.push(d.starts);
+    d.starts++;
+  }
+
+  /**
+   * SIGKILL to a device's agent; resolves once it is gone. In line guard mode, to the
+   * guard's worker (the scoring process); the guard goes on and starts another.
+   */
   async kill9Agent(id: string): Promise<void> {
     const d = this.device(id);
     const agent = d.agent;
     if (agent === undefined) return;
+    if (this.lineGuard) {
+      const pid = d.workerPid;
+      if (pid === undefined) throw new Error(`${id}: no worker to kill`);
+      process.kill(pid, 'SIGKILL');
+      await agent.waitForLog((l) => l.msg === 'guard worker exited' && l.workerPid === pid, 60_000);
+      d.killedBoots.add(d.starts - 1);
+      d.workerPid = undefined;
+      return;
+    }
     agent.child.kill('SIGKILL');
     await agent.exited;
     d.killedBoots.add(d.starts - 1);
@@ -308,6 +362,9 @@ export class FaultRig {
     const beforeMs = window.beforeMs ?? Number.MAX_SAFE_INTEGER;
     const killedAt = window.cloudKilledAtMs;
     const d = this.device(id);
+    // Under a line guard a worker's verdicts reach the line in its guard's frame numbering, and
+    // the guard's unknowns are written by the next worker: every boot of the device counts.
+    if (this.lineGuard) boots = d.guardRuns.flat();
     if (boots.length === 0) return { lost: 0, lostInFlight: 0, duplicated: 0 };
     await eventually(() => (this.storeBacklog(id, boots, beforeMs) === 0 ? true : undefined), {
       what: `${id}: verdict rows of boots ${boots.join(', ')} acknowledged`,
@@ -316,6 +373,7 @@ export class FaultRig {
     });
     const segments = splitProcesses(this.tap.of(id));
     const figures = (all: VerdictRecord[]): RecordFigures & { complete: boolean } => {
+      if (this.lineGuard) return guardRecordFigures(d, segments, all, fromMs, beforeMs);
       const records = all.filter((r) => Date.parse(r.at) < beforeMs);
       let lost = 0;
       let lostInFlight = 0;
@@ -384,6 +442,64 @@ export class FaultRig {
     await this.broker?.stop();
     if (this.dir !== '') await rm(this.dir, { recursive: true, force: true });
   }
+}
+
+/** A line guard's budget: the line's budget less a margin for the plant broker's hop. */
+function guardBudgetMs(lineBudgetMs: number): number {
+  return Math.max(50, Math.round(lineBudgetMs * 0.8));
+}
+
+/**
+ * Record figures of a device run under line guards: per guard process (its line verdicts
+ * share one frame numbering), the verdict-log rows of its workers' boots against the frames
+ * its line received. A frame may be recorded by any of its workers (the guard's unknowns by
+ * the worker after the one that was away); recorded twice is a duplicate. A frame missing
+ * after the last row of a killed worker and before the first row of the next is in the
+ * killed worker's in-flight window (its unflushed rows).
+ */
+function guardRecordFigures(
+  d: RigDevice,
+  segments: LineVerdict[][],
+  all: VerdictRecord[],
+  fromMs: number,
+  beforeMs: number,
+): RecordFigures & { complete: boolean } {
+  const records = all.filter((r) => Date.parse(r.at) < beforeMs);
+  let lost = 0;
+  let lostInFlight = 0;
+  let duplicated = 0;
+  let complete = true;
+  d.guardRuns.forEach((boots, run) => {
+    const byBoot = new Map<number, number[]>();
+    const seen = new Map<number, number>();
+    for (const boot of boots) {
+      const rows = records.filter((r) => r.boot === boot);
+      const rowSeqs = new Set(rows.map((r) => r.seq));
+      duplicated += rows.length - rowSeqs.size;
+      if (Math.max(-1, ...rowSeqs) + 1 !== rowSeqs.size) complete = false;
+      byBoot.set(
+        boot,
+        rows.map((r) => r.frameSeq),
+      );
+      for (const r of rows) seen.set(r.frameSeq, (seen.get(r.frameSeq) ?? 0) + 1);
+    }
+    for (const count of seen.values()) duplicated += count - 1;
+    const inFlight = (seq: number) =>
+      boots.some((boot, i) => {
+        if (!d.killedBoots.has(boot)) return false;
+        const last = Math.max(-1, ...(byBoot.get(boot) ?? []));
+        const next = boots[i + 1];
+        const first = next === undefined ? Infinity : Math.min(...(byBoot.get(next) ?? [Infinity]));
+        return seq > last && seq < first;
+      });
+    for (const v of segments[run] ?? []) {
+      const at = Date.parse(v.result.capturedAt);
+      if (at < fromMs || at >= beforeMs || seen.has(v.result.seq)) continue;
+      if (inFlight(v.result.seq)) lostInFlight++;
+      else lost++;
+    }
+  });
+  return { lost, lostInFlight, duplicated, complete: complete && lost + lostInFlight === 0 };
 }
 
 /** A device's received verdicts, split by the agent process that made them (in start order). */

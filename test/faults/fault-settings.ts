@@ -28,3 +28,14 @@ export function partitionSec(): number {
 export function faultFps(): number {
   return numberFromEnv('LINESIGHT_FAULT_FPS', 10);
 }
+
+/**
+ * Run every agent of the suite as a line guard (`linesight agent --line-guard`): kill -9
+ * then targets its worker, the scoring process (LINESIGHT_FAULT_LINE_GUARD=1; default off).
+ */
+export function faultLineGuard(): boolean {
+  const raw = process.env.LINESIGHT_FAULT_LINE_GUARD;
+  if (raw === undefined || raw === '' || raw === '0') return false;
+  if (raw === '1') return true;
+  throw new Error(`LINESIGHT_FAULT_LINE_GUARD must be 0 or 1, got ${raw}`);
+}
