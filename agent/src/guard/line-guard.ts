@@ -10,6 +10,9 @@ import { WorkerSupervisor, type WorkerLaunch } from './worker-supervisor.ts';
 /** Unknowns kept for the next worker's verdict log: an hour of frames at 10 frames/s. */
 const HANDOVER_MAX = 36_000;
 
+/** Frames a frozen or far too slow worker may hold before new ones skip it (5 s at 10 frames/s). */
+const MAX_BEHIND = 50;
+
 /** How long a signal-initiated shutdown of the guard may take (its worker's included). */
 const SHUTDOWN_LIMIT_MS = 40_000;
 
@@ -47,6 +50,8 @@ export async function runLineGuard(
     send: (frame) => sup.send(frame),
     onCameraError: (err) => logger.error({ err: describeError(err) }, 'camera error'),
     handoverMax: HANDOVER_MAX,
+    maxBehind: MAX_BEHIND,
+    recordLive: (result) => sup.recordLive(result),
     logger,
   });
   const sup = new WorkerSupervisor({ launch, guard, logger });
@@ -71,7 +76,7 @@ export async function runLineGuard(
         crashLoop: sup.stats.crashLoop,
         verdictBudgetMs: budgetMs,
         unknownNoWorker: c.unknownNoWorker,
-        unknownTimeout: c.unknownTimeout,
+        unknownTimeout: c.unknownTimeout + c.unknownBehind,
         unknownWorkerExit: c.unknownWorkerExit,
         lateResults: c.lateResults,
         handoverPending: guard.handoverSize,

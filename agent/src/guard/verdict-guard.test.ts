@@ -24,9 +24,10 @@ function scored(seq: number, verdict: 'good' | 'defect' = 'good'): FrameResult {
   };
 }
 
-function setup(handoverMax = 100) {
+function setup(handoverMax = 100, maxBehind = 1000) {
   const line: FrameResult[] = [];
   const sent: number[] = [];
+  const recorded: number[] = [];
   const guard = new VerdictGuard({
     deviceId: 'dev-1',
     budgetMs: BUDGET_MS,
@@ -34,9 +35,14 @@ function setup(handoverMax = 100) {
     send: (f) => sent.push(f.seq),
     onCameraError: () => undefined,
     handoverMax,
+    maxBehind,
+    recordLive: (r) => {
+      recorded.push(r.seq);
+      return true;
+    },
     logger: pino({ level: 'silent' }),
   });
-  return { guard, line, sent };
+  return { guard, line, sent, recorded };
 }
 
 const summary = (line: FrameResult[]) =>
@@ -177,6 +183,30 @@ describe('VerdictGuard', () => {
     for (let seq = 0; seq < 3; seq++) guard.frame(frame(seq));
     guard.workerResult(scored(2));
     expect(summary(line)).toEqual(['0:unknown:agent-lost', '1:unknown:agent-lost', '2:good']);
+  });
+
+  it('sends nothing more to a worker maxBehind frames behind: answers at once and records through the live worker', () => {
+    const { guard, line, sent, recorded } = setup(100, 3);
+    guard.workerUp(42);
+    for (let seq = 0; seq < 3; seq++) guard.frame(frame(seq));
+    vi.advanceTimersByTime(BUDGET_MS);
+    // 0-2 answered by timeout, still held by the (frozen) worker.
+    guard.frame(frame(3));
+    guard.frame(frame(4));
+    expect(sent).toEqual([0, 1, 2]);
+    expect(summary(line).slice(3)).toEqual(['3:unknown:agent-timeout', '4:unknown:agent-timeout']);
+    expect(line[3]!.reason).toBe('agent-timeout: the scoring process is 3 frames behind');
+    expect(guard.counters.unknownBehind).toBe(2);
+    // The worker never saw 3 and 4: the live worker records them.
+    expect(recorded).toEqual([3, 4]);
+    expect(guard.handoverSize).toBe(0);
+    // It thaws: its late results come back and frames go to it again.
+    guard.workerResult(scored(0));
+    guard.workerResult(scored(1));
+    guard.frame(frame(5));
+    expect(sent).toEqual([0, 1, 2, 5]);
+    guard.workerResult(scored(5));
+    expect(summary(line).at(-1)).toBe('5:good');
   });
 
   it('keeps at most handoverMax unknowns, dropping the oldest and counting them', () => {

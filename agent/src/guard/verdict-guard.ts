@@ -18,6 +18,17 @@ export interface VerdictGuardOptions {
    * this many the oldest are dropped and counted.
    */
   handoverMax: number;
+  /**
+   * Frames the worker holds unanswered (pending, or answered by timeout and not yet
+   * back) beyond which new frames are not sent to it but answered `unknown` at once:
+   * a frozen or far too slow worker must not pile frames up in the channel.
+   */
+  maxBehind: number;
+  /**
+   * Hands one of the guard's unknowns to the running worker for its verdict log;
+   * false when it could not (the unknown is then kept for the next worker).
+   */
+  recordLive?: (result: FrameResult) => boolean;
   logger: Logger;
 }
 
@@ -29,6 +40,8 @@ export interface VerdictGuardCounters {
   unknownNoWorker: number;
   /** Frames answered `unknown` because the worker did not answer within the budget. */
   unknownTimeout: number;
+  /** Frames answered `unknown` without being sent: the worker was `maxBehind` frames behind. */
+  unknownBehind: number;
   /** Frames still pending when their worker exited, answered `unknown`. */
   unknownWorkerExit: number;
   /** Worker results that came after the guard had answered their frame (not written again). */
@@ -76,6 +89,7 @@ export class VerdictGuard implements FrameSink {
     frames: { captured: 0, scored: 0, unknown: 0, droppedOverload: 0, defects: 0 },
     unknownNoWorker: 0,
     unknownTimeout: 0,
+    unknownBehind: 0,
     unknownWorkerExit: 0,
     lateResults: 0,
     strayResults: 0,
@@ -121,6 +135,18 @@ export class VerdictGuard implements FrameSink {
         `agent-restarting: ${this.#downReason}`,
       );
       this.#keep(result);
+      return;
+    }
+    const behind = this.#pending.length + this.#lateWatch.size;
+    if (behind >= this.#o.maxBehind) {
+      this.counters.unknownBehind++;
+      this.#keep(
+        this.#answerUnknown(
+          frame,
+          Date.now(),
+          `agent-timeout: the scoring process is ${behind} frames behind`,
+        ),
+      );
       return;
     }
     this.#pending.push({ frame, arrivedAtMs: Date.now() });
@@ -298,7 +324,9 @@ export class VerdictGuard implements FrameSink {
     }
   }
 
+  /** An unknown no worker recorded: to the running worker's verdict log, else kept for the next. */
   #keep(result: FrameResult): void {
+    if (this.#worker !== undefined && this.#o.recordLive?.(result) === true) return;
     this.#handover.push(result);
     this.#trimHandover();
   }

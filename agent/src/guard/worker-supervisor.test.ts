@@ -49,6 +49,8 @@ function setup() {
     send: (f) => supervisor.send(f),
     onCameraError: () => undefined,
     handoverMax: 1000,
+    maxBehind: 50,
+    recordLive: (r) => supervisor.recordLive(r),
     logger: pino({ level: 'silent' }),
   });
   const errors: string[] = [];

@@ -1,6 +1,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import type { Logger } from 'pino';
-import { describeError } from '@linesight/protocol';
+import { describeError, type FrameResult } from '@linesight/protocol';
 import type { AgentHttpStatus } from '../http/agent-http-server.ts';
 import { asWorkerMessage, frameMessage, type GuardMessage } from './guard-protocol.ts';
 import type { VerdictGuard } from './verdict-guard.ts';
@@ -102,6 +102,14 @@ export class WorkerSupervisor {
   /** Starts the first worker. */
   start(): void {
     this.#spawn();
+  }
+
+  /** Sends one of the guard's unknowns to the ready worker's verdict log; false without one. */
+  recordLive(result: FrameResult): boolean {
+    const child = this.#child;
+    if (this.#readyAtMs === undefined || child?.connected !== true) return false;
+    child.send({ type: 'record', results: [result] });
+    return true;
   }
 
   /** Sends a frame to the worker (the guard calls this only while one is up). */
