@@ -43,7 +43,7 @@ export async function runLineGuard(
   const { config } = setup;
   const logger = setup.logger.child({ component: 'guard' });
   const budgetMs = config.verdictBudgetMs;
-  const guard = new VerdictGuard({
+  const guard: VerdictGuard = new VerdictGuard({
     deviceId: config.deviceId,
     budgetMs,
     publish: (result) => outputs.publish(result),
@@ -51,7 +51,7 @@ export async function runLineGuard(
     onCameraError: (err) => logger.error({ err: describeError(err) }, 'camera error'),
     handoverMax: HANDOVER_MAX,
     maxBehind: MAX_BEHIND,
-    recordLive: (result) => sup.recordLive(result),
+    recordLive: (result): boolean => sup.recordLive(result),
     logger,
   });
   const sup = new WorkerSupervisor({ launch, guard, logger });

@@ -42,7 +42,7 @@ class FakeChild extends EventEmitter {
 function setup() {
   const line: FrameResult[] = [];
   const children: FakeChild[] = [];
-  const guard = new VerdictGuard({
+  const guard: VerdictGuard = new VerdictGuard({
     deviceId: 'dev-1',
     budgetMs: 800,
     publish: (r) => line.push(r),
@@ -50,7 +50,7 @@ function setup() {
     onCameraError: () => undefined,
     handoverMax: 1000,
     maxBehind: 50,
-    recordLive: (r) => supervisor.recordLive(r),
+    recordLive: (r): boolean => supervisor.recordLive(r),
     logger: pino({ level: 'silent' }),
   });
   const errors: string[] = [];
