@@ -6,6 +6,7 @@
 // of the restart are `unknown` (agent-restarting) and never `good`; scored
 // verdicts resume on the new worker, and the cloud's verdict log holds the
 // guard's unknowns, written by the new worker.
+import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -90,40 +91,64 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
+/** Starts `linesight agent --line-guard` on the plant broker; resolves with its HTTP URL and first worker pid. */
+async function startGuard(): Promise<{
+  guard: LinesightProcess;
+  httpUrl: string;
+  workerPid: number;
+}> {
+  const configFile = join(dir, 'line.json');
+  await writeFile(
+    configFile,
+    JSON.stringify({ http: { port: 0 }, outputs: [{ kind: 'mqtt', url: broker.url, qos: 1 }] }),
+  );
+  const guard = new LinesightProcess([
+    'agent',
+    '--line-guard',
+    '--device-id',
+    DEVICE,
+    '--cloud',
+    cloudUrls.http,
+    '--mqtt',
+    cloudUrls.mqtt,
+    '--camera',
+    'synthetic:7',
+    '--fps',
+    '10',
+    '--data-dir',
+    join(dir, 'agents', DEVICE),
+    '--config',
+    configFile,
+    '--telemetry-interval',
+    '1',
+    '--crash-loop-starts',
+    '50',
+  ]);
+  guardProcess = guard;
+  const listening = await guard.waitForLog((l) => l.msg === 'agent http endpoint listening');
+  await guard.waitForLog((l) => l.msg === 'line guard started', 90_000);
+  const first = await guard.waitForLog(workerReady(), 120_000);
+  return { guard, httpUrl: String(listening.url), workerPid: Number(first.workerPid) };
+}
+
+/** True while the process runs (a zombie left to a container's init that never reaps it is gone). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return process.platform !== 'linux';
+  }
+}
+
 describe('line guard (agent --line-guard)', () => {
   it('kill -9 of the worker: one verdict per frame, in order, unknown while it restarts, never an unscored good; the verdict log gets the unknowns', async () => {
-    const configFile = join(dir, 'line.json');
-    await writeFile(
-      configFile,
-      JSON.stringify({ http: { port: 0 }, outputs: [{ kind: 'mqtt', url: broker.url, qos: 1 }] }),
-    );
-    const guard = new LinesightProcess([
-      'agent',
-      '--line-guard',
-      '--device-id',
-      DEVICE,
-      '--cloud',
-      cloudUrls.http,
-      '--mqtt',
-      cloudUrls.mqtt,
-      '--camera',
-      'synthetic:7',
-      '--fps',
-      '10',
-      '--data-dir',
-      join(dir, 'agents', DEVICE),
-      '--config',
-      configFile,
-      '--telemetry-interval',
-      '1',
-      '--crash-loop-starts',
-      '50',
-    ]);
-    guardProcess = guard;
-    const listening = await guard.waitForLog((l) => l.msg === 'agent http endpoint listening');
-    await guard.waitForLog((l) => l.msg === 'line guard started', 90_000);
-    const first = await guard.waitForLog(workerReady(), 120_000);
-    const firstPid = Number(first.workerPid);
+    const { guard, httpUrl, workerPid: firstPid } = await startGuard();
     expect(firstPid).not.toBe(guard.child.pid);
     // Scoring: a scored verdict at the line.
     await eventually(() => (received.some((r) => r.verdict !== 'unknown') ? true : undefined), {
@@ -131,7 +156,7 @@ describe('line guard (agent --line-guard)', () => {
       timeoutMs: 120_000,
       intervalMs: 50,
     });
-    const health = (await (await fetch(`${String(listening.url)}/healthz`)).json()) as {
+    const health = (await (await fetch(`${httpUrl}/healthz`)).json()) as {
       guard?: { workerPid: number | null };
     };
     expect(health.guard?.workerPid).toBe(firstPid);
@@ -214,5 +239,17 @@ describe('line guard (agent --line-guard)', () => {
     expect(guard.lines.some((l) => l.msg === 'guard unknowns written to the verdict log')).toBe(
       true,
     );
+  });
+
+  it('a guard killed with SIGKILL takes its worker with it', async () => {
+    const { guard, workerPid } = await startGuard();
+    expect(alive(workerPid)).toBe(true);
+    guard.child.kill('SIGKILL');
+    await guard.exited;
+    await eventually(() => (alive(workerPid) ? undefined : true), {
+      what: `worker ${workerPid} gone after its guard was killed`,
+      timeoutMs: 60_000,
+      intervalMs: 100,
+    });
   });
 });
