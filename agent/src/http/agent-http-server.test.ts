@@ -5,6 +5,7 @@ import { Value } from '@sinclair/typebox/value';
 import { OutputTelemetrySchema, type FrameResult } from '@linesight/protocol';
 import { LocalOutputs } from '../outputs/local-outputs.ts';
 import { checkOutputConfigs } from '../outputs/outputs-config.ts';
+import type { AgentHttpStatus, LineGuardStatus } from './agent-http-server.ts';
 
 function result(seq: number, verdict: FrameResult['verdict']): FrameResult {
   return {
@@ -39,14 +40,17 @@ afterEach(async () => {
   await Promise.all(open.splice(0).map((o) => o.close()));
 });
 
-async function started(outputs: unknown[] = []): Promise<LocalOutputs> {
+async function started(
+  outputs: unknown[] = [],
+  statusOf: () => AgentHttpStatus = status,
+): Promise<LocalOutputs> {
   const checked = checkOutputConfigs(outputs);
   expect(checked.problems).toEqual([]);
   const local = new LocalOutputs({
     deviceId: 'line-1',
     outputs: checked.outputs,
     http: { port: 0, host: '127.0.0.1', recentVerdicts: 5, sseMaxBufferedBytes: 1 << 20 },
-    status,
+    status: statusOf,
     logger: pino({ level: 'silent' }),
   });
   open.push(local);
@@ -179,6 +183,28 @@ describe('agent HTTP endpoint', () => {
     // What goes into telemetry matches the protocol schema (the link validates before publishing).
     for (const entry of local.telemetry() ?? [])
       expect(Value.Check(OutputTelemetrySchema, entry)).toBe(true);
+  });
+
+  it("shows a line guard's worker on /healthz, degraded while the worker crash-loops", async () => {
+    const guard: LineGuardStatus = {
+      workerPid: 4242,
+      workerRestarts: 5,
+      crashLoop: false,
+      verdictBudgetMs: 800,
+      unknownNoWorker: 30,
+      unknownTimeout: 2,
+      unknownWorkerExit: 1,
+      lateResults: 1,
+      handoverPending: 0,
+      handoverDropped: 0,
+    };
+    const local = await started([], () => ({ ...status(), guard }));
+    const health = async () =>
+      (await (await fetch(`${local.httpUrl}/healthz`)).json()) as Record<string, unknown>;
+    expect(await health()).toMatchObject({ status: 'ok', guard });
+    guard.crashLoop = true;
+    guard.workerPid = null;
+    expect(await health()).toMatchObject({ status: 'degraded', guard: { crashLoop: true } });
   });
 });
 
