@@ -166,6 +166,7 @@ describe('faults of the device', () => {
       },
     ];
     for (const c of cases) {
+      d.proxies!.http.throttleBytesPerSec = 768 * 1024;
       await eventually(async () => ((await sizeOf(part)) >= c.killAtBytes ? true : undefined), {
         what: `${c.fault}: ${c.killAtBytes} bytes downloaded`,
         timeoutMs: 180_000,
@@ -177,6 +178,9 @@ describe('faults of the device', () => {
       await rig.startAgent(DOWNLOAD);
       const startedAt = Date.now();
       const backAt = await scoredAfter(DOWNLOAD, startedAt);
+      // Nearly paused while the figures are taken, so the next case still finds the download
+      // under way (an agent back in 3 s resumed it early enough to finish it meanwhile).
+      d.proxies!.http.throttleBytesPerSec = 16 * 1024;
       await report(
         c.fault,
         DOWNLOAD,

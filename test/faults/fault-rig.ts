@@ -174,9 +174,11 @@ export class FaultRig {
    */
   async startAgent(id: string, extra: string[] = []): Promise<LinesightProcess> {
     const d = this.device(id);
-    if (this.lineGuard && d.agent !== undefined) {
-      await this.#nextWorker(d, d.agent);
-      return d.agent;
+    const running =
+      d.agent !== undefined && d.agent.child.exitCode === null && d.agent.child.signalCode === null;
+    if (this.lineGuard && running) {
+      await this.#nextWorker(d, d.agent!);
+      return d.agent!;
     }
     const config = join(d.dataDir, 'line.json');
     await writeFile(
