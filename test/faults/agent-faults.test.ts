@@ -166,7 +166,6 @@ describe('faults of the device', () => {
       },
     ];
     for (const c of cases) {
-      d.proxies!.http.throttleBytesPerSec = 768 * 1024;
       await eventually(async () => ((await sizeOf(part)) >= c.killAtBytes ? true : undefined), {
         what: `${c.fault}: ${c.killAtBytes} bytes downloaded`,
         timeoutMs: 180_000,
@@ -189,6 +188,7 @@ describe('faults of the device', () => {
         [...d.killedBoots],
         `${damage}; scoring again ${((backAt - killedAt) / 1000).toFixed(1)} s after the kill (process start ${((startedAt - killedAt) / 1000).toFixed(1)} s)`,
       );
+      d.proxies!.http.throttleBytesPerSec = 768 * 1024;
     }
     const liveAt = Date.now();
     await d.agent!.waitForLog(modelLive('2.0.0'), 300_000);
