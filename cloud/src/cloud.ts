@@ -9,6 +9,7 @@ import { DataDirLock } from './data-dir-lock.ts';
 import { EnrolmentTokens } from './registry/enrolment-tokens.ts';
 import { openBlobStore } from './blobs/open-blob-store.ts';
 import { UploadSlots } from './http/upload-slots.ts';
+import { DownloadAdmission } from './http/download-admission.ts';
 import { UploadStats } from './blobs/upload-stats.ts';
 import type { BlobStore } from './blobs/blob-store.ts';
 import {
@@ -394,6 +395,10 @@ export class Cloud {
     this.#modelServer = modelServer;
     const uploadStats = new UploadStats();
     const modelUploadSlots = new UploadSlots(this.config.maxConcurrentModelUploads);
+    const artifactDownloads = new DownloadAdmission({
+      max: this.config.artifactDownloadConcurrency,
+      logger: this.log.child({ component: 'http' }),
+    });
     const rateLimitStats: RateLimitStats = { refused: { control: 0, predict: 0 } };
     const fleetMetrics = new FleetMetrics({
       windows: (fromMs, toMs, limit) => edgeStore.windows({ fromMs, toMs, limit }),
@@ -440,6 +445,7 @@ export class Cloud {
         keyRotation,
         maxModelBytes: this.config.maxModelBytes,
         modelUploadSlots,
+        artifactDownloads,
         tempFile,
         modelServer,
         maxPredictBytes: this.config.maxPredictBytes,
@@ -452,6 +458,7 @@ export class Cloud {
           ...collectMetrics(devices, models, link, broker?.stats),
           ...fleetMetrics.samples(),
           ...uploadStats.metrics(modelUploadSlots),
+          ...artifactDownloads.metrics(),
           ...revokedCertificates.metrics(),
           ...ingestMetrics(ingest.stats, ingest.pendingRecords),
           ...retention.metrics(),

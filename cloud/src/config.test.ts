@@ -33,6 +33,21 @@ describe('loadCloudConfig', () => {
     expect(String((caught as Error).message)).toContain('https://b.example');
   });
 
+  it('bounds artifact downloads at 32 by default and refuses a limit below 1 or not whole', () => {
+    expect(loadCloudConfig({}).artifactDownloadConcurrency).toBe(32);
+    expect(loadCloudConfig({ artifactDownloadConcurrency: 1 }).artifactDownloadConcurrency).toBe(1);
+    for (const bad of [0, -3, 2.5]) {
+      let caught: unknown;
+      try {
+        loadCloudConfig({ artifactDownloadConcurrency: bad });
+      } catch (err) {
+        caught = err;
+      }
+      expect(isLinesightError(caught, 'ERR_CLOUD_CONFIG'), String(bad)).toBe(true);
+      expect(String((caught as Error).message)).toMatch(/artifactDownloadConcurrency/);
+    }
+  });
+
   it('uses the bound addresses when nothing is advertised', () => {
     expect(advertisedUrls(BOUND, loadCloudConfig({}))).toEqual(BOUND);
   });

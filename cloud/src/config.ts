@@ -106,6 +106,13 @@ export const CloudConfigSchema = Type.Object(
       default: 2,
       description: 'model uploads streamed and validated at once; more are refused with 503',
     }),
+    artifactDownloadConcurrency: Type.Integer({
+      minimum: 1,
+      maximum: 10_000,
+      default: 32,
+      description:
+        'model artifact downloads streamed at once; more are refused with 503 and a Retry-After that grows with the devices waiting, so a large rollout spreads its downloads (docs/scaling.md)',
+    }),
     maxPredictBytes: Type.Integer({
       minimum: 1024,
       default: 20 * 1024 * 1024,

@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { isLinesightError, type ErrorCode } from '@linesight/protocol';
+import { BusyError } from './download-admission.ts';
 
 /** HTTP status of each error code the API can return; anything else is a 500. */
 const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
@@ -33,7 +34,10 @@ export function errorHandler(
 ): void {
   if (isLinesightError(err)) {
     const status = STATUS_BY_CODE[err.code] ?? 500;
-    if (err.code === 'ERR_CLOUD_BUSY') {
+    if (err instanceof BusyError) {
+      // Its thrower chose when to come back and logs its refusals in summary (thousands at once).
+      void reply.header('retry-after', String(err.retryAfterSec));
+    } else if (err.code === 'ERR_CLOUD_BUSY') {
       // Back-pressure by design, not a fault: a warning, and when to come back.
       request.log.warn({ code: err.code, reason: err.message }, 'request refused: busy');
       void reply.header('retry-after', String(BUSY_RETRY_AFTER_SEC));

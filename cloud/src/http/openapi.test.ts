@@ -99,6 +99,15 @@ describe('/openapi.json', () => {
     }
   });
 
+  it('documents the busy answer of an artifact download: 503 with Retry-After', () => {
+    const op = operations().find(
+      ([name]) => name === 'GET /v1/models/{name}/{version}/artifact',
+    )?.[1];
+    expect(op?.responses['503']).toMatchObject({
+      headers: { 'retry-after': { schema: { type: 'integer' } } },
+    });
+  });
+
   it('says truthfully which credentials each route takes', () => {
     expect(doc.components.securitySchemes).toEqual({
       bearer: expect.objectContaining({ type: 'http', scheme: 'bearer' }),

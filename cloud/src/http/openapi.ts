@@ -59,7 +59,8 @@ const OPERATION_IDS: Record<string, string> = {
 
 /** Answers beyond 400/401/404 that a route can give (status codes the error handler maps). */
 const EXTRA_ERRORS: Record<string, number[]> = {
-  'POST /v1/models': [403, 409, 413],
+  // 503: the concurrent model uploads the cloud accepts are all in progress.
+  'POST /v1/models': [403, 409, 413, 503],
   'POST /v1/models/:name/:version/approve': [403, 409],
   'POST /v1/models/:name/:version/stage': [403, 409],
   'POST /v1/devices': [409],
@@ -71,7 +72,8 @@ const EXTRA_ERRORS: Record<string, number[]> = {
   'POST /v1/keys/:keyId/retire': [409],
   'POST /v1/tokens': [403, 409],
   'POST /v1/mqtt-readers': [409],
-  'GET /v1/models/:name/:version/artifact': [403],
+  // 503: all artifact download slots are busy (Retry-After says when to come back).
+  'GET /v1/models/:name/:version/artifact': [403, 503],
   'DELETE /v1/tokens/:actor': [403],
   // Open routes authenticated by their signed query (upload/download URLs).
   'PUT /v1/blobs/upload': [400, 403, 413],
@@ -86,6 +88,19 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
   404: 'Not found',
   409: 'Conflicts with the current state (exists already, wrong state)',
   413: 'Body too large',
+  503: 'Busy: the cloud is at its limit for this kind of request; retry after the seconds in Retry-After',
+};
+
+/** Headers an error answer carries, by status. */
+const ERROR_HEADERS: Record<number, Record<string, unknown>> = {
+  503: {
+    'retry-after': {
+      type: 'integer',
+      minimum: 1,
+      description:
+        'seconds to wait before retrying (for artifact downloads it grows with the callers waiting)',
+    },
+  },
 };
 
 function derivedOperationId(method: string, url: string): string {
@@ -151,6 +166,7 @@ export function documentRoute(route: RouteOptions): void {
   for (const code of codes) {
     responses[code] ??= {
       description: ERROR_DESCRIPTIONS[code] ?? 'Error',
+      ...(ERROR_HEADERS[code] !== undefined ? { headers: ERROR_HEADERS[code] } : {}),
       ...Type.Ref(ErrorResponse),
     };
   }

@@ -1,6 +1,7 @@
 import type { BlobStore } from '../blobs/blob-store.ts';
 import type { LocalBlobStore } from '../blobs/local-blob-store.ts';
 import type { UploadSlots } from './upload-slots.ts';
+import type { DownloadAdmission } from './download-admission.ts';
 import type { UploadStats } from '../blobs/upload-stats.ts';
 import type { FleetLink } from '../fleet/fleet-link.ts';
 import type { DesiredStateService } from '../fleet/desired-state-service.ts';
@@ -55,6 +56,8 @@ export interface CloudServices {
   maxModelBytes: number;
   /** Bounds concurrent model uploads. */
   modelUploadSlots: UploadSlots;
+  /** Bounds concurrent artifact downloads (GET /v1/models/:name/:version/artifact). */
+  artifactDownloads: DownloadAdmission;
   /** A fresh temp path for a streamed upload, on the blob store's filesystem. */
   tempFile: () => Promise<string>;
   /** Central inference over registered models. */

@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import {
   LinesightError,
@@ -33,6 +33,21 @@ function view(m: ModelVersion): ModelView {
     createdBy: m.createdBy,
     manifest: m.signed,
   };
+}
+
+/**
+ * Takes an artifact download slot for the caller, or throws BusyError (503,
+ * Retry-After); the slot is given back when the response ends however it ends
+ * (sent, client gone, stream error), or by the returned function on an error before.
+ */
+function admitDownload(
+  services: CloudServices,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): () => void {
+  const release = services.artifactDownloads.admit(actorOf(request));
+  reply.raw.once('close', release);
+  return release;
 }
 
 /** Model registry routes: upload, list, show, download. */
@@ -179,14 +194,28 @@ export async function modelRoutes(app: FastifyInstance, services: CloudServices)
         if (start >= size || start > end) {
           return reply.status(416).header('content-range', `bytes */${size}`).send();
         }
-        void reply
-          .status(206)
-          .header('content-range', `bytes ${start}-${end}/${size}`)
-          .header('content-length', end - start + 1);
-        return reply.send(await services.blobs.read(model.blobKey, { start, end }));
+        const release = admitDownload(services, request, reply);
+        try {
+          const body = await services.blobs.read(model.blobKey, { start, end });
+          void reply
+            .status(206)
+            .header('content-range', `bytes ${start}-${end}/${size}`)
+            .header('content-length', end - start + 1);
+          return reply.send(body);
+        } catch (err) {
+          release();
+          throw err;
+        }
       }
-      void reply.header('content-length', size);
-      return reply.send(await services.blobs.read(model.blobKey));
+      const release = admitDownload(services, request, reply);
+      try {
+        const body = await services.blobs.read(model.blobKey);
+        void reply.header('content-length', size);
+        return reply.send(body);
+      } catch (err) {
+        release();
+        throw err;
+      }
     },
   );
 

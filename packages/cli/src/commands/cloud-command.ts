@@ -33,6 +33,11 @@ export function cloudCommand(): Command {
       parsePositiveInt,
     )
     .option(
+      '--max-artifact-downloads <n>',
+      'model artifact downloads streamed at once; more are answered 503 with a Retry-After that grows with the devices waiting (counted in /metrics). Default 32; see docs/scaling.md',
+      parsePositiveInt,
+    )
+    .option(
       '--mqtt-url <url>',
       'use this external broker (Mosquitto 2 with dynamic security, e.g. mqtt://broker:1883) instead of the embedded one; the cloud manages its device logins (docs/scaling.md, manifests/mosquitto)',
     )
@@ -124,6 +129,7 @@ export function cloudCommand(): Command {
         mqttMaxConnections?: number;
         mqttDeviceRate?: number;
         mqttDeviceBurst?: number;
+        maxArtifactDownloads?: number;
         mqttUrl?: string;
         mqttUsername?: string;
         mqttPasswordFile?: string;
@@ -158,6 +164,7 @@ export function cloudCommand(): Command {
             mqttMaxConnections: opts.mqttMaxConnections,
             mqttDeviceMessagesPerSec: opts.mqttDeviceRate,
             mqttDeviceMessageBurst: opts.mqttDeviceBurst,
+            artifactDownloadConcurrency: opts.maxArtifactDownloads,
             mqttUrl: opts.mqttUrl,
             mqttUsername: opts.mqttUsername,
             mqttPassword: opts.mqttPasswordFile,

@@ -1,0 +1,144 @@
+// Artifact downloads beyond artifactDownloadConcurrency are refused with 503 and
+// Retry-After, and a slot comes back however its download ends, also when the
+// client goes away in the middle.
+import { request, type ClientRequest, type IncomingMessage } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GraphBuilder, encodeModel, intAttr, intsAttr } from '@linesight/model';
+import { greyInputSpec } from '@linesight/protocol';
+import { startTestCloud, type TestCloud } from '@linesight/testkit/cloud';
+import { eventually } from '@linesight/testkit/eventually';
+
+/** Large enough that the socket buffers cannot take it all: a client that stops reading stalls the stream. */
+const PADDING_FLOATS = 8 * 1024 * 1024;
+
+let testCloud: TestCloud;
+
+/** A mean-score model carrying 32 MiB of unused weights, so its download takes a while. */
+function bigModel(): Uint8Array {
+  const side = 8;
+  const g = new GraphBuilder('big');
+  const image = g.input('image', [1, 1, side, side]);
+  const mean = g.op('ReduceMean', [image], [intsAttr('axes', [1, 2, 3]), intAttr('keepdims', 0)]);
+  g.op('Identity', [mean], [], 'score');
+  g.output('score', [1]);
+  g.weight('padding', [PADDING_FLOATS], new Float32Array(PADDING_FLOATS));
+  return encodeModel(g.build(), {
+    schema: 'linesight.model/v1',
+    kind: 'test-mean',
+    inputSpec: greyInputSpec(side),
+    outputs: { score: 'score' },
+    threshold: 0.5,
+  });
+}
+
+/** Starts a download and resolves with its response head; the body is left unread (paused). */
+function startDownload(): Promise<{ req: ClientRequest; res: IncomingMessage }> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${testCloud.httpUrl}/v1/models/big/1.0.0/artifact`, {
+      headers: { authorization: `Bearer ${testCloud.adminToken}` },
+    });
+    req.once('response', (res) => {
+      res.pause();
+      resolve({ req, res });
+    });
+    req.once('error', reject);
+    req.end();
+  });
+}
+
+async function download(): Promise<{ status: number; retryAfter: string | null; body: Buffer }> {
+  const res = await fetch(`${testCloud.httpUrl}/v1/models/big/1.0.0/artifact`, {
+    headers: { authorization: `Bearer ${testCloud.adminToken}` },
+  });
+  return {
+    status: res.status,
+    retryAfter: res.headers.get('retry-after'),
+    body: Buffer.from(await res.arrayBuffer()),
+  };
+}
+
+async function gauge(name: string): Promise<number> {
+  const text = await (await fetch(`${testCloud.httpUrl}/metrics`)).text();
+  return Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
+}
+
+beforeAll(async () => {
+  testCloud = await startTestCloud({ config: { artifactDownloadConcurrency: 1 } });
+  const form = new FormData();
+  form.set('name', 'big');
+  form.set('version', '1.0.0');
+  form.set('file', new Blob([bigModel()]), 'big.onnx');
+  const res = await fetch(`${testCloud.httpUrl}/v1/models`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${testCloud.adminToken}` },
+    body: form,
+  });
+  expect(res.status, await res.text()).toBe(201);
+});
+
+afterAll(async () => {
+  await testCloud.close();
+});
+
+describe('artifact download admission (one slot)', () => {
+  it('refuses a second download with 503, ERR_CLOUD_BUSY and Retry-After while one streams', async () => {
+    const first = await startDownload();
+    try {
+      expect(first.res.statusCode).toBe(200);
+      const second = await download();
+      expect(second.status).toBe(503);
+      expect(Number(second.retryAfter)).toBeGreaterThanOrEqual(1);
+      const body = JSON.parse(second.body.toString()) as {
+        error: string;
+        details: { retryAfterSec: number; max: number; waiting: number };
+      };
+      expect(body.error).toBe('ERR_CLOUD_BUSY');
+      expect(body.details).toMatchObject({ max: 1, waiting: 1 });
+      expect(body.details.retryAfterSec).toBe(Number(second.retryAfter));
+      expect(await gauge('linesight_artifact_downloads_deferred_total')).toBeGreaterThanOrEqual(1);
+      expect(await gauge('linesight_artifact_downloads_in_progress')).toBe(1);
+    } finally {
+      first.req.destroy();
+    }
+  });
+
+  it('gives the slot back when a client disconnects mid-download', async () => {
+    await eventually(async () => (await gauge('linesight_artifact_downloads_in_progress')) === 0, {
+      what: 'the slot of the first test freed',
+    });
+    const stalled = await startDownload();
+    expect(stalled.res.statusCode).toBe(200);
+    // Read a little, then stop: the rest cannot fit the socket buffers, so the stream is mid-way.
+    const firstChunk = await new Promise<Buffer>((resolve) => {
+      stalled.res.once('data', (chunk: Buffer) => {
+        stalled.res.pause();
+        resolve(chunk);
+      });
+      stalled.res.resume();
+    });
+    expect(firstChunk.length).toBeGreaterThan(0);
+    expect((await download()).status).toBe(503);
+    stalled.req.destroy();
+    await eventually(async () => (await gauge('linesight_artifact_downloads_in_progress')) === 0, {
+      what: 'the slot of the disconnected client freed',
+    });
+    const whole = await download();
+    expect(whole.status).toBe(200);
+    expect(whole.body.length).toBeGreaterThan(PADDING_FLOATS * 4);
+  });
+
+  it('gives the slot back after a whole download and after a range request', async () => {
+    await eventually(async () => (await gauge('linesight_artifact_downloads_in_progress')) === 0, {
+      what: 'earlier slots freed',
+    });
+    for (let i = 0; i < 3; i++) expect((await download()).status).toBe(200);
+    const ranged = await fetch(`${testCloud.httpUrl}/v1/models/big/1.0.0/artifact`, {
+      headers: { authorization: `Bearer ${testCloud.adminToken}`, range: 'bytes=10-19' },
+    });
+    expect(ranged.status).toBe(206);
+    expect(Buffer.from(await ranged.arrayBuffer())).toHaveLength(10);
+    await eventually(async () => (await gauge('linesight_artifact_downloads_in_progress')) === 0, {
+      what: 'the slots of finished downloads freed',
+    });
+  });
+});
