@@ -53,16 +53,16 @@ describe('DownloadAdmission', () => {
     admission.admit('device:x');
     admission.admit('device:y');
     const waits = Array.from(
-      { length: 40 },
+      { length: 200 },
       (_, i) => refusal(admission, `device:${i}`).retryAfterSec,
     );
     expect(waits[0]).toBe(1);
     for (let i = 1; i < waits.length; i++)
       expect(waits[i]).toBeGreaterThanOrEqual(waits[i - 1] as number);
-    // 40 waiting, two slots, 0.5 s a download before any was measured: 10 s.
-    expect(waits[39]).toBe(10);
+    // 200 waiting, two slots, 0.1 s a download before any was measured: 10 s.
+    expect(waits[199]).toBe(10);
     // A caller asking again keeps its place in the count instead of adding to it.
-    expect(refusal(admission, 'device:0').details).toMatchObject({ waiting: 40 });
+    expect(refusal(admission, 'device:0').details).toMatchObject({ waiting: 200 });
   });
 
   it('estimates the slot time from finished downloads', () => {

@@ -31,8 +31,11 @@ export class BusyError extends LinesightError {
   }
 }
 
-/** What a slot's duration starts from before any download finished: a guess, replaced by measurements. */
-const INITIAL_HOLD_SEC = 0.5;
+/**
+ * What a slot's duration starts from before any download finished: a guess (a
+ * small model on a LAN), replaced by measurements as downloads finish.
+ */
+const INITIAL_HOLD_SEC = 0.1;
 /** Weight of the newest download in the moving average of slot durations. */
 const HOLD_EWMA_WEIGHT = 0.1;
 
