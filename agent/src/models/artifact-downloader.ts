@@ -51,7 +51,8 @@ export interface DownloadReport {
  * it is discarded and fetched once more from zero before being refused.
  * Free space is checked first (the rest of the artifact plus a margin); a
  * full disk removes the part file and throws ERR_AGENT_DISK_FULL.
- * Throws ERR_AGENT_DOWNLOAD (worth retrying), ERR_AGENT_DISK_FULL or
+ * Throws ERR_AGENT_DOWNLOAD (worth retrying; a busy cloud's 503 carries the
+ * Retry-After it asked for in details.retryAfterMs), ERR_AGENT_DISK_FULL or
  * ERR_AGENT_MODEL_VERIFY.
  */
 export async function downloadArtifact(req: DownloadRequest): Promise<DownloadReport> {
@@ -124,9 +125,23 @@ async function attempt(req: DownloadRequest): Promise<DownloadReport> {
       await response.body?.cancel();
     } else if (!(response.status === 206 && have > 0) && response.status !== 200) {
       await response.body?.cancel();
+      // A busy cloud says when to come back: the caller waits that long instead of backing off.
+      const retryAfterMs =
+        response.status === 503
+          ? retryAfterMsOf(response.headers.get('retry-after'), Date.now())
+          : undefined;
       throw new LinesightError(
         'ERR_AGENT_DOWNLOAD',
-        `download of ${label} from ${req.url} answered HTTP ${response.status}`,
+        `download of ${label} from ${req.url} answered HTTP ${response.status}` +
+          (retryAfterMs === undefined
+            ? ''
+            : ` (busy: retry after ${Math.round(retryAfterMs / 1000)} s)`),
+        {
+          details: {
+            status: response.status,
+            ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+          },
+        },
       );
     } else if (response.body !== null) {
       if (
@@ -199,6 +214,26 @@ async function attempt(req: DownloadRequest): Promise<DownloadReport> {
   }
   await moveIntoPlace(part, req.destPath);
   return { bytes: size, resumedFrom, restarted: false };
+}
+
+/**
+ * Milliseconds a Retry-After header asks for (delay-seconds or an HTTP-date,
+ * RFC 9110 10.2.3), from `nowMs`; undefined when absent or unreadable.
+ */
+export function retryAfterMsOf(header: string | null, nowMs: number): number | undefined {
+  const value = header?.trim();
+  if (value === undefined || value === '') return undefined;
+  if (/^\d+$/.test(value)) return Number(value) * 1000;
+  // Every HTTP-date form starts with a day name; Date.parse alone takes "1.5" or "-5" as dates.
+  const at = /^[A-Za-z]{3}/.test(value) ? Date.parse(value) : Number.NaN;
+  return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs);
+}
+
+/** The wait a busy answer asked for (503 with Retry-After), from a download error; undefined for any other failure. */
+export function busyRetryAfterMs(err: unknown): number | undefined {
+  if (!isLinesightError(err, 'ERR_AGENT_DOWNLOAD')) return undefined;
+  const ms = err.details?.retryAfterMs;
+  return typeof ms === 'number' && Number.isFinite(ms) ? ms : undefined;
 }
 
 /**

@@ -21,7 +21,7 @@ import {
   type TrustedKey,
 } from '@linesight/protocol';
 import { modelRefOf } from '../pipeline/model-ref.ts';
-import { downloadArtifact } from './artifact-downloader.ts';
+import { busyRetryAfterMs, downloadArtifact } from './artifact-downloader.ts';
 import type { CloudFetch } from '../cloud-tls.ts';
 import { DEFAULT_DISK_MARGIN_BYTES, type FreeBytesProbe } from './disk-space.ts';
 import type { ModelStore } from './model-store.ts';
@@ -61,6 +61,8 @@ export interface ModelUpdaterOptions {
   logger: Logger;
   /** Retry delay after a failed download: attempt -> ms (capped exponential with jitter by default). */
   retryDelayMs?: (attempt: number) => number;
+  /** Wait after a busy cloud's 503: its Retry-After in ms -> ms (that plus 0-50 % jitter, at most 5 min, by default). */
+  busyDelayMs?: (retryAfterMs: number) => number;
   /** Loads verified model bytes (default: a new WorkerOnnxModel per load, on `workers`). */
   loadModel?: ModelLoader;
   /** Worker threads of the default loader, owned and closed by the caller (default: a new thread per load). */
@@ -86,12 +88,26 @@ export function defaultRetryDelayMs(attempt: number): number {
   return base / 2 + Math.random() * (base / 2);
 }
 
+/** The longest wait after a busy cloud's 503, jitter included. */
+export const MAX_BUSY_DELAY_MS = 5 * 60_000;
+
+/**
+ * Wait after a busy cloud's 503 that asked for `retryAfterMs`: that plus 0-50 %
+ * jitter (a fleet told the same time does not come back at once), at most 5 min.
+ */
+export function defaultBusyDelayMs(retryAfterMs: number): number {
+  const base = Math.min(Math.max(0, retryAfterMs), MAX_BUSY_DELAY_MS / 1.5);
+  return base * (1 + Math.random() / 2);
+}
+
 /**
  * Follows desired state: verify signature, download (resumably), verify hash,
  * load in a new worker beside the live model, check the golden inputs, then
  * swap between two frames. One update at a time; if several desired states
  * arrive meanwhile, only the newest is applied. A failed download is retried
- * with capped backoff until it works or newer desired state arrives.
+ * with capped backoff until it works or newer desired state arrives; a busy
+ * cloud (503 with Retry-After) is asked again after the time it gave, without
+ * counting as a failure.
  */
 export class ModelUpdater {
   readonly #o: ModelUpdaterOptions;
@@ -360,7 +376,9 @@ export class ModelUpdater {
       )
         return undefined;
       let bytes = await this.#o.store.readVerified(manifest.sha256);
-      for (let attempt = 0; bytes === undefined; attempt++) {
+      let failures = 0;
+      let deferrals = 0;
+      while (bytes === undefined) {
         hooks.phase('downloading');
         try {
           await downloadArtifact({
@@ -382,7 +400,24 @@ export class ModelUpdater {
             );
         } catch (err) {
           if (!isLinesightError(err, 'ERR_AGENT_DOWNLOAD')) throw err;
-          const delayMs = (this.#o.retryDelayMs ?? defaultRetryDelayMs)(attempt);
+          const retryAfterMs = busyRetryAfterMs(err);
+          if (retryAfterMs !== undefined) {
+            // Back-pressure, not a failure: no backoff step, nothing reported as refused.
+            const waitMs = (this.#o.busyDelayMs ?? defaultBusyDelayMs)(retryAfterMs);
+            deferrals++;
+            this.#o.logger[deferrals === 1 ? 'info' : 'debug'](
+              {
+                model: modelRefOf(manifest),
+                retryAfterMs: Math.round(retryAfterMs),
+                waitMs: Math.round(waitMs),
+                deferrals,
+              },
+              'cloud busy: download deferred; will ask again',
+            );
+            if (await this.#sleepUnlessSuperseded(waitMs)) return 'superseded';
+            continue;
+          }
+          const delayMs = (this.#o.retryDelayMs ?? defaultRetryDelayMs)(failures++);
           this.#o.logger.warn(
             { err: describeError(err), retryInMs: Math.round(delayMs) },
             'download failed; will retry',
