@@ -15,6 +15,7 @@ import { fleetWorkerArgs, type FleetMessage } from '../bench/rollout-fleet-worke
 import { fleetInbox, type FleetInbox } from '../fleet-process.ts';
 import { progressLine } from '../progress.ts';
 import { startMosquitto, type MosquittoBroker } from '../bench/mosquitto-process.ts';
+import { LogWarnings } from '../bench/log-warnings.ts';
 
 /** The simulated fleet's own entry (a process of its own, so the cloud's CPU is measured alone). */
 const FLEET_WORKER = fileURLToPath(new URL('../../bin/bench-rollout-fleet.js', import.meta.url));
@@ -44,6 +45,8 @@ export interface RolloutTiming {
   /** The simulated fleet's processes together during the rollout (not the system under test: its cost). */
   fleetCpuSeconds: number;
   fleetPeakRssMb: number;
+  /** Artifact downloads the cloud answered 503 (all download slots busy) during this rollout. */
+  artifactDownloadsDeferred: number | null;
 }
 
 /** Which broker the fleet connects to. */
@@ -82,6 +85,11 @@ export function benchRolloutCommand(): Command {
         .choices(['embedded', 'mosquitto'])
         .default('embedded'),
     )
+    .option(
+      '--max-artifact-downloads <n>',
+      "the cloud's artifact downloads at once (config artifactDownloadConcurrency; default: the cloud's default)",
+      parsePositiveInt,
+    )
     .option('--json', 'print one JSON object on stdout')
     .action(
       async (opts: {
@@ -91,6 +99,7 @@ export function benchRolloutCommand(): Command {
         timeout: number;
         startTimeout: number;
         fleetProcesses?: number;
+        maxArtifactDownloads?: number;
         json?: boolean;
       }) => {
         const result = await runRolloutBench({
@@ -100,6 +109,7 @@ export function benchRolloutCommand(): Command {
           startTimeoutSec: opts.startTimeout,
           fleetProcesses: opts.fleetProcesses,
           broker: opts.broker,
+          maxArtifactDownloads: opts.maxArtifactDownloads,
         });
         progressLine('');
         console.log(opts.json ? JSON.stringify(result) : JSON.stringify(result, null, 2));
@@ -146,6 +156,8 @@ export async function runRolloutBench(options: {
   startTimeoutSec?: number;
   fleetProcesses?: number;
   broker?: BenchBroker;
+  /** The cloud's artifactDownloadConcurrency (its default when absent). */
+  maxArtifactDownloads?: number | undefined;
 }): Promise<Record<string, unknown>> {
   const fdLimit = await openFilesLimit();
   const processes = options.fleetProcesses ?? plannedFleetProcesses(options.devices, fdLimit);
@@ -153,6 +165,13 @@ export async function runRolloutBench(options: {
   const dir = await mkdtemp(join(tmpdir(), 'linesight-bench-rollout-'));
   const broker = options.broker ?? 'embedded';
   const mosquitto = broker === 'mosquitto' ? await startMosquitto() : undefined;
+  // The cloud's warnings go to stderr (stdout is the JSON) and are counted for the result.
+  const cloudWarnings = new LogWarnings();
+  const cloudConfig = loadCloudConfig({
+    ...(options.maxArtifactDownloads === undefined
+      ? {}
+      : { artifactDownloadConcurrency: options.maxArtifactDownloads }),
+  });
   const cloud = new Cloud(
     {
       httpPort: 0,
@@ -160,8 +179,9 @@ export async function runRolloutBench(options: {
         ? { mqttPort: 0, mqttMaxConnections: connectionLimitFor(options.devices) }
         : { mqttUrl: mosquitto.url, mqttPassword: mosquitto.password }),
       dataDir: join(dir, 'cloud'),
+      artifactDownloadConcurrency: cloudConfig.artifactDownloadConcurrency,
     },
-    pino({ level: 'warn' }),
+    pino({ level: 'warn' }, cloudWarnings),
   );
   const children: ChildProcess[] = [];
   const loadBefore = loadAverage();
@@ -213,7 +233,15 @@ export async function runRolloutBench(options: {
     for (const version of ['1.0.0', '1.1.0']) {
       progressLine(`rolling out ${version} to ${options.devices} devices`);
       timings.push(
-        await measureRollout(api, fleets, version, options.devices, options.timeoutSec, mosquitto),
+        await measureRollout(
+          api,
+          urls.http,
+          fleets,
+          version,
+          options.devices,
+          options.timeoutSec,
+          mosquitto,
+        ),
       );
     }
     const update = timings[1] as RolloutTiming;
@@ -238,9 +266,12 @@ export async function runRolloutBench(options: {
           : Math.round((await processUsage(mosquitto.pid)).rssBytes / 1024 / 1024),
       fleetOnlineRssMb: Math.round(idle.rssBytes / 1024 / 1024),
       fleetProcesses: fleets.length,
+      artifactDownloadConcurrency: cloudConfig.artifactDownloadConcurrency,
+      artifactDownloadsDeferred: update.artifactDownloadsDeferred,
       loadAverage: { before: loadBefore, after: loadAverage() },
       openFilesLimit: fdLimit ?? null,
       brokerCounters: await brokerCounters(urls.http),
+      cloudWarnings: cloudWarnings.summary(),
       rollouts: timings,
       simulated:
         'devices in separate processes, each with its own MQTT session and credentials, verifying signed desired state and manifest, downloading and hash-checking the artifact over HTTP, loading it (one shared ONNX worker per sha256) and running the golden check; no camera frames; each agent looks for edge data to forward every 2 s and checks its store quota every 30 s (100 ms and 1 s on a device)',
@@ -291,8 +322,15 @@ function brokerCounters(httpUrl: string): Promise<Record<string, number>> {
   ]);
 }
 
+/** The cloud's count of artifact downloads answered 503 so far. */
+async function deferredDownloads(httpUrl: string): Promise<number | undefined> {
+  const name = 'linesight_artifact_downloads_deferred_total';
+  return (await metrics(httpUrl, [name]))[name];
+}
+
 async function measureRollout(
   api: CloudApiClient,
+  httpUrl: string,
   fleets: { child: ChildProcess; inbox: FleetInbox<FleetMessage> }[],
   version: string,
   devices: number,
@@ -323,6 +361,7 @@ async function measureRollout(
   const cpuBefore = process.cpuUsage();
   const brokerCpuBefore =
     brokerPid === undefined ? undefined : (await processUsage(brokerPid)).cpuSeconds;
+  const deferredBefore = await deferredDownloads(httpUrl);
   const startedMs = Date.now();
   try {
     const created = await api.createRollout({
@@ -360,6 +399,7 @@ async function measureRollout(
       brokerPid === undefined || brokerCpuBefore === undefined
         ? null
         : round((await processUsage(brokerPid)).cpuSeconds - brokerCpuBefore);
+    const deferredAfter = await deferredDownloads(httpUrl);
     const times = msgs
       .flatMap((m) => (m.type === 'reached' ? m.atMs.filter((t) => t > 0) : []))
       .map((t) => (t - startedMs) / 1000)
@@ -382,6 +422,10 @@ async function measureRollout(
       brokerPeakRssMb: brokerPid === undefined ? null : Math.round(brokerPeakRss / 1024 / 1024),
       fleetCpuSeconds,
       fleetPeakRssMb: Math.round(fleetPeakRss / 1024 / 1024),
+      artifactDownloadsDeferred:
+        deferredBefore === undefined || deferredAfter === undefined
+          ? null
+          : deferredAfter - deferredBefore,
     };
   } finally {
     clearInterval(sampler);
