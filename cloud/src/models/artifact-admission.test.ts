@@ -127,6 +127,54 @@ describe('artifact download admission (one slot)', () => {
     expect(whole.body.length).toBeGreaterThan(PADDING_FLOATS * 4);
   });
 
+  it('gives the slot back when the client left before the route took it', async () => {
+    await eventually(async () => (await gauge('linesight_artifact_downloads_in_progress')) === 0, {
+      what: 'earlier slots freed',
+    });
+    // Hold the route in its blob lookup (before it takes a slot) until the client has gone.
+    const blobs = testCloud.cloud.blobs;
+    const stat = blobs.stat.bind(blobs);
+    const read = blobs.read.bind(blobs);
+    let reading!: () => void;
+    // The route reads the blob after it took its slot.
+    const slotTaken = new Promise<void>((resolve) => (reading = resolve));
+    blobs.read = async (key, range) => {
+      reading();
+      return read(key, range);
+    };
+    let entered!: () => void;
+    const inLookup = new Promise<void>((resolve) => (entered = resolve));
+    let proceed!: () => void;
+    const gate = new Promise<void>((resolve) => (proceed = resolve));
+    blobs.stat = async (key) => {
+      entered();
+      await gate;
+      return stat(key);
+    };
+    try {
+      const req = request(`${testCloud.httpUrl}/v1/models/big/1.0.0/artifact`, {
+        headers: { authorization: `Bearer ${testCloud.adminToken}` },
+      });
+      req.on('error', () => undefined);
+      req.end();
+      await inLookup;
+      const closed = new Promise((resolve) => req.once('close', resolve));
+      req.destroy();
+      await closed;
+      // A request answered after the disconnect: the server has seen the socket close.
+      expect((await fetch(`${testCloud.httpUrl}/healthz`)).status).toBe(200);
+      proceed();
+      await slotTaken;
+    } finally {
+      proceed();
+      delete (blobs as { stat?: unknown }).stat;
+      delete (blobs as { read?: unknown }).read;
+    }
+    // Given back as it was taken: its response had closed, and no 'close' would come.
+    expect(await gauge('linesight_artifact_downloads_in_progress')).toBe(0);
+    expect((await download()).status).toBe(200);
+  });
+
   it('gives the slot back after a whole download and after a range request', async () => {
     await eventually(async () => (await gauge('linesight_artifact_downloads_in_progress')) === 0, {
       what: 'earlier slots freed',

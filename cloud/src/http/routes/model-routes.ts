@@ -46,7 +46,10 @@ function admitDownload(
   reply: FastifyReply,
 ): () => void {
   const release = services.artifactDownloads.admit(actorOf(request));
-  reply.raw.once('close', release);
+  // A client that left while the route awaited has closed the response already, and a
+  // closed response emits no more 'close': such a slot is given back at once.
+  if (reply.raw.destroyed) release();
+  else reply.raw.once('close', release);
   return release;
 }
 
