@@ -29,3 +29,16 @@ describe('--log-level', () => {
     );
   });
 });
+
+describe('linesight cloud --max-artifact-downloads', () => {
+  it('refuses a limit below 1 before anything starts', async () => {
+    const { command, errors } = quiet(cloudCommand());
+    const err = await command
+      .parseAsync(['--max-artifact-downloads', '0', '--http-port', '0'], { from: 'user' })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CommanderError);
+    expect(errors.join('')).toContain(
+      "option '--max-artifact-downloads <n>' argument '0' is invalid. expected a whole number of at least 1",
+    );
+  });
+});
