@@ -18,6 +18,8 @@ import {
   type ClientCertificate,
 } from './broker/embedded-broker.ts';
 import { ExternalBroker } from './broker/external-broker.ts';
+import { MosquittoFiles } from './broker/mosquitto-files.ts';
+import { BrokerPasswords } from './registry/broker-passwords.ts';
 import { REGISTRY_ACCOUNTS, type BrokerAccounts } from './broker/broker-accounts.ts';
 import { LISTEN_BACKLOG } from './listen-backlog.ts';
 import type { MqttIdentity } from './broker/acl.ts';
@@ -92,6 +94,7 @@ export class Cloud {
   #db: RegistryDatabase | undefined;
   #broker: EmbeddedBroker | undefined;
   #externalBroker: ExternalBroker | undefined;
+  #mosquittoFiles: MosquittoFiles | undefined;
   #link: FleetLink | undefined;
   #http: FastifyInstance | undefined;
   #modelServer: ModelServer | undefined;
@@ -221,20 +224,40 @@ export class Cloud {
     if (this.config.mqttUrl !== undefined) {
       // An external broker holds the fleet's sessions; the cloud keeps its logins in step.
       service = { username: this.config.mqttUsername, password: this.config.mqttPassword ?? '' };
-      this.#externalBroker = new ExternalBroker({
-        url: this.config.mqttUrl,
-        ...service,
-        adminToken,
-        logger: this.log.child({ component: 'broker' }),
-      });
-      await this.#externalBroker.start();
-      const missing = await this.#externalBroker.missingDevices(devices.list().map((d) => d.id));
+      let missing: string[];
+      if (this.config.mqttAccounts === 'files') {
+        const files = new MosquittoFiles({
+          url: this.config.mqttUrl,
+          ...service,
+          adminToken,
+          configDir: resolve(this.config.mosquittoConfigDir ?? '.'),
+          ...(this.config.mosquittoPidFile !== undefined
+            ? { pidFile: resolve(this.config.mosquittoPidFile) }
+            : {}),
+          store: new BrokerPasswords(db),
+          logger: this.log.child({ component: 'broker' }),
+        });
+        this.#mosquittoFiles = files;
+        await files.start();
+        missing = files.missingDevices();
+        accounts = files;
+      } else {
+        const external = new ExternalBroker({
+          url: this.config.mqttUrl,
+          ...service,
+          adminToken,
+          logger: this.log.child({ component: 'broker' }),
+        });
+        this.#externalBroker = external;
+        await external.start();
+        missing = await external.missingDevices(devices.list().map((d) => d.id));
+        accounts = external;
+      }
       if (missing.length > 0)
         this.log.warn(
           { event: 'broker.logins_missing', devices: missing.length, first: missing.slice(0, 10) },
           'devices without a login on the external broker cannot connect (provisioned before the switch?): rotate their credentials (linesight device rotate-credentials <id>)',
         );
-      accounts = this.#externalBroker;
       mqttUrl = this.config.mqttUrl;
     } else {
       this.#broker = new EmbeddedBroker({
@@ -276,7 +299,7 @@ export class Cloud {
       mqttUrl,
       ...service,
       // With an external broker, batches wait there while the cloud is away (docs/scaling.md).
-      ...(this.#externalBroker !== undefined ? { durableClientId: 'linesight-ingest' } : {}),
+      ...(this.config.mqttUrl !== undefined ? { durableClientId: 'linesight-ingest' } : {}),
       // With the embedded broker, from aedes in this process: a device's PUBACK waits for the commit.
       ...(this.#broker !== undefined ? { inProcess: this.#broker } : {}),
       store: edgeStore,
@@ -626,6 +649,7 @@ export class Cloud {
       await step(async () => this.#ingest?.close());
       await step(async () => this.#broker?.close());
       await step(async () => this.#externalBroker?.close());
+      await step(async () => this.#mosquittoFiles?.close());
       await step(() => {
         this.#db?.close();
       });

@@ -36,6 +36,25 @@ export const CloudConfigSchema = Type.Object(
           'an external MQTT broker (Mosquitto 2 with dynamic security) instead of the embedded one, e.g. mqtt://broker:1883 (docs/scaling.md); the cloud manages its logins',
       }),
     ),
+    mqttAccounts: Type.Union([Type.Literal('dynsec'), Type.Literal('files')], {
+      default: 'dynsec',
+      description:
+        "how the cloud keeps the external broker's logins: Mosquitto's dynamic-security plugin (over MQTT), or a password_file and acl_file it writes into mosquittoConfigDir and reloads (manifests/mosquitto/README.md)",
+    }),
+    mosquittoConfigDir: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          'with mqttAccounts files: the folder shared with Mosquitto where the cloud writes linesight-passwords and linesight-acl',
+      }),
+    ),
+    mosquittoPidFile: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          "with mqttAccounts files: Mosquitto's pid_file; the cloud sends that process SIGHUP after each write (without it, something else must reload the broker)",
+      }),
+    ),
     mqttUsername: Type.String({
       minLength: 1,
       default: 'linesight-cloud',
@@ -302,7 +321,33 @@ export function loadCloudConfig(input: CloudConfigInput): CloudConfig {
       'ERR_CLOUD_CONFIG',
       'invalid cloud configuration:\n  mqttPassword: required with mqttUrl (--mqtt-password-file or LINESIGHT_MQTT_PASSWORD)',
     );
+  const broker = brokerAccountProblems(config);
+  if (broker.length > 0)
+    throw new LinesightError(
+      'ERR_CLOUD_CONFIG',
+      `invalid cloud configuration:\n  ${broker.join('\n  ')}`,
+      { details: { problems: broker } },
+    );
   return config;
+}
+
+/** Problems of the external broker's account settings that the schema cannot see. */
+function brokerAccountProblems(config: CloudConfig): string[] {
+  const problems: string[] = [];
+  if (config.mqttAccounts === 'files') {
+    if (config.mqttUrl === undefined) problems.push('mqttAccounts: files needs mqttUrl (--mqtt-url)');
+    if (config.mosquittoConfigDir === undefined)
+      problems.push('mosquittoConfigDir: required with mqttAccounts files (--mosquitto-config-dir)');
+    // A password_file line is `username:hash`, an acl_file line `user <username>`.
+    if (/[:\s]/.test(config.mqttUsername))
+      problems.push(
+        `mqttUsername: ${JSON.stringify(config.mqttUsername)} cannot be in a Mosquitto password file (no colon, no white space)`,
+      );
+  } else if (config.mosquittoConfigDir !== undefined || config.mosquittoPidFile !== undefined)
+    problems.push(
+      'mosquittoConfigDir, mosquittoPidFile: only with mqttAccounts files (--mqtt-accounts files)',
+    );
+  return problems;
 }
 
 /** Problems of the retention settings that the schema cannot see (schedules, and the grace against the URL lifetime). */

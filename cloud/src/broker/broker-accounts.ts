@@ -1,4 +1,4 @@
-import type { ReaderGrant } from '../registry/mqtt-readers.ts';
+import { READER_PREFIX, type ReaderGrant } from '../registry/mqtt-readers.ts';
 
 /**
  * What the cloud tells the broker when MQTT logins change. The embedded broker
@@ -17,6 +17,13 @@ export interface BrokerAccounts {
   setReader(name: string, password: string, devices: ReaderGrant): Promise<void>;
   /** A reader was revoked. */
   removeReader(name: string): Promise<void>;
+  /** The MQTT username (and client id) of a reader on this broker. */
+  readerUsername(name: string): string;
+}
+
+/** A reader's username where the broker allows a colon in it: `reader:<name>`. */
+export function defaultReaderUsername(name: string): string {
+  return `${READER_PREFIX}${name}`;
 }
 
 /** The embedded broker's accounts: it authenticates against the registry itself. */
@@ -26,4 +33,5 @@ export const REGISTRY_ACCOUNTS: BrokerAccounts = {
   removeDevice: async () => {},
   setReader: async () => {},
   removeReader: async () => {},
+  readerUsername: defaultReaderUsername,
 };

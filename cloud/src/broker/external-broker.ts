@@ -9,7 +9,7 @@ import {
   deviceTopic,
 } from '@linesight/protocol';
 import { READER_CHANNELS } from './acl.ts';
-import type { BrokerAccounts } from './broker-accounts.ts';
+import { defaultReaderUsername, type BrokerAccounts } from './broker-accounts.ts';
 import { DynsecClient, type DynsecCommand, type DynsecResponse } from './dynsec-client.ts';
 import { READER_PREFIX, type ReaderGrant } from '../registry/mqtt-readers.ts';
 
@@ -261,6 +261,10 @@ export class ExternalBroker implements BrokerAccounts {
       ],
       true,
     );
+  }
+
+  readerUsername(name: string): string {
+    return defaultReaderUsername(name);
   }
 
   /** Disconnects; idempotent. */

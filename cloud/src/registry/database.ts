@@ -123,6 +123,12 @@ const MIGRATIONS: readonly string[] = [
      PRIMARY KEY (device_id, fingerprint_sha256)
    );
    CREATE INDEX revoked_certificates_fingerprint ON revoked_certificates(fingerprint_sha256);`,
+  // The password of a device's (and a reader's) login on a Mosquitto whose password_file the
+  // cloud writes (--mqtt-accounts files), as that file holds it ($7$, PBKDF2-SHA512): the cloud
+  // sees the secret only at provisioning and rotation, and writes the file again at each start.
+  // NULL: provisioned before the switch, or on another broker.
+  `ALTER TABLE devices ADD COLUMN broker_password TEXT;
+   ALTER TABLE mqtt_readers ADD COLUMN broker_password TEXT;`,
 ];
 
 /**

@@ -16,6 +16,7 @@ export {
   assertDeviceId,
   devicePrefix,
   deviceTopic,
+  deviceTopicPattern,
   allDevicesFilter,
   parseDeviceTopic,
   type DeviceChannel,

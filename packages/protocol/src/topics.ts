@@ -67,6 +67,14 @@ export function deviceTopic(deviceId: string, channel: DeviceChannel): string {
   return `${devicePrefix(deviceId)}/${channel}`;
 }
 
+/**
+ * One channel's topic with `placeholder` in the device's place: a broker's ACL
+ * pattern, such as Mosquitto's `%u` (the login's username).
+ */
+export function deviceTopicPattern(placeholder: string, channel: DeviceChannel): string {
+  return `${TOPIC_ROOT}/devices/${placeholder}/${channel}`;
+}
+
 /** A subscription filter for one channel across every device. */
 export function allDevicesFilter(channel: DeviceChannel): string {
   return `${TOPIC_ROOT}/devices/+/${channel}`;

@@ -20,7 +20,7 @@ export async function readerRoutes(app: FastifyInstance, services: CloudServices
         summary:
           'Create a read-only MQTT credential: it may subscribe to the results and telemetry of the devices it is granted, nothing else; the password is shown only once',
         description:
-          'Connect with client id and username both set to the answer\'s `username` ("reader:<name>"). ' +
+          'Connect with client id and username both set to the answer\'s `username` ("reader:<name>"; "reader@<name>" on a Mosquitto with --mqtt-accounts files). ' +
           'Filters: linesight/v1/devices/<id>/results and .../telemetry for a granted id, or + in place of the id when devices is ["*"].',
         body: CreateMqttReaderBodySchema,
         response: { 201: CreatedMqttReaderSchema },
@@ -41,7 +41,7 @@ export async function readerRoutes(app: FastifyInstance, services: CloudServices
       }
       services.audit.record(by, 'mqtt_reader.create', created.name, { devices: created.devices });
       void reply.status(201);
-      return created;
+      return { ...created, username: services.brokerAccounts.readerUsername(created.name) };
     },
   );
 
@@ -55,7 +55,10 @@ export async function readerRoutes(app: FastifyInstance, services: CloudServices
         response: { 200: Type.Array(MqttReaderViewSchema) },
       },
     },
-    async () => services.readers.list(),
+    async () =>
+      services.readers
+        .list()
+        .map((r) => ({ ...r, username: services.brokerAccounts.readerUsername(r.name) })),
   );
 
   app.delete<{ Params: { name: string } }>(
@@ -74,7 +77,7 @@ export async function readerRoutes(app: FastifyInstance, services: CloudServices
       const { name } = request.params;
       services.readers.revoke(name);
       await services.brokerAccounts.removeReader(name);
-      await services.link.disconnectClient(`reader:${name}`);
+      await services.link.disconnectClient(services.brokerAccounts.readerUsername(name));
       services.audit.record(actorOf(request), 'mqtt_reader.revoke', name);
       return { name, revoked: true as const };
     },

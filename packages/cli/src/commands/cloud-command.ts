@@ -45,6 +45,22 @@ export function cloudCommand(): Command {
       '--mqtt-username <name>',
       "the cloud's login on the external broker, a dynamic-security admin (default linesight-cloud)",
     )
+    .addOption(
+      new Option(
+        '--mqtt-accounts <kind>',
+        "how the cloud keeps the external broker's logins: Mosquitto's dynamic-security plugin, or a password_file and acl_file it writes and reloads (manifests/mosquitto/README.md)",
+      )
+        .choices(['dynsec', 'files'])
+        .default('dynsec'),
+    )
+    .option(
+      '--mosquitto-config-dir <dir>',
+      'with --mqtt-accounts files: the folder shared with Mosquitto where the cloud writes linesight-passwords and linesight-acl',
+    )
+    .option(
+      '--mosquitto-pid-file <file>',
+      "with --mqtt-accounts files: Mosquitto's pid_file; the cloud sends it SIGHUP after each write",
+    )
     .option(
       '--mqtt-password-file <file>',
       "file holding the cloud's password on the external broker (else LINESIGHT_MQTT_PASSWORD)",
@@ -133,6 +149,9 @@ export function cloudCommand(): Command {
         mqttUrl?: string;
         mqttUsername?: string;
         mqttPasswordFile?: string;
+        mqttAccounts: 'dynsec' | 'files';
+        mosquittoConfigDir?: string;
+        mosquittoPidFile?: string;
         host: string;
         dataDir: string;
         advertisedUrl?: string;
@@ -168,6 +187,9 @@ export function cloudCommand(): Command {
             mqttUrl: opts.mqttUrl,
             mqttUsername: opts.mqttUsername,
             mqttPassword: opts.mqttPasswordFile,
+            mqttAccounts: opts.mqttAccounts,
+            mosquittoConfigDir: opts.mosquittoConfigDir,
+            mosquittoPidFile: opts.mosquittoPidFile,
             host: opts.host,
             dataDir: opts.dataDir,
             advertisedUrl: opts.advertisedUrl,
