@@ -335,9 +335,12 @@ export function loadCloudConfig(input: CloudConfigInput): CloudConfig {
 function brokerAccountProblems(config: CloudConfig): string[] {
   const problems: string[] = [];
   if (config.mqttAccounts === 'files') {
-    if (config.mqttUrl === undefined) problems.push('mqttAccounts: files needs mqttUrl (--mqtt-url)');
+    if (config.mqttUrl === undefined)
+      problems.push('mqttAccounts: files needs mqttUrl (--mqtt-url)');
     if (config.mosquittoConfigDir === undefined)
-      problems.push('mosquittoConfigDir: required with mqttAccounts files (--mosquitto-config-dir)');
+      problems.push(
+        'mosquittoConfigDir: required with mqttAccounts files (--mosquitto-config-dir)',
+      );
     // A password_file line is `username:hash`, an acl_file line `user <username>`.
     if (/[:\s]/.test(config.mqttUsername))
       problems.push(

@@ -1,6 +1,7 @@
 import { mosquittoInstalled } from '../../packages/cli/src/bench/mosquitto-process.ts';
 
 export {
+  makePasswordFile,
   startMosquitto,
   type MosquittoBroker,
 } from '../../packages/cli/src/bench/mosquitto-process.ts';

@@ -355,8 +355,7 @@ export class MosquittoFiles implements BrokerAccounts {
       } catch (err) {
         last = (err as Error).message;
       }
-      if (this.#closed)
-        throw new LinesightError('ERR_CLOUD_NOT_STARTED', 'the cloud is closing');
+      if (this.#closed) throw new LinesightError('ERR_CLOUD_NOT_STARTED', 'the cloud is closing');
       if (Date.now() + waitMs > deadline)
         throw new LinesightError(
           'ERR_CLOUD_BROKER',

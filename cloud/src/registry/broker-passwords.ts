@@ -51,9 +51,10 @@ export class BrokerPasswords {
   /** Every provisioned device's login, by id. */
   devices(): DeviceBrokerLogin[] {
     return (
-      this.#statements
-        .get('SELECT id, broker_password AS hash FROM devices ORDER BY id')
-        .all() as { id: string; hash: string | null }[]
+      this.#statements.get('SELECT id, broker_password AS hash FROM devices ORDER BY id').all() as {
+        id: string;
+        hash: string | null;
+      }[]
     ).map((r) => ({ deviceId: r.id, passwordHash: r.hash }));
   }
 

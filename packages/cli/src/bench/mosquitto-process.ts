@@ -65,9 +65,12 @@ function findPlugin(): string | undefined {
   ].find((p) => existsSync(p));
 }
 
-/** True when mosquitto_passwd (beside mosquitto) is installed. */
-export function mosquittoPasswdInstalled(): boolean {
-  return findBinary(['mosquitto_passwd', '/usr/bin/mosquitto_passwd']) !== undefined;
+/** (Re)creates a Mosquitto password file holding one login, with mosquitto_passwd, as an operator sets one up. */
+export function makePasswordFile(path: string, username: string, password: string): void {
+  const passwd = findBinary(['mosquitto_passwd', '/usr/bin/mosquitto_passwd']);
+  if (passwd === undefined) throw new Error('mosquitto_passwd is not installed');
+  const made = spawnSync(passwd, ['-c', '-b', path, username, password], { encoding: 'utf8' });
+  if (made.status !== 0) throw new Error(`mosquitto_passwd failed: ${made.stderr}`);
 }
 
 /** True when mosquitto, mosquitto_ctrl and the dynamic-security plugin are installed. */
@@ -111,7 +114,8 @@ async function startOnFreePort(accounts: MosquittoAccounts): Promise<MosquittoBr
   const passwordFile = join(dir, 'cloud-password');
   await writeFile(passwordFile, `${password}\n`, { mode: 0o600 });
   const replace = (text: string, pattern: RegExp, by: string) => {
-    if (!pattern.test(text)) throw new Error(`the shipped mosquitto configuration has no ${pattern}`);
+    if (!pattern.test(text))
+      throw new Error(`the shipped mosquitto configuration has no ${pattern}`);
     return text.replace(pattern, by);
   };
   const port = await freePort();
@@ -121,13 +125,8 @@ async function startOnFreePort(accounts: MosquittoAccounts): Promise<MosquittoBr
   if (accounts === 'files') {
     // As an operator would start it: the cloud's login made with mosquitto_passwd, no ACL yet;
     // the cloud writes both files at its start.
-    const passwd = findBinary(['mosquitto_passwd', '/usr/bin/mosquitto_passwd']);
-    if (passwd === undefined) throw new Error('mosquitto_passwd is not installed');
     const passwords = join(dir, 'linesight-passwords');
-    const made = spawnSync(passwd, ['-c', '-b', passwords, username, password], {
-      encoding: 'utf8',
-    });
-    if (made.status !== 0) throw new Error(`mosquitto_passwd failed: ${made.stderr}`);
+    makePasswordFile(passwords, username, password);
     await writeFile(join(dir, 'linesight-acl'), '', { mode: 0o640 });
     devicePort = await freePort();
     files = { configDir: dir, pidFile: join(dir, 'mosquitto.pid') };
