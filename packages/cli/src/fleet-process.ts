@@ -76,7 +76,14 @@ export function parseFleetProcessArgs(
 
 /** What every fleet process says when it started, or why it could not. */
 export type FleetStartMessage =
-  { type: 'ready'; devices: number; startSeconds: number } | { type: 'error'; message: string };
+  | {
+      type: 'ready';
+      devices: number;
+      startSeconds: number;
+      /** The part of startSeconds spent provisioning new devices. */
+      provisionSeconds: number;
+    }
+  | { type: 'error'; message: string };
 
 /** Starts the fleet and says `ready` (with its start time), or says `error` and stops. */
 export async function startFleetProcess(
@@ -91,6 +98,7 @@ export async function startFleetProcess(
       type: 'ready',
       devices: fleet.agents.length,
       startSeconds: (Date.now() - started) / 1000,
+      provisionSeconds: fleet.provisionSeconds,
     });
   } catch (err) {
     send({ type: 'error', message: err instanceof Error ? err.message : String(err) });

@@ -14,7 +14,11 @@ import { parsePositiveInt } from '../options.ts';
 import { fleetWorkerArgs, type FleetMessage } from '../bench/rollout-fleet-worker.ts';
 import { fleetInbox, type FleetInbox } from '../fleet-process.ts';
 import { progressLine } from '../progress.ts';
-import { startMosquitto, type MosquittoBroker } from '../bench/mosquitto-process.ts';
+import {
+  startMosquitto,
+  type MosquittoAccounts,
+  type MosquittoBroker,
+} from '../bench/mosquitto-process.ts';
 import { LogWarnings } from '../bench/log-warnings.ts';
 
 /** The simulated fleet's own entry (a process of its own, so the cloud's CPU is measured alone). */
@@ -90,10 +94,19 @@ export function benchRolloutCommand(): Command {
       "the cloud's artifact downloads at once (config artifactDownloadConcurrency; default: the cloud's default)",
       parsePositiveInt,
     )
+    .addOption(
+      new Option(
+        '--mqtt-accounts <kind>',
+        "with --broker mosquitto: how the cloud keeps Mosquitto's logins, password and ACL files (manifests/mosquitto/mosquitto-files.conf) or the dynamic-security plugin (mosquitto.conf)",
+      )
+        .choices(['files', 'dynsec'])
+        .default('files'),
+    )
     .option('--json', 'print one JSON object on stdout')
     .action(
       async (opts: {
         broker: BenchBroker;
+        mqttAccounts: MosquittoAccounts;
         devices: number;
         model?: string;
         timeout: number;
@@ -110,6 +123,7 @@ export function benchRolloutCommand(): Command {
           fleetProcesses: opts.fleetProcesses,
           broker: opts.broker,
           maxArtifactDownloads: opts.maxArtifactDownloads,
+          mqttAccounts: opts.mqttAccounts,
         });
         progressLine('');
         console.log(opts.json ? JSON.stringify(result) : JSON.stringify(result, null, 2));
@@ -158,13 +172,17 @@ export async function runRolloutBench(options: {
   broker?: BenchBroker;
   /** The cloud's artifactDownloadConcurrency (its default when absent). */
   maxArtifactDownloads?: number | undefined;
+  /** With Mosquitto: files (default) or dynsec. */
+  mqttAccounts?: MosquittoAccounts;
 }): Promise<Record<string, unknown>> {
   const fdLimit = await openFilesLimit();
   const processes = options.fleetProcesses ?? plannedFleetProcesses(options.devices, fdLimit);
   const startTimeoutMs = (options.startTimeoutSec ?? 1800) * 1000;
   const dir = await mkdtemp(join(tmpdir(), 'linesight-bench-rollout-'));
   const broker = options.broker ?? 'embedded';
-  const mosquitto = broker === 'mosquitto' ? await startMosquitto() : undefined;
+  const mqttAccounts = options.mqttAccounts ?? 'files';
+  const mosquitto =
+    broker === 'mosquitto' ? await startMosquitto({ accounts: mqttAccounts }) : undefined;
   // The cloud's warnings go to stderr (stdout is the JSON) and are counted for the result.
   const cloudWarnings = new LogWarnings();
   const cloudConfig = loadCloudConfig({
@@ -177,7 +195,15 @@ export async function runRolloutBench(options: {
       httpPort: 0,
       ...(mosquitto === undefined
         ? { mqttPort: 0, mqttMaxConnections: connectionLimitFor(options.devices) }
-        : { mqttUrl: mosquitto.url, mqttPassword: mosquitto.password }),
+        : {
+            mqttUrl: mosquitto.url,
+            mqttPassword: mosquitto.password,
+            advertisedMqttUrl: mosquitto.deviceUrl,
+            mqttAccounts,
+            ...(mqttAccounts === 'files'
+              ? { mosquittoConfigDir: mosquitto.configDir, mosquittoPidFile: mosquitto.pidFile }
+              : {}),
+          }),
       dataDir: join(dir, 'cloud'),
       artifactDownloadConcurrency: cloudConfig.artifactDownloadConcurrency,
     },
@@ -247,6 +273,7 @@ export async function runRolloutBench(options: {
     const update = timings[1] as RolloutTiming;
     return {
       broker,
+      ...(mosquitto !== undefined ? { mqttAccounts } : {}),
       devices: options.devices,
       secondsTo99: update.secondsTo99,
       secondsTo100: update.secondsTo100,
@@ -258,6 +285,9 @@ export async function runRolloutBench(options: {
       createSeconds: update.createSeconds,
       modelBytes: v1.byteLength,
       fleetStartSeconds: Math.max(...readies.map((r) => (r.type === 'ready' ? r.startSeconds : 0))),
+      provisionSeconds: round(
+        Math.max(...readies.map((r) => (r.type === 'ready' ? r.provisionSeconds : 0))),
+      ),
       onlineSeconds,
       cloudOnlineRssMb: cloudIdleRssMb,
       brokerOnlineRssMb:
