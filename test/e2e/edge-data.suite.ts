@@ -26,7 +26,8 @@ import {
 import { eventually } from '@linesight/testkit/eventually';
 import { LinesightProcess } from '../helpers/linesight-process.ts';
 import {
-  startMosquitto,
+  mosquittoCloudConfig,
+  startMosquittoFor,
   type BrokerKind,
   type MosquittoBroker,
 } from '../helpers/mosquitto-broker.ts';
@@ -46,9 +47,7 @@ export function edgeDataSuite(broker: BrokerKind): void {
 
   /** Where the cloud's broker is: its own (embedded, on a port) or the external Mosquitto. */
   function brokerConfig(mqttPort: number) {
-    return mosquitto === undefined
-      ? { mqttPort }
-      : { mqttUrl: mosquitto.url, mqttPassword: mosquitto.password };
+    return mosquitto === undefined ? { mqttPort } : mosquittoCloudConfig(mosquitto);
   }
 
   /** The newest reported state of each device, followed across cloud restarts. */
@@ -260,7 +259,7 @@ export function edgeDataSuite(broker: BrokerKind): void {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'linesight-edge-'));
     adminToken = `edge-admin-${process.pid}-token`;
-    if (broker === 'mosquitto') mosquitto = await startMosquitto();
+    if (broker !== 'embedded') mosquitto = await startMosquittoFor(broker);
     cloud = new Cloud(
       { httpPort: 0, ...brokerConfig(0), dataDir: join(dir, 'cloud'), adminToken },
       pino({ level: 'warn' }),

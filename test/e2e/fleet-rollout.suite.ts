@@ -21,7 +21,8 @@ import { eventually } from '@linesight/testkit/eventually';
 import { LinesightProcess, runLinesight } from '../helpers/linesight-process.ts';
 import { FleetObserver } from '../helpers/observer.ts';
 import {
-  startMosquitto,
+  mosquittoCloudArgs,
+  startMosquittoFor,
   type BrokerKind,
   type MosquittoBroker,
 } from '../helpers/mosquitto-broker.ts';
@@ -82,11 +83,9 @@ export function fleetRolloutSuite(broker: BrokerKind): void {
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'linesight-e2e-'));
-    if (broker === 'mosquitto') mosquitto = await startMosquitto();
+    if (broker !== 'embedded') mosquitto = await startMosquittoFor(broker);
     const brokerArgs =
-      mosquitto === undefined
-        ? ['--mqtt-port', '0']
-        : ['--mqtt-url', mosquitto.url, '--mqtt-password-file', mosquitto.passwordFile];
+      mosquitto === undefined ? ['--mqtt-port', '0'] : mosquittoCloudArgs(mosquitto);
     cloud = new LinesightProcess(
       ['cloud', '--http-port', '0', ...brokerArgs, '--data-dir', join(dir, 'cloud')],
       { LINESIGHT_ADMIN_TOKEN: adminToken },

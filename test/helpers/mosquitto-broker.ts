@@ -1,4 +1,8 @@
-import { mosquittoInstalled } from '../../packages/cli/src/bench/mosquitto-process.ts';
+import {
+  mosquittoInstalled,
+  startMosquitto,
+  type MosquittoBroker,
+} from '../../packages/cli/src/bench/mosquitto-process.ts';
 
 export {
   makePasswordFile,
@@ -6,8 +10,51 @@ export {
   type MosquittoBroker,
 } from '../../packages/cli/src/bench/mosquitto-process.ts';
 
-/** Which broker a cloud test runs against. */
-export type BrokerKind = 'embedded' | 'mosquitto';
+/** Which broker a cloud test runs against: Mosquitto with dynamic security, or with password and ACL files. */
+export type BrokerKind = 'embedded' | 'mosquitto' | 'mosquitto-files';
+
+/** The cloud's settings for a Mosquitto started by startMosquitto (Cloud config fields). */
+export function mosquittoCloudConfig(broker: MosquittoBroker) {
+  return {
+    mqttUrl: broker.url,
+    mqttPassword: broker.password,
+    ...(broker.accounts === 'files'
+      ? {
+          mqttAccounts: 'files' as const,
+          mosquittoConfigDir: broker.configDir!,
+          mosquittoPidFile: broker.pidFile!,
+          advertisedMqttUrl: broker.deviceUrl,
+        }
+      : {}),
+  };
+}
+
+/** The same as `linesight cloud` arguments. */
+export function mosquittoCloudArgs(broker: MosquittoBroker): string[] {
+  return [
+    '--mqtt-url',
+    broker.url,
+    '--mqtt-password-file',
+    broker.passwordFile,
+    ...(broker.accounts === 'files'
+      ? [
+          '--mqtt-accounts',
+          'files',
+          '--mosquitto-config-dir',
+          broker.configDir!,
+          '--mosquitto-pid-file',
+          broker.pidFile!,
+          '--advertised-mqtt-url',
+          broker.deviceUrl,
+        ]
+      : []),
+  ];
+}
+
+/** Starts the Mosquitto a BrokerKind names (not 'embedded'). */
+export function startMosquittoFor(kind: Exclude<BrokerKind, 'embedded'>): Promise<MosquittoBroker> {
+  return startMosquitto({ accounts: kind === 'mosquitto-files' ? 'files' : 'dynsec' });
+}
 
 /**
  * True when the broker tests against a real mosquitto can run here. Without it they are

@@ -254,6 +254,9 @@ export async function runRolloutBench(options: {
     const onlineSeconds = round((Date.now() - forkedMs) / 1000);
     const idle = await fleetUsage(fleets.map((f) => f.child.pid));
     const cloudIdleRssMb = Math.round(process.memoryUsage().rss / 1024 / 1024);
+    // One more device with the whole fleet online, and gone again before the rollouts: with
+    // Mosquitto's files the reload checks every live session's password again.
+    const lateOne = await timeProvisioning(api, mosquitto);
 
     const timings: RolloutTiming[] = [];
     for (const version of ['1.0.0', '1.1.0']) {
@@ -289,6 +292,8 @@ export async function runRolloutBench(options: {
         Math.max(...readies.map((r) => (r.type === 'ready' ? r.provisionSeconds : 0))),
       ),
       onlineSeconds,
+      provisionOneOnlineSeconds: lateOne.seconds,
+      provisionOneOnlineBrokerCpuSeconds: lateOne.brokerCpuSeconds,
       cloudOnlineRssMb: cloudIdleRssMb,
       brokerOnlineRssMb:
         mosquitto?.pid === undefined
@@ -312,6 +317,24 @@ export async function runRolloutBench(options: {
     await mosquitto?.stop();
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** Provisions one device and decommissions it: how long the first took, and the broker's CPU for it. */
+async function timeProvisioning(
+  api: CloudApiClient,
+  mosquitto: MosquittoBroker | undefined,
+): Promise<{ seconds: number; brokerCpuSeconds: number | null }> {
+  const pid = mosquitto?.pid;
+  const cpuBefore = pid === undefined ? undefined : (await processUsage(pid)).cpuSeconds;
+  const started = Date.now();
+  await api.provisionDevice('bench-late-1');
+  const seconds = round((Date.now() - started) / 1000);
+  const brokerCpuSeconds =
+    pid === undefined || cpuBefore === undefined
+      ? null
+      : round((await processUsage(pid)).cpuSeconds - cpuBefore);
+  await api.decommissionDevice('bench-late-1');
+  return { seconds, brokerCpuSeconds };
 }
 
 /** Asks a fleet process to stop; kills it if it has not exited within 30 s. */
