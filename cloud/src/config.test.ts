@@ -78,4 +78,31 @@ describe('loadCloudConfig', () => {
     expect(both).toMatch(/edgeOrphanSweepCron: "daily" is not a node-cron schedule/);
     expect(both).toMatch(/edgeRetentionCron: "61 \* \* \* \*" is not a node-cron schedule/);
   });
+
+  it('keeps dynsec as the default and checks what the files accounts need, every problem at once', () => {
+    expect(loadCloudConfig({}).mqttAccounts).toBe('dynsec');
+    const refused = (input: Parameters<typeof loadCloudConfig>[0]): string => {
+      try {
+        loadCloudConfig(input);
+      } catch (err) {
+        expect(isLinesightError(err, 'ERR_CLOUD_CONFIG')).toBe(true);
+        return (err as Error).message;
+      }
+      throw new Error('accepted');
+    };
+    const message = refused({ mqttAccounts: 'files', mqttUsername: 'cloud:1' });
+    expect(message).toMatch(/mqttAccounts: files needs mqttUrl/);
+    expect(message).toMatch(/mosquittoConfigDir: required with mqttAccounts files/);
+    expect(message).toMatch(/mqttUsername: "cloud:1" cannot be in a Mosquitto password file/);
+    expect(refused({ mosquittoPidFile: '/run/m.pid' })).toMatch(/only with mqttAccounts files/);
+    expect(refused({ mqttAccounts: 'plugin' as 'files' })).toMatch(/mqttAccounts/);
+    const files = loadCloudConfig({
+      mqttUrl: 'mqtt://127.0.0.1:1884',
+      mqttPassword: 'pw',
+      mqttAccounts: 'files',
+      mosquittoConfigDir: '/var/lib/linesight-mosquitto',
+    });
+    expect(files.mqttAccounts).toBe('files');
+    expect(files.mosquittoPidFile).toBeUndefined();
+  });
 });
