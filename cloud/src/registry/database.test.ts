@@ -43,7 +43,7 @@ describe('openRegistryDatabase', () => {
     const old = openRegistryDatabase(path);
     // Back to the schema before device_assignments, holding one device with a desired state.
     old.exec(
-      'DROP TABLE device_assignments; ALTER TABLE api_tokens DROP COLUMN role; DROP TABLE mqtt_readers; DROP TABLE revoked_certificates',
+      'DROP TABLE device_assignments; ALTER TABLE api_tokens DROP COLUMN role; DROP TABLE mqtt_readers; DROP TABLE revoked_certificates; ALTER TABLE devices DROP COLUMN broker_password',
     );
     old.pragma('user_version = 3');
     old
@@ -74,7 +74,7 @@ describe('openRegistryDatabase', () => {
     const path = join(dir, 'registry.sqlite');
     const old = openRegistryDatabase(path);
     old.exec(
-      'ALTER TABLE api_tokens DROP COLUMN role; DROP TABLE mqtt_readers; DROP TABLE revoked_certificates',
+      'ALTER TABLE api_tokens DROP COLUMN role; DROP TABLE mqtt_readers; DROP TABLE revoked_certificates; ALTER TABLE devices DROP COLUMN broker_password',
     );
     old.pragma('user_version = 4');
     old
