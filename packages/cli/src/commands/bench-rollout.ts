@@ -41,6 +41,8 @@ export interface RolloutTiming {
   secondsToCompleted: number | null;
   /** How long POST /v1/rollouts took to answer (desired state issued and published). */
   createSeconds: number;
+  /** Set when the rollout ended otherwise than completed (state and reason), e.g. rolled back by a health gate. */
+  rolloutEnded: string | null;
   cloudCpuSeconds: number;
   cloudPeakRssMb: number;
   /** The external broker's process during the rollout (null with the embedded broker, which is in the cloud's figures). */
@@ -436,13 +438,18 @@ async function measureRollout(
       }),
     );
     let completedMs: number | undefined;
+    let ended: string | null = null;
     while (completedMs === undefined && Date.now() - startedMs < timeoutSec * 1000) {
       const askedMs = Date.now();
       const r = await api.getRollout(created.id);
       if (r.state === 'completed') completedMs = Date.now();
-      else if (r.state !== 'in_progress' && r.state !== 'pending')
-        throw new Error(`rollout ended ${r.state}: ${r.reason ?? ''}`);
-      else await pollPause(250, Date.now() - askedMs);
+      else if (r.state !== 'in_progress' && r.state !== 'pending') {
+        // Rolled back (a health gate failed): the figures so far, and where the devices are.
+        ended = `${r.state}: ${r.reason ?? ''}`;
+        for (const { child } of fleets)
+          if (child.connected) child.send({ type: 'report', version });
+        break;
+      } else await pollPause(250, Date.now() - askedMs);
     }
     const msgs = await reached;
     const cpu = process.cpuUsage(cpuBefore);
@@ -469,6 +476,7 @@ async function measureRollout(
       secondsToCompleted:
         completedMs === undefined ? null : round((completedMs - startedMs) / 1000),
       createSeconds: round(createSeconds),
+      rolloutEnded: ended,
       cloudCpuSeconds: round((cpu.user + cpu.system) / 1e6),
       cloudPeakRssMb: Math.round(peakRss / 1024 / 1024),
       brokerCpuSeconds,
