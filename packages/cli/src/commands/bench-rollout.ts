@@ -261,22 +261,31 @@ export async function runRolloutBench(options: {
     const lateOne = await timeProvisioning(api, mosquitto);
 
     const timings: RolloutTiming[] = [];
+    // A rollout that cannot be measured (a fleet process died) ends the runs, not the report:
+    // the provisioning and online figures above still stand.
+    let rolloutError: string | null = null;
     for (const version of ['1.0.0', '1.1.0']) {
       progressLine(`rolling out ${version} to ${options.devices} devices`);
-      timings.push(
-        await measureRollout(
-          api,
-          urls.http,
-          fleets,
-          version,
-          options.devices,
-          options.timeoutSec,
-          mosquitto,
-        ),
-      );
+      try {
+        timings.push(
+          await measureRollout(
+            api,
+            urls.http,
+            fleets,
+            version,
+            options.devices,
+            options.timeoutSec,
+            mosquitto,
+          ),
+        );
+      } catch (err) {
+        rolloutError = `${version}: ${err instanceof Error ? err.message : String(err)}`;
+        break;
+      }
     }
-    const update = timings[1] as RolloutTiming;
+    const update: Partial<RolloutTiming> = timings[1] ?? {};
     return {
+      rolloutError,
       broker,
       ...(mosquitto !== undefined ? { mqttAccounts } : {}),
       devices: options.devices,
@@ -437,6 +446,8 @@ async function measureRollout(
         });
       }),
     );
+    // Awaited below; a fleet process dying before that must not be an unhandled rejection.
+    reached.catch(() => undefined);
     let completedMs: number | undefined;
     let ended: string | null = null;
     while (completedMs === undefined && Date.now() - startedMs < timeoutSec * 1000) {
