@@ -33,8 +33,8 @@ describe('loadCloudConfig', () => {
     expect(String((caught as Error).message)).toContain('https://b.example');
   });
 
-  it('bounds artifact downloads at 32 by default and refuses a limit below 1 or not whole', () => {
-    expect(loadCloudConfig({}).artifactDownloadConcurrency).toBe(32);
+  it('bounds artifact downloads at 256 by default and refuses a limit below 1 or not whole', () => {
+    expect(loadCloudConfig({}).artifactDownloadConcurrency).toBe(256);
     expect(loadCloudConfig({ artifactDownloadConcurrency: 1 }).artifactDownloadConcurrency).toBe(1);
     for (const bad of [0, -3, 2.5]) {
       let caught: unknown;

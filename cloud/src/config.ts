@@ -128,7 +128,7 @@ export const CloudConfigSchema = Type.Object(
     artifactDownloadConcurrency: Type.Integer({
       minimum: 1,
       maximum: 10_000,
-      default: 32,
+      default: 256,
       description:
         'model artifact downloads streamed at once; more are refused with 503 and a Retry-After that grows with the devices waiting, so a large rollout spreads its downloads (docs/scaling.md)',
     }),
