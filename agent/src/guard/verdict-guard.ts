@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { describeError, type FrameCounters, type FrameResult } from '@linesight/protocol';
 import type { Frame, FrameSink } from '../camera/camera.ts';
+import { unscoredResult } from '../pipeline/unscored-result.ts';
 
 /** Options of a verdict guard. */
 export interface VerdictGuardOptions {
@@ -283,24 +284,14 @@ export class VerdictGuard implements FrameSink {
   #answerUnknown(frame: Frame, arrivedAtMs: number, reason: string): FrameResult {
     const now = Date.now();
     const totalMs = Math.max(0, now - arrivedAtMs);
-    const result: FrameResult = {
-      schema: 'linesight.result/v1',
+    const result = unscoredResult({
       deviceId: this.#o.deviceId,
       seq: frame.seq,
-      capturedAt: frame.capturedAt.toISOString(),
-      verdict: 'unknown',
-      score: null,
-      threshold: null,
-      model: null,
+      capturedAt: frame.capturedAt,
       reason,
-      latencyMs: {
-        capture: Math.max(0, arrivedAtMs - frame.capturedAt.getTime()),
-        queue: totalMs,
-        preprocess: 0,
-        inference: 0,
-        total: totalMs,
-      },
-    };
+      captureMs: Math.max(0, arrivedAtMs - frame.capturedAt.getTime()),
+      waitedMs: totalMs,
+    });
     this.#write(result);
     return result;
   }

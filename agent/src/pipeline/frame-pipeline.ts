@@ -18,6 +18,7 @@ import type { Frame, FrameSink } from '../camera/camera.ts';
 import { CircuitBreaker, type RunOutcome } from './circuit-breaker.ts';
 import { LatencyWindow } from './latency-window.ts';
 import { modelRefOf } from './model-ref.ts';
+import { unscoredResult } from './unscored-result.ts';
 
 export { modelRefOf } from './model-ref.ts';
 
@@ -399,24 +400,14 @@ export class FramePipeline implements FrameSink {
   /** Publishes a dropped frame as unknown; it is counted in `droppedOverload`, not `unknown`. */
   #publishDropped(dropped: Dropped): void {
     const totalMs = performance.now() - dropped.arrivedAt;
-    const result: FrameResult = {
-      schema: 'linesight.result/v1',
+    const result = unscoredResult({
       deviceId: this.#o.deviceId,
       seq: dropped.seq,
-      capturedAt: dropped.capturedAt.toISOString(),
-      verdict: 'unknown',
-      score: null,
-      threshold: null,
-      model: null,
+      capturedAt: dropped.capturedAt,
       reason: `overload: dropped unscored, more than ${this.#o.queueDepth} frames were waiting`,
-      latencyMs: {
-        capture: round(Math.max(0, Date.now() - dropped.capturedAt.getTime() - totalMs)),
-        queue: round(totalMs),
-        preprocess: 0,
-        inference: 0,
-        total: round(totalMs),
-      },
-    };
+      captureMs: round(Math.max(0, Date.now() - dropped.capturedAt.getTime() - totalMs)),
+      waitedMs: round(totalMs),
+    });
     this.#publish(result);
     try {
       this.#o.onDropped?.(result);
