@@ -114,6 +114,45 @@ describe('EdgeStore', () => {
     expect(store.take('events', 10)?.records.map((e) => e.message)).toEqual(['b']);
   });
 
+  it('after finding nothing to hand out, finds what any later write or a rewind brings', async () => {
+    // take() and pendingUploads() skip their query while no row changed since they found
+    // nothing; every path that makes rows available must still be seen.
+    const store = await open();
+    const image = Buffer.alloc(512, 7);
+    expect(store.take('verdicts', 10)).toBeUndefined();
+    expect(store.take('windows', 10)).toBeUndefined();
+    expect(store.take('events', 10)).toBeUndefined();
+    expect(store.take('samples', 10)).toBeUndefined();
+    expect(store.pendingUploads(10)).toEqual([]);
+    store.recordVerdict(verdict(1));
+    expect(store.take('verdicts', 10)).toBeUndefined(); // buffered, not yet written
+    store.flush();
+    const sent = store.take('verdicts', 10);
+    expect(sent?.records.map((r) => r.frameSeq)).toEqual([1]);
+    expect(store.take('verdicts', 10)).toBeUndefined();
+    // The link dropped before the acknowledgement: the same row goes again.
+    store.rewind();
+    expect(store.take('verdicts', 10)?.records.map((r) => r.frameSeq)).toEqual([1]);
+    store.addEvent({
+      at: new Date().toISOString(),
+      level: 'info',
+      type: 'agent.started',
+      message: 'e',
+    });
+    expect(store.take('events', 10)?.records.map((e) => e.message)).toEqual(['e']);
+    expect(await store.addSample(sample('defect', 2), image)).toBe(true);
+    const pending = store.pendingUploads(10);
+    expect(pending.map((p) => p.frameSeq)).toEqual([2]);
+    expect(store.take('samples', 10)).toBeUndefined(); // stored, not yet uploaded
+    store.markUploaded(pending[0]!.id, 'samples/2.jpg', undefined);
+    expect(store.pendingUploads(10)).toEqual([]);
+    const indexed = store.take('samples', 10);
+    expect(indexed?.records.map((r) => r.objectKey)).toEqual(['samples/2.jpg']);
+    expect(store.take('samples', 10)).toBeUndefined();
+    store.rewind();
+    expect(store.take('samples', 10)?.records.map((r) => r.objectKey)).toEqual(['samples/2.jpg']);
+  });
+
   it('upgrades a store whose tables reuse row ids, keeping every row', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'edge-store-'));
     dirs.push(dir);

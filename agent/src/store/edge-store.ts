@@ -243,6 +243,14 @@ export class EdgeStore {
   readonly boot: number;
   readonly imagesDir: string;
   readonly #db: Database.Database;
+  /** Statements prepared once and reused: preparing one costs more than running it. */
+  readonly #prepared = new Map<string, Database.Statement>();
+  #pageSize = 0;
+  /**
+   * For each query that found nothing to hand out, the connection's change count then: the
+   * forwarder asks ten times a second, and until a row changes the answer is still nothing.
+   */
+  #emptyAt = new Map<StoreKind | 'pendingUploads', number>();
   readonly #o: Required<Omit<EdgeStoreOptions, 'logger' | 'dir' | 'diskReserveBytes'>> & {
     logger: Logger;
     diskReserveBytes: number | undefined;
@@ -331,6 +339,7 @@ export class EdgeStore {
     db.pragma('busy_timeout = 2000');
     upgradeRowIds(db);
     db.exec(SCHEMA);
+    this.#pageSize = db.pragma('page_size', { simple: true }) as number;
     this.#stmt = {
       insertVerdict: db.prepare(
         `INSERT INTO verdicts (boot, seq, frame_seq, at, model_name, model_version, score, verdict, reason, latency_ms)
@@ -538,9 +547,12 @@ export class EdgeStore {
    */
   pendingUploads(limit: number, exclude: ReadonlySet<number> = new Set()): StoredSample[] {
     if (this.#closed) return [];
-    const rows = this.#db
-      .prepare("SELECT * FROM samples WHERE state = 'stored' ORDER BY id LIMIT ?")
-      .all(limit + exclude.size + this.#gone.size) as SampleRow[];
+    const changes = this.#changes();
+    if (this.#emptyAt.get('pendingUploads') === changes) return [];
+    const rows = this.#prepare(
+      "SELECT * FROM samples WHERE state = 'stored' ORDER BY id LIMIT ?",
+    ).all(limit + exclude.size + this.#gone.size) as SampleRow[];
+    if (rows.length === 0) this.#emptyAt.set('pendingUploads', changes);
     return rows
       .filter((r) => !exclude.has(r.id) && !this.#gone.has(r.id))
       .slice(0, limit)
@@ -561,11 +573,9 @@ export class EdgeStore {
   /** Records that a sample's files are in object storage under these keys. */
   markUploaded(id: number, objectKey: string, mapKey: string | undefined): void {
     this.#write(0, () =>
-      this.#db
-        .prepare(
-          "UPDATE samples SET state = 'uploaded', object_key = ?, map_key = ? WHERE id = ? AND state = 'stored'",
-        )
-        .run(objectKey, mapKey ?? null, id),
+      this.#prepare(
+        "UPDATE samples SET state = 'uploaded', object_key = ?, map_key = ? WHERE id = ? AND state = 'stored'",
+      ).run(objectKey, mapKey ?? null, id),
     );
   }
 
@@ -580,12 +590,18 @@ export class EdgeStore {
   take(kind: 'samples', limit: number): TakenBatch<SampleRecord> | undefined;
   take(kind: StoreKind, limit: number): TakenBatch<unknown> | undefined {
     if (this.#closed) return undefined;
-    if (kind === 'samples') return this.#takeSamples(limit);
+    const changes = this.#changes();
+    if (this.#emptyAt.get(kind) === changes) return undefined;
+    if (kind === 'samples') return this.#takeSamples(limit, changes);
     const after = this.#cursor[kind];
-    const rows = this.#db
-      .prepare(`SELECT * FROM ${kind} WHERE id > ? ORDER BY id LIMIT ?`)
-      .all(after, limit) as { id: number }[];
-    if (rows.length === 0) return undefined;
+    const rows = this.#prepare(`SELECT * FROM ${kind} WHERE id > ? ORDER BY id LIMIT ?`).all(
+      after,
+      limit,
+    ) as { id: number }[];
+    if (rows.length === 0) {
+      this.#emptyAt.set(kind, changes);
+      return undefined;
+    }
     const firstId = rows[0]?.id as number;
     const lastId = rows.at(-1)?.id as number;
     this.#cursor[kind] = lastId;
@@ -597,25 +613,26 @@ export class EdgeStore {
     if (this.#closed) return;
     if (kind !== 'samples') {
       this.#write(0, () =>
-        this.#db.prepare(`DELETE FROM ${kind} WHERE id BETWEEN ? AND ?`).run(firstId, lastId),
+        this.#prepare(`DELETE FROM ${kind} WHERE id BETWEEN ? AND ?`).run(firstId, lastId),
       );
       return;
     }
-    const rows = this.#db
-      .prepare("SELECT * FROM samples WHERE id BETWEEN ? AND ? AND state = 'indexing'")
-      .all(firstId, lastId) as SampleRow[];
+    const rows = this.#prepare(
+      "SELECT * FROM samples WHERE id BETWEEN ? AND ? AND state = 'indexing'",
+    ).all(firstId, lastId) as SampleRow[];
     this.#deleteSamples(rows);
   }
 
   /** Forgets what was handed out (the link dropped): unacknowledged records are sent again. */
   rewind(): void {
     if (this.#closed) return;
+    this.#emptyAt.clear();
     this.#cursor.verdicts = 0;
     this.#cursor.minutes = 0;
     this.#cursor.windows = 0;
     this.#cursor.events = 0;
     this.#write(0, () =>
-      this.#db.prepare("UPDATE samples SET state = 'uploaded' WHERE state = 'indexing'").run(),
+      this.#prepare("UPDATE samples SET state = 'uploaded' WHERE state = 'indexing'").run(),
     );
   }
 
@@ -637,16 +654,15 @@ export class EdgeStore {
   /** Bytes used by the database's live pages, its WAL and the image folder. */
   usedBytes(): number {
     if (this.#closed) return this.#imageBytes;
-    const pageSize = this.#db.pragma('page_size', { simple: true }) as number;
-    const pages = this.#db.pragma('page_count', { simple: true }) as number;
-    const free = this.#db.pragma('freelist_count', { simple: true }) as number;
+    const pages = this.#prepare('PRAGMA page_count', { pluck: true }).get() as number;
+    const free = this.#prepare('PRAGMA freelist_count', { pluck: true }).get() as number;
     let wal = 0;
     try {
       wal = statSync(`${this.#dbPath}-wal`).size;
     } catch {
       // No WAL file yet.
     }
-    return (pages - free) * pageSize + wal + this.#imageBytes;
+    return (pages - free) * this.#pageSize + wal + this.#imageBytes;
   }
 
   /** Bytes the store's files take on disk right now (database, WAL, images). */
@@ -821,22 +837,18 @@ export class EdgeStore {
     this.#db.close();
   }
 
-  #takeSamples(limit: number): TakenBatch<SampleRecord> | undefined {
-    const rows = (
-      this.#db
-        .prepare("SELECT * FROM samples WHERE state = 'uploaded' ORDER BY id LIMIT ?")
-        .all(limit + this.#gone.size) as SampleRow[]
-    )
-      .filter((r) => !this.#gone.has(r.id))
-      .slice(0, limit);
+  #takeSamples(limit: number, changes: number): TakenBatch<SampleRecord> | undefined {
+    const found = this.#prepare(
+      "SELECT * FROM samples WHERE state = 'uploaded' ORDER BY id LIMIT ?",
+    ).all(limit + this.#gone.size) as SampleRow[];
+    if (found.length === 0) this.#emptyAt.set('samples', changes);
+    const rows = found.filter((r) => !this.#gone.has(r.id)).slice(0, limit);
     if (rows.length === 0) return undefined;
     const firstId = rows[0]?.id as number;
     const lastId = rows.at(-1)?.id as number;
-    this.#db
-      .prepare(
-        "UPDATE samples SET state = 'indexing' WHERE id BETWEEN ? AND ? AND state = 'uploaded'",
-      )
-      .run(firstId, lastId);
+    this.#prepare(
+      "UPDATE samples SET state = 'indexing' WHERE id BETWEEN ? AND ? AND state = 'uploaded'",
+    ).run(firstId, lastId);
     return {
       kind: 'samples',
       firstId,
@@ -858,11 +870,9 @@ export class EdgeStore {
 
   #evictSamples(cls: SampleClass): boolean {
     const rows = (
-      this.#db
-        .prepare(
-          "SELECT * FROM samples WHERE class = ? AND state NOT IN ('indexing', 'missing') ORDER BY id LIMIT ?",
-        )
-        .all(cls, 1 + this.#gone.size) as SampleRow[]
+      this.#prepare(
+        "SELECT * FROM samples WHERE class = ? AND state NOT IN ('indexing', 'missing') ORDER BY id LIMIT ?",
+      ).all(cls, 1 + this.#gone.size) as SampleRow[]
     )
       .filter((r) => !this.#gone.has(r.id))
       .slice(0, 1);
@@ -884,7 +894,7 @@ export class EdgeStore {
       if (r.map_path !== null) rmSync(join(this.imagesDir, r.map_path), { force: true });
       this.#imageBytes -= r.image_bytes + r.map_bytes;
     }
-    const del = this.#db.prepare('DELETE FROM samples WHERE id = ?');
+    const del = this.#prepare('DELETE FROM samples WHERE id = ?');
     try {
       this.#db.transaction(() => {
         for (const r of rows) del.run(r.id);
@@ -898,7 +908,7 @@ export class EdgeStore {
   #deleteGoneRows(): void {
     if (this.#gone.size === 0) return;
     const ids = [...this.#gone];
-    const del = this.#db.prepare('DELETE FROM samples WHERE id = ?');
+    const del = this.#prepare('DELETE FROM samples WHERE id = ?');
     this.#db.transaction(() => {
       for (const id of ids) del.run(id);
     })();
@@ -910,7 +920,7 @@ export class EdgeStore {
    * reserve's worth is free; their rows are deleted once the store can write again.
    */
   #freeImagesForStart(): { id: number; cls: SampleClass }[] {
-    const rows = this.#db.prepare('SELECT * FROM samples ORDER BY id').all() as SampleRow[];
+    const rows = this.#prepare('SELECT * FROM samples ORDER BY id').all() as SampleRow[];
     rows.sort((a, b) => CLASS_ORDER.indexOf(a.class) - CLASS_ORDER.indexOf(b.class));
     const wanted = this.#o.diskReserveBytes ?? 1024 * 1024;
     const freed: { id: number; cls: SampleClass }[] = [];
@@ -927,9 +937,9 @@ export class EdgeStore {
 
   /** Compacts the oldest verdict rows that are not in flight into per-minute counts. */
   #compactVerdicts(): boolean {
-    const rows = this.#db
-      .prepare('SELECT * FROM verdicts WHERE id > ? ORDER BY id LIMIT 20000')
-      .all(this.#cursor.verdicts) as VerdictRow[];
+    const rows = this.#prepare('SELECT * FROM verdicts WHERE id > ? ORDER BY id LIMIT 20000').all(
+      this.#cursor.verdicts,
+    ) as VerdictRow[];
     if (rows.length === 0) return false;
     const groups = new Map<string, VerdictMinute>();
     for (const r of rows) {
@@ -951,15 +961,16 @@ export class EdgeStore {
       }
       g[r.verdict]++;
     }
-    const insert = this.#db.prepare(
+    const insert = this.#prepare(
       `INSERT INTO minutes (boot, seq, minute, model_name, model_version, good, defect, unknown)
        VALUES (@boot, @seq, @minute, @modelName, @modelVersion, @good, @defect, @unknown)`,
     );
     this.#db.transaction(() => {
       for (const g of groups.values()) insert.run(g);
-      this.#db
-        .prepare('DELETE FROM verdicts WHERE id BETWEEN ? AND ?')
-        .run(rows[0]?.id, rows.at(-1)?.id);
+      this.#prepare('DELETE FROM verdicts WHERE id BETWEEN ? AND ?').run(
+        rows[0]?.id,
+        rows.at(-1)?.id,
+      );
     })();
     this.#evictions.verdictRowsCompacted += rows.length;
     this.#o.logger.warn(
@@ -971,11 +982,9 @@ export class EdgeStore {
 
   #evictRecords(kind: 'windows' | 'events' | 'minutes'): boolean {
     const after = this.#cursor[kind];
-    const result = this.#db
-      .prepare(
-        `DELETE FROM ${kind} WHERE id IN (SELECT id FROM ${kind} WHERE id > ? ORDER BY id LIMIT 256)`,
-      )
-      .run(after);
+    const result = this.#prepare(
+      `DELETE FROM ${kind} WHERE id IN (SELECT id FROM ${kind} WHERE id > ? ORDER BY id LIMIT 256)`,
+    ).run(after);
     this.#evictions.records += result.changes;
     return result.changes > 0;
   }
@@ -988,6 +997,23 @@ export class EdgeStore {
       // A full disk may refuse the checkpoint; the next check tries again.
       this.#o.logger.debug({ err: describeError(err) }, 'store vacuum failed');
     }
+  }
+
+  /** How many rows this connection has inserted, updated or deleted since it opened. */
+  #changes(): number {
+    return this.#prepare('SELECT total_changes()', { pluck: true }).get() as number;
+  }
+
+  /** The statement for `sql`, prepared at its first use and kept while the store is open. */
+  #prepare(sql: string, o: { pluck?: boolean } = {}): Database.Statement {
+    const key = o.pluck ? `pluck:${sql}` : sql;
+    let statement = this.#prepared.get(key);
+    if (statement === undefined) {
+      statement = this.#db.prepare(sql);
+      if (o.pluck) statement.pluck();
+      this.#prepared.set(key, statement);
+    }
+    return statement;
   }
 
   /** Runs a write; a failure is counted and reported, never thrown. */
@@ -1025,9 +1051,10 @@ export class EdgeStore {
   }
 
   async #recover(): Promise<void> {
-    const rows = this.#db
-      .prepare('SELECT id, image_path, map_path, state FROM samples')
-      .all() as Pick<SampleRow, 'id' | 'image_path' | 'map_path' | 'state'>[];
+    const rows = this.#prepare('SELECT id, image_path, map_path, state FROM samples').all() as Pick<
+      SampleRow,
+      'id' | 'image_path' | 'map_path' | 'state'
+    >[];
     const referenced = new Set<string>();
     const files = new Set(readdirSync(this.imagesDir));
     const missing: number[] = [];
@@ -1045,13 +1072,13 @@ export class EdgeStore {
     }
     if (removed > 0) await syncDir(this.imagesDir);
     if (missing.length > 0) {
-      const mark = this.#db.prepare("UPDATE samples SET state = 'missing' WHERE id = ?");
+      const mark = this.#prepare("UPDATE samples SET state = 'missing' WHERE id = ?");
       this.#db.transaction(() => {
         for (const id of missing) mark.run(id);
       })();
     }
     // In-flight sample indexes of the previous run were never acknowledged.
-    this.#db.prepare("UPDATE samples SET state = 'uploaded' WHERE state = 'indexing'").run();
+    this.#prepare("UPDATE samples SET state = 'uploaded' WHERE state = 'indexing'").run();
     if (removed > 0 || missing.length > 0)
       this.#o.logger.warn(
         { orphansRemoved: removed, missingMarked: missing.length },
@@ -1061,7 +1088,7 @@ export class EdgeStore {
   }
 
   #meta(key: string): string | undefined {
-    const row = this.#db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as
+    const row = this.#prepare('SELECT value FROM meta WHERE key = ?').get(key) as
       { value: string } | undefined;
     return row?.value;
   }
