@@ -110,3 +110,58 @@ describe('Forwarder', () => {
     expect(store.backlog().verdicts).toBe(800);
   });
 });
+
+describe('Forwarder sample uploads', () => {
+  it('waits longer after each upload round that stored nothing, and goes back to every tick after one that stored', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'forwarder-'));
+    store = await EdgeStore.open({ dir, quotaBytes: 1e9, logger });
+    const image = Buffer.alloc(256, 3);
+    for (let i = 0; i < 3; i++)
+      await store.addSample(
+        {
+          frameSeq: i,
+          at: new Date().toISOString(),
+          class: 'defect',
+          modelName: 'tile',
+          modelVersion: '1.0.0',
+          score: 0.9,
+          verdict: 'defect',
+        },
+        image,
+      );
+    let now = 0;
+    let cloudUp = false;
+    const rounds: number[] = [];
+    const forwarder = new Forwarder({
+      deviceId: 'd1',
+      store,
+      logger,
+      connected: () => true,
+      publish: async () => {},
+      nowMs: () => now,
+      uploadBackoff: { initialMs: 1000, maxMs: 4000, jitter: 0 },
+      uploader: {
+        upload: async (samples) => {
+          rounds.push(now);
+          return samples.map((s) => (cloudUp ? { objectKey: `k/${s.seq}` } : undefined));
+        },
+      },
+    });
+    const tickAt = async (ms: number) => {
+      now = ms;
+      forwarder.tick();
+      // Let the round (a resolved promise) settle before the next tick.
+      await new Promise((r) => setImmediate(r));
+    };
+    // The cloud refuses: rounds at 0, then 1 s, 2 s, 4 s, 4 s apart (capped); ticks between do nothing.
+    for (let ms = 0; ms <= 11_000; ms += 100) await tickAt(ms);
+    expect(rounds).toEqual([0, 1000, 3000, 7000, 11_000]);
+    expect(forwarder.stats.uploadBackoffs).toBe(5);
+    // Back: the next due round stores everything, and the wait is over.
+    cloudUp = true;
+    for (let ms = 11_100; ms <= 15_000; ms += 100) await tickAt(ms);
+    expect(rounds.at(-1)).toBe(15_000);
+    expect(store.pendingUploads(10)).toEqual([]);
+    await forwarder.close();
+  });
+});

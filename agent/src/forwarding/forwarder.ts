@@ -5,6 +5,7 @@ import {
   EDGE_CHANNEL_SCHEMAS,
   type EdgeChannel,
 } from '@linesight/protocol';
+import { Backoff, type BackoffOptions } from '../camera/backoff.ts';
 import type { EdgeStore, StoredSample, StoreKind, TakenBatch } from '../store/edge-store.ts';
 
 /** Uploads sampled images; returns the object keys of each sample it stored (undefined: retry later). */
@@ -32,6 +33,14 @@ export interface ForwarderOptions {
   tickMs?: number;
   /** Uploads sample images; without one, samples stay on the device (under the quota). */
   uploader?: SampleUploader;
+  /**
+   * The wait after an upload round that stored nothing, before the next (default 1 s
+   * doubling to 60 s, less up to half at random), so a fleet does not keep an
+   * overloaded cloud busy with uploads that time out.
+   */
+  uploadBackoff?: BackoffOptions;
+  /** Clock for the upload backoff (tests). */
+  nowMs?: () => number;
 }
 
 /** Forwarding counters, cumulative. */
@@ -41,6 +50,8 @@ export interface ForwarderStats {
   recordsAcked: Record<StoreKind, number>;
   failures: number;
   uploadFailures: number;
+  /** Upload rounds that stored nothing and made the next wait. */
+  uploadBackoffs: number;
 }
 
 // Telemetry windows first (they are small and say how the line is doing now), then the log.
@@ -65,7 +76,12 @@ const STALL_WARN_MS = 60_000;
  * record once by its stable id).
  */
 export class Forwarder {
-  readonly #o: Required<Omit<ForwarderOptions, 'uploader'>> & { uploader?: SampleUploader };
+  readonly #o: Required<Omit<ForwarderOptions, 'uploader' | 'uploadBackoff'>> & {
+    uploader?: SampleUploader;
+  };
+  readonly #uploadBackoff: Backoff;
+  /** No upload round starts before this (ms on `nowMs`): the rounds before it stored nothing. */
+  #uploadAfterMs = 0;
   #timer: NodeJS.Timeout | undefined;
   #tokens: number;
   #lastRefill = performance.now();
@@ -85,6 +101,7 @@ export class Forwarder {
     recordsAcked: { verdicts: 0, minutes: 0, windows: 0, events: 0, samples: 0 },
     failures: 0,
     uploadFailures: 0,
+    uploadBackoffs: 0,
   };
 
   constructor(options: ForwarderOptions) {
@@ -93,8 +110,14 @@ export class Forwarder {
       maxInFlight: 4,
       batchRecords: 500,
       tickMs: 100,
+      nowMs: () => performance.now(),
       ...options,
     };
+    this.#uploadBackoff = new Backoff({
+      initialMs: 1000,
+      maxMs: 60_000,
+      ...options.uploadBackoff,
+    });
     this.#tokens = this.#o.recordsPerSec;
   }
 
@@ -230,9 +253,18 @@ export class Forwarder {
     });
   }
 
+  /** A round stored nothing: the next waits, longer after each such round. */
+  #backOffUploads(): void {
+    const waitMs = this.#uploadBackoff.next();
+    this.#uploadAfterMs = this.#o.nowMs() + waitMs;
+    this.stats.uploadBackoffs++;
+    this.#o.logger.debug({ waitMs }, 'no sample of the round was stored; waiting before the next');
+  }
+
   #uploadSamples(): void {
     const uploader = this.#o.uploader;
     if (uploader === undefined || this.#uploading !== undefined) return;
+    if (this.#o.nowMs() < this.#uploadAfterMs) return;
     const samples = this.#o.store.pendingUploads(32, this.#uploadingIds);
     if (samples.length === 0) return;
     for (const s of samples) this.#uploadingIds.add(s.id);
@@ -244,10 +276,13 @@ export class Forwarder {
             const key = keys[i];
             if (key !== undefined) this.#o.store.markUploaded(s.id, key.objectKey, key.mapKey);
           });
+          if (keys.some((k) => k !== undefined)) this.#uploadBackoff.reset();
+          else this.#backOffUploads();
         },
         (err: unknown) => {
           this.stats.uploadFailures++;
           this.#o.logger.debug({ err: describeError(err) }, 'sample upload failed');
+          this.#backOffUploads();
         },
       )
       .finally(() => {

@@ -123,6 +123,9 @@ export class HttpSampleUploader implements SampleUploader {
             // The quota evicted the sample while it waited for its turn: nothing to retry.
             if ((err as { code?: unknown }).code === 'ENOENT')
               this.#o.logger.debug({ object: p.object.name }, 'sample evicted before its upload');
+            // Stopped on purpose (the agent closes): the sample stays stored for the next start.
+            else if (this.#abort.signal.aborted)
+              this.#o.logger.debug({ object: p.object.name }, 'sample upload stopped by close');
             else
               this.#o.logger.warn(
                 { object: p.object.name, err: describeError(err) },
