@@ -62,7 +62,9 @@ export class SharedModelLoader {
     let closed: Promise<void> | undefined;
     return {
       contract: model.contract,
-      run: (input) => model.run(input),
+      // The options too: the golden check's longer watchdog (30 s) must reach the shared model,
+      // or thousands of devices' checks queued on its one thread trip the 2 s frame limit.
+      run: (input, options) => model.run(input, options),
       scoreImage: (image) => model.scoreImage(image),
       close: () => {
         closed ??= (async () => {
