@@ -558,17 +558,27 @@ describe('fuzzing the cloud', () => {
     // Still serving: a real prediction works after all of it.
     const result = await api.predict(images[0]!, { model: `${LIVE_MODEL}@1.0.0` });
     expect(typeof result.score).toBe('number');
+    let lastMb = 0;
     const settled = await eventually(
       async () => {
-        const mb = await rssMb();
-        return mb <= baselineRssMb + RSS_MARGIN_MB ? mb : undefined;
+        lastMb = await rssMb();
+        return lastMb <= baselineRssMb + RSS_MARGIN_MB ? lastMb : undefined;
       },
       {
         what: `RSS back under ${Math.round(baselineRssMb + RSS_MARGIN_MB)} MB`,
         timeoutMs: 60_000,
         intervalMs: 1000,
       },
-    );
+    ).catch(async (err: unknown) => {
+      // What the memory is, for whoever reads the failure: the heap of JS objects or the rest.
+      const rollup = await readFile(`/proc/${cloud.child.pid}/smaps_rollup`, 'utf8').catch(
+        () => '',
+      );
+      const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(rollup)?.[1]);
+      throw new Error(
+        `${String(err)}: baseline ${baselineRssMb.toFixed(0)} MB, peak ${peakRssMb.toFixed(0)} MB, last ${lastMb.toFixed(0)} MB (anonymous ${(kb('Anonymous') / 1024).toFixed(0)} MB, file ${(kb('Rss') / 1024 - kb('Anonymous') / 1024).toFixed(0)} MB); seed ${SEED}`,
+      );
+    });
     console.info(
       `fuzz RSS: baseline ${baselineRssMb.toFixed(0)} MB, peak ${peakRssMb.toFixed(0)} MB, after ${settled.toFixed(0)} MB; ${healthProbes} /healthz probes, ${healthFailures.length} failed`,
     );
