@@ -17,6 +17,7 @@ import {
 import type { Camera, Frame } from './camera/camera.ts';
 import type { AgentConfig } from './config.ts';
 import { DesiredGuard } from './desired-guard.ts';
+import type { HandoverEntry } from './guard/guard-protocol.ts';
 import { DeviceLink } from './device-link.ts';
 import { cloudFetch } from './cloud-tls.ts';
 import { ModelStore } from './models/model-store.ts';
@@ -300,12 +301,27 @@ export class Agent {
   /**
    * Writes verdicts the line was told by someone else (a line guard, while
    * this process was not running) to the verdict log, so it keeps one row
-   * per frame; returns how many were written (0 without a store).
+   * per frame. A frame the guard had sent to a worker that died is skipped
+   * when that worker's rows show it recorded the frame itself (its result
+   * was lost with it, its row was not): the hand-over is idempotent.
+   * Returns how many were written and skipped (`stored: false` without a store).
    */
-  recordLineVerdicts(results: readonly FrameResult[]): number {
-    if (this.#edge === undefined) return 0;
-    for (const result of results) this.#recordVerdict(result);
-    return results.length;
+  recordLineVerdicts(entries: readonly HandoverEntry[]): {
+    stored: boolean;
+    recorded: number;
+    skipped: number;
+  } {
+    const edge = this.#edge;
+    if (edge === undefined) return { stored: false, recorded: 0, skipped: 0 };
+    let skipped = 0;
+    for (const { result, sentToPid } of entries) {
+      if (sentToPid !== undefined && edge.recordedBefore(sentToPid, result.seq, result.capturedAt)) {
+        skipped++;
+        continue;
+      }
+      this.#recordVerdict(result, { handedOver: true });
+    }
+    return { stored: true, recorded: entries.length - skipped, skipped };
   }
 
   /** Frame counters and per-version counts (for tests and the sim). */
@@ -494,8 +510,9 @@ export class Agent {
   }
 
   /** The verdict log keeps what the line was told about every frame, a dropped one included. */
-  #recordVerdict(result: FrameResult): void {
-    this.#edge?.recordVerdict({
+  #recordVerdict(result: FrameResult, options: { handedOver?: boolean } = {}): void {
+    this.#edge?.recordVerdict(
+      {
       frameSeq: result.seq,
       at: result.capturedAt,
       modelName: result.model?.name ?? null,
@@ -504,7 +521,9 @@ export class Agent {
       verdict: result.verdict,
       ...(result.reason !== undefined ? { reason: result.reason.slice(0, 500) } : {}),
       latencyMs: result.latencyMs.total,
-    });
+      },
+      options,
+    );
   }
 
   #applyEdgeData(doc: DesiredState): void {

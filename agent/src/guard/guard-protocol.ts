@@ -15,10 +15,20 @@ export interface FrameMessage {
   image: Uint8Array;
 }
 
+/** A verdict the guard told the line and no worker recorded, for a worker's verdict log. */
+export interface HandoverEntry {
+  result: FrameResult;
+  /**
+   * The worker the frame had been sent to before it died (its result never came back): it
+   * may have recorded the frame itself, which the next worker checks before writing it.
+   */
+  sentToPid?: number;
+}
+
 /** Guard -> worker: verdicts the line was told while no worker recorded them, for the verdict log. */
 export interface RecordMessage {
   type: 'record';
-  results: FrameResult[];
+  entries: HandoverEntry[];
 }
 
 /** Messages a guard sends. */
@@ -46,8 +56,10 @@ export interface StatusMessage {
 export interface RecordedMessage {
   type: 'recorded';
   count: number;
+  /** Verdicts not written because the worker they had been sent to recorded them itself. */
+  skipped: number;
   /** The verdicts it could not write (no store yet), for the guard to keep. */
-  unrecorded: FrameResult[];
+  unrecorded: HandoverEntry[];
 }
 
 /** Messages a worker sends. */
@@ -89,7 +101,7 @@ export function asGuardMessage(value: unknown): GuardMessage | undefined {
     value.image instanceof Uint8Array
   )
     return value as unknown as FrameMessage;
-  if (value.type === 'record' && Array.isArray(value.results))
+  if (value.type === 'record' && Array.isArray(value.entries))
     return value as unknown as RecordMessage;
   return undefined;
 }
@@ -107,7 +119,9 @@ export function asWorkerMessage(value: unknown): WorkerMessage | undefined {
     case 'status':
       return isObject(value.status) ? (value as unknown as StatusMessage) : undefined;
     case 'recorded':
-      return Number.isInteger(value.count) && Array.isArray(value.unrecorded)
+      return Number.isInteger(value.count) &&
+        Number.isInteger(value.skipped) &&
+        Array.isArray(value.unrecorded)
         ? (value as unknown as RecordedMessage)
         : undefined;
     default:

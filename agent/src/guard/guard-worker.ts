@@ -116,11 +116,12 @@ export async function runGuardWorker(
       early.push(message);
       return;
     }
-    const count = app.agent.recordLineVerdicts(message.results);
+    const done = app.agent.recordLineVerdicts(message.entries);
     channel.send({
       type: 'recorded',
-      count,
-      unrecorded: count === message.results.length ? [] : message.results,
+      count: done.recorded,
+      skipped: done.skipped,
+      unrecorded: done.stored ? [] : message.entries,
     });
   };
   const camera = new GuardBridgeCamera(channel, record);

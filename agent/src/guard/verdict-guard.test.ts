@@ -36,8 +36,8 @@ function setup(handoverMax = 100, maxBehind = 1000) {
     onCameraError: () => undefined,
     handoverMax,
     maxBehind,
-    recordLive: (r) => {
-      recorded.push(r.seq);
+    recordLive: (e) => {
+      recorded.push(e.result.seq);
       return true;
     },
     logger: pino({ level: 'silent' }),
@@ -70,7 +70,8 @@ describe('VerdictGuard', () => {
     }
     expect(line[0]!.reason).toBe('agent-restarting: worker starting');
     expect(guard.counters.unknownNoWorker).toBe(2);
-    expect(guard.takeHandover().map((r) => r.seq)).toEqual([0, 1]);
+    // Never sent to a worker: nobody may have recorded them.
+    expect(guard.takeHandover()).toEqual([{ result: line[0] }, { result: line[1] }]);
     expect(guard.takeHandover()).toEqual([]);
   });
 
@@ -140,13 +141,20 @@ describe('VerdictGuard', () => {
       '6:unknown:agent-restarting',
     ]);
     expect(line[4]!.reason).toBe('agent-restarting: worker 42 exited (SIGKILL)');
-    // Frame 1 came back late (the worker recorded it); 2 and 3 never did.
+    // Frame 1 came back late (the worker recorded it); 2 and 3 never did. 2-5 were with
+    // worker 42, which may have recorded them before it died; 6 never reached a worker.
     expect(
       guard
         .takeHandover()
-        .map((r) => r.seq)
-        .sort((a, b) => a - b),
-    ).toEqual([2, 3, 4, 5, 6]);
+        .map((e) => [e.result.seq, e.sentToPid])
+        .sort((a, b) => a[0]! - b[0]!),
+    ).toEqual([
+      [2, 42],
+      [3, 42],
+      [4, 42],
+      [5, 42],
+      [6, undefined],
+    ]);
     // A result of the dead worker arriving after its exit is not written.
     guard.workerResult(scored(5));
     expect(line).toHaveLength(7);
@@ -214,10 +222,10 @@ describe('VerdictGuard', () => {
     for (let seq = 0; seq < 5; seq++) guard.frame(frame(seq));
     expect(guard.counters.handoverDropped).toBe(2);
     const kept = guard.takeHandover();
-    expect(kept.map((r) => r.seq)).toEqual([2, 3, 4]);
+    expect(kept.map((e) => e.result.seq)).toEqual([2, 3, 4]);
     guard.giveBack(kept.slice(1));
     guard.frame(frame(5));
-    expect(guard.takeHandover().map((r) => r.seq)).toEqual([3, 4, 5]);
+    expect(guard.takeHandover().map((e) => e.result.seq)).toEqual([3, 4, 5]);
   });
 
   it('drains within the budget and answers later frames unknown once closed', async () => {

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { describeError, type FrameCounters, type FrameResult } from '@linesight/protocol';
 import type { Frame, FrameSink } from '../camera/camera.ts';
 import { unscoredResult } from '../pipeline/unscored-result.ts';
+import type { HandoverEntry } from './guard-protocol.ts';
 
 /** Options of a verdict guard. */
 export interface VerdictGuardOptions {
@@ -29,7 +30,7 @@ export interface VerdictGuardOptions {
    * Hands one of the guard's unknowns to the running worker for its verdict log;
    * false when it could not (the unknown is then kept for the next worker).
    */
-  recordLive?: (result: FrameResult) => boolean;
+  recordLive?: (entry: HandoverEntry) => boolean;
   logger: Logger;
 }
 
@@ -80,7 +81,7 @@ export class VerdictGuard implements FrameSink {
   readonly #pending: Pending[] = [];
   /** Frames answered by timeout whose result the live worker may still send (it records them). */
   readonly #lateWatch = new Map<number, FrameResult>();
-  #handover: FrameResult[] = [];
+  #handover: HandoverEntry[] = [];
   #worker: number | undefined;
   #downReason = 'worker starting';
   #timer: NodeJS.Timeout | undefined;
@@ -207,30 +208,32 @@ export class VerdictGuard implements FrameSink {
    * `unknown` with `reason` until the next {@link workerUp}.
    */
   workerDown(reason: string): void {
+    const gone = this.#worker;
     this.#worker = undefined;
     this.#downReason = reason;
     clearTimeout(this.#timer);
     this.#timer = undefined;
+    // The worker had these frames: it may have recorded some before it died (the next
+    // worker checks its rows), as it may have with the ones answered by timeout.
     for (const p of this.#pending.splice(0)) {
       this.counters.unknownWorkerExit++;
-      this.#keep(this.#answerUnknown(p.frame, p.arrivedAtMs, `agent-restarting: ${reason}`));
+      this.#keep(this.#answerUnknown(p.frame, p.arrivedAtMs, `agent-restarting: ${reason}`), gone);
     }
-    // Answered by timeout and never scored back: no worker recorded them either.
-    for (const result of this.#lateWatch.values()) this.#keep(result);
+    for (const result of this.#lateWatch.values()) this.#keep(result, gone);
     this.#lateWatch.clear();
     this.#arm();
   }
 
   /** The unknowns no worker recorded, oldest first; the list is emptied. */
-  takeHandover(): FrameResult[] {
+  takeHandover(): HandoverEntry[] {
     const out = this.#handover;
     this.#handover = [];
     return out;
   }
 
   /** Puts unknowns back at the front of the hand-over list (a worker that could not take them). */
-  giveBack(results: readonly FrameResult[]): void {
-    this.#handover = [...results, ...this.#handover];
+  giveBack(entries: readonly HandoverEntry[]): void {
+    this.#handover = [...entries, ...this.#handover];
     this.#trimHandover();
   }
 
@@ -241,7 +244,7 @@ export class VerdictGuard implements FrameSink {
     this.#timer = undefined;
     for (const p of this.#pending.splice(0)) {
       this.counters.unknownWorkerExit++;
-      this.#keep(this.#answerUnknown(p.frame, p.arrivedAtMs, reason));
+      this.#keep(this.#answerUnknown(p.frame, p.arrivedAtMs, reason), this.#worker);
     }
     this.#arm();
   }
@@ -275,7 +278,7 @@ export class VerdictGuard implements FrameSink {
         const oldest = this.#lateWatch.keys().next().value as number;
         const lost = this.#lateWatch.get(oldest);
         this.#lateWatch.delete(oldest);
-        if (lost !== undefined) this.#keep(lost);
+        if (lost !== undefined) this.#keep(lost, this.#worker);
       }
     }
     this.#arm();
@@ -315,10 +318,14 @@ export class VerdictGuard implements FrameSink {
     }
   }
 
-  /** An unknown no worker recorded: to the running worker's verdict log, else kept for the next. */
-  #keep(result: FrameResult): void {
-    if (this.#worker !== undefined && this.#o.recordLive?.(result) === true) return;
-    this.#handover.push(result);
+  /**
+   * An unknown no worker recorded: to the running worker's verdict log, else kept for the
+   * next. `sentToPid`: the worker that had the frame and may have recorded it itself.
+   */
+  #keep(result: FrameResult, sentToPid?: number): void {
+    const entry: HandoverEntry = sentToPid === undefined ? { result } : { result, sentToPid };
+    if (this.#worker !== undefined && this.#o.recordLive?.(entry) === true) return;
+    this.#handover.push(entry);
     this.#trimHandover();
   }
 

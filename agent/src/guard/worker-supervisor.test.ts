@@ -142,12 +142,13 @@ describe('WorkerSupervisor', () => {
     const child = children[0]!;
     child.say({ type: 'ready', pid: child.pid });
     const records = child.sent.filter((m) => m.type === 'record');
-    expect(records.map((m) => m.results.map((r) => r.seq))).toEqual([[0, 1], [2, 3], [4]]);
+    expect(records.map((m) => m.entries.map((e) => e.result.seq))).toEqual([[0, 1], [2, 3], [4]]);
     expect(guard.handoverSize).toBe(0);
-    child.say({ type: 'recorded', count: 2, unrecorded: [] });
-    child.say({ type: 'recorded', count: 0, unrecorded: records[1]!.results });
-    expect(supervisor.stats.recorded).toBe(2);
-    expect(guard.takeHandover().map((r) => r.seq)).toEqual([2, 3]);
+    child.say({ type: 'recorded', count: 1, skipped: 1, unrecorded: [] });
+    child.say({ type: 'recorded', count: 0, skipped: 0, unrecorded: records[1]!.entries });
+    expect(supervisor.stats.recorded).toBe(1);
+    expect(supervisor.stats.recordSkipped).toBe(1);
+    expect(guard.takeHandover().map((e) => e.result.seq)).toEqual([2, 3]);
   });
 
   it('close stops the worker with SIGTERM and starts no other', async () => {

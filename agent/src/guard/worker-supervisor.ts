@@ -1,8 +1,13 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import type { Logger } from 'pino';
-import { describeError, type FrameResult } from '@linesight/protocol';
+import { describeError } from '@linesight/protocol';
 import type { AgentHttpStatus } from '../http/agent-http-server.ts';
-import { asWorkerMessage, frameMessage, type GuardMessage } from './guard-protocol.ts';
+import {
+  asWorkerMessage,
+  frameMessage,
+  type GuardMessage,
+  type HandoverEntry,
+} from './guard-protocol.ts';
 import type { VerdictGuard } from './verdict-guard.ts';
 import type { Frame } from '../camera/camera.ts';
 
@@ -45,6 +50,8 @@ export interface WorkerSupervisorStats {
   crashLoop: boolean;
   /** Handed-over verdicts workers wrote to their verdict log. */
   recorded: number;
+  /** Handed-over verdicts not written: the worker that died had recorded the frame itself. */
+  recordSkipped: number;
 }
 
 function forkWorker(launch: WorkerLaunch): ChildProcess {
@@ -80,6 +87,7 @@ export class WorkerSupervisor {
     quickExits: 0,
     crashLoop: false,
     recorded: 0,
+    recordSkipped: 0,
   };
 
   constructor(options: WorkerSupervisorOptions) {
@@ -105,10 +113,10 @@ export class WorkerSupervisor {
   }
 
   /** Sends one of the guard's unknowns to the ready worker's verdict log; false without one. */
-  recordLive(result: FrameResult): boolean {
+  recordLive(entry: HandoverEntry): boolean {
     const child = this.#child;
     if (this.#readyAtMs === undefined || child?.connected !== true) return false;
-    child.send({ type: 'record', results: [result] });
+    child.send({ type: 'record', entries: [entry] });
     return true;
   }
 
@@ -157,9 +165,15 @@ export class WorkerSupervisor {
           break;
         case 'recorded':
           this.stats.recorded += message.count;
+          this.stats.recordSkipped += message.skipped;
           if (message.unrecorded.length > 0) guard.giveBack(message.unrecorded);
           logger.info(
-            { workerPid: pid, recorded: message.count, kept: message.unrecorded.length },
+            {
+              workerPid: pid,
+              recorded: message.count,
+              skipped: message.skipped,
+              kept: message.unrecorded.length,
+            },
             'guard unknowns written to the verdict log',
           );
           break;
@@ -182,7 +196,7 @@ export class WorkerSupervisor {
     const handover = guard.takeHandover();
     for (let i = 0; i < handover.length; i += this.#o.recordBatch) {
       if (child.connected)
-        child.send({ type: 'record', results: handover.slice(i, i + this.#o.recordBatch) });
+        child.send({ type: 'record', entries: handover.slice(i, i + this.#o.recordBatch) });
       else guard.giveBack(handover.slice(i));
     }
   }

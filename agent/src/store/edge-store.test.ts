@@ -82,6 +82,55 @@ describe('EdgeStore', () => {
     expect(new Set(all.map((r) => `${r.boot}/${r.seq}`)).size).toBe(351);
   });
 
+  it("keeps the newest frame a process recorded itself with its rows, so a line guard's hand-over of it can be skipped", async () => {
+    const first = await open();
+    const dir = join(first.imagesDir, '..');
+    expect(first.previousLineFrame).toBeUndefined();
+    for (let i = 0; i < 5; i++) first.recordVerdict(verdict(i));
+    // A guard's unknown for an older frame, handed over: not a frame this process took.
+    first.recordVerdict({ ...verdict(0), verdict: 'unknown' }, { handedOver: true });
+    first.flush();
+    // Buffered, never flushed: the process dies here (kill -9), these rows are lost with it.
+    first.recordVerdict(verdict(5));
+    first.recordVerdict(verdict(6));
+    // Every flushed row forwarded and acknowledged: the mark does not depend on them.
+    const batch = first.take('verdicts', 100)!;
+    first.ack('verdicts', batch.firstId, batch.lastId);
+    // Left: the two buffered rows only.
+    expect(first.backlog().verdicts).toBe(2);
+
+    const next = await open(undefined, dir);
+    expect(next.previousLineFrame).toEqual({
+      pid: process.pid,
+      boot: 0,
+      frameSeq: 4,
+      at: verdict(4).at,
+    });
+    // Frames 0-4 were recorded by that process: a hand-over of them is a duplicate.
+    for (let i = 0; i < 5; i++)
+      expect(next.recordedBefore(process.pid, i, verdict(i).at), `frame ${i}`).toBe(true);
+    // Its rows of 5 and 6 died with it: the guard's unknowns for them must be written.
+    expect(next.recordedBefore(process.pid, 5, verdict(5).at)).toBe(false);
+    expect(next.recordedBefore(process.pid, 6, verdict(6).at)).toBe(false);
+    // Another process's frames: not known to be recorded.
+    expect(next.recordedBefore(process.pid + 1, 0, verdict(0).at)).toBe(false);
+    // A handed-over row does not move the mark; a row of a frame the process took does.
+    next.recordVerdict({ ...verdict(5), verdict: 'unknown' }, { handedOver: true });
+    next.flush();
+    const third = await open(undefined, dir);
+    expect(third.previousLineFrame?.frameSeq).toBe(4);
+    third.recordVerdict(verdict(7));
+    third.flush();
+    const fourth = await open(undefined, dir);
+    expect(fourth.previousLineFrame).toEqual({
+      pid: process.pid,
+      boot: 2,
+      frameSeq: 7,
+      at: verdict(7).at,
+    });
+    expect(fourth.recordedBefore(process.pid, 5, verdict(5).at)).toBe(true);
+  });
+
   it('hands out rows written after the table was emptied by acknowledgements', async () => {
     const store = await open();
     for (let i = 0; i < 50; i++) store.recordVerdict(verdict(i));

@@ -66,6 +66,20 @@ export type WindowInput = Omit<TelemetryWindow, 'boot' | 'seq'>;
 /** An event before the store gives it its id. */
 export type EventInput = Omit<EventRecord, 'boot' | 'seq'>;
 
+/**
+ * The newest camera frame a process recorded itself (not a handed-over verdict), kept in
+ * the store with the rows: a line guard's next worker checks against it whether the
+ * process that died had recorded a frame before the guard answered it `unknown`.
+ */
+export interface LineFrameMark {
+  /** The process that recorded it. */
+  pid: number;
+  boot: number;
+  frameSeq: number;
+  /** The frame's capture time (ISO 8601), as in the verdict row. */
+  at: string;
+}
+
 /** A sampled frame's metadata before the store gives it its id. */
 export interface SampleInput {
   frameSeq: number;
@@ -258,6 +272,14 @@ export class EdgeStore {
   readonly #dir: string;
   readonly #dbPath: string;
   #buffer: unknown[][] = [];
+  /** The newest frame this process recorded itself among the buffered rows, kept with them. */
+  #bufferMark: LineFrameMark | undefined;
+  /**
+   * The newest frame the previous processes recorded themselves, as the store held it at
+   * open (written in the same transaction as their rows, so a row lost with a kill -9 is
+   * not in it).
+   */
+  readonly previousLineFrame: LineFrameMark | undefined;
   /** Windows and events the disk refused, written again with the next flush. */
   readonly #held: { table: 'windows' | 'events'; body: string }[] = [];
   /** Samples whose files are gone but whose row the full disk would not let us delete yet. */
@@ -375,6 +397,7 @@ export class EdgeStore {
       startWrites();
     }
     this.boot = boot;
+    this.previousLineFrame = parseLineFrameMark(this.#meta('lineFrame'));
     this.#evictions = {
       defect: 0,
       uncertain: 0,
@@ -417,13 +440,19 @@ export class EdgeStore {
     return store;
   }
 
-  /** Queues one verdict row; written with the next batch. Never throws. */
-  recordVerdict(v: VerdictInput): void {
+  /**
+   * Queues one verdict row; written with the next batch. Never throws. A row for a frame
+   * this process did not take itself (a line guard's unknown handed over) is `handedOver`:
+   * it does not move {@link LineFrameMark}.
+   */
+  recordVerdict(v: VerdictInput, options: { handedOver?: boolean } = {}): void {
     if (this.#closed) return;
     if (this.#buffer.length >= this.#o.maxBufferedRows) {
       this.#lostWrites++;
       return;
     }
+    if (options.handedOver !== true)
+      this.#bufferMark = { pid: process.pid, boot: this.boot, frameSeq: v.frameSeq, at: v.at };
     this.#buffer.push([
       this.boot,
       this.#seq.verdicts++,
@@ -452,13 +481,32 @@ export class EdgeStore {
     this.#writeHeld();
     if (this.#buffer.length === 0) return;
     const rows = this.#buffer;
+    const mark = this.#bufferMark;
     this.#buffer = [];
+    this.#bufferMark = undefined;
     const ok = this.#write(0, () =>
       this.#db.transaction(() => {
         for (const row of rows) this.#stmt.insertVerdict.run(...row);
+        if (mark !== undefined) this.#stmt.setMeta.run('lineFrame', JSON.stringify(mark));
       })(),
     );
-    if (!ok) this.#buffer = rows.concat(this.#buffer);
+    if (!ok) {
+      this.#buffer = rows.concat(this.#buffer);
+      this.#bufferMark ??= mark;
+    }
+  }
+
+  /**
+   * True when the process `pid` recorded the frame (`frameSeq`, captured `at`) itself
+   * before this store opened: it was among the frames that process took, in order, up to
+   * {@link previousLineFrame}. False when unsure (another process wrote the mark since).
+   */
+  recordedBefore(pid: number, frameSeq: number, at: string): boolean {
+    const mark = this.previousLineFrame;
+    if (mark === undefined || mark.pid !== pid) return false;
+    const atMs = Date.parse(at);
+    const markMs = Date.parse(mark.at);
+    return atMs < markMs || (atMs === markMs && frameSeq <= mark.frameSeq);
   }
 
   /** Stores a telemetry window (held in memory while the disk refuses it); returns its stable id. */
@@ -1091,6 +1139,23 @@ export class EdgeStore {
     const row = this.#prepare('SELECT value FROM meta WHERE key = ?').get(key) as
       { value: string } | undefined;
     return row?.value;
+  }
+}
+
+function parseLineFrameMark(raw: string | undefined): LineFrameMark | undefined {
+  if (raw === undefined) return undefined;
+  try {
+    const m = JSON.parse(raw) as Partial<LineFrameMark>;
+    return Number.isInteger(m.pid) &&
+      Number.isInteger(m.boot) &&
+      Number.isInteger(m.frameSeq) &&
+      typeof m.at === 'string' &&
+      Number.isFinite(Date.parse(m.at))
+      ? (m as LineFrameMark)
+      : undefined;
+  } catch {
+    // A mark that does not parse is no mark: the next worker then records every unknown.
+    return undefined;
   }
 }
 
