@@ -80,7 +80,7 @@ async function report(
   const [availability] = rig.availability([id], window.fromMs, window.toMs);
   const rec = await rig.recordFigures(id, boots, { fromMs: window.fromMs, beforeMs: window.toMs });
   await recordFault({
-    fault: rig.lineGuard ? `${fault} [line guard]` : fault,
+    fault,
     devices: 1,
     faultSec: recovery.faultSec ?? 0,
     recoverySec: recovery.recoverySec,

@@ -4,6 +4,7 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { inject } from 'vitest';
 import { percent, type FaultFigures } from './fault-summary.ts';
+import { faultLineGuard } from './fault-settings.ts';
 import { availabilityShare } from './verdict-availability.ts';
 
 export type { FaultFigures } from './fault-summary.ts';
@@ -15,11 +16,18 @@ declare module 'vitest' {
   }
 }
 
-/** Leaves one fault's figures for the summary written at the end of the run. */
+/**
+ * Leaves one fault's figures for the summary written at the end of the run; a run with
+ * LINESIGHT_FAULT_LINE_GUARD=1 marks each row `[line guard]`.
+ */
 export async function recordFault(
   figures: Omit<FaultFigures, 'loadAvg'> & { loadAvg?: number[] },
 ): Promise<void> {
-  const row: FaultFigures = { ...figures, loadAvg: figures.loadAvg ?? loadavg() };
+  const row: FaultFigures = {
+    ...figures,
+    fault: faultLineGuard() ? `${figures.fault} [line guard]` : figures.fault,
+    loadAvg: figures.loadAvg ?? loadavg(),
+  };
   const name = `${Date.now()}-${randomBytes(3).toString('hex')}.json`;
   await writeFile(join(inject('faultReportDir'), name), JSON.stringify(row));
   const a = row.availability;
