@@ -315,7 +315,10 @@ export class Agent {
     if (edge === undefined) return { stored: false, recorded: 0, skipped: 0 };
     let skipped = 0;
     for (const { result, sentToPid } of entries) {
-      if (sentToPid !== undefined && edge.recordedBefore(sentToPid, result.seq, result.capturedAt)) {
+      if (
+        sentToPid !== undefined &&
+        edge.recordedBefore(sentToPid, result.seq, result.capturedAt)
+      ) {
         skipped++;
         continue;
       }
@@ -513,14 +516,14 @@ export class Agent {
   #recordVerdict(result: FrameResult, options: { handedOver?: boolean } = {}): void {
     this.#edge?.recordVerdict(
       {
-      frameSeq: result.seq,
-      at: result.capturedAt,
-      modelName: result.model?.name ?? null,
-      modelVersion: result.model?.version ?? null,
-      score: result.score,
-      verdict: result.verdict,
-      ...(result.reason !== undefined ? { reason: result.reason.slice(0, 500) } : {}),
-      latencyMs: result.latencyMs.total,
+        frameSeq: result.seq,
+        at: result.capturedAt,
+        modelName: result.model?.name ?? null,
+        modelVersion: result.model?.version ?? null,
+        score: result.score,
+        verdict: result.verdict,
+        ...(result.reason !== undefined ? { reason: result.reason.slice(0, 500) } : {}),
+        latencyMs: result.latencyMs.total,
       },
       options,
     );
