@@ -98,6 +98,9 @@ describe('systemd unit of the agent', () => {
     const exec = one('ExecStart')!.split(/\s+/);
     expect(exec[exec.indexOf('--data-dir') + 1]).toBe(dataDir);
     expect(exec[exec.indexOf('--device-id') + 1]).toBe('%i');
+    // The line keeps its verdicts while the scoring process restarts: the guard is the main
+    // process, the one systemd's notify and watchdog talk to (test/e2e/systemd-notify.test.ts).
+    expect(exec).toContain('--line-guard');
     expect(unknownOptions('agent', exec.slice(2))).toEqual([]);
     // What would break the agent: V8's JIT needs W+X memory, onnxruntime reads /proc/cpuinfo,
     // cameras are devices.

@@ -3,7 +3,8 @@
 // a unit with Type=notify and WatchdogSec, and reads what the agent process sends: READY=1
 // once started, WATCHDOG=1 pings while its frame loop runs, STOPPING=1 on SIGTERM. No
 // cloud is needed: the agent starts and scores (as unknown, without a model) while it
-// keeps trying to connect.
+// keeps trying to connect. The same with `--line-guard`, as manifests/systemd runs it: the
+// guard is the main process and the one that notifies, through a kill -9 of its worker.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -42,19 +43,26 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+async function credentials(deviceId: string): Promise<string> {
+  const key = generateSigningKeyPair();
+  const agentDir = join(dir, deviceId);
+  await writeDeviceCredentials(join(agentDir, 'device.json'), {
+    deviceId,
+    username: deviceId,
+    password: 'unused',
+    trustedKeys: [{ keyId: key.keyId, publicKeyPem: key.publicKeyPem }],
+    // Nothing listens there: the agent runs on and retries in the background.
+    cloudUrl: 'http://127.0.0.1:9',
+    mqttUrl: 'mqtt://127.0.0.1:9',
+  });
+  return agentDir;
+}
+
+const pings = () => messages.filter((m) => m === 'WATCHDOG=1').length;
+
 describe('agent under systemd notification', () => {
   it('sends READY=1, WATCHDOG=1 pings at half of WATCHDOG_USEC, and STOPPING=1 on SIGTERM', async () => {
-    const key = generateSigningKeyPair();
-    const agentDir = join(dir, 'agent');
-    await writeDeviceCredentials(join(agentDir, 'device.json'), {
-      deviceId: 'sd-line',
-      username: 'sd-line',
-      password: 'unused',
-      trustedKeys: [{ keyId: key.keyId, publicKeyPem: key.publicKeyPem }],
-      // Nothing listens there: the agent runs on and retries in the background.
-      cloudUrl: 'http://127.0.0.1:9',
-      mqttUrl: 'mqtt://127.0.0.1:9',
-    });
+    const agentDir = await credentials('sd-line');
     agent = new LinesightProcess(
       ['agent', '--device-id', 'sd-line', '--camera', 'synthetic:4', '--fps', '10'].concat([
         '--data-dir',
@@ -83,5 +91,56 @@ describe('agent under systemd notification', () => {
       timeoutMs: 10_000,
       intervalMs: 20,
     });
+  });
+
+  it('with --line-guard: the guard notifies (READY=1, pings, STOPPING=1), its worker never does, and pings go on while the worker restarts', async () => {
+    messages.length = 0;
+    const agentDir = await credentials('sd-guard');
+    agent = new LinesightProcess(
+      ['agent', '--device-id', 'sd-guard', '--camera', 'synthetic:5', '--fps', '10'].concat([
+        '--data-dir',
+        agentDir,
+        '--line-guard',
+      ]),
+      { NOTIFY_SOCKET: join(dir, 'notify.sock'), WATCHDOG_USEC: '1000000' },
+    );
+    const ready = await eventually(() => messages.find((m) => m.split('\n').includes('READY=1')), {
+      what: 'READY=1',
+      timeoutMs: 120_000,
+      intervalMs: 50,
+    });
+    expect(ready).toContain('STATUS=line guard answering frames (sd-guard)');
+    const worker = await agent.waitForLog((l) => l.msg === 'guard worker ready', 120_000);
+    const workerPid = Number(worker.workerPid);
+    expect(workerPid).not.toBe(agent.child.pid);
+    await eventually(() => pings() >= 3, {
+      what: 'three watchdog pings',
+      timeoutMs: 60_000,
+      intervalMs: 50,
+    });
+    // kill -9 of the worker: the guard answers the line alone and systemd sees it alive.
+    process.kill(workerPid, 'SIGKILL');
+    await agent.waitForLog((l) => l.msg === 'guard worker exited' && l.workerPid === workerPid);
+    const before = pings();
+    await eventually(() => pings() >= before + 3, {
+      what: 'three watchdog pings after the worker was killed',
+      timeoutMs: 60_000,
+      intervalMs: 50,
+    });
+    await agent.waitForLog(
+      (l) => l.msg === 'guard worker ready' && Number(l.workerPid) !== workerPid,
+      120_000,
+    );
+    // One READY, from the guard: the workers (the agent itself) never notify.
+    expect(messages.filter((m) => m.startsWith('READY=1'))).toHaveLength(1);
+    expect(messages.findIndex((m) => m.startsWith('READY=1'))).toBe(0);
+    expect(messages.some((m) => m.includes('STATUS=scoring frames'))).toBe(false);
+    expect(await agent.stop()).toBe(0);
+    await eventually(() => messages.some((m) => m.startsWith('STOPPING=1')), {
+      what: 'STOPPING=1',
+      timeoutMs: 10_000,
+      intervalMs: 20,
+    });
+    expect(messages.filter((m) => m.startsWith('STOPPING=1'))).toHaveLength(1);
   });
 });
