@@ -1,6 +1,7 @@
 import { LinesightError } from '@linesight/protocol';
 import type pino from 'pino';
-import { processChannel, runGuardWorker } from './guard/guard-worker.ts';
+import { getPriority } from 'node:os';
+import { alignThreadPriorities, processChannel, runGuardWorker } from './guard/guard-worker.ts';
 import { runLineGuard } from './guard/line-guard.ts';
 import type { WorkerLaunch } from './guard/worker-supervisor.ts';
 import { loadAgentSetup, startAgentApp, type RunAgentOptions } from './main.ts';
@@ -35,6 +36,10 @@ export interface AgentProcessApp {
 export async function runAgentProcess(options: AgentProcessOptions): Promise<AgentProcessApp> {
   const setup = await loadAgentSetup(options);
   if (options.guardWorker === true) {
+    setup.logger.info(
+      { priority: getPriority(), threadsAligned: alignThreadPriorities() },
+      'guard worker priority',
+    );
     const channel = processChannel();
     // A killed guard takes its worker with it: its channel closes. (Before the worker's own
     // signal handling is installed, SIGTERM ends it at once.)

@@ -1,3 +1,5 @@
+import { readdirSync } from 'node:fs';
+import { getPriority, setPriority } from 'node:os';
 import type { FrameResult } from '@linesight/protocol';
 import type { Camera, FrameSink } from '../camera/camera.ts';
 import type { VerdictSink } from '../outputs/local-outputs.ts';
@@ -37,6 +39,34 @@ export function processChannel(): GuardChannel {
       return () => process.off('message', onMessage);
     },
   };
+}
+
+/**
+ * Gives every thread of this process the main thread's scheduling priority; returns how
+ * many it changed. On Linux a priority is per thread: the guard lowers its worker's main
+ * thread right after the fork, and the threads Node had started by then keep the old one
+ * (those started later inherit it). Elsewhere (no /proc) it does nothing.
+ */
+export function alignThreadPriorities(): number {
+  let tids: string[];
+  try {
+    tids = readdirSync('/proc/self/task');
+  } catch {
+    return 0;
+  }
+  const priority = getPriority();
+  let changed = 0;
+  for (const tid of tids.map(Number)) {
+    if (tid === process.pid) continue;
+    try {
+      if (getPriority(tid) === priority) continue;
+      setPriority(tid, priority);
+      changed++;
+    } catch {
+      // The thread ended meanwhile, or may not be raised (it runs nicer already): left as is.
+    }
+  }
+  return changed;
 }
 
 /** A camera whose frames come from the line guard over the channel. */

@@ -13,6 +13,12 @@ const HANDOVER_MAX = 36_000;
 /** Frames a frozen or far too slow worker may hold before new ones skip it (5 s at 10 frames/s). */
 const MAX_BEHIND = 50;
 
+/**
+ * The worker runs this much nicer than the guard: short of CPU, the camera and the line's
+ * answers come first (the guard needs little; the worker gets the rest).
+ */
+const WORKER_NICE_INCREMENT = 5;
+
 /** How long a signal-initiated shutdown of the guard may take (its worker's included). */
 const SHUTDOWN_LIMIT_MS = 40_000;
 
@@ -54,7 +60,12 @@ export async function runLineGuard(
     recordLive: (result): boolean => sup.recordLive(result),
     logger,
   });
-  const sup = new WorkerSupervisor({ launch, guard, logger });
+  const sup = new WorkerSupervisor({
+    launch,
+    guard,
+    logger,
+    workerNiceIncrement: WORKER_NICE_INCREMENT,
+  });
   const status = (): AgentHttpStatus => {
     const worker = sup.status;
     const c = guard.counters;

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { ChildProcess } from 'node:child_process';
+import { getPriority } from 'node:os';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { FrameResult } from '@linesight/protocol';
@@ -39,7 +40,7 @@ class FakeChild extends EventEmitter {
   }
 }
 
-function setup() {
+function setup(extra: Partial<ConstructorParameters<typeof WorkerSupervisor>[0]> = {}) {
   const line: FrameResult[] = [];
   const children: FakeChild[] = [];
   const guard: VerdictGuard = new VerdictGuard({
@@ -71,8 +72,9 @@ function setup() {
       children.push(child);
       return child as unknown as ChildProcess;
     },
+    ...extra,
   });
-  return { guard, supervisor, children, line, errors };
+  return { guard, supervisor, children, line, errors, logger };
 }
 
 beforeEach(() => {
@@ -84,6 +86,35 @@ afterEach(() => {
 });
 
 describe('WorkerSupervisor', () => {
+  it('lowers each worker it starts below its own priority, and goes on when it may not', () => {
+    const reniced: [number, number][] = [];
+    const { supervisor, children } = setup({
+      workerNiceIncrement: 5,
+      setPriority: (pid, priority) => {
+        reniced.push([pid, priority]);
+        if (reniced.length === 2) throw new Error('EACCES');
+      },
+    });
+    supervisor.start();
+    const expected = Math.min(19, getPriority() + 5);
+    expect(reniced).toEqual([[children[0]!.pid, expected]]);
+    children[0]!.exit('SIGKILL');
+    vi.advanceTimersByTime(0);
+    // The second could not be lowered: it runs anyway.
+    expect(children).toHaveLength(2);
+    expect(reniced).toEqual([
+      [children[0]!.pid, expected],
+      [children[1]!.pid, expected],
+    ]);
+  });
+
+  it('leaves the worker at its own priority by default', () => {
+    const reniced: number[] = [];
+    const { supervisor } = setup({ setPriority: (pid) => reniced.push(pid) });
+    supervisor.start();
+    expect(reniced).toEqual([]);
+  });
+
   it('sends frames only once the worker is ready, then relays its results to the line', () => {
     const { guard, supervisor, children, line } = setup();
     supervisor.start();

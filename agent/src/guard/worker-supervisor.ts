@@ -1,4 +1,5 @@
 import { fork, type ChildProcess } from 'node:child_process';
+import { constants, getPriority, setPriority } from 'node:os';
 import type { Logger } from 'pino';
 import { describeError } from '@linesight/protocol';
 import type { AgentHttpStatus } from '../http/agent-http-server.ts';
@@ -37,6 +38,14 @@ export interface WorkerSupervisorOptions {
   recordBatch?: number;
   /** Starts a child (default `child_process.fork` with advanced serialization). */
   fork?: (launch: WorkerLaunch) => ChildProcess;
+  /**
+   * The worker runs this much nicer than the guard (0: as the guard). When the CPU is
+   * short (a hanging model, a worker starting, other work on the box) the guard's camera
+   * and its answers to the line come first; the worker gets the rest.
+   */
+  workerNiceIncrement?: number;
+  /** Sets a process's (its main thread's) scheduling priority (default `os.setPriority`). */
+  setPriority?: (pid: number, priority: number) => void;
 }
 
 /** What the supervisor tells about its worker. */
@@ -98,6 +107,8 @@ export class WorkerSupervisor {
       stopTimeoutMs: 30_000,
       recordBatch: 500,
       fork: forkWorker,
+      workerNiceIncrement: 0,
+      setPriority,
       ...options,
     };
   }
@@ -143,6 +154,7 @@ export class WorkerSupervisor {
       return;
     }
     this.#child = child;
+    this.#renice(child);
     if (this.#starts++ > 0) this.stats.restarts++;
     this.#readyAtMs = undefined;
     this.#status = undefined;
@@ -185,6 +197,24 @@ export class WorkerSupervisor {
     child.once('exit', (code, signal) => {
       if (child === this.#child) this.#exited(pid, signal ?? `code ${code}`);
     });
+  }
+
+  /**
+   * Lowers the new worker's priority at once, before it loads its modules; threads it
+   * starts later inherit it (threads it started before, the worker lowers itself).
+   */
+  #renice(child: ChildProcess): void {
+    const increment = this.#o.workerNiceIncrement;
+    if (increment <= 0 || child.pid === undefined) return;
+    const priority = Math.min(constants.priority.PRIORITY_LOW, getPriority() + increment);
+    try {
+      this.#o.setPriority(child.pid, priority);
+    } catch (err) {
+      this.#o.logger.warn(
+        { workerPid: child.pid, priority, err: describeError(err) },
+        'guard worker priority not lowered; it competes with the guard for the CPU',
+      );
+    }
   }
 
   #ready(child: ChildProcess, pid: number): void {
