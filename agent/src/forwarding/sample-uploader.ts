@@ -82,7 +82,9 @@ export class HttpSampleUploader implements SampleUploader {
           signal: this.#abort.signal,
         });
       } catch (err) {
-        this.#o.logger.warn({ err: describeError(err) }, 'upload URLs refused; will retry');
+        if (this.#abort.signal.aborted)
+          this.#o.logger.debug({ err: describeError(err) }, 'upload URL request stopped by close');
+        else this.#o.logger.warn({ err: describeError(err) }, 'upload URLs refused; will retry');
         for (const p of chunk) failed.add(p.sample);
         continue;
       }
