@@ -1,9 +1,12 @@
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { isLinesightError } from '@linesight/protocol';
-import { BusyError, DownloadAdmission } from './download-admission.ts';
+import { BusyError, DownloadAdmission, holdSampleWeight } from './download-admission.ts';
 
-function setup(max: number, options: { maxRetryAfterSec?: number; maxWaiting?: number } = {}) {
+function setup(
+  max: number,
+  options: { maxRetryAfterSec?: number; maxWaiting?: number; maxHoldSampleSec?: number } = {},
+) {
   const lines: Record<string, unknown>[] = [];
   let now = 1_000_000;
   const admission = new DownloadAdmission({
@@ -77,6 +80,41 @@ describe('DownloadAdmission', () => {
     for (let i = 0; i < 9; i++) refusal(admission, `device:w${i}`);
     // The tenth caller waiting behind one slot of about 4 s.
     expect(refusal(admission, 'device:w9').retryAfterSec).toBe(40);
+  });
+
+  it("forgets a burst's slot time once the burst is over", () => {
+    const { admission, advance } = setup(256);
+    // A first burst: every slot held 1 s (the event loop's lag, not the 482 bytes).
+    const burst = Array.from({ length: 256 }, (_, i) => admission.admit(`device:b${i}`));
+    advance(1000);
+    for (const release of burst) release();
+    expect(admission.stats.averageHoldSec).toBeGreaterThan(0.9);
+    // The refused devices sleep on their Retry-After; a minute later downloads take 50 ms.
+    advance(60_000);
+    for (const id of ['a', 'b']) {
+      const release = admission.admit(`device:${id}`);
+      advance(50);
+      release();
+    }
+    expect(admission.stats.averageHoldSec).toBeLessThan(0.1);
+    const held = Array.from({ length: 256 }, (_, i) => admission.admit(`device:h${i}`));
+    for (let i = 0; i < 1023; i++) refusal(admission, `device:w${i}`);
+    // 1,024 waiting behind 256 slots of 50-odd ms: 1 s (the burst's 1 s would say 4 s).
+    expect(refusal(admission, 'device:w1023').retryAfterSec).toBe(1);
+    for (const release of held) release();
+  });
+
+  it('weighs a download by the quiet time before it, and counts one at most maxHoldSampleSec', () => {
+    expect(holdSampleWeight(0)).toBe(0.05);
+    expect(holdSampleWeight(10_000)).toBeCloseTo(0.5);
+    expect(holdSampleWeight(60_000)).toBeGreaterThan(0.98);
+    const { admission, advance } = setup(1, { maxHoldSampleSec: 30 });
+    advance(600_000);
+    const stalled = admission.admit('device:stalled');
+    advance(600_000);
+    stalled();
+    expect(admission.stats.averageHoldSec).toBeLessThanOrEqual(30);
+    expect(admission.stats.averageHoldSec).toBeGreaterThan(29);
   });
 
   it('caps Retry-After and forgets callers that did not come back', () => {

@@ -13,6 +13,8 @@ export interface DownloadAdmissionOptions {
   logIntervalMs?: number;
   /** Callers remembered as waiting (default 100,000); beyond it the longest-waiting one is forgotten. */
   maxWaiting?: number;
+  /** Longest download time one finished download adds to the slot-time estimate (default 60 s). */
+  maxHoldSampleSec?: number;
   /** Clock (tests). */
   nowMs?: () => number;
 }
@@ -36,8 +38,24 @@ export class BusyError extends LinesightError {
  * small model on a LAN), replaced by measurements as downloads finish.
  */
 const INITIAL_HOLD_SEC = 0.1;
-/** Weight of the newest download in the moving average of slot durations. */
-const HOLD_EWMA_WEIGHT = 0.1;
+/**
+ * Half-life of the slot-time estimate: the weight of a finished download in the
+ * estimate grows with the time since the one before, so a long quiet spell (devices
+ * sleeping on their Retry-After) makes the next downloads replace what a burst measured.
+ */
+const HOLD_HALF_LIFE_MS = 10_000;
+/** Least weight of a download in the estimate (downloads finishing back to back). */
+const HOLD_MIN_WEIGHT = 0.05;
+
+/**
+ * Weight of a download finished `sinceLastMs` after the one before in the slot-time
+ * estimate: 1 - 2^(-gap / half-life), at least HOLD_MIN_WEIGHT. A burst of downloads
+ * finishing together moves the estimate a little each (and all of them together as far
+ * as needed), one after ten quiet seconds counts half, one after a minute replaces it.
+ */
+export function holdSampleWeight(sinceLastMs: number): number {
+  return Math.max(HOLD_MIN_WEIGHT, 1 - 2 ** (-Math.max(0, sinceLastMs) / HOLD_HALF_LIFE_MS));
+}
 
 /**
  * Admission of artifact downloads: at most `max` stream at once. A caller
@@ -45,7 +63,12 @@ const HOLD_EWMA_WEIGHT = 0.1;
  * grows with the callers waiting: the time the slots need to serve everyone
  * refused before it (callers waiting x average download time / slots), so a
  * whole fleet told to update spreads its downloads over that time instead of
- * timing out together. A caller counts as waiting from its refusal until it
+ * timing out together. The average slot time forgets a burst: a download's
+ * weight in it grows with the quiet time before it (half-life 10 s), so the
+ * event-loop lag of a first burst, which makes every slot of it look slow, is
+ * not handed out as the wait of devices asking after it has passed; one
+ * download counts at most 60 s (a client stalled for minutes is not the
+ * norm). A caller counts as waiting from its refusal until it
  * gets a slot, or until twice the longest Retry-After has passed without it
  * coming back. Deferrals are counted for /metrics and logged at most once
  * every 10 s with the count.
@@ -55,13 +78,16 @@ export class DownloadAdmission {
   readonly #maxRetryAfterSec: number;
   readonly #logIntervalMs: number;
   readonly #maxWaiting: number;
+  readonly #maxHoldSampleSec: number;
   readonly #now: () => number;
   readonly #log: Logger;
   #inUse = 0;
   #deferred = 0;
   #served = 0;
-  /** Moving average of how long a slot is held, in seconds. */
+  /** Time-decayed average of how long a slot is held, in seconds. */
   #holdSec = INITIAL_HOLD_SEC;
+  /** When the last download ended (or the admission was made): the gap weighs the next one. */
+  #lastHoldEndMs: number;
   /** Caller -> when it was last refused; insertion order is refusal order (re-inserted on each). */
   readonly #waiting = new Map<string, number>();
   #lastLogMs: number | undefined;
@@ -73,8 +99,10 @@ export class DownloadAdmission {
     this.#maxRetryAfterSec = options.maxRetryAfterSec ?? 300;
     this.#logIntervalMs = options.logIntervalMs ?? 10_000;
     this.#maxWaiting = options.maxWaiting ?? 100_000;
+    this.#maxHoldSampleSec = options.maxHoldSampleSec ?? 60;
     this.#now = options.nowMs ?? Date.now;
     this.#log = options.logger;
+    this.#lastHoldEndMs = this.#now();
   }
 
   /**
@@ -95,8 +123,10 @@ export class DownloadAdmission {
       released = true;
       this.#inUse--;
       this.#served++;
-      const heldSec = Math.max(0, this.#now() - startedMs) / 1000;
-      this.#holdSec += HOLD_EWMA_WEIGHT * (heldSec - this.#holdSec);
+      const endedMs = this.#now();
+      const heldSec = Math.min(this.#maxHoldSampleSec, Math.max(0, endedMs - startedMs) / 1000);
+      this.#holdSec += holdSampleWeight(endedMs - this.#lastHoldEndMs) * (heldSec - this.#holdSec);
+      this.#lastHoldEndMs = Math.max(this.#lastHoldEndMs, endedMs);
     };
   }
 
