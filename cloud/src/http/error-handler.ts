@@ -36,7 +36,9 @@ export function errorHandler(
     const status = STATUS_BY_CODE[err.code] ?? 500;
     if (err instanceof BusyError) {
       // Its thrower chose when to come back and logs its refusals in summary (thousands at once).
-      void reply.header('retry-after', String(err.retryAfterSec));
+      // The connection is closed: the caller comes back seconds later at the earliest, and a
+      // fleet refused at once would otherwise hold one idle socket (a file descriptor) each.
+      void reply.header('retry-after', String(err.retryAfterSec)).header('connection', 'close');
     } else if (err.code === 'ERR_CLOUD_BUSY') {
       // Back-pressure by design, not a fault: a warning, and when to come back.
       request.log.warn({ code: err.code, reason: err.message }, 'request refused: busy');

@@ -46,13 +46,19 @@ function startDownload(): Promise<{ req: ClientRequest; res: IncomingMessage }> 
   });
 }
 
-async function download(): Promise<{ status: number; retryAfter: string | null; body: Buffer }> {
+async function download(): Promise<{
+  status: number;
+  retryAfter: string | null;
+  connection: string | null;
+  body: Buffer;
+}> {
   const res = await fetch(`${testCloud.httpUrl}/v1/models/big/1.0.0/artifact`, {
     headers: { authorization: `Bearer ${testCloud.adminToken}` },
   });
   return {
     status: res.status,
     retryAfter: res.headers.get('retry-after'),
+    connection: res.headers.get('connection'),
     body: Buffer.from(await res.arrayBuffer()),
   };
 }
@@ -88,6 +94,8 @@ describe('artifact download admission (one slot)', () => {
       const second = await download();
       expect(second.status).toBe(503);
       expect(Number(second.retryAfter)).toBeGreaterThanOrEqual(1);
+      // Not kept alive: a refused fleet holds no idle sockets in the cloud.
+      expect(second.connection).toBe('close');
       const body = JSON.parse(second.body.toString()) as {
         error: string;
         details: { retryAfterSec: number; max: number; waiting: number };
@@ -124,6 +132,7 @@ describe('artifact download admission (one slot)', () => {
     });
     const whole = await download();
     expect(whole.status).toBe(200);
+    expect(whole.connection).toBe('close');
     expect(whole.body.length).toBeGreaterThan(PADDING_FLOATS * 4);
   });
 

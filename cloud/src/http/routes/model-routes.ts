@@ -186,7 +186,10 @@ export async function modelRoutes(app: FastifyInstance, services: CloudServices)
           'ERR_CLOUD_NOT_FOUND',
           `artifact of ${model.name}@${model.version} is missing from the blob store`,
         );
+      // A device downloads an artifact once per version: its connection is not kept alive
+      // (a whole fleet's idle sockets would otherwise sit in the cloud for the keep-alive time).
       void reply
+        .header('connection', 'close')
         .header('accept-ranges', 'bytes')
         .header('content-type', 'application/octet-stream')
         .header('etag', `"${model.sha256}"`);
