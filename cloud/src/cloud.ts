@@ -47,6 +47,7 @@ import { sameSecret } from './registry/same-secret.ts';
 import { KeyRing } from './signing/key-ring.ts';
 import { DesiredIssuer } from './signing/desired-issuer.ts';
 import { DesiredStateService } from './fleet/desired-state-service.ts';
+import { PublishPacer } from './fleet/publish-pacer.ts';
 import { KeyRotation } from './fleet/key-rotation.ts';
 import cron, { type ScheduledTask } from 'node-cron';
 import { EdgeDataStore } from './ingest/edge-data-store.ts';
@@ -350,6 +351,7 @@ export class Cloud {
       devices,
       issuer: new DesiredIssuer(keys, this.config.desiredTtlSec),
       link,
+      pacer: new PublishPacer({ ratePerSec: this.config.desiredPublishRatePerSec }),
     });
     const rolloutStore = new RolloutStore(db);
     const resultSampler = new ResultSampler({

@@ -48,6 +48,19 @@ describe('loadCloudConfig', () => {
     }
   });
 
+  it('paces desired-state publishes at 200 a second by default and refuses a rate below 1', () => {
+    expect(loadCloudConfig({}).desiredPublishRatePerSec).toBe(200);
+    expect(loadCloudConfig({ desiredPublishRatePerSec: 5000 }).desiredPublishRatePerSec).toBe(5000);
+    let caught: unknown;
+    try {
+      loadCloudConfig({ desiredPublishRatePerSec: 0 });
+    } catch (err) {
+      caught = err;
+    }
+    expect(isLinesightError(caught, 'ERR_CLOUD_CONFIG')).toBe(true);
+    expect(String((caught as Error).message)).toMatch(/desiredPublishRatePerSec/);
+  });
+
   it('uses the bound addresses when nothing is advertised', () => {
     expect(advertisedUrls(BOUND, loadCloudConfig({}))).toEqual(BOUND);
   });

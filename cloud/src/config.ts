@@ -132,6 +132,13 @@ export const CloudConfigSchema = Type.Object(
       description:
         'model artifact downloads streamed at once; more are refused with 503 and a Retry-After that grows with the devices waiting, so a large rollout spreads its downloads (docs/scaling.md)',
     }),
+    desiredPublishRatePerSec: Type.Integer({
+      minimum: 1,
+      maximum: 100_000,
+      default: 200,
+      description:
+        "desired-state documents published a second when many devices change at once (a rollout wave, a key rotation, the republish at start), after a first second's worth at once: a wave of 10,000 reaches its devices over 50 s instead of in one moment, so their artifact downloads do not all arrive together (docs/scaling.md)",
+    }),
     maxPredictBytes: Type.Integer({
       minimum: 1024,
       default: 20 * 1024 * 1024,

@@ -3,6 +3,7 @@ import type { DeviceRegistry } from '../registry/device-registry.ts';
 import type { DesiredContent, DesiredIssuer } from '../signing/desired-issuer.ts';
 import type { FleetLink } from './fleet-link.ts';
 import { publishWindowed } from './publish-window.ts';
+import type { PublishPacer } from './publish-pacer.ts';
 
 /**
  * Desired-state publishes awaiting their PUBACK at once. A rollout wave of 5,000 devices
@@ -20,11 +21,20 @@ export class DesiredStateService {
   readonly #devices: DeviceRegistry;
   readonly #issuer: DesiredIssuer;
   readonly #link: FleetLink;
+  readonly #pace: (() => Promise<void>) | undefined;
 
-  constructor(deps: { devices: DeviceRegistry; issuer: DesiredIssuer; link: FleetLink }) {
+  constructor(deps: {
+    devices: DeviceRegistry;
+    issuer: DesiredIssuer;
+    link: FleetLink;
+    /** Paces the publishes of many devices' documents (setMany, republishAll); none: as fast as PUBACKs come. */
+    pacer?: PublishPacer;
+  }) {
     this.#devices = deps.devices;
     this.#issuer = deps.issuer;
     this.#link = deps.link;
+    const pacer = deps.pacer;
+    this.#pace = pacer === undefined ? undefined : () => pacer.take();
   }
 
   /** Sets what a device should run; returns the published document. */
@@ -39,14 +49,21 @@ export class DesiredStateService {
    * Sets many devices' desired state at once: signs each, stores all in one
    * transaction, then publishes with up to DESIRED_PUBLISH_WINDOW awaiting their
    * PUBACK (a rollout wave of 1,000 devices would otherwise wait for 1,000
-   * sequential commits and PUBACKs, and all at once would flood the broker).
+   * sequential commits and PUBACKs, and all at once would flood the broker),
+   * and no faster than the pacer allows (desiredPublishRatePerSec): every device
+   * told at once comes for its artifact at once.
    */
   async setMany(changes: readonly [string, DesiredContent][]): Promise<DesiredState[]> {
     const docs = changes.map(([deviceId, content]) =>
       this.#issuer.issue(deviceId, this.#devices.nextRevision(deviceId), content),
     );
     this.#devices.setDesiredMany(docs);
-    await publishWindowed(docs, DESIRED_PUBLISH_WINDOW, (doc) => this.#link.publishDesired(doc));
+    await publishWindowed(
+      docs,
+      DESIRED_PUBLISH_WINDOW,
+      (doc) => this.#link.publishDesired(doc),
+      this.#pace,
+    );
     return docs;
   }
 
@@ -111,8 +128,11 @@ export class DesiredStateService {
 
   /** Republishes every stored document as it is (after a restart the broker may have lost them). */
   async republishAll(): Promise<void> {
-    await publishWindowed(this.#devices.allDesired(), DESIRED_PUBLISH_WINDOW, (doc) =>
-      this.#link.publishDesired(doc),
+    await publishWindowed(
+      this.#devices.allDesired(),
+      DESIRED_PUBLISH_WINDOW,
+      (doc) => this.#link.publishDesired(doc),
+      this.#pace,
     );
   }
 }

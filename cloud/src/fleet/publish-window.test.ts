@@ -58,6 +58,30 @@ describe('publishWindowed', () => {
     expect(c.started).toEqual([1, 2]);
   });
 
+  it('starts each publish only after its beforeEach turn (a pacer)', async () => {
+    const c = controlled();
+    const turns: (() => void)[] = [];
+    const done = publishWindowed([1, 2, 3], 3, c.publish, () => new Promise((r) => turns.push(r)));
+    await settle();
+    expect(c.started).toEqual([]);
+    turns.shift()?.();
+    await settle();
+    expect(c.started).toEqual([1]);
+    turns.shift()?.();
+    await settle();
+    expect(c.started).toEqual([1, 2]);
+    // Finished publishes free the window, but the third waits for its turn.
+    for (const n of [1, 2]) c.finish.get(n)?.();
+    await settle();
+    expect(c.started).toEqual([1, 2]);
+    expect(turns).toHaveLength(1);
+    turns.shift()?.();
+    await settle();
+    c.finish.get(3)?.();
+    await done;
+    expect(c.started).toEqual([1, 2, 3]);
+  });
+
   it('refuses a window that is not a positive integer', async () => {
     await expect(publishWindowed([1], 0, async () => undefined)).rejects.toThrow(RangeError);
   });

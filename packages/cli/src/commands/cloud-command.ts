@@ -34,7 +34,12 @@ export function cloudCommand(): Command {
     )
     .option(
       '--max-artifact-downloads <n>',
-      'model artifact downloads streamed at once; more are answered 503 with a Retry-After that grows with the devices waiting (counted in /metrics). Default 32; see docs/scaling.md',
+      'model artifact downloads streamed at once; more are answered 503 with a Retry-After that grows with the devices waiting (counted in /metrics). Default 256; see docs/scaling.md',
+      parsePositiveInt,
+    )
+    .option(
+      '--desired-publish-rate <n>',
+      "desired-state documents published a second when many devices change at once (a rollout wave, a key rotation), after a first second's worth at once, so a large wave's downloads do not all arrive together. Default 200; see docs/scaling.md",
       parsePositiveInt,
     )
     .option(
@@ -146,6 +151,7 @@ export function cloudCommand(): Command {
         mqttDeviceRate?: number;
         mqttDeviceBurst?: number;
         maxArtifactDownloads?: number;
+        desiredPublishRate?: number;
         mqttUrl?: string;
         mqttUsername?: string;
         mqttPasswordFile?: string;
@@ -184,6 +190,7 @@ export function cloudCommand(): Command {
             mqttDeviceMessagesPerSec: opts.mqttDeviceRate,
             mqttDeviceMessageBurst: opts.mqttDeviceBurst,
             artifactDownloadConcurrency: opts.maxArtifactDownloads,
+            desiredPublishRatePerSec: opts.desiredPublishRate,
             mqttUrl: opts.mqttUrl,
             mqttUsername: opts.mqttUsername,
             mqttPassword: opts.mqttPasswordFile,
