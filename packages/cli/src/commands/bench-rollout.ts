@@ -1,5 +1,5 @@
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,8 +24,15 @@ import { LogWarnings } from '../bench/log-warnings.ts';
 /** The simulated fleet's own entry (a process of its own, so the cloud's CPU is measured alone). */
 const FLEET_WORKER = fileURLToPath(new URL('../../bin/bench-rollout-fleet.js', import.meta.url));
 const MODEL = 'bench-rollout';
-/** File descriptors one simulated device holds in a fleet process (its MQTT socket, SQLite file, WAL and shm), plus room. */
-const FDS_PER_SIMULATED_DEVICE = 5;
+/**
+ * File descriptors one simulated device may hold in a fleet process: its MQTT socket and
+ * SQLite file, WAL and shm (4, counted idle), during a download the HTTP socket, the part
+ * file and the hash check's read (3 more), and a reconnect's new socket beside the closing
+ * one. With 5, a 10,000-device run put 3,334 devices in a process under a 20,000 limit and
+ * one process ran out (EMFILE); counted at 400 devices: 5.6 at the peak of a rollout while
+ * the cloud still kept download connections alive.
+ */
+export const FDS_PER_SIMULATED_DEVICE = 8;
 /** File descriptors a process needs beyond its devices (stdio, pipes, event loop, the cloud's own files). */
 const FDS_BASE = 512;
 
@@ -53,6 +60,17 @@ export interface RolloutTiming {
   fleetPeakRssMb: number;
   /** Artifact downloads the cloud answered 503 (all download slots busy) during this rollout. */
   artifactDownloadsDeferred: number | null;
+  /**
+   * Devices the cloud's rollout still listed as late (offline, not yet on the version) when
+   * it said completed: a wave does not wait for offline devices, they keep their desired
+   * state and update when they come back (so `completed` can come before secondsTo100).
+   */
+  devicesLateAtCompleted: number | null;
+  /** Open files of the cloud's process (this one) and of the fleet processes at their peak. */
+  cloudPeakOpenFiles: number;
+  fleetPeakOpenFiles: number;
+  /** The most open files per device any fleet process held (FDS_PER_SIMULATED_DEVICE plans for 8). */
+  fleetPeakOpenFilesPerDevice: number;
 }
 
 /** Which broker the fleet connects to. */
@@ -96,6 +114,11 @@ export function benchRolloutCommand(): Command {
       "the cloud's artifact downloads at once (config artifactDownloadConcurrency; default: the cloud's default)",
       parsePositiveInt,
     )
+    .option(
+      '--desired-publish-rate <n>',
+      "the cloud's desired-state publishes a second for a wave (config desiredPublishRatePerSec; default: the cloud's default)",
+      parsePositiveInt,
+    )
     .addOption(
       new Option(
         '--mqtt-accounts <kind>',
@@ -115,6 +138,7 @@ export function benchRolloutCommand(): Command {
         startTimeout: number;
         fleetProcesses?: number;
         maxArtifactDownloads?: number;
+        desiredPublishRate?: number;
         json?: boolean;
       }) => {
         const result = await runRolloutBench({
@@ -125,9 +149,11 @@ export function benchRolloutCommand(): Command {
           fleetProcesses: opts.fleetProcesses,
           broker: opts.broker,
           maxArtifactDownloads: opts.maxArtifactDownloads,
+          desiredPublishRatePerSec: opts.desiredPublishRate,
           mqttAccounts: opts.mqttAccounts,
         });
         progressLine('');
+        if (typeof result.openFilesWarning === 'string') console.error(result.openFilesWarning);
         console.log(opts.json ? JSON.stringify(result) : JSON.stringify(result, null, 2));
       },
     );
@@ -153,7 +179,10 @@ export function connectionLimitFor(devices: number): number {
   return Math.max(loadCloudConfig({}).mqttMaxConnections, Math.ceil(devices * 1.05));
 }
 
-/** How many fleet processes `devices` need under `fdLimit`; throws when the cloud itself cannot hold them. */
+/**
+ * How many fleet processes `devices` need under `fdLimit` (FDS_PER_SIMULATED_DEVICE each, plus
+ * FDS_BASE a process); throws when the cloud itself cannot hold them.
+ */
 export function plannedFleetProcesses(devices: number, fdLimit: number | undefined): number {
   if (fdLimit === undefined) return 1;
   if (devices + FDS_BASE > fdLimit)
@@ -174,6 +203,8 @@ export async function runRolloutBench(options: {
   broker?: BenchBroker;
   /** The cloud's artifactDownloadConcurrency (its default when absent). */
   maxArtifactDownloads?: number | undefined;
+  /** The cloud's desiredPublishRatePerSec (its default when absent). */
+  desiredPublishRatePerSec?: number | undefined;
   /** With Mosquitto: files (default) or dynsec. */
   mqttAccounts?: MosquittoAccounts;
 }): Promise<Record<string, unknown>> {
@@ -191,6 +222,9 @@ export async function runRolloutBench(options: {
     ...(options.maxArtifactDownloads === undefined
       ? {}
       : { artifactDownloadConcurrency: options.maxArtifactDownloads }),
+    ...(options.desiredPublishRatePerSec === undefined
+      ? {}
+      : { desiredPublishRatePerSec: options.desiredPublishRatePerSec }),
   });
   const cloud = new Cloud(
     {
@@ -208,6 +242,7 @@ export async function runRolloutBench(options: {
           }),
       dataDir: join(dir, 'cloud'),
       artifactDownloadConcurrency: cloudConfig.artifactDownloadConcurrency,
+      desiredPublishRatePerSec: cloudConfig.desiredPublishRatePerSec,
     },
     pino({ level: 'warn' }, cloudWarnings),
   );
@@ -276,6 +311,7 @@ export async function runRolloutBench(options: {
             options.devices,
             options.timeoutSec,
             mosquitto,
+            sizes,
           ),
         );
       } catch (err) {
@@ -312,7 +348,10 @@ export async function runRolloutBench(options: {
           : Math.round((await processUsage(mosquitto.pid)).rssBytes / 1024 / 1024),
       fleetOnlineRssMb: Math.round(idle.rssBytes / 1024 / 1024),
       fleetProcesses: fleets.length,
+      fleetProcessDevices: sizes,
+      openFilesWarning: openFilesWarning(timings, sizes, fdLimit),
       artifactDownloadConcurrency: cloudConfig.artifactDownloadConcurrency,
+      desiredPublishRatePerSec: cloudConfig.desiredPublishRatePerSec,
       artifactDownloadsDeferred: update.artifactDownloadsDeferred,
       loadAverage: { before: loadBefore, after: loadAverage() },
       openFilesLimit: fdLimit ?? null,
@@ -400,6 +439,7 @@ async function measureRollout(
   devices: number,
   timeoutSec: number,
   mosquitto: MosquittoBroker | undefined,
+  sizes: readonly number[],
 ): Promise<RolloutTiming> {
   for (const { child } of fleets) child.send({ type: 'watch', version });
   let peakRss = process.memoryUsage().rss;
@@ -419,8 +459,23 @@ async function measureRollout(
   const sampleFleet = async () => {
     fleetPeakRss = Math.max(fleetPeakRss, (await fleetUsage(fleetPids)).rssBytes);
   };
+  // Open files: the cloud's (this process) and each fleet process's, every 2 s (a listing of up to 20,000).
+  let cloudPeakFds = 0;
+  const fleetPeakFds = fleetPids.map(() => 0);
+  const sampleFds = async () => {
+    cloudPeakFds = Math.max(cloudPeakFds, await openFiles(process.pid));
+    await Promise.all(
+      fleetPids.map(async (pid, k) => {
+        fleetPeakFds[k] = Math.max(fleetPeakFds[k] ?? 0, await openFiles(pid));
+      }),
+    );
+  };
   // Every 50 ms for the cloud (in this process: cheap); /proc reads of the fleet every 500 ms.
-  const fleetSampler = setInterval(() => void sampleFleet(), 500);
+  let ticks = 0;
+  const fleetSampler = setInterval(() => {
+    void sampleFleet();
+    if (ticks++ % 4 === 0) void sampleFds();
+  }, 500);
   const fleetCpuBefore = (await fleetUsage(fleetPids)).cpuSeconds;
   const cpuBefore = process.cpuUsage();
   const brokerCpuBefore =
@@ -449,12 +504,15 @@ async function measureRollout(
     // Awaited below; a fleet process dying before that must not be an unhandled rejection.
     reached.catch(() => undefined);
     let completedMs: number | undefined;
+    let lateAtCompleted: number | null = null;
     let ended: string | null = null;
     while (completedMs === undefined && Date.now() - startedMs < timeoutSec * 1000) {
       const askedMs = Date.now();
       const r = await api.getRollout(created.id);
-      if (r.state === 'completed') completedMs = Date.now();
-      else if (r.state !== 'in_progress' && r.state !== 'pending') {
+      if (r.state === 'completed') {
+        completedMs = Date.now();
+        lateAtCompleted = r.waves.reduce((n, w) => n + (w.late?.length ?? 0), 0);
+      } else if (r.state !== 'in_progress' && r.state !== 'pending') {
         // Rolled back (a health gate failed): the figures so far, and where the devices are.
         ended = `${r.state}: ${r.reason ?? ''}`;
         for (const { child } of fleets)
@@ -465,6 +523,7 @@ async function measureRollout(
     const msgs = await reached;
     const cpu = process.cpuUsage(cpuBefore);
     await sampleFleet();
+    await sampleFds();
     const fleetCpuSeconds = round((await fleetUsage(fleetPids)).cpuSeconds - fleetCpuBefore);
     const brokerCpuSeconds =
       brokerPid === undefined || brokerCpuBefore === undefined
@@ -498,6 +557,12 @@ async function measureRollout(
         deferredBefore === undefined || deferredAfter === undefined
           ? null
           : deferredAfter - deferredBefore,
+      devicesLateAtCompleted: lateAtCompleted,
+      cloudPeakOpenFiles: cloudPeakFds,
+      fleetPeakOpenFiles: Math.max(0, ...fleetPeakFds),
+      fleetPeakOpenFilesPerDevice: round(
+        Math.max(0, ...fleetPeakFds.map((n, k) => n / Math.max(1, sizes[k] ?? 1))),
+      ),
     };
   } finally {
     clearInterval(sampler);
@@ -550,6 +615,39 @@ export function tinyModel(): Uint8Array {
     outputs: { score: 'score' },
     threshold: 0.5,
   });
+}
+
+/** Open file descriptors of a process (Linux /proc; 0 elsewhere or once it is gone). */
+async function openFiles(pid: number | undefined): Promise<number> {
+  if (pid === undefined) return 0;
+  return (await readdir(`/proc/${pid}/fd`).catch(() => [])).length;
+}
+
+/**
+ * Says when a fleet process came within 10 % of its open-files limit during a rollout: its
+ * devices then fail with EMFILE (downloads, SQLite, MQTT), which the figures alone hide.
+ * Names the per-device count measured and the --fleet-processes that would leave room.
+ */
+export function openFilesWarning(
+  rollouts: readonly Pick<
+    RolloutTiming,
+    'version' | 'fleetPeakOpenFiles' | 'fleetPeakOpenFilesPerDevice'
+  >[],
+  sizes: readonly number[],
+  fdLimit: number | undefined,
+): string | null {
+  if (fdLimit === undefined || !Number.isFinite(fdLimit)) return null;
+  const worst = rollouts.reduce<(typeof rollouts)[number] | undefined>(
+    (w, r) => (w === undefined || r.fleetPeakOpenFiles > w.fleetPeakOpenFiles ? r : w),
+    undefined,
+  );
+  if (worst === undefined || worst.fleetPeakOpenFiles < 0.9 * fdLimit) return null;
+  const devices = sizes.reduce((a, b) => a + b, 0);
+  const perDevice = Math.max(worst.fleetPeakOpenFilesPerDevice, FDS_PER_SIMULATED_DEVICE);
+  const processes = Math.ceil(
+    devices / Math.max(1, Math.floor((fdLimit - FDS_BASE) / (perDevice + 1))),
+  );
+  return `a simulated-fleet process reached ${worst.fleetPeakOpenFiles} open files of its limit ${fdLimit} during the ${worst.version} rollout (${worst.fleetPeakOpenFilesPerDevice} per device, ${Math.max(...sizes)} devices in the process): its devices may have failed with EMFILE. Run with --fleet-processes ${processes} or more, or raise ulimit -n`;
 }
 
 /** CPU seconds (user + system) and resident memory of another process, from Linux /proc (zeros elsewhere). */
