@@ -48,8 +48,8 @@ describe('loadCloudConfig', () => {
     }
   });
 
-  it('paces desired-state publishes at 200 a second by default and refuses a rate below 1', () => {
-    expect(loadCloudConfig({}).desiredPublishRatePerSec).toBe(200);
+  it('paces desired-state publishes at 500 a second by default and refuses a rate below 1', () => {
+    expect(loadCloudConfig({}).desiredPublishRatePerSec).toBe(500);
     expect(loadCloudConfig({ desiredPublishRatePerSec: 5000 }).desiredPublishRatePerSec).toBe(5000);
     let caught: unknown;
     try {

@@ -39,7 +39,7 @@ export function cloudCommand(): Command {
     )
     .option(
       '--desired-publish-rate <n>',
-      "desired-state documents published a second when many devices change at once (a rollout wave, a key rotation), after a first second's worth at once, so a large wave's downloads do not all arrive together. Default 200; see docs/scaling.md",
+      "desired-state documents published a second when many devices change at once (a rollout wave, a key rotation), after a first second's worth at once, so a large wave's downloads do not all arrive together. Default 500; see docs/scaling.md",
       parsePositiveInt,
     )
     .option(
