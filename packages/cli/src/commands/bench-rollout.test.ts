@@ -3,6 +3,7 @@ import { OnnxModel } from '@linesight/vision';
 import {
   connectionLimitFor,
   openFilesWarning,
+  parseNice,
   plannedFleetProcesses,
   pollDelayMs,
   tinyModel,
@@ -47,6 +48,14 @@ describe('openFilesWarning', () => {
     expect(warning).toMatch(/EMFILE/);
     // 8 a device planned (more than the 6 seen), plus one of room: (20,000 - 512) / 9 = 2,165.
     expect(warning).toMatch(/--fleet-processes 5 or more/);
+  });
+});
+
+describe('parseNice', () => {
+  it('takes 0-19 and refuses anything else with the range', () => {
+    expect(parseNice('0')).toBe(0);
+    expect(parseNice('19')).toBe(19);
+    for (const bad of ['-1', '20', '2.5', 'x']) expect(() => parseNice(bad)).toThrow(/0 to 19/);
   });
 });
 
