@@ -274,7 +274,11 @@ export class RetrainService {
           train:
             this.#o.train ??
             ((specPath, o) =>
-              runTrainProcess(specPath, { ...o, timeoutMs: this.#o.settings.timeoutSec * 1000 })),
+              runTrainProcess(specPath, {
+                ...o,
+                timeoutMs: this.#o.settings.timeoutSec * 1000,
+                nice: this.#o.settings.training.nice,
+              })),
           workDir: this.#o.workDir,
         },
         this.store.get(id),

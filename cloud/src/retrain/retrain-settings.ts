@@ -86,6 +86,13 @@ export const RetrainSettingsSchema = Type.Object(
         epochs: Type.Integer({ minimum: 1, maximum: 1000, default: 30 }),
         seed: Type.Integer({ minimum: 0, default: 1 }),
         members: Type.Integer({ minimum: 1, maximum: 8, default: 1 }),
+        nice: Type.Integer({
+          minimum: 0,
+          maximum: 19,
+          default: 10,
+          description:
+            'CPU priority of the trainer process: 10 lets the control plane and anything else on the machine come first; 0 on a machine kept for training',
+        }),
         size: Type.Optional(
           Type.Integer({
             minimum: 32,

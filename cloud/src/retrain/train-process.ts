@@ -19,7 +19,7 @@ export interface TrainProcessOptions {
   entry?: string;
   /** Milliseconds between SIGTERM and SIGKILL when stopping; 5000 unless given. */
   killGraceMs?: number;
-  /** CPU priority of the trainer (nice, 0-19); TRAINER_NICE unless given. */
+  /** CPU priority of the trainer (nice, 0-19; the `retrain.training.nice` setting); TRAINER_NICE unless given. */
   nice?: number;
 }
 
