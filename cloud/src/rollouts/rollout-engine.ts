@@ -272,7 +272,7 @@ export class RolloutEngine {
     if (spec.shadow === null) return this.#startWave(step, 0);
     const ids = waves.flat();
     const target = this.#assignment(record);
-    await this.#d.desired.patchMany(
+    this.#d.desired.patchMany(
       ids.map((id) => [id, { shadow: target }]),
       (previous) => this.#recordPrevious(record.id, ids, previous, step.devices),
     );
@@ -298,9 +298,7 @@ export class RolloutEngine {
     const failed = gates.filter((g) => !g.passed);
     // Clear the shadow slot on every selected device, pass or fail.
     const previous = this.#d.store.previous(record.id);
-    await this.#d.desired.patchMany(
-      ids.map((id) => [id, { shadow: previous.get(id)?.shadow ?? null }]),
-    );
+    this.#d.desired.patchMany(ids.map((id) => [id, { shadow: previous.get(id)?.shadow ?? null }]));
     progress.shadow.gates = gates;
     progress.shadow.finishedAt = new Date(now).toISOString();
     if (failed.length > 0) {
@@ -517,12 +515,14 @@ export class RolloutEngine {
     wave.state = 'applying';
     wave.startedAt = new Date(now).toISOString();
     this.#snapshots.set(record.id, { waveStart: takeSnapshot(step.devices), soakStart: new Map() });
-    // Persist before publishing: a crash in between re-publishes the same state, never skips it.
+    // Persist before storing the devices' documents: a crash in between stores them again, never
+    // skips them. They are published in the background (the cloud republishes every stored one
+    // at start, so a crash mid-publish still reaches every device).
     this.#d.store.saveProgress(record.id, progress, 'in_progress');
     // Sample results from before the swap: the last wave's baseline is its own devices' old frames.
     await this.#sample(record, waves, index, step.devices);
     const target = this.#assignment(record);
-    await this.#d.desired.patchMany(
+    this.#d.desired.patchMany(
       ids.map((id) => [id, { model: target }]),
       (previous) => this.#recordPrevious(record.id, ids, previous, step.devices),
     );
@@ -597,7 +597,7 @@ export class RolloutEngine {
       const p = previous.get(id);
       if (p !== undefined) changes.push([id, { model: p.model, shadow: p.shadow }]);
     }
-    await this.#d.desired.patchMany(changes);
+    this.#d.desired.patchMany(changes);
     return changes.length;
   }
 

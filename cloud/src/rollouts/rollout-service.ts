@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { LinesightError } from '@linesight/protocol';
+import type { DesiredStateService } from '../fleet/desired-state-service.ts';
 import type { AuditLog } from '../registry/audit-log.ts';
 import type { DeviceRegistry } from '../registry/device-registry.ts';
 import type { ModelRegistry } from '../registry/model-registry.ts';
@@ -53,6 +54,12 @@ export interface RolloutStatus extends Omit<RolloutRecord, 'progress'> {
   shadow: RolloutProgress['shadow'];
   devices: DeviceProgress[];
   counts: Record<DeviceRolloutState, number>;
+  /**
+   * How far the desired-state publishes of the rollout's steps so far are (they go out in
+   * the background, paced): devices given a document, and how many of those the broker
+   * has acknowledged. A rollout not started yet has 0 of 0.
+   */
+  publish: { toPublish: number; published: number };
 }
 
 /** What POST /v1/rollouts asks for. */
@@ -84,6 +91,7 @@ export class RolloutService {
   readonly #rollouts: RolloutStore;
   readonly #engine: RolloutEngine;
   readonly #audit: AuditLog;
+  readonly #desired: Pick<DesiredStateService, 'countPending'> | undefined;
 
   constructor(deps: {
     models: ModelRegistry;
@@ -91,18 +99,22 @@ export class RolloutService {
     rollouts: RolloutStore;
     engine: RolloutEngine;
     audit: AuditLog;
+    /** Says which devices' documents are still being published (none: all count as published). */
+    desired?: Pick<DesiredStateService, 'countPending'>;
   }) {
     this.#models = deps.models;
     this.#devices = deps.devices;
     this.#rollouts = deps.rollouts;
     this.#engine = deps.engine;
     this.#audit = deps.audit;
+    this.#desired = deps.desired;
   }
 
   /**
    * Starts a rollout of name@version. Without waves, gates or shadow it is the
    * all-at-once form (every selected device at once, no gates). Answers once
-   * the first step (shadow or first wave) has been published.
+   * the first step (shadow or first wave) has been stored; its desired states
+   * are published in the background (`publish` in the status says how far).
    */
   async create(input: CreateRolloutInput): Promise<RolloutStatus> {
     const model = this.#models.get(input.model, input.version);
@@ -257,8 +269,12 @@ export class RolloutService {
     const counts = emptyCounts();
     const waveCounts = plan.map(() => emptyCounts());
     const deviceList: DeviceProgress[] = [];
+    // The shadow phase gives every selected device a document; a wave, its own devices.
+    const shadowStarted = progress?.shadow != null && progress.shadow.state !== 'waiting';
+    const told: string[] = [];
     for (const [w, ids] of plan.entries()) {
       const wave = progress?.waves[w];
+      if (shadowStarted || (wave !== undefined && wave.state !== 'waiting')) told.push(...ids);
       const late = new Map((wave?.late ?? []).map((d) => [d.id, d.reason]));
       const sinceMs = wave?.startedAt ? Date.parse(wave.startedAt) : 0;
       for (const id of ids) {
@@ -306,6 +322,10 @@ export class RolloutService {
       shadow: progress?.shadow ?? null,
       devices: deviceList,
       counts,
+      publish: {
+        toPublish: told.length,
+        published: told.length - (this.#desired?.countPending(told) ?? 0),
+      },
     };
   }
 }

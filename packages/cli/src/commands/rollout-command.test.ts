@@ -54,6 +54,7 @@ describe('formatRollout', () => {
       waveTimeoutSec: 600,
     },
     counts,
+    publish: { toPublish: 2, published: 2 },
     waves: [
       {
         index: 0,

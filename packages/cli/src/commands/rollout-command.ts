@@ -108,6 +108,10 @@ export function formatRollout(r: RolloutSummary): string {
       .map(([s, n]) => `${n} ${s}`)
       .join(', ')}`,
   ];
+  if (r.publish.published < r.publish.toPublish)
+    lines.push(
+      `desired state published to ${r.publish.published} of ${r.publish.toPublish} devices so far`,
+    );
   if (r.spec !== null && !r.spec.direct)
     lines.push(
       `gates: ${Object.entries(r.spec.gates)

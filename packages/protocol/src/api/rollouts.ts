@@ -219,6 +219,14 @@ export const RolloutStatusSchema = Type.Object({
   shadow: Type.Union([ShadowProgressSchema, Type.Null()]),
   devices: Type.Array(RolloutDeviceSchema),
   counts: RolloutCountsSchema,
+  /**
+   * Desired-state publishes of the steps so far, which go out in the background, paced:
+   * devices given a document, and how many of those the broker has acknowledged.
+   */
+  publish: Type.Object({
+    toPublish: Type.Integer({ minimum: 0 }),
+    published: Type.Integer({ minimum: 0 }),
+  }),
 });
 /** A rollout with per-wave and per-device progress. */
 export type RolloutStatusView = Static<typeof RolloutStatusSchema>;
