@@ -62,8 +62,10 @@ export interface RolloutTiming {
   devicesReached: number;
   /** Until the cloud's rollout state says completed (it learns from reported state). */
   secondsToCompleted: number | null;
-  /** How long POST /v1/rollouts took to answer (desired state issued and published). */
+  /** How long POST /v1/rollouts took to answer (desired state issued and stored; published in the background). */
   createSeconds: number;
+  /** Until the rollout status said every device's desired state was published (polled every 250 ms). */
+  secondsToPublished: number | null;
   /** Set when the rollout ended otherwise than completed (state and reason), e.g. rolled back by a health gate. */
   rolloutEnded: string | null;
   cloudCpuSeconds: number;
@@ -534,11 +536,15 @@ async function measureRollout(
     // Awaited below; a fleet process dying before that must not be an unhandled rejection.
     reached.catch(() => undefined);
     let completedMs: number | undefined;
+    // The wave's desired state goes out in the background, paced: when the broker had it all.
+    let publishedMs: number | undefined;
     let lateAtCompleted: number | null = null;
     let ended: string | null = null;
     while (completedMs === undefined && Date.now() - startedMs < timeoutSec * 1000) {
       const askedMs = Date.now();
       const r = await api.getRollout(created.id);
+      if (publishedMs === undefined && r.publish.published >= r.publish.toPublish)
+        publishedMs = Date.now();
       if (r.state === 'completed') {
         completedMs = Date.now();
         lateAtCompleted = r.waves.reduce((n, w) => n + (w.late?.length ?? 0), 0);
@@ -576,6 +582,8 @@ async function measureRollout(
       secondsToCompleted:
         completedMs === undefined ? null : round((completedMs - startedMs) / 1000),
       createSeconds: round(createSeconds),
+      secondsToPublished:
+        publishedMs === undefined ? null : round((publishedMs - startedMs) / 1000),
       rolloutEnded: ended,
       cloudCpuSeconds: round((cpu.user + cpu.system) / 1e6),
       cloudPeakRssMb: Math.round(peakRss / 1024 / 1024),
