@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sha256Hex, type Manifest } from '@linesight/protocol';
 import { downloadArtifact } from './artifact-downloader.ts';
+import type { SlowStep } from './step-watch.ts';
 
 const body = Buffer.from(Array.from({ length: 50_000 }, (_, i) => i % 251));
 /** The same length with one byte changed near the end: what a tampered mirror serves. */
@@ -163,5 +164,39 @@ describe('downloadArtifact', () => {
     expect(ranges).toEqual([]);
     // The part file is dropped: it may be what filled the disk.
     expect(await readdir(join(dir, 'full'))).toEqual([]);
+  });
+});
+
+describe('downloadArtifact on a slow disk', () => {
+  it('says when the final fsync waits beyond the limit, again each limit, and when it ends', async () => {
+    const destPath = join(dir, 'slow-sync', 'a.onnx');
+    const seen: SlowStep[] = [];
+    let release: () => void = () => undefined;
+    const disk = new Promise<void>((resolve) => (release = resolve));
+    const report = await downloadArtifact({
+      url: `${base}/ok`,
+      manifest: manifest(),
+      username: 'd1',
+      password: 'secret',
+      destPath,
+      timeoutMs: 30_000,
+      stepLimitMs: 20,
+      // An fsync held by a busy disk: it ends only after the second "still waiting".
+      syncFile: async (file) => {
+        await disk;
+        await file.sync();
+      },
+      onSlowStep: (slow) => {
+        seen.push(slow);
+        if (seen.filter((s) => !s.done).length === 2) release();
+      },
+    });
+    expect(report.bytes).toBe(body.length);
+    expect(await readFile(destPath)).toEqual(body);
+    const fsync = seen.filter((s) => s.step === 'fsync of the downloaded artifact of m@1.0.0');
+    expect(fsync.map((s) => s.done)).toEqual([false, false, true]);
+    expect(fsync[0]!.limitMs).toBe(20);
+    expect(fsync[0]!.waitedMs).toBeGreaterThanOrEqual(20);
+    expect(fsync[2]!.waitedMs).toBeGreaterThanOrEqual(fsync[1]!.waitedMs);
   });
 });

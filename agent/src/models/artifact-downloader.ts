@@ -1,6 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, rm, stat } from 'node:fs/promises';
+import { mkdir, open, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { LinesightError, isLinesightError, type Manifest } from '@linesight/protocol';
 import { moveIntoPlace } from '@linesight/durable-fs';
@@ -13,6 +13,7 @@ import {
   isDiskFull,
   type FreeBytesProbe,
 } from './disk-space.ts';
+import { watchStep, type SlowStepListener } from './step-watch.ts';
 
 /** How to fetch an artifact. */
 export interface DownloadRequest {
@@ -30,6 +31,17 @@ export interface DownloadRequest {
   freeBytes?: FreeBytesProbe;
   /** fetch with the cloud's pinned CA (default: plain fetch). */
   fetch?: CloudFetch;
+  /**
+   * Told when a step that cannot be aborted (a write, the final fsync, the move into
+   * place, hashing a resumed part) waits longer than `stepLimitMs`, again after each
+   * further `stepLimitMs`, and once when it ends: the no-progress limit covers only the
+   * network, and a busy disk can hold an fsync for minutes.
+   */
+  onSlowStep?: SlowStepListener;
+  /** The limit of each such step (default: timeoutMs). */
+  stepLimitMs?: number;
+  /** Flushes the part file to disk (default: fsync; tests inject a slow disk). */
+  syncFile?: (file: FileHandle) => Promise<void>;
 }
 
 /** What a download did, for logs and tests. */
@@ -79,9 +91,14 @@ async function attempt(req: DownloadRequest): Promise<DownloadReport> {
     await rm(part, { force: true });
     have = 0;
   }
-  have = await ensureSpace(req, part, have);
+  const watch = <T>(step: string, work: () => Promise<T>) =>
+    watchStep(`${step} of ${label}`, req.stepLimitMs ?? req.timeoutMs, req.onSlowStep, work);
+  have = await watch('free-space check', () => ensureSpace(req, part, have));
   let hash = createHash('sha256');
-  if (have > 0) await hashFile(part, hash);
+  if (have > 0) {
+    const resumed = hash;
+    await watch('hashing the part already downloaded', () => hashFile(part, resumed));
+  }
 
   const controller = new AbortController();
   let idle: NodeJS.Timeout | undefined;
@@ -156,7 +173,10 @@ async function attempt(req: DownloadRequest): Promise<DownloadReport> {
       }
       let file: Awaited<ReturnType<typeof open>> | undefined;
       try {
-        file = await open(part, have > 0 ? 'a' : 'w', 0o600);
+        const opened = await watch('opening the part file', () =>
+          open(part, have > 0 ? 'a' : 'w', 0o600),
+        );
+        file = opened;
         for await (const chunk of response.body) {
           armIdle();
           size += chunk.byteLength;
@@ -169,9 +189,14 @@ async function attempt(req: DownloadRequest): Promise<DownloadReport> {
             );
           }
           hash.update(chunk);
-          await file.write(chunk);
+          // The idle timer aborts the body, not a write stuck on the disk: watched as well.
+          await watch('a write to the part file', () => opened.write(chunk));
         }
-        await file.sync();
+        // The body is complete: what follows is the disk's, not the network's.
+        clearTimeout(idle);
+        await watch('fsync of the downloaded artifact', () =>
+          req.syncFile ? req.syncFile(opened) : opened.sync(),
+        );
       } catch (err) {
         if (err instanceof LinesightError) throw err;
         if (isDiskFull(err)) {
@@ -188,7 +213,8 @@ async function attempt(req: DownloadRequest): Promise<DownloadReport> {
           { cause: err },
         );
       } finally {
-        await file?.close();
+        const handle = file;
+        if (handle !== undefined) await watch('closing the part file', () => handle.close());
       }
     }
   } finally {
@@ -212,7 +238,9 @@ async function attempt(req: DownloadRequest): Promise<DownloadReport> {
       { details: { resumedFrom } },
     );
   }
-  await moveIntoPlace(part, req.destPath);
+  await watch('moving the artifact into place (fsync, rename, fsync of the folder)', () =>
+    moveIntoPlace(part, req.destPath),
+  );
   return { bytes: size, resumedFrom, restarted: false };
 }
 
