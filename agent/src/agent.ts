@@ -250,6 +250,31 @@ export class Agent {
           this.#report();
         },
         handled: () => this.#report(),
+        slow: (manifest, slow) => {
+          const model = modelRefOf(manifest);
+          if (slow.done) {
+            // Only the stalled notice is cleared: a real error stays until a model goes live.
+            if (this.#lastError?.code === 'ERR_AGENT_STALLED') this.#lastError = undefined;
+            this.#event(
+              'info',
+              'model.step_finished',
+              `${slow.step} finished after ${Math.round(slow.waitedMs / 1000)} s (limit ${Math.round(slow.limitMs / 1000)} s)`,
+              { model },
+            );
+          } else {
+            this.#lastError = {
+              code: 'ERR_AGENT_STALLED',
+              message: `${slow.step} has waited ${Math.round(slow.waitedMs / 1000)} s (limit ${Math.round(slow.limitMs / 1000)} s); still waiting`,
+              at: new Date().toISOString(),
+              model: { name: manifest.name, version: manifest.version, sha256: manifest.sha256 },
+            };
+            this.#event('warn', 'model.step_stalled', this.#lastError.message, {
+              code: 'ERR_AGENT_STALLED',
+              model,
+            });
+          }
+          this.#report();
+        },
       },
     });
   }

@@ -23,7 +23,8 @@ import {
   defaultBusyDelayMs,
   defaultRetryDelayMs,
 } from './model-updater.ts';
-import { downloadArtifact, retryAfterMsOf } from './artifact-downloader.ts';
+import { downloadArtifact, retryAfterMsOf, type DownloadRequest } from './artifact-downloader.ts';
+import type { SlowStep } from './step-watch.ts';
 import { eventually } from '@linesight/testkit/eventually';
 import { testSigner } from '@linesight/testkit/signer';
 
@@ -48,7 +49,17 @@ const retries: number[] = [];
 const busyAsked: number[] = [];
 const refused: { version: string | undefined; code: string }[] = [];
 const activated: string[] = [];
-const logs: { level: number; msg: string; waitMs?: number; retryAfterMs?: number }[] = [];
+const logs: {
+  level: number;
+  msg: string;
+  waitMs?: number;
+  retryAfterMs?: number;
+  step?: string;
+  waitedSec?: number;
+}[] = [];
+/** The disk's fsync of a downloaded part file (a slow one in some tests). */
+let syncFile: NonNullable<DownloadRequest['syncFile']>;
+const slowSteps: (SlowStep & { version: string })[] = [];
 
 function version(
   v: string,
@@ -102,7 +113,8 @@ beforeEach(async () => {
   revision = 0;
   busyWaitMs = 1;
   retryWaitMs = () => 1;
-  for (const list of [retries, busyAsked, refused, activated, logs]) list.length = 0;
+  for (const list of [retries, busyAsked, refused, activated, logs, slowSteps]) list.length = 0;
+  syncFile = (file) => file.sync();
   requests.clear();
   updater = new ModelUpdater({
     cloudUrl: base,
@@ -114,6 +126,8 @@ beforeEach(async () => {
     shadowSlot: new ModelSlot<ScoringModel, Manifest>(),
     watchdogMs: 200,
     downloadTimeoutMs: 5000,
+    stepLimitMs: 20,
+    syncFile: (file) => syncFile(file),
     crashLoopStarts: 3,
     retryDelayMs: (attempt) => {
       retries.push(attempt);
@@ -128,7 +142,12 @@ beforeEach(async () => {
       {
         write: (line: string) => {
           const entry = JSON.parse(line) as (typeof logs)[number];
-          if (entry.msg.includes('busy') || entry.msg.includes('download failed')) logs.push(entry);
+          if (
+            entry.msg.includes('busy') ||
+            entry.msg.includes('download failed') ||
+            entry.msg.includes('step')
+          )
+            logs.push(entry);
         },
       },
     ),
@@ -144,6 +163,7 @@ beforeEach(async () => {
       refused: (m, err) =>
         refused.push({ version: m?.version, code: isLinesightError(err) ? err.code : 'none' }),
       handled: () => undefined,
+      slow: (m, slow) => slowSteps.push({ ...slow, version: m.version }),
     },
   });
 });
@@ -309,5 +329,33 @@ describe('defaultBusyDelayMs', () => {
         expect(capped).toBeLessThanOrEqual(MAX_BUSY_DELAY_MS);
       }
     }
+  });
+});
+
+describe('a download whose final fsync waits on a busy disk', () => {
+  it('says so (log line, hook for the event and reported state) while it waits and when it ends, then goes live', async () => {
+    let release: () => void = () => undefined;
+    const disk = new Promise<void>((resolve) => (release = resolve));
+    syncFile = async (file) => {
+      await disk;
+      await file.sync();
+    };
+    const v = version('1.0.0', []);
+    updater.apply(desired(v));
+    // Still downloading, nothing failed: only the stalled step says why it lasts.
+    await eventually(() => slowSteps.length >= 2, { what: 'two stalled notices' });
+    expect(activated).toEqual([]);
+    expect(refused).toEqual([]);
+    release();
+    await updater.idle();
+    expect(activated).toEqual(['1.0.0']);
+    const fsync = slowSteps.filter((s) => s.step === 'fsync of the downloaded artifact of m@1.0.0');
+    expect(fsync.length).toBeGreaterThanOrEqual(3);
+    expect(fsync.at(-1)?.done).toBe(true);
+    expect(fsync.slice(0, -1).every((s) => !s.done && s.version === '1.0.0')).toBe(true);
+    const warn = logs.find((l) => l.msg.startsWith('model update step waiting beyond its limit'));
+    expect(warn?.level).toBe(40);
+    expect(warn?.step).toBe('fsync of the downloaded artifact of m@1.0.0');
+    expect(logs.some((l) => l.msg === 'slow model update step finished')).toBe(true);
   });
 });

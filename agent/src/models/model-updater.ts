@@ -21,10 +21,11 @@ import {
   type TrustedKey,
 } from '@linesight/protocol';
 import { modelRefOf } from '../pipeline/model-ref.ts';
-import { busyRetryAfterMs, downloadArtifact } from './artifact-downloader.ts';
+import { busyRetryAfterMs, downloadArtifact, type DownloadRequest } from './artifact-downloader.ts';
 import type { CloudFetch } from '../cloud-tls.ts';
 import { DEFAULT_DISK_MARGIN_BYTES, type FreeBytesProbe } from './disk-space.ts';
 import type { ModelStore } from './model-store.ts';
+import { watchStep, type SlowStep } from './step-watch.ts';
 
 /** The slot type for models described by their signed manifests. */
 export type ManifestSlot = ModelSlot<ScoringModel, Manifest>;
@@ -38,6 +39,12 @@ export interface ModelUpdaterHooks {
   refused(manifest: Manifest | undefined, err: unknown): void;
   /** The desired revision has been handled (successfully or not). */
   handled(revision: number): void;
+  /**
+   * A step of an update that cannot be aborted (an fsync, a write, reading the stored
+   * artifact) waits beyond its limit (done: false, repeated each limit) or has ended
+   * after doing so (done: true). The phase stays as it was: this says why it lasts.
+   */
+  slow?(manifest: Manifest, slow: SlowStep): void;
 }
 
 /** Options of the model updater. */
@@ -71,6 +78,10 @@ export interface ModelUpdaterOptions {
   diskMarginBytes?: number;
   /** Measures free space (statfs by default; tests inject a full disk where they cannot mount one). */
   freeBytes?: FreeBytesProbe;
+  /** Flushes a downloaded part file to disk (default: fsync; tests inject a slow disk). */
+  syncFile?: DownloadRequest['syncFile'];
+  /** Limit of an update step that cannot be aborted (fsync, write, reading the artifact) before it is reported (default: downloadTimeoutMs). */
+  stepLimitMs?: number;
 }
 
 /** Loads verified model bytes into a scoring model; simulators may share one model per sha256. */
@@ -375,7 +386,16 @@ export class ModelUpdater {
         slot.info.version === manifest.version
       )
         return undefined;
-      let bytes = await this.#o.store.readVerified(manifest.sha256);
+      const verified = manifest;
+      const onSlow = (slow: SlowStep) => this.#slowStep(verified, slow);
+      const readStored = () =>
+        watchStep(
+          `reading and checking the stored artifact of ${verified.name}@${verified.version}`,
+          this.#o.stepLimitMs ?? this.#o.downloadTimeoutMs,
+          onSlow,
+          () => this.#o.store.readVerified(verified.sha256),
+        );
+      let bytes = await readStored();
       let failures = 0;
       let deferrals = 0;
       while (bytes === undefined) {
@@ -391,8 +411,11 @@ export class ModelUpdater {
             timeoutMs: this.#o.downloadTimeoutMs,
             marginBytes: this.#o.diskMarginBytes ?? DEFAULT_DISK_MARGIN_BYTES,
             ...(this.#o.freeBytes ? { freeBytes: this.#o.freeBytes } : {}),
+            ...(this.#o.syncFile ? { syncFile: this.#o.syncFile } : {}),
+            onSlowStep: onSlow,
+            ...(this.#o.stepLimitMs !== undefined ? { stepLimitMs: this.#o.stepLimitMs } : {}),
           });
-          bytes = await this.#o.store.readVerified(manifest.sha256);
+          bytes = await readStored();
           if (bytes === undefined)
             throw new LinesightError(
               'ERR_AGENT_MODEL_VERIFY',
@@ -439,6 +462,19 @@ export class ModelUpdater {
       hooks.refused(manifest ?? assignment.signed.manifest, err);
       return undefined;
     }
+  }
+
+  /** Says (log line, hook: event and reported state) that a step waits beyond its limit, or has ended. */
+  #slowStep(manifest: Manifest, slow: SlowStep): void {
+    const fields = {
+      model: modelRefOf(manifest),
+      step: slow.step,
+      waitedSec: Math.round(slow.waitedMs / 1000),
+      limitSec: Math.round(slow.limitMs / 1000),
+    };
+    if (slow.done) this.#o.logger.info(fields, 'slow model update step finished');
+    else this.#o.logger.warn(fields, 'model update step waiting beyond its limit (still waiting)');
+    this.#o.hooks.slow?.(manifest, slow);
   }
 
   /** Waits `ms`; true when newer desired state arrived or the updater closed meanwhile. */

@@ -77,9 +77,13 @@ describe('refusal', () => {
     expect(refusal(undefined, 'm', '2.0.0', SINCE_MS)).toBeUndefined();
   });
 
-  it('does not count a failed download, which the agent retries, but counts other codes', () => {
+  it('does not count a failed download, which the agent retries, nor a stalled step, but counts other codes', () => {
     expect(
       refusal(device(running, { code: 'ERR_AGENT_DOWNLOAD' }), 'm', '2.0.0', SINCE_MS),
+    ).toBeUndefined();
+    // A slow fsync goes on when the disk answers: the device is late, not refusing.
+    expect(
+      refusal(device(running, { code: 'ERR_AGENT_STALLED' }), 'm', '2.0.0', SINCE_MS),
     ).toBeUndefined();
     expect(refusal(device(running, { code: 'ERR_AGENT_CRASH_LOOP' }), 'm', '2.0.0', SINCE_MS)).toBe(
       'ERR_AGENT_CRASH_LOOP: hash mismatch',

@@ -6,8 +6,9 @@ export type DeviceState = Omit<DeviceRecord, 'desired'>;
 /** Where one device stands in a rollout. */
 export type DeviceRolloutState = 'waiting' | 'pending' | 'done' | 'failed' | 'rolled_back';
 
-// A failed download is retried by the agent until it works: not a refusal.
-const TRANSIENT_CODES = new Set(['ERR_AGENT_DOWNLOAD']);
+// A failed download is retried by the agent until it works, and a stalled step (a slow
+// fsync) goes on when the disk answers: neither is a refusal.
+const TRANSIENT_CODES = new Set(['ERR_AGENT_DOWNLOAD', 'ERR_AGENT_STALLED']);
 // Device clocks may run a little behind the cloud's.
 const CLOCK_SLACK_MS = 5_000;
 

@@ -20,6 +20,8 @@ export const ERROR_CODES = {
   ERR_IMAGE_DECODE: 'an image cannot be decoded',
   ERR_AGENT_DOWNLOAD: 'a model artifact cannot be downloaded',
   ERR_AGENT_MODEL_VERIFY: 'a downloaded artifact does not match its signed manifest',
+  ERR_AGENT_STALLED:
+    'a step of a model update that cannot be aborted (an fsync, a write, reading the stored artifact) is waiting beyond its limit, usually on a busy disk; the update goes on when it ends',
   ERR_AGENT_CONFIG: 'the agent configuration is invalid',
   ERR_AGENT_DISK_FULL:
     'the agent data disk has too little free space for a model download or a state write; the live model keeps running',
