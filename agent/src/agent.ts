@@ -22,6 +22,7 @@ import { DeviceLink } from './device-link.ts';
 import { cloudFetch } from './cloud-tls.ts';
 import { ModelStore } from './models/model-store.ts';
 import { ModelUpdater, type ModelLoader } from './models/model-updater.ts';
+import { slowStepNotice } from './models/step-watch.ts';
 import type { AgentHttpStatus } from './http/agent-http-server.ts';
 import { LocalOutputs, type VerdictSink } from './outputs/local-outputs.ts';
 import { FramePipeline, modelRefOf, type Stage } from './pipeline/frame-pipeline.ts';
@@ -251,28 +252,14 @@ export class Agent {
         },
         handled: () => this.#report(),
         slow: (manifest, slow) => {
-          const model = modelRefOf(manifest);
-          if (slow.done) {
-            // Only the stalled notice is cleared: a real error stays until a model goes live.
-            if (this.#lastError?.code === 'ERR_AGENT_STALLED') this.#lastError = undefined;
-            this.#event(
-              'info',
-              'model.step_finished',
-              `${slow.step} finished after ${Math.round(slow.waitedMs / 1000)} s (limit ${Math.round(slow.limitMs / 1000)} s)`,
-              { model },
-            );
-          } else {
-            this.#lastError = {
-              code: 'ERR_AGENT_STALLED',
-              message: `${slow.step} has waited ${Math.round(slow.waitedMs / 1000)} s (limit ${Math.round(slow.limitMs / 1000)} s); still waiting`,
-              at: new Date().toISOString(),
-              model: { name: manifest.name, version: manifest.version, sha256: manifest.sha256 },
-            };
-            this.#event('warn', 'model.step_stalled', this.#lastError.message, {
-              code: 'ERR_AGENT_STALLED',
-              model,
-            });
-          }
+          const notice = slowStepNotice(manifest, slow, this.#lastError);
+          if (notice.lastError === 'clear') this.#lastError = undefined;
+          else if (notice.lastError !== 'keep') this.#lastError = notice.lastError;
+          const { level, type, message, code } = notice.event;
+          this.#event(level, type, message, {
+            model: modelRefOf(manifest),
+            ...(code !== undefined ? { code } : {}),
+          });
           this.#report();
         },
       },

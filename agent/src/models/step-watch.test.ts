@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { watchStep, type SlowStep } from './step-watch.ts';
+import type { Manifest, ReportedError } from '@linesight/protocol';
+import { slowStepNotice, watchStep, type SlowStep } from './step-watch.ts';
 
 beforeEach(() => {
   vi.useFakeTimers();
@@ -56,5 +57,52 @@ describe('watchStep', () => {
     });
     await vi.advanceTimersByTimeAsync(5000);
     expect(seen).toHaveLength(3);
+  });
+});
+
+describe('slowStepNotice', () => {
+  const manifest = { name: 'm', version: '1.2.0', sha256: 'ab'.repeat(32) } as Manifest;
+  const step = 'fsync of the downloaded artifact of m@1.2.0';
+  const at = new Date('2026-11-27T10:00:00Z');
+
+  it('reports a waiting step as a warn event and a transient lastError with the version', () => {
+    const notice = slowStepNotice(
+      manifest,
+      { step, waitedMs: 31_400, limitMs: 30_000, done: false },
+      undefined,
+      at,
+    );
+    const message = `${step} has waited 31 s (limit 30 s); still waiting`;
+    expect(notice.event).toEqual({
+      level: 'warn',
+      type: 'model.step_stalled',
+      message,
+      code: 'ERR_AGENT_STALLED',
+    });
+    expect(notice.lastError).toEqual({
+      code: 'ERR_AGENT_STALLED',
+      message,
+      at: at.toISOString(),
+      model: { name: 'm', version: '1.2.0', sha256: 'ab'.repeat(32) },
+    });
+  });
+
+  it('clears only a stalled lastError when the step ends; a real error stays', () => {
+    const ended: SlowStep = { step, waitedMs: 92_000, limitMs: 30_000, done: true };
+    const stalled = slowStepNotice(manifest, { ...ended, done: false }, undefined, at)
+      .lastError as ReportedError;
+    const finished = slowStepNotice(manifest, ended, stalled);
+    expect(finished.event).toEqual({
+      level: 'info',
+      type: 'model.step_finished',
+      message: `${step} finished after 92 s (limit 30 s)`,
+    });
+    expect(finished.lastError).toBe('clear');
+    const refused: ReportedError = {
+      code: 'ERR_AGENT_DISK_FULL',
+      message: 'full',
+      at: at.toISOString(),
+    };
+    expect(slowStepNotice(manifest, ended, refused).lastError).toBe('keep');
   });
 });

@@ -1,3 +1,5 @@
+import type { DeviceEvent, Manifest, ReportedError } from '@linesight/protocol';
+
 /** A step that has waited beyond its limit (reported again every limit while it waits, and once when it ends). */
 export interface SlowStep {
   /** What waits, for a person: e.g. "fsync of the downloaded artifact". */
@@ -45,4 +47,45 @@ export async function watchStep<T>(
     clearTimeout(timer);
     if (slow) onSlow({ step, waitedMs: nowMs() - startedMs, limitMs, done: true });
   }
+}
+
+/** What the agent says about a slow step: an event, and what becomes of its reported lastError. */
+export interface SlowStepNotice {
+  event: Pick<DeviceEvent, 'level' | 'type' | 'message' | 'code'>;
+  /** The new lastError (stalled), `keep` the current one, or `clear` a stalled notice. */
+  lastError: ReportedError | 'keep' | 'clear';
+}
+
+/**
+ * The event and reported state for a slow step of `manifest`'s update: while it
+ * waits, a warn `model.step_stalled` and lastError ERR_AGENT_STALLED (transient
+ * for the cloud's rollouts); when it ends, an info `model.step_finished`, and the
+ * stalled lastError (only that one: a real error stays) cleared.
+ */
+export function slowStepNotice(
+  manifest: Manifest,
+  slow: SlowStep,
+  current: ReportedError | undefined,
+  now: Date = new Date(),
+): SlowStepNotice {
+  const limit = `limit ${Math.round(slow.limitMs / 1000)} s`;
+  if (slow.done)
+    return {
+      event: {
+        level: 'info',
+        type: 'model.step_finished',
+        message: `${slow.step} finished after ${Math.round(slow.waitedMs / 1000)} s (${limit})`,
+      },
+      lastError: current?.code === 'ERR_AGENT_STALLED' ? 'clear' : 'keep',
+    };
+  const message = `${slow.step} has waited ${Math.round(slow.waitedMs / 1000)} s (${limit}); still waiting`;
+  return {
+    event: { level: 'warn', type: 'model.step_stalled', message, code: 'ERR_AGENT_STALLED' },
+    lastError: {
+      code: 'ERR_AGENT_STALLED',
+      message,
+      at: now.toISOString(),
+      model: { name: manifest.name, version: manifest.version, sha256: manifest.sha256 },
+    },
+  };
 }
