@@ -73,8 +73,13 @@ describe('REST contract schemas', () => {
       shadow: null,
       devices: [{ id: 'a', wave: 1, state: 'done', running: 'tile@1.0.0', online: true }],
       counts: { waiting: 0, pending: 0, done: 1, failed: 0, rolled_back: 0 },
+      publish: { toPublish: 1, published: 1 },
     };
     expect(Value.Check(protocol.RolloutStatusSchema, status)).toBe(true);
+    // Every route answers how far the background publishes are.
+    expect(Value.Check(protocol.RolloutStatusSchema, { ...status, publish: undefined })).toBe(
+      false,
+    );
     const odd = { ...status, devices: [{ ...status.devices[0], state: 'lost' }] };
     expect(Value.Check(protocol.RolloutStatusSchema, odd)).toBe(false);
   });
