@@ -4,6 +4,7 @@ import { isLinesightError, sha256Hex } from '@linesight/protocol';
 import { OnnxModel, decodeImagePixels, rawToTensor, readModelContract } from '@linesight/vision';
 import { pyramidModelForward, trainDefectModel, type TrainedDefectModel } from './defect-model.ts';
 import { samplesSeenInTraining } from './dataset-split.ts';
+import { PADIM_FUSION_WEIGHT } from './padim-fusion.ts';
 import { PADIM_MAP_BLUR_PASSES } from './padim-map.ts';
 import { evaluateModel } from './evaluate.ts';
 import type { TrainingProgress } from './training-result.ts';
@@ -144,6 +145,19 @@ describe('trainDefectModel', () => {
   });
 
   it('gives the same scores and maps through ONNX Runtime as the trainer (parity)', async () => {
+    // The fused PaDiM is anomaly mode's: peaks max-pooled, top cells (4 of 64 at 128 px) minus the median.
+    const fusion = trained.params.kind === 'cell-classifier' ? trained.params.fusion : undefined;
+    expect(fusion?.padim).toMatchObject({
+      maxPooled: { first: 64, count: 32 },
+      scoreTop: 4,
+      scoreMinusMedian: true,
+    });
+    expect(trained.contract.training).toMatchObject({
+      padimPeakPooling: 'max',
+      padimScoreTop: 4,
+      padimScoreMinusMedian: true,
+      padimWeight: PADIM_FUSION_WEIGHT,
+    });
     const gap = await parityGap(trained, [
       ...test.slice(0, 8),
       ...test.slice(-8),

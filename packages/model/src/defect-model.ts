@@ -143,10 +143,10 @@ export async function trainDefectModel(
 }
 
 /**
- * Anomaly mode pools the peak channels to PaDiM's grid by their maximum and
- * scores the mean of the top cells (see PADIM_SCORE_TOP); supervised mode
- * keeps the pooling and maximum its fusion weight was measured with, and
- * fuses PaDiM with a cell classifier.
+ * PaDiM pools the peak channels to its grid by their maximum and scores the
+ * mean of the top cells minus the median cell (see PADIM_SCORE_TOP), in both
+ * modes; supervised mode fuses it with a cell classifier (see
+ * PADIM_FUSION_WEIGHT).
  */
 async function fitScorer(
   mode: 'supervised' | 'anomaly',
@@ -156,12 +156,11 @@ async function fitScorer(
   o: ResolvedTrainingOptions,
   validationIsDefect: (k: number) => boolean,
 ): Promise<FittedScorer> {
-  const padim = fitPadimScorer(
-    train,
-    geometry,
-    o.report,
-    mode === 'anomaly' ? { maxPoolPeaks: true, scoreTop: PADIM_SCORE_TOP, minusMedian: true } : {},
-  );
+  const padim = fitPadimScorer(train, geometry, o.report, {
+    maxPoolPeaks: true,
+    scoreTop: PADIM_SCORE_TOP,
+    minusMedian: true,
+  });
   if (mode === 'anomaly') return padim;
   const classifier = await fitClassifier(train, geometry, {
     seed: o.seed,
