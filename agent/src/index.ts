@@ -18,6 +18,8 @@ export {
   type MjpegDropReason,
   type MjpegParserOptions,
   type MjpegParserStats,
+  type MjpegPartInfo,
+  partTimestampMs,
 } from './camera/mjpeg-parser.ts';
 export type { BackoffOptions } from './camera/backoff.ts';
 export { PacingSchedule } from './camera/pacing-schedule.ts';

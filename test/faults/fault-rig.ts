@@ -1,10 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
 import { CloudApiClient } from '@linesight/api-client';
 import { writeDeviceCredentials } from '@linesight/agent';
+import { renderFramePool } from '@linesight/firmware-sim';
 import type { VerdictRecord } from '@linesight/protocol';
 import { eventually } from '@linesight/testkit/eventually';
 import { FaultProxy } from '../helpers/fault-proxy.ts';
@@ -16,7 +20,20 @@ import {
   type Availability,
   type LineVerdict,
 } from './verdict-availability.ts';
-import { faultFps, faultLineGuard, frameBudgetMs } from './fault-settings.ts';
+import { faultCamera, faultFps, faultLineGuard, frameBudgetMs } from './fault-settings.ts';
+
+/** The camera process's entry (firmware-sim) and the loader that runs its TypeScript. */
+const REPLAY_MAIN = fileURLToPath(
+  new URL('../../firmware-sim/src/mjpeg-replay-main.ts', import.meta.url),
+);
+const TSX_ESM = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm')).href;
+/** Distinct frames each device's camera sends in turn (rendered once per device). */
+const CAMERA_FRAMES = 50;
+
+/** Single-quoted for the shell. */
+function shellQuote(text: string): string {
+  return `'${text.replaceAll("'", `'\\''`)}'`;
+}
 
 /** One device of the rig: its data folder, its current agent process, its proxies if any. */
 export interface RigDevice {
@@ -40,6 +57,11 @@ export interface RigDevice {
   workerPids: Set<number>;
   /** Line guard mode: the store boots (workers) of each guard process, in start order. */
   guardRuns: number[][];
+  /**
+   * The device's camera process (the default, LINESIGHT_FAULT_CAMERA=process): its frames
+   * folder and its ledger of the slots it missed itself; undefined with the in-process camera.
+   */
+  camera: { framesDir: string; ledger: string } | undefined;
 }
 
 /** Records figures of one device, compared with what its line received. */
@@ -67,6 +89,13 @@ export class FaultRig {
    * the plant output, the agent runs as its worker, and kill -9 targets the worker.
    */
   readonly lineGuard = faultLineGuard();
+  /**
+   * Where the camera runs: `process` (default), a camera process of its own per agent
+   * process, like a real camera, sending pre-rendered synthetic frames as MJPEG with their
+   * capture times (`--camera mjpeg-exec:...`); `synthetic`, rendered inside the agent (or
+   * the guard) as before 2026-11-27, so its rendering counts against the agent.
+   */
+  readonly cameraKind = faultCamera();
   dir = '';
   cloud: LinesightProcess | undefined;
   httpUrl = '';
@@ -141,10 +170,29 @@ export class FaultRig {
         await proxies.http.start();
         await proxies.mqtt.start();
       }
+      const seed = this.devices.size + 1;
+      let camera: RigDevice['camera'];
+      if (this.cameraKind === 'process') {
+        const framesDir = join(this.dir, 'cameras', id, 'frames');
+        await mkdir(framesDir, { recursive: true });
+        const frames = await renderFramePool({
+          seed,
+          width: 256,
+          height: 256,
+          defectRate: 0.1,
+          count: CAMERA_FRAMES,
+        });
+        await Promise.all(
+          frames.map((jpeg, i) =>
+            writeFile(join(framesDir, `${String(i).padStart(4, '0')}.jpg`), jpeg),
+          ),
+        );
+        camera = { framesDir, ledger: join(this.dir, 'cameras', id, 'missed.txt') };
+      }
       const device: RigDevice = {
         id,
         dataDir,
-        seed: this.devices.size + 1,
+        seed,
         agent: undefined,
         httpUrl: undefined,
         starts: 0,
@@ -154,6 +202,7 @@ export class FaultRig {
         workerPid: undefined,
         workerPids: new Set(),
         guardRuns: [],
+        camera,
       };
       this.devices.set(id, device);
       made.push(device);
@@ -197,7 +246,7 @@ export class FaultRig {
       '--mqtt',
       d.proxies?.mqtt.url(this.mqttUrl) ?? this.mqttUrl,
       '--camera',
-      `synthetic:${d.seed}`,
+      this.#cameraSpec(d),
       '--fps',
       String(this.fps),
       '--data-dir',
@@ -232,6 +281,44 @@ export class FaultRig {
     d.starts++;
     await agent.waitForLog((l) => l.msg === 'agent started', 120_000);
     return agent;
+  }
+
+  /**
+   * The agent's `--camera`: a camera process of the device's own (its frames, the rig's frame
+   * rate, its ledger), started and stopped by the agent's mjpeg-exec camera; or in-process.
+   */
+  #cameraSpec(d: RigDevice): string {
+    if (d.camera === undefined) return `synthetic:${d.seed}`;
+    const command = [
+      'exec',
+      shellQuote(process.execPath),
+      '--import',
+      shellQuote(TSX_ESM),
+      shellQuote(REPLAY_MAIN),
+      '--frames',
+      shellQuote(d.camera.framesDir),
+      '--fps',
+      String(this.fps),
+      '--ledger',
+      shellQuote(d.camera.ledger),
+    ].join(' ');
+    return `mjpeg-exec:${command}`;
+  }
+
+  /** Due times of the slots a device's camera process missed itself (starved), from its ledger. */
+  cameraMissedAtMs(id: string): number[] {
+    const camera = this.device(id).camera;
+    if (camera === undefined) return [];
+    let text: string;
+    try {
+      text = readFileSync(camera.ledger, 'utf8');
+    } catch {
+      return []; // No ledger yet: it has missed nothing.
+    }
+    return text
+      .split('\n')
+      .filter((line) => line.startsWith('late '))
+      .map((line) => Number(line.slice(5)));
   }
 
   /** Line guard mode: waits until the guard's next worker takes frames; it is the next store boot. */
@@ -312,6 +399,7 @@ export class FaultRig {
         budgetMs: this.budgetMs,
         fromMs,
         toMs,
+        cameraMissedAtMs: this.cameraMissedAtMs(id),
       }),
     );
   }

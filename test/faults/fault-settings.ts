@@ -39,3 +39,15 @@ export function faultLineGuard(): boolean {
   if (raw === '1') return true;
   throw new Error(`LINESIGHT_FAULT_LINE_GUARD must be 0 or 1, got ${raw}`);
 }
+
+/**
+ * Where each agent's camera runs (LINESIGHT_FAULT_CAMERA): `process` (default), a camera
+ * process per agent sending MJPEG with capture times, so the figures are the agent's alone;
+ * `synthetic`, rendered inside the agent (or the guard) as before.
+ */
+export function faultCamera(): 'process' | 'synthetic' {
+  const raw = process.env.LINESIGHT_FAULT_CAMERA;
+  if (raw === undefined || raw === '' || raw === 'process') return 'process';
+  if (raw === 'synthetic') return 'synthetic';
+  throw new Error(`LINESIGHT_FAULT_CAMERA must be process or synthetic, got ${raw}`);
+}

@@ -54,13 +54,13 @@ export function summarize(rows: readonly FaultFigures[]): {
 export function markdownTable(rows: readonly FaultFigures[], budgetMs: number): string {
   const s = summarize(rows);
   const lines = [
-    `| fault | devices | fault s | recovery s | frames | verdicts in budget (${budgetMs} ms) | late | lost (in process / agent down / stalled) | line duplicates | unknown | unscored good | records lost (+ in flight) | records duplicated | load avg 1/5/15 | notes |`,
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | --- | ---: | --- | --- |',
+    `| fault | devices | fault s | recovery s | frames | verdicts in budget (${budgetMs} ms) | late | lost (in process / agent down / stalled) | camera missed | line duplicates | unknown | unscored good | records lost (+ in flight) | records duplicated | load avg 1/5/15 | notes |`,
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | --- | ---: | --- | --- |',
   ];
   for (const r of rows) {
     const a = r.availability;
     lines.push(
-      `| ${r.fault} | ${r.devices} | ${r.faultSec.toFixed(0)} | ${r.recoverySec.toFixed(1)} | ${a.frames} | ${a.inBudget} (${percent(availabilityShare(a))}) | ${a.late} | ${a.lostInProcess} / ${a.lostAgentDown} / ${a.lostStalled} | ${a.duplicates} | ${a.unknown} | ${a.unscoredGood} | ${r.recordsLost} (+${r.recordsLostInFlight}) | ${r.recordsDuplicated} | ${r.loadAvg.map((l) => l.toFixed(1)).join(' / ')} | ${r.notes} |`,
+      `| ${r.fault} | ${r.devices} | ${r.faultSec.toFixed(0)} | ${r.recoverySec.toFixed(1)} | ${a.frames} | ${a.inBudget} (${percent(availabilityShare(a))}) | ${a.late} | ${a.lostInProcess} / ${a.lostAgentDown} / ${a.lostStalled} | ${a.cameraMissed} | ${a.duplicates} | ${a.unknown} | ${a.unscoredGood} | ${r.recordsLost} (+${r.recordsLostInFlight}) | ${r.recordsDuplicated} | ${r.loadAvg.map((l) => l.toFixed(1)).join(' / ')} | ${r.notes} |`,
     );
   }
   const t = s.total;
@@ -69,7 +69,8 @@ export function markdownTable(rows: readonly FaultFigures[], budgetMs: number): 
     `**Verdict availability over every fault: ${percent(s.availability)}** (${t.inBudget} of ${t.frames} frames with a verdict at the line within ${budgetMs} ms); ` +
       `${percent(s.availabilityWhileAgentsRan)} of the frames due while an agent process ran; ` +
       `${percent(s.availabilityOfFramesTaken)} of the frames the cameras took. ` +
-      `Unscored good verdicts: ${t.unscoredGood}.`,
+      `Unscored good verdicts: ${t.unscoredGood}. ` +
+      `Frames the camera processes missed themselves (starved; not in the frames above): ${t.cameraMissed}.`,
   );
   return lines.join('\n');
 }

@@ -62,6 +62,17 @@ describe('measureAvailability', () => {
     expect(a.frames).toBe(40);
   });
 
+  it('puts the slots the camera itself missed in their own column, the rest of a stall on the agent', () => {
+    // Frames 0-9, a 1 s gap with no sequence gap, frames 10-19: 9 slots not taken.
+    const list = [...run(0, 9, T0), ...run(10, 19, T0 + 1900)];
+    const stalled = measureAvailability(list, options(T0 + 2900));
+    expect(stalled).toMatchObject({ frames: 29, lostStalled: 9, cameraMissed: 0 });
+    // The camera's ledger says it missed 4 of them itself (one outside the gap does not count).
+    const missed = [1000, 1100, 1200, 1300, 2500].map((ms) => T0 + ms);
+    const a = measureAvailability(list, { ...options(T0 + 2900), cameraMissedAtMs: missed });
+    expect(a).toMatchObject({ frames: 25, inBudget: 20, lostStalled: 5, cameraMissed: 4 });
+  });
+
   it('flags a good verdict without a score, a model or under the threshold', () => {
     expect(isScoredGood(verdict(0, T0).result)).toBe(true);
     for (const over of [

@@ -18,8 +18,16 @@ export interface Availability {
   lostInProcess: number;
   /** Frames due while no agent process ran (between two processes, by the clock and the frame rate). */
   lostAgentDown: number;
-  /** Frames due while a running agent's camera stalled (a gap of more than two frame periods without a sequence gap). */
+  /**
+   * Frames due while a running agent took none (a gap of more than two frame periods without
+   * a sequence gap): the camera had them, the agent did not read them in time.
+   */
   lostStalled: number;
+  /**
+   * Frames the camera itself did not take on time (its own process starved), by its own
+   * ledger: not due to the agent, so outside `frames`; a column of its own, not hidden.
+   */
+  cameraMissed: number;
   /** Verdicts received more than once for the same frame. */
   duplicates: number;
   /** `unknown` verdicts among those received. */
@@ -41,6 +49,8 @@ export interface AvailabilityOptions {
   /** Only frames captured in [fromMs, toMs) count; frames due in this span without a verdict are lost. */
   fromMs: number;
   toMs: number;
+  /** Due times of the slots the camera itself missed (its ledger); default none. */
+  cameraMissedAtMs?: readonly number[];
 }
 
 /** True when a `good` carries everything a scored frame has: a model, a finite score under its threshold. */
@@ -110,6 +120,11 @@ export function measureAvailability(
   let lostInProcess = 0;
   let lostAgentDown = 0;
   let lostStalled = 0;
+  let cameraMissed = 0;
+  const missedByCamera = [...(options.cameraMissedAtMs ?? [])].sort((x, y) => x - y);
+  /** Slots the camera missed itself in the open span (fromMs, toMs). */
+  const cameraMissedBetween = (fromMs: number, toMs: number) =>
+    missedByCamera.filter((t) => t > fromMs && t < toMs).length;
   /** Frames due in a span of `ms` besides its two ends. */
   const dueBetween = (ms: number) => Math.max(0, Math.floor(ms / periodMs) - 1);
   const first = frames[0];
@@ -131,7 +146,12 @@ export function measureAvailability(
       }
       const missingSeqs = b.seq - a.seq - 1;
       lostInProcess += missingSeqs;
-      if (gapMs > 2 * periodMs) lostStalled += Math.max(0, dueBetween(gapMs) - missingSeqs);
+      if (gapMs > 2 * periodMs) {
+        const notTaken = Math.max(0, dueBetween(gapMs) - missingSeqs);
+        const camera = Math.min(notTaken, cameraMissedBetween(a.capturedAtMs, b.capturedAtMs));
+        cameraMissed += camera;
+        lostStalled += notTaken - camera;
+      }
     }
   }
   const lost = lostInProcess + lostAgentDown + lostStalled;
@@ -142,6 +162,7 @@ export function measureAvailability(
     lostInProcess,
     lostAgentDown,
     lostStalled,
+    cameraMissed,
     duplicates,
     unknown,
     unscoredGood,
@@ -159,6 +180,7 @@ export function sumAvailability(list: readonly Availability[]): Availability {
     lostInProcess: 0,
     lostAgentDown: 0,
     lostStalled: 0,
+    cameraMissed: 0,
     duplicates: 0,
     unknown: 0,
     unscoredGood: 0,

@@ -2,7 +2,9 @@
 // @ffmpeg-installer/ffmpeg ships inside the package, so `npm install` is the only
 // step. A missing binary fails these tests rather than skipping them.
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it, expect, beforeAll, afterEach } from 'vitest';
 import sharp from 'sharp';
 import ffmpegInstaller from '@ffmpeg-installer/ffmpeg';
@@ -98,6 +100,54 @@ describe('MjpegExecCamera with a real ffmpeg', () => {
     expect(cam.stats.pid).toBeUndefined();
     expect(sink.frames.length).toBe(delivered); // Nothing after close.
     await cam.close();
+  });
+
+  it('takes capture times from X-Timestamp headers when plausible, arrival time otherwise', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'linesight-mjpeg-ts-'));
+    try {
+      const jpeg = await sharp({
+        create: { width: 8, height: 8, channels: 3, background: { r: 9, g: 9, b: 9 } },
+      })
+        .jpeg()
+        .toBuffer();
+      const nowMs = Date.now();
+      const part = (headers: string) =>
+        Buffer.concat([Buffer.from(`--b\r\nContent-Type: image/jpeg\r\n${headers}\r\n`), jpeg]);
+      const stamp = (ms: number) => `X-Timestamp: ${(ms / 1000).toFixed(3)}\r\n`;
+      // 3 s ago, 2 s ago, 60 s ago (too old), none, 30 s ahead (a clock that is not wall time).
+      writeFileSync(
+        join(dir, 'stream'),
+        Buffer.concat([
+          part(stamp(nowMs - 3000)),
+          part(stamp(nowMs - 2000)),
+          part(stamp(nowMs - 60_000)),
+          part(''),
+          part(stamp(nowMs + 30_000)),
+        ]),
+      );
+      // Frames 2 s apart by their stamps arrive at once: the fps cap judges capture times.
+      const cam = camera({
+        command: `cat ${join(dir, 'stream')}; sleep 30`,
+        fps: 10,
+        stallTimeoutMs: 0,
+      });
+      const sink = recordingSink();
+      await cam.start(sink);
+      // Frames 0 and 1 pass the cap (2 s apart by their stamps); the last three arrive at
+      // once by arrival time, so two of them are over the cap.
+      await eventually(() => cam.stats.framesDelivered + cam.stats.framesDroppedRateCap >= 5, {
+        timeoutMs: 10_000,
+        intervalMs: 5,
+      });
+      const at = sink.frames.map((f) => f.capturedAt.getTime());
+      expect(at.slice(0, 2)).toEqual([nowMs - 3000, nowMs - 2000]);
+      expect(at).toHaveLength(3);
+      expect(at[2]).toBeGreaterThanOrEqual(nowMs);
+      expect(cam.stats).toMatchObject({ framesTimestampIgnored: 2, framesDroppedRateCap: 2 });
+      expect(sink.frames.map((f) => f.seq)).toEqual([0, 1, 2]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('restarts a command that exits, continues seq and reports each exit', async () => {

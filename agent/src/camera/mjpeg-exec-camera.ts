@@ -35,6 +35,14 @@ export interface MjpegExecCameraOptions {
   stderrLines?: number;
   /** Minimum time between two reports of dropped frames (default 10 000). */
   dropReportIntervalMs?: number;
+  /**
+   * A part's `X-Timestamp` header (multipart streams, as mjpg-streamer sends them) is the
+   * frame's capture time when it is at most this old on arrival and not in the future
+   * (beyond a 1 s clock difference); otherwise the arrival time is, and the frame is
+   * counted in `framesTimestampIgnored` (a camera clock that is not wall-clock time, such
+   * as a monotonic one, ends up there). Default 10 000; 0 ignores the header always.
+   */
+  maxTimestampAgeMs?: number;
 }
 
 /** Counters of an MJPEG exec camera. */
@@ -45,6 +53,8 @@ export interface MjpegExecCameraStats {
   framesDroppedOversize: number;
   framesDroppedTruncated: number;
   framesDroppedCorrupt: number;
+  /** Frames whose `X-Timestamp` was not used (too old, in the future, or ignored by option). */
+  framesTimestampIgnored: number;
   /** Times the command was started again after it ended. */
   restarts: number;
   /** Process id of the running command, if any. */
@@ -83,6 +93,7 @@ function resolveOptions(o: MjpegExecCameraOptions): Required<Omit<MjpegExecCamer
     shell: o.shell ?? '/bin/sh',
     stderrLines: o.stderrLines ?? 20,
     dropReportIntervalMs: o.dropReportIntervalMs ?? 10_000,
+    maxTimestampAgeMs: o.maxTimestampAgeMs ?? 10_000,
   };
   const problems: string[] = [];
   if (typeof o.command !== 'string' || o.command.trim() === '') {
@@ -94,7 +105,12 @@ function resolveOptions(o: MjpegExecCameraOptions): Required<Omit<MjpegExecCamer
   if (!(Number.isSafeInteger(resolved.maxFrameBytes) && resolved.maxFrameBytes >= 1024)) {
     problems.push('maxFrameBytes must be an integer >= 1024');
   }
-  for (const key of ['healthyAfterMs', 'stallTimeoutMs', 'killGraceMs'] as const) {
+  for (const key of [
+    'healthyAfterMs',
+    'stallTimeoutMs',
+    'killGraceMs',
+    'maxTimestampAgeMs',
+  ] as const) {
     if (!(Number.isFinite(resolved[key]) && resolved[key] >= 0))
       problems.push(`${key} must be >= 0`);
   }
@@ -139,6 +155,8 @@ export class MjpegExecCamera implements Camera {
   #closing: Promise<void> | undefined;
   #dropsUnreported: MjpegDrop[] = [];
   #lastDropReportMs = Number.NEGATIVE_INFINITY;
+  #timestampsIgnored = 0;
+  #lastCapturedAtMs = Number.NEGATIVE_INFINITY;
 
   /** Validates options (throws ERR_CAMERA listing every problem); does not start the command. */
   constructor(options: MjpegExecCameraOptions) {
@@ -148,7 +166,7 @@ export class MjpegExecCamera implements Camera {
     this.#backoff = new Backoff(this.#o.backoff);
     this.#parser = new MjpegParser({
       maxFrameBytes: this.#o.maxFrameBytes,
-      onFrame: (jpeg) => this.#onFrame(jpeg),
+      onFrame: (jpeg, part) => this.#onFrame(jpeg, part.timestampMs),
       onDrop: (drop) => this.#onDrop(drop),
     });
     const cap = options.fps === undefined ? '' : ` @ <=${options.fps} fps`;
@@ -169,6 +187,7 @@ export class MjpegExecCamera implements Camera {
       framesDroppedOversize: parser.droppedOversize,
       framesDroppedTruncated: parser.droppedTruncated,
       framesDroppedCorrupt: parser.droppedCorrupt,
+      framesTimestampIgnored: this.#timestampsIgnored,
       restarts: this.#restarts,
       pid: this.#run?.done === false ? this.#run.child.pid : undefined,
     };
@@ -269,15 +288,36 @@ export class MjpegExecCamera implements Camera {
     }, delayMs);
   }
 
-  #onFrame(jpeg: Buffer): void {
+  #onFrame(jpeg: Buffer, timestampMs: number | undefined): void {
     const run = this.#run;
     if (this.#closed || run === undefined) return;
     const nowMs = performance.now();
     run.lastFrameAtMs = nowMs;
-    if (this.#cap !== undefined && !this.#cap.admit(nowMs)) return;
+    const arrivedMs = Date.now();
+    const capturedMs = this.#captureTime(timestampMs, arrivedMs);
+    // The cap judges capture times: frames taken at the camera's rate that queued in the pipe
+    // while this process was busy arrive together, and are not a faster camera.
+    if (this.#cap !== undefined && !this.#cap.admit(nowMs - (arrivedMs - capturedMs))) return;
+    this.#lastCapturedAtMs = capturedMs;
     run.frames += 1;
     const seq = this.#delivered++;
-    deliverToSink(this.#sink, { seq, capturedAt: new Date(), image: jpeg });
+    deliverToSink(this.#sink, { seq, capturedAt: new Date(capturedMs), image: jpeg });
+  }
+
+  // The camera's own capture time when its header gives a plausible one, else the arrival
+  // time; never earlier than the previous frame's, so capture times keep frame order.
+  #captureTime(timestampMs: number | undefined, arrivedMs: number): number {
+    let atMs = arrivedMs;
+    if (timestampMs !== undefined) {
+      const ageMs = arrivedMs - timestampMs;
+      const max = this.#o.maxTimestampAgeMs;
+      if (max > 0 && ageMs >= -1000 && ageMs <= max) {
+        atMs = Math.min(timestampMs, arrivedMs);
+      } else {
+        this.#timestampsIgnored += 1;
+      }
+    }
+    return Math.max(atMs, this.#lastCapturedAtMs);
   }
 
   // Dropped frames are reported at most once per interval, with a count, so

@@ -1,6 +1,11 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import sharp from 'sharp';
-import { MjpegParser, type MjpegDrop, type MjpegParserOptions } from './mjpeg-parser.ts';
+import {
+  MjpegParser,
+  partTimestampMs,
+  type MjpegDrop,
+  type MjpegParserOptions,
+} from './mjpeg-parser.ts';
 
 const bytes = (...values: number[]): Buffer => Buffer.from(values);
 
@@ -77,6 +82,36 @@ beforeAll(async () => {
 });
 
 describe('MjpegParser', () => {
+  it("reads each part's X-Timestamp header, whatever the chunk boundaries", () => {
+    const part = (jpeg: Buffer, headers: string) =>
+      Buffer.concat([Buffer.from(`--b\r\nContent-Type: image/jpeg\r\n${headers}\r\n`), jpeg]);
+    const stream = Buffer.concat([
+      part(smallJpeg, 'X-Timestamp: 1764236400.123456\r\n'),
+      part(trickyFrame(3), 'x-timestamp:1764236400.2\r\nContent-Length: 9\r\n'),
+      part(smallJpeg, ''),
+      part(noiseJpeg, 'X-Timestamp: soon\r\n'),
+    ]);
+    for (const size of [1, 5, 64, stream.length]) {
+      const seen: (number | undefined)[] = [];
+      const parser = new MjpegParser({ onFrame: (_, info) => seen.push(info.timestampMs) });
+      for (const chunk of splitEvery(stream, size)) parser.push(chunk);
+      expect(seen, `chunks of ${size}`).toEqual([
+        1764236400123,
+        1764236400200,
+        undefined,
+        undefined,
+      ]);
+    }
+  });
+
+  it('parses X-Timestamp seconds with or without a fraction', () => {
+    expect(partTimestampMs('X-Timestamp: 12\r\n')).toBe(12_000);
+    expect(partTimestampMs('--b\nX-Timestamp: 12.5\n')).toBe(12_500);
+    expect(partTimestampMs('X-Timestamp: 12.0456789\r\n')).toBe(12_045);
+    expect(partTimestampMs('X-Timestamp-Other: 12\r\n')).toBeUndefined();
+    expect(partTimestampMs('X-Timestamp: -1\r\n')).toBeUndefined();
+  });
+
   it('delivers one frame pushed in one chunk, as a copy', () => {
     const input = Buffer.from(noiseJpeg);
     const { frames, drops, parser } = run([input]);

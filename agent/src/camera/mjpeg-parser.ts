@@ -15,12 +15,37 @@ export interface MjpegDrop {
 
 /** Options of an MJPEG stream parser. */
 export interface MjpegParserOptions {
-  /** Called with each complete JPEG (SOI..EOI), a fresh copy the caller may keep. */
-  onFrame: (jpeg: Buffer) => void;
+  /**
+   * Called with each complete JPEG (SOI..EOI), a fresh copy the caller may keep, and what
+   * the multipart headers before it said.
+   */
+  onFrame: (jpeg: Buffer, part: MjpegPartInfo) => void;
   /** Called for each dropped frame. */
   onDrop?: (drop: MjpegDrop) => void;
   /** Largest frame kept, in bytes (default 16 MiB); larger frames are dropped as 'oversize'. */
   maxFrameBytes?: number;
+}
+
+/** What the bytes before a frame (a multipart part's headers) said about it. */
+export interface MjpegPartInfo {
+  /**
+   * Capture time from an `X-Timestamp: SECONDS[.FRACTION]` header (as mjpg-streamer and
+   * other IP-camera servers send it), in ms of whatever clock the camera used; absent without one.
+   */
+  timestampMs?: number;
+}
+
+/** Bytes between two frames kept for header parsing; a part's headers are far shorter. */
+const MAX_HEADER_BYTES = 1024;
+
+const X_TIMESTAMP = /(?:^|\r?\n)x-timestamp:[ \t]*(\d{1,12})(?:\.(\d{1,9}))?[ \t]*\r?\n/i;
+
+/** The `X-Timestamp` of a part's headers, in ms; undefined when there is none. */
+export function partTimestampMs(headers: string): number | undefined {
+  const m = X_TIMESTAMP.exec(headers);
+  if (m === null) return undefined;
+  const fraction = (m[2] ?? '').padEnd(3, '0').slice(0, 3);
+  return Number(m[1]) * 1000 + Number(fraction);
 }
 
 /** Counters of an MJPEG parser. */
@@ -77,7 +102,7 @@ function isStandalone(code: number): boolean {
  * reported, and parsing resynchronizes on the next frame.
  */
 export class MjpegParser {
-  readonly #onFrame: (jpeg: Buffer) => void;
+  readonly #onFrame: (jpeg: Buffer, part: MjpegPartInfo) => void;
   readonly #onDrop: ((drop: MjpegDrop) => void) | undefined;
   readonly #maxFrameBytes: number;
   #state = State.Seek;
@@ -90,6 +115,10 @@ export class MjpegParser {
   #segmentHigh = 0;
   #payloadLeft = 0;
   #payloadIsSos = false;
+  // The newest bytes seen outside a frame (a part's headers), at most MAX_HEADER_BYTES.
+  #between: Buffer[] = [];
+  #betweenBytes = 0;
+  #part: MjpegPartInfo = {};
   #stats: MjpegParserStats = {
     frames: 0,
     droppedOversize: 0,
@@ -139,9 +168,11 @@ export class MjpegParser {
           const ff = buf.indexOf(0xff, i);
           if (ff < 0) {
             this.#stats.bytesSkipped += n - i;
+            this.#keepBetween(buf, i, n);
             i = n;
           } else {
             this.#stats.bytesSkipped += ff - i;
+            this.#keepBetween(buf, i, ff);
             i = ff + 1;
             this.#state = State.SeekFF;
           }
@@ -265,8 +296,23 @@ export class MjpegParser {
     return this.#payloadIsSos ? State.Entropy : State.Marker;
   }
 
+  #keepBetween(buf: Buffer, from: number, to: number): void {
+    if (to <= from) return;
+    const bytes = Buffer.from(buf.subarray(Math.max(from, to - MAX_HEADER_BYTES), to));
+    this.#between.push(bytes);
+    this.#betweenBytes += bytes.length;
+    while (this.#betweenBytes - (this.#between[0]?.length ?? 0) >= MAX_HEADER_BYTES) {
+      this.#betweenBytes -= this.#between.shift()!.length;
+    }
+  }
+
   // The SOI's FF was the last byte of the previous chunk when `ffInPreviousChunk`.
   #beginFrame(ffInPreviousChunk: boolean): void {
+    const headers = Buffer.concat(this.#between, this.#betweenBytes).toString('latin1');
+    const timestampMs = headers === '' ? undefined : partTimestampMs(headers);
+    this.#part = timestampMs === undefined ? {} : { timestampMs };
+    this.#between = [];
+    this.#betweenBytes = 0;
     this.#state = State.Marker;
     this.#parts = ffInPreviousChunk ? [Buffer.from([0xff])] : [];
     this.#partsBytes = this.#parts.length;
@@ -301,7 +347,9 @@ export class MjpegParser {
     this.#parts = [];
     this.#partsBytes = 0;
     this.#stats.frames += 1;
-    this.#onFrame(jpeg);
+    const part = this.#part;
+    this.#part = {};
+    this.#onFrame(jpeg, part);
   }
 
   // Drops the current frame, whose bytes in this chunk end at `end`; returns the new frame start.
