@@ -1,10 +1,14 @@
 import { LinesightError } from '@linesight/protocol';
 import type pino from 'pino';
 import { getPriority } from 'node:os';
-import { alignThreadPriorities, processChannel, runGuardWorker } from './guard/guard-worker.ts';
+import { loadAgentSetup, type RunAgentOptions } from './agent-setup.ts';
 import { runLineGuard } from './guard/line-guard.ts';
 import type { WorkerLaunch } from './guard/worker-supervisor.ts';
-import { loadAgentSetup, startAgentApp, type RunAgentOptions } from './main.ts';
+
+// A line guard needs its config, the camera, the outputs and its worker's supervisor, not the
+// agent (models, vision with sharp and onnxruntime, the SQLite store): the agent and the
+// guard's worker side are loaded only by the processes that run them, so a guard's cold
+// start to its first verdict does not wait for them.
 
 /** Options of `linesight agent`: an agent, a line guard, or a line guard's worker. */
 export interface AgentProcessOptions extends RunAgentOptions {
@@ -36,6 +40,8 @@ export interface AgentProcessApp {
 export async function runAgentProcess(options: AgentProcessOptions): Promise<AgentProcessApp> {
   const setup = await loadAgentSetup(options);
   if (options.guardWorker === true) {
+    const { alignThreadPriorities, processChannel, runGuardWorker } =
+      await import('./guard/guard-worker.ts');
     setup.logger.info(
       { priority: getPriority(), threadsAligned: alignThreadPriorities() },
       'guard worker priority',
@@ -61,6 +67,7 @@ export async function runAgentProcess(options: AgentProcessOptions): Promise<Age
     const app = await runLineGuard(setup, options, options.guardWorkerLaunch);
     return { ...app, signals: ['SIGINT', 'SIGTERM'] };
   }
+  const { startAgentApp } = await import('./main.ts');
   const app = await startAgentApp(setup, options);
   return { ...app, signals: ['SIGINT', 'SIGTERM'] };
 }

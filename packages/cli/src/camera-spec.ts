@@ -1,6 +1,6 @@
 import { InvalidArgumentError } from 'commander';
-import { FolderCamera, HttpSnapshotCamera, MjpegExecCamera, type Camera } from '@linesight/agent';
-import { SyntheticCamera, checkLineShift, type LineShift } from '@linesight/firmware-sim';
+import type { Camera } from '@linesight/agent/camera';
+import { checkLineShift, type LineShift } from '@linesight/firmware-sim/line-shift';
 
 /** A parsed --camera value. */
 export type CameraSpec =
@@ -108,34 +108,24 @@ export function parseCameraSpec(value: string): CameraSpec {
   }
 }
 
+/** Options of the camera a spec makes. */
+export interface CameraOptions {
+  fps: number;
+  seed: number;
+  width?: number;
+  height?: number;
+  ext?: string[];
+}
+
 /**
- * Makes the camera a spec describes. `fps` is the frame rate of synthetic and
- * folder cameras, the poll rate of http, and a cap for mjpeg-exec (faster
- * frames are dropped and counted).
+ * Makes the camera a spec describes (see `makeCamera` in camera-factory.ts), loading only
+ * what it needs: an mjpeg-exec camera, a line's usual camera, needs neither vision nor the
+ * simulator, and a line guard that runs one starts without them.
  */
-export function makeCamera(
-  spec: CameraSpec,
-  options: { fps: number; seed: number; width?: number; height?: number; ext?: string[] },
-): Camera {
-  switch (spec.kind) {
-    case 'folder':
-      return new FolderCamera({
-        dir: spec.dir,
-        fps: options.fps,
-        ...(options.ext ? { ext: options.ext } : {}),
-      });
-    case 'http':
-      return new HttpSnapshotCamera({ url: spec.url, fps: options.fps });
-    case 'mjpeg-exec':
-      return new MjpegExecCamera({ command: spec.command, fps: options.fps });
-    case 'synthetic':
-      return new SyntheticCamera({
-        seed: spec.seed ?? options.seed,
-        fps: options.fps,
-        width: spec.knobs?.size ?? options.width ?? 256,
-        height: spec.knobs?.size ?? options.height ?? 256,
-        ...(spec.knobs?.defectRate !== undefined ? { defectRate: spec.knobs.defectRate } : {}),
-        ...(spec.knobs?.shift !== undefined ? { shift: spec.knobs.shift } : {}),
-      });
+export async function openCamera(spec: CameraSpec, options: CameraOptions): Promise<Camera> {
+  if (spec.kind === 'mjpeg-exec') {
+    const { MjpegExecCamera } = await import('@linesight/agent/camera');
+    return new MjpegExecCamera({ command: spec.command, fps: options.fps });
   }
+  return (await import('./camera-factory.ts')).makeCamera(spec, options);
 }

@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
-import { runAgentProcess } from '@linesight/agent';
-import { makeCamera, parseCameraSpec, type CameraSpec } from '../camera-spec.ts';
+import { runAgentProcess } from '@linesight/agent/process';
+import { openCamera, parseCameraSpec, type CameraSpec } from '../camera-spec.ts';
 import {
   parseExtensions,
   parsePort,
@@ -142,7 +142,7 @@ export function agentCommand(): Command {
             ...(opts.credentials ? { credentialsPath: opts.credentials } : {}),
             ...(opts.clientCert ? { clientCert: opts.clientCert } : {}),
             ...(opts.clientKey ? { clientKey: opts.clientKey } : {}),
-            camera: makeCamera(opts.camera, {
+            camera: await openCamera(opts.camera, {
               fps: opts.fps,
               seed: seedFromId(opts.deviceId),
               ...(opts.ext ? { ext: opts.ext } : {}),

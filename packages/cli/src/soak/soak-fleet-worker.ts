@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import mqtt from 'mqtt';
 import pino from 'pino';
 import { SimulatedFleet } from '@linesight/firmware-sim';
-import { makeCamera } from '../camera-spec.ts';
+import { makeCamera } from '../camera-factory.ts';
 import {
   fleetProcessArgs,
   parseFleetProcessArgs,
