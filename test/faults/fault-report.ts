@@ -18,7 +18,7 @@ declare module 'vitest' {
 
 /**
  * Leaves one fault's figures for the summary written at the end of the run; a run with
- * LINESIGHT_FAULT_LINE_GUARD=1 marks each row `[line guard]`.
+ * a line-guard run (LINESIGHT_FAULT_LINE_GUARD, default 1) marks each row `[line guard]`.
  */
 export async function recordFault(
   figures: Omit<FaultFigures, 'loadAvg'> & { loadAvg?: number[] },

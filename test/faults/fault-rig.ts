@@ -85,7 +85,7 @@ export class FaultRig {
   readonly fps = faultFps();
   readonly budgetMs = frameBudgetMs();
   /**
-   * Agents run as line guards (LINESIGHT_FAULT_LINE_GUARD=1): the guard owns the camera and
+   * Agents run as line guards (LINESIGHT_FAULT_LINE_GUARD, default 1): the guard owns the camera and
    * the plant output, the agent runs as its worker, and kill -9 targets the worker.
    */
   readonly lineGuard = faultLineGuard();

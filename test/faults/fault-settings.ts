@@ -30,13 +30,14 @@ export function faultFps(): number {
 }
 
 /**
- * Run every agent of the suite as a line guard (`linesight agent --line-guard`): kill -9
- * then targets its worker, the scoring process (LINESIGHT_FAULT_LINE_GUARD=1; default off).
+ * Run every agent of the suite as a line guard (`linesight agent --line-guard`), as the shipped
+ * systemd unit runs it: kill -9 then targets its worker, the scoring process
+ * (LINESIGHT_FAULT_LINE_GUARD, default 1; 0 runs the bare agent).
  */
 export function faultLineGuard(): boolean {
   const raw = process.env.LINESIGHT_FAULT_LINE_GUARD;
-  if (raw === undefined || raw === '' || raw === '0') return false;
-  if (raw === '1') return true;
+  if (raw === undefined || raw === '' || raw === '1') return true;
+  if (raw === '0') return false;
   throw new Error(`LINESIGHT_FAULT_LINE_GUARD must be 0 or 1, got ${raw}`);
 }
 
