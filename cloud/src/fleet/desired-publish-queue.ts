@@ -116,9 +116,12 @@ export class DesiredPublishQueue {
 
   async #drain(): Promise<void> {
     const signal = this.#stop.signal;
+    // One listener per loop, removed when the loop ends: the signal lives as long as the queue.
+    let onAbort = () => {};
     const stopped = new Promise<void>((resolve) => {
+      onAbort = () => resolve();
       if (signal.aborted) resolve();
-      else signal.addEventListener('abort', () => resolve(), { once: true });
+      else signal.addEventListener('abort', onAbort, { once: true });
     });
     try {
       while (!signal.aborted && this.#waiting.size > 0) {
@@ -136,6 +139,7 @@ export class DesiredPublishQueue {
       }
       await Promise.race([Promise.all(this.#running), stopped]);
     } finally {
+      signal.removeEventListener('abort', onAbort);
       this.#loop = undefined;
       // Work queued while the last publishes settled starts a new loop.
       if (this.#waiting.size > 0 && !signal.aborted) this.#loop = this.#drain();
