@@ -178,7 +178,8 @@ async function attempt(req: DownloadRequest): Promise<DownloadReport> {
         );
         file = opened;
         for await (const chunk of response.body) {
-          armIdle();
+          // The network delivered: the idle timer rests while the disk takes the chunk.
+          clearTimeout(idle);
           size += chunk.byteLength;
           if (size > manifest.sizeBytes) {
             await rm(part, { force: true });
@@ -189,8 +190,9 @@ async function attempt(req: DownloadRequest): Promise<DownloadReport> {
             );
           }
           hash.update(chunk);
-          // The idle timer aborts the body, not a write stuck on the disk: watched as well.
+          // A write stuck on the disk is the step watch's to report, not a network stall.
           await watch('a write to the part file', () => opened.write(chunk));
+          armIdle();
         }
         // The body is complete: what follows is the disk's, not the network's.
         clearTimeout(idle);
