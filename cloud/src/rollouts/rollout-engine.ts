@@ -210,7 +210,7 @@ export class RolloutEngine {
       const record = this.#d.store.get(id);
       if (!ACTIVE_STATES.has(record.state))
         throw new LinesightError('ERR_CLOUD_CONFLICT', `rollout ${id} is already ${record.state}`);
-      const restored = await this.#rollBack(record);
+      const restored = this.#rollBack(record);
       await this.#d.sampler?.unwatch(id);
       const reason = `aborted by ${actor}`;
       const progress = record.progress;
@@ -575,7 +575,7 @@ export class RolloutEngine {
     wave.finishedAt = new Date(now).toISOString();
     progress.phase = 'done';
     // Roll back first, then record the end state: a crash in between rolls back again on resume.
-    await this.#rollBack(record, ids);
+    this.#rollBack(record, ids);
     await this.#d.sampler?.unwatch(record.id);
     this.#d.store.saveProgress(record.id, progress, 'rolled_back', reason);
     this.#snapshots.delete(record.id);
@@ -589,7 +589,7 @@ export class RolloutEngine {
   }
 
   /** Sends every device the rollout touched (or only `onlyIds`) back to what it ran before; returns how many. */
-  async #rollBack(record: RolloutRecord, onlyIds?: readonly string[]): Promise<number> {
+  #rollBack(record: RolloutRecord, onlyIds?: readonly string[]): number {
     const previous = this.#d.store.previous(record.id);
     const ids = onlyIds ?? [...previous.keys()];
     const changes: [string, Partial<DesiredContent>][] = [];

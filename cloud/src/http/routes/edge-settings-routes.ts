@@ -56,7 +56,7 @@ export async function edgeSettingsRoutes(
     async (request) => {
       const id = request.params.id;
       services.devices.get(id);
-      await services.desired.patchMany([[id, { edgeData: request.body }]]);
+      services.desired.patchMany([[id, { edgeData: request.body }]]);
       services.audit.record(actorOf(request), 'device.edge_data', id, { edgeData: request.body });
       return view(id);
     },
