@@ -33,14 +33,12 @@ export function normalizationGoods(
 
 /**
  * Supervised mode adds PaDiM's score to the classifier's, each normalized by
- * its mean and spread on good images, PaDiM at `weight` (PADIM_FUSION_WEIGHT
- * unless given).
+ * its mean and spread on good images, PaDiM at PADIM_FUSION_WEIGHT.
  */
 export function fuseWithPadim(
   classifier: FittedScorer<CellClassifierParams>,
   padim: FittedScorer<PadimModelParams>,
   goods: { features: Float32Array[]; from: string },
-  weight = PADIM_FUSION_WEIGHT,
 ): FittedScorer<CellClassifierParams> {
   const spread = (scores: number[]) => {
     const mean = scores.reduce((a, v) => a + v, 0) / Math.max(1, scores.length);
@@ -54,7 +52,7 @@ export function fuseWithPadim(
     classifierMean: c.mean,
     classifierScale: round6(c.scale),
     padimMean: p.mean,
-    padimScale: round6(weight * p.scale),
+    padimScale: round6(PADIM_FUSION_WEIGHT * p.scale),
   };
   return {
     params: { ...classifier.params, fusion },
@@ -66,7 +64,7 @@ export function fuseWithPadim(
       padimPeakPooling: fusion.padim.maxPooled !== undefined ? 'max' : 'mean',
       padimScoreTop: fusion.padim.scoreTop ?? 1,
       padimScoreMinusMedian: fusion.padim.scoreMinusMedian === true,
-      padimWeight: weight,
+      padimWeight: PADIM_FUSION_WEIGHT,
       padimMapBlurPasses: fusion.padim.mapBlurPasses ?? null,
       fusionNormalizedOn: goods.from,
       scoreUnit:
