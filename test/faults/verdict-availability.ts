@@ -121,7 +121,7 @@ export function measureAvailability(
   let lostAgentDown = 0;
   let lostStalled = 0;
   let cameraMissed = 0;
-  const missedByCamera = [...(options.cameraMissedAtMs ?? [])].sort((x, y) => x - y);
+  const missedByCamera = options.cameraMissedAtMs ?? [];
   /** Slots the camera missed itself in the open span (fromMs, toMs). */
   const cameraMissedBetween = (fromMs: number, toMs: number) =>
     missedByCamera.filter((t) => t > fromMs && t < toMs).length;

@@ -308,8 +308,11 @@ export class MjpegParser {
 
   // The SOI's FF was the last byte of the previous chunk when `ffInPreviousChunk`.
   #beginFrame(ffInPreviousChunk: boolean): void {
-    const headers = Buffer.concat(this.#between, this.#betweenBytes).toString('latin1');
-    const timestampMs = headers === '' ? undefined : partTimestampMs(headers);
+    // A plain JPEG stream (ffmpeg's) has nothing between frames: no headers to read.
+    const timestampMs =
+      this.#betweenBytes === 0
+        ? undefined
+        : partTimestampMs(Buffer.concat(this.#between, this.#betweenBytes).toString('latin1'));
     this.#part = timestampMs === undefined ? {} : { timestampMs };
     this.#between = [];
     this.#betweenBytes = 0;

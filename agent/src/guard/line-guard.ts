@@ -1,7 +1,7 @@
 import type pino from 'pino';
 import { describeError } from '@linesight/protocol';
 import type { AgentHttpStatus } from '../http/agent-http-server.ts';
-import type { AgentSetup, RunAgentOptions } from '../main.ts';
+import type { AgentSetup, RunAgentOptions } from '../agent-setup.ts';
 import { LocalOutputs } from '../outputs/local-outputs.ts';
 import { SystemdNotifier } from '../systemd/systemd-notifier.ts';
 import { VerdictGuard } from './verdict-guard.ts';

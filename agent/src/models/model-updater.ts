@@ -388,10 +388,11 @@ export class ModelUpdater {
         return undefined;
       const verified = manifest;
       const onSlow = (slow: SlowStep) => this.#slowStep(verified, slow);
+      const stepLimitMs = this.#o.stepLimitMs ?? this.#o.downloadTimeoutMs;
       const readStored = () =>
         watchStep(
           `reading and checking the stored artifact of ${verified.name}@${verified.version}`,
-          this.#o.stepLimitMs ?? this.#o.downloadTimeoutMs,
+          stepLimitMs,
           onSlow,
           () => this.#o.store.readVerified(verified.sha256),
         );
@@ -413,7 +414,7 @@ export class ModelUpdater {
             ...(this.#o.freeBytes ? { freeBytes: this.#o.freeBytes } : {}),
             ...(this.#o.syncFile ? { syncFile: this.#o.syncFile } : {}),
             onSlowStep: onSlow,
-            ...(this.#o.stepLimitMs !== undefined ? { stepLimitMs: this.#o.stepLimitMs } : {}),
+            stepLimitMs,
           });
           bytes = await readStored();
           if (bytes === undefined)
