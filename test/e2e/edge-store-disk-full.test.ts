@@ -272,10 +272,14 @@ describe.runIf(mounted)('the edge store on a full disk (a real 40 MiB tmpfs)', (
       { what: 'every verdict of the run in the cloud, without a gap', timeoutMs: 180_000 },
     );
     // Samples: what the cloud lacks is exactly what the store counted as evicted.
+    let last = {};
     const settled = await eventually(
       async () => {
         const store = storeState();
-        if (store === undefined || store.backlog.samples > 0) return undefined;
+        if (store === undefined || store.backlog.samples > 0) {
+          last = { backlog: store?.backlog };
+          return undefined;
+        }
         const stored = (await cloudWindows(0)).reduce((n, w) => n + w.samples, 0);
         const indexed = await cloudSamples(0);
         const evicted =
@@ -283,10 +287,13 @@ describe.runIf(mounted)('the edge store on a full disk (a real 40 MiB tmpfs)', (
           store.evictions.uncertain +
           store.evictions.unknown +
           store.evictions.defect;
+        last = { stored, indexed: indexed.length, evicted, lostWrites: store.lostWrites };
         return indexed.length + evicted === stored ? { store, indexed, stored } : undefined;
       },
       { what: 'samples in the cloud plus counted evictions = samples stored', timeoutMs: 180_000 },
-    );
+    ).catch((err: unknown) => {
+      throw new Error(`${String(err)}; last seen ${JSON.stringify(last)}`);
+    });
     expect(settled.store.evictions.random).toBeGreaterThanOrEqual(20);
     expect(settled.store.evictions.verdictRowsCompacted).toBe(0);
     expect(new Set(settled.indexed).size).toBe(settled.indexed.length);

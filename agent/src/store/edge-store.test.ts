@@ -292,6 +292,38 @@ describe('EdgeStore', () => {
     expect(files).toHaveLength(left.length);
   });
 
+  it('removes an uploaded sample’s files and never evicts its index, which may be in the cloud already', async () => {
+    const image = Buffer.alloc(100_000, 7);
+    const probe = await open();
+    const store = await open(probe.usedBytes() + 4 * 100_000 + 64 * 1024);
+    for (let i = 0; i < 3; i++) await store.addSample(sample('random', i), image, Buffer.alloc(10));
+    const bytesBefore = store.state().imageBytes;
+    const [first] = store.pendingUploads(1);
+    store.markUploaded(first!.id, 'k/0', 'k/0-map');
+    expect(store.state().imageBytes).toBe(bytesBefore - 100_010);
+    expect((await readdir(store.imagesDir)).sort()).toEqual([
+      '0-1-map.png',
+      '0-1.jpg',
+      '0-2-map.png',
+      '0-2.jpg',
+    ]);
+    // Its index goes out, the link drops before the acknowledgement (the cloud may have it).
+    expect(store.take('samples', 10)?.records.map((r) => r.frameSeq)).toEqual([0]);
+    store.rewind();
+    // The quota bites: only samples with files are evicted, and each is counted once.
+    for (let i = 3; i < 12; i++) await store.addSample(sample('random', i), image);
+    const { evictions } = store.state();
+    expect(evictions.random).toBeGreaterThan(0);
+    const left = store.pendingUploads(100).map((s) => s.frameSeq);
+    expect(evictions.random + left.length).toBe(11);
+    expect(store.take('samples', 10)?.records.map((r) => r.frameSeq)).toEqual([0]);
+    // A restart does not take the index for a sample whose files are missing.
+    store.close();
+    const again = await open(undefined, join(store.imagesDir, '..'));
+    expect(again.recovered.missingMarked).toBe(0);
+    expect(again.take('samples', 10)?.records.map((r) => r.frameSeq)).toEqual([0]);
+  });
+
   it('compacts unsent verdict rows into per-minute counts before evicting them', async () => {
     const probe = await open();
     const base = probe.usedBytes();

@@ -420,9 +420,11 @@ export class EdgeStore {
       );
     }
     this.#imageBytes = (
-      db.prepare('SELECT COALESCE(SUM(image_bytes + map_bytes), 0) AS n FROM samples').get() as {
-        n: number;
-      }
+      db
+        .prepare(
+          "SELECT COALESCE(SUM(image_bytes + map_bytes), 0) AS n FROM samples WHERE state = 'stored'",
+        )
+        .get() as { n: number }
     ).n;
   }
 
@@ -618,13 +620,22 @@ export class EdgeStore {
       }));
   }
 
-  /** Records that a sample's files are in object storage under these keys. */
+  /**
+   * Records that a sample's files are in object storage under these keys, and removes the
+   * local copies: what is left to send is its index record, which is never evicted for room
+   * (an index handed out once may be in the cloud already, so evicting it could count a
+   * delivered sample as lost).
+   */
   markUploaded(id: number, objectKey: string, mapKey: string | undefined): void {
-    this.#write(0, () =>
+    const row = this.#prepare("SELECT * FROM samples WHERE id = ? AND state = 'stored'").get(id) as
+      SampleRow | undefined;
+    if (row === undefined) return;
+    const ok = this.#write(0, () =>
       this.#prepare(
         "UPDATE samples SET state = 'uploaded', object_key = ?, map_key = ? WHERE id = ? AND state = 'stored'",
       ).run(objectKey, mapKey ?? null, id),
     );
+    if (ok) this.#removeFiles(row);
   }
 
   /**
@@ -919,7 +930,7 @@ export class EdgeStore {
   #evictSamples(cls: SampleClass): boolean {
     const rows = (
       this.#prepare(
-        "SELECT * FROM samples WHERE class = ? AND state NOT IN ('indexing', 'missing') ORDER BY id LIMIT ?",
+        "SELECT * FROM samples WHERE class = ? AND state = 'stored' ORDER BY id LIMIT ?",
       ).all(cls, 1 + this.#gone.size) as SampleRow[]
     )
       .filter((r) => !this.#gone.has(r.id))
@@ -937,11 +948,7 @@ export class EdgeStore {
    */
   #deleteSamples(rows: SampleRow[]): void {
     if (rows.length === 0) return;
-    for (const r of rows) {
-      rmSync(join(this.imagesDir, r.image_path), { force: true });
-      if (r.map_path !== null) rmSync(join(this.imagesDir, r.map_path), { force: true });
-      this.#imageBytes -= r.image_bytes + r.map_bytes;
-    }
+    for (const r of rows) this.#removeFiles(r);
     const del = this.#prepare('DELETE FROM samples WHERE id = ?');
     try {
       this.#db.transaction(() => {
@@ -951,6 +958,14 @@ export class EdgeStore {
       for (const r of rows) this.#gone.add(r.id);
       this.#onWriteFailure(0, err);
     }
+  }
+
+  /** Removes a sample's local files; only a `stored` sample still has them. */
+  #removeFiles(r: SampleRow): void {
+    if (r.state !== 'stored') return;
+    rmSync(join(this.imagesDir, r.image_path), { force: true });
+    if (r.map_path !== null) rmSync(join(this.imagesDir, r.map_path), { force: true });
+    this.#imageBytes -= r.image_bytes + r.map_bytes;
   }
 
   #deleteGoneRows(): void {
@@ -968,7 +983,9 @@ export class EdgeStore {
    * reserve's worth is free; their rows are deleted once the store can write again.
    */
   #freeImagesForStart(): { id: number; cls: SampleClass }[] {
-    const rows = this.#prepare('SELECT * FROM samples ORDER BY id').all() as SampleRow[];
+    const rows = this.#prepare(
+      "SELECT * FROM samples WHERE state = 'stored' ORDER BY id",
+    ).all() as SampleRow[];
     rows.sort((a, b) => CLASS_ORDER.indexOf(a.class) - CLASS_ORDER.indexOf(b.class));
     const wanted = this.#o.diskReserveBytes ?? 1024 * 1024;
     const freed: { id: number; cls: SampleClass }[] = [];
@@ -1106,11 +1123,14 @@ export class EdgeStore {
     const referenced = new Set<string>();
     const files = new Set(readdirSync(this.imagesDir));
     const missing: number[] = [];
+    // Only a sample not yet uploaded has local files: an uploaded one's left behind by a stop
+    // between its upload mark and their removal are orphans.
     for (const r of rows) {
+      if (r.state !== 'stored') continue;
       referenced.add(r.image_path);
       if (r.map_path !== null) referenced.add(r.map_path);
       const lost = !files.has(r.image_path) || (r.map_path !== null && !files.has(r.map_path));
-      if (lost && r.state !== 'missing') missing.push(r.id);
+      if (lost) missing.push(r.id);
     }
     let removed = 0;
     for (const f of files) {
