@@ -58,6 +58,8 @@ export interface AgentDeps {
 
 /** A store that could not open is tried again this often. */
 const EDGE_STORE_RETRY_MS = 30_000;
+/** A close step that takes this long is logged with its name. */
+const SLOW_CLOSE_STEP_MS = 1000;
 
 /** The agent's version, reported to the cloud. */
 export const AGENT_VERSION = '0.1.0';
@@ -404,36 +406,44 @@ export class Agent {
       clearTimeout(this.#stableTimer);
       clearTimeout(this.#edgeRetryTimer);
       const errors: unknown[] = [];
-      for (const step of [
-        () => this.#camera.close(),
-        () => this.#pipeline.drain(),
-        () => this.#shadow.drain(),
-        () => this.#outputs.close(),
-        () => this.#sampler?.drain(),
-        () => this.#desiredChain,
-        () => this.#updater.close(),
-        async () => {
-          this.#closeWindow();
-          this.#edge?.flush();
-          this.#report();
-          this.#publishTelemetry();
-        },
+      const steps: [string, () => unknown][] = [
+        ['camera', () => this.#camera.close()],
+        ['frames in flight', () => this.#pipeline.drain()],
+        ['shadow frames', () => this.#shadow.drain()],
+        ['line outputs', () => this.#outputs.close()],
+        ['sampler', () => this.#sampler?.drain()],
+        ['desired state', () => this.#desiredChain],
+        ['updater', () => this.#updater.close()],
+        [
+          'final state',
+          () => {
+            this.#closeWindow();
+            this.#edge?.flush();
+            this.#report();
+            this.#publishTelemetry();
+          },
+        ],
         // Batches in flight get a moment for their PUBACK; what is not acknowledged stays stored.
-        () => this.#uploader?.close(),
-        () => withTimeout(this.#forwarder?.close(), 3000),
-        () => this.#link.close(),
-        () => this.#cloudHttp.close(),
-        () => this.#edge?.close(),
-        () => this.#slot.close(),
-        () => this.#shadow.slot.close(),
+        ['uploader', () => this.#uploader?.close()],
+        ['forwarder', () => withTimeout(this.#forwarder?.close(), 3000)],
+        ['mqtt', () => this.#link.close()],
+        ['cloud http', () => this.#cloudHttp.close()],
+        ['store', () => this.#edge?.close()],
+        ['model', () => this.#slot.close()],
+        ['shadow model', () => this.#shadow.slot.close()],
         // After the models: their threads are theirs to close; the pool stops its spare.
-        () => this.#ownWorkers?.close(),
-      ]) {
+        ['worker pool', () => this.#ownWorkers?.close()],
+      ];
+      for (const [name, step] of steps) {
+        const startedMs = performance.now();
         try {
           await step();
         } catch (err) {
           errors.push(err);
         }
+        // A stop that runs long says where (a process manager may kill it before it ends).
+        const ms = Math.round(performance.now() - startedMs);
+        if (ms >= SLOW_CLOSE_STEP_MS) this.log.warn({ step: name, ms }, 'slow close step');
       }
       this.log.info(
         { frames: { ...this.#pipeline.counters }, boot: this.#edge?.boot },

@@ -182,6 +182,6 @@ describe('the agent on linux/arm64 under qemu', () => {
       code,
       `agent exit (${agent.child.signalCode}):\n${agent.text.slice(-15).join('\n')}`,
     ).toBe(0);
-    expect(await cloud.stop()).toBe(0);
+    expect(await cloud.stop(), cloud.exitReport()).toBe(0);
   });
 });

@@ -336,7 +336,7 @@ export function edgeDataSuite(broker: BrokerKind): void {
       });
 
       // A clean stop stores the last window; a second run forwards what the first left.
-      expect(await agent.stop()).toBe(0);
+      expect(await agent.stop(), agent.exitReport()).toBe(0);
       const stoppedAt = (await agent.waitForLog((l) => l.msg === 'agent stopped')).frames as {
         captured: number;
         scored: number;

@@ -177,7 +177,11 @@ export function fleetRolloutSuite(broker: BrokerKind): void {
       );
 
       // Stop the agents cleanly: each drains its queue and reports final counters.
-      await Promise.all(DEVICES.map(async (id) => expect(await agents.get(id)!.stop()).toBe(0)));
+      await Promise.all(
+        DEVICES.map(async (id) =>
+          expect(await agents.get(id)!.stop(), agents.get(id)!.exitReport()).toBe(0),
+        ),
+      );
       // A stopping agent publishes its last results, then its final state, then its offline
       // status, in that order on one connection: once the status is here, so is the rest.
       await eventually(() => DEVICES.every((id) => observer.status.get(id)?.online === false), {

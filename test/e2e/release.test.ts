@@ -149,7 +149,7 @@ describe('packed release', () => {
       { what: 'five frames scored by the rolled-out model', timeoutMs: 120_000, intervalMs: 100 },
     );
     expect(scored.every((r) => typeof r.score === 'number' && Number.isFinite(r.score))).toBe(true);
-    expect(await agent.stop()).toBe(0);
-    expect(await cloud.stop()).toBe(0);
+    expect(await agent.stop(), agent.exitReport()).toBe(0);
+    expect(await cloud.stop(), cloud.exitReport()).toBe(0);
   });
 });

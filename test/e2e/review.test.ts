@@ -110,7 +110,7 @@ describe('review queue', () => {
     );
     // A clean stop. Records the broker acknowledged may still be on their way into the
     // index, so what follows compares against this page's samples, never bare totals.
-    expect(await agent.stop()).toBe(0);
+    expect(await agent.stop(), agent.exitReport()).toBe(0);
 
     const page = await api.reviewQueue({ deviceId: DEVICE, limit: 500 });
     expect(page.total).toBe(page.items.length);

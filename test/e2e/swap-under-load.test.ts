@@ -86,7 +86,7 @@ describe('hot swap under load', () => {
         intervalMs: 10,
       });
     }
-    expect(await agent.stop()).toBe(0);
+    expect(await agent.stop(), agent.exitReport()).toBe(0);
     // A stopping agent publishes its last results, then its final state, then its offline
     // status, in that order on one connection: once the status is here, so is the rest.
     await eventually(() => observer.status.get(ID)?.online === false, {

@@ -85,7 +85,7 @@ describe('agent under systemd notification', () => {
     });
     // READY comes first: no ping before the agent is up.
     expect(messages.findIndex((m) => m.startsWith('READY=1'))).toBe(0);
-    expect(await agent.stop()).toBe(0);
+    expect(await agent.stop(), agent.exitReport()).toBe(0);
     await eventually(() => messages.some((m) => m.startsWith('STOPPING=1')), {
       what: 'STOPPING=1',
       timeoutMs: 10_000,
@@ -135,7 +135,7 @@ describe('agent under systemd notification', () => {
     expect(messages.filter((m) => m.startsWith('READY=1'))).toHaveLength(1);
     expect(messages.findIndex((m) => m.startsWith('READY=1'))).toBe(0);
     expect(messages.some((m) => m.includes('STATUS=scoring frames'))).toBe(false);
-    expect(await agent.stop()).toBe(0);
+    expect(await agent.stop(), agent.exitReport()).toBe(0);
     await eventually(() => messages.some((m) => m.startsWith('STOPPING=1')), {
       what: 'STOPPING=1',
       timeoutMs: 10_000,

@@ -88,16 +88,33 @@ export class LinesightProcess {
     });
   }
 
-  /** Sends SIGTERM and waits for exit (SIGKILL after `timeoutMs`); resolves with the exit code. */
+  #killedAfterMs: number | undefined;
+
+  /**
+   * Sends SIGTERM and waits for exit (SIGKILL after `timeoutMs`); resolves with the exit code,
+   * null when a signal ended the process ({@link exitReport} says which and why).
+   */
   async stop(timeoutMs = 15_000): Promise<number | null> {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return this.child.exitCode;
     this.child.kill('SIGTERM');
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), timeoutMs);
+    const timer = setTimeout(() => {
+      this.#killedAfterMs = timeoutMs;
+      this.child.kill('SIGKILL');
+    }, timeoutMs);
     try {
       return await this.exited;
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** How the process ended and its last output, for an assertion's message. */
+  exitReport(lines = 25): string {
+    const how =
+      this.#killedAfterMs !== undefined
+        ? `killed with SIGKILL: no exit within ${this.#killedAfterMs} ms of SIGTERM`
+        : `exit code ${this.child.exitCode}, signal ${this.child.signalCode}`;
+    return `${how}; last output:\n${this.text.slice(-lines).join('\n')}`;
   }
 }
 
