@@ -14,6 +14,7 @@ import {
   type DeviceEvent,
 } from '@linesight/protocol';
 import type { DeviceRegistry } from '../registry/device-registry.ts';
+import { DeviceEventLog } from './device-event-log.ts';
 import type { ServiceMqttTls } from '../tls/cloud-tls.ts';
 
 /** Options of the cloud's MQTT connection. */
@@ -46,11 +47,13 @@ export class FleetLink {
   #client: MqttClient | undefined;
   readonly stats: FleetLinkStats = { received: {}, invalid: {}, unknownDevice: 0 };
   readonly #recentEvents: DeviceEvent[] = [];
+  readonly #eventLog: DeviceEventLog;
   #closing: Promise<void> | undefined;
 
   constructor(options: FleetLinkOptions) {
     this.#options = options;
     this.#log = options.logger;
+    this.#eventLog = new DeviceEventLog(options.logger);
   }
 
   /** Connects and subscribes; resolves once subscribed. */
@@ -140,6 +143,7 @@ export class FleetLink {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       if (this.#client !== undefined) await this.#client.endAsync(true);
+      this.#eventLog.close();
     })();
     return this.#closing;
   }
@@ -157,8 +161,6 @@ export class FleetLink {
     // An empty retained message clears a topic (decommissioning): nothing to ingest.
     if (payload.length === 0) return;
     this.stats.received[channel] = (this.stats.received[channel] ?? 0) + 1;
-    // An empty retained message clears a topic; nothing to ingest.
-    if (payload.length === 0) return;
     const devices = this.#options.devices;
     try {
       if (!devices.has(deviceId)) {
@@ -183,11 +185,7 @@ export class FleetLink {
           this.#checkOwner(doc.deviceId, deviceId);
           this.#recentEvents.push(doc);
           if (this.#recentEvents.length > RECENT_EVENTS) this.#recentEvents.shift();
-          // At the event's own level; a `level` field would clash with pino's.
-          this.#log[doc.level](
-            { deviceId, eventType: doc.type, code: doc.code, at: doc.at },
-            `device event: ${doc.message}`,
-          );
+          this.#eventLog.write(doc);
           break;
         }
         case 'status': {
