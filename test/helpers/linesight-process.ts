@@ -92,9 +92,12 @@ export class LinesightProcess {
 
   /**
    * Sends SIGTERM and waits for exit (SIGKILL after `timeoutMs`); resolves with the exit code,
-   * null when a signal ended the process ({@link exitReport} says which and why).
+   * null when a signal ended the process ({@link exitReport} says which and why). The default
+   * outlasts every command's own shutdown limit (the agent's 30 s, the line guard's 40 s), so
+   * a slow stop on a busy machine ends by that limit, which logs what it still waited for,
+   * rather than by a SIGKILL from the test.
    */
-  async stop(timeoutMs = 15_000): Promise<number | null> {
+  async stop(timeoutMs = 45_000): Promise<number | null> {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return this.child.exitCode;
     this.child.kill('SIGTERM');
     const timer = setTimeout(() => {
