@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { RETRAIN_ROLLOUT_MODES } from '@linesight/protocol';
+import { TRAINER_NICE } from './train-process.ts';
 
 /** How a registered challenger goes to the fleet: not at all, shadow first, or a canary wave. */
 export const ROLLOUT_MODES = RETRAIN_ROLLOUT_MODES;
@@ -89,7 +90,7 @@ export const RetrainSettingsSchema = Type.Object(
         nice: Type.Integer({
           minimum: 0,
           maximum: 19,
-          default: 10,
+          default: TRAINER_NICE,
           description:
             'CPU priority of the trainer process: 10 lets the control plane and anything else on the machine come first; 0 on a machine kept for training',
         }),

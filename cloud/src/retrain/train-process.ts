@@ -30,7 +30,7 @@ export interface TrainProcessOptions {
  * processes that leaves a job about 1.5 % of a core (a 60 s e2e job took over
  * 600 s); at 10 it keeps about a tenth when contended, all of an idle machine.
  */
-const TRAINER_NICE = 10;
+export const TRAINER_NICE = 10;
 
 const ENTRY = fileURLToPath(new URL('./train-child.js', import.meta.url));
 const STDERR_TAIL_BYTES = 4096;
