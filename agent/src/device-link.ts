@@ -1,6 +1,7 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import {
+  backoffDelayMs,
   CHANNEL_SCHEMAS,
   decodePayload,
   describeError,
@@ -218,7 +219,7 @@ export class DeviceLink {
     const { logger } = this.#o;
     const min = this.#o.reconnectMinMs ?? 1000;
     const max = this.#o.reconnectMaxMs ?? 60_000;
-    const delayMs = reconnectDelayMs(this.#attempt, min, max, Math.random());
+    const delayMs = backoffDelayMs(this.#attempt, min, max, Math.random());
     this.#attempt = Math.min(this.#attempt + 1, 30);
     if (this.#state !== 'disconnected') {
       logger.warn(
@@ -296,14 +297,4 @@ export class DeviceLink {
       'status',
     );
   }
-}
-
-/** Capped exponential backoff with jitter: `min * 2^attempt`, capped at `max`, scaled to 50-100 %. */
-export function reconnectDelayMs(
-  attempt: number,
-  minMs: number,
-  maxMs: number,
-  random: number,
-): number {
-  return Math.round(Math.min(maxMs, minMs * 2 ** attempt) * (0.5 + random / 2));
 }

@@ -1,5 +1,10 @@
 import type { Logger } from 'pino';
-import { describeError, type DesiredState } from '@linesight/protocol';
+import {
+  backoffDelayMs,
+  describeError,
+  withDeadline,
+  type DesiredState,
+} from '@linesight/protocol';
 
 /** Options of a desired-state publish queue. */
 export interface DesiredPublishQueueOptions {
@@ -184,27 +189,16 @@ export class DesiredPublishQueue {
   async #publishWithTimeout(doc: DesiredState): Promise<void> {
     const timeoutMs = this.#o.publishTimeoutMs;
     if (timeoutMs === undefined) return this.#o.publish(doc);
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      await Promise.race([
-        this.#o.publish(doc),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () => reject(new Error(`no PUBACK within ${timeoutMs} ms`)),
-            timeoutMs,
-          );
-        }),
-      ]);
-    } finally {
-      clearTimeout(timer);
-    }
+    await withDeadline(this.#o.publish(doc), timeoutMs, 'no PUBACK');
   }
 
   #retryDelayMs(): number {
-    const min = this.#o.minRetryDelayMs ?? 500;
-    const max = this.#o.maxRetryDelayMs ?? 30_000;
-    const base = Math.min(max, min * 2 ** Math.min(30, this.#failuresInRow - 1));
-    return base * (0.5 + 0.5 * (this.#o.random ?? Math.random)());
+    return backoffDelayMs(
+      this.#failuresInRow - 1,
+      this.#o.minRetryDelayMs ?? 500,
+      this.#o.maxRetryDelayMs ?? 30_000,
+      (this.#o.random ?? Math.random)(),
+    );
   }
 
   #sleep(ms: number, signal: AbortSignal): Promise<void> {

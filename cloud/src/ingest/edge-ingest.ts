@@ -7,6 +7,7 @@ import {
   EDGE_CHANNEL_SCHEMAS,
   parseDeviceTopic,
   type EdgeChannel,
+  withDeadline,
   type SampleRecord,
 } from '@linesight/protocol';
 import type { BlobStore } from '../blobs/blob-store.ts';
@@ -107,15 +108,6 @@ const VERIFY_DEADLINE_MS = 10_000;
 
 /** How long close() waits for the broker to confirm the unsubscribe (it bounds shutdown). */
 const UNSUBSCRIBE_DEADLINE_MS = 5000;
-
-/** Resolves or rejects with `promise`, or rejects after `ms`. */
-function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
-}
 
 /**
  * Subscribes to every device's edge-data channels at QoS 1, validates each

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import type { InputSpec } from '@linesight/protocol';
+import { withDeadline, type InputSpec } from '@linesight/protocol';
 
 const SCRIPT = fileURLToPath(new URL('../../../../scripts/opencv-peer.py', import.meta.url));
 /** Pythons tried in order: the one on PATH, then Debian's, which python3-opencv installs into. */
@@ -71,7 +71,7 @@ export class OpenCvPeer {
     header.writeUInt32LE(image.byteLength);
     this.#child.stdin.write(header);
     this.#child.stdin.write(image);
-    const line = await withTimeout(
+    const line = await withDeadline(
       this.#lines.next(),
       ANSWER_TIMEOUT_MS,
       'the OpenCV peer did not answer',
@@ -116,7 +116,7 @@ async function startOne(python: string, spec: InputSpec): Promise<OpenCvPeer | s
   );
   const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
   const first = await Promise.race([
-    withTimeout(lines.next(), START_TIMEOUT_MS, 'the OpenCV peer did not start').then(
+    withDeadline(lines.next(), START_TIMEOUT_MS, 'the OpenCV peer did not start').then(
       (r) => r,
       (err: unknown) => (err as Error).message,
     ),
@@ -132,14 +132,4 @@ async function startOne(python: string, spec: InputSpec): Promise<OpenCvPeer | s
     child,
     lines,
   );
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${message} within ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
 }

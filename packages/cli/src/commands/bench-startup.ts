@@ -10,7 +10,7 @@ import pino from 'pino';
 import { CloudApiClient } from '@linesight/api-client';
 import { writeDeviceCredentials } from '@linesight/agent';
 import { Cloud } from '@linesight/cloud';
-import { CHANNEL_SCHEMAS, decodePayload, deviceTopic } from '@linesight/protocol';
+import { CHANNEL_SCHEMAS, decodePayload, deviceTopic, withDeadline } from '@linesight/protocol';
 import { parsePositiveInt } from '../options.ts';
 import { progressLine } from '../progress.ts';
 import { median } from '../bench/stats.ts';
@@ -232,13 +232,21 @@ async function measureStart(
         if (line.includes('"msg":"agent started"')) res(Date.now());
       });
     });
-    const startedAtMs = await withDeadline(Promise.race([started, exited]), id);
+    const startedAtMs = await withDeadline(
+      Promise.race([started, exited]),
+      RUN_TIMEOUT_MS,
+      `agent ${id} did not start`,
+    );
     const rssStartedMb = (await procStatusMb(child, 'VmRSS')) ?? Number.NaN;
     const enough = new Promise<void>((res) => {
       if (entry.count >= frames) res();
       else entry.waiter = res;
     });
-    await withDeadline(Promise.race([enough, exited]), id);
+    await withDeadline(
+      Promise.race([enough, exited]),
+      RUN_TIMEOUT_MS,
+      `agent ${id} did not score enough frames`,
+    );
     const rssScoringMb = (await procStatusMb(child, 'VmRSS')) ?? Number.NaN;
     const peakRssMb = (await procStatusMb(child, 'VmHWM')) ?? Number.NaN;
     return {
@@ -250,21 +258,6 @@ async function measureStart(
     };
   } finally {
     await stop(child);
-  }
-}
-
-async function withDeadline<T>(p: Promise<T>, id: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`agent ${id} took over ${RUN_TIMEOUT_MS} ms`)),
-      RUN_TIMEOUT_MS,
-    );
-  });
-  try {
-    return await Promise.race([p, deadline]);
-  } finally {
-    clearTimeout(timer);
   }
 }
 
