@@ -9,6 +9,7 @@ import {
 } from '@linesight/vision';
 import {
   LinesightError,
+  backoffDelayMs,
   canonicalJson,
   describeError,
   isLinesightError,
@@ -95,8 +96,7 @@ export const SHADOW_THREAD_NICE = 19;
 
 /** Delay before download retry `attempt` (0-based): 1 s doubling to 60 s, half of it jitter. */
 export function defaultRetryDelayMs(attempt: number): number {
-  const base = Math.min(60_000, 1000 * 2 ** Math.min(attempt, 6));
-  return base / 2 + Math.random() * (base / 2);
+  return backoffDelayMs(attempt, 1000, 60_000, Math.random());
 }
 
 /** The longest wait after a busy cloud's 503, jitter included. */

@@ -58,6 +58,27 @@ describe('watchStep', () => {
     await vi.advanceTimersByTimeAsync(5000);
     expect(seen).toHaveLength(3);
   });
+
+  it('says nothing before the full limit by its clock when the timer fires early', async () => {
+    const seen: SlowStep[] = [];
+    // After the start the clock falls 3 ms behind the timers (as when the event loop measured
+    // a timer from the time it cached at the start of its turn).
+    let lagMs = 0;
+    const clock = () => Date.now() - lagMs;
+    const work = new Promise<never>(() => undefined);
+    void watchStep(
+      'fsync',
+      20,
+      (s) => seen.push(s),
+      () => work,
+      clock,
+    );
+    lagMs = 3;
+    await vi.advanceTimersByTimeAsync(20);
+    expect(seen).toEqual([]);
+    await vi.advanceTimersByTimeAsync(3);
+    expect(seen).toEqual([{ step: 'fsync', waitedMs: 20, limitMs: 20, done: false }]);
+  });
 });
 
 describe('slowStepNotice', () => {

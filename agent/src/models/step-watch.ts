@@ -32,15 +32,25 @@ export async function watchStep<T>(
   const startedMs = nowMs();
   let slow = false;
   let timer: NodeJS.Timeout | undefined;
-  const arm = () => {
+  // A timer may fire a little before its delay by the clock (the event loop measures from the
+  // time it cached at the start of its turn): a notice is due only once the step has waited the
+  // full limit by `nowMs`, so an early timer is armed again for the rest.
+  let dueMs = limitMs;
+  const arm = (delayMs: number) => {
     timer = setTimeout(() => {
+      const waitedMs = nowMs() - startedMs;
+      if (waitedMs < dueMs) {
+        arm(dueMs - waitedMs);
+        return;
+      }
       slow = true;
-      onSlow({ step, waitedMs: nowMs() - startedMs, limitMs, done: false });
-      arm();
-    }, limitMs);
+      onSlow({ step, waitedMs, limitMs, done: false });
+      dueMs = waitedMs + limitMs;
+      arm(limitMs);
+    }, delayMs);
     timer.unref?.();
   };
-  arm();
+  arm(limitMs);
   try {
     return await work();
   } finally {

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { backoffDelayMs } from '@linesight/protocol';
 import type { DriftAlert } from './alert-store.ts';
 
 /** What the webhook receives (JSON body of the POST). */
@@ -98,8 +99,8 @@ export class WebhookNotifier {
     const body = JSON.stringify(n);
     for (let attempt = 0; attempt <= this.#o.retries && !this.#closed; attempt++) {
       if (attempt > 0) {
-        const capped = Math.min(30_000, this.#o.baseDelayMs * 2 ** (attempt - 1));
-        if (!(await this.#sleep(capped * (0.5 + Math.random() * 0.5)))) break;
+        const delayMs = backoffDelayMs(attempt - 1, this.#o.baseDelayMs, 30_000, Math.random());
+        if (!(await this.#sleep(delayMs))) break;
       }
       try {
         const res = await fetch(this.#o.url, {
