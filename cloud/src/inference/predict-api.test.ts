@@ -213,15 +213,12 @@ describe('POST /v1/predict', () => {
     });
     // Give the burst a moment to reach the workers, then probe health.
     await new Promise((r) => setImmediate(r));
-    const healthStarted = performance.now();
     const health = await fetch(`${cloud.urls.http}/healthz`);
     const healthDoneMs = performance.now() - started;
-    const healthMs = performance.now() - healthStarted;
     const results: PredictResult[] = await burst;
     expect(health.status).toBe(200);
     expect(results).toHaveLength(20);
     results.forEach((r, i) => expect(r.defect, `request ${i}`).toBe(i % 2 === 0));
-    expect(healthMs).toBeLessThan(2000);
     // /healthz answered while predictions were still being scored.
     expect(healthDoneMs).toBeLessThan(burstDoneMs);
   });
