@@ -1,5 +1,15 @@
 import { configDefaults, defineConfig } from 'vitest/config';
 
+// Node's worker pool (4 threads unless UV_THREADPOOL_SIZE says otherwise) carries every async
+// file call, sharp, zlib and hashing of a process. Some e2e tests run a simulated fleet of up to
+// 50 agents inside the test worker: on 4 threads one agent's download fsync waits behind the
+// others' frames (a probe: fsync median 620-806 ms behind 64 queued jobs with 4 threads,
+// 108-132 ms with 64, load 12-19), which once kept a device in `downloading` past a test's
+// wait. The workers, forked after this runs, start with a pool sized like the simulated fleet
+// processes of `bench rollout` and `soak` (FLEET_THREADPOOL_SIZE); an agent on its own keeps
+// Node's default.
+process.env.UV_THREADPOOL_SIZE ??= '64';
+
 export default defineConfig({
   test: {
     maxWorkers: 2,

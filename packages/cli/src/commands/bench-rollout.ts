@@ -12,7 +12,7 @@ import { greyInputSpec } from '@linesight/protocol';
 import { readModelContract, withModelContract } from '@linesight/vision';
 import { parsePositiveInt } from '../options.ts';
 import { fleetWorkerArgs, type FleetMessage } from '../bench/rollout-fleet-worker.ts';
-import { fleetInbox, type FleetInbox } from '../fleet-process.ts';
+import { fleetInbox, fleetProcessEnv, type FleetInbox } from '../fleet-process.ts';
 import { progressLine } from '../progress.ts';
 import {
   startMosquitto,
@@ -304,7 +304,7 @@ export async function runRolloutBench(options: {
         }),
         {
           // The admin token is a secret: not on the command line, where `ps` shows it.
-          env: { ...process.env, LINESIGHT_ADMIN_TOKEN: token },
+          env: fleetProcessEnv(token),
           stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
         },
       );

@@ -10,7 +10,7 @@ import { CloudApiClient } from '@linesight/api-client';
 import { readModelContract, withModelContract } from '@linesight/vision';
 import { parsePositive, parsePositiveInt } from '../options.ts';
 import { progressLine } from '../progress.ts';
-import { fleetInbox } from '../fleet-process.ts';
+import { fleetInbox, fleetProcessEnv } from '../fleet-process.ts';
 import { installShutdown, signalExitCode } from '../shutdown.ts';
 import {
   processRssMb,
@@ -245,7 +245,7 @@ export async function runSoak(o: SoakOptions): Promise<Record<string, unknown>> 
         idPrefix: 'soak',
       }),
       {
-        env: { ...process.env, LINESIGHT_ADMIN_TOKEN: adminToken },
+        env: fleetProcessEnv(adminToken),
         stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
       },
     );
