@@ -272,10 +272,12 @@ export class Forwarder {
       .upload(samples)
       .then(
         (keys) => {
-          samples.forEach((s, i) => {
-            const key = keys[i];
-            if (key !== undefined) this.#o.store.markUploaded(s.id, key.objectKey, key.mapKey);
-          });
+          this.#o.store.markUploaded(
+            samples.flatMap((s, i) => {
+              const key = keys[i];
+              return key === undefined ? [] : [{ id: s.id, ...key }];
+            }),
+          );
           if (keys.some((k) => k !== undefined)) this.#uploadBackoff.reset();
           else this.#backOffUploads();
         },

@@ -193,7 +193,7 @@ describe('EdgeStore', () => {
     const pending = store.pendingUploads(10);
     expect(pending.map((p) => p.frameSeq)).toEqual([2]);
     expect(store.take('samples', 10)).toBeUndefined(); // stored, not yet uploaded
-    store.markUploaded(pending[0]!.id, 'samples/2.jpg', undefined);
+    store.markUploaded([{ id: pending[0]!.id, objectKey: 'samples/2.jpg' }]);
     expect(store.pendingUploads(10)).toEqual([]);
     const indexed = store.take('samples', 10);
     expect(indexed?.records.map((r) => r.objectKey)).toEqual(['samples/2.jpg']);
@@ -299,7 +299,7 @@ describe('EdgeStore', () => {
     for (let i = 0; i < 3; i++) await store.addSample(sample('random', i), image, Buffer.alloc(10));
     const bytesBefore = store.state().imageBytes;
     const [first] = store.pendingUploads(1);
-    store.markUploaded(first!.id, 'k/0', 'k/0-map');
+    store.markUploaded([{ id: first!.id, objectKey: 'k/0', mapKey: 'k/0-map' }]);
     expect(store.state().imageBytes).toBe(bytesBefore - 100_010);
     expect((await readdir(store.imagesDir)).sort()).toEqual([
       '0-1-map.png',
@@ -317,10 +317,14 @@ describe('EdgeStore', () => {
     const left = store.pendingUploads(100).map((s) => s.frameSeq);
     expect(evictions.random + left.length).toBe(11);
     expect(store.take('samples', 10)?.records.map((r) => r.frameSeq)).toEqual([0]);
-    // A restart does not take the index for a sample whose files are missing.
+    // A restart does not take the index for a sample whose files are gone: only a stored
+    // sample whose file is lost is marked missing, and its bytes are no longer counted.
+    const stored = store.pendingUploads(100);
     store.close();
+    await rm(stored[0]!.imagePath);
     const again = await open(undefined, join(store.imagesDir, '..'));
-    expect(again.recovered.missingMarked).toBe(0);
+    expect(again.recovered.missingMarked).toBe(1);
+    expect(again.state().imageBytes).toBe((stored.length - 1) * 100_000);
     expect(again.take('samples', 10)?.records.map((r) => r.frameSeq)).toEqual([0]);
   });
 
@@ -408,7 +412,7 @@ describe('EdgeStore', () => {
     );
     // A random sample never displaces a defect: with only defects left, it is refused and counted.
     const pending = store.pendingUploads(100).filter((s) => s.class === 'random');
-    for (const s of pending) store.markUploaded(s.id, `k-${s.id}`, undefined);
+    store.markUploaded(pending.map((s) => ({ id: s.id, objectKey: `k-${s.id}` })));
     for (let b = store.take('samples', 100); b; b = store.take('samples', 100))
       store.ack('samples', b.firstId, b.lastId);
     other = 16 * MiB - store.usedBytes() - MiB;
@@ -499,7 +503,7 @@ describe('EdgeStore', () => {
     const windows = store.take('windows', 2);
     store.ack('windows', windows?.firstId ?? 0, windows?.lastId ?? 0);
     const uploads = store.pendingUploads(3);
-    for (const u of uploads) store.markUploaded(u.id, `k/${u.id}`, undefined);
+    store.markUploaded(uploads.map((u) => ({ id: u.id, objectKey: `k/${u.id}` })));
     const indexed = store.take('samples', 2);
     store.ack('samples', indexed?.firstId ?? 0, indexed?.lastId ?? 0);
     same();

@@ -93,6 +93,13 @@ export interface SampleInput {
 }
 
 /** A stored sample waiting for its upload. */
+/** A sample whose files are in object storage under these keys. */
+export interface UploadMark {
+  id: number;
+  objectKey: string;
+  mapKey?: string | undefined;
+}
+
 export interface StoredSample extends SampleInput {
   id: number;
   boot: number;
@@ -300,6 +307,8 @@ export class EdgeStore {
   readonly #evictions: EvictionCounts;
   /** What the last open repaired. */
   recovered = { orphansRemoved: 0, missingMarked: 0 };
+  /** Bytes of files no stored sample owned, removed to open the store on a full disk. */
+  freedOrphanBytesAtStart = 0;
   #imageBytes = 0;
   #diskFull = false;
   /** When the filesystem was last short of the reserve (or refused a write, or forced an eviction). */
@@ -390,7 +399,7 @@ export class EdgeStore {
       startWrites();
     } catch (err) {
       freedForStart = this.#freeImagesForStart();
-      if (freedForStart.length === 0) {
+      if (freedForStart.length === 0 && this.freedOrphanBytesAtStart === 0) {
         db.close();
         throw err;
       }
@@ -419,12 +428,15 @@ export class EdgeStore {
         'disk full at start: evicted sample images to keep the store going',
       );
     }
-    this.#imageBytes = (
-      db
-        .prepare(
-          "SELECT COALESCE(SUM(image_bytes + map_bytes), 0) AS n FROM samples WHERE state = 'stored'",
-        )
-        .get() as { n: number }
+    this.#imageBytes = this.#storedImageBytes();
+  }
+
+  /** The bytes of the image files the store holds: those of samples not yet uploaded. */
+  #storedImageBytes(): number {
+    return (
+      this.#prepare(
+        "SELECT COALESCE(SUM(image_bytes + map_bytes), 0) AS n FROM samples WHERE state = 'stored'",
+      ).get() as { n: number }
     ).n;
   }
 
@@ -621,21 +633,40 @@ export class EdgeStore {
   }
 
   /**
-   * Records that a sample's files are in object storage under these keys, and removes the
-   * local copies: what is left to send is its index record, which is never evicted for room
-   * (an index handed out once may be in the cloud already, so evicting it could count a
-   * delivered sample as lost).
+   * Records that samples' files are in object storage under these keys, then removes the
+   * local copies: what is left to send is each one's index record, which is never evicted for
+   * room (an index handed out once may be in the cloud already, so evicting it could count a
+   * delivered sample as lost). The marks are committed with a full sync before any file goes,
+   * so a power loss cannot leave a sample whose files are gone but whose mark is not.
    */
-  markUploaded(id: number, objectKey: string, mapKey: string | undefined): void {
-    const row = this.#prepare("SELECT * FROM samples WHERE id = ? AND state = 'stored'").get(id) as
-      SampleRow | undefined;
-    if (row === undefined) return;
-    const ok = this.#write(0, () =>
-      this.#prepare(
+  markUploaded(marks: readonly UploadMark[]): void {
+    if (this.#closed || marks.length === 0) return;
+    try {
+      const select = this.#prepare("SELECT * FROM samples WHERE id = ? AND state = 'stored'");
+      const rows = marks.flatMap((m) => {
+        const row = select.get(m.id) as SampleRow | undefined;
+        // A sample evicted meanwhile (its row maybe not yet deleted) is counted as evicted.
+        return row === undefined || this.#gone.has(m.id) ? [] : [{ row, mark: m }];
+      });
+      if (rows.length === 0) return;
+      const update = this.#prepare(
         "UPDATE samples SET state = 'uploaded', object_key = ?, map_key = ? WHERE id = ? AND state = 'stored'",
-      ).run(objectKey, mapKey ?? null, id),
-    );
-    if (ok) this.#removeFiles(row);
+      );
+      const ok = this.#write(0, () => {
+        this.#db.pragma('synchronous = FULL');
+        try {
+          this.#db.transaction(() => {
+            for (const { mark } of rows) update.run(mark.objectKey, mark.mapKey ?? null, mark.id);
+          })();
+        } finally {
+          this.#db.pragma('synchronous = NORMAL');
+        }
+      });
+      if (ok) for (const { row } of rows) this.#removeFiles(row);
+    } catch (err) {
+      // A file that could not be removed stays until the next start's orphan sweep.
+      this.#o.logger.warn({ err: describeError(err) }, 'uploaded samples not all marked');
+    }
   }
 
   /**
@@ -667,7 +698,7 @@ export class EdgeStore {
     return { kind, firstId, lastId, records: rows.map((r) => toRecord(kind, r)) };
   }
 
-  /** The broker acknowledged a batch: its records are deleted (sample files too). */
+  /** The broker acknowledged a batch: its records are deleted (a sample's files went at upload). */
   ack(kind: StoreKind, firstId: number, lastId: number): void {
     if (this.#closed) return;
     if (kind !== 'samples') {
@@ -989,7 +1020,19 @@ export class EdgeStore {
     rows.sort((a, b) => CLASS_ORDER.indexOf(a.class) - CLASS_ORDER.indexOf(b.class));
     const wanted = this.#o.diskReserveBytes ?? 1024 * 1024;
     const freed: { id: number; cls: SampleClass }[] = [];
+    // Files no stored sample owns go first (an uploaded sample's left by a stop before their
+    // removal, a write cut short): nothing is lost with them.
+    const owned = new Set(
+      rows.flatMap((r) => (r.map_path === null ? [r.image_path] : [r.image_path, r.map_path])),
+    );
     let bytes = 0;
+    for (const f of readdirSync(this.imagesDir)) {
+      if (owned.has(f)) continue;
+      const path = join(this.imagesDir, f);
+      bytes += statSync(path, { throwIfNoEntry: false })?.size ?? 0;
+      rmSync(path, { force: true });
+    }
+    this.freedOrphanBytesAtStart = bytes;
     for (const r of rows) {
       if (bytes >= wanted) break;
       rmSync(join(this.imagesDir, r.image_path), { force: true });
@@ -1147,6 +1190,8 @@ export class EdgeStore {
     }
     // In-flight sample indexes of the previous run were never acknowledged.
     this.#prepare("UPDATE samples SET state = 'uploaded' WHERE state = 'indexing'").run();
+    // Rows marked missing hold no files.
+    this.#imageBytes = this.#storedImageBytes();
     if (removed > 0 || missing.length > 0)
       this.#o.logger.warn(
         { orphansRemoved: removed, missingMarked: missing.length },
