@@ -1,4 +1,5 @@
 import { configDefaults, defineConfig } from 'vitest/config';
+import { FLEET_THREADPOOL_SIZE } from './packages/cli/src/fleet-process.ts';
 
 // Node's worker pool (4 threads unless UV_THREADPOOL_SIZE says otherwise) carries every async
 // file call, sharp, zlib and hashing of a process. Some e2e tests run a simulated fleet of up to
@@ -6,9 +7,12 @@ import { configDefaults, defineConfig } from 'vitest/config';
 // others' frames (a probe: fsync median 620-806 ms behind 64 queued jobs with 4 threads,
 // 108-132 ms with 64, load 12-19), which once kept a device in `downloading` past a test's
 // wait. The workers, forked after this runs, start with a pool sized like the simulated fleet
-// processes of `bench rollout` and `soak` (FLEET_THREADPOOL_SIZE); an agent on its own keeps
-// Node's default.
-process.env.UV_THREADPOOL_SIZE ??= '64';
+// processes of `bench rollout` and `soak`. The commands the tests start as processes keep
+// Node's default, as a user's would (test/helpers/linesight-process.ts removes the setting).
+if (process.env.UV_THREADPOOL_SIZE === undefined) {
+  process.env.UV_THREADPOOL_SIZE = String(FLEET_THREADPOOL_SIZE);
+  process.env.LINESIGHT_TEST_WORKER_POOL = '1';
+}
 
 export default defineConfig({
   test: {

@@ -107,6 +107,7 @@ export class Agent {
   #windowTimer: IdleGapTimer | undefined;
   #windowSec: number;
   #windowBase = { dropped: 0, errors: 0, samples: 0 };
+  #closingStep: string | undefined;
   #edgeRetryTimer: NodeJS.Timeout | undefined;
   /** The sampling policy of the last desired state (a store opened later takes it). */
   #samplingPolicy: SamplingPolicy | undefined;
@@ -435,6 +436,7 @@ export class Agent {
         ['worker pool', () => this.#ownWorkers?.close()],
       ];
       for (const [name, step] of steps) {
+        this.#closingStep = name;
         const startedMs = performance.now();
         try {
           await step();
@@ -445,6 +447,7 @@ export class Agent {
         const ms = Math.round(performance.now() - startedMs);
         if (ms >= SLOW_CLOSE_STEP_MS) this.log.warn({ step: name, ms }, 'slow close step');
       }
+      this.#closingStep = 'done';
       this.log.info(
         { frames: { ...this.#pipeline.counters }, boot: this.#edge?.boot },
         'agent stopped',
@@ -571,6 +574,11 @@ export class Agent {
       run: () => this.#closeWindow(),
     });
     this.#windowTimer.start();
+  }
+
+  /** The step of close() under way (for a shutdown that runs out of time), if closing. */
+  get closingStep(): string | undefined {
+    return this.#closingStep;
   }
 
   /** Ends the current telemetry window and stores it. */

@@ -81,6 +81,9 @@ export async function startAgentApp(
           await WorkerOnnxModel.waitForAbandonedRuns();
         }
       })()),
-    pending: () => ({ abandonedRuns: WorkerOnnxModel.abandonedRuns }),
+    pending: () => ({
+      closingStep: agent.closingStep,
+      abandonedRuns: WorkerOnnxModel.abandonedRuns,
+    }),
   };
 }

@@ -28,9 +28,16 @@ export class LinesightProcess {
     options: { bin?: string; cwd?: string; node?: string[] } = {},
   ) {
     const [node, ...nodeArgs] = options.node ?? [process.execPath];
+    const childEnv = { ...process.env, ...env };
+    // The test workers' larger worker pool (vitest.config.ts) is theirs: a command runs with
+    // Node's default, as it would for a user, unless the test sets one.
+    if (process.env.LINESIGHT_TEST_WORKER_POOL === '1') {
+      delete childEnv.LINESIGHT_TEST_WORKER_POOL;
+      if (env.UV_THREADPOOL_SIZE === undefined) delete childEnv.UV_THREADPOOL_SIZE;
+    }
     this.child = spawn(node!, [...nodeArgs, options.bin ?? BIN, ...args], {
       cwd: options.cwd ?? REPO_ROOT,
-      env: { ...process.env, ...env },
+      env: childEnv,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const onLine = (line: string) => {
@@ -54,6 +61,7 @@ export class LinesightProcess {
     createInterface({ input: this.child.stdout! }).on('line', onLine);
     createInterface({ input: this.child.stderr! }).on('line', onLine);
     this.exited = new Promise((resolve) => this.child.once('exit', (code) => resolve(code)));
+    this.#outputEnded = new Promise((resolve) => this.child.once('close', () => resolve()));
   }
 
   /** Resolves with the first log line (past or future) that matches, or rejects after `timeoutMs`. */
@@ -89,13 +97,15 @@ export class LinesightProcess {
   }
 
   #killedAfterMs: number | undefined;
+  /** Resolves once stdout and stderr ended (later than the exit when a child of it holds them). */
+  readonly #outputEnded: Promise<void>;
 
   /**
    * Sends SIGTERM and waits for exit (SIGKILL after `timeoutMs`); resolves with the exit code,
    * null when a signal ended the process ({@link exitReport} says which and why). The default
-   * outlasts every command's own shutdown limit (the agent's 30 s, the line guard's 40 s), so
-   * a slow stop on a busy machine ends by that limit, which logs what it still waited for,
-   * rather than by a SIGKILL from the test.
+   * outlasts the shutdown limits of the agent (30 s), the line guard (40 s) and the cloud (10 s),
+   * so a slow stop on a busy machine ends by that limit, which logs what it still waited for,
+   * rather than by a SIGKILL from the test (a simulated fleet's 60 s and a soak's are longer).
    */
   async stop(timeoutMs = 45_000): Promise<number | null> {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return this.child.exitCode;
@@ -105,7 +115,16 @@ export class LinesightProcess {
       this.child.kill('SIGKILL');
     }, timeoutMs);
     try {
-      return await this.exited;
+      const code = await this.exited;
+      // Its last lines (what a shutdown still waited for) are read before the exit is told;
+      // bounded, since a process it started may hold its output open longer.
+      let bound: NodeJS.Timeout | undefined;
+      await Promise.race([
+        this.#outputEnded,
+        new Promise<void>((resolve) => (bound = setTimeout(resolve, 2000))),
+      ]);
+      clearTimeout(bound);
+      return code;
     } finally {
       clearTimeout(timer);
     }

@@ -26,7 +26,7 @@ export async function watchStep<T>(
   limitMs: number,
   onSlow: SlowStepListener | undefined,
   work: () => Promise<T>,
-  nowMs: () => number = Date.now,
+  nowMs: () => number = () => performance.now(),
 ): Promise<T> {
   if (onSlow === undefined) return work();
   const startedMs = nowMs();
@@ -40,7 +40,8 @@ export async function watchStep<T>(
     timer = setTimeout(() => {
       const waitedMs = nowMs() - startedMs;
       if (waitedMs < dueMs) {
-        arm(dueMs - waitedMs);
+        // At most a limit: a clock set back does not silence the watch for as long.
+        arm(Math.min(limitMs, dueMs - waitedMs));
         return;
       }
       slow = true;

@@ -142,8 +142,11 @@ export class FleetLink {
   /** Disconnects; idempotent. */
   close(): Promise<void> {
     this.#closing ??= (async () => {
-      if (this.#client !== undefined) await this.#client.endAsync(true);
-      this.#eventLog.close();
+      try {
+        if (this.#client !== undefined) await this.#client.endAsync(true);
+      } finally {
+        this.#eventLog.close();
+      }
     })();
     return this.#closing;
   }
