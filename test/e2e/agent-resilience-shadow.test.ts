@@ -25,43 +25,49 @@ describe('agent resilience: shadow model', () => {
       rig.assignmentOf('1.0.0', models.v1),
       rig.assignmentOf('2.0.0', models.v2),
     ]);
-    const runFor = async (id: string, shadow: ModelAssignment | null): Promise<FrameResult[]> => {
-      await rig.provision(id);
-      const agent = await rig.startAgent(id, { seed, fps });
-      await rig.setDesired(id, { model: v1, shadow });
-      await rig.waitForFramesOn(id, '1.0.0', 1);
-      if (shadow !== null)
-        await eventually(
-          () => (rig.reported(id)?.shadowModel?.version === '2.0.0' ? true : undefined),
-          { what: 'shadow loaded' },
-        );
-      const from = rig.results(id).length;
-      // The shadow gives way to the live model when the machine is busy (frames it skips): the
-      // run also lasts until it has scored enough frames for its agreement to mean something.
-      const shadowScored = () => rig.observer.telemetry.get(id)?.shadow?.scored ?? 0;
-      await eventually(
-        () =>
-          rig
-            .results(id)
-            .slice(from)
-            .filter((r) => r.model !== null).length >= frames &&
-          (shadow === null || shadowScored() >= minShadowScored)
-            ? true
-            : undefined,
-        {
-          what: `${frames} scored frames on ${id}${shadow === null ? '' : ` and ${minShadowScored} scored by the shadow`}`,
-          timeoutMs: 120_000,
-          intervalMs: 100,
-        },
-      );
-      await rig.stopCleanly(agent);
-      return rig.results(id).slice(from);
-    };
-    // Two agents on the same camera seed, side by side: one without a shadow, one with.
-    const [offAll, onAll] = await Promise.all([
-      runFor('shadow-off', null),
-      runFor('shadow-on', v2),
-    ]);
+    // Two agents on the same camera seed, side by side: one without a shadow, one with. The
+    // camera's frame n is the same image on both, whenever each started: the runs are compared
+    // on one range of frame numbers, from the first both will score after both are ready.
+    const runs: [string, ModelAssignment | null][] = [
+      ['shadow-off', null],
+      ['shadow-on', v2],
+    ];
+    const agents = await Promise.all(
+      runs.map(async ([id, shadow]) => {
+        await rig.provision(id);
+        const agent = await rig.startAgent(id, { seed, fps });
+        await rig.setDesired(id, { model: v1, shadow });
+        await rig.waitForFramesOn(id, '1.0.0', 1);
+        if (shadow !== null)
+          await eventually(
+            () => (rig.reported(id)?.shadowModel?.version === '2.0.0' ? true : undefined),
+            { what: 'shadow loaded' },
+          );
+        return agent;
+      }),
+    );
+    const fromSeq = Math.max(...runs.map(([id]) => rig.results(id).at(-1)?.seq ?? 0)) + 1;
+    const scoredFrom = (id: string) =>
+      rig.results(id).filter((r) => r.seq >= fromSeq && r.model !== null).length;
+    // The shadow gives way to the live model when the machine is busy (frames it skips): the
+    // run also lasts until it has scored enough frames for its agreement to mean something.
+    const shadowScored = () => rig.observer.telemetry.get('shadow-on')?.shadow?.scored ?? 0;
+    await eventually(
+      () =>
+        runs.every(([id]) => scoredFrom(id) >= frames) && shadowScored() >= minShadowScored
+          ? true
+          : undefined,
+      {
+        what: `${frames} scored frames from frame ${fromSeq} on both agents and ${minShadowScored} scored by the shadow`,
+        timeoutMs: 120_000,
+        intervalMs: 100,
+      },
+    );
+    await Promise.all(agents.map((agent) => rig.stopCleanly(agent)));
+    const [offAll, onAll] = runs.map(([id]) => rig.results(id).filter((r) => r.seq >= fromSeq)) as [
+      FrameResult[],
+      FrameResult[],
+    ];
     // A frame the agent dropped because more were waiting than its queue holds is answered
     // `unknown` (no model, reason `overload: ...`) in frame order: on a busy runner either agent
     // may drop some, with or without a shadow. Every other frame is scored by the live model.
