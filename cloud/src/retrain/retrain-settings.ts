@@ -1,6 +1,14 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { RETRAIN_ROLLOUT_MODES } from '@linesight/protocol';
-import { TRAINER_NICE } from './train-process.ts';
+
+/**
+ * Training is background work that can take every core for minutes: at a low
+ * CPU priority the control plane (and whatever else shares the machine, such
+ * as a line's agent) comes first. Not the lowest (19): against two busy
+ * processes that leaves a job about 1.5 % of a core (a 60 s e2e job took over
+ * 600 s); at 10 it keeps about a tenth when contended, all of an idle machine.
+ */
+export const TRAINER_NICE = 10;
 
 /** How a registered challenger goes to the fleet: not at all, shadow first, or a canary wave. */
 export const ROLLOUT_MODES = RETRAIN_ROLLOUT_MODES;

@@ -2,6 +2,7 @@ import { fork } from 'node:child_process';
 import { setPriority } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { LinesightError } from '@linesight/protocol';
+import { TRAINER_NICE } from './retrain-settings.ts';
 import type { ChildMessage } from './train-protocol.ts';
 import type { JobProgress } from './retrain-store.ts';
 
@@ -22,15 +23,6 @@ export interface TrainProcessOptions {
   /** CPU priority of the trainer (nice, 0-19; the `retrain.training.nice` setting); TRAINER_NICE unless given. */
   nice?: number;
 }
-
-/**
- * Training is background work that can take every core for minutes: at a low
- * CPU priority the control plane (and whatever else shares the machine, such
- * as a line's agent) comes first. Not the lowest (19): against two busy
- * processes that leaves a job about 1.5 % of a core (a 60 s e2e job took over
- * 600 s); at 10 it keeps about a tenth when contended, all of an idle machine.
- */
-export const TRAINER_NICE = 10;
 
 const ENTRY = fileURLToPath(new URL('./train-child.js', import.meta.url));
 const STDERR_TAIL_BYTES = 4096;
