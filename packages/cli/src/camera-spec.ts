@@ -1,5 +1,4 @@
 import { InvalidArgumentError } from 'commander';
-import type { Camera } from '@linesight/agent/camera';
 import { checkLineShift, type LineShift } from '@linesight/firmware-sim/line-shift';
 
 /** A parsed --camera value. */
@@ -115,17 +114,4 @@ export interface CameraOptions {
   width?: number;
   height?: number;
   ext?: string[];
-}
-
-/**
- * Makes the camera a spec describes (see `makeCamera` in camera-factory.ts), loading only
- * what it needs: an mjpeg-exec camera, a line's usual camera, needs neither vision nor the
- * simulator, and a line guard that runs one starts without them.
- */
-export async function openCamera(spec: CameraSpec, options: CameraOptions): Promise<Camera> {
-  if (spec.kind === 'mjpeg-exec') {
-    const { MjpegExecCamera } = await import('@linesight/agent/camera');
-    return new MjpegExecCamera({ command: spec.command, fps: options.fps });
-  }
-  return (await import('./camera-factory.ts')).makeCamera(spec, options);
 }

@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import { runAgentProcess } from '@linesight/agent/process';
-import { openCamera, parseCameraSpec, type CameraSpec } from '../camera-spec.ts';
+import { openCamera } from '../camera-open.ts';
+import { parseCameraSpec, type CameraSpec } from '../camera-spec.ts';
 import {
   parseExtensions,
   parsePort,
