@@ -61,7 +61,6 @@ export class LinesightProcess {
     createInterface({ input: this.child.stdout! }).on('line', onLine);
     createInterface({ input: this.child.stderr! }).on('line', onLine);
     this.exited = new Promise((resolve) => this.child.once('exit', (code) => resolve(code)));
-    this.#outputEnded = new Promise((resolve) => this.child.once('close', () => resolve()));
   }
 
   /** Resolves with the first log line (past or future) that matches, or rejects after `timeoutMs`. */
@@ -97,8 +96,6 @@ export class LinesightProcess {
   }
 
   #killedAfterMs: number | undefined;
-  /** Resolves once stdout and stderr ended (later than the exit when a child of it holds them). */
-  readonly #outputEnded: Promise<void>;
 
   /**
    * Sends SIGTERM and waits for exit (SIGKILL after `timeoutMs`); resolves with the exit code,
@@ -115,16 +112,7 @@ export class LinesightProcess {
       this.child.kill('SIGKILL');
     }, timeoutMs);
     try {
-      const code = await this.exited;
-      // Its last lines (what a shutdown still waited for) are read before the exit is told;
-      // bounded, since a process it started may hold its output open longer.
-      let bound: NodeJS.Timeout | undefined;
-      await Promise.race([
-        this.#outputEnded,
-        new Promise<void>((resolve) => (bound = setTimeout(resolve, 2000))),
-      ]);
-      clearTimeout(bound);
-      return code;
+      return await this.exited;
     } finally {
       clearTimeout(timer);
     }
