@@ -576,7 +576,7 @@ export class Agent {
     this.#windowTimer.start();
   }
 
-  /** The step of close() under way (for a shutdown that runs out of time), if closing. */
+  /** The step of close() under way (for a shutdown that runs out of time): undefined before close(), `done` after it. */
   get closingStep(): string | undefined {
     return this.#closingStep;
   }

@@ -92,7 +92,6 @@ export interface SampleInput {
   reason?: string;
 }
 
-/** A stored sample waiting for its upload. */
 /** A sample whose files are in object storage under these keys. */
 export interface UploadMark {
   id: number;
@@ -100,6 +99,7 @@ export interface UploadMark {
   mapKey?: string | undefined;
 }
 
+/** A stored sample waiting for its upload. */
 export interface StoredSample extends SampleInput {
   id: number;
   boot: number;
@@ -307,8 +307,6 @@ export class EdgeStore {
   readonly #evictions: EvictionCounts;
   /** What the last open repaired. */
   recovered = { orphansRemoved: 0, missingMarked: 0 };
-  /** Bytes of files no stored sample owned, removed to open the store on a full disk. */
-  freedOrphanBytesAtStart = 0;
   #imageBytes = 0;
   #diskFull = false;
   /** When the filesystem was last short of the reserve (or refused a write, or forced an eviction). */
@@ -398,8 +396,9 @@ export class EdgeStore {
     try {
       startWrites();
     } catch (err) {
-      freedForStart = this.#freeImagesForStart();
-      if (freedForStart.length === 0 && this.freedOrphanBytesAtStart === 0) {
+      const made = this.#freeImagesForStart();
+      freedForStart = made.freed;
+      if (freedForStart.length === 0 && made.orphanBytes === 0) {
         db.close();
         throw err;
       }
@@ -428,7 +427,6 @@ export class EdgeStore {
         'disk full at start: evicted sample images to keep the store going',
       );
     }
-    this.#imageBytes = this.#storedImageBytes();
   }
 
   /** The bytes of the image files the store holds: those of samples not yet uploaded. */
@@ -1011,9 +1009,10 @@ export class EdgeStore {
 
   /**
    * Removes image files of the lowest-ranked samples (random first, oldest first) until a
-   * reserve's worth is free; their rows are deleted once the store can write again.
+   * reserve's worth is free; their rows are deleted once the store can write again. Returns
+   * the samples freed and the bytes of files no stored sample owned (removed first).
    */
-  #freeImagesForStart(): { id: number; cls: SampleClass }[] {
+  #freeImagesForStart(): { freed: { id: number; cls: SampleClass }[]; orphanBytes: number } {
     const rows = this.#prepare(
       "SELECT * FROM samples WHERE state = 'stored' ORDER BY id",
     ).all() as SampleRow[];
@@ -1032,7 +1031,7 @@ export class EdgeStore {
       bytes += statSync(path, { throwIfNoEntry: false })?.size ?? 0;
       rmSync(path, { force: true });
     }
-    this.freedOrphanBytesAtStart = bytes;
+    const orphanBytes = bytes;
     for (const r of rows) {
       if (bytes >= wanted) break;
       rmSync(join(this.imagesDir, r.image_path), { force: true });
@@ -1040,7 +1039,7 @@ export class EdgeStore {
       bytes += r.image_bytes + r.map_bytes;
       freed.push({ id: r.id, cls: r.class });
     }
-    return freed;
+    return { freed, orphanBytes };
   }
 
   /** Compacts the oldest verdict rows that are not in flight into per-minute counts. */
