@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { CloudApiClient, type RolloutSummary } from '@linesight/api-client';
+import { CloudApiClient, type RolloutWithDevices } from '@linesight/api-client';
 import { FramePoolCamera, SimulatedFleet, renderFramePool } from '@linesight/firmware-sim';
 import { eventually } from '@linesight/testkit/eventually';
 import { alwaysDefect, slowerModel } from '../helpers/model-mutations.ts';
@@ -80,8 +80,8 @@ async function auditActions(rolloutId: string): Promise<string[]> {
  * (50 devices scoring 50 frames/s on 2 cores); a rollout that stops moving (no wave or
  * device changes state) for `stallMs` fails the wait.
  */
-async function finished(id: string, stallMs = 90_000): Promise<RolloutSummary> {
-  let last: RolloutSummary | undefined;
+async function finished(id: string, stallMs = 90_000): Promise<RolloutWithDevices> {
+  let last: RolloutWithDevices | undefined;
   try {
     return await eventually(
       async () => {

@@ -92,3 +92,65 @@ describe('DeviceRegistry.listReported', () => {
     expect([...third.keys()]).toEqual(['d-1', 'd-2', 'd-3']);
   });
 });
+
+describe('DeviceRegistry.reportedById', () => {
+  it('reads again only the devices written since the last read, and each write path marks its device', () => {
+    registry.provisionMany([{ id: 'e-1' }, { id: 'e-2' }]);
+    const first = registry.reportedById();
+    const e1 = first.get('e-1');
+    const e2 = first.get('e-2');
+    expect(Object.isFrozen(e1)).toBe(true);
+
+    // Written behind the registry's back (another connection): not seen, since nothing marked it.
+    db.prepare("UPDATE devices SET last_seen = 'behind' WHERE id = 'e-2'").run();
+    registry.setOnline('e-1', true, '2026-01-01T00:00:00.000Z');
+    const second = registry.reportedById();
+    expect(second.get('e-1')).not.toBe(e1);
+    expect(second.get('e-1')?.online).toBe(true);
+    expect(second.get('e-2')).toBe(e2);
+
+    registry.setReported('e-2', reported('e-2', '2.0.0', '2026-01-01T00:00:01.000Z'));
+    expect(registry.reportedById().get('e-2')?.reported?.model?.version).toBe('2.0.0');
+    registry.setTelemetry('e-2', {
+      schema: 'linesight.telemetry/v1',
+      deviceId: 'e-2',
+      at: '2026-01-01T00:00:02.000Z',
+    } as Telemetry);
+    expect(registry.reportedById().get('e-2')?.telemetry?.at).toBe('2026-01-01T00:00:02.000Z');
+
+    registry.markAllOffline();
+    expect([...registry.reportedById().values()].map((d) => d.online)).toEqual([false, false]);
+
+    registry.provision('e-0');
+    expect(registry.listReported().map((d) => d.id)).toEqual(['e-0', 'e-1', 'e-2']);
+    registry.remove('e-1');
+    expect(registry.listReported().map((d) => d.id)).toEqual(['e-0', 'e-2']);
+    expect(registry.reportedById().has('e-1')).toBe(false);
+  });
+
+  it('lists what a rolled-back batch left: nothing of it', () => {
+    registry.provision('taken');
+    expect(registry.listReported().map((d) => d.id)).toEqual(['taken']);
+    expect(() => registry.provisionMany([{ id: 'f-1' }, { id: 'taken' }])).toThrow();
+    // A batch that fails inside its transaction rolls back rows the registry had marked.
+    const insert = db.transaction(() => {
+      registry.provision('f-2');
+      throw new Error('rolled back');
+    });
+    expect(() => insert()).toThrow('rolled back');
+    expect(registry.listReported().map((d) => d.id)).toEqual(['taken']);
+  });
+
+  it('lists the same devices as a full read after many writes (past the full-read threshold)', () => {
+    const ids = Array.from({ length: 2_100 }, (_, i) => ({
+      id: `g-${String(i).padStart(4, '0')}`,
+    }));
+    registry.provisionMany(ids.slice(0, 10));
+    registry.listReported();
+    registry.provisionMany(ids.slice(10));
+    for (const { id } of ids.slice(0, 50)) registry.setOnline(id, true, 'now');
+    const listed = registry.listReported();
+    expect(listed.map((d) => d.id)).toEqual(ids.map((d) => d.id));
+    expect(listed.filter((d) => d.online)).toHaveLength(50);
+  });
+});

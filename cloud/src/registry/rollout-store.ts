@@ -1,5 +1,6 @@
 import { LinesightError, type ModelAssignment } from '@linesight/protocol';
 import type { RegistryDatabase } from './database.ts';
+import { StatementCache } from './statement-cache.ts';
 import type { TelemetrySample } from '../rollouts/gates.ts';
 import {
   DEFAULT_GATES,
@@ -12,7 +13,7 @@ export interface RolloutRecord {
   id: string;
   modelName: string;
   modelVersion: string;
-  deviceIds: string[];
+  deviceIds: readonly string[];
   state: string;
   createdAt: string;
   createdBy: string;
@@ -52,13 +53,23 @@ interface RolloutRow {
 /** Rollouts, their wave plan and each device's pre-rollout assignment, in SQLite. */
 export class RolloutStore {
   readonly #db: RegistryDatabase;
+  // The engine reads its active rollouts four times a second, and a status read, each
+  // rollout's record and wave plan: statements are prepared once.
+  readonly #statements: StatementCache;
+  /**
+   * Recent rollouts' wave plans and device lists, parsed: a plan never changes once
+   * stored, and reading and parsing 10,000 devices' rows on every status read and engine
+   * tick cost more than the rest of the status. Bounded to the most recently read.
+   */
+  readonly #parsed = new Map<string, ParsedRollout>();
 
   constructor(db: RegistryDatabase) {
     this.#db = db;
+    this.#statements = new StatementCache(db);
   }
 
   /** Inserts a rollout and its wave plan (one transaction). */
-  add(r: RolloutRecord, waves: readonly string[][] = [r.deviceIds]): void {
+  add(r: RolloutRecord, waves: readonly (readonly string[])[] = [r.deviceIds]): void {
     const insertDevice = this.#db.prepare(
       'INSERT INTO rollout_devices (rollout_id, device_id, wave) VALUES (?, ?, ?)',
     );
@@ -88,34 +99,34 @@ export class RolloutStore {
 
   /** One rollout; ERR_CLOUD_NOT_FOUND when absent. */
   get(id: string): RolloutRecord {
-    const row = this.#db.prepare('SELECT * FROM rollouts WHERE id = ?').get(id) as
+    const row = this.#statements.get('SELECT * FROM rollouts WHERE id = ?').get(id) as
       RolloutRow | undefined;
     if (row === undefined)
       throw new LinesightError('ERR_CLOUD_NOT_FOUND', `rollout ${id} does not exist`);
-    return fromRow(row);
+    return this.#fromRow(row);
   }
 
   /** Every rollout, newest first. */
   list(): RolloutRecord[] {
     return (
-      this.#db.prepare('SELECT * FROM rollouts ORDER BY created_at DESC').all() as RolloutRow[]
-    ).map(fromRow);
+      this.#statements.get('SELECT * FROM rollouts ORDER BY created_at DESC').all() as RolloutRow[]
+    ).map((row) => this.#fromRow(row));
   }
 
   /** Rollouts in one of the given states, oldest first. */
   listInStates(states: readonly string[]): RolloutRecord[] {
     const marks = states.map(() => '?').join(', ');
     return (
-      this.#db
-        .prepare(`SELECT * FROM rollouts WHERE state IN (${marks}) ORDER BY created_at`)
+      this.#statements
+        .get(`SELECT * FROM rollouts WHERE state IN (${marks}) ORDER BY created_at`)
         .all(...states) as RolloutRow[]
-    ).map(fromRow);
+    ).map((row) => this.#fromRow(row));
   }
 
   /** Sets a rollout's state (and optionally its reason). */
   setState(id: string, state: string, reason?: string): void {
-    this.#db
-      .prepare(
+    this.#statements
+      .get(
         'UPDATE rollouts SET state = ?, reason = COALESCE(?, reason), updated_at = ? WHERE id = ?',
       )
       .run(state, reason ?? null, new Date().toISOString(), id);
@@ -123,22 +134,49 @@ export class RolloutStore {
 
   /** Saves the engine's progress (and optionally a new state and reason) in one statement. */
   saveProgress(id: string, progress: RolloutProgress, state?: string, reason?: string): void {
-    this.#db
-      .prepare(
+    this.#statements
+      .get(
         `UPDATE rollouts SET progress = ?, state = COALESCE(?, state), reason = COALESCE(?, reason), updated_at = ? WHERE id = ?`,
       )
       .run(JSON.stringify(progress), state ?? null, reason ?? null, new Date().toISOString(), id);
   }
 
   /** The device ids of each wave, in wave order. */
-  waves(id: string): string[][] {
-    const rows = this.#db
-      .prepare('SELECT device_id, wave FROM rollout_devices WHERE rollout_id = ? ORDER BY rowid')
+  waves(id: string): readonly (readonly string[])[] {
+    const parsed = this.#recent(id);
+    if (parsed.waves !== undefined) return parsed.waves;
+    const rows = this.#statements
+      .get('SELECT device_id, wave FROM rollout_devices WHERE rollout_id = ? ORDER BY rowid')
       .all(id) as { device_id: string; wave: number }[];
     const waves: string[][] = [];
     for (const row of rows) (waves[row.wave] ??= []).push(row.device_id);
     for (let i = 0; i < waves.length; i++) waves[i] ??= [];
-    return waves;
+    // Shared between callers: frozen, so a caller changing a plan fails loudly.
+    parsed.waves = Object.freeze(waves.map((w) => Object.freeze(w)));
+    return parsed.waves;
+  }
+
+  /** The parsed entry of a rollout, made the most recent (the oldest beyond the bound go). */
+  #recent(id: string): ParsedRollout {
+    let entry = this.#parsed.get(id);
+    this.#parsed.delete(id);
+    entry ??= {};
+    this.#parsed.set(id, entry);
+    for (const old of this.#parsed.keys()) {
+      if (this.#parsed.size <= PARSED_ROLLOUTS) break;
+      this.#parsed.delete(old);
+    }
+    return entry;
+  }
+
+  #fromRow(row: RolloutRow): RolloutRecord {
+    const parsed = this.#recent(row.id);
+    if (parsed.deviceIds?.text !== row.device_ids)
+      parsed.deviceIds = {
+        text: row.device_ids,
+        ids: Object.freeze(JSON.parse(row.device_ids) as string[]),
+      };
+    return fromRow(row, parsed.deviceIds.ids);
   }
 
   /** Records what devices ran before the rollout first touched them (kept if already recorded). */
@@ -162,12 +200,21 @@ export class RolloutStore {
   }
 }
 
-function fromRow(row: RolloutRow): RolloutRecord {
+/** What the store keeps parsed of one rollout (see RolloutStore.#parsed). */
+interface ParsedRollout {
+  waves?: readonly (readonly string[])[];
+  deviceIds?: { text: string; ids: readonly string[] };
+}
+
+// Rollouts whose plan and device list stay parsed: the active ones and a few recently read.
+const PARSED_ROLLOUTS = 16;
+
+function fromRow(row: RolloutRow, deviceIds: readonly string[]): RolloutRecord {
   return {
     id: row.id,
     modelName: row.model_name,
     modelVersion: row.model_version,
-    deviceIds: JSON.parse(row.device_ids) as string[],
+    deviceIds,
     state: row.state,
     createdAt: row.created_at,
     createdBy: row.created_by,

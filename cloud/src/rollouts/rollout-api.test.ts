@@ -99,6 +99,28 @@ describe('rollout API', () => {
     expect((await call('POST', `/v1/rollouts/${id}/resume`)).body.state).toBe('in_progress');
     const aborted = await call('POST', `/v1/rollouts/${id}/abort`);
     expect(aborted.body).toMatchObject({ state: 'aborted', reason: 'aborted by admin' });
+
+    // Reads that leave out the per-device list keep the counts and the rest.
+    const whole = await call('GET', `/v1/rollouts/${id}`);
+    expect((whole.body.devices as unknown[]).length).toBe(2);
+    const brief = await call('GET', `/v1/rollouts/${id}?devices=false`);
+    expect(brief.status).toBe(200);
+    expect(brief.body).not.toHaveProperty('devices');
+    // The same fields but the list (publish counts may move on between two reads).
+    expect(Object.keys(brief.body).sort()).toEqual(
+      Object.keys(whole.body)
+        .filter((k) => k !== 'devices')
+        .sort(),
+    );
+    const stable = Object.fromEntries(
+      Object.entries(whole.body).filter(([k]) => k !== 'devices' && k !== 'publish'),
+    );
+    expect(brief.body).toMatchObject(stable);
+    const listed = await call('GET', '/v1/rollouts?devices=false');
+    const all = (listed.body as unknown as Record<string, unknown>[]).find((r) => r.id === id);
+    expect(all).not.toHaveProperty('devices');
+    expect(all).toMatchObject(stable);
+    expect((await call('GET', `/v1/rollouts/${id}?devices=sometimes`)).status).toBe(400);
     const audit = await fetch(`${cloud.urls.http}/v1/audit?subject=rollout:${id}`, {
       headers: { authorization: `Bearer ${cloud.adminToken.token}` },
     });

@@ -79,9 +79,9 @@ interface Step {
   record: RolloutRecord;
   spec: RolloutSpec;
   progress: RolloutProgress;
-  waves: string[][];
+  waves: readonly (readonly string[])[];
   target: TargetModel;
-  devices: Map<string, DeviceState>;
+  devices: ReadonlyMap<string, DeviceState>;
   now: number;
 }
 
@@ -97,7 +97,6 @@ export class RolloutEngine {
   readonly #d: RolloutEngineDeps;
   readonly #clock: Clock;
   readonly #snapshots = new Map<string, Snapshots>();
-  readonly #plans = new Map<string, string[][]>();
   /** Ticks and operator actions run one at a time, in order. */
   readonly #runner: SerialRunner;
 
@@ -144,7 +143,8 @@ export class RolloutEngine {
       .listInStates([...ACTIVE_STATES])
       .filter((r) => r.state !== 'paused');
     if (active.length === 0) return;
-    const devices = new Map(this.#d.devices.listReported().map((d) => [d.id, d]));
+    // A copy: the registry's map moves on when it is read again during this tick's awaits.
+    const devices = new Map(this.#d.devices.reportedById());
     for (const record of active) {
       if (this.#runner.closed) return;
       try {
@@ -232,7 +232,7 @@ export class RolloutEngine {
     });
   }
 
-  async #advance(record: RolloutRecord, devices: Map<string, DeviceState>): Promise<void> {
+  async #advance(record: RolloutRecord, devices: ReadonlyMap<string, DeviceState>): Promise<void> {
     const { spec, progress } = record;
     if (spec === null || progress === null) {
       // Stored by a cloud from before wave plans: nothing to resume from.
@@ -487,9 +487,9 @@ export class RolloutEngine {
   /** Starts sampling frame results of (some of) the wave's devices and of devices not yet moved. */
   async #sample(
     record: RolloutRecord,
-    waves: string[][],
+    waves: readonly (readonly string[])[],
     index: number,
-    devices: Map<string, DeviceState>,
+    devices: ReadonlyMap<string, DeviceState>,
   ): Promise<void> {
     const sampler = this.#d.sampler;
     if (sampler === undefined) return;
@@ -637,14 +637,9 @@ export class RolloutEngine {
     this.#d.store.recordPrevious(id, previous);
   }
 
-  #waves(record: RolloutRecord): string[][] {
-    // A rollout's wave plan never changes after it is created.
-    let waves = this.#plans.get(record.id);
-    if (waves === undefined) {
-      waves = storedPlan(this.#d.store.waves(record.id), record.deviceIds);
-      this.#plans.set(record.id, waves);
-    }
-    return waves;
+  #waves(record: RolloutRecord): readonly (readonly string[])[] {
+    // The store keeps a plan parsed: it never changes after the rollout is created.
+    return storedPlan(this.#d.store.waves(record.id), record.deviceIds);
   }
 
   #assignment(record: RolloutRecord): ModelAssignment {

@@ -71,6 +71,9 @@ export function planWaves(ordered: readonly string[], waves: readonly WaveSpec[]
 }
 
 /** A stored rollout's wave plan; rollouts stored before wave plans are one wave of all their devices. */
-export function storedPlan(stored: string[][], deviceIds: string[]): string[][] {
+export function storedPlan(
+  stored: readonly (readonly string[])[],
+  deviceIds: readonly string[],
+): readonly (readonly string[])[] {
   return stored.length > 0 ? stored : [deviceIds];
 }

@@ -49,7 +49,8 @@ export interface DeviceProgress {
 }
 
 /** A rollout with live per-wave and per-device progress. */
-export interface RolloutStatus extends Omit<RolloutRecord, 'progress'> {
+export interface RolloutStatus extends Omit<RolloutRecord, 'progress' | 'deviceIds'> {
+  deviceIds: string[];
   waves: (WaveProgress & { counts: Record<DeviceRolloutState, number> })[];
   shadow: RolloutProgress['shadow'];
   devices: DeviceProgress[];
@@ -60,6 +61,18 @@ export interface RolloutStatus extends Omit<RolloutRecord, 'progress'> {
    * has acknowledged. A rollout not started yet has 0 of 0.
    */
   publish: { toPublish: number; published: number };
+}
+
+/** A rollout's status as a read that may leave out the per-device list gives it. */
+export interface RolloutOverview extends Omit<RolloutStatus, 'devices'> {
+  /** Each device; left out when asked without (`{ devices: false }`). */
+  devices?: DeviceProgress[];
+}
+
+/** What a status read asks for. */
+export interface StatusView {
+  /** Each device's progress too (default true). */
+  devices?: boolean;
 }
 
 /** What POST /v1/rollouts asks for. */
@@ -210,16 +223,21 @@ export class RolloutService {
     return this.status(id);
   }
 
-  /** A rollout's state with per-wave and per-device progress. */
-  status(id: string): RolloutStatus {
+  /**
+   * A rollout's state with per-wave progress and, unless `devices` is false, each
+   * device's: for a large fleet that list is most of the answer and of its cost.
+   */
+  status(id: string): RolloutStatus;
+  status(id: string, view: StatusView): RolloutOverview;
+  status(id: string, view: StatusView = {}): RolloutOverview {
     const record = this.#rollouts.get(id);
-    return this.#statusOf(record, new Map(this.#devices.listReported().map((d) => [d.id, d])));
+    return this.#statusOf(record, this.#devices.reportedById(), view);
   }
 
-  /** Every rollout with progress, newest first. */
-  list(): RolloutStatus[] {
-    const devices = new Map(this.#devices.listReported().map((d) => [d.id, d]));
-    return this.#rollouts.list().map((r) => this.#statusOf(r, devices));
+  /** Every rollout with progress, newest first (each device's too, unless `devices` is false). */
+  list(view: StatusView = {}): RolloutOverview[] {
+    const devices = this.#devices.reportedById();
+    return this.#rollouts.list().map((r) => this.#statusOf(r, devices, view));
   }
 
   /** Holds a rollout: no new wave starts and no gate is evaluated until resumed. */
@@ -262,7 +280,12 @@ export class RolloutService {
     }
   }
 
-  #statusOf(record: RolloutRecord, devices: Map<string, DeviceState>): RolloutStatus {
+  #statusOf(
+    record: RolloutRecord,
+    devices: ReadonlyMap<string, DeviceState>,
+    view: StatusView,
+  ): RolloutOverview {
+    const withDevices = view.devices ?? true;
     const waves = this.#rollouts.waves(record.id);
     const plan = storedPlan(waves, record.deviceIds);
     const progress = record.progress;
@@ -293,22 +316,24 @@ export class RolloutService {
         }
         counts[state]++;
         (waveCounts[w] as Record<DeviceRolloutState, number>)[state]++;
-        deviceList.push({
-          id,
-          wave: w + 1,
-          state,
-          running: runningOf(d),
-          online: d?.online ?? false,
-          ...(error === undefined ? {} : { error }),
-          ...(lateReason === undefined ? {} : { late: lateReason }),
-        });
+        if (withDevices)
+          deviceList.push({
+            id,
+            wave: w + 1,
+            state,
+            running: runningOf(d),
+            online: d?.online ?? false,
+            ...(error === undefined ? {} : { error }),
+            ...(lateReason === undefined ? {} : { late: lateReason }),
+          });
       }
     }
     return {
       id: record.id,
       modelName: record.modelName,
       modelVersion: record.modelVersion,
-      deviceIds: record.deviceIds,
+      // A copy: the store's list is shared and frozen.
+      deviceIds: [...record.deviceIds],
       state: record.state,
       createdAt: record.createdAt,
       createdBy: record.createdBy,
@@ -320,7 +345,7 @@ export class RolloutService {
         counts: waveCounts[i] ?? emptyCounts(),
       })),
       shadow: progress?.shadow ?? null,
-      devices: deviceList,
+      ...(withDevices ? { devices: deviceList } : {}),
       counts,
       publish: {
         toPublish: told.length,

@@ -170,7 +170,7 @@ const WAVE_SAMPLE = 50;
 
 /** The devices whose frame results a wave's soak samples: online ones of the wave, and of the waves after it. */
 export function sampledDevices(
-  waves: readonly string[][],
+  waves: readonly (readonly string[])[],
   index: number,
   devices: ReadonlyMap<string, DeviceState>,
 ): string[] {

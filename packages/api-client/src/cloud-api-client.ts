@@ -100,8 +100,13 @@ export type RolloutWave = RolloutWaveView;
 /** A rollout's request with defaults applied (see docs/rollouts.md for the gates). */
 export type RolloutSpecSummary = RolloutSpecView;
 
-/** A rollout with per-wave and per-device progress. */
+/** A rollout with per-wave progress, and per-device progress unless asked without. */
 export type RolloutSummary = RolloutStatusView;
+
+/** A rollout with per-wave and per-device progress (every answer but a `devices: false` read). */
+export type RolloutWithDevices = RolloutSummary & {
+  devices: NonNullable<RolloutSummary['devices']>;
+};
 
 /** What POST /v1/rollouts takes. */
 export type CreateRolloutInput = CreateRolloutBody;
@@ -361,32 +366,37 @@ export class CloudApiClient {
    * Starts a rollout of name@version (to every device when no devices or
    * selector are given; all at once unless waves, gates or shadow are given).
    */
-  createRollout(input: CreateRolloutInput): Promise<RolloutSummary> {
+  createRollout(input: CreateRolloutInput): Promise<RolloutWithDevices> {
     return this.#request('POST', '/v1/rollouts', input);
   }
 
-  /** One rollout with progress. */
-  getRollout(id: string): Promise<RolloutSummary> {
-    return this.#request('GET', `/v1/rollouts/${encodeURIComponent(id)}`);
+  /**
+   * One rollout with progress; `{ devices: false }` leaves out the per-device list
+   * (most of the answer for a large fleet: poll that way when the counts are enough).
+   */
+  getRollout(id: string): Promise<RolloutWithDevices>;
+  getRollout(id: string, view: { devices?: boolean }): Promise<RolloutSummary>;
+  getRollout(id: string, view: { devices?: boolean } = {}): Promise<RolloutSummary> {
+    return this.#request('GET', `/v1/rollouts/${encodeURIComponent(id)}${viewQuery(view)}`);
   }
 
-  /** Every rollout, newest first. */
-  listRollouts(): Promise<RolloutSummary[]> {
-    return this.#request('GET', '/v1/rollouts');
+  /** Every rollout, newest first (`{ devices: false }`: without per-device lists). */
+  listRollouts(view: { devices?: boolean } = {}): Promise<RolloutSummary[]> {
+    return this.#request('GET', `/v1/rollouts${viewQuery(view)}`);
   }
 
   /** Holds a running rollout. */
-  pauseRollout(id: string): Promise<RolloutSummary> {
+  pauseRollout(id: string): Promise<RolloutWithDevices> {
     return this.#request('POST', `/v1/rollouts/${encodeURIComponent(id)}/pause`);
   }
 
   /** Continues a paused rollout. */
-  resumeRollout(id: string): Promise<RolloutSummary> {
+  resumeRollout(id: string): Promise<RolloutWithDevices> {
     return this.#request('POST', `/v1/rollouts/${encodeURIComponent(id)}/resume`);
   }
 
   /** Stops a rollout and sends the devices it moved back to their previous version. */
-  abortRollout(id: string): Promise<RolloutSummary> {
+  abortRollout(id: string): Promise<RolloutWithDevices> {
     return this.#request('POST', `/v1/rollouts/${encodeURIComponent(id)}/abort`);
   }
 
@@ -624,4 +634,9 @@ function describeFetchFailure(cause: unknown): string {
   return reason === undefined || message.includes(inner instanceof Error ? inner.message : '')
     ? message
     : `${message} (${reason})`;
+}
+
+/** The query of a rollout read: nothing for the default view (every device). */
+function viewQuery(view: { devices?: boolean }): string {
+  return view.devices === false ? '?devices=false' : '';
 }

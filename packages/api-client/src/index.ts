@@ -10,6 +10,7 @@ export {
   type DeviceEdgeSettings,
   type ModelSummary,
   type RolloutSummary,
+  type RolloutWithDevices,
   type RolloutWave,
   type RolloutGateResult,
   type RolloutDeviceState,

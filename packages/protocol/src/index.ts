@@ -195,12 +195,14 @@ export {
   ShadowProgressSchema,
   RolloutDeviceSchema,
   RolloutStatusSchema,
+  RolloutViewQuerySchema,
   type CreateRolloutBody,
   type RolloutDeviceState,
   type GateResult,
   type RolloutWave,
   type RolloutSpecView,
   type RolloutStatusView,
+  type RolloutViewQuery,
 } from './api/rollouts.ts';
 export {
   API_ROLES,

@@ -8,7 +8,7 @@ import { StateBadge, isActive } from './rollout-state.js';
 
 export function RolloutsPage({ session }) {
   const rollouts = usePoll(
-    () => api('/v1/rollouts'),
+    () => api('/v1/rollouts?devices=false'),
     2000,
     (list) => list.some(isActive),
     [],

@@ -5,7 +5,9 @@ import {
   LinesightError,
   RolloutIdParamsSchema,
   RolloutStatusSchema,
+  RolloutViewQuerySchema,
   type RolloutStatusView,
+  type RolloutViewQuery,
 } from '@linesight/protocol';
 import type { CloudServices } from '../services.ts';
 import { actorOf } from '../auth.ts';
@@ -62,20 +64,21 @@ export async function rolloutRoutes(app: FastifyInstance, services: CloudService
     },
   );
 
-  app.get(
+  app.get<{ Querystring: RolloutViewQuery }>(
     '/v1/rollouts',
     {
       ...serializeAsIs,
       schema: {
         tags: ['rollouts'],
         summary: 'List rollouts with progress',
+        querystring: RolloutViewQuerySchema,
         response: { 200: Type.Array(RolloutStatusSchema) },
       },
     },
-    async (): Promise<RolloutStatusView[]> => services.rollouts.list(),
+    async (request): Promise<RolloutStatusView[]> => services.rollouts.list(request.query),
   );
 
-  app.get<{ Params: Static<typeof RolloutIdParamsSchema> }>(
+  app.get<{ Params: Static<typeof RolloutIdParamsSchema>; Querystring: RolloutViewQuery }>(
     '/v1/rollouts/:id',
     {
       ...serializeAsIs,
@@ -83,10 +86,12 @@ export async function rolloutRoutes(app: FastifyInstance, services: CloudService
         tags: ['rollouts'],
         summary: 'Show a rollout with per-wave and per-device progress',
         params: RolloutIdParamsSchema,
+        querystring: RolloutViewQuerySchema,
         response: { 200: RolloutStatusSchema },
       },
     },
-    async (request): Promise<RolloutStatusView> => services.rollouts.status(request.params.id),
+    async (request): Promise<RolloutStatusView> =>
+      services.rollouts.status(request.params.id, request.query),
   );
 
   for (const action of ['pause', 'resume', 'abort'] as const) {

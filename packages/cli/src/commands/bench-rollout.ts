@@ -542,7 +542,7 @@ async function measureRollout(
     let ended: string | null = null;
     while (completedMs === undefined && Date.now() - startedMs < timeoutSec * 1000) {
       const askedMs = Date.now();
-      const r = await api.getRollout(created.id);
+      const r = await api.getRollout(created.id, { devices: false });
       if (publishedMs === undefined && r.publish.published >= r.publish.toPublish)
         publishedMs = Date.now();
       if (r.state === 'completed') {

@@ -137,9 +137,10 @@ export function formatRollout(r: RolloutSummary): string {
         `  late at the deadline: ${w.late.length} device${w.late.length === 1 ? '' : 's'}`,
       );
   }
-  if (r.devices.length > 0) {
+  const devices = r.devices ?? [];
+  if (devices.length > 0) {
     lines.push('device  wave  state  running  online  note');
-    for (const d of r.devices)
+    for (const d of devices)
       lines.push(
         [
           d.id,
@@ -241,18 +242,22 @@ export function rolloutCommand(): Command {
       print(await (await client(opts)).createRollout(input), opts.json);
     },
   );
-  withCloudOptions(rollout.command('list').description('list rollouts, newest first')).action(
-    async (opts: CloudOptions) => {
-      const list = await (await client(opts)).listRollouts();
-      if (opts.json) console.log(JSON.stringify(list));
-      else if (list.length === 0) console.log('no rollouts');
-      else
-        for (const r of list)
-          console.log(
-            `${r.id}  ${r.modelName}@${r.modelVersion}  ${r.state}  ${r.deviceIds.length} devices  ${r.createdAt} by ${r.createdBy}`,
-          );
-    },
-  );
+  withCloudOptions(
+    rollout
+      .command('list')
+      .description(
+        "list rollouts, newest first, with counts (each device's progress: `rollout status <id>`)",
+      ),
+  ).action(async (opts: CloudOptions) => {
+    const list = await (await client(opts)).listRollouts({ devices: false });
+    if (opts.json) console.log(JSON.stringify(list));
+    else if (list.length === 0) console.log('no rollouts');
+    else
+      for (const r of list)
+        console.log(
+          `${r.id}  ${r.modelName}@${r.modelVersion}  ${r.state}  ${r.deviceIds.length} devices  ${r.createdAt} by ${r.createdBy}`,
+        );
+  });
   withCloudOptions(
     rollout
       .command('status')

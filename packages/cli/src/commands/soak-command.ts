@@ -276,7 +276,7 @@ export async function runSoak(o: SoakOptions): Promise<Record<string, unknown>> 
       const previous = rollouts.filter((r) => r.id !== undefined).at(-1)?.id;
       if (previous !== undefined) {
         // One rollout at a time: the cloud refuses a second one over the same devices.
-        const state = (await api.getRollout(previous)).state;
+        const state = (await api.getRollout(previous, { devices: false })).state;
         if (state === 'in_progress' || state === 'pending') {
           skippedRollouts++;
           return false;
@@ -414,7 +414,8 @@ export async function runSoak(o: SoakOptions): Promise<Record<string, unknown>> 
     const extra = perDevice.reduce((n, d) => n + Math.max(0, d.got - d.sent), 0);
 
     const states: Record<string, number> = {};
-    for (const r of await api.listRollouts()) states[r.state] = (states[r.state] ?? 0) + 1;
+    for (const r of await api.listRollouts({ devices: false }))
+      states[r.state] = (states[r.state] ?? 0) + 1;
     const final = (await fleet.ask({ type: 'stats' })) as Extract<
       SoakFleetMessage,
       { type: 'stats' }

@@ -217,7 +217,11 @@ export const RolloutStatusSchema = Type.Object({
   updatedAt: Type.Union([Type.String(), Type.Null()]),
   waves: Type.Array(RolloutWaveSchema),
   shadow: Type.Union([ShadowProgressSchema, Type.Null()]),
-  devices: Type.Array(RolloutDeviceSchema),
+  devices: Type.Optional(
+    Type.Array(RolloutDeviceSchema, {
+      description: 'each device of the rollout; left out when asked with ?devices=false',
+    }),
+  ),
   counts: RolloutCountsSchema,
   /**
    * Desired-state publishes of the steps so far, which go out in the background, paced:
@@ -230,3 +234,16 @@ export const RolloutStatusSchema = Type.Object({
 });
 /** A rollout with per-wave and per-device progress. */
 export type RolloutStatusView = Static<typeof RolloutStatusSchema>;
+
+/** Query of GET /v1/rollouts and GET /v1/rollouts/:id. */
+export const RolloutViewQuerySchema = Type.Object({
+  devices: Type.Optional(
+    Type.Boolean({
+      default: true,
+      description:
+        'false: leave out the per-device list, which for a large fleet is most of the answer and of its cost (the counts stay)',
+    }),
+  ),
+});
+/** What GET /v1/rollouts and /v1/rollouts/:id may be asked. */
+export type RolloutViewQuery = Static<typeof RolloutViewQuerySchema>;
