@@ -45,6 +45,25 @@ function sample(cls: SampleInput['class'], frameSeq: number): SampleInput {
   };
 }
 
+/**
+ * Makes the store's first write at open (its boot number) fail once, as on a disk full to the
+ * last block; the write after it succeeds. Restore the spy it returns.
+ */
+function failFirstStartWrite() {
+  const exec = Database.prototype.exec;
+  let failed = false;
+  return vi.spyOn(Database.prototype, 'exec').mockImplementation(function (
+    this: Database.Database,
+    sql: string,
+  ) {
+    if (!failed && sql.includes('INSERT INTO backlog_counts')) {
+      failed = true;
+      throw new Database.SqliteError('database or disk is full', 'SQLITE_FULL');
+    }
+    return exec.call(this, sql);
+  });
+}
+
 afterEach(async () => {
   for (const s of stores.splice(0)) s.close();
   for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
@@ -535,5 +554,85 @@ describe('EdgeStore', () => {
     expect(again.recovered).toEqual({ orphansRemoved: 2, missingMarked: 1 });
     expect((await readdir(again.imagesDir)).sort()).toEqual(['0-0-map.png', '0-0.jpg']);
     expect(again.pendingUploads(10).map((s) => s.frameSeq)).toEqual([1]);
+  });
+
+  it('removes the files of an uploaded sample left by a stop before their removal, and of no stored sample, at start', async () => {
+    const store = await open();
+    const dir = join(store.imagesDir, '..');
+    await store.addSample(sample('defect', 0), Buffer.from('jpeg-0'), Buffer.from('png-0'));
+    await store.addSample(sample('defect', 1), Buffer.from('jpeg-1'), Buffer.from('png-1'));
+    const [uploaded] = store.pendingUploads(1);
+    store.markUploaded([{ id: uploaded!.id, objectKey: 'k/0', mapKey: 'k/0-map' }]);
+    store.close();
+    // The stop came after the mark's commit, before its files went.
+    await writeFile(join(dir, 'images', '0-0.jpg'), 'jpeg-0');
+    await writeFile(join(dir, 'images', '0-0-map.png'), 'png-0');
+    const again = await open(undefined, dir);
+    expect(again.recovered).toEqual({ orphansRemoved: 2, missingMarked: 0 });
+    expect((await readdir(again.imagesDir)).sort()).toEqual(['0-1-map.png', '0-1.jpg']);
+    expect(again.state().imageBytes).toBe(11);
+    expect(again.take('samples', 10)?.records.map((r) => r.frameSeq)).toEqual([0]);
+  });
+
+  it('starts on a disk full to the last block: files no stored sample owns go first, then images of the lowest-ranked samples', async () => {
+    const store = await open();
+    const dir = join(store.imagesDir, '..');
+    const image = Buffer.alloc(1000, 1);
+    await store.addSample(sample('random', 0), image);
+    await store.addSample(sample('defect', 1), image);
+    await store.addSample(sample('random', 2), image);
+    await store.addSample(sample('uncertain', 3), image, Buffer.alloc(200, 2));
+    const up = store.pendingUploads(10).find((s) => s.frameSeq === 3);
+    store.markUploaded([{ id: up!.id, objectKey: 'k/3', mapKey: 'k/3-map' }]);
+    store.close();
+    // An uploaded sample's files left by a stop before their removal, and a write cut short:
+    // 1,500 bytes no stored sample owns. The reserve asks one byte more, so one image goes too.
+    await writeFile(join(dir, 'images', '0-3.jpg'), Buffer.alloc(1000, 1));
+    await writeFile(join(dir, 'images', '0-3-map.png'), Buffer.alloc(200, 2));
+    await writeFile(join(dir, 'images', '0-4.jpg.tmp-abcdef'), Buffer.alloc(300, 3));
+    const full = failFirstStartWrite();
+    try {
+      const again = await EdgeStore.open({
+        dir,
+        quotaBytes: 64 * 1024 * 1024,
+        logger,
+        quotaCheckMs: 60_000,
+        diskReserveBytes: 1501,
+      });
+      stores.push(again);
+      expect(again.boot).toBe(1);
+      // The oldest random sample, not the newer one, nor the defect.
+      expect((await readdir(again.imagesDir)).sort()).toEqual(['0-1.jpg', '0-2.jpg']);
+      expect(again.pendingUploads(10).map((s) => s.frameSeq)).toEqual([1, 2]);
+      expect(again.state().evictions).toMatchObject({ random: 1, uncertain: 0, defect: 0 });
+      expect(again.state().imageBytes).toBe(2000);
+      // The uploaded sample's index row is kept and sent.
+      expect(again.take('samples', 10)?.records.map((r) => r.frameSeq)).toEqual([3]);
+    } finally {
+      full.mockRestore();
+    }
+  });
+
+  it('starts on a full disk with only files no stored sample owns to free, and refuses to start with nothing to free', async () => {
+    const store = await open();
+    const dir = join(store.imagesDir, '..');
+    store.close();
+    let full = failFirstStartWrite();
+    try {
+      await expect(
+        EdgeStore.open({ dir, quotaBytes: 64 * 1024 * 1024, logger, quotaCheckMs: 60_000 }),
+      ).rejects.toMatchObject({ code: 'SQLITE_FULL' });
+    } finally {
+      full.mockRestore();
+    }
+    await writeFile(join(dir, 'images', '0-0.jpg.tmp-abcdef'), 'half');
+    full = failFirstStartWrite();
+    try {
+      const again = await open(undefined, dir);
+      expect(again.boot).toBe(1);
+      expect(await readdir(again.imagesDir)).toEqual([]);
+    } finally {
+      full.mockRestore();
+    }
   });
 });
