@@ -578,8 +578,8 @@ describe('EdgeStore', () => {
     const store = await open();
     const dir = join(store.imagesDir, '..');
     const image = Buffer.alloc(1000, 1);
-    await store.addSample(sample('random', 0), image);
-    await store.addSample(sample('defect', 1), image);
+    await store.addSample(sample('defect', 0), image);
+    await store.addSample(sample('random', 1), image);
     await store.addSample(sample('random', 2), image);
     await store.addSample(sample('uncertain', 3), image, Buffer.alloc(200, 2));
     const up = store.pendingUploads(10).find((s) => s.frameSeq === 3);
@@ -601,9 +601,9 @@ describe('EdgeStore', () => {
       });
       stores.push(again);
       expect(again.boot).toBe(1);
-      // The oldest random sample, not the newer one, nor the defect.
-      expect((await readdir(again.imagesDir)).sort()).toEqual(['0-1.jpg', '0-2.jpg']);
-      expect(again.pendingUploads(10).map((s) => s.frameSeq)).toEqual([1, 2]);
+      // The oldest random sample, not the newer one, nor the older defect.
+      expect((await readdir(again.imagesDir)).sort()).toEqual(['0-0.jpg', '0-2.jpg']);
+      expect(again.pendingUploads(10).map((s) => s.frameSeq)).toEqual([0, 2]);
       expect(again.state().evictions).toMatchObject({ random: 1, uncertain: 0, defect: 0 });
       expect(again.state().imageBytes).toBe(2000);
       // The uploaded sample's index row is kept and sent.
