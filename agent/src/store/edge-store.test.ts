@@ -635,4 +635,85 @@ describe('EdgeStore', () => {
       full.mockRestore();
     }
   });
+
+  it('acknowledging a samples batch deletes its index rows only: the files went at the upload mark, and a stored sample in its id range keeps its row and files', async () => {
+    const image = Buffer.alloc(100_000, 7);
+    const probe = await open();
+    const store = await open(probe.usedBytes() + 5 * 100_000 + 64 * 1024);
+    await store.addSample(sample('defect', 0), image, Buffer.alloc(10));
+    await store.addSample(sample('defect', 1), image);
+    await store.addSample(sample('defect', 2), image);
+    await store.addSample(sample('random', 3), image);
+    // One upload round in flight with all four; meanwhile defects make the quota evict the random one.
+    const round = store.pendingUploads(10);
+    expect(round.map((s) => s.frameSeq)).toEqual([0, 1, 2, 3]);
+    for (let i = 4; store.state().evictions.random === 0 && i < 10; i++)
+      await store.addSample(sample('defect', i), image);
+    expect(store.state().evictions).toMatchObject({ random: 1, defect: 0 });
+    const [s0, , s2, s3] = round;
+    // The round stored 0, 2 and the evicted 3: the evicted one is not marked.
+    store.markUploaded([s0!, s2!, s3!].map((s) => ({ id: s.id, objectKey: `k/${s.frameSeq}` })));
+    const files = (await readdir(store.imagesDir)).sort();
+    expect(files).not.toContain('0-0.jpg');
+    expect(files).not.toContain('0-0-map.png');
+    expect(files).not.toContain('0-2.jpg');
+    expect(files).toContain('0-1.jpg');
+    const stored = store.pendingUploads(10).map((s) => s.frameSeq);
+    expect(stored[0]).toBe(1);
+    const imageBytes = store.state().imageBytes;
+    expect(imageBytes).toBe(stored.length * 100_000);
+    // Its index goes out; the link drops before the acknowledgement; it goes out again.
+    const first = store.take('samples', 10);
+    expect(first?.records.map((r) => r.frameSeq)).toEqual([0, 2]);
+    store.rewind();
+    const again = store.take('samples', 10)!;
+    expect([again.firstId, again.lastId]).toEqual([s0!.id, s2!.id]);
+    expect(again.records.map((r) => r.frameSeq)).toEqual([0, 2]);
+    store.ack('samples', again.firstId, again.lastId);
+    // The index rows are gone; sample 1, inside the acknowledged range but not in the batch,
+    // keeps its row and file, and no byte left the count.
+    expect(store.take('samples', 10)).toBeUndefined();
+    expect(store.pendingUploads(10).map((s) => s.frameSeq)).toEqual(stored);
+    expect((await readdir(store.imagesDir)).sort()).toEqual(files);
+    expect(store.state().imageBytes).toBe(imageBytes);
+    expect(store.backlog().samples).toBe(stored.length);
+  });
+
+  it('a restart between an upload mark and its acknowledgement: the index is sent again, and its acknowledgement removes no file', async () => {
+    const store = await open();
+    const dir = join(store.imagesDir, '..');
+    for (let i = 0; i < 5; i++)
+      await store.addSample(sample('defect', i), Buffer.from(`jpeg-${i}`), Buffer.from(`png-${i}`));
+    const [s0, , , s3] = store.pendingUploads(10);
+    store.markUploaded([s0!, s3!].map((s) => ({ id: s.id, objectKey: `k/${s.frameSeq}` })));
+    // The index is handed out; the process stops before the acknowledgement.
+    expect(store.take('samples', 10)?.records.map((r) => r.frameSeq)).toEqual([0, 3]);
+    store.close();
+    // Sample 0's mark was committed but its files not removed yet; sample 1's image was lost.
+    await writeFile(join(dir, 'images', '0-0.jpg'), 'jpeg-0');
+    await writeFile(join(dir, 'images', '0-0-map.png'), 'png-0');
+    await rm(join(dir, 'images', '0-1.jpg'));
+    const next = await open(undefined, dir);
+    expect(next.recovered).toEqual({ orphansRemoved: 2, missingMarked: 1 });
+    const files = (await readdir(next.imagesDir)).sort();
+    // Sample 1's map stays until the next start (the sweep ran before it was marked missing).
+    expect(files).toEqual(['0-1-map.png', '0-2-map.png', '0-2.jpg', '0-4-map.png', '0-4.jpg']);
+    const imageBytes = next.state().imageBytes;
+    expect(imageBytes).toBe(2 * 11);
+    const batch = next.take('samples', 10)!;
+    expect(batch.records.map((r) => r.frameSeq)).toEqual([0, 3]);
+    next.ack('samples', batch.firstId, batch.lastId);
+    // The missing row and the stored one inside the range are kept; no file or byte went.
+    const db = new Database(join(dir, 'store.sqlite'), { readonly: true });
+    const states = db.prepare('SELECT seq, state FROM samples ORDER BY id').all();
+    db.close();
+    expect(states).toEqual([
+      { seq: 1, state: 'missing' },
+      { seq: 2, state: 'stored' },
+      { seq: 4, state: 'stored' },
+    ]);
+    expect((await readdir(next.imagesDir)).sort()).toEqual(files);
+    expect(next.state().imageBytes).toBe(imageBytes);
+    expect(next.backlog().samples).toBe(2);
+  });
 });
