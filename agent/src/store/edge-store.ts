@@ -705,10 +705,14 @@ export class EdgeStore {
       );
       return;
     }
-    const rows = this.#prepare(
-      "SELECT * FROM samples WHERE id BETWEEN ? AND ? AND state = 'indexing'",
-    ).all(firstId, lastId) as SampleRow[];
-    this.#deleteSamples(rows);
+    // Only the batch's index rows: a sample in the range that is not in flight (stored, back to
+    // `uploaded` after a rewind, missing) stays. No file goes here: an indexed sample's files
+    // were removed when its upload was marked, and any a stop left behind by the next start.
+    const ids = this.#prepare(
+      "SELECT id FROM samples WHERE id BETWEEN ? AND ? AND state = 'indexing'",
+      { pluck: true },
+    ).all(firstId, lastId) as number[];
+    this.#deleteSampleRows(ids);
   }
 
   /** Forgets what was handed out (the link dropped): unacknowledged records are sent again. */
@@ -972,19 +976,23 @@ export class EdgeStore {
 
   /**
    * Removes samples' files, then their rows. The files go first: on a disk full to the last
-   * block they are what makes room for the delete; a row the disk still refuses is kept out
-   * of every query and deleted by a later check.
+   * block they are what makes room for the delete.
    */
   #deleteSamples(rows: SampleRow[]): void {
-    if (rows.length === 0) return;
     for (const r of rows) this.#removeFiles(r);
+    this.#deleteSampleRows(rows.map((r) => r.id));
+  }
+
+  /** Deletes sample rows; a row the disk refuses is kept out of every query and deleted by a later check. */
+  #deleteSampleRows(ids: readonly number[]): void {
+    if (ids.length === 0) return;
     const del = this.#prepare('DELETE FROM samples WHERE id = ?');
     try {
       this.#db.transaction(() => {
-        for (const r of rows) del.run(r.id);
+        for (const id of ids) del.run(id);
       })();
     } catch (err) {
-      for (const r of rows) this.#gone.add(r.id);
+      for (const id of ids) this.#gone.add(id);
       this.#onWriteFailure(0, err);
     }
   }
