@@ -45,6 +45,25 @@ function sample(cls: SampleInput['class'], frameSeq: number): SampleInput {
   };
 }
 
+/**
+ * Makes the store's first write at open (its boot number) fail once, as on a disk full to the
+ * last block; the write after it succeeds. Restore the spy it returns.
+ */
+function failFirstStartWrite() {
+  const exec = Database.prototype.exec;
+  let failed = false;
+  return vi.spyOn(Database.prototype, 'exec').mockImplementation(function (
+    this: Database.Database,
+    sql: string,
+  ) {
+    if (!failed && sql.includes('INSERT INTO backlog_counts')) {
+      failed = true;
+      throw new Database.SqliteError('database or disk is full', 'SQLITE_FULL');
+    }
+    return exec.call(this, sql);
+  });
+}
+
 afterEach(async () => {
   for (const s of stores.splice(0)) s.close();
   for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
@@ -535,5 +554,166 @@ describe('EdgeStore', () => {
     expect(again.recovered).toEqual({ orphansRemoved: 2, missingMarked: 1 });
     expect((await readdir(again.imagesDir)).sort()).toEqual(['0-0-map.png', '0-0.jpg']);
     expect(again.pendingUploads(10).map((s) => s.frameSeq)).toEqual([1]);
+  });
+
+  it('removes the files of an uploaded sample left by a stop before their removal, and of no stored sample, at start', async () => {
+    const store = await open();
+    const dir = join(store.imagesDir, '..');
+    await store.addSample(sample('defect', 0), Buffer.from('jpeg-0'), Buffer.from('png-0'));
+    await store.addSample(sample('defect', 1), Buffer.from('jpeg-1'), Buffer.from('png-1'));
+    const [uploaded] = store.pendingUploads(1);
+    store.markUploaded([{ id: uploaded!.id, objectKey: 'k/0', mapKey: 'k/0-map' }]);
+    store.close();
+    // The stop came after the mark's commit, before its files went.
+    await writeFile(join(dir, 'images', '0-0.jpg'), 'jpeg-0');
+    await writeFile(join(dir, 'images', '0-0-map.png'), 'png-0');
+    const again = await open(undefined, dir);
+    expect(again.recovered).toEqual({ orphansRemoved: 2, missingMarked: 0 });
+    expect((await readdir(again.imagesDir)).sort()).toEqual(['0-1-map.png', '0-1.jpg']);
+    expect(again.state().imageBytes).toBe(11);
+    expect(again.take('samples', 10)?.records.map((r) => r.frameSeq)).toEqual([0]);
+  });
+
+  it('starts on a disk full to the last block: files no stored sample owns go first, then images of the lowest-ranked samples', async () => {
+    const store = await open();
+    const dir = join(store.imagesDir, '..');
+    const image = Buffer.alloc(1000, 1);
+    await store.addSample(sample('defect', 0), image);
+    await store.addSample(sample('random', 1), image);
+    await store.addSample(sample('random', 2), image);
+    await store.addSample(sample('uncertain', 3), image, Buffer.alloc(200, 2));
+    const up = store.pendingUploads(10).find((s) => s.frameSeq === 3);
+    store.markUploaded([{ id: up!.id, objectKey: 'k/3', mapKey: 'k/3-map' }]);
+    store.close();
+    // An uploaded sample's files left by a stop before their removal, and a write cut short:
+    // 1,500 bytes no stored sample owns. The reserve asks one byte more, so one image goes too.
+    await writeFile(join(dir, 'images', '0-3.jpg'), Buffer.alloc(1000, 1));
+    await writeFile(join(dir, 'images', '0-3-map.png'), Buffer.alloc(200, 2));
+    await writeFile(join(dir, 'images', '0-4.jpg.tmp-abcdef'), Buffer.alloc(300, 3));
+    const full = failFirstStartWrite();
+    try {
+      const again = await EdgeStore.open({
+        dir,
+        quotaBytes: 64 * 1024 * 1024,
+        logger,
+        quotaCheckMs: 60_000,
+        diskReserveBytes: 1501,
+      });
+      stores.push(again);
+      expect(again.boot).toBe(1);
+      // The oldest random sample, not the newer one, nor the older defect.
+      expect((await readdir(again.imagesDir)).sort()).toEqual(['0-0.jpg', '0-2.jpg']);
+      expect(again.pendingUploads(10).map((s) => s.frameSeq)).toEqual([0, 2]);
+      expect(again.state().evictions).toMatchObject({ random: 1, uncertain: 0, defect: 0 });
+      expect(again.state().imageBytes).toBe(2000);
+      // The uploaded sample's index row is kept and sent.
+      expect(again.take('samples', 10)?.records.map((r) => r.frameSeq)).toEqual([3]);
+    } finally {
+      full.mockRestore();
+    }
+  });
+
+  it('starts on a full disk with only files no stored sample owns to free, and refuses to start with nothing to free', async () => {
+    const store = await open();
+    const dir = join(store.imagesDir, '..');
+    store.close();
+    let full = failFirstStartWrite();
+    try {
+      await expect(
+        EdgeStore.open({ dir, quotaBytes: 64 * 1024 * 1024, logger, quotaCheckMs: 60_000 }),
+      ).rejects.toMatchObject({ code: 'SQLITE_FULL' });
+    } finally {
+      full.mockRestore();
+    }
+    await writeFile(join(dir, 'images', '0-0.jpg.tmp-abcdef'), 'half');
+    full = failFirstStartWrite();
+    try {
+      const again = await open(undefined, dir);
+      expect(again.boot).toBe(1);
+      expect(await readdir(again.imagesDir)).toEqual([]);
+    } finally {
+      full.mockRestore();
+    }
+  });
+
+  it('acknowledging a samples batch deletes its index rows only: the files went at the upload mark, and a stored sample in its id range keeps its row and files', async () => {
+    const image = Buffer.alloc(100_000, 7);
+    const probe = await open();
+    const store = await open(probe.usedBytes() + 5 * 100_000 + 64 * 1024);
+    await store.addSample(sample('defect', 0), image, Buffer.alloc(10));
+    await store.addSample(sample('defect', 1), image);
+    await store.addSample(sample('defect', 2), image);
+    await store.addSample(sample('random', 3), image);
+    // One upload round in flight with all four; meanwhile defects make the quota evict the random one.
+    const round = store.pendingUploads(10);
+    expect(round.map((s) => s.frameSeq)).toEqual([0, 1, 2, 3]);
+    for (let i = 4; store.state().evictions.random === 0 && i < 10; i++)
+      await store.addSample(sample('defect', i), image);
+    expect(store.state().evictions).toMatchObject({ random: 1, defect: 0 });
+    const [s0, , s2, s3] = round;
+    // The round stored 0, 2 and the evicted 3: the evicted one is not marked.
+    store.markUploaded([s0!, s2!, s3!].map((s) => ({ id: s.id, objectKey: `k/${s.frameSeq}` })));
+    const files = (await readdir(store.imagesDir)).sort();
+    expect(files).not.toContain('0-0.jpg');
+    expect(files).not.toContain('0-0-map.png');
+    expect(files).not.toContain('0-2.jpg');
+    expect(files).toContain('0-1.jpg');
+    const stored = store.pendingUploads(10).map((s) => s.frameSeq);
+    expect(stored[0]).toBe(1);
+    const imageBytes = store.state().imageBytes;
+    expect(imageBytes).toBe(stored.length * 100_000);
+    // Its index goes out; the link drops before the acknowledgement; it goes out again.
+    const first = store.take('samples', 10);
+    expect(first?.records.map((r) => r.frameSeq)).toEqual([0, 2]);
+    store.rewind();
+    const again = store.take('samples', 10)!;
+    expect([again.firstId, again.lastId]).toEqual([s0!.id, s2!.id]);
+    expect(again.records.map((r) => r.frameSeq)).toEqual([0, 2]);
+    store.ack('samples', again.firstId, again.lastId);
+    // The index rows are gone; sample 1, inside the acknowledged range but not in the batch,
+    // keeps its row and file, and no byte left the count.
+    expect(store.take('samples', 10)).toBeUndefined();
+    expect(store.pendingUploads(10).map((s) => s.frameSeq)).toEqual(stored);
+    expect((await readdir(store.imagesDir)).sort()).toEqual(files);
+    expect(store.state().imageBytes).toBe(imageBytes);
+    expect(store.backlog().samples).toBe(stored.length);
+  });
+
+  it('a restart between an upload mark and its acknowledgement: the index is sent again, and its acknowledgement removes no file', async () => {
+    const store = await open();
+    const dir = join(store.imagesDir, '..');
+    for (let i = 0; i < 5; i++)
+      await store.addSample(sample('defect', i), Buffer.from(`jpeg-${i}`), Buffer.from(`png-${i}`));
+    const [s0, , , s3] = store.pendingUploads(10);
+    store.markUploaded([s0!, s3!].map((s) => ({ id: s.id, objectKey: `k/${s.frameSeq}` })));
+    // The index is handed out; the process stops before the acknowledgement.
+    expect(store.take('samples', 10)?.records.map((r) => r.frameSeq)).toEqual([0, 3]);
+    store.close();
+    // Sample 0's mark was committed but its files not removed yet; sample 1's image was lost.
+    await writeFile(join(dir, 'images', '0-0.jpg'), 'jpeg-0');
+    await writeFile(join(dir, 'images', '0-0-map.png'), 'png-0');
+    await rm(join(dir, 'images', '0-1.jpg'));
+    const next = await open(undefined, dir);
+    expect(next.recovered).toEqual({ orphansRemoved: 2, missingMarked: 1 });
+    const files = (await readdir(next.imagesDir)).sort();
+    // Sample 1's map stays until the next start (the sweep ran before it was marked missing).
+    expect(files).toEqual(['0-1-map.png', '0-2-map.png', '0-2.jpg', '0-4-map.png', '0-4.jpg']);
+    const imageBytes = next.state().imageBytes;
+    expect(imageBytes).toBe(2 * 11);
+    const batch = next.take('samples', 10)!;
+    expect(batch.records.map((r) => r.frameSeq)).toEqual([0, 3]);
+    next.ack('samples', batch.firstId, batch.lastId);
+    // The missing row and the stored one inside the range are kept; no file or byte went.
+    const db = new Database(join(dir, 'store.sqlite'), { readonly: true });
+    const states = db.prepare('SELECT seq, state FROM samples ORDER BY id').all();
+    db.close();
+    expect(states).toEqual([
+      { seq: 1, state: 'missing' },
+      { seq: 2, state: 'stored' },
+      { seq: 4, state: 'stored' },
+    ]);
+    expect((await readdir(next.imagesDir)).sort()).toEqual(files);
+    expect(next.state().imageBytes).toBe(imageBytes);
+    expect(next.backlog().samples).toBe(2);
   });
 });

@@ -705,10 +705,14 @@ export class EdgeStore {
       );
       return;
     }
-    const rows = this.#prepare(
-      "SELECT * FROM samples WHERE id BETWEEN ? AND ? AND state = 'indexing'",
-    ).all(firstId, lastId) as SampleRow[];
-    this.#deleteSamples(rows);
+    // Only the batch's index rows: a sample in the range that is not in flight (stored, back to
+    // `uploaded` after a rewind, missing) stays. No file goes here: an indexed sample's files
+    // were removed when its upload was marked, and any a stop left behind by the next start.
+    const ids = this.#prepare(
+      "SELECT id FROM samples WHERE id BETWEEN ? AND ? AND state = 'indexing'",
+      { pluck: true },
+    ).all(firstId, lastId) as number[];
+    this.#deleteSampleRows(ids);
   }
 
   /** Forgets what was handed out (the link dropped): unacknowledged records are sent again. */
@@ -972,19 +976,23 @@ export class EdgeStore {
 
   /**
    * Removes samples' files, then their rows. The files go first: on a disk full to the last
-   * block they are what makes room for the delete; a row the disk still refuses is kept out
-   * of every query and deleted by a later check.
+   * block they are what makes room for the delete.
    */
   #deleteSamples(rows: SampleRow[]): void {
-    if (rows.length === 0) return;
     for (const r of rows) this.#removeFiles(r);
+    this.#deleteSampleRows(rows.map((r) => r.id));
+  }
+
+  /** Deletes sample rows; a row the disk refuses is kept out of every query and deleted by a later check. */
+  #deleteSampleRows(ids: readonly number[]): void {
+    if (ids.length === 0) return;
     const del = this.#prepare('DELETE FROM samples WHERE id = ?');
     try {
       this.#db.transaction(() => {
-        for (const r of rows) del.run(r.id);
+        for (const id of ids) del.run(id);
       })();
     } catch (err) {
-      for (const r of rows) this.#gone.add(r.id);
+      for (const id of ids) this.#gone.add(id);
       this.#onWriteFailure(0, err);
     }
   }
@@ -1019,19 +1027,9 @@ export class EdgeStore {
     rows.sort((a, b) => CLASS_ORDER.indexOf(a.class) - CLASS_ORDER.indexOf(b.class));
     const wanted = this.#o.diskReserveBytes ?? 1024 * 1024;
     const freed: { id: number; cls: SampleClass }[] = [];
-    // Files no stored sample owns go first (an uploaded sample's left by a stop before their
-    // removal, a write cut short): nothing is lost with them.
-    const owned = new Set(
-      rows.flatMap((r) => (r.map_path === null ? [r.image_path] : [r.image_path, r.map_path])),
-    );
-    let bytes = 0;
-    for (const f of readdirSync(this.imagesDir)) {
-      if (owned.has(f)) continue;
-      const path = join(this.imagesDir, f);
-      bytes += statSync(path, { throwIfNoEntry: false })?.size ?? 0;
-      rmSync(path, { force: true });
-    }
-    const orphanBytes = bytes;
+    // Files no stored sample owns go first: nothing is lost with them.
+    const orphanBytes = this.#removeUnownedFiles(rows, readdirSync(this.imagesDir)).bytes;
+    let bytes = orphanBytes;
     for (const r of rows) {
       if (bytes >= wanted) break;
       rmSync(join(this.imagesDir, r.image_path), { force: true });
@@ -1040,6 +1038,35 @@ export class EdgeStore {
       freed.push({ id: r.id, cls: r.class });
     }
     return { freed, orphanBytes };
+  }
+
+  /**
+   * Removes the files of `files` (the image folder's names) that no sample of `rows` owns. Only
+   * a `stored` sample owns its files: an uploaded one's left by a stop between its upload mark
+   * and their removal, like a write cut short, are orphans, and nothing is lost with them.
+   * Returns how many files went and their bytes. The folder is not synced here: the start on a
+   * full disk (in the constructor) cannot wait for it, and recovery at open syncs it.
+   */
+  #removeUnownedFiles(
+    rows: readonly Pick<SampleRow, 'state' | 'image_path' | 'map_path'>[],
+    files: Iterable<string>,
+  ): { files: number; bytes: number } {
+    const owned = new Set(
+      rows.flatMap((r) => {
+        if (r.state !== 'stored') return [];
+        return r.map_path === null ? [r.image_path] : [r.image_path, r.map_path];
+      }),
+    );
+    let removed = 0;
+    let bytes = 0;
+    for (const f of files) {
+      if (owned.has(f)) continue;
+      const path = join(this.imagesDir, f);
+      bytes += statSync(path, { throwIfNoEntry: false })?.size ?? 0;
+      rmSync(path, { force: true });
+      removed++;
+    }
+    return { files: removed, bytes };
   }
 
   /** Compacts the oldest verdict rows that are not in flight into per-minute counts. */
@@ -1162,24 +1189,17 @@ export class EdgeStore {
       SampleRow,
       'id' | 'image_path' | 'map_path' | 'state'
     >[];
-    const referenced = new Set<string>();
     const files = new Set(readdirSync(this.imagesDir));
     const missing: number[] = [];
-    // Only a sample not yet uploaded has local files: an uploaded one's left behind by a stop
-    // between its upload mark and their removal are orphans.
+    // Only a sample not yet uploaded has local files.
     for (const r of rows) {
       if (r.state !== 'stored') continue;
-      referenced.add(r.image_path);
-      if (r.map_path !== null) referenced.add(r.map_path);
       const lost = !files.has(r.image_path) || (r.map_path !== null && !files.has(r.map_path));
       if (lost) missing.push(r.id);
     }
-    let removed = 0;
-    for (const f of files) {
-      if (referenced.has(f)) continue;
-      rmSync(join(this.imagesDir, f), { force: true });
-      removed++;
-    }
+    // The sweep runs before rows are marked missing: a missing row's file that is still there
+    // (an image whose map was lost) goes at the next start.
+    const removed = this.#removeUnownedFiles(rows, files).files;
     if (removed > 0) await syncDir(this.imagesDir);
     if (missing.length > 0) {
       const mark = this.#prepare("UPDATE samples SET state = 'missing' WHERE id = ?");
