@@ -1,7 +1,7 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import {
-  backoffDelayMs,
+  Backoff,
   CHANNEL_SCHEMAS,
   decodePayload,
   describeError,
@@ -70,7 +70,7 @@ export class DeviceLink {
   #client: MqttClient | undefined;
   #closing: Promise<void> | undefined;
   #reconnectTimer: NodeJS.Timeout | undefined;
-  #attempt = 0;
+  readonly #backoff: Backoff;
   #state: 'connecting' | 'connected' | 'disconnected' = 'connecting';
   #lastError: string | undefined;
   readonly #offline: QueuedMessage[] = [];
@@ -79,6 +79,10 @@ export class DeviceLink {
 
   constructor(options: DeviceLinkOptions) {
     this.#o = options;
+    this.#backoff = new Backoff({
+      initialMs: options.reconnectMinMs ?? 1000,
+      maxMs: options.reconnectMaxMs ?? 60_000,
+    });
   }
 
   /** True while connected to the broker. */
@@ -118,7 +122,7 @@ export class DeviceLink {
     client.on('close', () => this.#onClose(client));
     client.on('connect', () => {
       clearTimeout(this.#reconnectTimer);
-      this.#attempt = 0;
+      this.#backoff.reset();
       this.#state = 'connected';
       this.#lastError = undefined;
       logger.info({ mqttUrl: this.#o.mqttUrl }, 'mqtt connected');
@@ -217,10 +221,7 @@ export class DeviceLink {
   #onClose(client: MqttClient): void {
     if (this.#closing !== undefined) return;
     const { logger } = this.#o;
-    const min = this.#o.reconnectMinMs ?? 1000;
-    const max = this.#o.reconnectMaxMs ?? 60_000;
-    const delayMs = backoffDelayMs(this.#attempt, min, max, Math.random());
-    this.#attempt = Math.min(this.#attempt + 1, 30);
+    const delayMs = this.#backoff.next();
     if (this.#state !== 'disconnected') {
       logger.warn(
         { err: this.#lastError, retryInMs: delayMs },

@@ -21,7 +21,7 @@ export {
   type MjpegPartInfo,
   partTimestampMs,
 } from './camera/mjpeg-parser.ts';
-export type { BackoffOptions } from './camera/backoff.ts';
+export type { BackoffOptions } from '@linesight/protocol';
 export { PacingSchedule } from './camera/pacing-schedule.ts';
 export { Agent, AGENT_VERSION, type AgentDeps } from './agent.ts';
 export { AgentConfigSchema, loadAgentConfig, type AgentConfig } from './config.ts';

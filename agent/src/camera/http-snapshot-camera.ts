@@ -1,6 +1,5 @@
-import { LinesightError } from '@linesight/protocol';
+import { Backoff, LinesightError, backoffProblems, type BackoffOptions } from '@linesight/protocol';
 import { sniffImageFormat } from '@linesight/vision';
-import { Backoff, backoffProblems, type BackoffOptions } from './backoff.ts';
 import type { Camera, FrameSink } from './camera.ts';
 import { PacedLoop } from './paced-loop.ts';
 import { redactCredentials } from './redact-credentials.ts';

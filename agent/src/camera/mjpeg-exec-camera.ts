@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { LinesightError } from '@linesight/protocol';
-import { Backoff, backoffProblems, type BackoffOptions } from './backoff.ts';
+import { Backoff, LinesightError, backoffProblems, type BackoffOptions } from '@linesight/protocol';
 import type { Camera, FrameSink } from './camera.ts';
 import { FrameRateCap } from './frame-rate-cap.ts';
 import { LineTail } from './line-tail.ts';

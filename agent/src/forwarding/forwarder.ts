@@ -1,11 +1,12 @@
 import type { Logger } from 'pino';
 import {
+  Backoff,
   describeError,
   encodeEdgeBatch,
   EDGE_CHANNEL_SCHEMAS,
+  type BackoffOptions,
   type EdgeChannel,
 } from '@linesight/protocol';
-import { Backoff, type BackoffOptions } from '../camera/backoff.ts';
 import type { EdgeStore, StoredSample, StoreKind, TakenBatch } from '../store/edge-store.ts';
 
 /** Uploads sampled images; returns the object keys of each sample it stored (undefined: retry later). */

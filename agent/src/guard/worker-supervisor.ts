@@ -1,7 +1,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { constants, getPriority, setPriority } from 'node:os';
 import type { Logger } from 'pino';
-import { describeError } from '@linesight/protocol';
+import { backoffDelayMs, describeError } from '@linesight/protocol';
 import type { AgentHttpStatus } from '../http/agent-http-server.ts';
 import {
   asWorkerMessage,
@@ -244,8 +244,7 @@ export class WorkerSupervisor {
     const quick = this.stats.quickExits;
     const { initialMs, maxMs } = this.#o.backoff;
     // The first exit restarts at once (a kill -9 of a healthy worker); a repeat backs off.
-    const baseMs = quick <= 1 ? 0 : Math.min(maxMs, initialMs * 2 ** (quick - 2));
-    const delayMs = Math.round(baseMs * (0.5 + Math.random() / 2));
+    const delayMs = quick <= 1 ? 0 : backoffDelayMs(quick - 2, initialMs, maxMs, Math.random());
     const details = { workerPid: pid, exit: how, ranMs, quickExits: quick, restartInMs: delayMs };
     if (quick >= this.#o.crashLoopExits) {
       this.stats.crashLoop = true;

@@ -1,6 +1,5 @@
 import type { Logger } from 'pino';
-import { LinesightError, describeError } from '@linesight/protocol';
-import { Backoff } from '../camera/backoff.ts';
+import { Backoff, LinesightError, describeError } from '@linesight/protocol';
 import { Histogram } from '../http/histogram.ts';
 import { LatencyWindow } from '../pipeline/latency-window.ts';
 import type { LineOutput, OutputKind, OutputVerdict } from './output.ts';

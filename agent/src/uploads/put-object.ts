@@ -1,6 +1,10 @@
 import { createHash } from 'node:crypto';
-import { LinesightError, isLinesightError } from '@linesight/protocol';
-import { Backoff, type BackoffOptions } from '../camera/backoff.ts';
+import {
+  Backoff,
+  LinesightError,
+  isLinesightError,
+  type BackoffOptions,
+} from '@linesight/protocol';
 import {
   errorText,
   messageOf,

@@ -124,7 +124,14 @@ export {
 export { greyInputSpec, type ResizeKernel } from './input-spec.ts';
 export { MAX_PAYLOAD_BYTES, assertSchema, decodePayload, encodePayload } from './codec.ts';
 export { canonicalJson } from './canonical-json.ts';
-export { backoffDelayMs, withDeadline } from './waiting.ts';
+export {
+  Backoff,
+  backoffDelayMs,
+  backoffProblems,
+  withDeadline,
+  type BackoffOptions,
+  type BackoffShape,
+} from './waiting.ts';
 export { LOG_LEVELS, checkLogLevel, isLogLevel, type LogLevel } from './log-level.ts';
 export {
   generateSigningKeyPair,
