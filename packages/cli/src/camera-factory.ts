@@ -1,5 +1,6 @@
-import { FolderCamera, HttpSnapshotCamera, MjpegExecCamera, type Camera } from '@linesight/agent';
+import { FolderCamera, HttpSnapshotCamera, type Camera } from '@linesight/agent';
 import { SyntheticCamera } from '@linesight/firmware-sim';
+import { makeMjpegExecCamera } from './camera-mjpeg-exec.ts';
 import type { CameraOptions, CameraSpec } from './camera-spec.ts';
 
 /**
@@ -18,7 +19,7 @@ export function makeCamera(spec: CameraSpec, options: CameraOptions): Camera {
     case 'http':
       return new HttpSnapshotCamera({ url: spec.url, fps: options.fps });
     case 'mjpeg-exec':
-      return new MjpegExecCamera({ command: spec.command, fps: options.fps });
+      return makeMjpegExecCamera(spec, options);
     case 'synthetic':
       return new SyntheticCamera({
         seed: spec.seed ?? options.seed,

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { access, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { access, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -10,9 +10,16 @@ import pino from 'pino';
 import { CloudApiClient } from '@linesight/api-client';
 import { writeDeviceCredentials } from '@linesight/agent';
 import { Cloud } from '@linesight/cloud';
-import { CHANNEL_SCHEMAS, decodePayload, deviceTopic, withDeadline } from '@linesight/protocol';
+import {
+  CHANNEL_SCHEMAS,
+  LinesightError,
+  decodePayload,
+  deviceTopic,
+  withDeadline,
+} from '@linesight/protocol';
 import { parsePositiveInt } from '../options.ts';
 import { progressLine } from '../progress.ts';
+import { runGuardColdStart } from '../bench/guard-cold-start.ts';
 import { median } from '../bench/stats.ts';
 
 const SOURCE_BIN = fileURLToPath(new URL('../../bin/linesight.js', import.meta.url));
@@ -38,25 +45,85 @@ interface StartupRun {
   peakRssMb: number;
 }
 
-/** `linesight bench startup`: agent start-up time and memory, source checkout (tsx) vs compiled release. */
+/** `linesight bench startup`: agent start-up time and memory, source checkout (tsx) vs compiled release; or a line guard's cold start. */
 export function benchStartupCommand(): Command {
   return new Command('startup')
     .description(
-      'agent start-up time and RSS: from the source checkout through the tsx loader (cache cold and warm) and from a compiled release (npm run build:release -- --link-deps), against a cloud in this process',
+      "agent start-up time and RSS: from the source checkout through the tsx loader (cache cold and warm) and from a compiled release (npm run build:release -- --link-deps), against a cloud in this process. With --line-guard: a line guard's cold start instead, without a cloud",
     )
     .option('--model <file.onnx>', `model the agents score with (default ${DEFAULT_MODEL})`)
     .option('--release <dir>', `release folder (default ${DEFAULT_RELEASE})`)
     .option('--runs <n>', 'agent starts per mode (interleaved)', parsePositiveInt, 5)
     .option('--frames <n>', 'frames scored before the RSS is read', parsePositiveInt, 100)
+    .option(
+      '--line-guard',
+      "measure a line guard's cold start instead: `linesight agent --line-guard` with an mjpeg-exec camera (a replay process) and no cloud, from spawn to its first verdict on its SSE stream and to its worker's 'guard worker ready'; --runs starts per build",
+    )
+    .option(
+      '--bin <linesight.js...>',
+      "with --line-guard: each build's bin/linesight.js, started in turn (default: this checkout's)",
+    )
+    .option(
+      '--camera-frames <dir>',
+      "with --line-guard: *.jpg frames the guard's camera sends (default: 50 synthetic 256x256 frames)",
+    )
     .option('--json', 'print one line of JSON (the default indents it)')
     .action(
-      async (opts: {
-        model?: string;
-        release?: string;
-        runs: number;
-        frames: number;
-        json?: boolean;
-      }) => {
+      async (
+        opts: {
+          model?: string;
+          release?: string;
+          runs: number;
+          frames: number;
+          lineGuard?: boolean;
+          bin?: string[];
+          cameraFrames?: string;
+          json?: boolean;
+        },
+        command: Command,
+      ) => {
+        const print = (result: unknown) => {
+          progressLine('');
+          console.log(opts.json ? JSON.stringify(result) : JSON.stringify(result, null, 2));
+        };
+        if (opts.lineGuard === true) {
+          const misplaced = ['model', 'release', 'frames'].filter(
+            (name) => command.getOptionValueSource(name) === 'cli',
+          );
+          if (misplaced.length > 0)
+            throw new LinesightError(
+              'ERR_CLI_USAGE',
+              `${misplaced.map((name) => `--${name}`).join(', ')} ${misplaced.length === 1 ? 'applies' : 'apply'} to the agent against a cloud, not to --line-guard`,
+            );
+          const bins = (opts.bin ?? [SOURCE_BIN]).map((bin) => resolve(bin));
+          const twice = bins.find((bin, i) => bins.indexOf(bin) !== i);
+          if (twice !== undefined)
+            throw new LinesightError('ERR_CLI_USAGE', `--bin names ${twice} twice`);
+          for (const bin of bins)
+            await access(bin).catch(() => {
+              throw new LinesightError('ERR_CLI_USAGE', `--bin: no file at ${bin}`);
+            });
+          const cameraFrames =
+            opts.cameraFrames === undefined ? undefined : resolve(opts.cameraFrames);
+          if (cameraFrames !== undefined) {
+            const names = await readdir(cameraFrames).catch(() => []);
+            if (!names.some((name) => name.endsWith('.jpg')))
+              throw new LinesightError(
+                'ERR_CLI_USAGE',
+                `--camera-frames: no *.jpg in ${cameraFrames}`,
+              );
+          }
+          print(
+            await runGuardColdStart({
+              bins,
+              runs: opts.runs,
+              ...(cameraFrames === undefined ? {} : { cameraFrames }),
+            }),
+          );
+          return;
+        }
+        if (opts.bin !== undefined || opts.cameraFrames !== undefined)
+          throw new LinesightError('ERR_CLI_USAGE', '--bin and --camera-frames need --line-guard');
         const model = resolve(opts.model ?? DEFAULT_MODEL);
         const release = resolve(opts.release ?? DEFAULT_RELEASE);
         const releaseBin = join(release, 'bin', 'linesight.js');
@@ -70,9 +137,7 @@ export function benchStartupCommand(): Command {
         });
         if (!(await readFile(SOURCE_BIN, 'utf8')).includes('tsx'))
           throw new Error('bench startup compares against the source checkout: run it from one');
-        const result = await runStartupBench({ ...opts, model, releaseBin });
-        progressLine('');
-        console.log(opts.json ? JSON.stringify(result) : JSON.stringify(result, null, 2));
+        print(await runStartupBench({ ...opts, model, releaseBin }));
       },
     );
 }
