@@ -18,6 +18,7 @@ export {
   type SyntheticDatasetCounts,
 } from './synthetic-dataset.ts';
 export { SimulatedFleet, type SimulatedFleetOptions } from './fleet/simulated-fleet.ts';
+export { mjpegReplayCommand, type MjpegReplayCommandOptions } from './mjpeg-replay-command.ts';
 export { SharedModelLoader } from './fleet/shared-model-loader.ts';
 export type { ModelLoader } from '@linesight/agent';
 export {

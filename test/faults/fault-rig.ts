@@ -1,14 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
 import { CloudApiClient } from '@linesight/api-client';
 import { writeDeviceCredentials } from '@linesight/agent';
-import { renderFramePool } from '@linesight/firmware-sim';
+import { mjpegReplayCommand, renderFramePool } from '@linesight/firmware-sim';
 import type { VerdictRecord } from '@linesight/protocol';
 import { eventually } from '@linesight/testkit/eventually';
 import { FaultProxy } from '../helpers/fault-proxy.ts';
@@ -22,18 +20,8 @@ import {
 } from './verdict-availability.ts';
 import { faultCamera, faultFps, faultLineGuard, frameBudgetMs } from './fault-settings.ts';
 
-/** The camera process's entry (firmware-sim) and the loader that runs its TypeScript. */
-const REPLAY_MAIN = fileURLToPath(
-  new URL('../../firmware-sim/src/mjpeg-replay-main.ts', import.meta.url),
-);
-const TSX_ESM = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm')).href;
 /** Distinct frames each device's camera sends in turn (rendered once per device). */
 const CAMERA_FRAMES = 50;
-
-/** Single-quoted for the shell. */
-function shellQuote(text: string): string {
-  return `'${text.replaceAll("'", `'\\''`)}'`;
-}
 
 /** One device of the rig: its data folder, its current agent process, its proxies if any. */
 export interface RigDevice {
@@ -289,20 +277,8 @@ export class FaultRig {
    */
   #cameraSpec(d: RigDevice): string {
     if (d.camera === undefined) return `synthetic:${d.seed}`;
-    const command = [
-      'exec',
-      shellQuote(process.execPath),
-      '--import',
-      shellQuote(TSX_ESM),
-      shellQuote(REPLAY_MAIN),
-      '--frames',
-      shellQuote(d.camera.framesDir),
-      '--fps',
-      String(this.fps),
-      '--ledger',
-      shellQuote(d.camera.ledger),
-    ].join(' ');
-    return `mjpeg-exec:${command}`;
+    const { framesDir, ledger } = d.camera;
+    return `mjpeg-exec:${mjpegReplayCommand({ framesDir, fps: this.fps, ledger })}`;
   }
 
   /** Due times of the slots a device's camera process missed itself (starved), from its ledger. */

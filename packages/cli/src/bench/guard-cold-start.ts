@@ -1,24 +1,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { loadavg, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { pathToFileURL } from 'node:url';
 import { writeDeviceCredentials } from '@linesight/agent';
-import { renderFramePool } from '@linesight/firmware-sim';
+import { mjpegReplayCommand, renderFramePool } from '@linesight/firmware-sim';
 import { withDeadline } from '@linesight/protocol';
 import { progressLine } from '../progress.ts';
 import { median } from './stats.ts';
 
-const localRequire = createRequire(import.meta.url);
-/** The camera process's entry (firmware-sim) and the loader that runs its TypeScript. */
-const REPLAY_MAIN = join(
-  dirname(localRequire.resolve('@linesight/firmware-sim')),
-  'mjpeg-replay-main.ts',
-);
-const TSX_ESM = pathToFileURL(localRequire.resolve('tsx/esm')).href;
 /** Frame rate of the camera process and the guard's `--fps`. */
 const CAMERA_FPS = 10;
 /** Frames rendered for the camera process when no folder is given. */
@@ -153,17 +144,7 @@ async function once(
     mqttUrl: 'mqtt://127.0.0.1:9',
     trustedKeys: [{ keyId: 'k1', publicKeyPem }],
   });
-  const camera = [
-    'exec',
-    shellQuote(process.execPath),
-    '--import',
-    shellQuote(TSX_ESM),
-    shellQuote(REPLAY_MAIN),
-    '--frames',
-    shellQuote(framesDir),
-    '--fps',
-    String(CAMERA_FPS),
-  ].join(' ');
+  const camera = mjpegReplayCommand({ framesDir, fps: CAMERA_FPS });
   const env: NodeJS.ProcessEnv = { ...process.env, NODE_OPTIONS: '' };
   delete env.TSX_DISABLE_CACHE;
   const load1 = loadavg()[0] ?? Number.NaN;
@@ -276,9 +257,4 @@ async function stop(child: ChildProcess): Promise<void> {
   const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
   await exited;
   clearTimeout(timer);
-}
-
-/** Single-quoted for the shell. */
-function shellQuote(text: string): string {
-  return `'${text.replaceAll("'", `'\\''`)}'`;
 }
