@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { ReportedState, Telemetry } from '@linesight/protocol';
+import type { DesiredState, ReportedState, Telemetry } from '@linesight/protocol';
 import { openRegistryDatabase, type RegistryDatabase } from './database.ts';
 import { DeviceRegistry } from './device-registry.ts';
 
@@ -152,5 +152,24 @@ describe('DeviceRegistry.reportedById', () => {
     const listed = registry.listReported();
     expect(listed.map((d) => d.id)).toEqual(ids.map((d) => d.id));
     expect(listed.filter((d) => d.online)).toHaveLength(50);
+  });
+});
+
+describe('DeviceRegistry.remove', () => {
+  it('decommissions a device that was assigned models, and the id provisioned again inherits none', () => {
+    registry.provision('h-1');
+    registry.setDesired({
+      deviceId: 'h-1',
+      revision: 1,
+      model: { signed: { manifest: { name: 'm', version: '1.0.0' } } },
+      shadow: { signed: { manifest: { name: 'm', version: '1.1.0' } } },
+    } as unknown as DesiredState);
+    expect(registry.mayDownload('h-1', 'm', '1.0.0')).toBe(true);
+    registry.remove('h-1');
+    expect(registry.has('h-1')).toBe(false);
+    registry.provision('h-1');
+    expect(registry.mayDownload('h-1', 'm', '1.0.0')).toBe(false);
+    expect(registry.mayDownload('h-1', 'm', '1.1.0')).toBe(false);
+    expect(registry.get('h-1').desired).toBeNull();
   });
 });

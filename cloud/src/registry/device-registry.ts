@@ -152,6 +152,9 @@ export class DeviceRegistry {
   remove(id: string): void {
     const removed = this.#db.transaction(() => {
       this.#prepare('DELETE FROM desired_states WHERE device_id = ?').run(id);
+      // Its assignments name it (a foreign key), and a device provisioned later under the
+      // same id must not inherit what this one could download.
+      this.#prepare('DELETE FROM device_assignments WHERE device_id = ?').run(id);
       return this.#prepare('DELETE FROM devices WHERE id = ?').run(id).changes;
     })();
     this.#markChanged(id);
