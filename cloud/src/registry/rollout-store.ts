@@ -3,6 +3,7 @@ import type { RegistryDatabase } from './database.ts';
 import { StatementCache } from './statement-cache.ts';
 import type { TelemetrySample } from '../rollouts/gates.ts';
 import {
+  ACTIVE_STATES,
   DEFAULT_GATES,
   type RolloutProgress,
   type RolloutSpec,
@@ -57,9 +58,11 @@ export class RolloutStore {
   // rollout's record and wave plan: statements are prepared once.
   readonly #statements: StatementCache;
   /**
-   * Recent rollouts' wave plans and device lists, parsed: a plan never changes once
-   * stored, and reading and parsing 10,000 devices' rows on every status read and engine
-   * tick cost more than the rest of the status. Bounded to the most recently read.
+   * Rollouts' wave plans and device lists, parsed: a plan never changes once stored, and
+   * reading and parsing 10,000 devices' rows on every status read and engine tick cost
+   * more than the rest of the status. Kept for every active rollout (the engine reads them
+   * four times a second) and for the most recently read of the others, so that listing a
+   * long history of ended rollouts cannot push the active ones out.
    */
   readonly #parsed = new Map<string, ParsedRollout>();
 
@@ -156,21 +159,29 @@ export class RolloutStore {
     return parsed.waves;
   }
 
-  /** The parsed entry of a rollout, made the most recent (the oldest beyond the bound go). */
-  #recent(id: string): ParsedRollout {
+  /**
+   * The parsed entry of a rollout, made the most recent; beyond the bound the oldest
+   * entries of rollouts not known to be active go.
+   */
+  #recent(id: string, active?: boolean): ParsedRollout {
     let entry = this.#parsed.get(id);
     this.#parsed.delete(id);
-    entry ??= {};
+    entry ??= { active: false };
+    if (active !== undefined) entry.active = active;
     this.#parsed.set(id, entry);
-    for (const old of this.#parsed.keys()) {
-      if (this.#parsed.size <= PARSED_ROLLOUTS) break;
+    let ended = 0;
+    for (const e of this.#parsed.values()) if (!e.active) ended++;
+    for (const [old, e] of this.#parsed) {
+      if (ended <= PARSED_ENDED_ROLLOUTS) break;
+      if (e.active || old === id) continue;
       this.#parsed.delete(old);
+      ended--;
     }
     return entry;
   }
 
   #fromRow(row: RolloutRow): RolloutRecord {
-    const parsed = this.#recent(row.id);
+    const parsed = this.#recent(row.id, ACTIVE_STATES.has(row.state));
     if (parsed.deviceIds?.text !== row.device_ids)
       parsed.deviceIds = {
         text: row.device_ids,
@@ -202,12 +213,14 @@ export class RolloutStore {
 
 /** What the store keeps parsed of one rollout (see RolloutStore.#parsed). */
 interface ParsedRollout {
+  /** The rollout was active when its row was last read (kept whatever the bound). */
+  active: boolean;
   waves?: readonly (readonly string[])[];
   deviceIds?: { text: string; ids: readonly string[] };
 }
 
-// Rollouts whose plan and device list stay parsed: the active ones and a few recently read.
-const PARSED_ROLLOUTS = 16;
+// Ended (or not yet read) rollouts whose plan and device list stay parsed, most recent first.
+const PARSED_ENDED_ROLLOUTS = 16;
 
 function fromRow(row: RolloutRow, deviceIds: readonly string[]): RolloutRecord {
   return {
