@@ -62,6 +62,7 @@ import { DriftService } from './drift/drift-service.ts';
 import { driftSeriesRoute } from './dashboard/drift-series-route.ts';
 import { deviceHistoryRoutes } from './dashboard/device-history-routes.ts';
 import { FleetMetrics } from './fleet-metrics.ts';
+import { retrainRoutes } from './retrain/retrain-routes.ts';
 import { RetrainService } from './retrain/retrain-service.ts';
 
 /** Addresses of a running cloud. */
@@ -555,7 +556,7 @@ export class Cloud {
         audit: (deviceId) => audit.list({ subject: deviceId, limit: 200 }),
       }),
     );
-    await this.#http.register(async (scope) => retrain.routes(scope));
+    await this.#http.register(async (scope) => retrainRoutes(scope, { service: retrain, blobs }));
     await this.#http.listen({
       host: this.config.host,
       port: this.config.httpPort,

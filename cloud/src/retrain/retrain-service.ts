@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { LinesightError, describeError } from '@linesight/protocol';
 import type { BlobStore } from '../blobs/blob-store.ts';
@@ -10,7 +9,6 @@ import type { LabelledSample } from '../review/review-store.ts';
 import type { CreateRolloutInput } from '../rollouts/rollout-service.ts';
 import { chooseChampion, runRetrainJob, type RetrainJobDeps } from './retrain-job.ts';
 import { retrainRolloutGates } from './retrain-rollout-gates.ts';
-import { retrainRoutes } from './retrain-routes.ts';
 import type { RetrainRolloutMode, RetrainSettings } from './retrain-settings.ts';
 import {
   JOB_STATES,
@@ -180,11 +178,6 @@ export class RetrainService {
         `no retraining job registered ${name}@${version}`,
       );
     return job;
-  }
-
-  /** Registers the /v1/retrain routes. */
-  async routes(app: FastifyInstance): Promise<void> {
-    await retrainRoutes(app, { service: this, blobs: this.#o.blobs });
   }
 
   /** Prometheus samples: jobs by final state, running and queued. */
