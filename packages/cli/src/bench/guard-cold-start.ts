@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
@@ -8,6 +8,7 @@ import { writeDeviceCredentials } from '@linesight/agent';
 import { mjpegReplayCommand, renderFramePool } from '@linesight/firmware-sim';
 import { withDeadline } from '@linesight/protocol';
 import { progressLine } from '../progress.ts';
+import { benchChildEnv, terminateChild } from './child-process.ts';
 import { median } from './stats.ts';
 
 /** Frame rate of the camera process and the guard's `--fps`. */
@@ -145,8 +146,7 @@ async function once(
     trustedKeys: [{ keyId: 'k1', publicKeyPem }],
   });
   const camera = mjpegReplayCommand({ framesDir, fps: CAMERA_FPS });
-  const env: NodeJS.ProcessEnv = { ...process.env, NODE_OPTIONS: '' };
-  delete env.TSX_DISABLE_CACHE;
+  const env = benchChildEnv();
   const load1 = loadavg()[0] ?? Number.NaN;
   const t0 = performance.now();
   const child = spawn(
@@ -229,7 +229,7 @@ async function once(
     };
   } finally {
     stream.abort();
-    await stop(child);
+    await terminateChild(child, STOP_GRACE_MS);
   }
 }
 
@@ -247,14 +247,4 @@ async function readFirstVerdict(url: string, signal: AbortSignal): Promise<void>
 async function nativeLoaded(pid: number | undefined): Promise<string[]> {
   const maps = await readFile(`/proc/${pid}/maps`, 'utf8').catch(() => '');
   return NATIVE.filter((name) => maps.includes(name));
-}
-
-/** SIGTERM, then SIGKILL after STOP_GRACE_MS; resolves when the process has exited. */
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
-  await exited;
-  clearTimeout(timer);
 }

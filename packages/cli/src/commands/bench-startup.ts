@@ -19,6 +19,7 @@ import {
 } from '@linesight/protocol';
 import { parsePositiveInt } from '../options.ts';
 import { progressLine } from '../progress.ts';
+import { benchChildEnv, terminateChild } from '../bench/child-process.ts';
 import { runGuardColdStart } from '../bench/guard-cold-start.ts';
 import { median } from '../bench/stats.ts';
 
@@ -27,6 +28,8 @@ const DEFAULT_MODEL = './data/demo/surface-defects-1.0.0.onnx';
 const DEFAULT_RELEASE = './dist/release/linesight';
 /** Longest a single agent start may take before the run fails. */
 const RUN_TIMEOUT_MS = 180_000;
+/** Time between SIGTERM and SIGKILL when stopping an agent (SIGTERM starts its orderly shutdown). */
+const STOP_GRACE_MS = 30_000;
 
 /** How an agent is started: from the source checkout through tsx, or from a compiled release. */
 type Mode = 'source-cold' | 'source' | 'release';
@@ -246,11 +249,8 @@ function binOf(mode: Mode, releaseBin: string): string {
 }
 
 function envOf(mode: Mode): NodeJS.ProcessEnv {
-  // No loader or cache setting inherited from whatever runs the bench.
-  const env: NodeJS.ProcessEnv = { ...process.env, NODE_OPTIONS: '' };
-  delete env.TSX_DISABLE_CACHE;
-  if (mode === 'source-cold') env.TSX_DISABLE_CACHE = '1';
-  return env;
+  // source-cold is the measure of a tsx start with its transform cache off.
+  return benchChildEnv({ tsxCacheDisabled: mode === 'source-cold' });
 }
 
 /** Milliseconds from spawn to exit of `linesight --version`. */
@@ -322,7 +322,7 @@ async function measureStart(
       peakRssMb,
     };
   } finally {
-    await stop(child);
+    await terminateChild(child, STOP_GRACE_MS);
   }
 }
 
@@ -335,15 +335,6 @@ async function procStatusMb(child: ChildProcess, field: string): Promise<number 
   } catch {
     return undefined;
   }
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((res) => child.once('exit', res));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-  await exited;
-  clearTimeout(timer);
 }
 
 function round(x: number): number {
