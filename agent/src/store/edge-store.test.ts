@@ -1,3 +1,4 @@
+import { readdirSync } from 'node:fs';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -47,18 +48,20 @@ function sample(cls: SampleInput['class'], frameSeq: number): SampleInput {
 
 /**
  * Makes the store's first write at open (its boot number) fail once, as on a disk full to the
- * last block; the write after it succeeds. Restore the spy it returns.
+ * last block; the write after it succeeds, `atRetry` called just before it. Restore the spy it
+ * returns.
  */
-function failFirstStartWrite() {
+function failFirstStartWrite(atRetry: () => void = () => undefined) {
   const exec = Database.prototype.exec;
-  let failed = false;
+  let calls = 0;
   return vi.spyOn(Database.prototype, 'exec').mockImplementation(function (
     this: Database.Database,
     sql: string,
   ) {
-    if (!failed && sql.includes('INSERT INTO backlog_counts')) {
-      failed = true;
-      throw new Database.SqliteError('database or disk is full', 'SQLITE_FULL');
+    if (sql.includes('INSERT INTO backlog_counts')) {
+      calls++;
+      if (calls === 1) throw new Database.SqliteError('database or disk is full', 'SQLITE_FULL');
+      if (calls === 2) atRetry();
     }
     return exec.call(this, sql);
   });
@@ -608,6 +611,38 @@ describe('EdgeStore', () => {
       expect(again.state().imageBytes).toBe(2000);
       // The uploaded sample's index row is kept and sent.
       expect(again.take('samples', 10)?.records.map((r) => r.frameSeq)).toEqual([3]);
+    } finally {
+      full.mockRestore();
+    }
+  });
+
+  it("starts on a full disk with the freed samples' images and maps already gone when it writes again", async () => {
+    const store = await open();
+    const dir = join(store.imagesDir, '..');
+    await store.addSample(sample('random', 0), Buffer.alloc(1000, 1), Buffer.alloc(200, 2));
+    await store.addSample(sample('defect', 1), Buffer.alloc(1000, 3), Buffer.alloc(200, 4));
+    store.close();
+    // The recovery after the start sweeps files no row owns: only the folder at the start's
+    // second write shows what the start itself removed to make room for it.
+    let atRetry: string[] | undefined;
+    const full = failFirstStartWrite(() => {
+      atRetry = readdirSync(join(dir, 'images')).sort();
+    });
+    try {
+      const again = await EdgeStore.open({
+        dir,
+        quotaBytes: 64 * 1024 * 1024,
+        logger,
+        quotaCheckMs: 60_000,
+        diskReserveBytes: 1,
+      });
+      stores.push(again);
+      expect(again.boot).toBe(1);
+      expect(atRetry).toEqual(['0-1-map.png', '0-1.jpg']);
+      expect(again.recovered).toEqual({ orphansRemoved: 0, missingMarked: 0 });
+      expect(again.state().evictions).toMatchObject({ random: 1, defect: 0 });
+      expect(again.state().imageBytes).toBe(1200);
+      expect(again.pendingUploads(10).map((s) => s.frameSeq)).toEqual([1]);
     } finally {
       full.mockRestore();
     }

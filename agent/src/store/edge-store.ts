@@ -997,12 +997,17 @@ export class EdgeStore {
     }
   }
 
-  /** Removes a sample's local files; only a `stored` sample still has them. */
+  /** Removes a sample's local files and their bytes from the count; only a `stored` sample still has them. */
   #removeFiles(r: SampleRow): void {
     if (r.state !== 'stored') return;
+    this.#unlinkFiles(r);
+    this.#imageBytes -= r.image_bytes + r.map_bytes;
+  }
+
+  /** Removes a sample's image and map (if any) from the image folder, nothing else. */
+  #unlinkFiles(r: Pick<SampleRow, 'image_path' | 'map_path'>): void {
     rmSync(join(this.imagesDir, r.image_path), { force: true });
     if (r.map_path !== null) rmSync(join(this.imagesDir, r.map_path), { force: true });
-    this.#imageBytes -= r.image_bytes + r.map_bytes;
   }
 
   #deleteGoneRows(): void {
@@ -1032,8 +1037,9 @@ export class EdgeStore {
     let bytes = orphanBytes;
     for (const r of rows) {
       if (bytes >= wanted) break;
-      rmSync(join(this.imagesDir, r.image_path), { force: true });
-      if (r.map_path !== null) rmSync(join(this.imagesDir, r.map_path), { force: true });
+      // Not #removeFiles: the image bytes are not counted yet (recovery at open counts those
+      // of the rows left), so there is nothing to subtract them from.
+      this.#unlinkFiles(r);
       bytes += r.image_bytes + r.map_bytes;
       freed.push({ id: r.id, cls: r.class });
     }
