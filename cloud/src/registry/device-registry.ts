@@ -68,8 +68,13 @@ export class DeviceRegistry {
    * The records are shared between callers: frozen, read them, never change them.
    */
   readonly #reported = new Map<string, ReportedRecord>();
-  /** The stored texts each record of #reported was parsed from. */
-  readonly #texts = new Map<string, ParsedRow>();
+  /**
+   * The stored texts each record was parsed from, keyed by the record itself rather than
+   * by id: a record and its texts are made together and go together (a replaced or
+   * forgotten record takes its texts with it), so the two cannot drift apart, while
+   * #reported stays the plain map reportedById hands out without a copy.
+   */
+  readonly #textsOf = new WeakMap<ReportedRecord, ParsedRow>();
   /** Ids whose rows changed since the last listReported; `all` until the first full read. */
   #changed: Set<string> | 'all' = 'all';
   /** #reported's ids in id order, rebuilt when a device was added or removed. */
@@ -235,41 +240,38 @@ export class DeviceRegistry {
   }
 
   #store(row: ReportedRow): void {
-    const cached = this.#texts.get(row.id);
-    if (cached === undefined) this.#order = undefined;
+    const previous = this.#reported.get(row.id);
+    if (previous === undefined) this.#order = undefined;
+    const cached = previous === undefined ? undefined : this.#textsOf.get(previous);
     const texts: ParsedRow = {
       labels: reuseOrParse(cached?.labels, row.labels),
       reported: reuseOrParse(cached?.reported, row.reported),
       telemetry: reuseOrParse(cached?.telemetry, row.telemetry),
     };
-    const record = this.#reported.get(row.id);
     if (
-      record !== undefined &&
+      previous !== undefined &&
       cached?.labels === texts.labels &&
       cached.reported === texts.reported &&
       cached.telemetry === texts.telemetry &&
-      record.online === (row.online === 1) &&
-      record.lastSeen === row.last_seen &&
-      record.createdAt === row.created_at
+      previous.online === (row.online === 1) &&
+      previous.lastSeen === row.last_seen &&
+      previous.createdAt === row.created_at
     )
       return;
-    this.#texts.set(row.id, texts);
-    this.#reported.set(
-      row.id,
-      Object.freeze({
-        id: row.id,
-        labels: texts.labels.value as Record<string, string>,
-        createdAt: row.created_at,
-        online: row.online === 1,
-        lastSeen: row.last_seen,
-        reported: texts.reported.value as ReportedState | null,
-        telemetry: texts.telemetry.value as Telemetry | null,
-      }),
-    );
+    const record: ReportedRecord = Object.freeze({
+      id: row.id,
+      labels: texts.labels.value as Record<string, string>,
+      createdAt: row.created_at,
+      online: row.online === 1,
+      lastSeen: row.last_seen,
+      reported: texts.reported.value as ReportedState | null,
+      telemetry: texts.telemetry.value as Telemetry | null,
+    });
+    this.#textsOf.set(record, texts);
+    this.#reported.set(row.id, record);
   }
 
   #forget(id: string): void {
-    this.#texts.delete(id);
     if (this.#reported.delete(id)) this.#order = undefined;
   }
 
