@@ -173,3 +173,37 @@ describe('DeviceRegistry.remove', () => {
     expect(registry.get('h-1').desired).toBeNull();
   });
 });
+
+describe('DeviceRegistry.reportedVersion', () => {
+  it('moves when a write changes what reportedById returns, and only then', () => {
+    registry.provisionMany([{ id: 'v-1' }, { id: 'v-2' }]);
+    const first = registry.reportedVersion();
+    expect(registry.reportedVersion()).toBe(first);
+
+    // Read before reportedById: the write is taken in first, so the version already moved.
+    registry.setOnline('v-1', true, '2026-01-01T00:00:00.000Z');
+    const second = registry.reportedVersion();
+    expect(second).not.toBe(first);
+    const map = registry.reportedById();
+    expect(registry.reportedVersion()).toBe(second);
+
+    // Written, but to what it was: the map keeps its records, so the version stays.
+    registry.setOnline('v-1', true, '2026-01-01T00:00:00.000Z');
+    expect(registry.reportedVersion()).toBe(second);
+    registry.markAllOffline();
+    const third = registry.reportedVersion();
+    expect(third).not.toBe(second);
+    registry.markAllOffline();
+    expect(registry.reportedVersion()).toBe(third);
+
+    registry.setReported('v-2', reported('v-2', '1.0.0', '2026-01-01T00:00:01.000Z'));
+    const fourth = registry.reportedVersion();
+    expect(fourth).not.toBe(third);
+    registry.provision('v-3');
+    const fifth = registry.reportedVersion();
+    expect(fifth).not.toBe(fourth);
+    registry.remove('v-3');
+    expect(registry.reportedVersion()).not.toBe(fifth);
+    expect(registry.reportedById()).toBe(map);
+  });
+});

@@ -75,6 +75,8 @@ export class DeviceRegistry {
    * #reported stays the plain map reportedById hands out without a copy.
    */
   readonly #textsOf = new WeakMap<ReportedRecord, ParsedRow>();
+  /** Moves whenever #reported changes (a record replaced, added or forgotten), and only then. */
+  #version = 0;
   /** Ids whose rows changed since the last listReported; `all` until the first full read. */
   #changed: Set<string> | 'all' = 'all';
   /** #reported's ids in id order, rebuilt when a device was added or removed. */
@@ -213,6 +215,22 @@ export class DeviceRegistry {
 
   /** listReported by device id: the registry's own map, up to date; never change it. */
   reportedById(): ReadonlyMap<string, ReportedRecord> {
+    this.#refresh();
+    return this.#reported;
+  }
+
+  /**
+   * The version of the map reportedById returns, brought up to date first: it moves
+   * whenever that map changes and only then, so a caller that keeps a copy of the map
+   * (the rollout engine, for a tick that awaits) copies again only when it moved.
+   */
+  reportedVersion(): number {
+    this.#refresh();
+    return this.#version;
+  }
+
+  /** Re-reads the rows written since the last refresh into #reported. */
+  #refresh(): void {
     const changed = this.#changed;
     // Past a few thousand changed rows one full read costs less than a query each.
     if (changed === 'all' || changed.size > FULL_READ_AFTER) {
@@ -236,7 +254,6 @@ export class DeviceRegistry {
       }
     }
     this.#changed = new Set();
-    return this.#reported;
   }
 
   #store(row: ReportedRow): void {
@@ -269,10 +286,13 @@ export class DeviceRegistry {
     });
     this.#textsOf.set(record, texts);
     this.#reported.set(row.id, record);
+    this.#version++;
   }
 
   #forget(id: string): void {
-    if (this.#reported.delete(id)) this.#order = undefined;
+    if (!this.#reported.delete(id)) return;
+    this.#order = undefined;
+    this.#version++;
   }
 
   /** Marks a device's listed columns as written (`undefined`: every device's). */

@@ -9,6 +9,7 @@ import type { DesiredContent } from '../signing/desired-issuer.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { SerialRunner } from './serial-runner.ts';
 import type { DeviceState } from './device-progress.ts';
+import { DeviceSnapshot } from './device-snapshot.ts';
 import { evaluateShadowGates, sampleOf } from './gates.ts';
 import { assignmentOf } from './model-assignment.ts';
 import type { LatencySampler } from './result-sampler.ts';
@@ -97,12 +98,15 @@ export class RolloutEngine {
   readonly #d: RolloutEngineDeps;
   readonly #clock: Clock;
   readonly #snapshots = new Map<string, Snapshots>();
+  /** What the devices report, as each tick sees it. */
+  readonly #devices: DeviceSnapshot;
   /** Ticks and operator actions run one at a time, in order. */
   readonly #runner: SerialRunner;
 
   constructor(deps: RolloutEngineDeps) {
     this.#d = deps;
     this.#clock = deps.clock ?? systemClock;
+    this.#devices = new DeviceSnapshot(deps.devices);
     this.#runner = new SerialRunner(this.#clock, deps.tickMs ?? 250, async () => {
       try {
         await this.tick();
@@ -143,8 +147,8 @@ export class RolloutEngine {
       .listInStates([...ACTIVE_STATES])
       .filter((r) => r.state !== 'paused');
     if (active.length === 0) return;
-    // A copy: the registry's map moves on when it is read again during this tick's awaits.
-    const devices = new Map(this.#d.devices.reportedById());
+    // A copy, unchanged through this tick's awaits (the registry's own map moves on).
+    const devices = this.#devices.current();
     for (const record of active) {
       if (this.#runner.closed) return;
       try {
