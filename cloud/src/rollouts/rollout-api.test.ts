@@ -94,6 +94,8 @@ describe('rollout API', () => {
     const id = created.body.id as string;
     expect(created.body.state).toBe('in_progress');
     expect((created.body.devices as unknown[]).length).toBe(2);
+    // The rollout store's own frozen list, sent as the plain array it always was.
+    expect(created.body.deviceIds).toEqual(['a', 'b']);
     expect((await call('POST', `/v1/rollouts/${id}/pause`)).body.state).toBe('paused');
     expect((await call('POST', `/v1/rollouts/${id}/pause`)).status).toBe(409);
     expect((await call('POST', `/v1/rollouts/${id}/resume`)).body.state).toBe('in_progress');

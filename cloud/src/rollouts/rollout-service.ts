@@ -48,9 +48,11 @@ export interface DeviceProgress {
   late?: string;
 }
 
-/** A rollout with live per-wave and per-device progress. */
-export interface RolloutStatus extends Omit<RolloutRecord, 'progress' | 'deviceIds'> {
-  deviceIds: string[];
+/**
+ * A rollout with live per-wave and per-device progress. `deviceIds` is the store's own
+ * list (shared and frozen): read it, never change it.
+ */
+export interface RolloutStatus extends Omit<RolloutRecord, 'progress'> {
   waves: (WaveProgress & { counts: Record<DeviceRolloutState, number> })[];
   shadow: RolloutProgress['shadow'];
   devices: DeviceProgress[];
@@ -332,8 +334,7 @@ export class RolloutService {
       id: record.id,
       modelName: record.modelName,
       modelVersion: record.modelVersion,
-      // A copy: the store's list is shared and frozen.
-      deviceIds: [...record.deviceIds],
+      deviceIds: record.deviceIds,
       state: record.state,
       createdAt: record.createdAt,
       createdBy: record.createdBy,

@@ -14,6 +14,13 @@ import { actorOf } from '../auth.ts';
 import { serializeAsIs } from '../serialize-as-is.ts';
 
 /**
+ * What the routes answer: the status schema's type, but with the service's read-only
+ * device list (the rollout store's own, not copied per read); JSON.stringify writes it
+ * the same.
+ */
+type RolloutAnswer = Omit<RolloutStatusView, 'deviceIds'> & { deviceIds: readonly string[] };
+
+/**
  * Rollout routes: waves, gates, shadow phase, progress, pause, resume and abort.
  * Their answers are sent whole (serializeAsIs); the status schema documents them.
  */
@@ -30,7 +37,7 @@ export async function rolloutRoutes(app: FastifyInstance, services: CloudService
         response: { 201: RolloutStatusSchema },
       },
     },
-    async (request, reply): Promise<RolloutStatusView> => {
+    async (request, reply): Promise<RolloutAnswer> => {
       const {
         devices,
         selector,
@@ -75,7 +82,7 @@ export async function rolloutRoutes(app: FastifyInstance, services: CloudService
         response: { 200: Type.Array(RolloutStatusSchema) },
       },
     },
-    async (request): Promise<RolloutStatusView[]> => services.rollouts.list(request.query),
+    async (request): Promise<RolloutAnswer[]> => services.rollouts.list(request.query),
   );
 
   app.get<{ Params: Static<typeof RolloutIdParamsSchema>; Querystring: RolloutViewQuery }>(
@@ -90,7 +97,7 @@ export async function rolloutRoutes(app: FastifyInstance, services: CloudService
         response: { 200: RolloutStatusSchema },
       },
     },
-    async (request): Promise<RolloutStatusView> =>
+    async (request): Promise<RolloutAnswer> =>
       services.rollouts.status(request.params.id, request.query),
   );
 
@@ -111,7 +118,7 @@ export async function rolloutRoutes(app: FastifyInstance, services: CloudService
           response: { 200: RolloutStatusSchema },
         },
       },
-      async (request): Promise<RolloutStatusView> =>
+      async (request): Promise<RolloutAnswer> =>
         services.rollouts[action](request.params.id, actorOf(request)),
     );
   }
