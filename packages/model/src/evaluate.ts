@@ -1,6 +1,6 @@
-import sharp from 'sharp';
 import { LinesightError } from '@linesight/protocol';
 import { OnnxModel, type AnomalyMap } from '@linesight/vision';
+import { CELL_DEFECT_SHARE, maskCoverage } from './mask-coverage.ts';
 import { auroc, computeMetrics, type EvalMetrics } from './metrics.ts';
 import type { TrainingSample } from './training-sample.ts';
 
@@ -17,7 +17,10 @@ export type ModelEvaluation = EvalMetrics & {
 
 /** Options of an evaluation. */
 export interface EvaluateOptions {
-  /** Encoded defect masks (white = defect), one per sample or undefined; the same fill resize as the image. */
+  /**
+   * Encoded defect masks (white = defect), one per sample or undefined; the
+   * same fill resize as the image. The samples' own `mask` unless given.
+   */
   masks?: readonly (Uint8Array | undefined)[];
   /** Threads ONNX Runtime may use; 1 unless given. */
   intraOpNumThreads?: number;
@@ -25,9 +28,6 @@ export interface EvaluateOptions {
   /** Called with each sample's score as it is computed (to compare two models' verdicts image by image). */
   onScore?: (index: number, score: number) => void;
 }
-
-/** Share of a map cell's pixels that must be defect for the cell to count as one. */
-const CELL_DEFECT_SHARE = 0.25;
 
 /**
  * Scores every sample with the model exactly as a device would (its own
@@ -66,7 +66,7 @@ export async function evaluateModel(
         }
         throw cause;
       }
-      const mask = options.masks?.[index];
+      const mask = options.masks !== undefined ? options.masks[index] : sample.mask;
       if (map !== undefined && mask !== undefined) {
         const labels = await maskCells(
           mask,
@@ -115,32 +115,7 @@ async function maskCells(
   height: number,
   map: AnomalyMap,
 ): Promise<boolean[] | undefined> {
-  let pixels: Buffer;
-  try {
-    pixels = await sharp(mask, { failOn: 'error' })
-      .greyscale()
-      .resize(width, height, { fit: 'fill', kernel: 'nearest' })
-      .raw()
-      .toBuffer();
-  } catch {
-    // A broken mask only costs its pixel labels; the image is still scored.
-    return undefined;
-  }
-  const cellW = width / map.width;
-  const cellH = height / map.height;
-  const out: boolean[] = [];
-  for (let cy = 0; cy < map.height; cy++) {
-    for (let cx = 0; cx < map.width; cx++) {
-      let hit = 0;
-      let count = 0;
-      for (let y = Math.floor(cy * cellH); y < Math.floor((cy + 1) * cellH); y++) {
-        for (let x = Math.floor(cx * cellW); x < Math.floor((cx + 1) * cellW); x++) {
-          count++;
-          if ((pixels[y * width + x] as number) >= 128) hit++;
-        }
-      }
-      out.push(count > 0 && hit / count >= CELL_DEFECT_SHARE);
-    }
-  }
-  return out;
+  // A broken mask only costs its pixel labels; the image is still scored.
+  const coverage = await maskCoverage(mask, width, height, map.width, map.height);
+  return coverage === undefined ? undefined : Array.from(coverage, (c) => c >= CELL_DEFECT_SHARE);
 }

@@ -28,7 +28,7 @@ export interface ImageFolderDataset {
  * Reads a labelled image folder: every folder holding images is named by its
  * class (the nearest folder name that is not `Imgs`/`images`); `goodClass`
  * is defect-free, all others are defects. A `.png` beside a `.jpg`/`.jpeg`/`.bmp`
- * of the same stem is that image's mask. Unreadable files are skipped and listed.
+ * of the same stem is that image's mask (read into `mask`). Unreadable files are skipped and listed.
  */
 export async function readImageFolder(
   root: string,
@@ -63,12 +63,15 @@ export async function readImageFolder(
         .toBuffer({ resolveWithObject: true });
       if (!info.width || !info.height) throw new Error('no image dimensions');
       const maskPath = masks.get(path);
+      // A mask that cannot be read costs only its pixel labels, not the image.
+      const mask = maskPath ? await readFile(maskPath).catch(() => undefined) : undefined;
       samples.push({
         path,
         image,
         className,
         label: className === goodClass ? 'good' : 'defect',
         ...(maskPath ? { maskPath } : {}),
+        ...(mask !== undefined ? { mask } : {}),
       });
       classes[className] = (classes[className] ?? 0) + 1;
     } catch (err) {

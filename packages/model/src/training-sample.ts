@@ -13,4 +13,11 @@ export interface TrainingSample {
    * the line the model will run on rather than the older data.
    */
   recent?: boolean;
+  /**
+   * The defect mask, encoded (white = defect pixels; the image's own size or
+   * any size, resized with the image's `fill`): supervised training learns
+   * the model's map from the masks of its defect images when at least a few
+   * have one (see `map-head.ts`).
+   */
+  mask?: Uint8Array;
 }
