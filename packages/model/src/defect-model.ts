@@ -2,15 +2,19 @@ import { LinesightError, greyInputSpec, sha256Hex } from '@linesight/protocol';
 import { fitClassifier } from './classifier-scorer.ts';
 import { splitDataset } from './dataset-split.ts';
 import type { FittedScorer } from './fitted-scorer.ts';
+import { fitTrainingMapHead } from './map-head.ts';
+import { validationPixelAuroc } from './map-choice.ts';
+import { CELL_DEFECT_SHARE, samplesMaskCoverage } from './mask-coverage.ts';
 import { computeMetrics } from './metrics.ts';
 import { modelCard } from './model-card.ts';
+import { padimFeatures, padimGrid } from './padim.ts';
 import { fuseWithPadim, normalizationGoods } from './padim-fusion.ts';
 import { PADIM_SCORE_TOP, fitPadimScorer } from './padim-scorer.ts';
 import { exportPyramidModelOnnx, type PyramidModelParams } from './pyramid-graph.ts';
 import { scoreOf } from './reference-forward.ts';
 import { round6 } from './round6.ts';
 import { validationThreshold } from './threshold.ts';
-import type { PyramidGeometry } from './pyramid-features.ts';
+import { baseChannels, gridSide, type PyramidGeometry } from './pyramid-features.ts';
 import { trainingFeatures, trainingGeometry, type TrainFeatures } from './training-features.ts';
 import {
   chooseTrainingMode,
@@ -22,7 +26,7 @@ import type { TrainedModel } from './training-result.ts';
 import type { TrainingSample } from './training-sample.ts';
 
 export { pyramidModelForward } from './reference-forward.ts';
-export type { DefectModelOptions, TrainingMode } from './training-options.ts';
+export type { DefectModelOptions, MapSource, TrainingMode } from './training-options.ts';
 
 /** A trained pyramid defect model with its parameters (for the reference forward pass). */
 export interface TrainedDefectModel extends TrainedModel {
@@ -82,8 +86,38 @@ export async function trainDefectModel(
     threads: o.threads,
     report,
   });
-  const scorer = await fitScorer(mode, features.train, features.validation, geometry, o, (k) =>
-    isDefect(validation[k] as number),
+  // The masks of the real training defects, keyed by their place in features.train
+  // (good training images first, then these): what the map head learns from.
+  const coverage =
+    mode === 'supervised'
+      ? await samplesMaskCoverage(
+          trainDefect.map((i) => samples[i]?.mask),
+          o.size,
+          padimGrid(gridSide(geometry)),
+        )
+      : new Map<number, Float32Array>();
+  // The validation defects' masks at the output map's grid, to compare maps on.
+  const validationCells =
+    mode === 'supervised'
+      ? new Map(
+          [
+            ...(await samplesMaskCoverage(
+              validation.map((i) => (isDefect(i) ? samples[i]?.mask : undefined)),
+              o.size,
+              gridSide(geometry),
+            )),
+          ].map(([k, c]) => [k, Array.from(c, (share) => share >= CELL_DEFECT_SHARE)]),
+        )
+      : new Map<number, boolean[]>();
+  const scorer = await fitScorer(
+    mode,
+    features.train,
+    features.validation,
+    geometry,
+    o,
+    (k) => isDefect(validation[k] as number),
+    new Map([...coverage].map(([j, c]) => [trainGood.length + j, c])),
+    validationCells,
   );
   features.train.length = 0;
   const params = scorer.params;
@@ -155,6 +189,8 @@ async function fitScorer(
   geometry: PyramidGeometry,
   o: ResolvedTrainingOptions,
   validationIsDefect: (k: number) => boolean,
+  coverage: ReadonlyMap<number, Float32Array>,
+  validationCells: ReadonlyMap<number, boolean[]>,
 ): Promise<FittedScorer> {
   const padim = fitPadimScorer(train, geometry, o.report, {
     maxPoolPeaks: true,
@@ -171,12 +207,46 @@ async function fitScorer(
     threads: o.threads,
     report: o.report,
   });
-  return fuseWithPadim(
-    classifier,
-    padim,
-    normalizationGoods(
-      validation.filter((_, k) => !validationIsDefect(k)),
-      train.filter((t) => !t.defect).map((t) => t.features),
-    ),
+  const goods = normalizationGoods(
+    validation.filter((_, k) => !validationIsDefect(k)),
+    train.filter((t) => !t.defect).map((t) => t.features),
   );
+  if (o.map === 'padim')
+    return fuseWithPadim(classifier, padim, goods, { masks: 0, reason: 'map: padim asked for' });
+  const fused = padim.params.padim;
+  const mapHead = fitTrainingMapHead(
+    train,
+    coverage,
+    fused,
+    (f) => padimFeatures(f, baseChannels(geometry), gridSide(geometry), fused.maxPooled),
+    {
+      seed: o.seed,
+      onEpoch: (epoch, epochs) =>
+        o.report({ step: 'fit', done: epoch, total: epochs, epoch, epochs }),
+    },
+  );
+  const withHead = fuseWithPadim(classifier, padim, goods, mapHead);
+  if (mapHead.params === undefined || o.map === 'masks') return withHead;
+  // 'auto': the map head only where it places the validation split's defects better.
+  const withoutHead = fuseWithPadim(classifier, padim, goods);
+  const [padimAuroc, headAuroc] = validationPixelAuroc(
+    [withoutHead.params, withHead.params],
+    validation.map((features, k) => {
+      const cells = validationCells.get(k);
+      return {
+        features,
+        defect: validationIsDefect(k),
+        ...(cells !== undefined ? { defectCells: cells } : {}),
+      };
+    }),
+  );
+  const compared = { mapValidationPixelAuroc: { padim: padimAuroc, mapHead: headAuroc } };
+  if (padimAuroc != null && headAuroc != null && headAuroc > padimAuroc)
+    return { ...withHead, summary: { ...withHead.summary, ...compared } };
+  const reason =
+    padimAuroc == null || headAuroc == null
+      ? "the validation split has no masked defect to compare the maps on: the map is PaDiM's"
+      : `on the validation split the map head ranked defect cells at ${headAuroc.toFixed(3)}, PaDiM's map at ${padimAuroc.toFixed(3)}: the map is PaDiM's`;
+  const plain = fuseWithPadim(classifier, padim, goods, { masks: mapHead.masks, reason });
+  return { ...plain, summary: { ...plain.summary, ...compared } };
 }

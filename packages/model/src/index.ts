@@ -50,6 +50,7 @@ export {
   pyramidModelForward,
   type DefectModelOptions,
   type TrainedDefectModel,
+  type MapSource,
   type TrainingMode,
 } from './defect-model.ts';
 export { exportPyramidModelOnnx, type PyramidModelParams } from './pyramid-graph.ts';

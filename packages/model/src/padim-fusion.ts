@@ -1,4 +1,5 @@
 import type { FittedScorer } from './fitted-scorer.ts';
+import type { MapHeadParams } from './map-head.ts';
 import { PADIM_MIN_SHRINKAGE } from './padim.ts';
 import type { CellClassifierParams, PadimModelParams, ScoreFusion } from './pyramid-graph.ts';
 import { scoreOf } from './reference-forward.ts';
@@ -39,6 +40,7 @@ export function fuseWithPadim(
   classifier: FittedScorer<CellClassifierParams>,
   padim: FittedScorer<PadimModelParams>,
   goods: { features: Float32Array[]; from: string },
+  mapHead?: { params?: MapHeadParams; masks: number; reason?: string },
 ): FittedScorer<CellClassifierParams> {
   const spread = (scores: number[]) => {
     const mean = scores.reduce((a, v) => a + v, 0) / Math.max(1, scores.length);
@@ -53,6 +55,7 @@ export function fuseWithPadim(
     classifierScale: round6(c.scale),
     padimMean: p.mean,
     padimScale: round6(PADIM_FUSION_WEIGHT * p.scale),
+    ...(mapHead?.params !== undefined ? { mapHead: mapHead.params } : {}),
   };
   return {
     params: { ...classifier.params, fusion },
@@ -67,6 +70,12 @@ export function fuseWithPadim(
       padimWeight: PADIM_FUSION_WEIGHT,
       padimMapBlurPasses: fusion.padim.mapBlurPasses ?? null,
       fusionNormalizedOn: goods.from,
+      map:
+        fusion.mapHead !== undefined
+          ? 'map head trained on defect masks (defect probability per cell)'
+          : 'PaDiM distance',
+      mapHeadMasks: mapHead?.masks ?? 0,
+      ...(mapHead?.reason !== undefined ? { mapHeadSkipped: mapHead.reason } : {}),
       scoreUnit:
         'classifier logit and PaDiM distance, each in standard deviations of its scores on good images, summed (PaDiM weighted)',
     },

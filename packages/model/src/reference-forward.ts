@@ -1,4 +1,5 @@
 import { headCellLogits, logMeanExp } from './cell-head.ts';
+import { mapHeadLogits } from './map-head.ts';
 import { smoothMap } from './padim-map.ts';
 import { padimFeatures, padimMap, padimScore } from './padim.ts';
 import { baseChannels, gridSide, pyramidFeatures } from './pyramid-features.ts';
@@ -44,9 +45,19 @@ export function scoreFeatures(f: Float32Array, params: PyramidModelParams): Scor
   const fusion = params.fusion;
   if (fusion === undefined)
     return { score: classifier, map: { width: grid, height: grid, data: map } };
-  // As the graph: the fused image score, and PaDiM's map at the classifier's grid
-  // (already there when it is smoothed).
+  // As the graph: the fused image score, and the map head's map or PaDiM's at the
+  // classifier's grid (already there when it is smoothed).
   const padim = scoreFeatures(f, { kind: 'padim', geometry: params.geometry, padim: fusion.padim });
+  const score = fuseScores(classifier, padim.score, fusion);
+  if (fusion.mapHead !== undefined) {
+    const pooled = padimFeatures(f, baseChannels(params.geometry), grid, fusion.padim.maxPooled);
+    const logits = mapHeadLogits(pooled, fusion.padim, fusion.mapHead);
+    const smoothed = smoothMap(logits, fusion.padim.grid, fusion.mapHead.mapBlurPasses, grid);
+    return {
+      score,
+      map: { width: grid, height: grid, data: smoothed.map((v) => 1 / (1 + Math.exp(-v))) },
+    };
+  }
   const factor = grid / padim.map.width;
   const upsampled = new Float32Array(map.length);
   for (let y = 0; y < grid; y++)
@@ -55,7 +66,7 @@ export function scoreFeatures(f: Float32Array, params: PyramidModelParams): Scor
         Math.floor(y / factor) * padim.map.width + Math.floor(x / factor)
       ] as number;
   return {
-    score: fuseScores(classifier, padim.score, fusion),
+    score,
     map: { width: grid, height: grid, data: upsampled },
   };
 }

@@ -40,6 +40,14 @@ export interface DefectModelOptions {
    * for the supervised classifier: 0.5 unless given (anomaly mode fits good images only).
    */
   syntheticPerGood?: number;
+  /**
+   * Where a supervised model's map comes from: 'auto' (default) the map head
+   * learnt from the defect masks (`map-head.ts`) when the training set has
+   * enough and it ranks the validation split's defect cells above PaDiM's
+   * map, else PaDiM's; 'masks' the map head whenever there are enough masks;
+   * 'padim' PaDiM's distances. The score is the same either way.
+   */
+  map?: MapSource;
   /** Mini-batches the classifier sees at least (small datasets get more epochs); 600 unless given. */
   minTrainingSteps?: number;
   /** Model name recorded in the contract. */
@@ -65,6 +73,9 @@ export const RECENT_VALIDATION_SHARE = 0.3;
 /** Small datasets get more epochs, so that the classifier sees at least this many mini-batches. */
 const MIN_TRAINING_STEPS = 600;
 
+/** Where a supervised model's map comes from (see DefectModelOptions.map). */
+export type MapSource = 'auto' | 'masks' | 'padim';
+
 /** The trainer's options with their defaults filled in, checked. */
 export interface ResolvedTrainingOptions {
   seed: number;
@@ -79,6 +90,7 @@ export interface ResolvedTrainingOptions {
   /** As given: its default depends on the mode. */
   syntheticPerGood: number | undefined;
   minTrainingSteps: number;
+  map: MapSource;
   threads: number;
   name: string;
   holdout: HoldoutRecord | undefined;
@@ -98,6 +110,7 @@ export function resolveTrainingOptions(options: DefectModelOptions): ResolvedTra
     validationShare: options.validationShare ?? 0.2,
     recentValidationShare: options.recentValidationShare ?? RECENT_VALIDATION_SHARE,
     syntheticPerGood: options.syntheticPerGood,
+    map: options.map ?? 'auto',
     minTrainingSteps: options.minTrainingSteps ?? MIN_TRAINING_STEPS,
     threads: options.threads ?? Math.min(2, availableParallelism()),
     name: options.name ?? 'defect-model',
@@ -154,6 +167,8 @@ function checkOptions(o: DefectModelOptions, r: ResolvedTrainingOptions): void {
   if (!Number.isSafeInteger(o.seed)) problems.push(`seed must be an integer, got ${o.seed}`);
   if (o.mode !== undefined && !['supervised', 'anomaly', 'auto'].includes(o.mode))
     problems.push(`mode must be supervised, anomaly or auto, got ${String(o.mode)}`);
+  if (!['auto', 'masks', 'padim'].includes(r.map))
+    problems.push(`map must be auto, masks or padim, got ${String(r.map)}`);
   if (!Number.isInteger(r.levels) || r.levels < 1 || r.levels > 5)
     problems.push(`levels must be an integer in 1..5, got ${r.levels}`);
   const step = 2 ** Math.max(0, Math.min(5, Math.trunc(r.levels)) - 1);

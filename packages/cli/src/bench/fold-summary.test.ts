@@ -9,6 +9,7 @@ function run(fold: number, auroc: number | null, perClass: Record<string, number
     auroc,
     ap: auroc,
     pixelAuroc: auroc === null ? null : auroc - 0.1,
+    map: null,
     f1: 0.5,
     perClass,
     trainingSeconds: 10 + fold,

@@ -5,6 +5,8 @@ export interface ModelBenchRun {
   auroc: number | null;
   ap: number | null;
   pixelAuroc: number | null;
+  /** What the model's map is (the contract's `training.map`), null for a model that does not say. */
+  map: string | null;
   f1: number | null;
   perClass: Record<string, number | null>;
   trainingSeconds: number;

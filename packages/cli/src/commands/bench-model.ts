@@ -6,6 +6,7 @@ import {
   holdoutSplit,
   trainDefectModel,
   type FolderSample,
+  type MapSource,
 } from '@linesight/model';
 import { OnnxModel, decodeImagePixels, rawToTensor } from '@linesight/vision';
 import { progressLine } from '../progress.ts';
@@ -17,7 +18,7 @@ import {
   type FoldRun,
   type ModelBenchRun,
 } from '../bench/fold-summary.ts';
-import { readDatasetVerbose, readMasks, trainingProgressPrinter } from './model-command.ts';
+import { readDatasetVerbose, trainingProgressPrinter } from './model-command.ts';
 
 function parseCount(value: string): number {
   const n = Number(value);
@@ -38,6 +39,7 @@ interface ModelBenchOptions {
   testShare: number;
   epochs: number;
   members: number;
+  map: MapSource;
   trainThreads?: number;
   frames: number;
   json?: boolean;
@@ -76,6 +78,14 @@ export function modelBenchCommand(): Command {
     .option('--test-share <x>', 'share of each class held out for testing', Number, 0.25)
     .option('--epochs <n>', 'training epochs of the cell classifier', parseCount, 30)
     .option('--members <n>', 'cell classifiers trained and averaged in one model', parseCount, 1)
+    .addOption(
+      new Option(
+        '--map <source>',
+        "where a supervised model's map comes from (as `model train --map`): auto, masks or padim",
+      )
+        .choices(['auto', 'masks', 'padim'])
+        .default('auto'),
+    )
     .option(
       '--train-threads <n>',
       "threads computing the classifier's gradients (default 2; the model's bytes do not depend on it)",
@@ -136,6 +146,7 @@ async function benchFolds(
     folds: opts.folds,
     seed: opts.seed,
     members: opts.members,
+    map: opts.map,
     trainThreads: opts.trainThreads ?? 2,
     ...summary,
     loadAverage: { before: loadBefore.map(round2), after: loadavg().map(round2) },
@@ -162,6 +173,7 @@ async function benchHoldout(
     dataset: opts.data,
     mode: opts.mode,
     members: opts.members,
+    map: opts.map,
     trainThreads: opts.trainThreads ?? 2,
   };
   if (runs.length > 1) {
@@ -192,6 +204,7 @@ async function benchOnce(
     mode: BenchMode;
     epochs: number;
     members: number;
+    map: MapSource;
     trainThreads?: number;
     frames: number;
   },
@@ -204,13 +217,13 @@ async function benchOnce(
     mode: opts.mode,
     epochs: opts.epochs,
     members: opts.members,
+    map: opts.map,
     ...(opts.trainThreads !== undefined ? { threads: opts.trainThreads } : {}),
     onProgress: trainingProgressPrinter(),
   });
   const trainingSeconds = (performance.now() - started) / 1000;
   progressLine('');
   const evaluation = await evaluateModel(trained.onnx, test, {
-    masks: await readMasks(test),
     onProgress: (done, total) => progressLine(`scoring ${done}/${total}`),
   });
   progressLine('');
@@ -226,6 +239,8 @@ async function benchOnce(
     auroc: evaluation.auroc,
     ap: evaluation.ap,
     pixelAuroc: evaluation.pixelAuroc,
+    map:
+      typeof trained.contract.training?.['map'] === 'string' ? trained.contract.training.map : null,
     f1: evaluation.f1,
     perClass: evaluation.perClass,
     trainingSeconds: round(trainingSeconds),

@@ -14,6 +14,7 @@ import {
   type FolderSample,
   type HoldoutRecord,
   type ImageFolderDataset,
+  type MapSource,
   type TrainingMode,
   type TrainingProgress,
   type TrainingSample,
@@ -47,17 +48,6 @@ export async function readDatasetVerbose(
       (dataset.skipped.length > 0 ? `, ${dataset.skipped.length} unreadable file(s) skipped` : ''),
   );
   return dataset;
-}
-
-/** Reads the mask files of folder samples (undefined where there is none or it cannot be read). */
-export async function readMasks(
-  samples: readonly FolderSample[],
-): Promise<(Uint8Array | undefined)[]> {
-  return Promise.all(
-    samples.map(async (s) =>
-      s.maskPath === undefined ? undefined : await readFile(s.maskPath).catch(() => undefined),
-    ),
-  );
 }
 
 /** A progress printer for training: step, epoch, loss and ETA of the slow step. */
@@ -118,6 +108,14 @@ export function modelCommand(): Command {
       parseSeed,
       1,
     )
+    .addOption(
+      new Option(
+        '--map <source>',
+        "where a supervised model's anomaly map comes from: masks (learnt from the defect masks beside the images), padim (distance from good parts) or auto (masks when enough exist and they place the validation defects better)",
+      )
+        .choices(['auto', 'masks', 'padim'])
+        .default('auto'),
+    )
     .option(
       '--holdout <share>',
       'hold this share of each class out of training (recorded in the model, so `model eval --holdout` scores exactly those images)',
@@ -133,6 +131,7 @@ export function modelCommand(): Command {
         size: number;
         epochs: number;
         members: number;
+        map: MapSource;
         holdout?: number;
       }) => {
         const started = Date.now();
@@ -159,6 +158,7 @@ export function modelCommand(): Command {
           size: opts.size,
           epochs: opts.epochs,
           members: opts.members,
+          map: opts.map,
           name: basename(opts.out, '.onnx').slice(0, 64) || 'defect-model',
           onProgress: trainingProgressPrinter(),
         });
@@ -218,7 +218,6 @@ export function modelCommand(): Command {
             `scoring the ${evalSamples.length} ${opts.holdout ? 'held-out' : 'unseen'} images of ${dataset.samples.length}`,
           );
         const metrics = await evaluateModel(onnx, evalSamples, {
-          masks: await readMasks(evalSamples),
           onProgress: (done, total) => progressLine(`scoring ${done}/${total}`),
         });
         progressLine('');
