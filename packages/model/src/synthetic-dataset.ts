@@ -11,8 +11,6 @@ export interface SyntheticDatasetOptions {
   /** Image side in pixels; 128 unless given. */
   size?: number;
   format?: 'png' | 'jpeg';
-  /** Give every sample its mask (PNG, white where a defect darkens the pixel by half its depth or more). */
-  masks?: boolean;
 }
 
 /** Kinds of synthetic defect. */
@@ -38,26 +36,14 @@ export async function generateSyntheticSamples(
   const samples: TrainingSample[] = [];
   for (const item of plan) {
     const pixels = texture(size, random);
-    const mask = new Uint8Array(size * size);
-    if (item.defect === 'spot') drawSpot(pixels, size, random, mask);
-    if (item.defect === 'scratch') drawScratch(pixels, size, random, mask);
+    if (item.defect === 'spot') drawSpot(pixels, size, random);
+    if (item.defect === 'scratch') drawScratch(pixels, size, random);
     const bytes = Uint8Array.from(pixels, (v) => Math.max(0, Math.min(255, Math.round(v))));
     const encoder = sharp(bytes, { raw: { width: size, height: size, channels: 1 } });
     const image = await (
       options.format === 'jpeg' ? encoder.jpeg({ quality: 92 }) : encoder.png()
     ).toBuffer();
-    samples.push({
-      image,
-      label: item.label,
-      className: item.className,
-      ...(options.masks === true
-        ? {
-            mask: await sharp(mask, { raw: { width: size, height: size, channels: 1 } })
-              .png()
-              .toBuffer(),
-          }
-        : {}),
-    });
+    samples.push({ image, label: item.label, className: item.className });
   }
   return samples;
 }
@@ -96,7 +82,7 @@ function texture(size: number, random: Random): Float64Array {
   return out;
 }
 
-function drawSpot(pixels: Float64Array, size: number, random: Random, mask: Uint8Array): void {
+function drawSpot(pixels: Float64Array, size: number, random: Random): void {
   const radius = 2.5 + random() * 2.5;
   const depth = 25 + random() * 25;
   const cx = 12 + random() * (size - 24);
@@ -105,12 +91,11 @@ function drawSpot(pixels: Float64Array, size: number, random: Random, mask: Uint
     for (let x = Math.floor(cx - radius - 1); x <= Math.ceil(cx + radius + 1); x++) {
       const cover = Math.min(1, Math.max(0, radius + 0.5 - Math.hypot(x - cx, y - cy)));
       pixels[y * size + x] = (pixels[y * size + x] as number) - depth * cover;
-      if (cover >= 0.5) mask[y * size + x] = 255;
     }
   }
 }
 
-function drawScratch(pixels: Float64Array, size: number, random: Random, mask: Uint8Array): void {
+function drawScratch(pixels: Float64Array, size: number, random: Random): void {
   const length = 20 + random() * 30;
   const angle = random() * Math.PI;
   const depth = 20 + random() * 20;
@@ -123,7 +108,6 @@ function drawScratch(pixels: Float64Array, size: number, random: Random, mask: U
     for (let x = Math.floor(Math.min(x0, x1)) - 2; x <= Math.ceil(Math.max(x0, x1)) + 2; x++) {
       const cover = Math.min(1, Math.max(0, 1.2 - segmentDistance(x, y, x0, y0, x1, y1)));
       pixels[y * size + x] = (pixels[y * size + x] as number) - depth * cover;
-      if (cover >= 0.5) mask[y * size + x] = 255;
     }
   }
 }
