@@ -386,6 +386,14 @@ describe('trainDefectModel determinism and errors', () => {
       ),
     );
     expect(isLinesightError(oneClass, 'ERR_DATASET')).toBe(true);
+    const masksWithoutDefects = await rejection(
+      trainDefectModel(
+        small.filter((s) => s.label === 'good'),
+        { seed: 1, map: 'masks' },
+      ),
+    );
+    expect(isLinesightError(masksWithoutDefects, 'ERR_TRAINING')).toBe(true);
+    expect((masksWithoutDefects as Error).message).toMatch(/map: masks needs a supervised model/);
     expect((oneClass as Error).message).toMatch(/only one class/);
     const twoGood = await rejection(
       trainDefectModel(

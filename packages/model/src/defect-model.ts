@@ -2,13 +2,13 @@ import { LinesightError, greyInputSpec, sha256Hex } from '@linesight/protocol';
 import { fitClassifier } from './classifier-scorer.ts';
 import { splitDataset } from './dataset-split.ts';
 import type { FittedScorer } from './fitted-scorer.ts';
-import { fitTrainingMapHead } from './map-head.ts';
+import { fitTrainingMapHead, maskedDefects } from './map-head.ts';
 import { validationPixelAuroc } from './map-choice.ts';
-import { CELL_DEFECT_SHARE, samplesMaskCoverage } from './mask-coverage.ts';
+import { defectCells, samplesMaskCoverage } from './mask-coverage.ts';
 import { computeMetrics } from './metrics.ts';
 import { modelCard } from './model-card.ts';
 import { padimFeatures, padimGrid } from './padim.ts';
-import { fuseWithPadim, normalizationGoods } from './padim-fusion.ts';
+import { fuseWithPadim, normalizationGoods, withMapChoice } from './padim-fusion.ts';
 import { PADIM_SCORE_TOP, fitPadimScorer } from './padim-scorer.ts';
 import { exportPyramidModelOnnx, type PyramidModelParams } from './pyramid-graph.ts';
 import { scoreOf } from './reference-forward.ts';
@@ -53,6 +53,11 @@ export async function trainDefectModel(
   const o = resolveTrainingOptions(options);
   const { report } = o;
   const mode = chooseTrainingMode(samples, o.requestedMode);
+  if (mode === 'anomaly' && o.map === 'masks')
+    throw new LinesightError(
+      'ERR_TRAINING',
+      "map: masks needs a supervised model (defect images with masks); this training is anomaly mode, whose map is PaDiM's",
+    );
   const geometry = trainingGeometry(o.size, o.levels, mode);
   const hashes = samples.map((s) => sha256Hex(s.image));
   const split = splitDataset(samples, {
@@ -106,7 +111,7 @@ export async function trainDefectModel(
               o.size,
               gridSide(geometry),
             )),
-          ].map(([k, c]) => [k, Array.from(c, (share) => share >= CELL_DEFECT_SHARE)]),
+          ].map(([k, c]) => [k, defectCells(c)]),
         )
       : new Map<number, boolean[]>();
   const scorer = await fitScorer(
@@ -211,26 +216,29 @@ async function fitScorer(
     validation.filter((_, k) => !validationIsDefect(k)),
     train.filter((t) => !t.defect).map((t) => t.features),
   );
+  const fused = fuseWithPadim(classifier, padim, goods);
   if (o.map === 'padim')
-    return fuseWithPadim(classifier, padim, goods, { masks: 0, reason: 'map: padim asked for' });
-  const fused = padim.params.padim;
+    return withMapChoice(fused, { masks: maskedDefects(coverage), reason: 'map: padim asked for' });
+  const gaussian = padim.params.padim;
   const mapHead = fitTrainingMapHead(
     train,
     coverage,
-    fused,
-    (f) => padimFeatures(f, baseChannels(geometry), gridSide(geometry), fused.maxPooled),
+    gaussian,
+    (f) => padimFeatures(f, baseChannels(geometry), gridSide(geometry), gaussian.maxPooled),
     {
       seed: o.seed,
       onEpoch: (epoch, epochs) =>
         o.report({ step: 'fit', done: epoch, total: epochs, epoch, epochs }),
     },
   );
-  const withHead = fuseWithPadim(classifier, padim, goods, mapHead);
-  if (mapHead.params === undefined || o.map === 'masks') return withHead;
+  const { masks } = mapHead;
+  if (mapHead.params === undefined) return withMapChoice(fused, { masks, reason: mapHead.reason });
+  const head = mapHead.params;
+  const withHead = withMapChoice(fused, { head, masks });
+  if (o.map === 'masks') return withHead;
   // 'auto': the map head only where it places the validation split's defects better.
-  const withoutHead = fuseWithPadim(classifier, padim, goods);
   const [padimAuroc, headAuroc] = validationPixelAuroc(
-    [withoutHead.params, withHead.params],
+    [fused.params, withHead.params],
     validation.map((features, k) => {
       const cells = validationCells.get(k);
       return {
@@ -240,13 +248,12 @@ async function fitScorer(
       };
     }),
   );
-  const compared = { mapValidationPixelAuroc: { padim: padimAuroc, mapHead: headAuroc } };
+  const compared = { padim: padimAuroc ?? null, mapHead: headAuroc ?? null };
   if (padimAuroc != null && headAuroc != null && headAuroc > padimAuroc)
-    return { ...withHead, summary: { ...withHead.summary, ...compared } };
+    return withMapChoice(fused, { head, masks, compared });
   const reason =
     padimAuroc == null || headAuroc == null
       ? "the validation split has no masked defect to compare the maps on: the map is PaDiM's"
       : `on the validation split the map head ranked defect cells at ${headAuroc.toFixed(3)}, PaDiM's map at ${padimAuroc.toFixed(3)}: the map is PaDiM's`;
-  const plain = fuseWithPadim(classifier, padim, goods, { masks: mapHead.masks, reason });
-  return { ...plain, summary: { ...plain.summary, ...compared } };
+  return withMapChoice(fused, { masks, reason, compared });
 }

@@ -1,6 +1,6 @@
 import { LinesightError } from '@linesight/protocol';
 import { OnnxModel, type AnomalyMap } from '@linesight/vision';
-import { CELL_DEFECT_SHARE, maskCoverage } from './mask-coverage.ts';
+import { defectCells, maskCoverage } from './mask-coverage.ts';
 import { auroc, computeMetrics, type EvalMetrics } from './metrics.ts';
 import type { TrainingSample } from './training-sample.ts';
 
@@ -117,5 +117,5 @@ async function maskCells(
 ): Promise<boolean[] | undefined> {
   // A broken mask only costs its pixel labels; the image is still scored.
   const coverage = await maskCoverage(mask, width, height, map.width, map.height);
-  return coverage === undefined ? undefined : Array.from(coverage, (c) => c >= CELL_DEFECT_SHARE);
+  return coverage === undefined ? undefined : defectCells(coverage);
 }

@@ -64,7 +64,12 @@ export async function readImageFolder(
       if (!info.width || !info.height) throw new Error('no image dimensions');
       const maskPath = masks.get(path);
       // A mask that cannot be read costs only its pixel labels, not the image.
-      const mask = maskPath ? await readFile(maskPath).catch(() => undefined) : undefined;
+      const mask = maskPath
+        ? await readFile(maskPath).catch((err: Error) => {
+            skipped.push({ path: maskPath, reason: `mask not read (${err.message})` });
+            return undefined;
+          })
+        : undefined;
       samples.push({
         path,
         image,

@@ -20,15 +20,16 @@ export function validationPixelAuroc(
   images: readonly MapValidationImage[],
 ): (number | null)[] {
   const used = images.filter((im) => !im.defect || im.defectCells !== undefined);
-  const labels: boolean[] = [];
-  for (const im of used) {
-    const cells = im.defectCells;
-    const length = scoreFeatures(im.features, models[0] as PyramidModelParams).map.data.length;
-    for (let j = 0; j < length; j++) labels.push(cells?.[j] === true);
-  }
   return models.map((params) => {
     const scores: number[] = [];
-    for (const im of used) scores.push(...scoreFeatures(im.features, params).map.data);
+    const labels: boolean[] = [];
+    for (const im of used) {
+      const map = scoreFeatures(im.features, params).map.data;
+      for (let j = 0; j < map.length; j++) {
+        scores.push(map[j] as number);
+        labels.push(im.defectCells?.[j] === true);
+      }
+    }
     return auroc(scores, labels);
   });
 }

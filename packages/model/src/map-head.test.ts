@@ -1,5 +1,7 @@
+import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { fitMapHead, fitTrainingMapHead, mapHeadLogits, maskCellLabels } from './map-head.ts';
+import { maskCoverage } from './mask-coverage.ts';
 import { auroc } from './metrics.ts';
 import { fitPadim, padimMap } from './padim.ts';
 import { createRandom } from './random.ts';
@@ -83,5 +85,21 @@ describe('fitMapHead', () => {
     expect(result.params).toBeUndefined();
     expect(result.masks).toBe(1);
     expect('reason' in result && result.reason).toMatch(/1 training defect images have a mask/);
+  });
+});
+
+describe('maskCoverage', () => {
+  it('reads a mask with transparency as its grey values, transparent pixels as no defect', async () => {
+    // 4x4 RGBA: the left half opaque white (defect), the right half transparent.
+    const rgba = new Uint8Array(4 * 4 * 4);
+    for (let y = 0; y < 4; y++)
+      for (let x = 0; x < 4; x++)
+        rgba.set(x < 2 ? [255, 255, 255, 255] : [255, 255, 255, 0], (y * 4 + x) * 4);
+    const png = await sharp(rgba, { raw: { width: 4, height: 4, channels: 4 } })
+      .png()
+      .toBuffer();
+    const coverage = await maskCoverage(png, 4, 4, 2, 2);
+    expect(Array.from(coverage ?? [])).toEqual([1, 0, 1, 0]);
+    expect(await maskCoverage(Buffer.from('not a png'), 4, 4, 2, 2)).toBeUndefined();
   });
 });

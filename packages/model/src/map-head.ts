@@ -17,8 +17,8 @@ import { createRandom, shuffleInPlace } from './random.ts';
  * log(1 + its distance), through a 1x1 MLP (inputs -> 16 -> 1). It is
  * trained cell by cell (weighted logistic loss, defect and good cells
  * weighted half each; which cells are defects: `maskCellLabels`). Its logits, blurred and upsampled as PaDiM's
- * map and passed through a sigmoid, are the model's map (a defect probability
- * per cell); the image score is not changed by it (adding its top cells to
+ * map and passed through a sigmoid, are the model's map (a defect score in
+ * 0..1 per cell); the image score is not changed by it (adding its top cells to
  * the fused score did not rank images better on MTD).
  */
 export interface MapHeadParams {
@@ -247,6 +247,13 @@ function trainCells(
   head.b2 = b2[0] as number;
 }
 
+/** Training defects whose mask marks at least one cell (what the map head would learn from). */
+export function maskedDefects(coverage: ReadonlyMap<number, Float32Array>): number {
+  let n = 0;
+  for (const c of coverage.values()) if (maskCellLabels(c).includes(1)) n++;
+  return n;
+}
+
 /**
  * The map head of a supervised training run, or why there is none: PaDiM's
  * pooled features of the real training images (good ones and the defects
@@ -261,6 +268,12 @@ export function fitTrainingMapHead(
 ):
   { params: MapHeadParams; masks: number } | { params?: undefined; reason: string; masks: number } {
   const masked = [...coverage.entries()].filter(([, c]) => maskCellLabels(c).includes(1));
+  // Keyed by place in `train`: each must be a real defect (good images first, then defects).
+  for (const [index] of masked) {
+    const t = train[index];
+    if (t === undefined || !t.defect || t.synthetic)
+      throw new RangeError(`coverage ${index} is not a real training defect`);
+  }
   if (masked.length < MIN_MASKED_DEFECTS)
     return {
       reason: `${masked.length} training defect images have a mask marking at least one cell (${MIN_MASKED_DEFECTS} needed): the map is PaDiM's`,

@@ -18,11 +18,15 @@ export async function maskCoverage(
 ): Promise<Float32Array | undefined> {
   let pixels: Buffer;
   try {
-    pixels = await sharp(mask, { failOn: 'error' })
+    // Transparency (a labelling tool's mask) counts as black: no defect.
+    const { data, info } = await sharp(mask, { failOn: 'error' })
+      .flatten({ background: '#000000' })
       .greyscale()
       .resize(width, height, { fit: 'fill', kernel: 'nearest' })
       .raw()
-      .toBuffer();
+      .toBuffer({ resolveWithObject: true });
+    if (info.channels !== 1) return undefined;
+    pixels = data;
   } catch {
     return undefined;
   }
@@ -46,9 +50,9 @@ export async function maskCoverage(
 }
 
 /**
- * The coverage (see maskCoverage) of the samples at `indices` that carry a
- * readable mask, keyed by their position in `indices`: what the map head
- * learns from. A mask that cannot be read only leaves its image out of it.
+ * The coverage (see maskCoverage) of each readable mask of `masks`, keyed by
+ * its position there: what the map head learns from. A mask that cannot be
+ * read only leaves its image out of it.
  */
 export async function samplesMaskCoverage(
   masks: readonly (Uint8Array | undefined)[],
@@ -62,4 +66,9 @@ export async function samplesMaskCoverage(
     if (coverage !== undefined) out.set(k, coverage);
   }
   return out;
+}
+
+/** Which cells count as defect cells in a pixel AUROC: covered by at least CELL_DEFECT_SHARE. */
+export function defectCells(coverage: Float32Array): boolean[] {
+  return Array.from(coverage, (share) => share >= CELL_DEFECT_SHARE);
 }

@@ -40,7 +40,6 @@ export function fuseWithPadim(
   classifier: FittedScorer<CellClassifierParams>,
   padim: FittedScorer<PadimModelParams>,
   goods: { features: Float32Array[]; from: string },
-  mapHead?: { params?: MapHeadParams; masks: number; reason?: string },
 ): FittedScorer<CellClassifierParams> {
   const spread = (scores: number[]) => {
     const mean = scores.reduce((a, v) => a + v, 0) / Math.max(1, scores.length);
@@ -55,7 +54,6 @@ export function fuseWithPadim(
     classifierScale: round6(c.scale),
     padimMean: p.mean,
     padimScale: round6(PADIM_FUSION_WEIGHT * p.scale),
-    ...(mapHead?.params !== undefined ? { mapHead: mapHead.params } : {}),
   };
   return {
     params: { ...classifier.params, fusion },
@@ -70,14 +68,46 @@ export function fuseWithPadim(
       padimWeight: PADIM_FUSION_WEIGHT,
       padimMapBlurPasses: fusion.padim.mapBlurPasses ?? null,
       fusionNormalizedOn: goods.from,
-      map:
-        fusion.mapHead !== undefined
-          ? 'map head trained on defect masks (defect probability per cell)'
-          : 'PaDiM distance',
-      mapHeadMasks: mapHead?.masks ?? 0,
-      ...(mapHead?.reason !== undefined ? { mapHeadSkipped: mapHead.reason } : {}),
+      map: 'PaDiM distance',
       scoreUnit:
         'classifier logit and PaDiM distance, each in standard deviations of its scores on good images, summed (PaDiM weighted)',
+    },
+  };
+}
+
+/** Which map a fused model outputs, and why (see `map-head.ts`). */
+export interface MapChoice {
+  /** The map head, when it is the map. */
+  head?: MapHeadParams;
+  /** Training defects with a mask that marks a cell. */
+  masks: number;
+  /** Why the map is PaDiM's although masks were there or asked for. */
+  reason?: string;
+  /** Pixel AUROC of both maps on the validation split, when they were compared. */
+  compared?: { padim: number | null; mapHead: number | null };
+}
+
+/** A fused model with its map chosen: the map head's or PaDiM's, recorded in the summary. */
+export function withMapChoice(
+  fused: FittedScorer<CellClassifierParams>,
+  choice: MapChoice,
+): FittedScorer<CellClassifierParams> {
+  const fusion = fused.params.fusion;
+  if (fusion === undefined) throw new RangeError('withMapChoice needs a fused model');
+  return {
+    params:
+      choice.head === undefined
+        ? fused.params
+        : { ...fused.params, fusion: { ...fusion, mapHead: choice.head } },
+    summary: {
+      ...fused.summary,
+      map:
+        choice.head !== undefined
+          ? 'map head trained on defect masks (a defect score in 0..1 per cell)'
+          : 'PaDiM distance',
+      mapHeadMasks: choice.masks,
+      ...(choice.reason !== undefined ? { mapHeadSkipped: choice.reason } : {}),
+      ...(choice.compared !== undefined ? { mapValidationPixelAuroc: choice.compared } : {}),
     },
   };
 }

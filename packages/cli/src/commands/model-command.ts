@@ -169,7 +169,10 @@ export function modelCommand(): Command {
         console.error(
           `trained (${trained.mode}) in ${((Date.now() - started) / 1000).toFixed(1)} s -> ${opts.out} (${trained.onnx.byteLength} bytes)\n` +
             `train: good=${String(t.trainGood)} defect=${String(t.trainDefect)} synthetic=${String(t.trainSynthetic)} scorer=${String(t.scorer)}${t.finalLoss === undefined ? '' : ` final loss=${fmt(t.finalLoss as number | null)}`}\n` +
-            `validation: images=${m.images} good=${m.good} defect=${m.defect} auroc=${fmt(m.auroc)} ap=${fmt(m.ap)} threshold=${fmt(m.threshold)} (${String(t.thresholdRule)}) precision=${fmt(m.precision)} recall=${fmt(m.recall)} f1=${fmt(m.f1)}`,
+            `validation: images=${m.images} good=${m.good} defect=${m.defect} auroc=${fmt(m.auroc)} ap=${fmt(m.ap)} threshold=${fmt(m.threshold)} (${String(t.thresholdRule)}) precision=${fmt(m.precision)} recall=${fmt(m.recall)} f1=${fmt(m.f1)}` +
+            (t.map === undefined
+              ? ''
+              : `\nmap: ${String(t.map)} (${String(t.mapHeadMasks)} training defects with masks)${t.mapHeadSkipped === undefined ? '' : `: ${String(t.mapHeadSkipped)}`}`),
         );
       },
     );
