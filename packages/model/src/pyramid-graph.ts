@@ -232,30 +232,11 @@ export function exportPyramidModelOnnx(
           'head_input',
         )
       : z;
-  const hidden = g.op(
-    'Relu',
-    [
-      g.op(
-        'Conv',
-        [
-          headInput,
-          g.weight('head_w1', [head.hidden, head.inputs, 1, 1], head.w1),
-          g.weight('head_b1', [head.hidden], head.b1),
-        ],
-        [intsAttr('kernel_shape', [1, 1])],
-      ),
-    ],
-    [],
-    'head_hidden',
-  );
-  const map = g.op(
-    'Conv',
-    [
-      hidden,
-      g.weight('head_w2', [1, head.hidden, 1, 1], head.w2),
-      g.weight('head_b2', [1], Float32Array.of(head.b2)),
-    ],
-    [intsAttr('kernel_shape', [1, 1])],
+  const map = cellMlpGraph(
+    g,
+    headInput,
+    head,
+    'head',
     params.fusion === undefined ? (outputs.map ?? 'map') : 'classifier_map',
   );
   const lse = g.op(
@@ -502,6 +483,26 @@ function mapHeadGraph(
     g.int64s('map_head_distance_shape', [4], [1, 1, grid, grid]),
   ]);
   const input = g.op('Concat', [planes, logDistance], [intAttr('axis', 1)], 'map_head_input');
+  const logits = cellMlpGraph(g, input, head, 'map_head', 'map_head_logits');
+  return g.op(
+    'Sigmoid',
+    [smoothMapGraph(g, logits, grid, mapHead.mapBlurPasses, to, 'map_head_smoothed')],
+    [],
+    name,
+  );
+}
+
+/**
+ * A cell MLP as two 1x1 convolutions over [1, inputs, G, G] (inputs -> hidden,
+ * Relu, -> 1): [1, 1, G, G] logits named `name`, weights named `prefix`_w1 ...
+ */
+function cellMlpGraph(
+  g: GraphBuilder,
+  input: string,
+  head: CellHead,
+  prefix: string,
+  name: string,
+): string {
   const hidden = g.op(
     'Relu',
     [
@@ -509,29 +510,23 @@ function mapHeadGraph(
         'Conv',
         [
           input,
-          g.weight('map_head_w1', [head.hidden, head.inputs, 1, 1], head.w1),
-          g.weight('map_head_b1', [head.hidden], head.b1),
+          g.weight(`${prefix}_w1`, [head.hidden, head.inputs, 1, 1], head.w1),
+          g.weight(`${prefix}_b1`, [head.hidden], head.b1),
         ],
         [intsAttr('kernel_shape', [1, 1])],
       ),
     ],
     [],
-    'map_head_hidden',
+    `${prefix}_hidden`,
   );
-  const logits = g.op(
+  return g.op(
     'Conv',
     [
       hidden,
-      g.weight('map_head_w2', [1, head.hidden, 1, 1], head.w2),
-      g.weight('map_head_b2', [1], Float32Array.of(head.b2)),
+      g.weight(`${prefix}_w2`, [1, head.hidden, 1, 1], head.w2),
+      g.weight(`${prefix}_b2`, [1], Float32Array.of(head.b2)),
     ],
     [intsAttr('kernel_shape', [1, 1])],
-    'map_head_logits',
-  );
-  return g.op(
-    'Sigmoid',
-    [smoothMapGraph(g, logits, grid, mapHead.mapBlurPasses, to, 'map_head_smoothed')],
-    [],
     name,
   );
 }
