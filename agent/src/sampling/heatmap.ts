@@ -3,8 +3,10 @@ import type { AnomalyMap } from '@linesight/vision';
 
 /**
  * Renders an anomaly map as a small PNG heatmap (black -> red -> yellow ->
- * white), scaled so `threshold` sits at the red-yellow turn; cells stay
- * cells (nearest-neighbour upscaling to at least 64 px on the long side).
+ * white), scaled to the map's own `scale` (the model's contract says what
+ * value is full heat, e.g. 1 for defect scores in 0..1), else so that
+ * `threshold` sits at the red-yellow turn; cells stay cells (nearest-neighbour
+ * upscaling to at least 64 px on the long side).
  */
 export async function anomalyHeatmapPng(
   map: AnomalyMap,
@@ -13,7 +15,14 @@ export async function anomalyHeatmapPng(
   const { width, height, data } = map;
   let max = 0;
   for (const v of data) if (Number.isFinite(v) && v > max) max = v;
-  const scale = threshold !== null && threshold > 0 ? 2 * threshold : max > 0 ? max : 1;
+  const scale =
+    map.scale !== undefined && map.scale > 0
+      ? map.scale
+      : threshold !== null && threshold > 0
+        ? 2 * threshold
+        : max > 0
+          ? max
+          : 1;
   const rgb = Buffer.alloc(width * height * 3);
   for (let i = 0; i < width * height; i++) {
     const t = Math.min(1, Math.max(0, (data[i] ?? 0) / scale));

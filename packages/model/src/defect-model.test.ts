@@ -273,6 +273,15 @@ describe('trainDefectModel', () => {
       ).map.data;
       expect(Math.min(...map)).toBeGreaterThanOrEqual(0);
       expect(Math.max(...map)).toBeLessThanOrEqual(1);
+      // The contract says so, and a device's heatmap reads it from the map ONNX Runtime gives.
+      expect(headMap.contract.mapScale).toBe(1);
+      expect(trained.contract.mapScale).toBeUndefined();
+      const model = await OnnxModel.load(headMap.onnx);
+      try {
+        expect((await model.scoreImage(last)).map?.scale).toBe(1);
+      } finally {
+        await model.close();
+      }
     });
 
     it(

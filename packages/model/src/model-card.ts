@@ -62,6 +62,8 @@ export function modelCard(c: ModelCardInput): ModelContract {
     inputSpec,
     outputs: { score: 'score', map: 'map' },
     threshold,
+    // The map head's map is a defect score in 0..1, not in the units of the score.
+    ...(params.kind !== 'padim' && params.fusion?.mapHead !== undefined ? { mapScale: 1 } : {}),
     training: {
       trainer: TRAINER,
       mode: c.mode,

@@ -35,6 +35,13 @@ export const ModelContractSchema = Type.Object(
     inputSpec: InputSpecSchema,
     outputs: ModelOutputsSchema,
     threshold: Type.Number({ description: 'score at or above which a frame is a defect' }),
+    mapScale: Type.Optional(
+      Type.Number({
+        exclusiveMinimum: 0,
+        description:
+          'the map value a heatmap shows at full heat (1 for a map of defect scores in 0..1); absent: the map is in the units of the score',
+      }),
+    ),
     training: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
     datasetFingerprint: Type.Optional(Type.String()),
     trainingImages: Type.Optional(

@@ -103,6 +103,6 @@ export class OnnxModel implements ScoringModel {
     }
     const score = readScore(results[outputs.score], outputs.score);
     if (outputs.map === undefined) return { score };
-    return { score, map: readMap(results[outputs.map], outputs.map) };
+    return { score, map: readMap(results[outputs.map], outputs.map, this.contract.mapScale) };
   }
 }

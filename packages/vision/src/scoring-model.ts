@@ -6,6 +6,11 @@ export interface AnomalyMap {
   width: number;
   height: number;
   data: Float32Array;
+  /**
+   * The map value a heatmap shows at full heat, when the model's contract
+   * says (`mapScale`, e.g. 1 for a map of defect scores in 0..1).
+   */
+  scale?: number;
 }
 
 /** What a model says about one input: a score and, if the model has one, an anomaly map. */

@@ -77,7 +77,7 @@ export function readScore(value: TensorLike | undefined, name: string): number {
 }
 
 /** Reads a finite [1,1,h,w] anomaly map from an output tensor; throws ERR_MODEL_OUTPUT. */
-export function readMap(value: TensorLike | undefined, name: string): AnomalyMap {
+export function readMap(value: TensorLike | undefined, name: string, scale?: number): AnomalyMap {
   const { data, dims } = floatTensor(value, name);
   const height = dims.at(-2);
   const width = dims.at(-1);
@@ -96,7 +96,7 @@ export function readMap(value: TensorLike | undefined, name: string): AnomalyMap
       );
     }
   }
-  return { width, height, data: map };
+  return { width, height, data: map, ...(scale !== undefined ? { scale } : {}) };
 }
 
 function floatTensor(

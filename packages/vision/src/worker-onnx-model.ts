@@ -146,7 +146,7 @@ export class WorkerOnnxModel implements ScoringModel {
             ]);
       const score = readScore(relayed[outputs.score], outputs.score);
       if (outputs.map === undefined) return { score };
-      return { score, map: readMap(relayed[outputs.map], outputs.map) };
+      return { score, map: readMap(relayed[outputs.map], outputs.map, this.contract.mapScale) };
     } catch (err) {
       if (err instanceof WatchdogTimeout) {
         this.watchdogTrips++;
