@@ -1,3 +1,4 @@
+import { adamStep } from './adam.ts';
 import { createRandom, shuffleInPlace } from './random.ts';
 
 /**
@@ -256,17 +257,9 @@ export async function trainCellHead(
         const m = moment1[pi] as Float64Array;
         const v = moment2[pi] as Float64Array;
         const e = ema[pi] as Float32Array;
-        const decay = pi === 0 ? weightDecay : 0;
-        for (let j = 0; j < p.length; j++) {
-          const gj = (g[j] as number) + decay * (p[j] as number);
-          m[j] = 0.9 * (m[j] as number) + 0.1 * gj;
-          v[j] = 0.999 * (v[j] as number) + 0.001 * gj * gj;
-          const step =
-            (learningRate * ((m[j] as number) / (1 - 0.9 ** t))) /
-            (Math.sqrt((v[j] as number) / (1 - 0.999 ** t)) + 1e-8);
-          p[j] = (p[j] as number) - step;
-          e[j] = 0.98 * (e[j] as number) + 0.02 * (p[j] as number);
-        }
+        // Weight decay on the first layer's weights only.
+        adamStep(p, g, m, v, t, learningRate, pi === 0 ? weightDecay : 0);
+        for (let j = 0; j < p.length; j++) e[j] = 0.98 * (e[j] as number) + 0.02 * (p[j] as number);
       }
       await options.onStep?.(t, steps);
     }

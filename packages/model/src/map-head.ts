@@ -1,3 +1,4 @@
+import { adamStep } from './adam.ts';
 import type { CellHead } from './cell-head.ts';
 import { headCellLogits } from './cell-head.ts';
 import { CELL_DEFECT_SHARE } from './mask-coverage.ts';
@@ -226,21 +227,17 @@ function trainCells(
         }
       }
       step++;
-      const c1 = 1 - 0.9 ** step;
-      const c2 = 1 - 0.999 ** step;
-      tensors.forEach((tensor, k) => {
-        const g = grads[k] as Float64Array;
-        const mk = m[k] as Float64Array;
-        const vk = v[k] as Float64Array;
-        for (let j = 0; j < tensor.length; j++) {
-          const grad = (g[j] as number) + WEIGHT_DECAY * (tensor[j] as number);
-          mk[j] = 0.9 * (mk[j] as number) + 0.1 * grad;
-          vk[j] = 0.999 * (vk[j] as number) + 0.001 * grad * grad;
-          tensor[j] =
-            (tensor[j] as number) -
-            (LEARNING_RATE * ((mk[j] as number) / c1)) / (Math.sqrt((vk[j] as number) / c2) + 1e-8);
-        }
-      });
+      tensors.forEach((tensor, k) =>
+        adamStep(
+          tensor,
+          grads[k] as Float64Array,
+          m[k] as Float64Array,
+          v[k] as Float64Array,
+          step,
+          LEARNING_RATE,
+          WEIGHT_DECAY,
+        ),
+      );
     }
     onEpoch?.(epoch + 1, epochs);
   }
