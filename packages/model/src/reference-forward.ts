@@ -3,7 +3,7 @@ import { mapHeadLogits } from './map-head.ts';
 import { smoothMap } from './padim-map.ts';
 import { padimFeatures, padimMap, padimScore } from './padim.ts';
 import { baseChannels, gridSide, pyramidFeatures } from './pyramid-features.ts';
-import { fuseScores, type PyramidModelParams } from './pyramid-graph.ts';
+import { fuseScores, type PadimModelParams, type PyramidModelParams } from './pyramid-graph.ts';
 import { standardizeCells } from './standardize.ts';
 
 /** A score and its anomaly map. */
@@ -24,21 +24,7 @@ export const scoreOf = (params: PyramidModelParams) => (f: Float32Array) =>
 /** The graph after the pyramid features: what the trainer scores validation images with. */
 export function scoreFeatures(f: Float32Array, params: PyramidModelParams): ScoredMap {
   const grid = gridSide(params.geometry);
-  if (params.kind === 'padim') {
-    const map = padimMap(
-      padimFeatures(f, baseChannels(params.geometry), grid, params.padim.maxPooled),
-      params.padim,
-    );
-    const score = padimScore(map, params.padim.scoreTop, params.padim.scoreMinusMedian);
-    const passes = params.padim.mapBlurPasses;
-    if (passes !== undefined)
-      return {
-        score,
-        map: { width: grid, height: grid, data: smoothMap(map, params.padim.grid, passes, grid) },
-      };
-    const side = params.padim.grid;
-    return { score, map: { width: side, height: side, data: map } };
-  }
+  if (params.kind === 'padim') return padimForward(f, params).scored;
   const z = standardizeCells(f, grid * grid, params);
   const map = headCellLogits(params.head, z, grid * grid);
   const classifier = Math.fround(logMeanExp(map));
@@ -47,26 +33,57 @@ export function scoreFeatures(f: Float32Array, params: PyramidModelParams): Scor
     return { score: classifier, map: { width: grid, height: grid, data: map } };
   // As the graph: the fused image score, and the map head's map or PaDiM's at the
   // classifier's grid (already there when it is smoothed).
-  const padim = scoreFeatures(f, { kind: 'padim', geometry: params.geometry, padim: fusion.padim });
-  const score = fuseScores(classifier, padim.score, fusion);
+  const padim = padimForward(f, { kind: 'padim', geometry: params.geometry, padim: fusion.padim });
+  const score = fuseScores(classifier, padim.scored.score, fusion);
   if (fusion.mapHead !== undefined) {
-    const pooled = padimFeatures(f, baseChannels(params.geometry), grid, fusion.padim.maxPooled);
-    const logits = mapHeadLogits(pooled, fusion.padim, fusion.mapHead);
+    const logits = mapHeadLogits(padim.pooled, fusion.padim, fusion.mapHead, padim.distance);
     const smoothed = smoothMap(logits, fusion.padim.grid, fusion.mapHead.mapBlurPasses, grid);
     return {
       score,
       map: { width: grid, height: grid, data: smoothed.map((v) => 1 / (1 + Math.exp(-v))) },
     };
   }
-  const factor = grid / padim.map.width;
+  const padimMapOut = padim.scored.map;
+  const factor = grid / padimMapOut.width;
   const upsampled = new Float32Array(map.length);
   for (let y = 0; y < grid; y++)
     for (let x = 0; x < grid; x++)
-      upsampled[y * grid + x] = padim.map.data[
-        Math.floor(y / factor) * padim.map.width + Math.floor(x / factor)
+      upsampled[y * grid + x] = padimMapOut.data[
+        Math.floor(y / factor) * padimMapOut.width + Math.floor(x / factor)
       ] as number;
   return {
     score,
     map: { width: grid, height: grid, data: upsampled },
+  };
+}
+
+/** PaDiM's part of the graph: the pooled features, their distances per cell, and the scored map. */
+function padimForward(
+  f: Float32Array,
+  params: PadimModelParams,
+): { pooled: Float32Array; distance: Float32Array; scored: ScoredMap } {
+  const grid = gridSide(params.geometry);
+  const pooled = padimFeatures(f, baseChannels(params.geometry), grid, params.padim.maxPooled);
+  const distance = padimMap(pooled, params.padim);
+  const score = padimScore(distance, params.padim.scoreTop, params.padim.scoreMinusMedian);
+  const passes = params.padim.mapBlurPasses;
+  if (passes !== undefined)
+    return {
+      pooled,
+      distance,
+      scored: {
+        score,
+        map: {
+          width: grid,
+          height: grid,
+          data: smoothMap(distance, params.padim.grid, passes, grid),
+        },
+      },
+    };
+  const side = params.padim.grid;
+  return {
+    pooled,
+    distance,
+    scored: { score, map: { width: side, height: side, data: distance } },
   };
 }
