@@ -101,9 +101,10 @@ export async function trainDefectModel(
           padimGrid(gridSide(geometry)),
         )
       : new Map<number, Float32Array>();
-  // The validation defects' masks at the output map's grid, to compare maps on.
+  // The validation defects' masks at the output map's grid, to compare maps on
+  // (only 'auto' compares them).
   const validationCells =
-    mode === 'supervised'
+    mode === 'supervised' && o.map === 'auto'
       ? new Map(
           [
             ...(await samplesMaskCoverage(

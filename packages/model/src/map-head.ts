@@ -77,13 +77,14 @@ export function mapHeadInputs(
   return z;
 }
 
-/** The map head's cell logits (PaDiM's grid) of one image's pooled relative features. */
+/** The map head's cell logits (PaDiM's grid) of one image's pooled relative features (and their PaDiM distances, when already computed). */
 export function mapHeadLogits(
   pooled: Float32Array,
   padim: PadimParams,
   params: MapHeadParams,
+  distance: Float32Array = padimMap(pooled, padim),
 ): Float32Array {
-  const z = mapHeadInputs(pooled, padimMap(pooled, padim), padim, params.invStd);
+  const z = mapHeadInputs(pooled, distance, padim, params.invStd);
   return headCellLogits(params.head, z, padim.grid * padim.grid);
 }
 
@@ -244,11 +245,16 @@ function trainCells(
   head.b2 = b2[0] as number;
 }
 
+/** The training defects' coverages whose mask marks at least one cell: what the map head learns from. */
+function markingMasks(
+  coverage: ReadonlyMap<number, Float32Array>,
+): [index: number, coverage: Float32Array][] {
+  return [...coverage.entries()].filter(([, c]) => maskCellLabels(c).includes(1));
+}
+
 /** Training defects whose mask marks at least one cell (what the map head would learn from). */
 export function maskedDefects(coverage: ReadonlyMap<number, Float32Array>): number {
-  let n = 0;
-  for (const c of coverage.values()) if (maskCellLabels(c).includes(1)) n++;
-  return n;
+  return markingMasks(coverage).length;
 }
 
 /**
@@ -264,7 +270,7 @@ export function fitTrainingMapHead(
   options: { seed: number; onEpoch?: (epoch: number, epochs: number) => void },
 ):
   { params: MapHeadParams; masks: number } | { params?: undefined; reason: string; masks: number } {
-  const masked = [...coverage.entries()].filter(([, c]) => maskCellLabels(c).includes(1));
+  const masked = markingMasks(coverage);
   // Keyed by place in `train`: each must be a real defect (good images first, then defects).
   for (const [index] of masked) {
     const t = train[index];
