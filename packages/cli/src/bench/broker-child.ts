@@ -1,6 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';
 import mqtt from 'mqtt';
+import { terminateChild } from './child-process.ts';
 
 /**
  * Connects (with the login, if given) until the broker in `child` answers, or
@@ -41,14 +42,9 @@ export async function waitForBroker(
   }
 }
 
-/** SIGTERM, then SIGKILL after 5 s; resolves when the process has exited. */
-export async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-  await exited;
-  clearTimeout(timer);
+/** Stops a broker child: SIGTERM, then SIGKILL after 5 s; resolves when the process has exited. */
+export function stopChild(child: ChildProcess): Promise<void> {
+  return terminateChild(child, 5000);
 }
 
 /** A free TCP port on 127.0.0.1 (it may be taken again before use: callers retry). */
