@@ -13,16 +13,7 @@ export async function anomalyHeatmapPng(
   threshold: number | null,
 ): Promise<Buffer> {
   const { width, height, data } = map;
-  let max = 0;
-  for (const v of data) if (Number.isFinite(v) && v > max) max = v;
-  const scale =
-    map.scale !== undefined && map.scale > 0
-      ? map.scale
-      : threshold !== null && threshold > 0
-        ? 2 * threshold
-        : max > 0
-          ? max
-          : 1;
+  const scale = fullHeat(map, threshold);
   const rgb = Buffer.alloc(width * height * 3);
   for (let i = 0; i < width * height; i++) {
     const t = Math.min(1, Math.max(0, (data[i] ?? 0) / scale));
@@ -35,4 +26,13 @@ export async function anomalyHeatmapPng(
     .resize({ width: width * factor, height: height * factor, kernel: 'nearest' })
     .png({ compressionLevel: 9 })
     .toBuffer();
+}
+
+/** The map value drawn white: the contract's, else twice the threshold, else the map's maximum, else 1. */
+function fullHeat(map: AnomalyMap, threshold: number | null): number {
+  if (map.scale !== undefined && map.scale > 0) return map.scale;
+  if (threshold !== null && threshold > 0) return 2 * threshold;
+  let max = 0;
+  for (const v of map.data) if (Number.isFinite(v) && v > max) max = v;
+  return max > 0 ? max : 1;
 }
