@@ -9,7 +9,8 @@ import { computeMetrics } from './metrics.ts';
 import { modelCard } from './model-card.ts';
 import { padimFeatures, padimGrid } from './padim.ts';
 import { fuseWithPadim, normalizationGoods, withMapChoice } from './padim-fusion.ts';
-import { PADIM_SCORE_TOP, fitPadimScorer } from './padim-scorer.ts';
+import { PADIM_NEIGHBOURS, PADIM_NEIGHBOUR_SCORE_TOP } from './padim-neighbours.ts';
+import { fitPadimScorer } from './padim-scorer.ts';
 import { exportPyramidModelOnnx, type PyramidModelParams } from './pyramid-graph.ts';
 import { scoreOf } from './reference-forward.ts';
 import { round6 } from './round6.ts';
@@ -184,9 +185,9 @@ export async function trainDefectModel(
 
 /**
  * PaDiM pools the peak channels to its grid by their maximum and scores the
- * mean of the top cells minus the median cell (see PADIM_SCORE_TOP), in both
- * modes; supervised mode fuses it with a cell classifier (see
- * PADIM_FUSION_WEIGHT).
+ * mean of the top cells of each cell's distance to its nearest good neighbour
+ * (see PADIM_NEIGHBOURS), in both modes; supervised mode fuses it with a cell
+ * classifier (see PADIM_FUSION_WEIGHT).
  */
 async function fitScorer(
   mode: 'supervised' | 'anomaly',
@@ -200,8 +201,8 @@ async function fitScorer(
 ): Promise<FittedScorer> {
   const padim = fitPadimScorer(train, geometry, o.report, {
     maxPoolPeaks: true,
-    scoreTop: PADIM_SCORE_TOP,
-    minusMedian: true,
+    neighbours: PADIM_NEIGHBOURS,
+    scoreTop: PADIM_NEIGHBOUR_SCORE_TOP,
   });
   if (mode === 'anomaly') return padim;
   const classifier = await fitClassifier(train, geometry, {

@@ -21,6 +21,8 @@
  * sums in float64 (the parity tests hold them within 1e-4).
  */
 
+import type { PadimNeighbours } from './padim-neighbours.ts';
+
 /** Cells averaged per side before the Gaussian. */
 export const PADIM_POOL = 2;
 /** Least shrinkage of each covariance towards a scaled identity (more when data is scarce). */
@@ -57,6 +59,13 @@ export interface PadimParams {
    * as models trained before it.
    */
   mapBlurPasses?: number;
+  /**
+   * The image score (`scoreTop`, `scoreMinusMedian`) reads each cell's distance
+   * to its nearest good neighbour instead of the Gaussian distance (see
+   * `padim-neighbours.ts`); the map stays the Gaussian's. Unset in models
+   * trained before 2026-11-28.
+   */
+  neighbours?: PadimNeighbours;
   /** Mean of good parts' pooled relative features, cells x channels. */
   mean: Float32Array;
   /**
@@ -186,23 +195,44 @@ export function fitPadim(
   return { grid, channels, ...(maxPooled !== undefined ? { maxPooled } : {}), mean, whitening };
 }
 
-/** Per cell Mahalanobis distance squared / channels (float32, as the graph), cells long. */
-export function padimMap(x: Float32Array, params: PadimParams): Float32Array {
+/**
+ * Pooled relative features (cells x channels) minus the good mean, times each
+ * cell's whitening matrix: cells x channels, float32 as the graph's MatMul
+ * (each sum in float64, rounded once).
+ */
+export function whitenCells(x: Float32Array, params: PadimParams): Float32Array {
   const { channels, grid, mean, whitening } = params;
   const cells = grid * grid;
-  const map = new Float32Array(cells);
+  const out = new Float32Array(cells * channels);
   const d = new Float32Array(channels);
   for (let k = 0; k < cells; k++) {
     for (let c = 0; c < channels; c++)
       d[c] = Math.fround((x[k * channels + c] as number) - (mean[k * channels + c] as number));
     const w = k * channels * channels;
-    let q = 0;
     for (let j = 0; j < channels; j++) {
       let y = 0;
       for (let a = 0; a < channels; a++)
         y += (d[a] as number) * (whitening[w + a * channels + j] as number);
-      const yf = Math.fround(y);
-      q += Math.fround(yf * yf);
+      out[k * channels + j] = y;
+    }
+  }
+  return out;
+}
+
+/** Per cell Mahalanobis distance squared / channels (float32, as the graph), cells long. */
+export function padimMap(x: Float32Array, params: PadimParams): Float32Array {
+  return distanceOfWhitened(whitenCells(x, params), params.channels);
+}
+
+/** Each cell's squared norm of its whitened row: PaDiM's distance map (float32 steps). */
+export function distanceOfWhitened(whitened: Float32Array, channels: number): Float32Array {
+  const cells = whitened.length / channels;
+  const map = new Float32Array(cells);
+  for (let k = 0; k < cells; k++) {
+    let q = 0;
+    for (let j = 0; j < channels; j++) {
+      const y = whitened[k * channels + j] as number;
+      q += Math.fround(y * y);
     }
     map[k] = Math.fround(q);
   }

@@ -3,6 +3,7 @@ import type { CellHead } from './cell-head.ts';
 import { GraphBuilder, encodeModel, intAttr, intsAttr, stringAttr } from './onnx-graph.ts';
 import { smoothMapGraph } from './padim-map.ts';
 import { MAP_HEAD_CLIP, type MapHeadParams } from './map-head.ts';
+import { neighbourNorms, type PadimNeighbours } from './padim-neighbours.ts';
 import { medianRank, padimGrid, type PadimParams } from './padim.ts';
 import {
   ENERGY_EPSILON,
@@ -385,50 +386,12 @@ function padimScorer(
     [],
     names.map,
   );
-  const top = Math.min(padim.scoreTop ?? 1, cells);
-  let score: string;
-  if (top <= 1 && padim.scoreMinusMedian !== true) {
-    score = g.op(
-      'ReduceMax',
-      [map],
-      [intsAttr('axes', [1, 2, 3]), intAttr('keepdims', 0)],
-      names.score,
-    );
-  } else {
-    // One TopK down to the median cell: the mean of the first `top`, minus the last.
-    const median = medianRank(cells);
-    const k = padim.scoreMinusMedian === true ? Math.max(top, median + 1) : top;
-    const [largest] = g.opOutputs(
-      'TopK',
-      [
-        g.op('Reshape', [map, g.int64s('padim_cells_shape', [2], [1, cells])]),
-        g.int64s('padim_top_k', [1], [k]),
-      ],
-      [intAttr('axis', 1)],
-      ['padim_largest', 'padim_largest_indices'],
-    ) as [string, string];
-    const high = g.op(
-      'ReduceMean',
-      [channelSlice(g, largest, 0, top, 'padim_top_cells')],
-      [intsAttr('axes', [1]), intAttr('keepdims', 0)],
-      padim.scoreMinusMedian === true ? 'padim_top_mean' : names.score,
-    );
-    score =
-      padim.scoreMinusMedian === true
-        ? g.op(
-            'Sub',
-            [
-              high,
-              g.op('Reshape', [
-                channelSlice(g, largest, median, median + 1, 'padim_median_cell'),
-                g.int64s('padim_median_shape', [1], [1]),
-              ]),
-            ],
-            [],
-            names.score,
-          )
-        : high;
-  }
+  // The score reads the nearest-neighbour map when the model has neighbours.
+  const scored =
+    padim.neighbours === undefined
+      ? map
+      : neighbourMapGraph(g, whitened, distance, padim.neighbours, channels, grid);
+  const score = topCellsScore(g, scored, cells, padim, names.score);
   return { map, score, grid, centred, distance };
 }
 
@@ -442,6 +405,100 @@ interface PadimNodes {
   centred: string;
   /** [cells] distances. */
   distance: string;
+}
+
+/**
+ * Each cell's squared distance to its nearest good neighbour
+ * (`padim-neighbours.ts`): |z|^2 + min over neighbours of (|b|^2 - 2 z.b),
+ * with z.b from one batched MatMul: [1, 1, grid, grid].
+ */
+function neighbourMapGraph(
+  g: GraphBuilder,
+  whitened: string,
+  distance: string,
+  neighbours: PadimNeighbours,
+  channels: number,
+  grid: number,
+): string {
+  const cells = grid * grid;
+  const { count } = neighbours;
+  const dot = g.op(
+    'MatMul',
+    [whitened, g.weight('padim_neighbours', [cells, channels, count], neighbours.bank)],
+    [],
+    'padim_neighbour_dot',
+  );
+  const offsets = g.op(
+    'Add',
+    [
+      g.weight('padim_neighbour_norms', [cells, 1, count], neighbourNorms(neighbours, channels)),
+      g.op('Mul', [dot, g.weight('minus_two', [], Float32Array.of(-2))]),
+    ],
+    [],
+    'padim_neighbour_offsets',
+  );
+  const nearest = g.op(
+    'ReduceMin',
+    [offsets],
+    [intsAttr('axes', [2]), intAttr('keepdims', 0)],
+    'padim_neighbour_nearest',
+  );
+  return g.op(
+    'Reshape',
+    [
+      g.op('Add', [distance, nearest], [], 'padim_neighbour_distance'),
+      g.int64s('padim_neighbour_map_shape', [4], [1, 1, grid, grid]),
+    ],
+    [],
+    'padim_neighbour_map',
+  );
+}
+
+/**
+ * The image score of a [1, 1, grid, grid] map: its maximum, or the mean of its
+ * `scoreTop` largest cells, minus its median cell when asked (one TopK down to
+ * the median), as `padimScore`.
+ */
+function topCellsScore(
+  g: GraphBuilder,
+  map: string,
+  cells: number,
+  padim: PadimParams,
+  name: string,
+): string {
+  const top = Math.min(padim.scoreTop ?? 1, cells);
+  if (top <= 1 && padim.scoreMinusMedian !== true)
+    return g.op('ReduceMax', [map], [intsAttr('axes', [1, 2, 3]), intAttr('keepdims', 0)], name);
+  const median = medianRank(cells);
+  const k = padim.scoreMinusMedian === true ? Math.max(top, median + 1) : top;
+  const [largest] = g.opOutputs(
+    'TopK',
+    [
+      g.op('Reshape', [map, g.int64s('padim_cells_shape', [2], [1, cells])]),
+      g.int64s('padim_top_k', [1], [k]),
+    ],
+    [intAttr('axis', 1)],
+    ['padim_largest', 'padim_largest_indices'],
+  ) as [string, string];
+  const high = g.op(
+    'ReduceMean',
+    [channelSlice(g, largest, 0, top, 'padim_top_cells')],
+    [intsAttr('axes', [1]), intAttr('keepdims', 0)],
+    padim.scoreMinusMedian === true ? 'padim_top_mean' : name,
+  );
+  if (padim.scoreMinusMedian !== true) return high;
+  return g.op(
+    'Sub',
+    [
+      high,
+      g.op('Reshape', [
+        channelSlice(g, largest, median, median + 1, 'padim_median_cell'),
+        g.int64s('padim_median_shape', [1], [1]),
+      ]),
+    ],
+    [],
+    name,
+  );
 }
 
 /**
