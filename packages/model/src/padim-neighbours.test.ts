@@ -1,75 +1,95 @@
 import { describe, expect, it } from 'vitest';
-import { neighbourMap, neighbourNorms, selectNeighbours } from './padim-neighbours.ts';
+import { neighbourMap, selectNeighbours } from './padim-neighbours.ts';
 import { distanceOfWhitened } from './padim.ts';
 import { createRandom } from './random.ts';
 
-/** Whitened cells (cells x channels) of one part from rows of numbers. */
+/** Cells x channels of one part from rows of numbers. */
 const part = (...cells: number[][]) => Float32Array.from(cells.flat());
+/** An identity whitening matrix per cell. */
+const identity = (cells: number, channels: number) =>
+  Float32Array.from({ length: cells * channels * channels }, (_, i) =>
+    Math.floor(i / channels) % channels === i % channels ? 1 : 0,
+  );
 
 describe('selectNeighbours', () => {
   it('starts nearest the mean and then takes the farthest part each time', () => {
-    // One cell, two channels: the part at the origin, one near it, two far in different directions.
+    // One cell, two channels: near the origin twice, two far in different directions.
     const parts = [part([0.1, 0]), part([5, 0]), part([0, 0.05]), part([0, -3])];
-    const { count, bank } = selectNeighbours(parts, 1, 2, 3);
+    const { count, projection, norms } = selectNeighbours(parts, identity(1, 2), 2, 3);
     expect(count).toBe(3);
-    // bank is channels x count per cell: column j is neighbour j.
-    const column = (j: number) => [bank[j], bank[3 + j]].map((v) => Number(v?.toFixed(3)));
+    // With an identity whitening the projection's column j is neighbour j itself.
+    const column = (j: number) =>
+      [projection[j], projection[3 + j]].map((v) => Number(v?.toFixed(3)));
     expect([column(0), column(1), column(2)]).toEqual([
       [0, 0.05],
       [5, 0],
       [0, -3],
     ]);
+    expect(Array.from(norms).map((v) => Number(v.toFixed(4)))).toEqual([0.0025, 25, 9]);
   });
 
   it('keeps every part when there are fewer than asked, and chooses per cell', () => {
     const parts = [part([1], [0]), part([0], [2])];
-    const { count, bank } = selectNeighbours(parts, 2, 1, 32);
+    const { count, projection } = selectNeighbours(parts, identity(2, 1), 1, 32);
     expect(count).toBe(2);
-    expect(Array.from(bank)).toEqual([0, 1, 0, 2]);
-    expect(() => selectNeighbours([], 1, 1, 4)).toThrow(RangeError);
+    expect(Array.from(projection)).toEqual([0, 1, 0, 2]);
+    expect(() => selectNeighbours([], identity(1, 1), 1, 4)).toThrow(RangeError);
   });
 });
 
 describe('neighbourMap', () => {
-  it('is each cell squared distance to its nearest neighbour, zero for a kept part', () => {
+  it('is each cell squared whitened distance to its nearest neighbour, zero for a kept part', () => {
     const random = createRandom(3);
     const cells = 4;
     const channels = 5;
-    const parts = Array.from({ length: 12 }, () =>
+    const whitening = Float32Array.from(
+      { length: cells * channels * channels },
+      () => random() - 0.5,
+    );
+    const whiten = (d: Float32Array) => {
+      const z = new Float32Array(d.length);
+      for (let k = 0; k < cells; k++)
+        for (let j = 0; j < channels; j++) {
+          let y = 0;
+          for (let a = 0; a < channels; a++)
+            y +=
+              (d[k * channels + a] as number) *
+              (whitening[(k * channels + a) * channels + j] as number);
+          z[k * channels + j] = y;
+        }
+      return z;
+    };
+    const centred = Array.from({ length: 12 }, () =>
       Float32Array.from({ length: cells * channels }, () => random() * 2 - 1),
     );
-    const neighbours = selectNeighbours(parts, cells, channels, 6);
-    const norms = neighbourNorms(neighbours, channels);
+    const whitened = centred.map(whiten);
+    const neighbours = selectNeighbours(whitened, whitening, channels, 6);
+    expect(neighbours.count).toBe(6);
+    const mapOf = (d: Float32Array) =>
+      neighbourMap(d, distanceOfWhitened(whiten(d), channels), neighbours, channels);
+    // The nearest of all 12 in whitened space is one of the 6 kept or farther: brute force over the kept.
     const query = Float32Array.from({ length: cells * channels }, () => random() * 2 - 1);
-    const map = neighbourMap(
-      query,
-      distanceOfWhitened(query, channels),
-      neighbours,
-      norms,
-      channels,
-    );
+    const zq = whiten(query);
+    const map = mapOf(query);
+    const keptDistances = (k: number) =>
+      whitened
+        .map((z) => {
+          let s = 0;
+          for (let c = 0; c < channels; c++)
+            s += ((zq[k * channels + c] as number) - (z[k * channels + c] as number)) ** 2;
+          return s;
+        })
+        .sort((a, b) => a - b);
     for (let k = 0; k < cells; k++) {
-      let best = Infinity;
-      for (let j = 0; j < neighbours.count; j++) {
-        let s = 0;
-        for (let c = 0; c < channels; c++)
-          s +=
-            ((query[k * channels + c] as number) -
-              (neighbours.bank[
-                k * channels * neighbours.count + c * neighbours.count + j
-              ] as number)) **
-            2;
-        best = Math.min(best, s);
-      }
-      expect(map[k]).toBeCloseTo(best, 5);
+      expect(map[k]).toBeGreaterThanOrEqual((keptDistances(k)[0] as number) - 1e-5);
+      expect(keptDistances(k).some((d) => Math.abs(d - (map[k] as number)) < 1e-4)).toBe(true);
     }
-    // A kept part's own cells are at distance zero (to float rounding).
-    const kept = Float32Array.from({ length: cells * channels }, (_, i) => {
-      const k = Math.floor(i / channels);
-      const c = i % channels;
-      return neighbours.bank[k * channels * neighbours.count + c * neighbours.count] as number;
-    });
-    const own = neighbourMap(kept, distanceOfWhitened(kept, channels), neighbours, norms, channels);
-    for (const v of own) expect(Math.abs(v)).toBeLessThan(1e-5);
+    // Every part is at distance zero from itself where it was kept, and the part nearest the
+    // mean is kept at every cell.
+    const first = whitened
+      .map((z, i) => ({ i, s: z.subarray(0, channels).reduce((a, v) => a + v * v, 0) }))
+      .sort((a, b) => a.s - b.s)[0]!.i;
+    const own = mapOf(centred[first]!);
+    expect(Math.abs(own[0] as number)).toBeLessThan(1e-5);
   });
 });

@@ -25,14 +25,17 @@ export const PADIM_NEIGHBOURS = 32;
  */
 export const PADIM_NEIGHBOUR_SCORE_TOP = 8;
 
-/** Per cell, `count` good parts' whitened features. */
+/**
+ * Per cell, `count` good parts as the graph reads them: the dot product of a
+ * whitened cell z = d W with neighbour b is d (W b), so the graph gets it from
+ * the same per-cell product as the whitening, with W b as extra columns.
+ */
 export interface PadimNeighbours {
   count: number;
-  /**
-   * cells x channels x count: column m of cell k's block is neighbour m's
-   * whitened features (the layout of the graph's batched MatMul).
-   */
-  bank: Float32Array;
+  /** cells x channels x count: each cell's whitening matrix times its neighbours, W b. */
+  projection: Float32Array;
+  /** cells x count: each neighbour's squared norm |b|^2. */
+  norms: Float32Array;
 }
 
 /**
@@ -40,18 +43,21 @@ export interface PadimNeighbours {
  * cells (each cells x channels) by greedy k-center: first the part nearest
  * the mean, then each time the part farthest from those chosen, so the kept
  * ones cover every kind of good texture at that position. Deterministic
- * (float64, ties to the lower index).
+ * (float64, ties to the lower index). `whitening` is PaDiM's (cells x
+ * channels x channels).
  */
 export function selectNeighbours(
   whitened: readonly Float32Array[],
-  cells: number,
+  whitening: Float32Array,
   channels: number,
   count: number,
 ): PadimNeighbours {
   const n = whitened.length;
   if (n < 1) throw new RangeError('selectNeighbours needs at least one good part');
+  const cells = whitening.length / (channels * channels);
   const m = Math.max(1, Math.min(count, n));
-  const bank = new Float32Array(cells * channels * m);
+  const projection = new Float32Array(cells * channels * m);
+  const norms = new Float32Array(cells * m);
   const nearest = new Float64Array(n);
   for (let k = 0; k < cells; k++) {
     const at = k * channels;
@@ -69,15 +75,23 @@ export function selectNeighbours(
     nearest.fill(Infinity);
     for (let j = 0; j < m; j++) {
       const chosen = whitened[pick] as Float32Array;
-      for (let c = 0; c < channels; c++)
-        bank[k * channels * m + c * m + j] = chosen[at + c] as number;
+      let norm = 0;
+      for (let c = 0; c < channels; c++) norm += (chosen[at + c] as number) ** 2;
+      norms[k * m + j] = norm;
+      const w = k * channels * channels;
+      for (let a = 0; a < channels; a++) {
+        let p = 0;
+        for (let c = 0; c < channels; c++)
+          p += (whitening[w + a * channels + c] as number) * (chosen[at + c] as number);
+        projection[k * channels * m + a * m + j] = p;
+      }
       let far = -1;
       let next = 0;
       for (let i = 0; i < n; i++) {
-        const w = whitened[i] as Float32Array;
+        const x = whitened[i] as Float32Array;
         let s = 0;
         for (let c = 0; c < channels; c++) {
-          const diff = (w[at + c] as number) - (chosen[at + c] as number);
+          const diff = (x[at + c] as number) - (chosen[at + c] as number);
           s += diff * diff;
         }
         if (s < (nearest[i] as number)) nearest[i] = s;
@@ -89,37 +103,22 @@ export function selectNeighbours(
       pick = next;
     }
   }
-  return { count: m, bank };
-}
-
-/** Each neighbour's squared norm, cells x count, float32 (a weight of the graph). */
-export function neighbourNorms(neighbours: PadimNeighbours, channels: number): Float32Array {
-  const { count, bank } = neighbours;
-  const cells = bank.length / (channels * count);
-  const out = new Float32Array(cells * count);
-  for (let k = 0; k < cells; k++)
-    for (let j = 0; j < count; j++) {
-      let s = 0;
-      for (let c = 0; c < channels; c++)
-        s += (bank[k * channels * count + c * count + j] as number) ** 2;
-      out[k * count + j] = s;
-    }
-  return out;
+  return { count: m, projection, norms };
 }
 
 /**
  * Each cell's squared distance to its nearest neighbour, as the graph computes
- * it: |z|^2 (PaDiM's `distance`) + min over neighbours of (|b|^2 - 2 z.b),
- * float32 steps.
+ * it: |z|^2 (PaDiM's `distance`) + min over neighbours of (|b|^2 - 2 d (W b)),
+ * float32 steps; `centred` is the pooled features minus the good mean (cells x
+ * channels).
  */
 export function neighbourMap(
-  whitened: Float32Array,
+  centred: Float32Array,
   distance: Float32Array,
   neighbours: PadimNeighbours,
-  norms: Float32Array,
   channels: number,
 ): Float32Array {
-  const { count, bank } = neighbours;
+  const { count, projection, norms } = neighbours;
   const cells = distance.length;
   const map = new Float32Array(cells);
   for (let k = 0; k < cells; k++) {
@@ -127,8 +126,9 @@ export function neighbourMap(
     const block = k * channels * count;
     for (let j = 0; j < count; j++) {
       let dot = 0;
-      for (let c = 0; c < channels; c++)
-        dot += (whitened[k * channels + c] as number) * (bank[block + c * count + j] as number);
+      for (let a = 0; a < channels; a++)
+        dot +=
+          (centred[k * channels + a] as number) * (projection[block + a * count + j] as number);
       const offset = Math.fround((norms[k * count + j] as number) - 2 * Math.fround(dot));
       if (offset < best) best = offset;
     }

@@ -1,7 +1,14 @@
 import type { FittedScorer } from './fitted-scorer.ts';
 import { PADIM_MAP_BLUR_PASSES } from './padim-map.ts';
 import { selectNeighbours } from './padim-neighbours.ts';
-import { PADIM_MIN_SHRINKAGE, fitPadim, padimFeatures, padimGrid, whitenCells } from './padim.ts';
+import {
+  PADIM_MIN_SHRINKAGE,
+  fitPadim,
+  padimFeatures,
+  padimGrid,
+  centreCells,
+  whitenCells,
+} from './padim.ts';
 import { baseChannels, gridSide, peakChannels, type PyramidGeometry } from './pyramid-features.ts';
 import type { PadimModelParams } from './pyramid-graph.ts';
 import type { TrainFeatures } from './training-features.ts';
@@ -48,8 +55,8 @@ export function fitPadimScorer(
     peaks,
   );
   if (options.neighbours !== undefined) {
-    const whitened = pooled.map((x) => whitenCells(x, padim));
-    padim.neighbours = selectNeighbours(whitened, padim.grid ** 2, channels, options.neighbours);
+    const whitened = pooled.map((x) => whitenCells(centreCells(x, padim), padim));
+    padim.neighbours = selectNeighbours(whitened, padim.whitening, channels, options.neighbours);
   }
   // The top cells cover the same share of the part at any model size.
   const top = Math.max(1, Math.round(((options.scoreTop ?? 1) * padim.grid ** 2) / 256));

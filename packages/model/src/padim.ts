@@ -195,24 +195,27 @@ export function fitPadim(
   return { grid, channels, ...(maxPooled !== undefined ? { maxPooled } : {}), mean, whitening };
 }
 
+/** Pooled relative features (cells x channels) minus the good mean, float32 as the graph. */
+export function centreCells(x: Float32Array, params: PadimParams): Float32Array {
+  const out = new Float32Array(x.length);
+  for (let i = 0; i < x.length; i++) out[i] = (x[i] as number) - (params.mean[i] as number);
+  return out;
+}
+
 /**
- * Pooled relative features (cells x channels) minus the good mean, times each
- * cell's whitening matrix: cells x channels, float32 as the graph's MatMul
- * (each sum in float64, rounded once).
+ * Centred cells (cells x channels) times each cell's whitening matrix: cells x
+ * channels, float32 as the graph's MatMul (each sum in float64, rounded once).
  */
-export function whitenCells(x: Float32Array, params: PadimParams): Float32Array {
-  const { channels, grid, mean, whitening } = params;
+export function whitenCells(centred: Float32Array, params: PadimParams): Float32Array {
+  const { channels, grid, whitening } = params;
   const cells = grid * grid;
   const out = new Float32Array(cells * channels);
-  const d = new Float32Array(channels);
   for (let k = 0; k < cells; k++) {
-    for (let c = 0; c < channels; c++)
-      d[c] = Math.fround((x[k * channels + c] as number) - (mean[k * channels + c] as number));
     const w = k * channels * channels;
     for (let j = 0; j < channels; j++) {
       let y = 0;
       for (let a = 0; a < channels; a++)
-        y += (d[a] as number) * (whitening[w + a * channels + j] as number);
+        y += (centred[k * channels + a] as number) * (whitening[w + a * channels + j] as number);
       out[k * channels + j] = y;
     }
   }
@@ -221,7 +224,7 @@ export function whitenCells(x: Float32Array, params: PadimParams): Float32Array 
 
 /** Per cell Mahalanobis distance squared / channels (float32, as the graph), cells long. */
 export function padimMap(x: Float32Array, params: PadimParams): Float32Array {
-  return distanceOfWhitened(whitenCells(x, params), params.channels);
+  return distanceOfWhitened(whitenCells(centreCells(x, params), params), params.channels);
 }
 
 /** Each cell's squared norm of its whitened row: PaDiM's distance map (float32 steps). */

@@ -3,7 +3,7 @@ import type { CellHead } from './cell-head.ts';
 import { GraphBuilder, encodeModel, intAttr, intsAttr, stringAttr } from './onnx-graph.ts';
 import { smoothMapGraph } from './padim-map.ts';
 import { MAP_HEAD_CLIP, type MapHeadParams } from './map-head.ts';
-import { neighbourNorms, type PadimNeighbours } from './padim-neighbours.ts';
+import type { PadimNeighbours } from './padim-neighbours.ts';
 import { medianRank, padimGrid, type PadimParams } from './padim.ts';
 import {
   ENERGY_EPSILON,
@@ -368,12 +368,17 @@ function padimScorer(
     [],
     'padim_centred',
   );
-  const whitened = g.op(
-    'MatMul',
-    [centred, g.weight('padim_whitening', [cells, channels, channels], padim.whitening)],
-    [],
-    'padim_whitened',
+  // With neighbours, their projections W b are extra columns of the same product.
+  const neighbours = padim.neighbours;
+  const width = channels + (neighbours?.count ?? 0);
+  const product = perCellProduct(
+    g,
+    centred,
+    padim,
+    neighbours === undefined ? 'padim_whitened' : 'padim_product',
   );
+  const whitened =
+    neighbours === undefined ? product : channelSlice(g, product, 0, channels, 'padim_whitened', 2);
   const distance = g.op(
     'ReduceSum',
     [g.op('Mul', [whitened, whitened]), g.int64s('padim_sum_axes', [1], [2])],
@@ -388,11 +393,61 @@ function padimScorer(
   );
   // The score reads the nearest-neighbour map when the model has neighbours.
   const scored =
-    padim.neighbours === undefined
+    neighbours === undefined
       ? map
-      : neighbourMapGraph(g, whitened, distance, padim.neighbours, channels, grid);
+      : neighbourMapGraph(
+          g,
+          channelSlice(g, product, channels, width, 'padim_neighbour_dot', 2),
+          distance,
+          neighbours,
+          grid,
+        );
   const score = topCellsScore(g, scored, cells, padim, names.score);
   return { map, score, grid, centred, distance };
+}
+
+/**
+ * Each cell's centred row [cells, 1, C] times its whitening matrix, with the
+ * neighbours' projections as extra columns when there are any: [cells, 1,
+ * C + count]. One grouped 1x1 Conv (a group per cell), which ONNX Runtime
+ * runs faster than the batched MatMul of the same product (1 thread, 256
+ * cells of 97 channels: 0.58 against 1.31 ms with 32 neighbours, 0.49
+ * against 0.54 ms without).
+ */
+function perCellProduct(
+  g: GraphBuilder,
+  centred: string,
+  padim: PadimParams,
+  name: string,
+): string {
+  const { channels, grid, whitening } = padim;
+  const cells = grid * grid;
+  const count = padim.neighbours?.count ?? 0;
+  const projection = padim.neighbours?.projection;
+  const width = channels + count;
+  // Conv weight [cells * width, C, 1, 1]: output channel k * width + j of input channel a.
+  const weights = new Float32Array(cells * width * channels);
+  for (let k = 0; k < cells; k++)
+    for (let a = 0; a < channels; a++) {
+      for (let j = 0; j < channels; j++)
+        weights[(k * width + j) * channels + a] = whitening[
+          (k * channels + a) * channels + j
+        ] as number;
+      for (let j = 0; j < count; j++)
+        weights[(k * width + channels + j) * channels + a] = (projection as Float32Array)[
+          (k * channels + a) * count + j
+        ] as number;
+    }
+  const conv = g.op(
+    'Conv',
+    [
+      g.op('Reshape', [centred, g.int64s('padim_groups_shape', [4], [1, cells * channels, 1, 1])]),
+      g.weight('padim_whitening', [cells * width, channels, 1, 1], weights),
+    ],
+    [intAttr('group', cells), intsAttr('kernel_shape', [1, 1])],
+    'padim_grouped_product',
+  );
+  return g.op('Reshape', [conv, g.int64s('padim_product_shape', [3], [cells, 1, width])], [], name);
 }
 
 /** What the PaDiM scorer's graph leaves for others to read. */
@@ -410,28 +465,21 @@ interface PadimNodes {
 /**
  * Each cell's squared distance to its nearest good neighbour
  * (`padim-neighbours.ts`): |z|^2 + min over neighbours of (|b|^2 - 2 z.b),
- * with z.b from one batched MatMul: [1, 1, grid, grid].
+ * from the dot products z.b [cells, 1, count]: [1, 1, grid, grid].
  */
 function neighbourMapGraph(
   g: GraphBuilder,
-  whitened: string,
+  dot: string,
   distance: string,
   neighbours: PadimNeighbours,
-  channels: number,
   grid: number,
 ): string {
   const cells = grid * grid;
   const { count } = neighbours;
-  const dot = g.op(
-    'MatMul',
-    [whitened, g.weight('padim_neighbours', [cells, channels, count], neighbours.bank)],
-    [],
-    'padim_neighbour_dot',
-  );
   const offsets = g.op(
     'Add',
     [
-      g.weight('padim_neighbour_norms', [cells, 1, count], neighbourNorms(neighbours, channels)),
+      g.weight('padim_neighbour_norms', [cells, 1, count], neighbours.norms),
       g.op('Mul', [dot, g.weight('minus_two', [], Float32Array.of(-2))]),
     ],
     [],
@@ -603,6 +651,7 @@ function channelSlice(
   start: number,
   end: number,
   name: string,
+  axis = 1,
 ): string {
   return g.op(
     'Slice',
@@ -610,7 +659,7 @@ function channelSlice(
       x,
       g.int64s(`${name}_start`, [1], [start]),
       g.int64s(`${name}_end`, [1], [end]),
-      g.int64s(`${name}_axes`, [1], [1]),
+      g.int64s(`${name}_axes`, [1], [axis]),
     ],
     [],
     name,

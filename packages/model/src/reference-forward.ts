@@ -1,8 +1,14 @@
 import { headCellLogits, logMeanExp } from './cell-head.ts';
 import { mapHeadLogits } from './map-head.ts';
 import { smoothMap } from './padim-map.ts';
-import { neighbourMap, neighbourNorms } from './padim-neighbours.ts';
-import { distanceOfWhitened, padimFeatures, padimScore, whitenCells } from './padim.ts';
+import { neighbourMap } from './padim-neighbours.ts';
+import {
+  centreCells,
+  distanceOfWhitened,
+  padimFeatures,
+  padimScore,
+  whitenCells,
+} from './padim.ts';
 import { baseChannels, gridSide, pyramidFeatures } from './pyramid-features.ts';
 import { fuseScores, type PadimModelParams, type PyramidModelParams } from './pyramid-graph.ts';
 import { standardizeCells } from './standardize.ts';
@@ -65,19 +71,13 @@ function padimForward(
 ): { pooled: Float32Array; distance: Float32Array; scored: ScoredMap } {
   const grid = gridSide(params.geometry);
   const pooled = padimFeatures(f, baseChannels(params.geometry), grid, params.padim.maxPooled);
-  const whitened = whitenCells(pooled, params.padim);
-  const distance = distanceOfWhitened(whitened, params.padim.channels);
+  const centred = centreCells(pooled, params.padim);
+  const distance = distanceOfWhitened(whitenCells(centred, params.padim), params.padim.channels);
   const neighbours = params.padim.neighbours;
   const scored =
     neighbours === undefined
       ? distance
-      : neighbourMap(
-          whitened,
-          distance,
-          neighbours,
-          neighbourNorms(neighbours, params.padim.channels),
-          params.padim.channels,
-        );
+      : neighbourMap(centred, distance, neighbours, params.padim.channels);
   const score = padimScore(scored, params.padim.scoreTop, params.padim.scoreMinusMedian);
   const passes = params.padim.mapBlurPasses;
   if (passes !== undefined)
