@@ -5,14 +5,15 @@
  * per position describes one kind of good texture; the neighbours keep
  * several, so a good part whose grinding differs from the average good part
  * but matches some good parts is not novel, while a faint defect stays far
- * from all of them. The image score reads this map; the model's map stays
- * the Gaussian's (see padim.ts).
+ * from all of them. The image score and the model's map read this map
+ * instead of the Gaussian distance (see padim.ts).
  *
  * On MTD (cached features of 5-fold folds 3-5, seed 1), against the
  * Gaussian's top 16 cells minus the median: anomaly mode 0.887 / 0.954 /
  * 0.878 -> 0.901 / 0.964 / 0.910 with 32 neighbours and the top 8 cells;
  * all 406 good parts as neighbours gave 0.900 / 0.954 / 0.912 (so the 32
- * lose nothing and keep the model small).
+ * lose nothing and keep the model small). As the map (2 blur passes, 5
+ * folds): pixel AUROC 0.782 -> 0.798, higher on every fold.
  */
 
 /** Good parts kept per cell position (k-center coreset of the training goods). */

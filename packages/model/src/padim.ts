@@ -60,10 +60,10 @@ export interface PadimParams {
    */
   mapBlurPasses?: number;
   /**
-   * The image score (`scoreTop`, `scoreMinusMedian`) reads each cell's distance
-   * to its nearest good neighbour instead of the Gaussian distance (see
-   * `padim-neighbours.ts`); the map stays the Gaussian's. Unset in models
-   * trained before 2026-11-28.
+   * The map and the image score (`scoreTop`, `scoreMinusMedian`) are each
+   * cell's distance to its nearest good neighbour instead of the Gaussian
+   * distance (see `padim-neighbours.ts`). Unset in models trained before
+   * 2026-11-28.
    */
   neighbours?: PadimNeighbours;
   /** Mean of good parts' pooled relative features, cells x channels. */

@@ -385,24 +385,25 @@ function padimScorer(
     [intAttr('keepdims', 0)],
     'padim_distance',
   );
-  const map = g.op(
-    'Reshape',
-    [distance, g.int64s('padim_map_shape', [4], [1, 1, grid, grid])],
-    [],
-    names.map,
-  );
-  // The score reads the nearest-neighbour map when the model has neighbours.
-  const scored =
+  // The map (and the score) is each cell's distance to its nearest good neighbour when the
+  // model has neighbours, else the Gaussian distance.
+  const map =
     neighbours === undefined
-      ? map
+      ? g.op(
+          'Reshape',
+          [distance, g.int64s('padim_map_shape', [4], [1, 1, grid, grid])],
+          [],
+          names.map,
+        )
       : neighbourMapGraph(
           g,
           channelSlice(g, product, channels, width, 'padim_neighbour_dot', 2),
           distance,
           neighbours,
           grid,
+          names.map,
         );
-  const score = topCellsScore(g, scored, cells, padim, names.score);
+  const score = topCellsScore(g, map, cells, padim, names.score);
   return { map, score, grid, centred, distance };
 }
 
@@ -473,6 +474,7 @@ function neighbourMapGraph(
   distance: string,
   neighbours: PadimNeighbours,
   grid: number,
+  name: string,
 ): string {
   const cells = grid * grid;
   const { count } = neighbours;
@@ -498,7 +500,7 @@ function neighbourMapGraph(
       g.int64s('padim_neighbour_map_shape', [4], [1, 1, grid, grid]),
     ],
     [],
-    'padim_neighbour_map',
+    name,
   );
 }
 

@@ -74,11 +74,12 @@ function padimForward(
   const centred = centreCells(pooled, params.padim);
   const distance = distanceOfWhitened(whitenCells(centred, params.padim), params.padim.channels);
   const neighbours = params.padim.neighbours;
-  const scored =
+  // The map is the nearest-neighbour distance when the model has neighbours (as the graph).
+  const map =
     neighbours === undefined
       ? distance
       : neighbourMap(centred, distance, neighbours, params.padim.channels);
-  const score = padimScore(scored, params.padim.scoreTop, params.padim.scoreMinusMedian);
+  const score = padimScore(map, params.padim.scoreTop, params.padim.scoreMinusMedian);
   const passes = params.padim.mapBlurPasses;
   if (passes !== undefined)
     return {
@@ -89,7 +90,7 @@ function padimForward(
         map: {
           width: grid,
           height: grid,
-          data: smoothMap(distance, params.padim.grid, passes, grid),
+          data: smoothMap(map, params.padim.grid, passes, grid),
         },
       },
     };
@@ -97,6 +98,6 @@ function padimForward(
   return {
     pooled,
     distance,
-    scored: { score, map: { width: side, height: side, data: distance } },
+    scored: { score, map: { width: side, height: side, data: map } },
   };
 }
