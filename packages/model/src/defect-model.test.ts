@@ -193,17 +193,20 @@ describe('trainDefectModel', () => {
   });
 
   it('gives the same scores and maps through ONNX Runtime as the trainer (parity)', async () => {
-    // The fused PaDiM is anomaly mode's: peaks max-pooled, scored by the top cells (2 of 64
-    // at 128 px) of the distance to the nearest good neighbour.
+    // The fused PaDiM is anomaly mode's: peaks max-pooled, scored by the top cells (4 of 64
+    // at 128 px) minus the median cell of the distance to the nearest good neighbour.
     const fusion = trained.params.kind === 'cell-classifier' ? trained.params.fusion : undefined;
-    expect(fusion?.padim).toMatchObject({ maxPooled: { first: 64, count: 32 }, scoreTop: 2 });
-    expect(fusion?.padim.scoreMinusMedian).toBeUndefined();
+    expect(fusion?.padim).toMatchObject({
+      maxPooled: { first: 64, count: 32 },
+      scoreTop: 4,
+      scoreMinusMedian: true,
+    });
     expect(fusion?.padim.neighbours?.count).toBeGreaterThan(1);
     expect(fusion?.padim.neighbours?.count).toBeLessThanOrEqual(PADIM_NEIGHBOURS);
     expect(trained.contract.training).toMatchObject({
       padimPeakPooling: 'max',
-      padimScoreTop: 2,
-      padimScoreMinusMedian: false,
+      padimScoreTop: 4,
+      padimScoreMinusMedian: true,
       padimNeighbours: fusion?.padim.neighbours?.count,
       padimWeight: PADIM_FUSION_WEIGHT,
     });

@@ -40,8 +40,9 @@ export interface TrainedDefectModel extends TrainedModel {
  * Supervised: the features are standardized per cell position against good
  * training images and a small cell classifier learns from image labels (real
  * defects plus synthetic ones). Anomaly (good images only): a per-position
- * Gaussian of the good parts' features scores cells by Mahalanobis distance
- * (`padim.ts`). The threshold comes from a validation split held out of
+ * Gaussian of the good parts' features and a few good parts kept per position
+ * score each cell by its whitened distance to the nearest of those parts
+ * (`padim.ts`, `padim-neighbours.ts`); supervised mode adds that score. The threshold comes from a validation split held out of
  * training (its recent samples alone when it has recent good and defect
  * ones, see `TrainingSample.recent`). Throws ERR_DATASET for an unusable
  * dataset and ERR_TRAINING for bad options.
@@ -185,8 +186,8 @@ export async function trainDefectModel(
 
 /**
  * PaDiM pools the peak channels to its grid by their maximum and scores the
- * mean of the top cells of each cell's distance to its nearest good neighbour
- * (see PADIM_NEIGHBOURS), in both modes; supervised mode fuses it with a cell
+ * mean of the top cells minus the median cell of each cell's distance to its
+ * nearest good neighbour (see PADIM_NEIGHBOURS), in both modes; supervised mode fuses it with a cell
  * classifier (see PADIM_FUSION_WEIGHT).
  */
 async function fitScorer(
@@ -203,6 +204,7 @@ async function fitScorer(
     maxPoolPeaks: true,
     neighbours: PADIM_NEIGHBOURS,
     scoreTop: PADIM_NEIGHBOUR_SCORE_TOP,
+    minusMedian: true,
   });
   if (mode === 'anomaly') return padim;
   const classifier = await fitClassifier(train, geometry, {

@@ -15,15 +15,9 @@ import type { TrainFeatures } from './training-features.ts';
 import type { TrainingProgress } from './training-result.ts';
 
 /**
- * The Gaussian's image score before nearest neighbours (models trained before
- * 2026-11-28): the mean of PaDiM's largest cells (this many of 256; scaled
- * with the grid) minus the median cell. On MTD (5 folds, max-pooled peaks)
- * the maximum gave 0.872, the top 4 cells 0.884; minus the median, the top 4
- * / 8 / 12 / 16 / 24 / 32 cells 0.900 / 0.908 / 0.911 / 0.911 / 0.911 / 0.911.
+ * A per-position Gaussian of the good training parts (see padim.ts), and
+ * with `neighbours` the good parts kept per position (padim-neighbours.ts).
  */
-export const PADIM_SCORE_TOP = 16;
-
-/** A per-position Gaussian of the good training parts (see padim.ts). */
 export function fitPadimScorer(
   trainFeatures: readonly TrainFeatures[],
   geometry: PyramidGeometry,

@@ -7,17 +7,20 @@
  * 256 px becomes 16x16: coarse enough for a covariance per position from a
  * few hundred good images, fine enough for small defects), made relative to
  * the part's own mean, and compared with the good parts at the same position
- * by Mahalanobis distance. The map is that distance squared per cell, divided
- * by the channel count; the image score is the map's maximum (supervised
- * fusion) or, in anomaly mode, the mean of its largest cells minus its median
- * cell, with the peak channels max-pooled (5-fold MTD image AUROC 0.860 ->
- * 0.911 together).
+ * by Mahalanobis distance: that distance squared per cell, divided by the
+ * channel count. Models trained since 2026-11-28 also keep good neighbours
+ * per position (`padim-neighbours.ts`), and their map and image score read
+ * each cell's distance to the nearest neighbour instead; before, the map was
+ * the distance and the image score the map's maximum (supervised fusion) or,
+ * in anomaly mode, the mean of its largest cells minus its median cell, with
+ * the peak channels max-pooled (5-fold MTD image AUROC 0.860 -> 0.911
+ * together).
  *
  * On MTD (`bench model --mode anomaly`, three held-out splits) this gives
  * image AUROC 0.852 / 0.861 / 0.853, against 0.77-0.83 for the cell
  * classifier trained on synthetic defects and 0.72-0.78 for a diagonal
  * covariance. Supervised models add its score to the classifier's.
- * `pyramid-graph.ts` computes `padimMap` in ONNX, in float32 where this file
+ * `pyramid-graph.ts` computes the same in ONNX, in float32 where this file
  * sums in float64 (the parity tests hold them within 1e-4).
  */
 
@@ -53,7 +56,8 @@ export interface PadimParams {
    */
   scoreMinusMedian?: boolean;
   /**
-   * The output map is the distance map blurred by this many 3x3 binomial
+   * The output map (the distance or, with `neighbours`, the nearest-neighbour
+   * map) is blurred by this many 3x3 binomial
    * passes and bilinearly upsampled to the feature grid (`padim-map.ts`);
    * unset: the raw map (anomaly mode) or its nearest upsampling (supervised),
    * as models trained before it.
@@ -204,7 +208,7 @@ export function centreCells(x: Float32Array, params: PadimParams): Float32Array 
 
 /**
  * Centred cells (cells x channels) times each cell's whitening matrix: cells x
- * channels, float32 as the graph's MatMul (each sum in float64, rounded once).
+ * channels, float32 as the graph's product (each sum in float64, rounded once).
  */
 export function whitenCells(centred: Float32Array, params: PadimParams): Float32Array {
   const { channels, grid, whitening } = params;

@@ -80,8 +80,10 @@ export function fuseScores(classifier: number, padim: number, f: ScoreFusion): n
  * -> per-cell standardization -> 1x1 MLP = cell logit map; score =
  * log-mean-exp of the map. With PaDiM params the features are instead pooled
  * 2x2 (peak channels by their maximum when asked), made relative, and the
- * map is each cell's Mahalanobis distance squared (see `padim.ts`); score =
- * the map's maximum, or the mean of its top cells minus its median cell.
+ * map is each cell's distance to its nearest good neighbour in the Gaussian's
+ * whitened space (`padim-neighbours.ts`), or in models trained before those
+ * its Mahalanobis distance squared (`padim.ts`); score = the map's maximum,
+ * or the mean of its top cells (minus its median cell).
  */
 export function exportPyramidModelOnnx(
   params: PyramidModelParams,
@@ -303,8 +305,10 @@ export function exportPyramidModelOnnx(
 /**
  * Appends the PaDiM scorer to base features [1, C, G, G]: 2x2 pool (average,
  * or maximum for the peak channels), minus the part's mean, minus the good
- * mean per cell, whitened per cell by a batched MatMul; map = sum of squares,
- * score = its maximum, or the mean of its top cells (minus the median cell).
+ * mean per cell, whitened per cell (one grouped Conv, see `perCellProduct`);
+ * distance = sum of squares; map = the distance to the nearest neighbour when
+ * the model has neighbours, else the distance; score = the map's maximum, or
+ * the mean of its top cells (minus the median cell).
  */
 function padimScorer(
   g: GraphBuilder,
@@ -482,7 +486,7 @@ function neighbourMapGraph(
     'Add',
     [
       g.weight('padim_neighbour_norms', [cells, 1, count], neighbours.norms),
-      g.op('Mul', [dot, g.weight('minus_two', [], Float32Array.of(-2))]),
+      g.op('Mul', [dot, g.weight('padim_minus_two', [], Float32Array.of(-2))]),
     ],
     [],
     'padim_neighbour_offsets',
