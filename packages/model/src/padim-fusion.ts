@@ -1,6 +1,6 @@
 import type { FittedScorer } from './fitted-scorer.ts';
 import type { MapHeadParams } from './map-head.ts';
-import { PADIM_MIN_SHRINKAGE } from './padim.ts';
+import { padimSummary } from './padim-summary.ts';
 import type { CellClassifierParams, PadimModelParams, ScoreFusion } from './pyramid-graph.ts';
 import { scoreOf } from './reference-forward.ts';
 import { round6 } from './round6.ts';
@@ -61,14 +61,8 @@ export function fuseWithPadim(
     summary: {
       ...classifier.summary,
       scorer: 'cell-classifier+padim',
-      padimGrid: fusion.padim.grid,
-      padimMinShrinkage: PADIM_MIN_SHRINKAGE,
-      padimPeakPooling: fusion.padim.maxPooled !== undefined ? 'max' : 'mean',
-      padimScoreTop: fusion.padim.scoreTop ?? 1,
-      padimScoreMinusMedian: fusion.padim.scoreMinusMedian === true,
-      padimNeighbours: fusion.padim.neighbours?.count ?? 0,
+      ...padimSummary(fusion.padim),
       padimWeight: PADIM_FUSION_WEIGHT,
-      padimMapBlurPasses: fusion.padim.mapBlurPasses ?? null,
       fusionNormalizedOn: goods.from,
       map: 'PaDiM distance',
       scoreUnit: `classifier logit and PaDiM ${fusion.padim.neighbours !== undefined ? 'nearest-neighbour ' : ''}distance, each in standard deviations of its scores on good images, summed (PaDiM weighted)`,

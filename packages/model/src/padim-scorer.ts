@@ -1,14 +1,8 @@
 import type { FittedScorer } from './fitted-scorer.ts';
 import { PADIM_MAP_BLUR_PASSES } from './padim-map.ts';
 import { selectNeighbours } from './padim-neighbours.ts';
-import {
-  PADIM_MIN_SHRINKAGE,
-  fitPadim,
-  padimFeatures,
-  padimGrid,
-  centreCells,
-  whitenCells,
-} from './padim.ts';
+import { padimScoreUnit, padimSummary } from './padim-summary.ts';
+import { fitPadim, padimFeatures, padimGrid, centreCells, whitenCells } from './padim.ts';
 import { baseChannels, gridSide, peakChannels, type PyramidGeometry } from './pyramid-features.ts';
 import type { PadimModelParams } from './pyramid-graph.ts';
 import type { TrainFeatures } from './training-features.ts';
@@ -61,14 +55,8 @@ export function fitPadimScorer(
     params: { kind: 'padim', geometry, padim },
     summary: {
       scorer: 'padim',
-      padimGrid: padim.grid,
-      padimMinShrinkage: PADIM_MIN_SHRINKAGE,
-      padimPeakPooling: peaks !== undefined ? 'max' : 'mean',
-      padimScoreTop: padim.scoreTop ?? 1,
-      padimScoreMinusMedian: padim.scoreMinusMedian === true,
-      padimMapBlurPasses: PADIM_MAP_BLUR_PASSES,
-      padimNeighbours: padim.neighbours?.count ?? 0,
-      scoreUnit: `${padim.neighbours !== undefined ? 'squared whitened distance per channel to the nearest good neighbour' : 'Mahalanobis distance squared per channel'} (${(padim.scoreTop ?? 1) > 1 ? `mean of the ${padim.scoreTop} largest cells` : 'maximum over cells'}${padim.scoreMinusMedian === true ? ' minus the median cell' : ''})`,
+      ...padimSummary(padim),
+      scoreUnit: padimScoreUnit(padim),
     },
   };
 }

@@ -374,7 +374,6 @@ function padimScorer(
   );
   // With neighbours, their projections W b are extra columns of the same product.
   const neighbours = padim.neighbours;
-  const width = channels + (neighbours?.count ?? 0);
   const product = perCellProduct(
     g,
     centred,
@@ -382,7 +381,9 @@ function padimScorer(
     neighbours === undefined ? 'padim_whitened' : 'padim_product',
   );
   const whitened =
-    neighbours === undefined ? product : channelSlice(g, product, 0, channels, 'padim_whitened', 2);
+    neighbours === undefined
+      ? product.node
+      : channelSlice(g, product.node, 0, channels, 'padim_whitened', 2);
   const distance = g.op(
     'ReduceSum',
     [g.op('Mul', [whitened, whitened]), g.int64s('padim_sum_axes', [1], [2])],
@@ -401,7 +402,7 @@ function padimScorer(
         )
       : neighbourMapGraph(
           g,
-          channelSlice(g, product, channels, width, 'padim_neighbour_dot', 2),
+          channelSlice(g, product.node, channels, product.width, 'padim_neighbour_dot', 2),
           distance,
           neighbours,
           grid,
@@ -414,21 +415,20 @@ function padimScorer(
 /**
  * Each cell's centred row [cells, 1, C] times its whitening matrix, with the
  * neighbours' projections as extra columns when there are any: [cells, 1,
- * C + count]. One grouped 1x1 Conv (a group per cell), which ONNX Runtime
- * runs faster than the batched MatMul of the same product (1 thread, 256
- * cells of 97 channels: 0.58 against 1.31 ms with 32 neighbours, 0.49
- * against 0.54 ms without).
+ * width], width = C + count, returned with the node. One grouped 1x1 Conv (a
+ * group per cell), which ONNX Runtime runs faster than the batched MatMul of
+ * the same product (1 thread, 256 cells of 97 channels: 0.58 against 1.31 ms
+ * with 32 neighbours, 0.49 against 0.54 ms without).
  */
 function perCellProduct(
   g: GraphBuilder,
   centred: string,
   padim: PadimParams,
   name: string,
-): string {
-  const { channels, grid, whitening } = padim;
+): { node: string; width: number } {
+  const { channels, grid, whitening, neighbours } = padim;
   const cells = grid * grid;
-  const count = padim.neighbours?.count ?? 0;
-  const projection = padim.neighbours?.projection;
+  const count = neighbours?.count ?? 0;
   const width = channels + count;
   // Conv weight [cells * width, C, 1, 1]: output channel k * width + j of input channel a.
   const weights = new Float32Array(cells * width * channels);
@@ -438,10 +438,11 @@ function perCellProduct(
         weights[(k * width + j) * channels + a] = whitening[
           (k * channels + a) * channels + j
         ] as number;
-      for (let j = 0; j < count; j++)
-        weights[(k * width + channels + j) * channels + a] = (projection as Float32Array)[
-          (k * channels + a) * count + j
-        ] as number;
+      if (neighbours !== undefined)
+        for (let j = 0; j < count; j++)
+          weights[(k * width + channels + j) * channels + a] = neighbours.projection[
+            (k * channels + a) * count + j
+          ] as number;
     }
   const conv = g.op(
     'Conv',
@@ -452,7 +453,13 @@ function perCellProduct(
     [intAttr('group', cells), intsAttr('kernel_shape', [1, 1])],
     'padim_grouped_product',
   );
-  return g.op('Reshape', [conv, g.int64s('padim_product_shape', [3], [cells, 1, width])], [], name);
+  const node = g.op(
+    'Reshape',
+    [conv, g.int64s('padim_product_shape', [3], [cells, 1, width])],
+    [],
+    name,
+  );
+  return { node, width };
 }
 
 /** What the PaDiM scorer's graph leaves for others to read. */
