@@ -42,10 +42,11 @@ export interface TrainedDefectModel extends TrainedModel {
  * defects plus synthetic ones). Anomaly (good images only): a per-position
  * Gaussian of the good parts' features and a few good parts kept per position
  * score each cell by its whitened distance to the nearest of those parts
- * (`padim.ts`, `padim-neighbours.ts`); supervised mode adds that score. The threshold comes from a validation split held out of
- * training (its recent samples alone when it has recent good and defect
- * ones, see `TrainingSample.recent`). Throws ERR_DATASET for an unusable
- * dataset and ERR_TRAINING for bad options.
+ * (`padim.ts`, `padim-neighbours.ts`); supervised mode adds that score. The
+ * threshold comes from a validation split held out of training (its recent
+ * samples alone when it has recent good and defect ones, see
+ * `TrainingSample.recent`). Throws ERR_DATASET for an unusable dataset and
+ * ERR_TRAINING for bad options.
  */
 export async function trainDefectModel(
   samples: readonly TrainingSample[],
@@ -187,8 +188,8 @@ export async function trainDefectModel(
 /**
  * PaDiM pools the peak channels to its grid by their maximum and scores the
  * mean of the top cells minus the median cell of each cell's distance to its
- * nearest good neighbour (see PADIM_NEIGHBOURS), in both modes; supervised mode fuses it with a cell
- * classifier (see PADIM_FUSION_WEIGHT).
+ * nearest good neighbour (see PADIM_NEIGHBOURS), in both modes; supervised
+ * mode fuses it with a cell classifier (see PADIM_FUSION_WEIGHT).
  */
 async function fitScorer(
   mode: 'supervised' | 'anomaly',

@@ -57,10 +57,10 @@ export interface PadimParams {
   scoreMinusMedian?: boolean;
   /**
    * The output map (the distance or, with `neighbours`, the nearest-neighbour
-   * map) is blurred by this many 3x3 binomial
-   * passes and bilinearly upsampled to the feature grid (`padim-map.ts`);
-   * unset: the raw map (anomaly mode) or its nearest upsampling (supervised),
-   * as models trained before it.
+   * map) is blurred by this many 3x3 binomial passes and bilinearly
+   * upsampled to the feature grid (`padim-map.ts`); unset: the raw map
+   * (anomaly mode) or its nearest upsampling (supervised), as models trained
+   * before it.
    */
   mapBlurPasses?: number;
   /**
